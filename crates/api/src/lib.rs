@@ -1,0 +1,1 @@
+//! Kubernetes custom resource types shared by the CLI and the controller.

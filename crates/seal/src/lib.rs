@@ -1,0 +1,1 @@
+//! The Sealed-Secrets envelope, scopes, sealing certificates and keys, SealedSecret <-> Secret conversion.

@@ -1,0 +1,234 @@
+//! The document model every store reads into and writes from: an ordered tree of maps, sequences,
+//! typed scalars and comments, as sops sees a file.
+//!
+//! Stores that keep formatting (YAML) record where each scalar and comment came from in the source
+//! ([`Origin`]); a value whose `origin` is still set and whose content was not replaced is written back
+//! byte for byte. Code that changes a value replaces the whole [`Scalar`] (or calls
+//! [`Scalar::set`]), which marks it changed.
+
+/// A parsed file: one or more documents (only YAML has more than one) sharing one data key and one MAC.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Tree {
+    /// The documents, in file order.
+    pub documents: Vec<Document>,
+    /// Store-private layout of the source (for byte-faithful re-emission); `None` for a tree built in
+    /// memory or converted from another format.
+    pub source: Option<std::sync::Arc<SourceText>>,
+}
+
+/// The original bytes a tree was parsed from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SourceText {
+    /// The input, exactly as read.
+    pub text: String,
+}
+
+/// One document: its root node (a map for every store but a bare YAML scalar/sequence document).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    /// The root node.
+    pub root: Node,
+    /// Where the document sits in the source, for stores that keep formatting.
+    pub origin: Option<Origin>,
+}
+
+/// A node of the tree.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Node {
+    /// An ordered map (sops: a `TreeBranch`).
+    Map(Map),
+    /// A sequence.
+    Seq(Seq),
+    /// A leaf value.
+    Scalar(Scalar),
+}
+
+/// An ordered map whose entries may be interleaved with comments.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Map {
+    /// Entries in document order.
+    pub entries: Vec<MapEntry>,
+    /// Where the map sits in the source.
+    pub origin: Option<Origin>,
+}
+
+/// One entry of a [`Map`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum MapEntry {
+    /// `key: value`.
+    Pair(Pair),
+    /// A comment line standing among the entries (sops encrypts these with the map's path as AAD).
+    Comment(Comment),
+}
+
+/// A key and its value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pair {
+    /// The key as text (sops keys are strings; YAML keys of other types are stringified).
+    pub key: String,
+    /// The value.
+    pub value: Node,
+    /// Where the whole entry (key, value and trailing layout) sits in the source.
+    pub origin: Option<Origin>,
+}
+
+/// A sequence whose items may be interleaved with comments.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Seq {
+    /// Items in document order.
+    pub items: Vec<SeqItem>,
+    /// Where the sequence sits in the source.
+    pub origin: Option<Origin>,
+}
+
+/// One item of a [`Seq`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum SeqItem {
+    /// A value.
+    Node(Node),
+    /// A comment line among the items.
+    Comment(Comment),
+}
+
+/// A comment's text without the leading `#` (sops keeps the text after `#` verbatim, including a
+/// leading space).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comment {
+    /// The text after `#`.
+    pub text: String,
+    /// Where the comment sits in the source.
+    pub origin: Option<Origin>,
+    /// `true` once `text` no longer matches the source.
+    pub changed: bool,
+}
+
+/// A typed leaf value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scalar {
+    /// The value.
+    pub value: Value,
+    /// Where the scalar sits in the source and how it was written there.
+    pub origin: Option<Origin>,
+    /// `true` once `value` no longer matches the source.
+    pub changed: bool,
+}
+
+/// The typed value of a leaf, with the types sops distinguishes (its `type:` field on ENC values).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// `null` / `~` / empty: never encrypted, left out of the MAC.
+    Null,
+    /// A string (`type:str`).
+    Str(String),
+    /// An integer, kept as its canonical decimal text so integers of any size survive (`type:int`).
+    Int(String),
+    /// A floating-point number (`type:float`).
+    Float(f64),
+    /// A boolean (`type:bool`, written `True`/`False` inside ENC values).
+    Bool(bool),
+    /// A timestamp in RFC 3339 form (`type:time`).
+    Time(String),
+    /// Raw bytes (`type:bytes`).
+    Bytes(Vec<u8>),
+}
+
+/// Where a node sits in its source text, and how it was written there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    /// Byte range in [`SourceText::text`].
+    pub span: (usize, usize),
+    /// The scalar style, for scalars; `Plain` otherwise.
+    pub style: ScalarStyle,
+    /// Column at which the node starts (used to indent re-rendered block scalars and new entries).
+    pub column: usize,
+}
+
+/// How a YAML scalar was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ScalarStyle {
+    /// Unquoted.
+    #[default]
+    Plain,
+    /// `'…'`.
+    SingleQuoted,
+    /// `"…"`.
+    DoubleQuoted,
+    /// `|` block.
+    Literal,
+    /// `>` block.
+    Folded,
+}
+
+impl Scalar {
+    /// A scalar built in memory (no source position).
+    pub fn new(value: Value) -> Self {
+        Scalar { value, origin: None, changed: true }
+    }
+
+    /// Replaces the value and marks the scalar changed, keeping its origin (so the store can keep the
+    /// surrounding layout and the quoting style).
+    pub fn set(&mut self, value: Value) {
+        self.value = value;
+        self.changed = true;
+    }
+}
+
+impl Comment {
+    /// A comment built in memory.
+    pub fn new(text: impl Into<String>) -> Self {
+        Comment { text: text.into(), origin: None, changed: true }
+    }
+
+    /// Replaces the text and marks the comment changed.
+    pub fn set(&mut self, text: impl Into<String>) {
+        self.text = text.into();
+        self.changed = true;
+    }
+}
+
+impl Map {
+    /// The value stored under `key`, if any.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.entries.iter().find_map(|e| match e {
+            MapEntry::Pair(p) if p.key == key => Some(&p.value),
+            _ => None,
+        })
+    }
+
+    /// Mutable access to the value stored under `key`.
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Node> {
+        self.entries.iter_mut().find_map(|e| match e {
+            MapEntry::Pair(p) if p.key == key => Some(&mut p.value),
+            _ => None,
+        })
+    }
+
+    /// Removes the entry under `key`, returning its value.
+    pub fn remove(&mut self, key: &str) -> Option<Node> {
+        let i = self
+            .entries
+            .iter()
+            .position(|e| matches!(e, MapEntry::Pair(p) if p.key == key))?;
+        match self.entries.remove(i) {
+            MapEntry::Pair(p) => Some(p.value),
+            MapEntry::Comment(_) => unreachable!("position matched a pair"),
+        }
+    }
+
+    /// Sets `key` to `value`, replacing an existing entry in place or appending a new one.
+    pub fn insert(&mut self, key: impl Into<String>, value: Node) {
+        let key = key.into();
+        match self.get_mut(&key) {
+            Some(slot) => *slot = value,
+            None => self.entries.push(MapEntry::Pair(Pair { key, value, origin: None })),
+        }
+    }
+
+    /// Iterates over `(key, value)` pairs, skipping comments.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &Node)> {
+        self.entries.iter().filter_map(|e| match e {
+            MapEntry::Pair(p) => Some((p.key.as_str(), &p.value)),
+            MapEntry::Comment(_) => None,
+        })
+    }
+}

@@ -5,8 +5,13 @@
 //! Synchronous and offline: no network, no async. Key wrapping lives in `signet-keys`; this crate only
 //! ever holds the plain data key, in a [`DataKey`] that zeroizes on drop.
 
+pub mod datakey;
+pub mod error;
 pub mod metadata;
+pub mod rules;
 pub mod store;
 pub mod tree;
 
+pub use datakey::DataKey;
+pub use error::Error;
 pub use store::{Format, Store};

@@ -1,4 +1,5 @@
-//! The crate's error type.
+//! The crate's error type. Messages name the place in the document (a key path such as
+//! `data.password`, or `line:col`) but never a plaintext value or key material.
 
 /// What can go wrong reading, writing, encrypting or decrypting a sops file.
 #[derive(Debug, thiserror::Error)]
@@ -12,6 +13,78 @@ pub enum Error {
         /// Line/column or path inside the document.
         location: String,
         /// What was wrong (never contains secret values).
+        message: String,
+    },
+    /// The tree could not be written in the requested format (e.g. a nested map in dotenv).
+    #[error("cannot write {format}: {message}")]
+    Emit {
+        /// Format name.
+        format: &'static str,
+        /// What was wrong.
+        message: String,
+    },
+    /// The file has no `sops` metadata: it is not encrypted.
+    #[error("the file is not encrypted (no sops metadata found)")]
+    NotEncrypted,
+    /// The file already has a `sops` key: refusing to encrypt it twice.
+    #[error("the file is already encrypted (it has a sops metadata key)")]
+    AlreadyEncrypted,
+    /// A field of the `sops` metadata is missing or has the wrong shape.
+    #[error("invalid sops metadata: {field}: {message}")]
+    InvalidMetadata {
+        /// The metadata field (`lastmodified`, `age[0].enc`, …).
+        field: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// The metadata has no `mac` and MAC checking was not disabled.
+    #[error("the file has no MAC (sops metadata lacks `mac`)")]
+    MacNotFound,
+    /// The MAC computed over the decrypted values does not match the stored one.
+    #[error("MAC mismatch: the file was modified outside sops or decrypted with the wrong key")]
+    MacMismatch,
+    /// A value looked like `ENC[…]` but could not be parsed.
+    #[error("malformed encrypted value at {path}: {message}")]
+    MalformedEncValue {
+        /// Key path of the value (`data.password`, `sops.mac`).
+        path: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// Authentication failed decrypting a value: wrong data key, or the value, IV, tag or its path
+    /// (AAD) was changed.
+    #[error(
+        "could not decrypt value at {path}: authentication failed (wrong key or tampered value)"
+    )]
+    DecryptFailed {
+        /// Key path of the value.
+        path: String,
+    },
+    /// A decrypted value does not fit the type its `type:` field names.
+    #[error("decrypted value at {path} is not a valid {value_type}")]
+    BadPlaintextType {
+        /// Key path of the value.
+        path: String,
+        /// The declared type.
+        value_type: String,
+    },
+    /// Invalid arguments to Shamir split or combine.
+    #[error("shamir: {0}")]
+    Shamir(&'static str),
+    /// A regular expression of an encryption rule does not compile.
+    #[error("invalid {rule} regex: {message}")]
+    InvalidRegex {
+        /// The rule (`encrypted_regex`, …).
+        rule: &'static str,
+        /// The regex engine's message.
+        message: String,
+    },
+    /// A path given to set/unset/extract is malformed or does not exist.
+    #[error("path {path}: {message}")]
+    Path {
+        /// The path as given.
+        path: String,
+        /// What was wrong.
         message: String,
     },
 }

@@ -9,7 +9,9 @@ pub mod datakey;
 pub mod error;
 pub mod metadata;
 pub mod rules;
+pub mod shamir;
 pub mod store;
+pub mod stores;
 pub mod tree;
 
 pub use datakey::DataKey;

@@ -2,6 +2,7 @@
 
 mod cli;
 mod exit;
+mod io;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -1,0 +1,112 @@
+//! File input and output shared by every command: reading a named file or stdin, and writing results
+//! atomically (a temp file in the target's directory, fsync, rename) so a killed process never leaves a
+//! half-written file behind.
+
+use crate::exit::{CliError, CliResult, code};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Where input comes from: a file, or stdin when the path is `-` or absent.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A named file.
+    File(PathBuf),
+    /// Standard input.
+    Stdin,
+}
+
+impl Input {
+    /// `-` or `None` means stdin.
+    pub fn from_arg(path: Option<&Path>) -> Self {
+        match path {
+            None => Input::Stdin,
+            Some(p) if p == Path::new("-") => Input::Stdin,
+            Some(p) => Input::File(p.to_path_buf()),
+        }
+    }
+
+    /// A name for messages: the path, or `<stdin>`.
+    pub fn display_name(&self) -> String {
+        match self {
+            Input::File(p) => p.display().to_string(),
+            Input::Stdin => "<stdin>".to_owned(),
+        }
+    }
+
+    /// The path, if the input is a file.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Input::File(p) => Some(p),
+            Input::Stdin => None,
+        }
+    }
+
+    /// Reads everything.
+    pub fn read(&self) -> CliResult<Vec<u8>> {
+        match self {
+            Input::File(p) => std::fs::read(p).map_err(|e| {
+                CliError::new(
+                    code::COULD_NOT_READ_INPUT_FILE,
+                    format!("cannot read {}: {e}", p.display()),
+                )
+            }),
+            Input::Stdin => {
+                let mut buf = Vec::new();
+                std::io::stdin().read_to_end(&mut buf).map_err(|e| {
+                    CliError::new(code::COULD_NOT_READ_INPUT_FILE, format!("cannot read stdin: {e}"))
+                })?;
+                Ok(buf)
+            }
+        }
+    }
+}
+
+/// Writes `bytes` to `path` atomically. An existing file keeps its permissions; a new one is created 0600
+/// (its content may be secret).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> CliResult {
+    let fail = |what: &str, e: std::io::Error| {
+        CliError::new(
+            code::COULD_NOT_WRITE_OUTPUT_FILE,
+            format!("cannot write {}: {what}: {e}", path.display()),
+        )
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".signet-")
+        .suffix(".tmp")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(|e| fail("creating a temporary file", e))?;
+    tmp.write_all(bytes).map_err(|e| fail("writing", e))?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        tmp.as_file()
+            .set_permissions(meta.permissions())
+            .map_err(|e| fail("copying permissions", e))?;
+    }
+    tmp.as_file().sync_all().map_err(|e| fail("syncing", e))?;
+    tmp.persist(path).map_err(|e| fail("renaming into place", e.error))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        // Make the rename itself durable; failure here cannot corrupt the file, so it is not an error.
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to stdout.
+pub fn write_stdout(bytes: &[u8]) -> CliResult {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(|e| CliError::new(code::COULD_NOT_WRITE_OUTPUT_FILE, format!("cannot write stdout: {e}")))
+}
+
+/// Where output goes: `--output FILE`, in place over the input, or stdout.
+pub fn emit(bytes: &[u8], output: Option<&Path>, in_place: Option<&Path>) -> CliResult {
+    match (output, in_place) {
+        (Some(p), _) | (None, Some(p)) => write_atomic(p, bytes),
+        (None, None) => write_stdout(bytes),
+    }
+}

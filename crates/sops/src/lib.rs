@@ -5,6 +5,7 @@
 //! Synchronous and offline: no network, no async. Key wrapping lives in `signet-keys`; this crate only
 //! ever holds the plain data key, in a [`DataKey`] that zeroizes on drop.
 
+pub mod cipher;
 pub mod datakey;
 pub mod error;
 pub mod metadata;

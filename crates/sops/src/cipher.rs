@@ -1,0 +1,436 @@
+//! The `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]` value codec (sops' `aes/cipher.go` format).
+//!
+//! - AES-256-GCM with the file's 32-byte data key and a **32-byte** random IV (GCM with a non-standard
+//!   nonce size, as sops uses it); the 16-byte tag is stored apart from the ciphertext.
+//! - `data`, `iv`, `tag` are standard base64 with padding.
+//! - The AAD is the value's path (see [`crate::engine`]): map keys joined with `:` plus a trailing
+//!   `:`; for the MAC it is the `lastmodified` string.
+//! - Plaintext forms, exactly as sops writes them: `str` the UTF-8 bytes; `int` decimal;
+//!   `float` the shortest decimal that round-trips, never with an exponent (`3.0` → `3`,
+//!   `1e21` → `1000000000000000000000`); `bool` `True`/`False`; `time` RFC 3339 with the fraction
+//!   trimmed of trailing zeros (Go's `time.RFC3339Nano`), `Z` for UTC; `bytes` raw; `comment` the
+//!   comment text after `#`.
+//! - Empty strings, empty bytes and empty comments are never encrypted (they stay empty) and an
+//!   empty string decrypts to an empty string, as in sops.
+
+use aes_gcm::aead::consts::U32;
+use aes_gcm::aes::Aes256;
+use aes_gcm::{AeadInOut, AesGcm, KeyInit, Nonce, Tag};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use zeroize::Zeroizing;
+
+use crate::tree::Value;
+use crate::{DataKey, Error};
+
+/// Length of the IV sops uses.
+pub const IV_LEN: usize = 32;
+/// Length of the GCM tag.
+pub const TAG_LEN: usize = 16;
+
+/// The `type:` field of an encrypted value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ValueType {
+    /// `str`
+    Str,
+    /// `int`
+    Int,
+    /// `float`
+    Float,
+    /// `bool`
+    Bool,
+    /// `time`
+    Time,
+    /// `bytes`
+    Bytes,
+    /// `comment`
+    Comment,
+}
+
+impl ValueType {
+    /// The name written after `type:`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValueType::Str => "str",
+            ValueType::Int => "int",
+            ValueType::Float => "float",
+            ValueType::Bool => "bool",
+            ValueType::Time => "time",
+            ValueType::Bytes => "bytes",
+            ValueType::Comment => "comment",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "str" => ValueType::Str,
+            "int" => ValueType::Int,
+            "float" => ValueType::Float,
+            "bool" => ValueType::Bool,
+            "time" => ValueType::Time,
+            "bytes" => ValueType::Bytes,
+            "comment" => ValueType::Comment,
+            _ => return None,
+        })
+    }
+}
+
+/// The parts of a parsed `ENC[…]` value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EncryptedValue {
+    /// Ciphertext without the tag.
+    pub data: Vec<u8>,
+    /// The IV (sops always writes 32 bytes; any non-empty length is accepted on read, as sops does).
+    pub iv: Vec<u8>,
+    /// The 16-byte GCM tag.
+    pub tag: [u8; TAG_LEN],
+    /// The declared plaintext type.
+    pub value_type: ValueType,
+}
+
+impl std::fmt::Debug for EncryptedValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncryptedValue")
+            .field("data_len", &self.data.len())
+            .field("type", &self.value_type)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `true` if `s` has the `ENC[AES256_GCM,` prefix of a sops value (whether or not it is well formed).
+pub fn looks_encrypted(s: &str) -> bool {
+    s.starts_with("ENC[AES256_GCM,")
+}
+
+impl EncryptedValue {
+    /// Parses `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]`. `path` names the value in errors.
+    pub fn parse(s: &str, path: &str) -> Result<Self, Error> {
+        let bad = |message: &str| Error::MalformedEncValue { path: path.to_owned(), message: message.to_owned() };
+        let body = s
+            .strip_prefix("ENC[AES256_GCM,")
+            .ok_or_else(|| bad("value is not an ENC[AES256_GCM,…] value"))?
+            .strip_suffix(']')
+            .ok_or_else(|| bad("missing closing `]`"))?;
+        let mut fields = body.split(',');
+        let mut field = |name: &str| -> Result<&str, Error> {
+            let f = fields.next().ok_or_else(|| bad(&format!("missing `{name}` field")))?;
+            let v = f
+                .strip_prefix(name)
+                .and_then(|r| r.strip_prefix(':'))
+                .ok_or_else(|| bad(&format!("expected `{name}:` field")))?;
+            Ok(v)
+        };
+        let data_b64 = field("data")?;
+        let iv_b64 = field("iv")?;
+        let tag_b64 = field("tag")?;
+        let type_s = field("type")?;
+        if fields.next().is_some() {
+            return Err(bad("unexpected extra field"));
+        }
+        let decode = |name: &str, v: &str| B64.decode(v).map_err(|_| bad(&format!("`{name}` is not valid base64")));
+        let data = decode("data", data_b64)?;
+        let iv = decode("iv", iv_b64)?;
+        let tag = decode("tag", tag_b64)?;
+        if iv.is_empty() {
+            return Err(bad("empty iv"));
+        }
+        let tag: [u8; TAG_LEN] = tag.try_into().map_err(|_| bad("tag is not 16 bytes"))?;
+        let value_type = ValueType::parse(type_s).ok_or_else(|| bad("unknown type"))?;
+        Ok(EncryptedValue { data, iv, tag, value_type })
+    }
+
+    /// Writes the value back in sops' form.
+    pub fn render(&self) -> String {
+        format!(
+            "ENC[AES256_GCM,data:{},iv:{},tag:{},type:{}]",
+            B64.encode(&self.data),
+            B64.encode(&self.iv),
+            B64.encode(self.tag),
+            self.value_type.as_str()
+        )
+    }
+}
+
+/// AES-256-GCM with sops' 32-byte nonce, keyed once and shared by all values of a file (`Sync`).
+pub struct ValueCipher {
+    gcm: AesGcm<Aes256, U32>,
+}
+
+impl std::fmt::Debug for ValueCipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ValueCipher(<redacted>)")
+    }
+}
+
+impl ValueCipher {
+    /// Keys the cipher with the file's data key.
+    pub fn new(key: &DataKey) -> Self {
+        let gcm = AesGcm::<Aes256, U32>::new_from_slice(key.as_bytes()).expect("32-byte key");
+        ValueCipher { gcm }
+    }
+
+    /// Encrypts `plaintext` with a fresh random IV.
+    pub fn seal(&self, plaintext: &[u8], aad: &str, value_type: ValueType) -> String {
+        let mut iv = [0u8; IV_LEN];
+        rand::fill(&mut iv[..]);
+        self.seal_with_iv(plaintext, aad, value_type, &iv)
+    }
+
+    /// Encrypts `plaintext` with the given IV (used to keep unchanged values byte-identical).
+    pub fn seal_with_iv(&self, plaintext: &[u8], aad: &str, value_type: ValueType, iv: &[u8; IV_LEN]) -> String {
+        let mut buf = plaintext.to_vec();
+        let nonce = Nonce::<U32>::from(*iv);
+        let tag = self
+            .gcm
+            .encrypt_inout_detached(&nonce, aad.as_bytes(), buf.as_mut_slice().into())
+            .expect("plaintext within GCM limits");
+        let tag: [u8; TAG_LEN] = tag.into();
+        EncryptedValue { data: buf, iv: iv.to_vec(), tag, value_type }.render()
+    }
+
+    /// Decrypts a parsed value. Fails with [`Error::DecryptFailed`] (naming `path`) when the tag does
+    /// not verify.
+    pub fn open(&self, value: &EncryptedValue, aad: &str, path: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let mut buf = Zeroizing::new(value.data.clone());
+        let tag = Tag::<aes_gcm::aead::consts::U16>::from(value.tag);
+        let result = if value.iv.len() == IV_LEN {
+            let nonce = Nonce::<U32>::try_from(value.iv.as_slice()).expect("length checked");
+            self.gcm.decrypt_inout_detached(&nonce, aad.as_bytes(), buf.as_mut_slice().into(), &tag)
+        } else {
+            // Other IV lengths are legal in sops' reader (Go sizes the GCM to the IV); none is
+            // written by any sops version, so refuse rather than carry a second cipher around.
+            return Err(Error::MalformedEncValue { path: path.to_owned(), message: "iv is not 32 bytes".into() });
+        };
+        result.map_err(|_| Error::DecryptFailed { path: path.to_owned() })?;
+        Ok(buf)
+    }
+
+    /// Encrypts a typed value. Returns `None` for values sops leaves as they are (null, empty string,
+    /// empty bytes).
+    pub fn encrypt_value(&self, value: &Value, aad: &str) -> Option<String> {
+        let (bytes, ty) = plaintext_of(value)?;
+        if bytes.is_empty() && matches!(ty, ValueType::Str | ValueType::Bytes) {
+            return None;
+        }
+        Some(self.seal(&bytes, aad, ty))
+    }
+
+    /// Decrypts an `ENC[…]` string to a typed value (`Value::Str` for comments). An empty string
+    /// decrypts to an empty string, as in sops.
+    pub fn decrypt_value(&self, ciphertext: &str, aad: &str, path: &str) -> Result<(Value, ValueType), Error> {
+        if ciphertext.is_empty() {
+            return Ok((Value::Str(String::new()), ValueType::Str));
+        }
+        let parsed = EncryptedValue::parse(ciphertext, path)?;
+        let plain = self.open(&parsed, aad, path)?;
+        Ok((typed_value(&plain, parsed.value_type, path)?, parsed.value_type))
+    }
+}
+
+/// The plaintext bytes sops encrypts and hashes for `value`, and its type; `None` for null.
+pub fn plaintext_of(value: &Value) -> Option<(Zeroizing<Vec<u8>>, ValueType)> {
+    let (bytes, ty) = match value {
+        Value::Null => return None,
+        Value::Str(s) => (s.as_bytes().to_vec(), ValueType::Str),
+        Value::Int(s) => (s.as_bytes().to_vec(), ValueType::Int),
+        Value::Float(f) => (format_float(*f).into_bytes(), ValueType::Float),
+        Value::Bool(b) => ((if *b { "True" } else { "False" }).as_bytes().to_vec(), ValueType::Bool),
+        Value::Time(t) => (normalize_time(t).unwrap_or_else(|| t.clone()).into_bytes(), ValueType::Time),
+        Value::Bytes(b) => (b.clone(), ValueType::Bytes),
+    };
+    Some((Zeroizing::new(bytes), ty))
+}
+
+/// Go's `strconv.FormatFloat(f, 'f', -1, 64)`: shortest round-trip digits, no exponent.
+pub fn format_float(f: f64) -> String {
+    if f.is_nan() {
+        "NaN".to_owned()
+    } else if f == f64::INFINITY {
+        "+Inf".to_owned()
+    } else if f == f64::NEG_INFINITY {
+        "-Inf".to_owned()
+    } else {
+        // Rust's Display for f64 prints the shortest round-trip digits and never an exponent.
+        format!("{f}")
+    }
+}
+
+/// Rewrites an RFC 3339 timestamp the way Go's `time.Time.MarshalText` prints it (RFC3339Nano:
+/// fraction without trailing zeros, `Z` for a zero offset). `None` when `s` is not RFC 3339.
+pub fn normalize_time(s: &str) -> Option<String> {
+    let t = chrono::DateTime::parse_from_rfc3339(s).ok()?;
+    let mut out = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let nanos = t.timestamp_subsec_nanos();
+    if nanos > 0 {
+        let frac = format!("{nanos:09}");
+        out.push('.');
+        out.push_str(frac.trim_end_matches('0'));
+    }
+    let offset = t.offset().local_minus_utc();
+    if offset == 0 {
+        out.push('Z');
+    } else {
+        let sign = if offset < 0 { '-' } else { '+' };
+        let abs = offset.abs();
+        out.push_str(&format!("{sign}{:02}:{:02}", abs / 3600, (abs % 3600) / 60));
+    }
+    Some(out)
+}
+
+/// Go's `strconv.ParseBool`.
+fn parse_go_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// Turns decrypted bytes into the value its `type:` names (comments become `Value::Str`).
+pub fn typed_value(plain: &[u8], ty: ValueType, path: &str) -> Result<Value, Error> {
+    let bad = || Error::BadPlaintextType { path: path.to_owned(), value_type: ty.as_str().to_owned() };
+    let text = || std::str::from_utf8(plain).map_err(|_| bad());
+    Ok(match ty {
+        ValueType::Str | ValueType::Comment => Value::Str(text()?.to_owned()),
+        ValueType::Bytes => Value::Bytes(plain.to_vec()),
+        ValueType::Int => {
+            let t = text()?;
+            let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            Value::Int(t.to_owned())
+        }
+        ValueType::Float => {
+            let t = text()?;
+            let f = match t {
+                "+Inf" | "Inf" | "inf" | "+inf" => f64::INFINITY,
+                "-Inf" | "-inf" => f64::NEG_INFINITY,
+                "NaN" => f64::NAN,
+                _ => t.parse::<f64>().map_err(|_| bad())?,
+            };
+            Value::Float(f)
+        }
+        ValueType::Bool => Value::Bool(parse_go_bool(text()?).ok_or_else(bad)?),
+        ValueType::Time => {
+            let t = text()?;
+            chrono::DateTime::parse_from_rfc3339(t).map_err(|_| bad())?;
+            Value::Time(t.to_owned())
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> DataKey {
+        DataKey::from_slice(&[9u8; 32]).unwrap()
+    }
+
+    #[test]
+    fn float_forms_match_go() {
+        assert_eq!(format_float(3.0), "3");
+        assert_eq!(format_float(0.1), "0.1");
+        assert_eq!(format_float(1e21), "1000000000000000000000");
+        assert_eq!(format_float(1.5e-7), "0.00000015");
+        assert_eq!(format_float(-2.5), "-2.5");
+        assert_eq!(format_float(1234.56789), "1234.56789");
+        assert_eq!(format_float(f64::INFINITY), "+Inf");
+    }
+
+    #[test]
+    fn time_forms_match_go() {
+        assert_eq!(normalize_time("2024-01-02T03:04:05Z").unwrap(), "2024-01-02T03:04:05Z");
+        assert_eq!(normalize_time("2024-01-02T03:04:05.120000Z").unwrap(), "2024-01-02T03:04:05.12Z");
+        assert_eq!(normalize_time("2024-01-02T03:04:05+00:00").unwrap(), "2024-01-02T03:04:05Z");
+        assert_eq!(normalize_time("2024-01-02T03:04:05.000000001-05:30").unwrap(), "2024-01-02T03:04:05.000000001-05:30");
+        assert!(normalize_time("yesterday").is_none());
+    }
+
+    #[test]
+    fn roundtrip_every_type() {
+        let c = ValueCipher::new(&key());
+        let values = [
+            Value::Str("héllo".into()),
+            Value::Int("-12345678901234567890".into()),
+            Value::Float(3.25),
+            Value::Bool(true),
+            Value::Bool(false),
+            Value::Time("2024-01-02T03:04:05.5Z".into()),
+            Value::Bytes(vec![0, 1, 2, 255]),
+        ];
+        for v in values {
+            let enc = c.encrypt_value(&v, "a:b:").unwrap();
+            assert!(looks_encrypted(&enc));
+            let (back, _) = c.decrypt_value(&enc, "a:b:", "a.b").unwrap();
+            assert_eq!(back, v);
+        }
+    }
+
+    #[test]
+    fn layout_of_value() {
+        let c = ValueCipher::new(&key());
+        let enc = c.seal(b"abc", "x:", ValueType::Str);
+        let parsed = EncryptedValue::parse(&enc, "x").unwrap();
+        assert_eq!(parsed.data.len(), 3);
+        assert_eq!(parsed.iv.len(), 32);
+        assert_eq!(parsed.render(), enc);
+        assert!(enc.ends_with(",type:str]"));
+    }
+
+    #[test]
+    fn same_iv_same_output() {
+        let c = ValueCipher::new(&key());
+        let iv = [4u8; 32];
+        assert_eq!(
+            c.seal_with_iv(b"v", "k:", ValueType::Str, &iv),
+            c.seal_with_iv(b"v", "k:", ValueType::Str, &iv)
+        );
+    }
+
+    #[test]
+    fn empty_values_are_not_encrypted() {
+        let c = ValueCipher::new(&key());
+        assert!(c.encrypt_value(&Value::Str(String::new()), "a:").is_none());
+        assert!(c.encrypt_value(&Value::Null, "a:").is_none());
+        assert_eq!(c.decrypt_value("", "a:", "a").unwrap().0, Value::Str(String::new()));
+    }
+
+    #[test]
+    fn wrong_aad_or_key_or_tamper_fails() {
+        let c = ValueCipher::new(&key());
+        let enc = c.seal(b"secret", "a:b:", ValueType::Str);
+        assert!(matches!(c.decrypt_value(&enc, "a:c:", "a.c"), Err(Error::DecryptFailed { .. })));
+        let other = ValueCipher::new(&DataKey::from_slice(&[8u8; 32]).unwrap());
+        assert!(matches!(other.decrypt_value(&enc, "a:b:", "a.b"), Err(Error::DecryptFailed { .. })));
+        let mut p = EncryptedValue::parse(&enc, "p").unwrap();
+        p.data[0] ^= 1;
+        assert!(c.decrypt_value(&p.render(), "a:b:", "a.b").is_err());
+        let mut p = EncryptedValue::parse(&enc, "p").unwrap();
+        p.iv[5] ^= 1;
+        assert!(c.decrypt_value(&p.render(), "a:b:", "a.b").is_err());
+        let mut p = EncryptedValue::parse(&enc, "p").unwrap();
+        p.tag[15] ^= 1;
+        assert!(c.decrypt_value(&p.render(), "a:b:", "a.b").is_err());
+    }
+
+    #[test]
+    fn malformed_values_rejected_without_leaking() {
+        let c = ValueCipher::new(&key());
+        let enc = c.seal(b"secret", "a:", ValueType::Str);
+        for bad in [
+            &enc[..enc.len() - 1],
+            &enc[..20],
+            "ENC[AES256_GCM,data:abc,iv:,tag:,type:str]",
+            "ENC[AES256_GCM,data:!!!!,iv:AAAA,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]",
+            "ENC[AES256_GCM,data:,iv:AAAA,tag:AAAA,type:str]",
+            "plain text",
+        ] {
+            let err = c.decrypt_value(bad, "a:", "a").unwrap_err();
+            assert!(matches!(err, Error::MalformedEncValue { .. }), "{bad}: {err}");
+        }
+        let with_bad_type = enc.replace("type:str", "type:nope");
+        assert!(c.decrypt_value(&with_bad_type, "a:", "a").is_err());
+    }
+}

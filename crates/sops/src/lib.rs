@@ -7,6 +7,7 @@
 
 pub mod cipher;
 pub mod datakey;
+pub mod engine;
 pub mod error;
 pub mod metadata;
 pub mod rules;

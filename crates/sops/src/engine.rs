@@ -1,0 +1,534 @@
+//! The encrypt/decrypt engine: walks a [`Tree`] the way sops does, decides per leaf with the
+//! file's [`EncryptionRule`], computes the MAC, and moves the `sops` metadata in and out.
+//!
+//! Walk (sops' `walkBranch`/`walkSlice`): documents in order; in a map, entries in order, the path
+//! growing by each key; in a sequence, items in order with the path unchanged; comments (map or
+//! sequence entries) are leaves too, with the path of the map they stand in. Nulls are skipped.
+//! The AAD of a leaf is its path keys joined with `:` plus a trailing `:` (`a:b:`; `:` at top
+//! level, e.g. for a top-level comment).
+//!
+//! MAC (sops' `Tree.Encrypt`/`Tree.Decrypt`): SHA-512 over the plaintext bytes (see
+//! [`crate::cipher::plaintext_of`]) of every non-null, non-comment leaf in walk order, across all
+//! documents; with `mac_only_encrypted` the hash is first fed SHA-256("sops") and only encrypted
+//! leaves count. Written as 128 uppercase hex characters, encrypted as a `str` with AAD =
+//! `lastmodified` (RFC 3339, as Go re-formats it).
+//!
+//! Large trees are encrypted/decrypted in parallel with rayon; everything per value is
+//! O(value length + path length).
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+use sha2::{Digest, Sha256, Sha512};
+use zeroize::Zeroizing;
+
+use crate::cipher::{self, EncryptedValue, IV_LEN, ValueCipher, ValueType};
+use crate::metadata::{Metadata, SOPS_KEY};
+use crate::rules::RuleMatcher;
+use crate::tree::{Comment, Document, Map, MapEntry, Node, Pair, Scalar, Seq, SeqItem, Tree, Value};
+use crate::{DataKey, Error};
+
+/// Below this many leaves the work stays on the calling thread.
+const PARALLEL_THRESHOLD: usize = 512;
+
+/// Options for [`encrypt`].
+#[derive(Debug, Clone, Default)]
+pub struct EncryptOptions<'a> {
+    /// IVs of the values of the previous version of the file (from [`decrypt`]): a value whose path,
+    /// type and plaintext are unchanged is encrypted with its old IV, so its ciphertext is
+    /// byte-identical and diffs show only what changed.
+    pub previous: Option<&'a PreviousCiphertexts>,
+    /// `lastmodified` to write; `None` means now (UTC, RFC 3339 without fraction).
+    pub last_modified: Option<String>,
+}
+
+/// Options for [`decrypt`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DecryptOptions {
+    /// Do not fail on a missing or mismatching MAC (`--ignore-mac`).
+    pub ignore_mac: bool,
+}
+
+/// IVs of decrypted values, keyed by (path AAD, type, plaintext), for IV reuse on re-encryption.
+/// Keys are SHA-256 digests, so no plaintext is kept.
+#[derive(Default, Clone)]
+pub struct PreviousCiphertexts {
+    ivs: HashMap<[u8; 32], [u8; IV_LEN]>,
+}
+
+impl std::fmt::Debug for PreviousCiphertexts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreviousCiphertexts").field("len", &self.ivs.len()).finish()
+    }
+}
+
+impl PreviousCiphertexts {
+    fn digest(aad: &str, ty: ValueType, plaintext: &[u8]) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update((aad.len() as u64).to_be_bytes());
+        h.update(aad.as_bytes());
+        h.update(ty.as_str().as_bytes());
+        h.update([0]);
+        h.update(plaintext);
+        h.finalize().into()
+    }
+
+    fn remember(&mut self, aad: &str, ty: ValueType, plaintext: &[u8], iv: &[u8]) {
+        if let Ok(iv) = <[u8; IV_LEN]>::try_from(iv) {
+            self.ivs.insert(Self::digest(aad, ty, plaintext), iv);
+        }
+    }
+
+    fn lookup(&self, aad: &str, ty: ValueType, plaintext: &[u8]) -> Option<&[u8; IV_LEN]> {
+        self.ivs.get(&Self::digest(aad, ty, plaintext))
+    }
+
+    /// Number of remembered values.
+    pub fn len(&self) -> usize {
+        self.ivs.len()
+    }
+
+    /// `true` when nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.ivs.is_empty()
+    }
+}
+
+/// A leaf found by the walk.
+enum LeafRef<'a> {
+    Value(&'a mut Scalar),
+    Comment(&'a mut Comment),
+}
+
+struct Leaf<'a> {
+    target: LeafRef<'a>,
+    /// Path AAD, `a:b:`.
+    aad: String,
+    encrypted: bool,
+}
+
+impl Leaf<'_> {
+    /// Key path for messages: `a.b` (`<top>` for the root).
+    fn display_path(&self) -> String {
+        display_path(&self.aad)
+    }
+}
+
+fn display_path(aad: &str) -> String {
+    let p = aad.strip_suffix(':').unwrap_or(aad).replace(':', ".");
+    if p.is_empty() { "<top level>".to_owned() } else { p }
+}
+
+struct Walker<'r> {
+    rule: &'r RuleMatcher,
+    path: Vec<String>,
+    keys_matching: usize,
+    /// Per map/sequence level: how many comments of the current comment run match.
+    comment_levels: Vec<usize>,
+    comments_matching: usize,
+}
+
+impl<'r> Walker<'r> {
+    fn new(rule: &'r RuleMatcher) -> Self {
+        Walker { rule, path: Vec::new(), keys_matching: 0, comment_levels: Vec::new(), comments_matching: 0 }
+    }
+
+    fn aad(&self) -> String {
+        let mut s = String::with_capacity(self.path.iter().map(|p| p.len() + 1).sum::<usize>().max(1));
+        for p in &self.path {
+            s.push_str(p);
+            s.push(':');
+        }
+        if s.is_empty() {
+            s.push(':');
+        }
+        s
+    }
+
+    fn comment<'a>(&mut self, c: &'a mut Comment, out: &mut Vec<Leaf<'a>>) {
+        let self_matches = self.rule.uses_comments() && self.rule.comment_matches(&c.text);
+        let encrypted = self.rule.should_encrypt(self.keys_matching, self.comments_matching, self_matches);
+        if self_matches {
+            *self.comment_levels.last_mut().expect("inside a level") += 1;
+            self.comments_matching += 1;
+        }
+        out.push(Leaf { aad: self.aad(), encrypted, target: LeafRef::Comment(c) });
+    }
+
+    fn end_comment_run(&mut self) {
+        let top = self.comment_levels.last_mut().expect("inside a level");
+        self.comments_matching -= *top;
+        *top = 0;
+    }
+
+    fn node<'a>(&mut self, node: &'a mut Node, out: &mut Vec<Leaf<'a>>) {
+        match node {
+            Node::Scalar(s) => {
+                if s.value != Value::Null {
+                    let encrypted = self.rule.should_encrypt(self.keys_matching, self.comments_matching, false);
+                    out.push(Leaf { aad: self.aad(), encrypted, target: LeafRef::Value(s) });
+                }
+            }
+            Node::Map(m) => self.map(m, out, false),
+            Node::Seq(s) => self.seq(s, out),
+        }
+    }
+
+    fn map<'a>(&mut self, map: &'a mut Map, out: &mut Vec<Leaf<'a>>, skip_sops: bool) {
+        self.comment_levels.push(0);
+        for entry in map.entries.iter_mut() {
+            match entry {
+                MapEntry::Comment(c) => self.comment(c, out),
+                MapEntry::Pair(p) => {
+                    if skip_sops && p.key == SOPS_KEY {
+                        continue;
+                    }
+                    let matches = self.rule.uses_keys() && self.rule.key_matches(&p.key);
+                    self.keys_matching += matches as usize;
+                    self.path.push(p.key.clone());
+                    self.node(&mut p.value, out);
+                    self.path.pop();
+                    self.keys_matching -= matches as usize;
+                    self.end_comment_run();
+                }
+            }
+        }
+        let top = self.comment_levels.pop().expect("pushed above");
+        self.comments_matching -= top;
+    }
+
+    fn seq<'a>(&mut self, seq: &'a mut Seq, out: &mut Vec<Leaf<'a>>) {
+        self.comment_levels.push(0);
+        for item in seq.items.iter_mut() {
+            match item {
+                SeqItem::Comment(c) => self.comment(c, out),
+                SeqItem::Node(n) => {
+                    self.node(n, out);
+                    self.end_comment_run();
+                }
+            }
+        }
+        let top = self.comment_levels.pop().expect("pushed above");
+        self.comments_matching -= top;
+    }
+}
+
+/// Every leaf of every document in walk order (the `sops` key of a document root is skipped).
+fn collect_leaves<'a>(tree: &'a mut Tree, rule: &RuleMatcher) -> Vec<Leaf<'a>> {
+    let mut out = Vec::new();
+    for doc in tree.documents.iter_mut() {
+        let mut w = Walker::new(rule);
+        match &mut doc.root {
+            Node::Map(m) => w.map(m, &mut out, true),
+            other => {
+                w.comment_levels.push(0);
+                w.node(other, &mut out);
+            }
+        }
+    }
+    out
+}
+
+fn root_map(doc: &Document) -> Option<&Map> {
+    match &doc.root {
+        Node::Map(m) => Some(m),
+        _ => None,
+    }
+}
+
+/// Reads the metadata of an encrypted tree without a key (from the `sops` key of the first
+/// document that has one). `Ok(None)`: the tree is not encrypted.
+pub fn metadata_of(tree: &Tree) -> Result<Option<Metadata>, Error> {
+    for doc in &tree.documents {
+        if let Some(node) = root_map(doc).and_then(|m| m.get(SOPS_KEY)) {
+            return Metadata::from_node(node).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+/// `true` if any document has a top-level `sops` key.
+pub fn is_encrypted(tree: &Tree) -> bool {
+    tree.documents.iter().any(|d| root_map(d).is_some_and(|m| m.get(SOPS_KEY).is_some()))
+}
+
+/// Go's `time.Time.Format(time.RFC3339)` of a parsed RFC 3339 string (fraction dropped, `Z` for a
+/// zero offset): the AAD of the MAC.
+pub fn mac_aad(last_modified: &str) -> Result<String, Error> {
+    let t = chrono::DateTime::parse_from_rfc3339(last_modified)
+        .map_err(|_| Error::InvalidMetadata { field: "lastmodified".into(), message: "not RFC 3339".into() })?;
+    let mut out = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let offset = t.offset().local_minus_utc();
+    if offset == 0 {
+        out.push('Z');
+    } else {
+        let sign = if offset < 0 { '-' } else { '+' };
+        let abs = offset.abs();
+        out.push_str(&format!("{sign}{:02}:{:02}", abs / 3600, (abs % 3600) / 60));
+    }
+    Ok(out)
+}
+
+/// Now, UTC, RFC 3339 without fraction (what sops writes as `lastmodified`).
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn new_mac_hasher(mac_only_encrypted: bool) -> Sha512 {
+    let mut h = Sha512::new();
+    if mac_only_encrypted {
+        h.update(Sha256::digest(b"sops"));
+    }
+    h
+}
+
+fn hex_upper(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(HEX[(b >> 4) as usize] as char);
+        s.push(HEX[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// Runs `f` over `items`, in parallel when there are many.
+fn for_each_maybe_parallel<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync + Send) -> Vec<R> {
+    if items.len() >= PARALLEL_THRESHOLD {
+        items.into_par_iter().map(f).collect()
+    } else {
+        items.into_iter().map(f).collect()
+    }
+}
+
+/// Encrypts a plain tree in place: every leaf the rule selects becomes `ENC[…]` (comments too,
+/// unless the rule keeps them plain), the MAC is computed and stored, `lastmodified` set, and the
+/// metadata is inserted as the last key of every document.
+///
+/// `meta` supplies the key groups, rule, `mac_only_encrypted` and version; `mac` and
+/// `last_modified` are overwritten. Fails with [`Error::AlreadyEncrypted`] if a document has a
+/// `sops` key.
+pub fn encrypt(tree: &mut Tree, key: &DataKey, meta: &mut Metadata, opts: &EncryptOptions<'_>) -> Result<(), Error> {
+    if is_encrypted(tree) {
+        return Err(Error::AlreadyEncrypted);
+    }
+    let rule = meta.rule.compile()?;
+    let cipher = ValueCipher::new(key);
+    let mac_only = meta.mac_only_encrypted;
+    let mut hasher = new_mac_hasher(mac_only);
+    let leaves = collect_leaves(tree, &rule);
+    // MAC over plaintext, in order.
+    for leaf in &leaves {
+        if let LeafRef::Value(s) = &leaf.target
+            && (!mac_only || leaf.encrypted)
+            && let Some((bytes, _)) = cipher::plaintext_of(&s.value)
+        {
+            hasher.update(&bytes[..]);
+        }
+    }
+    let to_encrypt: Vec<Leaf<'_>> = leaves.into_iter().filter(|l| l.encrypted).collect();
+    let previous = opts.previous;
+    let results = for_each_maybe_parallel(to_encrypt, |leaf| -> Result<(), Error> {
+        let seal = |bytes: &[u8], ty: ValueType| match previous.and_then(|p| p.lookup(&leaf.aad, ty, bytes)) {
+            Some(iv) => cipher.seal_with_iv(bytes, &leaf.aad, ty, iv),
+            None => cipher.seal(bytes, &leaf.aad, ty),
+        };
+        match leaf.target {
+            LeafRef::Value(s) => {
+                if let Some((bytes, ty)) = cipher::plaintext_of(&s.value)
+                    && !(bytes.is_empty() && matches!(ty, ValueType::Str | ValueType::Bytes))
+                {
+                    let enc = seal(&bytes, ty);
+                    s.set(Value::Str(enc));
+                }
+            }
+            LeafRef::Comment(c) => {
+                if !c.text.is_empty() {
+                    let enc = seal(c.text.as_bytes(), ValueType::Comment);
+                    if rule.uses_comments() && !rule.should_encrypt(0, 0, rule.comment_matches(&enc)) {
+                        return Err(Error::InvalidRegex {
+                            rule: "unencrypted_comment_regex",
+                            message: "the regex matches an encrypted comment; make sure it cannot".into(),
+                        });
+                    }
+                    c.set(enc);
+                }
+            }
+        }
+        Ok(())
+    });
+    results.into_iter().collect::<Result<(), Error>>()?;
+    let mac_hex = hex_upper(&hasher.finalize());
+    let last_modified = opts.last_modified.clone().unwrap_or_else(now_rfc3339);
+    let aad = mac_aad(&last_modified)?;
+    meta.mac = Some(cipher.seal(mac_hex.as_bytes(), &aad, ValueType::Str));
+    meta.last_modified = last_modified;
+    if meta.version.is_none() {
+        meta.version = Some(crate::metadata::SOPS_FORMAT_VERSION.to_owned());
+    }
+    attach_metadata(tree, meta);
+    Ok(())
+}
+
+/// Inserts (or replaces) the `sops` key as the last entry of every document's root map.
+pub fn attach_metadata(tree: &mut Tree, meta: &Metadata) {
+    let node = meta.to_node();
+    for doc in tree.documents.iter_mut() {
+        if let Node::Map(m) = &mut doc.root {
+            m.remove(SOPS_KEY);
+            m.entries.push(MapEntry::Pair(Pair { key: SOPS_KEY.to_owned(), value: node.clone(), origin: None }));
+        }
+    }
+}
+
+/// Removes the `sops` key from every document, returning the metadata read from the first.
+pub fn detach_metadata(tree: &mut Tree) -> Result<Metadata, Error> {
+    let meta = metadata_of(tree)?.ok_or(Error::NotEncrypted)?;
+    for doc in tree.documents.iter_mut() {
+        if let Node::Map(m) = &mut doc.root {
+            m.remove(SOPS_KEY);
+        }
+    }
+    Ok(meta)
+}
+
+/// The outcome of [`decrypt`].
+#[derive(Debug)]
+pub struct Decrypted {
+    /// The file's metadata (the `sops` key is gone from the tree).
+    pub metadata: Metadata,
+    /// IVs for [`EncryptOptions::previous`].
+    pub previous: PreviousCiphertexts,
+    /// `Some(true)`/`Some(false)`: the MAC was checked and matched / did not match (only possible
+    /// with `ignore_mac`); `None`: there was no MAC.
+    pub mac_matched: Option<bool>,
+}
+
+/// Decrypts an encrypted tree in place: verifies the MAC (unless `ignore_mac`), replaces every
+/// encrypted value with its typed plaintext and every encrypted comment with its text, and removes
+/// the `sops` key. On any error the tree may be partly decrypted; callers discard it.
+pub fn decrypt(tree: &mut Tree, key: &DataKey, opts: DecryptOptions) -> Result<Decrypted, Error> {
+    let metadata = detach_metadata(tree)?;
+    let (previous, mac) = decrypt_values(tree, key, &metadata)?;
+    let cipher = ValueCipher::new(key);
+    let mac_matched = match &metadata.mac {
+        None => {
+            if !opts.ignore_mac {
+                return Err(Error::MacNotFound);
+            }
+            None
+        }
+        Some(stored) => {
+            let aad = mac_aad(&metadata.last_modified)?;
+            let stored_plain = match cipher.decrypt_value(stored, &aad, "sops.mac") {
+                Ok((Value::Str(s), _)) => Some(Zeroizing::new(s)),
+                Ok(_) => None,
+                Err(e) if !opts.ignore_mac => return Err(e),
+                Err(_) => None,
+            };
+            let ok = stored_plain.as_deref().map(|s| s.as_str()) == Some(mac.as_str());
+            if !ok && !opts.ignore_mac {
+                return Err(Error::MacMismatch);
+            }
+            Some(ok)
+        }
+    };
+    Ok(Decrypted { metadata, previous, mac_matched })
+}
+
+/// Decrypts the values of a tree whose `sops` key was already removed; returns the IVs and the
+/// computed MAC (uppercase hex).
+fn decrypt_values(tree: &mut Tree, key: &DataKey, meta: &Metadata) -> Result<(PreviousCiphertexts, String), Error> {
+    let rule = meta.rule.compile()?;
+    let cipher = ValueCipher::new(key);
+    let mac_only = meta.mac_only_encrypted;
+    let leaves = collect_leaves(tree, &rule);
+
+    type Outcome = Result<Option<(Value, ValueType, Vec<u8>)>, Error>;
+    // Phase 1 (parallel): decrypt; each encrypted leaf yields (value, type, iv) or stays.
+    let outcomes: Vec<(Leaf<'_>, Outcome)> = for_each_maybe_parallel(leaves, |leaf| {
+        if !leaf.encrypted {
+            return (leaf, Ok(None));
+        }
+        let outcome = match &leaf.target {
+            LeafRef::Comment(c) => {
+                // sops keeps a comment that does not decrypt (files from older sops had plain
+                // comments).
+                if c.text.is_empty() {
+                    Ok(None)
+                } else {
+                    match EncryptedValue::parse(&c.text, "")
+                        .ok()
+                        .and_then(|p| cipher.open(&p, &leaf.aad, "").ok().map(|b| (p, b)))
+                    {
+                        Some((p, bytes)) => match String::from_utf8(bytes.to_vec()) {
+                            Ok(s) => Ok(Some((Value::Str(s), p.value_type, p.iv))),
+                            Err(_) => Ok(None),
+                        },
+                        None => Ok(None),
+                    }
+                }
+            }
+            LeafRef::Value(s) => match &s.value {
+                Value::Str(text) if text.is_empty() => Ok(None),
+                Value::Str(text) => {
+                    let path = leaf.display_path();
+                    EncryptedValue::parse(text, &path).and_then(|p| {
+                        let bytes = cipher.open(&p, &leaf.aad, &path)?;
+                        let v = cipher::typed_value(&bytes, p.value_type, &path)?;
+                        Ok(Some((v, p.value_type, p.iv)))
+                    })
+                }
+                _ => Err(Error::MalformedEncValue {
+                    path: leaf.display_path(),
+                    message: "expected an encrypted string value".into(),
+                }),
+            },
+        };
+        (leaf, outcome)
+    });
+
+    // Phase 2 (in order): MAC, IV memory, write back.
+    let mut hasher = new_mac_hasher(mac_only);
+    let mut previous = PreviousCiphertexts::default();
+    for (leaf, outcome) in outcomes {
+        let decrypted = outcome?;
+        match leaf.target {
+            LeafRef::Comment(c) => {
+                if let Some((Value::Str(text), ty, iv)) = decrypted {
+                    previous.remember(&leaf.aad, ty, text.as_bytes(), &iv);
+                    c.set(text);
+                }
+            }
+            LeafRef::Value(s) => {
+                if let Some((value, ty, iv)) = decrypted {
+                    if let Some((bytes, _)) = cipher::plaintext_of(&value) {
+                        previous.remember(&leaf.aad, ty, &bytes, &iv);
+                    }
+                    s.set(value);
+                }
+                if (!mac_only || leaf.encrypted)
+                    && let Some((bytes, _)) = cipher::plaintext_of(&s.value)
+                {
+                    hasher.update(&bytes[..]);
+                }
+            }
+        }
+    }
+    Ok((previous, hex_upper(&hasher.finalize())))
+}
+
+/// Computes the MAC (uppercase hex) of a plain tree under `meta`'s rule, as [`encrypt`] would.
+pub fn compute_mac(tree: &mut Tree, meta: &Metadata) -> Result<String, Error> {
+    let rule = meta.rule.compile()?;
+    let mut hasher = new_mac_hasher(meta.mac_only_encrypted);
+    for leaf in collect_leaves(tree, &rule) {
+        if let LeafRef::Value(s) = &leaf.target
+            && (!meta.mac_only_encrypted || leaf.encrypted)
+            && let Some((bytes, _)) = cipher::plaintext_of(&s.value)
+        {
+            hasher.update(&bytes[..]);
+        }
+    }
+    Ok(hex_upper(&hasher.finalize()))
+}

@@ -236,7 +236,8 @@ pub fn plaintext_of(value: &Value) -> Option<(Zeroizing<Vec<u8>>, ValueType)> {
         Value::Float(f) => (format_float(*f).into_bytes(), ValueType::Float),
         Value::Bool(b) => ((if *b { "True" } else { "False" }).as_bytes().to_vec(), ValueType::Bool),
         Value::Time(t) => (normalize_time(t).unwrap_or_else(|| t.clone()).into_bytes(), ValueType::Time),
-        Value::Bytes(b) => (b.clone(), ValueType::Bytes),
+        // sops' walker turns byte slices into strings: bytes are written as `type:str`.
+        Value::Bytes(b) => (b.clone(), ValueType::Str),
     };
     Some((Zeroizing::new(bytes), ty))
 }
@@ -291,7 +292,12 @@ pub fn typed_value(plain: &[u8], ty: ValueType, path: &str) -> Result<Value, Err
     let bad = || Error::BadPlaintextType { path: path.to_owned(), value_type: ty.as_str().to_owned() };
     let text = || std::str::from_utf8(plain).map_err(|_| bad());
     Ok(match ty {
-        ValueType::Str | ValueType::Comment => Value::Str(text()?.to_owned()),
+        ValueType::Str => match std::str::from_utf8(plain) {
+            Ok(s) => Value::Str(s.to_owned()),
+            // binary-store data that is not UTF-8
+            Err(_) => Value::Bytes(plain.to_vec()),
+        },
+        ValueType::Comment => Value::Str(text()?.to_owned()),
         ValueType::Bytes => Value::Bytes(plain.to_vec()),
         ValueType::Int => {
             let t = text()?;
@@ -360,6 +366,7 @@ mod tests {
             Value::Time("2024-01-02T03:04:05.5Z".into()),
             Value::Bytes(vec![0, 1, 2, 255]),
         ];
+        // (bytes are written as type:str, like sops; non-UTF-8 str decrypts to bytes)
         for v in values {
             let enc = c.encrypt_value(&v, "a:b:").unwrap();
             assert!(looks_encrypted(&enc));

@@ -1,0 +1,268 @@
+//! The INI store, following sops' `stores/ini` (which uses go-ini): sections become top-level maps
+//! of string values; keys before any section live in `DEFAULT` (written without a header). A
+//! comment above a key is kept as a comment entry *after* that key (sops' tree shape, so its AAD
+//! is the section's path); a section's own comment is its first entry. Inline comments (`#`/`;`
+//! after a value) are split off into the key's comment, as go-ini does.
+//!
+//! Written as go-ini's pretty format: `key = value` with `=` aligned per section, `; ` before
+//! comments, a blank line between sections, values with a newline or backtick in `"""…"""`, with
+//! `#`/`;` in backticks, with surrounding spaces in double quotes. The metadata is the `[sops]`
+//! section with flattened keys (`age__list_0__map_enc`) and newlines escaped as `\n`.
+
+use crate::Error;
+use crate::metadata::{SOPS_KEY, flatten, unflatten};
+use crate::store::Store;
+use crate::stores::dotenv::val_to_string;
+use crate::stores::json::single_document;
+use crate::tree::{Comment, Document, Map, MapEntry, Node, Pair, Scalar, Tree, Value};
+
+/// The section holding keys that precede every section header.
+pub const DEFAULT_SECTION: &str = "DEFAULT";
+
+/// sops-compatible INI.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IniStore;
+
+fn strip_comment_char(c: &str) -> String {
+    if c.starts_with(';') {
+        c.trim_start_matches([';', ' ']).to_owned()
+    } else if c.starts_with('#') {
+        c.trim_start_matches(['#', ' ']).to_owned()
+    } else {
+        c.to_owned()
+    }
+}
+
+fn comment(text: String) -> MapEntry {
+    MapEntry::Comment(Comment { text, origin: None, changed: false })
+}
+
+fn str_scalar(s: String) -> Node {
+    Node::Scalar(Scalar { value: Value::Str(s), origin: None, changed: false })
+}
+
+impl Store for IniStore {
+    fn parse(&self, input: &[u8]) -> Result<Tree, Error> {
+        let text = std::str::from_utf8(input).map_err(|e| Error::Parse {
+            format: "ini",
+            location: format!("byte {}", e.valid_up_to()),
+            message: "input is not UTF-8".into(),
+        })?;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let mut sections: Vec<(String, Map)> = vec![(DEFAULT_SECTION.to_owned(), Map::default())];
+        let mut pending: Vec<String> = Vec::new();
+        let lines: Vec<&str> = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).collect();
+        let mut i = 0;
+        while i < lines.len() {
+            let n = i + 1;
+            let line = lines[i].trim();
+            i += 1;
+            if line.is_empty() {
+                continue;
+            }
+            if line.starts_with(';') || line.starts_with('#') {
+                pending.push(line.to_owned());
+                continue;
+            }
+            let err = |message: &str| Error::Parse { format: "ini", location: format!("line {n}"), message: message.to_owned() };
+            if let Some(rest) = line.strip_prefix('[') {
+                let name = rest.find(']').map(|e| rest[..e].trim()).ok_or_else(|| err("unclosed section header"))?;
+                let mut map = Map::default();
+                if !pending.is_empty() {
+                    map.entries.push(comment(strip_comment_char(&pending.join("\n"))));
+                    pending.clear();
+                }
+                if name == DEFAULT_SECTION {
+                    sections[0].1.entries.extend(map.entries);
+                } else {
+                    sections.push((name.to_owned(), map));
+                }
+                continue;
+            }
+            let delim = line.find(['=', ':']).ok_or_else(|| err("expected `key = value`"))?;
+            let mut key = line[..delim].trim();
+            for q in ['"', '`'] {
+                if key.len() >= 2 && key.starts_with(q) && key.ends_with(q) {
+                    key = &key[1..key.len() - 1];
+                }
+            }
+            let raw = line[delim + 1..].trim_start();
+            let value = if let Some(rest) = raw.strip_prefix("\"\"\"") {
+                // multi-line value up to the closing """
+                let mut buf = String::new();
+                let mut cur = rest.to_owned();
+                loop {
+                    if let Some(end) = cur.find("\"\"\"") {
+                        buf.push_str(&cur[..end]);
+                        break;
+                    }
+                    buf.push_str(&cur);
+                    if i >= lines.len() {
+                        return Err(err("unclosed \"\"\" value"));
+                    }
+                    buf.push('\n');
+                    cur = lines[i].to_owned();
+                    i += 1;
+                }
+                buf
+            } else if raw.len() >= 2 && raw.starts_with('`') && raw[1..].contains('`') {
+                raw[1..1 + raw[1..].find('`').expect("checked")].to_owned()
+            } else {
+                let mut v = raw;
+                if let Some(c) = v.find(['#', ';']) {
+                    pending.push(v[c..].to_owned());
+                    v = v[..c].trim();
+                }
+                let v = v.trim();
+                let quoted = v.len() >= 2 && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\'')));
+                if quoted { v[1..v.len() - 1].to_owned() } else { v.to_owned() }
+            };
+            let section = &mut sections.last_mut().expect("DEFAULT exists").1;
+            // go-ini attaches the comments above a key (and its inline comment) to the key; sops
+            // puts that comment right after the key.
+            let key_comment = std::mem::take(&mut pending);
+            section.entries.push(MapEntry::Pair(Pair { key: key.to_owned(), value: str_scalar(value), origin: None }));
+            if !key_comment.is_empty() {
+                section.entries.push(comment(strip_comment_char(&key_comment.join("\n"))));
+            }
+        }
+        let mut root = Map::default();
+        for (name, map) in sections {
+            if name == DEFAULT_SECTION && map.entries.is_empty() {
+                continue;
+            }
+            if name == SOPS_KEY {
+                let pairs: Vec<(String, Scalar)> = map
+                    .entries
+                    .into_iter()
+                    .filter_map(|e| match e {
+                        MapEntry::Pair(Pair { key, value: Node::Scalar(mut s), .. }) => {
+                            if let Value::Str(t) = &s.value {
+                                s.value = Value::Str(t.replace("\\n", "\n"));
+                            }
+                            Some((key, s))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                root.entries.push(MapEntry::Pair(Pair { key: name, value: unflatten(&pairs)?, origin: None }));
+                continue;
+            }
+            root.entries.push(MapEntry::Pair(Pair { key: name, value: Node::Map(map), origin: None }));
+        }
+        Ok(Tree { documents: vec![Document { root: Node::Map(root), origin: None }], source: None })
+    }
+
+    fn emit(&self, tree: &Tree) -> Result<Vec<u8>, Error> {
+        let doc = single_document(tree, "ini")?;
+        let Node::Map(root) = &doc.root else {
+            return Err(Error::Emit { format: "ini", message: "the document is not a map".into() });
+        };
+        let mut out = String::new();
+        let mut first = true;
+        for entry in &root.entries {
+            let MapEntry::Pair(section) = entry else { continue };
+            // (key, value, comment written above the key)
+            let mut keys: Vec<(String, String, Option<String>)> = Vec::new();
+            let mut section_comment = None;
+            match &section.value {
+                Node::Map(m) if section.key == SOPS_KEY => {
+                    let _ = m;
+                    for (k, s) in flatten(&section.value, "") {
+                        let v = match &s.value {
+                            Value::Str(t) => t.replace('\n', "\\n"),
+                            other => val_to_string(other),
+                        };
+                        keys.push((k, v, None));
+                    }
+                }
+                Node::Map(m) => {
+                    for (idx, e) in m.entries.iter().enumerate() {
+                        match e {
+                            MapEntry::Comment(c) if idx == 0 => section_comment = Some(c.text.clone()),
+                            MapEntry::Comment(c) => {
+                                if let Some(last) = keys.last_mut() {
+                                    last.2 = Some(c.text.clone());
+                                }
+                            }
+                            MapEntry::Pair(p) => match &p.value {
+                                Node::Scalar(s) => keys.push((p.key.clone(), val_to_string(&s.value), None)),
+                                _ => {
+                                    return Err(Error::Emit {
+                                        format: "ini",
+                                        message: format!("value of {}.{} is not a scalar", section.key, p.key),
+                                    });
+                                }
+                            },
+                        }
+                    }
+                }
+                _ => {
+                    return Err(Error::Emit {
+                        format: "ini",
+                        message: "section values should always be maps".into(),
+                    });
+                }
+            }
+            if !first {
+                out.push('\n');
+            }
+            first = false;
+            if let Some(c) = section_comment {
+                write_comment(&c, &mut out);
+            }
+            if section.key != DEFAULT_SECTION {
+                out.push('[');
+                out.push_str(&section.key);
+                out.push_str("]\n");
+            }
+            let align = keys.iter().map(|(k, _, _)| quote_key(k).len()).max().unwrap_or(0);
+            for (k, v, c) in keys {
+                if let Some(c) = c {
+                    write_comment(&c, &mut out);
+                }
+                let k = quote_key(&k);
+                out.push_str(&k);
+                out.push_str(&" ".repeat(align - k.len()));
+                out.push_str(" = ");
+                out.push_str(&quote_value(&v));
+                out.push('\n');
+            }
+        }
+        Ok(out.into_bytes())
+    }
+}
+
+fn write_comment(c: &str, out: &mut String) {
+    for line in c.split('\n') {
+        if !(line.starts_with(';') || line.starts_with('#')) {
+            out.push_str("; ");
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+}
+
+fn quote_key(k: &str) -> String {
+    if k.contains('`') {
+        format!("\"\"\"{k}\"\"\"")
+    } else if k.contains(['=', ':']) {
+        format!("`{k}`")
+    } else if k.contains('"') {
+        format!("`{k}`")
+    } else {
+        k.to_owned()
+    }
+}
+
+fn quote_value(v: &str) -> String {
+    if v.contains(['\n', '`']) {
+        format!("\"\"\"{v}\"\"\"")
+    } else if v.contains(['#', ';']) {
+        format!("`{v}`")
+    } else if v.trim() != v {
+        format!("\"{v}\"")
+    } else {
+        v.to_owned()
+    }
+}

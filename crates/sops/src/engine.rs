@@ -345,7 +345,7 @@ pub fn encrypt(tree: &mut Tree, key: &DataKey, meta: &mut Metadata, opts: &Encry
             LeafRef::Comment(c) => {
                 if !c.text.is_empty() {
                     let enc = seal(c.text.as_bytes(), ValueType::Comment);
-                    if rule.uses_comments() && !rule.should_encrypt(0, 0, rule.comment_matches(&enc)) {
+                    if rule.is_unencrypted_comment_rule() && rule.comment_matches(&enc) {
                         return Err(Error::InvalidRegex {
                             rule: "unencrypted_comment_regex",
                             message: "the regex matches an encrypted comment; make sure it cannot".into(),

@@ -10,6 +10,7 @@ pub mod datakey;
 pub mod engine;
 pub mod error;
 pub mod metadata;
+pub mod path;
 pub mod rules;
 pub mod shamir;
 pub mod store;

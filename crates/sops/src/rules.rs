@@ -99,6 +99,11 @@ impl RuleMatcher {
         matches!(self.kind, MatchKind::CommentRegex { .. })
     }
 
+    /// Is this `unencrypted_comment_regex` (whose regex must never match an encrypted comment)?
+    pub fn is_unencrypted_comment_rule(&self) -> bool {
+        matches!(self.kind, MatchKind::CommentRegex { encrypt_on_match: false, .. })
+    }
+
     /// Does map key `key` match a key rule?
     pub fn key_matches(&self, key: &str) -> bool {
         match &self.kind {

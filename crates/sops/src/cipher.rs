@@ -105,7 +105,10 @@ pub fn looks_encrypted(s: &str) -> bool {
 impl EncryptedValue {
     /// Parses `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]`. `path` names the value in errors.
     pub fn parse(s: &str, path: &str) -> Result<Self, Error> {
-        let bad = |message: &str| Error::MalformedEncValue { path: path.to_owned(), message: message.to_owned() };
+        let bad = |message: &str| Error::MalformedEncValue {
+            path: path.to_owned(),
+            message: message.to_owned(),
+        };
         let body = s
             .strip_prefix("ENC[AES256_GCM,")
             .ok_or_else(|| bad("value is not an ENC[AES256_GCM,…] value"))?
@@ -113,7 +116,9 @@ impl EncryptedValue {
             .ok_or_else(|| bad("missing closing `]`"))?;
         let mut fields = body.split(',');
         let mut field = |name: &str| -> Result<&str, Error> {
-            let f = fields.next().ok_or_else(|| bad(&format!("missing `{name}` field")))?;
+            let f = fields
+                .next()
+                .ok_or_else(|| bad(&format!("missing `{name}` field")))?;
             let v = f
                 .strip_prefix(name)
                 .and_then(|r| r.strip_prefix(':'))
@@ -127,7 +132,10 @@ impl EncryptedValue {
         if fields.next().is_some() {
             return Err(bad("unexpected extra field"));
         }
-        let decode = |name: &str, v: &str| B64.decode(v).map_err(|_| bad(&format!("`{name}` is not valid base64")));
+        let decode = |name: &str, v: &str| {
+            B64.decode(v)
+                .map_err(|_| bad(&format!("`{name}` is not valid base64")))
+        };
         let data = decode("data", data_b64)?;
         let iv = decode("iv", iv_b64)?;
         let tag = decode("tag", tag_b64)?;
@@ -136,7 +144,12 @@ impl EncryptedValue {
         }
         let tag: [u8; TAG_LEN] = tag.try_into().map_err(|_| bad("tag is not 16 bytes"))?;
         let value_type = ValueType::parse(type_s).ok_or_else(|| bad("unknown type"))?;
-        Ok(EncryptedValue { data, iv, tag, value_type })
+        Ok(EncryptedValue {
+            data,
+            iv,
+            tag,
+            value_type,
+        })
     }
 
     /// Writes the value back in sops' form.
@@ -177,7 +190,13 @@ impl ValueCipher {
     }
 
     /// Encrypts `plaintext` with the given IV (used to keep unchanged values byte-identical).
-    pub fn seal_with_iv(&self, plaintext: &[u8], aad: &str, value_type: ValueType, iv: &[u8; IV_LEN]) -> String {
+    pub fn seal_with_iv(
+        &self,
+        plaintext: &[u8],
+        aad: &str,
+        value_type: ValueType,
+        iv: &[u8; IV_LEN],
+    ) -> String {
         let mut buf = plaintext.to_vec();
         let nonce = Nonce::<U32>::from(*iv);
         let tag = self
@@ -185,23 +204,40 @@ impl ValueCipher {
             .encrypt_inout_detached(&nonce, aad.as_bytes(), buf.as_mut_slice().into())
             .expect("plaintext within GCM limits");
         let tag: [u8; TAG_LEN] = tag.into();
-        EncryptedValue { data: buf, iv: iv.to_vec(), tag, value_type }.render()
+        EncryptedValue {
+            data: buf,
+            iv: iv.to_vec(),
+            tag,
+            value_type,
+        }
+        .render()
     }
 
     /// Decrypts a parsed value. Fails with [`Error::DecryptFailed`] (naming `path`) when the tag does
     /// not verify.
-    pub fn open(&self, value: &EncryptedValue, aad: &str, path: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
+    pub fn open(
+        &self,
+        value: &EncryptedValue,
+        aad: &str,
+        path: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, Error> {
         let mut buf = Zeroizing::new(value.data.clone());
         let tag = Tag::<aes_gcm::aead::consts::U16>::from(value.tag);
         let result = if value.iv.len() == IV_LEN {
             let nonce = Nonce::<U32>::try_from(value.iv.as_slice()).expect("length checked");
-            self.gcm.decrypt_inout_detached(&nonce, aad.as_bytes(), buf.as_mut_slice().into(), &tag)
+            self.gcm
+                .decrypt_inout_detached(&nonce, aad.as_bytes(), buf.as_mut_slice().into(), &tag)
         } else {
             // Other IV lengths are legal in sops' reader (Go sizes the GCM to the IV); none is
             // written by any sops version, so refuse rather than carry a second cipher around.
-            return Err(Error::MalformedEncValue { path: path.to_owned(), message: "iv is not 32 bytes".into() });
+            return Err(Error::MalformedEncValue {
+                path: path.to_owned(),
+                message: "iv is not 32 bytes".into(),
+            });
         };
-        result.map_err(|_| Error::DecryptFailed { path: path.to_owned() })?;
+        result.map_err(|_| Error::DecryptFailed {
+            path: path.to_owned(),
+        })?;
         Ok(buf)
     }
 
@@ -217,13 +253,21 @@ impl ValueCipher {
 
     /// Decrypts an `ENC[…]` string to a typed value (`Value::Str` for comments). An empty string
     /// decrypts to an empty string, as in sops.
-    pub fn decrypt_value(&self, ciphertext: &str, aad: &str, path: &str) -> Result<(Value, ValueType), Error> {
+    pub fn decrypt_value(
+        &self,
+        ciphertext: &str,
+        aad: &str,
+        path: &str,
+    ) -> Result<(Value, ValueType), Error> {
         if ciphertext.is_empty() {
             return Ok((Value::Str(String::new()), ValueType::Str));
         }
         let parsed = EncryptedValue::parse(ciphertext, path)?;
         let plain = self.open(&parsed, aad, path)?;
-        Ok((typed_value(&plain, parsed.value_type, path)?, parsed.value_type))
+        Ok((
+            typed_value(&plain, parsed.value_type, path)?,
+            parsed.value_type,
+        ))
     }
 }
 
@@ -234,8 +278,14 @@ pub fn plaintext_of(value: &Value) -> Option<(Zeroizing<Vec<u8>>, ValueType)> {
         Value::Str(s) => (s.as_bytes().to_vec(), ValueType::Str),
         Value::Int(s) => (s.as_bytes().to_vec(), ValueType::Int),
         Value::Float(f) => (format_float(*f).into_bytes(), ValueType::Float),
-        Value::Bool(b) => ((if *b { "True" } else { "False" }).as_bytes().to_vec(), ValueType::Bool),
-        Value::Time(t) => (normalize_time(t).unwrap_or_else(|| t.clone()).into_bytes(), ValueType::Time),
+        Value::Bool(b) => (
+            (if *b { "True" } else { "False" }).as_bytes().to_vec(),
+            ValueType::Bool,
+        ),
+        Value::Time(t) => (
+            normalize_time(t).unwrap_or_else(|| t.clone()).into_bytes(),
+            ValueType::Time,
+        ),
         // sops' walker turns byte slices into strings: bytes are written as `type:str`.
         Value::Bytes(b) => (b.clone(), ValueType::Str),
     };
@@ -289,7 +339,10 @@ fn parse_go_bool(s: &str) -> Option<bool> {
 
 /// Turns decrypted bytes into the value its `type:` names (comments become `Value::Str`).
 pub fn typed_value(plain: &[u8], ty: ValueType, path: &str) -> Result<Value, Error> {
-    let bad = || Error::BadPlaintextType { path: path.to_owned(), value_type: ty.as_str().to_owned() };
+    let bad = || Error::BadPlaintextType {
+        path: path.to_owned(),
+        value_type: ty.as_str().to_owned(),
+    };
     let text = || std::str::from_utf8(plain).map_err(|_| bad());
     Ok(match ty {
         ValueType::Str => match std::str::from_utf8(plain) {
@@ -347,10 +400,22 @@ mod tests {
 
     #[test]
     fn time_forms_match_go() {
-        assert_eq!(normalize_time("2024-01-02T03:04:05Z").unwrap(), "2024-01-02T03:04:05Z");
-        assert_eq!(normalize_time("2024-01-02T03:04:05.120000Z").unwrap(), "2024-01-02T03:04:05.12Z");
-        assert_eq!(normalize_time("2024-01-02T03:04:05+00:00").unwrap(), "2024-01-02T03:04:05Z");
-        assert_eq!(normalize_time("2024-01-02T03:04:05.000000001-05:30").unwrap(), "2024-01-02T03:04:05.000000001-05:30");
+        assert_eq!(
+            normalize_time("2024-01-02T03:04:05Z").unwrap(),
+            "2024-01-02T03:04:05Z"
+        );
+        assert_eq!(
+            normalize_time("2024-01-02T03:04:05.120000Z").unwrap(),
+            "2024-01-02T03:04:05.12Z"
+        );
+        assert_eq!(
+            normalize_time("2024-01-02T03:04:05+00:00").unwrap(),
+            "2024-01-02T03:04:05Z"
+        );
+        assert_eq!(
+            normalize_time("2024-01-02T03:04:05.000000001-05:30").unwrap(),
+            "2024-01-02T03:04:05.000000001-05:30"
+        );
         assert!(normalize_time("yesterday").is_none());
     }
 
@@ -401,16 +466,25 @@ mod tests {
         let c = ValueCipher::new(&key());
         assert!(c.encrypt_value(&Value::Str(String::new()), "a:").is_none());
         assert!(c.encrypt_value(&Value::Null, "a:").is_none());
-        assert_eq!(c.decrypt_value("", "a:", "a").unwrap().0, Value::Str(String::new()));
+        assert_eq!(
+            c.decrypt_value("", "a:", "a").unwrap().0,
+            Value::Str(String::new())
+        );
     }
 
     #[test]
     fn wrong_aad_or_key_or_tamper_fails() {
         let c = ValueCipher::new(&key());
         let enc = c.seal(b"secret", "a:b:", ValueType::Str);
-        assert!(matches!(c.decrypt_value(&enc, "a:c:", "a.c"), Err(Error::DecryptFailed { .. })));
+        assert!(matches!(
+            c.decrypt_value(&enc, "a:c:", "a.c"),
+            Err(Error::DecryptFailed { .. })
+        ));
         let other = ValueCipher::new(&DataKey::from_slice(&[8u8; 32]).unwrap());
-        assert!(matches!(other.decrypt_value(&enc, "a:b:", "a.b"), Err(Error::DecryptFailed { .. })));
+        assert!(matches!(
+            other.decrypt_value(&enc, "a:b:", "a.b"),
+            Err(Error::DecryptFailed { .. })
+        ));
         let mut p = EncryptedValue::parse(&enc, "p").unwrap();
         p.data[0] ^= 1;
         assert!(c.decrypt_value(&p.render(), "a:b:", "a.b").is_err());
@@ -435,7 +509,10 @@ mod tests {
             "plain text",
         ] {
             let err = c.decrypt_value(bad, "a:", "a").unwrap_err();
-            assert!(matches!(err, Error::MalformedEncValue { .. }), "{bad}: {err}");
+            assert!(
+                matches!(err, Error::MalformedEncValue { .. }),
+                "{bad}: {err}"
+            );
         }
         let with_bad_type = enc.replace("type:str", "type:nope");
         assert!(c.decrypt_value(&with_bad_type, "a:", "a").is_err());

@@ -25,7 +25,9 @@ use zeroize::Zeroizing;
 use crate::cipher::{self, EncryptedValue, IV_LEN, ValueCipher, ValueType};
 use crate::metadata::{Metadata, SOPS_KEY};
 use crate::rules::RuleMatcher;
-use crate::tree::{Comment, Document, Map, MapEntry, Node, Pair, Scalar, Seq, SeqItem, Tree, Value};
+use crate::tree::{
+    Comment, Document, Map, MapEntry, Node, Pair, Scalar, Seq, SeqItem, Tree, Value,
+};
 use crate::{DataKey, Error};
 
 /// Below this many leaves the work stays on the calling thread.
@@ -58,7 +60,9 @@ pub struct PreviousCiphertexts {
 
 impl std::fmt::Debug for PreviousCiphertexts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PreviousCiphertexts").field("len", &self.ivs.len()).finish()
+        f.debug_struct("PreviousCiphertexts")
+            .field("len", &self.ivs.len())
+            .finish()
     }
 }
 
@@ -116,7 +120,11 @@ impl Leaf<'_> {
 
 fn display_path(aad: &str) -> String {
     let p = aad.strip_suffix(':').unwrap_or(aad).replace(':', ".");
-    if p.is_empty() { "<top level>".to_owned() } else { p }
+    if p.is_empty() {
+        "<top level>".to_owned()
+    } else {
+        p
+    }
 }
 
 struct Walker<'r> {
@@ -130,11 +138,18 @@ struct Walker<'r> {
 
 impl<'r> Walker<'r> {
     fn new(rule: &'r RuleMatcher) -> Self {
-        Walker { rule, path: Vec::new(), keys_matching: 0, comment_levels: Vec::new(), comments_matching: 0 }
+        Walker {
+            rule,
+            path: Vec::new(),
+            keys_matching: 0,
+            comment_levels: Vec::new(),
+            comments_matching: 0,
+        }
     }
 
     fn aad(&self) -> String {
-        let mut s = String::with_capacity(self.path.iter().map(|p| p.len() + 1).sum::<usize>().max(1));
+        let mut s =
+            String::with_capacity(self.path.iter().map(|p| p.len() + 1).sum::<usize>().max(1));
         for p in &self.path {
             s.push_str(p);
             s.push(':');
@@ -147,12 +162,18 @@ impl<'r> Walker<'r> {
 
     fn comment<'a>(&mut self, c: &'a mut Comment, out: &mut Vec<Leaf<'a>>) {
         let self_matches = self.rule.uses_comments() && self.rule.comment_matches(&c.text);
-        let encrypted = self.rule.should_encrypt(self.keys_matching, self.comments_matching, self_matches);
+        let encrypted =
+            self.rule
+                .should_encrypt(self.keys_matching, self.comments_matching, self_matches);
         if self_matches {
             *self.comment_levels.last_mut().expect("inside a level") += 1;
             self.comments_matching += 1;
         }
-        out.push(Leaf { aad: self.aad(), encrypted, target: LeafRef::Comment(c) });
+        out.push(Leaf {
+            aad: self.aad(),
+            encrypted,
+            target: LeafRef::Comment(c),
+        });
     }
 
     fn end_comment_run(&mut self) {
@@ -165,8 +186,14 @@ impl<'r> Walker<'r> {
         match node {
             Node::Scalar(s) => {
                 if s.value != Value::Null {
-                    let encrypted = self.rule.should_encrypt(self.keys_matching, self.comments_matching, false);
-                    out.push(Leaf { aad: self.aad(), encrypted, target: LeafRef::Value(s) });
+                    let encrypted =
+                        self.rule
+                            .should_encrypt(self.keys_matching, self.comments_matching, false);
+                    out.push(Leaf {
+                        aad: self.aad(),
+                        encrypted,
+                        target: LeafRef::Value(s),
+                    });
                 }
             }
             Node::Map(m) => self.map(m, out, false),
@@ -249,14 +276,20 @@ pub fn metadata_of(tree: &Tree) -> Result<Option<Metadata>, Error> {
 
 /// `true` if any document has a top-level `sops` key.
 pub fn is_encrypted(tree: &Tree) -> bool {
-    tree.documents.iter().any(|d| root_map(d).is_some_and(|m| m.get(SOPS_KEY).is_some()))
+    tree.documents
+        .iter()
+        .any(|d| root_map(d).is_some_and(|m| m.get(SOPS_KEY).is_some()))
 }
 
 /// Go's `time.Time.Format(time.RFC3339)` of a parsed RFC 3339 string (fraction dropped, `Z` for a
 /// zero offset): the AAD of the MAC.
 pub fn mac_aad(last_modified: &str) -> Result<String, Error> {
-    let t = chrono::DateTime::parse_from_rfc3339(last_modified)
-        .map_err(|_| Error::InvalidMetadata { field: "lastmodified".into(), message: "not RFC 3339".into() })?;
+    let t = chrono::DateTime::parse_from_rfc3339(last_modified).map_err(|_| {
+        Error::InvalidMetadata {
+            field: "lastmodified".into(),
+            message: "not RFC 3339".into(),
+        }
+    })?;
     let mut out = t.format("%Y-%m-%dT%H:%M:%S").to_string();
     let offset = t.offset().local_minus_utc();
     if offset == 0 {
@@ -293,7 +326,10 @@ fn hex_upper(bytes: &[u8]) -> String {
 }
 
 /// Runs `f` over `items`, in parallel when there are many.
-fn for_each_maybe_parallel<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync + Send) -> Vec<R> {
+fn for_each_maybe_parallel<T: Send, R: Send>(
+    items: Vec<T>,
+    f: impl Fn(T) -> R + Sync + Send,
+) -> Vec<R> {
     if items.len() >= PARALLEL_THRESHOLD {
         items.into_par_iter().map(f).collect()
     } else {
@@ -308,7 +344,12 @@ fn for_each_maybe_parallel<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R +
 /// `meta` supplies the key groups, rule, `mac_only_encrypted` and version; `mac` and
 /// `last_modified` are overwritten. Fails with [`Error::AlreadyEncrypted`] if a document has a
 /// `sops` key.
-pub fn encrypt(tree: &mut Tree, key: &DataKey, meta: &mut Metadata, opts: &EncryptOptions<'_>) -> Result<(), Error> {
+pub fn encrypt(
+    tree: &mut Tree,
+    key: &DataKey,
+    meta: &mut Metadata,
+    opts: &EncryptOptions<'_>,
+) -> Result<(), Error> {
     if is_encrypted(tree) {
         return Err(Error::AlreadyEncrypted);
     }
@@ -329,7 +370,9 @@ pub fn encrypt(tree: &mut Tree, key: &DataKey, meta: &mut Metadata, opts: &Encry
     let to_encrypt: Vec<Leaf<'_>> = leaves.into_iter().filter(|l| l.encrypted).collect();
     let previous = opts.previous;
     let results = for_each_maybe_parallel(to_encrypt, |leaf| -> Result<(), Error> {
-        let seal = |bytes: &[u8], ty: ValueType| match previous.and_then(|p| p.lookup(&leaf.aad, ty, bytes)) {
+        let seal = |bytes: &[u8], ty: ValueType| match previous
+            .and_then(|p| p.lookup(&leaf.aad, ty, bytes))
+        {
             Some(iv) => cipher.seal_with_iv(bytes, &leaf.aad, ty, iv),
             None => cipher.seal(bytes, &leaf.aad, ty),
         };
@@ -348,7 +391,8 @@ pub fn encrypt(tree: &mut Tree, key: &DataKey, meta: &mut Metadata, opts: &Encry
                     if rule.is_unencrypted_comment_rule() && rule.comment_matches(&enc) {
                         return Err(Error::InvalidRegex {
                             rule: "unencrypted_comment_regex",
-                            message: "the regex matches an encrypted comment; make sure it cannot".into(),
+                            message: "the regex matches an encrypted comment; make sure it cannot"
+                                .into(),
                         });
                     }
                     c.set(enc);
@@ -376,7 +420,11 @@ pub fn attach_metadata(tree: &mut Tree, meta: &Metadata) {
     for doc in tree.documents.iter_mut() {
         if let Node::Map(m) = &mut doc.root {
             m.remove(SOPS_KEY);
-            m.entries.push(MapEntry::Pair(Pair { key: SOPS_KEY.to_owned(), value: node.clone(), origin: None }));
+            m.entries.push(MapEntry::Pair(Pair {
+                key: SOPS_KEY.to_owned(),
+                value: node.clone(),
+                origin: None,
+            }));
         }
     }
 }
@@ -433,12 +481,20 @@ pub fn decrypt(tree: &mut Tree, key: &DataKey, opts: DecryptOptions) -> Result<D
             Some(ok)
         }
     };
-    Ok(Decrypted { metadata, previous, mac_matched })
+    Ok(Decrypted {
+        metadata,
+        previous,
+        mac_matched,
+    })
 }
 
 /// Decrypts the values of a tree whose `sops` key was already removed; returns the IVs and the
 /// computed MAC (uppercase hex).
-fn decrypt_values(tree: &mut Tree, key: &DataKey, meta: &Metadata) -> Result<(PreviousCiphertexts, String), Error> {
+fn decrypt_values(
+    tree: &mut Tree,
+    key: &DataKey,
+    meta: &Metadata,
+) -> Result<(PreviousCiphertexts, String), Error> {
     let rule = meta.rule.compile()?;
     let cipher = ValueCipher::new(key);
     let mac_only = meta.mac_only_encrypted;

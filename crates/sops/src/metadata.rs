@@ -123,7 +123,10 @@ const MAP_SEPARATOR: &str = "__map_";
 const LIST_SEPARATOR: &str = "__list_";
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> Error {
-    Error::InvalidMetadata { field: field.into(), message: message.into() }
+    Error::InvalidMetadata {
+        field: field.into(),
+        message: message.into(),
+    }
 }
 
 /// A scalar of the metadata as text (metadata fields are strings, but YAML may type them).
@@ -143,8 +146,13 @@ fn scalar_text(node: &Node, field: &str) -> Result<Option<String>, Error> {
 /// The entries of a metadata list (`null` and `[]` both mean empty).
 fn list_items<'a>(node: &'a Node, field: &str) -> Result<Vec<&'a Map>, Error> {
     match node {
-        Node::Scalar(Scalar { value: Value::Null, .. }) => Ok(Vec::new()),
-        Node::Scalar(Scalar { value: Value::Str(s), .. }) if s.is_empty() => Ok(Vec::new()),
+        Node::Scalar(Scalar {
+            value: Value::Null, ..
+        }) => Ok(Vec::new()),
+        Node::Scalar(Scalar {
+            value: Value::Str(s),
+            ..
+        }) if s.is_empty() => Ok(Vec::new()),
         Node::Seq(seq) => seq
             .items
             .iter()
@@ -194,10 +202,20 @@ fn read_group_lists(map: &Map, where_: &str, group: &mut KeyGroup) -> Result<(),
                     let context = match m.get("context") {
                         Some(Node::Map(c)) => c
                             .pairs()
-                            .map(|(k, v)| Ok((k.to_owned(), scalar_text(v, &format!("{w}.context"))?.unwrap_or_default())))
+                            .map(|(k, v)| {
+                                Ok((
+                                    k.to_owned(),
+                                    scalar_text(v, &format!("{w}.context"))?.unwrap_or_default(),
+                                ))
+                            })
                             .collect::<Result<Vec<_>, Error>>()?,
-                        Some(Node::Scalar(Scalar { value: Value::Null, .. })) | None => Vec::new(),
-                        Some(_) => return Err(invalid(format!("{w}.context"), "expected a mapping")),
+                        Some(Node::Scalar(Scalar {
+                            value: Value::Null, ..
+                        }))
+                        | None => Vec::new(),
+                        Some(_) => {
+                            return Err(invalid(format!("{w}.context"), "expected a mapping"));
+                        }
                     };
                     group.push(MasterKeyEntry::Kms(KmsEntry {
                         arn: required(m, "arn", &w)?,
@@ -236,9 +254,17 @@ fn read_group_lists(map: &Map, where_: &str, group: &mut KeyGroup) -> Result<(),
                     let w = format!("{field}[{i}]");
                     let fields = m
                         .pairs()
-                        .map(|(k, v)| Ok((k.to_owned(), scalar_text(v, &format!("{w}.{k}"))?.unwrap_or_default())))
+                        .map(|(k, v)| {
+                            Ok((
+                                k.to_owned(),
+                                scalar_text(v, &format!("{w}.{k}"))?.unwrap_or_default(),
+                            ))
+                        })
                         .collect::<Result<Vec<_>, Error>>()?;
-                    group.push(MasterKeyEntry::Other(OtherEntry { kind: kind.to_owned(), fields }));
+                    group.push(MasterKeyEntry::Other(OtherEntry {
+                        kind: kind.to_owned(),
+                        fields,
+                    }));
                 }
             }
             _ => {}
@@ -278,7 +304,10 @@ impl Metadata {
         let shamir_threshold = match field_string(map, "shamir_threshold", SOPS_KEY)? {
             None => None,
             Some(t) if t.is_empty() => None,
-            Some(t) => Some(t.parse::<usize>().map_err(|_| invalid("shamir_threshold", "expected an integer"))?),
+            Some(t) => Some(
+                t.parse::<usize>()
+                    .map_err(|_| invalid("shamir_threshold", "expected an integer"))?,
+            ),
         }
         .filter(|&t| t != 0);
         let last_modified = field_string(map, "lastmodified", SOPS_KEY)?
@@ -289,12 +318,21 @@ impl Metadata {
         let mac = field_string(map, "mac", SOPS_KEY)?.filter(|m| !m.is_empty());
         let mut rules = Vec::new();
         for (key, make) in [
-            ("unencrypted_suffix", EncryptionRule::UnencryptedSuffix as fn(String) -> EncryptionRule),
+            (
+                "unencrypted_suffix",
+                EncryptionRule::UnencryptedSuffix as fn(String) -> EncryptionRule,
+            ),
             ("encrypted_suffix", EncryptionRule::EncryptedSuffix),
             ("unencrypted_regex", EncryptionRule::UnencryptedRegex),
             ("encrypted_regex", EncryptionRule::EncryptedRegex),
-            ("unencrypted_comment_regex", EncryptionRule::UnencryptedCommentRegex),
-            ("encrypted_comment_regex", EncryptionRule::EncryptedCommentRegex),
+            (
+                "unencrypted_comment_regex",
+                EncryptionRule::UnencryptedCommentRegex,
+            ),
+            (
+                "encrypted_comment_regex",
+                EncryptionRule::EncryptedCommentRegex,
+            ),
         ] {
             if let Some(v) = field_string(map, key, SOPS_KEY)?.filter(|v| !v.is_empty()) {
                 rules.push(make(v));
@@ -313,7 +351,15 @@ impl Metadata {
             None => false,
         };
         let version = field_string(map, "version", SOPS_KEY)?.filter(|v| !v.is_empty());
-        Ok(Metadata { key_groups, shamir_threshold, last_modified, mac, rule, mac_only_encrypted, version })
+        Ok(Metadata {
+            key_groups,
+            shamir_threshold,
+            last_modified,
+            mac,
+            rule,
+            mac_only_encrypted,
+            version,
+        })
     }
 
     /// Writes the metadata as the value of the `sops` key, in the key order sops 3.13 writes
@@ -343,12 +389,21 @@ impl Metadata {
         entries.push(("lastmodified".into(), str_node(&self.last_modified)));
         entries.push(("mac".into(), str_node(self.mac.as_deref().unwrap_or(""))));
         if self.mac_only_encrypted {
-            entries.push(("mac_only_encrypted".into(), Node::Scalar(Scalar::new(Value::Bool(true)))));
+            entries.push((
+                "mac_only_encrypted".into(),
+                Node::Scalar(Scalar::new(Value::Bool(true))),
+            ));
         }
         if let Some(t) = self.shamir_threshold.filter(|&t| t != 0) {
-            entries.push(("shamir_threshold".into(), Node::Scalar(Scalar::new(Value::Int(t.to_string())))));
+            entries.push((
+                "shamir_threshold".into(),
+                Node::Scalar(Scalar::new(Value::Int(t.to_string()))),
+            ));
         }
-        entries.push(("version".into(), str_node(self.version.as_deref().unwrap_or(SOPS_FORMAT_VERSION))));
+        entries.push((
+            "version".into(),
+            str_node(self.version.as_deref().unwrap_or(SOPS_FORMAT_VERSION)),
+        ));
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         map_node(entries)
     }
@@ -367,19 +422,33 @@ fn map_node(entries: Vec<(String, Node)>) -> Node {
     Node::Map(Map {
         entries: entries
             .into_iter()
-            .map(|(key, value)| MapEntry::Pair(Pair { key, value, origin: None }))
+            .map(|(key, value)| {
+                MapEntry::Pair(Pair {
+                    key,
+                    value,
+                    origin: None,
+                })
+            })
             .collect(),
         origin: None,
     })
 }
 
 fn seq_node(items: Vec<Node>) -> Node {
-    Node::Seq(Seq { items: items.into_iter().map(SeqItem::Node).collect(), origin: None })
+    Node::Seq(Seq {
+        items: items.into_iter().map(SeqItem::Node).collect(),
+        origin: None,
+    })
 }
 
 fn sorted_map(mut fields: Vec<(&str, String)>) -> Node {
     fields.sort_by(|a, b| a.0.cmp(b.0));
-    map_node(fields.into_iter().map(|(k, v)| (k.to_owned(), str_node(&v))).collect())
+    map_node(
+        fields
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), str_node(&v)))
+            .collect(),
+    )
 }
 
 /// The per-kind lists of one group, unsorted; `in_group` adds sops' always-present `age`/`hc_vault`.
@@ -391,9 +460,13 @@ fn group_lists(group: &KeyGroup, in_group: bool) -> Vec<(String, Node)> {
     };
     for entry in group {
         match entry {
-            MasterKeyEntry::Age(a) => {
-                push("age", sorted_map(vec![("recipient", a.recipient.clone()), ("enc", a.enc.clone())]))
-            }
+            MasterKeyEntry::Age(a) => push(
+                "age",
+                sorted_map(vec![
+                    ("recipient", a.recipient.clone()),
+                    ("enc", a.enc.clone()),
+                ]),
+            ),
             MasterKeyEntry::Kms(k) => {
                 let mut e: Vec<(String, Node)> = vec![
                     ("arn".into(), str_node(&k.arn)),
@@ -405,7 +478,11 @@ fn group_lists(group: &KeyGroup, in_group: bool) -> Vec<(String, Node)> {
                     e.push(("role".into(), str_node(role)));
                 }
                 if !k.context.is_empty() {
-                    let mut c: Vec<(String, Node)> = k.context.iter().map(|(a, b)| (a.clone(), str_node(b))).collect();
+                    let mut c: Vec<(String, Node)> = k
+                        .context
+                        .iter()
+                        .map(|(a, b)| (a.clone(), str_node(b)))
+                        .collect();
                     c.sort_by(|a, b| a.0.cmp(&b.0));
                     e.push(("context".into(), map_node(c)));
                 }
@@ -424,11 +501,21 @@ fn group_lists(group: &KeyGroup, in_group: bool) -> Vec<(String, Node)> {
             ),
             MasterKeyEntry::Pgp(p) => push(
                 "pgp",
-                sorted_map(vec![("created_at", p.created_at.clone()), ("enc", p.enc.clone()), ("fp", p.fp.clone())]),
+                sorted_map(vec![
+                    ("created_at", p.created_at.clone()),
+                    ("enc", p.enc.clone()),
+                    ("fp", p.fp.clone()),
+                ]),
             ),
-            MasterKeyEntry::Other(o) => {
-                push(&o.kind, sorted_map(o.fields.iter().map(|(k, v)| (k.as_str(), v.clone())).collect()))
-            }
+            MasterKeyEntry::Other(o) => push(
+                &o.kind,
+                sorted_map(
+                    o.fields
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.clone()))
+                        .collect(),
+                ),
+            ),
         }
     }
     let mut out: Vec<(String, Node)> = lists.into_iter().map(|(k, v)| (k, seq_node(v))).collect();
@@ -512,9 +599,14 @@ pub fn unflatten(pairs: &[(String, Scalar)]) -> Result<Node, Error> {
         }
     }
     fn convert(slot: Slot, path: &str) -> Result<Node, Error> {
-        let kinds = slot.value.is_some() as u8 + !slot.keys.is_empty() as u8 + !slot.indices.is_empty() as u8;
+        let kinds = slot.value.is_some() as u8
+            + !slot.keys.is_empty() as u8
+            + !slot.indices.is_empty() as u8;
         if kinds > 1 {
-            return Err(invalid(path, "flattened key is both a value and a container"));
+            return Err(invalid(
+                path,
+                "flattened key is both a value and a container",
+            ));
         }
         if let Some(v) = slot.value {
             return Ok(Node::Scalar(v));
@@ -535,7 +627,11 @@ pub fn unflatten(pairs: &[(String, Scalar)]) -> Result<Node, Error> {
             .keys
             .into_iter()
             .map(|(k, s)| {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 Ok((k, convert(s, &p)?))
             })
             .collect::<Result<Vec<_>, Error>>()?;
@@ -546,7 +642,9 @@ pub fn unflatten(pairs: &[(String, Scalar)]) -> Result<Node, Error> {
         let mut slot = &mut root;
         for (is_list, token) in tokenize(key) {
             slot = if is_list {
-                let i = token.parse::<usize>().map_err(|_| invalid(key.as_str(), "bad list index"))?;
+                let i = token
+                    .parse::<usize>()
+                    .map_err(|_| invalid(key.as_str(), "bad list index"))?;
                 slot.indices.entry(i).or_default()
             } else {
                 slot.keys.entry(token).or_default()

@@ -16,11 +16,17 @@ pub enum PathStep {
 
 /// Parses `["a"][0]["b"]`. An empty string is the empty path (the whole document).
 pub fn parse_path(s: &str) -> Result<Vec<PathStep>, Error> {
-    let bad = |m: &str| Error::Path { path: s.to_owned(), message: m.to_owned() };
+    let bad = |m: &str| Error::Path {
+        path: s.to_owned(),
+        message: m.to_owned(),
+    };
     let mut steps = Vec::new();
     let mut rest = s.trim();
     while !rest.is_empty() {
-        rest = rest.strip_prefix('[').ok_or_else(|| bad("expected `[`"))?.trim_start();
+        rest = rest
+            .strip_prefix('[')
+            .ok_or_else(|| bad("expected `[`"))?
+            .trim_start();
         let q = rest.chars().next().ok_or_else(|| bad("unexpected end"))?;
         if q == '"' || q == '\'' {
             let mut key = String::new();
@@ -37,11 +43,18 @@ pub fn parse_path(s: &str) -> Result<Vec<PathStep>, Error> {
             rest = &rest[end + 1..];
         } else {
             let end = rest.find(']').ok_or_else(|| bad("expected `]`"))?;
-            let idx = rest[..end].trim().parse::<usize>().map_err(|_| bad("index must be a non-negative integer or a quoted key"))?;
+            let idx = rest[..end]
+                .trim()
+                .parse::<usize>()
+                .map_err(|_| bad("index must be a non-negative integer or a quoted key"))?;
             steps.push(PathStep::Index(idx));
             rest = &rest[end..];
         }
-        rest = rest.trim_start().strip_prefix(']').ok_or_else(|| bad("expected `]`"))?.trim_start();
+        rest = rest
+            .trim_start()
+            .strip_prefix(']')
+            .ok_or_else(|| bad("expected `]`"))?
+            .trim_start();
     }
     Ok(steps)
 }
@@ -74,10 +87,17 @@ fn describe(steps: &[PathStep]) -> String {
 pub fn get<'a>(root: &'a Node, path: &[PathStep]) -> Result<&'a Node, Error> {
     let mut cur = root;
     for (i, step) in path.iter().enumerate() {
-        let not_found = |m: &str| Error::Path { path: describe(&path[..=i]), message: m.to_owned() };
+        let not_found = |m: &str| Error::Path {
+            path: describe(&path[..=i]),
+            message: m.to_owned(),
+        };
         cur = match (step, cur) {
-            (PathStep::Key(k), Node::Map(m)) => m.get(k).ok_or_else(|| not_found("key not found"))?,
-            (PathStep::Index(n), Node::Seq(s)) => seq_nodes(s).nth(*n).ok_or_else(|| not_found("index out of bounds"))?,
+            (PathStep::Key(k), Node::Map(m)) => {
+                m.get(k).ok_or_else(|| not_found("key not found"))?
+            }
+            (PathStep::Index(n), Node::Seq(s)) => seq_nodes(s)
+                .nth(*n)
+                .ok_or_else(|| not_found("index out of bounds"))?,
             (PathStep::Key(_), _) => return Err(not_found("not a map")),
             (PathStep::Index(_), _) => return Err(not_found("not a list")),
         };
@@ -91,10 +111,17 @@ fn build(path: &[PathStep], value: Node) -> Node {
         None => value,
         Some((PathStep::Key(k), rest)) => {
             let mut m = Map::default();
-            m.entries.push(MapEntry::Pair(Pair { key: k.clone(), value: build(rest, value), origin: None }));
+            m.entries.push(MapEntry::Pair(Pair {
+                key: k.clone(),
+                value: build(rest, value),
+                origin: None,
+            }));
             Node::Map(m)
         }
-        Some((PathStep::Index(_), rest)) => Node::Seq(Seq { items: vec![SeqItem::Node(build(rest, value))], origin: None }),
+        Some((PathStep::Index(_), rest)) => Node::Seq(Seq {
+            items: vec![SeqItem::Node(build(rest, value))],
+            origin: None,
+        }),
     }
 }
 
@@ -110,7 +137,11 @@ pub fn set(root: &mut Node, path: &[PathStep], value: Node) -> Result<bool, Erro
         (PathStep::Key(k), Node::Map(m)) => match m.get_mut(k) {
             Some(child) => set(child, rest, value),
             None => {
-                m.entries.push(MapEntry::Pair(Pair { key: k.clone(), value: build(rest, value), origin: None }));
+                m.entries.push(MapEntry::Pair(Pair {
+                    key: k.clone(),
+                    value: build(rest, value),
+                    origin: None,
+                }));
                 Ok(true)
             }
         },
@@ -132,11 +163,20 @@ pub fn set(root: &mut Node, path: &[PathStep], value: Node) -> Result<bool, Erro
 
 /// Removes the entry at `path` (`sops unset`). Errors when it does not exist.
 pub fn unset(root: &mut Node, path: &[PathStep]) -> Result<(), Error> {
-    let (last, parents) = path.split_last().ok_or_else(|| Error::Path { path: String::new(), message: "empty path".into() })?;
+    let (last, parents) = path.split_last().ok_or_else(|| Error::Path {
+        path: String::new(),
+        message: "empty path".into(),
+    })?;
     let parent = get_mut(root, parents)?;
-    let not_found = |m: &str| Error::Path { path: describe(path), message: m.to_owned() };
+    let not_found = |m: &str| Error::Path {
+        path: describe(path),
+        message: m.to_owned(),
+    };
     match (last, parent) {
-        (PathStep::Key(k), Node::Map(m)) => m.remove(k).map(|_| ()).ok_or_else(|| not_found("key not found")),
+        (PathStep::Key(k), Node::Map(m)) => m
+            .remove(k)
+            .map(|_| ())
+            .ok_or_else(|| not_found("key not found")),
         (PathStep::Index(n), Node::Seq(s)) => {
             let pos = s
                 .items
@@ -156,10 +196,17 @@ pub fn unset(root: &mut Node, path: &[PathStep]) -> Result<(), Error> {
 fn get_mut<'a>(root: &'a mut Node, path: &[PathStep]) -> Result<&'a mut Node, Error> {
     let mut cur = root;
     for (i, step) in path.iter().enumerate() {
-        let not_found = |m: &str| Error::Path { path: describe(&path[..=i]), message: m.to_owned() };
+        let not_found = |m: &str| Error::Path {
+            path: describe(&path[..=i]),
+            message: m.to_owned(),
+        };
         cur = match (step, cur) {
-            (PathStep::Key(k), Node::Map(m)) => m.get_mut(k).ok_or_else(|| not_found("key not found"))?,
-            (PathStep::Index(n), Node::Seq(s)) => seq_nodes_mut(s).nth(*n).ok_or_else(|| not_found("index out of bounds"))?,
+            (PathStep::Key(k), Node::Map(m)) => {
+                m.get_mut(k).ok_or_else(|| not_found("key not found"))?
+            }
+            (PathStep::Index(n), Node::Seq(s)) => seq_nodes_mut(s)
+                .nth(*n)
+                .ok_or_else(|| not_found("index out of bounds"))?,
             _ => return Err(not_found("not a map or list")),
         };
     }
@@ -179,7 +226,12 @@ mod tests {
     fn parse_forms() {
         assert_eq!(
             parse_path(r#"["a"][0]['b c']["q\"x"]"#).unwrap(),
-            vec![PathStep::Key("a".into()), PathStep::Index(0), PathStep::Key("b c".into()), PathStep::Key("q\"x".into())]
+            vec![
+                PathStep::Key("a".into()),
+                PathStep::Index(0),
+                PathStep::Key("b c".into()),
+                PathStep::Key("q\"x".into())
+            ]
         );
         assert!(parse_path("").unwrap().is_empty());
         for bad in [r#"["a""#, "[a]", "a", r#"["a"]x"#, "[-1]"] {
@@ -190,11 +242,31 @@ mod tests {
     #[test]
     fn set_get_unset() {
         let mut root = Node::Map(Map::default());
-        assert!(set(&mut root, &parse_path(r#"["data"]["password"]"#).unwrap(), s("x")).unwrap());
-        assert!(!set(&mut root, &parse_path(r#"["data"]["password"]"#).unwrap(), s("x")).unwrap());
-        assert_eq!(get(&root, &parse_path(r#"["data"]["password"]"#).unwrap()).unwrap(), &s("x"));
+        assert!(
+            set(
+                &mut root,
+                &parse_path(r#"["data"]["password"]"#).unwrap(),
+                s("x")
+            )
+            .unwrap()
+        );
+        assert!(
+            !set(
+                &mut root,
+                &parse_path(r#"["data"]["password"]"#).unwrap(),
+                s("x")
+            )
+            .unwrap()
+        );
+        assert_eq!(
+            get(&root, &parse_path(r#"["data"]["password"]"#).unwrap()).unwrap(),
+            &s("x")
+        );
         set(&mut root, &parse_path(r#"["list"][5]"#).unwrap(), s("y")).unwrap();
-        assert_eq!(get(&root, &parse_path(r#"["list"][0]"#).unwrap()).unwrap(), &s("y"));
+        assert_eq!(
+            get(&root, &parse_path(r#"["list"][0]"#).unwrap()).unwrap(),
+            &s("y")
+        );
         unset(&mut root, &parse_path(r#"["data"]["password"]"#).unwrap()).unwrap();
         assert!(get(&root, &parse_path(r#"["data"]["password"]"#).unwrap()).is_err());
         assert!(unset(&mut root, &parse_path(r#"["nope"]"#).unwrap()).is_err());

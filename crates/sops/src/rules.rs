@@ -41,23 +41,41 @@ impl EncryptionRule {
         let (name, pattern) = self.key_and_value();
         if pattern.is_empty() {
             // sops skips a rule whose pattern is empty: everything is encrypted.
-            return Ok(RuleMatcher { kind: MatchKind::All });
+            return Ok(RuleMatcher {
+                kind: MatchKind::All,
+            });
         }
         let regex = || {
-            regex::Regex::new(pattern)
-                .map_err(|e| crate::Error::InvalidRegex { rule: name, message: e.to_string() })
+            regex::Regex::new(pattern).map_err(|e| crate::Error::InvalidRegex {
+                rule: name,
+                message: e.to_string(),
+            })
         };
         let kind = match self {
-            EncryptionRule::UnencryptedSuffix(s) => MatchKind::KeySuffix { suffix: s.clone(), encrypt_on_match: false },
-            EncryptionRule::EncryptedSuffix(s) => MatchKind::KeySuffix { suffix: s.clone(), encrypt_on_match: true },
-            EncryptionRule::UnencryptedRegex(_) => MatchKind::KeyRegex { regex: regex()?, encrypt_on_match: false },
-            EncryptionRule::EncryptedRegex(_) => MatchKind::KeyRegex { regex: regex()?, encrypt_on_match: true },
-            EncryptionRule::UnencryptedCommentRegex(_) => {
-                MatchKind::CommentRegex { regex: regex()?, encrypt_on_match: false }
-            }
-            EncryptionRule::EncryptedCommentRegex(_) => {
-                MatchKind::CommentRegex { regex: regex()?, encrypt_on_match: true }
-            }
+            EncryptionRule::UnencryptedSuffix(s) => MatchKind::KeySuffix {
+                suffix: s.clone(),
+                encrypt_on_match: false,
+            },
+            EncryptionRule::EncryptedSuffix(s) => MatchKind::KeySuffix {
+                suffix: s.clone(),
+                encrypt_on_match: true,
+            },
+            EncryptionRule::UnencryptedRegex(_) => MatchKind::KeyRegex {
+                regex: regex()?,
+                encrypt_on_match: false,
+            },
+            EncryptionRule::EncryptedRegex(_) => MatchKind::KeyRegex {
+                regex: regex()?,
+                encrypt_on_match: true,
+            },
+            EncryptionRule::UnencryptedCommentRegex(_) => MatchKind::CommentRegex {
+                regex: regex()?,
+                encrypt_on_match: false,
+            },
+            EncryptionRule::EncryptedCommentRegex(_) => MatchKind::CommentRegex {
+                regex: regex()?,
+                encrypt_on_match: true,
+            },
         };
         Ok(RuleMatcher { kind })
     }
@@ -83,15 +101,27 @@ pub struct RuleMatcher {
 #[derive(Debug, Clone)]
 enum MatchKind {
     All,
-    KeySuffix { suffix: String, encrypt_on_match: bool },
-    KeyRegex { regex: regex::Regex, encrypt_on_match: bool },
-    CommentRegex { regex: regex::Regex, encrypt_on_match: bool },
+    KeySuffix {
+        suffix: String,
+        encrypt_on_match: bool,
+    },
+    KeyRegex {
+        regex: regex::Regex,
+        encrypt_on_match: bool,
+    },
+    CommentRegex {
+        regex: regex::Regex,
+        encrypt_on_match: bool,
+    },
 }
 
 impl RuleMatcher {
     /// Whether the rule looks at map keys (suffix and regex rules).
     pub fn uses_keys(&self) -> bool {
-        matches!(self.kind, MatchKind::KeySuffix { .. } | MatchKind::KeyRegex { .. })
+        matches!(
+            self.kind,
+            MatchKind::KeySuffix { .. } | MatchKind::KeyRegex { .. }
+        )
     }
 
     /// Whether the rule looks at comments.
@@ -101,7 +131,13 @@ impl RuleMatcher {
 
     /// Is this `unencrypted_comment_regex` (whose regex must never match an encrypted comment)?
     pub fn is_unencrypted_comment_rule(&self) -> bool {
-        matches!(self.kind, MatchKind::CommentRegex { encrypt_on_match: false, .. })
+        matches!(
+            self.kind,
+            MatchKind::CommentRegex {
+                encrypt_on_match: false,
+                ..
+            }
+        )
     }
 
     /// Does map key `key` match a key rule?
@@ -124,14 +160,28 @@ impl RuleMatcher {
     /// The decision for one leaf. `keys_matching`: how many keys on its path match;
     /// `comments_matching`: how many comments in scope match, the leaf itself excluded when it is a
     /// comment; `self_matches`: the leaf is a comment that matches.
-    pub fn should_encrypt(&self, keys_matching: usize, comments_matching: usize, self_matches: bool) -> bool {
+    pub fn should_encrypt(
+        &self,
+        keys_matching: usize,
+        comments_matching: usize,
+        self_matches: bool,
+    ) -> bool {
         match &self.kind {
             MatchKind::All => true,
-            MatchKind::KeySuffix { encrypt_on_match, .. } | MatchKind::KeyRegex { encrypt_on_match, .. } => {
-                (keys_matching > 0) == *encrypt_on_match
+            MatchKind::KeySuffix {
+                encrypt_on_match, ..
             }
-            MatchKind::CommentRegex { encrypt_on_match: false, .. } => comments_matching == 0 && !self_matches,
-            MatchKind::CommentRegex { encrypt_on_match: true, .. } => comments_matching > 0,
+            | MatchKind::KeyRegex {
+                encrypt_on_match, ..
+            } => (keys_matching > 0) == *encrypt_on_match,
+            MatchKind::CommentRegex {
+                encrypt_on_match: false,
+                ..
+            } => comments_matching == 0 && !self_matches,
+            MatchKind::CommentRegex {
+                encrypt_on_match: true,
+                ..
+            } => comments_matching > 0,
         }
     }
 }

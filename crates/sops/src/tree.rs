@@ -162,7 +162,11 @@ pub enum ScalarStyle {
 impl Scalar {
     /// A scalar built in memory (no source position).
     pub fn new(value: Value) -> Self {
-        Scalar { value, origin: None, changed: true }
+        Scalar {
+            value,
+            origin: None,
+            changed: true,
+        }
     }
 
     /// Replaces the value and marks the scalar changed, keeping its origin (so the store can keep the
@@ -176,7 +180,11 @@ impl Scalar {
 impl Comment {
     /// A comment built in memory.
     pub fn new(text: impl Into<String>) -> Self {
-        Comment { text: text.into(), origin: None, changed: true }
+        Comment {
+            text: text.into(),
+            origin: None,
+            changed: true,
+        }
     }
 
     /// Replaces the text and marks the comment changed.
@@ -220,7 +228,11 @@ impl Map {
         let key = key.into();
         match self.get_mut(&key) {
             Some(slot) => *slot = value,
-            None => self.entries.push(MapEntry::Pair(Pair { key, value, origin: None })),
+            None => self.entries.push(MapEntry::Pair(Pair {
+                key,
+                value,
+                origin: None,
+            })),
         }
     }
 

@@ -20,7 +20,11 @@ const AGE_RECIPIENT: &str = "age1l44xcng8dqj32nlv6d930qvvrny05hglzcv9qpc7kxjc690
 fn tempdir() -> PathBuf {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
-    let d = std::env::temp_dir().join(format!("signet-sops-engine-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+    let d = std::env::temp_dir().join(format!(
+        "signet-sops-engine-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
     std::fs::create_dir_all(&d).unwrap();
     d
 }
@@ -34,12 +38,18 @@ fn sops(args: &[&str], file: &std::path::Path) -> Vec<u8> {
         .arg(file)
         .output()
         .unwrap();
-    assert!(out.status.success(), "sops {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "sops {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
 fn unwrap_key(meta: &Metadata) -> DataKey {
-    let MasterKeyEntry::Age(a) = meta.all_keys().next().unwrap() else { panic!("age entry expected") };
+    let MasterKeyEntry::Age(a) = meta.all_keys().next().unwrap() else {
+        panic!("age entry expected")
+    };
     let mut child = Command::new("age")
         .args(["-d", "-i", AGE_KEY])
         .stdin(std::process::Stdio::piped())
@@ -47,7 +57,12 @@ fn unwrap_key(meta: &Metadata) -> DataKey {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(a.enc.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(a.enc.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     DataKey::from_slice(&out.stdout).unwrap()
 }
@@ -59,8 +74,12 @@ fn encrypted_paths(node: &Node, path: &str, out: &mut Vec<String>) {
             for e in &m.entries {
                 match e {
                     MapEntry::Pair(p) if p.key == "sops" && path.is_empty() => {}
-                    MapEntry::Pair(p) => encrypted_paths(&p.value, &format!("{path}{}:", p.key), out),
-                    MapEntry::Comment(c) if looks_encrypted(&c.text) => out.push(format!("#{path}")),
+                    MapEntry::Pair(p) => {
+                        encrypted_paths(&p.value, &format!("{path}{}:", p.key), out)
+                    }
+                    MapEntry::Comment(c) if looks_encrypted(&c.text) => {
+                        out.push(format!("#{path}"))
+                    }
                     MapEntry::Comment(_) => {}
                 }
             }
@@ -74,7 +93,10 @@ fn encrypted_paths(node: &Node, path: &str, out: &mut Vec<String>) {
                 }
             }
         }
-        Node::Scalar(Scalar { value: Value::Str(s), .. }) if looks_encrypted(s) => out.push(path.to_owned()),
+        Node::Scalar(Scalar {
+            value: Value::Str(s),
+            ..
+        }) if looks_encrypted(s) => out.push(path.to_owned()),
         Node::Scalar(_) => {}
     }
 }
@@ -99,10 +121,18 @@ fn compare_with_sops(plain: &str, file_name: &str, format: Format, flags: &[&str
     encrypted_paths(&tree.documents[0].root, "", &mut sops_paths);
     let meta = engine::metadata_of(&tree).unwrap().unwrap();
     let key = unwrap_key(&meta);
-    let dec = engine::decrypt(&mut tree, &key, DecryptOptions::default()).unwrap_or_else(|e| panic!("{flags:?}: {e}"));
+    let dec = engine::decrypt(&mut tree, &key, DecryptOptions::default())
+        .unwrap_or_else(|e| panic!("{flags:?}: {e}"));
     let plain_ours = store.emit(&tree).unwrap();
-    let plain_theirs = sops(&["decrypt"], &path.with_file_name(file_name).tap_write(&theirs));
-    assert_eq!(String::from_utf8_lossy(&plain_ours), String::from_utf8_lossy(&plain_theirs), "{flags:?}");
+    let plain_theirs = sops(
+        &["decrypt"],
+        &path.with_file_name(file_name).tap_write(&theirs),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&plain_ours),
+        String::from_utf8_lossy(&plain_theirs),
+        "{flags:?}"
+    );
 
     let mut fresh = store.parse(plain.as_bytes()).unwrap();
     let mut meta = dec.metadata.clone();
@@ -112,7 +142,11 @@ fn compare_with_sops(plain: &str, file_name: &str, format: Format, flags: &[&str
     assert_eq!(our_paths, sops_paths, "{flags:?}: leaves encrypted");
     let ours = store.emit(&fresh).unwrap();
     std::fs::write(&path, &ours).unwrap();
-    assert_eq!(sops(&["decrypt"], &path), plain_theirs, "{flags:?}: sops reads ours");
+    assert_eq!(
+        sops(&["decrypt"], &path),
+        plain_theirs,
+        "{flags:?}: sops reads ours"
+    );
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -138,7 +172,11 @@ fn key_rules_match_sops() {
         &["encrypted_suffix", "_enc"][..],
         &["unencrypted_regex", "^(name|d)$"][..],
         &["encrypted_regex", "^(data|stringData)$"][..],
-        &["encrypted_regex", "^(data|stringData)$", "mac_only_encrypted"][..],
+        &[
+            "encrypted_regex",
+            "^(data|stringData)$",
+            "mac_only_encrypted",
+        ][..],
         &["unencrypted_regex", "^name$", "mac_only_encrypted"][..],
     ] {
         compare_with_sops(JSON_DOC, "doc.json", Format::Json, flags);
@@ -199,12 +237,23 @@ fn password(tree: &mut Tree) -> &mut Scalar {
 fn round_trip_and_already_encrypted() {
     let (mut tree, key) = encrypted_sample();
     assert!(engine::is_encrypted(&tree));
-    let again = engine::encrypt(&mut tree.clone(), &key, &mut meta(), &EncryptOptions::default());
+    let again = engine::encrypt(
+        &mut tree.clone(),
+        &key,
+        &mut meta(),
+        &EncryptOptions::default(),
+    );
     assert!(matches!(again, Err(Error::AlreadyEncrypted)));
     engine::decrypt(&mut tree, &key, DecryptOptions::default()).unwrap();
     let json = store_for(Format::Json);
-    assert_eq!(json.emit(&tree).unwrap(), json.emit(&sample_tree()).unwrap());
-    assert!(matches!(engine::decrypt(&mut tree, &key, DecryptOptions::default()), Err(Error::NotEncrypted)));
+    assert_eq!(
+        json.emit(&tree).unwrap(),
+        json.emit(&sample_tree()).unwrap()
+    );
+    assert!(matches!(
+        engine::decrypt(&mut tree, &key, DecryptOptions::default()),
+        Err(Error::NotEncrypted)
+    ));
 }
 
 #[test]
@@ -224,7 +273,10 @@ fn tampering_is_detected() {
     };
     for field in 0..3 {
         let e = flip(field);
-        assert!(matches!(&e, Error::DecryptFailed { path } if path == "password"), "{e}");
+        assert!(
+            matches!(&e, Error::DecryptFailed { path } if path == "password"),
+            "{e}"
+        );
         assert!(!e.to_string().contains("hunter2"));
     }
 
@@ -237,15 +289,24 @@ fn tampering_is_detected() {
             p.key = "passw0rd".into();
         }
     }
-    assert!(matches!(engine::decrypt(&mut tree, &key, DecryptOptions::default()), Err(Error::DecryptFailed { .. })));
+    assert!(matches!(
+        engine::decrypt(&mut tree, &key, DecryptOptions::default()),
+        Err(Error::DecryptFailed { .. })
+    ));
 
     // changing a plain value breaks the MAC
     let (mut tree, key) = encrypted_sample();
     if let Some(Node::Map(db)) = root_map(&mut tree).get_mut("db_unencrypted") {
-        db.insert("user", Node::Scalar(Scalar::new(Value::Str("mallory".into()))));
+        db.insert(
+            "user",
+            Node::Scalar(Scalar::new(Value::Str("mallory".into()))),
+        );
     }
     let mut t2 = tree.clone();
-    assert!(matches!(engine::decrypt(&mut tree, &key, DecryptOptions::default()), Err(Error::MacMismatch)));
+    assert!(matches!(
+        engine::decrypt(&mut tree, &key, DecryptOptions::default()),
+        Err(Error::MacMismatch)
+    ));
     let d = engine::decrypt(&mut t2, &key, DecryptOptions { ignore_mac: true }).unwrap();
     assert_eq!(d.mac_matched, Some(false));
 
@@ -254,7 +315,10 @@ fn tampering_is_detected() {
     if let Some(Node::Map(sops)) = root_map(&mut tree).get_mut("sops") {
         sops.remove("mac");
     }
-    assert!(matches!(engine::decrypt(&mut tree, &key, DecryptOptions::default()), Err(Error::MacNotFound)));
+    assert!(matches!(
+        engine::decrypt(&mut tree, &key, DecryptOptions::default()),
+        Err(Error::MacNotFound)
+    ));
 
     // wrong key
     let (mut tree, _) = encrypted_sample();
@@ -271,9 +335,14 @@ fn unchanged_values_keep_their_ciphertext() {
     let dec = engine::decrypt(&mut tree, &key, DecryptOptions::default()).unwrap();
     password(&mut tree).set(Value::Str("changed".into()));
     let mut meta = dec.metadata.clone();
-    let opts = EncryptOptions { previous: Some(&dec.previous), last_modified: None };
+    let opts = EncryptOptions {
+        previous: Some(&dec.previous),
+        last_modified: None,
+    };
     engine::encrypt(&mut tree, &key, &mut meta, &opts).unwrap();
-    let (Node::Map(a), Node::Map(b)) = (&before.documents[0].root, &tree.documents[0].root) else { panic!() };
+    let (Node::Map(a), Node::Map(b)) = (&before.documents[0].root, &tree.documents[0].root) else {
+        panic!()
+    };
     for (k, v) in a.pairs() {
         if k == "sops" {
             continue;
@@ -301,7 +370,9 @@ fn arb_value() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         ".{0,20}".prop_map(Value::Str),
         any::<i64>().prop_map(|i| Value::Int(i.to_string())),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::Float),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::Float),
         any::<bool>().prop_map(Value::Bool),
     ]
 }
@@ -317,8 +388,10 @@ fn arb_node() -> impl Strategy<Value = Node> {
                 }
                 Node::Map(m)
             }),
-            prop::collection::vec(inner, 0..6)
-                .prop_map(|items| Node::Seq(Seq { items: items.into_iter().map(SeqItem::Node).collect(), origin: None })),
+            prop::collection::vec(inner, 0..6).prop_map(|items| Node::Seq(Seq {
+                items: items.into_iter().map(SeqItem::Node).collect(),
+                origin: None
+            })),
         ]
     })
 }
@@ -359,9 +432,29 @@ proptest! {
 fn pair_is_used() {
     // keeps the Pair import honest: a map built by hand encrypts too
     let mut m = Map::default();
-    m.entries.push(MapEntry::Pair(Pair { key: "k".into(), value: Node::Scalar(Scalar::new(Value::Str("v".into()))), origin: None }));
-    let mut tree = Tree { documents: vec![Document { root: Node::Map(m), origin: None }], source: None };
-    engine::encrypt(&mut tree, &DataKey::generate(), &mut Metadata::default(), &EncryptOptions::default()).unwrap();
-    let Node::Map(m) = &tree.documents[0].root else { panic!() };
-    assert!(matches!(m.get("k"), Some(Node::Scalar(Scalar { value: Value::Str(s), .. })) if looks_encrypted(s)));
+    m.entries.push(MapEntry::Pair(Pair {
+        key: "k".into(),
+        value: Node::Scalar(Scalar::new(Value::Str("v".into()))),
+        origin: None,
+    }));
+    let mut tree = Tree {
+        documents: vec![Document {
+            root: Node::Map(m),
+            origin: None,
+        }],
+        source: None,
+    };
+    engine::encrypt(
+        &mut tree,
+        &DataKey::generate(),
+        &mut Metadata::default(),
+        &EncryptOptions::default(),
+    )
+    .unwrap();
+    let Node::Map(m) = &tree.documents[0].root else {
+        panic!()
+    };
+    assert!(
+        matches!(m.get("k"), Some(Node::Scalar(Scalar { value: Value::Str(s), .. })) if looks_encrypted(s))
+    );
 }

@@ -29,7 +29,11 @@ fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Vec<u8> {
         .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
     child.stdin.take().unwrap().write_all(input).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -44,7 +48,10 @@ fn gnupg_home() -> &'static Path {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
         }
-        for key in ["getsops-sops/pgp/sops_functional_tests_key.asc", &format!("{FLUX}/keys/pgp.asc")] {
+        for key in [
+            "getsops-sops/pgp/sops_functional_tests_key.asc",
+            &format!("{FLUX}/keys/pgp.asc"),
+        ] {
             let status = Command::new("gpg")
                 .env("GNUPGHOME", &dir)
                 .args(["--batch", "--quiet", "--import"])
@@ -64,14 +71,21 @@ fn data_key(meta: &signet_sops::metadata::Metadata, age_key: Option<&str>) -> Da
         match entry {
             MasterKeyEntry::Age(a) if age_key.is_some() => {
                 let out = run_with_stdin(
-                    Command::new("age").arg("-d").arg("-i").arg(vector(age_key.unwrap())),
+                    Command::new("age")
+                        .arg("-d")
+                        .arg("-i")
+                        .arg(vector(age_key.unwrap())),
                     a.enc.as_bytes(),
                 );
                 return DataKey::from_slice(&out).expect("32-byte data key");
             }
             MasterKeyEntry::Pgp(p) if age_key.is_none() => {
                 let out = run_with_stdin(
-                    Command::new("gpg").env("GNUPGHOME", gnupg_home()).args(["--batch", "--quiet", "--decrypt"]),
+                    Command::new("gpg").env("GNUPGHOME", gnupg_home()).args([
+                        "--batch",
+                        "--quiet",
+                        "--decrypt",
+                    ]),
                     p.enc.as_bytes(),
                 );
                 return DataKey::from_slice(&out).expect("32-byte data key");
@@ -86,13 +100,23 @@ fn sops_decrypt(path: &Path, format: Format, age_key: Option<&str>) -> Vec<u8> {
     let mut cmd = Command::new(SOPS);
     cmd.env("SOPS_DISABLE_VERSION_CHECK", "1")
         .env("GNUPGHOME", gnupg_home())
-        .args(["decrypt", "--input-type", format.name(), "--output-type", format.name()])
+        .args([
+            "decrypt",
+            "--input-type",
+            format.name(),
+            "--output-type",
+            format.name(),
+        ])
         .arg(path);
     if let Some(k) = age_key {
         cmd.env("SOPS_AGE_KEY_FILE", vector(k));
     }
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "sops -d {path:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "sops -d {path:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -108,19 +132,30 @@ fn check_vector(rel: &str, format: Format, age_key: Option<&str>) {
     assert_eq!(decrypted.mac_matched, Some(true));
     let ours = store.emit(&tree).unwrap();
     let theirs = sops_decrypt(&path, format, age_key);
-    assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&theirs), "{rel}");
+    assert_eq!(
+        String::from_utf8_lossy(&ours),
+        String::from_utf8_lossy(&theirs),
+        "{rel}"
+    );
 
     // Re-encrypt with the same data key and metadata; sops must read it.
     let mut meta = decrypted.metadata.clone();
     let mut plain = store.parse(&ours).unwrap();
-    let opts = EncryptOptions { previous: Some(&decrypted.previous), last_modified: None };
+    let opts = EncryptOptions {
+        previous: Some(&decrypted.previous),
+        last_modified: None,
+    };
     engine::encrypt(&mut plain, &key, &mut meta, &opts).unwrap();
     let reencrypted = store.emit(&plain).unwrap();
     let dir = tempdir();
     let out_path = dir.join(path.file_name().unwrap());
     std::fs::write(&out_path, &reencrypted).unwrap();
     let again = sops_decrypt(&out_path, format, age_key);
-    assert_eq!(String::from_utf8_lossy(&again), String::from_utf8_lossy(&theirs), "{rel} re-encrypted");
+    assert_eq!(
+        String::from_utf8_lossy(&again),
+        String::from_utf8_lossy(&theirs),
+        "{rel} re-encrypted"
+    );
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -147,18 +182,30 @@ fn flux_dotenv_age() {
 
 #[test]
 fn flux_binary_age() {
-    check_vector(&format!("{FLUX}/files/file.txt"), Format::Binary, Some(FLUX_AGE));
+    check_vector(
+        &format!("{FLUX}/files/file.txt"),
+        Format::Binary,
+        Some(FLUX_AGE),
+    );
 }
 
 #[test]
 fn getsops_json_pgp() {
     check_vector("getsops-sops/example.json", Format::Json, None);
-    check_vector("getsops-sops/functional-tests/res/format.enc.json", Format::Json, None);
+    check_vector(
+        "getsops-sops/functional-tests/res/format.enc.json",
+        Format::Json,
+        None,
+    );
 }
 
 #[test]
 fn getsops_dotenv_pgp() {
-    check_vector("getsops-sops/functional-tests/res/format.enc.env", Format::Dotenv, None);
+    check_vector(
+        "getsops-sops/functional-tests/res/format.enc.env",
+        Format::Dotenv,
+        None,
+    );
 }
 
 #[test]
@@ -169,6 +216,14 @@ fn getsops_binary_pgp() {
 #[test]
 fn getsops_ini_pgp() {
     check_vector("getsops-sops/example.ini", Format::Ini, None);
-    check_vector("getsops-sops/functional-tests/res/format.enc.ini", Format::Ini, None);
-    check_vector("getsops-sops/functional-tests/res/format-2.enc.ini", Format::Ini, None);
+    check_vector(
+        "getsops-sops/functional-tests/res/format.enc.ini",
+        Format::Ini,
+        None,
+    );
+    check_vector(
+        "getsops-sops/functional-tests/res/format-2.enc.ini",
+        Format::Ini,
+        None,
+    );
 }

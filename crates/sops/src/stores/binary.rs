@@ -28,12 +28,22 @@ impl BinaryStore {
         let map = Map {
             entries: vec![MapEntry::Pair(Pair {
                 key: DATA_KEY.to_owned(),
-                value: Node::Scalar(Scalar { value, origin: None, changed: false }),
+                value: Node::Scalar(Scalar {
+                    value,
+                    origin: None,
+                    changed: false,
+                }),
                 origin: None,
             })],
             origin: None,
         };
-        Tree { documents: vec![Document { root: Node::Map(map), origin: None }], source: None }
+        Tree {
+            documents: vec![Document {
+                root: Node::Map(map),
+                origin: None,
+            }],
+            source: None,
+        }
     }
 
     /// Parses an encrypted envelope (a JSON object).
@@ -49,7 +59,13 @@ impl Store for BinaryStore {
         if let Ok(Node::Map(m)) = parse_json_object(input)
             && m.get(SOPS_KEY).is_some()
         {
-            return Ok(Tree { documents: vec![Document { root: Node::Map(m), origin: None }], source: None });
+            return Ok(Tree {
+                documents: vec![Document {
+                    root: Node::Map(m),
+                    origin: None,
+                }],
+                source: None,
+            });
         }
         Ok(self.parse_plain(input))
     }
@@ -58,16 +74,31 @@ impl Store for BinaryStore {
     fn emit(&self, tree: &Tree) -> Result<Vec<u8>, Error> {
         let doc = single_document(tree, "binary")?;
         let Node::Map(m) = &doc.root else {
-            return Err(Error::Emit { format: "binary", message: "no binary data found in tree".into() });
+            return Err(Error::Emit {
+                format: "binary",
+                message: "no binary data found in tree".into(),
+            });
         };
         if m.get(SOPS_KEY).is_some() {
             return JsonStore.emit(tree);
         }
         match m.get(DATA_KEY) {
-            Some(Node::Scalar(Scalar { value: Value::Str(s), .. })) => Ok(s.as_bytes().to_vec()),
-            Some(Node::Scalar(Scalar { value: Value::Bytes(b), .. })) => Ok(b.clone()),
-            Some(_) => Err(Error::Emit { format: "binary", message: "'data' key in tree does not have a string value".into() }),
-            None => Err(Error::Emit { format: "binary", message: "no binary data found in tree".into() }),
+            Some(Node::Scalar(Scalar {
+                value: Value::Str(s),
+                ..
+            })) => Ok(s.as_bytes().to_vec()),
+            Some(Node::Scalar(Scalar {
+                value: Value::Bytes(b),
+                ..
+            })) => Ok(b.clone()),
+            Some(_) => Err(Error::Emit {
+                format: "binary",
+                message: "'data' key in tree does not have a string value".into(),
+            }),
+            None => Err(Error::Emit {
+                format: "binary",
+                message: "no binary data found in tree".into(),
+            }),
         }
     }
 }

@@ -21,18 +21,25 @@ pub(crate) fn val_to_string(value: &Value) -> String {
         Value::Str(s) => s.clone(),
         Value::Int(i) => i.clone(),
         Value::Float(f) => {
-            // FormatFloat(v, 'G', -1, 64), with ".0" added when it has neither '.' nor 'E'.
-            let abs = f.abs();
-            let exp = if abs == 0.0 { 0 } else { abs.log10().floor() as i32 };
-            let s = if f.is_finite() && (exp < -4 || exp >= 21) {
-                let e = format!("{f:E}");
-                let (mant, ex) = e.split_once('E').expect("exponent");
-                let ex: i32 = ex.parse().expect("exponent");
-                format!("{mant}E{}{:02}", if ex < 0 { '-' } else { '+' }, ex.abs())
+            // FormatFloat(v, 'G', -1, 64): exponent form when the decimal exponent is < -4 or
+            // >= 6 (shortest mode uses precision 6 for that choice); then ".0" is added when the
+            // text has neither '.' nor 'E'.
+            if !f.is_finite() {
+                return crate::cipher::format_float(*f);
+            }
+            let sci = format!("{f:E}");
+            let (mant, exp) = sci.split_once('E').expect("exponent form");
+            let exp: i32 = exp.parse().expect("exponent");
+            let s = if *f != 0.0 && !(-4..6).contains(&exp) {
+                format!("{mant}E{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
             } else {
                 crate::cipher::format_float(*f)
             };
-            if f.is_finite() && !s.contains('.') && !s.contains('E') { format!("{s}.0") } else { s }
+            if !s.contains('.') && !s.contains('E') {
+                format!("{s}.0")
+            } else {
+                s
+            }
         }
         Value::Bool(b) => b.to_string(),
         Value::Time(t) => t.clone(),
@@ -54,7 +61,11 @@ impl Store for DotenvStore {
                 continue;
             }
             if let Some(c) = line.strip_prefix('#') {
-                map.entries.push(MapEntry::Comment(Comment { text: c.to_owned(), origin: None, changed: false }));
+                map.entries.push(MapEntry::Comment(Comment {
+                    text: c.to_owned(),
+                    origin: None,
+                    changed: false,
+                }));
                 continue;
             }
             let (key, value) = line.split_once('=').ok_or_else(|| Error::Parse {
@@ -62,24 +73,45 @@ impl Store for DotenvStore {
                 location: format!("line {}", n + 1),
                 message: "invalid dotenv line (no `=`)".into(),
             })?;
-            let scalar = Scalar { value: Value::Str(value.replace("\\n", "\n")), origin: None, changed: false };
+            let scalar = Scalar {
+                value: Value::Str(value.replace("\\n", "\n")),
+                origin: None,
+                changed: false,
+            };
             if let Some(meta_key) = key.strip_prefix(FLAT_PREFIX) {
                 flat_meta.push((meta_key.to_owned(), scalar));
             } else {
-                map.entries.push(MapEntry::Pair(Pair { key: key.to_owned(), value: Node::Scalar(scalar), origin: None }));
+                map.entries.push(MapEntry::Pair(Pair {
+                    key: key.to_owned(),
+                    value: Node::Scalar(scalar),
+                    origin: None,
+                }));
             }
         }
         if !flat_meta.is_empty() {
             let meta = unflatten(&flat_meta)?;
-            map.entries.push(MapEntry::Pair(Pair { key: SOPS_KEY.to_owned(), value: meta, origin: None }));
+            map.entries.push(MapEntry::Pair(Pair {
+                key: SOPS_KEY.to_owned(),
+                value: meta,
+                origin: None,
+            }));
         }
-        Ok(Tree { documents: vec![Document { root: Node::Map(map), origin: None }], source: None })
+        Ok(Tree {
+            documents: vec![Document {
+                root: Node::Map(map),
+                origin: None,
+            }],
+            source: None,
+        })
     }
 
     fn emit(&self, tree: &Tree) -> Result<Vec<u8>, Error> {
         let doc = single_document(tree, "dotenv")?;
         let Node::Map(m) = &doc.root else {
-            return Err(Error::Emit { format: "dotenv", message: "the document is not a map".into() });
+            return Err(Error::Emit {
+                format: "dotenv",
+                message: "the document is not a map".into(),
+            });
         };
         let mut out = String::new();
         let line = |key: &str, value: &Value, out: &mut String| {
@@ -108,12 +140,41 @@ impl Store for DotenvStore {
                     _ => {
                         return Err(Error::Emit {
                             format: "dotenv",
-                            message: format!("cannot use complex value in dotenv file; offending key {}", p.key),
+                            message: format!(
+                                "cannot use complex value in dotenv file; offending key {}",
+                                p.key
+                            ),
                         });
                     }
                 },
             }
         }
         Ok(out.into_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn val_to_string_like_go() {
+        assert_eq!(val_to_string(&Value::Float(3.0)), "3.0");
+        assert_eq!(val_to_string(&Value::Float(0.5)), "0.5");
+        assert_eq!(val_to_string(&Value::Float(1234567.0)), "1.234567E+06");
+        assert_eq!(val_to_string(&Value::Float(0.00001)), "1E-05");
+        assert_eq!(val_to_string(&Value::Bool(true)), "true");
+        assert_eq!(val_to_string(&Value::Int("42".into())), "42");
+    }
+
+    #[test]
+    fn parse_emit_round_trip() {
+        let input = "#c1\nA=b\nB=x\\ny\nkey with space =v=w\nC=\n";
+        let tree = DotenvStore.parse(input.as_bytes()).unwrap();
+        assert_eq!(
+            String::from_utf8(DotenvStore.emit(&tree).unwrap()).unwrap(),
+            input
+        );
+        assert!(DotenvStore.parse(b"A=1\nnot a pair\n").is_err());
     }
 }

@@ -34,11 +34,19 @@ fn strip_comment_char(c: &str) -> String {
 }
 
 fn comment(text: String) -> MapEntry {
-    MapEntry::Comment(Comment { text, origin: None, changed: false })
+    MapEntry::Comment(Comment {
+        text,
+        origin: None,
+        changed: false,
+    })
 }
 
 fn str_scalar(s: String) -> Node {
-    Node::Scalar(Scalar { value: Value::Str(s), origin: None, changed: false })
+    Node::Scalar(Scalar {
+        value: Value::Str(s),
+        origin: None,
+        changed: false,
+    })
 }
 
 impl Store for IniStore {
@@ -51,7 +59,10 @@ impl Store for IniStore {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut sections: Vec<(String, Map)> = vec![(DEFAULT_SECTION.to_owned(), Map::default())];
         let mut pending: Vec<String> = Vec::new();
-        let lines: Vec<&str> = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).collect();
+        let lines: Vec<&str> = text
+            .split('\n')
+            .map(|l| l.strip_suffix('\r').unwrap_or(l))
+            .collect();
         let mut i = 0;
         while i < lines.len() {
             let n = i + 1;
@@ -64,12 +75,20 @@ impl Store for IniStore {
                 pending.push(line.to_owned());
                 continue;
             }
-            let err = |message: &str| Error::Parse { format: "ini", location: format!("line {n}"), message: message.to_owned() };
+            let err = |message: &str| Error::Parse {
+                format: "ini",
+                location: format!("line {n}"),
+                message: message.to_owned(),
+            };
             if let Some(rest) = line.strip_prefix('[') {
-                let name = rest.find(']').map(|e| rest[..e].trim()).ok_or_else(|| err("unclosed section header"))?;
+                let name = rest
+                    .find(']')
+                    .map(|e| rest[..e].trim())
+                    .ok_or_else(|| err("unclosed section header"))?;
                 let mut map = Map::default();
                 if !pending.is_empty() {
-                    map.entries.push(comment(strip_comment_char(&pending.join("\n"))));
+                    map.entries
+                        .push(comment(strip_comment_char(&pending.join("\n"))));
                     pending.clear();
                 }
                 if name == DEFAULT_SECTION {
@@ -79,7 +98,9 @@ impl Store for IniStore {
                 }
                 continue;
             }
-            let delim = line.find(['=', ':']).ok_or_else(|| err("expected `key = value`"))?;
+            let delim = line
+                .find(['=', ':'])
+                .ok_or_else(|| err("expected `key = value`"))?;
             let mut key = line[..delim].trim();
             for q in ['"', '`'] {
                 if key.len() >= 2 && key.starts_with(q) && key.ends_with(q) {
@@ -114,16 +135,28 @@ impl Store for IniStore {
                     v = v[..c].trim();
                 }
                 let v = v.trim();
-                let quoted = v.len() >= 2 && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\'')));
-                if quoted { v[1..v.len() - 1].to_owned() } else { v.to_owned() }
+                let quoted = v.len() >= 2
+                    && ((v.starts_with('"') && v.ends_with('"'))
+                        || (v.starts_with('\'') && v.ends_with('\'')));
+                if quoted {
+                    v[1..v.len() - 1].to_owned()
+                } else {
+                    v.to_owned()
+                }
             };
             let section = &mut sections.last_mut().expect("DEFAULT exists").1;
             // go-ini attaches the comments above a key (and its inline comment) to the key; sops
             // puts that comment right after the key.
             let key_comment = std::mem::take(&mut pending);
-            section.entries.push(MapEntry::Pair(Pair { key: key.to_owned(), value: str_scalar(value), origin: None }));
+            section.entries.push(MapEntry::Pair(Pair {
+                key: key.to_owned(),
+                value: str_scalar(value),
+                origin: None,
+            }));
             if !key_comment.is_empty() {
-                section.entries.push(comment(strip_comment_char(&key_comment.join("\n"))));
+                section
+                    .entries
+                    .push(comment(strip_comment_char(&key_comment.join("\n"))));
             }
         }
         let mut root = Map::default();
@@ -136,7 +169,11 @@ impl Store for IniStore {
                     .entries
                     .into_iter()
                     .filter_map(|e| match e {
-                        MapEntry::Pair(Pair { key, value: Node::Scalar(mut s), .. }) => {
+                        MapEntry::Pair(Pair {
+                            key,
+                            value: Node::Scalar(mut s),
+                            ..
+                        }) => {
                             if let Value::Str(t) = &s.value {
                                 s.value = Value::Str(t.replace("\\n", "\n"));
                             }
@@ -145,23 +182,42 @@ impl Store for IniStore {
                         _ => None,
                     })
                     .collect();
-                root.entries.push(MapEntry::Pair(Pair { key: name, value: unflatten(&pairs)?, origin: None }));
+                root.entries.push(MapEntry::Pair(Pair {
+                    key: name,
+                    value: unflatten(&pairs)?,
+                    origin: None,
+                }));
                 continue;
             }
-            root.entries.push(MapEntry::Pair(Pair { key: name, value: Node::Map(map), origin: None }));
+            root.entries.push(MapEntry::Pair(Pair {
+                key: name,
+                value: Node::Map(map),
+                origin: None,
+            }));
         }
-        Ok(Tree { documents: vec![Document { root: Node::Map(root), origin: None }], source: None })
+        Ok(Tree {
+            documents: vec![Document {
+                root: Node::Map(root),
+                origin: None,
+            }],
+            source: None,
+        })
     }
 
     fn emit(&self, tree: &Tree) -> Result<Vec<u8>, Error> {
         let doc = single_document(tree, "ini")?;
         let Node::Map(root) = &doc.root else {
-            return Err(Error::Emit { format: "ini", message: "the document is not a map".into() });
+            return Err(Error::Emit {
+                format: "ini",
+                message: "the document is not a map".into(),
+            });
         };
         let mut out = String::new();
         let mut first = true;
         for entry in &root.entries {
-            let MapEntry::Pair(section) = entry else { continue };
+            let MapEntry::Pair(section) = entry else {
+                continue;
+            };
             // (key, value, comment written above the key)
             let mut keys: Vec<(String, String, Option<String>)> = Vec::new();
             let mut section_comment = None;
@@ -179,18 +235,25 @@ impl Store for IniStore {
                 Node::Map(m) => {
                     for (idx, e) in m.entries.iter().enumerate() {
                         match e {
-                            MapEntry::Comment(c) if idx == 0 => section_comment = Some(c.text.clone()),
+                            MapEntry::Comment(c) if idx == 0 => {
+                                section_comment = Some(c.text.clone())
+                            }
                             MapEntry::Comment(c) => {
                                 if let Some(last) = keys.last_mut() {
                                     last.2 = Some(c.text.clone());
                                 }
                             }
                             MapEntry::Pair(p) => match &p.value {
-                                Node::Scalar(s) => keys.push((p.key.clone(), val_to_string(&s.value), None)),
+                                Node::Scalar(s) => {
+                                    keys.push((p.key.clone(), val_to_string(&s.value), None))
+                                }
                                 _ => {
                                     return Err(Error::Emit {
                                         format: "ini",
-                                        message: format!("value of {}.{} is not a scalar", section.key, p.key),
+                                        message: format!(
+                                            "value of {}.{} is not a scalar",
+                                            section.key, p.key
+                                        ),
                                     });
                                 }
                             },
@@ -216,7 +279,11 @@ impl Store for IniStore {
                 out.push_str(&section.key);
                 out.push_str("]\n");
             }
-            let align = keys.iter().map(|(k, _, _)| quote_key(k).len()).max().unwrap_or(0);
+            let align = keys
+                .iter()
+                .map(|(k, _, _)| quote_key(k).len())
+                .max()
+                .unwrap_or(0);
             for (k, v, c) in keys {
                 if let Some(c) = c {
                     write_comment(&c, &mut out);
@@ -246,9 +313,7 @@ fn write_comment(c: &str, out: &mut String) {
 fn quote_key(k: &str) -> String {
     if k.contains('`') {
         format!("\"\"\"{k}\"\"\"")
-    } else if k.contains(['=', ':']) {
-        format!("`{k}`")
-    } else if k.contains('"') {
+    } else if k.contains(['=', ':', '"']) {
         format!("`{k}`")
     } else {
         k.to_owned()

@@ -17,7 +17,10 @@ pub struct JsonStore;
 impl Store for JsonStore {
     fn parse(&self, input: &[u8]) -> Result<Tree, Error> {
         let root = parse_json_object(input)?;
-        Ok(Tree { documents: vec![Document { root, origin: None }], source: None })
+        Ok(Tree {
+            documents: vec![Document { root, origin: None }],
+            source: None,
+        })
     }
 
     fn emit(&self, tree: &Tree) -> Result<Vec<u8>, Error> {
@@ -29,10 +32,16 @@ impl Store for JsonStore {
     }
 }
 
-pub(crate) fn single_document<'a>(tree: &'a Tree, format: &'static str) -> Result<&'a Document, Error> {
+pub(crate) fn single_document<'a>(
+    tree: &'a Tree,
+    format: &'static str,
+) -> Result<&'a Document, Error> {
     match tree.documents.as_slice() {
         [doc] => Ok(doc),
-        _ => Err(Error::Emit { format, message: "exactly one document is needed".into() }),
+        _ => Err(Error::Emit {
+            format,
+            message: "exactly one document is needed".into(),
+        }),
     }
 }
 
@@ -43,7 +52,11 @@ pub(crate) fn parse_json_object(input: &[u8]) -> Result<Node, Error> {
         location: format!("byte {}", e.valid_up_to()),
         message: "input is not UTF-8".into(),
     })?;
-    let mut p = Parser { s: text.as_bytes(), text, pos: 0 };
+    let mut p = Parser {
+        s: text.as_bytes(),
+        text,
+        pos: 0,
+    };
     p.skip_ws();
     if p.peek() != Some(b'{') {
         return Err(p.err(
@@ -70,8 +83,17 @@ impl Parser<'_> {
     fn err(&self, message: &str) -> Error {
         let before = &self.s[..self.pos.min(self.s.len())];
         let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-        let col = before.len() - before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
-        Error::Parse { format: "json", location: format!("{line}:{col}"), message: message.to_owned() }
+        let col = before.len()
+            - before
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1)
+            + 1;
+        Error::Parse {
+            format: "json",
+            location: format!("{line}:{col}"),
+            message: message.to_owned(),
+        }
     }
 
     fn peek(&self) -> Option<u8> {
@@ -116,7 +138,11 @@ impl Parser<'_> {
                     let key = self.string()?;
                     self.expect(b':')?;
                     let value = self.value(depth + 1)?;
-                    map.entries.push(MapEntry::Pair(Pair { key, value, origin: None }));
+                    map.entries.push(MapEntry::Pair(Pair {
+                        key,
+                        value,
+                        origin: None,
+                    }));
                     self.skip_ws();
                     match self.peek() {
                         Some(b',') => self.pos += 1,
@@ -251,7 +277,9 @@ impl Parser<'_> {
                                     self.pos += 2;
                                     let lo = self.hex4()?;
                                     if (0xDC00..0xE000).contains(&lo) {
-                                        char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
+                                        char::from_u32(
+                                            0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00),
+                                        )
                                     } else {
                                         out.push('\u{FFFD}');
                                         char::from_u32(lo)
@@ -274,7 +302,10 @@ impl Parser<'_> {
     }
 
     fn hex4(&mut self) -> Result<u32, Error> {
-        let h = self.s.get(self.pos..self.pos + 4).ok_or_else(|| self.err("bad \\u escape"))?;
+        let h = self
+            .s
+            .get(self.pos..self.pos + 4)
+            .ok_or_else(|| self.err("bad \\u escape"))?;
         let h = std::str::from_utf8(h).map_err(|_| self.err("bad \\u escape"))?;
         let v = u32::from_str_radix(h, 16).map_err(|_| self.err("bad \\u escape"))?;
         self.pos += 4;
@@ -283,7 +314,11 @@ impl Parser<'_> {
 }
 
 fn scalar(value: Value) -> Node {
-    Node::Scalar(Scalar { value, origin: None, changed: false })
+    Node::Scalar(Scalar {
+        value,
+        origin: None,
+        changed: false,
+    })
 }
 
 /// Go's `json.Marshal` of a string.
@@ -298,7 +333,9 @@ pub(crate) fn write_json_string(s: &str, out: &mut String) {
             '\t' => out.push_str("\\t"),
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => out.push_str(&format!("\\u{:04x}", c as u32)),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
             c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
             c => out.push(c),
         }
@@ -335,7 +372,10 @@ fn write_scalar(value: &Value, out: &mut String) {
         // JSON has no NaN/Inf; Go's encoder fails there. Write them as strings rather than fail.
         Value::Float(f) => write_json_string(&crate::cipher::format_float(*f), out),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Time(t) => write_json_string(&crate::cipher::normalize_time(t).unwrap_or_else(|| t.clone()), out),
+        Value::Time(t) => write_json_string(
+            &crate::cipher::normalize_time(t).unwrap_or_else(|| t.clone()),
+            out,
+        ),
         Value::Bytes(b) => {
             use base64::Engine as _;
             write_json_string(&base64::engine::general_purpose::STANDARD.encode(b), out)
@@ -415,15 +455,32 @@ mod tests {
     fn roundtrip_keeps_order_and_layout() {
         let input = "{\n\t\"b\": 1,\n\t\"a\": [\n\t\t\"x\",\n\t\t{}\n\t],\n\t\"c\": {\n\t\t\"d\": null,\n\t\t\"e\": true\n\t},\n\t\"f\": 1.5,\n\t\"g\": []\n}\n";
         let tree = JsonStore.parse(input.as_bytes()).unwrap();
-        assert_eq!(String::from_utf8(JsonStore.emit(&tree).unwrap()).unwrap(), input);
+        assert_eq!(
+            String::from_utf8(JsonStore.emit(&tree).unwrap()).unwrap(),
+            input
+        );
     }
 
     #[test]
     fn numbers_typed_like_go() {
         let tree = JsonStore.parse(br#"{"i": 9223372036854775807, "big": 12345678901234567890123, "f": 3.0, "e": 1e21}"#).unwrap();
-        let Node::Map(m) = &tree.documents[0].root else { panic!() };
-        assert!(matches!(m.get("i"), Some(Node::Scalar(Scalar { value: Value::Int(_), .. }))));
-        assert!(matches!(m.get("big"), Some(Node::Scalar(Scalar { value: Value::Float(_), .. }))));
+        let Node::Map(m) = &tree.documents[0].root else {
+            panic!()
+        };
+        assert!(matches!(
+            m.get("i"),
+            Some(Node::Scalar(Scalar {
+                value: Value::Int(_),
+                ..
+            }))
+        ));
+        assert!(matches!(
+            m.get("big"),
+            Some(Node::Scalar(Scalar {
+                value: Value::Float(_),
+                ..
+            }))
+        ));
         let out = String::from_utf8(JsonStore.emit(&tree).unwrap()).unwrap();
         assert!(out.contains("\"big\": 1.2345678901234568e+22"), "{out}");
         assert!(out.contains("\"f\": 3,"), "{out}");
@@ -432,14 +489,26 @@ mod tests {
 
     #[test]
     fn go_escaping() {
-        let tree = JsonStore.parse(br#"{"k": "<a&b>\u2028\n\"\\\u0001"}"#).unwrap();
+        let tree = JsonStore
+            .parse(br#"{"k": "<a&b>\u2028\n\"\\\u0001"}"#)
+            .unwrap();
         let out = String::from_utf8(JsonStore.emit(&tree).unwrap()).unwrap();
-        assert_eq!(out, "{\n\t\"k\": \"\\u003ca\\u0026b\\u003e\\u2028\\n\\\"\\\\\\u0001\"\n}\n");
+        assert_eq!(
+            out,
+            "{\n\t\"k\": \"\\u003ca\\u0026b\\u003e\\u2028\\n\\\"\\\\\\u0001\"\n}\n"
+        );
     }
 
     #[test]
     fn errors_name_the_place() {
-        for bad in [&b"[1]"[..], b"{\"a\": }", b"{\"a\": 1", b"{\"a\": 01}", b"{} x", b"{\"a\": \"\x01\"}"] {
+        for bad in [
+            &b"[1]"[..],
+            b"{\"a\": }",
+            b"{\"a\": 1",
+            b"{\"a\": 01}",
+            b"{} x",
+            b"{\"a\": \"\x01\"}",
+        ] {
             let e = JsonStore.parse(bad).unwrap_err();
             assert!(matches!(e, Error::Parse { .. }), "{e}");
         }

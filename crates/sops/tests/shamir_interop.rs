@@ -1,0 +1,123 @@
+//! Shamir key groups against upstream sops: a file sops splits over two age key groups opens with
+//! our `combine`, and a file we split and write with `key_groups` opens with sops.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use signet_sops::engine::{self, DecryptOptions, EncryptOptions};
+use signet_sops::metadata::{AgeEntry, MasterKeyEntry, Metadata};
+use signet_sops::stores::store_for;
+use signet_sops::{DataKey, Format, shamir};
+
+const SOPS: &str = "/root/.cache/signet/bin/sops";
+
+fn tempdir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("signet-sops-shamir-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn pipe(cmd: &mut Command, input: &[u8]) -> Vec<u8> {
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
+    let path = dir.join(name);
+    let _ = std::fs::remove_file(&path);
+    let out = Command::new("age-keygen").arg("-o").arg(&path).output().unwrap();
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&path).unwrap();
+    let recipient = text.lines().find_map(|l| l.strip_prefix("# public key: ")).unwrap().to_owned();
+    (path, recipient)
+}
+
+fn sops_decrypt(dir: &Path, file: &Path, key_file: &Path) -> Vec<u8> {
+    let out = Command::new(SOPS)
+        .current_dir(dir)
+        .env("SOPS_DISABLE_VERSION_CHECK", "1")
+        .env("SOPS_AGE_KEY_FILE", key_file)
+        .arg("decrypt")
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "sops -d: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+#[test]
+fn key_groups_interoperate_with_sops() {
+    let dir = tempdir();
+    let (k1, r1) = keygen(&dir, "k1.txt");
+    let (k2, r2) = keygen(&dir, "k2.txt");
+    let both = dir.join("both.txt");
+    std::fs::write(&both, [std::fs::read(&k1).unwrap(), std::fs::read(&k2).unwrap()].concat()).unwrap();
+    std::fs::write(
+        dir.join(".sops.yaml"),
+        format!("creation_rules:\n  - key_groups:\n    - age: [{r1}]\n    - age: [{r2}]\n    shamir_threshold: 2\n"),
+    )
+    .unwrap();
+    let plain = "{\"a\": \"secret\", \"n\": 3}";
+    let file = dir.join("doc.json");
+    std::fs::write(&file, plain).unwrap();
+    let out = Command::new(SOPS)
+        .current_dir(&dir)
+        .env("SOPS_DISABLE_VERSION_CHECK", "1")
+        .args(["encrypt"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // sops -> us
+    let store = store_for(Format::Json);
+    let mut tree = store.parse(&out.stdout).unwrap();
+    let meta = engine::metadata_of(&tree).unwrap().unwrap();
+    assert_eq!(meta.key_groups.len(), 2);
+    assert_eq!(meta.shamir_threshold, Some(2));
+    let shares: Vec<Vec<u8>> = meta
+        .key_groups
+        .iter()
+        .zip([&k1, &k2])
+        .map(|(group, key)| {
+            let MasterKeyEntry::Age(a) = &group[0] else { panic!("age entry") };
+            pipe(Command::new("age").arg("-d").arg("-i").arg(key), a.enc.as_bytes())
+        })
+        .collect();
+    assert!(shares.iter().all(|s| s.len() == 33));
+    // sops puts x = 1, 2 in the last byte
+    assert_eq!((shares[0][32], shares[1][32]), (1, 2));
+    let refs: Vec<&[u8]> = shares.iter().map(|s| s.as_slice()).collect();
+    let key = DataKey::from_slice(&shamir::combine(&refs).unwrap()).unwrap();
+    engine::decrypt(&mut tree, &key, DecryptOptions::default()).unwrap();
+    let ours = store.emit(&tree).unwrap();
+    std::fs::write(dir.join("enc.json"), &out.stdout).unwrap();
+    assert_eq!(ours, sops_decrypt(&dir, &dir.join("enc.json"), &both));
+
+    // us -> sops
+    let key = DataKey::generate();
+    let parts = shamir::split(key.as_bytes(), 2, 2).unwrap();
+    let groups = parts
+        .iter()
+        .zip([&r1, &r2])
+        .map(|(part, r)| {
+            let enc = pipe(Command::new("age").args(["-a", "-r", r]), part);
+            vec![MasterKeyEntry::Age(AgeEntry { recipient: r.clone(), enc: String::from_utf8(enc).unwrap() })]
+        })
+        .collect();
+    let mut meta = Metadata { key_groups: groups, shamir_threshold: Some(2), ..Metadata::default() };
+    let mut tree = store.parse(plain.as_bytes()).unwrap();
+    engine::encrypt(&mut tree, &key, &mut meta, &EncryptOptions::default()).unwrap();
+    let written = store.emit(&tree).unwrap();
+    let text = String::from_utf8(written.clone()).unwrap();
+    assert!(text.contains("\"key_groups\": ["), "{text}");
+    assert!(text.contains("\"shamir_threshold\": 2"), "{text}");
+    std::fs::write(dir.join("ours.json"), &written).unwrap();
+    let theirs = sops_decrypt(&dir, &dir.join("ours.json"), &both);
+    assert_eq!(String::from_utf8(theirs).unwrap(), "{\n\t\"a\": \"secret\",\n\t\"n\": 3\n}\n");
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -1,0 +1,450 @@
+// Command signet-apiserver runs a real Kubernetes control plane on loopback for
+// Signet's tests: an embedded etcd, the kube-apiserver (RBAC on, service-account
+// tokens on) and, in a child process, kube-controller-manager with the garbage
+// collector, namespace and service-account controllers.
+//
+// It writes an admin kubeconfig to the path given by --kubeconfig, prints
+// exactly one line on stdout when the cluster is usable:
+//
+//	ready <kubeconfig-path>
+//
+// and removes its temporary directory (etcd data, certificates, kubeconfig)
+// when it receives SIGTERM or SIGINT, or, with --exit-on-stdin-eof, when its
+// standard input is closed (which is how a parent that dies takes it along).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/component-base/compatibility"
+	logsapi "k8s.io/component-base/logs/api/v1"
+	"k8s.io/klog/v2"
+	apiserverapp "k8s.io/kubernetes/cmd/kube-apiserver/app"
+	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
+	kcmapp "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+)
+
+// controllers run by the child kube-controller-manager.
+const controllers = "garbage-collector-controller,namespace-controller,serviceaccount-controller"
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "controller-manager" {
+		os.Exit(runControllerManager(os.Args[2:]))
+	}
+	os.Exit(runControlPlane(os.Args[1:]))
+}
+
+// runControllerManager is the child process: kube-controller-manager with the
+// given flags, exiting when its standard input closes (the parent is gone).
+func runControllerManager(args []string) int {
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		os.Exit(0)
+	}()
+	cmd := kcmapp.NewControllerManagerCommand()
+	cmd.SetArgs(args)
+	if err := cmd.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "controller-manager:", err)
+		return 1
+	}
+	return 0
+}
+
+type harnessFlags struct {
+	kubeconfig     string
+	exitOnStdinEOF bool
+	noControllers  bool
+	verbosity      int
+	readyTimeout   time.Duration
+	keepKubeconfig bool
+}
+
+func runControlPlane(args []string) int {
+	var hf harnessFlags
+	fs := flag.NewFlagSet("signet-apiserver", flag.ContinueOnError)
+	fs.StringVar(&hf.kubeconfig, "kubeconfig", "", "where to write the admin kubeconfig (default: inside the temp dir)")
+	fs.BoolVar(&hf.exitOnStdinEOF, "exit-on-stdin-eof", false, "shut down when standard input is closed")
+	fs.BoolVar(&hf.noControllers, "no-controller-manager", false, "do not run kube-controller-manager (no garbage collection)")
+	fs.IntVar(&hf.verbosity, "v", 0, "klog verbosity of the components (logs go to stderr)")
+	fs.DurationVar(&hf.readyTimeout, "ready-timeout", 2*time.Minute, "give up when not ready after this long")
+	fs.BoolVar(&hf.keepKubeconfig, "keep-kubeconfig", false, "leave the kubeconfig file in place at exit")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+
+	tmp, err := os.MkdirTemp("", "signet-apiserver-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "temp dir:", err)
+		return 1
+	}
+	if hf.kubeconfig == "" {
+		hf.kubeconfig = filepath.Join(tmp, "admin.kubeconfig")
+	}
+	if abs, err := filepath.Abs(hf.kubeconfig); err == nil {
+		hf.kubeconfig = abs
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		s := <-signals
+		klog.Infof("signet-apiserver: %v received, shutting down", s)
+		cancel()
+	}()
+	if hf.exitOnStdinEOF {
+		go func() {
+			_, _ = io.Copy(io.Discard, os.Stdin)
+			klog.Info("signet-apiserver: stdin closed, shutting down")
+			cancel()
+		}()
+	}
+
+	cp := &controlPlane{tmp: tmp, flags: hf}
+	code := 0
+	if err := cp.run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintln(os.Stderr, "signet-apiserver:", err)
+		code = 1
+	}
+	cancel()
+	cp.shutdown()
+	return code
+}
+
+type controlPlane struct {
+	tmp   string
+	flags harnessFlags
+
+	etcd         *embed.Etcd
+	apiserverErr chan error
+	kcm          *exec.Cmd
+	kcmStdin     io.Closer
+	kcmDone      chan struct{}
+}
+
+func (cp *controlPlane) run(ctx context.Context) error {
+	logCfg := logsapi.NewLoggingConfiguration()
+	logCfg.Verbosity = logsapi.VerbosityLevel(cp.flags.verbosity)
+
+	pki, err := writePKI(filepath.Join(cp.tmp, "pki"))
+	if err != nil {
+		return fmt.Errorf("certificates: %w", err)
+	}
+
+	etcdURL, err := cp.startEtcd()
+	if err != nil {
+		return fmt.Errorf("etcd: %w", err)
+	}
+
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	port := listener.Addr().(*net.TCPAddr).Port
+	server := fmt.Sprintf("https://127.0.0.1:%d", port)
+
+	if err := cp.startAPIServer(ctx, listener, etcdURL, pki); err != nil {
+		return fmt.Errorf("kube-apiserver: %w", err)
+	}
+
+	if err := writeKubeconfig(cp.flags.kubeconfig, server, pki); err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	restCfg, err := clientcmd.BuildConfigFromFlags("", cp.flags.kubeconfig)
+	if err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	client, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return err
+	}
+
+	readyCtx, readyCancel := context.WithTimeout(ctx, cp.flags.readyTimeout)
+	defer readyCancel()
+	if err := cp.waitAPIServerReady(readyCtx, client); err != nil {
+		return err
+	}
+	if !cp.flags.noControllers {
+		if err := cp.startControllerManager(); err != nil {
+			return fmt.Errorf("kube-controller-manager: %w", err)
+		}
+		// The service-account controller creating "default" in "default"
+		// shows the controller manager is up and its informers synced.
+		if err := cp.waitFor(readyCtx, "kube-controller-manager", func() (bool, error) {
+			_, err := client.CoreV1().ServiceAccounts("default").Get(readyCtx, "default", metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return false, nil
+			}
+			return err == nil, nil
+		}); err != nil {
+			return err
+		}
+	}
+
+	fmt.Fprintf(os.Stdout, "ready %s\n", cp.flags.kubeconfig)
+	_ = os.Stdout.Sync()
+
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-cp.apiserverErr:
+		return fmt.Errorf("kube-apiserver stopped: %v", err)
+	case <-cp.kcmDoneChan():
+		return errors.New("kube-controller-manager exited")
+	case err := <-cp.etcd.Err():
+		return fmt.Errorf("etcd stopped: %v", err)
+	}
+}
+
+func (cp *controlPlane) kcmDoneChan() <-chan struct{} {
+	if cp.kcmDone == nil {
+		return nil
+	}
+	return cp.kcmDone
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (cp *controlPlane) startEtcd() (string, error) {
+	clientPort, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	peerPort, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	cfg := embed.NewConfig()
+	cfg.Name = "signet"
+	cfg.Dir = filepath.Join(cp.tmp, "etcd")
+	clientURL := url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(clientPort)}
+	peerURL := url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(peerPort)}
+	cfg.ListenClientUrls = []url.URL{clientURL}
+	cfg.AdvertiseClientUrls = []url.URL{clientURL}
+	cfg.ListenPeerUrls = []url.URL{peerURL}
+	cfg.AdvertisePeerUrls = []url.URL{peerURL}
+	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	cfg.LogLevel = "error"
+	cfg.LogOutputs = []string{"stderr"}
+	// Test data: durability across machine crashes is not wanted, speed is.
+	cfg.UnsafeNoFsync = true
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		return "", err
+	}
+	cp.etcd = e
+	select {
+	case <-e.Server.ReadyNotify():
+	case <-time.After(60 * time.Second):
+		return "", errors.New("etcd not ready after 60s")
+	}
+	return clientURL.String(), nil
+}
+
+func (cp *controlPlane) startAPIServer(ctx context.Context, listener net.Listener, etcdURL string, pki *pkiFiles) error {
+	s := apiserveroptions.NewServerRunOptions()
+	fs := flagSetOf(s)
+	args := []string{
+		"--etcd-servers=" + etcdURL,
+		"--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1",
+		"--cert-dir=" + filepath.Join(cp.tmp, "serving"),
+		"--tls-cert-file=" + pki.servingCert,
+		"--tls-private-key-file=" + pki.servingKey,
+		"--client-ca-file=" + pki.caCert,
+		"--authorization-mode=Node,RBAC",
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file=" + pki.saPublicKey,
+		"--service-account-signing-key-file=" + pki.saPrivateKey,
+		"--service-cluster-ip-range=10.0.0.0/24",
+		"--endpoint-reconciler-type=none",
+		"--enable-priority-and-fairness=false",
+		"--v=" + strconv.Itoa(cp.flags.verbosity),
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	s.SecureServing.Listener = listener
+	s.SecureServing.BindPort = listener.Addr().(*net.TCPAddr).Port
+
+	if err := s.GenericServerRunOptions.ComponentGlobalsRegistry.Set(); err != nil {
+		return err
+	}
+	featureGate := s.GenericServerRunOptions.ComponentGlobalsRegistry.FeatureGateFor(compatibility.DefaultKubeComponent)
+	if err := logsapi.ValidateAndApply(s.Logs, featureGate); err != nil {
+		return err
+	}
+	completed, err := s.Complete(ctx)
+	if err != nil {
+		return err
+	}
+	if errs := completed.Validate(); len(errs) != 0 {
+		return fmt.Errorf("invalid options: %v", errs)
+	}
+	cp.apiserverErr = make(chan error, 1)
+	go func() {
+		cp.apiserverErr <- apiserverapp.Run(ctx, completed)
+	}()
+	return nil
+}
+
+func (cp *controlPlane) waitAPIServerReady(ctx context.Context, client kubernetes.Interface) error {
+	return cp.waitFor(ctx, "kube-apiserver /readyz", func() (bool, error) {
+		select {
+		case err := <-cp.apiserverErr:
+			return false, fmt.Errorf("kube-apiserver stopped: %v", err)
+		default:
+		}
+		status := 0
+		client.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).StatusCode(&status)
+		if status != 200 {
+			return false, nil
+		}
+		// RBAC bootstrap policy is in place once the admin can read it.
+		_, err := client.RbacV1().ClusterRoles().Get(ctx, "cluster-admin", metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		_, err = client.CoreV1().Namespaces().Get(ctx, "default", metav1.GetOptions{})
+		return err == nil, nil
+	})
+}
+
+func (cp *controlPlane) waitFor(ctx context.Context, what string, check func() (bool, error)) error {
+	for {
+		ok, err := check()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("%s not ready after %v", what, cp.flags.readyTimeout)
+			}
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (cp *controlPlane) startControllerManager() error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(self, "controller-manager",
+		"--kubeconfig="+cp.flags.kubeconfig,
+		"--controllers="+controllers,
+		"--leader-elect=false",
+		"--secure-port=0",
+		"--use-service-account-credentials=false",
+		"--concurrent-gc-syncs=5",
+		"--v="+strconv.Itoa(cp.flags.verbosity),
+	)
+	cmd.Stdout = os.Stderr
+	cmd.Stderr = os.Stderr
+	// Killed with us even if we die without cleaning up.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	cp.kcm = cmd
+	cp.kcmStdin = stdin
+	cp.kcmDone = make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(cp.kcmDone)
+	}()
+	return nil
+}
+
+func (cp *controlPlane) shutdown() {
+	if cp.kcm != nil {
+		_ = cp.kcmStdin.Close()
+		_ = cp.kcm.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-cp.kcmDone:
+		case <-time.After(5 * time.Second):
+			_ = cp.kcm.Process.Kill()
+			<-cp.kcmDone
+		}
+	}
+	if cp.apiserverErr != nil {
+		select {
+		case <-cp.apiserverErr:
+		case <-time.After(15 * time.Second):
+			klog.Warning("signet-apiserver: kube-apiserver did not stop within 15s")
+		}
+	}
+	if cp.etcd != nil {
+		cp.etcd.Close()
+	}
+	if !cp.flags.keepKubeconfig {
+		_ = os.Remove(cp.flags.kubeconfig)
+	}
+	if err := os.RemoveAll(cp.tmp); err != nil {
+		fmt.Fprintln(os.Stderr, "signet-apiserver: removing temp dir:", err)
+	}
+}
+
+func writeKubeconfig(path, server string, pki *pkiFiles) error {
+	caPEM, err := os.ReadFile(pki.caCert)
+	if err != nil {
+		return err
+	}
+	certPEM, err := os.ReadFile(pki.adminCert)
+	if err != nil {
+		return err
+	}
+	keyPEM, err := os.ReadFile(pki.adminKey)
+	if err != nil {
+		return err
+	}
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["signet"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: caPEM}
+	cfg.AuthInfos["signet-admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: certPEM, ClientKeyData: keyPEM}
+	cfg.Contexts["signet"] = &clientcmdapi.Context{Cluster: "signet", AuthInfo: "signet-admin", Namespace: "default"}
+	cfg.CurrentContext = "signet"
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	// Write then rename, so a reader never sees half a file.
+	tmpPath := path + ".tmp"
+	if err := clientcmd.WriteToFile(*cfg, tmpPath); err != nil {
+		return err
+	}
+	return os.Rename(tmpPath, path)
+}

@@ -588,3 +588,37 @@ pub fn compute_mac(tree: &mut Tree, meta: &Metadata) -> Result<String, Error> {
     }
     Ok(hex_upper(&hasher.finalize()))
 }
+
+/// What `--extract` yields, as sops' `extract` decides.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Extracted {
+    /// A map: write it as a whole plain file in the output format.
+    Tree(Tree),
+    /// A string: write its bytes as they are (no quoting, no newline).
+    Str(String),
+    /// Anything else (number, bool, list, …): write it with the store's value emitter, e.g.
+    /// [`crate::stores::json::emit_value`].
+    Value(Node),
+}
+
+/// The part of the first document at `path` (`--extract '["a"]["b"]'`), on a decrypted tree.
+pub fn extract(tree: &Tree, path: &[crate::path::PathStep]) -> Result<Extracted, Error> {
+    let doc = tree.documents.first().ok_or(Error::Path {
+        path: String::new(),
+        message: "empty file".into(),
+    })?;
+    Ok(match crate::path::get(&doc.root, path)? {
+        Node::Map(m) => Extracted::Tree(Tree {
+            documents: vec![Document {
+                root: Node::Map(m.clone()),
+                origin: None,
+            }],
+            source: None,
+        }),
+        Node::Scalar(Scalar {
+            value: Value::Str(s),
+            ..
+        }) => Extracted::Str(s.clone()),
+        other => Extracted::Value(other.clone()),
+    })
+}

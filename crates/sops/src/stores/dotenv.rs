@@ -14,8 +14,8 @@ use crate::tree::{Comment, Document, Map, MapEntry, Node, Pair, Scalar, Tree, Va
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DotenvStore;
 
-/// sops' `stores.ValToString` for non-string scalars.
-pub(crate) fn val_to_string(value: &Value) -> String {
+/// sops' `stores.ValToString`: a scalar as dotenv/INI (and `exec-env`) write it.
+pub fn val_to_string(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
         Value::Str(s) => s.clone(),

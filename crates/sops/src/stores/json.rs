@@ -32,6 +32,14 @@ impl Store for JsonStore {
     }
 }
 
+/// sops' JSON `EmitValue`: one value written like the store writes it, without a final newline
+/// (used for `--extract` of non-map, non-string values).
+pub fn emit_value(node: &Node) -> Vec<u8> {
+    let mut out = String::new();
+    write_node(node, 0, &mut out);
+    out.into_bytes()
+}
+
 pub(crate) fn single_document<'a>(
     tree: &'a Tree,
     format: &'static str,

@@ -1,0 +1,203 @@
+//! Wrapping and unwrapping a file's data key across its key groups, as sops does: with one group
+//! every key wraps the whole data key; with two or more, the key is split with Shamir and share
+//! *i* is wrapped by every key of group *i*, and `shamir_threshold` groups are needed to get it
+//! back.
+
+use signet_sops::DataKey;
+use signet_sops::metadata::{KeyGroup, Metadata};
+use zeroize::Zeroizing;
+
+use crate::Error;
+use crate::keyring::Keyring;
+use crate::masterkey::{KeyType, MasterKey, block_on};
+
+/// The `shamir_threshold` sops records for `groups` key groups when `requested` was asked
+/// for (`None`/0 means "all groups"); `None` for a single group, which is never split.
+pub fn shamir_threshold_for(groups: usize, requested: Option<usize>) -> Option<usize> {
+    if groups <= 1 {
+        return None;
+    }
+    Some(requested.filter(|t| *t > 0).unwrap_or(groups))
+}
+
+/// Wraps `data_key` for every key of every group. See [`shamir_threshold_for`] for the
+/// threshold to record in the metadata.
+pub async fn wrap_data_key_async<K: MasterKey>(
+    data_key: &DataKey,
+    groups: &[Vec<K>],
+    shamir_threshold: Option<usize>,
+) -> Result<Vec<KeyGroup>, Error> {
+    if groups.is_empty() {
+        return Err(Error::InvalidKeyGroups(
+            "no master keys were given".to_owned(),
+        ));
+    }
+    if let Some(index) = groups.iter().position(Vec::is_empty) {
+        return Err(Error::InvalidKeyGroups(format!(
+            "key group {index} is empty"
+        )));
+    }
+    let parts: Vec<Zeroizing<Vec<u8>>> = match shamir_threshold_for(groups.len(), shamir_threshold)
+    {
+        None => vec![Zeroizing::new(data_key.as_bytes().to_vec())],
+        Some(threshold) => {
+            if threshold > groups.len() {
+                return Err(Error::InvalidKeyGroups(format!(
+                    "shamir_threshold {threshold} is larger than the number of key groups ({})",
+                    groups.len()
+                )));
+            }
+            signet_sops::shamir::split(data_key.as_bytes(), groups.len(), threshold)?
+        }
+    };
+    let mut wrapped = Vec::with_capacity(groups.len());
+    for (group, part) in groups.iter().zip(&parts) {
+        let mut entries = Vec::with_capacity(group.len());
+        for key in group {
+            entries.push(key.wrap(part).await?);
+        }
+        wrapped.push(entries);
+    }
+    Ok(wrapped)
+}
+
+/// Blocking [`wrap_data_key_async`].
+pub fn wrap_data_key<K: MasterKey>(
+    data_key: &DataKey,
+    groups: &[Vec<K>],
+    shamir_threshold: Option<usize>,
+) -> Result<Vec<KeyGroup>, Error> {
+    block_on(wrap_data_key_async(data_key, groups, shamir_threshold))
+}
+
+/// What happened trying one group.
+struct GroupOutcome {
+    secret: Option<Zeroizing<Vec<u8>>>,
+    tried: Vec<String>,
+    errors: Vec<String>,
+}
+
+async fn unwrap_group(group: &KeyGroup, keyring: &Keyring) -> GroupOutcome {
+    let mut order: Vec<usize> = (0..group.len()).collect();
+    order.sort_by_key(|&i| keyring.type_rank(KeyType::of_entry(&group[i])));
+    let mut outcome = GroupOutcome {
+        secret: None,
+        tried: Vec::new(),
+        errors: Vec::new(),
+    };
+    for i in order {
+        let entry = &group[i];
+        outcome.tried.push(entry_name(entry));
+        match keyring.unwrap_entry(entry).await {
+            Ok(Some(secret)) => {
+                outcome.secret = Some(secret);
+                return outcome;
+            }
+            Ok(None) => {}
+            Err(e) => outcome.errors.push(e.to_string()),
+        }
+    }
+    outcome
+}
+
+/// Recovers the data key of a file from its metadata with the keys in `keyring`.
+pub async fn unwrap_data_key_async(
+    metadata: &Metadata,
+    keyring: &Keyring,
+) -> Result<DataKey, Error> {
+    let groups = &metadata.key_groups;
+    let load_problems = || keyring.notices().iter().map(ToString::to_string);
+    if groups.len() <= 1 {
+        let outcome = match groups.first() {
+            Some(group) => unwrap_group(group, keyring).await,
+            None => GroupOutcome {
+                secret: None,
+                tried: Vec::new(),
+                errors: Vec::new(),
+            },
+        };
+        return match outcome.secret {
+            Some(secret) => DataKey::from_slice(&secret).ok_or_else(|| Error::InvalidShare {
+                group: 0,
+                message: format!("decrypted data key is {} bytes, expected 32", secret.len()),
+            }),
+            None => Err(Error::NoIdentityMatched {
+                recipients: outcome.tried,
+                problems: outcome.errors.into_iter().chain(load_problems()).collect(),
+            }),
+        };
+    }
+
+    let threshold = metadata
+        .shamir_threshold
+        .filter(|t| *t > 0)
+        .unwrap_or(groups.len());
+    let mut shares: Vec<Zeroizing<Vec<u8>>> = Vec::new();
+    let mut failures = Vec::new();
+    for (index, group) in groups.iter().enumerate() {
+        if shares.len() >= threshold {
+            break;
+        }
+        let outcome = unwrap_group(group, keyring).await;
+        match outcome.secret {
+            Some(share) => {
+                if share.len() != DataKey::LEN + 1 {
+                    return Err(Error::InvalidShare {
+                        group: index,
+                        message: format!("share is {} bytes, expected 33", share.len()),
+                    });
+                }
+                shares.push(share);
+            }
+            None => {
+                let mut reason = format!(
+                    "group {index}: no identity matched {}",
+                    outcome.tried.join(", ")
+                );
+                if !outcome.errors.is_empty() {
+                    reason.push_str(&format!(" ({})", outcome.errors.join("; ")));
+                }
+                failures.push(reason);
+            }
+        }
+    }
+    if shares.len() < threshold {
+        failures.extend(load_problems());
+        return Err(Error::ShamirThresholdNotMet {
+            threshold,
+            recovered: shares.len(),
+            failures,
+        });
+    }
+    let refs: Vec<&[u8]> = shares.iter().map(|s| s.as_slice()).collect();
+    let combined = signet_sops::shamir::combine(&refs)?;
+    DataKey::from_slice(&combined).ok_or_else(|| Error::InvalidShare {
+        group: 0,
+        message: format!("combined data key is {} bytes, expected 32", combined.len()),
+    })
+}
+
+/// Blocking [`unwrap_data_key_async`].
+pub fn unwrap_data_key(metadata: &Metadata, keyring: &Keyring) -> Result<DataKey, Error> {
+    block_on(unwrap_data_key_async(metadata, keyring))
+}
+
+/// The public name of a metadata entry (recipient, ARN, URI, fingerprint).
+pub fn entry_name(entry: &signet_sops::metadata::MasterKeyEntry) -> String {
+    use signet_sops::metadata::MasterKeyEntry as E;
+    match entry {
+        E::Age(a) => a.recipient.clone(),
+        E::Kms(k) => match &k.role {
+            Some(role) if !role.is_empty() => format!("{}+{}", k.arn, role),
+            _ => k.arn.clone(),
+        },
+        E::HcVault(v) => format!(
+            "{}/v1/{}/keys/{}",
+            v.vault_address, v.engine_path, v.key_name
+        ),
+        E::Pgp(p) => p.fp.clone(),
+        E::Other(o) => o.kind.clone(),
+        #[allow(unreachable_patterns)]
+        _ => "unknown".to_owned(),
+    }
+}

@@ -47,6 +47,9 @@ import (
 const controllers = "garbage-collector-controller,namespace-controller,serviceaccount-controller"
 
 func main() {
+	// The parent may be gone (and our stdout/stderr pipes with it) while we shut down: a write
+	// to a broken pipe must return EPIPE, not kill us before the temp dir is removed.
+	signal.Ignore(syscall.SIGPIPE)
 	if len(os.Args) > 1 && os.Args[1] == "controller-manager" {
 		os.Exit(runControllerManager(os.Args[2:]))
 	}

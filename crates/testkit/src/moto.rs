@@ -1,0 +1,107 @@
+//! moto's server mode: a local AWS (KMS, Secrets Manager, SSM) at `http://127.0.0.1:<port>`.
+
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use crate::Error;
+use crate::process::{PeerProcess, http_status};
+
+const PEER: &str = "moto";
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Access key id moto accepts (any value works; this is the conventional one).
+pub const ACCESS_KEY_ID: &str = "testing";
+/// Secret access key paired with [`ACCESS_KEY_ID`].
+pub const SECRET_ACCESS_KEY: &str = "testing";
+/// Region the tests use.
+pub const REGION: &str = "us-east-1";
+
+/// A running `moto_server` on 127.0.0.1.
+pub struct Moto {
+    port: u16,
+    process: Mutex<PeerProcess>,
+}
+
+impl std::fmt::Debug for Moto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Moto")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Moto {
+    /// The moto server shared by every test of this process, started on first use. Tests must
+    /// create their own keys/secrets (moto's state is shared).
+    pub fn shared() -> Result<&'static Moto, Error> {
+        static SHARED: OnceLock<Result<Moto, String>> = OnceLock::new();
+        SHARED
+            .get_or_init(|| Moto::start().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|message| Error::SharedFailed {
+                peer: PEER,
+                message: message.clone(),
+            })
+    }
+
+    /// Starts a private moto server, stopped when dropped.
+    pub fn start() -> Result<Moto, Error> {
+        let program = crate::peer_path("moto_server")?;
+        let mut last_error = None;
+        // A port picked free can be taken before moto binds it; try a few.
+        for _ in 0..3 {
+            let port = crate::free_port()?;
+            let args = [
+                "-H".to_owned(),
+                "127.0.0.1".to_owned(),
+                "-p".to_owned(),
+                port.to_string(),
+            ];
+            let mut process = PeerProcess::spawn_with_watchdog(PEER, &program, &args, &[])?;
+            match process.wait_until(READY_TIMEOUT, || http_status(port, "/moto-api/").is_some()) {
+                Ok(()) => {
+                    return Ok(Moto {
+                        port,
+                        process: Mutex::new(process),
+                    });
+                }
+                Err(e @ Error::ExitedEarly { .. }) => last_error = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_error.expect("three attempts were made"))
+    }
+
+    /// The endpoint URL, `http://127.0.0.1:<port>`.
+    pub fn endpoint_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The port moto listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The environment an AWS SDK needs to talk to this moto: `AWS_ENDPOINT_URL`,
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT_URL", self.endpoint_url()),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID.to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY.to_owned()),
+            ("AWS_REGION", REGION.to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    /// moto's recent output, for diagnosing a failing test.
+    pub fn log_tail(&self) -> String {
+        self.process
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .log
+            .text()
+    }
+}

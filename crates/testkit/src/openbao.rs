@@ -1,0 +1,104 @@
+//! OpenBao in dev mode (in-memory, unsealed, KV v2 mounted at `secret/`) at
+//! `http://127.0.0.1:<port>`.
+
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use crate::Error;
+use crate::process::{PeerProcess, http_status};
+
+const PEER: &str = "openbao";
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running `bao server -dev` on 127.0.0.1.
+pub struct OpenBao {
+    port: u16,
+    root_token: String,
+    process: Mutex<PeerProcess>,
+}
+
+impl std::fmt::Debug for OpenBao {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The root token stays out of Debug output.
+        f.debug_struct("OpenBao")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpenBao {
+    /// The OpenBao server shared by every test of this process, started on first use. Tests
+    /// must use their own KV paths, mounts or key names.
+    pub fn shared() -> Result<&'static OpenBao, Error> {
+        static SHARED: OnceLock<Result<OpenBao, String>> = OnceLock::new();
+        SHARED
+            .get_or_init(|| OpenBao::start().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|message| Error::SharedFailed {
+                peer: PEER,
+                message: message.clone(),
+            })
+    }
+
+    /// Starts a private OpenBao dev server with a fresh root token, stopped when dropped.
+    pub fn start() -> Result<OpenBao, Error> {
+        let program = crate::peer_path("bao")?;
+        let root_token = crate::unique_name("signet-root");
+        let mut last_error = None;
+        for _ in 0..3 {
+            let port = crate::free_port()?;
+            let args = [
+                "server".to_owned(),
+                "-dev".to_owned(),
+                "-dev-no-store-token".to_owned(),
+                format!("-dev-root-token-id={root_token}"),
+                format!("-dev-listen-address=127.0.0.1:{port}"),
+            ];
+            let mut process = PeerProcess::spawn_with_watchdog(PEER, &program, &args, &[])?;
+            // 200 = initialized, unsealed and active.
+            match process.wait_until(READY_TIMEOUT, || {
+                http_status(port, "/v1/sys/health") == Some(200)
+            }) {
+                Ok(()) => {
+                    return Ok(OpenBao {
+                        port,
+                        root_token,
+                        process: Mutex::new(process),
+                    });
+                }
+                Err(e @ Error::ExitedEarly { .. }) => last_error = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_error.expect("three attempts were made"))
+    }
+
+    /// The server address, `http://127.0.0.1:<port>` (what `VAULT_ADDR`/`BAO_ADDR` hold).
+    pub fn addr(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The dev root token (what `VAULT_TOKEN`/`BAO_TOKEN` hold).
+    pub fn root_token(&self) -> &str {
+        &self.root_token
+    }
+
+    /// `VAULT_ADDR`, `VAULT_TOKEN`, `BAO_ADDR`, `BAO_TOKEN`.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("VAULT_ADDR".to_owned(), self.addr()),
+            ("VAULT_TOKEN".to_owned(), self.root_token.clone()),
+            ("BAO_ADDR".to_owned(), self.addr()),
+            ("BAO_TOKEN".to_owned(), self.root_token.clone()),
+        ]
+    }
+
+    /// OpenBao's recent output, for diagnosing a failing test.
+    pub fn log_tail(&self) -> String {
+        self.process
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .log
+            .text()
+    }
+}

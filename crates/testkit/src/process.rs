@@ -1,0 +1,272 @@
+//! A peer process: spawned with a piped stdin (closing it stops the peer), its output drained into
+//! a bounded in-memory tail for error messages, stopped on drop.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::Error;
+
+/// How many bytes of a peer's output are kept for error messages.
+const TAIL_BYTES: usize = 16 * 1024;
+
+/// The last [`TAIL_BYTES`] of a peer's stdout and stderr.
+#[derive(Clone, Default)]
+pub(crate) struct LogTail(Arc<Mutex<VecDeque<u8>>>);
+
+impl LogTail {
+    fn push(&self, bytes: &[u8]) {
+        let mut buf = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        buf.extend(bytes);
+        let excess = buf.len().saturating_sub(TAIL_BYTES);
+        buf.drain(..excess);
+    }
+
+    pub(crate) fn text(&self) -> String {
+        let buf = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (a, b) = buf.as_slices();
+        let mut bytes = a.to_vec();
+        bytes.extend_from_slice(b);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    fn drain<R: Read + Send + 'static>(&self, reader: R) {
+        let tail = self.clone();
+        std::thread::spawn(move || {
+            let mut reader = reader;
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                tail.push(&chunk[..n]);
+            }
+        });
+    }
+}
+
+/// A running peer. Dropping it closes its stdin, waits for it to exit (it shuts down cleanly on
+/// EOF), and kills it if it has not exited after a grace period.
+pub(crate) struct PeerProcess {
+    pub(crate) peer: &'static str,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    pub(crate) log: LogTail,
+    stdout_lines: Option<mpsc::Receiver<String>>,
+}
+
+/// The shell wrapper for peers that do not watch their stdin themselves: it runs the peer in the
+/// background and stops it once its own stdin (our pipe) reaches EOF or it is told to stop.
+const STDIN_WATCHDOG: &str = r#"
+exec 3<&0
+"$@" </dev/null &
+peer=$!
+trap 'kill $peer 2>/dev/null; wait $peer; exit 0' TERM INT
+(cat <&3 >/dev/null; kill $peer 2>/dev/null) &
+watcher=$!
+exec 3<&-
+wait $peer
+status=$?
+kill $watcher 2>/dev/null
+exit $status
+"#;
+
+impl PeerProcess {
+    /// Spawns `program args…` directly; the program itself must exit when stdin closes.
+    /// Its stdout lines are available through [`PeerProcess::wait_for_line`].
+    pub(crate) fn spawn_watching_stdin(
+        peer: &'static str,
+        program: &Path,
+        args: &[String],
+    ) -> Result<Self, Error> {
+        let mut cmd = Command::new(program);
+        cmd.args(args);
+        Self::spawn(peer, program, cmd, true)
+    }
+
+    /// Spawns `program args…` under a `sh` watchdog that stops it when our end of its stdin
+    /// closes (including when this process dies).
+    pub(crate) fn spawn_with_watchdog(
+        peer: &'static str,
+        program: &Path,
+        args: &[String],
+        envs: &[(&str, &str)],
+    ) -> Result<Self, Error> {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(STDIN_WATCHDOG)
+            .arg("signet-peer")
+            .arg(program)
+            .args(args);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        Self::spawn(peer, program, cmd, false)
+    }
+
+    fn spawn(
+        peer: &'static str,
+        program: &Path,
+        mut cmd: Command,
+        lines: bool,
+    ) -> Result<Self, Error> {
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|source| Error::Spawn {
+            peer,
+            program: program.to_owned(),
+            source,
+        })?;
+        let log = LogTail::default();
+        let stdin = child.stdin.take();
+        if let Some(stderr) = child.stderr.take() {
+            log.drain(stderr);
+        }
+        let mut stdout_lines = None;
+        if let Some(stdout) = child.stdout.take() {
+            if lines {
+                let (tx, rx) = mpsc::channel();
+                let tail = log.clone();
+                std::thread::spawn(move || {
+                    for line in BufReader::new(stdout).lines() {
+                        let Ok(line) = line else { break };
+                        tail.push(line.as_bytes());
+                        tail.push(b"\n");
+                        if tx.send(line).is_err() {
+                            break;
+                        }
+                    }
+                });
+                stdout_lines = Some(rx);
+            } else {
+                log.drain(stdout);
+            }
+        }
+        Ok(Self {
+            peer,
+            child,
+            stdin,
+            log,
+            stdout_lines,
+        })
+    }
+
+    /// Waits until a stdout line satisfies `accept` and returns what it maps to.
+    pub(crate) fn wait_for_line<T>(
+        &mut self,
+        timeout: Duration,
+        mut accept: impl FnMut(&str) -> Option<T>,
+    ) -> Result<T, Error> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let Some(rx) = &self.stdout_lines else {
+                return Err(self.not_ready(timeout));
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left.min(Duration::from_millis(200))) {
+                Ok(line) => {
+                    if let Some(value) = accept(&line) {
+                        return Ok(value);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.check_running()?;
+                    if Instant::now() >= deadline {
+                        return Err(self.not_ready(timeout));
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    // stdout closed: the process is exiting; report its status.
+                    std::thread::sleep(Duration::from_millis(200));
+                    self.check_running()?;
+                    return Err(self.not_ready(timeout));
+                }
+            }
+        }
+    }
+
+    /// Polls `probe` until it returns true, failing early if the process exits.
+    pub(crate) fn wait_until(
+        &mut self,
+        timeout: Duration,
+        mut probe: impl FnMut() -> bool,
+    ) -> Result<(), Error> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if probe() {
+                return Ok(());
+            }
+            self.check_running()?;
+            if Instant::now() >= deadline {
+                return Err(self.not_ready(timeout));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn check_running(&mut self) -> Result<(), Error> {
+        match self.child.try_wait()? {
+            None => Ok(()),
+            Some(status) => {
+                // Let the drain threads catch the last words.
+                std::thread::sleep(Duration::from_millis(100));
+                Err(Error::ExitedEarly {
+                    peer: self.peer,
+                    status: status.to_string(),
+                    log: self.log.text(),
+                })
+            }
+        }
+    }
+
+    fn not_ready(&self, timeout: Duration) -> Error {
+        Error::NotReady {
+            peer: self.peer,
+            seconds: timeout.as_secs(),
+            log: self.log.text(),
+        }
+    }
+
+    /// Stops the peer: closes its stdin, waits up to `grace`, then kills it.
+    pub(crate) fn stop(&mut self, grace: Duration) {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            match self.child.try_wait() {
+                Ok(Some(_)) | Err(_) => return,
+                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for PeerProcess {
+    fn drop(&mut self) {
+        self.stop(Duration::from_secs(20));
+    }
+}
+
+/// Sends `GET path` over plain HTTP/1.0 to 127.0.0.1:`port` and returns the status code, if any
+/// HTTP answer came back.
+pub(crate) fn http_status(port: u16, path: &str) -> Option<u16> {
+    use std::io::Write;
+    use std::net::TcpStream;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+    )
+    .ok()?;
+    let mut status_line = String::new();
+    BufReader::new(stream).read_line(&mut status_line).ok()?;
+    status_line.split_whitespace().nth(1)?.parse().ok()
+}

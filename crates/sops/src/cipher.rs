@@ -276,7 +276,7 @@ pub fn plaintext_of(value: &Value) -> Option<(Zeroizing<Vec<u8>>, ValueType)> {
     let (bytes, ty) = match value {
         Value::Null => return None,
         Value::Str(s) => (s.as_bytes().to_vec(), ValueType::Str),
-        Value::Int(s) => (s.as_bytes().to_vec(), ValueType::Int),
+        Value::Int(s) => (canonical_int(s).into_bytes(), ValueType::Int),
         Value::Float(f) => (format_float(*f).into_bytes(), ValueType::Float),
         Value::Bool(b) => (
             (if *b { "True" } else { "False" }).as_bytes().to_vec(),
@@ -306,18 +306,45 @@ pub fn format_float(f: f64) -> String {
     }
 }
 
-/// Rewrites an RFC 3339 timestamp the way Go's `time.Time.MarshalText` prints it (RFC3339Nano:
-/// fraction without trailing zeros, `Z` for a zero offset). `None` when `s` is not RFC 3339.
+/// An integer's text as Go's `strconv.Itoa` would print it: `0x1F` → `31`, `+7` → `7`, `007` →
+/// `7`, `1_000` → `1000`. Text that is not an integer (or does not fit in 128 bits) is returned as
+/// it is.
+pub fn canonical_int(s: &str) -> String {
+    let t = s.replace('_', "");
+    let (neg, body) = match t.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, t.strip_prefix('+').unwrap_or(&t)),
+    };
+    let parsed = if let Some(h) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+        i128::from_str_radix(h, 16).ok()
+    } else if let Some(o) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
+        i128::from_str_radix(o, 8).ok()
+    } else if let Some(b) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
+        i128::from_str_radix(b, 2).ok()
+    } else if !body.is_empty() && body.bytes().all(|b| b.is_ascii_digit()) {
+        body.parse::<i128>().ok()
+    } else {
+        None
+    };
+    match parsed {
+        Some(v) => (if neg { -v } else { v }).to_string(),
+        None => s.to_owned(),
+    }
+}
+
+/// Rewrites a timestamp the way Go's `time.Time.MarshalText` prints it (RFC3339Nano: fraction
+/// without trailing zeros, `Z` for a zero offset). Accepts RFC 3339 and the YAML timestamp forms
+/// sops' YAML parser turns into times (`2001-12-14`, `2001-12-14 21:59:43.10 -5`, lower-case `t`,
+/// no zone = UTC). `None` when `s` is none of these.
 pub fn normalize_time(s: &str) -> Option<String> {
-    let t = chrono::DateTime::parse_from_rfc3339(s).ok()?;
+    let (t, offset) = parse_timestamp(s)?;
     let mut out = t.format("%Y-%m-%dT%H:%M:%S").to_string();
-    let nanos = t.timestamp_subsec_nanos();
+    let nanos = t.and_utc().timestamp_subsec_nanos();
     if nanos > 0 {
         let frac = format!("{nanos:09}");
         out.push('.');
         out.push_str(frac.trim_end_matches('0'));
     }
-    let offset = t.offset().local_minus_utc();
     if offset == 0 {
         out.push('Z');
     } else {
@@ -326,6 +353,48 @@ pub fn normalize_time(s: &str) -> Option<String> {
         out.push_str(&format!("{sign}{:02}:{:02}", abs / 3600, (abs % 3600) / 60));
     }
     Some(out)
+}
+
+/// Local date-time and offset (seconds east of UTC) of an RFC 3339 or YAML timestamp.
+fn parse_timestamp(s: &str) -> Option<(chrono::NaiveDateTime, i32)> {
+    use std::sync::OnceLock;
+    static RE: OnceLock<regex::Regex> = OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(
+            r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:(?:[Tt]|[ \t]+)(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d+))?[ \t]*(Z|[+-]\d{1,2}(?::?\d{2})?)?)?$",
+        )
+        .expect("timestamp regex")
+    });
+    let c = re.captures(s.trim())?;
+    let num = |i: usize| c.get(i).map_or(Some(0), |m| m.as_str().parse::<u32>().ok());
+    let date = chrono::NaiveDate::from_ymd_opt(num(1)? as i32, num(2)?, num(3)?)?;
+    let nanos = match c.get(7) {
+        Some(f) => {
+            let digits: String = f
+                .as_str()
+                .chars()
+                .chain(std::iter::repeat('0'))
+                .take(9)
+                .collect();
+            digits.parse::<u32>().ok()?
+        }
+        None => 0,
+    };
+    let time = chrono::NaiveTime::from_hms_nano_opt(num(4)?, num(5)?, num(6)?, nanos)?;
+    let offset = match c.get(8).map(|m| m.as_str()) {
+        None | Some("Z") => 0,
+        Some(z) => {
+            let sign = if z.starts_with('-') { -1 } else { 1 };
+            let body = z[1..].replace(':', "");
+            let (h, m) = if body.len() > 2 {
+                body.split_at(body.len() - 2)
+            } else {
+                (body.as_str(), "0")
+            };
+            sign * (h.parse::<i32>().ok()? * 3600 + m.parse::<i32>().ok()? * 60)
+        }
+    };
+    Some((chrono::NaiveDateTime::new(date, time), offset))
 }
 
 /// Go's `strconv.ParseBool`.
@@ -417,6 +486,36 @@ mod tests {
             "2024-01-02T03:04:05.000000001-05:30"
         );
         assert!(normalize_time("yesterday").is_none());
+        // YAML timestamp forms, as sops' YAML parser reads them
+        assert_eq!(
+            normalize_time("2024-01-02").unwrap(),
+            "2024-01-02T00:00:00Z"
+        );
+        assert_eq!(
+            normalize_time("2001-12-14 21:59:43.10 -5").unwrap(),
+            "2001-12-14T21:59:43.1-05:00"
+        );
+        assert_eq!(
+            normalize_time("2001-12-14t21:59:43.10-05:00").unwrap(),
+            "2001-12-14T21:59:43.1-05:00"
+        );
+        assert_eq!(
+            normalize_time("2001-12-15 2:59:43.10").unwrap(),
+            "2001-12-15T02:59:43.1Z"
+        );
+    }
+
+    #[test]
+    fn ints_are_canonical() {
+        assert_eq!(canonical_int("0x1F"), "31");
+        assert_eq!(canonical_int("+7"), "7");
+        assert_eq!(canonical_int("007"), "7");
+        assert_eq!(canonical_int("-0o17"), "-15");
+        assert_eq!(canonical_int("1_000"), "1000");
+        assert_eq!(
+            canonical_int("-12345678901234567890"),
+            "-12345678901234567890"
+        );
     }
 
     #[test]

@@ -1,0 +1,216 @@
+//! Secret <-> SealedSecret mapping.
+
+use signet_api::sealed_secret::{CLUSTER_WIDE_ANNOTATION, NAMESPACE_WIDE_ANNOTATION};
+use signet_api::{SealedSecret, Secret};
+use signet_seal::convert::{SealOptions, merge_into, seal_secret, unseal_sealed_secret};
+use signet_seal::{PrivateKeyRing, Scope, SealError, SealingCertificate};
+use std::path::PathBuf;
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/seal/kat")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn keys() -> (SealingCertificate, PrivateKeyRing) {
+    let mut ring = PrivateKeyRing::new();
+    ring.add_from_bytes(&fixture("key.pem"), "key.pem").unwrap();
+    (
+        SealingCertificate::from_pem(&fixture("cert.pem")).unwrap(),
+        ring,
+    )
+}
+
+const SECRET: &str = r#"
+apiVersion: v1
+kind: Secret
+metadata:
+  name: db
+  namespace: prod
+  uid: 1234
+  resourceVersion: "99"
+  creationTimestamp: "2024-01-01T00:00:00Z"
+  managedFields: [{manager: kubectl}]
+  ownerReferences: [{apiVersion: v1, kind: Pod, name: p, uid: u}]
+  labels: {app: db}
+  annotations:
+    kubectl.kubernetes.io/last-applied-configuration: '{"stringData":{"password":"CANARY-last-applied"}}'
+    team: storage
+type: kubernetes.io/basic-auth
+immutable: true
+data:
+  username: YWRtaW4=
+  password: b2xk
+stringData:
+  password: CANARY-new
+"#;
+
+#[test]
+fn sealing_maps_fields_like_kubeseal() {
+    let (cert, ring) = keys();
+    let secret: Secret = serde_saphyr::from_str(SECRET).unwrap();
+    let sealed = seal_secret(&secret, &cert, &SealOptions::default()).unwrap();
+    let json = serde_json::to_string(&sealed).unwrap();
+    assert!(!json.contains("CANARY"), "{json}");
+    for gone in [
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+        "managedFields",
+        "ownerReferences",
+        "last-applied",
+    ] {
+        assert!(!json.contains(gone), "{gone} in {json}");
+    }
+    assert_eq!(sealed.kind, "SealedSecret");
+    assert_eq!(sealed.api_version, "bitnami.com/v1alpha1");
+    assert_eq!(
+        sealed.metadata.annotations, None,
+        "strict scope has no annotation"
+    );
+    let template = &sealed.spec.template;
+    assert_eq!(template.type_.as_deref(), Some("kubernetes.io/basic-auth"));
+    assert_eq!(template.immutable, Some(true));
+    assert_eq!(template.metadata.annotation("team"), Some("storage"));
+    assert_eq!(template.metadata.labels.as_ref().unwrap()["app"], "db");
+    assert_eq!(
+        sealed.spec.encrypted_data.keys().collect::<Vec<_>>(),
+        ["password", "username"]
+    );
+
+    let back = unseal_sealed_secret(&sealed, &ring).unwrap();
+    let data = back.data.as_ref().unwrap();
+    assert_eq!(
+        data["password"], "Q0FOQVJZLW5ldw==",
+        "stringData wins over data"
+    );
+    assert_eq!(data["username"], "YWRtaW4=");
+    assert_eq!(back.type_.as_deref(), Some("kubernetes.io/basic-auth"));
+    assert_eq!(back.immutable, Some(true));
+    assert_eq!(back.metadata.name.as_deref(), Some("db"));
+    assert_eq!(back.metadata.namespace.as_deref(), Some("prod"));
+    assert!(
+        !format!("{back:?}").contains("Q0FOQVJZ"),
+        "Debug hides values"
+    );
+}
+
+#[test]
+fn scope_annotations_on_both_metadata_blocks_and_binding() {
+    let (cert, ring) = keys();
+    let secret: Secret = serde_saphyr::from_str(SECRET).unwrap();
+    for (scope, annotation) in [
+        (Scope::NamespaceWide, Some(NAMESPACE_WIDE_ANNOTATION)),
+        (Scope::ClusterWide, Some(CLUSTER_WIDE_ANNOTATION)),
+        (Scope::Strict, None),
+    ] {
+        let sealed = seal_secret(
+            &secret,
+            &cert,
+            &SealOptions {
+                scope: Some(scope),
+                ..SealOptions::default()
+            },
+        )
+        .unwrap();
+        if let Some(a) = annotation {
+            assert_eq!(sealed.metadata.annotation(a), Some("true"));
+            assert_eq!(sealed.spec.template.metadata.annotation(a), Some("true"));
+        }
+        let renamed = |ns: &str, name: &str| {
+            let mut s = sealed.clone();
+            s.metadata.namespace = Some(ns.to_owned());
+            s.metadata.name = Some(name.to_owned());
+            unseal_sealed_secret(&s, &ring)
+        };
+        assert_eq!(
+            renamed("prod", "other").is_ok(),
+            scope != Scope::Strict,
+            "{scope} renamed"
+        );
+        assert_eq!(
+            renamed("dev", "db").is_ok(),
+            scope == Scope::ClusterWide,
+            "{scope} other namespace"
+        );
+        // Changing the scope annotation changes the label: refused.
+        let mut flipped = sealed.clone();
+        let other = if scope == Scope::ClusterWide {
+            Scope::Strict
+        } else {
+            Scope::ClusterWide
+        };
+        other.annotate(&mut flipped.metadata);
+        assert!(matches!(
+            unseal_sealed_secret(&flipped, &ring),
+            Err(SealError::Unseal)
+        ));
+    }
+}
+
+#[test]
+fn empty_data_needs_permission_and_names_are_required() {
+    let (cert, _) = keys();
+    let empty: Secret =
+        serde_saphyr::from_str("kind: Secret\nmetadata: {name: e, namespace: n1}\n").unwrap();
+    assert!(seal_secret(&empty, &cert, &SealOptions::default()).is_err());
+    let sealed = seal_secret(
+        &empty,
+        &cert,
+        &SealOptions {
+            allow_empty_data: true,
+            ..SealOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(sealed.spec.encrypted_data.is_empty());
+    let nameless: Secret =
+        serde_saphyr::from_str("kind: Secret\nmetadata: {namespace: n1}\nstringData: {a: b}\n")
+            .unwrap();
+    assert!(seal_secret(&nameless, &cert, &SealOptions::default()).is_err());
+    let options = SealOptions {
+        default_name: Some("given".into()),
+        default_namespace: Some("ns2".into()),
+        ..SealOptions::default()
+    };
+    let nsless: Secret =
+        serde_saphyr::from_str("kind: Secret\nmetadata: {}\nstringData: {a: b}\n").unwrap();
+    let sealed = seal_secret(&nsless, &cert, &options).unwrap();
+    assert_eq!(sealed.metadata.namespace.as_deref(), Some("ns2"));
+    assert_eq!(sealed.metadata.name.as_deref(), Some("given"));
+    let not_secret: Secret = serde_saphyr::from_str(
+        "kind: ConfigMap\nmetadata: {name: c, namespace: n}\ndata: {a: b}\n",
+    )
+    .unwrap();
+    assert!(seal_secret(&not_secret, &cert, &SealOptions::default()).is_err());
+}
+
+#[test]
+fn templates_render_over_unsealed_values_and_merge_adds_items() {
+    let (cert, ring) = keys();
+    let secret: Secret = serde_saphyr::from_str("kind: Secret\nmetadata: {name: app, namespace: prod}\nstringData:\n  user: admin\n  tls.crt: CERT\n").unwrap();
+    let mut sealed: SealedSecret = seal_secret(&secret, &cert, &SealOptions::default()).unwrap();
+    sealed.spec.template.data = Some(
+        [(
+            "dsn".to_owned(),
+            r#"u={{ .user }};c={{ index . "tls.crt" }}"#.to_owned(),
+        )]
+        .into(),
+    );
+    let back = unseal_sealed_secret(&sealed, &ring).unwrap();
+    assert_eq!(back.data.as_ref().unwrap()["dsn"], "dT1hZG1pbjtjPUNFUlQ=");
+
+    let extra: Secret = serde_saphyr::from_str(
+        "kind: Secret\nmetadata: {name: ignored}\nstringData: {user: root, new: v}\n",
+    )
+    .unwrap();
+    merge_into(&mut sealed, &extra, &cert).unwrap();
+    let back = unseal_sealed_secret(&sealed, &ring).unwrap();
+    let data = back.data.unwrap();
+    assert_eq!(data["user"], "cm9vdA==");
+    assert_eq!(data["new"], "dg==");
+    assert_eq!(data["tls.crt"], "Q0VSVA==");
+}

@@ -1,6 +1,7 @@
 //! The command tree (clap derive) and dispatch to each command's module.
 
 use crate::exit::CliResult;
+use crate::sops::commands as sops;
 use clap::{Parser, Subcommand};
 
 /// Keep Kubernetes secrets safe in Git: sops-compatible encryption and kubeseal-compatible sealing.
@@ -14,9 +15,71 @@ pub struct Cli {
 
 /// Every subcommand.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Encrypt a file in the sops format (values encrypted in place).
+    #[command(visible_alias = "e")]
+    Encrypt(sops::EncryptCmd),
+    /// Decrypt a sops file.
+    #[command(visible_alias = "d")]
+    Decrypt(sops::DecryptCmd),
+    /// Edit a sops file in $SOPS_EDITOR/$EDITOR (plaintext only in a private temp dir).
+    Edit(sops::EditCmd),
+    /// Set one value of a sops file, e.g. `signet set f.yaml '["data"]["k"]' '"v"'`.
+    Set(sops::SetCmd),
+    /// Remove one value of a sops file.
+    Unset(sops::UnsetCmd),
+    /// Run a command with the decrypted top-level values as environment variables.
+    ExecEnv(sops::ExecEnvCmd),
+    /// Run a command with the decrypted file at `{}` (a FIFO by default).
+    ExecFile(sops::ExecFileCmd),
+    /// Print `{"encrypted":true}` or `{"encrypted":false}`.
+    Filestatus(sops::FilestatusCmd),
+    /// Generate an age identity.
+    Keygen(sops::KeygenCmd),
+    /// Print shell completions.
+    Completion(crate::docs::CompletionCmd),
+    /// Write man pages.
+    Man(crate::docs::ManCmd),
+}
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> CliResult {
-    match cli.command {}
+    match cli.command {
+        Command::Encrypt(c) => sops::encrypt(c),
+        Command::Decrypt(c) => sops::decrypt(c),
+        Command::Edit(c) => sops::edit(c),
+        Command::Set(c) => sops::set(c),
+        Command::Unset(c) => sops::unset(c),
+        Command::ExecEnv(c) => sops::exec_env(c),
+        Command::ExecFile(c) => sops::exec_file(c),
+        Command::Filestatus(c) => sops::filestatus(c),
+        Command::Keygen(c) => sops::keygen(c),
+        Command::Completion(c) => crate::docs::completion(c),
+        Command::Man(c) => crate::docs::man(c),
+    }
+}
+
+/// Rewrites sops' flag-style invocations (`-e FILE`, `-d FILE`, `--encrypt`, `--decrypt`) into
+/// subcommands, so `signet -d secrets.yaml` works like `sops -d secrets.yaml`.
+pub fn sops_style_args(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let known = ["encrypt", "decrypt", "edit", "e", "d"];
+    if args
+        .iter()
+        .skip(1)
+        .any(|a| a.to_str().is_some_and(|s| known.contains(&s)))
+    {
+        return args;
+    }
+    let pos = args
+        .iter()
+        .position(|a| matches!(a.to_str(), Some("-e" | "--encrypt" | "-d" | "--decrypt")));
+    if let Some(i) = pos {
+        let sub = match args[i].to_str() {
+            Some("-e" | "--encrypt") => "encrypt",
+            _ => "decrypt",
+        };
+        args.remove(i);
+        args.insert(1, sub.into());
+    }
+    args
 }

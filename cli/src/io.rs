@@ -53,7 +53,10 @@ impl Input {
             Input::Stdin => {
                 let mut buf = Vec::new();
                 std::io::stdin().read_to_end(&mut buf).map_err(|e| {
-                    CliError::new(code::COULD_NOT_READ_INPUT_FILE, format!("cannot read stdin: {e}"))
+                    CliError::new(
+                        code::COULD_NOT_READ_INPUT_FILE,
+                        format!("cannot read stdin: {e}"),
+                    )
                 })?;
                 Ok(buf)
             }
@@ -87,7 +90,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> CliResult {
             .map_err(|e| fail("copying permissions", e))?;
     }
     tmp.as_file().sync_all().map_err(|e| fail("syncing", e))?;
-    tmp.persist(path).map_err(|e| fail("renaming into place", e.error))?;
+    tmp.persist(path)
+        .map_err(|e| fail("renaming into place", e.error))?;
     if let Ok(d) = std::fs::File::open(dir) {
         // Make the rename itself durable; failure here cannot corrupt the file, so it is not an error.
         let _ = d.sync_all();
@@ -100,7 +104,12 @@ pub fn write_stdout(bytes: &[u8]) -> CliResult {
     let mut out = std::io::stdout().lock();
     out.write_all(bytes)
         .and_then(|()| out.flush())
-        .map_err(|e| CliError::new(code::COULD_NOT_WRITE_OUTPUT_FILE, format!("cannot write stdout: {e}")))
+        .map_err(|e| {
+            CliError::new(
+                code::COULD_NOT_WRITE_OUTPUT_FILE,
+                format!("cannot write stdout: {e}"),
+            )
+        })
 }
 
 /// Where output goes: `--output FILE`, in place over the input, or stdout.

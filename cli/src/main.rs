@@ -1,18 +1,23 @@
 //! `signet`: the command-line front end. Argument parsing, file I/O and exit codes; no crypto here.
 
 mod cli;
+mod docs;
 mod exit;
 mod io;
+mod sops;
 
 use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let args = cli::sops_style_args(std::env::args_os().collect());
+    let cli = cli::Cli::parse_from(args);
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("signet: {}", e.message);
+            if !e.message.is_empty() {
+                eprintln!("signet: {}", e.message);
+            }
             ExitCode::from(e.code)
         }
     }

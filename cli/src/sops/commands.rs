@@ -1,0 +1,648 @@
+//! One function per sops-style subcommand, each a short script over [`super::file`] and
+//! [`super::keys`].
+
+use super::args::{DecryptArgs, InputArgs, KeyArgs, OutputArgs};
+use super::editor::{self, Edited};
+use super::file::{self, Loaded, engine_error};
+use super::keys;
+use crate::exit::{CliError, CliResult, code};
+use clap::Args;
+use signet_sops::engine::{self, DecryptOptions, EncryptOptions};
+use signet_sops::metadata::Metadata;
+use signet_sops::tree::{Node, Scalar, Tree, Value};
+use signet_sops::{DataKey, Format};
+use std::path::PathBuf;
+
+/// `signet encrypt`.
+#[derive(Debug, Args)]
+pub struct EncryptCmd {
+    #[command(flatten)]
+    input: InputArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+    #[command(flatten)]
+    keys: KeyArgs,
+}
+
+/// `signet decrypt`.
+#[derive(Debug, Args)]
+pub struct DecryptCmd {
+    #[command(flatten)]
+    input: InputArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+    #[command(flatten)]
+    decrypt: DecryptArgs,
+}
+
+/// `signet edit`.
+#[derive(Debug, Args)]
+pub struct EditCmd {
+    #[command(flatten)]
+    input: InputArgs,
+    #[command(flatten)]
+    keys: KeyArgs,
+    /// Decrypt even when the MAC does not match.
+    #[arg(long)]
+    ignore_mac: bool,
+}
+
+/// `signet set FILE PATH VALUE`.
+#[derive(Debug, Args)]
+pub struct SetCmd {
+    /// The encrypted file (changed in place).
+    file: PathBuf,
+    /// Where to set, e.g. `'["data"]["password"]'`.
+    path: String,
+    /// The value as JSON (`'"text"'`, `42`, `{"a": 1}`); with --value-stdin or --value-file, omit it.
+    value: Option<String>,
+    /// Read the JSON value from stdin.
+    #[arg(long, conflicts_with_all = ["value", "value_file"])]
+    value_stdin: bool,
+    /// Read the JSON value from a file.
+    #[arg(long, value_name = "FILE", conflicts_with = "value")]
+    value_file: Option<PathBuf>,
+    /// Do nothing (and leave the file untouched) when the value is already set.
+    #[arg(long)]
+    idempotent: bool,
+    /// Input format; default: from the extension.
+    #[arg(long, value_enum)]
+    input_type: Option<super::args::FormatArg>,
+}
+
+/// `signet unset FILE PATH`.
+#[derive(Debug, Args)]
+pub struct UnsetCmd {
+    /// The encrypted file (changed in place).
+    file: PathBuf,
+    /// What to remove, e.g. `'["data"]["old"]'`.
+    path: String,
+    /// Succeed (without writing) when the path does not exist.
+    #[arg(long)]
+    idempotent: bool,
+    /// Input format; default: from the extension.
+    #[arg(long, value_enum)]
+    input_type: Option<super::args::FormatArg>,
+}
+
+/// `signet exec-env FILE COMMAND`.
+#[derive(Debug, Args)]
+pub struct ExecEnvCmd {
+    #[command(flatten)]
+    input: InputArgs,
+    /// The command, run by `sh -c`, with the file's top-level values in its environment.
+    command: String,
+    /// Run the command with only the decrypted variables in its environment.
+    #[arg(long)]
+    pristine: bool,
+}
+
+/// `signet exec-file FILE COMMAND`.
+#[derive(Debug, Args)]
+pub struct ExecFileCmd {
+    #[command(flatten)]
+    input: InputArgs,
+    /// The command, run by `sh -c`; `{}` is replaced by the path of the decrypted file.
+    command: String,
+    /// Use a 0600 temp file instead of a FIFO (for programs that seek or read twice).
+    #[arg(long)]
+    no_fifo: bool,
+    /// Name of the decrypted file (its extension may matter to the command).
+    #[arg(long, default_value = "tmp-file")]
+    filename: String,
+    /// Format of the decrypted file; default: the input format.
+    #[arg(long, value_enum)]
+    output_type: Option<super::args::FormatArg>,
+}
+
+/// `signet filestatus FILE`: prints `{"encrypted":true|false}`.
+#[derive(Debug, Args)]
+pub struct FilestatusCmd {
+    #[command(flatten)]
+    input: InputArgs,
+}
+
+/// `signet keygen`: a new age identity.
+#[derive(Debug, Args)]
+pub struct KeygenCmd {
+    /// Write the identity here (0600) instead of stdout; an existing file is never overwritten.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// A post-quantum hybrid identity (`AGE-SECRET-KEY-PQ-1…`, recipient `age1pq1…`).
+    #[arg(long)]
+    pq: bool,
+}
+
+/// A decrypted file and what it takes to write it back.
+struct Opened {
+    loaded: Loaded,
+    key: DataKey,
+    decrypted: engine::Decrypted,
+}
+
+/// Reads and decrypts a file.
+fn open(input: &InputArgs, ignore_mac: bool) -> CliResult<Opened> {
+    let mut loaded = file::load(input)?;
+    let name = loaded.input.display_name();
+    let metadata = engine::metadata_of(&loaded.tree)
+        .map_err(|e| engine_error(&name, e))?
+        .ok_or_else(|| {
+            loaded.err(
+                code::ERROR_GENERIC,
+                "sops metadata not found: the file is not encrypted",
+            )
+        })?;
+    let key = keys::data_key(&name, &metadata)?;
+    let decrypted = engine::decrypt(&mut loaded.tree, &key, DecryptOptions { ignore_mac })
+        .map_err(|e| engine_error(&name, e))?;
+    if decrypted.mac_matched == Some(false) {
+        eprintln!("signet: warning: {name}: MAC mismatch ignored (--ignore-mac)");
+    }
+    Ok(Opened {
+        loaded,
+        key,
+        decrypted,
+    })
+}
+
+/// Re-encrypts an opened file's (edited) tree with its own data key and keys, reusing the IVs of
+/// unchanged values.
+fn reseal(tree: &mut Tree, opened: &Opened) -> Result<(), signet_sops::Error> {
+    let mut meta = opened.decrypted.metadata.clone();
+    meta.version = None;
+    engine::encrypt(
+        tree,
+        &opened.key,
+        &mut meta,
+        &EncryptOptions {
+            previous: Some(&opened.decrypted.previous),
+            last_modified: None,
+        },
+    )
+}
+
+fn yaml_indent(config: Option<&signet_keys::SopsConfig>) -> Option<usize> {
+    config.and_then(|c| c.stores.yaml_indent)
+}
+
+/// `signet encrypt`.
+pub fn encrypt(cmd: EncryptCmd) -> CliResult {
+    let mut loaded = file::load(&cmd.input)?;
+    let name = loaded.input.display_name();
+    if engine::is_encrypted(&loaded.tree) {
+        return Err(loaded.err(
+            code::FILE_ALREADY_ENCRYPTED,
+            "the file is already encrypted",
+        ));
+    }
+    let config = keys::config(cmd.input.config.as_deref())?;
+    let rule = keys::creation_rule(config.as_ref(), loaded.rule_path.as_deref())?;
+    let (groups, threshold) = keys::key_groups(&cmd.keys, rule.as_ref())?;
+    let key = DataKey::generate();
+    let key_groups = signet_keys::wrap_data_key(&key, &groups, threshold)
+        .map_err(|e| CliError::new(code::ERROR_ENCRYPTING_TREE, format!("{name}: {e}")))?;
+    let mut meta = Metadata {
+        key_groups,
+        shamir_threshold: threshold,
+        rule: keys::encryption_rule(&cmd.keys, rule.as_ref()),
+        mac_only_encrypted: cmd.keys.mac_only_encrypted
+            || rule.as_ref().is_some_and(|r| r.mac_only_encrypted),
+        ..Metadata::default()
+    };
+    engine::encrypt(
+        &mut loaded.tree,
+        &key,
+        &mut meta,
+        &EncryptOptions::default(),
+    )
+    .map_err(|e| engine_error(&name, e))?;
+    let out = file::render(
+        loaded.format,
+        loaded.tree,
+        &cmd.output,
+        yaml_indent(config.as_ref()),
+    )?;
+    file::write(&out, &cmd.output, &loaded.input)
+}
+
+/// `signet decrypt`.
+pub fn decrypt(cmd: DecryptCmd) -> CliResult {
+    let opened = open(&cmd.input, cmd.decrypt.ignore_mac)?;
+    let name = opened.loaded.input.display_name();
+    let format = opened.loaded.format;
+    let mut tree = opened.loaded.tree;
+    if let Some(path) = &cmd.decrypt.extract {
+        let steps = signet_sops::path::parse_path(path).map_err(|e| engine_error(&name, e))?;
+        let root = &tree
+            .documents
+            .first()
+            .ok_or_else(|| {
+                CliError::new(
+                    code::NEED_AT_LEAST_ONE_DOCUMENT,
+                    format!("{name}: no document"),
+                )
+            })?
+            .root;
+        let node = signet_sops::path::get(root, &steps).map_err(|e| engine_error(&name, e))?;
+        return match node {
+            // A scalar prints bare, as sops does.
+            Node::Scalar(s) => crate::io::write_stdout(&scalar_text(&s.value)),
+            other => {
+                let sub = Tree {
+                    documents: vec![signet_sops::tree::Document {
+                        root: other.clone(),
+                        origin: None,
+                    }],
+                    source: None,
+                };
+                let out = file::render(format, sub, &cmd.output, None)?;
+                file::write(&out, &cmd.output, &opened.loaded.input)
+            }
+        };
+    }
+    let out = file::render(format, tree.clone(), &cmd.output, None)?;
+    tree.documents.clear();
+    file::write(&out, &cmd.output, &opened.loaded.input)
+}
+
+/// The bare text of a scalar, as `--extract` prints it.
+fn scalar_text(v: &Value) -> zeroize::Zeroizing<Vec<u8>> {
+    zeroize::Zeroizing::new(match v {
+        Value::Null => Vec::new(),
+        Value::Str(s) | Value::Int(s) | Value::Time(s) => s.clone().into_bytes(),
+        Value::Float(f) => signet_sops::cipher::format_float(*f).into_bytes(),
+        Value::Bool(b) => b.to_string().into_bytes(),
+        Value::Bytes(b) => b.clone(),
+    })
+}
+
+/// `signet edit`.
+pub fn edit(cmd: EditCmd) -> CliResult {
+    let path = cmd
+        .input
+        .file
+        .clone()
+        .ok_or_else(|| CliError::new(code::NO_FILE_SPECIFIED, "edit needs a file"))?;
+    if !path.exists() {
+        return edit_new(cmd, path);
+    }
+    let opened = open(&cmd.input, cmd.ignore_mac)?;
+    let name = opened.loaded.input.display_name();
+    let format = opened.loaded.format;
+    let store = file::store(format, None);
+    let plain = zeroize::Zeroizing::new(
+        store
+            .emit(&opened.loaded.tree)
+            .map_err(|e| engine_error(&name, e))?,
+    );
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into());
+    let edited = editor::edit(&plain, &file_name, |bytes| {
+        let mut tree = store.parse(bytes).map_err(|e| {
+            CliError::new(
+                code::COULD_NOT_READ_INPUT_FILE,
+                format!("{name} (edited): {e}"),
+            )
+        })?;
+        if engine::is_encrypted(&tree) {
+            return Err(CliError::new(
+                code::ERROR_GENERIC,
+                format!("{name} (edited): remove the `sops` key; metadata is managed by signet"),
+            ));
+        }
+        reseal(&mut tree, &opened).map_err(|e| engine_error(&name, e))?;
+        Ok(tree)
+    })?;
+    match edited {
+        Edited::Unchanged => Err(CliError::new(
+            code::FILE_HAS_NOT_BEEN_MODIFIED,
+            format!("{name}: file has not been modified"),
+        )),
+        Edited::Changed(tree) => {
+            let out =
+                zeroize::Zeroizing::new(store.emit(&tree).map_err(|e| engine_error(&name, e))?);
+            crate::io::write_atomic(&path, &out)
+        }
+    }
+}
+
+/// `signet edit` on a file that does not exist yet: start from an example document, encrypt with the
+/// creation rule (or flags) on save.
+fn edit_new(cmd: EditCmd, path: PathBuf) -> CliResult {
+    let format = cmd.input.input_type.map(Format::from).unwrap_or_else(|| {
+        Format::from_path(cmd.input.filename_override.as_ref().unwrap_or(&path))
+    });
+    let example: &[u8] = match format {
+        Format::Yaml => b"hello: Welcome to Signet! Edit this file as you please!\n",
+        Format::Json => {
+            b"{\n\t\"hello\": \"Welcome to Signet! Edit this file as you please!\"\n}\n"
+        }
+        Format::Dotenv => b"hello=Welcome to Signet! Edit this file as you please!\n",
+        Format::Ini => b"[section]\nhello = Welcome to Signet! Edit this file as you please!\n",
+        Format::Binary => b"Welcome to Signet! Edit this file as you please!\n",
+    };
+    let name = path.display().to_string();
+    let config = keys::config(cmd.input.config.as_deref())?;
+    let rule_path = cmd
+        .input
+        .filename_override
+        .clone()
+        .unwrap_or_else(|| path.clone());
+    let rule = keys::creation_rule(config.as_ref(), Some(&rule_path))?;
+    let (groups, threshold) = keys::key_groups(&cmd.keys, rule.as_ref())?;
+    let store = file::store(format, yaml_indent(config.as_ref()));
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into());
+    let edited = editor::edit(example, &file_name, |bytes| {
+        let mut tree = store.parse(bytes).map_err(|e| {
+            CliError::new(
+                code::COULD_NOT_READ_INPUT_FILE,
+                format!("{name} (edited): {e}"),
+            )
+        })?;
+        let key = DataKey::generate();
+        let key_groups = signet_keys::wrap_data_key(&key, &groups, threshold)
+            .map_err(|e| CliError::new(code::ERROR_ENCRYPTING_TREE, format!("{name}: {e}")))?;
+        let mut meta = Metadata {
+            key_groups,
+            shamir_threshold: threshold,
+            rule: keys::encryption_rule(&cmd.keys, rule.as_ref()),
+            mac_only_encrypted: cmd.keys.mac_only_encrypted
+                || rule.as_ref().is_some_and(|r| r.mac_only_encrypted),
+            ..Metadata::default()
+        };
+        engine::encrypt(&mut tree, &key, &mut meta, &EncryptOptions::default())
+            .map_err(|e| engine_error(&name, e))?;
+        Ok(tree)
+    })?;
+    match edited {
+        Edited::Unchanged => Err(CliError::new(
+            code::FILE_HAS_NOT_BEEN_MODIFIED,
+            format!("{name}: file has not been modified"),
+        )),
+        Edited::Changed(tree) => {
+            let out =
+                zeroize::Zeroizing::new(store.emit(&tree).map_err(|e| engine_error(&name, e))?);
+            crate::io::write_atomic(&path, &out)
+        }
+    }
+}
+
+/// Opens FILE, applies `change` to the decrypted first document, and writes it back re-encrypted
+/// (unless `change` reports nothing changed).
+fn modify(
+    file: &std::path::Path,
+    input_type: Option<super::args::FormatArg>,
+    change: impl FnOnce(&mut Node, &str) -> CliResult<bool>,
+) -> CliResult {
+    let input = InputArgs {
+        file: Some(file.to_path_buf()),
+        input_type,
+        filename_override: None,
+        config: None,
+    };
+    let opened = open(&input, false)?;
+    let name = opened.loaded.input.display_name();
+    let mut tree = opened.loaded.tree.clone();
+    let root = &mut tree
+        .documents
+        .first_mut()
+        .ok_or_else(|| {
+            CliError::new(
+                code::NEED_AT_LEAST_ONE_DOCUMENT,
+                format!("{name}: no document"),
+            )
+        })?
+        .root;
+    if !change(root, &name)? {
+        return Ok(());
+    }
+    reseal(&mut tree, &opened).map_err(|e| engine_error(&name, e))?;
+    let out = zeroize::Zeroizing::new(
+        file::store(opened.loaded.format, None)
+            .emit(&tree)
+            .map_err(|e| engine_error(&name, e))?,
+    );
+    crate::io::write_atomic(file, &out)
+}
+
+/// `signet set`.
+pub fn set(cmd: SetCmd) -> CliResult {
+    let text = zeroize::Zeroizing::new(match (&cmd.value, cmd.value_stdin, &cmd.value_file) {
+        (Some(v), _, _) => v.clone(),
+        (None, true, _) => String::from_utf8(crate::io::Input::Stdin.read()?).map_err(|_| {
+            CliError::new(
+                code::ERROR_INVALID_SET_FORMAT,
+                "the value on stdin is not UTF-8",
+            )
+        })?,
+        (None, false, Some(f)) => String::from_utf8(crate::io::Input::File(f.clone()).read()?)
+            .map_err(|_| {
+                CliError::new(
+                    code::ERROR_INVALID_SET_FORMAT,
+                    format!("{}: not UTF-8", f.display()),
+                )
+            })?,
+        (None, false, None) => {
+            return Err(CliError::new(
+                code::ERROR_INVALID_SET_FORMAT,
+                "set needs a VALUE (JSON), --value-stdin or --value-file",
+            ));
+        }
+    });
+    let value = json_to_node(&text).ok_or_else(|| {
+        CliError::new(
+            code::ERROR_INVALID_SET_FORMAT,
+            "the value is not valid JSON (strings need quotes: '\"text\"')",
+        )
+    })?;
+    let steps = signet_sops::path::parse_path(&cmd.path)
+        .map_err(|e| CliError::new(code::INVALID_TREE_PATH_FORMAT, e.to_string()))?;
+    modify(&cmd.file, cmd.input_type, |root, name| {
+        if cmd.idempotent
+            && signet_sops::path::get(root, &steps).is_ok_and(|n| same_value(n, &value))
+        {
+            return Ok(false);
+        }
+        signet_sops::path::set(root, &steps, value).map_err(|e| engine_error(name, e))?;
+        Ok(true)
+    })
+}
+
+/// `signet unset`.
+pub fn unset(cmd: UnsetCmd) -> CliResult {
+    let steps = signet_sops::path::parse_path(&cmd.path)
+        .map_err(|e| CliError::new(code::INVALID_TREE_PATH_FORMAT, e.to_string()))?;
+    modify(&cmd.file, cmd.input_type, |root, name| {
+        if cmd.idempotent && signet_sops::path::get(root, &steps).is_err() {
+            return Ok(false);
+        }
+        signet_sops::path::unset(root, &steps).map_err(|e| engine_error(name, e))?;
+        Ok(true)
+    })
+}
+
+/// Compares values ignoring source positions.
+fn same_value(a: &Node, b: &Node) -> bool {
+    match (a, b) {
+        (Node::Scalar(x), Node::Scalar(y)) => x.value == y.value,
+        (Node::Map(x), Node::Map(y)) => {
+            let (xs, ys): (Vec<_>, Vec<_>) = (x.pairs().collect(), y.pairs().collect());
+            xs.len() == ys.len()
+                && xs
+                    .iter()
+                    .zip(&ys)
+                    .all(|((ka, va), (kb, vb))| ka == kb && same_value(va, vb))
+        }
+        (Node::Seq(x), Node::Seq(y)) => {
+            use signet_sops::tree::SeqItem;
+            let items = |s: &signet_sops::tree::Seq| {
+                s.items
+                    .iter()
+                    .filter_map(|i| match i {
+                        SeqItem::Node(n) => Some(n.clone()),
+                        SeqItem::Comment(_) => None,
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let (xs, ys) = (items(x), items(y));
+            xs.len() == ys.len() && xs.iter().zip(&ys).all(|(p, q)| same_value(p, q))
+        }
+        _ => false,
+    }
+}
+
+/// A JSON value as a tree node (order kept).
+fn json_to_node(text: &str) -> Option<Node> {
+    let tree = signet_sops::stores::store_for(Format::Json)
+        .parse(format!("{{\"v\": {text}}}").as_bytes())
+        .ok()?;
+    match tree.documents.into_iter().next()?.root {
+        Node::Map(mut m) => m.remove("v").map(strip_origins),
+        _ => None,
+    }
+}
+
+/// Drops source positions so the node renders fresh wherever it is put.
+fn strip_origins(node: Node) -> Node {
+    use signet_sops::tree::{MapEntry, SeqItem};
+    match node {
+        Node::Scalar(s) => Node::Scalar(Scalar::new(s.value)),
+        Node::Map(mut m) => {
+            m.origin = None;
+            m.entries = m
+                .entries
+                .into_iter()
+                .map(|e| match e {
+                    MapEntry::Pair(mut p) => {
+                        p.origin = None;
+                        p.value = strip_origins(p.value);
+                        MapEntry::Pair(p)
+                    }
+                    MapEntry::Comment(c) => {
+                        MapEntry::Comment(signet_sops::tree::Comment::new(c.text))
+                    }
+                })
+                .collect();
+            Node::Map(m)
+        }
+        Node::Seq(mut s) => {
+            s.origin = None;
+            s.items = s
+                .items
+                .into_iter()
+                .map(|i| match i {
+                    SeqItem::Node(n) => SeqItem::Node(strip_origins(n)),
+                    SeqItem::Comment(c) => {
+                        SeqItem::Comment(signet_sops::tree::Comment::new(c.text))
+                    }
+                })
+                .collect();
+            Node::Seq(s)
+        }
+    }
+}
+
+/// `signet exec-env`.
+pub fn exec_env(cmd: ExecEnvCmd) -> CliResult {
+    let opened = open(&cmd.input, false)?;
+    let mut vars = Vec::new();
+    for doc in &opened.loaded.tree.documents {
+        if let Node::Map(m) = &doc.root {
+            for (k, v) in m.pairs() {
+                if let Node::Scalar(s) = v {
+                    let text = scalar_text(&s.value);
+                    vars.push((k.to_owned(), String::from_utf8_lossy(&text).into_owned()));
+                }
+            }
+        }
+    }
+    let status = super::exec::exec_env(&cmd.command, &vars, cmd.pristine)?;
+    exit_with(status)
+}
+
+/// `signet exec-file`.
+pub fn exec_file(cmd: ExecFileCmd) -> CliResult {
+    let opened = open(&cmd.input, false)?;
+    let name = opened.loaded.input.display_name();
+    let format = cmd
+        .output_type
+        .map(Format::from)
+        .unwrap_or(opened.loaded.format);
+    let mut tree = opened.loaded.tree.clone();
+    if format != opened.loaded.format {
+        tree.source = None;
+    }
+    let plain = zeroize::Zeroizing::new(
+        file::store(format, None)
+            .emit(&tree)
+            .map_err(|e| engine_error(&name, e))?,
+    );
+    let status = super::exec::exec_file(&cmd.command, &plain, &cmd.filename, cmd.no_fifo)?;
+    exit_with(status)
+}
+
+/// Passes a child's exit status on.
+fn exit_with(status: i32) -> CliResult {
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(CliError::new(
+            u8::try_from(status).unwrap_or(1),
+            String::new(),
+        ))
+    }
+}
+
+/// `signet filestatus`.
+pub fn filestatus(cmd: FilestatusCmd) -> CliResult {
+    let loaded = file::load(&cmd.input)?;
+    let encrypted = engine::is_encrypted(&loaded.tree);
+    crate::io::write_stdout(format!("{{\"encrypted\":{encrypted}}}\n").as_bytes())
+}
+
+/// `signet keygen`.
+pub fn keygen(cmd: KeygenCmd) -> CliResult {
+    use signet_keys::keygen::{
+        IdentityKind, generate, identity_file_contents, write_identity_file,
+    };
+    let kind = if cmd.pq {
+        IdentityKind::Hybrid
+    } else {
+        IdentityKind::X25519
+    };
+    let generated = generate(kind);
+    match &cmd.output {
+        Some(path) => {
+            write_identity_file(path, &generated)
+                .map_err(|e| CliError::new(code::COULD_NOT_WRITE_OUTPUT_FILE, e.to_string()))?;
+            eprintln!("Public key: {}", generated.recipient);
+            Ok(())
+        }
+        None => crate::io::write_stdout(identity_file_contents(&generated).as_bytes()),
+    }
+}

@@ -1,0 +1,131 @@
+//! Reading a file into a sops tree and writing a tree out, with the format chosen the way sops chooses
+//! it (flag, else extension of `--filename-override` or the file, else binary).
+
+use super::args::{FormatArg, InputArgs, OutputArgs};
+use crate::exit::{CliError, CliResult, code};
+use crate::io::Input;
+use signet_sops::stores::yaml::YamlStore;
+use signet_sops::tree::Tree;
+use signet_sops::{Format, Store};
+use std::path::{Path, PathBuf};
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Yaml => Format::Yaml,
+            FormatArg::Json => Format::Json,
+            FormatArg::Dotenv => Format::Dotenv,
+            FormatArg::Ini => Format::Ini,
+            FormatArg::Binary => Format::Binary,
+        }
+    }
+}
+
+/// A file read and parsed.
+pub struct Loaded {
+    /// Where it came from.
+    pub input: Input,
+    /// The path used for format detection and creation-rule matching.
+    pub rule_path: Option<PathBuf>,
+    /// Its format.
+    pub format: Format,
+    /// The parsed tree.
+    pub tree: Tree,
+}
+
+impl Loaded {
+    /// `path: message`, for errors about this file.
+    pub fn err(&self, code: u8, message: impl std::fmt::Display) -> CliError {
+        CliError::new(code, format!("{}: {message}", self.input.display_name()))
+    }
+}
+
+/// The store for `format`, with the YAML indentation given (sops' 4 by default).
+pub fn store(format: Format, yaml_indent: Option<usize>) -> Box<dyn Store + Send + Sync> {
+    match (format, yaml_indent) {
+        (Format::Yaml, Some(indent)) => Box::new(YamlStore::new(indent)),
+        _ => signet_sops::stores::store_for(format),
+    }
+}
+
+/// Reads and parses the input named by `args`.
+pub fn load(args: &InputArgs) -> CliResult<Loaded> {
+    let input = Input::from_arg(args.file.as_deref());
+    let rule_path = args
+        .filename_override
+        .clone()
+        .or_else(|| input.path().map(Path::to_path_buf));
+    let format = match (args.input_type, &rule_path) {
+        (Some(t), _) => t.into(),
+        (None, Some(p)) => Format::from_path(p),
+        (None, None) => {
+            return Err(CliError::new(
+                code::ERROR_GENERIC,
+                "reading stdin needs --input-type (or --filename-override) to know the format",
+            ));
+        }
+    };
+    let bytes = zeroize::Zeroizing::new(input.read()?);
+    let tree = store(format, None).parse(&bytes).map_err(|e| {
+        CliError::new(
+            code::COULD_NOT_READ_INPUT_FILE,
+            format!("{}: {e}", input.display_name()),
+        )
+    })?;
+    Ok(Loaded {
+        input,
+        rule_path,
+        format,
+        tree,
+    })
+}
+
+/// Renders `tree` in the output format (keeping the source layout when the format is unchanged).
+pub fn render(
+    loaded_format: Format,
+    mut tree: Tree,
+    out: &OutputArgs,
+    yaml_indent: Option<usize>,
+) -> CliResult<zeroize::Zeroizing<Vec<u8>>> {
+    let format = out.output_type.map(Format::from).unwrap_or(loaded_format);
+    if format != loaded_format {
+        tree.source = None;
+    }
+    let indent = out.indent.or(yaml_indent);
+    store(format, indent)
+        .emit(&tree)
+        .map(zeroize::Zeroizing::new)
+        .map_err(|e| CliError::new(code::ERROR_DUMPING_TREE, e.to_string()))
+}
+
+/// Writes the rendered output where `out` says: in place over the input, `--output`, or stdout.
+pub fn write(bytes: &[u8], out: &OutputArgs, input: &Input) -> CliResult {
+    let in_place = if out.in_place {
+        Some(input.path().ok_or_else(|| {
+            CliError::new(
+                code::ERROR_CONFLICTING_PARAMETERS,
+                "--in-place needs a file, not stdin",
+            )
+        })?)
+    } else {
+        None
+    };
+    crate::io::emit(bytes, out.output.as_deref(), in_place)
+}
+
+/// Maps an engine error to sops' exit code, prefixed with the file name.
+pub fn engine_error(name: &str, e: signet_sops::Error) -> CliError {
+    use signet_sops::Error as E;
+    let code = match &e {
+        E::Parse { .. } => code::COULD_NOT_READ_INPUT_FILE,
+        E::Emit { .. } => code::ERROR_DUMPING_TREE,
+        E::AlreadyEncrypted => code::FILE_ALREADY_ENCRYPTED,
+        E::MacMismatch | E::MacNotFound => code::MAC_MISMATCH,
+        E::DecryptFailed { .. } | E::MalformedEncValue { .. } | E::BadPlaintextType { .. } => {
+            code::ERROR_DECRYPTING_TREE
+        }
+        E::Path { .. } => code::INVALID_TREE_PATH_FORMAT,
+        _ => code::ERROR_GENERIC,
+    };
+    CliError::new(code, format!("{name}: {e}"))
+}

@@ -1,0 +1,174 @@
+//! Glue to `signet-keys`: the keyring from the environment (with a terminal for passphrases), the
+//! creation rule for a file, and the master keys a new file is encrypted to.
+
+use super::args::KeyArgs;
+use crate::exit::{CliError, CliResult, code};
+use signet_keys::{CreationRule, Interaction, KeySpec, Keyring, SopsConfig};
+use signet_sops::DataKey;
+use signet_sops::metadata::Metadata;
+use signet_sops::rules::EncryptionRule;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+/// Prompts on the terminal when one is attached; answers nothing otherwise.
+struct Terminal;
+
+impl Interaction for Terminal {
+    fn display_message(&self, message: &str) {
+        eprintln!("{message}");
+    }
+
+    fn request_passphrase(&self, description: &str) -> Option<Zeroizing<String>> {
+        if !std::io::stdin().is_terminal() {
+            return None;
+        }
+        rpassword::prompt_password(format!("{description}: "))
+            .ok()
+            .map(Zeroizing::new)
+    }
+}
+
+/// The keyring from the environment, exactly like sops finds identities; notices (insecure key file
+/// modes, unreadable key files) go to stderr.
+pub fn keyring() -> Keyring {
+    let ring = Keyring::from_env(Arc::new(Terminal));
+    for notice in ring.notices() {
+        eprintln!("signet: warning: {notice}");
+    }
+    ring
+}
+
+/// Unwraps the data key of a file, or fails with exit 128 naming the keys tried.
+pub fn data_key(name: &str, metadata: &Metadata) -> CliResult<DataKey> {
+    signet_keys::unwrap_data_key(metadata, &keyring())
+        .map_err(|e| CliError::new(code::COULD_NOT_RETRIEVE_KEY, format!("{name}: {e}")))
+}
+
+/// The `.sops.yaml` in effect: `--config`, else the nearest one walking up from the working directory.
+pub fn config(explicit: Option<&Path>) -> CliResult<Option<SopsConfig>> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let cwd = std::env::current_dir().map_err(|e| {
+                CliError::new(
+                    code::ERROR_READING_CONFIG,
+                    format!("cannot read the working directory: {e}"),
+                )
+            })?;
+            let found = signet_keys::find_config_file(&cwd);
+            if let Some(w) = &found.warning {
+                eprintln!("signet: warning: {w}");
+            }
+            match found.path {
+                Some(p) => p,
+                None => return Ok(None),
+            }
+        }
+    };
+    SopsConfig::load(&path)
+        .map(Some)
+        .map_err(|e| CliError::new(code::ERROR_READING_CONFIG, e.to_string()))
+}
+
+/// The creation rule for `path` in `config`, if any.
+pub fn creation_rule(
+    config: Option<&SopsConfig>,
+    path: Option<&Path>,
+) -> CliResult<Option<CreationRule>> {
+    let (Some(config), Some(path)) = (config, path) else {
+        return Ok(None);
+    };
+    config
+        .creation_rule_for(path)
+        .map_err(|e| CliError::new(code::ERROR_READING_CONFIG, e.to_string()))
+}
+
+/// Master keys named on the command line (one key group), if any.
+pub fn keys_from_flags(args: &KeyArgs) -> CliResult<Vec<KeySpec>> {
+    let mut keys = Vec::new();
+    let bad = |e: signet_keys::Error| CliError::new(code::ERROR_GENERIC, e.to_string());
+    if let Some(age) = args.age.as_deref().filter(|s| !s.trim().is_empty()) {
+        keys.extend(KeySpec::age_list(age).map_err(bad)?);
+    }
+    if let Some(kms) = args.kms.as_deref().filter(|s| !s.trim().is_empty()) {
+        let context = match args.encryption_context.as_deref() {
+            None => Vec::new(),
+            Some(text) => signet_keys::KmsKey::parse_context(text).ok_or_else(|| {
+                CliError::new(
+                    code::ERROR_INVALID_KMS_ENCRYPTION_CONTEXT_FORMAT,
+                    "invalid --encryption-context: expected key:value,key:value",
+                )
+            })?,
+        };
+        keys.extend(KeySpec::kms_list(kms, &context, ""));
+    }
+    if let Some(uris) = args
+        .hc_vault_transit
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+    {
+        keys.extend(KeySpec::vault_list(uris).map_err(bad)?);
+    }
+    Ok(keys)
+}
+
+/// The encryption rule: a flag wins, then the creation rule, then sops' default.
+pub fn encryption_rule(args: &KeyArgs, rule: Option<&CreationRule>) -> EncryptionRule {
+    let from_flags = [
+        args.unencrypted_suffix
+            .clone()
+            .map(EncryptionRule::UnencryptedSuffix),
+        args.encrypted_suffix
+            .clone()
+            .map(EncryptionRule::EncryptedSuffix),
+        args.unencrypted_regex
+            .clone()
+            .map(EncryptionRule::UnencryptedRegex),
+        args.encrypted_regex
+            .clone()
+            .map(EncryptionRule::EncryptedRegex),
+        args.unencrypted_comment_regex
+            .clone()
+            .map(EncryptionRule::UnencryptedCommentRegex),
+        args.encrypted_comment_regex
+            .clone()
+            .map(EncryptionRule::EncryptedCommentRegex),
+        args.k8s
+            .then(|| EncryptionRule::EncryptedRegex(K8S_ENCRYPTED_REGEX.to_owned())),
+    ];
+    from_flags
+        .into_iter()
+        .flatten()
+        .next()
+        .or_else(|| rule.and_then(|r| r.encryption_rule.clone()))
+        .unwrap_or_default()
+}
+
+/// What `--k8s` encrypts: only the values of a Secret.
+pub const K8S_ENCRYPTED_REGEX: &str = "^(data|stringData)$";
+
+/// Key groups and threshold for a new file: flags win over the creation rule.
+pub fn key_groups(
+    args: &KeyArgs,
+    rule: Option<&CreationRule>,
+) -> CliResult<(Vec<Vec<KeySpec>>, Option<usize>)> {
+    let flags = keys_from_flags(args)?;
+    let (groups, threshold) = if !flags.is_empty() {
+        (vec![flags], args.shamir_secret_sharing_threshold)
+    } else if let Some(rule) = rule.filter(|r| r.key_groups.iter().any(|g| !g.is_empty())) {
+        (
+            rule.key_groups.clone(),
+            args.shamir_secret_sharing_threshold
+                .or(rule.shamir_threshold),
+        )
+    } else {
+        return Err(CliError::new(
+            code::ERROR_GENERIC,
+            "no keys to encrypt to: pass --age (or --kms, --hc-vault-transit), or add a creation rule to .sops.yaml",
+        ));
+    };
+    let threshold = signet_keys::shamir_threshold_for(groups.len(), threshold);
+    Ok((groups, threshold))
+}

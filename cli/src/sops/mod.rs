@@ -1,0 +1,12 @@
+//! The sops-style commands: `encrypt`, `decrypt`, `edit`, `set`, `unset`, `exec-env`, `exec-file`,
+//! `filestatus`, `keygen`. They read files through `signet-sops` stores, get keys from `signet-keys`,
+//! and write atomically. Behaviour and exit codes follow sops.
+
+pub mod args;
+mod editor;
+mod exec;
+mod file;
+mod keys;
+mod scratch;
+
+pub mod commands;

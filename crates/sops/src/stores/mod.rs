@@ -4,7 +4,7 @@ pub mod binary;
 pub mod dotenv;
 pub mod ini;
 pub mod json;
-// pub mod yaml;
+pub mod yaml;
 
 use crate::store::{Format, Store};
 

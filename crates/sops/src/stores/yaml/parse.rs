@@ -1,0 +1,723 @@
+//! Builds a [`Tree`] from granit-parser's event stream, recording for every scalar, comment, pair
+//! and collection its exact byte span in the source.
+//!
+//! Comments go where sops' YAML store (over yaml.v3) puts them: a comment on the same line as a
+//! value goes into the enclosing map (or sequence) just before that entry; a comment on its own line
+//! goes into the innermost open block collection whose indentation is not deeper than the comment's
+//! column, and a comment indented under a key whose value has not started yet goes to that value's
+//! collection (or before the pair, for a scalar value). Aliases are expanded (sops sees the
+//! anchored value again at the alias' path); an expanded copy keeps the alias token as its origin
+//! and no origins inside, so the emitter knows to write the value out if it changes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use granit_parser::{Event, Parser, Placement, Span, StructureStyle, Tag};
+
+use super::resolve::resolve_plain;
+use crate::Error;
+use crate::tree::{
+    Comment, Document, Map, MapEntry, Node, Origin, Pair, Scalar, ScalarStyle, Seq, SeqItem,
+    SourceText, Tree, Value,
+};
+
+struct KeyInfo {
+    key: String,
+    start: usize,
+    column: usize,
+    style: ScalarStyle,
+}
+
+enum Kind {
+    Map {
+        map: Map,
+        pending_key: Option<KeyInfo>,
+    },
+    Seq {
+        seq: Seq,
+    },
+}
+
+struct Frame {
+    kind: Kind,
+    flow: bool,
+    column: usize,
+    start: usize,
+    end: usize,
+    anchor: usize,
+}
+
+struct DocState {
+    start: Option<usize>,
+    root: Option<(Node, usize, usize)>,
+}
+
+struct Builder<'s> {
+    src: &'s str,
+    stack: Vec<Frame>,
+    docs: Vec<Document>,
+    doc: Option<DocState>,
+    /// Comments waiting for the next node (indented under a key whose value has not started, or
+    /// before the first node of a document).
+    pending: Vec<Comment>,
+    anchors: HashMap<usize, Node>,
+    /// The style of each anchored scalar (its expanded copies are written in that style).
+    anchor_styles: HashMap<usize, ScalarStyle>,
+}
+
+fn parse_error(src: &str, offset: usize, message: impl Into<String>) -> Error {
+    let (line, col) = line_col(src, offset);
+    Error::Parse {
+        format: "yaml",
+        location: format!("{line}:{col}"),
+        message: message.into(),
+    }
+}
+
+/// 1-based line and column of a byte offset.
+pub(crate) fn line_col(src: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(src.len());
+    let before = &src.as_bytes()[..offset];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    let col = src[line_start..offset].chars().count() + 1;
+    (line, col)
+}
+
+fn column_of(src: &str, offset: usize) -> usize {
+    let line_start = src.as_bytes()[..offset]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    offset - line_start
+}
+
+fn style_of(s: granit_parser::ScalarStyle) -> ScalarStyle {
+    match s {
+        granit_parser::ScalarStyle::Plain => ScalarStyle::Plain,
+        granit_parser::ScalarStyle::SingleQuoted => ScalarStyle::SingleQuoted,
+        granit_parser::ScalarStyle::DoubleQuoted => ScalarStyle::DoubleQuoted,
+        granit_parser::ScalarStyle::Literal => ScalarStyle::Literal,
+        _ => ScalarStyle::Folded,
+    }
+}
+
+/// The end of a block scalar's content: its span runs over trailing blank lines, which stay in
+/// the source when the scalar is rewritten.
+pub(crate) fn block_content_end(src: &str, start: usize, end: usize) -> usize {
+    let b = src.as_bytes();
+    let mut p = end;
+    loop {
+        while p > start && (b[p - 1] == b'\n' || b[p - 1] == b'\r') {
+            p -= 1;
+        }
+        let line_start = b[start..p]
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .map_or(start, |i| start + i + 1);
+        if p > start
+            && line_start < p
+            && b[line_start..p].iter().all(|&c| c == b' ')
+            && line_start > start
+        {
+            p = line_start;
+            continue;
+        }
+        return p;
+    }
+}
+
+/// Types a scalar as yaml.v3 decodes it into `interface{}`.
+fn scalar_value(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Value {
+    if let Some(tag) = tag {
+        if tag.handle() == "tag:yaml.org,2002:" {
+            return match tag.suffix() {
+                "str" => Value::Str(text.to_owned()),
+                "binary" => {
+                    let cleaned: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+                    match base64::engine::general_purpose::STANDARD.decode(cleaned) {
+                        Ok(bytes) => match String::from_utf8(bytes) {
+                            Ok(s) => Value::Str(s),
+                            Err(e) => Value::Bytes(e.into_bytes()),
+                        },
+                        Err(_) => Value::Str(text.to_owned()),
+                    }
+                }
+                "null" => Value::Null,
+                _ => resolve_plain(text),
+            };
+        }
+        return Value::Str(text.to_owned());
+    }
+    match style {
+        ScalarStyle::Plain => resolve_plain(text),
+        _ => Value::Str(text.to_owned()),
+    }
+}
+
+/// Removes every origin below the top of an aliased copy and marks its scalars unchanged.
+fn strip(node: &mut Node) {
+    match node {
+        Node::Scalar(s) => {
+            s.origin = None;
+            s.changed = false;
+        }
+        Node::Map(m) => {
+            m.origin = None;
+            for e in &mut m.entries {
+                match e {
+                    MapEntry::Pair(p) => {
+                        p.origin = None;
+                        strip(&mut p.value);
+                    }
+                    MapEntry::Comment(c) => {
+                        c.origin = None;
+                        c.changed = false;
+                    }
+                }
+            }
+        }
+        Node::Seq(q) => {
+            q.origin = None;
+            for i in &mut q.items {
+                match i {
+                    SeqItem::Node(n) => strip(n),
+                    SeqItem::Comment(c) => {
+                        c.origin = None;
+                        c.changed = false;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn scalar_key_text(node: &Node) -> Option<String> {
+    match node {
+        Node::Scalar(s) => Some(match &s.value {
+            Value::Null => String::new(),
+            Value::Str(t) | Value::Int(t) | Value::Time(t) => t.clone(),
+            Value::Bool(b) => b.to_string(),
+            Value::Float(f) => super::resolve::format_float(*f),
+            Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+        }),
+        _ => None,
+    }
+}
+
+impl<'s> Builder<'s> {
+    fn err(&self, offset: usize, msg: impl Into<String>) -> Error {
+        parse_error(self.src, offset, msg)
+    }
+
+    fn flush_pending_into_top(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        if let Some(top) = self.stack.last_mut() {
+            for c in pending {
+                let span = c.origin.map(|o| o.span).unwrap_or((0, 0));
+                top.start = top.start.min(span.0);
+                top.end = top.end.max(span.1);
+                match &mut top.kind {
+                    Kind::Map { map, .. } => map.entries.push(MapEntry::Comment(c)),
+                    Kind::Seq { seq } => seq.items.push(SeqItem::Comment(c)),
+                }
+            }
+        } else {
+            self.pending = pending;
+        }
+    }
+
+    fn on_comment(&mut self, text: &str, placement: Placement, span: (usize, usize)) {
+        let column = column_of(self.src, span.0);
+        let comment = Comment {
+            text: text.to_owned(),
+            origin: Some(Origin {
+                span,
+                style: ScalarStyle::Plain,
+                column,
+            }),
+            changed: false,
+        };
+        if self.stack.is_empty() {
+            self.pending.push(comment);
+            return;
+        }
+        // Innermost open block collection not deeper than the comment (flow: the innermost).
+        let mut idx = self.stack.len() - 1;
+        if placement != Placement::Right {
+            while idx > 0 && !self.stack[idx].flow && self.stack[idx].column > column {
+                idx -= 1;
+            }
+        }
+        let top = idx == self.stack.len() - 1;
+        let frame = &mut self.stack[idx];
+        frame.start = frame.start.min(span.0);
+        frame.end = frame.end.max(span.1);
+        match &mut frame.kind {
+            Kind::Map { map, pending_key } => {
+                if pending_key.is_some() {
+                    if top && placement != Placement::Right && column > frame.column {
+                        // Indented under a key whose value has not started: belongs to that value.
+                        self.pending.push(comment);
+                    } else {
+                        map.entries.push(MapEntry::Comment(comment));
+                    }
+                } else if placement == Placement::Right {
+                    let at = map
+                        .entries
+                        .iter()
+                        .rposition(|e| matches!(e, MapEntry::Pair(_)))
+                        .unwrap_or(map.entries.len());
+                    map.entries.insert(at, MapEntry::Comment(comment));
+                } else {
+                    map.entries.push(MapEntry::Comment(comment));
+                }
+            }
+            Kind::Seq { seq } => {
+                if placement == Placement::Right {
+                    let at = seq
+                        .items
+                        .iter()
+                        .rposition(|e| matches!(e, SeqItem::Node(_)))
+                        .unwrap_or(seq.items.len());
+                    seq.items.insert(at, SeqItem::Comment(comment));
+                } else {
+                    seq.items.push(SeqItem::Comment(comment));
+                }
+            }
+        }
+    }
+
+    /// Comments waiting for a value that turned out to be a scalar go before the pair.
+    fn flush_pending_before_scalar(&mut self) {
+        if !self.pending.is_empty() && !self.stack.is_empty() {
+            self.flush_pending_into_top();
+        }
+    }
+
+    fn push_node(&mut self, node: Node, start: usize, end: usize) -> Result<(), Error> {
+        let Some(frame) = self.stack.last_mut() else {
+            let doc = self.doc.get_or_insert(DocState {
+                start: None,
+                root: None,
+            });
+            doc.root = Some((node, start, end));
+            return Ok(());
+        };
+        match &mut frame.kind {
+            Kind::Map { map, pending_key } => match pending_key.take() {
+                None => {
+                    let Some(key) = scalar_key_text(&node) else {
+                        return Err(parse_error(
+                            self.src,
+                            start,
+                            "complex (collection) mapping keys are not supported",
+                        ));
+                    };
+                    let style = match &node {
+                        Node::Scalar(s) => s.origin.map_or(ScalarStyle::Plain, |o| o.style),
+                        _ => ScalarStyle::Plain,
+                    };
+                    *pending_key = Some(KeyInfo {
+                        key,
+                        start,
+                        column: column_of(self.src, start),
+                        style,
+                    });
+                    frame.start = frame.start.min(start);
+                    frame.end = frame.end.max(end);
+                    if map.entries.is_empty() && !frame.flow {
+                        frame.column = column_of(self.src, start);
+                    }
+                }
+                Some(k) => {
+                    frame.start = frame.start.min(k.start);
+                    frame.end = frame.end.max(end);
+                    map.entries.push(MapEntry::Pair(Pair {
+                        key: k.key,
+                        value: node,
+                        origin: Some(Origin {
+                            span: (k.start, end),
+                            style: k.style,
+                            column: k.column,
+                        }),
+                    }));
+                }
+            },
+            Kind::Seq { seq } => {
+                frame.start = frame.start.min(start);
+                frame.end = frame.end.max(end);
+                seq.items.push(SeqItem::Node(node));
+            }
+        }
+        Ok(())
+    }
+
+    fn open(&mut self, map: bool, style: StructureStyle, anchor: usize, span: (usize, usize)) {
+        let flow = style == StructureStyle::Flow;
+        let kind = if map {
+            Kind::Map {
+                map: Map::default(),
+                pending_key: None,
+            }
+        } else {
+            Kind::Seq {
+                seq: Seq::default(),
+            }
+        };
+        let (start, end) = if flow {
+            (span.0, span.1)
+        } else {
+            (usize::MAX, 0)
+        };
+        let column = column_of(self.src, span.0);
+        self.stack.push(Frame {
+            kind,
+            flow,
+            column,
+            start,
+            end,
+            anchor,
+        });
+        self.flush_pending_into_top();
+    }
+
+    fn close(&mut self, span: (usize, usize)) -> Result<(), Error> {
+        if !self.pending.is_empty() {
+            self.flush_pending_into_top();
+        }
+        let mut frame = self
+            .stack
+            .pop()
+            .ok_or_else(|| self.err(span.0, "unbalanced collection end"))?;
+        if frame.flow {
+            frame.end = frame.end.max(span.1);
+        }
+        let has_span = frame.start != usize::MAX;
+        let origin = has_span.then_some(Origin {
+            span: (frame.start, frame.end),
+            style: ScalarStyle::Plain,
+            column: frame.column,
+        });
+        let node = match frame.kind {
+            Kind::Map {
+                mut map,
+                pending_key,
+            } => {
+                if pending_key.is_some() {
+                    return Err(self.err(span.0, "mapping key without a value"));
+                }
+                map.origin = origin;
+                self.check_duplicates(&map)?;
+                Node::Map(map)
+            }
+            Kind::Seq { mut seq } => {
+                seq.origin = origin;
+                Node::Seq(seq)
+            }
+        };
+        if frame.anchor != 0 {
+            let mut copy = node.clone();
+            strip(&mut copy);
+            self.anchors.insert(frame.anchor, copy);
+        }
+        let (s, e) = if has_span {
+            (frame.start, frame.end)
+        } else {
+            (span.0, span.0)
+        };
+        self.push_node(node, s, e)
+    }
+
+    fn check_duplicates(&self, map: &Map) -> Result<(), Error> {
+        let n = map.entries.len();
+        let dup_at = |p: &Pair| {
+            Err(self.err(
+                p.origin.map_or(0, |o| o.span.0),
+                format!("mapping key {:?} already defined", p.key),
+            ))
+        };
+        if n <= 16 {
+            let pairs: Vec<&Pair> = map
+                .entries
+                .iter()
+                .filter_map(|e| {
+                    if let MapEntry::Pair(p) = e {
+                        Some(p)
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            for (i, p) in pairs.iter().enumerate() {
+                if p.key != "<<" && pairs[..i].iter().any(|q| q.key == p.key) {
+                    return dup_at(p);
+                }
+            }
+        } else {
+            let mut seen = std::collections::HashSet::with_capacity(n);
+            for e in &map.entries {
+                if let MapEntry::Pair(p) = e
+                    && p.key != "<<"
+                    && !seen.insert(p.key.as_str())
+                {
+                    return dup_at(p);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn end_document(&mut self, end: usize) {
+        let Some(doc) = self.doc.take() else { return };
+        let (mut root, rs, re) = match doc.root {
+            Some(r) => r,
+            None => (Node::Map(Map::default()), end, end),
+        };
+        // An empty document is a null scalar to YAML and an empty map to sops.
+        if let Node::Scalar(Scalar {
+            value: Value::Null,
+            origin,
+            ..
+        }) = &root
+            && origin.is_none_or(|o| o.span.0 == o.span.1)
+        {
+            root = Node::Map(Map::default());
+        }
+        if !self.pending.is_empty() {
+            let pending = std::mem::take(&mut self.pending);
+            match &mut root {
+                Node::Map(m) => {
+                    for c in pending {
+                        extend_origin(&mut m.origin, c.origin.map(|o| o.span));
+                        m.entries.push(MapEntry::Comment(c));
+                    }
+                }
+                Node::Seq(s) => {
+                    for c in pending {
+                        extend_origin(&mut s.origin, c.origin.map(|o| o.span));
+                        s.items.push(SeqItem::Comment(c));
+                    }
+                }
+                Node::Scalar(_) => {}
+            }
+        }
+        let start = doc.start.unwrap_or(rs).min(rs);
+        self.docs.push(Document {
+            root,
+            origin: Some(Origin {
+                span: (start, end.max(re)),
+                style: ScalarStyle::Plain,
+                column: 0,
+            }),
+        });
+    }
+
+    fn run(mut self) -> Result<Vec<Document>, Error> {
+        let src = self.src;
+        let opts = granit_parser::options! { emit_anchor_events: false };
+        for item in Parser::new_from_str_with_options(src, opts) {
+            let (event, span) = item.map_err(|e| {
+                let m = e.marker();
+                Error::Parse {
+                    format: "yaml",
+                    location: format!("{}:{}", m.line(), m.col() + 1),
+                    message: e.info().to_string(),
+                }
+            })?;
+            let (s, e) = byte_range(&span);
+            match event {
+                Event::StreamStart | Event::StreamEnd | Event::Anchor(..) => {}
+                Event::Comment(text, placement) => self.on_comment(&text, placement, (s, e)),
+                Event::DocumentStart(explicit, _) => {
+                    self.doc = Some(DocState {
+                        start: Some(s).filter(|_| explicit),
+                        root: None,
+                    });
+                }
+                Event::DocumentEnd => {
+                    let end = if e > s {
+                        e
+                    } else {
+                        self.doc
+                            .as_ref()
+                            .and_then(|d| d.root.as_ref())
+                            .map_or(s, |r| r.2)
+                    };
+                    self.end_document(end);
+                }
+                Event::MappingStart(style, anchor, _) => {
+                    if self.doc.is_none() {
+                        self.doc = Some(DocState {
+                            start: None,
+                            root: None,
+                        });
+                    }
+                    self.open(true, style, anchor, (s, e));
+                }
+                Event::SequenceStart(style, anchor, _) => {
+                    if self.doc.is_none() {
+                        self.doc = Some(DocState {
+                            start: None,
+                            root: None,
+                        });
+                    }
+                    self.open(false, style, anchor, (s, e));
+                }
+                Event::MappingEnd | Event::SequenceEnd => self.close((s, e))?,
+                Event::Scalar(text, style, anchor, tag) => {
+                    let style = style_of(style);
+                    let (start, end) = match style {
+                        ScalarStyle::Literal | ScalarStyle::Folded => {
+                            (s, block_content_end(src, s, e))
+                        }
+                        // An empty value is reported at its `:`; it sits just after it.
+                        _ if s == e && src.as_bytes().get(s) == Some(&b':') => (s + 1, s + 1),
+                        _ => (s, e),
+                    };
+                    let value = scalar_value(&text, style, tag.as_deref());
+                    let scalar = Scalar {
+                        value,
+                        origin: Some(Origin {
+                            span: (start, end),
+                            style,
+                            column: column_of(src, start),
+                        }),
+                        changed: false,
+                    };
+                    let is_value = matches!(
+                        self.stack.last(),
+                        Some(Frame {
+                            kind: Kind::Map {
+                                pending_key: Some(_),
+                                ..
+                            },
+                            ..
+                        }) | Some(Frame {
+                            kind: Kind::Seq { .. },
+                            ..
+                        })
+                    );
+                    if is_value {
+                        self.flush_pending_before_scalar();
+                    }
+                    let node = Node::Scalar(scalar);
+                    if anchor != 0 {
+                        self.anchor_styles.insert(anchor, style);
+                        let mut copy = node.clone();
+                        strip(&mut copy);
+                        self.anchors.insert(anchor, copy);
+                    }
+                    self.push_node(node, start, end)?;
+                }
+                Event::Alias(id) => {
+                    let Some(target) = self.anchors.get(&id) else {
+                        return Err(self.err(s, "alias to an unknown anchor"));
+                    };
+                    let mut node = target.clone();
+                    let column = column_of(src, s);
+                    let origin = |style| {
+                        Some(Origin {
+                            span: (s, e),
+                            style,
+                            column,
+                        })
+                    };
+                    match &mut node {
+                        Node::Scalar(sc) => {
+                            let style = match self.anchor_style(id) {
+                                Some(st) => st,
+                                None => ScalarStyle::Plain,
+                            };
+                            sc.origin = origin(style);
+                        }
+                        Node::Map(m) => m.origin = origin(ScalarStyle::Plain),
+                        Node::Seq(q) => q.origin = origin(ScalarStyle::Plain),
+                    }
+                    self.flush_pending_before_scalar();
+                    self.push_node(node, s, e)?;
+                }
+                Event::UnresolvedAlias(_) => return Err(self.err(s, "alias to an unknown anchor")),
+                _ => {}
+            }
+        }
+        if !self.pending.is_empty() {
+            let pending = std::mem::take(&mut self.pending);
+            if let Some(Document {
+                root: Node::Map(m), ..
+            }) = self.docs.last_mut()
+            {
+                for c in pending {
+                    extend_origin(&mut m.origin, c.origin.map(|o| o.span));
+                    m.entries.push(MapEntry::Comment(c));
+                }
+            } else if self.docs.is_empty() {
+                let mut m = Map::default();
+                for c in pending {
+                    extend_origin(&mut m.origin, c.origin.map(|o| o.span));
+                    m.entries.push(MapEntry::Comment(c));
+                }
+                let origin = m.origin;
+                self.docs.push(Document {
+                    root: Node::Map(m),
+                    origin,
+                });
+            }
+        }
+        Ok(self.docs)
+    }
+
+    fn anchor_style(&self, id: usize) -> Option<ScalarStyle> {
+        self.anchor_styles.get(&id).copied()
+    }
+}
+
+fn extend_origin(origin: &mut Option<Origin>, span: Option<(usize, usize)>) {
+    let Some(span) = span else { return };
+    match origin {
+        Some(o) => {
+            o.span.0 = o.span.0.min(span.0);
+            o.span.1 = o.span.1.max(span.1);
+        }
+        None => {
+            *origin = Some(Origin {
+                span,
+                style: ScalarStyle::Plain,
+                column: 0,
+            })
+        }
+    }
+}
+
+fn byte_range(span: &Span) -> (usize, usize) {
+    let s = span.start.byte_offset().unwrap_or(0);
+    let e = span.end.byte_offset().unwrap_or(s);
+    (s, e)
+}
+
+/// Parses YAML text into a tree that remembers its source.
+pub(crate) fn parse(text: String) -> Result<Tree, Error> {
+    let documents = {
+        let builder = Builder {
+            src: &text,
+            stack: Vec::new(),
+            docs: Vec::new(),
+            doc: None,
+            pending: Vec::new(),
+            anchors: HashMap::new(),
+            anchor_styles: HashMap::new(),
+        };
+        builder.run()?
+    };
+    Ok(Tree {
+        documents,
+        source: Some(Arc::new(SourceText { text })),
+    })
+}

@@ -1,0 +1,647 @@
+//! Rendering scalars and whole trees the way Go's yaml.v3 (and therefore sops) writes them:
+//! plain when that reads back as the same string, double quotes when the text would resolve to
+//! another type (`"123"`, `"yes"`), single quotes when only indicators or edge spaces forbid plain
+//! (`' lead'`, `'a: b'`), literal blocks (`|`, `|-`, `|+`) for multi-line strings, `#text` comments,
+//! maps and sequences indented by the store's `indent` with sequences nested under their key.
+
+use base64::Engine as _;
+
+use super::resolve::{format_float, resolves_to_str};
+use crate::tree::{Map, MapEntry, Node, Scalar, ScalarStyle, Seq, SeqItem, Value};
+
+/// What the libyaml emitter (inside yaml.v3) finds out about a string before choosing its style.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Analysis {
+    pub flow_plain: bool,
+    pub block_plain: bool,
+    pub single: bool,
+    pub block: bool,
+    pub multiline: bool,
+}
+
+fn is_printable(c: char) -> bool {
+    matches!(c as u32, 0x0A | 0x20..=0x7E | 0x85 | 0xA0..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF)
+        && c != '\u{FEFF}'
+}
+
+fn is_break(c: char) -> bool {
+    matches!(c, '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
+fn is_blankz(c: Option<char>) -> bool {
+    match c {
+        None => true,
+        Some(c) => c == ' ' || c == '\t' || is_break(c),
+    }
+}
+
+/// libyaml's `yaml_emitter_analyze_scalar` as modified by yaml.v3 (tabs forbid plain and single).
+pub(crate) fn analyze(s: &str) -> Analysis {
+    analyze_at(s, true)
+}
+
+/// [`analyze`], where `line_start` says whether the scalar may begin a line (only there do `---`
+/// and `...` read as document markers; libyaml assumes it always may).
+pub(crate) fn analyze_at(s: &str, line_start: bool) -> Analysis {
+    if s.is_empty() {
+        return Analysis {
+            flow_plain: false,
+            block_plain: true,
+            single: true,
+            block: false,
+            multiline: false,
+        };
+    }
+    let mut flow_ind = false;
+    let mut block_ind = false;
+    if line_start && (s.starts_with("---") || s.starts_with("...")) {
+        flow_ind = true;
+        block_ind = true;
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let n = chars.len();
+    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
+        (false, false, false, false);
+    let (mut break_space, mut space_break, mut prev_space, mut prev_break) =
+        (false, false, false, false);
+    let (mut line_breaks, mut special, mut tabs) = (false, false, false);
+    let mut preceded_by_ws = true;
+    for i in 0..n {
+        let c = chars[i];
+        let followed_by_ws = is_blankz(chars.get(i + 1).copied());
+        if i == 0 {
+            match c {
+                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
+                | '%' | '@' | '`' => {
+                    flow_ind = true;
+                    block_ind = true;
+                }
+                '?' | ':' => {
+                    flow_ind = true;
+                    if followed_by_ws {
+                        block_ind = true;
+                    }
+                }
+                '-' if followed_by_ws => {
+                    flow_ind = true;
+                    block_ind = true;
+                }
+                _ => {}
+            }
+        } else {
+            match c {
+                ',' | '?' | '[' | ']' | '{' | '}' => flow_ind = true,
+                ':' => {
+                    flow_ind = true;
+                    if followed_by_ws {
+                        block_ind = true;
+                    }
+                }
+                '#' if preceded_by_ws => {
+                    flow_ind = true;
+                    block_ind = true;
+                }
+                _ => {}
+            }
+        }
+        if c == '\t' {
+            tabs = true;
+        } else if !is_printable(c) {
+            special = true;
+        }
+        if is_break(c) {
+            line_breaks = true;
+        }
+        if c == ' ' {
+            if i == 0 {
+                leading_space = true;
+            }
+            if i == n - 1 {
+                trailing_space = true;
+            }
+            if prev_break {
+                break_space = true;
+            }
+            prev_space = true;
+            prev_break = false;
+        } else if is_break(c) {
+            if i == 0 {
+                leading_break = true;
+            }
+            if i == n - 1 {
+                trailing_break = true;
+            }
+            if prev_space {
+                space_break = true;
+            }
+            prev_break = true;
+            prev_space = false;
+        } else {
+            prev_space = false;
+            prev_break = false;
+        }
+        preceded_by_ws = is_blankz(Some(c));
+    }
+    let mut a = Analysis {
+        flow_plain: true,
+        block_plain: true,
+        single: true,
+        block: true,
+        multiline: line_breaks,
+    };
+    if leading_space || leading_break || trailing_space || trailing_break {
+        a.flow_plain = false;
+        a.block_plain = false;
+    }
+    if trailing_space {
+        a.block = false;
+    }
+    if break_space {
+        a.flow_plain = false;
+        a.block_plain = false;
+        a.single = false;
+    }
+    if space_break || tabs || special {
+        a.flow_plain = false;
+        a.block_plain = false;
+        a.single = false;
+    }
+    if space_break || special {
+        a.block = false;
+    }
+    if line_breaks {
+        a.flow_plain = false;
+        a.block_plain = false;
+    }
+    if flow_ind {
+        a.flow_plain = false;
+    }
+    if block_ind {
+        a.block_plain = false;
+    }
+    a
+}
+
+/// YAML 1.1 booleans that yaml.v3 still quotes on output so old readers keep them strings.
+fn is_old_bool(s: &str) -> bool {
+    matches!(
+        s,
+        "y" | "Y"
+            | "yes"
+            | "Yes"
+            | "YES"
+            | "n"
+            | "N"
+            | "no"
+            | "No"
+            | "NO"
+            | "on"
+            | "On"
+            | "ON"
+            | "off"
+            | "Off"
+            | "OFF"
+    )
+}
+
+/// yaml.v3's `isBase60Float`: `^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$`.
+fn is_base60_float(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+        i += 1;
+    }
+    if i >= b.len() || !b[i].is_ascii_digit() {
+        return false;
+    }
+    i += 1;
+    while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'_') {
+        i += 1;
+    }
+    let mut groups = 0;
+    while i < b.len() && b[i] == b':' {
+        i += 1;
+        let st = i;
+        while i < b.len() && b[i].is_ascii_digit() && i - st < 2 {
+            i += 1;
+        }
+        let g = &b[st..i];
+        let ok = match g.len() {
+            1 => true,
+            2 => g[0] <= b'5',
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+        groups += 1;
+    }
+    if groups == 0 {
+        return false;
+    }
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'_') {
+            i += 1;
+        }
+    }
+    i == b.len()
+}
+
+/// Whether a string must be quoted because plain it would read back as something else.
+fn needs_type_quotes(s: &str) -> bool {
+    !resolves_to_str(s) || is_old_bool(s) || is_base60_float(s)
+}
+
+/// `"…"` with YAML escapes (libyaml's set: `\0 \a \b \t \n \v \f \r \e \" \\ \N \_ \L \P`, then
+/// `\xXX`, `\uXXXX`, `\UXXXXXXXX` for other non-printable characters).
+pub(crate) fn double_quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\0' => out.push_str("\\0"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\u{b}' => out.push_str("\\v"),
+            '\u{c}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            '\u{1b}' => out.push_str("\\e"),
+            '\u{85}' => out.push_str("\\N"),
+            '\u{a0}' => out.push_str("\\_"),
+            '\u{2028}' => out.push_str("\\L"),
+            '\u{2029}' => out.push_str("\\P"),
+            c if !is_printable(c) => {
+                let v = c as u32;
+                if v <= 0xFF {
+                    out.push_str(&format!("\\x{v:02X}"));
+                } else if v <= 0xFFFF {
+                    out.push_str(&format!("\\u{v:04X}"));
+                } else {
+                    out.push_str(&format!("\\U{v:08X}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `'…'` with `''` for a quote. Only valid when [`Analysis::single`] holds.
+pub(crate) fn single_quoted(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// A literal (`|`) or folded (`>`) block: header, then the lines at `content_indent`, without the
+/// final line break (the caller's layout supplies it). `trailing_blank_lines` is how many empty
+/// lines already follow in the surrounding text (they count for `+` chomping).
+pub(crate) fn block_scalar(
+    s: &str,
+    indicator: char,
+    content_indent: usize,
+    trailing_blank_lines: usize,
+) -> String {
+    let body = s.trim_end_matches('\n');
+    let trailing = s.len() - body.len();
+    let mut out = String::with_capacity(s.len() + 16 + content_indent * 4);
+    out.push(indicator);
+    if s.starts_with(' ') || s.starts_with('\n') {
+        out.push_str(&content_indent.clamp(1, 9).to_string());
+    }
+    match trailing {
+        0 => out.push('-'),
+        1 => {}
+        _ => out.push('+'),
+    }
+    let pad = " ".repeat(content_indent);
+    if !body.is_empty() || trailing > 0 {
+        for line in body.split('\n') {
+            out.push('\n');
+            if !line.is_empty() {
+                out.push_str(&pad);
+                out.push_str(line);
+            }
+        }
+    }
+    if trailing > 1 {
+        for _ in trailing_blank_lines..trailing - 1 {
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Whether `s` can be written as a block scalar at all.
+pub(crate) fn block_allowed(s: &str) -> bool {
+    let a = analyze(s);
+    a.block && !s.is_empty()
+}
+
+/// Where a scalar is written, which limits its possible styles.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Place {
+    /// Inside `[…]` or `{…}`.
+    pub flow: bool,
+    /// A mapping key (no block styles).
+    pub key: bool,
+    /// A block scalar may be started here (nothing else follows on the line).
+    pub block_ok: bool,
+    /// Indentation of block scalar content.
+    pub content_indent: usize,
+}
+
+/// Renders a scalar value, honouring `want` (the style it had in the source) where that is valid
+/// for the value, else choosing as yaml.v3 would.
+pub(crate) fn render_scalar(value: &Value, want: ScalarStyle, place: Place) -> String {
+    let s = match value {
+        Value::Str(s) => s,
+        Value::Null => return "null".into(),
+        Value::Bool(b) => return if *b { "true".into() } else { "false".into() },
+        Value::Int(i) => return i.clone(),
+        Value::Float(f) => return format_float(*f),
+        Value::Time(t) => return t.clone(),
+        Value::Bytes(b) => {
+            return format!(
+                "!!binary {}",
+                base64::engine::general_purpose::STANDARD.encode(b)
+            );
+        }
+    };
+    let a = analyze_at(s, place.key);
+    match want {
+        ScalarStyle::DoubleQuoted => double_quoted(s),
+        ScalarStyle::SingleQuoted if a.single && !a.multiline && !s.is_empty() => single_quoted(s),
+        ScalarStyle::SingleQuoted if s.is_empty() => "''".into(),
+        ScalarStyle::SingleQuoted => double_quoted(s),
+        ScalarStyle::Literal | ScalarStyle::Folded | ScalarStyle::Plain => auto_str(s, &a, place),
+    }
+}
+
+/// yaml.v3's own choice for a string.
+fn auto_str(s: &str, a: &Analysis, place: Place) -> String {
+    if a.multiline {
+        if !place.flow && !place.key && place.block_ok && a.block {
+            return block_scalar(s, '|', place.content_indent, 0);
+        }
+        return double_quoted(s);
+    }
+    if needs_type_quotes(s) {
+        return double_quoted(s);
+    }
+    let plain_ok = if place.flow {
+        a.flow_plain
+    } else {
+        a.block_plain
+    };
+    if plain_ok && !s.is_empty() {
+        s.to_owned()
+    } else if a.single {
+        single_quoted(s)
+    } else {
+        double_quoted(s)
+    }
+}
+
+/// Renders a map key.
+pub(crate) fn render_key(key: &str, flow: bool) -> String {
+    auto_str(
+        key,
+        &analyze(key),
+        Place {
+            flow,
+            key: true,
+            block_ok: false,
+            content_indent: 0,
+        },
+    )
+}
+
+/// Writes whole trees fresh, yaml.v3 style.
+pub(crate) struct Fresh {
+    /// Spaces per nesting level.
+    pub step: usize,
+}
+
+fn pad(out: &mut String, n: usize) {
+    out.extend(std::iter::repeat_n(' ', n));
+}
+
+fn scalar_text(s: &Scalar, flow: bool, content_indent: usize) -> String {
+    render_scalar(
+        &s.value,
+        ScalarStyle::Plain,
+        Place {
+            flow,
+            key: false,
+            block_ok: !flow,
+            content_indent,
+        },
+    )
+}
+
+impl Fresh {
+    /// A whole document's root.
+    pub fn document(&self, out: &mut String, root: &Node) {
+        match root {
+            Node::Map(m) if has_content_map(m) => self.block_map(out, m, 0, 0, false),
+            Node::Seq(s) if has_content_seq(s) => self.block_seq(out, s, 0, false),
+            Node::Map(_) => out.push_str("{}\n"),
+            Node::Seq(_) => out.push_str("[]\n"),
+            Node::Scalar(s) => {
+                out.push_str(&scalar_text(s, false, self.step));
+                out.push('\n');
+            }
+        }
+    }
+
+    /// A block map: keys at `keycol`, nested content based at `base + step`. With `inline_first`
+    /// the caller already wrote the first line's indentation (`- `).
+    pub fn block_map(
+        &self,
+        out: &mut String,
+        m: &Map,
+        keycol: usize,
+        base: usize,
+        inline_first: bool,
+    ) {
+        let child = (base + self.step).max(keycol + 1);
+        for (i, e) in m.entries.iter().enumerate() {
+            if !(i == 0 && inline_first) {
+                pad(out, keycol);
+            }
+            match e {
+                MapEntry::Comment(c) => {
+                    out.push('#');
+                    out.push_str(&c.text);
+                    out.push('\n');
+                }
+                MapEntry::Pair(p) => {
+                    out.push_str(&render_key(&p.key, false));
+                    out.push(':');
+                    self.value_after_key(out, &p.value, child);
+                    out.push('\n');
+                }
+            }
+        }
+    }
+
+    /// What follows `key:` — ` scalar`, ` {}`, or a nested block at `child` — without the final
+    /// line break.
+    pub fn value_after_key(&self, out: &mut String, v: &Node, child: usize) {
+        match v {
+            Node::Scalar(s) => {
+                out.push(' ');
+                out.push_str(&scalar_text(s, false, child));
+            }
+            Node::Map(m) if has_content_map(m) => {
+                out.push('\n');
+                self.block_map(out, m, child, child, false);
+                out.pop();
+            }
+            Node::Seq(s) if has_content_seq(s) => {
+                out.push('\n');
+                self.block_seq(out, s, child, false);
+                out.pop();
+            }
+            Node::Map(_) => out.push_str(" {}"),
+            Node::Seq(_) => out.push_str(" []"),
+        }
+    }
+
+    /// A block sequence with dashes at `dashcol`.
+    pub fn block_seq(&self, out: &mut String, s: &Seq, dashcol: usize, inline_first: bool) {
+        for (i, item) in s.items.iter().enumerate() {
+            if !(i == 0 && inline_first) {
+                pad(out, dashcol);
+            }
+            match item {
+                SeqItem::Comment(c) => {
+                    out.push('#');
+                    out.push_str(&c.text);
+                }
+                SeqItem::Node(n) => self.seq_item(out, n, dashcol),
+            }
+            out.push('\n');
+        }
+    }
+
+    /// One `- item` (the dash's indentation already written), without the final line break.
+    pub fn seq_item(&self, out: &mut String, n: &Node, dashcol: usize) {
+        match n {
+            Node::Scalar(s) => {
+                out.push_str("- ");
+                out.push_str(&scalar_text(s, false, dashcol + self.step));
+            }
+            Node::Map(m) if has_content_map(m) => {
+                if matches!(m.entries.first(), Some(MapEntry::Comment(_))) {
+                    out.push_str("-\n");
+                    self.block_map(out, m, dashcol + 2, dashcol, false);
+                } else {
+                    out.push_str("- ");
+                    self.block_map(out, m, dashcol + 2, dashcol, true);
+                }
+                out.pop();
+            }
+            Node::Seq(s) if has_content_seq(s) => {
+                out.push_str("- ");
+                self.block_seq(out, s, dashcol + 2, true);
+                out.pop();
+            }
+            Node::Map(_) => out.push_str("- {}"),
+            Node::Seq(_) => out.push_str("- []"),
+        }
+    }
+
+    /// A flow rendering (`{a: 1, b: [x, y]}`), used where the source had a flow collection.
+    /// Comments cannot live inside one line and are left out.
+    pub fn flow(&self, out: &mut String, n: &Node) {
+        match n {
+            Node::Scalar(s) => out.push_str(&scalar_text(s, true, 0)),
+            Node::Map(m) => {
+                out.push('{');
+                let mut first = true;
+                for (k, v) in m.pairs() {
+                    if !first {
+                        out.push_str(", ");
+                    }
+                    first = false;
+                    out.push_str(&render_key(k, true));
+                    out.push_str(": ");
+                    self.flow(out, v);
+                }
+                out.push('}');
+            }
+            Node::Seq(s) => {
+                out.push('[');
+                let mut first = true;
+                for item in &s.items {
+                    if let SeqItem::Node(v) = item {
+                        if !first {
+                            out.push_str(", ");
+                        }
+                        first = false;
+                        self.flow(out, v);
+                    }
+                }
+                out.push(']');
+            }
+        }
+    }
+}
+
+fn has_content_map(m: &Map) -> bool {
+    !m.entries.is_empty()
+}
+
+fn has_content_seq(s: &Seq) -> bool {
+    !s.items.is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auto(s: &str) -> String {
+        render_scalar(
+            &Value::Str(s.into()),
+            ScalarStyle::Plain,
+            Place {
+                flow: false,
+                key: false,
+                block_ok: true,
+                content_indent: 4,
+            },
+        )
+    }
+
+    #[test]
+    fn strings_quoted_like_yaml_v3() {
+        assert_eq!(auto("hello"), "hello");
+        assert_eq!(auto("yes"), "\"yes\"");
+        assert_eq!(auto("123"), "\"123\"");
+        assert_eq!(auto(""), "\"\"");
+        assert_eq!(auto(" lead"), "' lead'");
+        assert_eq!(auto("x: y"), "'x: y'");
+        assert_eq!(auto("#x"), "'#x'");
+        assert_eq!(auto("a\tb"), "\"a\\tb\"");
+        assert_eq!(auto("1:20"), "\"1:20\"");
+        assert_eq!(auto("line1\nline2"), "|-\n    line1\n    line2");
+        assert_eq!(auto("trail\n"), "|\n    trail");
+        assert_eq!(auto(" indented\n"), "|4\n     indented");
+        assert_eq!(
+            auto("ENC[AES256_GCM,data:x,type:str]"),
+            "ENC[AES256_GCM,data:x,type:str]"
+        );
+    }
+
+    #[test]
+    fn keep_chomping_writes_trailing_empty_lines() {
+        assert_eq!(block_scalar("a\n\n", '|', 2, 0), "|+\n  a\n");
+        assert_eq!(block_scalar("a\n\n", '|', 2, 1), "|+\n  a");
+    }
+}

@@ -1,0 +1,701 @@
+//! Byte-faithful emission: the output is the source text with only what changed rewritten.
+//!
+//! One walk over the tree collects `(byte range, replacement)` edits — a changed scalar or comment
+//! is re-rendered at its span in its original style, an entry without an origin (the engine's fresh
+//! `sops` map) is inserted after the last line of its map, a value replaced wholesale is rewritten
+//! after its key, text of entries that are no longer in the tree (the `sops` map on decrypt) is cut
+//! out by whole lines — and one linear pass splices them into the source.
+
+use super::render::{Fresh, Place, block_allowed, block_scalar, double_quoted, render_scalar};
+use crate::Error;
+use crate::tree::{
+    Comment, Document, Map, MapEntry, Node, Origin, Scalar, ScalarStyle, Seq, SeqItem, Tree, Value,
+};
+
+/// The tag written in front of a quoted value that was plain inside a flow collection.
+const PLAIN_IN_FLOW_MARK: &str = "!!str ";
+
+struct Edit {
+    start: usize,
+    end: usize,
+    text: String,
+}
+
+/// Where a node sits, for rendering a replacement that needs more than its own span.
+#[derive(Clone, Copy)]
+enum Parent {
+    /// The value of a pair in a block map whose keys are at `col`.
+    MapValue { col: usize },
+    /// An item of a block sequence whose dashes are at `col`.
+    SeqItem { col: usize },
+    /// Inside a flow collection.
+    Flow,
+    /// A document root.
+    Root,
+}
+
+struct Splicer<'a> {
+    src: &'a str,
+    edits: Vec<Edit>,
+    fresh: Fresh,
+    step: usize,
+    /// Spans of every comment still in the tree, sorted: never mistaken for removed content.
+    comment_spans: Vec<(usize, usize)>,
+    /// The first problem found (reported after the walk).
+    error: Option<Error>,
+}
+
+fn node_origin(n: &Node) -> Option<Origin> {
+    match n {
+        Node::Scalar(s) => s.origin,
+        Node::Map(m) => m.origin,
+        Node::Seq(s) => s.origin,
+    }
+}
+
+/// Whether anything under an expanded alias copy changed.
+fn dirty(n: &Node) -> bool {
+    match n {
+        Node::Scalar(s) => s.changed,
+        Node::Map(m) => m.entries.iter().any(|e| match e {
+            MapEntry::Pair(p) => dirty(&p.value),
+            MapEntry::Comment(c) => c.changed,
+        }),
+        Node::Seq(s) => s.items.iter().any(|i| match i {
+            SeqItem::Node(n) => dirty(n),
+            SeqItem::Comment(c) => c.changed,
+        }),
+    }
+}
+
+fn collect_comment_spans(n: &Node, out: &mut Vec<(usize, usize)>) {
+    fn push(c: &Comment, out: &mut Vec<(usize, usize)>) {
+        if let Some(o) = c.origin {
+            out.push(o.span);
+        }
+    }
+    match n {
+        Node::Scalar(_) => {}
+        Node::Map(m) => {
+            for e in &m.entries {
+                match e {
+                    MapEntry::Comment(c) => push(c, out),
+                    MapEntry::Pair(p) => collect_comment_spans(&p.value, out),
+                }
+            }
+        }
+        Node::Seq(s) => {
+            for i in &s.items {
+                match i {
+                    SeqItem::Comment(c) => push(c, out),
+                    SeqItem::Node(n) => collect_comment_spans(n, out),
+                }
+            }
+        }
+    }
+}
+
+impl<'a> Splicer<'a> {
+    fn bytes(&self) -> &'a [u8] {
+        self.src.as_bytes()
+    }
+
+    fn line_start(&self, p: usize) -> usize {
+        self.bytes()[..p]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1)
+    }
+
+    /// The position just after the line break ending the line that contains `p` (or the end).
+    fn after_line(&self, p: usize) -> usize {
+        self.bytes()[p..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(self.src.len(), |i| p + i + 1)
+    }
+
+    fn is_alias(&self, o: &Origin) -> bool {
+        self.bytes().get(o.span.0) == Some(&b'*')
+    }
+
+    fn is_flow(&self, o: &Origin) -> bool {
+        matches!(self.bytes().get(o.span.0), Some(b'{' | b'['))
+    }
+
+    fn edit(&mut self, start: usize, end: usize, text: String) {
+        self.edits.push(Edit { start, end, text });
+    }
+
+    /// Inserts whole lines (`text` ends with a line break) after the line holding `after`, or at
+    /// the start of the line holding `at_line_of` when nothing precedes.
+    fn insert_lines(&mut self, after: Option<usize>, at_line_of: usize, text: String) {
+        let pos = match after {
+            Some(e) => self.after_line(e),
+            None => self.line_start(at_line_of),
+        };
+        if pos == self.src.len() && !self.src.is_empty() && !self.src.ends_with('\n') {
+            // Keep the file's lack of a final line break: the removal path cuts the same bytes.
+            let mut t = String::with_capacity(text.len() + 1);
+            t.push('\n');
+            t.push_str(text.strip_suffix('\n').unwrap_or(&text));
+            self.edit(pos, pos, t);
+        } else {
+            self.edit(pos, pos, text);
+        }
+    }
+
+    fn document(&mut self, doc: &Document) {
+        let root_origin = node_origin(&doc.root);
+        match (&doc.root, root_origin, doc.origin) {
+            (_, Some(_), _) => self.node(&doc.root, Parent::Root),
+            (Node::Map(m), None, Some(d)) if !m.entries.is_empty() => {
+                let mut out = String::new();
+                self.fresh.document(&mut out, &doc.root);
+                let _ = m;
+                self.insert_lines(Some(d.span.1), d.span.1, out);
+            }
+            (_, None, Some(_)) => {}
+            (_, _, None) => {
+                let mut out = String::new();
+                if !self.src.is_empty() && !self.src.ends_with('\n') {
+                    out.push('\n');
+                }
+                out.push_str("---\n");
+                self.fresh.document(&mut out, &doc.root);
+                let end = self.src.len();
+                self.edit(end, end, out);
+            }
+        }
+    }
+
+    fn node(&mut self, n: &Node, parent: Parent) {
+        match n {
+            Node::Scalar(s) => self.scalar(s, parent),
+            Node::Map(m) => self.map(m, n, parent),
+            Node::Seq(s) => self.seq(s, n, parent),
+        }
+    }
+
+    fn content_indent(&self, parent: Parent) -> usize {
+        match parent {
+            Parent::MapValue { col } | Parent::SeqItem { col } => col + self.step,
+            Parent::Flow | Parent::Root => self.step,
+        }
+    }
+
+    /// Whether only blanks (or a comment) follow `p` on its line.
+    fn rest_of_line_blank(&self, p: usize) -> bool {
+        let rest = &self.bytes()[p..self.after_line(p)];
+        rest.iter()
+            .all(|&b| b == b' ' || b == b'\t' || b == b'\n' || b == b'\r')
+    }
+
+    fn scalar(&mut self, s: &Scalar, parent: Parent) {
+        let Some(o) = s.origin else { return };
+        if !s.changed {
+            return;
+        }
+        let (start, end) = o.span;
+        let flow = matches!(parent, Parent::Flow);
+        let block_style = matches!(o.style, ScalarStyle::Literal | ScalarStyle::Folded);
+        if block_style && !self.is_alias(&o) {
+            self.block_scalar(s, &o, parent);
+            return;
+        }
+        let place = Place {
+            flow,
+            key: false,
+            block_ok: !flow && self.rest_of_line_blank(end),
+            content_indent: self.content_indent(parent),
+        };
+        let mut start = start;
+        let mut want = o.style;
+        if flow {
+            // A plain scalar in a flow collection that can no longer be plain (an ENC value has
+            // commas and brackets) is quoted behind a `!!str` tag, which says "this was plain":
+            // when the value can be plain again the tag goes and the scalar is plain as before.
+            if want != ScalarStyle::Plain && self.src[..start].ends_with(PLAIN_IN_FLOW_MARK) {
+                start -= PLAIN_IN_FLOW_MARK.len();
+                want = ScalarStyle::Plain;
+            }
+        }
+        let mut text = render_scalar(&s.value, want, place);
+        if flow
+            && want == ScalarStyle::Plain
+            && matches!(s.value, Value::Str(_))
+            && (text.starts_with('\'') || text.starts_with('"'))
+        {
+            text.insert_str(0, PLAIN_IN_FLOW_MARK);
+        }
+        if start == end && start > 0 && self.bytes()[start - 1] == b':' {
+            text.insert(0, ' ');
+        }
+        self.edit(start, end, text);
+    }
+
+    /// Rewrites a `|`/`>` scalar: the header (found on the line before the content) and the
+    /// content lines are separate edits so a comment on the header line stays.
+    fn block_scalar(&mut self, s: &Scalar, o: &Origin, parent: Parent) {
+        let (start, end) = o.span;
+        let b = self.bytes();
+        // The header line is the last non-blank line before the content.
+        let mut line_end = self.line_start(start);
+        let header = loop {
+            if line_end == 0 {
+                break None;
+            }
+            let ls = self.line_start(line_end - 1);
+            let line = &self.src[ls..line_end - 1];
+            if line.trim().is_empty() {
+                line_end = ls;
+                continue;
+            }
+            // Indicator: the last `|` or `>` before a comment.
+            let code = match line.find(" #") {
+                Some(i) => &line[..i],
+                None => line,
+            };
+            break code.rfind(['|', '>']).map(|i| (ls + i, line_end - 1));
+        };
+        let Some((ind, header_line_end)) = header else {
+            let text = render_scalar(
+                &s.value,
+                ScalarStyle::DoubleQuoted,
+                Place {
+                    flow: false,
+                    key: false,
+                    block_ok: false,
+                    content_indent: 0,
+                },
+            );
+            self.edit(start, end, text);
+            return;
+        };
+        let mut hend = ind + 1;
+        while hend < header_line_end && matches!(b[hend], b'1'..=b'9' | b'+' | b'-') {
+            hend += 1;
+        }
+        let content_indent =
+            if start > 0 && self.line_start(start) <= start && o.span.0 > header_line_end {
+                start - self.line_start(start)
+            } else {
+                self.content_indent(parent)
+            };
+        let content_indent = content_indent.max(1);
+        let trailing_blank = self.src[end..]
+            .split('\n')
+            .skip(1)
+            .take_while(|l| l.trim().is_empty())
+            .count()
+            .saturating_sub(1);
+        match &s.value {
+            Value::Str(v) if block_allowed(v) => {
+                let indicator = if o.style == ScalarStyle::Folded
+                    && !v.trim_end_matches('\n').contains('\n')
+                    && !v.starts_with(' ')
+                {
+                    '>'
+                } else {
+                    '|'
+                };
+                let rendered = block_scalar(v, indicator, content_indent, trailing_blank);
+                let (head, body) = rendered.split_once('\n').unwrap_or((&rendered, ""));
+                self.edit(ind, hend, head.to_owned());
+                let body = if body.is_empty() && !rendered.contains('\n') {
+                    String::new()
+                } else {
+                    format!("\n{body}")
+                };
+                self.edit(header_line_end, end, body);
+            }
+            v => {
+                let text = match v {
+                    Value::Str(v) => double_quoted(v),
+                    other => render_scalar(
+                        other,
+                        ScalarStyle::Plain,
+                        Place {
+                            flow: false,
+                            key: false,
+                            block_ok: false,
+                            content_indent: 0,
+                        },
+                    ),
+                };
+                self.edit(ind, hend, text);
+                self.edit(header_line_end, end, String::new());
+            }
+        }
+    }
+
+    fn comment(&mut self, c: &Comment) {
+        if let Some(o) = c.origin
+            && c.changed
+        {
+            if c.text.contains(['\n', '\r']) {
+                self.error.get_or_insert(Error::Emit {
+                    format: "yaml",
+                    message: "a comment cannot contain a line break".into(),
+                });
+                return;
+            }
+            self.edit(o.span.0, o.span.1, format!("#{}", c.text));
+        }
+    }
+
+    /// Rewrites an alias token whose expanded value changed: the value is written out in full.
+    fn replace_alias(&mut self, n: &Node, o: &Origin, parent: Parent) {
+        let mut out = String::new();
+        match (n, parent) {
+            (Node::Scalar(_), _) => unreachable!("scalar aliases are handled as scalars"),
+            (_, Parent::Flow | Parent::Root) => self.fresh.flow(&mut out, n),
+            (_, Parent::MapValue { col }) => {
+                // Start right after the `:` so no blank is left at the end of the key line.
+                let b = self.bytes();
+                let mut st = o.span.0;
+                while st > 0 && b[st - 1] == b' ' {
+                    st -= 1;
+                }
+                self.fresh.value_after_key(&mut out, n, col + self.step);
+                self.edit(st, o.span.1, out);
+                return;
+            }
+            (_, Parent::SeqItem { col }) => {
+                self.fresh.seq_item(&mut out, n, col);
+                // `seq_item` writes the dash; the source already has it.
+                let text = out.strip_prefix("- ").map(str::to_owned).unwrap_or(out);
+                self.edit(o.span.0, o.span.1, text);
+                return;
+            }
+        }
+        self.edit(o.span.0, o.span.1, out);
+    }
+
+    /// Position right after the `:` that ends the key starting at `key_start`.
+    fn after_colon(&self, key_start: usize, style: ScalarStyle) -> usize {
+        let b = self.bytes();
+        let mut i = key_start;
+        match style {
+            ScalarStyle::DoubleQuoted => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    if b[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            ScalarStyle::SingleQuoted => {
+                i += 1;
+                while i < b.len() {
+                    if b[i] == b'\'' {
+                        if b.get(i + 1) == Some(&b'\'') {
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            _ => {
+                while i < b.len() {
+                    if b[i] == b':'
+                        && matches!(
+                            b.get(i + 1),
+                            None | Some(b' ' | b'\n' | b'\r' | b'\t' | b',' | b'}' | b']')
+                        )
+                    {
+                        return i + 1;
+                    }
+                    i += 1;
+                }
+                return i;
+            }
+        }
+        while i < b.len() && b[i] != b':' {
+            i += 1;
+        }
+        (i + 1).min(b.len())
+    }
+
+    /// Cuts content between retained children that is not in the tree any more, by whole lines.
+    fn cut_removed(
+        &mut self,
+        container: (usize, usize),
+        mut spans: Vec<(usize, usize)>,
+        flow: bool,
+    ) -> bool {
+        spans.sort_unstable();
+        let mut cur = container.0;
+        let mut gaps = Vec::new();
+        for (s, e) in spans {
+            if s > cur {
+                gaps.push((cur, s));
+            }
+            cur = cur.max(e);
+        }
+        if container.1 > cur {
+            gaps.push((cur, container.1));
+        }
+        let mut found = false;
+        for (a, b) in gaps {
+            if let Some((first, last)) = self.foreign(a, b, flow) {
+                found = true;
+                if flow {
+                    continue;
+                }
+                let bytes = self.bytes();
+                let ls = self.line_start(first);
+                let mut del_start = if bytes[ls..first].iter().all(|&c| c == b' ' || c == b'\t') {
+                    ls.max(a)
+                } else {
+                    first
+                };
+                let le = self.after_line(last);
+                let del_end = if bytes[last + 1..le].iter().all(|c| c.is_ascii_whitespace()) {
+                    le.min(b.max(le))
+                } else {
+                    last + 1
+                };
+                if del_end == self.src.len()
+                    && !self.src.ends_with('\n')
+                    && del_start > 0
+                    && bytes[del_start - 1] == b'\n'
+                {
+                    del_start -= 1;
+                }
+                self.edit(del_start, del_end, String::new());
+            }
+        }
+        found
+    }
+
+    /// First and last byte in `[a, b)` that is neither layout nor syntax of the container.
+    fn foreign(&self, a: usize, b: usize, flow: bool) -> Option<(usize, usize)> {
+        let bytes = self.bytes();
+        let mut i = a;
+        let mut first = None;
+        let mut last = 0;
+        // Skip retained comments that fall into this gap.
+        let mut ci = self.comment_spans.partition_point(|&(s, _)| s < a);
+        while i < b {
+            if ci < self.comment_spans.len() && self.comment_spans[ci].0 == i {
+                i = self.comment_spans[ci].1.max(i + 1);
+                ci += 1;
+                continue;
+            }
+            let c = bytes[i];
+            let layout = c.is_ascii_whitespace()
+                || c == b'-'
+                || (flow && matches!(c, b',' | b'{' | b'}' | b'[' | b']' | b':' | b'?'));
+            if layout {
+                i += 1;
+                continue;
+            }
+            if c == b'&' || c == b'!' {
+                // An anchor or tag in front of a retained node.
+                while i < b && !bytes[i].is_ascii_whitespace() {
+                    i += 1;
+                }
+                continue;
+            }
+            if first.is_none() {
+                first = Some(i);
+            }
+            last = i;
+            i += 1;
+        }
+        first.map(|f| (f, last))
+    }
+
+    fn map(&mut self, m: &Map, n: &Node, parent: Parent) {
+        let Some(o) = m.origin else { return };
+        if self.is_alias(&o) {
+            if dirty(n) {
+                self.replace_alias(n, &o, parent);
+            }
+            return;
+        }
+        if self.is_flow(&o) {
+            let spans: Vec<_> = m
+                .entries
+                .iter()
+                .filter_map(|e| match e {
+                    MapEntry::Pair(p) => p.origin.map(|o| o.span),
+                    MapEntry::Comment(c) => c.origin.map(|o| o.span),
+                })
+                .collect();
+            let added = m.entries.iter().any(|e| matches!(e, MapEntry::Pair(p) if p.origin.is_none() || node_origin(&p.value).is_none()));
+            if added || self.cut_removed(o.span, spans, true) {
+                let mut out = String::new();
+                self.fresh.flow(&mut out, n);
+                self.edit(o.span.0, o.span.1, out);
+                return;
+            }
+            for e in &m.entries {
+                match e {
+                    MapEntry::Pair(p) => self.node(&p.value, Parent::Flow),
+                    MapEntry::Comment(c) => self.comment(c),
+                }
+            }
+            return;
+        }
+        let col = o.column;
+        let mut last_end: Option<usize> = None;
+        let mut spans = Vec::with_capacity(m.entries.len());
+        for e in &m.entries {
+            match e {
+                MapEntry::Pair(p) => match p.origin {
+                    Some(po) => {
+                        spans.push(po.span);
+                        last_end = Some(last_end.map_or(po.span.1, |l| l.max(po.span.1)));
+                        if node_origin(&p.value).is_some() {
+                            self.node(&p.value, Parent::MapValue { col });
+                        } else {
+                            let st = self.after_colon(po.span.0, po.style);
+                            let mut out = String::new();
+                            self.fresh
+                                .value_after_key(&mut out, &p.value, col + self.step);
+                            self.edit(st, po.span.1, out);
+                        }
+                    }
+                    None => {
+                        let mut out = String::new();
+                        let one = Map {
+                            entries: vec![e.clone()],
+                            origin: None,
+                        };
+                        self.fresh.block_map(&mut out, &one, col, col, false);
+                        self.insert_lines(last_end, o.span.0, out);
+                    }
+                },
+                MapEntry::Comment(c) => match c.origin {
+                    Some(co) => {
+                        spans.push(co.span);
+                        last_end = Some(last_end.map_or(co.span.1, |l| l.max(co.span.1)));
+                        self.comment(c);
+                    }
+                    None => {
+                        let text = format!("{}#{}\n", " ".repeat(col), c.text);
+                        self.insert_lines(last_end, o.span.0, text);
+                    }
+                },
+            }
+        }
+        self.cut_removed(o.span, spans, false);
+    }
+
+    fn seq(&mut self, s: &Seq, n: &Node, parent: Parent) {
+        let Some(o) = s.origin else { return };
+        if self.is_alias(&o) {
+            if dirty(n) {
+                self.replace_alias(n, &o, parent);
+            }
+            return;
+        }
+        if self.is_flow(&o) {
+            let spans: Vec<_> = s
+                .items
+                .iter()
+                .filter_map(|i| match i {
+                    SeqItem::Node(n) => node_origin(n).map(|o| o.span),
+                    SeqItem::Comment(c) => c.origin.map(|o| o.span),
+                })
+                .collect();
+            let added = s
+                .items
+                .iter()
+                .any(|i| matches!(i, SeqItem::Node(n) if node_origin(n).is_none()));
+            if added || self.cut_removed(o.span, spans, true) {
+                let mut out = String::new();
+                self.fresh.flow(&mut out, n);
+                self.edit(o.span.0, o.span.1, out);
+                return;
+            }
+            for i in &s.items {
+                match i {
+                    SeqItem::Node(n) => self.node(n, Parent::Flow),
+                    SeqItem::Comment(c) => self.comment(c),
+                }
+            }
+            return;
+        }
+        let col = o.column;
+        let mut last_end: Option<usize> = None;
+        let mut spans = Vec::with_capacity(s.items.len());
+        for i in &s.items {
+            match i {
+                SeqItem::Node(item) => match node_origin(item) {
+                    Some(io) => {
+                        spans.push(io.span);
+                        last_end = Some(last_end.map_or(io.span.1, |l| l.max(io.span.1)));
+                        self.node(item, Parent::SeqItem { col });
+                    }
+                    None => {
+                        let mut out = " ".repeat(col);
+                        self.fresh.seq_item(&mut out, item, col);
+                        out.push('\n');
+                        self.insert_lines(last_end, o.span.0, out);
+                    }
+                },
+                SeqItem::Comment(c) => match c.origin {
+                    Some(co) => {
+                        spans.push(co.span);
+                        last_end = Some(last_end.map_or(co.span.1, |l| l.max(co.span.1)));
+                        self.comment(c);
+                    }
+                    None => {
+                        let text = format!("{}#{}\n", " ".repeat(col), c.text);
+                        self.insert_lines(last_end, o.span.0, text);
+                    }
+                },
+            }
+        }
+        self.cut_removed(o.span, spans, false);
+    }
+}
+
+/// Writes `tree` as its source text with only the changes spliced in.
+pub(crate) fn emit(tree: &Tree, src: &str, step: usize) -> Result<String, Error> {
+    let mut comment_spans = Vec::new();
+    for d in &tree.documents {
+        collect_comment_spans(&d.root, &mut comment_spans);
+    }
+    comment_spans.sort_unstable();
+    let mut sp = Splicer {
+        src,
+        edits: Vec::new(),
+        fresh: Fresh { step },
+        step,
+        comment_spans,
+        error: None,
+    };
+    for d in &tree.documents {
+        sp.document(d);
+    }
+    if let Some(e) = sp.error {
+        return Err(e);
+    }
+    let mut edits = sp.edits;
+    edits.sort_by_key(|e| e.start);
+    let extra: usize = edits.iter().map(|e| e.text.len()).sum();
+    let mut out = String::with_capacity(src.len() + extra);
+    let mut cur = 0;
+    for e in &edits {
+        if e.start < cur || e.end < e.start || e.end > src.len() {
+            return Err(Error::Emit {
+                format: "yaml",
+                message: format!("overlapping edits at byte {}", e.start),
+            });
+        }
+        out.push_str(&src[cur..e.start]);
+        out.push_str(&e.text);
+        cur = e.end;
+    }
+    out.push_str(&src[cur..]);
+    Ok(out)
+}

@@ -640,7 +640,12 @@ pub fn unflatten(pairs: &[(String, Scalar)]) -> Result<Node, Error> {
     let mut root = Slot::default();
     for (key, value) in pairs {
         let mut slot = &mut root;
-        for (is_list, token) in tokenize(key) {
+        let tokens = tokenize(key);
+        // sops metadata is at most a few levels deep; refuse pathological keys before recursing.
+        if tokens.len() > 16 {
+            return Err(invalid(key.as_str(), "flattened key nested too deeply"));
+        }
+        for (is_list, token) in tokens {
             slot = if is_list {
                 let i = token
                     .parse::<usize>()

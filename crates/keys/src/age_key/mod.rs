@@ -3,16 +3,17 @@
 //! private keys, passphrase-protected identity files) and the `enc` field sops writes: an
 //! ASCII-armored age file whose payload is the raw data key or Shamir share.
 
+mod format;
 pub mod identity;
 pub mod pq;
 mod xwing;
 
 use std::fmt;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use age::armor::{ArmoredReader, ArmoredWriter, Format};
+use age::armor::ArmoredReader;
 use signet_sops::metadata::{AgeEntry, MasterKeyEntry};
 use zeroize::Zeroizing;
 
@@ -115,18 +116,7 @@ impl AgeRecipient {
                 &plugin
             }
         };
-        let encryptor = age::Encryptor::with_recipients(std::iter::once(recipient))
-            .map_err(|e| wrap_err(e.to_string()))?;
-        let mut armored = Vec::new();
-        let io_err = |e: std::io::Error| wrap_err(e.to_string());
-        let armor = ArmoredWriter::wrap_output(&mut armored, Format::AsciiArmor).map_err(io_err)?;
-        let mut writer = encryptor.wrap_output(armor).map_err(io_err)?;
-        writer.write_all(secret).map_err(io_err)?;
-        writer
-            .finish()
-            .and_then(|armor| armor.finish())
-            .map_err(io_err)?;
-        String::from_utf8(armored).map_err(|_| wrap_err("armor is not UTF-8".to_owned()))
+        format::encrypt_armored(recipient, secret).map_err(|e| wrap_err(e.to_string()))
     }
 }
 

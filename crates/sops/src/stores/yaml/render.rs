@@ -249,6 +249,40 @@ fn is_base60_float(s: &str) -> bool {
 }
 
 /// Whether a string must be quoted because plain it would read back as something else.
+/// Whether `s` can be written as a plain scalar in block context (not at a line start).
+pub(crate) fn plain_in_block(s: &str) -> bool {
+    !s.is_empty() && analyze_at(s, false).block_plain && !needs_type_quotes(s)
+}
+
+/// libyaml's line folding of a plain scalar (yaml.v2 and kubebuilder output, width 80): a space
+/// becomes a line break when the column has passed 80 and the next character is not a space;
+/// continuation lines start at `indent`. `column` is where the scalar starts.
+pub(crate) fn wrap_plain(s: &str, column: usize, indent: usize) -> String {
+    const BEST_WIDTH: usize = 80;
+    let mut out = String::with_capacity(s.len() + 16);
+    let mut col = column;
+    let mut spaces = false;
+    let chars: Vec<char> = s.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if c == ' ' {
+            if !spaces && col > BEST_WIDTH && chars.get(i + 1).is_some_and(|&n| n != ' ') {
+                out.push('\n');
+                out.extend(std::iter::repeat_n(' ', indent));
+                col = indent;
+            } else {
+                out.push(' ');
+                col += 1;
+            }
+            spaces = true;
+        } else {
+            out.push(c);
+            col += 1;
+            spaces = false;
+        }
+    }
+    out
+}
+
 fn needs_type_quotes(s: &str) -> bool {
     !resolves_to_str(s) || is_old_bool(s) || is_base60_float(s)
 }

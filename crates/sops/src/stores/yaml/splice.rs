@@ -6,7 +6,10 @@
 //! after its key, text of entries that are no longer in the tree (the `sops` map on decrypt) is cut
 //! out by whole lines — and one linear pass splices them into the source.
 
-use super::render::{Fresh, Place, block_allowed, block_scalar, double_quoted, render_scalar};
+use super::render::{
+    Fresh, Place, block_allowed, block_scalar, double_quoted, plain_in_block, render_scalar,
+    wrap_plain,
+};
 use crate::Error;
 use crate::tree::{
     Comment, Document, Map, MapEntry, Node, Origin, Scalar, ScalarStyle, Seq, SeqItem, Tree, Value,
@@ -198,6 +201,12 @@ impl<'a> Splicer<'a> {
         }
         let (start, end) = o.span;
         let flow = matches!(parent, Parent::Flow);
+        if let (Parent::MapValue { col }, ScalarStyle::Plain, Value::Str(v)) =
+            (parent, o.style, &s.value)
+            && self.folded_plain_marker(&o, col, v)
+        {
+            return;
+        }
         let block_style = matches!(o.style, ScalarStyle::Literal | ScalarStyle::Folded);
         if block_style && !self.is_alias(&o) {
             self.block_scalar(s, &o, parent);
@@ -232,6 +241,35 @@ impl<'a> Splicer<'a> {
             text.insert(0, ' ');
         }
         self.edit(start, end, text);
+    }
+
+    /// A plain scalar that the source wrapped over several lines exactly as libyaml does at width
+    /// 80 (kubebuilder CRDs, yaml.v2 output) loses its line breaks once encrypted. To give them
+    /// back on decryption, its ENC value is written as a folded block with an explicit
+    /// indentation indicator and strip chomping (`>2-`), content at the continuation indent; a
+    /// decrypted value under such a header is wrapped again. Returns whether it wrote the marker.
+    fn folded_plain_marker(&mut self, o: &Origin, col: usize, v: &str) -> bool {
+        let (start, end) = o.span;
+        let span = &self.src[start..end];
+        if !span.contains('\n') || !self.rest_of_line_blank(end) || self.is_alias(o) {
+            return false;
+        }
+        let lines: Vec<&str> = span.split('\n').collect();
+        let cont = lines[1].len() - lines[1].trim_start_matches(' ').len();
+        if lines.iter().any(|l| l.trim().is_empty()) || cont <= col || cont - col > 9 {
+            return false;
+        }
+        let original = lines.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ");
+        if wrap_plain(&original, o.column, cont) != span
+            || v.contains('\n')
+            || v.starts_with(' ')
+            || !block_allowed(v)
+        {
+            return false;
+        }
+        let text = format!(">{}-\n{}{}", cont - col, " ".repeat(cont), v);
+        self.edit(start, end, text);
+        true
     }
 
     /// Rewrites a `|`/`>` scalar: the header (found on the line before the content) and the
@@ -275,6 +313,20 @@ impl<'a> Splicer<'a> {
         let mut hend = ind + 1;
         while hend < header_line_end && matches!(b[hend], b'1'..=b'9' | b'+' | b'-') {
             hend += 1;
+        }
+        let header = &self.src[ind..hend];
+        if let (Parent::MapValue { .. }, Value::Str(v)) = (parent, &s.value)
+            && header.starts_with('>')
+            && header.ends_with('-')
+            && header.len() == 3
+            && !v.contains('\n')
+            && plain_in_block(v)
+        {
+            // The marker left by `folded_plain_marker`: the value was a wrapped plain scalar.
+            let indent = start - self.line_start(start);
+            let column = ind - self.line_start(ind);
+            self.edit(ind, end, wrap_plain(v, column, indent));
+            return;
         }
         let content_indent =
             if start > 0 && self.line_start(start) <= start && o.span.0 > header_line_end {

@@ -10,15 +10,13 @@ use crate::store::{Format, Store};
 
 /// The store for `format`.
 ///
-/// YAML is provided by `stores::yaml::YamlStore`, which lands separately; until then asking for it
-/// panics (see the crate report).
+/// YAML is [`yaml::YamlStore`] with sops' 4-space indent.
 pub fn store_for(format: Format) -> Box<dyn Store + Send + Sync> {
     match format {
         Format::Json => Box::new(json::JsonStore),
         Format::Dotenv => Box::new(dotenv::DotenvStore),
         Format::Ini => Box::new(ini::IniStore),
         Format::Binary => Box::new(binary::BinaryStore),
-        // Format::Yaml => Box::new(yaml::YamlStore::default()),
-        Format::Yaml => unimplemented!("the YAML store is not wired in yet"),
+        Format::Yaml => Box::new(yaml::YamlStore::default()),
     }
 }

@@ -1,0 +1,74 @@
+//! `signet-dev-cluster`: prints eval-able exports and `ready`, serves a real API server (plus moto
+//! and OpenBao when asked), and cleans up on SIGTERM.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn dev_cluster_prints_exports_then_ready_and_cleans_up_on_sigterm() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_signet-dev-cluster"))
+        .args(["--moto", "--openbao"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn signet-dev-cluster");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+
+    let mut exports = HashMap::new();
+    loop {
+        let line = lines
+            .next()
+            .expect("signet-dev-cluster ended before `ready`")
+            .expect("read stdout");
+        if line == "ready" {
+            break;
+        }
+        let assignment = line
+            .strip_prefix("export ")
+            .unwrap_or_else(|| panic!("not an export line: {line}"));
+        let (name, quoted) = assignment.split_once('=').expect("NAME=value");
+        let value = quoted
+            .strip_prefix('\'')
+            .and_then(|v| v.strip_suffix('\''))
+            .unwrap_or_else(|| panic!("value not single-quoted: {line}"));
+        exports.insert(name.to_owned(), value.to_owned());
+    }
+
+    let kubeconfig = PathBuf::from(&exports["KUBECONFIG"]);
+    let text = std::fs::read_to_string(&kubeconfig).expect("kubeconfig readable");
+    assert!(text.contains("server: https://127.0.0.1:"), "{text}");
+    assert!(exports["AWS_ENDPOINT_URL"].starts_with("http://127.0.0.1:"));
+    assert_eq!(exports["AWS_REGION"], "us-east-1");
+    assert!(exports["VAULT_ADDR"].starts_with("http://127.0.0.1:"));
+    assert!(!exports["VAULT_TOKEN"].is_empty());
+    for url in [&exports["AWS_ENDPOINT_URL"], &exports["VAULT_ADDR"]] {
+        let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .unwrap_or_else(|e| panic!("{url} not listening: {e}"));
+    }
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "signet-dev-cluster did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(exit.success(), "{exit}");
+    assert!(!kubeconfig.exists(), "the kubeconfig is removed at exit");
+    assert!(
+        !kubeconfig.parent().expect("temp dir").exists(),
+        "the API server's temp dir is removed at exit"
+    );
+}

@@ -46,6 +46,9 @@ struct Frame {
     start: usize,
     end: usize,
     anchor: usize,
+    /// Own-line comments that belong here but came while a child collection was still open:
+    /// they follow the entry being built.
+    after_entry: Vec<Comment>,
 }
 
 struct DocState {
@@ -260,6 +263,10 @@ impl<'s> Builder<'s> {
         let frame = &mut self.stack[idx];
         frame.start = frame.start.min(span.0);
         frame.end = frame.end.max(span.1);
+        if !top && placement != Placement::Right {
+            frame.after_entry.push(comment);
+            return;
+        }
         match &mut frame.kind {
             Kind::Map { map, pending_key } => {
                 if pending_key.is_some() {
@@ -349,12 +356,16 @@ impl<'s> Builder<'s> {
                             column: k.column,
                         }),
                     }));
+                    map.entries
+                        .extend(frame.after_entry.drain(..).map(MapEntry::Comment));
                 }
             },
             Kind::Seq { seq } => {
                 frame.start = frame.start.min(start);
                 frame.end = frame.end.max(end);
                 seq.items.push(SeqItem::Node(node));
+                seq.items
+                    .extend(frame.after_entry.drain(..).map(SeqItem::Comment));
             }
         }
         Ok(())
@@ -379,6 +390,7 @@ impl<'s> Builder<'s> {
         };
         let column = column_of(self.src, span.0);
         self.stack.push(Frame {
+            after_entry: Vec::new(),
             kind,
             flow,
             column,

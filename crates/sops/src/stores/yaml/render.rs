@@ -443,6 +443,10 @@ fn auto_str(s: &str, a: &Analysis, place: Place) -> String {
 
 /// Renders a map key.
 pub(crate) fn render_key(key: &str, flow: bool) -> String {
+    if key == "<<" {
+        // What yaml.v3 writes for the merge key sops keeps as a plain `<<` entry.
+        return "!!merge <<".into();
+    }
     auto_str(
         key,
         &analyze(key),

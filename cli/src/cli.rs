@@ -16,6 +16,13 @@ pub struct Cli {
 /// Every subcommand.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Seal Secrets into SealedSecrets (kubeseal-compatible).
+    Seal(crate::seal::SealArgs),
+    /// Unseal SealedSecrets offline with the controller's private keys (recovery).
+    Unseal(crate::seal::UnsealArgs),
+    /// Sealing key management.
+    #[command(subcommand)]
+    Keys(crate::seal::KeysCommand),
     /// Encrypt a file in the sops format (values encrypted in place).
     #[command(visible_alias = "e")]
     Encrypt(sops::EncryptCmd),
@@ -45,6 +52,9 @@ pub enum Command {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> CliResult {
     match cli.command {
+        Command::Seal(c) => crate::seal::seal(c),
+        Command::Unseal(c) => crate::seal::unseal(c),
+        Command::Keys(c) => crate::seal::keys(c),
         Command::Encrypt(c) => sops::encrypt(c),
         Command::Decrypt(c) => sops::decrypt(c),
         Command::Edit(c) => sops::edit(c),

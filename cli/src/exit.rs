@@ -37,6 +37,12 @@ pub mod code {
     pub const UNSEAL_FAILED: u8 = 210;
     /// Signet: `rekey --check` found stale files.
     pub const STALE_FILES: u8 = 211;
+    /// Signet: the flag needs a running controller (online sealing modes are not yet available).
+    pub const ONLINE_MODE_UNAVAILABLE: u8 = 212;
+    /// Signet: the sealing certificate is unusable (unreadable, not RSA, expired).
+    pub const SEALING_CERT_UNUSABLE: u8 = 213;
+    /// Signet: a manifest is not what the command needs (wrong kind, missing name, bad data).
+    pub const INVALID_MANIFEST: u8 = 214;
 }
 
 /// A failed command: the message shown to the user and the process exit code.

@@ -4,6 +4,7 @@ mod cli;
 mod docs;
 mod exit;
 mod io;
+mod seal;
 mod sops;
 
 use clap::Parser;

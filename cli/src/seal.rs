@@ -1,0 +1,526 @@
+//! `signet seal`, `signet unseal` and `signet keys new-sealing-key`: the kubeseal-compatible side of
+//! the CLI. All cryptography is in `signet-seal`; this module reads inputs, parses manifests, picks
+//! output formats and writes files atomically.
+//!
+//! Output format: JSON by default, exactly like kubeseal (`-o yaml` for YAML), so scripts that pipe
+//! kubeseal's output keep working; it does not follow the input format. Several input documents give
+//! several output documents: concatenated JSON objects (as kubeseal writes them, and as `kubectl apply
+//! -f` reads them) or `---`-separated YAML documents.
+//!
+//! Online modes (`--fetch-cert`, `--validate`, `--re-encrypt`, `--controller-*`) need a running
+//! controller; the flags exist so scripts and help text are stable, and fail with exit code
+//! [`code::ONLINE_MODE_UNAVAILABLE`] until the controller lands.
+
+use crate::exit::{CliError, CliResult, code};
+use crate::io::{Input, write_atomic, write_stdout};
+use clap::{Args, Subcommand, ValueEnum};
+use serde::Serialize;
+use serde_json::Value;
+use signet_api::{SealedSecret, Secret};
+use signet_seal::convert::{SealOptions, merge_into, seal_secret, unseal_sealed_secret};
+use signet_seal::{PrivateKeyRing, Scope, SealError, SealingCertificate, generate_sealing_key};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Output serialization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Pretty JSON, one object per document (kubeseal's default).
+    Json,
+    /// YAML, one `---` document per object.
+    Yaml,
+}
+
+/// Sealing scope on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScopeArg {
+    /// Same name and namespace only.
+    Strict,
+    /// Any name in the same namespace.
+    NamespaceWide,
+    /// Any name, any namespace.
+    ClusterWide,
+}
+
+impl From<ScopeArg> for Scope {
+    fn from(s: ScopeArg) -> Scope {
+        match s {
+            ScopeArg::Strict => Scope::Strict,
+            ScopeArg::NamespaceWide => Scope::NamespaceWide,
+            ScopeArg::ClusterWide => Scope::ClusterWide,
+        }
+    }
+}
+
+/// Flags that need a running controller (designed now, implemented with the controller).
+#[derive(Debug, Args)]
+pub struct OnlineArgs {
+    /// Print the controller's current sealing certificate (needs a controller; not yet available).
+    #[arg(long)]
+    pub fetch_cert: bool,
+    /// Ask the controller whether the input SealedSecret can be unsealed (not yet available).
+    #[arg(long)]
+    pub validate: bool,
+    /// Re-seal the input SealedSecret to the controller's newest key (not yet available).
+    #[arg(long)]
+    pub re_encrypt: bool,
+    /// Controller base URL, instead of the API server's service proxy (not yet available).
+    #[arg(long, value_name = "URL")]
+    pub controller_url: Option<String>,
+    /// Controller service name, reached through the API server proxy (not yet available).
+    #[arg(long, value_name = "NAME")]
+    pub controller_name: Option<String>,
+    /// Controller namespace (not yet available).
+    #[arg(long, value_name = "NAMESPACE")]
+    pub controller_namespace: Option<String>,
+}
+
+impl OnlineArgs {
+    fn refuse_if_used(&self) -> CliResult {
+        let used = [
+            (self.fetch_cert, "--fetch-cert"),
+            (self.validate, "--validate"),
+            (self.re_encrypt, "--re-encrypt"),
+            (self.controller_url.is_some(), "--controller-url"),
+            (self.controller_name.is_some(), "--controller-name"),
+            (
+                self.controller_namespace.is_some(),
+                "--controller-namespace",
+            ),
+        ];
+        match used.iter().find(|(on, _)| *on) {
+            Some((_, flag)) => Err(CliError::new(
+                code::ONLINE_MODE_UNAVAILABLE,
+                format!(
+                    "{flag} needs a running Signet or Bitnami controller and is not yet available; \
+                     seal offline with --cert FILE|URL (the controller's cert.pem)"
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `signet seal`: turn Secrets into SealedSecrets (kubeseal-compatible).
+#[derive(Debug, Args)]
+pub struct SealArgs {
+    /// Secret manifest(s): YAML (several `---` documents allowed) or a JSON stream; `-` or none reads
+    /// stdin.
+    #[arg(value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// Same as FILE (kubeseal's spelling).
+    #[arg(
+        short = 'f',
+        long = "secret-file",
+        value_name = "FILE",
+        conflicts_with = "input"
+    )]
+    pub secret_file: Option<PathBuf>,
+    /// The controller's sealing certificate (PEM file, or http(s) URL). Env: SEALED_SECRETS_CERT.
+    #[arg(long, value_name = "FILE|URL", env = "SEALED_SECRETS_CERT")]
+    pub cert: Option<String>,
+    /// Scope; default: the Secret's scope annotations, else strict.
+    #[arg(long, value_enum)]
+    pub scope: Option<ScopeArg>,
+    /// Namespace for Secrets that declare none (and for --raw).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// Name for Secrets that declare none (and for --raw).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Output format (default json, like kubeseal).
+    #[arg(short = 'o', long = "format", value_enum, default_value = "json")]
+    pub format: Format,
+    /// Write the result to this file (atomically) instead of stdout.
+    #[arg(short = 'w', long = "sealed-secret-file", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Seal one raw value (from --from-file) and print only the sealed value.
+    #[arg(long)]
+    pub raw: bool,
+    /// With --raw: the file whose bytes are sealed verbatim (`[key=]path`; `/dev/stdin` works).
+    #[arg(long = "from-file", value_name = "[KEY=]FILE", requires = "raw")]
+    pub from_file: Vec<String>,
+    /// Seal the input Secret's items into this existing SealedSecret file, in place (atomically).
+    #[arg(long = "merge-into", value_name = "FILE", conflicts_with_all = ["raw", "output"])]
+    pub merge_into: Option<PathBuf>,
+    /// Seal Secrets that have no data at all.
+    #[arg(long)]
+    pub allow_empty_data: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub online: OnlineArgs,
+}
+
+/// `signet unseal`: offline recovery with the controller's private keys (like `kubeseal
+/// --recovery-unseal`).
+#[derive(Debug, Args)]
+pub struct UnsealArgs {
+    /// SealedSecret manifest(s), YAML or a JSON stream; `-` or none reads stdin.
+    #[arg(value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// Private key files: PEM (PKCS#1 or PKCS#8) or a key-backup Secret / v1.List (YAML or JSON).
+    /// Repeat the flag or separate with commas.
+    #[arg(
+        long = "recovery-private-key",
+        value_name = "KEY",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub recovery_private_key: Vec<PathBuf>,
+    /// Accepted for kubeseal compatibility (unsealing is what this command does).
+    #[arg(long, hide = true)]
+    pub recovery_unseal: bool,
+    /// Output format (default json, like kubeseal).
+    #[arg(short = 'o', long = "format", value_enum, default_value = "json")]
+    pub format: Format,
+    /// Write the plaintext Secret(s) to this file (created 0600, atomically) instead of stdout.
+    #[arg(short = 'w', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `signet keys ...`: sealing key management.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Generate an RSA sealing key and a self-signed certificate like the controller's, for
+    /// bring-your-own-key setups.
+    NewSealingKey(NewSealingKeyArgs),
+}
+
+/// `signet keys new-sealing-key`.
+#[derive(Debug, Args)]
+pub struct NewSealingKeyArgs {
+    /// Where to write the private key (PKCS#8 PEM, mode 0600).
+    #[arg(long, value_name = "FILE", default_value = "sealing.key")]
+    pub key_out: PathBuf,
+    /// Where to write the certificate (PEM).
+    #[arg(long, value_name = "FILE", default_value = "sealing.crt")]
+    pub cert_out: PathBuf,
+    /// RSA key size: 2048, 3072, 4096 or 8192.
+    #[arg(long, default_value_t = 4096)]
+    pub bits: usize,
+    /// Certificate lifetime in days (the controller's default is ten years).
+    #[arg(long, default_value_t = 3650)]
+    pub validity_days: u64,
+    /// Certificate common name (the controller's default is empty).
+    #[arg(long, default_value = "")]
+    pub cn: String,
+    /// Overwrite existing files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+fn seal_error(what: &str, e: SealError) -> CliError {
+    let code = match e {
+        SealError::Unseal => code::UNSEAL_FAILED,
+        SealError::Certificate(_) | SealError::CertificateExpired(_) => code::SEALING_CERT_UNUSABLE,
+        SealError::PrivateKey { .. } | SealError::NoPrivateKey(_) => code::COULD_NOT_RETRIEVE_KEY,
+        SealError::Manifest(_) | SealError::Template { .. } => code::INVALID_MANIFEST,
+        _ => code::ERROR_GENERIC,
+    };
+    CliError::new(code, format!("{what}: {e}"))
+}
+
+fn read_file(path: &Path) -> CliResult<Vec<u8>> {
+    Input::File(path.to_path_buf()).read()
+}
+
+/// Reads the sealing certificate from a file or an http(s) URL.
+fn load_cert(cert: Option<&str>) -> CliResult<SealingCertificate> {
+    let source = cert.ok_or_else(|| {
+        CliError::new(
+            code::ERROR_CONFLICTING_PARAMETERS,
+            "no sealing certificate: pass --cert FILE|URL (or set SEALED_SECRETS_CERT); \
+             fetching it from a controller (--fetch-cert) is not yet available",
+        )
+    })?;
+    let bytes = if source.starts_with("http://") || source.starts_with("https://") {
+        fetch_url(source)?
+    } else {
+        read_file(Path::new(source))?
+    };
+    SealingCertificate::from_pem(&bytes).map_err(|e| seal_error(source, e))
+}
+
+fn fetch_url(url: &str) -> CliResult<Vec<u8>> {
+    let fail = |e: &dyn std::fmt::Display| {
+        CliError::new(
+            code::COULD_NOT_READ_INPUT_FILE,
+            format!("cannot fetch {url}: {e}"),
+        )
+    };
+    let output = std::process::Command::new("curl")
+        .args([
+            "--fail",
+            "--silent",
+            "--show-error",
+            "--location",
+            "--max-time",
+            "60",
+            "--",
+            url,
+        ])
+        .output()
+        .map_err(|e| fail(&format!("running curl: {e}")))?;
+    if !output.status.success() {
+        return Err(fail(&String::from_utf8_lossy(&output.stderr).trim()));
+    }
+    Ok(output.stdout)
+}
+
+/// Parses a manifest stream into documents: a JSON stream when it starts with `{` or `[`, otherwise
+/// YAML documents. `kind: List` documents are flattened into their items.
+fn parse_documents(bytes: &[u8], origin: &str) -> CliResult<Vec<Value>> {
+    let bad = |e: &dyn std::fmt::Display| {
+        CliError::new(
+            code::INVALID_MANIFEST,
+            format!("{origin}: not valid YAML or JSON: {e}"),
+        )
+    };
+    let text = std::str::from_utf8(bytes).map_err(|e| bad(&e))?;
+    let trimmed = text.trim_start();
+    let docs: Vec<Value> = if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        serde_json::Deserializer::from_str(text)
+            .into_iter::<Value>()
+            .collect::<Result<_, _>>()
+            .map_err(|e| bad(&e))?
+    } else {
+        serde_saphyr::from_multiple::<Value>(text).map_err(|e| bad(&e))?
+    };
+    let mut out = Vec::with_capacity(docs.len());
+    for doc in docs {
+        match doc {
+            Value::Null => {}
+            Value::Array(items) => out.extend(items),
+            Value::Object(ref map) if map.get("kind").and_then(Value::as_str) == Some("List") => {
+                out.extend(
+                    map.get("items")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default(),
+                );
+            }
+            other => out.push(other),
+        }
+    }
+    Ok(out)
+}
+
+fn typed<T: serde::de::DeserializeOwned>(doc: Value, kind: &str, where_: &str) -> CliResult<T> {
+    let found = doc
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    if found != kind {
+        return Err(CliError::new(
+            code::INVALID_MANIFEST,
+            format!("{where_}: expected kind {kind}, found {:?}", found),
+        ));
+    }
+    serde_json::from_value(doc).map_err(|e| {
+        CliError::new(
+            code::INVALID_MANIFEST,
+            format!("{where_}: not a valid {kind}: {e}"),
+        )
+    })
+}
+
+fn render<T: Serialize>(objects: &[T], format: Format) -> CliResult<Vec<u8>> {
+    let mut out = Vec::new();
+    for object in objects {
+        match format {
+            Format::Json => {
+                let text = serde_json::to_string_pretty(object).map_err(|e| {
+                    CliError::new(code::ERROR_DUMPING_TREE, format!("cannot write JSON: {e}"))
+                })?;
+                out.extend_from_slice(text.as_bytes());
+                out.push(b'\n');
+            }
+            Format::Yaml => {
+                let text = serde_saphyr::to_string(object).map_err(|e| {
+                    CliError::new(code::ERROR_DUMPING_TREE, format!("cannot write YAML: {e}"))
+                })?;
+                out.extend_from_slice(b"---\n");
+                out.extend_from_slice(text.as_bytes());
+                if !text.ends_with('\n') {
+                    out.push(b'\n');
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn emit(bytes: &[u8], output: Option<&Path>) -> CliResult {
+    match output {
+        Some(path) => write_atomic(path, bytes),
+        None => write_stdout(bytes),
+    }
+}
+
+/// Runs `signet seal`.
+pub fn seal(args: SealArgs) -> CliResult {
+    args.online.refuse_if_used()?;
+    let cert = load_cert(args.cert.as_deref())?;
+    if args.raw {
+        return seal_raw(&args, &cert);
+    }
+    let input = Input::from_arg(args.input.as_deref().or(args.secret_file.as_deref()));
+    let origin = input.display_name();
+    let docs = parse_documents(&input.read()?, &origin)?;
+    if docs.is_empty() {
+        return Err(CliError::new(
+            code::NEED_AT_LEAST_ONE_DOCUMENT,
+            format!("{origin}: no Secret found"),
+        ));
+    }
+    let mut secrets = Vec::with_capacity(docs.len());
+    for (i, doc) in docs.into_iter().enumerate() {
+        let where_ = format!("{origin}: document {}", i + 1);
+        secrets.push((where_.clone(), typed::<Secret>(doc, "Secret", &where_)?));
+    }
+
+    if let Some(target) = &args.merge_into {
+        return merge(&secrets, &cert, target);
+    }
+
+    let options = SealOptions {
+        scope: args.scope.map(Scope::from),
+        default_namespace: args.namespace.clone(),
+        default_name: args.name.clone(),
+        allow_empty_data: args.allow_empty_data,
+    };
+    let mut sealed = Vec::with_capacity(secrets.len());
+    for (where_, secret) in &secrets {
+        sealed.push(seal_secret(secret, &cert, &options).map_err(|e| seal_error(where_, e))?);
+    }
+    emit(&render(&sealed, args.format)?, args.output.as_deref())
+}
+
+fn seal_raw(args: &SealArgs, cert: &SealingCertificate) -> CliResult {
+    let [spec] = args.from_file.as_slice() else {
+        return Err(CliError::new(
+            code::ERROR_CONFLICTING_PARAMETERS,
+            "--raw needs exactly one --from-file",
+        ));
+    };
+    let path = spec.split_once('=').map_or(spec.as_str(), |(_, p)| p);
+    let value = zeroize::Zeroizing::new(read_file(Path::new(path))?);
+    let scope = args.scope.map_or(Scope::Strict, Scope::from);
+    let label = scope
+        .label(args.namespace.as_deref(), args.name.as_deref())
+        .map_err(|e| {
+            CliError::new(
+                code::ERROR_CONFLICTING_PARAMETERS,
+                format!("--raw: {e} (use -n/--namespace and --name, or --scope)"),
+            )
+        })?;
+    let sealed = signet_seal::seal(cert, &label, &value).map_err(|e| seal_error("--raw", e))?;
+    emit(sealed.as_bytes(), args.output.as_deref())
+}
+
+fn merge(secrets: &[(String, Secret)], cert: &SealingCertificate, target: &Path) -> CliResult {
+    let [(where_, secret)] = secrets else {
+        return Err(CliError::new(
+            code::ERROR_CONFLICTING_PARAMETERS,
+            "--merge-into takes exactly one input Secret",
+        ));
+    };
+    let origin = target.display().to_string();
+    let bytes = read_file(target)?;
+    let is_json = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let mut docs = parse_documents(&bytes, &origin)?;
+    if docs.len() != 1 {
+        return Err(CliError::new(
+            code::INVALID_MANIFEST,
+            format!("{origin}: --merge-into needs a file with exactly one SealedSecret"),
+        ));
+    }
+    let mut existing: SealedSecret = typed(docs.remove(0), "SealedSecret", &origin)?;
+    merge_into(&mut existing, secret, cert).map_err(|e| seal_error(where_, e))?;
+    let format = if is_json { Format::Json } else { Format::Yaml };
+    write_atomic(target, &render(&[existing], format)?)
+}
+
+/// Runs `signet unseal`.
+pub fn unseal(args: UnsealArgs) -> CliResult {
+    let mut ring = PrivateKeyRing::new();
+    for path in &args.recovery_private_key {
+        let origin = path.display().to_string();
+        warn_if_readable_by_others(path);
+        let bytes = zeroize::Zeroizing::new(read_file(path)?);
+        ring.add_from_bytes(&bytes, &origin)
+            .map_err(|e| seal_error(&origin, e))?;
+    }
+    let input = Input::from_arg(args.input.as_deref());
+    let origin = input.display_name();
+    let docs = parse_documents(&input.read()?, &origin)?;
+    if docs.is_empty() {
+        return Err(CliError::new(
+            code::NEED_AT_LEAST_ONE_DOCUMENT,
+            format!("{origin}: no SealedSecret found"),
+        ));
+    }
+    let mut secrets = Vec::with_capacity(docs.len());
+    for (i, doc) in docs.into_iter().enumerate() {
+        let where_ = format!("{origin}: document {}", i + 1);
+        let sealed: SealedSecret = typed(doc, "SealedSecret", &where_)?;
+        secrets.push(unseal_sealed_secret(&sealed, &ring).map_err(|e| seal_error(&where_, e))?);
+    }
+    let bytes = zeroize::Zeroizing::new(render(&secrets, args.format)?);
+    emit(&bytes, args.output.as_deref())
+}
+
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        eprintln!(
+            "signet: warning: private key {} is readable by group or others (chmod 600 it)",
+            path.display()
+        );
+    }
+}
+
+/// Runs `signet keys ...`.
+pub fn keys(command: KeysCommand) -> CliResult {
+    match command {
+        KeysCommand::NewSealingKey(args) => new_sealing_key(args),
+    }
+}
+
+fn new_sealing_key(args: NewSealingKeyArgs) -> CliResult {
+    for path in [&args.key_out, &args.cert_out] {
+        if path.exists() && !args.force {
+            return Err(CliError::new(
+                code::COULD_NOT_WRITE_OUTPUT_FILE,
+                format!("{} exists; pass --force to overwrite it", path.display()),
+            ));
+        }
+    }
+    let validity = Duration::from_secs(args.validity_days.saturating_mul(24 * 3600));
+    let generated = generate_sealing_key(args.bits, validity, &args.cn)
+        .map_err(|e| seal_error("new-sealing-key", e))?;
+    if args.key_out.exists() {
+        // write_atomic keeps an existing file's mode; a private key must end up 0600 regardless.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&args.key_out, std::fs::Permissions::from_mode(0o600)).map_err(
+            |e| {
+                CliError::new(
+                    code::COULD_NOT_WRITE_OUTPUT_FILE,
+                    format!("cannot chmod {}: {e}", args.key_out.display()),
+                )
+            },
+        )?;
+    }
+    write_atomic(&args.key_out, generated.private_key_pem.as_bytes())?;
+    write_atomic(&args.cert_out, generated.certificate_pem.as_bytes())?;
+    eprintln!(
+        "signet: wrote {} (private key, 0600) and {} (certificate); load them into the controller's \
+         namespace as a kubernetes.io/tls Secret labelled sealedsecrets.bitnami.com/sealed-secrets-key=active",
+        args.key_out.display(),
+        args.cert_out.display()
+    );
+    Ok(())
+}

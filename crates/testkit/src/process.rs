@@ -270,3 +270,85 @@ pub(crate) fn http_status(port: u16, path: &str) -> Option<u16> {
     BufReader::new(stream).read_line(&mut status_line).ok()?;
     status_line.split_whitespace().nth(1)?.parse().ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh() -> std::path::PathBuf {
+        crate::peer_path("sh").expect("sh on PATH")
+    }
+
+    fn alive(pid: u32) -> bool {
+        // A zombie is as good as dead: it only waits for its parent to reap it.
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            !stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+    }
+
+    #[test]
+    fn dropping_a_watchdog_peer_stops_the_peer_itself() {
+        let args = ["-c".to_owned(), "echo pid=$$; exec sleep 300".to_owned()];
+        let mut peer = PeerProcess::spawn_with_watchdog("sleeper", &sh(), &args, &[]).unwrap();
+        let log = peer.log.clone();
+        peer.wait_until(Duration::from_secs(10), || log.text().contains("pid="))
+            .unwrap();
+        let pid: u32 = log
+            .text()
+            .split("pid=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|p| p.parse().ok())
+            .expect("pid printed");
+        assert!(alive(pid), "the peer runs while we hold it");
+        drop(peer);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while alive(pid) {
+            assert!(Instant::now() < deadline, "peer {pid} outlived its handle");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    #[test]
+    fn a_peer_that_exits_early_is_reported_with_its_output() {
+        let args = ["-c".to_owned(), "echo cannot bind >&2; exit 3".to_owned()];
+        let mut peer = PeerProcess::spawn_watching_stdin("doomed", &sh(), &args).unwrap();
+        let err = peer
+            .wait_for_line(Duration::from_secs(10), |l| {
+                l.strip_prefix("ready ").map(str::to_owned)
+            })
+            .unwrap_err();
+        match err {
+            Error::ExitedEarly { peer, status, log } => {
+                assert_eq!(peer, "doomed");
+                assert!(status.contains('3'), "{status}");
+                assert!(log.contains("cannot bind"), "{log}");
+            }
+            other => panic!("expected ExitedEarly, got {other}"),
+        }
+    }
+
+    #[test]
+    fn the_ready_line_is_found_among_other_output() {
+        let args = [
+            "-c".to_owned(),
+            "echo starting; echo ready /x/y; cat >/dev/null".to_owned(),
+        ];
+        let mut peer = PeerProcess::spawn_watching_stdin("talker", &sh(), &args).unwrap();
+        let path = peer
+            .wait_for_line(Duration::from_secs(10), |l| {
+                l.strip_prefix("ready ").map(str::to_owned)
+            })
+            .unwrap();
+        assert_eq!(path, "/x/y");
+        // `cat` exits when we close its stdin: stop() returns well before the kill deadline.
+        let started = Instant::now();
+        peer.stop(Duration::from_secs(10));
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+}

@@ -4,13 +4,13 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[test]
-fn dev_cluster_prints_exports_then_ready_and_cleans_up_on_sigterm() {
+/// Starts `signet-dev-cluster` with `args` and reads its export lines up to `ready`.
+fn start_dev_cluster(args: &[&str]) -> (Child, HashMap<String, String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_signet-dev-cluster"))
-        .args(["--moto", "--openbao"])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -18,7 +18,6 @@ fn dev_cluster_prints_exports_then_ready_and_cleans_up_on_sigterm() {
         .expect("spawn signet-dev-cluster");
     let stdout = child.stdout.take().expect("piped stdout");
     let mut lines = BufReader::new(stdout).lines();
-
     let mut exports = HashMap::new();
     loop {
         let line = lines
@@ -38,6 +37,28 @@ fn dev_cluster_prints_exports_then_ready_and_cleans_up_on_sigterm() {
             .unwrap_or_else(|| panic!("value not single-quoted: {line}"));
         exports.insert(name.to_owned(), value.to_owned());
     }
+    (child, exports)
+}
+
+fn port_of(url: &str) -> u16 {
+    url.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+fn listening(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn dev_cluster_prints_exports_then_ready_and_cleans_up_on_sigterm() {
+    let (mut child, exports) = start_dev_cluster(&["--moto", "--openbao"]);
 
     let kubeconfig = PathBuf::from(&exports["KUBECONFIG"]);
     let text = std::fs::read_to_string(&kubeconfig).expect("kubeconfig readable");
@@ -71,4 +92,29 @@ fn dev_cluster_prints_exports_then_ready_and_cleans_up_on_sigterm() {
         !kubeconfig.parent().expect("temp dir").exists(),
         "the API server's temp dir is removed at exit"
     );
+}
+
+/// The peers must not outlive a process that dies without cleaning up (SIGKILL, a panic that
+/// aborts): the API server harness sees its stdin close, moto and OpenBao their watchdog's.
+#[test]
+fn peers_go_away_when_their_owner_is_killed() {
+    let (mut child, exports) = start_dev_cluster(&["--moto", "--openbao"]);
+    let kubeconfig = PathBuf::from(&exports["KUBECONFIG"]);
+    let moto = port_of(&exports["AWS_ENDPOINT_URL"]);
+    let bao = port_of(&exports["VAULT_ADDR"]);
+    assert!(kubeconfig.exists() && listening(moto) && listening(bao));
+
+    child.kill().expect("SIGKILL signet-dev-cluster");
+    child.wait().expect("reap");
+
+    let temp_dir = kubeconfig.parent().expect("temp dir").to_owned();
+    wait_for(
+        "API server temp dir removed",
+        Duration::from_secs(60),
+        || !temp_dir.exists(),
+    );
+    wait_for("moto stopped", Duration::from_secs(30), || !listening(moto));
+    wait_for("OpenBao stopped", Duration::from_secs(30), || {
+        !listening(bao)
+    });
 }

@@ -143,6 +143,9 @@ impl fmt::Display for Notice {
     }
 }
 
+/// Identities a key command printed for one recipient, or why it failed; cached per recipient.
+type CommandResults = HashMap<(CommandKind, String), Arc<Result<Vec<AgeIdentity>, String>>>;
+
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum CommandKind {
     AgeKeys,
@@ -153,7 +156,7 @@ enum CommandKind {
 pub struct Keyring {
     age_identities: Vec<AgeIdentity>,
     key_commands: Vec<(CommandKind, String)>,
-    command_results: Mutex<HashMap<(CommandKind, String), Arc<Result<Vec<AgeIdentity>, String>>>>,
+    command_results: Mutex<CommandResults>,
     sources: Vec<Box<dyn KeySource>>,
     notices: Vec<Notice>,
     unused_locations: Vec<String>,
@@ -393,12 +396,7 @@ impl Keyring {
             .collect()
     }
 
-    fn lock_results(
-        &self,
-    ) -> std::sync::MutexGuard<
-        '_,
-        HashMap<(CommandKind, String), Arc<Result<Vec<AgeIdentity>, String>>>,
-    > {
+    fn lock_results(&self) -> std::sync::MutexGuard<'_, CommandResults> {
         self.command_results
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -37,7 +37,7 @@ const HPKE_MODE_BASE: u8 = 0;
 /// An X-Wing encapsulation key.
 #[derive(Clone)]
 pub struct PublicKey {
-    mlkem: MlKemEncapsulationKey,
+    mlkem: Box<MlKemEncapsulationKey>,
     x25519: X25519Public,
 }
 
@@ -48,7 +48,7 @@ impl PublicKey {
         let m: &[u8; MLKEM_PUBLIC_KEY_LEN] = m.try_into().expect("split at the ML-KEM length");
         let x: [u8; 32] = x.try_into().expect("32 bytes remain");
         PublicKey {
-            mlkem: MlKemEncapsulationKey::from_bytes(&(*m).into()),
+            mlkem: Box::new(MlKemEncapsulationKey::from_bytes(&(*m).into())),
             x25519: X25519Public::from(x),
         }
     }
@@ -65,7 +65,7 @@ impl PublicKey {
 #[derive(Clone)]
 pub struct PrivateKey {
     seed: Zeroizing<[u8; 32]>,
-    mlkem: MlKemDecapsulationKey,
+    mlkem: Box<MlKemDecapsulationKey>,
     x25519: StaticSecret,
     public: PublicKey,
 }
@@ -84,12 +84,12 @@ impl PrivateKey {
         let (mlkem, mlkem_public) = MlKem768::generate_deterministic(&d.into(), &z.into());
         let x25519 = StaticSecret::from(x);
         let public = PublicKey {
-            mlkem: mlkem_public,
+            mlkem: Box::new(mlkem_public),
             x25519: X25519Public::from(&x25519),
         };
         PrivateKey {
             seed: Zeroizing::new(*seed),
-            mlkem,
+            mlkem: Box::new(mlkem),
             x25519,
             public,
         }

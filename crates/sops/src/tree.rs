@@ -91,8 +91,8 @@ pub enum SeqItem {
 }
 
 /// A comment's text without the leading `#` (sops keeps the text after `#` verbatim, including a
-/// leading space).
-#[derive(Debug, Clone, PartialEq)]
+/// leading space). `Debug` shows only the text's length: comments are encrypted like values.
+#[derive(Clone, PartialEq)]
 pub struct Comment {
     /// The text after `#`.
     pub text: String,
@@ -114,7 +114,10 @@ pub struct Scalar {
 }
 
 /// The typed value of a leaf, with the types sops distinguishes (its `type:` field on ENC values).
-#[derive(Debug, Clone, PartialEq)]
+///
+/// `Debug` never shows the content (a decrypted tree holds plaintext): only the variant, the length,
+/// and whether a string is an `ENC[…]` value.
+#[derive(Clone, PartialEq)]
 pub enum Value {
     /// `null` / `~` / empty: never encrypted, left out of the MAC.
     Null,
@@ -242,5 +245,74 @@ impl Map {
             MapEntry::Pair(p) => Some((p.key.as_str(), &p.value)),
             MapEntry::Comment(_) => None,
         })
+    }
+}
+
+impl std::fmt::Debug for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Null => f.write_str("Null"),
+            Value::Str(s) if s.starts_with("ENC[") => write!(f, "Str(<ENC, {} bytes>)", s.len()),
+            Value::Str(s) => write!(f, "Str(<{} bytes>)", s.len()),
+            Value::Int(s) => write!(f, "Int(<{} digits>)", s.len()),
+            Value::Float(_) => f.write_str("Float(<redacted>)"),
+            Value::Bool(_) => f.write_str("Bool(<redacted>)"),
+            Value::Time(_) => f.write_str("Time(<redacted>)"),
+            Value::Bytes(b) => write!(f, "Bytes(<{} bytes>)", b.len()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Comment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Comment")
+            .field("text", &format_args!("<{} bytes>", self.text.len()))
+            .field("origin", &self.origin)
+            .field("changed", &self.changed)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_plaintext() {
+        let tree = Tree {
+            documents: vec![Document {
+                root: Node::Map(Map {
+                    entries: vec![
+                        MapEntry::Comment(Comment::new("canary-comment")),
+                        MapEntry::Pair(Pair {
+                            key: "k".into(),
+                            value: Node::Seq(Seq {
+                                items: vec![
+                                    SeqItem::Node(Node::Scalar(Scalar::new(Value::Str(
+                                        "canary-str".into(),
+                                    )))),
+                                    SeqItem::Node(Node::Scalar(Scalar::new(Value::Int(
+                                        "424242".into(),
+                                    )))),
+                                    SeqItem::Node(Node::Scalar(Scalar::new(Value::Float(4.2424)))),
+                                    SeqItem::Node(Node::Scalar(Scalar::new(Value::Bytes(
+                                        b"canary-bytes".to_vec(),
+                                    )))),
+                                ],
+                                origin: None,
+                            }),
+                            origin: None,
+                        }),
+                    ],
+                    origin: None,
+                }),
+                origin: None,
+            }],
+            source: None,
+        };
+        let dbg = format!("{tree:?}{tree:#?}");
+        for canary in ["canary", "4242"] {
+            assert!(!dbg.contains(canary), "{dbg}");
+        }
     }
 }

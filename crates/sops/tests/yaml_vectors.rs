@@ -83,10 +83,21 @@ fn same_values(a: &[u8], b: &[u8]) -> bool {
             .collect()
     }
     fn values(n: &signet_sops::tree::Node) -> Vec<String> {
-        use signet_sops::tree::{Node, SeqItem};
+        use signet_sops::tree::{Node, SeqItem, Value};
         let mut out = Vec::new();
         match n {
-            Node::Scalar(s) => out.push(format!("{:?}", s.value)),
+            Node::Scalar(s) => out.push(match &s.value {
+                Value::Null => "null".to_owned(),
+                Value::Str(v) => format!("str:{v}"),
+                Value::Int(v) => format!("int:{v}"),
+                Value::Float(v) => format!("float:{v}"),
+                Value::Bool(v) => format!("bool:{v}"),
+                Value::Time(v) => format!(
+                    "time:{}",
+                    signet_sops::cipher::normalize_time(v).unwrap_or(v.clone())
+                ),
+                Value::Bytes(v) => format!("bytes:{v:?}"),
+            }),
             Node::Map(m) => {
                 for (k, v) in m.pairs() {
                     out.push(k.to_owned());

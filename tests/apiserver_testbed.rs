@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
@@ -55,7 +55,7 @@ where
 
 #[tokio::test]
 async fn crd_structural_schema_rejects_invalid_objects_and_prunes_unknown_fields() -> TestResult {
-    let (_server, client) = admin().await?;
+    let (server, client) = admin().await?;
     let group = "testbed.signet.example.com";
     let crd: CustomResourceDefinition = serde_json::from_value(json!({
         "apiVersion": "apiextensions.k8s.io/v1",
@@ -97,7 +97,7 @@ async fn crd_structural_schema_rejects_invalid_objects_and_prunes_unknown_fields
     })
     .await?;
 
-    let ns = _server.create_namespace(&client, "crd").await?;
+    let ns = server.create_namespace(&client, "crd").await?;
     let resource =
         ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, "v1", "Widget"), "widgets");
     let widgets = Api::<DynamicObject>::namespaced_with(client.clone(), &ns, &resource);
@@ -422,5 +422,33 @@ async fn service_account_with_limited_rbac_is_refused_forbidden_calls() -> TestR
             .await?
             .is_none()
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn namespace_and_serviceaccount_controllers_run() -> TestResult {
+    let (server, client) = admin().await?;
+    let ns = server.create_namespace(&client, "nsctl").await?;
+    // The serviceaccount controller gives every namespace its `default` ServiceAccount.
+    let accounts = Api::<ServiceAccount>::namespaced(client.clone(), &ns);
+    eventually("default ServiceAccount", Duration::from_secs(30), || {
+        let accounts = accounts.clone();
+        async move { accounts.get_opt("default").await.ok().flatten() }
+    })
+    .await?;
+    let maps = Api::<ConfigMap>::namespaced(client.clone(), &ns);
+    let content: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "content"}}))?;
+    maps.create(&PostParams::default(), &content).await?;
+
+    // Deleting a namespace only finishes once the namespace controller emptied it.
+    let namespaces = Api::<Namespace>::all(client.clone());
+    namespaces.delete(&ns, &DeleteParams::default()).await?;
+    eventually("namespace deleted", Duration::from_secs(90), || {
+        let namespaces = namespaces.clone();
+        let ns = ns.clone();
+        async move { matches!(namespaces.get_opt(&ns).await, Ok(None)).then_some(()) }
+    })
+    .await?;
+    assert!(maps.get_opt("content").await?.is_none());
     Ok(())
 }

@@ -18,7 +18,7 @@ mod openbao;
 mod peers;
 mod process;
 
-pub use apiserver::ApiServer;
+pub use apiserver::{ApiServer, NAMESPACE_LABEL};
 pub use error::Error;
 pub use moto::Moto;
 pub use openbao::OpenBao;

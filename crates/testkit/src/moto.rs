@@ -9,13 +9,6 @@ use crate::process::{PeerProcess, http_status};
 const PEER: &str = "moto";
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Access key id moto accepts (any value works; this is the conventional one).
-pub const ACCESS_KEY_ID: &str = "testing";
-/// Secret access key paired with [`ACCESS_KEY_ID`].
-pub const SECRET_ACCESS_KEY: &str = "testing";
-/// Region the tests use.
-pub const REGION: &str = "us-east-1";
-
 /// A running `moto_server` on 127.0.0.1.
 pub struct Moto {
     port: u16,
@@ -31,6 +24,13 @@ impl std::fmt::Debug for Moto {
 }
 
 impl Moto {
+    /// Access key id moto accepts (any value works; this is the conventional one).
+    pub const ACCESS_KEY_ID: &str = "testing";
+    /// Secret access key paired with [`Moto::ACCESS_KEY_ID`].
+    pub const SECRET_ACCESS_KEY: &str = "testing";
+    /// Region the tests use.
+    pub const REGION: &str = "us-east-1";
+
     /// The moto server shared by every test of this process, started on first use. Tests must
     /// create their own keys/secrets (moto's state is shared).
     pub fn shared() -> Result<&'static Moto, Error> {
@@ -87,9 +87,9 @@ impl Moto {
     pub fn env(&self) -> Vec<(String, String)> {
         [
             ("AWS_ENDPOINT_URL", self.endpoint_url()),
-            ("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID.to_owned()),
-            ("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY.to_owned()),
-            ("AWS_REGION", REGION.to_owned()),
+            ("AWS_ACCESS_KEY_ID", Self::ACCESS_KEY_ID.to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", Self::SECRET_ACCESS_KEY.to_owned()),
+            ("AWS_REGION", Self::REGION.to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

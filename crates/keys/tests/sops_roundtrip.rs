@@ -22,12 +22,21 @@ fn sops() -> PathBuf {
 }
 
 fn run_sops(key_file: &Path, args: &[&str]) -> String {
+    run_sops_with(
+        key_file.parent().unwrap(),
+        &[("SOPS_AGE_KEY_FILE", &key_file.display().to_string())],
+        args,
+    )
+}
+
+fn run_sops_with(dir: &Path, vars: &[(&str, &str)], args: &[&str]) -> String {
     let out = Command::new(sops())
+        .current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", key_file.parent().unwrap())
+        .env("HOME", dir)
         .env("SOPS_DISABLE_VERSION_CHECK", "1")
-        .env("SOPS_AGE_KEY_FILE", key_file)
+        .envs(vars.iter().copied())
         .args(args)
         .output()
         .unwrap();
@@ -98,4 +107,76 @@ fn x25519_enc_round_trips_with_sops() {
 #[test]
 fn post_quantum_enc_round_trips_with_sops() {
     round_trip(IdentityKind::Hybrid);
+}
+
+/// Shamir key groups agree with sops byte for byte: sops splits (3 groups, threshold 2) and we
+/// combine; we split and wrap, sops combines.
+#[test]
+fn shamir_key_groups_round_trip_with_sops() {
+    use signet_sops::metadata::Metadata;
+    let dir = tempfile::tempdir().unwrap();
+    let ids: Vec<_> = (0..3).map(|_| generate(IdentityKind::X25519)).collect();
+    let config = format!(
+        "creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n{}",
+        ids.iter()
+            .map(|i| format!("      - age: [{}]\n", i.recipient))
+            .collect::<String>()
+    );
+    std::fs::write(dir.path().join(".sops.yaml"), config).unwrap();
+    std::fs::write(dir.path().join("s.yaml"), "password: hunter2\n").unwrap();
+    let encrypted = run_sops_with(dir.path(), &[], &["-e", "s.yaml"]);
+    let entries = common::age_entries(&encrypted);
+    assert_eq!(entries.len(), 3);
+    let entry = |(recipient, enc): &(String, String)| {
+        MasterKeyEntry::Age(AgeEntry {
+            recipient: recipient.clone(),
+            enc: enc.clone(),
+        })
+    };
+    let metadata = Metadata {
+        key_groups: entries.iter().map(|e| vec![entry(e)]).collect(),
+        shamir_threshold: Some(2),
+        ..Default::default()
+    };
+
+    // sops -> us, with the identities of groups 0 and 2 only.
+    let two = format!("{}\n{}", ids[0].identity.as_str(), ids[2].identity.as_str());
+    let ring = Keyring::from_environment(
+        &Environment::from_vars([("SOPS_AGE_KEY", two.clone())]),
+        Arc::new(NoInteraction),
+    );
+    let data_key = signet_keys::unwrap_data_key(&metadata, &ring).unwrap();
+
+    // us -> sops: split the same key ourselves, wrap each share, put them in sops' file.
+    let groups: Vec<Vec<signet_keys::KeySpec>> = ids
+        .iter()
+        .map(|i| {
+            vec![signet_keys::KeySpec::Age(
+                AgeRecipient::parse(&i.recipient).unwrap(),
+            )]
+        })
+        .collect();
+    let ours = signet_keys::wrap_data_key(&data_key, &groups, Some(2)).unwrap();
+    let indent = "                ";
+    let mut swapped = encrypted.clone();
+    for ((_, sops_enc), group) in entries.iter().zip(&ours) {
+        let MasterKeyEntry::Age(AgeEntry { enc, .. }) = &group[0] else {
+            panic!()
+        };
+        swapped = swapped.replace(&indent_block(sops_enc, indent), &indent_block(enc, indent));
+    }
+    for (_, sops_enc) in &entries {
+        assert!(
+            !swapped.contains(sops_enc.lines().nth(1).unwrap()),
+            "every enc was replaced"
+        );
+    }
+    std::fs::write(dir.path().join("swapped.yaml"), swapped).unwrap();
+    let one_and_two = format!("{}\n{}", ids[1].identity.as_str(), ids[2].identity.as_str());
+    let decrypted = run_sops_with(
+        dir.path(),
+        &[("SOPS_AGE_KEY", &one_and_two)],
+        &["-d", "swapped.yaml"],
+    );
+    assert!(decrypted.contains("password: hunter2"), "{decrypted}");
 }

@@ -1,5 +1,5 @@
 //! The encrypt/decrypt engine: walks a [`Tree`] the way sops does, decides per leaf with the
-//! file's [`EncryptionRule`], computes the MAC, and moves the `sops` metadata in and out.
+//! file's [`crate::EncryptionRule`], computes the MAC, and moves the `sops` metadata in and out.
 //!
 //! Walk (sops' `walkBranch`/`walkSlice`): documents in order; in a map, entries in order, the path
 //! growing by each key; in a sequence, items in order with the path unchanged; comments (map or

@@ -408,6 +408,31 @@ impl Metadata {
         map_node(entries)
     }
 
+    /// What `sops filestatus` calls encrypted: metadata with a `version` and a `mac`.
+    pub fn is_complete(&self) -> bool {
+        self.version.is_some() && self.mac.is_some()
+    }
+
+    /// As `sops edit` does: raise `version` to [`SOPS_FORMAT_VERSION`] when it is missing or older
+    /// (a newer version is kept). Returns whether it changed.
+    pub fn bump_version(&mut self) -> bool {
+        fn parse(v: &str) -> Vec<u64> {
+            v.trim_start_matches('v')
+                .split(['.', '-', '+'])
+                .take(3)
+                .map(|p| p.parse().unwrap_or(0))
+                .collect()
+        }
+        let older = match &self.version {
+            None => true,
+            Some(v) => parse(v) < parse(SOPS_FORMAT_VERSION),
+        };
+        if older {
+            self.version = Some(SOPS_FORMAT_VERSION.to_owned());
+        }
+        older
+    }
+
     /// All master-key entries of all groups.
     pub fn all_keys(&self) -> impl Iterator<Item = &MasterKeyEntry> {
         self.key_groups.iter().flatten()
@@ -661,4 +686,56 @@ pub fn unflatten(pairs: &[(String, Scalar)]) -> Result<Node, Error> {
         slot.value = Some(value.clone());
     }
     convert(root, "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_bump_only_raises() {
+        let mut m = Metadata {
+            version: Some("3.7.3".into()),
+            ..Metadata::default()
+        };
+        assert!(m.bump_version());
+        assert_eq!(m.version.as_deref(), Some(SOPS_FORMAT_VERSION));
+        let mut m = Metadata {
+            version: Some("3.99.0".into()),
+            ..Metadata::default()
+        };
+        assert!(!m.bump_version());
+        assert_eq!(m.version.as_deref(), Some("3.99.0"));
+        let mut m = Metadata::default();
+        assert!(m.bump_version());
+    }
+
+    #[test]
+    fn flatten_names_match_sops() {
+        let m = Metadata {
+            key_groups: vec![vec![MasterKeyEntry::Age(AgeEntry {
+                recipient: "age1x".into(),
+                enc: "E".into(),
+            })]],
+            last_modified: "2024-01-01T00:00:00Z".into(),
+            mac: Some("ENC[m]".into()),
+            version: Some("3.13.2".into()),
+            ..Metadata::default()
+        };
+        let keys: Vec<String> = flatten(&m.to_node(), FLAT_PREFIX)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "sops_age__list_0__map_enc",
+                "sops_age__list_0__map_recipient",
+                "sops_lastmodified",
+                "sops_mac",
+                "sops_unencrypted_suffix",
+                "sops_version"
+            ]
+        );
+    }
 }

@@ -106,7 +106,7 @@ pub async fn unwrap_data_key_async(
     keyring: &Keyring,
 ) -> Result<DataKey, Error> {
     let groups = &metadata.key_groups;
-    let load_problems = || keyring.notices().iter().map(ToString::to_string);
+    let load_problems = || keyring.problems();
     if groups.len() <= 1 {
         let outcome = match groups.first() {
             Some(group) => unwrap_group(group, keyring).await,

@@ -208,6 +208,9 @@ impl Keyring {
         let mut ring = Keyring::empty();
         ring.interaction = interaction;
         ring.environment = env.clone();
+        if let Some(order) = env.get("SOPS_DECRYPTION_ORDER").filter(|o| !o.is_empty()) {
+            ring.decryption_order = order.split(',').map(str::to_owned).collect();
+        }
 
         match env.get(SOPS_AGE_SSH_PRIVATE_KEY_FILE) {
             Some(path) => {
@@ -359,6 +362,24 @@ impl Keyring {
     /// Places looked at that held no key (as sops lists them in its error).
     pub fn unused_locations(&self) -> &[String] {
         &self.unused_locations
+    }
+
+    /// Problems worth repeating when no key matched: load failures, and where we looked when
+    /// nothing at all was found.
+    pub(crate) fn problems(&self) -> Vec<String> {
+        let mut problems: Vec<String> = self
+            .notices
+            .iter()
+            .filter(|n| matches!(n, Notice::LoadFailed { .. }))
+            .map(ToString::to_string)
+            .collect();
+        if self.is_empty() && !self.unused_locations.is_empty() {
+            problems.push(format!(
+                "no identities found; looked in {}",
+                self.unused_locations.join(", ")
+            ));
+        }
+        problems
     }
 
     /// How many age identities were loaded (not counting key commands).

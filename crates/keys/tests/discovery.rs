@@ -270,3 +270,47 @@ fn malformed_key_file_is_a_notice_naming_the_file_and_line_only() {
         "{notices:?}"
     );
 }
+
+#[test]
+fn nothing_found_lists_where_we_looked() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = DataKey::generate();
+    let id = generate(IdentityKind::X25519);
+    let meta = metadata_for(&[&id.recipient], &key);
+    let found = ring(&[("HOME", dir.path().display().to_string())]);
+    assert!(found.is_empty());
+    let err = signet_keys::unwrap_data_key(&meta, &found)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("SOPS_AGE_KEY_FILE") && err.contains("sops/age/keys.txt"),
+        "{err}"
+    );
+}
+
+#[test]
+fn decryption_order_from_the_environment() {
+    let found = ring(&[("SOPS_DECRYPTION_ORDER", "kms,age".to_owned())]);
+    assert_eq!(found.decryption_order(), ["kms", "age"]);
+    assert_eq!(ring(&[]).decryption_order(), ["age", "pgp"]);
+}
+
+#[test]
+fn plugin_recipients_and_identities_parse_and_a_missing_plugin_is_a_clear_error() {
+    use bech32::{Bech32, Hrp};
+    let recipient =
+        bech32::encode::<Bech32>(Hrp::parse("age1signettest").unwrap(), &[7u8; 20]).unwrap();
+    let parsed = AgeRecipient::parse(&recipient).unwrap();
+    let err = parsed.encrypt_armored(&[0u8; 32]).unwrap_err().to_string();
+    assert!(
+        err.contains(&recipient) && err.contains("signettest"),
+        "{err}"
+    );
+
+    let identity =
+        bech32::encode::<Bech32>(Hrp::parse("AGE-PLUGIN-SIGNETTEST-").unwrap(), &[9u8; 20])
+            .unwrap()
+            .to_uppercase();
+    let ids = signet_keys::age_key::parse_identities(&identity, "SOPS_AGE_KEY", true).unwrap();
+    assert!(matches!(ids[0], signet_keys::AgeIdentity::Plugin(_)));
+}

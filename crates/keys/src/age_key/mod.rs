@@ -207,3 +207,69 @@ impl age::Callbacks for AgeCallbacks {
             .map(|p| age::secrecy::SecretString::from(p.as_str().to_owned()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(mangle: impl Fn(&str) -> String) -> Option<Zeroizing<Vec<u8>>> {
+        let identity = age::x25519::Identity::generate();
+        let recipient = AgeRecipient::parse(&identity.to_public().to_string()).unwrap();
+        let enc = recipient
+            .encrypt_armored(b"0123456789abcdef0123456789abcdef")
+            .unwrap();
+        decrypt_armored(&mangle(&enc), &[&identity as &dyn age::Identity], "r").unwrap()
+    }
+
+    #[test]
+    fn enc_survives_crlf_and_a_missing_final_newline() {
+        let expected: &[u8] = b"0123456789abcdef0123456789abcdef";
+        assert_eq!(round_trip(|e| e.to_owned()).unwrap().as_slice(), expected);
+        assert_eq!(
+            round_trip(|e| e.trim_end().to_owned()).unwrap().as_slice(),
+            expected
+        );
+        assert_eq!(
+            round_trip(|e| e.replace('\n', "\r\n")).unwrap().as_slice(),
+            expected
+        );
+    }
+
+    #[test]
+    fn other_identity_is_no_match_and_garbage_is_an_error() {
+        let identity = age::x25519::Identity::generate();
+        let other = AgeRecipient::parse(&age::x25519::Identity::generate().to_public().to_string())
+            .unwrap();
+        let enc = other.encrypt_armored(&[1; 32]).unwrap();
+        assert!(
+            decrypt_armored(&enc, &[&identity as &dyn age::Identity], "r")
+                .unwrap()
+                .is_none()
+        );
+        let err =
+            decrypt_armored("not age", &[&identity as &dyn age::Identity], "age1xyz").unwrap_err();
+        assert!(err.to_string().contains("age1xyz"), "{err}");
+    }
+
+    #[test]
+    fn recipient_parsing_follows_sops_prefixes() {
+        assert!(
+            AgeRecipient::parse(
+                "  age1l44xcng8dqj32nlv6d930qvvrny05hglzcv9qpc7kxjc6902ma4qufys29 "
+            )
+            .is_ok()
+        );
+        let err = AgeRecipient::parse("pgp:ABCDEF").unwrap_err().to_string();
+        assert!(err.contains("unknown recipient type"), "{err}");
+        assert!(AgeRecipient::parse("age1qqqq").is_err());
+        assert_eq!(AgeRecipient::parse_list("").unwrap().len(), 0);
+        let two = AgeRecipient::parse_list(
+            "age1l44xcng8dqj32nlv6d930qvvrny05hglzcv9qpc7kxjc6902ma4qufys29, age1henwn645drkd3fa34t27t2w2x0nsgw3w4h62gmg5x5xflyjpy38s5cncph",
+        )
+        .unwrap();
+        assert_eq!(
+            two[1].as_str(),
+            "age1henwn645drkd3fa34t27t2w2x0nsgw3w4h62gmg5x5xflyjpy38s5cncph"
+        );
+    }
+}

@@ -19,7 +19,7 @@ pub fn val_to_string(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
         Value::Str(s) => s.clone(),
-        Value::Int(i) => i.clone(),
+        Value::Int(i) => crate::cipher::canonical_int(i),
         Value::Float(f) => {
             // FormatFloat(v, 'G', -1, 64): exponent form when the decimal exponent is < -4 or
             // >= 6 (shortest mode uses precision 6 for that choice); then ".0" is added when the

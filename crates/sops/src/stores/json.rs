@@ -375,7 +375,7 @@ fn write_scalar(value: &Value, out: &mut String) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Str(s) => write_json_string(s, out),
-        Value::Int(i) => out.push_str(i),
+        Value::Int(i) => out.push_str(&crate::cipher::canonical_int(i)),
         Value::Float(f) if f.is_finite() => out.push_str(&go_json_float(*f)),
         // JSON has no NaN/Inf; Go's encoder fails there. Write them as strings rather than fail.
         Value::Float(f) => write_json_string(&crate::cipher::format_float(*f), out),

@@ -167,22 +167,35 @@ async fn watch_and_server_side_apply_with_conflicts() -> TestResult {
     let ns = server.create_namespace(&client, "ssa").await?;
     let maps = Api::<ConfigMap>::namespaced(client.clone(), &ns);
 
-    // Watch the namespace from before the first write.
+    // Watch the namespace from before the first write: wait for the initial (empty) list.
     let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (listed_tx, listed_rx) = tokio::sync::oneshot::channel();
     let watch = tokio::spawn({
         let maps = maps.clone();
         async move {
+            let mut listed_tx = Some(listed_tx);
             let mut events = std::pin::pin!(watcher(maps, watcher::Config::default()));
             while let Some(event) = events.next().await {
-                if let Ok(watcher::Event::Apply(cm) | watcher::Event::InitApply(cm)) = event {
-                    let value = cm.data.as_ref().and_then(|d| d.get("color")).cloned();
-                    if seen_tx.send((cm.metadata.name.clone(), value)).is_err() {
-                        break;
+                match event {
+                    Ok(watcher::Event::Apply(cm) | watcher::Event::InitApply(cm)) => {
+                        let value = cm.data.as_ref().and_then(|d| d.get("color")).cloned();
+                        if seen_tx.send((cm.metadata.name.clone(), value)).is_err() {
+                            break;
+                        }
                     }
+                    Ok(watcher::Event::InitDone) => {
+                        if let Some(tx) = listed_tx.take() {
+                            let _ = tx.send(());
+                        }
+                    }
+                    _ => {}
                 }
             }
         }
     });
+    tokio::time::timeout(Duration::from_secs(20), listed_rx)
+        .await
+        .map_err(|_| "watcher did not finish its initial list")??;
 
     let apply = |color: &str| {
         serde_json::from_value::<ConfigMap>(json!({

@@ -109,6 +109,36 @@ fn style_of(s: granit_parser::ScalarStyle) -> ScalarStyle {
     }
 }
 
+/// The `|`/`>` indicator of the block scalar whose content starts at `start`, and the end of its
+/// header line (the last non-blank line before the content).
+pub(crate) fn block_header(src: &str, start: usize) -> Option<(usize, usize)> {
+    let b = src.as_bytes();
+    let line_start = |p: usize| {
+        b[..p]
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .map_or(0, |i| i + 1)
+    };
+    let mut line_end = line_start(start);
+    loop {
+        if line_end == 0 {
+            return None;
+        }
+        let ls = line_start(line_end - 1);
+        let line = &src[ls..line_end - 1];
+        if line.trim().is_empty() {
+            line_end = ls;
+            continue;
+        }
+        // The indicator is the last `|` or `>` before a comment.
+        let code = match line.find(" #") {
+            Some(i) => &line[..i],
+            None => line,
+        };
+        return code.rfind(['|', '>']).map(|i| (ls + i, line_end - 1));
+    }
+}
+
 /// The end of a block scalar's content: its span runs over trailing blank lines, which stay in
 /// the source when the scalar is rewritten.
 pub(crate) fn block_content_end(src: &str, start: usize, end: usize) -> usize {
@@ -383,12 +413,22 @@ impl<'s> Builder<'s> {
                 seq: Seq::default(),
             }
         };
-        let (start, end) = if flow {
-            (span.0, span.1)
-        } else {
-            (usize::MAX, 0)
-        };
-        let column = column_of(self.src, span.0);
+        // A block map's start event sits at its first key; a block sequence's usually at its first
+        // dash, but after it when the first item is a block scalar, so look back for the dash.
+        let mut at = span.0;
+        if !map && !flow && self.src.as_bytes().get(at) != Some(&b'-') {
+            let b = self.src.as_bytes();
+            let mut p = block_header(self.src, at).map_or(at, |(h, _)| h);
+            while p > 0 && b[p - 1] != b'\n' {
+                p -= 1;
+                if b[p] == b'-' && matches!(b.get(p + 1), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+                    at = p;
+                    break;
+                }
+            }
+        }
+        let (start, end) = if flow { (span.0, span.1) } else { (at, at) };
+        let column = column_of(self.src, at);
         self.stack.push(Frame {
             after_entry: Vec::new(),
             kind,
@@ -627,6 +667,13 @@ impl<'s> Builder<'s> {
                         strip(&mut copy);
                         self.anchors.insert(anchor, copy);
                     }
+                    // A block scalar's entry starts at its header, not its content.
+                    let start = match style {
+                        ScalarStyle::Literal | ScalarStyle::Folded => {
+                            block_header(src, start).map_or(start, |(h, _)| h.min(start))
+                        }
+                        _ => start,
+                    };
                     self.push_node(node, start, end)?;
                 }
                 Event::Alias(id) => {

@@ -338,6 +338,7 @@ pub(crate) fn block_scalar(
     s: &str,
     indicator: char,
     content_indent: usize,
+    parent_indent: usize,
     trailing_blank_lines: usize,
 ) -> String {
     let body = s.trim_end_matches('\n');
@@ -345,7 +346,12 @@ pub(crate) fn block_scalar(
     let mut out = String::with_capacity(s.len() + 16 + content_indent * 4);
     out.push(indicator);
     if s.starts_with(' ') || s.starts_with('\n') {
-        out.push_str(&content_indent.clamp(1, 9).to_string());
+        out.push_str(
+            &content_indent
+                .saturating_sub(parent_indent)
+                .clamp(1, 9)
+                .to_string(),
+        );
     }
     match trailing {
         0 => out.push('-'),
@@ -387,6 +393,8 @@ pub(crate) struct Place {
     pub block_ok: bool,
     /// Indentation of block scalar content.
     pub content_indent: usize,
+    /// Indentation of the node holding the scalar (block indentation indicators count from it).
+    pub parent_indent: usize,
 }
 
 /// Renders a scalar value, honouring `want` (the style it had in the source) where that is valid
@@ -420,7 +428,7 @@ pub(crate) fn render_scalar(value: &Value, want: ScalarStyle, place: Place) -> S
 fn auto_str(s: &str, a: &Analysis, place: Place) -> String {
     if a.multiline {
         if !place.flow && !place.key && place.block_ok && a.block {
-            return block_scalar(s, '|', place.content_indent, 0);
+            return block_scalar(s, '|', place.content_indent, place.parent_indent, 0);
         }
         return double_quoted(s);
     }
@@ -455,6 +463,7 @@ pub(crate) fn render_key(key: &str, flow: bool) -> String {
             key: true,
             block_ok: false,
             content_indent: 0,
+            parent_indent: 0,
         },
     )
 }
@@ -469,7 +478,7 @@ fn pad(out: &mut String, n: usize) {
     out.extend(std::iter::repeat_n(' ', n));
 }
 
-fn scalar_text(s: &Scalar, flow: bool, content_indent: usize) -> String {
+fn scalar_text(s: &Scalar, flow: bool, content_indent: usize, parent_indent: usize) -> String {
     render_scalar(
         &s.value,
         ScalarStyle::Plain,
@@ -478,6 +487,7 @@ fn scalar_text(s: &Scalar, flow: bool, content_indent: usize) -> String {
             key: false,
             block_ok: !flow,
             content_indent,
+            parent_indent,
         },
     )
 }
@@ -491,7 +501,7 @@ impl Fresh {
             Node::Map(_) => out.push_str("{}\n"),
             Node::Seq(_) => out.push_str("[]\n"),
             Node::Scalar(s) => {
-                out.push_str(&scalar_text(s, false, self.step));
+                out.push_str(&scalar_text(s, false, self.step, 0));
                 out.push('\n');
             }
         }
@@ -521,7 +531,7 @@ impl Fresh {
                 MapEntry::Pair(p) => {
                     out.push_str(&render_key(&p.key, false));
                     out.push(':');
-                    self.value_after_key(out, &p.value, child);
+                    self.value_after_key(out, &p.value, child, keycol);
                     out.push('\n');
                 }
             }
@@ -530,11 +540,11 @@ impl Fresh {
 
     /// What follows `key:` — ` scalar`, ` {}`, or a nested block at `child` — without the final
     /// line break.
-    pub fn value_after_key(&self, out: &mut String, v: &Node, child: usize) {
+    pub fn value_after_key(&self, out: &mut String, v: &Node, child: usize, parent: usize) {
         match v {
             Node::Scalar(s) => {
                 out.push(' ');
-                out.push_str(&scalar_text(s, false, child));
+                out.push_str(&scalar_text(s, false, child, parent));
             }
             Node::Map(m) if has_content_map(m) => {
                 out.push('\n');
@@ -573,7 +583,7 @@ impl Fresh {
         match n {
             Node::Scalar(s) => {
                 out.push_str("- ");
-                out.push_str(&scalar_text(s, false, dashcol + self.step));
+                out.push_str(&scalar_text(s, false, dashcol + self.step, dashcol));
             }
             Node::Map(m) if has_content_map(m) => {
                 if matches!(m.entries.first(), Some(MapEntry::Comment(_))) {
@@ -599,7 +609,7 @@ impl Fresh {
     /// Comments cannot live inside one line and are left out.
     pub fn flow(&self, out: &mut String, n: &Node) {
         match n {
-            Node::Scalar(s) => out.push_str(&scalar_text(s, true, 0)),
+            Node::Scalar(s) => out.push_str(&scalar_text(s, true, 0, 0)),
             Node::Map(m) => {
                 out.push('{');
                 let mut first = true;
@@ -653,6 +663,7 @@ mod tests {
                 key: false,
                 block_ok: true,
                 content_indent: 4,
+                parent_indent: 0,
             },
         )
     }
@@ -679,7 +690,7 @@ mod tests {
 
     #[test]
     fn keep_chomping_writes_trailing_empty_lines() {
-        assert_eq!(block_scalar("a\n\n", '|', 2, 0), "|+\n  a\n");
-        assert_eq!(block_scalar("a\n\n", '|', 2, 1), "|+\n  a");
+        assert_eq!(block_scalar("a\n\n", '|', 2, 0, 0), "|+\n  a\n");
+        assert_eq!(block_scalar("a\n\n", '|', 2, 0, 1), "|+\n  a");
     }
 }

@@ -48,6 +48,13 @@ struct Splicer<'a> {
     error: Option<Error>,
 }
 
+fn parent_col(p: Parent) -> usize {
+    match p {
+        Parent::MapValue { col } | Parent::SeqItem { col } => col,
+        Parent::Flow | Parent::Root => 0,
+    }
+}
+
 fn node_origin(n: &Node) -> Option<Origin> {
     match n {
         Node::Scalar(s) => s.origin,
@@ -217,6 +224,7 @@ impl<'a> Splicer<'a> {
             key: false,
             block_ok: !flow && self.rest_of_line_blank(end),
             content_indent: self.content_indent(parent),
+            parent_indent: parent_col(parent),
         };
         let mut start = start;
         let mut want = o.style;
@@ -277,25 +285,7 @@ impl<'a> Splicer<'a> {
     fn block_scalar(&mut self, s: &Scalar, o: &Origin, parent: Parent) {
         let (start, end) = o.span;
         let b = self.bytes();
-        // The header line is the last non-blank line before the content.
-        let mut line_end = self.line_start(start);
-        let header = loop {
-            if line_end == 0 {
-                break None;
-            }
-            let ls = self.line_start(line_end - 1);
-            let line = &self.src[ls..line_end - 1];
-            if line.trim().is_empty() {
-                line_end = ls;
-                continue;
-            }
-            // Indicator: the last `|` or `>` before a comment.
-            let code = match line.find(" #") {
-                Some(i) => &line[..i],
-                None => line,
-            };
-            break code.rfind(['|', '>']).map(|i| (ls + i, line_end - 1));
-        };
+        let header = super::parse::block_header(self.src, start);
         let Some((ind, header_line_end)) = header else {
             let text = render_scalar(
                 &s.value,
@@ -305,6 +295,7 @@ impl<'a> Splicer<'a> {
                     key: false,
                     block_ok: false,
                     content_indent: 0,
+                    parent_indent: 0,
                 },
             );
             self.edit(start, end, text);
@@ -335,12 +326,18 @@ impl<'a> Splicer<'a> {
                 self.content_indent(parent)
             };
         let content_indent = content_indent.max(1);
-        let trailing_blank = self.src[end..]
-            .split('\n')
-            .skip(1)
-            .take_while(|l| l.trim().is_empty())
-            .count()
-            .saturating_sub(1);
+        // Blank lines after the content's line (each ended by a line break).
+        let mut trailing_blank = 0;
+        let mut p = self.after_line(end);
+        while p < self.src.len() {
+            let next = self.after_line(p);
+            let line = &self.src[p..next];
+            if !line.ends_with('\n') || !line.trim().is_empty() {
+                break;
+            }
+            trailing_blank += 1;
+            p = next;
+        }
         match &s.value {
             Value::Str(v) if block_allowed(v) => {
                 let indicator = if o.style == ScalarStyle::Folded
@@ -351,7 +348,13 @@ impl<'a> Splicer<'a> {
                 } else {
                     '|'
                 };
-                let rendered = block_scalar(v, indicator, content_indent, trailing_blank);
+                let rendered = block_scalar(
+                    v,
+                    indicator,
+                    content_indent,
+                    parent_col(parent),
+                    trailing_blank,
+                );
                 let (head, body) = rendered.split_once('\n').unwrap_or((&rendered, ""));
                 self.edit(ind, hend, head.to_owned());
                 let body = if body.is_empty() && !rendered.contains('\n') {
@@ -372,6 +375,7 @@ impl<'a> Splicer<'a> {
                             key: false,
                             block_ok: false,
                             content_indent: 0,
+                            parent_indent: 0,
                         },
                     ),
                 };
@@ -409,7 +413,8 @@ impl<'a> Splicer<'a> {
                 while st > 0 && b[st - 1] == b' ' {
                     st -= 1;
                 }
-                self.fresh.value_after_key(&mut out, n, col + self.step);
+                self.fresh
+                    .value_after_key(&mut out, n, col + self.step, col);
                 self.edit(st, o.span.1, out);
                 return;
             }
@@ -611,7 +616,7 @@ impl<'a> Splicer<'a> {
                             let st = self.after_colon(po.span.0, po.style);
                             let mut out = String::new();
                             self.fresh
-                                .value_after_key(&mut out, &p.value, col + self.step);
+                                .value_after_key(&mut out, &p.value, col + self.step, col);
                             self.edit(st, po.span.1, out);
                         }
                     }
@@ -683,7 +688,14 @@ impl<'a> Splicer<'a> {
             match i {
                 SeqItem::Node(item) => match node_origin(item) {
                     Some(io) => {
-                        spans.push(io.span);
+                        let from = match io.style {
+                            ScalarStyle::Literal | ScalarStyle::Folded => {
+                                super::parse::block_header(self.src, io.span.0)
+                                    .map_or(io.span.0, |(h, _)| h.min(io.span.0))
+                            }
+                            _ => io.span.0,
+                        };
+                        spans.push((from, io.span.1));
                         last_end = Some(last_end.map_or(io.span.1, |l| l.max(io.span.1)));
                         self.node(item, Parent::SeqItem { col });
                     }

@@ -1,0 +1,374 @@
+//! Round trips of the YAML store: random trees rendered fresh parse back equal; edits splice only
+//! what changed; aliases, flow collections, block scalars and files without a final line break
+//! behave as documented.
+
+mod yaml_support;
+
+use proptest::prelude::*;
+use signet_sops::Store;
+use signet_sops::stores::yaml::YamlStore;
+use signet_sops::tree::{Comment, Map, MapEntry, Node, Pair, Scalar, Seq, SeqItem, Tree, Value};
+use yaml_support::{fake_decrypt, fake_encrypt, leaves};
+
+fn store() -> YamlStore {
+    YamlStore::default()
+}
+
+/// Strips positions and change flags so trees from different sources compare by content.
+fn normalize(n: &Node) -> Node {
+    match n {
+        Node::Scalar(s) => Node::Scalar(Scalar {
+            value: s.value.clone(),
+            origin: None,
+            changed: false,
+        }),
+        Node::Map(m) => Node::Map(Map {
+            entries: m
+                .entries
+                .iter()
+                .map(|e| match e {
+                    MapEntry::Pair(p) => MapEntry::Pair(Pair {
+                        key: p.key.clone(),
+                        value: normalize(&p.value),
+                        origin: None,
+                    }),
+                    MapEntry::Comment(c) => MapEntry::Comment(Comment {
+                        text: c.text.clone(),
+                        origin: None,
+                        changed: false,
+                    }),
+                })
+                .collect(),
+            origin: None,
+        }),
+        Node::Seq(s) => Node::Seq(Seq {
+            items: s
+                .items
+                .iter()
+                .map(|i| match i {
+                    SeqItem::Node(n) => SeqItem::Node(normalize(n)),
+                    SeqItem::Comment(c) => SeqItem::Comment(Comment {
+                        text: c.text.clone(),
+                        origin: None,
+                        changed: false,
+                    }),
+                })
+                .collect(),
+            origin: None,
+        }),
+    }
+}
+
+fn roots(t: &Tree) -> Vec<Node> {
+    t.documents.iter().map(|d| normalize(&d.root)).collect()
+}
+
+fn arb_string() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-zA-Z0-9 _.:/#'\"\\-]{0,20}",
+        Just("yes".to_owned()),
+        Just("123".to_owned()),
+        Just("true".to_owned()),
+        Just("".to_owned()),
+        Just(" lead".to_owned()),
+        Just("trail ".to_owned()),
+        Just("a: b".to_owned()),
+        Just("- x".to_owned()),
+        Just("...".to_owned()),
+        Just("line1\nline2".to_owned()),
+        Just("line1\nline2\n".to_owned()),
+        Just("x\n\n".to_owned()),
+        Just("  indented\nnext\n".to_owned()),
+        Just("tab\there".to_owned()),
+        Just("ünïcödé ✓".to_owned()),
+        Just("ENC[AES256_GCM,data:abc=,iv:def=,tag:ghi==,type:str]".to_owned()),
+    ]
+}
+
+fn arb_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        arb_string().prop_map(Value::Str),
+        any::<i64>().prop_map(|i| Value::Int(i.to_string())),
+        any::<bool>().prop_map(Value::Bool),
+        (-1.0e12f64..1.0e12).prop_map(Value::Float),
+        Just(Value::Float(1e30)),
+        Just(Value::Float(f64::INFINITY)),
+        Just(Value::Null),
+        Just(Value::Time("2024-01-02T03:04:05.5+01:00".into())),
+    ]
+}
+
+fn arb_key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z][a-z0-9_]{0,8}",
+        Just("yes".to_owned()),
+        Just("1".to_owned()),
+        Just("a b".to_owned())
+    ]
+}
+
+fn scalar(v: Value) -> Node {
+    Node::Scalar(Scalar::new(v))
+}
+
+fn dedup_map(entries: Vec<(String, Node)>, comments: Vec<bool>, comment_first_ok: bool) -> Map {
+    let mut m = Map::default();
+    let mut seen = std::collections::HashSet::new();
+    for ((k, v), c) in entries
+        .into_iter()
+        .zip(comments.into_iter().chain(std::iter::repeat(false)))
+    {
+        if !seen.insert(k.clone()) {
+            continue;
+        }
+        if c && (comment_first_ok || !m.entries.is_empty()) {
+            m.entries
+                .push(MapEntry::Comment(Comment::new(format!(" note {k}"))));
+        }
+        m.entries.push(MapEntry::Pair(Pair {
+            key: k,
+            value: v,
+            origin: None,
+        }));
+    }
+    m
+}
+
+fn arb_node() -> impl Strategy<Value = Node> {
+    let leaf = arb_value().prop_map(scalar);
+    leaf.prop_recursive(4, 40, 6, |inner| {
+        prop_oneof![
+            (
+                prop::collection::vec((arb_key(), inner.clone()), 0..5),
+                prop::collection::vec(any::<bool>(), 0..5)
+            )
+                .prop_map(|(e, c)| Node::Map(dedup_map(e, c, false))),
+            prop::collection::vec(inner, 0..5).prop_map(|items| Node::Seq(Seq {
+                items: items.into_iter().map(SeqItem::Node).collect(),
+                origin: None
+            })),
+        ]
+    })
+}
+
+fn arb_tree() -> impl Strategy<Value = Tree> {
+    let doc = (
+        prop::collection::vec((arb_key(), arb_node()), 1..6),
+        prop::collection::vec(any::<bool>(), 0..6),
+    )
+        .prop_map(|(e, c)| Node::Map(dedup_map(e, c, true)));
+    prop::collection::vec(doc, 1..3).prop_map(|roots| Tree {
+        documents: roots
+            .into_iter()
+            .map(|root| signet_sops::tree::Document { root, origin: None })
+            .collect(),
+        source: None,
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+    #[test]
+    fn fresh_rendering_parses_back_equal(tree in arb_tree(), indent in 1usize..6) {
+        let store = YamlStore::new(indent);
+        let text = store.emit(&tree).unwrap();
+        let back = store.parse(&text).unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(&text)));
+        prop_assert_eq!(roots(&back), roots(&tree), "{}", String::from_utf8_lossy(&text));
+        // And the parsed tree emits its source unchanged.
+        prop_assert_eq!(store.emit(&back).unwrap(), text);
+    }
+
+    #[test]
+    fn changing_every_value_splices_and_reparses(tree in arb_tree()) {
+        // Known limitation (see the store docs): a keep-chomped block (`|+`) whose trailing empty
+        // lines end a nested block can gain a line break after encrypt+decrypt.
+        prop_assume!(!leaves(&tree).iter().any(|l| matches!(l, yaml_support::Leaf::Value(Value::Str(s)) if s.ends_with("\n\n"))));
+        let store = store();
+        let text = store.emit(&tree).unwrap();
+        let mut parsed = store.parse(&text).unwrap();
+        let recorded = fake_encrypt(&mut parsed);
+        let enc = store.emit(&parsed).unwrap();
+        let mut enc_tree = store.parse(&enc).unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(&enc)));
+        fake_decrypt(&mut enc_tree, &recorded);
+        let dec = store.emit(&enc_tree).unwrap();
+        let back = store.parse(&dec).unwrap();
+        prop_assert_eq!(roots(&back), roots(&tree));
+        prop_assert_eq!(leaves(&back), leaves(&tree));
+    }
+}
+
+fn parse(s: &str) -> Tree {
+    store().parse(s.as_bytes()).unwrap()
+}
+
+fn emit(t: &Tree) -> String {
+    String::from_utf8(store().emit(t).unwrap()).unwrap()
+}
+
+fn root_map(t: &mut Tree) -> &mut Map {
+    match &mut t.documents[0].root {
+        Node::Map(m) => m,
+        _ => panic!("not a map"),
+    }
+}
+
+fn set(t: &mut Tree, key: &str, v: Value) {
+    match root_map(t).get_mut(key) {
+        Some(Node::Scalar(s)) => s.set(v),
+        other => panic!("{key}: {other:?}"),
+    }
+}
+
+#[test]
+fn quoting_style_is_kept_for_changed_values() {
+    let mut t = parse("a: \"x\"\nb: 'y'\nc: z\nd: |\n  l1\n  l2\ne: 1 # keep\n");
+    for k in ["a", "b", "c", "d"] {
+        set(
+            &mut t,
+            k,
+            Value::Str("ENC[AES256_GCM,data:QQ==,type:str]".into()),
+        );
+    }
+    set(&mut t, "e", Value::Str("ENC[x]".into()));
+    assert_eq!(
+        emit(&t),
+        "a: \"ENC[AES256_GCM,data:QQ==,type:str]\"\nb: 'ENC[AES256_GCM,data:QQ==,type:str]'\nc: ENC[AES256_GCM,data:QQ==,type:str]\nd: |-\n  ENC[AES256_GCM,data:QQ==,type:str]\ne: ENC[x] # keep\n"
+    );
+}
+
+#[test]
+fn values_that_would_change_type_are_quoted() {
+    let mut t = parse("a: ENC[x]\nb: ENC[x]\nc: ENC[x]\nd: ENC[x]\ne: ENC[x]\n");
+    set(&mut t, "a", Value::Str("true".into()));
+    set(&mut t, "b", Value::Str("123".into()));
+    set(&mut t, "c", Value::Str("".into()));
+    set(&mut t, "d", Value::Str("x # y".into()));
+    set(&mut t, "e", Value::Str("multi\nline".into()));
+    assert_eq!(
+        emit(&t),
+        "a: \"true\"\nb: \"123\"\nc: \"\"\nd: 'x # y'\ne: |-\n    multi\n    line\n"
+    );
+    let back = parse(&emit(&t));
+    assert_eq!(leaves(&back), leaves(&t));
+}
+
+#[test]
+fn sops_entry_is_inserted_last_and_removed_exactly() {
+    for src in [
+        "a: 1\n",
+        "a: 1",
+        "a: 1\n\n# trailing\n",
+        "a: 1\n---\nb: 2\n",
+        "# only\na:\n  - x\n",
+    ] {
+        let mut t = parse(src);
+        let recorded = fake_encrypt(&mut t);
+        let enc = emit(&t);
+        for doc in enc.split("\n---\n") {
+            assert!(
+                doc.contains("sops:\n    age:\n        - recipient: "),
+                "{src:?} -> {enc}"
+            );
+        }
+        let mut t2 = parse(&enc);
+        fake_decrypt(&mut t2, &recorded);
+        assert_eq!(emit(&t2), src);
+    }
+}
+
+#[test]
+fn aliases_are_expanded_and_written_out_when_changed() {
+    let src = "base: &b\n  x: 1\nm:\n  <<: *b\n  y: 2\ns: &s val\nt: *s\nl:\n  - *b\n";
+    let mut t = parse(src);
+    let m = root_map(&mut t);
+    // sops sees the anchored value again at every alias.
+    let Some(Node::Map(merged)) = m.get("m") else {
+        panic!()
+    };
+    assert!(matches!(merged.get("<<"), Some(Node::Map(x)) if x.get("x").is_some()));
+    assert!(
+        matches!(m.get("t"), Some(Node::Scalar(Scalar { value: Value::Str(v), .. })) if v == "val")
+    );
+    // Unchanged: byte for byte, aliases kept.
+    assert_eq!(emit(&t), src);
+    let recorded = fake_encrypt(&mut t);
+    let enc = emit(&t);
+    assert!(
+        !enc.contains('*'),
+        "aliases over encrypted values must be written out: {enc}"
+    );
+    let mut t2 = parse(&enc);
+    fake_decrypt(&mut t2, &recorded);
+    // Documented divergence: the aliases come back expanded.
+    assert_eq!(
+        emit(&t2),
+        "base: &b\n  x: 1\nm:\n  <<:\n      x: 1\n  y: 2\ns: &s val\nt: val\nl:\n  - x: 1\n"
+    );
+    assert_eq!(leaves(&t2), leaves(&parse(src)));
+}
+
+#[test]
+fn plain_scalars_in_flow_collections_come_back_plain() {
+    let src = "a: [x, \"y\", 'z']\nb: {k: v}\n";
+    let mut t = parse(src);
+    let recorded = fake_encrypt(&mut t);
+    let enc = emit(&t);
+    assert!(enc.contains("[!!str 'ENC["), "{enc}");
+    let mut t2 = parse(&enc);
+    fake_decrypt(&mut t2, &recorded);
+    assert_eq!(emit(&t2), src);
+}
+
+#[test]
+fn changed_comments_are_rewritten_in_place() {
+    let mut t = parse("# one\na: 1 # two\n");
+    let m = root_map(&mut t);
+    let mut n = 0;
+    for e in &mut m.entries {
+        if let MapEntry::Comment(c) = e {
+            n += 1;
+            c.set(format!("ENC[{n}]"));
+        }
+    }
+    assert_eq!(n, 2);
+    assert_eq!(emit(&t), "#ENC[1]\na: 1 #ENC[2]\n");
+}
+
+#[test]
+fn replaced_values_and_new_keys_render_fresh() {
+    let mut t = parse("a:\n  b: 1\nc: 2\n");
+    let mut inner = Map::default();
+    inner.insert(
+        "x",
+        Node::Seq(Seq {
+            items: vec![SeqItem::Node(scalar(Value::Int("1".into())))],
+            origin: None,
+        }),
+    );
+    root_map(&mut t).insert("a", Node::Map(inner));
+    root_map(&mut t).insert("d", scalar(Value::Str("new".into())));
+    assert_eq!(emit(&t), "a:\n    x:\n        - 1\nc: 2\nd: new\n");
+}
+
+#[test]
+fn parse_errors_name_line_and_column() {
+    let e = store().parse(b"a: 1\nb: [1, 2\n").unwrap_err().to_string();
+    assert!(e.contains("yaml parse error at 2:"), "{e}");
+    let e = store().parse(b"a: 1\na: 2\n").unwrap_err().to_string();
+    assert!(e.contains("2:1") && e.contains("already defined"), "{e}");
+    let e = store().parse(b"a: *nope\n").unwrap_err().to_string();
+    assert!(e.contains("1:"), "{e}");
+    let e = store().parse(b"a: \xff\n").unwrap_err().to_string();
+    assert!(e.contains("UTF-8"), "{e}");
+}
+
+#[test]
+fn documents_and_empty_documents() {
+    let t = parse("---\na: 1\n...\n---\n# c\nb: 2\n");
+    assert_eq!(t.documents.len(), 2);
+    assert_eq!(emit(&t), "---\na: 1\n...\n---\n# c\nb: 2\n");
+    let t = parse("---\n");
+    assert_eq!(t.documents.len(), 1);
+    assert!(matches!(&t.documents[0].root, Node::Map(m) if m.entries.is_empty()));
+}

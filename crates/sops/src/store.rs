@@ -23,15 +23,20 @@ pub enum Format {
 
 impl Format {
     /// The format sops picks for a file name: `.yaml`/`.yml` YAML, `.json` JSON, `.env` dotenv,
-    /// `.ini` INI, anything else binary. Like sops, only the extension is looked at (so
-    /// `secret.enc.yaml` is YAML), case-sensitively.
+    /// `.ini` INI, anything else binary. Like sops (`strings.HasSuffix`), only the name's ending
+    /// is looked at, case-sensitively: `secret.enc.yaml` is YAML and a file named `.env` is dotenv.
     pub fn from_path(path: impl AsRef<std::path::Path>) -> Format {
-        match path.as_ref().extension().and_then(|e| e.to_str()) {
-            Some("yaml" | "yml") => Format::Yaml,
-            Some("json") => Format::Json,
-            Some("env") => Format::Dotenv,
-            Some("ini") => Format::Ini,
-            _ => Format::Binary,
+        let name = path.as_ref().to_string_lossy();
+        if name.ends_with(".yaml") || name.ends_with(".yml") {
+            Format::Yaml
+        } else if name.ends_with(".json") {
+            Format::Json
+        } else if name.ends_with(".env") {
+            Format::Dotenv
+        } else if name.ends_with(".ini") {
+            Format::Ini
+        } else {
+            Format::Binary
         }
     }
 
@@ -68,4 +73,30 @@ pub trait Store {
     /// Writes `tree` out. A tree that still carries its source keeps every byte of it that was not
     /// changed (as far as the format allows).
     fn emit(&self, tree: &Tree) -> Result<Vec<u8>, crate::Error>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Format;
+
+    #[test]
+    fn formats_from_names_like_sops() {
+        assert_eq!(Format::from_path("a/secret.enc.yaml"), Format::Yaml);
+        assert_eq!(Format::from_path("x.yml"), Format::Yaml);
+        assert_eq!(Format::from_path("x.json"), Format::Json);
+        assert_eq!(Format::from_path(".env"), Format::Dotenv);
+        assert_eq!(Format::from_path("dir/.env"), Format::Dotenv);
+        assert_eq!(Format::from_path("x.ini"), Format::Ini);
+        assert_eq!(Format::from_path("x.YAML"), Format::Binary);
+        assert_eq!(Format::from_path("x.txt"), Format::Binary);
+        for f in [
+            Format::Yaml,
+            Format::Json,
+            Format::Dotenv,
+            Format::Ini,
+            Format::Binary,
+        ] {
+            assert_eq!(Format::from_name(f.name()), Some(f));
+        }
+    }
 }

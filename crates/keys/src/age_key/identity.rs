@@ -254,7 +254,7 @@ impl SshIdentity {
                     self.0.display(f, Some(self.1))
                 }
             }
-            return Err(invalid(Show(unsupported, location).to_string()));
+            return Err(invalid(super::plain_message(Show(unsupported, location))));
         }
         let recipient = age::ssh::Recipient::try_from(key.clone())
             .ok()

@@ -98,7 +98,7 @@ impl AgeRecipient {
     pub fn encrypt_armored(&self, secret: &[u8]) -> Result<String, Error> {
         let wrap_err = |message: String| Error::Wrap {
             key: self.text.clone(),
-            message,
+            message: plain_message(message),
         };
         let plugin;
         let recipient: &dyn age::Recipient = match &self.kind {
@@ -171,7 +171,7 @@ pub fn decrypt_armored(
 ) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
     let unwrap_err = |message: String| Error::Unwrap {
         key: key_name.to_owned(),
-        message,
+        message: plain_message(message),
     };
     let decryptor = age::Decryptor::new(ArmoredReader::new(enc.as_bytes()))
         .map_err(|e| unwrap_err(format!("malformed age data: {e}")))?;
@@ -185,6 +185,16 @@ pub fn decrypt_armored(
         .read_to_end(&mut plain)
         .map_err(|e| unwrap_err(format!("age payload: {e}")))?;
     Ok(Some(plain))
+}
+
+/// age's messages come from Fluent and wrap arguments in Unicode isolation marks; drop them so
+/// terminals and logs show plain text.
+pub(crate) fn plain_message(message: impl std::fmt::Display) -> String {
+    message
+        .to_string()
+        .chars()
+        .filter(|c| !matches!(c, '\u{2068}' | '\u{2069}'))
+        .collect()
 }
 
 /// Adapts an [`Interaction`] to age's `Callbacks`.

@@ -108,28 +108,26 @@ struct Leaf<'a> {
     target: LeafRef<'a>,
     /// Path AAD, `a:b:`.
     aad: String,
+    /// Path for messages, with list indices: `a.items[2].b`.
+    display: String,
     encrypted: bool,
 }
 
 impl Leaf<'_> {
-    /// Key path for messages: `a.b` (`<top>` for the root).
+    /// Key path for messages: `a.items[2].b` (`<top level>` for the root).
     fn display_path(&self) -> String {
-        display_path(&self.aad)
-    }
-}
-
-fn display_path(aad: &str) -> String {
-    let p = aad.strip_suffix(':').unwrap_or(aad).replace(':', ".");
-    if p.is_empty() {
-        "<top level>".to_owned()
-    } else {
-        p
+        if self.display.is_empty() {
+            "<top level>".to_owned()
+        } else {
+            self.display.clone()
+        }
     }
 }
 
 struct Walker<'r> {
     rule: &'r RuleMatcher,
     path: Vec<String>,
+    display: String,
     keys_matching: usize,
     /// Per map/sequence level: how many comments of the current comment run match.
     comment_levels: Vec<usize>,
@@ -141,6 +139,7 @@ impl<'r> Walker<'r> {
         Walker {
             rule,
             path: Vec::new(),
+            display: String::new(),
             keys_matching: 0,
             comment_levels: Vec::new(),
             comments_matching: 0,
@@ -171,6 +170,7 @@ impl<'r> Walker<'r> {
         }
         out.push(Leaf {
             aad: self.aad(),
+            display: self.display.clone(),
             encrypted,
             target: LeafRef::Comment(c),
         });
@@ -191,6 +191,7 @@ impl<'r> Walker<'r> {
                             .should_encrypt(self.keys_matching, self.comments_matching, false);
                     out.push(Leaf {
                         aad: self.aad(),
+                        display: self.display.clone(),
                         encrypted,
                         target: LeafRef::Value(s),
                     });
@@ -213,7 +214,13 @@ impl<'r> Walker<'r> {
                     let matches = self.rule.uses_keys() && self.rule.key_matches(&p.key);
                     self.keys_matching += matches as usize;
                     self.path.push(p.key.clone());
+                    let mark = self.display.len();
+                    if mark > 0 {
+                        self.display.push('.');
+                    }
+                    self.display.push_str(&p.key);
                     self.node(&mut p.value, out);
+                    self.display.truncate(mark);
                     self.path.pop();
                     self.keys_matching -= matches as usize;
                     self.end_comment_run();
@@ -226,11 +233,16 @@ impl<'r> Walker<'r> {
 
     fn seq<'a>(&mut self, seq: &'a mut Seq, out: &mut Vec<Leaf<'a>>) {
         self.comment_levels.push(0);
+        let mut index = 0usize;
         for item in seq.items.iter_mut() {
             match item {
                 SeqItem::Comment(c) => self.comment(c, out),
                 SeqItem::Node(n) => {
+                    let mark = self.display.len();
+                    self.display.push_str(&format!("[{index}]"));
                     self.node(n, out);
+                    self.display.truncate(mark);
+                    index += 1;
                     self.end_comment_run();
                 }
             }

@@ -280,6 +280,20 @@ fn tampering_is_detected() {
         assert!(!e.to_string().contains("hunter2"));
     }
 
+    // a value in a list is named with its index
+    let (mut tree, key) = encrypted_sample();
+    if let Some(Node::Map(data)) = root_map(&mut tree).get_mut("data")
+        && let Some(Node::Seq(b)) = data.get_mut("b")
+        && let Some(SeqItem::Node(Node::Map(m))) = b.items.get_mut(1)
+        && let Some(Node::Scalar(s)) = m.get_mut("d")
+    {
+        s.set(Value::Str(
+            "ENC[AES256_GCM,data:AA==,iv:AA==,tag:AA==,type:int]".into(),
+        ));
+    }
+    let e = engine::decrypt(&mut tree, &key, DecryptOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("data.b[1].d"), "{e}");
+
     // renaming a key changes the AAD
     let (mut tree, key) = encrypted_sample();
     for e in root_map(&mut tree).entries.iter_mut() {

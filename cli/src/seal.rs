@@ -337,7 +337,11 @@ fn render<T: Serialize>(objects: &[T], format: Format) -> CliResult<Vec<u8>> {
                 out.push(b'\n');
             }
             Format::Yaml => {
-                let text = serde_saphyr::to_string(object).map_err(|e| {
+                // Sealed values are long single-line tokens: keep them plain on one line like kubeseal
+                // (the default would fold them into `>-` blocks).
+                let mut options = serde_saphyr::SerializerOptions::default();
+                options.prefer_block_scalars = false;
+                let text = serde_saphyr::to_string_with_options(object, options).map_err(|e| {
                     CliError::new(code::ERROR_DUMPING_TREE, format!("cannot write YAML: {e}"))
                 })?;
                 out.extend_from_slice(b"---\n");

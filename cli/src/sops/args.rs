@@ -35,6 +35,18 @@ pub struct InputArgs {
     pub config: Option<PathBuf>,
 }
 
+impl InputArgs {
+    /// Just a file, everything else defaulted.
+    pub fn file(path: &std::path::Path) -> Self {
+        InputArgs {
+            file: Some(path.to_path_buf()),
+            input_type: None,
+            filename_override: None,
+            config: None,
+        }
+    }
+}
+
 /// Where the output goes and how it is written.
 #[derive(Debug, Clone, Args)]
 pub struct OutputArgs {

@@ -88,8 +88,8 @@ pub struct UnsetCmd {
 /// `signet exec-env FILE COMMAND`.
 #[derive(Debug, Args)]
 pub struct ExecEnvCmd {
-    #[command(flatten)]
-    input: InputArgs,
+    /// The encrypted file.
+    file: PathBuf,
     /// The command, run by `sh -c`, with the file's top-level values in its environment.
     command: String,
     /// Run the command with only the decrypted variables in its environment.
@@ -100,8 +100,8 @@ pub struct ExecEnvCmd {
 /// `signet exec-file FILE COMMAND`.
 #[derive(Debug, Args)]
 pub struct ExecFileCmd {
-    #[command(flatten)]
-    input: InputArgs,
+    /// The encrypted file.
+    file: PathBuf,
     /// The command, run by `sh -c`; `{}` is replaced by the path of the decrypted file.
     command: String,
     /// Use a 0600 temp file instead of a FIFO (for programs that seek or read twice).
@@ -400,10 +400,8 @@ fn modify(
     change: impl FnOnce(&mut Node, &str) -> CliResult<bool>,
 ) -> CliResult {
     let input = InputArgs {
-        file: Some(file.to_path_buf()),
         input_type,
-        filename_override: None,
-        config: None,
+        ..InputArgs::file(file)
     };
     let opened = open(&input, false)?;
     let name = opened.loaded.input.display_name();
@@ -569,7 +567,7 @@ fn strip_origins(node: Node) -> Node {
 
 /// `signet exec-env`.
 pub fn exec_env(cmd: ExecEnvCmd) -> CliResult {
-    let opened = open(&cmd.input, false)?;
+    let opened = open(&InputArgs::file(&cmd.file), false)?;
     let mut vars = Vec::new();
     for doc in &opened.loaded.tree.documents {
         if let Node::Map(m) = &doc.root {
@@ -587,7 +585,7 @@ pub fn exec_env(cmd: ExecEnvCmd) -> CliResult {
 
 /// `signet exec-file`.
 pub fn exec_file(cmd: ExecFileCmd) -> CliResult {
-    let opened = open(&cmd.input, false)?;
+    let opened = open(&InputArgs::file(&cmd.file), false)?;
     let name = opened.loaded.input.display_name();
     let format = cmd
         .output_type

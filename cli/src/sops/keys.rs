@@ -80,9 +80,10 @@ pub fn creation_rule(
     let (Some(config), Some(path)) = (config, path) else {
         return Ok(None);
     };
+    // sops exits 1 (not 5) when no rule matches.
     config
         .creation_rule_for(path)
-        .map_err(|e| CliError::new(code::ERROR_READING_CONFIG, e.to_string()))
+        .map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string()))
 }
 
 /// Master keys named on the command line (one key group), if any.

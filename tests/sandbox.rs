@@ -1,0 +1,240 @@
+//! A scratch directory plus the `signet` binary and the upstream peers, for end-to-end tests in the
+//! style of ripgrep's integration suite: write files, run a program, compare what it printed.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
+}
+
+/// `../shared/vectors/sops` beside the workspace (the public test vectors), or `$SIGNET_VECTORS`.
+pub fn sops_vectors() -> PathBuf {
+    std::env::var_os("SIGNET_VECTORS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("../shared/vectors/sops"))
+}
+
+/// The `signet` binary of this workspace, built once per test process if it is missing or stale.
+pub fn signet_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "signet"])
+            .current_dir(workspace_root())
+            .status()
+            .expect("running cargo build -p signet");
+        assert!(status.success(), "cargo build -p signet failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace_root().join("target"));
+        let bin = target.join("debug/signet");
+        assert!(bin.is_file(), "no signet binary at {}", bin.display());
+        bin
+    })
+}
+
+/// An upstream program (`sops`, `kubeseal`, `age`, …); panics with the install hint when missing.
+pub fn peer(name: &str) -> PathBuf {
+    signet_testkit::peer_path(name).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A temporary directory with helpers to write files and run programs in it.
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sandbox {
+    /// A fresh empty sandbox. The environment seen by programs is cleared of sops/age settings
+    /// (`SOPS_*`), with `HOME` and `XDG_CONFIG_HOME` pointing inside the sandbox, so the host's keys
+    /// never leak into a test.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).expect("home");
+        let env = vec![
+            ("HOME".to_owned(), home.display().to_string()),
+            (
+                "XDG_CONFIG_HOME".to_owned(),
+                home.join(".config").display().to_string(),
+            ),
+            ("SOPS_DISABLE_VERSION_CHECK".to_owned(), "1".to_owned()),
+        ];
+        Sandbox { dir, env }
+    }
+
+    /// The sandbox directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `name` inside the sandbox.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Sets an environment variable for every program run from here on.
+    pub fn env(&mut self, key: &str, value: impl AsRef<OsStr>) -> &mut Self {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((
+            key.to_owned(),
+            value.as_ref().to_string_lossy().into_owned(),
+        ));
+        self
+    }
+
+    /// Writes a file (parents created) and returns its path.
+    pub fn write(&self, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("parent dir");
+        }
+        std::fs::write(&path, content).expect("write file");
+        path
+    }
+
+    /// Reads a file of the sandbox.
+    pub fn read(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.join(name)).unwrap_or_else(|e| panic!("read {name}: {e}"))
+    }
+
+    /// A command for `program` running in the sandbox with the sandbox environment.
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.current_dir(self.path());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("SOPS_") || k.starts_with("AGE_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `signet ARGS`.
+    pub fn signet<I, S>(&self, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = self.command(signet_bin());
+        cmd.args(args);
+        Run::of(cmd)
+    }
+
+    /// Runs `signet ARGS` with `stdin` as standard input.
+    pub fn signet_stdin<I, S>(&self, args: I, stdin: &[u8]) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = self.command(signet_bin());
+        cmd.args(args);
+        Run::with_stdin(cmd, stdin)
+    }
+
+    /// Runs the upstream `program` (found with [`peer`]) with `args`.
+    pub fn peer<I, S>(&self, program: &str, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = self.command(peer(program));
+        cmd.args(args);
+        Run::of(cmd)
+    }
+}
+
+/// What a finished program did.
+#[derive(Debug)]
+pub struct Run {
+    /// The command line, for messages.
+    pub cmdline: String,
+    /// Its output.
+    pub output: Output,
+}
+
+impl Run {
+    fn of(cmd: Command) -> Self {
+        Self::with_stdin(cmd, b"")
+    }
+
+    fn with_stdin(mut cmd: Command, stdin: &[u8]) -> Self {
+        use std::io::Write;
+        let cmdline = format!("{cmd:?}");
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {cmdline}: {e}"));
+        let mut pipe = child.stdin.take().expect("stdin");
+        let input = stdin.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = pipe.write_all(&input);
+        });
+        let output = child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("wait {cmdline}: {e}"));
+        let _ = writer.join();
+        Run { cmdline, output }
+    }
+
+    /// Exit code (`-1` when killed by a signal).
+    pub fn code(&self) -> i32 {
+        self.output.status.code().unwrap_or(-1)
+    }
+
+    /// stdout as text.
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    /// stderr as text.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    /// Asserts success and returns stdout bytes.
+    #[track_caller]
+    pub fn ok(&self) -> Vec<u8> {
+        assert!(
+            self.output.status.success(),
+            "{} failed with {:?}\nstdout:\n{}\nstderr:\n{}",
+            self.cmdline,
+            self.output.status,
+            self.stdout(),
+            self.stderr()
+        );
+        self.output.stdout.clone()
+    }
+
+    /// Asserts the exit code and returns stderr.
+    #[track_caller]
+    pub fn fails_with(&self, code: i32) -> String {
+        assert_eq!(
+            self.code(),
+            code,
+            "{}: expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+            self.cmdline,
+            self.stdout(),
+            self.stderr()
+        );
+        self.stderr()
+    }
+}

@@ -1,0 +1,443 @@
+//! The `signet` CLI on its own: exit codes, errors that name the file and place, inputs left untouched
+//! on failure, `edit` keeping unchanged ciphertext, `set`/`unset`, `exec-*`, `keygen`, and a canary
+//! secret that must never reach any output.
+
+use signet_tests::sandbox::Sandbox;
+use std::os::unix::fs::PermissionsExt;
+
+/// A sandbox with a fresh age identity (env set) and its recipient.
+fn setup() -> (Sandbox, String) {
+    let mut sb = Sandbox::new();
+    sb.signet(["keygen", "-o", "keys.txt"]).ok();
+    let text = String::from_utf8(sb.read("keys.txt")).unwrap();
+    let recipient = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .expect("public key line")
+        .to_owned();
+    let key = sb.join("keys.txt");
+    sb.env("SOPS_AGE_KEY_FILE", &key);
+    (sb, recipient)
+}
+
+const CANARY: &str = "CANARY-7f3e9b2a-do-not-print";
+
+fn secret_yaml() -> String {
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: app\nstringData:\n  # the login\n  user: admin\n  password: {CANARY}\n  other: value\n"
+    )
+}
+
+fn encrypted(sb: &Sandbox, recipient: &str) -> String {
+    sb.write("plain.yaml", secret_yaml());
+    sb.signet([
+        "encrypt",
+        "--k8s",
+        "--age",
+        recipient,
+        "--output",
+        "secret.yaml",
+        "plain.yaml",
+    ])
+    .ok();
+    String::from_utf8(sb.read("secret.yaml")).unwrap()
+}
+
+#[test]
+fn keygen_writes_0600_and_refuses_to_overwrite() {
+    let (sb, _) = setup();
+    let mode = std::fs::metadata(sb.join("keys.txt"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    let before = sb.read("keys.txt");
+    sb.signet(["keygen", "-o", "keys.txt"]).fails_with(3);
+    assert_eq!(sb.read("keys.txt"), before);
+}
+
+#[test]
+fn encrypt_decrypt_in_place_and_stdin() {
+    let (sb, recipient) = setup();
+    sb.write("a.yaml", "k: v\n");
+    sb.signet(["encrypt", "-i", "--age", &recipient, "a.yaml"])
+        .ok();
+    assert!(
+        String::from_utf8(sb.read("a.yaml"))
+            .unwrap()
+            .contains("ENC[AES256_GCM")
+    );
+    sb.signet(["decrypt", "-i", "a.yaml"]).ok();
+    assert_eq!(sb.read("a.yaml"), b"k: v\n");
+    let enc = sb
+        .signet_stdin(
+            ["encrypt", "--input-type", "yaml", "--age", &recipient],
+            b"x: hello\n",
+        )
+        .ok();
+    let dec = sb
+        .signet_stdin(["decrypt", "--input-type", "yaml"], &enc)
+        .ok();
+    assert_eq!(dec, b"x: hello\n");
+    // sops' flag style works too.
+    sb.write("b.yaml", "k: v\n");
+    let enc = sb.signet(["-e", "--age", &recipient, "b.yaml"]).ok();
+    sb.write("b.enc.yaml", &enc);
+    assert_eq!(sb.signet(["-d", "b.enc.yaml"]).ok(), b"k: v\n");
+}
+
+#[test]
+fn k8s_flag_encrypts_only_secret_values() {
+    let (sb, recipient) = setup();
+    sb.write("plain.yaml", secret_yaml());
+    let out = String::from_utf8(
+        sb.signet(["encrypt", "--k8s", "--age", &recipient, "plain.yaml"])
+            .ok(),
+    )
+    .unwrap();
+    assert!(
+        out.contains("  name: app\n"),
+        "metadata stays readable: {out}"
+    );
+    assert!(out.contains("  user: ENC["), "{out}");
+    assert!(
+        out.contains("encrypted_regex: ^(data|stringData)$"),
+        "{out}"
+    );
+}
+
+#[test]
+fn already_encrypted_is_203_and_unchanged() {
+    let (sb, recipient) = setup();
+    let before = encrypted(&sb, &recipient);
+    let err = sb
+        .signet(["encrypt", "-i", "--age", &recipient, "secret.yaml"])
+        .fails_with(203);
+    assert!(err.contains("secret.yaml"), "{err}");
+    assert_eq!(String::from_utf8(sb.read("secret.yaml")).unwrap(), before);
+}
+
+#[test]
+fn wrong_key_is_128_and_names_the_recipient() {
+    let (mut sb, recipient) = setup();
+    encrypted(&sb, &recipient);
+    let other = sb.join("other.txt");
+    sb.signet(["keygen", "-o", other.to_str().unwrap()]).ok();
+    sb.env("SOPS_AGE_KEY_FILE", &other);
+    let err = sb.signet(["decrypt", "secret.yaml"]).fails_with(128);
+    assert!(err.contains(&recipient), "{err}");
+    assert!(err.contains("secret.yaml"), "{err}");
+}
+
+#[test]
+fn missing_key_file_is_a_clear_error() {
+    let (mut sb, recipient) = setup();
+    encrypted(&sb, &recipient);
+    sb.env("SOPS_AGE_KEY_FILE", sb.join("nope.txt"));
+    let err = sb.signet(["decrypt", "secret.yaml"]).fails_with(128);
+    assert!(err.contains("nope.txt"), "{err}");
+}
+
+#[test]
+fn tampering_is_detected_and_nothing_is_written() {
+    let (sb, recipient) = setup();
+    let good = encrypted(&sb, &recipient);
+    // A changed ciphertext byte: GCM fails (25). A changed plain value: the MAC fails (51).
+    let data_at =
+        good.find("user: ENC[AES256_GCM,data:").unwrap() + "user: ENC[AES256_GCM,data:".len();
+    let mut flipped = good.clone().into_bytes();
+    flipped[data_at] = if flipped[data_at] == b'A' { b'B' } else { b'A' };
+    sb.write("t1.yaml", &flipped);
+    let err = sb.signet(["decrypt", "-i", "t1.yaml"]).fails_with(25);
+    assert!(
+        err.contains("t1.yaml") && err.contains("stringData.user"),
+        "{err}"
+    );
+    assert_eq!(sb.read("t1.yaml"), flipped);
+    let renamed = good.replace("  name: app\n", "  name: evil\n");
+    sb.write("t2.yaml", &renamed);
+    sb.signet(["decrypt", "t2.yaml"]).fails_with(51);
+    assert!(
+        sb.signet(["decrypt", "--ignore-mac", "t2.yaml"])
+            .ok()
+            .starts_with(b"apiVersion")
+    );
+    // A value moved to another key: its AAD no longer matches.
+    let moved = good.replace("  other: ENC[", "  other2: ENC[");
+    sb.write("t3.yaml", &moved);
+    sb.signet(["decrypt", "t3.yaml"]).fails_with(25);
+    // No MAC at all.
+    let no_mac: String = good
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("mac:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    sb.write("t4.yaml", &no_mac);
+    sb.signet(["decrypt", "t4.yaml"]).fails_with(51);
+}
+
+#[test]
+fn truncated_enc_values_and_malformed_input_are_clear_errors() {
+    let (sb, recipient) = setup();
+    let good = encrypted(&sb, &recipient);
+    let start = good.find("user: ENC[").unwrap() + "user: ".len();
+    let end = start + good[start..].find('\n').unwrap();
+    let truncated = format!(
+        "{}{}{}",
+        &good[..start],
+        &good[start..end - 20],
+        &good[end..]
+    );
+    sb.write("trunc.yaml", &truncated);
+    let err = sb.signet(["decrypt", "trunc.yaml"]).fails_with(25);
+    assert!(err.contains("trunc.yaml"), "{err}");
+    for (name, text) in [
+        ("bad.yaml", "a: [\n"),
+        ("bad.json", "{\"a\": }"),
+        ("bad.ini", "[unclosed\n"),
+    ] {
+        sb.write(name, text);
+        let err = sb
+            .signet(["encrypt", "--age", &recipient, name])
+            .fails_with(2);
+        assert!(err.contains(name), "{err}");
+        assert_eq!(sb.read(name), text.as_bytes());
+    }
+}
+
+#[test]
+fn errors_never_print_the_canary() {
+    let (mut sb, recipient) = setup();
+    let good = encrypted(&sb, &recipient);
+    let mut outputs = Vec::new();
+    let tampered = good.replace("  other: ENC[", "  other2: ENC[");
+    sb.write("t.yaml", &tampered);
+    outputs.push(sb.signet(["decrypt", "t.yaml"]));
+    sb.write("m.yaml", good.replace("  name: app\n", "  name: x\n"));
+    outputs.push(sb.signet(["decrypt", "m.yaml"]));
+    outputs.push(sb.signet(["decrypt", "--extract", "[\"nope\"]", "secret.yaml"]));
+    outputs.push(sb.signet(["set", "secret.yaml", "[\"stringData\"]", "not json"]));
+    outputs.push(sb.signet(["encrypt", "--age", &recipient, "secret.yaml"]));
+    sb.env("SOPS_AGE_KEY_FILE", sb.join("missing.txt"));
+    outputs.push(sb.signet(["decrypt", "secret.yaml"]));
+    for run in &outputs {
+        assert_ne!(run.code(), 0, "{}", run.cmdline);
+        assert!(
+            !run.stderr().contains(CANARY) && !run.stdout().contains(CANARY),
+            "{}: leaked the canary",
+            run.cmdline
+        );
+    }
+}
+
+#[test]
+fn extract_prints_one_value() {
+    let (sb, recipient) = setup();
+    encrypted(&sb, &recipient);
+    let v = sb
+        .signet([
+            "decrypt",
+            "--extract",
+            "[\"stringData\"][\"user\"]",
+            "secret.yaml",
+        ])
+        .ok();
+    assert_eq!(v, b"admin");
+}
+
+/// An "editor" that replaces one value, via sed.
+fn sed_editor(sb: &mut Sandbox, from: &str, to: &str) {
+    let script = sb.write(
+        "editor.sh",
+        format!("#!/bin/sh\nsed -i 's/{from}/{to}/' \"$1\"\n"),
+    );
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    sb.env("SOPS_EDITOR", &script);
+}
+
+#[test]
+fn edit_changes_one_line_and_keeps_other_ciphertexts() {
+    let (mut sb, recipient) = setup();
+    let before = encrypted(&sb, &recipient);
+    sed_editor(&mut sb, "user: admin", "user: root");
+    sb.signet(["edit", "secret.yaml"]).ok();
+    let after = String::from_utf8(sb.read("secret.yaml")).unwrap();
+    let changed: Vec<(&str, &str)> = before
+        .lines()
+        .zip(after.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert_eq!(before.lines().count(), after.lines().count());
+    // `lastmodified` changes too unless the edit happened within the same second.
+    let kinds: Vec<&str> = changed
+        .iter()
+        .map(|(a, _)| a.trim_start().split(':').next().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"user") && kinds.contains(&"mac"),
+        "{changed:#?}"
+    );
+    assert!(
+        kinds
+            .iter()
+            .all(|k| ["user", "mac", "lastmodified"].contains(k)),
+        "only user, lastmodified and mac change: {changed:#?}"
+    );
+    assert_eq!(
+        sb.signet([
+            "decrypt",
+            "--extract",
+            "[\"stringData\"][\"user\"]",
+            "secret.yaml"
+        ])
+        .ok(),
+        b"root"
+    );
+}
+
+#[test]
+fn edit_unchanged_is_200_and_failed_editor_changes_nothing() {
+    let (mut sb, recipient) = setup();
+    let before = encrypted(&sb, &recipient);
+    sb.env("SOPS_EDITOR", "true");
+    sb.signet(["edit", "secret.yaml"]).fails_with(200);
+    assert_eq!(String::from_utf8(sb.read("secret.yaml")).unwrap(), before);
+    sb.env("SOPS_EDITOR", "false");
+    sb.signet(["edit", "secret.yaml"]).fails_with(1);
+    assert_eq!(String::from_utf8(sb.read("secret.yaml")).unwrap(), before);
+    // An edit that does not parse: no terminal, so the error is returned and the file is untouched.
+    sed_editor(&mut sb, "user: admin", "user: [");
+    sb.signet(["edit", "secret.yaml"]).fails_with(2);
+    assert_eq!(String::from_utf8(sb.read("secret.yaml")).unwrap(), before);
+}
+
+#[test]
+fn edit_leaves_no_plaintext_behind() {
+    let (mut sb, recipient) = setup();
+    encrypted(&sb, &recipient);
+    let tmp = sb.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    sb.env("TMPDIR", &tmp);
+    sed_editor(&mut sb, "user: admin", "user: other");
+    sb.signet(["edit", "secret.yaml"]).ok();
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "the private temp dir is removed"
+    );
+}
+
+#[test]
+fn set_and_unset() {
+    let (sb, recipient) = setup();
+    let before = encrypted(&sb, &recipient);
+    sb.signet([
+        "set",
+        "secret.yaml",
+        "[\"stringData\"][\"new\"]",
+        "\"fresh\"",
+    ])
+    .ok();
+    assert_eq!(
+        sb.signet([
+            "decrypt",
+            "--extract",
+            "[\"stringData\"][\"new\"]",
+            "secret.yaml"
+        ])
+        .ok(),
+        b"fresh"
+    );
+    let after = String::from_utf8(sb.read("secret.yaml")).unwrap();
+    let user_line = |t: &str| {
+        t.lines()
+            .find(|l| l.contains("user: ENC["))
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        user_line(&before),
+        user_line(&after),
+        "unchanged values keep their ciphertext"
+    );
+    sb.signet(["unset", "secret.yaml", "[\"stringData\"][\"new\"]"])
+        .ok();
+    sb.signet([
+        "decrypt",
+        "--extract",
+        "[\"stringData\"][\"new\"]",
+        "secret.yaml",
+    ])
+    .fails_with(91);
+    sb.signet([
+        "unset",
+        "--idempotent",
+        "secret.yaml",
+        "[\"stringData\"][\"new\"]",
+    ])
+    .ok();
+    sb.signet(["set", "secret.yaml", "[\"x\"]", "not json"])
+        .fails_with(7);
+}
+
+#[test]
+fn exec_env_and_exec_file() {
+    let (sb, recipient) = setup();
+    sb.write("env.yaml", "TOKEN: abc123\n");
+    sb.signet(["encrypt", "-i", "--age", &recipient, "env.yaml"])
+        .ok();
+    let out = sb
+        .signet(["exec-env", "env.yaml", "printf %s \"$TOKEN\""])
+        .ok();
+    assert_eq!(out, b"abc123");
+    let out = sb.signet(["exec-file", "env.yaml", "cat {}"]).ok();
+    assert_eq!(out, b"TOKEN: abc123\n");
+    let out = sb
+        .signet(["exec-file", "--no-fifo", "env.yaml", "cat {}"])
+        .ok();
+    assert_eq!(out, b"TOKEN: abc123\n");
+    sb.signet(["exec-env", "env.yaml", "exit 7"]).fails_with(7);
+}
+
+#[test]
+fn filestatus_reports_encryption() {
+    let (sb, recipient) = setup();
+    encrypted(&sb, &recipient);
+    assert_eq!(
+        sb.signet(["filestatus", "secret.yaml"]).ok(),
+        b"{\"encrypted\":true}\n"
+    );
+    assert_eq!(
+        sb.signet(["filestatus", "plain.yaml"]).ok(),
+        b"{\"encrypted\":false}\n"
+    );
+}
+
+#[test]
+fn creation_rules_pick_keys_and_rule() {
+    let (sb, recipient) = setup();
+    sb.write(".sops.yaml", format!("creation_rules:\n  - path_regex: secrets/.*\\.yaml$\n    encrypted_regex: ^password$\n    age: {recipient}\n"));
+    sb.write("secrets/app.yaml", "user: u\npassword: p\n");
+    let out = String::from_utf8(sb.signet(["encrypt", "secrets/app.yaml"]).ok()).unwrap();
+    assert!(
+        out.contains("user: u\n") && out.contains("password: ENC["),
+        "{out}"
+    );
+    sb.write("other.yaml", "a: b\n");
+    let err = sb.signet(["encrypt", "other.yaml"]).fails_with(1);
+    assert!(
+        err.contains("no keys") || err.contains("creation rule"),
+        "{err}"
+    );
+}
+
+#[test]
+fn completions_and_man_pages() {
+    let sb = Sandbox::new();
+    let bash = String::from_utf8(sb.signet(["completion", "bash"]).ok()).unwrap();
+    assert!(bash.contains("signet") && bash.contains("encrypt"));
+    sb.signet(["man", "man"]).ok();
+    assert!(sb.join("man/signet.1").is_file());
+    assert!(sb.join("man/signet-encrypt.1").is_file());
+}

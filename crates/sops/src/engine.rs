@@ -365,6 +365,11 @@ pub fn encrypt(
     if is_encrypted(tree) {
         return Err(Error::AlreadyEncrypted);
     }
+    // An empty pattern cannot be written (sops omits empty rule fields and then reads the default
+    // `unencrypted_suffix`), so encrypt under the default rule, as sops ends up doing.
+    if meta.rule.key_and_value().1.is_empty() {
+        meta.rule = crate::rules::EncryptionRule::default();
+    }
     let rule = meta.rule.compile()?;
     let cipher = ValueCipher::new(key);
     let mac_only = meta.mac_only_encrypted;

@@ -169,7 +169,7 @@ fn open(input: &InputArgs, ignore_mac: bool) -> CliResult<Opened> {
 /// unchanged values.
 fn reseal(tree: &mut Tree, opened: &Opened) -> Result<(), signet_sops::Error> {
     let mut meta = opened.decrypted.metadata.clone();
-    meta.version = None;
+    meta.bump_version();
     engine::encrypt(
         tree,
         &opened.key,

@@ -13,7 +13,9 @@
 use std::path::{Component, Path, PathBuf};
 
 use serde::Deserialize;
-use serde::de::{MapAccess, Visitor};
+use std::collections::BTreeMap;
+
+use serde::de::{IgnoredAny, MapAccess, Visitor};
 use signet_sops::rules::EncryptionRule;
 
 use crate::Error;
@@ -91,6 +93,7 @@ pub struct SopsConfig {
     creation_rules: Option<Vec<RawRule>>,
     /// The `stores:` section.
     pub stores: StoresConfig,
+    warnings: Vec<String>,
 }
 
 /// The creation rule chosen for a file, with its keys resolved.
@@ -132,8 +135,10 @@ impl SopsConfig {
             })?
         };
         let indent = |i: Option<i64>| i.and_then(|n| usize::try_from(n).ok());
+        let warnings = unknown_field_warnings(&raw);
         Ok(SopsConfig {
             path: path.to_owned(),
+            warnings,
             creation_rules: raw.creation_rules,
             stores: StoresConfig {
                 yaml_indent: indent(raw.stores.yaml.indent).filter(|n| *n > 0),
@@ -141,6 +146,12 @@ impl SopsConfig {
                 json_binary_indent: indent(raw.stores.json_binary.indent),
             },
         })
+    }
+
+    /// Fields sops would ignore (and so do we), named with their place, e.g.
+    /// `creation_rules[2]: unknown field "encrypted_regexp" ignored`. For the CLI to print.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// The config file's path.
@@ -257,6 +268,35 @@ impl SopsConfig {
             mac_only_encrypted: rule.mac_only_encrypted.unwrap_or(false),
         })
     }
+}
+
+/// Top-level keys sops knows besides the ones Signet reads.
+const OTHER_TOP_LEVEL_KEYS: &[&str] = &["destination_rules"];
+
+fn unknown_field_warnings(raw: &RawConfig) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let mut note = |place: String, unknown: &BTreeMap<String, IgnoredAny>| {
+        for name in unknown.keys() {
+            warnings.push(format!("{place}unknown field {name:?} ignored"));
+        }
+    };
+    let top: BTreeMap<String, IgnoredAny> = raw
+        .unknown
+        .keys()
+        .filter(|k| !OTHER_TOP_LEVEL_KEYS.contains(&k.as_str()))
+        .map(|k| (k.clone(), IgnoredAny))
+        .collect();
+    note(String::new(), &top);
+    for (i, rule) in raw.creation_rules.iter().flatten().enumerate() {
+        note(format!("creation_rules[{i}]: "), &rule.unknown);
+        for (g, group) in rule.key_groups.iter().flatten().enumerate() {
+            note(
+                format!("creation_rules[{i}].key_groups[{g}]: "),
+                &group.unknown,
+            );
+        }
+    }
+    warnings
 }
 
 fn dedup(group: Vec<KeySpec>) -> Vec<KeySpec> {
@@ -377,6 +417,8 @@ struct RawConfig {
     creation_rules: Option<Vec<RawRule>>,
     #[serde(default)]
     stores: RawStores,
+    #[serde(flatten)]
+    unknown: BTreeMap<String, IgnoredAny>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -422,18 +464,22 @@ struct RawRule {
     unencrypted_comment_regex: Option<String>,
     encrypted_comment_regex: Option<String>,
     mac_only_encrypted: Option<bool>,
+    #[serde(flatten)]
+    unknown: BTreeMap<String, IgnoredAny>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 struct RawKeyGroup {
     merge: Option<Vec<RawKeyGroup>>,
     kms: Option<Vec<RawKms>>,
-    gcp_kms: Option<Vec<serde::de::IgnoredAny>>,
-    hckms: Option<Vec<serde::de::IgnoredAny>>,
-    azure_keyvault: Option<Vec<serde::de::IgnoredAny>>,
+    gcp_kms: Option<Vec<IgnoredAny>>,
+    hckms: Option<Vec<IgnoredAny>>,
+    azure_keyvault: Option<Vec<IgnoredAny>>,
     hc_vault: Option<Vec<String>>,
     age: Option<Vec<String>>,
     pgp: Option<Vec<String>>,
+    #[serde(flatten)]
+    unknown: BTreeMap<String, IgnoredAny>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

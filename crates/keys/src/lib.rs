@@ -11,6 +11,42 @@
 //! - [`groups`]: [`wrap_data_key`] / [`unwrap_data_key`] across key groups and Shamir shares.
 //! - [`config`]: `.sops.yaml` lookup and creation rules.
 //! - [`keygen`]: new age identities written like `age-keygen`.
+//!
+//! How the CLI uses it:
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use std::sync::Arc;
+//! use signet_keys::{Keyring, KeySpec, NoInteraction, SopsConfig, find_config_file};
+//! use signet_sops::{DataKey, metadata::Metadata};
+//!
+//! # fn main() -> Result<(), signet_keys::Error> {
+//! // Encrypting: keys from `--age a,b` or from the matching `.sops.yaml` rule.
+//! let file = Path::new("secrets/db.yaml");
+//! let mut groups = vec![KeySpec::age_list("age1l44xcng8dqj32nlv6d930qvvrny05hglzcv9qpc7kxjc6902ma4qufys29")?];
+//! let mut threshold = None;
+//! if let Some(config_path) = find_config_file(Path::new(".")).path {
+//!     let config = SopsConfig::load(&config_path)?;
+//!     if let Some(rule) = config.creation_rule_for(file)? {
+//!         groups = rule.key_groups;
+//!         threshold = rule.shamir_threshold;
+//!     }
+//! }
+//! let data_key = DataKey::generate();
+//! let key_groups = signet_keys::wrap_data_key(&data_key, &groups, threshold)?;
+//! let shamir_threshold = signet_keys::shamir_threshold_for(key_groups.len(), threshold);
+//!
+//! // Decrypting: identities found like sops finds them.
+//! let keyring = Keyring::from_env(Arc::new(NoInteraction));
+//! for notice in keyring.notices() {
+//!     eprintln!("warning: {notice}");
+//! }
+//! let metadata = Metadata { key_groups, shamir_threshold, ..Default::default() };
+//! let recovered = signet_keys::unwrap_data_key(&metadata, &keyring)?;
+//! # let _ = recovered;
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod age_key;
 pub mod config;

@@ -13,6 +13,7 @@ const FLUX_AGE: &str = "age1l44xcng8dqj32nlv6d930qvvrny05hglzcv9qpc7kxjc6902ma4q
 fn flux_config_first_match_wins_with_anchors() {
     let dir = common::flux_sops();
     let config = SopsConfig::load(&dir.join(".sops.yaml")).unwrap();
+    assert!(config.warnings().is_empty(), "{:?}", config.warnings());
     assert_eq!(config.stores.yaml_indent, Some(2));
     assert_eq!(config.stores.json_indent, Some(2));
 
@@ -168,6 +169,10 @@ creation_rules:
     );
     let config = SopsConfig::parse(&text, Path::new("/repo/.sops.yaml")).unwrap();
     assert_eq!(config.stores.yaml_indent, Some(4));
+    assert_eq!(
+        config.warnings(),
+        ["creation_rules[0]: unknown field \"some_future_field\" ignored"]
+    );
 
     let rule = config
         .creation_rule_for(Path::new("/repo/list.yaml"))

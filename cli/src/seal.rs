@@ -278,13 +278,19 @@ fn parse_documents(bytes: &[u8], origin: &str) -> CliResult<Vec<Value>> {
     };
     let text = std::str::from_utf8(bytes).map_err(|e| bad(&e))?;
     let trimmed = text.trim_start();
-    let docs: Vec<Value> = if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        serde_json::Deserializer::from_str(text)
-            .into_iter::<Value>()
-            .collect::<Result<_, _>>()
-            .map_err(|e| bad(&e))?
-    } else {
-        serde_saphyr::from_multiple::<Value>(text).map_err(|e| bad(&e))?
+    let as_json = (trimmed.starts_with('{') || trimmed.starts_with('['))
+        .then(|| {
+            serde_json::Deserializer::from_str(text)
+                .into_iter::<Value>()
+                .collect::<Result<Vec<_>, _>>()
+                .ok()
+        })
+        .flatten();
+    // Anything that is not a pure JSON stream is read as YAML (a superset of JSON), so JSON documents
+    // separated by `---` also work.
+    let docs = match as_json {
+        Some(docs) => docs,
+        None => serde_saphyr::from_multiple::<Value>(text).map_err(|e| bad(&e))?,
     };
     let mut out = Vec::with_capacity(docs.len());
     for doc in docs {

@@ -1,0 +1,404 @@
+//! `signet seal` / `signet unseal` behaviour on their own: every damaged or misdirected SealedSecret is
+//! refused with one uniform message, a non-zero exit and nothing written; file output is atomic; the
+//! online flags fail clearly; plaintext never shows up in errors.
+
+#[path = "seal/support.rs"]
+mod support;
+
+use serde_json::{Value, json};
+use support::{Scratch, b64, fixture};
+
+const CANARY: &str = "CANARY-7d1f-plaintext";
+
+fn key() -> String {
+    fixture("kat/key.pem").display().to_string()
+}
+
+fn cert() -> String {
+    fixture("kat/cert.pem").display().to_string()
+}
+
+fn secret(name: &str, namespace: &str) -> String {
+    // One-byte value (envelope length 2+256+1+16 = 275, so its base64 has padding) plus the canary.
+    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
+           "stringData": {"a": "x", "canary": CANARY}})
+    .to_string()
+}
+
+fn decode_b64(text: &str) -> Vec<u8> {
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64"),
+    };
+    let bytes: Vec<u8> = text.bytes().filter(|c| *c != b'=').map(val).collect();
+    let mut out = Vec::new();
+    for chunk in bytes.chunks(4) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, v)| acc | u32::from(*v) << (18 - 6 * i));
+        for i in 0..chunk.len() - 1 {
+            out.push((n >> (16 - 8 * i)) as u8);
+        }
+    }
+    out
+}
+
+/// A SealedSecret (JSON) made by kubeseal for `prod/db`, strict scope.
+fn sealed_by_kubeseal(s: &Scratch) -> Value {
+    serde_json::from_slice(
+        &s.kubeseal(&["--cert", &cert()], secret("db", "prod").as_bytes())
+            .ok()
+            .stdout,
+    )
+    .unwrap()
+}
+
+/// Runs `signet unseal -w out.json in.json` on `doc`; asserts it was refused and wrote nothing;
+/// returns stderr.
+fn refused(s: &Scratch, doc: &Value, keys: &[String], case: &str) -> String {
+    let input = s.write("in.json", doc.to_string());
+    let out = s.path("out.json");
+    let mut args = vec![
+        "unseal".to_owned(),
+        "-w".to_owned(),
+        out.display().to_string(),
+        input.display().to_string(),
+    ];
+    for k in keys {
+        args.extend(["--recovery-private-key".to_owned(), k.clone()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let ran = s.signet(&args, b"");
+    assert_eq!(ran.code, Some(210), "{case}: {}", ran.stderr);
+    assert!(ran.stdout.is_empty(), "{case}");
+    assert!(!out.exists(), "{case}: output written");
+    assert!(
+        !ran.stderr.contains(CANARY) && !ran.stderr.contains(&b64(CANARY.as_bytes())),
+        "{case}"
+    );
+    assert_eq!(s.files(), ["in.json"], "{case}: stray files");
+    ran.stderr
+}
+
+#[test]
+fn misdirected_or_damaged_sealed_secrets_are_refused_uniformly() {
+    let s = Scratch::new();
+    let good = sealed_by_kubeseal(&s);
+    let ours = vec![key()];
+    // Sanity: the untouched object opens.
+    let input = s.write("in.json", good.to_string());
+    s.signet(
+        &[
+            "unseal",
+            "--recovery-private-key",
+            &key(),
+            input.to_str().unwrap(),
+        ],
+        b"",
+    )
+    .ok();
+    std::fs::remove_file(&input).unwrap();
+
+    let mut cases: Vec<(String, Value, Vec<String>)> = Vec::new();
+    let mut with = |name: &str, f: &dyn Fn(&mut Value)| {
+        let mut doc = good.clone();
+        f(&mut doc);
+        cases.push((name.to_owned(), doc, ours.clone()));
+    };
+    with("wrong scope: namespace-wide", &|d| {
+        d["metadata"]["annotations"] = json!({"sealedsecrets.bitnami.com/namespace-wide": "true"})
+    });
+    with("wrong scope: cluster-wide", &|d| {
+        d["metadata"]["annotations"] = json!({"sealedsecrets.bitnami.com/cluster-wide": "true"})
+    });
+    with("renamed", &|d| d["metadata"]["name"] = json!("db2"));
+    with("other namespace", &|d| {
+        d["metadata"]["namespace"] = json!("dev")
+    });
+    let value = good["spec"]["encryptedData"]["a"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bytes = decode_b64(&value);
+    assert_eq!(bytes.len(), 275);
+    for (what, pos) in [
+        ("length prefix", 0),
+        ("length prefix low byte", 1),
+        ("RSA block start", 2),
+        ("RSA block middle", 130),
+        ("RSA block end", 257),
+        ("GCM body", 258),
+        ("GCM tag", 265),
+        ("last byte", 274),
+    ] {
+        let mut damaged = bytes.clone();
+        damaged[pos] ^= 0x01;
+        let text = b64(&damaged);
+        with(&format!("flipped bit: {what}"), &|d| {
+            d["spec"]["encryptedData"]["a"] = json!(text)
+        });
+    }
+    for keep in [0, 2, 200, 258, 274] {
+        let text = b64(&bytes[..keep]);
+        with(&format!("truncated to {keep} bytes"), &|d| {
+            d["spec"]["encryptedData"]["a"] = json!(text)
+        });
+    }
+    let url_safe = value.replace('+', "-").replace('/', "_");
+    assert_ne!(url_safe, value, "value has + or /");
+    with("URL-safe base64", &|d| {
+        d["spec"]["encryptedData"]["a"] = json!(url_safe)
+    });
+    let unpadded = value.trim_end_matches('=').to_owned();
+    assert_ne!(unpadded, value, "value is padded");
+    with("unpadded base64", &|d| {
+        d["spec"]["encryptedData"]["a"] = json!(unpadded)
+    });
+    with("not base64 at all", &|d| {
+        d["spec"]["encryptedData"]["a"] = json!("*** not base64 ***")
+    });
+    let other_key = fixture("other-key.pem").display().to_string();
+    cases.push(("wrong key".to_owned(), good.clone(), vec![other_key]));
+
+    let mut messages = std::collections::BTreeSet::new();
+    for (case, doc, keys) in &cases {
+        messages.insert(refused(&s, doc, keys, case));
+        std::fs::remove_file(s.path("in.json")).unwrap();
+    }
+    assert_eq!(messages.len(), 1, "messages differ: {messages:#?}");
+    let message = messages.into_iter().next().unwrap();
+    assert!(message.contains("cannot unseal"), "{message}");
+    assert_eq!(cases.len(), 21);
+}
+
+#[test]
+fn kubeseal_agrees_that_the_misdirected_ones_are_refused() {
+    let s = Scratch::new();
+    let good = sealed_by_kubeseal(&s);
+    for (field, value) in [("name", "db2"), ("namespace", "dev")] {
+        let mut doc = good.clone();
+        doc["metadata"][field] = json!(value);
+        let ran = s.kubeseal(
+            &["--recovery-unseal", "--recovery-private-key", &key()],
+            doc.to_string().as_bytes(),
+        );
+        assert_ne!(
+            ran.code,
+            Some(0),
+            "kubeseal opened a {field}-changed object"
+        );
+    }
+}
+
+#[test]
+fn seal_writes_atomically_and_failures_write_nothing() {
+    let s = Scratch::new();
+    let input = s.write("secret.json", secret("db", "prod"));
+    s.signet(
+        &[
+            "seal",
+            "--cert",
+            &cert(),
+            "-w",
+            "sealed.json",
+            input.to_str().unwrap(),
+        ],
+        b"",
+    )
+    .ok();
+    assert_eq!(s.files(), ["sealed.json", "secret.json"]);
+    let sealed = std::fs::read_to_string(s.path("sealed.json")).unwrap();
+    assert!(!sealed.contains(CANARY) && !sealed.contains(&b64(CANARY.as_bytes())));
+    assert!(
+        sealed.starts_with(
+            "{\n  \"kind\": \"SealedSecret\",\n  \"apiVersion\": \"bitnami.com/v1alpha1\","
+        ),
+        "{sealed}"
+    );
+
+    // Expired certificate: exit 213, nothing written.
+    let expired = fixture("expired-cert.pem").display().to_string();
+    let ran = s.signet(
+        &[
+            "seal",
+            "--cert",
+            &expired,
+            "-w",
+            "x.json",
+            input.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(ran.code, Some(213), "{}", ran.stderr);
+    assert!(ran.stderr.contains("expired"), "{}", ran.stderr);
+    // Not a Secret, and a Secret without data.
+    let ran = s.signet(
+        &["seal", "--cert", &cert(), "-w", "x.json"],
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: ns1}\n",
+    );
+    assert_eq!(ran.code, Some(214), "{}", ran.stderr);
+    let empty = b"apiVersion: v1\nkind: Secret\nmetadata: {name: e, namespace: ns1}\n";
+    let ran = s.signet(&["seal", "--cert", &cert(), "-w", "x.json"], empty);
+    assert_eq!(ran.code, Some(214), "{}", ran.stderr);
+    assert!(ran.stderr.contains("--allow-empty-data"));
+    // No namespace anywhere (strict scope needs one) — kubeseal refuses too.
+    let ran = s.signet(
+        &["seal", "--cert", &cert(), "-w", "x.json"],
+        b"kind: Secret\nmetadata: {name: e}\nstringData: {a: b}\n",
+    );
+    assert_ne!(ran.code, Some(0));
+    assert_eq!(s.files(), ["sealed.json", "secret.json"]);
+
+    let ran = s
+        .signet(&["seal", "--cert", &cert(), "--allow-empty-data"], empty)
+        .ok();
+    let doc: Value = serde_json::from_slice(&ran.stdout).unwrap();
+    assert_eq!(doc["spec"]["encryptedData"], json!({}));
+    let ran = s
+        .signet(
+            &["seal", "--cert", &cert(), "-n", "given"],
+            b"kind: Secret\nmetadata: {name: e}\nstringData: {a: b}\n",
+        )
+        .ok();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&ran.stdout).unwrap()["metadata"]["namespace"],
+        "given"
+    );
+}
+
+#[test]
+fn merge_into_adds_and_replaces_items_in_place() {
+    let s = Scratch::new();
+    let first = s
+        .signet(
+            &[
+                "seal",
+                "--cert",
+                &cert(),
+                "-o",
+                "yaml",
+                "--scope",
+                "namespace-wide",
+            ],
+            secret("db", "prod").as_bytes(),
+        )
+        .ok();
+    let target = s.write("sealed.yaml", &first.stdout);
+    let before = first.text();
+    let extra = r#"{"kind":"Secret","metadata":{"name":"other","namespace":"elsewhere"},"stringData":{"a":"replaced","new":"added"}}"#;
+    s.signet(
+        &[
+            "seal",
+            "--cert",
+            &cert(),
+            "--merge-into",
+            target.to_str().unwrap(),
+        ],
+        extra.as_bytes(),
+    )
+    .ok();
+    let after = std::fs::read_to_string(&target).unwrap();
+    let canary_line = |t: &str| {
+        t.lines()
+            .find(|l| l.trim_start().starts_with("canary:"))
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        canary_line(&before),
+        canary_line(&after),
+        "untouched items keep their ciphertext"
+    );
+    assert!(after.contains("sealedsecrets.bitnami.com/namespace-wide"));
+    assert_eq!(s.files(), ["sealed.yaml"]);
+    let out = s
+        .kubeseal(
+            &["--recovery-unseal", "--recovery-private-key", &key()],
+            after.as_bytes(),
+        )
+        .ok();
+    let data = &serde_json::from_slice::<Value>(&out.stdout).unwrap()["data"];
+    assert_eq!(data["a"].as_str(), Some(b64(b"replaced").as_str()));
+    assert_eq!(data["new"].as_str(), Some(b64(b"added").as_str()));
+    assert_eq!(
+        data["canary"].as_str(),
+        Some(b64(CANARY.as_bytes()).as_str())
+    );
+}
+
+#[test]
+fn online_flags_exist_and_fail_clearly() {
+    let s = Scratch::new();
+    for flag in [
+        &["--fetch-cert"][..],
+        &["--validate"],
+        &["--re-encrypt"],
+        &["--controller-url", "http://127.0.0.1:1"],
+    ] {
+        let mut args = vec!["seal", "--cert", "unused.pem"];
+        args.extend_from_slice(flag);
+        let ran = s.signet(&args, b"");
+        assert_eq!(ran.code, Some(212), "{flag:?}: {}", ran.stderr);
+        assert!(ran.stderr.contains("not yet available"), "{}", ran.stderr);
+    }
+    let ran = s.signet(&["seal"], secret("db", "prod").as_bytes());
+    assert_ne!(ran.code, Some(0));
+    assert!(ran.stderr.contains("--cert"), "{}", ran.stderr);
+}
+
+#[test]
+fn raw_needs_exactly_one_source_and_its_scope_fields() {
+    let s = Scratch::new();
+    let f = s.write("v.txt", "value");
+    let f = f.to_str().unwrap();
+    let ran = s.signet(
+        &[
+            "seal",
+            "--cert",
+            &cert(),
+            "--raw",
+            "--from-file",
+            f,
+            "-n",
+            "prod",
+        ],
+        b"",
+    );
+    assert_ne!(ran.code, Some(0), "strict needs --name");
+    assert!(ran.stderr.contains("name"), "{}", ran.stderr);
+    let ran = s.signet(
+        &[
+            "seal",
+            "--cert",
+            &cert(),
+            "--raw",
+            "--scope",
+            "cluster-wide",
+        ],
+        b"",
+    );
+    assert_ne!(ran.code, Some(0), "needs --from-file");
+    let ok = s
+        .signet(
+            &[
+                "seal",
+                "--cert",
+                &cert(),
+                "--raw",
+                "--scope",
+                "namespace-wide",
+                "-n",
+                "prod",
+                "--from-file",
+                f,
+            ],
+            b"",
+        )
+        .ok();
+    assert_eq!(decode_b64(&ok.text()).len(), 2 + 256 + 5 + 16);
+}

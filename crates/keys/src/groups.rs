@@ -201,3 +201,36 @@ pub fn entry_name(entry: &signet_sops::metadata::MasterKeyEntry) -> String {
         _ => "unknown".to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keyspec::KeySpec;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    #[test]
+    fn futures_are_send_for_async_callers() {
+        let keyring = Keyring::empty();
+        let metadata = Metadata::default();
+        let data_key = DataKey::generate();
+        let groups: Vec<Vec<KeySpec>> = Vec::new();
+        let unwrap = unwrap_data_key_async(&metadata, &keyring);
+        assert_send(&unwrap);
+        let wrap = wrap_data_key_async(&data_key, &groups, None);
+        assert_send(&wrap);
+        assert!(matches!(
+            block_on(unwrap),
+            Err(Error::NoIdentityMatched { .. })
+        ));
+        assert!(matches!(block_on(wrap), Err(Error::InvalidKeyGroups(_))));
+    }
+
+    #[test]
+    fn threshold_defaults_to_all_groups_and_single_group_has_none() {
+        assert_eq!(shamir_threshold_for(1, Some(3)), None);
+        assert_eq!(shamir_threshold_for(3, None), Some(3));
+        assert_eq!(shamir_threshold_for(3, Some(0)), Some(3));
+        assert_eq!(shamir_threshold_for(3, Some(2)), Some(2));
+    }
+}

@@ -29,12 +29,9 @@ pub fn type_name(v: &Value) -> &'static str {
 }
 
 fn fake_enc(n: usize, t: &str) -> String {
-    format!(
-        "ENC[AES256_GCM,data:{},iv:{}=,tag:{}==,type:{t}]",
-        "QUJD".repeat(1 + n % 5),
-        format!("{n:043}"),
-        format!("{:022}", n * 7)
-    )
+    let data = "QUJD".repeat(1 + n % 5);
+    let tag = n * 7;
+    format!("ENC[AES256_GCM,data:{data},iv:{n:043}=,tag:{tag:022}==,type:{t}]")
 }
 
 fn visit_node(n: &mut Node, f: &mut dyn FnMut(&mut Scalar), g: &mut dyn FnMut(&mut Comment)) {
@@ -117,7 +114,6 @@ pub fn sops_metadata() -> Node {
 /// leaves in document order.
 pub fn fake_encrypt(tree: &mut Tree) -> Vec<Leaf> {
     let mut leaves = Vec::new();
-    let mut n = 0usize;
     let leaves_cell = std::cell::RefCell::new(&mut leaves);
     let counter = std::cell::Cell::new(0usize);
     visit(
@@ -139,8 +135,6 @@ pub fn fake_encrypt(tree: &mut Tree) -> Vec<Leaf> {
             c.set(fake_enc(i, "comment"));
         },
     );
-    n += counter.get();
-    let _ = n;
     for d in &mut tree.documents {
         if let Node::Map(m) = &mut d.root {
             m.insert("sops", sops_metadata());

@@ -58,17 +58,48 @@ pub(crate) fn analyze_at(s: &str, line_start: bool) -> Analysis {
         flow_ind = true;
         block_ind = true;
     }
-    let chars: Vec<char> = s.chars().collect();
-    let n = chars.len();
+    // Fast path (ENC values, most words): printable ASCII without blanks. Only indicators matter.
+    let b = s.as_bytes();
+    if b.iter().all(|c| (0x21..=0x7E).contains(c)) {
+        match b[0] {
+            b'#' | b',' | b'[' | b']' | b'{' | b'}' | b'&' | b'*' | b'!' | b'|' | b'>' | b'\''
+            | b'"' | b'%' | b'@' | b'`' => {
+                flow_ind = true;
+                block_ind = true;
+            }
+            b'?' | b':' | b'-' if b.len() == 1 => {
+                flow_ind = true;
+                block_ind = true;
+            }
+            b'?' | b':' => flow_ind = true,
+            _ => {}
+        }
+        if b[1..]
+            .iter()
+            .any(|c| matches!(c, b',' | b'?' | b'[' | b']' | b'{' | b'}' | b':'))
+        {
+            flow_ind = true;
+        }
+        return Analysis {
+            flow_plain: !flow_ind,
+            block_plain: !block_ind,
+            single: true,
+            block: true,
+            multiline: false,
+        };
+    }
+    let mut chars = s.chars().peekable();
     let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
         (false, false, false, false);
     let (mut break_space, mut space_break, mut prev_space, mut prev_break) =
         (false, false, false, false);
     let (mut line_breaks, mut special, mut tabs) = (false, false, false);
     let mut preceded_by_ws = true;
-    for i in 0..n {
-        let c = chars[i];
-        let followed_by_ws = is_blankz(chars.get(i + 1).copied());
+    let mut i = 0usize;
+    while let Some(c) = chars.next() {
+        let next = chars.peek().copied();
+        let last = next.is_none();
+        let followed_by_ws = is_blankz(next);
         if i == 0 {
             match c {
                 '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
@@ -116,7 +147,7 @@ pub(crate) fn analyze_at(s: &str, line_start: bool) -> Analysis {
             if i == 0 {
                 leading_space = true;
             }
-            if i == n - 1 {
+            if last {
                 trailing_space = true;
             }
             if prev_break {
@@ -128,7 +159,7 @@ pub(crate) fn analyze_at(s: &str, line_start: bool) -> Analysis {
             if i == 0 {
                 leading_break = true;
             }
-            if i == n - 1 {
+            if last {
                 trailing_break = true;
             }
             if prev_space {
@@ -141,6 +172,7 @@ pub(crate) fn analyze_at(s: &str, line_start: bool) -> Analysis {
             prev_break = false;
         }
         preceded_by_ws = is_blankz(Some(c));
+        i += 1;
     }
     let mut a = Analysis {
         flow_plain: true,
@@ -290,6 +322,15 @@ fn needs_type_quotes(s: &str) -> bool {
 /// `"…"` with YAML escapes (libyaml's set: `\0 \a \b \t \n \v \f \r \e \" \\ \N \_ \L \P`, then
 /// `\xXX`, `\uXXXX`, `\UXXXXXXXX` for other non-printable characters).
 pub(crate) fn double_quoted(s: &str) -> String {
+    if s.bytes()
+        .all(|c| (0x20..=0x7E).contains(&c) && c != b'"' && c != b'\\')
+    {
+        let mut out = String::with_capacity(s.len() + 2);
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+        return out;
+    }
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

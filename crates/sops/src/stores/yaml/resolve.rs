@@ -34,7 +34,14 @@ pub(crate) fn resolve_plain(text: &str) -> Value {
 /// Whether `text` (plain, no tag) would resolve to a string. Used by the emitter to decide whether
 /// a string can be written plain.
 pub(crate) fn resolves_to_str(text: &str) -> bool {
-    matches!(resolve_plain(text), Value::Str(_))
+    // Only these first characters can start a non-string plain scalar.
+    match text.as_bytes().first() {
+        None => false,
+        Some(b'0'..=b'9' | b'+' | b'-' | b'.' | b'~' | b'n' | b'N' | b't' | b'T' | b'f' | b'F') => {
+            matches!(resolve_plain(text), Value::Str(_))
+        }
+        Some(_) => true,
+    }
 }
 
 fn resolve_number(text: &str) -> Value {
@@ -285,7 +292,9 @@ fn days_in_month(year: u32, month: u32) -> u32 {
     match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
-        _ if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        _ if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => {
+            29
+        }
         _ => 28,
     }
 }

@@ -80,6 +80,10 @@ pub(crate) fn analyze_at(s: &str, line_start: bool) -> Analysis {
         {
             flow_ind = true;
         }
+        // `:` at the end is followed by "whitespace" (the end of the scalar).
+        if b.len() > 1 && b[b.len() - 1] == b':' {
+            block_ind = true;
+        }
         return Analysis {
             flow_plain: !flow_ind,
             block_plain: !block_ind,
@@ -718,6 +722,10 @@ mod tests {
         assert_eq!(auto(" lead"), "' lead'");
         assert_eq!(auto("x: y"), "'x: y'");
         assert_eq!(auto("#x"), "'#x'");
+        assert_eq!(auto("a:"), "'a:'");
+        assert_eq!(auto("a:b"), "a:b");
+        assert_eq!(auto("-"), "'-'");
+        assert_eq!(auto("-x"), "-x");
         assert_eq!(auto("a\tb"), "\"a\\tb\"");
         assert_eq!(auto("1:20"), "\"1:20\"");
         assert_eq!(auto("line1\nline2"), "|-\n    line1\n    line2");

@@ -70,6 +70,51 @@ pub fn wrap_data_key<K: MasterKey>(
     block_on(wrap_data_key_async(data_key, groups, shamir_threshold))
 }
 
+/// Like [`wrap_data_key_async`], for `updatekeys`: without Shamir (one group before and after),
+/// entries of `existing` whose key is still wanted are kept byte for byte and only new keys
+/// wrap, so the file's diff shows just the keys that changed. `existing` must wrap this same
+/// `data_key` (it is the metadata the key was unwrapped from). With key groups every share is
+/// new, so everything is wrapped again, as sops does.
+pub async fn rewrap_data_key_async<K: MasterKey>(
+    data_key: &DataKey,
+    existing: &[KeyGroup],
+    groups: &[Vec<K>],
+    shamir_threshold: Option<usize>,
+) -> Result<Vec<KeyGroup>, Error> {
+    if groups.len() != 1 || existing.len() != 1 {
+        return wrap_data_key_async(data_key, groups, shamir_threshold).await;
+    }
+    if groups[0].is_empty() {
+        return Err(Error::InvalidKeyGroups("key group 0 is empty".to_owned()));
+    }
+    let mut entries = Vec::with_capacity(groups[0].len());
+    for key in &groups[0] {
+        let kept = existing[0]
+            .iter()
+            .find(|e| KeyType::of_entry(e) == key.key_type() && entry_name(e) == key.name());
+        match kept {
+            Some(entry) => entries.push(entry.clone()),
+            None => entries.push(key.wrap(data_key.as_bytes()).await?),
+        }
+    }
+    Ok(vec![entries])
+}
+
+/// Blocking [`rewrap_data_key_async`].
+pub fn rewrap_data_key<K: MasterKey>(
+    data_key: &DataKey,
+    existing: &[KeyGroup],
+    groups: &[Vec<K>],
+    shamir_threshold: Option<usize>,
+) -> Result<Vec<KeyGroup>, Error> {
+    block_on(rewrap_data_key_async(
+        data_key,
+        existing,
+        groups,
+        shamir_threshold,
+    ))
+}
+
 /// What happened trying one group.
 struct GroupOutcome {
     secret: Option<Zeroizing<Vec<u8>>>,

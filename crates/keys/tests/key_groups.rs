@@ -142,3 +142,37 @@ fn add_and_remove_recipients_for_rotate() {
             .all(|e| !matches!(e, MasterKeyEntry::Age(_)))
     );
 }
+
+#[test]
+fn rewrap_keeps_unchanged_entries_for_updatekeys() {
+    let (a, b) = (
+        generate(IdentityKind::X25519),
+        generate(IdentityKind::X25519),
+    );
+    let key = DataKey::generate();
+    let before = wrap_data_key(&key, &[vec![spec(&a.recipient)]], None).unwrap();
+    let after = signet_keys::rewrap_data_key(
+        &key,
+        &before,
+        &[vec![spec(&a.recipient), spec(&b.recipient)]],
+        None,
+    )
+    .unwrap();
+    assert_eq!(after[0][0], before[0][0], "a's entry is kept byte for byte");
+    assert_eq!(after[0].len(), 2);
+    let meta = Metadata {
+        key_groups: after,
+        ..Default::default()
+    };
+    assert_eq!(
+        unwrap_data_key(&meta, &keyring_with(&[b.identity.as_str()]))
+            .unwrap()
+            .as_bytes(),
+        key.as_bytes()
+    );
+    // Dropping a key drops its entry.
+    let only_b =
+        signet_keys::rewrap_data_key(&key, &meta.key_groups, &[vec![spec(&b.recipient)]], None)
+            .unwrap();
+    assert_eq!(only_b[0], vec![meta.key_groups[0][1].clone()]);
+}

@@ -67,9 +67,12 @@ pub fn config(explicit: Option<&Path>) -> CliResult<Option<SopsConfig>> {
             }
         }
     };
-    SopsConfig::load(&path)
-        .map(Some)
-        .map_err(|e| CliError::new(code::ERROR_READING_CONFIG, e.to_string()))
+    let config = SopsConfig::load(&path)
+        .map_err(|e| CliError::new(code::ERROR_READING_CONFIG, e.to_string()))?;
+    for warning in config.warnings() {
+        eprintln!("signet: warning: {}: {warning}", path.display());
+    }
+    Ok(Some(config))
 }
 
 /// The creation rule for `path` in `config`, if any.

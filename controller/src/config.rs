@@ -1,0 +1,209 @@
+//! Controller configuration: the command-line flags (each also read from an environment variable) and
+//! the [`Config`] the library runs with.
+
+use clap::{Parser, ValueEnum};
+use k8s_openapi::jiff::Timestamp;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Everything the controller needs besides a Kubernetes client.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Namespace holding the sealing-key Secrets (and, later, the leader-election Lease).
+    pub controller_namespace: String,
+    /// Only reconcile SealedSecrets of this namespace; `None` watches the whole cluster.
+    pub watch_namespace: Option<String>,
+    /// Address of the HTTP API (`/v1/cert.pem`, `/v1/verify`, `/v1/rotate`, probes).
+    pub listen_addr: SocketAddr,
+    /// Address of the `/metrics` endpoint.
+    pub metrics_addr: SocketAddr,
+    /// A new sealing key is made when the newest one is this old; `None` never renews.
+    pub key_renew_period: Option<Duration>,
+    /// Keys created before this instant count as too old: one new key is made at start.
+    pub key_cutoff_time: Option<Timestamp>,
+    /// Size of generated RSA keys (4096 in production).
+    pub key_bits: usize,
+    /// Re-check every SealedSecret this often (no write unless something changed); `None` waits for
+    /// watch events only.
+    pub resync_period: Option<Duration>,
+    /// `/v1/verify` and `/v1/rotate`: requests allowed per second, sustained.
+    pub verify_rate_per_second: f64,
+    /// `/v1/verify` and `/v1/rotate`: burst size.
+    pub verify_burst: u32,
+    /// Name reported in Events (`reportingInstance`), e.g. the pod name.
+    pub instance: Option<String>,
+}
+
+impl Config {
+    /// Defaults for a controller whose keys live in `controller_namespace`.
+    pub fn new(controller_namespace: impl Into<String>) -> Self {
+        Config {
+            controller_namespace: controller_namespace.into(),
+            watch_namespace: None,
+            listen_addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            metrics_addr: SocketAddr::from(([0, 0, 0, 0], 8081)),
+            key_renew_period: Some(DEFAULT_KEY_RENEW_PERIOD),
+            key_cutoff_time: None,
+            key_bits: 4096,
+            resync_period: Some(Duration::from_secs(3600)),
+            verify_rate_per_second: 2.0,
+            verify_burst: 10,
+            instance: None,
+        }
+    }
+}
+
+/// Thirty days, the Bitnami controller's default.
+pub const DEFAULT_KEY_RENEW_PERIOD: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `signet-controller` command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "signet-controller",
+    version,
+    about = "Turns SealedSecrets into Secrets and manages the sealing keys"
+)]
+pub struct Args {
+    /// Namespace of the sealing-key Secrets.
+    #[arg(
+        long,
+        env = "SIGNET_CONTROLLER_NAMESPACE",
+        default_value = "kube-system"
+    )]
+    pub controller_namespace: String,
+    /// Only watch SealedSecrets in this namespace (default: all namespaces).
+    #[arg(long, env = "SIGNET_WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
+    /// Address of the HTTP API.
+    #[arg(long, env = "SIGNET_LISTEN_ADDR", default_value = "0.0.0.0:8080")]
+    pub listen_addr: SocketAddr,
+    /// Address of the metrics endpoint.
+    #[arg(long, env = "SIGNET_METRICS_ADDR", default_value = "0.0.0.0:8081")]
+    pub metrics_addr: SocketAddr,
+    /// Make a new sealing key when the newest is this old (`30d`, `720h`, `90m`; `0` = never).
+    #[arg(long, env = "SIGNET_KEY_RENEW_PERIOD", default_value = "30d", value_parser = parse_period)]
+    pub key_renew_period: Duration,
+    /// Keys created before this RFC 3339 time are too old: make a new one now.
+    #[arg(long, env = "SIGNET_KEY_CUTOFF_TIME")]
+    pub key_cutoff_time: Option<Timestamp>,
+    /// Re-check every SealedSecret this often (`0` = only on changes).
+    #[arg(long, env = "SIGNET_RESYNC_PERIOD", default_value = "1h", value_parser = parse_period)]
+    pub resync_period: Duration,
+    /// Log format.
+    #[arg(long, env = "SIGNET_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+impl Args {
+    /// The library configuration these flags describe.
+    pub fn to_config(&self) -> Config {
+        let nonzero = |d: Duration| (!d.is_zero()).then_some(d);
+        Config {
+            watch_namespace: self.watch_namespace.clone().filter(|n| !n.is_empty()),
+            listen_addr: self.listen_addr,
+            metrics_addr: self.metrics_addr,
+            key_renew_period: nonzero(self.key_renew_period),
+            key_cutoff_time: self.key_cutoff_time,
+            resync_period: nonzero(self.resync_period),
+            instance: std::env::var("POD_NAME").ok(),
+            ..Config::new(self.controller_namespace.clone())
+        }
+    }
+}
+
+/// Parses a period: `0`, or numbers with units `d`, `h`, `m`, `s`, `ms` run together (`1h30m`).
+pub fn parse_period(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    if rest.is_empty() {
+        return Err("empty period".to_owned());
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(|| format!("{text:?}: a number needs a unit (d, h, m, s, ms)"))?;
+        if digits == 0 {
+            return Err(format!("{text:?}: expected a number at {rest:?}"));
+        }
+        let number: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("{text:?}: number too large"))?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let seconds_per_unit = match &rest[..unit_len] {
+            "d" => 86_400.0,
+            "h" => 3_600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            other => return Err(format!("{text:?}: unknown unit {other:?} (d, h, m, s, ms)")),
+        };
+        total += Duration::from_secs_f64(number as f64 * seconds_per_unit);
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_parse_with_units_and_zero() {
+        assert_eq!(parse_period("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_period("1h30m"), Ok(Duration::from_secs(5_400)));
+        assert_eq!(parse_period("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_period("0"), Ok(Duration::ZERO));
+        assert!(parse_period("30").is_err());
+        assert!(parse_period("5y").is_err());
+        assert!(parse_period("").is_err());
+        assert!(parse_period("h").is_err());
+    }
+
+    #[test]
+    fn flags_map_to_config_with_zero_meaning_never() {
+        let args = Args::try_parse_from([
+            "signet-controller",
+            "--controller-namespace",
+            "signet",
+            "--key-renew-period",
+            "0",
+            "--listen-addr",
+            "127.0.0.1:9000",
+            "--key-cutoff-time",
+            "2026-01-02T03:04:05Z",
+            "--log-format",
+            "json",
+        ])
+        .unwrap();
+        let config = args.to_config();
+        assert_eq!(config.controller_namespace, "signet");
+        assert_eq!(config.key_renew_period, None);
+        assert_eq!(config.listen_addr, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(config.metrics_addr.port(), 8081);
+        assert_eq!(
+            config.key_cutoff_time.unwrap().to_string(),
+            "2026-01-02T03:04:05Z"
+        );
+        assert_eq!(args.log_format, LogFormat::Json);
+        let defaults = Args::try_parse_from(["signet-controller"])
+            .unwrap()
+            .to_config();
+        assert_eq!(defaults.key_renew_period, Some(DEFAULT_KEY_RENEW_PERIOD));
+    }
+}

@@ -1,0 +1,86 @@
+//! The `Context` every reconcile and HTTP handler shares: client, configuration, key ring, metrics,
+//! event recorder, the metadata cache of owned Secrets, and a small memory of the last writes.
+
+use crate::config::Config;
+use crate::keyring::KeyRing;
+use crate::metrics::Metrics;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::PartialObjectMeta;
+use kube::runtime::controller::Action;
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::Store;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Shared state of one controller process.
+pub struct Context {
+    /// Kubernetes client.
+    pub client: kube::Client,
+    /// Configuration.
+    pub config: Config,
+    /// Sealing keys.
+    pub keys: Arc<KeyRing>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Event recorder (reporting controller `signet-controller`).
+    pub recorder: Recorder,
+    /// Metadata of the Secrets carrying the owner label, kept by a watch.
+    pub secrets: Store<PartialObjectMeta<Secret>>,
+    /// True once the reconcilers run (readiness).
+    pub reconciling: AtomicBool,
+    /// SealedSecret uid -> (generation, Secret resourceVersion) of the last successful write: the
+    /// status may lag in the cache right after the write.
+    synced: Mutex<HashMap<String, (i64, String)>>,
+}
+
+impl Context {
+    /// A context with empty caches.
+    pub fn new(
+        client: kube::Client,
+        config: Config,
+        keys: Arc<KeyRing>,
+        metrics: Arc<Metrics>,
+        recorder: Recorder,
+        secrets: Store<PartialObjectMeta<Secret>>,
+    ) -> Context {
+        Context {
+            client,
+            config,
+            keys,
+            metrics,
+            recorder,
+            secrets,
+            reconciling: AtomicBool::new(false),
+            synced: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// What to do after a successful reconcile: wait for a change, or for the next resync.
+    pub fn idle_action(&self) -> Action {
+        match self.config.resync_period {
+            Some(period) => Action::requeue(period),
+            None => Action::await_change(),
+        }
+    }
+
+    /// Records a successful write.
+    pub(crate) fn remember_synced(&self, uid: &str, generation: i64, secret_rv: String) {
+        if let Ok(mut map) = self.synced.lock() {
+            map.insert(uid.to_owned(), (generation, secret_rv));
+        }
+    }
+
+    /// Whether the last successful write for `uid` was this generation and Secret version.
+    pub(crate) fn was_synced(&self, uid: &str, generation: i64, secret_rv: &str) -> bool {
+        self.synced.lock().is_ok_and(|map| {
+            map.get(uid)
+                .is_some_and(|(g, rv)| *g == generation && rv == secret_rv)
+        })
+    }
+
+    /// Whether the controller is ready: a sealing key is loaded and the reconcilers run.
+    pub fn is_ready(&self) -> bool {
+        self.reconciling.load(Ordering::Relaxed) && self.keys.snapshot().sealing_key().is_some()
+    }
+}

@@ -1,0 +1,175 @@
+//! Prometheus metrics (`signet_` prefix), served on their own port. Labels never carry secret
+//! material: kinds, reasons, resources and key fingerprints (public) only.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::Mutex;
+
+/// Labels of a reconcile counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// Resource kind, e.g. `SealedSecret`.
+    pub kind: String,
+}
+
+/// Labels of an error counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    /// Resource kind.
+    pub kind: String,
+    /// Machine-readable reason, the condition's `reason`.
+    pub reason: String,
+}
+
+/// Labels of the API-write counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WriteLabels {
+    /// What was written: `secret`, `status`, `event`, `key`.
+    pub target: String,
+}
+
+/// Labels of the build-info gauge.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    /// Crate version.
+    pub version: String,
+}
+
+/// Every metric the controller exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    /// Reconciles run, by kind.
+    pub reconciles: Family<KindLabels, Counter>,
+    /// Reconciles that ended in a failure condition or error, by kind and reason.
+    pub reconcile_errors: Family<ErrorLabels, Counter>,
+    /// Time to unseal one SealedSecret.
+    pub unseal_duration: Histogram,
+    /// Keys in the sealing-key ring.
+    pub sealing_keys: Gauge,
+    /// Writes the controller sent to the API server, by target.
+    pub api_writes: Family<WriteLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("signet");
+        let reconciles = Family::<KindLabels, Counter>::default();
+        registry.register("reconciles", "Reconciles run", reconciles.clone());
+        let reconcile_errors = Family::<ErrorLabels, Counter>::default();
+        registry.register(
+            "reconcile_errors",
+            "Reconciles that failed, by reason",
+            reconcile_errors.clone(),
+        );
+        let unseal_duration = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
+        registry.register(
+            "unseal_duration_seconds",
+            "Time to unseal one SealedSecret",
+            unseal_duration.clone(),
+        );
+        let sealing_keys = Gauge::default();
+        registry.register(
+            "sealing_keys",
+            "Keys in the sealing-key ring",
+            sealing_keys.clone(),
+        );
+        let api_writes = Family::<WriteLabels, Counter>::default();
+        registry.register(
+            "api_writes",
+            "Writes sent to the API server",
+            api_writes.clone(),
+        );
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+            })
+            .set(1);
+        registry.register("build_info", "Build information", build_info);
+        Metrics {
+            registry: Mutex::new(registry),
+            reconciles,
+            reconcile_errors,
+            unseal_duration,
+            sealing_keys,
+            api_writes,
+        }
+    }
+
+    /// Counts one write to `target`.
+    pub fn count_write(&self, target: &str) {
+        self.api_writes
+            .get_or_create(&WriteLabels {
+                target: target.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Writes so far to `target`.
+    pub fn writes(&self, target: &str) -> u64 {
+        self.api_writes
+            .get_or_create(&WriteLabels {
+                target: target.to_owned(),
+            })
+            .get()
+    }
+
+    /// Counts a failed reconcile.
+    pub fn count_error(&self, kind: &str, reason: &str) {
+        self.reconcile_errors
+            .get_or_create(&ErrorLabels {
+                kind: kind.to_owned(),
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if let Ok(registry) = self.registry.lock() {
+            // Writing into a String cannot fail.
+            let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_has_prefixed_names_and_labels() {
+        let metrics = Metrics::new();
+        metrics.count_error("SealedSecret", "UnsealFailed");
+        metrics.count_write("secret");
+        metrics.sealing_keys.set(2);
+        let text = metrics.encode();
+        assert!(
+            text.contains(
+                "signet_reconcile_errors_total{kind=\"SealedSecret\",reason=\"UnsealFailed\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("signet_sealing_keys 2"), "{text}");
+        assert!(text.contains("signet_build_info{version="), "{text}");
+        assert!(
+            text.contains("signet_unseal_duration_seconds_bucket"),
+            "{text}"
+        );
+        assert_eq!(metrics.writes("secret"), 1);
+    }
+}

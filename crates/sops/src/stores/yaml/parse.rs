@@ -278,56 +278,104 @@ impl<'s> Builder<'s> {
             }),
             changed: false,
         };
-        if self.stack.is_empty() {
+        // yaml.v3: a comment block right above a token is that token's head comment; sops puts
+        // it before the entry (or, for a collection value, into the collection). Wait for the
+        // next node to know where that is.
+        // A comment more indented than the token it stands above closes the block before it:
+        // yaml.v3 makes it a foot comment there.
+        let placement = if placement == Placement::Above && column > self.next_token_column(span.1) {
+            Placement::Free
+        } else {
+            placement
+        };
+        if placement == Placement::Above || self.stack.is_empty() {
             self.pending.push(comment);
             return;
         }
-        // Innermost open block collection not deeper than the comment (flow: the innermost).
+        if placement == Placement::Right {
+            self.on_right_comment(comment, span);
+            return;
+        }
+        // A free-standing or final comment is a foot comment: it goes to the innermost open block
+        // collection not deeper than the comment (an indentless sequence yields to its map).
         let mut idx = self.stack.len() - 1;
-        if placement != Placement::Right {
-            while idx > 0 && !self.stack[idx].flow && self.stack[idx].column > column {
+        while idx > 0 && !self.stack[idx].flow {
+            let f = &self.stack[idx];
+            let indentless = matches!(f.kind, Kind::Seq { .. })
+                && matches!(self.stack[idx - 1].kind, Kind::Map { .. })
+                && self.stack[idx - 1].column == f.column;
+            if f.column > column || (indentless && column <= f.column) {
                 idx -= 1;
+            } else {
+                break;
             }
         }
         let top = idx == self.stack.len() - 1;
         let frame = &mut self.stack[idx];
         frame.start = frame.start.min(span.0);
         frame.end = frame.end.max(span.1);
-        if !top && placement != Placement::Right {
+        let in_open_entry = match &frame.kind {
+            Kind::Map { pending_key, .. } => pending_key.is_some(),
+            Kind::Seq { .. } => false,
+        };
+        if !top || in_open_entry {
             frame.after_entry.push(comment);
             return;
         }
         match &mut frame.kind {
+            Kind::Map { map, .. } => map.entries.push(MapEntry::Comment(comment)),
+            Kind::Seq { seq } => seq.items.push(SeqItem::Comment(comment)),
+        }
+    }
+
+    /// A comment on the same line as what precedes it (yaml.v3's line comment): before the entry
+    /// it ends, or inside the flow collection it follows (sops reads a flow collection's line
+    /// comment into that collection).
+    fn on_right_comment(&mut self, comment: Comment, span: (usize, usize)) {
+        let src = self.src.as_bytes();
+        let is_flow = |n: &Node| match n {
+            Node::Map(m) => m.origin.is_some_and(|o| matches!(src.get(o.span.0), Some(b'{' | b'['))),
+            Node::Seq(q) => q.origin.is_some_and(|o| matches!(src.get(o.span.0), Some(b'{' | b'['))),
+            Node::Scalar(_) => false,
+        };
+        let into_flow = |n: &mut Node, c: Comment| match n {
+            Node::Map(m) => m.entries.insert(0, MapEntry::Comment(c)),
+            Node::Seq(q) => q.items.insert(0, SeqItem::Comment(c)),
+            Node::Scalar(_) => {}
+        };
+        let frame = self.stack.last_mut().expect("caller checked");
+        frame.start = frame.start.min(span.0);
+        frame.end = frame.end.max(span.1);
+        match &mut frame.kind {
             Kind::Map { map, pending_key } => {
                 if pending_key.is_some() {
-                    if top && placement != Placement::Right && column > frame.column {
-                        // Indented under a key whose value has not started: belongs to that value.
-                        self.pending.push(comment);
-                    } else {
-                        map.entries.push(MapEntry::Comment(comment));
-                    }
-                } else if placement == Placement::Right {
-                    let at = map
-                        .entries
-                        .iter()
-                        .rposition(|e| matches!(e, MapEntry::Pair(_)))
-                        .unwrap_or(map.entries.len());
-                    map.entries.insert(at, MapEntry::Comment(comment));
-                } else {
                     map.entries.push(MapEntry::Comment(comment));
+                    return;
                 }
+                let Some(at) = map.entries.iter().rposition(|e| matches!(e, MapEntry::Pair(_))) else {
+                    map.entries.push(MapEntry::Comment(comment));
+                    return;
+                };
+                if let MapEntry::Pair(p) = &mut map.entries[at]
+                    && is_flow(&p.value)
+                {
+                    into_flow(&mut p.value, comment);
+                    return;
+                }
+                map.entries.insert(at, MapEntry::Comment(comment));
             }
             Kind::Seq { seq } => {
-                if placement == Placement::Right {
-                    let at = seq
-                        .items
-                        .iter()
-                        .rposition(|e| matches!(e, SeqItem::Node(_)))
-                        .unwrap_or(seq.items.len());
-                    seq.items.insert(at, SeqItem::Comment(comment));
-                } else {
+                let Some(at) = seq.items.iter().rposition(|e| matches!(e, SeqItem::Node(_))) else {
                     seq.items.push(SeqItem::Comment(comment));
+                    return;
+                };
+                if let SeqItem::Node(n) = &mut seq.items[at]
+                    && is_flow(n)
+                {
+                    into_flow(n, comment);
+                    return;
                 }
+                seq.items.insert(at, SeqItem::Comment(comment));
             }
         }
     }
@@ -429,6 +477,11 @@ impl<'s> Builder<'s> {
         }
         let (start, end) = if flow { (span.0, span.1) } else { (at, at) };
         let column = column_of(self.src, at);
+        // Head comments of a sequence item stay in the sequence (sops: the item's head comment
+        // goes into the list); those of a key's collection value go into the collection.
+        if matches!(self.stack.last(), Some(Frame { kind: Kind::Seq { .. }, .. })) {
+            self.flush_pending_into_top();
+        }
         self.stack.push(Frame {
             after_entry: Vec::new(),
             kind,
@@ -442,9 +495,6 @@ impl<'s> Builder<'s> {
     }
 
     fn close(&mut self, span: (usize, usize)) -> Result<(), Error> {
-        if !self.pending.is_empty() {
-            self.flush_pending_into_top();
-        }
         let mut frame = self
             .stack
             .pop()
@@ -657,8 +707,17 @@ impl<'s> Builder<'s> {
                             ..
                         })
                     );
-                    if is_value {
-                        self.flush_pending_before_scalar();
+                    let _ = is_value;
+                    self.flush_pending_before_scalar();
+                    if let Some(c) = self.sops_list_comment(&text, style, start, end) {
+                        if let Some(Frame { kind: Kind::Seq { seq }, start: fs, end: fe, .. }) =
+                            self.stack.last_mut()
+                        {
+                            *fs = (*fs).min(start);
+                            *fe = (*fe).max(end);
+                            seq.items.push(SeqItem::Comment(c));
+                        }
+                        continue;
                     }
                     let node = Node::Scalar(scalar);
                     if anchor != 0 {
@@ -731,6 +790,54 @@ impl<'s> Builder<'s> {
             }
         }
         Ok(self.docs)
+    }
+
+    /// sops writes a comment that stood in a sequence as an item (`- ENC[…,type:comment]`) and
+    /// reads such an item back as a comment. So do we: the comment spans from the dash, so that
+    /// once decrypted it is written back as a comment line.
+    fn sops_list_comment(&self, text: &str, style: ScalarStyle, start: usize, end: usize) -> Option<Comment> {
+        let Some(Frame { kind: Kind::Seq { .. }, flow: false, .. }) = self.stack.last() else {
+            return None;
+        };
+        if style != ScalarStyle::Plain || !text.starts_with("ENC[AES256_GCM,") || !text.ends_with(",type:comment]") {
+            return None;
+        }
+        let b = self.src.as_bytes();
+        let mut dash = start;
+        while dash > 0 && b[dash - 1] == b' ' {
+            dash -= 1;
+        }
+        if dash == 0 || b[dash - 1] != b'-' {
+            return None;
+        }
+        dash -= 1;
+        Some(Comment {
+            text: text.to_owned(),
+            origin: Some(Origin { span: (dash, end), style: ScalarStyle::Plain, column: column_of(self.src, dash) }),
+            changed: false,
+        })
+    }
+
+    /// Indentation of the next line after `from` that is neither blank nor a comment.
+    fn next_token_column(&self, from: usize) -> usize {
+        let b = self.src.as_bytes();
+        let mut p = from;
+        loop {
+            // Move to the next line.
+            match b[p.min(b.len())..].iter().position(|&c| c == b'\n') {
+                Some(i) => p += i + 1,
+                None => return 0,
+            }
+            let mut q = p;
+            while q < b.len() && b[q] == b' ' {
+                q += 1;
+            }
+            match b.get(q) {
+                None => return 0,
+                Some(b'\n' | b'\r' | b'#') => continue,
+                Some(_) => return q - p,
+            }
+        }
     }
 
     fn anchor_style(&self, id: usize) -> Option<ScalarStyle> {

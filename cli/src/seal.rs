@@ -14,6 +14,7 @@
 use crate::exit::{CliError, CliResult, code};
 use crate::io::{Input, write_atomic, write_stdout};
 use clap::{Args, Subcommand, ValueEnum};
+use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 use signet_api::{SealedSecret, Secret};
@@ -400,10 +401,12 @@ pub fn seal(args: SealArgs) -> CliResult {
         default_name: args.name.clone(),
         allow_empty_data: args.allow_empty_data,
     };
-    let mut sealed = Vec::with_capacity(secrets.len());
-    for (where_, secret) in &secrets {
-        sealed.push(seal_secret(secret, &cert, &options).map_err(|e| seal_error(where_, e))?);
-    }
+    let sealed = secrets
+        .par_iter()
+        .map(|(where_, secret)| {
+            seal_secret(secret, &cert, &options).map_err(|e| seal_error(where_, e))
+        })
+        .collect::<CliResult<Vec<_>>>()?;
     emit(&render(&sealed, args.format)?, args.output.as_deref())
 }
 
@@ -471,12 +474,18 @@ pub fn unseal(args: UnsealArgs) -> CliResult {
             format!("{origin}: no SealedSecret found"),
         ));
     }
-    let mut secrets = Vec::with_capacity(docs.len());
+    let mut sealed = Vec::with_capacity(docs.len());
     for (i, doc) in docs.into_iter().enumerate() {
         let where_ = format!("{origin}: document {}", i + 1);
-        let sealed: SealedSecret = typed(doc, "SealedSecret", &where_)?;
-        secrets.push(unseal_sealed_secret(&sealed, &ring).map_err(|e| seal_error(&where_, e))?);
+        let object: SealedSecret = typed(doc, "SealedSecret", &where_)?;
+        sealed.push((where_, object));
     }
+    let secrets = sealed
+        .par_iter()
+        .map(|(where_, object)| {
+            unseal_sealed_secret(object, &ring).map_err(|e| seal_error(where_, e))
+        })
+        .collect::<CliResult<Vec<_>>>()?;
     let bytes = zeroize::Zeroizing::new(render(&secrets, args.format)?);
     emit(&bytes, args.output.as_deref())
 }

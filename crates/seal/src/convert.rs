@@ -15,6 +15,7 @@ use crate::scope::Scope;
 use crate::template;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use rayon::prelude::*;
 use signet_api::{ObjectMeta, SealedSecret, Secret};
 use std::collections::BTreeMap;
 use zeroize::Zeroizing;
@@ -86,10 +87,10 @@ pub fn seal_secret(
             "Secret {name:?} has no data; refusing to seal an empty Secret (use --allow-empty-data to seal it anyway)"
         )));
     }
-    let mut encrypted_data = BTreeMap::new();
-    for (key, value) in &values {
-        encrypted_data.insert(key.clone(), envelope::seal(cert, &label, value)?);
-    }
+    let encrypted_data = values
+        .par_iter()
+        .map(|(key, value)| Ok((key.clone(), envelope::seal(cert, &label, value)?)))
+        .collect::<Result<BTreeMap<_, _>, SealError>>()?;
 
     scope.annotate(&mut meta);
     let mut outer = ObjectMeta {
@@ -142,9 +143,14 @@ pub fn unseal_values(sealed: &SealedSecret, ring: &PrivateKeyRing) -> Result<Val
         let inner: Secret = serde_json::from_slice(&json).map_err(|_| SealError::Unseal)?;
         values.extend(secret_values(&inner).map_err(|_| SealError::Unseal)?);
     }
-    for (key, value) in &sealed.spec.encrypted_data {
-        values.insert(key.clone(), envelope::open(ring, &label, value)?);
-    }
+    // RSA decryption dominates; items are independent, so open them in parallel.
+    let opened = sealed
+        .spec
+        .encrypted_data
+        .par_iter()
+        .map(|(key, value)| Ok((key.clone(), envelope::open(ring, &label, value)?)))
+        .collect::<Result<Vec<_>, SealError>>()?;
+    values.extend(opened);
     Ok(values)
 }
 

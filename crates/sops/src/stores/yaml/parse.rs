@@ -283,7 +283,8 @@ impl<'s> Builder<'s> {
         // next node to know where that is.
         // A comment more indented than the token it stands above closes the block before it:
         // yaml.v3 makes it a foot comment there.
-        let placement = if placement == Placement::Above && column > self.next_token_column(span.1) {
+        let placement = if placement == Placement::Above && column > self.next_token_column(span.1)
+        {
             Placement::Free
         } else {
             placement
@@ -296,20 +297,9 @@ impl<'s> Builder<'s> {
             self.on_right_comment(comment, span);
             return;
         }
-        // A free-standing or final comment is a foot comment: it goes to the innermost open block
-        // collection not deeper than the comment (an indentless sequence yields to its map).
-        let mut idx = self.stack.len() - 1;
-        while idx > 0 && !self.stack[idx].flow {
-            let f = &self.stack[idx];
-            let indentless = matches!(f.kind, Kind::Seq { .. })
-                && matches!(self.stack[idx - 1].kind, Kind::Map { .. })
-                && self.stack[idx - 1].column == f.column;
-            if f.column > column || (indentless && column <= f.column) {
-                idx -= 1;
-            } else {
-                break;
-            }
-        }
+        // A free-standing or final comment is a foot comment of the node before it: yaml.v3
+        // hangs it on the deepest node still open, whatever its own indentation.
+        let idx = self.stack.len() - 1;
         let top = idx == self.stack.len() - 1;
         let frame = &mut self.stack[idx];
         frame.start = frame.start.min(span.0);
@@ -334,8 +324,12 @@ impl<'s> Builder<'s> {
     fn on_right_comment(&mut self, comment: Comment, span: (usize, usize)) {
         let src = self.src.as_bytes();
         let is_flow = |n: &Node| match n {
-            Node::Map(m) => m.origin.is_some_and(|o| matches!(src.get(o.span.0), Some(b'{' | b'['))),
-            Node::Seq(q) => q.origin.is_some_and(|o| matches!(src.get(o.span.0), Some(b'{' | b'['))),
+            Node::Map(m) => m
+                .origin
+                .is_some_and(|o| matches!(src.get(o.span.0), Some(b'{' | b'['))),
+            Node::Seq(q) => q
+                .origin
+                .is_some_and(|o| matches!(src.get(o.span.0), Some(b'{' | b'['))),
             Node::Scalar(_) => false,
         };
         let into_flow = |n: &mut Node, c: Comment| match n {
@@ -352,7 +346,11 @@ impl<'s> Builder<'s> {
                     map.entries.push(MapEntry::Comment(comment));
                     return;
                 }
-                let Some(at) = map.entries.iter().rposition(|e| matches!(e, MapEntry::Pair(_))) else {
+                let Some(at) = map
+                    .entries
+                    .iter()
+                    .rposition(|e| matches!(e, MapEntry::Pair(_)))
+                else {
                     map.entries.push(MapEntry::Comment(comment));
                     return;
                 };
@@ -365,7 +363,11 @@ impl<'s> Builder<'s> {
                 map.entries.insert(at, MapEntry::Comment(comment));
             }
             Kind::Seq { seq } => {
-                let Some(at) = seq.items.iter().rposition(|e| matches!(e, SeqItem::Node(_))) else {
+                let Some(at) = seq
+                    .items
+                    .iter()
+                    .rposition(|e| matches!(e, SeqItem::Node(_)))
+                else {
                     seq.items.push(SeqItem::Comment(comment));
                     return;
                 };
@@ -479,7 +481,13 @@ impl<'s> Builder<'s> {
         let column = column_of(self.src, at);
         // Head comments of a sequence item stay in the sequence (sops: the item's head comment
         // goes into the list); those of a key's collection value go into the collection.
-        if matches!(self.stack.last(), Some(Frame { kind: Kind::Seq { .. }, .. })) {
+        if matches!(
+            self.stack.last(),
+            Some(Frame {
+                kind: Kind::Seq { .. },
+                ..
+            })
+        ) {
             self.flush_pending_into_top();
         }
         self.stack.push(Frame {
@@ -710,8 +718,12 @@ impl<'s> Builder<'s> {
                     let _ = is_value;
                     self.flush_pending_before_scalar();
                     if let Some(c) = self.sops_list_comment(&text, style, start, end) {
-                        if let Some(Frame { kind: Kind::Seq { seq }, start: fs, end: fe, .. }) =
-                            self.stack.last_mut()
+                        if let Some(Frame {
+                            kind: Kind::Seq { seq },
+                            start: fs,
+                            end: fe,
+                            ..
+                        }) = self.stack.last_mut()
                         {
                             *fs = (*fs).min(start);
                             *fe = (*fe).max(end);
@@ -795,11 +807,25 @@ impl<'s> Builder<'s> {
     /// sops writes a comment that stood in a sequence as an item (`- ENC[…,type:comment]`) and
     /// reads such an item back as a comment. So do we: the comment spans from the dash, so that
     /// once decrypted it is written back as a comment line.
-    fn sops_list_comment(&self, text: &str, style: ScalarStyle, start: usize, end: usize) -> Option<Comment> {
-        let Some(Frame { kind: Kind::Seq { .. }, flow: false, .. }) = self.stack.last() else {
+    fn sops_list_comment(
+        &self,
+        text: &str,
+        style: ScalarStyle,
+        start: usize,
+        end: usize,
+    ) -> Option<Comment> {
+        let Some(Frame {
+            kind: Kind::Seq { .. },
+            flow: false,
+            ..
+        }) = self.stack.last()
+        else {
             return None;
         };
-        if style != ScalarStyle::Plain || !text.starts_with("ENC[AES256_GCM,") || !text.ends_with(",type:comment]") {
+        if style != ScalarStyle::Plain
+            || !text.starts_with("ENC[AES256_GCM,")
+            || !text.ends_with(",type:comment]")
+        {
             return None;
         }
         let b = self.src.as_bytes();
@@ -813,7 +839,11 @@ impl<'s> Builder<'s> {
         dash -= 1;
         Some(Comment {
             text: text.to_owned(),
-            origin: Some(Origin { span: (dash, end), style: ScalarStyle::Plain, column: column_of(self.src, dash) }),
+            origin: Some(Origin {
+                span: (dash, end),
+                style: ScalarStyle::Plain,
+                column: column_of(self.src, dash),
+            }),
             changed: false,
         })
     }

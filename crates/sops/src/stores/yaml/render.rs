@@ -591,6 +591,28 @@ impl Fresh {
                 out.push(' ');
                 out.push_str(&scalar_text(s, false, child, parent));
             }
+            Node::Map(m) if only_comments_map(m) => {
+                out.push_str(" {}");
+                for e in &m.entries {
+                    if let MapEntry::Comment(c) = e {
+                        out.push('\n');
+                        pad(out, parent);
+                        out.push('#');
+                        out.push_str(&c.text);
+                    }
+                }
+            }
+            Node::Seq(s) if only_comments_seq(s) => {
+                out.push_str(" []");
+                for i in &s.items {
+                    if let SeqItem::Comment(c) = i {
+                        out.push('\n');
+                        pad(out, parent);
+                        out.push('#');
+                        out.push_str(&c.text);
+                    }
+                }
+            }
             Node::Map(m) if has_content_map(m) => {
                 out.push('\n');
                 self.block_map(out, m, child, child, false);
@@ -628,7 +650,7 @@ impl Fresh {
         match n {
             Node::Scalar(s) => {
                 out.push_str("- ");
-                out.push_str(&scalar_text(s, false, dashcol + self.step, dashcol));
+                out.push_str(&scalar_text(s, false, dashcol + 2, dashcol));
             }
             Node::Map(m) if has_content_map(m) => {
                 if matches!(m.entries.first(), Some(MapEntry::Comment(_))) {
@@ -685,6 +707,14 @@ impl Fresh {
             }
         }
     }
+}
+
+fn only_comments_map(m: &Map) -> bool {
+    !m.entries.is_empty() && m.entries.iter().all(|e| matches!(e, MapEntry::Comment(_)))
+}
+
+fn only_comments_seq(s: &Seq) -> bool {
+    !s.items.is_empty() && s.items.iter().all(|i| matches!(i, SeqItem::Comment(_)))
 }
 
 fn has_content_map(m: &Map) -> bool {

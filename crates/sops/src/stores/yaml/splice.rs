@@ -28,7 +28,12 @@ struct Edit {
 #[derive(Clone, Copy)]
 enum Parent {
     /// The value of a pair in a block map whose keys are at `col`.
-    MapValue { col: usize },
+    MapValue {
+        /// Column of the keys.
+        col: usize,
+        /// Where nested blocks are based (the dash of a map that is a sequence item).
+        base: usize,
+    },
     /// An item of a block sequence whose dashes are at `col`.
     SeqItem { col: usize },
     /// Inside a flow collection.
@@ -50,8 +55,21 @@ struct Splicer<'a> {
 
 fn parent_col(p: Parent) -> usize {
     match p {
-        Parent::MapValue { col } | Parent::SeqItem { col } => col,
+        Parent::MapValue { col, .. } | Parent::SeqItem { col } => col,
         Parent::Flow | Parent::Root => 0,
+    }
+}
+
+/// A block collection whose entries are all comments (YAML would read it as null).
+fn only_comments(n: &Node) -> bool {
+    match n {
+        Node::Map(m) => {
+            !m.entries.is_empty() && m.entries.iter().all(|e| matches!(e, MapEntry::Comment(_)))
+        }
+        Node::Seq(s) => {
+            !s.items.is_empty() && s.items.iter().all(|i| matches!(i, SeqItem::Comment(_)))
+        }
+        Node::Scalar(_) => false,
     }
 }
 
@@ -189,7 +207,10 @@ impl<'a> Splicer<'a> {
 
     fn content_indent(&self, parent: Parent) -> usize {
         match parent {
-            Parent::MapValue { col } | Parent::SeqItem { col } => col + self.step,
+            // yaml.v3: nested blocks sit `indent` in from the collection's base; a block scalar
+            // item two in from its dash.
+            Parent::MapValue { col, base } => (base + self.step).max(col + 1),
+            Parent::SeqItem { col } => col + 2,
             Parent::Flow | Parent::Root => self.step,
         }
     }
@@ -208,7 +229,7 @@ impl<'a> Splicer<'a> {
         }
         let (start, end) = o.span;
         let flow = matches!(parent, Parent::Flow);
-        if let (Parent::MapValue { col }, ScalarStyle::Plain, Value::Str(v)) =
+        if let (Parent::MapValue { col, .. }, ScalarStyle::Plain, Value::Str(v)) =
             (parent, o.style, &s.value)
             && self.folded_plain_marker(&o, col, v)
         {
@@ -406,15 +427,15 @@ impl<'a> Splicer<'a> {
         match (n, parent) {
             (Node::Scalar(_), _) => unreachable!("scalar aliases are handled as scalars"),
             (_, Parent::Flow | Parent::Root) => self.fresh.flow(&mut out, n),
-            (_, Parent::MapValue { col }) => {
+            (_, Parent::MapValue { col, base }) => {
                 // Start right after the `:` so no blank is left at the end of the key line.
                 let b = self.bytes();
                 let mut st = o.span.0;
                 while st > 0 && b[st - 1] == b' ' {
                     st -= 1;
                 }
-                self.fresh
-                    .value_after_key(&mut out, n, col + self.step, col);
+                let child = (base + self.step).max(col + 1);
+                self.fresh.value_after_key(&mut out, n, child, col);
                 self.edit(st, o.span.1, out);
                 return;
             }
@@ -602,6 +623,11 @@ impl<'a> Splicer<'a> {
             return;
         }
         let col = o.column;
+        let base = match parent {
+            Parent::SeqItem { col: dash } if col == dash + 2 => dash,
+            _ => col,
+        };
+        let child = (base + self.step).max(col + 1);
         let mut last_end: Option<usize> = None;
         let mut spans = Vec::with_capacity(m.entries.len());
         for e in &m.entries {
@@ -610,13 +636,17 @@ impl<'a> Splicer<'a> {
                     Some(po) => {
                         spans.push(po.span);
                         last_end = Some(last_end.map_or(po.span.1, |l| l.max(po.span.1)));
-                        if node_origin(&p.value).is_some() {
-                            self.node(&p.value, Parent::MapValue { col });
+                        if node_origin(&p.value).is_some_and(|vo| {
+                            self.is_flow(&vo) || !only_comments(&p.value) || !dirty(&p.value)
+                        }) {
+                            self.node(&p.value, Parent::MapValue { col, base });
                         } else {
+                            // Replaced wholesale, or a block collection left with only comments
+                            // (sops' list-comment items, decrypted): written fresh, `[]`/`{}`
+                            // and the comments below, as sops does.
                             let st = self.after_colon(po.span.0, po.style);
                             let mut out = String::new();
-                            self.fresh
-                                .value_after_key(&mut out, &p.value, col + self.step, col);
+                            self.fresh.value_after_key(&mut out, &p.value, child, col);
                             self.edit(st, po.span.1, out);
                         }
                     }

@@ -372,3 +372,101 @@ fn documents_and_empty_documents() {
     assert_eq!(t.documents.len(), 1);
     assert!(matches!(&t.documents[0].root, Node::Map(m) if m.entries.is_empty()));
 }
+
+#[test]
+fn crlf_files_keep_their_line_breaks() {
+    let src = "# c\r\na: 1\r\nb: |\r\n  x\r\n  y\r\n";
+    let mut t = parse(src);
+    assert!(matches!(
+        root_map(&mut t).get("b"),
+        Some(Node::Scalar(Scalar { value: Value::Str(v), .. })) if v == "x\ny\n"
+    ));
+    assert_eq!(emit(&t), src);
+    let recorded = fake_encrypt(&mut t);
+    let enc = emit(&t);
+    assert!(
+        !enc.replace("\r\n", "").contains('\n'),
+        "bare LF written into a CRLF file: {enc:?}"
+    );
+    let mut t2 = parse(&enc);
+    fake_decrypt(&mut t2, &recorded);
+    assert_eq!(emit(&t2), src);
+}
+
+#[test]
+fn sops_list_comment_items_read_as_comments() {
+    // sops writes a comment that stood in a list as an item; it is a comment to sops on read.
+    let src = "l:\n    - ENC[AES256_GCM,data:QQ==,iv:QQ==,tag:QQ==,type:comment]\n    - x\n";
+    let mut t = parse(src);
+    assert_eq!(emit(&t), src);
+    let Some(Node::Seq(s)) = root_map(&mut t).get_mut("l") else {
+        panic!()
+    };
+    assert!(matches!(&s.items[0], SeqItem::Comment(c) if c.text.starts_with("ENC[")));
+    assert!(matches!(&s.items[1], SeqItem::Node(_)));
+    if let SeqItem::Comment(c) = &mut s.items[0] {
+        c.set(" note");
+    }
+    assert_eq!(emit(&t), "l:\n    # note\n    - x\n");
+}
+
+#[test]
+fn comments_go_where_yaml_v3_puts_them() {
+    fn comment_paths(n: &Node, path: &str, out: &mut Vec<String>) {
+        match n {
+            Node::Scalar(_) => {}
+            Node::Map(m) => {
+                for e in &m.entries {
+                    match e {
+                        MapEntry::Comment(c) => out.push(format!("{path}#{}", c.text.trim())),
+                        MapEntry::Pair(p) => {
+                            comment_paths(&p.value, &format!("{path}{}:", p.key), out)
+                        }
+                    }
+                }
+            }
+            Node::Seq(s) => {
+                for i in &s.items {
+                    match i {
+                        SeqItem::Comment(c) => out.push(format!("{path}[]#{}", c.text.trim())),
+                        SeqItem::Node(n) => comment_paths(n, path, out),
+                    }
+                }
+            }
+        }
+    }
+    let src = "\
+a:
+  # head of b (into a)
+  b: 1 # line of b (a)
+  # foot of b (a)
+# head of c (root)
+c:
+# head of d, less indented (into c)
+  d: [x] # line of the flow list (into it)
+e:
+
+  # head of the indentless list (into it)
+  - k: v
+
+    # free after a deeper block (deepest: the item map)
+
+f: 1
+";
+    let t = parse(src);
+    let mut got = Vec::new();
+    comment_paths(&t.documents[0].root, "", &mut got);
+    assert_eq!(
+        got,
+        [
+            "a:#head of b (into a)",
+            "a:#line of b (a)",
+            "a:#foot of b (a)",
+            "#head of c (root)",
+            "c:#head of d, less indented (into c)",
+            "c:d:[]#line of the flow list (into it)",
+            "e:[]#head of the indentless list (into it)",
+            "e:#free after a deeper block (deepest: the item map)",
+        ]
+    );
+}

@@ -135,7 +135,12 @@ pub(crate) fn block_header(src: &str, start: usize) -> Option<(usize, usize)> {
             Some(i) => &line[..i],
             None => line,
         };
-        return code.rfind(['|', '>']).map(|i| (ls + i, line_end - 1));
+        let end = if line.ends_with('\r') {
+            line_end - 2
+        } else {
+            line_end - 1
+        };
+        return code.rfind(['|', '>']).map(|i| (ls + i, end));
     }
 }
 

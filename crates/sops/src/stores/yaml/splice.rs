@@ -776,6 +776,17 @@ pub(crate) fn emit(tree: &Tree, src: &str, step: usize) -> Result<String, Error>
     }
     let mut edits = sp.edits;
     edits.sort_by_key(|e| e.start);
+    // A file with CRLF line breaks gets CRLF in what is written into it too.
+    if src
+        .find('\n')
+        .is_some_and(|i| i > 0 && src.as_bytes()[i - 1] == b'\r')
+    {
+        for e in &mut edits {
+            if e.text.contains('\n') {
+                e.text = e.text.replace("\r\n", "\n").replace('\n', "\r\n");
+            }
+        }
+    }
     let extra: usize = edits.iter().map(|e| e.text.len()).sum();
     let mut out = String::with_capacity(src.len() + extra);
     let mut cur = 0;

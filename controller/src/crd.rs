@@ -26,8 +26,15 @@ pub const PLURAL: &str = "sealedsecrets";
 pub const SYNCED_CONDITION: &str = "Synced";
 
 /// A SealedSecret as the controller reads it from the API server.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SealedSecret {
+    /// `bitnami.com/v1alpha1`.
+    #[serde(default = "default_api_version")]
+    pub api_version: String,
+    /// `SealedSecret`.
+    #[serde(default = "default_kind")]
+    pub kind: String,
     /// Standard object metadata.
     pub metadata: ObjectMeta,
     /// Sealed values and the template of the Secret to produce.
@@ -36,6 +43,26 @@ pub struct SealedSecret {
     /// Written by the controller.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<SealedSecretStatus>,
+}
+
+fn default_api_version() -> String {
+    format!("{GROUP}/{VERSION}")
+}
+
+fn default_kind() -> String {
+    KIND.to_owned()
+}
+
+impl Default for SealedSecret {
+    fn default() -> Self {
+        SealedSecret {
+            api_version: default_api_version(),
+            kind: default_kind(),
+            metadata: ObjectMeta::default(),
+            spec: SealedSecretSpec::default(),
+            status: None,
+        }
+    }
 }
 
 /// `status` of a SealedSecret: Bitnami's fields plus two of Signet's.

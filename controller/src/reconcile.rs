@@ -124,7 +124,9 @@ pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<A
             };
             ctx.metrics.count_error(KIND_SEALED_SECRET, outcome.reason);
             write_status(&sealed, &ctx, outcome).await?;
-            return Ok(Action::await_change());
+            // That Secret is not watched (no owner label): look again at the next resync, when it
+            // may carry the `managed` annotation or be gone.
+            return Ok(ctx.idle_action());
         }
     };
 

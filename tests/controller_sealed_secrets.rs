@@ -1,0 +1,739 @@
+//! `signet-controller` against the real kube-apiserver from `signet-testkit`: the controller runs
+//! in-process (`signet_controller::start`), each test with its own key namespace and its own watched
+//! namespace. SealedSecrets made by upstream kubeseal (fetching our `/v1/cert.pem`) and by
+//! `signet-seal` become the right Secrets; a deleted Secret comes back; an unmanaged Secret is left
+//! alone with a condition until it is annotated `managed`; tampering yields a Warning and no Secret;
+//! a resync with nothing changed writes nothing; verify/rotate, key renewal and adoption of
+//! Bitnami-format key Secrets.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+use signet_controller::keyring::{SEALING_KEY_LABEL, fingerprint};
+use signet_controller::reconcile::{OWNER_LABEL, UNSEAL_FAILED_MESSAGE, reason};
+use signet_controller::{Config, RunningController, SealedSecret};
+use signet_testkit::ApiServer;
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+type BoxError = Box<dyn std::error::Error>;
+
+/// A value planted in secrets: it must never show up in statuses, events or metrics.
+const CANARY: &str = "canary-7f3a9c-do-not-leak";
+
+/// One controller watching one namespace, with keys in another.
+struct Bed {
+    client: Client,
+    keys_namespace: String,
+    namespace: String,
+    controller: RunningController,
+    base_url: String,
+}
+
+impl Bed {
+    async fn start(tweak: impl FnOnce(&mut Config)) -> Result<Bed, BoxError> {
+        Self::start_with_keys(tweak, |_| Vec::new()).await
+    }
+
+    /// Starts a controller after creating the key Secrets `keys(keys_namespace)` returns.
+    async fn start_with_keys(
+        tweak: impl FnOnce(&mut Config),
+        keys: impl FnOnce(&str) -> Vec<Secret>,
+    ) -> Result<Bed, BoxError> {
+        let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
+        let client = server.client().await?;
+        signet_controller::install_crd(client.clone()).await?;
+        let keys_namespace = server.create_namespace(&client, "sigkeys").await?;
+        let namespace = server.create_namespace(&client, "sigapp").await?;
+        let key_api: Api<Secret> = Api::namespaced(client.clone(), &keys_namespace);
+        for secret in keys(&keys_namespace) {
+            key_api.create(&PostParams::default(), &secret).await?;
+        }
+        // The CRD is served once it is established.
+        let sealed_api: Api<SealedSecret> = Api::namespaced(client.clone(), &namespace);
+        eventually(
+            "SealedSecret CRD served",
+            Duration::from_secs(30),
+            || async { sealed_api.list(&ListParams::default()).await.ok() },
+        )
+        .await?;
+
+        let mut config = Config::new(&keys_namespace);
+        config.watch_namespace = Some(namespace.clone());
+        config.listen_addr = "127.0.0.1:0".parse()?;
+        config.metrics_addr = "127.0.0.1:0".parse()?;
+        // 2048-bit keys keep key generation quick on small CI machines; the code path is the same.
+        config.key_bits = 2048;
+        config.resync_period = Some(Duration::from_secs(1));
+        tweak(&mut config);
+        let controller = signet_controller::start(client.clone(), config).await?;
+        let base_url = format!("http://{}", controller.http_addr);
+        let http = reqwest::Client::new();
+        eventually("controller ready", Duration::from_secs(60), || async {
+            let response = http.get(format!("{base_url}/readyz")).send().await.ok()?;
+            response.status().is_success().then_some(())
+        })
+        .await?;
+        Ok(Bed {
+            client,
+            keys_namespace,
+            namespace,
+            controller,
+            base_url,
+        })
+    }
+
+    fn sealed_api(&self) -> Api<SealedSecret> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    fn secret_api(&self) -> Api<Secret> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    async fn cert_pem(&self) -> Result<String, BoxError> {
+        let response = reqwest::get(format!("{}/v1/cert.pem", self.base_url)).await?;
+        assert!(response.status().is_success());
+        Ok(response.text().await?)
+    }
+
+    async fn create(&self, sealed: &SealedSecret) -> Result<SealedSecret, BoxError> {
+        Ok(self
+            .sealed_api()
+            .create(&PostParams::default(), sealed)
+            .await?)
+    }
+
+    /// Waits for the Synced condition to have `status` and returns the object.
+    async fn wait_synced(&self, name: &str, status: &str) -> Result<SealedSecret, BoxError> {
+        let api = self.sealed_api();
+        Ok(eventually(
+            &format!("{name} Synced={status}"),
+            Duration::from_secs(30),
+            || async {
+                let sealed = api.get(name).await.ok()?;
+                let done = sealed.status.as_ref().is_some_and(|s| {
+                    s.synced().is_some_and(|c| c.status == status)
+                        && s.observed_generation == sealed.metadata.generation
+                });
+                done.then_some(sealed)
+            },
+        )
+        .await?)
+    }
+
+    async fn wait_secret(&self, name: &str) -> Result<Secret, BoxError> {
+        let api = self.secret_api();
+        Ok(eventually(
+            &format!("Secret {name}"),
+            Duration::from_secs(30),
+            || async { api.get_opt(name).await.ok().flatten() },
+        )
+        .await?)
+    }
+
+    async fn events_for(&self, name: &str) -> Result<Vec<Event>, BoxError> {
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &self.namespace);
+        Ok(api
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .collect())
+    }
+
+    async fn metrics(&self) -> Result<String, BoxError> {
+        let url = format!("http://{}/metrics", self.controller.metrics_addr);
+        Ok(reqwest::get(url).await?.text().await?)
+    }
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or fails after `timeout`.
+async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return Ok(value);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{what}: not observed within {timeout:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn secret_manifest(name: &str, namespace: &str, values: &[(&str, &[u8])]) -> serde_json::Value {
+    let data: BTreeMap<&str, String> = values
+        .iter()
+        .map(|(k, v)| (*k, STANDARD.encode(v)))
+        .collect();
+    json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app": "demo"},
+                     "annotations": {"team": "payments"}},
+        "type": "Opaque",
+        "data": data,
+    })
+}
+
+/// Seals a Secret manifest with upstream kubeseal, which fetches the certificate from `cert`.
+async fn kubeseal(
+    cert: &str,
+    scope: &str,
+    manifest: &serde_json::Value,
+) -> Result<SealedSecret, BoxError> {
+    let mut child = tokio::process::Command::new(signet_testkit::peer_path("kubeseal")?)
+        .args(["--cert", cert, "--scope", scope, "-o", "json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut stdin = child.stdin.take().ok_or("no stdin")?;
+    stdin.write_all(manifest.to_string().as_bytes()).await?;
+    drop(stdin);
+    let output = child.wait_with_output().await?;
+    assert!(
+        output.status.success(),
+        "kubeseal failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+/// Seals with `signet-seal`.
+fn signet_seal(
+    cert_pem: &str,
+    manifest: &serde_json::Value,
+    scope: signet_seal::Scope,
+) -> Result<SealedSecret, BoxError> {
+    let cert = signet_seal::SealingCertificate::from_pem(cert_pem.as_bytes())?;
+    let secret: signet_api::Secret = serde_json::from_value(manifest.clone())?;
+    let options = signet_seal::SealOptions {
+        scope: Some(scope),
+        ..signet_seal::SealOptions::default()
+    };
+    let sealed = signet_seal::seal_secret(&secret, &cert, &options)?;
+    Ok(serde_json::from_value(serde_json::to_value(&sealed)?)?)
+}
+
+fn data_of(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
+    secret
+        .data
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect()
+}
+
+#[tokio::test]
+async fn kubeseal_and_signet_sealed_secrets_become_the_right_secrets() -> TestResult {
+    let bed = Bed::start(|_| {}).await?;
+    let cert_url = format!("{}/v1/cert.pem", bed.base_url);
+    let cert_pem = bed.cert_pem().await?;
+    let key_fp = fingerprint(
+        signet_seal::SealingCertificate::from_pem(cert_pem.as_bytes())?.public_key_der(),
+    );
+    let binary: Vec<u8> = (0..=255u8).collect();
+    let values: [(&str, &[u8]); 3] = [
+        ("password", CANARY.as_bytes()),
+        ("binary", &binary),
+        ("multi-line", b"one\ntwo\n"),
+    ];
+
+    let mut cases = Vec::new();
+    for scope in ["strict", "namespace-wide", "cluster-wide"] {
+        let name = format!("kubeseal-{scope}");
+        let sealed = kubeseal(
+            &cert_url,
+            scope,
+            &secret_manifest(&name, &bed.namespace, &values),
+        )
+        .await?;
+        cases.push((name, sealed));
+    }
+    for scope in [
+        signet_seal::Scope::Strict,
+        signet_seal::Scope::NamespaceWide,
+        signet_seal::Scope::ClusterWide,
+    ] {
+        let name = format!("signet-{}", scope.as_str());
+        let sealed = signet_seal(
+            &cert_pem,
+            &secret_manifest(&name, &bed.namespace, &values),
+            scope,
+        )?;
+        cases.push((name, sealed));
+    }
+    // A template (rendered over the values), a type and immutability.
+    let mut tls = signet_seal(
+        &cert_pem,
+        &secret_manifest(
+            "templated",
+            &bed.namespace,
+            &[("username", b"admin"), ("password", CANARY.as_bytes())],
+        ),
+        signet_seal::Scope::Strict,
+    )?;
+    tls.spec.template.type_ = Some("kubernetes.io/basic-auth".to_owned());
+    tls.spec.template.immutable = Some(true);
+    tls.spec.template.data = Some(BTreeMap::from([(
+        "url".to_owned(),
+        "https://{{ .username }}:{{ index . \"password\" }}@db".to_owned(),
+    )]));
+    cases.push(("templated".to_owned(), tls));
+
+    for (_, sealed) in &cases {
+        bed.create(sealed).await?;
+    }
+    for (name, _) in &cases {
+        let sealed = bed.wait_synced(name, "True").await?;
+        let status = sealed.status.clone().unwrap_or_default();
+        assert_eq!(
+            status.key_fingerprint.as_deref(),
+            Some(key_fp.as_str()),
+            "{name}"
+        );
+        let secret = bed.wait_secret(name).await?;
+        let owner = &secret.owner_references()[0];
+        assert_eq!(owner.kind, "SealedSecret");
+        assert_eq!(Some(&owner.uid), sealed.metadata.uid.as_ref());
+        assert_eq!(owner.controller, Some(true));
+        assert_eq!(
+            secret.labels().get("app").map(String::as_str),
+            Some("demo"),
+            "{name}"
+        );
+        assert_eq!(
+            secret.annotations().get("team").map(String::as_str),
+            Some("payments"),
+            "{name}"
+        );
+        let data = data_of(&secret);
+        if name == "templated" {
+            assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/basic-auth"));
+            assert_eq!(secret.immutable, Some(true));
+            assert_eq!(data["username"], b"admin");
+            assert_eq!(
+                data["url"],
+                format!("https://admin:{CANARY}@db").into_bytes()
+            );
+        } else {
+            assert_eq!(secret.type_.as_deref(), Some("Opaque"));
+            assert_eq!(data.len(), 3, "{name}");
+            for (key, value) in values {
+                assert_eq!(data[key], value, "{name}/{key}");
+            }
+        }
+        let events = bed.events_for(name).await?;
+        assert!(
+            events.iter().all(|e| e.type_.as_deref() == Some("Normal")),
+            "{name}: {events:?}"
+        );
+    }
+    let metrics = bed.metrics().await?;
+    assert!(metrics.contains("signet_sealing_keys 1"), "{metrics}");
+    assert!(!metrics.contains(CANARY));
+    bed.controller.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn deleted_secret_comes_back_and_deleting_the_sealed_secret_removes_it() -> TestResult {
+    let bed = Bed::start(|_| {}).await?;
+    let cert = bed.cert_pem().await?;
+    let manifest = secret_manifest("comeback", &bed.namespace, &[("k", b"v1")]);
+    bed.create(&signet_seal(&cert, &manifest, signet_seal::Scope::Strict)?)
+        .await?;
+    let first = bed.wait_secret("comeback").await?;
+    bed.secret_api()
+        .delete("comeback", &DeleteParams::default())
+        .await?;
+    let api = bed.secret_api();
+    let again = eventually("Secret re-created", Duration::from_secs(30), || async {
+        let secret = api.get_opt("comeback").await.ok().flatten()?;
+        (secret.metadata.uid != first.metadata.uid).then_some(secret)
+    })
+    .await?;
+    assert_eq!(data_of(&again)["k"], b"v1");
+    assert!(again.labels().contains_key(OWNER_LABEL));
+
+    // Deleting the SealedSecret removes the Secret (garbage collection through the ownerReference).
+    bed.sealed_api()
+        .delete("comeback", &DeleteParams::background())
+        .await?;
+    eventually(
+        "Secret garbage-collected",
+        Duration::from_secs(60),
+        || async { api.get_opt("comeback").await.ok()?.is_none().then_some(()) },
+    )
+    .await?;
+    bed.controller.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn unmanaged_secret_is_left_alone_until_annotated_managed() -> TestResult {
+    let bed = Bed::start(|_| {}).await?;
+    let cert = bed.cert_pem().await?;
+    let existing = Secret {
+        metadata: ObjectMeta {
+            name: Some("taken".to_owned()),
+            ..ObjectMeta::default()
+        },
+        data: Some(BTreeMap::from([(
+            "other".to_owned(),
+            ByteString(b"theirs".to_vec()),
+        )])),
+        ..Secret::default()
+    };
+    let before = bed
+        .secret_api()
+        .create(&PostParams::default(), &existing)
+        .await?;
+    let manifest = secret_manifest("taken", &bed.namespace, &[("k", CANARY.as_bytes())]);
+    bed.create(&signet_seal(&cert, &manifest, signet_seal::Scope::Strict)?)
+        .await?;
+    let sealed = bed.wait_synced("taken", "False").await?;
+    let condition = sealed
+        .status
+        .as_ref()
+        .and_then(|s| s.synced().cloned())
+        .ok_or("no condition")?;
+    assert_eq!(condition.reason.as_deref(), Some(reason::SECRET_NOT_OWNED));
+    assert!(
+        condition
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("managed")
+    );
+    let events = bed.events_for("taken").await?;
+    assert!(events.iter().any(|e| e.type_.as_deref() == Some("Warning")
+        && e.reason.as_deref() == Some(reason::SECRET_NOT_OWNED)));
+    let after = bed.secret_api().get("taken").await?;
+    assert_eq!(
+        after.metadata.resource_version,
+        before.metadata.resource_version
+    );
+    assert_eq!(data_of(&after).keys().collect::<Vec<_>>(), ["other"]);
+
+    // With the `managed` annotation the controller takes it over.
+    bed.secret_api()
+        .patch(
+            "taken",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"annotations": {"sealedsecrets.bitnami.com/managed": "true"}}}),
+            ),
+        )
+        .await?;
+    let sealed = bed.wait_synced("taken", "True").await?;
+    let secret = bed.secret_api().get("taken").await?;
+    assert_eq!(data_of(&secret)["k"], CANARY.as_bytes());
+    assert_eq!(
+        secret.owner_references()[0].uid,
+        sealed.uid().unwrap_or_default()
+    );
+    bed.controller.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn tampered_sealed_secret_gets_a_uniform_warning_and_no_secret() -> TestResult {
+    let bed = Bed::start(|_| {}).await?;
+    let cert = bed.cert_pem().await?;
+    let manifest = secret_manifest("tampered", &bed.namespace, &[("k", CANARY.as_bytes())]);
+    let mut sealed = signet_seal(&cert, &manifest, signet_seal::Scope::Strict)?;
+    let value = sealed.spec.encrypted_data.get_mut("k").ok_or("no value")?;
+    let mut raw = STANDARD.decode(value.as_bytes())?;
+    let last = raw.len() - 1;
+    raw[last] ^= 1;
+    *value = STANDARD.encode(&raw);
+    // The same values under another name: the label no longer matches.
+    let mut renamed = signet_seal(&cert, &manifest, signet_seal::Scope::Strict)?;
+    renamed.metadata.name = Some("renamed".to_owned());
+    bed.create(&sealed).await?;
+    bed.create(&renamed).await?;
+    for name in ["tampered", "renamed"] {
+        let sealed = bed.wait_synced(name, "False").await?;
+        let condition = sealed
+            .status
+            .as_ref()
+            .and_then(|s| s.synced().cloned())
+            .ok_or("no condition")?;
+        assert_eq!(condition.reason.as_deref(), Some(reason::UNSEAL_FAILED));
+        assert_eq!(condition.message.as_deref(), Some(UNSEAL_FAILED_MESSAGE));
+        let events = bed.events_for(name).await?;
+        let warnings: Vec<_> = events
+            .iter()
+            .filter(|e| e.type_.as_deref() == Some("Warning"))
+            .collect();
+        assert_eq!(warnings.len(), 1, "{name}: {events:?}");
+        assert_eq!(warnings[0].note.as_deref(), Some(UNSEAL_FAILED_MESSAGE));
+        assert!(bed.secret_api().get_opt(name).await?.is_none());
+    }
+    // Resyncs of a failing object add no events.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        bed.events_for("tampered")
+            .await?
+            .iter()
+            .filter(|e| e.type_.as_deref() == Some("Warning"))
+            .count(),
+        1
+    );
+    let metrics = bed.metrics().await?;
+    assert!(metrics.contains("reason=\"UnsealFailed\""), "{metrics}");
+    assert!(!metrics.contains(CANARY));
+    bed.controller.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn resync_without_change_writes_nothing() -> TestResult {
+    let bed = Bed::start(|c| c.resync_period = Some(Duration::from_millis(300))).await?;
+    let cert = bed.cert_pem().await?;
+    let manifest = secret_manifest("quiet", &bed.namespace, &[("k", b"v")]);
+    bed.create(&signet_seal(&cert, &manifest, signet_seal::Scope::Strict)?)
+        .await?;
+    bed.wait_synced("quiet", "True").await?;
+    bed.wait_secret("quiet").await?;
+    // Let the follow-up reconciles of the first write settle.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let metrics = &bed.controller.context.metrics;
+    let reconciles_before = bed.metrics().await?;
+    let writes_before = (
+        metrics.writes("secret"),
+        metrics.writes("status"),
+        metrics.writes("event"),
+    );
+    let sealed_rv = bed
+        .sealed_api()
+        .get("quiet")
+        .await?
+        .metadata
+        .resource_version;
+    let secret_rv = bed
+        .secret_api()
+        .get("quiet")
+        .await?
+        .metadata
+        .resource_version;
+    let events = bed.events_for("quiet").await?.len();
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let reconciles_after = bed.metrics().await?;
+    assert_ne!(
+        reconcile_count(&reconciles_before),
+        reconcile_count(&reconciles_after),
+        "resyncs ran"
+    );
+    assert_eq!(
+        (
+            metrics.writes("secret"),
+            metrics.writes("status"),
+            metrics.writes("event")
+        ),
+        writes_before
+    );
+    assert_eq!(
+        bed.sealed_api()
+            .get("quiet")
+            .await?
+            .metadata
+            .resource_version,
+        sealed_rv
+    );
+    assert_eq!(
+        bed.secret_api()
+            .get("quiet")
+            .await?
+            .metadata
+            .resource_version,
+        secret_rv
+    );
+    assert_eq!(bed.events_for("quiet").await?.len(), events);
+
+    // A real change is written once.
+    let updated = signet_seal(
+        &cert,
+        &secret_manifest("quiet", &bed.namespace, &[("k", b"v2")]),
+        signet_seal::Scope::Strict,
+    )?;
+    bed.sealed_api()
+        .patch(
+            "quiet",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"encryptedData": updated.spec.encrypted_data}})),
+        )
+        .await?;
+    let api = bed.secret_api();
+    eventually("Secret updated", Duration::from_secs(30), || async {
+        let secret = api.get("quiet").await.ok()?;
+        (data_of(&secret)["k"] == b"v2").then_some(())
+    })
+    .await?;
+    bed.controller.shutdown().await;
+    Ok(())
+}
+
+fn reconcile_count(metrics: &str) -> String {
+    metrics
+        .lines()
+        .find(|l| l.starts_with("signet_reconciles_total{kind=\"SealedSecret\"}"))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn verify_and_rotate_endpoints_answer_uniformly_and_reseal_to_the_newest_key() -> TestResult {
+    let bed = Bed::start(|c| c.key_renew_period = Some(Duration::from_secs(4))).await?;
+    let first_cert = bed.cert_pem().await?;
+    let manifest = secret_manifest("rotated", &bed.namespace, &[("k", CANARY.as_bytes())]);
+    let sealed = signet_seal(&first_cert, &manifest, signet_seal::Scope::Strict)?;
+    let http = reqwest::Client::new();
+    let verify = http
+        .post(format!("{}/v1/verify", bed.base_url))
+        .json(&sealed)
+        .send()
+        .await?;
+    assert_eq!(verify.status().as_u16(), 200);
+    let mut tampered = sealed.clone();
+    tampered.metadata.namespace = Some("elsewhere".to_owned());
+    let verify = http
+        .post(format!("{}/v1/verify", bed.base_url))
+        .json(&tampered)
+        .send()
+        .await?;
+    assert_eq!(verify.status().as_u16(), 409);
+    assert!(!verify.text().await?.contains(CANARY));
+
+    // Renewal adds a key; the certificate served changes; old objects still open.
+    let second_cert = eventually("renewed key", Duration::from_secs(60), || async {
+        let response = reqwest::get(format!("{}/v1/cert.pem", bed.base_url))
+            .await
+            .ok()?;
+        let pem = response.text().await.ok()?;
+        (pem != first_cert).then_some(pem)
+    })
+    .await?;
+    let new_fp = fingerprint(
+        signet_seal::SealingCertificate::from_pem(second_cert.as_bytes())?.public_key_der(),
+    );
+    let rotated = http
+        .post(format!("{}/v1/rotate", bed.base_url))
+        .json(&sealed)
+        .send()
+        .await?;
+    assert_eq!(rotated.status().as_u16(), 200);
+    let rotated: SealedSecret = rotated.json().await?;
+    assert_ne!(rotated.spec.encrypted_data, sealed.spec.encrypted_data);
+    bed.create(&sealed).await?;
+    let synced = bed.wait_synced("rotated", "True").await?;
+    let old_fp = synced
+        .status
+        .and_then(|s| s.key_fingerprint)
+        .ok_or("no fingerprint")?;
+    assert_ne!(old_fp, new_fp);
+    bed.sealed_api()
+        .patch(
+            "rotated",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"encryptedData": rotated.spec.encrypted_data}})),
+        )
+        .await?;
+    let api = bed.sealed_api();
+    let resynced = eventually(
+        "re-sealed object synced",
+        Duration::from_secs(30),
+        || async {
+            let s = api.get("rotated").await.ok()?;
+            let status = s.status.clone()?;
+            (status.observed_generation == s.metadata.generation
+                && status.synced()?.status == "True"
+                && status.key_fingerprint.as_deref() == Some(new_fp.as_str()))
+            .then_some(s)
+        },
+    )
+    .await?;
+    assert!(resynced.status.is_some());
+    assert_eq!(
+        data_of(&bed.secret_api().get("rotated").await?)["k"],
+        CANARY.as_bytes()
+    );
+    bed.controller.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn bitnami_format_key_secret_is_adopted_without_generating_a_key() -> TestResult {
+    let key_pem = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/seal/kat/key-pkcs1.pem"
+    ))?;
+    let cert_pem = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/seal/kat/cert.pem"
+    ))?;
+    let cert_for_keys = cert_pem.clone();
+    let bed = Bed::start_with_keys(
+        |_| {},
+        move |_| {
+            vec![Secret {
+                metadata: ObjectMeta {
+                    name: Some("sealed-secrets-keyabcde".to_owned()),
+                    labels: Some(BTreeMap::from([(
+                        SEALING_KEY_LABEL.to_owned(),
+                        "active".to_owned(),
+                    )])),
+                    ..ObjectMeta::default()
+                },
+                type_: Some("kubernetes.io/tls".to_owned()),
+                data: Some(BTreeMap::from([
+                    ("tls.crt".to_owned(), ByteString(cert_for_keys)),
+                    ("tls.key".to_owned(), ByteString(key_pem)),
+                ])),
+                ..Secret::default()
+            }]
+        },
+    )
+    .await?;
+    assert_eq!(bed.cert_pem().await?.as_bytes(), cert_pem.as_slice());
+    let keys: Api<Secret> = Api::namespaced(bed.client.clone(), &bed.keys_namespace);
+    let listed = keys
+        .list(&ListParams::default().labels(&format!("{SEALING_KEY_LABEL}=active")))
+        .await?;
+    assert_eq!(
+        listed.items.len(),
+        1,
+        "no key generated next to the adopted one"
+    );
+    let manifest = secret_manifest("adopted", &bed.namespace, &[("k", b"v")]);
+    let sealed = kubeseal(
+        &format!("{}/v1/cert.pem", bed.base_url),
+        "strict",
+        &manifest,
+    )
+    .await?;
+    bed.create(&sealed).await?;
+    bed.wait_synced("adopted", "True").await?;
+    assert_eq!(data_of(&bed.wait_secret("adopted").await?)["k"], b"v");
+    bed.controller.shutdown().await;
+    Ok(())
+}

@@ -402,3 +402,51 @@ fn raw_needs_exactly_one_source_and_its_scope_fields() {
         .ok();
     assert_eq!(decode_b64(&ok.text()).len(), 2 + 256 + 5 + 16);
 }
+
+/// Serves `body` once over HTTP on a loopback port; returns the URL.
+fn serve_once(body: Vec<u8>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1/cert.pem", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        if let Ok((mut conn, _)) = listener.accept() {
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = conn.write_all(head.as_bytes());
+            let _ = conn.write_all(&body);
+        }
+    });
+    url
+}
+
+#[test]
+fn cert_can_come_from_a_url() {
+    let s = Scratch::new();
+    let url = serve_once(std::fs::read(fixture("kat/cert.pem")).unwrap());
+    let sealed = s
+        .signet(&["seal", "--cert", &url], secret("db", "prod").as_bytes())
+        .ok();
+    let out = s
+        .kubeseal(
+            &["--recovery-unseal", "--recovery-private-key", &key()],
+            &sealed.stdout,
+        )
+        .ok();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc["data"]["canary"].as_str(),
+        Some(b64(CANARY.as_bytes()).as_str())
+    );
+    // A URL that serves nothing usable fails with a clear message, writing nothing.
+    let url = serve_once(b"not a certificate".to_vec());
+    let ran = s.signet(
+        &["seal", "--cert", &url, "-w", "x.json"],
+        secret("db", "prod").as_bytes(),
+    );
+    assert_eq!(ran.code, Some(213), "{}", ran.stderr);
+    assert!(s.files().is_empty());
+}

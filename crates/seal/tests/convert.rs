@@ -214,3 +214,63 @@ fn templates_render_over_unsealed_values_and_merge_adds_items() {
     assert_eq!(data["new"], "dg==");
     assert_eq!(data["tls.crt"], "Q0VSVA==");
 }
+
+#[test]
+fn deprecated_spec_data_still_unseals() {
+    let (cert, ring) = keys();
+    let inner = r#"{"kind":"Secret","apiVersion":"v1","metadata":{"name":"old","namespace":"prod"},"data":{"a":"b2xk"}}"#;
+    let mut sealed = SealedSecret::new(signet_api::ObjectMeta {
+        name: Some("old".into()),
+        namespace: Some("prod".into()),
+        ..Default::default()
+    });
+    sealed.spec.data = Some(signet_seal::seal(&cert, b"prod/old", inner.as_bytes()).unwrap());
+    sealed.spec.encrypted_data.insert(
+        "b".into(),
+        signet_seal::seal(&cert, b"prod/old", b"new").unwrap(),
+    );
+    let back = unseal_sealed_secret(&sealed, &ring).unwrap();
+    let data = back.data.unwrap();
+    assert_eq!(data["a"], "b2xk");
+    assert_eq!(data["b"], "bmV3");
+    sealed.metadata.name = Some("renamed".into());
+    assert!(matches!(
+        unseal_sealed_secret(&sealed, &ring),
+        Err(SealError::Unseal)
+    ));
+}
+
+#[test]
+fn input_scope_annotations_choose_the_scope_unless_overridden() {
+    let (cert, ring) = keys();
+    let secret: Secret = serde_saphyr::from_str(
+        "kind: Secret\nmetadata:\n  name: s\n  namespace: prod\n  annotations:\n    sealedsecrets.bitnami.com/cluster-wide: \"true\"\nstringData: {a: b}\n",
+    )
+    .unwrap();
+    let sealed = seal_secret(&secret, &cert, &SealOptions::default()).unwrap();
+    assert_eq!(
+        sealed.metadata.annotation(CLUSTER_WIDE_ANNOTATION),
+        Some("true")
+    );
+    let mut moved = sealed.clone();
+    moved.metadata.namespace = Some("elsewhere".into());
+    assert!(unseal_sealed_secret(&moved, &ring).is_ok());
+    let strict = seal_secret(
+        &secret,
+        &cert,
+        &SealOptions {
+            scope: Some(Scope::Strict),
+            ..SealOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(strict.metadata.annotations, None);
+    assert_eq!(
+        strict
+            .spec
+            .template
+            .metadata
+            .annotation(CLUSTER_WIDE_ANNOTATION),
+        None
+    );
+}

@@ -470,3 +470,35 @@ f: 1
         ]
     );
 }
+
+/// Encrypts and decrypts at the store level; returns the decrypted text.
+fn round_trip(src: &str) -> String {
+    let mut t = parse(src);
+    let recorded = fake_encrypt(&mut t);
+    let mut t2 = parse(&emit(&t));
+    fake_decrypt(&mut t2, &recorded);
+    emit(&t2)
+}
+
+#[test]
+fn values_sops_normalises_come_back_normalised() {
+    assert_eq!(
+        round_trip("a: 0x1F\nb: 1e3\nc: 2001-12-14t21:59:43.10-05:00\nd: 017\n"),
+        "a: 31\nb: 1000.0\nc: 2001-12-14T21:59:43.1-05:00\nd: 15\n"
+    );
+}
+
+#[test]
+fn folded_blocks_come_back_refolded_or_literal() {
+    assert_eq!(round_trip("f: >\n  a\n  b\n"), "f: >\n  a b\n");
+    assert_eq!(round_trip("g: >\n  a\n\n  b\n"), "g: |\n  a\n  b\n");
+    assert_eq!(round_trip("h: \"a\n  b\"\n"), "h: \"a b\"\n");
+}
+
+#[test]
+fn keep_chomped_block_at_the_end_of_a_nested_block() {
+    let src = "a:\n    a: |+\n        x\n\n";
+    assert_eq!(round_trip(src), "a:\n    a: |+\n        x\n\n\n");
+    // Not at the end it round-trips.
+    assert_eq!(round_trip("a: |+\n  x\n\nb: 1\n"), "a: |+\n  x\n\nb: 1\n");
+}

@@ -10,11 +10,32 @@
 //! YAML: `indent` spaces per level, sequences indented under their key, multi-line strings as
 //! literal blocks, documents separated by `---`.
 //!
-//! Known, deliberate divergences from the source bytes (all come from sops' own data model):
-//! an alias over a changed value is written out in full (sops stores each path's value separately);
-//! plain scalars inside flow collections are double-quoted once encrypted; values that sops
-//! normalises (`0x1F` -> `31`, `1e3` -> `1000.0`, timestamps to RFC 3339) come back normalised;
-//! a folded (`>`) block with several lines comes back as a literal block.
+//! Encrypting and then decrypting gives back the original bytes for every file of the shared
+//! corpus. Two layout facts need help because encryption loses them; the store records them in the
+//! encrypted file in ways sops reads as ordinary YAML:
+//! - a plain scalar inside a flow collection (`[a, b]`) cannot stay plain once it is an `ENC[…]`
+//!   value (commas, brackets); it is written `!!str 'ENC[…]'` and the tag says "was plain";
+//! - a plain scalar wrapped over several lines exactly as libyaml wraps at width 80 (kubebuilder
+//!   CRDs) is written as a `>N-` folded block; decrypted under such a header it is wrapped again.
+//!
+//! Known divergences (asserted in `tests/yaml_roundtrip.rs` unless noted):
+//! - an alias (`*a`, `<<: *a`) whose value changes is written out in full: sops keeps a separate
+//!   value (and ciphertext, AAD) per path, so after decryption the alias stays expanded;
+//! - values sops normalises come back normalised (`0x1F` -> `31`, `1e3` -> `1000.0`, timestamps
+//!   to RFC 3339, integers beyond 64 bits become floats as in yaml.v3);
+//! - a folded (`>`) block holding several lines, or a quoted scalar folded over several lines,
+//!   comes back as a literal block or a one-line quoted scalar;
+//! - a keep-chomped block (`|+`) whose trailing empty lines end a nested block can gain a line
+//!   break;
+//! - comments inside a flow collection that has to be rewritten (an entry added or removed) are
+//!   dropped (not tested); a plain `...` value is written plain where libyaml would quote it
+//!   (asserted in `tests/yaml_engine_interop.rs`).
+//!
+//! Comments are placed in the map or sequence sops (yaml.v3) attaches them to, because the engine
+//! encrypts each comment with that container's path as AAD: a head comment goes with the token
+//! below it, a same-line comment before the entry it ends (or into the flow collection it
+//! follows), a free-standing comment into the deepest open block. sops writes a comment that stood
+//! in a list as a `- ENC[…,type:comment]` item; such items are read back as comments.
 
 mod parse;
 mod render;

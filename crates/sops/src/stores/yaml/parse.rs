@@ -387,7 +387,8 @@ impl<'s> Builder<'s> {
         }
     }
 
-    /// Comments waiting for a value that turned out to be a scalar go before the pair.
+    /// Head comments waiting for the next node go before a scalar's entry (a key's, a value's or
+    /// an item's) in the open collection.
     fn flush_pending_before_scalar(&mut self) {
         if !self.pending.is_empty() && !self.stack.is_empty() {
             self.flush_pending_into_top();
@@ -707,20 +708,6 @@ impl<'s> Builder<'s> {
                         }),
                         changed: false,
                     };
-                    let is_value = matches!(
-                        self.stack.last(),
-                        Some(Frame {
-                            kind: Kind::Map {
-                                pending_key: Some(_),
-                                ..
-                            },
-                            ..
-                        }) | Some(Frame {
-                            kind: Kind::Seq { .. },
-                            ..
-                        })
-                    );
-                    let _ = is_value;
                     self.flush_pending_before_scalar();
                     if let Some(c) = self.sops_list_comment(&text, style, start, end) {
                         if let Some(Frame {

@@ -737,3 +737,143 @@ async fn bitnami_format_key_secret_is_adopted_without_generating_a_key() -> Test
     bed.controller.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn skip_set_owner_references_writes_a_labelled_secret_without_owner() -> TestResult {
+    let bed = Bed::start(|_| {}).await?;
+    let cert = bed.cert_pem().await?;
+    let manifest = secret_manifest("unowned", &bed.namespace, &[("k", b"v")]);
+    let mut sealed = signet_seal(&cert, &manifest, signet_seal::Scope::Strict)?;
+    sealed.spec.template.metadata.set_annotation(
+        "sealedsecrets.bitnami.com/skip-set-owner-references",
+        "true",
+    );
+    bed.create(&sealed).await?;
+    bed.wait_synced("unowned", "True").await?;
+    let secret = bed.wait_secret("unowned").await?;
+    assert!(secret.owner_references().is_empty());
+    assert!(secret.labels().contains_key(OWNER_LABEL));
+    // Still watched by label: a deleted Secret comes back.
+    bed.secret_api()
+        .delete("unowned", &DeleteParams::default())
+        .await?;
+    let api = bed.secret_api();
+    eventually("Secret re-created", Duration::from_secs(30), || async {
+        let again = api.get_opt("unowned").await.ok().flatten()?;
+        (again.metadata.uid != secret.metadata.uid).then_some(())
+    })
+    .await?;
+    bed.controller.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn patch_annotation_merges_into_an_existing_secret() -> TestResult {
+    let bed = Bed::start(|_| {}).await?;
+    let cert = bed.cert_pem().await?;
+    let existing = Secret {
+        metadata: ObjectMeta {
+            name: Some("merged".to_owned()),
+            annotations: Some(BTreeMap::from([(
+                "sealedsecrets.bitnami.com/patch".to_owned(),
+                "true".to_owned(),
+            )])),
+            ..ObjectMeta::default()
+        },
+        data: Some(BTreeMap::from([(
+            "other".to_owned(),
+            ByteString(b"theirs".to_vec()),
+        )])),
+        ..Secret::default()
+    };
+    bed.secret_api()
+        .create(&PostParams::default(), &existing)
+        .await?;
+    let manifest = secret_manifest("merged", &bed.namespace, &[("k", b"ours")]);
+    bed.create(&signet_seal(&cert, &manifest, signet_seal::Scope::Strict)?)
+        .await?;
+    bed.wait_synced("merged", "True").await?;
+    let secret = bed.secret_api().get("merged").await?;
+    let data = data_of(&secret);
+    assert_eq!(data["other"], b"theirs");
+    assert_eq!(data["k"], b"ours");
+    assert!(
+        secret.owner_references().is_empty(),
+        "a patched Secret is not owned"
+    );
+    bed.controller.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn refused_secret_update_is_a_condition_and_one_warning() -> TestResult {
+    let bed = Bed::start(|_| {}).await?;
+    let cert = bed.cert_pem().await?;
+    let mut sealed = signet_seal(
+        &cert,
+        &secret_manifest("frozen", &bed.namespace, &[("k", b"v1")]),
+        signet_seal::Scope::Strict,
+    )?;
+    sealed.spec.template.immutable = Some(true);
+    bed.create(&sealed).await?;
+    bed.wait_synced("frozen", "True").await?;
+    let before = bed.wait_secret("frozen").await?;
+    let changed = signet_seal(
+        &cert,
+        &secret_manifest("frozen", &bed.namespace, &[("k", b"v2")]),
+        signet_seal::Scope::Strict,
+    )?;
+    bed.sealed_api()
+        .patch(
+            "frozen",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"encryptedData": changed.spec.encrypted_data}})),
+        )
+        .await?;
+    let sealed = bed.wait_synced("frozen", "False").await?;
+    let condition = sealed
+        .status
+        .as_ref()
+        .and_then(|s| s.synced().cloned())
+        .ok_or("no condition")?;
+    assert_eq!(condition.reason.as_deref(), Some(reason::APPLY_FAILED));
+    let after = bed.secret_api().get("frozen").await?;
+    assert_eq!(data_of(&after)["k"], b"v1");
+    assert_eq!(
+        after.metadata.resource_version,
+        before.metadata.resource_version
+    );
+    let warnings = bed
+        .events_for("frozen")
+        .await?
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some(reason::APPLY_FAILED))
+        .count();
+    assert_eq!(warnings, 1);
+    bed.controller.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn deprecated_spec_data_is_unsealed() -> TestResult {
+    let bed = Bed::start(|_| {}).await?;
+    let cert_pem = bed.cert_pem().await?;
+    let cert = signet_seal::SealingCertificate::from_pem(cert_pem.as_bytes())?;
+    let inner = secret_manifest("legacy", &bed.namespace, &[("k", CANARY.as_bytes())]);
+    let label = format!("{}/legacy", bed.namespace);
+    let mut sealed = SealedSecret::default();
+    sealed.metadata.name = Some("legacy".to_owned());
+    sealed.spec.data = Some(signet_seal::seal(
+        &cert,
+        label.as_bytes(),
+        inner.to_string().as_bytes(),
+    )?);
+    bed.create(&sealed).await?;
+    bed.wait_synced("legacy", "True").await?;
+    assert_eq!(
+        data_of(&bed.wait_secret("legacy").await?)["k"],
+        CANARY.as_bytes()
+    );
+    bed.controller.shutdown().await;
+    Ok(())
+}

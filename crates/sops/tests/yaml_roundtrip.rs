@@ -502,3 +502,27 @@ fn keep_chomped_block_at_the_end_of_a_nested_block() {
     // Not at the end it round-trips.
     assert_eq!(round_trip("a: |+\n  x\n\nb: 1\n"), "a: |+\n  x\n\nb: 1\n");
 }
+
+#[test]
+fn sops_entry_in_edge_documents() {
+    for src in [
+        "---\n",
+        "# just a comment\n",
+        "a:\n  b: 1\n...\n",
+        "---\na: 1\n---\n",
+    ] {
+        let mut t = parse(src);
+        let recorded = fake_encrypt(&mut t);
+        let enc = emit(&t);
+        let t_enc = parse(&enc);
+        for d in &t_enc.documents {
+            assert!(
+                matches!(&d.root, Node::Map(m) if m.get("sops").is_some()),
+                "{src:?} -> {enc}"
+            );
+        }
+        let mut t2 = t_enc;
+        fake_decrypt(&mut t2, &recorded);
+        assert_eq!(emit(&t2), src, "encrypted was:\n{enc}");
+    }
+}

@@ -368,17 +368,26 @@ fn generated_sealing_key_works_with_kubeseal_both_ways() {
             "k.pem",
             "--cert-out",
             "c.pem",
+            "--secret-out",
+            "backup.json",
         ],
         b"",
     )
     .ok();
-    assert_eq!(
-        std::fs::metadata(s.path("k.pem"))
+    for private in ["k.pem", "backup.json"] {
+        let mode = std::fs::metadata(s.path(private))
             .unwrap()
             .permissions()
-            .mode()
-            & 0o777,
-        0o600
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{private}");
+    }
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(s.path("backup.json")).unwrap()).unwrap();
+    assert_eq!(manifest["type"], "kubernetes.io/tls");
+    assert_eq!(manifest["metadata"]["namespace"], "kube-system");
+    assert_eq!(
+        manifest["metadata"]["labels"]["sealedsecrets.bitnami.com/sealed-secrets-key"],
+        "active"
     );
     let (k, c) = (
         s.path("k.pem").display().to_string(),
@@ -397,6 +406,15 @@ fn generated_sealing_key_works_with_kubeseal_both_ways() {
     let out = s
         .kubeseal(
             &["--recovery-unseal", "--recovery-private-key", &k],
+            &by_signet.stdout,
+        )
+        .ok();
+    assert_unsealed_secret(&parse(&out.stdout), "gen", "prod");
+    // The Secret manifest is a key backup kubeseal itself accepts.
+    let backup = s.path("backup.json").display().to_string();
+    let out = s
+        .kubeseal(
+            &["--recovery-unseal", "--recovery-private-key", &backup],
             &by_signet.stdout,
         )
         .ok();

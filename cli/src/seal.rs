@@ -205,6 +205,21 @@ pub struct NewSealingKeyArgs {
     /// Certificate common name (the controller's default is empty).
     #[arg(long, default_value = "")]
     pub cn: String,
+    /// Also write the pair as a `kubernetes.io/tls` Secret manifest (JSON, mode 0600) labelled
+    /// `sealedsecrets.bitnami.com/sealed-secrets-key: active`, ready for `kubectl apply` in the
+    /// controller's namespace.
+    #[arg(long, value_name = "FILE")]
+    pub secret_out: Option<PathBuf>,
+    /// Name of that Secret.
+    #[arg(
+        long,
+        default_value = "sealed-secrets-key-byo",
+        requires = "secret_out"
+    )]
+    pub secret_name: String,
+    /// Namespace of that Secret (the controller's).
+    #[arg(long, default_value = "kube-system", requires = "secret_out")]
+    pub secret_namespace: String,
     /// Overwrite existing files.
     #[arg(long)]
     pub force: bool,
@@ -378,7 +393,9 @@ pub fn seal(args: SealArgs) -> CliResult {
     }
     let input = Input::from_arg(args.input.as_deref().or(args.secret_file.as_deref()));
     let origin = input.display_name();
-    let docs = parse_documents(&input.read()?, &origin)?;
+    // The input holds plaintext: wipe the buffer when done.
+    let bytes = zeroize::Zeroizing::new(input.read()?);
+    let docs = parse_documents(&bytes, &origin)?;
     if docs.is_empty() {
         return Err(CliError::new(
             code::NEED_AT_LEAST_ONE_DOCUMENT,
@@ -510,7 +527,14 @@ pub fn keys(command: KeysCommand) -> CliResult {
 }
 
 fn new_sealing_key(args: NewSealingKeyArgs) -> CliResult {
-    for path in [&args.key_out, &args.cert_out] {
+    for path in [
+        Some(&args.key_out),
+        Some(&args.cert_out),
+        args.secret_out.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
         if path.exists() && !args.force {
             return Err(CliError::new(
                 code::COULD_NOT_WRITE_OUTPUT_FILE,
@@ -521,20 +545,31 @@ fn new_sealing_key(args: NewSealingKeyArgs) -> CliResult {
     let validity = Duration::from_secs(args.validity_days.saturating_mul(24 * 3600));
     let generated = generate_sealing_key(args.bits, validity, &args.cn)
         .map_err(|e| seal_error("new-sealing-key", e))?;
-    if args.key_out.exists() {
-        // write_atomic keeps an existing file's mode; a private key must end up 0600 regardless.
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&args.key_out, std::fs::Permissions::from_mode(0o600)).map_err(
-            |e| {
-                CliError::new(
-                    code::COULD_NOT_WRITE_OUTPUT_FILE,
-                    format!("cannot chmod {}: {e}", args.key_out.display()),
-                )
-            },
-        )?;
-    }
-    write_atomic(&args.key_out, generated.private_key_pem.as_bytes())?;
+    write_private(&args.key_out, generated.private_key_pem.as_bytes())?;
     write_atomic(&args.cert_out, generated.certificate_pem.as_bytes())?;
+    if let Some(path) = &args.secret_out {
+        use base64::Engine;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        let manifest = zeroize::Zeroizing::new(
+            serde_json::to_string_pretty(&serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {
+                    "name": args.secret_name,
+                    "namespace": args.secret_namespace,
+                    "labels": {"sealedsecrets.bitnami.com/sealed-secrets-key": "active"},
+                },
+                "type": "kubernetes.io/tls",
+                "data": {
+                    "tls.crt": b64(generated.certificate_pem.as_bytes()),
+                    "tls.key": b64(generated.private_key_pem.as_bytes()),
+                },
+            }))
+            .map_err(|e| CliError::new(code::ERROR_DUMPING_TREE, e.to_string()))?
+                + "\n",
+        );
+        write_private(path, manifest.as_bytes())?;
+    }
     eprintln!(
         "signet: wrote {} (private key, 0600) and {} (certificate); load them into the controller's \
          namespace as a kubernetes.io/tls Secret labelled sealedsecrets.bitnami.com/sealed-secrets-key=active",
@@ -542,4 +577,20 @@ fn new_sealing_key(args: NewSealingKeyArgs) -> CliResult {
         args.cert_out.display()
     );
     Ok(())
+}
+
+/// Writes a file that holds key material: atomically, and mode 0600 even when it replaces a file
+/// with looser permissions.
+fn write_private(path: &Path, bytes: &[u8]) -> CliResult {
+    use std::os::unix::fs::PermissionsExt;
+    if path.exists() {
+        // write_atomic keeps an existing file's mode; tighten it first.
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
+            CliError::new(
+                code::COULD_NOT_WRITE_OUTPUT_FILE,
+                format!("cannot chmod {}: {e}", path.display()),
+            )
+        })?;
+    }
+    write_atomic(path, bytes)
 }

@@ -1,4 +1,4 @@
-//! YAML store hot paths on a generated ~5 MB file with 50,000 values (comments, nested maps,
+//! YAML store hot paths on a generated 4.9 MB file with 50,000 values (comments, nested maps,
 //! sequences, quoted strings): parse, unchanged emit (a copy of the source), and emit after every
 //! value changed (the splice path encryption takes).
 
@@ -20,8 +20,8 @@ fn generate() -> String {
             "section{section}:\n    # settings of section {section}\n"
         ));
         for j in 0..10 {
-            // Deterministic filler of 80 characters.
-            let v: String = (0..80)
+            // Deterministic filler of 100 characters.
+            let v: String = (0..100)
                 .map(|k| (b'a' + ((section * 31 + j * 7 + k) % 26) as u8) as char)
                 .collect();
             out.push_str(&format!("    key{j}: {v}\n"));

@@ -526,3 +526,19 @@ fn sops_entry_in_edge_documents() {
         assert_eq!(emit(&t2), src, "encrypted was:\n{enc}");
     }
 }
+
+#[test]
+fn core_type_tags_give_way_to_encrypted_values() {
+    let mut t = parse("a: !!int 5\nb: !!str 6\n");
+    assert!(
+        matches!(root_map(&mut t).get("a"), Some(Node::Scalar(Scalar { value: Value::Int(i), .. })) if i == "5")
+    );
+    assert!(
+        matches!(root_map(&mut t).get("b"), Some(Node::Scalar(Scalar { value: Value::Str(s), .. })) if s == "6")
+    );
+    set(&mut t, "a", Value::Str("ENC[x]".into()));
+    set(&mut t, "b", Value::Str("ENC[y]".into()));
+    assert_eq!(emit(&t), "a: ENC[x]\nb: !!str ENC[y]\n");
+    // Decrypted, the value's own rendering carries the type.
+    assert_eq!(round_trip("a: !!int 5\n"), "a: 5\n");
+}

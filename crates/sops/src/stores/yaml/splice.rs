@@ -249,6 +249,14 @@ impl<'a> Splicer<'a> {
         };
         let mut start = start;
         let mut want = o.style;
+        // A core type tag (`!!int 5`) would misread the new text (an ENC string): drop it; the
+        // value's own rendering keeps its type.
+        for tag in ["!!int ", "!!float ", "!!bool ", "!!null ", "!!timestamp "] {
+            if self.src[..start].ends_with(tag) {
+                start -= tag.len();
+                break;
+            }
+        }
         if flow {
             // A plain scalar in a flow collection that can no longer be plain (an ENC value has
             // commas and brackets) is quoted behind a `!!str` tag, which says "this was plain":

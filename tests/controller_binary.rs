@@ -1,0 +1,307 @@
+//! The `signet-controller` binary as an operator runs it outside a cluster: configured from the
+//! environment only, authenticating from `KUBECONFIG` as a ServiceAccount that holds just the
+//! permissions the controller needs (SealedSecrets and their status, Secrets and Events in the watched
+//! namespace, key Secrets in its own namespace). It generates its RSA-4096 key, serves the
+//! certificate kubeseal seals with, turns the SealedSecret into a Secret, logs JSON without secret
+//! values, and stops cleanly on SIGTERM.
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, PostParams};
+use kube::config::Kubeconfig;
+use signet_controller::SealedSecret;
+use signet_controller::keyring::SEALING_KEY_LABEL;
+use signet_testkit::ApiServer;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const CANARY: &str = "canary-binary-5e1d-do-not-leak";
+
+/// The controller binary, built once per test process.
+fn controller_bin() -> &'static PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "signet-controller",
+                "--bin",
+                "signet-controller",
+            ])
+            .current_dir(&root)
+            .status()
+            .expect("running cargo build -p signet-controller");
+        assert!(status.success(), "cargo build -p signet-controller failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"));
+        target.join("debug/signet-controller")
+    })
+}
+
+/// Kills the child when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
+    let strings = |items: &[&str]| Some(items.iter().map(|s| (*s).to_owned()).collect());
+    PolicyRule {
+        api_groups: strings(groups),
+        resources: strings(resources),
+        verbs: verbs.iter().map(|s| (*s).to_owned()).collect(),
+        ..PolicyRule::default()
+    }
+}
+
+fn named(name: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_owned()),
+        ..ObjectMeta::default()
+    }
+}
+
+async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return Ok(value);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{what}: not observed within {timeout:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn binary_runs_from_kubeconfig_and_environment_with_least_privilege() -> TestResult {
+    let bin = tokio::task::spawn_blocking(controller_bin).await?.clone();
+    let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
+    let admin = server.client().await?;
+    signet_controller::install_crd(admin.clone()).await?;
+    let keys_ns = server.create_namespace(&admin, "sigbinkeys").await?;
+    let app_ns = server.create_namespace(&admin, "sigbinapp").await?;
+
+    // RBAC: a ClusterRole bound in the watched namespace only, and a Role for the key Secrets.
+    let account = "signet-controller";
+    let token = server
+        .service_account_token(&admin, &keys_ns, account)
+        .await?;
+    let role_name = format!("signet-controller-{app_ns}");
+    let cluster_role = ClusterRole {
+        metadata: named(&role_name),
+        rules: Some(vec![
+            rule(
+                &["bitnami.com"],
+                &["sealedsecrets"],
+                &["get", "list", "watch"],
+            ),
+            rule(
+                &["bitnami.com"],
+                &["sealedsecrets/status"],
+                &["get", "patch", "update"],
+            ),
+            rule(
+                &[""],
+                &["secrets"],
+                &["get", "list", "watch", "create", "patch"],
+            ),
+            rule(&["events.k8s.io"], &["events"], &["create", "patch"]),
+        ]),
+        ..ClusterRole::default()
+    };
+    Api::<ClusterRole>::all(admin.clone())
+        .create(&PostParams::default(), &cluster_role)
+        .await?;
+    let subject = Subject {
+        kind: "ServiceAccount".to_owned(),
+        name: account.to_owned(),
+        namespace: Some(keys_ns.clone()),
+        ..Subject::default()
+    };
+    Api::<RoleBinding>::namespaced(admin.clone(), &app_ns)
+        .create(
+            &PostParams::default(),
+            &RoleBinding {
+                metadata: named("signet-controller"),
+                role_ref: RoleRef {
+                    api_group: Some("rbac.authorization.k8s.io".to_owned()),
+                    kind: "ClusterRole".to_owned(),
+                    name: role_name.clone(),
+                },
+                subjects: Some(vec![subject.clone()]),
+            },
+        )
+        .await?;
+    Api::<Role>::namespaced(admin.clone(), &keys_ns)
+        .create(
+            &PostParams::default(),
+            &Role {
+                metadata: named("signet-controller-keys"),
+                rules: Some(vec![rule(
+                    &[""],
+                    &["secrets"],
+                    &["get", "list", "watch", "create"],
+                )]),
+            },
+        )
+        .await?;
+    Api::<RoleBinding>::namespaced(admin.clone(), &keys_ns)
+        .create(
+            &PostParams::default(),
+            &RoleBinding {
+                metadata: named("signet-controller-keys"),
+                role_ref: RoleRef {
+                    api_group: Some("rbac.authorization.k8s.io".to_owned()),
+                    kind: "Role".to_owned(),
+                    name: "signet-controller-keys".to_owned(),
+                },
+                subjects: Some(vec![subject]),
+            },
+        )
+        .await?;
+
+    // A kubeconfig that authenticates with the ServiceAccount token.
+    let mut kubeconfig = Kubeconfig::read_from(server.kubeconfig_path())?;
+    for named_auth in &mut kubeconfig.auth_infos {
+        named_auth.auth_info = Some(kube::config::AuthInfo {
+            token: Some(token.clone().into()),
+            ..kube::config::AuthInfo::default()
+        });
+    }
+    let dir = tempfile::tempdir()?;
+    let kubeconfig_path = dir.path().join("kubeconfig.json");
+    std::fs::write(&kubeconfig_path, serde_json::to_vec(&kubeconfig)?)?;
+    let log_path = dir.path().join("controller.log");
+
+    let http_port = signet_testkit::free_port()?;
+    let metrics_port = signet_testkit::free_port()?;
+    let child = Command::new(&bin)
+        .env_clear()
+        .env("KUBECONFIG", &kubeconfig_path)
+        .env("SIGNET_CONTROLLER_NAMESPACE", &keys_ns)
+        .env("SIGNET_WATCH_NAMESPACE", &app_ns)
+        .env("SIGNET_LISTEN_ADDR", format!("127.0.0.1:{http_port}"))
+        .env("SIGNET_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
+        .env("SIGNET_LOG_FORMAT", "json")
+        .stdout(std::fs::File::create(&log_path)?)
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let mut running = Running(child);
+    let base = format!("http://127.0.0.1:{http_port}");
+
+    // RSA-4096 generation can take a while on a busy machine.
+    let ready = eventually("controller ready", Duration::from_secs(120), || async {
+        let response = reqwest::get(format!("{base}/readyz")).await.ok()?;
+        response.status().is_success().then_some(())
+    })
+    .await;
+    if let Err(err) = ready {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        return Err(format!("{err}\ncontroller log:\n{log}").into());
+    }
+    let keys = Api::<Secret>::namespaced(admin.clone(), &keys_ns)
+        .list(&kube::api::ListParams::default().labels(&format!("{SEALING_KEY_LABEL}=active")))
+        .await?;
+    assert_eq!(keys.items.len(), 1);
+    assert_eq!(keys.items[0].type_.as_deref(), Some("kubernetes.io/tls"));
+    let cert = reqwest::get(format!("{base}/v1/cert.pem"))
+        .await?
+        .text()
+        .await?;
+    let parsed = signet_seal::SealingCertificate::from_pem(cert.as_bytes())?;
+    assert_eq!(parsed.key_size_bits(), 4096);
+
+    // kubeseal seals with the served certificate; the controller unseals it.
+    let manifest = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "from-binary", "namespace": app_ns},
+        "stringData": {"password": CANARY},
+    });
+    let mut kubeseal = Command::new(signet_testkit::peer_path("kubeseal")?)
+        .args(["--cert", &format!("{base}/v1/cert.pem"), "-o", "json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    if let Some(mut stdin) = kubeseal.stdin.take() {
+        use std::io::Write;
+        stdin.write_all(manifest.to_string().as_bytes())?;
+    }
+    let output = tokio::task::spawn_blocking(move || kubeseal.wait_with_output()).await??;
+    assert!(output.status.success());
+    let sealed: SealedSecret = serde_json::from_slice(&output.stdout)?;
+    Api::<SealedSecret>::namespaced(admin.clone(), &app_ns)
+        .create(&PostParams::default(), &sealed)
+        .await?;
+    let secrets = Api::<Secret>::namespaced(admin.clone(), &app_ns);
+    let secret = eventually(
+        "Secret from the binary",
+        Duration::from_secs(60),
+        || async { secrets.get_opt("from-binary").await.ok().flatten() },
+    )
+    .await?;
+    let value = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get("password"))
+        .ok_or("no password")?;
+    assert_eq!(value.0, CANARY.as_bytes());
+    let sealed_api = Api::<SealedSecret>::namespaced(admin.clone(), &app_ns);
+    eventually("Synced", Duration::from_secs(30), || async {
+        let s = sealed_api.get("from-binary").await.ok()?;
+        (s.status?.synced()?.status == "True").then_some(())
+    })
+    .await?;
+    let metrics = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .await?
+        .text()
+        .await?;
+    assert!(metrics.contains("signet_sealing_keys 1"), "{metrics}");
+
+    // SIGTERM stops it cleanly.
+    let pid = running.0.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status()?;
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(exit) = running.0.try_wait()? {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "controller did not stop on SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(exit.success(), "exit status {exit:?}");
+
+    let log = std::fs::read_to_string(&log_path)?;
+    assert!(!log.contains(CANARY), "secret value in the log");
+    assert!(log.lines().count() > 0);
+    for line in log.lines() {
+        serde_json::from_str::<serde_json::Value>(line)
+            .map_err(|e| format!("log line is not JSON ({e}): {line}"))?;
+    }
+    Ok(())
+}

@@ -283,68 +283,16 @@ fn fetch_url(url: &str) -> CliResult<Vec<u8>> {
     Ok(output.stdout)
 }
 
-/// Parses a manifest stream into documents: a JSON stream when it starts with `{` or `[`, otherwise
-/// YAML documents. `kind: List` documents are flattened into their items.
+/// Parses a manifest stream (see [`signet_seal::manifest::parse_documents`]); errors name the input,
+/// never its content.
 fn parse_documents(bytes: &[u8], origin: &str) -> CliResult<Vec<Value>> {
-    let bad = |e: &dyn std::fmt::Display| {
-        CliError::new(
-            code::INVALID_MANIFEST,
-            format!("{origin}: not valid YAML or JSON: {e}"),
-        )
-    };
-    let text = std::str::from_utf8(bytes).map_err(|e| bad(&e))?;
-    let trimmed = text.trim_start();
-    let as_json = (trimmed.starts_with('{') || trimmed.starts_with('['))
-        .then(|| {
-            serde_json::Deserializer::from_str(text)
-                .into_iter::<Value>()
-                .collect::<Result<Vec<_>, _>>()
-                .ok()
-        })
-        .flatten();
-    // Anything that is not a pure JSON stream is read as YAML (a superset of JSON), so JSON documents
-    // separated by `---` also work.
-    let docs = match as_json {
-        Some(docs) => docs,
-        None => serde_saphyr::from_multiple::<Value>(text).map_err(|e| bad(&e))?,
-    };
-    let mut out = Vec::with_capacity(docs.len());
-    for doc in docs {
-        match doc {
-            Value::Null => {}
-            Value::Array(items) => out.extend(items),
-            Value::Object(ref map) if map.get("kind").and_then(Value::as_str) == Some("List") => {
-                out.extend(
-                    map.get("items")
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default(),
-                );
-            }
-            other => out.push(other),
-        }
-    }
-    Ok(out)
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| CliError::new(code::INVALID_MANIFEST, format!("{origin}: not UTF-8 text")))?;
+    signet_seal::manifest::parse_documents(text).map_err(|e| seal_error(origin, e))
 }
 
 fn typed<T: serde::de::DeserializeOwned>(doc: Value, kind: &str, where_: &str) -> CliResult<T> {
-    let found = doc
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
-    if found != kind {
-        return Err(CliError::new(
-            code::INVALID_MANIFEST,
-            format!("{where_}: expected kind {kind}, found {:?}", found),
-        ));
-    }
-    serde_json::from_value(doc).map_err(|e| {
-        CliError::new(
-            code::INVALID_MANIFEST,
-            format!("{where_}: not a valid {kind}: {e}"),
-        )
-    })
+    signet_seal::manifest::typed(doc, kind).map_err(|e| seal_error(where_, e))
 }
 
 fn render<T: Serialize>(objects: &[T], format: Format) -> CliResult<Vec<u8>> {

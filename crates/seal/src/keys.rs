@@ -191,10 +191,11 @@ impl PrivateKeyRing {
             what: origin.to_owned(),
             reason: "neither PEM nor a YAML/JSON key backup".to_owned(),
         })?;
-        let docs: Vec<Value> = parse_documents(text).map_err(|reason| SealError::PrivateKey {
-            what: origin.to_owned(),
-            reason: format!("neither PEM nor a readable YAML/JSON key backup ({reason})"),
-        })?;
+        let docs =
+            crate::manifest::parse_documents(text).map_err(|reason| SealError::PrivateKey {
+                what: origin.to_owned(),
+                reason: format!("neither PEM nor a readable key backup: {reason}"),
+            })?;
         for doc in &docs {
             self.add_from_backup_value(doc, origin)?;
         }
@@ -224,19 +225,6 @@ impl PrivateKeyRing {
             self.add_pem(&pem, &item_origin)?;
         }
         Ok(())
-    }
-}
-
-/// Parses JSON (one value or a stream) or YAML (one or more documents) into generic values.
-pub(crate) fn parse_documents(text: &str) -> Result<Vec<Value>, String> {
-    if text.trim_start().starts_with('{') || text.trim_start().starts_with('[') {
-        serde_json::Deserializer::from_str(text)
-            .into_iter::<Value>()
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| e.to_string())
-    } else {
-        let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| e.to_string())?;
-        Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
     }
 }
 

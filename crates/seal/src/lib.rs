@@ -17,6 +17,7 @@ pub mod deterministic;
 pub mod envelope;
 mod error;
 pub mod keys;
+pub mod manifest;
 mod pem;
 pub mod scope;
 pub mod template;

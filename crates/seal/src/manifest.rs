@@ -1,0 +1,127 @@
+//! Reading manifest streams (Secrets, SealedSecrets, key backups) from YAML or JSON, with error
+//! messages that never quote the input: parse errors point at a line and column, and anything the
+//! parser would quote (a scalar, a snippet of the file) is cut, because the input holds secrets.
+
+use crate::SealError;
+use serde_json::Value;
+
+/// Parses a manifest stream into documents: a JSON stream (one or more concatenated values) when it
+/// parses as one, otherwise YAML documents (YAML being a superset of JSON, `---`-separated JSON
+/// documents work too). Null documents are dropped; `kind: List` documents and top-level arrays are
+/// flattened into their items.
+pub fn parse_documents(text: &str) -> Result<Vec<Value>, SealError> {
+    let trimmed = text.trim_start();
+    let as_json = (trimmed.starts_with('{') || trimmed.starts_with('['))
+        .then(|| {
+            serde_json::Deserializer::from_str(text)
+                .into_iter::<Value>()
+                .collect::<Result<Vec<_>, _>>()
+                .ok()
+        })
+        .flatten();
+    let docs = match as_json {
+        Some(docs) => docs,
+        None => serde_saphyr::from_multiple::<Value>(text).map_err(|e| {
+            SealError::Manifest(format!(
+                "not valid YAML or JSON: {}",
+                redact(&e.without_snippet().to_string())
+            ))
+        })?,
+    };
+    let mut out = Vec::with_capacity(docs.len());
+    for doc in docs {
+        match doc {
+            Value::Null => {}
+            Value::Array(items) => out.extend(items),
+            Value::Object(ref map) if map.get("kind").and_then(Value::as_str) == Some("List") => {
+                out.extend(
+                    map.get("items")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default(),
+                );
+            }
+            other => out.push(other),
+        }
+    }
+    Ok(out)
+}
+
+/// Converts a parsed document to a typed object, checking its `kind`. Errors name the kind and the
+/// problem, never a value.
+pub fn typed<T: serde::de::DeserializeOwned>(doc: Value, kind: &str) -> Result<T, SealError> {
+    let found = doc.get("kind").and_then(Value::as_str).unwrap_or("");
+    if found != kind {
+        return Err(SealError::Manifest(format!(
+            "expected kind {kind}, found {}",
+            redact(&format!("{found:?}"))
+        )));
+    }
+    serde_json::from_value(doc)
+        .map_err(|e| SealError::Manifest(format!("not a valid {kind}: {}", redact(&e.to_string()))))
+}
+
+/// The first line of a parser message with every quoted part (`"…"`, `` `…` ``, `'…'`) replaced by
+/// `…`, so no input text survives.
+pub fn redact(message: &str) -> String {
+    let line = message.lines().next().unwrap_or_default();
+    let mut out = String::with_capacity(line.len());
+    let mut quote: Option<char> = None;
+    for c in line.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if matches!(c, '"' | '`' | '\'') => {
+                quote = Some(c);
+                out.push('…');
+            }
+            None => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_never_quote_the_input() {
+        let bad_yaml = "kind: Secret\nstringData:\n  pw: CANARY-1: [x\n";
+        let err = parse_documents(bad_yaml).unwrap_err().to_string();
+        assert!(!err.contains("CANARY"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+        let wrong_type =
+            parse_documents("kind: Secret\nstringData:\n  port: 5432\n  pw: [CANARY-2]\n").unwrap();
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct S {
+            #[serde(rename = "stringData")]
+            string_data: std::collections::BTreeMap<String, String>,
+        }
+        let err = typed::<S>(wrong_type[0].clone(), "Secret")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("5432") && !err.contains("CANARY"), "{err}");
+        let err = typed::<S>(serde_json::json!({"kind": "CANARY-3"}), "Secret")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("CANARY"), "{err}");
+    }
+
+    #[test]
+    fn streams_lists_and_mixed_documents() {
+        let docs = parse_documents("{\"kind\":\"A\"}{\"kind\":\"B\"}").unwrap();
+        assert_eq!(docs.len(), 2);
+        let docs = parse_documents(
+            "{\"kind\": \"A\"}\n---\nkind: List\nitems: [{kind: B}, {kind: C}]\n---\n",
+        )
+        .unwrap();
+        assert_eq!(
+            docs.iter()
+                .map(|d| d["kind"].as_str().unwrap())
+                .collect::<Vec<_>>(),
+            ["A", "B", "C"]
+        );
+    }
+}

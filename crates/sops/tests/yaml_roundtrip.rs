@@ -542,3 +542,44 @@ fn core_type_tags_give_way_to_encrypted_values() {
     // Decrypted, the value's own rendering carries the type.
     assert_eq!(round_trip("a: !!int 5\n"), "a: 5\n");
 }
+
+#[test]
+fn set_and_unset_like_edits_touch_only_their_lines() {
+    let src = "# head\na:\n  b: 1 # keep\n  c: 2\nl:\n  - x\n  - y\nz: 3\n";
+    // Replace a sequence item by a fresh node (as `set '["l"][0]'` does).
+    let mut t = parse(src);
+    if let Some(Node::Seq(s)) = root_map(&mut t).get_mut("l") {
+        s.items[0] = SeqItem::Node(scalar(Value::Str("new".into())));
+    }
+    assert_eq!(
+        emit(&t),
+        "# head\na:\n  b: 1 # keep\n  c: 2\nl:\n  - new\n  - y\nz: 3\n"
+    );
+    // Remove a nested key (as `unset '["a"]["c"]'`).
+    let mut t = parse(src);
+    if let Some(Node::Map(m)) = root_map(&mut t).get_mut("a") {
+        m.remove("c");
+    }
+    assert_eq!(
+        emit(&t),
+        "# head\na:\n  b: 1 # keep\nl:\n  - x\n  - y\nz: 3\n"
+    );
+    // Add a nested key.
+    let mut t = parse(src);
+    if let Some(Node::Map(m)) = root_map(&mut t).get_mut("a") {
+        m.insert("d", scalar(Value::Bool(true)));
+    }
+    assert_eq!(
+        emit(&t),
+        "# head\na:\n  b: 1 # keep\n  c: 2\n  d: true\nl:\n  - x\n  - y\nz: 3\n"
+    );
+    // Remove the key whose line carries a comment: the comment stays in the tree (sops keeps it
+    // as a separate entry), so it stays in the file.
+    let mut t = parse(src);
+    if let Some(Node::Map(m)) = root_map(&mut t).get_mut("a") {
+        m.remove("b");
+    }
+    let out = emit(&t);
+    assert!(out.contains("# keep") && !out.contains("b: 1"), "{out}");
+    assert_eq!(roots(&parse(&out)).len(), 1);
+}

@@ -512,8 +512,19 @@ impl<'a> Splicer<'a> {
     fn cut_removed(
         &mut self,
         container: (usize, usize),
+        spans: Vec<(usize, usize)>,
+        flow: bool,
+    ) -> bool {
+        self.cut_removed_in(container, spans, flow, false)
+    }
+
+    /// [`Self::cut_removed`]; in a block sequence (`dashes`) a removed item takes its `- ` along.
+    fn cut_removed_in(
+        &mut self,
+        container: (usize, usize),
         mut spans: Vec<(usize, usize)>,
         flow: bool,
+        dashes: bool,
     ) -> bool {
         spans.sort_unstable();
         let mut cur = container.0;
@@ -536,8 +547,14 @@ impl<'a> Splicer<'a> {
                 }
                 let bytes = self.bytes();
                 let ls = self.line_start(first);
-                let mut del_start = if bytes[ls..first].iter().all(|&c| c == b' ' || c == b'\t') {
-                    ls.max(a)
+                let lead_ok = |c: u8| c == b' ' || c == b'\t' || (dashes && c == b'-');
+                let mut del_start = if bytes[ls..first].iter().all(|&c| lead_ok(c)) {
+                    if dashes && !(ls < a && bytes[ls..a].iter().any(|&c| c != b' ' && c != b'\t'))
+                    {
+                        ls
+                    } else {
+                        ls.max(a)
+                    }
                 } else {
                     first
                 };
@@ -757,7 +774,7 @@ impl<'a> Splicer<'a> {
                 },
             }
         }
-        self.cut_removed(o.span, spans, false);
+        self.cut_removed_in(o.span, spans, false, true);
     }
 }
 

@@ -418,6 +418,13 @@ impl<'s> Builder<'s> {
                         Node::Scalar(s) => s.origin.map_or(ScalarStyle::Plain, |o| o.style),
                         _ => ScalarStyle::Plain,
                     };
+                    // An empty key (`: v`) was placed after its `:`; the entry starts at the `:`.
+                    let start =
+                        if start == end && start > 0 && self.src.as_bytes()[start - 1] == b':' {
+                            start - 1
+                        } else {
+                            start
+                        };
                     *pending_key = Some(KeyInfo {
                         key,
                         start,

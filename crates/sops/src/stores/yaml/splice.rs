@@ -215,6 +215,24 @@ impl<'a> Splicer<'a> {
         }
     }
 
+    /// Whether the next non-blank line after the one holding `p` is a comment indented at least
+    /// `indent`: a block scalar written here would swallow it as content.
+    fn comment_would_join_block(&self, p: usize, indent: usize) -> bool {
+        let b = self.bytes();
+        let mut q = self.after_line(p);
+        while q < b.len() {
+            let next = self.after_line(q);
+            let line = &b[q..next];
+            let spaces = line.iter().take_while(|&&c| c == b' ').count();
+            match line.get(spaces) {
+                None | Some(b'\n' | b'\r') => q = next,
+                Some(b'#') => return spaces >= indent,
+                Some(_) => return false,
+            }
+        }
+        false
+    }
+
     /// Whether only blanks (or a comment) follow `p` on its line.
     fn rest_of_line_blank(&self, p: usize) -> bool {
         let rest = &self.bytes()[p..self.after_line(p)];
@@ -243,7 +261,9 @@ impl<'a> Splicer<'a> {
         let place = Place {
             flow,
             key: false,
-            block_ok: !flow && self.rest_of_line_blank(end),
+            block_ok: !flow
+                && self.rest_of_line_blank(end)
+                && !self.comment_would_join_block(end, self.content_indent(parent)),
             content_indent: self.content_indent(parent),
             parent_indent: parent_col(parent),
         };
@@ -276,6 +296,14 @@ impl<'a> Splicer<'a> {
         }
         if start == end && start > 0 && self.bytes()[start - 1] == b':' {
             text.insert(0, ' ');
+        }
+        let mut end = end;
+        if text.starts_with(['|', '>']) {
+            // Blanks after the old scalar would become content of the block's last line.
+            let b = self.bytes();
+            while end < b.len() && (b[end] == b' ' || b[end] == b'\t') {
+                end += 1;
+            }
         }
         self.edit(start, end, text);
     }
@@ -592,8 +620,10 @@ impl<'a> Splicer<'a> {
                 continue;
             }
             let c = bytes[i];
+            let indicator = matches!(c, b'-' | b'?' | b':')
+                && bytes.get(i + 1).is_none_or(|n| n.is_ascii_whitespace());
             let layout = c.is_ascii_whitespace()
-                || c == b'-'
+                || indicator
                 || (flow && matches!(c, b',' | b'{' | b'}' | b'[' | b']' | b':' | b'?'));
             if layout {
                 i += 1;

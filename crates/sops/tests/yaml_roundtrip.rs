@@ -601,7 +601,7 @@ proptest! {
             let recorded = fake_encrypt(&mut t);
             if let Ok(enc) = store.emit(&t) {
                 let mut t2 = store.parse(&enc).unwrap_or_else(|e| panic!("{e}\n{src:?}\n{}", String::from_utf8_lossy(&enc)));
-                if leaves(&t2).len() + 0 == recorded.len() + count_sops_leaves(&t2) {
+                if leaves(&t2).len() == recorded.len() + count_sops_leaves(&t2) {
                     fake_decrypt(&mut t2, &recorded);
                     let dec = store.emit(&t2).unwrap();
                     let back = store.parse(&dec).unwrap_or_else(|e| panic!("{e}\n{src:?}\n{}", String::from_utf8_lossy(&dec)));

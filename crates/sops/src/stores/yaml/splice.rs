@@ -620,6 +620,13 @@ impl<'a> Splicer<'a> {
                 continue;
             }
             let c = bytes[i];
+            // A document marker (`---`, `...`) where comments of the next document precede it.
+            if (i == 0 || bytes[i - 1] == b'\n')
+                && (bytes[i..].starts_with(b"---") || bytes[i..].starts_with(b"..."))
+            {
+                i += 3;
+                continue;
+            }
             let indicator = matches!(c, b'-' | b'?' | b':')
                 && bytes.get(i + 1).is_none_or(|n| n.is_ascii_whitespace());
             let layout = c.is_ascii_whitespace()

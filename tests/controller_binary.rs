@@ -1,7 +1,7 @@
 //! The `signet-controller` binary as an operator runs it outside a cluster: configured from the
 //! environment only, authenticating from `KUBECONFIG` as a ServiceAccount that holds just the
 //! permissions the controller needs (SealedSecrets and their status, Secrets and Events in the watched
-//! namespace, key Secrets in its own namespace). It generates its RSA-4096 key, serves the
+//! namespace, key Secrets and the leader-election Lease in its own namespace). It generates its RSA-4096 key, serves the
 //! certificate kubeseal seals with, turns the SealedSecret into a Secret, logs JSON without secret
 //! values, and stops cleanly on SIGTERM.
 
@@ -159,11 +159,14 @@ async fn binary_runs_from_kubeconfig_and_environment_with_least_privilege() -> T
             &PostParams::default(),
             &Role {
                 metadata: named("signet-controller-keys"),
-                rules: Some(vec![rule(
-                    &[""],
-                    &["secrets"],
-                    &["get", "list", "watch", "create"],
-                )]),
+                rules: Some(vec![
+                    rule(&[""], &["secrets"], &["get", "list", "watch", "create"]),
+                    rule(
+                        &["coordination.k8s.io"],
+                        &["leases"],
+                        &["get", "list", "watch", "create", "update", "patch"],
+                    ),
+                ]),
             },
         )
         .await?;

@@ -30,8 +30,32 @@ pub struct Config {
     pub verify_rate_per_second: f64,
     /// `/v1/verify` and `/v1/rotate`: burst size.
     pub verify_burst: u32,
-    /// Name reported in Events (`reportingInstance`), e.g. the pod name.
+    /// Name reported in Events (`reportingInstance`) and held in the Lease, e.g. the pod name.
     pub instance: Option<String>,
+    /// Leader election; `None` makes this process the only writer (one replica, tests).
+    pub leader_election: Option<LeaderElection>,
+}
+
+/// Leader election through a `coordination.k8s.io` Lease in the controller namespace: only the
+/// holder reconciles and makes keys; every replica serves the HTTP API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderElection {
+    /// Name of the Lease.
+    pub lease_name: String,
+    /// How long a holder's claim is valid after its last renewal (a standby takes over after it).
+    pub lease_duration: Duration,
+    /// How long before expiry the holder renews.
+    pub renew_grace: Duration,
+}
+
+impl Default for LeaderElection {
+    fn default() -> Self {
+        LeaderElection {
+            lease_name: "signet-controller".to_owned(),
+            lease_duration: Duration::from_secs(15),
+            renew_grace: Duration::from_secs(5),
+        }
+    }
 }
 
 impl Config {
@@ -49,6 +73,7 @@ impl Config {
             verify_rate_per_second: 2.0,
             verify_burst: 10,
             instance: None,
+            leader_election: None,
         }
     }
 }
@@ -101,6 +126,12 @@ pub struct Args {
     /// Log format.
     #[arg(long, env = "SIGNET_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Elect one leader among replicas through a Lease (`false` for a single replica).
+    #[arg(long, env = "SIGNET_LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_elect: bool,
+    /// Name of the leader-election Lease in the controller namespace.
+    #[arg(long, env = "SIGNET_LEASE_NAME", default_value = "signet-controller")]
+    pub lease_name: String,
 }
 
 impl Args {
@@ -115,6 +146,10 @@ impl Args {
             key_cutoff_time: self.key_cutoff_time,
             resync_period: nonzero(self.resync_period),
             instance: std::env::var("POD_NAME").ok(),
+            leader_election: self.leader_elect.then(|| LeaderElection {
+                lease_name: self.lease_name.clone(),
+                ..LeaderElection::default()
+            }),
             ..Config::new(self.controller_namespace.clone())
         }
     }
@@ -189,6 +224,8 @@ mod tests {
             "2026-01-02T03:04:05Z",
             "--log-format",
             "json",
+            "--leader-elect",
+            "false",
         ])
         .unwrap();
         let config = args.to_config();

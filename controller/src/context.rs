@@ -11,7 +11,7 @@ use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Shared state of one controller process.
 pub struct Context {
@@ -25,10 +25,10 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Event recorder (reporting controller `signet-controller`).
     pub recorder: Recorder,
-    /// Metadata of the Secrets carrying the owner label, kept by a watch.
-    pub secrets: Store<PartialObjectMeta<Secret>>,
-    /// True once the reconcilers run (readiness).
-    pub reconciling: AtomicBool,
+    /// Metadata of the Secrets carrying the owner label, kept by a watch while this process leads.
+    secrets: RwLock<Store<PartialObjectMeta<Secret>>>,
+    /// True while this process holds the leadership and its reconcilers run.
+    pub leading: AtomicBool,
     /// SealedSecret uid -> (generation, Secret resourceVersion) of the last successful write: the
     /// status may lag in the cache right after the write.
     synced: Mutex<HashMap<String, (i64, String)>>,
@@ -42,7 +42,6 @@ impl Context {
         keys: Arc<KeyRing>,
         metrics: Arc<Metrics>,
         recorder: Recorder,
-        secrets: Store<PartialObjectMeta<Secret>>,
     ) -> Context {
         Context {
             client,
@@ -50,8 +49,8 @@ impl Context {
             keys,
             metrics,
             recorder,
-            secrets,
-            reconciling: AtomicBool::new(false),
+            secrets: RwLock::new(kube::runtime::reflector::store().0),
+            leading: AtomicBool::new(false),
             synced: Mutex::new(HashMap::new()),
         }
     }
@@ -79,8 +78,29 @@ impl Context {
         })
     }
 
-    /// Whether the controller is ready: a sealing key is loaded and the reconcilers run.
+    /// Whether the controller can serve: a sealing key is loaded. (A standby replica is ready too:
+    /// it serves the certificate and verify/rotate.)
     pub fn is_ready(&self) -> bool {
-        self.reconciling.load(Ordering::Relaxed) && self.keys.snapshot().sealing_key().is_some()
+        self.keys.snapshot().sealing_key().is_some()
+    }
+
+    /// Whether this process leads (reconciles and renews keys) now.
+    pub fn is_leading(&self) -> bool {
+        self.leading.load(Ordering::Relaxed)
+    }
+
+    /// The owned-Secret cache of the current leadership term.
+    pub fn secret_store(&self) -> Store<PartialObjectMeta<Secret>> {
+        self.secrets
+            .read()
+            .map(|store| store.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    pub(crate) fn set_secret_store(&self, store: Store<PartialObjectMeta<Secret>>) {
+        match self.secrets.write() {
+            Ok(mut guard) => *guard = store,
+            Err(e) => *e.into_inner() = store,
+        }
     }
 }

@@ -18,6 +18,9 @@ pub enum Error {
     /// A listener could not be bound.
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, #[source] std::io::Error),
+    /// The leader-election Lease could not be set up.
+    #[error("leader election: {0}")]
+    LeaderElection(String),
     /// A background task panicked or was cancelled.
     #[error("a background task failed")]
     Task,
@@ -31,6 +34,7 @@ impl Error {
             Error::Seal(_) => "Seal",
             Error::MissingField(_) => "MissingField",
             Error::Listen(..) => "Listen",
+            Error::LeaderElection(_) => "LeaderElection",
             Error::Task => "Task",
         }
     }

@@ -45,32 +45,53 @@ pub struct RunningController {
     /// The shared context (key ring, metrics).
     pub context: Arc<Context>,
     shutdown: watch::Sender<bool>,
+    /// The lease holder task (releases the Lease when its channel closes).
+    lease: Option<JoinHandle<()>>,
+    /// Runs the reconciler and key renewal while leading.
+    supervisor: Option<JoinHandle<()>>,
+    /// Key watch, listeners, gauges.
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl RunningController {
-    /// Stops every task and waits for the reconciler to finish its current work.
+    /// Stops gracefully: the reconciler finishes its current work, the Lease is released (a standby
+    /// takes over at once), then the listeners stop.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
+        if let Some(supervisor) = self.supervisor.take() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(20), supervisor).await;
+        }
+        if let Some(lease) = self.lease.take() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), lease).await;
+        }
         for task in self.tasks.drain(..) {
             task.abort();
             let _ = task.await;
         }
     }
 
-    /// Resolves when the controller should stop (for the binary: after a signal).
-    pub async fn wait(&mut self) {
-        for task in &mut self.tasks {
-            let _ = task.await;
+    /// Stops at once without releasing anything, like a process that dies (tests of failover).
+    pub fn abort(mut self) {
+        self.abort_all();
+    }
+
+    fn abort_all(&mut self) {
+        // The lease first: once the supervisor is gone the lease task would release the Lease.
+        if let Some(lease) = self.lease.take() {
+            lease.abort();
+        }
+        if let Some(supervisor) = self.supervisor.take() {
+            supervisor.abort();
+        }
+        for task in self.tasks.drain(..) {
+            task.abort();
         }
     }
 }
 
 impl Drop for RunningController {
     fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
+        self.abort_all();
     }
 }
 
@@ -90,26 +111,26 @@ pub async fn install_crd(client: kube::Client) -> Result<(), Error> {
     Ok(())
 }
 
-/// Starts the key watch, key renewal, HTTP and metrics listeners and the SealedSecret reconciler.
-/// The listeners are bound before this returns.
+/// Starts the key watch, the HTTP and metrics listeners, leader election when configured, and —
+/// while leading — key renewal and the SealedSecret reconciler. The listeners are bound before this
+/// returns.
 pub async fn start(client: kube::Client, config: Config) -> Result<RunningController, Error> {
     let keys = Arc::new(keyring::KeyRing::default());
     let metrics = Arc::new(metrics::Metrics::new());
+    let identity = config.instance.clone().unwrap_or_else(random_identity);
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
             controller: reconcile::FIELD_MANAGER.to_owned(),
-            instance: config.instance.clone(),
+            instance: Some(identity.clone()),
         },
     );
-    let (secret_store, secret_writer) = reflector::store();
     let ctx = Arc::new(Context::new(
         client.clone(),
         config.clone(),
         Arc::clone(&keys),
         Arc::clone(&metrics),
         recorder,
-        secret_store,
     ));
     let (shutdown, shutdown_rx) = watch::channel(false);
     let stopped = move || {
@@ -132,6 +153,43 @@ pub async fn start(client: kube::Client, config: Config) -> Result<RunningContro
         .local_addr()
         .map_err(|e| Error::Listen(config.metrics_addr, e))?;
 
+    // Leadership: a Lease when configured, else always leading.
+    let (leadership, lease, always_leading) = match &config.leader_election {
+        Some(election) => {
+            let params = kube_lease_manager::LeaseParams::new(
+                identity.clone(),
+                election.lease_duration.as_secs().max(2),
+                election
+                    .renew_grace
+                    .as_secs()
+                    .clamp(1, election.lease_duration.as_secs().max(2) - 1),
+            );
+            let manager = kube_lease_manager::LeaseManager::new(
+                client.clone(),
+                election.lease_name.clone(),
+                config.controller_namespace.clone(),
+                params,
+                kube_lease_manager::LeaseCreateMode::AutoCreate,
+            )
+            .await
+            .map_err(|e| Error::LeaderElection(e.to_string()))?;
+            let (receiver, handle) = manager.watch().await;
+            let lease = tokio::spawn(async move {
+                match handle.await {
+                    Ok(Ok(_)) => tracing::info!("leader-election Lease released"),
+                    Ok(Err(err)) => tracing::warn!(error = %err, "leader election stopped"),
+                    Err(_) => {}
+                }
+            });
+            (receiver, Some(lease), None)
+        }
+        None => {
+            let (sender, receiver) = watch::channel(true);
+            (receiver, None, Some(sender))
+        }
+    };
+
+    let ctx_for_lead = Arc::clone(&ctx);
     let mut tasks = Vec::new();
     let api = http::api_router(Arc::clone(&ctx));
     let stop = stopped();
@@ -153,19 +211,10 @@ pub async fn start(client: kube::Client, config: Config) -> Result<RunningContro
             tracing::error!(error = %err, "metrics server failed");
         }
     }));
-
     tasks.push(tokio::spawn(keyring::watch_keys(
         client.clone(),
         config.controller_namespace.clone(),
         Arc::clone(&keys),
-    )));
-    tasks.push(tokio::spawn(keyring::renew_keys(
-        client.clone(),
-        config.controller_namespace.clone(),
-        Arc::clone(&keys),
-        config.key_renew_period,
-        config.key_cutoff_time,
-        config.key_bits,
     )));
     {
         let keys = Arc::clone(&keys);
@@ -182,26 +231,94 @@ pub async fn start(client: kube::Client, config: Config) -> Result<RunningContro
     }
 
     let stop = stopped();
-    let reconciler_ctx = Arc::clone(&ctx);
-    tasks.push(tokio::spawn(async move {
-        run_sealed_secret_controller(reconciler_ctx, secret_writer, stop).await;
-    }));
-
+    let supervisor = tokio::spawn(async move {
+        // Without an election the sender lives as long as the supervisor: leadership never ends.
+        let _always_leading = always_leading;
+        lead(Arc::clone(&ctx_for_lead), leadership, stop).await;
+    });
     Ok(RunningController {
         http_addr,
         metrics_addr,
         context: ctx,
         shutdown,
+        lease,
+        supervisor: Some(supervisor),
         tasks,
     })
 }
 
+/// A task that is aborted when its handle is dropped: the term's tasks die with the supervisor, as
+/// they would with the process.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn random_identity() -> String {
+    let mut bytes = [0u8; 8];
+    let _ = aws_lc_rs::rand::fill(&mut bytes);
+    let suffix: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("signet-controller-{suffix}")
+}
+
+/// Runs key renewal and the reconciler for each term of leadership, and stops them when the
+/// leadership is lost or the process stops.
+async fn lead(
+    ctx: Arc<Context>,
+    mut leadership: watch::Receiver<bool>,
+    stopped: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    tokio::pin!(stopped);
+    loop {
+        tokio::select! {
+            _ = &mut stopped => return,
+            became = leadership.wait_for(|leading| *leading) => if became.is_err() { return; },
+        }
+        tracing::info!("leading: reconciling and renewing keys");
+        ctx.leading.store(true, Ordering::Relaxed);
+        let (term_end, term_end_rx) = watch::channel(false);
+        let renewer = AbortOnDrop(tokio::spawn(keyring::renew_keys(
+            ctx.client.clone(),
+            ctx.config.controller_namespace.clone(),
+            Arc::clone(&ctx.keys),
+            ctx.config.key_renew_period,
+            ctx.config.key_cutoff_time,
+            ctx.config.key_bits,
+        )));
+        let mut reconciler = AbortOnDrop(tokio::spawn(run_sealed_secret_controller(
+            Arc::clone(&ctx),
+            {
+                let mut rx = term_end_rx.clone();
+                async move {
+                    let _ = rx.wait_for(|end| *end).await;
+                }
+            },
+        )));
+        let shutting_down = tokio::select! {
+            _ = &mut stopped => true,
+            lost = leadership.wait_for(|leading| !*leading) => lost.is_err(),
+        };
+        tracing::info!("no longer leading");
+        ctx.leading.store(false, Ordering::Relaxed);
+        drop(renewer);
+        let _ = term_end.send(true);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(15), &mut reconciler.0).await;
+        if shutting_down {
+            return;
+        }
+    }
+}
+
 async fn run_sealed_secret_controller(
     ctx: Arc<Context>,
-    secret_writer: reflector::store::Writer<kube::api::PartialObjectMeta<Secret>>,
     stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     keyring::wait_for_sealing_key(&ctx.keys).await;
+    let (secret_store, secret_writer) = reflector::store();
+    ctx.set_secret_store(secret_store);
     let client = ctx.client.clone();
     // `Api<PartialObjectMeta<_>>` makes metadata-only requests: Secret values never enter this cache.
     let (sealed_api, secret_api): (Api<SealedSecret>, Api<kube::api::PartialObjectMeta<Secret>>) =
@@ -225,7 +342,6 @@ async fn run_sealed_secret_controller(
         rx.changed().await.ok()?;
         Some(((), rx))
     });
-    ctx.reconciling.store(true, Ordering::Relaxed);
     Controller::new(sealed_api, watcher::Config::default())
         .watches_stream(owned_secrets, |secret| {
             let name = secret.metadata.name.clone()?;
@@ -245,5 +361,4 @@ async fn run_sealed_secret_controller(
             }
         })
         .await;
-    ctx.reconciling.store(false, Ordering::Relaxed);
 }

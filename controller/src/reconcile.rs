@@ -80,7 +80,9 @@ pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<A
     let name = sealed.name_any();
     let uid = sealed.uid().ok_or(Error::MissingField("metadata.uid"))?;
     let generation = sealed.metadata.generation;
-    let cached_secret = ctx.secrets.get(&ObjectRef::new(&name).within(&namespace));
+    let cached_secret = ctx
+        .secret_store()
+        .get(&ObjectRef::new(&name).within(&namespace));
 
     if is_up_to_date(&sealed, &ctx, &uid, cached_secret.as_deref()) {
         return Ok(ctx.idle_action());

@@ -216,7 +216,8 @@ impl<'a> Splicer<'a> {
     }
 
     /// Whether the next non-blank line after the one holding `p` is a comment indented at least
-    /// `indent`: a block scalar written here would swallow it as content.
+    /// `indent` (or a blank line indented past it): a block scalar written here would swallow it
+    /// as content.
     fn comment_would_join_block(&self, p: usize, indent: usize) -> bool {
         let b = self.bytes();
         let mut q = self.after_line(p);
@@ -225,6 +226,8 @@ impl<'a> Splicer<'a> {
             let line = &b[q..next];
             let spaces = line.iter().take_while(|&&c| c == b' ').count();
             match line.get(spaces) {
+                // A blank line indented past the block would be content too.
+                None | Some(b'\n' | b'\r') if spaces > indent => return true,
                 None | Some(b'\n' | b'\r') => q = next,
                 Some(b'#') => return spaces >= indent,
                 Some(_) => return false,

@@ -593,8 +593,11 @@ proptest! {
     // (Explicit `? key` entries are left out: the store reads them but does not insert entries
     // into such maps.)
     // Anchors and aliases are left out too (covered by their own tests).
-    // Block scalars are left out as well (the corpus, the unit tests and the fresh-rendering
-    // property cover them; an empty block scalar at the very end of a file is a known gap).
+    // Block scalars are left out as well: the corpus, the unit tests and the fresh-rendering
+    // property cover them. (An empty block scalar is reported by the parser at its header at the
+    // end of a file but at the next line otherwise, which moves a comment above it after it in
+    // tree order once the sops block follows: same map, same AAD, same bytes in the file, but
+    // this order-sensitive fake decryption would trip on it.)
     fn arbitrary_input_round_trips(src in "([a-c0-9 :\\-#'\"\\[\\]{},!.~\\n]|\\n  |\\n    |: |- ){0,60}") {
         // Empty (null) keys are out of scope (sops keys are strings): give each one a name.
         let src: String = src

@@ -346,7 +346,15 @@ async fn kubeseal_and_signet_sealed_secrets_become_the_right_secrets() -> TestRe
             "{name}: {events:?}"
         );
     }
-    let metrics = bed.metrics().await?;
+    let per_key = format!(
+        "signet_sealed_secrets_by_key{{fingerprint=\"{key_fp}\"}} {}",
+        cases.len()
+    );
+    let metrics = eventually("per-key gauge", Duration::from_secs(15), || async {
+        let text = bed.metrics().await.ok()?;
+        text.contains(&per_key).then_some(text)
+    })
+    .await?;
     assert!(metrics.contains("signet_sealing_keys 1"), "{metrics}");
     assert!(!metrics.contains(CANARY));
     bed.controller.shutdown().await;
@@ -681,39 +689,40 @@ async fn verify_and_rotate_endpoints_answer_uniformly_and_reseal_to_the_newest_k
     Ok(())
 }
 
+/// A key Secret as the Bitnami controller writes it: PKCS#1 key, self-signed certificate.
+fn kat_key_secret() -> Secret {
+    let read = |name: &str| {
+        std::fs::read(format!(
+            "{}/fixtures/seal/kat/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("KAT fixture")
+    };
+    Secret {
+        metadata: ObjectMeta {
+            name: Some("sealed-secrets-keyabcde".to_owned()),
+            labels: Some(BTreeMap::from([(
+                SEALING_KEY_LABEL.to_owned(),
+                "active".to_owned(),
+            )])),
+            ..ObjectMeta::default()
+        },
+        type_: Some("kubernetes.io/tls".to_owned()),
+        data: Some(BTreeMap::from([
+            ("tls.crt".to_owned(), ByteString(read("cert.pem"))),
+            ("tls.key".to_owned(), ByteString(read("key-pkcs1.pem"))),
+        ])),
+        ..Secret::default()
+    }
+}
+
 #[tokio::test]
 async fn bitnami_format_key_secret_is_adopted_without_generating_a_key() -> TestResult {
-    let key_pem = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fixtures/seal/kat/key-pkcs1.pem"
-    ))?;
     let cert_pem = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/fixtures/seal/kat/cert.pem"
     ))?;
-    let cert_for_keys = cert_pem.clone();
-    let bed = Bed::start_with_keys(
-        |_| {},
-        move |_| {
-            vec![Secret {
-                metadata: ObjectMeta {
-                    name: Some("sealed-secrets-keyabcde".to_owned()),
-                    labels: Some(BTreeMap::from([(
-                        SEALING_KEY_LABEL.to_owned(),
-                        "active".to_owned(),
-                    )])),
-                    ..ObjectMeta::default()
-                },
-                type_: Some("kubernetes.io/tls".to_owned()),
-                data: Some(BTreeMap::from([
-                    ("tls.crt".to_owned(), ByteString(cert_for_keys)),
-                    ("tls.key".to_owned(), ByteString(key_pem)),
-                ])),
-                ..Secret::default()
-            }]
-        },
-    )
-    .await?;
+    let bed = Bed::start_with_keys(|_| {}, |_| vec![kat_key_secret()]).await?;
     assert_eq!(bed.cert_pem().await?.as_bytes(), cert_pem.as_slice());
     let keys: Api<Secret> = Api::namespaced(bed.client.clone(), &bed.keys_namespace);
     let listed = keys
@@ -874,6 +883,69 @@ async fn deprecated_spec_data_is_unsealed() -> TestResult {
         data_of(&bed.wait_secret("legacy").await?)["k"],
         CANARY.as_bytes()
     );
+    bed.controller.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn key_cutoff_time_forces_one_new_key_and_old_objects_still_open() -> TestResult {
+    let cutoff =
+        k8s_openapi::jiff::Timestamp::now() + k8s_openapi::jiff::SignedDuration::from_secs(3);
+    let bed = Bed::start(|c| c.key_cutoff_time = Some(cutoff)).await?;
+    let first_cert = bed.cert_pem().await?;
+    let manifest = secret_manifest("before-cutoff", &bed.namespace, &[("k", b"v")]);
+    bed.create(&signet_seal(
+        &first_cert,
+        &manifest,
+        signet_seal::Scope::Strict,
+    )?)
+    .await?;
+    bed.wait_synced("before-cutoff", "True").await?;
+    let keys: Api<Secret> = Api::namespaced(bed.client.clone(), &bed.keys_namespace);
+    let selector = ListParams::default().labels(&format!("{SEALING_KEY_LABEL}=active"));
+    eventually(
+        "a second key after the cutoff",
+        Duration::from_secs(60),
+        || async { (keys.list(&selector).await.ok()?.items.len() == 2).then_some(()) },
+    )
+    .await?;
+    let base = bed.base_url.clone();
+    let second_cert = eventually(
+        "new certificate served",
+        Duration::from_secs(30),
+        || async {
+            let pem = reqwest::get(format!("{base}/v1/cert.pem"))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            (pem != first_cert).then_some(pem)
+        },
+    )
+    .await?;
+    // One key per cutoff, not one per loop.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(keys.list(&selector).await?.items.len(), 2);
+    let manifest = secret_manifest("after-cutoff", &bed.namespace, &[("k", b"w")]);
+    bed.create(&signet_seal(
+        &second_cert,
+        &manifest,
+        signet_seal::Scope::Strict,
+    )?)
+    .await?;
+    bed.wait_synced("after-cutoff", "True").await?;
+    // The old object is still in sync (its key is kept).
+    bed.secret_api()
+        .delete("before-cutoff", &DeleteParams::default())
+        .await?;
+    let api = bed.secret_api();
+    eventually("old object re-created", Duration::from_secs(30), || async {
+        api.get_opt("before-cutoff").await.ok().flatten()
+    })
+    .await?;
+    let metrics = bed.metrics().await?;
+    assert!(metrics.contains("signet_sealing_keys 2"), "{metrics}");
     bed.controller.shutdown().await;
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! event recorder, the metadata cache of owned Secrets, and a small memory of the last writes.
 
 use crate::config::Config;
+use crate::crd::SealedSecret;
 use crate::keyring::KeyRing;
 use crate::metrics::Metrics;
 use k8s_openapi::api::core::v1::Secret;
@@ -27,6 +28,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// Metadata of the Secrets carrying the owner label, kept by a watch while this process leads.
     secrets: RwLock<Store<PartialObjectMeta<Secret>>>,
+    /// The reconciler's cache of SealedSecrets, while leading.
+    sealed_secrets: RwLock<Option<Store<SealedSecret>>>,
     /// True while this process holds the leadership and its reconcilers run.
     pub leading: AtomicBool,
     /// SealedSecret uid -> (generation, Secret resourceVersion) of the last successful write: the
@@ -50,6 +53,7 @@ impl Context {
             metrics,
             recorder,
             secrets: RwLock::new(kube::runtime::reflector::store().0),
+            sealed_secrets: RwLock::new(None),
             leading: AtomicBool::new(false),
             synced: Mutex::new(HashMap::new()),
         }
@@ -95,6 +99,34 @@ impl Context {
             .read()
             .map(|store| store.clone())
             .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    pub(crate) fn set_sealed_secret_store(&self, store: Option<Store<SealedSecret>>) {
+        match self.sealed_secrets.write() {
+            Ok(mut guard) => *guard = store,
+            Err(e) => *e.into_inner() = store,
+        }
+    }
+
+    /// Recomputes the gauges derived from the caches (SealedSecrets by key); called on scrape.
+    pub fn refresh_gauges(&self) {
+        let store = match self.sealed_secrets.read() {
+            Ok(guard) => guard.clone(),
+            Err(e) => e.into_inner().clone(),
+        };
+        let Some(store) = store else {
+            return;
+        };
+        let mut counts = std::collections::BTreeMap::new();
+        for sealed in store.state() {
+            let fingerprint = sealed
+                .status
+                .as_ref()
+                .and_then(|s| s.key_fingerprint.clone())
+                .unwrap_or_else(|| "none".to_owned());
+            *counts.entry(fingerprint).or_insert(0) += 1;
+        }
+        self.metrics.set_sealed_secrets_by_key(&counts);
     }
 
     pub(crate) fn set_secret_store(&self, store: Store<PartialObjectMeta<Secret>>) {

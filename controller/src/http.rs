@@ -84,6 +84,7 @@ pub fn metrics_router(ctx: Arc<Context>) -> Router {
 }
 
 async fn metrics(State(ctx): State<Arc<Context>>) -> Response {
+    ctx.refresh_gauges();
     (
         [(
             header::CONTENT_TYPE,

@@ -374,8 +374,11 @@ pub async fn renew_keys(
         if renewal_due(newest, now, period, cutoff) {
             match create_key(client.clone(), &namespace, bits).await {
                 Ok(_) => {
-                    // The cutoff forces one key, not one per restart of the loop.
-                    cutoff = None;
+                    // A passed cutoff forces one key, not one per turn of the loop (even if the API
+                    // server's clock, which stamps the new key, lags behind ours).
+                    if cutoff.is_some_and(|cutoff| cutoff <= now) {
+                        cutoff = None;
+                    }
                     // Wait for the watch to bring the new key in before deciding again.
                     let _ = tokio::time::timeout(Duration::from_secs(30), changes.changed()).await;
                 }
@@ -386,11 +389,17 @@ pub async fn renew_keys(
             }
             continue;
         }
-        let wait = match (newest, period) {
+        let until_period = match (newest, period) {
             (Some(newest), Some(period)) => period.saturating_sub(age(newest, now)),
             _ => Duration::from_secs(3600),
-        }
-        .max(Duration::from_millis(200));
+        };
+        // A cutoff still in the future is due when it arrives (if the newest key predates it).
+        let until_cutoff = cutoff
+            .filter(|cutoff| newest.is_some_and(|newest| newest < *cutoff))
+            .map_or(Duration::MAX, |cutoff| age(now, cutoff));
+        let wait = until_period
+            .min(until_cutoff)
+            .max(Duration::from_millis(200));
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             changed = changes.changed() => if changed.is_err() { return; },

@@ -342,7 +342,9 @@ async fn run_sealed_secret_controller(
         rx.changed().await.ok()?;
         Some(((), rx))
     });
-    Controller::new(sealed_api, watcher::Config::default())
+    let controller = Controller::new(sealed_api, watcher::Config::default());
+    ctx.set_sealed_secret_store(Some(controller.store()));
+    controller
         .watches_stream(owned_secrets, |secret| {
             let name = secret.metadata.name.clone()?;
             let namespace = secret.metadata.namespace.clone()?;
@@ -361,4 +363,5 @@ async fn run_sealed_secret_controller(
             }
         })
         .await;
+    ctx.set_sealed_secret_store(None);
 }

@@ -32,6 +32,14 @@ pub struct WriteLabels {
     pub target: String,
 }
 
+/// Labels of the per-key gauge.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KeyLabels {
+    /// SHA-256 fingerprint of the sealing key's public key; `none` when not recorded (not synced
+    /// yet, several keys, or a Bitnami-schema CRD that prunes the field).
+    pub fingerprint: String,
+}
+
 /// Labels of the build-info gauge.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BuildLabels {
@@ -53,6 +61,8 @@ pub struct Metrics {
     pub sealing_keys: Gauge,
     /// Writes the controller sent to the API server, by target.
     pub api_writes: Family<WriteLabels, Counter>,
+    /// SealedSecrets by the key that opened them (so an operator knows when a key can be retired).
+    pub sealed_secrets_by_key: Family<KeyLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -91,6 +101,12 @@ impl Metrics {
             "Writes sent to the API server",
             api_writes.clone(),
         );
+        let sealed_secrets_by_key = Family::<KeyLabels, Gauge>::default();
+        registry.register(
+            "sealed_secrets_by_key",
+            "SealedSecrets by the fingerprint of the sealing key that opened them",
+            sealed_secrets_by_key.clone(),
+        );
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -105,6 +121,19 @@ impl Metrics {
             unseal_duration,
             sealing_keys,
             api_writes,
+            sealed_secrets_by_key,
+        }
+    }
+
+    /// Replaces the per-key gauge with these counts.
+    pub fn set_sealed_secrets_by_key(&self, counts: &std::collections::BTreeMap<String, i64>) {
+        self.sealed_secrets_by_key.clear();
+        for (fingerprint, count) in counts {
+            self.sealed_secrets_by_key
+                .get_or_create(&KeyLabels {
+                    fingerprint: fingerprint.clone(),
+                })
+                .set(*count);
         }
     }
 
@@ -157,6 +186,7 @@ mod tests {
         metrics.count_error("SealedSecret", "UnsealFailed");
         metrics.count_write("secret");
         metrics.sealing_keys.set(2);
+        metrics.set_sealed_secrets_by_key(&[("ab12".to_owned(), 3)].into());
         let text = metrics.encode();
         assert!(
             text.contains(
@@ -165,6 +195,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("signet_sealing_keys 2"), "{text}");
+        assert!(
+            text.contains("signet_sealed_secrets_by_key{fingerprint=\"ab12\"} 3"),
+            "{text}"
+        );
         assert!(text.contains("signet_build_info{version="), "{text}");
         assert!(
             text.contains("signet_unseal_duration_seconds_bucket"),

@@ -108,7 +108,8 @@ impl Context {
         }
     }
 
-    /// Recomputes the gauges derived from the caches (SealedSecrets by key); called on scrape.
+    /// Recomputes the gauges derived from the caches (SealedSecrets by key) and prunes the memory of
+    /// deleted objects; called on scrape and periodically.
     pub fn refresh_gauges(&self) {
         let store = match self.sealed_secrets.read() {
             Ok(guard) => guard.clone(),
@@ -118,7 +119,16 @@ impl Context {
             return;
         };
         let mut counts = std::collections::BTreeMap::new();
-        for sealed in store.state() {
+        let state = store.state();
+        // Forget the last writes of objects that are gone.
+        if let Ok(mut synced) = self.synced.lock() {
+            let live: std::collections::HashSet<&str> = state
+                .iter()
+                .filter_map(|s| s.metadata.uid.as_deref())
+                .collect();
+            synced.retain(|uid, _| live.contains(uid.as_str()));
+        }
+        for sealed in &state {
             let fingerprint = sealed
                 .status
                 .as_ref()

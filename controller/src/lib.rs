@@ -217,6 +217,17 @@ pub async fn start(client: kube::Client, config: Config) -> Result<RunningContro
         Arc::clone(&keys),
     )));
     {
+        // Keeps derived gauges fresh and the per-object memory bounded even without scrapes.
+        let ctx = Arc::clone(&ctx);
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                ctx.refresh_gauges();
+            }
+        }));
+    }
+    {
         let keys = Arc::clone(&keys);
         let metrics = Arc::clone(&metrics);
         tasks.push(tokio::spawn(async move {

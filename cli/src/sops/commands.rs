@@ -196,26 +196,8 @@ pub fn encrypt(cmd: EncryptCmd) -> CliResult {
         ));
     }
     let config = keys::config(cmd.input.config.as_deref())?;
-    let rule = keys::creation_rule(config.as_ref(), loaded.rule_path.as_deref())?;
-    let (groups, threshold) = keys::key_groups(&cmd.keys, rule.as_ref())?;
-    let key = DataKey::generate();
-    let key_groups = signet_keys::wrap_data_key(&key, &groups, threshold)
-        .map_err(|e| CliError::new(code::ERROR_ENCRYPTING_TREE, format!("{name}: {e}")))?;
-    let mut meta = Metadata {
-        key_groups,
-        shamir_threshold: threshold,
-        rule: keys::encryption_rule(&cmd.keys, rule.as_ref()),
-        mac_only_encrypted: cmd.keys.mac_only_encrypted
-            || rule.as_ref().is_some_and(|r| r.mac_only_encrypted),
-        ..Metadata::default()
-    };
-    engine::encrypt(
-        &mut loaded.tree,
-        &key,
-        &mut meta,
-        &EncryptOptions::default(),
-    )
-    .map_err(|e| engine_error(&name, e))?;
+    let plan = NewFile::plan(&cmd.keys, config.as_ref(), loaded.rule_path.as_deref())?;
+    plan.encrypt(&mut loaded.tree, &name)?;
     let out = file::render(
         loaded.format,
         loaded.tree,
@@ -295,11 +277,25 @@ pub fn edit(cmd: EditCmd) -> CliResult {
             .emit(&opened.loaded.tree)
             .map_err(|e| engine_error(&name, e))?,
     );
+    edit_session(&plain, &path, &name, store.as_ref(), |tree| {
+        reseal(tree, &opened).map_err(|e| engine_error(&name, e))
+    })
+}
+
+/// Runs the editor on `plain` and, once the result parses and `seal` has encrypted it, writes it
+/// atomically to `path`. Exit 200 when nothing changed.
+fn edit_session(
+    plain: &[u8],
+    path: &std::path::Path,
+    name: &str,
+    store: &(dyn signet_sops::Store + Send + Sync),
+    mut seal: impl FnMut(&mut Tree) -> CliResult,
+) -> CliResult {
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "file".into());
-    let edited = editor::edit(&plain, &file_name, |bytes| {
+    let edited = editor::edit(plain, &file_name, |bytes| {
         let mut tree = store.parse(bytes).map_err(|e| {
             CliError::new(
                 code::COULD_NOT_READ_INPUT_FILE,
@@ -312,7 +308,7 @@ pub fn edit(cmd: EditCmd) -> CliResult {
                 format!("{name} (edited): remove the `sops` key; metadata is managed by signet"),
             ));
         }
-        reseal(&mut tree, &opened).map_err(|e| engine_error(&name, e))?;
+        seal(&mut tree)?;
         Ok(tree)
     })?;
     match edited {
@@ -322,8 +318,8 @@ pub fn edit(cmd: EditCmd) -> CliResult {
         )),
         Edited::Changed(tree) => {
             let out =
-                zeroize::Zeroizing::new(store.emit(&tree).map_err(|e| engine_error(&name, e))?);
-            crate::io::write_atomic(&path, &out)
+                zeroize::Zeroizing::new(store.emit(&tree).map_err(|e| engine_error(name, e))?);
+            crate::io::write_atomic(path, &out)
         }
     }
 }
@@ -350,45 +346,53 @@ fn edit_new(cmd: EditCmd, path: PathBuf) -> CliResult {
         .filename_override
         .clone()
         .unwrap_or_else(|| path.clone());
-    let rule = keys::creation_rule(config.as_ref(), Some(&rule_path))?;
-    let (groups, threshold) = keys::key_groups(&cmd.keys, rule.as_ref())?;
+    let plan = NewFile::plan(&cmd.keys, config.as_ref(), Some(&rule_path))?;
     let store = file::store(format, yaml_indent(config.as_ref()));
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".into());
-    let edited = editor::edit(example, &file_name, |bytes| {
-        let mut tree = store.parse(bytes).map_err(|e| {
-            CliError::new(
-                code::COULD_NOT_READ_INPUT_FILE,
-                format!("{name} (edited): {e}"),
-            )
-        })?;
+    edit_session(example, &path, &name, store.as_ref(), |tree| {
+        plan.encrypt(tree, &name)
+    })
+}
+
+/// How a new file is encrypted: its master keys, Shamir threshold, rule and MAC mode, from flags and
+/// the matching `.sops.yaml` creation rule.
+struct NewFile {
+    groups: Vec<Vec<signet_keys::KeySpec>>,
+    threshold: Option<usize>,
+    rule: signet_sops::rules::EncryptionRule,
+    mac_only_encrypted: bool,
+}
+
+impl NewFile {
+    fn plan(
+        args: &super::args::KeyArgs,
+        config: Option<&signet_keys::SopsConfig>,
+        rule_path: Option<&std::path::Path>,
+    ) -> CliResult<Self> {
+        let rule = keys::creation_rule(config, rule_path)?;
+        let (groups, threshold) = keys::key_groups(args, rule.as_ref())?;
+        Ok(NewFile {
+            groups,
+            threshold,
+            rule: keys::encryption_rule(args, rule.as_ref()),
+            mac_only_encrypted: args.mac_only_encrypted
+                || rule.as_ref().is_some_and(|r| r.mac_only_encrypted),
+        })
+    }
+
+    /// Encrypts `tree` with a fresh data key wrapped for every master key.
+    fn encrypt(&self, tree: &mut Tree, name: &str) -> CliResult {
         let key = DataKey::generate();
-        let key_groups = signet_keys::wrap_data_key(&key, &groups, threshold)
+        let key_groups = signet_keys::wrap_data_key(&key, &self.groups, self.threshold)
             .map_err(|e| CliError::new(code::ERROR_ENCRYPTING_TREE, format!("{name}: {e}")))?;
         let mut meta = Metadata {
             key_groups,
-            shamir_threshold: threshold,
-            rule: keys::encryption_rule(&cmd.keys, rule.as_ref()),
-            mac_only_encrypted: cmd.keys.mac_only_encrypted
-                || rule.as_ref().is_some_and(|r| r.mac_only_encrypted),
+            shamir_threshold: self.threshold,
+            rule: self.rule.clone(),
+            mac_only_encrypted: self.mac_only_encrypted,
             ..Metadata::default()
         };
-        engine::encrypt(&mut tree, &key, &mut meta, &EncryptOptions::default())
-            .map_err(|e| engine_error(&name, e))?;
-        Ok(tree)
-    })?;
-    match edited {
-        Edited::Unchanged => Err(CliError::new(
-            code::FILE_HAS_NOT_BEEN_MODIFIED,
-            format!("{name}: file has not been modified"),
-        )),
-        Edited::Changed(tree) => {
-            let out =
-                zeroize::Zeroizing::new(store.emit(&tree).map_err(|e| engine_error(&name, e))?);
-            crate::io::write_atomic(&path, &out)
-        }
+        engine::encrypt(tree, &key, &mut meta, &EncryptOptions::default())
+            .map_err(|e| engine_error(name, e))
     }
 }
 

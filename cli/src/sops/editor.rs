@@ -16,10 +16,10 @@ pub enum Edited<T> {
 /// The editor command: `SOPS_EDITOR`, then `EDITOR`, then the first of vim, nano, vi found on `PATH`.
 pub fn editor_command() -> CliResult<String> {
     for var in ["SOPS_EDITOR", "EDITOR"] {
-        if let Ok(v) = std::env::var(var) {
-            if !v.trim().is_empty() {
-                return Ok(v);
-            }
+        if let Ok(v) = std::env::var(var)
+            && !v.trim().is_empty()
+        {
+            return Ok(v);
         }
     }
     let path = std::env::var_os("PATH").unwrap_or_default();

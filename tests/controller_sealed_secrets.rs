@@ -463,7 +463,7 @@ async fn unmanaged_secret_is_left_alone_until_annotated_managed() -> TestResult 
 }
 
 #[tokio::test]
-async fn tampered_sealed_secret_gets_a_uniform_warning_and_no_secret() -> TestResult {
+async fn tampered_sealed_secret_gets_a_uniform_warning_and_no_secret_change() -> TestResult {
     let bed = Bed::start(|_| {}).await?;
     let cert = bed.cert_pem().await?;
     let manifest = secret_manifest("tampered", &bed.namespace, &[("k", CANARY.as_bytes())]);
@@ -496,6 +496,43 @@ async fn tampered_sealed_secret_gets_a_uniform_warning_and_no_secret() -> TestRe
         assert_eq!(warnings[0].note.as_deref(), Some(UNSEAL_FAILED_MESSAGE));
         assert!(bed.secret_api().get_opt(name).await?.is_none());
     }
+    // Tampering with a synced object leaves its Secret exactly as it was.
+    let good = signet_seal(
+        &cert,
+        &secret_manifest("was-good", &bed.namespace, &[("k", b"v")]),
+        signet_seal::Scope::Strict,
+    )?;
+    bed.create(&good).await?;
+    bed.wait_synced("was-good", "True").await?;
+    let before = bed.wait_secret("was-good").await?;
+    let mut damaged = good.spec.encrypted_data.clone();
+    let value = damaged.get_mut("k").ok_or("no value")?;
+    let mut raw = STANDARD.decode(value.as_bytes())?;
+    raw[10] ^= 0x80;
+    *value = STANDARD.encode(&raw);
+    bed.sealed_api()
+        .patch(
+            "was-good",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"encryptedData": damaged}})),
+        )
+        .await?;
+    let failed = bed.wait_synced("was-good", "False").await?;
+    assert_eq!(
+        failed
+            .status
+            .as_ref()
+            .and_then(|s| s.synced())
+            .and_then(|c| c.reason.as_deref()),
+        Some(reason::UNSEAL_FAILED)
+    );
+    let after = bed.secret_api().get("was-good").await?;
+    assert_eq!(
+        after.metadata.resource_version,
+        before.metadata.resource_version
+    );
+    assert_eq!(data_of(&after)["k"], b"v");
+
     // Resyncs of a failing object add no events.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(

@@ -5,7 +5,9 @@
 //! (tests use it directly), and the returned [`RunningController`] stops it. Pieces:
 //! [`keyring`] (key Secrets, renewal), [`reconcile`] (the SealedSecret reconciler), [`http`]
 //! (cert/verify/rotate, probes, metrics listener), [`metrics`], [`crd`] (the resource type and its
-//! CustomResourceDefinition), [`config`] (flags and environment).
+//! CustomResourceDefinition), [`config`] (flags and environment). Leader election (a Lease, through
+//! `kube-lease-manager`) gates the reconciler and key renewal; the key watch and the listeners run on
+//! every replica.
 
 pub mod config;
 pub mod context;

@@ -8,17 +8,33 @@ use std::sync::OnceLock;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    // At run time cargo sets CARGO_MANIFEST_DIR to this checkout; the compile-time value may name
+    // another clone that shared the target directory.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .parent()
         .expect("tests/ sits in the workspace")
         .to_path_buf()
 }
 
-/// `../shared/vectors/sops` beside the workspace (the public test vectors), or `$SIGNET_VECTORS`.
+/// The project's shared material (`shared/`, laid beside the clone): `$SIGNET_SHARED`, else
+/// `../shared` next to the workspace, else the session machine's `/work/shared`.
+pub fn shared_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("SIGNET_SHARED") {
+        return PathBuf::from(dir);
+    }
+    let beside = workspace_root().join("../shared");
+    if beside.is_dir() {
+        return beside;
+    }
+    PathBuf::from("/work/shared")
+}
+
+/// The public sops test vectors in [`shared_dir`].
 pub fn sops_vectors() -> PathBuf {
-    std::env::var_os("SIGNET_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("../shared/vectors/sops"))
+    shared_dir().join("vectors/sops")
 }
 
 /// The `signet` binary of this workspace, built once per test process if it is missing or stale.

@@ -32,7 +32,7 @@ with open(f"{work}/large.yaml", "w") as f:
         f.write(f"service{svc}:\n  # settings of service {svc}\n  name: svc-{svc}\n  replicas: {rnd.randint(1, 9)}\n  enabled: true\n  env:\n")
         n += 3
         for j in range(20):
-            f.write(f"    VAR_{j}: {word(80)}\n")
+            f.write(f"    VAR_{j}: {word(112)}\n")
             n += 1
         f.write("  ports:\n")
         for j in range(4):

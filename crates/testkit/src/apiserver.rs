@@ -2,7 +2,7 @@
 //! `tests/apiserver` (`scripts/bootstrap apiserver` installs it as `signet-apiserver`).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
@@ -12,7 +12,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
 use crate::Error;
-use crate::process::PeerProcess;
+use crate::process::{PeerProcess, RunningPeer, shared_instance};
 
 const PEER: &str = "kube-apiserver";
 
@@ -26,7 +26,7 @@ pub const NAMESPACE_LABEL: &str = "signet.test/created-by";
 /// kube-controller-manager's garbage-collector, namespace and serviceaccount controllers.
 pub struct ApiServer {
     kubeconfig: PathBuf,
-    process: Mutex<PeerProcess>,
+    process: RunningPeer,
 }
 
 impl std::fmt::Debug for ApiServer {
@@ -41,13 +41,7 @@ impl ApiServer {
     /// The API server shared by every test of this process, started on first use.
     pub fn shared() -> Result<&'static ApiServer, Error> {
         static SHARED: OnceLock<Result<ApiServer, String>> = OnceLock::new();
-        SHARED
-            .get_or_init(|| ApiServer::start().map_err(|e| e.to_string()))
-            .as_ref()
-            .map_err(|message| Error::SharedFailed {
-                peer: PEER,
-                message: message.clone(),
-            })
+        shared_instance(&SHARED, PEER, ApiServer::start)
     }
 
     /// Starts a private API server, stopped (and its data removed) when dropped.
@@ -62,7 +56,7 @@ impl ApiServer {
         })?;
         Ok(ApiServer {
             kubeconfig,
-            process: Mutex::new(process),
+            process: RunningPeer::new(process),
         })
     }
 
@@ -173,10 +167,6 @@ impl ApiServer {
 
     /// The harness's recent output (stdout and stderr), for diagnosing a failing test.
     pub fn log_tail(&self) -> String {
-        self.process
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .log
-            .text()
+        self.process.log_tail()
     }
 }

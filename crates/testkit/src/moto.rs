@@ -1,10 +1,10 @@
 //! moto's server mode: a local AWS (KMS, Secrets Manager, SSM) at `http://127.0.0.1:<port>`.
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::Error;
-use crate::process::{PeerProcess, http_status};
+use crate::process::{RunningPeer, http_status, shared_instance, spawn_on_free_port};
 
 const PEER: &str = "moto";
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -12,7 +12,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// A running `moto_server` on 127.0.0.1.
 pub struct Moto {
     port: u16,
-    process: Mutex<PeerProcess>,
+    process: RunningPeer,
 }
 
 impl std::fmt::Debug for Moto {
@@ -35,41 +35,30 @@ impl Moto {
     /// create their own keys/secrets (moto's state is shared).
     pub fn shared() -> Result<&'static Moto, Error> {
         static SHARED: OnceLock<Result<Moto, String>> = OnceLock::new();
-        SHARED
-            .get_or_init(|| Moto::start().map_err(|e| e.to_string()))
-            .as_ref()
-            .map_err(|message| Error::SharedFailed {
-                peer: PEER,
-                message: message.clone(),
-            })
+        shared_instance(&SHARED, PEER, Moto::start)
     }
 
     /// Starts a private moto server, stopped when dropped.
     pub fn start() -> Result<Moto, Error> {
         let program = crate::peer_path("moto_server")?;
-        let mut last_error = None;
-        // A port picked free can be taken before moto binds it; try a few.
-        for _ in 0..3 {
-            let port = crate::free_port()?;
-            let args = [
-                "-H".to_owned(),
-                "127.0.0.1".to_owned(),
-                "-p".to_owned(),
-                port.to_string(),
-            ];
-            let mut process = PeerProcess::spawn_with_watchdog(PEER, &program, &args, &[])?;
-            match process.wait_until(READY_TIMEOUT, || http_status(port, "/moto-api/").is_some()) {
-                Ok(()) => {
-                    return Ok(Moto {
-                        port,
-                        process: Mutex::new(process),
-                    });
-                }
-                Err(e @ Error::ExitedEarly { .. }) => last_error = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last_error.expect("three attempts were made"))
+        let (port, process) = spawn_on_free_port(
+            PEER,
+            &program,
+            READY_TIMEOUT,
+            |port| {
+                vec![
+                    "-H".to_owned(),
+                    "127.0.0.1".to_owned(),
+                    "-p".to_owned(),
+                    port.to_string(),
+                ]
+            },
+            |port| http_status(port, "/moto-api/").is_some(),
+        )?;
+        Ok(Moto {
+            port,
+            process: RunningPeer::new(process),
+        })
     }
 
     /// The endpoint URL, `http://127.0.0.1:<port>`.
@@ -98,10 +87,6 @@ impl Moto {
 
     /// moto's recent output, for diagnosing a failing test.
     pub fn log_tail(&self) -> String {
-        self.process
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .log
-            .text()
+        self.process.log_tail()
     }
 }

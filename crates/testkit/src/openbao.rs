@@ -1,11 +1,11 @@
 //! OpenBao in dev mode (in-memory, unsealed, KV v2 mounted at `secret/`) at
 //! `http://127.0.0.1:<port>`.
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::Error;
-use crate::process::{PeerProcess, http_status};
+use crate::process::{RunningPeer, http_status, shared_instance, spawn_on_free_port};
 
 const PEER: &str = "openbao";
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -14,7 +14,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct OpenBao {
     port: u16,
     root_token: String,
-    process: Mutex<PeerProcess>,
+    process: RunningPeer,
 }
 
 impl std::fmt::Debug for OpenBao {
@@ -31,46 +31,34 @@ impl OpenBao {
     /// must use their own KV paths, mounts or key names.
     pub fn shared() -> Result<&'static OpenBao, Error> {
         static SHARED: OnceLock<Result<OpenBao, String>> = OnceLock::new();
-        SHARED
-            .get_or_init(|| OpenBao::start().map_err(|e| e.to_string()))
-            .as_ref()
-            .map_err(|message| Error::SharedFailed {
-                peer: PEER,
-                message: message.clone(),
-            })
+        shared_instance(&SHARED, PEER, OpenBao::start)
     }
 
     /// Starts a private OpenBao dev server with a fresh root token, stopped when dropped.
     pub fn start() -> Result<OpenBao, Error> {
         let program = crate::peer_path("bao")?;
         let root_token = crate::unique_name("signet-root");
-        let mut last_error = None;
-        for _ in 0..3 {
-            let port = crate::free_port()?;
-            let args = [
-                "server".to_owned(),
-                "-dev".to_owned(),
-                "-dev-no-store-token".to_owned(),
-                format!("-dev-root-token-id={root_token}"),
-                format!("-dev-listen-address=127.0.0.1:{port}"),
-            ];
-            let mut process = PeerProcess::spawn_with_watchdog(PEER, &program, &args, &[])?;
+        let (port, process) = spawn_on_free_port(
+            PEER,
+            &program,
+            READY_TIMEOUT,
+            |port| {
+                vec![
+                    "server".to_owned(),
+                    "-dev".to_owned(),
+                    "-dev-no-store-token".to_owned(),
+                    format!("-dev-root-token-id={root_token}"),
+                    format!("-dev-listen-address=127.0.0.1:{port}"),
+                ]
+            },
             // 200 = initialized, unsealed and active.
-            match process.wait_until(READY_TIMEOUT, || {
-                http_status(port, "/v1/sys/health") == Some(200)
-            }) {
-                Ok(()) => {
-                    return Ok(OpenBao {
-                        port,
-                        root_token,
-                        process: Mutex::new(process),
-                    });
-                }
-                Err(e @ Error::ExitedEarly { .. }) => last_error = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last_error.expect("three attempts were made"))
+            |port| http_status(port, "/v1/sys/health") == Some(200),
+        )?;
+        Ok(OpenBao {
+            port,
+            root_token,
+            process: RunningPeer::new(process),
+        })
     }
 
     /// The server address, `http://127.0.0.1:<port>` (what `VAULT_ADDR`/`BAO_ADDR` hold).
@@ -95,10 +83,6 @@ impl OpenBao {
 
     /// OpenBao's recent output, for diagnosing a failing test.
     pub fn log_tail(&self) -> String {
-        self.process
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .log
-            .text()
+        self.process.log_tail()
     }
 }

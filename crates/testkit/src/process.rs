@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::Error;
@@ -251,6 +251,61 @@ impl Drop for PeerProcess {
     fn drop(&mut self) {
         self.stop(Duration::from_secs(20));
     }
+}
+
+/// A started peer kept behind a lock so that a `&'static` shared instance can still hand out its
+/// log; stopped when dropped.
+pub(crate) struct RunningPeer(Mutex<PeerProcess>);
+
+impl RunningPeer {
+    /// Wraps a started process.
+    pub(crate) fn new(process: PeerProcess) -> Self {
+        Self(Mutex::new(process))
+    }
+
+    /// The peer's recent output (stdout and stderr).
+    pub(crate) fn log_tail(&self) -> String {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).log.text()
+    }
+}
+
+/// The instance in `cell`, started with `start` on first use and kept for the rest of the process.
+/// A failed start is remembered, and every later call reports it as [`Error::SharedFailed`].
+pub(crate) fn shared_instance<T>(
+    cell: &'static OnceLock<Result<T, String>>,
+    peer: &'static str,
+    start: impl FnOnce() -> Result<T, Error>,
+) -> Result<&'static T, Error> {
+    cell.get_or_init(|| start().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|message| Error::SharedFailed {
+            peer,
+            message: message.clone(),
+        })
+}
+
+/// Starts `program` under the stdin watchdog on a freshly picked loopback port and waits until
+/// `ready(port)` holds. A port picked free can be taken before the peer binds it, so a peer that
+/// exits early is retried on a new port (three attempts in all).
+pub(crate) fn spawn_on_free_port(
+    peer: &'static str,
+    program: &Path,
+    timeout: Duration,
+    args_for_port: impl Fn(u16) -> Vec<String>,
+    ready: impl Fn(u16) -> bool,
+) -> Result<(u16, PeerProcess), Error> {
+    let mut last_error = None;
+    for _ in 0..3 {
+        let port = crate::free_port()?;
+        let mut process =
+            PeerProcess::spawn_with_watchdog(peer, program, &args_for_port(port), &[])?;
+        match process.wait_until(timeout, || ready(port)) {
+            Ok(()) => return Ok((port, process)),
+            Err(e @ Error::ExitedEarly { .. }) => last_error = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_error.expect("three attempts were made"))
 }
 
 /// Sends `GET path` over plain HTTP/1.0 to 127.0.0.1:`port` and returns the status code, if any

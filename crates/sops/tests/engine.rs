@@ -1,8 +1,9 @@
 //! Engine behaviour checked against upstream sops (encryption rules, `mac_only_encrypted`) and on
 //! its own (tampering, IV reuse, random round trips).
 
+mod common;
+
 use std::path::PathBuf;
-use std::process::Command;
 
 use proptest::prelude::*;
 use signet_sops::cipher::{EncryptedValue, looks_encrypted};
@@ -13,8 +14,8 @@ use signet_sops::stores::store_for;
 use signet_sops::tree::{Document, Map, MapEntry, Node, Pair, Scalar, Seq, SeqItem, Tree, Value};
 use signet_sops::{DataKey, Error, Format};
 
-const SOPS: &str = "/root/.cache/signet/bin/sops";
-const AGE_KEY: &str = "/work/shared/vectors/sops/fluxcd-kustomize-controller/internal/controller/testdata/sops/keys/age.txt";
+/// The flux test age identity among the shared vectors, relative to the vectors folder.
+const AGE_KEY: &str = "fluxcd-kustomize-controller/internal/controller/testdata/sops/keys/age.txt";
 const AGE_RECIPIENT: &str = "age1l44xcng8dqj32nlv6d930qvvrny05hglzcv9qpc7kxjc6902ma4qufys29";
 
 fn tempdir() -> PathBuf {
@@ -30,41 +31,19 @@ fn tempdir() -> PathBuf {
 }
 
 fn sops(args: &[&str], file: &std::path::Path) -> Vec<u8> {
-    let out = Command::new(SOPS)
-        .current_dir(file.parent().unwrap())
-        .env("SOPS_DISABLE_VERSION_CHECK", "1")
-        .env("SOPS_AGE_KEY_FILE", AGE_KEY)
-        .args(args)
-        .arg(file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sops {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    common::stdout_of(
+        common::sops_command(&common::vector(AGE_KEY))
+            .current_dir(file.parent().unwrap())
+            .args(args)
+            .arg(file),
+    )
 }
 
 fn unwrap_key(meta: &Metadata) -> DataKey {
     let MasterKeyEntry::Age(a) = meta.all_keys().next().unwrap() else {
         panic!("age entry expected")
     };
-    let mut child = Command::new("age")
-        .args(["-d", "-i", AGE_KEY])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(a.enc.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    DataKey::from_slice(&out.stdout).unwrap()
+    common::age_unwrap(&common::vector(AGE_KEY), &a.enc)
 }
 
 /// Paths (AAD form) of the leaves that are `ENC[…]` in `node`.

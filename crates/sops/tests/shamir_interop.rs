@@ -1,16 +1,15 @@
 //! Shamir key groups against upstream sops: a file sops splits over two age key groups opens with
 //! our `combine`, and a file we split and write with `key_groups` opens with sops.
 
-use std::io::Write;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use signet_sops::engine::{self, DecryptOptions, EncryptOptions};
 use signet_sops::metadata::{AgeEntry, MasterKeyEntry, Metadata};
 use signet_sops::stores::store_for;
 use signet_sops::{DataKey, Format, shamir};
-
-const SOPS: &str = "/root/.cache/signet/bin/sops";
 
 fn tempdir() -> PathBuf {
     let d = std::env::temp_dir().join(format!("signet-sops-shamir-{}", std::process::id()));
@@ -18,56 +17,19 @@ fn tempdir() -> PathBuf {
     d
 }
 
-fn pipe(cmd: &mut Command, input: &[u8]) -> Vec<u8> {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
 fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
     let path = dir.join(name);
-    let _ = std::fs::remove_file(&path);
-    let out = Command::new("age-keygen")
-        .arg("-o")
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let text = std::fs::read_to_string(&path).unwrap();
-    let recipient = text
-        .lines()
-        .find_map(|l| l.strip_prefix("# public key: "))
-        .unwrap()
-        .to_owned();
+    let recipient = common::age_keygen(&path);
     (path, recipient)
 }
 
 fn sops_decrypt(dir: &Path, file: &Path, key_file: &Path) -> Vec<u8> {
-    let out = Command::new(SOPS)
-        .current_dir(dir)
-        .env("SOPS_DISABLE_VERSION_CHECK", "1")
-        .env("SOPS_AGE_KEY_FILE", key_file)
-        .arg("decrypt")
-        .arg(file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sops -d: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    common::stdout_of(
+        common::sops_command(key_file)
+            .current_dir(dir)
+            .arg("decrypt")
+            .arg(file),
+    )
 }
 
 #[test]
@@ -98,22 +60,16 @@ fn key_groups_roundtrip(format: Format, name: &str, plain: &str) {
     .unwrap();
     let file = dir.join(name);
     std::fs::write(&file, plain).unwrap();
-    let out = Command::new(SOPS)
-        .current_dir(&dir)
-        .env("SOPS_DISABLE_VERSION_CHECK", "1")
-        .args(["encrypt"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let encrypted = common::stdout_of(
+        common::sops_command(&both)
+            .current_dir(&dir)
+            .args(["encrypt"])
+            .arg(&file),
     );
 
     // sops -> us
     let store = store_for(format);
-    let mut tree = store.parse(&out.stdout).unwrap();
+    let mut tree = store.parse(&encrypted).unwrap();
     let meta = engine::metadata_of(&tree).unwrap().unwrap();
     assert_eq!(meta.key_groups.len(), 2);
     assert_eq!(meta.shamir_threshold, Some(2));
@@ -125,7 +81,7 @@ fn key_groups_roundtrip(format: Format, name: &str, plain: &str) {
             let MasterKeyEntry::Age(a) = &group[0] else {
                 panic!("age entry")
             };
-            pipe(
+            common::run_with_stdin(
                 Command::new("age").arg("-d").arg("-i").arg(key),
                 a.enc.as_bytes(),
             )
@@ -139,7 +95,7 @@ fn key_groups_roundtrip(format: Format, name: &str, plain: &str) {
     engine::decrypt(&mut tree, &key, DecryptOptions::default()).unwrap();
     let ours = store.emit(&tree).unwrap();
     let enc_path = dir.join(format!("enc.{name}"));
-    std::fs::write(&enc_path, &out.stdout).unwrap();
+    std::fs::write(&enc_path, &encrypted).unwrap();
     let plain_theirs = sops_decrypt(&dir, &enc_path, &both);
     assert_eq!(ours, plain_theirs, "{name}");
 
@@ -150,7 +106,7 @@ fn key_groups_roundtrip(format: Format, name: &str, plain: &str) {
         .iter()
         .zip([&r1, &r2])
         .map(|(part, r)| {
-            let enc = pipe(Command::new("age").args(["-a", "-r", r]), part);
+            let enc = common::run_with_stdin(Command::new("age").args(["-a", "-r", r]), part);
             vec![MasterKeyEntry::Age(AgeEntry {
                 recipient: r.clone(),
                 enc: String::from_utf8(enc).unwrap(),

@@ -1,41 +1,20 @@
-//! Known-answer tests against the public sops vectors in /work/shared/vectors/sops: the data key is
+//! Known-answer tests against the public sops vectors in `<shared>/vectors/sops`: the data key is
 //! unwrapped with the real Go `age` (or `gpg` for PGP files), the file is decrypted with our
 //! engine and store, and the result must equal `sops -d` of the same file byte for byte. Then the
 //! decrypted tree is re-encrypted and upstream sops must decrypt our output to the same bytes.
 
-use std::io::Write;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use common::{run_with_stdin, vector};
 use signet_sops::engine::{self, DecryptOptions, EncryptOptions};
 use signet_sops::metadata::MasterKeyEntry;
 use signet_sops::stores::store_for;
 use signet_sops::{DataKey, Format};
 
-const VECTORS: &str = "/work/shared/vectors/sops";
-const SOPS: &str = "/root/.cache/signet/bin/sops";
 const FLUX: &str = "fluxcd-kustomize-controller/internal/controller/testdata/sops";
-
-fn vector(rel: &str) -> PathBuf {
-    Path::new(VECTORS).join(rel)
-}
-
-fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Vec<u8> {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
 
 /// A private GNUPGHOME with the sops functional-test and flux PGP keys imported.
 fn gnupg_home() -> &'static Path {
@@ -70,14 +49,7 @@ fn data_key(meta: &signet_sops::metadata::Metadata, age_key: Option<&str>) -> Da
     for entry in meta.all_keys() {
         match entry {
             MasterKeyEntry::Age(a) if age_key.is_some() => {
-                let out = run_with_stdin(
-                    Command::new("age")
-                        .arg("-d")
-                        .arg("-i")
-                        .arg(vector(age_key.unwrap())),
-                    a.enc.as_bytes(),
-                );
-                return DataKey::from_slice(&out).expect("32-byte data key");
+                return common::age_unwrap(&vector(age_key.unwrap()), &a.enc);
             }
             MasterKeyEntry::Pgp(p) if age_key.is_none() => {
                 let out = run_with_stdin(
@@ -97,7 +69,7 @@ fn data_key(meta: &signet_sops::metadata::Metadata, age_key: Option<&str>) -> Da
 }
 
 fn sops_decrypt(path: &Path, format: Format, age_key: Option<&str>) -> Vec<u8> {
-    let mut cmd = Command::new(SOPS);
+    let mut cmd = Command::new(common::sops_bin());
     cmd.env("SOPS_DISABLE_VERSION_CHECK", "1")
         .env("GNUPGHOME", gnupg_home())
         .args([

@@ -1,21 +1,16 @@
-//! Fidelity over the shared corpus (`/work/shared/corpus/yaml`, or `$SIGNET_YAML_CORPUS`): every
+//! Fidelity over the shared corpus (`<shared>/corpus/yaml`, or `$SIGNET_YAML_CORPUS`): every
 //! file parses, emits unchanged byte for byte, and survives a simulated encrypt + decrypt byte
 //! for byte.
 
+mod common;
 mod yaml_support;
 
 use signet_sops::Store;
 use signet_sops::stores::yaml::YamlStore;
 use yaml_support::{fake_decrypt, fake_encrypt};
 
-fn corpus_dir() -> std::path::PathBuf {
-    std::env::var_os("SIGNET_YAML_CORPUS")
-        .map(Into::into)
-        .unwrap_or_else(|| "/work/shared/corpus/yaml".into())
-}
-
 fn corpus() -> Vec<(String, Vec<u8>)> {
-    let dir = corpus_dir();
+    let dir = common::corpus_dir();
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("corpus {} unreadable: {e}", dir.display()))
         .map(|e| e.unwrap().path())

@@ -4,32 +4,18 @@
 //! - our decryption of our encryption gives the original file byte for byte;
 //! - our decryption of sops' encryption gives what `sops -d` gives, byte for byte.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+use common::{corpus_dir, sops_bin};
 
 use signet_sops::engine::{self, DecryptOptions, EncryptOptions};
 use signet_sops::metadata::{AgeEntry, MasterKeyEntry};
 use signet_sops::stores::yaml::YamlStore;
 use signet_sops::{DataKey, Metadata, Store};
-
-fn sops_bin() -> PathBuf {
-    let p: PathBuf = std::env::var_os("SIGNET_SOPS")
-        .map(Into::into)
-        .unwrap_or_else(|| "/root/.cache/signet/bin/sops".into());
-    assert!(
-        p.exists(),
-        "upstream sops not found at {} (run scripts/bootstrap)",
-        p.display()
-    );
-    p
-}
-
-fn corpus_dir() -> PathBuf {
-    std::env::var_os("SIGNET_YAML_CORPUS")
-        .map(Into::into)
-        .unwrap_or_else(|| "/work/shared/corpus/yaml".into())
-}
 
 struct Sandbox {
     dir: PathBuf,
@@ -41,18 +27,7 @@ impl Sandbox {
         let dir = std::env::temp_dir().join(format!("signet-yaml-engine-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let out = Command::new("age-keygen")
-            .arg("-o")
-            .arg(dir.join("key.txt"))
-            .output()
-            .expect("age-keygen");
-        assert!(out.status.success());
-        let key = std::fs::read_to_string(dir.join("key.txt")).unwrap();
-        let recipient = key
-            .lines()
-            .find_map(|l| l.strip_prefix("# public key: "))
-            .unwrap()
-            .to_owned();
+        let recipient = common::age_keygen(&dir.join("key.txt"));
         Sandbox { dir, recipient }
     }
 
@@ -85,26 +60,15 @@ impl Sandbox {
     }
 
     fn age_wrap(&self, key: &DataKey) -> String {
-        let out = self
-            .run(
-                Path::new("age"),
-                &["-a", "-r", &self.recipient],
-                key.as_bytes(),
-            )
-            .unwrap();
+        let out = common::run_with_stdin(
+            Command::new("age").args(["-a", "-r", &self.recipient]),
+            key.as_bytes(),
+        );
         String::from_utf8(out).unwrap()
     }
 
     fn age_unwrap(&self, armored: &str) -> DataKey {
-        let key = self.dir.join("key.txt");
-        let out = self
-            .run(
-                Path::new("age"),
-                &["-d", "-i", key.to_str().unwrap()],
-                armored.as_bytes(),
-            )
-            .unwrap();
-        DataKey::from_slice(&out).expect("32-byte data key")
+        common::age_unwrap(&self.dir.join("key.txt"), armored)
     }
 }
 

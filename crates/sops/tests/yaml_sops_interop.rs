@@ -2,27 +2,15 @@
 //! `/root/.cache/signet/bin/sops`, with Go age's `age-keygen`): values are typed as sops types
 //! them, and a tree rendered fresh is byte for byte what sops (yaml.v3) writes.
 
+mod common;
 mod yaml_support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use signet_sops::Store;
 use signet_sops::stores::yaml::YamlStore;
 use signet_sops::tree::{MapEntry, Node, SeqItem, Tree, Value};
 use yaml_support::{Leaf, leaves, type_name};
-
-fn sops_bin() -> PathBuf {
-    let p: PathBuf = std::env::var_os("SIGNET_SOPS")
-        .map(Into::into)
-        .unwrap_or_else(|| "/root/.cache/signet/bin/sops".into());
-    assert!(
-        p.exists(),
-        "upstream sops not found at {} (run scripts/bootstrap)",
-        p.display()
-    );
-    p
-}
 
 struct Sandbox {
     dir: PathBuf,
@@ -34,35 +22,16 @@ impl Sandbox {
         let dir = std::env::temp_dir().join(format!("signet-yaml-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let out = Command::new("age-keygen")
-            .arg("-o")
-            .arg(dir.join("key.txt"))
-            .output()
-            .expect("age-keygen (Debian package `age`) must be installed");
-        assert!(out.status.success(), "age-keygen failed");
-        let key = std::fs::read_to_string(dir.join("key.txt")).unwrap();
-        let recipient = key
-            .lines()
-            .find_map(|l| l.strip_prefix("# public key: "))
-            .expect("public key line")
-            .to_owned();
+        let recipient = common::age_keygen(&dir.join("key.txt"));
         Sandbox { dir, recipient }
     }
 
     fn sops(&self, args: &[&str], file: &Path) -> Vec<u8> {
-        let out = Command::new(sops_bin())
-            .env("SOPS_DISABLE_VERSION_CHECK", "1")
-            .env("SOPS_AGE_KEY_FILE", self.dir.join("key.txt"))
-            .args(args)
-            .arg(file)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "sops {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
+        common::stdout_of(
+            common::sops_command(&self.dir.join("key.txt"))
+                .args(args)
+                .arg(file),
+        )
     }
 
     fn encrypt(&self, name: &str, yaml: &str) -> Vec<u8> {

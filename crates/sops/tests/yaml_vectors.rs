@@ -2,6 +2,8 @@
 //! rops vectors (no `version` field, which sops refuses, so they are compared with their plaintext
 //! twins instead), including `mac_only_encrypted`.
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -11,8 +13,6 @@ use signet_sops::metadata::MasterKeyEntry;
 use signet_sops::stores::store_for;
 use signet_sops::{DataKey, Format};
 
-const VECTORS: &str = "/work/shared/vectors/sops";
-const SOPS: &str = "/root/.cache/signet/bin/sops";
 const FLUX: &str = "fluxcd-kustomize-controller/internal/controller/testdata/sops";
 const ROPS: &str = "gibbz00-rops/crates/lib/tests/sops_references";
 const ROPS_KEY: &str = "gibbz00-rops/derived/rops_mock_age.keys.txt";
@@ -25,27 +25,11 @@ fn age_key(meta: &signet_sops::metadata::Metadata, key_file: &str) -> DataKey {
     else {
         unreachable!()
     };
-    let mut child = Command::new("age")
-        .arg("-d")
-        .arg("-i")
-        .arg(Path::new(VECTORS).join(key_file))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(a.enc.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    DataKey::from_slice(&out.stdout).unwrap()
+    common::age_unwrap(&common::vector(key_file), &a.enc)
 }
 
 fn decrypt_ours(rel: &str, key_file: &str) -> (Vec<u8>, engine::Decrypted, DataKey) {
-    let input = std::fs::read(Path::new(VECTORS).join(rel)).unwrap();
+    let input = std::fs::read(common::vector(rel)).unwrap();
     let store = store_for(Format::Yaml);
     let mut tree = store.parse(&input).unwrap();
     let meta = engine::metadata_of(&tree).unwrap().unwrap();
@@ -56,19 +40,11 @@ fn decrypt_ours(rel: &str, key_file: &str) -> (Vec<u8>, engine::Decrypted, DataK
 }
 
 fn sops_decrypt(path: &Path, key_file: &str) -> Vec<u8> {
-    let out = Command::new(SOPS)
-        .env("SOPS_DISABLE_VERSION_CHECK", "1")
-        .env("SOPS_AGE_KEY_FILE", Path::new(VECTORS).join(key_file))
-        .arg("decrypt")
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sops -d {path:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    common::stdout_of(
+        common::sops_command(&common::vector(key_file))
+            .arg("decrypt")
+            .arg(path),
+    )
 }
 
 /// Values only: our YAML store keeps the source layout while sops re-renders, so compare the
@@ -139,7 +115,7 @@ fn flux_yaml_vectors_match_sops() {
     ] {
         let (ours, d, key_bytes) = decrypt_ours(&rel, &key);
         assert_eq!(d.mac_matched, Some(true));
-        let theirs = sops_decrypt(&Path::new(VECTORS).join(&rel), &key);
+        let theirs = sops_decrypt(&common::vector(&rel), &key);
         assert!(
             same_values(&ours, &theirs),
             "{rel}:\n{}\n---\n{}",
@@ -188,8 +164,8 @@ fn rops_vectors_match_their_plaintext() {
             name.contains("mac_only"),
             "{name}"
         );
-        let plain = std::fs::read(Path::new(VECTORS).join(format!("{ROPS}/{name}_plaintext.yaml")))
-            .unwrap();
+        let plain =
+            std::fs::read(common::vector(&format!("{ROPS}/{name}_plaintext.yaml"))).unwrap();
         assert!(
             same_values(&ours, &plain),
             "{name}:\n{}",
@@ -208,7 +184,9 @@ fn gnupg_home() -> &'static Path {
         let status = Command::new("gpg")
             .env("GNUPGHOME", &dir)
             .args(["--batch", "--quiet", "--import"])
-            .arg(Path::new(VECTORS).join("getsops-sops/pgp/sops_functional_tests_key.asc"))
+            .arg(common::vector(
+                "getsops-sops/pgp/sops_functional_tests_key.asc",
+            ))
             .stderr(Stdio::null())
             .status()
             .unwrap();
@@ -252,7 +230,7 @@ fn getsops_yaml_vectors_match_sops() {
         "getsops-sops/functional-tests/res/multiple_keys.yaml",
         "getsops-sops/functional-tests/res/format.enc.yaml",
     ] {
-        let path = Path::new(VECTORS).join(rel);
+        let path = common::vector(rel);
         let store = store_for(Format::Yaml);
         let mut tree = store.parse(&std::fs::read(&path).unwrap()).unwrap();
         let key = pgp_key(&engine::metadata_of(&tree).unwrap().unwrap());
@@ -260,7 +238,7 @@ fn getsops_yaml_vectors_match_sops() {
             .unwrap_or_else(|e| panic!("{rel}: {e}"));
         assert_eq!(d.mac_matched, Some(true), "{rel}");
         let ours = store.emit(&tree).unwrap();
-        let out = Command::new(SOPS)
+        let out = Command::new(common::sops_bin())
             .env("SOPS_DISABLE_VERSION_CHECK", "1")
             .env("GNUPGHOME", gnupg_home())
             .arg("decrypt")
@@ -285,7 +263,7 @@ fn getsops_yaml_vectors_match_sops() {
 fn file_without_mac_is_refused() {
     let rel = "getsops-sops/functional-tests/res/no_mac.yaml";
     let store = store_for(Format::Yaml);
-    let input = std::fs::read(Path::new(VECTORS).join(rel)).unwrap();
+    let input = std::fs::read(common::vector(rel)).unwrap();
     let mut tree = store.parse(&input).unwrap();
     let key = pgp_key(&engine::metadata_of(&tree).unwrap().unwrap());
     let mut t2 = tree.clone();
@@ -307,7 +285,7 @@ fn multi_document_yaml_shares_key_and_mac_with_sops() {
     )
     .unwrap();
     let key_file = format!("{FLUX}/keys/age.txt");
-    let out = Command::new(SOPS)
+    let out = Command::new(common::sops_bin())
         .env("SOPS_DISABLE_VERSION_CHECK", "1")
         .args([
             "encrypt",
@@ -344,7 +322,7 @@ fn yaml_scalar_types_match_sops() {
     let plain = "t: 2024-01-02T03:04:05.500Z\nd: 2024-01-02\nf: 1.0\ng: 0.1\ni: 0x1F\nj: 42\nb: true\ns: yes\nn: ~\ne: ''\nl:\n  - 1\n  - 2.5\n";
     std::fs::write(&p, plain).unwrap();
     let key_file = format!("{FLUX}/keys/age.txt");
-    let out = Command::new(SOPS)
+    let out = Command::new(common::sops_bin())
         .env("SOPS_DISABLE_VERSION_CHECK", "1")
         .args([
             "encrypt",

@@ -5,7 +5,9 @@
 //! 2. Starts the controller in-process (RSA-4096 key adopted from a pre-created key Secret) and times
 //!    how long until every object has a Secret and `Synced=True`.
 //! 3. Creates 50 more, one at a time, and reports p50/p99 of "created -> Secret exists".
-//! 4. Prints the peak RSS of this process (controller + the bench's own client).
+//! 4. Prints the peak RSS: of the controller process when `SIGNET_BENCH_CONTROLLER_BIN` names the
+//!    `signet-controller` binary (run as a child with `KUBECONFIG`), else of this process (controller +
+//!    the bench's own client).
 //!
 //! Run: `cargo bench -p signet-controller --bench catch_up` (`SIGNET_BENCH_N=500` for a quick run;
 //! without `--bench`, as under `cargo test --all-targets`, it is a 20-object smoke run).
@@ -22,6 +24,12 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The controller under measurement.
+enum Controller {
+    InProcess(signet_controller::RunningController),
+    Child(std::process::Child),
+}
 
 fn sealed(
     cert: &signet_seal::SealingCertificate,
@@ -42,8 +50,8 @@ fn sealed(
     Ok(serde_json::from_value(serde_json::to_value(&sealed)?)?)
 }
 
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+fn peak_rss_kib(pid: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
@@ -116,12 +124,34 @@ async fn main() -> Result<(), BoxError> {
         started.elapsed()
     );
 
-    let mut config = Config::new(&keys_ns);
-    config.watch_namespace = Some(app_ns.clone());
-    config.listen_addr = ([127, 0, 0, 1], 0).into();
-    config.metrics_addr = ([127, 0, 0, 1], 0).into();
     let start = Instant::now();
-    let controller = signet_controller::start(client.clone(), config).await?;
+    let controller = match std::env::var_os("SIGNET_BENCH_CONTROLLER_BIN") {
+        Some(bin) => {
+            let child = std::process::Command::new(bin)
+                .env("KUBECONFIG", server.kubeconfig_path())
+                .env("SIGNET_CONTROLLER_NAMESPACE", &keys_ns)
+                .env("SIGNET_WATCH_NAMESPACE", &app_ns)
+                .env(
+                    "SIGNET_LISTEN_ADDR",
+                    format!("127.0.0.1:{}", signet_testkit::free_port()?),
+                )
+                .env(
+                    "SIGNET_METRICS_ADDR",
+                    format!("127.0.0.1:{}", signet_testkit::free_port()?),
+                )
+                .env("SIGNET_LEADER_ELECT", "false")
+                .env("RUST_LOG", "warn")
+                .spawn()?;
+            Controller::Child(child)
+        }
+        None => {
+            let mut config = Config::new(&keys_ns);
+            config.watch_namespace = Some(app_ns.clone());
+            config.listen_addr = ([127, 0, 0, 1], 0).into();
+            config.metrics_addr = ([127, 0, 0, 1], 0).into();
+            Controller::InProcess(signet_controller::start(client.clone(), config).await?)
+        }
+    };
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &app_ns);
     loop {
         let listed = secrets
@@ -176,10 +206,25 @@ async fn main() -> Result<(), BoxError> {
         latencies[(latencies.len() * 99) / 100 - 1],
         latencies[latencies.len() - 1]
     );
-    println!(
-        "peak RSS of this process (controller + bench client): {} MiB",
-        peak_rss_kib().unwrap_or(0) / 1024
-    );
-    controller.shutdown().await;
+    match controller {
+        Controller::Child(mut child) => {
+            let pid = child.id().to_string();
+            println!(
+                "peak RSS of the controller process: {} MiB",
+                peak_rss_kib(&pid).unwrap_or(0) / 1024
+            );
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status();
+            let _ = child.wait();
+        }
+        Controller::InProcess(controller) => {
+            println!(
+                "peak RSS of this process (controller + bench client): {} MiB",
+                peak_rss_kib("self").unwrap_or(0) / 1024
+            );
+            controller.shutdown().await;
+        }
+    }
     Ok(())
 }

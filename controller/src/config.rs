@@ -34,6 +34,9 @@ pub struct Config {
     pub instance: Option<String>,
     /// Leader election; `None` makes this process the only writer (one replica, tests).
     pub leader_election: Option<LeaderElection>,
+    /// Reconciles in flight at once. Bounded so that catching up with thousands of objects does not
+    /// open thousands of API connections at once (memory) while still overlapping API latency.
+    pub max_concurrent_reconciles: u16,
 }
 
 /// Leader election through a `coordination.k8s.io` Lease in the controller namespace: only the
@@ -74,6 +77,7 @@ impl Config {
             verify_burst: 10,
             instance: None,
             leader_election: None,
+            max_concurrent_reconciles: 64,
         }
     }
 }
@@ -132,6 +136,9 @@ pub struct Args {
     /// Name of the leader-election Lease in the controller namespace.
     #[arg(long, env = "SIGNET_LEASE_NAME", default_value = "signet-controller")]
     pub lease_name: String,
+    /// Reconciles in flight at once.
+    #[arg(long, env = "SIGNET_MAX_CONCURRENT_RECONCILES", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_concurrent_reconciles: u16,
 }
 
 impl Args {
@@ -150,6 +157,7 @@ impl Args {
                 lease_name: self.lease_name.clone(),
                 ..LeaderElection::default()
             }),
+            max_concurrent_reconciles: self.max_concurrent_reconciles,
             ..Config::new(self.controller_namespace.clone())
         }
     }

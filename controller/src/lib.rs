@@ -355,7 +355,10 @@ async fn run_sealed_secret_controller(
         rx.changed().await.ok()?;
         Some(((), rx))
     });
-    let controller = Controller::new(sealed_api, watcher::Config::default());
+    let controller = Controller::new(sealed_api, watcher::Config::default()).with_config(
+        kube::runtime::controller::Config::default()
+            .concurrency(ctx.config.max_concurrent_reconciles),
+    );
     ctx.set_sealed_secret_store(Some(controller.store()));
     controller
         .watches_stream(owned_secrets, |secret| {

@@ -14,9 +14,7 @@ use signet_sops::stores::store_for;
 use signet_sops::tree::{Document, Map, MapEntry, Node, Pair, Scalar, Seq, SeqItem, Tree, Value};
 use signet_sops::{DataKey, Error, Format};
 
-/// The flux test age identity among the shared vectors, relative to the vectors folder.
-const AGE_KEY: &str = "fluxcd-kustomize-controller/internal/controller/testdata/sops/keys/age.txt";
-const AGE_RECIPIENT: &str = "age1l44xcng8dqj32nlv6d930qvvrny05hglzcv9qpc7kxjc6902ma4qufys29";
+use common::{FLUX_AGE_KEY as AGE_KEY, FLUX_AGE_RECIPIENT as AGE_RECIPIENT};
 
 fn tempdir() -> PathBuf {
     use std::sync::atomic::{AtomicUsize, Ordering};

@@ -143,7 +143,7 @@ fn tempdir() -> PathBuf {
     d
 }
 
-const FLUX_AGE: &str = "fluxcd-kustomize-controller/internal/controller/testdata/sops/keys/age.txt";
+use common::FLUX_AGE_KEY as FLUX_AGE;
 
 #[test]
 fn flux_dotenv_age() {

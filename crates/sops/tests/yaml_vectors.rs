@@ -47,6 +47,15 @@ fn sops_decrypt(path: &Path, key_file: &str) -> Vec<u8> {
     )
 }
 
+/// `sops encrypt` of `path` to the flux test age recipient.
+fn sops_encrypt_to_flux_age(path: &Path) -> Vec<u8> {
+    common::stdout_of(
+        common::sops_command(&common::vector(common::FLUX_AGE_KEY))
+            .args(["encrypt", "--age", common::FLUX_AGE_RECIPIENT])
+            .arg(path),
+    )
+}
+
 /// Values only: our YAML store keeps the source layout while sops re-renders, so compare the
 /// parsed documents, not bytes.
 fn same_values(a: &[u8], b: &[u8]) -> bool {
@@ -284,26 +293,16 @@ fn multi_document_yaml_shares_key_and_mac_with_sops() {
         "a: 1\n# note\nb: [x, y]\n---\nc: secret\nd_unencrypted: plain\n",
     )
     .unwrap();
-    let key_file = format!("{FLUX}/keys/age.txt");
-    let out = Command::new(common::sops_bin())
-        .env("SOPS_DISABLE_VERSION_CHECK", "1")
-        .args([
-            "encrypt",
-            "--age",
-            "age1l44xcng8dqj32nlv6d930qvvrny05hglzcv9qpc7kxjc6902ma4qufys29",
-        ])
-        .arg(&p)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let key_file = common::FLUX_AGE_KEY;
+    let encrypted = sops_encrypt_to_flux_age(&p);
     let store = store_for(Format::Yaml);
-    let mut tree = store.parse(&out.stdout).unwrap();
+    let mut tree = store.parse(&encrypted).unwrap();
     assert_eq!(tree.documents.len(), 2);
-    let key = age_key(&engine::metadata_of(&tree).unwrap().unwrap(), &key_file);
+    let key = age_key(&engine::metadata_of(&tree).unwrap().unwrap(), key_file);
     let d = engine::decrypt(&mut tree, &key, DecryptOptions::default()).unwrap();
     assert_eq!(d.mac_matched, Some(true));
-    std::fs::write(dir.join("enc.yaml"), &out.stdout).unwrap();
-    let theirs = sops_decrypt(&dir.join("enc.yaml"), &key_file);
+    std::fs::write(dir.join("enc.yaml"), &encrypted).unwrap();
+    let theirs = sops_decrypt(&dir.join("enc.yaml"), key_file);
     let ours = store.emit(&tree).unwrap();
     assert!(
         same_values(&ours, &theirs),
@@ -321,23 +320,13 @@ fn yaml_scalar_types_match_sops() {
     let p = dir.join("types.yaml");
     let plain = "t: 2024-01-02T03:04:05.500Z\nd: 2024-01-02\nf: 1.0\ng: 0.1\ni: 0x1F\nj: 42\nb: true\ns: yes\nn: ~\ne: ''\nl:\n  - 1\n  - 2.5\n";
     std::fs::write(&p, plain).unwrap();
-    let key_file = format!("{FLUX}/keys/age.txt");
-    let out = Command::new(common::sops_bin())
-        .env("SOPS_DISABLE_VERSION_CHECK", "1")
-        .args([
-            "encrypt",
-            "--age",
-            "age1l44xcng8dqj32nlv6d930qvvrny05hglzcv9qpc7kxjc6902ma4qufys29",
-        ])
-        .arg(&p)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let key_file = common::FLUX_AGE_KEY;
+    let encrypted = sops_encrypt_to_flux_age(&p);
     let store = store_for(Format::Yaml);
     // sops -> us: MAC must match
-    let mut tree = store.parse(&out.stdout).unwrap();
+    let mut tree = store.parse(&encrypted).unwrap();
     let meta = engine::metadata_of(&tree).unwrap().unwrap();
-    let key = age_key(&meta, &key_file);
+    let key = age_key(&meta, key_file);
     let d = engine::decrypt(&mut tree, &key, DecryptOptions::default()).unwrap();
     assert_eq!(d.mac_matched, Some(true));
     // us -> sops: same plaintext encrypted by us must decrypt (MAC included) with sops
@@ -345,8 +334,8 @@ fn yaml_scalar_types_match_sops() {
     let mut meta = d.metadata.clone();
     engine::encrypt(&mut ours, &key, &mut meta, &EncryptOptions::default()).unwrap();
     std::fs::write(&p, store.emit(&ours).unwrap()).unwrap();
-    let theirs = sops_decrypt(&p, &key_file);
-    std::fs::write(&p, &out.stdout).unwrap();
-    assert_eq!(theirs, sops_decrypt(&p, &key_file));
+    let theirs = sops_decrypt(&p, key_file);
+    std::fs::write(&p, &encrypted).unwrap();
+    assert_eq!(theirs, sops_decrypt(&p, key_file));
     std::fs::remove_dir_all(dir).ok();
 }

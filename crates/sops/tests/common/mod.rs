@@ -9,6 +9,13 @@ use std::process::{Command, Stdio};
 
 use signet_sops::DataKey;
 
+/// The flux test age identity among the sops vectors, relative to [`vectors_dir`].
+pub const FLUX_AGE_KEY: &str =
+    "fluxcd-kustomize-controller/internal/controller/testdata/sops/keys/age.txt";
+/// The recipient of [`FLUX_AGE_KEY`].
+pub const FLUX_AGE_RECIPIENT: &str =
+    "age1l44xcng8dqj32nlv6d930qvvrny05hglzcv9qpc7kxjc6902ma4qufys29";
+
 /// The `shared/` folder: `$SIGNET_SHARED` if set, else `shared/` beside the repository clone
 /// (found from the run-time `CARGO_MANIFEST_DIR`, or the compile-time one), else the session
 /// machine's `/work/shared`.

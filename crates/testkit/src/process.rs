@@ -389,6 +389,93 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_shared_start_is_remembered_and_not_retried() {
+        static CELL: OnceLock<Result<u32, String>> = OnceLock::new();
+        let first = shared_instance(&CELL, "flaky", || {
+            Err(Error::Io(std::io::Error::other("port in use")))
+        })
+        .unwrap_err();
+        let second = shared_instance(&CELL, "flaky", || -> Result<u32, Error> {
+            panic!("a remembered failure must not start the peer again")
+        })
+        .unwrap_err();
+        for err in [first, second] {
+            match err {
+                Error::SharedFailed { peer, message } => {
+                    assert_eq!(peer, "flaky");
+                    assert!(message.contains("port in use"), "{message}");
+                }
+                other => panic!("expected SharedFailed, got {other}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_shared_instance_is_started_once() {
+        static CELL: OnceLock<Result<u32, String>> = OnceLock::new();
+        let a = shared_instance(&CELL, "once", || Ok(7)).unwrap();
+        let b = shared_instance(&CELL, "once", || Ok(8)).unwrap();
+        assert_eq!((*a, *b), (7, 7));
+        assert!(std::ptr::eq(a, b));
+    }
+
+    #[test]
+    fn a_peer_that_keeps_exiting_is_tried_on_three_ports() {
+        let ports = Mutex::new(Vec::new());
+        let err = spawn_on_free_port(
+            "doomed",
+            &sh(),
+            Duration::from_secs(10),
+            |port| {
+                ports.lock().unwrap().push(port);
+                vec![
+                    "-c".to_owned(),
+                    format!("echo cannot bind {port} >&2; exit 4"),
+                ]
+            },
+            |_| false,
+        )
+        .err()
+        .expect("a peer that always exits must not be returned");
+        let ports = ports.into_inner().unwrap();
+        assert_eq!(ports.len(), 3, "{ports:?}");
+        match err {
+            Error::ExitedEarly { peer, log, .. } => {
+                assert_eq!(peer, "doomed");
+                assert!(log.contains(&format!("cannot bind {}", ports[2])), "{log}");
+            }
+            other => panic!("expected ExitedEarly, got {other}"),
+        }
+    }
+
+    #[test]
+    fn a_ready_peer_is_returned_with_its_port() {
+        let (port, mut process) = spawn_on_free_port(
+            "listener",
+            &sh(),
+            Duration::from_secs(10),
+            |port| {
+                vec![
+                    "-c".to_owned(),
+                    format!("echo serving {port}; exec sleep 300"),
+                ]
+            },
+            |_| true,
+        )
+        .unwrap();
+        let log = process.log.clone();
+        process
+            .wait_until(Duration::from_secs(10), || {
+                log.text().contains(&format!("serving {port}"))
+            })
+            .unwrap();
+        // The watchdog stops `sleep` when we close its stdin: well before the kill deadline.
+        let started = Instant::now();
+        process.stop(Duration::from_secs(10));
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
     fn the_ready_line_is_found_among_other_output() {
         let args = [
             "-c".to_owned(),

@@ -11,6 +11,10 @@
 //! 7. `$XDG_CONFIG_HOME/sops/age/keys.txt`, or `~/.config/sops/age/keys.txt` when
 //!    `XDG_CONFIG_HOME` is unset (`~/Library/Application Support/…` on macOS).
 //!
+//! AWS KMS ([`crate::kms::KmsClient`]) and Vault transit ([`crate::vault::VaultClient`])
+//! entries are unwrapped over the network with the credentials of the same environment, after
+//! local keys (the default decryption order is `age,pgp`, then the rest in file order).
+//!
 //! Like sops, a source that fails to load does not stop the others: its problem is kept as a
 //! [`Notice`] and repeated in the error when no key could unwrap the data key. Key files readable
 //! by group or others give a notice too; the library never prints.
@@ -158,6 +162,9 @@ pub struct Keyring {
     key_commands: Vec<(CommandKind, String)>,
     command_results: Mutex<CommandResults>,
     sources: Vec<Box<dyn KeySource>>,
+    /// AWS KMS and Vault transit, tried after local keys; not counted by [`Keyring::is_empty`]
+    /// because they only hold credentials, not keys.
+    network_sources: Vec<Box<dyn KeySource>>,
     notices: Vec<Notice>,
     unused_locations: Vec<String>,
     decryption_order: Vec<String>,
@@ -171,6 +178,7 @@ impl fmt::Debug for Keyring {
             .field("age_identities", &self.age_identities.len())
             .field("key_commands", &self.key_commands.len())
             .field("sources", &self.sources.len())
+            .field("network_sources", &self.network_sources.len())
             .field("notices", &self.notices)
             .finish()
     }
@@ -190,6 +198,7 @@ impl Keyring {
             key_commands: Vec::new(),
             command_results: Mutex::new(HashMap::new()),
             sources: Vec::new(),
+            network_sources: Vec::new(),
             notices: Vec::new(),
             unused_locations: Vec::new(),
             decryption_order: vec!["age".to_owned(), "pgp".to_owned()],
@@ -287,6 +296,10 @@ impl Keyring {
                 }
             }
         }
+        ring.network_sources
+            .push(Box::new(crate::kms::KmsClient::new(env)));
+        ring.network_sources
+            .push(Box::new(crate::vault::VaultClient::new(env)));
         ring
     }
 
@@ -486,7 +499,7 @@ impl Keyring {
                 return Ok(result);
             }
         }
-        for source in &self.sources {
+        for source in self.sources.iter().chain(&self.network_sources) {
             if let Some(secret) = source.unwrap(entry).await? {
                 return Ok(Some(secret));
             }

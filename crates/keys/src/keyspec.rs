@@ -3,16 +3,19 @@
 //! [`crate::wrap_data_key`], and the unit that `rotate --add-*/--rm-*` and `updatekeys` add and
 //! remove.
 //!
-//! Only age is implemented here. AWS KMS (`KeySpec::Kms`) and Vault transit
-//! (`KeySpec::HcVault`) keep their full configuration so a later `kms`/`hc_vault` module can
-//! implement `wrap` for them (see the `match` in [`KeySpec::wrap`]); until then wrapping with them
-//! fails with [`Error::Unsupported`]. PGP is carried for round-tripping only.
+//! age wraps locally; AWS KMS (`KeySpec::Kms`, [`crate::kms`]) and Vault transit
+//! (`KeySpec::HcVault`, [`crate::vault`]) call the service with credentials from the process
+//! environment, or from a given [`Environment`] through [`KeySpec::in_environment`]. PGP is
+//! carried for round-tripping only.
 
 use signet_sops::metadata::{KeyGroup, MasterKeyEntry, Metadata};
 
 use crate::Error;
 use crate::age_key::AgeRecipient;
+use crate::keyring::Environment;
+use crate::kms::KmsClient;
 use crate::masterkey::{KeyFuture, KeyType, MasterKey};
+use crate::vault::VaultClient;
 
 /// A master key as configured.
 #[derive(Debug, Clone, PartialEq)]
@@ -233,12 +236,53 @@ impl MasterKey for KeySpec {
     fn wrap<'a>(&'a self, secret: &'a [u8]) -> KeyFuture<'a, MasterKeyEntry> {
         match self {
             KeySpec::Age(recipient) => recipient.wrap(secret),
-            // The AWS KMS source (aws-sdk-kms Encrypt with the context) goes here.
-            KeySpec::Kms(_) => unsupported("kms", self.name()),
-            // The Vault transit source (POST <engine>/encrypt/<key>) goes here.
-            KeySpec::HcVault(_) => unsupported("hc_vault", self.name()),
+            KeySpec::Kms(_) | KeySpec::HcVault(_) => {
+                Box::pin(self.wrap_in(Environment::from_process(), secret))
+            }
             KeySpec::Pgp(_) => unsupported("pgp", self.name()),
         }
+    }
+}
+
+impl KeySpec {
+    /// This key with network credentials (AWS, Vault) taken from `env` instead of the process
+    /// environment.
+    pub fn in_environment(self, env: Environment) -> KeySpecIn {
+        KeySpecIn { spec: self, env }
+    }
+
+    async fn wrap_in(&self, env: Environment, secret: &[u8]) -> Result<MasterKeyEntry, Error> {
+        match self {
+            KeySpec::Kms(key) => Ok(MasterKeyEntry::Kms(
+                KmsClient::new(&env).wrap(key, secret).await?,
+            )),
+            KeySpec::HcVault(key) => Ok(MasterKeyEntry::HcVault(
+                VaultClient::new(&env).wrap(key, secret).await?,
+            )),
+            other => other.wrap(secret).await,
+        }
+    }
+}
+
+/// A [`KeySpec`] bound to an [`Environment`] for its credentials (see
+/// [`KeySpec::in_environment`]).
+#[derive(Debug, Clone)]
+pub struct KeySpecIn {
+    /// The key.
+    pub spec: KeySpec,
+    /// Where AWS and Vault settings are read from.
+    pub env: Environment,
+}
+
+impl MasterKey for KeySpecIn {
+    fn key_type(&self) -> KeyType {
+        self.spec.key_type()
+    }
+    fn name(&self) -> String {
+        self.spec.name()
+    }
+    fn wrap<'a>(&'a self, secret: &'a [u8]) -> KeyFuture<'a, MasterKeyEntry> {
+        Box::pin(self.spec.wrap_in(self.env.clone(), secret))
     }
 }
 
@@ -343,10 +387,19 @@ mod tests {
     }
 
     #[test]
-    fn unimplemented_sources_say_so() {
-        let spec = KeySpec::kms_list("arn:aws:kms:eu-west-1:1:key/x", &[], "").remove(0);
+    fn pgp_wrapping_is_unsupported() {
+        let spec = KeySpec::pgp_list("ABCD").remove(0);
         let err = crate::block_on(spec.wrap(&[0; 32])).unwrap_err();
-        assert!(matches!(err, Error::Unsupported { kind: "kms", .. }));
+        assert!(matches!(err, Error::Unsupported { kind: "pgp", .. }));
+    }
+
+    #[test]
+    fn kms_key_with_a_bad_arn_names_it() {
+        let spec = KeySpec::kms_list("not-an-arn", &[], "")
+            .remove(0)
+            .in_environment(Environment::default());
+        let err = crate::block_on(spec.wrap(&[0; 32])).unwrap_err();
+        assert!(err.to_string().contains("not-an-arn"), "{err}");
     }
 
     #[test]

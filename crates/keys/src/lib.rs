@@ -5,6 +5,7 @@
 //!   [`block_on`] for callers that are not async.
 //! - [`age_key`]: age recipients and identities (X25519, post-quantum hybrid, ssh, plugins,
 //!   passphrase-protected identity files) and the armored `enc` sops stores.
+//! - [`kms`] and [`vault`]: AWS KMS and Vault/OpenBao transit master keys and key sources.
 //! - [`keyspec`]: [`KeySpec`], a master key as the user names it (`--age`, `--kms`, …).
 //! - [`keyring`]: [`Keyring`], identity discovery exactly like sops (`SOPS_AGE_KEY*`, ssh keys,
 //!   `keys.txt`).
@@ -55,8 +56,11 @@ pub mod groups;
 pub mod keygen;
 pub mod keyring;
 pub mod keyspec;
+pub mod kms;
 pub mod masterkey;
+mod runtime;
 mod shlex;
+pub mod vault;
 
 pub use age_key::{AgeIdentity, AgeRecipient};
 pub use config::{ConfigLookup, CreationRule, SopsConfig, StoresConfig, find_config_file};
@@ -67,9 +71,11 @@ pub use groups::{
 };
 pub use keyring::{Environment, Keyring, Notice};
 pub use keyspec::{
-    KeySpec, KmsKey, VaultTransitKey, add_keys, key_specs_from_metadata, remove_entries,
+    KeySpec, KeySpecIn, KmsKey, VaultTransitKey, add_keys, key_specs_from_metadata, remove_entries,
     remove_keys,
 };
+pub use kms::KmsClient;
 pub use masterkey::{
     Interaction, KeyFuture, KeySource, KeyType, MasterKey, NoInteraction, block_on,
 };
+pub use vault::VaultClient;

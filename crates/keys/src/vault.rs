@@ -1,0 +1,239 @@
+//! Vault / OpenBao transit master keys, as sops uses them (`hcvault/keysource.go`): the data
+//! key (or Shamir share) is base64-encoded and sent as `plaintext` to
+//! `POST {address}/v1/{engine_path}/encrypt/{key_name}`; the returned `vault:v1:…` ciphertext is
+//! stored in `enc`. Decryption posts it to `…/decrypt/{key_name}` and base64-decodes the
+//! returned `plaintext`.
+//!
+//! The token comes from `VAULT_TOKEN`, else from `~/.vault-token` (the Vault CLI's token
+//! helper file), as with sops; the address is the entry's `vault_address`.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use signet_sops::metadata::{HcVaultEntry, MasterKeyEntry};
+use zeroize::Zeroizing;
+
+use crate::Error;
+use crate::keyring::Environment;
+use crate::keyspec::VaultTransitKey;
+use crate::masterkey::{KeyFuture, KeySource};
+use crate::runtime::{DEFAULT_TIMEOUT, run};
+
+/// `SOPS_VAULT_URIS`: comma-separated transit URIs to encrypt to when no other key is given.
+pub const SOPS_VAULT_URIS: &str = "SOPS_VAULT_URIS";
+/// `VAULT_TOKEN`: the token used for transit requests.
+pub const VAULT_TOKEN: &str = "VAULT_TOKEN";
+
+/// Talks to Vault / OpenBao transit to wrap and unwrap data keys. Also the [`KeySource`] for
+/// `hc_vault` entries.
+#[derive(Clone)]
+pub struct VaultClient {
+    env: Environment,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for VaultClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VaultClient")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VaultClient {
+    /// A client taking its token from `env` (`VAULT_TOKEN`, else `$HOME/.vault-token`).
+    pub fn new(env: &Environment) -> Self {
+        VaultClient {
+            env: env.clone(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// Sets how long one transit call may take (default 10 s).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    fn token(&self) -> Result<Zeroizing<String>, String> {
+        if let Some(token) = self.env.get(VAULT_TOKEN).filter(|t| !t.is_empty()) {
+            return Ok(Zeroizing::new(token.to_owned()));
+        }
+        let home = self
+            .env
+            .get("HOME")
+            .filter(|h| !h.is_empty())
+            .ok_or("no Vault token: VAULT_TOKEN is unset and $HOME is not defined")?;
+        let path = std::path::Path::new(home).join(".vault-token");
+        match std::fs::read_to_string(&path) {
+            Ok(token) if !token.trim().is_empty() => Ok(Zeroizing::new(token.trim().to_owned())),
+            Ok(_) => Err(format!("no Vault token: {} is empty", path.display())),
+            Err(e) => Err(format!(
+                "no Vault token: VAULT_TOKEN is unset and {} cannot be read ({e})",
+                path.display()
+            )),
+        }
+    }
+
+    /// Encrypts `secret` (the data key or a share) with the transit key, giving the entry.
+    pub async fn wrap(&self, key: &VaultTransitKey, secret: &[u8]) -> Result<HcVaultEntry, Error> {
+        let name = key.uri();
+        let fail = |message: String| Error::Wrap {
+            key: name.clone(),
+            message,
+        };
+        let token = self.token().map_err(fail)?;
+        let url = format!(
+            "{}/v1/{}/encrypt/{}",
+            key.address.trim_end_matches('/'),
+            key.engine_path,
+            key.key_name
+        );
+        let body =
+            Zeroizing::new(serde_json::json!({ "plaintext": STANDARD.encode(secret) }).to_string());
+        let ciphertext = run(
+            async move {
+                let data = post(&url, &token, body).await?;
+                data.get("ciphertext")
+                    .and_then(|c| c.as_str())
+                    .map(str::to_owned)
+                    .ok_or_else(|| "the response has no data.ciphertext".to_owned())
+            },
+            self.timeout,
+            fail,
+        )
+        .await?;
+        Ok(HcVaultEntry {
+            vault_address: key.address.clone(),
+            engine_path: key.engine_path.clone(),
+            key_name: key.key_name.clone(),
+            created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            enc: ciphertext,
+        })
+    }
+
+    /// Decrypts an `hc_vault` entry, giving back the data key or share.
+    pub async fn unwrap_entry(&self, entry: &HcVaultEntry) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let name = VaultTransitKey {
+            address: entry.vault_address.clone(),
+            engine_path: entry.engine_path.clone(),
+            key_name: entry.key_name.clone(),
+        }
+        .uri();
+        let fail = |message: String| Error::Unwrap {
+            key: name.clone(),
+            message,
+        };
+        let token = self.token().map_err(fail)?;
+        let url = format!(
+            "{}/v1/{}/decrypt/{}",
+            entry.vault_address.trim_end_matches('/'),
+            entry.engine_path,
+            entry.key_name
+        );
+        let body = Zeroizing::new(serde_json::json!({ "ciphertext": entry.enc }).to_string());
+        let encoded = run(
+            async move {
+                let data = post(&url, &token, body).await?;
+                data.get("plaintext")
+                    .and_then(|c| c.as_str())
+                    .map(|p| Zeroizing::new(p.to_owned()))
+                    .ok_or_else(|| "the response has no data.plaintext".to_owned())
+            },
+            self.timeout,
+            fail,
+        )
+        .await?;
+        STANDARD
+            .decode(encoded.as_bytes())
+            .map(Zeroizing::new)
+            .map_err(|_| fail("the returned plaintext is not valid base64".to_owned()))
+    }
+}
+
+/// POSTs `body` with the token and returns the response's `data` object. Errors carry the
+/// HTTP status and Vault's `errors` list (which never echo the request body).
+async fn post(
+    url: &str,
+    token: &str,
+    body: Zeroizing<String>,
+) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    let client = http_client()?;
+    let response = client
+        .post(url)
+        .header("X-Vault-Token", token)
+        .header("X-Vault-Request", "true")
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body.as_bytes().to_vec())
+        .send()
+        .await
+        .map_err(|e| format!("request to {url} failed: {}", error_chain(&e)))?;
+    let status = response.status();
+    let bytes = Zeroizing::new(
+        response
+            .bytes()
+            .await
+            .map_err(|e| format!("reading the answer from {url} failed: {e}"))?
+            .to_vec(),
+    );
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|_| format!("{url} answered {status} with a body that is not JSON"))?;
+    if !status.is_success() {
+        let errors = value
+            .get("errors")
+            .and_then(|e| e.as_array())
+            .map(|list| {
+                list.iter()
+                    .filter_map(|e| e.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default();
+        return Err(format!("{url} answered {status}: {errors}"));
+    }
+    match value {
+        serde_json::Value::Object(mut object) => match object.remove("data") {
+            Some(serde_json::Value::Object(data)) => Ok(data),
+            _ => Err(format!("{url} answered without a data object")),
+        },
+        _ => Err(format!("{url} answered with a non-object body")),
+    }
+}
+
+fn http_client() -> Result<reqwest::Client, String> {
+    static CLIENT: std::sync::OnceLock<Result<reqwest::Client, String>> =
+        std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .build()
+                .map_err(|e| format!("cannot build the HTTP client: {e}"))
+        })
+        .clone()
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+impl KeySource for VaultClient {
+    fn unwrap<'a>(
+        &'a self,
+        entry: &'a MasterKeyEntry,
+    ) -> KeyFuture<'a, Option<Zeroizing<Vec<u8>>>> {
+        Box::pin(async move {
+            match entry {
+                MasterKeyEntry::HcVault(vault) => self.unwrap_entry(vault).await.map(Some),
+                _ => Ok(None),
+            }
+        })
+    }
+}

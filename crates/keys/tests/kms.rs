@@ -1,0 +1,184 @@
+//! AWS KMS master keys against moto: wrap/unwrap round trips with an encryption context, a
+//! wrong context refused, assume-role, and interop with upstream sops both ways.
+
+mod remote;
+
+use std::time::Duration;
+
+use remote::*;
+use signet_keys::{Environment, KeySpec, KmsClient, KmsKey};
+use signet_sops::metadata::KmsEntry;
+
+fn context() -> Vec<(String, String)> {
+    vec![
+        ("app".to_owned(), "billing".to_owned()),
+        ("env".to_owned(), "prod".to_owned()),
+    ]
+}
+
+fn client() -> KmsClient {
+    KmsClient::new(&Environment::from_vars(moto_env()))
+}
+
+fn wrap(key: &KmsKey, secret: &[u8]) -> KmsEntry {
+    signet_keys::block_on(client().wrap(key, secret)).unwrap()
+}
+
+#[test]
+fn round_trip_with_context() {
+    let arn = create_kms_key();
+    let key = KmsKey::from_arn(&arn, &context(), "");
+    let secret = [7u8; 32];
+    let entry = wrap(&key, &secret);
+    assert_eq!(entry.arn, arn);
+    assert_eq!(entry.context, context());
+    assert_eq!(entry.role, None);
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(&entry.created_at).is_ok()
+            && entry.created_at.ends_with('Z'),
+        "{}",
+        entry.created_at
+    );
+    assert!(!entry.enc.contains(&hex(&secret)));
+    let back = signet_keys::block_on(client().unwrap_entry(&entry)).unwrap();
+    assert_eq!(&back[..], &secret[..]);
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn wrong_context_is_refused_and_the_error_names_the_key() {
+    let arn = create_kms_key();
+    let key = KmsKey::from_arn(&arn, &context(), "");
+    let mut entry = wrap(&key, &[9u8; 32]);
+    entry.context = vec![("app".to_owned(), "billing".to_owned())];
+    let err = signet_keys::block_on(client().unwrap_entry(&entry)).unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains(&arn), "{message}");
+    assert!(message.contains("failed to decrypt"), "{message}");
+    entry.context = vec![
+        ("app".to_owned(), "billing".to_owned()),
+        ("env".to_owned(), "dev".to_owned()),
+    ];
+    assert!(signet_keys::block_on(client().unwrap_entry(&entry)).is_err());
+}
+
+#[test]
+fn unreachable_endpoint_fails_with_the_arn_within_the_timeout() {
+    let arn = create_kms_key();
+    // A port nothing listens on.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let mut vars = moto_env();
+    vars.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
+    vars.push((
+        "AWS_ENDPOINT_URL".to_owned(),
+        format!("http://127.0.0.1:{port}"),
+    ));
+    let client = KmsClient::new(&Environment::from_vars(vars)).with_timeout(Duration::from_secs(5));
+    let started = std::time::Instant::now();
+    let err =
+        signet_keys::block_on(client.wrap(&KmsKey::from_arn(&arn, &[], ""), &[1; 32])).unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let message = err.to_string();
+    assert!(message.contains(&arn), "{message}");
+    assert!(message.contains("failed to encrypt"), "{message}");
+}
+
+#[test]
+fn assume_role_through_sts() {
+    let arn = create_kms_key();
+    let role = "arn:aws:iam::123456789012:role/sops-test";
+    let key = KmsKey::from_arn(&format!("{arn}+{role}"), &context(), "");
+    assert_eq!(key.role.as_deref(), Some(role));
+    let entry = wrap(&key, &[3u8; 32]);
+    assert_eq!(entry.role.as_deref(), Some(role));
+    let back = signet_keys::block_on(client().unwrap_entry(&entry)).unwrap();
+    assert_eq!(&back[..], &[3u8; 32]);
+}
+
+#[test]
+fn signet_encrypts_to_kms_with_context_and_sops_decrypts() {
+    let dir = tempfile::tempdir().unwrap();
+    let arn = create_kms_key();
+    let vars = with_home(dir.path(), moto_env());
+    let encrypted = signet_encrypt(
+        PLAIN,
+        vec![vec![KeySpec::Kms(KmsKey::from_arn(&arn, &context(), ""))]],
+        None,
+        &vars,
+    );
+    assert!(encrypted.contains(&arn));
+    assert!(encrypted.contains("app: billing"), "{encrypted}");
+    assert!(!encrypted.contains("hunter2-canary"));
+    std::fs::write(dir.path().join("secret.enc.yaml"), &encrypted).unwrap();
+    let plain = sops_ok(dir.path(), &vars, &["decrypt", "secret.enc.yaml"]);
+    assert_eq!(plain, PLAIN);
+}
+
+#[test]
+fn signet_encrypts_with_a_role_and_sops_decrypts() {
+    let dir = tempfile::tempdir().unwrap();
+    let arn = create_kms_key();
+    let role = "arn:aws:iam::123456789012:role/sops-interop";
+    let vars = with_home(dir.path(), moto_env());
+    let encrypted = signet_encrypt(
+        PLAIN,
+        vec![vec![KeySpec::Kms(KmsKey::from_arn(
+            &format!("{arn}+{role}"),
+            &[],
+            "",
+        ))]],
+        None,
+        &vars,
+    );
+    assert!(encrypted.contains(role), "{encrypted}");
+    std::fs::write(dir.path().join("secret.enc.yaml"), &encrypted).unwrap();
+    let plain = sops_ok(dir.path(), &vars, &["decrypt", "secret.enc.yaml"]);
+    assert_eq!(plain, PLAIN);
+}
+
+#[test]
+fn sops_encrypts_to_kms_with_context_and_signet_decrypts() {
+    let dir = tempfile::tempdir().unwrap();
+    let arn = create_kms_key();
+    let vars = with_home(dir.path(), moto_env());
+    std::fs::write(dir.path().join("secret.yaml"), PLAIN).unwrap();
+    let encrypted = sops_ok(
+        dir.path(),
+        &vars,
+        &[
+            "encrypt",
+            "--kms",
+            &arn,
+            "--encryption-context",
+            "app:billing,env:prod",
+            "secret.yaml",
+        ],
+    );
+    assert!(encrypted.contains(&arn));
+    assert_eq!(signet_decrypt(&encrypted, &vars).unwrap(), PLAIN);
+
+    // The context is part of the ciphertext: changing it in the file makes KMS refuse, and
+    // the error names the key.
+    let tampered = encrypted.replace("env: prod", "env: dev");
+    assert_ne!(tampered, encrypted);
+    let err = signet_decrypt(&tampered, &vars).unwrap_err();
+    assert!(err.contains(&arn), "{err}");
+    assert!(!err.contains("hunter2-canary"));
+}
+
+#[test]
+fn sops_kms_arn_from_the_environment_decrypts_with_signet() {
+    let dir = tempfile::tempdir().unwrap();
+    let arn = create_kms_key();
+    let mut vars = with_home(dir.path(), moto_env());
+    vars.push(("SOPS_KMS_ARN".to_owned(), arn.clone()));
+    std::fs::write(dir.path().join("secret.yaml"), PLAIN).unwrap();
+    let encrypted = sops_ok(dir.path(), &vars, &["encrypt", "secret.yaml"]);
+    assert!(encrypted.contains(&arn));
+    assert_eq!(signet_decrypt(&encrypted, &vars).unwrap(), PLAIN);
+}

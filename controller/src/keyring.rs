@@ -36,7 +36,10 @@ pub struct SealingKey {
     pub fingerprint: String,
     /// Name of the Secret holding it.
     pub secret_name: String,
-    /// Creation time of that Secret: the newest key seals.
+    /// When the key was issued: its certificate's NotBefore, or the Secret's creationTimestamp when
+    /// it has no usable certificate (Bitnami's default `--key-order-priority CertNotBefore`: restored
+    /// backups all get new creation times, their certificates keep the real order). The newest seals
+    /// and renewal counts from it.
     pub created: Timestamp,
     /// The certificate PEM, when the Secret has a usable `tls.crt`.
     pub certificate_pem: Option<String>,
@@ -88,14 +91,15 @@ impl SealingKey {
             }
             None => (None, None),
         };
+        let created = certificate_pem
+            .as_deref()
+            .and_then(certificate_not_before)
+            .or_else(|| secret.metadata.creation_timestamp.as_ref().map(|t| t.0))
+            .unwrap_or(Timestamp::UNIX_EPOCH);
         Some(SealingKey {
             fingerprint,
             secret_name: name,
-            created: secret
-                .metadata
-                .creation_timestamp
-                .as_ref()
-                .map_or(Timestamp::UNIX_EPOCH, |t| t.0),
+            created,
             certificate_pem,
             ring,
             certificate,
@@ -106,6 +110,13 @@ impl SealingKey {
     pub fn certificate(&self) -> Option<&SealingCertificate> {
         self.certificate.as_ref()
     }
+}
+
+/// NotBefore of the first certificate in a PEM text.
+fn certificate_not_before(pem: &str) -> Option<Timestamp> {
+    let (_, block) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).ok()?;
+    let cert = block.parse_x509().ok()?;
+    Timestamp::from_second(cert.validity().not_before.timestamp()).ok()
 }
 
 /// Hex SHA-256 of a public key's DER.
@@ -271,14 +282,19 @@ pub async fn watch_keys(client: kube::Client, namespace: String, ring: Arc<KeyRi
             }
         }
         parsed = still_cached;
-        keys.sort_by(|a, b| {
-            b.created
-                .cmp(&a.created)
-                .then_with(|| b.secret_name.cmp(&a.secret_name))
-        });
+        newest_first(&mut keys);
         tracing::info!(keys = keys.len(), "sealing-key ring updated");
         ring.replace(KeySet::build(keys, &usable));
     }
+}
+
+/// Sorts keys newest first (issue time, then name).
+pub fn newest_first(keys: &mut [Arc<SealingKey>]) {
+    keys.sort_by(|a, b| {
+        b.created
+            .cmp(&a.created)
+            .then_with(|| b.secret_name.cmp(&a.secret_name))
+    });
 }
 
 /// Whether a new key is due now, given the newest key's creation time.
@@ -495,6 +511,34 @@ mod tests {
             ])),
             ..Secret::default()
         }
+    }
+
+    #[test]
+    fn keys_are_ordered_by_certificate_not_before_not_by_secret_creation() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+        let validity = Duration::from_secs(3600);
+        let older = signet_seal::generate_sealing_key(2048, validity, "t").unwrap();
+        std::thread::sleep(Duration::from_millis(1100));
+        let newer = signet_seal::generate_sealing_key(2048, validity, "t").unwrap();
+        // Restored from a backup in the "wrong" order: the older key's Secret was created last.
+        let mut older_secret = key_secret("a-older", &older);
+        older_secret.metadata.creation_timestamp = Some(Time(ts("2026-03-02T00:00:00Z")));
+        let mut newer_secret = key_secret("b-newer", &newer);
+        newer_secret.metadata.creation_timestamp = Some(Time(ts("2026-03-01T00:00:00Z")));
+        let mut keys = vec![
+            Arc::new(SealingKey::from_secret(&older_secret).unwrap()),
+            Arc::new(SealingKey::from_secret(&newer_secret).unwrap()),
+        ];
+        newest_first(&mut keys);
+        assert_eq!(keys[0].secret_name, "b-newer");
+        assert!(keys[0].created > keys[1].created);
+        // Without a certificate, the Secret's creation time counts.
+        let mut bare = key_secret("c-bare", &older);
+        bare.data.as_mut().unwrap().remove("tls.crt");
+        bare.metadata.creation_timestamp = Some(Time(ts("2030-01-01T00:00:00Z")));
+        let bare = SealingKey::from_secret(&bare).unwrap();
+        assert_eq!(bare.created, ts("2030-01-01T00:00:00Z"));
+        assert!(bare.certificate().is_none());
     }
 
     #[test]

@@ -76,6 +76,9 @@ pub struct KeyArgs {
     /// KMS encryption context, `key:value,key:value`.
     #[arg(long, value_name = "CONTEXT")]
     pub encryption_context: Option<String>,
+    /// AWS profile for the `--kms` keys (written to the file as `aws_profile`).
+    #[arg(long, value_name = "PROFILE")]
+    pub aws_profile: Option<String>,
     /// Vault/OpenBao transit key URIs, comma-separated (`https://vault:8200/v1/transit/keys/name`).
     #[arg(long, env = "SOPS_VAULT_URIS", value_name = "URIS")]
     pub hc_vault_transit: Option<String>,

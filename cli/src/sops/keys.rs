@@ -106,7 +106,8 @@ pub fn keys_from_flags(args: &KeyArgs) -> CliResult<Vec<KeySpec>> {
                 )
             })?,
         };
-        keys.extend(KeySpec::kms_list(kms, &context, ""));
+        let profile = args.aws_profile.as_deref().unwrap_or("");
+        keys.extend(KeySpec::kms_list(kms, &context, profile));
     }
     if let Some(uris) = args
         .hc_vault_transit

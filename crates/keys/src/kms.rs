@@ -4,13 +4,21 @@
 //! context and `KeyId` = the ARN.
 //!
 //! The region comes from the ARN (`arn:aws:kms:<region>:<account>:key/…`), the profile from
-//! `aws_profile`, credentials and the endpoint from the standard AWS chain (environment
-//! variables such as `AWS_ENDPOINT_URL`, shared config files, instance roles). A `role`
+//! `aws_profile` (else `AWS_PROFILE`), the endpoint from `AWS_ENDPOINT_URL_KMS` /
+//! `AWS_ENDPOINT_URL`, credentials from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/
+//! `AWS_SESSION_TOKEN`, else the shared files (`AWS_CONFIG_FILE`, `AWS_SHARED_CREDENTIALS_FILE`,
+//! `~/.aws/…`), all read from the [`Environment`] given; the rest of the standard AWS chain
+//! (web identity, container and instance roles) applies as usual. A `role`
 //! (`arn+roleArn`) is assumed through STS first, with session name `sops@<hostname>` like sops.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_runtime::env_config::file::{
+    EnvConfigFileKind as ProfileFileKind, EnvConfigFiles as ProfileFiles,
+};
 use aws_sdk_kms::primitives::Blob;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -21,7 +29,7 @@ use crate::Error;
 use crate::keyring::Environment;
 use crate::keyspec::KmsKey;
 use crate::masterkey::{KeyFuture, KeySource};
-use crate::runtime::{DEFAULT_TIMEOUT, run};
+use crate::runtime::{DEFAULT_TIMEOUT, error_chain, run};
 
 /// `SOPS_KMS_ARN`: comma-separated KMS ARNs to encrypt to when no other key is given.
 pub const SOPS_KMS_ARN: &str = "SOPS_KMS_ARN";
@@ -32,10 +40,26 @@ const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
 const AWS_ENDPOINT_URL_KMS: &str = "AWS_ENDPOINT_URL_KMS";
 
 /// Talks to AWS KMS to wrap and unwrap data keys. Also the [`KeySource`] for `kms` entries.
-#[derive(Debug, Clone)]
+///
+/// SDK clients are built once per (region, profile, role) and reused, so decrypting many files
+/// in one process loads the AWS configuration and assumes a role only once.
+#[derive(Clone)]
 pub struct KmsClient {
     env: Environment,
     timeout: Duration,
+    clients: Arc<Mutex<HashMap<ClientKey, aws_sdk_kms::Client>>>,
+}
+
+/// What distinguishes one SDK client from another for the same environment.
+type ClientKey = (String, Option<String>, Option<String>);
+
+impl std::fmt::Debug for KmsClient {
+    // The environment holds credentials: never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KmsClient")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl KmsClient {
@@ -45,6 +69,7 @@ impl KmsClient {
         KmsClient {
             env: env.clone(),
             timeout: DEFAULT_TIMEOUT,
+            clients: Arc::default(),
         }
     }
 
@@ -76,7 +101,7 @@ impl KmsClient {
                     .set_encryption_context(context)
                     .send()
                     .await
-                    .map_err(|e| aws_sdk_kms::error::DisplayErrorContext(&e).to_string())?;
+                    .map_err(|e| error_chain(&e))?;
                 output
                     .ciphertext_blob
                     .map(Blob::into_inner)
@@ -122,7 +147,7 @@ impl KmsClient {
                     .set_encryption_context(context)
                     .send()
                     .await
-                    .map_err(|e| aws_sdk_kms::error::DisplayErrorContext(&e).to_string())?;
+                    .map_err(|e| error_chain(&e))?;
                 output
                     .plaintext
                     .map(|b| Zeroizing::new(b.into_inner()))
@@ -132,6 +157,31 @@ impl KmsClient {
             fail,
         )
         .await
+    }
+
+    /// The shared config and credentials files of the environment (`AWS_CONFIG_FILE`,
+    /// `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/config` and `~/.aws/credentials`), those
+    /// that exist.
+    fn profile_files(&self) -> Vec<(ProfileFileKind, PathBuf)> {
+        let home = self.env.get("HOME").filter(|h| !h.is_empty());
+        let pick = |variable: &str, default: &str| {
+            self.env
+                .get(variable)
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+                .or_else(|| home.map(|h| Path::new(h).join(".aws").join(default)))
+                .filter(|p| p.is_file())
+        };
+        [
+            (ProfileFileKind::Config, pick("AWS_CONFIG_FILE", "config")),
+            (
+                ProfileFileKind::Credentials,
+                pick("AWS_SHARED_CREDENTIALS_FILE", "credentials"),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(kind, path)| path.map(|p| (kind, p)))
+        .collect()
     }
 
     fn settings(
@@ -160,9 +210,13 @@ impl KmsClient {
             _ => None,
         };
         Ok(ClientSettings {
+            cache: self.clients.clone(),
             region,
             role: role.map(str::to_owned),
-            profile: Some(profile.to_owned()).filter(|p| !p.is_empty()),
+            profile: Some(profile.to_owned())
+                .filter(|p| !p.is_empty())
+                .or_else(|| get("AWS_PROFILE")),
+            profile_files: self.profile_files(),
             endpoint_url: get(AWS_ENDPOINT_URL_KMS).or_else(|| get(AWS_ENDPOINT_URL)),
             credentials,
             session_name: format!("sops@{}", hostname(&self.env)),
@@ -172,16 +226,29 @@ impl KmsClient {
 
 /// Everything needed to build a KMS client, owned so it can move onto the runtime.
 struct ClientSettings {
+    cache: Arc<Mutex<HashMap<ClientKey, aws_sdk_kms::Client>>>,
     region: String,
     role: Option<String>,
     profile: Option<String>,
     endpoint_url: Option<String>,
     credentials: Option<aws_sdk_kms::config::Credentials>,
+    profile_files: Vec<(ProfileFileKind, PathBuf)>,
     session_name: String,
 }
 
 impl ClientSettings {
     async fn client(self) -> Result<aws_sdk_kms::Client, String> {
+        let key: ClientKey = (self.region.clone(), self.profile.clone(), self.role.clone());
+        if let Some(client) = lock(&self.cache).get(&key) {
+            return Ok(client.clone());
+        }
+        let cache = self.cache.clone();
+        let client = self.build().await;
+        lock(&cache).insert(key, client.clone());
+        Ok(client)
+    }
+
+    async fn build(self) -> aws_sdk_kms::Client {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new(self.region.clone()));
         if let Some(profile) = &self.profile {
@@ -189,6 +256,23 @@ impl ClientSettings {
         }
         if let Some(endpoint) = &self.endpoint_url {
             loader = loader.endpoint_url(endpoint);
+        }
+        // Only the environment's files. The SDK needs at least one; with none, an empty one
+        // stands in, so the process's own `~/.aws` is not read behind the caller's back.
+        let mut files = ProfileFiles::builder()
+            .include_default_config_file(false)
+            .include_default_credentials_file(false);
+        let mut any = false;
+        for (kind, path) in &self.profile_files {
+            files = files.with_file(*kind, path);
+            any = true;
+        }
+        if !any && cfg!(unix) {
+            files = files.with_file(ProfileFileKind::Config, "/dev/null");
+            any = true;
+        }
+        if any {
+            loader = loader.profile_files(files.build());
         }
         if let Some(credentials) = self.credentials {
             loader = loader.credentials_provider(credentials);
@@ -210,8 +294,12 @@ impl ClientSettings {
                     .build()
             }
         };
-        Ok(aws_sdk_kms::Client::new(&config))
+        aws_sdk_kms::Client::new(&config)
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl KeySource for KmsClient {

@@ -54,3 +54,19 @@ where
         Err(join_error) => Err(fail(format!("the request task failed: {join_error}"))),
     }
 }
+
+/// An error with its chain of causes, `: `-separated (the SDKs' top-level messages alone, such
+/// as "dispatch failure", do not say what went wrong).
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.ends_with(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}

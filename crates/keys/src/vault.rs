@@ -18,7 +18,7 @@ use crate::Error;
 use crate::keyring::Environment;
 use crate::keyspec::VaultTransitKey;
 use crate::masterkey::{KeyFuture, KeySource};
-use crate::runtime::{DEFAULT_TIMEOUT, run};
+use crate::runtime::{DEFAULT_TIMEOUT, error_chain, run};
 
 /// `SOPS_VAULT_URIS`: comma-separated transit URIs to encrypt to when no other key is given.
 pub const SOPS_VAULT_URIS: &str = "SOPS_VAULT_URIS";
@@ -211,17 +211,6 @@ fn http_client() -> Result<reqwest::Client, String> {
                 .map_err(|e| format!("cannot build the HTTP client: {e}"))
         })
         .clone()
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }
 
 impl KeySource for VaultClient {

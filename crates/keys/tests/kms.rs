@@ -91,13 +91,49 @@ fn unreachable_endpoint_fails_with_the_arn_within_the_timeout() {
 #[test]
 fn assume_role_through_sts() {
     let arn = create_kms_key();
-    let role = "arn:aws:iam::123456789012:role/sops-test";
+    let role = "arn:aws:iam::123456789012:role/signet-assume-probe";
     let key = KmsKey::from_arn(&format!("{arn}+{role}"), &context(), "");
     assert_eq!(key.role.as_deref(), Some(role));
     let entry = wrap(&key, &[3u8; 32]);
     assert_eq!(entry.role.as_deref(), Some(role));
     let back = signet_keys::block_on(client().unwrap_entry(&entry)).unwrap();
     assert_eq!(&back[..], &[3u8; 32]);
+    // moto recorded the AssumeRole call, with sops' session name.
+    let assumed = moto_assumed_roles();
+    assert!(
+        assumed
+            .iter()
+            .any(|(r, session)| r == role && session.starts_with("sops@")),
+        "{assumed:?}"
+    );
+}
+
+/// (role ARN, session name) of every AssumeRole moto has served.
+fn moto_assumed_roles() -> Vec<(String, String)> {
+    let url = format!(
+        "{}/moto-api/data.json",
+        signet_testkit::Moto::shared().unwrap().endpoint_url()
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let data: serde_json::Value =
+        runtime.block_on(async { reqwest::get(&url).await.unwrap().json().await.unwrap() });
+    data["sts"]["AssumedRole"]
+        .as_array()
+        .map(|roles| {
+            roles
+                .iter()
+                .map(|r| {
+                    (
+                        r["role_arn"].as_str().unwrap_or_default().to_owned(),
+                        r["session_name"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[test]
@@ -181,4 +217,45 @@ fn sops_kms_arn_from_the_environment_decrypts_with_signet() {
     let encrypted = sops_ok(dir.path(), &vars, &["encrypt", "secret.yaml"]);
     assert!(encrypted.contains(&arn));
     assert_eq!(signet_decrypt(&encrypted, &vars).unwrap(), PLAIN);
+}
+
+#[test]
+fn aws_profile_selects_credentials_from_the_shared_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join(".aws")).unwrap();
+    std::fs::write(
+        dir.path().join(".aws/credentials"),
+        "[signet-test]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+    )
+    .unwrap();
+    let arn = create_kms_key();
+    // moto's endpoint, but no credentials in the environment: only the profile has them.
+    let mut vars: Vec<(String, String)> = moto_env()
+        .into_iter()
+        .filter(|(k, _)| k == "AWS_ENDPOINT_URL")
+        .collect();
+    vars = with_home(dir.path(), vars);
+    let client =
+        KmsClient::new(&Environment::from_vars(vars.clone())).with_timeout(Duration::from_secs(8));
+    let key = KmsKey::from_arn(&arn, &[], "signet-test");
+    let entry = signet_keys::block_on(client.wrap(&key, &[4u8; 32])).unwrap();
+    assert_eq!(entry.aws_profile, "signet-test");
+    let back = signet_keys::block_on(client.unwrap_entry(&entry)).unwrap();
+    assert_eq!(&back[..], &[4u8; 32]);
+
+    // A profile that does not exist fails, naming the key.
+    let mut other = entry.clone();
+    other.aws_profile = "no-such-profile".to_owned();
+    let err = signet_keys::block_on(client.unwrap_entry(&other)).unwrap_err();
+    assert!(err.to_string().contains(&arn), "{err}");
+
+    // sops reads the same profile from the file signet wrote.
+    let encrypted = signet_encrypt(PLAIN, vec![vec![KeySpec::Kms(key.clone())]], None, &vars);
+    assert!(
+        encrypted.contains("aws_profile: signet-test"),
+        "{encrypted}"
+    );
+    std::fs::write(dir.path().join("secret.enc.yaml"), &encrypted).unwrap();
+    let plain = sops_ok(dir.path(), &vars, &["decrypt", "secret.enc.yaml"]);
+    assert_eq!(plain, PLAIN);
 }

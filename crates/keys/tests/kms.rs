@@ -259,3 +259,31 @@ fn aws_profile_selects_credentials_from_the_shared_files() {
     let plain = sops_ok(dir.path(), &vars, &["decrypt", "secret.enc.yaml"]);
     assert_eq!(plain, PLAIN);
 }
+
+#[test]
+fn alias_arns_work_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let alias = format!("signet-{}", std::process::id());
+    let arn = create_kms_alias(&alias);
+    assert!(arn.contains(":alias/"), "{arn}");
+    let vars = with_home(dir.path(), moto_env());
+    let encrypted = signet_encrypt(
+        PLAIN,
+        vec![vec![KeySpec::Kms(KmsKey::from_arn(&arn, &context(), ""))]],
+        None,
+        &vars,
+    );
+    assert!(encrypted.contains(&arn));
+    std::fs::write(dir.path().join("secret.enc.yaml"), &encrypted).unwrap();
+    assert_eq!(
+        sops_ok(dir.path(), &vars, &["decrypt", "secret.enc.yaml"]),
+        PLAIN
+    );
+    std::fs::write(dir.path().join("secret.yaml"), PLAIN).unwrap();
+    let by_sops = sops_ok(
+        dir.path(),
+        &vars,
+        &["encrypt", "--kms", &arn, "secret.yaml"],
+    );
+    assert_eq!(signet_decrypt(&by_sops, &vars).unwrap(), PLAIN);
+}

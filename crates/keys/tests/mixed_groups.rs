@@ -162,3 +162,53 @@ fn one_group_of_age_kms_and_transit_opens_with_any_of_them() {
     assert!(err.contains("VAULT_TOKEN"), "{err}");
     assert!(!err.contains("secret-canary"), "{err}");
 }
+
+#[test]
+fn signet_follows_the_same_sops_yaml_and_sops_decrypts() {
+    let setup = Setup::new("mixed-config");
+    let config = format!(
+        "creation_rules:\n  - path_regex: flat\\.yaml$\n    age: {age}\n    kms: {arn}\n    hc_vault_transit_uri: {uri}\n  - path_regex: .*\n    shamir_threshold: 2\n    key_groups:\n      - age:\n          - {age}\n      - kms:\n          - arn: {arn}\n            context:\n              team: payments\n      - hc_vault:\n          - {uri}\n",
+        age = setup.age_recipient,
+        arn = setup.arn,
+        uri = setup.uri
+    );
+    setup.write(".sops.yaml", &config);
+    let config = signet_keys::SopsConfig::load(&setup.dir.path().join(".sops.yaml")).unwrap();
+
+    let flat = config
+        .creation_rule_for(std::path::Path::new("flat.yaml"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(flat.key_groups.len(), 1);
+    assert_eq!(flat.key_groups[0].len(), 3);
+    let encrypted = signet_encrypt(PLAIN, flat.key_groups, None, &setup.all_vars());
+    setup.write("flat.enc.yaml", &encrypted);
+    let bao_only = with_home(setup.dir.path(), bao_env());
+    assert_eq!(
+        sops_ok(setup.dir.path(), &bao_only, &["decrypt", "flat.enc.yaml"]),
+        PLAIN
+    );
+
+    let grouped = config
+        .creation_rule_for(std::path::Path::new("grouped.yaml"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(grouped.key_groups.len(), 3);
+    let encrypted = signet_encrypt(
+        PLAIN,
+        grouped.key_groups,
+        grouped.shamir_threshold,
+        &setup.all_vars(),
+    );
+    assert!(encrypted.contains("shamir_threshold: 2"), "{encrypted}");
+    assert!(encrypted.contains("team: payments"), "{encrypted}");
+    setup.write("grouped.enc.yaml", &encrypted);
+    assert_eq!(
+        sops_ok(
+            setup.dir.path(),
+            &setup.remote_vars(),
+            &["decrypt", "grouped.enc.yaml"]
+        ),
+        PLAIN
+    );
+}

@@ -29,6 +29,15 @@ pub fn bao_env() -> Vec<(String, String)> {
 
 /// A fresh symmetric KMS key in moto; its ARN.
 pub fn create_kms_key() -> String {
+    kms_call(None)
+}
+
+/// A fresh KMS key with an alias `alias/<alias>`; the alias ARN.
+pub fn create_kms_alias(alias: &str) -> String {
+    kms_call(Some(alias))
+}
+
+fn kms_call(alias: Option<&str>) -> String {
     let env = moto_env();
     let get = |name: &str| {
         env.iter()
@@ -55,7 +64,21 @@ pub fn create_kms_key() -> String {
             .await;
         let client = aws_sdk_kms::Client::new(&config);
         let key = client.create_key().send().await.expect("moto CreateKey");
-        key.key_metadata.unwrap().arn.unwrap()
+        let arn = key.key_metadata.unwrap().arn.unwrap();
+        match alias {
+            None => arn,
+            Some(alias) => {
+                client
+                    .create_alias()
+                    .alias_name(format!("alias/{alias}"))
+                    .target_key_id(&arn)
+                    .send()
+                    .await
+                    .expect("moto CreateAlias");
+                let (prefix, _) = arn.rsplit_once(":key/").unwrap();
+                format!("{prefix}:alias/{alias}")
+            }
+        }
     })
 }
 

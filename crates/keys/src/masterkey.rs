@@ -5,7 +5,8 @@
 //!
 //! Both return boxed futures so that network-backed keys (AWS KMS, Vault transit) fit without a
 //! redesign; local keys (age) return ready futures, and [`block_on`] drives them for callers that
-//! are not async.
+//! are not async. Network keys do their I/O on the crate's own lazily started tokio runtime and
+//! only await its task handle, so [`block_on`] (or any other executor) can drive them too.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -138,7 +139,7 @@ impl Wake for ThreadWaker {
 }
 
 /// Runs a future to completion on the current thread. Enough for the ready futures of local
-/// keys and for futures that do not need an async runtime's reactor.
+/// keys, and for KMS and Vault transit, whose I/O runs on the crate's own tokio runtime.
 pub fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
     let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));

@@ -5,8 +5,11 @@
 //! returned `plaintext`.
 //!
 //! The token comes from `VAULT_TOKEN`, else from `~/.vault-token` (the Vault CLI's token
-//! helper file), as with sops; the address is the entry's `vault_address`.
+//! helper file), as with sops; the address is the entry's `vault_address`. Like the Vault
+//! client sops uses, `VAULT_NAMESPACE` sets the namespace header, `VAULT_CACERT` adds a CA
+//! bundle (PEM) and `VAULT_SKIP_VERIFY` turns certificate checks off.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -24,6 +27,12 @@ use crate::runtime::{DEFAULT_TIMEOUT, error_chain, run};
 pub const SOPS_VAULT_URIS: &str = "SOPS_VAULT_URIS";
 /// `VAULT_TOKEN`: the token used for transit requests.
 pub const VAULT_TOKEN: &str = "VAULT_TOKEN";
+/// `VAULT_NAMESPACE`: the Vault/OpenBao namespace of the transit mounts.
+pub const VAULT_NAMESPACE: &str = "VAULT_NAMESPACE";
+/// `VAULT_CACERT`: a PEM file of CA certificates to trust besides the built-in roots.
+pub const VAULT_CACERT: &str = "VAULT_CACERT";
+/// `VAULT_SKIP_VERIFY`: when true, TLS certificates are not verified.
+pub const VAULT_SKIP_VERIFY: &str = "VAULT_SKIP_VERIFY";
 
 /// Talks to Vault / OpenBao transit to wrap and unwrap data keys. Also the [`KeySource`] for
 /// `hc_vault` entries.
@@ -31,6 +40,7 @@ pub const VAULT_TOKEN: &str = "VAULT_TOKEN";
 pub struct VaultClient {
     env: Environment,
     timeout: Duration,
+    http: Arc<OnceLock<Result<reqwest::Client, String>>>,
 }
 
 impl std::fmt::Debug for VaultClient {
@@ -47,6 +57,7 @@ impl VaultClient {
         VaultClient {
             env: env.clone(),
             timeout: DEFAULT_TIMEOUT,
+            http: Arc::default(),
         }
     }
 
@@ -54,6 +65,43 @@ impl VaultClient {
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
+    }
+
+    /// The HTTP client for this environment's TLS settings, built once.
+    fn http(&self) -> Result<Request, String> {
+        let client = self
+            .http
+            .get_or_init(|| {
+                let mut builder = reqwest::Client::builder();
+                if let Some(path) = self.env.get(VAULT_CACERT).filter(|p| !p.is_empty()) {
+                    let pem = std::fs::read(path)
+                        .map_err(|e| format!("cannot read {VAULT_CACERT} file {path}: {e}"))?;
+                    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                        .map_err(|e| format!("{VAULT_CACERT} file {path} is not PEM: {e}"))?;
+                    for cert in certs {
+                        builder = builder.add_root_certificate(cert);
+                    }
+                }
+                let skip_verify = self
+                    .env
+                    .get(VAULT_SKIP_VERIFY)
+                    .is_some_and(|v| matches!(v, "1" | "t" | "T" | "true" | "TRUE" | "True"));
+                if skip_verify {
+                    builder = builder.tls_danger_accept_invalid_certs(true);
+                }
+                builder
+                    .build()
+                    .map_err(|e| format!("cannot build the HTTP client: {e}"))
+            })
+            .clone()?;
+        Ok(Request {
+            client,
+            namespace: self
+                .env
+                .get(VAULT_NAMESPACE)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned),
+        })
     }
 
     fn token(&self) -> Result<Zeroizing<String>, String> {
@@ -84,6 +132,7 @@ impl VaultClient {
             message,
         };
         let token = self.token().map_err(fail)?;
+        let http = self.http().map_err(fail)?;
         let url = format!(
             "{}/v1/{}/encrypt/{}",
             key.address.trim_end_matches('/'),
@@ -94,7 +143,7 @@ impl VaultClient {
             Zeroizing::new(serde_json::json!({ "plaintext": STANDARD.encode(secret) }).to_string());
         let ciphertext = run(
             async move {
-                let data = post(&url, &token, body).await?;
+                let data = http.post(&url, &token, body).await?;
                 data.get("ciphertext")
                     .and_then(|c| c.as_str())
                     .map(str::to_owned)
@@ -126,6 +175,7 @@ impl VaultClient {
             message,
         };
         let token = self.token().map_err(fail)?;
+        let http = self.http().map_err(fail)?;
         let url = format!(
             "{}/v1/{}/decrypt/{}",
             entry.vault_address.trim_end_matches('/'),
@@ -135,7 +185,7 @@ impl VaultClient {
         let body = Zeroizing::new(serde_json::json!({ "ciphertext": entry.enc }).to_string());
         let encoded = run(
             async move {
-                let data = post(&url, &token, body).await?;
+                let data = http.post(&url, &token, body).await?;
                 data.get("plaintext")
                     .and_then(|c| c.as_str())
                     .map(|p| Zeroizing::new(p.to_owned()))
@@ -152,65 +202,64 @@ impl VaultClient {
     }
 }
 
-/// POSTs `body` with the token and returns the response's `data` object. Errors carry the
-/// HTTP status and Vault's `errors` list (which never echo the request body).
-async fn post(
-    url: &str,
-    token: &str,
-    body: Zeroizing<String>,
-) -> Result<serde_json::Map<String, serde_json::Value>, String> {
-    let client = http_client()?;
-    let response = client
-        .post(url)
-        .header("X-Vault-Token", token)
-        .header("X-Vault-Request", "true")
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body.as_bytes().to_vec())
-        .send()
-        .await
-        .map_err(|e| format!("request to {url} failed: {}", error_chain(&e)))?;
-    let status = response.status();
-    let bytes = Zeroizing::new(
-        response
-            .bytes()
-            .await
-            .map_err(|e| format!("reading the answer from {url} failed: {e}"))?
-            .to_vec(),
-    );
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|_| format!("{url} answered {status} with a body that is not JSON"))?;
-    if !status.is_success() {
-        let errors = value
-            .get("errors")
-            .and_then(|e| e.as_array())
-            .map(|list| {
-                list.iter()
-                    .filter_map(|e| e.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })
-            .unwrap_or_default();
-        return Err(format!("{url} answered {status}: {errors}"));
-    }
-    match value {
-        serde_json::Value::Object(mut object) => match object.remove("data") {
-            Some(serde_json::Value::Object(data)) => Ok(data),
-            _ => Err(format!("{url} answered without a data object")),
-        },
-        _ => Err(format!("{url} answered with a non-object body")),
-    }
+/// An HTTP client and the namespace to send requests to.
+struct Request {
+    client: reqwest::Client,
+    namespace: Option<String>,
 }
 
-fn http_client() -> Result<reqwest::Client, String> {
-    static CLIENT: std::sync::OnceLock<Result<reqwest::Client, String>> =
-        std::sync::OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            reqwest::Client::builder()
-                .build()
-                .map_err(|e| format!("cannot build the HTTP client: {e}"))
-        })
-        .clone()
+impl Request {
+    /// POSTs `body` with the token and returns the response's `data` object. Errors carry the
+    /// HTTP status and Vault's `errors` list (which never echo the request body).
+    async fn post(
+        &self,
+        url: &str,
+        token: &str,
+        body: Zeroizing<String>,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+        let mut request = self.client.post(url);
+        if let Some(namespace) = &self.namespace {
+            request = request.header("X-Vault-Namespace", namespace);
+        }
+        let response = request
+            .header("X-Vault-Token", token)
+            .header("X-Vault-Request", "true")
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.as_bytes().to_vec())
+            .send()
+            .await
+            .map_err(|e| format!("request to {url} failed: {}", error_chain(&e)))?;
+        let status = response.status();
+        let bytes = Zeroizing::new(
+            response
+                .bytes()
+                .await
+                .map_err(|e| format!("reading the answer from {url} failed: {e}"))?
+                .to_vec(),
+        );
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|_| format!("{url} answered {status} with a body that is not JSON"))?;
+        if !status.is_success() {
+            let errors = value
+                .get("errors")
+                .and_then(|e| e.as_array())
+                .map(|list| {
+                    list.iter()
+                        .filter_map(|e| e.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+                .unwrap_or_default();
+            return Err(format!("{url} answered {status}: {errors}"));
+        }
+        match value {
+            serde_json::Value::Object(mut object) => match object.remove("data") {
+                Some(serde_json::Value::Object(data)) => Ok(data),
+                _ => Err(format!("{url} answered without a data object")),
+            },
+            _ => Err(format!("{url} answered with a non-object body")),
+        }
+    }
 }
 
 impl KeySource for VaultClient {

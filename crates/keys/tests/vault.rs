@@ -3,6 +3,8 @@
 
 mod remote;
 
+use std::time::Duration;
+
 use remote::*;
 use signet_keys::{Environment, KeySpec, VaultClient, VaultTransitKey};
 
@@ -103,4 +105,153 @@ fn sops_encrypts_to_transit_and_signet_decrypts() {
     let encrypted = sops_ok(dir.path(), &vars, &["encrypt", "secret.yaml"]);
     assert!(encrypted.contains("vault:v1:"));
     assert_eq!(signet_decrypt(&encrypted, &vars).unwrap(), PLAIN);
+}
+
+#[test]
+fn vault_namespace_both_ways_with_sops() {
+    let dir = tempfile::tempdir().unwrap();
+    let (namespace, uri) = create_transit_key_in_namespace("ns");
+    let mut vars = with_home(dir.path(), bao_env());
+    // Without the namespace the key is not found.
+    let outside = signet_encrypt_result(&uri, &vars);
+    assert!(outside.is_err());
+    vars.push(("VAULT_NAMESPACE".to_owned(), namespace));
+    let encrypted = signet_encrypt(PLAIN, vec![KeySpec::vault_list(&uri).unwrap()], None, &vars);
+    std::fs::write(dir.path().join("secret.enc.yaml"), &encrypted).unwrap();
+    assert_eq!(
+        sops_ok(dir.path(), &vars, &["decrypt", "secret.enc.yaml"]),
+        PLAIN
+    );
+    std::fs::write(dir.path().join("secret.yaml"), PLAIN).unwrap();
+    let by_sops = sops_ok(
+        dir.path(),
+        &vars,
+        &["encrypt", "--hc-vault-transit", &uri, "secret.yaml"],
+    );
+    assert_eq!(signet_decrypt(&by_sops, &vars).unwrap(), PLAIN);
+}
+
+fn signet_encrypt_result(
+    uri: &str,
+    vars: &[(String, String)],
+) -> Result<signet_sops::metadata::HcVaultEntry, signet_keys::Error> {
+    let env = Environment::from_vars(vars.iter().cloned());
+    let key = VaultTransitKey::parse_uri(uri).unwrap();
+    signet_keys::block_on(VaultClient::new(&env).wrap(&key, &[8u8; 32]))
+}
+
+/// An OpenBao dev server with TLS (`-dev-tls`), stopped on drop.
+struct TlsBao {
+    child: std::process::Child,
+    addr: String,
+    ca: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TlsBao {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl TlsBao {
+    fn start() -> TlsBao {
+        let dir = tempfile::tempdir().unwrap();
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let child = std::process::Command::new("/root/.cache/signet/bin/bao")
+            .args([
+                "server",
+                "-dev",
+                "-dev-tls",
+                &format!("-dev-tls-cert-dir={}", dir.path().display()),
+                "-dev-root-token-id=tls-root",
+                &format!("-dev-listen-address=127.0.0.1:{port}"),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the bao binary is not installed; run scripts/bootstrap");
+        let bao = TlsBao {
+            child,
+            addr: format!("https://127.0.0.1:{port}"),
+            ca: dir.path().join("vault-ca.pem"),
+            _dir: dir,
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if bao.ca.exists() && bao.cli(&["secrets", "enable", "transit"]).is_ok() {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the TLS OpenBao did not come up"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        bao.cli(&["write", "-f", "transit/keys/tlskey"]).unwrap();
+        bao
+    }
+
+    fn cli(&self, args: &[&str]) -> Result<(), String> {
+        let out = std::process::Command::new("/root/.cache/signet/bin/bao")
+            .env_clear()
+            .env("BAO_ADDR", &self.addr)
+            .env("BAO_TOKEN", "tls-root")
+            .env("BAO_CACERT", &self.ca)
+            .args(args)
+            .output()
+            .unwrap();
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+}
+
+#[test]
+fn tls_with_vault_cacert_or_skip_verify() {
+    let bao = TlsBao::start();
+    let uri = format!("{}/v1/transit/keys/tlskey", bao.addr);
+    let key = VaultTransitKey::parse_uri(&uri).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let base = vec![
+        ("VAULT_TOKEN".to_owned(), "tls-root".to_owned()),
+        ("HOME".to_owned(), home.path().display().to_string()),
+    ];
+
+    // The dev CA is not trusted by default: refused, naming the key.
+    let untrusted = VaultClient::new(&Environment::from_vars(base.clone()));
+    let err = signet_keys::block_on(untrusted.wrap(&key, &[6u8; 32])).unwrap_err();
+    assert!(err.to_string().contains(&uri), "{err}");
+
+    let mut trusted_vars = base.clone();
+    trusted_vars.push(("VAULT_CACERT".to_owned(), bao.ca.display().to_string()));
+    let trusted = VaultClient::new(&Environment::from_vars(trusted_vars.clone()));
+    let entry = signet_keys::block_on(trusted.wrap(&key, &[6u8; 32])).unwrap();
+    let back = signet_keys::block_on(trusted.unwrap_entry(&entry)).unwrap();
+    assert_eq!(&back[..], &[6u8; 32]);
+
+    let mut skip_vars = base.clone();
+    skip_vars.push(("VAULT_SKIP_VERIFY".to_owned(), "true".to_owned()));
+    let skipping = VaultClient::new(&Environment::from_vars(skip_vars));
+    let back = signet_keys::block_on(skipping.unwrap_entry(&entry)).unwrap();
+    assert_eq!(&back[..], &[6u8; 32]);
+
+    // sops trusts the same VAULT_CACERT for a file signet wrote.
+    let encrypted = signet_encrypt(
+        PLAIN,
+        vec![vec![KeySpec::HcVault(key.clone())]],
+        None,
+        &trusted_vars,
+    );
+    std::fs::write(home.path().join("secret.enc.yaml"), &encrypted).unwrap();
+    assert_eq!(
+        sops_ok(home.path(), &trusted_vars, &["decrypt", "secret.enc.yaml"]),
+        PLAIN
+    );
 }

@@ -83,10 +83,15 @@ fn kms_call(alias: Option<&str>) -> String {
 }
 
 fn bao(args: &[&str]) -> String {
+    bao_in(None, args)
+}
+
+fn bao_in(namespace: Option<&str>, args: &[&str]) -> String {
     let out = Command::new("/root/.cache/signet/bin/bao")
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(bao_env())
+        .envs(namespace.map(|n| ("BAO_NAMESPACE", n)))
         .args(args)
         .output()
         .expect("the bao binary is not installed; run scripts/bootstrap");
@@ -100,19 +105,33 @@ fn bao(args: &[&str]) -> String {
 
 /// A fresh transit mount (its own path, so tests do not collide) with one key; its URI.
 pub fn create_transit_key(label: &str) -> String {
-    let unique = format!(
+    let unique = unique(label);
+    let mount = format!("sops/{unique}");
+    bao(&["secrets", "enable", &format!("-path={mount}"), "transit"]);
+    bao(&["write", "-f", &format!("{mount}/keys/firstkey")]);
+    let addr = signet_testkit::OpenBao::shared().unwrap().addr();
+    format!("{addr}/v1/{mount}/keys/firstkey")
+}
+
+/// A fresh namespace with a transit mount and key; (namespace, key URI).
+pub fn create_transit_key_in_namespace(label: &str) -> (String, String) {
+    let namespace = unique(label);
+    bao(&["namespace", "create", &namespace]);
+    bao_in(Some(&namespace), &["secrets", "enable", "transit"]);
+    bao_in(Some(&namespace), &["write", "-f", "transit/keys/nskey"]);
+    let addr = signet_testkit::OpenBao::shared().unwrap().addr();
+    (namespace, format!("{addr}/v1/transit/keys/nskey"))
+}
+
+fn unique(label: &str) -> String {
+    format!(
         "{label}-{}-{}",
         std::process::id(),
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos()
-    );
-    let mount = format!("sops/{unique}");
-    bao(&["secrets", "enable", &format!("-path={mount}"), "transit"]);
-    bao(&["write", "-f", &format!("{mount}/keys/firstkey")]);
-    let addr = signet_testkit::OpenBao::shared().unwrap().addr();
-    format!("{addr}/v1/{mount}/keys/firstkey")
+    )
 }
 
 /// Upstream sops.

@@ -236,9 +236,16 @@ impl MasterKey for KeySpec {
     fn wrap<'a>(&'a self, secret: &'a [u8]) -> KeyFuture<'a, MasterKeyEntry> {
         match self {
             KeySpec::Age(recipient) => recipient.wrap(secret),
-            KeySpec::Kms(_) | KeySpec::HcVault(_) => {
-                Box::pin(self.wrap_in(Environment::from_process(), secret))
-            }
+            KeySpec::Kms(key) => Box::pin(async move {
+                Ok(MasterKeyEntry::Kms(
+                    process_clients().0.wrap(key, secret).await?,
+                ))
+            }),
+            KeySpec::HcVault(key) => Box::pin(async move {
+                Ok(MasterKeyEntry::HcVault(
+                    process_clients().1.wrap(key, secret).await?,
+                ))
+            }),
             KeySpec::Pgp(_) => unsupported("pgp", self.name()),
         }
     }
@@ -284,6 +291,16 @@ impl MasterKey for KeySpecIn {
     fn wrap<'a>(&'a self, secret: &'a [u8]) -> KeyFuture<'a, MasterKeyEntry> {
         Box::pin(self.spec.wrap_in(self.env.clone(), secret))
     }
+}
+
+/// KMS and Vault clients for the process environment, made once so that wrapping many files
+/// reuses their SDK clients and connections.
+fn process_clients() -> &'static (KmsClient, VaultClient) {
+    static CLIENTS: std::sync::OnceLock<(KmsClient, VaultClient)> = std::sync::OnceLock::new();
+    CLIENTS.get_or_init(|| {
+        let env = Environment::from_process();
+        (KmsClient::new(&env), VaultClient::new(&env))
+    })
 }
 
 fn unsupported<'a>(kind: &'static str, key: String) -> KeyFuture<'a, MasterKeyEntry> {

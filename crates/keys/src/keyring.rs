@@ -48,9 +48,21 @@ pub const SOPS_AGE_SSH_PRIVATE_KEY_CMD: &str = "SOPS_AGE_SSH_PRIVATE_KEY_CMD";
 
 /// A snapshot of environment variables, so discovery can be tested without touching the
 /// process environment.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Environment {
     vars: HashMap<String, String>,
+}
+
+impl fmt::Debug for Environment {
+    // Values may be credentials (`AWS_SECRET_ACCESS_KEY`, `VAULT_TOKEN`, `SOPS_AGE_KEY`): only
+    // the names are shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names: Vec<&str> = self.vars.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        f.debug_struct("Environment")
+            .field("names", &names)
+            .finish()
+    }
 }
 
 impl Environment {

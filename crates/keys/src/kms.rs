@@ -371,6 +371,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn debug_output_holds_no_credentials() {
+        let env = Environment::from_vars([
+            ("AWS_SECRET_ACCESS_KEY", "secret-canary"),
+            ("VAULT_TOKEN", "token-canary"),
+        ]);
+        for text in [
+            format!("{:?}", KmsClient::new(&env)),
+            format!("{:?}", crate::vault::VaultClient::new(&env)),
+            format!("{env:?}"),
+            format!(
+                "{:?}",
+                crate::Keyring::from_environment(&env, std::sync::Arc::new(crate::NoInteraction))
+            ),
+        ] {
+            assert!(!text.contains("canary"), "{text}");
+        }
+        assert!(format!("{env:?}").contains("VAULT_TOKEN"));
+    }
+
+    #[test]
     fn region_from_key_and_alias_arns() {
         assert_eq!(
             region_from_arn("arn:aws:kms:eu-west-1:123456789012:key/abc-def"),

@@ -287,3 +287,83 @@ fn alias_arns_work_both_ways() {
     );
     assert_eq!(signet_decrypt(&by_sops, &vars).unwrap(), PLAIN);
 }
+
+/// A TCP listener that accepts connections and never answers; counts them.
+struct SilentServer {
+    url: String,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl SilentServer {
+    fn start() -> SilentServer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                held.push(stream);
+            }
+        });
+        SilentServer { url, accepted }
+    }
+
+    fn connections(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn a_hanging_kms_times_out_with_a_message_naming_the_key() {
+    let server = SilentServer::start();
+    let arn = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000";
+    let env = Environment::from_vars([
+        ("AWS_ENDPOINT_URL", server.url.as_str()),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ]);
+    let client = KmsClient::new(&env).with_timeout(Duration::from_secs(2));
+    let err =
+        signet_keys::block_on(client.wrap(&KmsKey::from_arn(arn, &[], ""), &[1; 32])).unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains(arn), "{message}");
+    assert!(message.contains("no answer within 2 s"), "{message}");
+    assert!(server.connections() >= 1);
+}
+
+#[test]
+fn local_age_keys_are_tried_before_kms() {
+    use signet_keys::keygen::{IdentityKind, generate, write_identity_file};
+    let dir = tempfile::tempdir().unwrap();
+    let arn = create_kms_key();
+    let generated = generate(IdentityKind::X25519);
+    write_identity_file(&dir.path().join("keys.txt"), &generated).unwrap();
+    let encrypted = signet_encrypt(
+        PLAIN,
+        vec![vec![
+            KeySpec::Kms(KmsKey::from_arn(&arn, &[], "")),
+            KeySpec::age_list(&generated.recipient).unwrap().remove(0),
+        ]],
+        None,
+        &with_home(dir.path(), moto_env()),
+    );
+    // KMS now points at a server that never answers: if it were asked first, it would be
+    // contacted.
+    let server = SilentServer::start();
+    let vars = with_home(
+        dir.path(),
+        vec![
+            ("AWS_ENDPOINT_URL".to_owned(), server.url.clone()),
+            ("AWS_ACCESS_KEY_ID".to_owned(), "testing".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY".to_owned(), "testing".to_owned()),
+            (
+                "SOPS_AGE_KEY_FILE".to_owned(),
+                dir.path().join("keys.txt").display().to_string(),
+            ),
+        ],
+    );
+    assert_eq!(signet_decrypt(&encrypted, &vars).unwrap(), PLAIN);
+    assert_eq!(server.connections(), 0);
+}

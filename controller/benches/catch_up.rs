@@ -5,7 +5,9 @@
 //! 2. Starts the controller in-process (RSA-4096 key adopted from a pre-created key Secret) and times
 //!    how long until every object has a Secret and `Synced=True`.
 //! 3. Creates 50 more, one at a time, and reports p50/p99 of "created -> Secret exists".
-//! 4. Prints the peak RSS: of the controller process when `SIGNET_BENCH_CONTROLLER_BIN` names the
+//! 4. Prints the peak RSS (`SIGNET_BENCH_BITNAMI_BIN` runs the upstream Bitnami controller instead,
+//!    for the side-by-side comparison; note that v0.36.6 only loads in-cluster configuration, so it needs
+//!    `KUBERNETES_SERVICE_HOST`/`PORT` and a service-account token file to run out of cluster): of the controller process when `SIGNET_BENCH_CONTROLLER_BIN` names the
 //!    `signet-controller` binary (run as a child with `KUBECONFIG`), else of this process (controller +
 //!    the bench's own client).
 //!
@@ -125,7 +127,28 @@ async fn main() -> Result<(), BoxError> {
     );
 
     let start = Instant::now();
-    let controller = match std::env::var_os("SIGNET_BENCH_CONTROLLER_BIN") {
+    let bitnami = std::env::var_os("SIGNET_BENCH_BITNAMI_BIN");
+    let mut controller = match std::env::var_os("SIGNET_BENCH_CONTROLLER_BIN") {
+        // The upstream Bitnami controller, out of cluster against the same API server, adopting
+        // the same key Secret.
+        _ if bitnami.is_some() => {
+            let child = std::process::Command::new(bitnami.unwrap_or_default())
+                .env("KUBECONFIG", server.kubeconfig_path())
+                .env("POD_NAMESPACE", &keys_ns)
+                .args([
+                    "--all-namespaces=false",
+                    &format!("--additional-namespaces={app_ns}"),
+                    &format!("--listen-addr=127.0.0.1:{}", signet_testkit::free_port()?),
+                    &format!(
+                        "--listen-metrics-addr=127.0.0.1:{}",
+                        signet_testkit::free_port()?
+                    ),
+                    "--log-level=ERROR",
+                ])
+                .stdout(std::process::Stdio::null())
+                .spawn()?;
+            Controller::Child(child)
+        }
         Some(bin) => {
             let child = std::process::Command::new(bin)
                 .env("KUBECONFIG", server.kubeconfig_path())
@@ -154,11 +177,14 @@ async fn main() -> Result<(), BoxError> {
     };
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &app_ns);
     loop {
-        let listed = secrets
-            .list_metadata(&ListParams::default().labels("signet.dev/sealed-secret-uid"))
-            .await?;
+        let listed = secrets.list_metadata(&ListParams::default()).await?;
         if listed.items.len() >= count {
             break;
+        }
+        if let Controller::Child(child) = &mut controller
+            && let Some(exit) = child.try_wait()?
+        {
+            return Err(format!("the controller exited early: {exit}").into());
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

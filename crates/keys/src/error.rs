@@ -91,7 +91,8 @@ pub enum Error {
     /// Shamir split or combine rejected its input.
     #[error("shamir: {0}")]
     Shamir(#[from] signet_sops::Error),
-    /// A master key type this build does not implement yet (AWS KMS, Vault transit, PGP).
+    /// A master key type this build does not implement (PGP; GCP KMS and Azure Key Vault are
+    /// only carried).
     #[error("{kind} master keys are not supported yet ({key})")]
     Unsupported {
         /// `kms`, `hc_vault`, `pgp`, …

@@ -29,6 +29,14 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// An administrative call to a running peer (creating a key, a mount) failed.
+    #[error("{peer}: {message}")]
+    PeerCall {
+        /// Which peer.
+        peer: &'static str,
+        /// What failed.
+        message: String,
+    },
     /// The peer exited before it was ready.
     #[error("{peer} exited before it was ready ({status}); its last output:\n{log}")]
     ExitedEarly {

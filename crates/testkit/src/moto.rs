@@ -85,8 +85,69 @@ impl Moto {
         .collect()
     }
 
+    /// Creates a symmetric KMS key and, with `alias`, `alias/<alias>` pointing at it; the key ARN, or
+    /// the alias ARN when an alias was asked for.
+    pub fn create_kms_key(&self, alias: Option<&str>) -> Result<String, Error> {
+        let endpoint = self.endpoint_url();
+        let alias = alias.map(str::to_owned);
+        // Its own thread and runtime, so callers inside or outside a tokio runtime both work.
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| call_error(format!("tokio runtime: {e}")))?;
+            runtime.block_on(create_kms_key(endpoint, alias))
+        })
+        .join()
+        .map_err(|_| call_error("the KMS call panicked".to_owned()))?
+    }
+
     /// moto's recent output, for diagnosing a failing test.
     pub fn log_tail(&self) -> String {
         self.process.log_tail()
     }
+}
+
+fn call_error(message: String) -> Error {
+    Error::PeerCall {
+        peer: PEER,
+        message,
+    }
+}
+
+async fn create_kms_key(endpoint: String, alias: Option<String>) -> Result<String, Error> {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(Moto::REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_kms::config::Credentials::new(
+            Moto::ACCESS_KEY_ID,
+            Moto::SECRET_ACCESS_KEY,
+            None,
+            None,
+            "signet-testkit",
+        ))
+        .load()
+        .await;
+    let client = aws_sdk_kms::Client::new(&config);
+    let key = client
+        .create_key()
+        .send()
+        .await
+        .map_err(|e| call_error(format!("CreateKey: {e}")))?;
+    let arn = key
+        .key_metadata
+        .and_then(|m| m.arn)
+        .ok_or_else(|| call_error("CreateKey returned no ARN".to_owned()))?;
+    let Some(alias) = alias else {
+        return Ok(arn);
+    };
+    client
+        .create_alias()
+        .alias_name(format!("alias/{alias}"))
+        .target_key_id(&arn)
+        .send()
+        .await
+        .map_err(|e| call_error(format!("CreateAlias: {e}")))?;
+    let prefix = arn.rsplit_once(":key/").map(|(p, _)| p).unwrap_or(&arn);
+    Ok(format!("{prefix}:alias/{alias}"))
 }

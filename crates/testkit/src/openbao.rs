@@ -81,6 +81,45 @@ impl OpenBao {
         ]
     }
 
+    /// Runs the `bao` CLI as root against this server (in `namespace`, if given); its stdout.
+    pub fn bao(&self, namespace: Option<&str>, args: &[&str]) -> Result<String, Error> {
+        let program = crate::peer_path("bao")?;
+        let out = std::process::Command::new(&program)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(self.env())
+            .envs(namespace.map(|n| ("BAO_NAMESPACE", n)))
+            .args(args)
+            .output()
+            .map_err(|source| Error::Spawn {
+                peer: PEER,
+                program,
+                source,
+            })?;
+        if !out.status.success() {
+            return Err(Error::PeerCall {
+                peer: PEER,
+                message: format!(
+                    "bao {args:?}: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Mounts a fresh transit engine at a path of its own (so tests never collide) holding one key;
+    /// the key's URI as sops names it, `<addr>/v1/<mount>/keys/<key>`.
+    pub fn create_transit_key(&self, label: &str) -> Result<String, Error> {
+        let mount = format!("sops/{}", crate::unique_name(label));
+        self.bao(
+            None,
+            &["secrets", "enable", &format!("-path={mount}"), "transit"],
+        )?;
+        self.bao(None, &["write", "-f", &format!("{mount}/keys/firstkey")])?;
+        Ok(format!("{}/v1/{mount}/keys/firstkey", self.addr()))
+    }
+
     /// OpenBao's recent output, for diagnosing a failing test.
     pub fn log_tail(&self) -> String {
         self.process.log_tail()

@@ -29,57 +29,22 @@ pub fn bao_env() -> Vec<(String, String)> {
 
 /// A fresh symmetric KMS key in moto; its ARN.
 pub fn create_kms_key() -> String {
-    kms_call(None)
+    moto().create_kms_key(None).expect("moto CreateKey")
 }
 
 /// A fresh KMS key with an alias `alias/<alias>`; the alias ARN.
 pub fn create_kms_alias(alias: &str) -> String {
-    kms_call(Some(alias))
+    moto()
+        .create_kms_key(Some(alias))
+        .expect("moto CreateAlias")
 }
 
-fn kms_call(alias: Option<&str>) -> String {
-    let env = moto_env();
-    let get = |name: &str| {
-        env.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap()
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(get("AWS_REGION")))
-            .endpoint_url(get("AWS_ENDPOINT_URL"))
-            .credentials_provider(aws_sdk_kms::config::Credentials::new(
-                get("AWS_ACCESS_KEY_ID"),
-                get("AWS_SECRET_ACCESS_KEY"),
-                None,
-                None,
-                "test",
-            ))
-            .load()
-            .await;
-        let client = aws_sdk_kms::Client::new(&config);
-        let key = client.create_key().send().await.expect("moto CreateKey");
-        let arn = key.key_metadata.unwrap().arn.unwrap();
-        match alias {
-            None => arn,
-            Some(alias) => {
-                client
-                    .create_alias()
-                    .alias_name(format!("alias/{alias}"))
-                    .target_key_id(&arn)
-                    .send()
-                    .await
-                    .expect("moto CreateAlias");
-                let (prefix, _) = arn.rsplit_once(":key/").unwrap();
-                format!("{prefix}:alias/{alias}")
-            }
-        }
-    })
+fn moto() -> &'static signet_testkit::Moto {
+    signet_testkit::Moto::shared().expect("moto could not be started")
+}
+
+fn openbao() -> &'static signet_testkit::OpenBao {
+    signet_testkit::OpenBao::shared().expect("OpenBao could not be started")
 }
 
 fn bao(args: &[&str]) -> String {
@@ -87,30 +52,16 @@ fn bao(args: &[&str]) -> String {
 }
 
 fn bao_in(namespace: Option<&str>, args: &[&str]) -> String {
-    let out = Command::new("/root/.cache/signet/bin/bao")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(bao_env())
-        .envs(namespace.map(|n| ("BAO_NAMESPACE", n)))
-        .args(args)
-        .output()
-        .expect("the bao binary is not installed; run scripts/bootstrap");
-    assert!(
-        out.status.success(),
-        "bao {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    openbao()
+        .bao(namespace, args)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A fresh transit mount (its own path, so tests do not collide) with one key; its URI.
 pub fn create_transit_key(label: &str) -> String {
-    let unique = unique(label);
-    let mount = format!("sops/{unique}");
-    bao(&["secrets", "enable", &format!("-path={mount}"), "transit"]);
-    bao(&["write", "-f", &format!("{mount}/keys/firstkey")]);
-    let addr = signet_testkit::OpenBao::shared().unwrap().addr();
-    format!("{addr}/v1/{mount}/keys/firstkey")
+    openbao()
+        .create_transit_key(label)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A fresh namespace with a transit mount and key; (namespace, key URI).

@@ -212,7 +212,7 @@ pub fn decrypt(cmd: DecryptCmd) -> CliResult {
     let opened = open(&cmd.input, cmd.decrypt.ignore_mac)?;
     let name = opened.loaded.input.display_name();
     let format = opened.loaded.format;
-    let mut tree = opened.loaded.tree;
+    let tree = opened.loaded.tree;
     if let Some(path) = &cmd.decrypt.extract {
         let steps = signet_sops::path::parse_path(path).map_err(|e| engine_error(&name, e))?;
         let root = &tree
@@ -242,8 +242,7 @@ pub fn decrypt(cmd: DecryptCmd) -> CliResult {
             }
         };
     }
-    let out = file::render(format, tree.clone(), &cmd.output, None)?;
-    tree.documents.clear();
+    let out = file::render(format, tree, &cmd.output, None)?;
     file::write(&out, &cmd.output, &opened.loaded.input)
 }
 

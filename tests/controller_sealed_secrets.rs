@@ -986,3 +986,72 @@ async fn key_cutoff_time_forces_one_new_key_and_old_objects_still_open() -> Test
     bed.controller.shutdown().await;
     Ok(())
 }
+
+/// `signet seal --controller-url`: the CLI fetches the certificate, seals without `--cert`, validates
+/// and re-encrypts through the running controller.
+#[tokio::test]
+async fn cli_online_modes_talk_to_the_controller() -> TestResult {
+    let bed = Bed::start(|_| {}).await?;
+    let url = bed.base_url.clone();
+    let namespace = bed.namespace.clone();
+    let cert = bed.cert_pem().await?;
+    let (fetched, sealed, valid, tampered, resealed) = tokio::task::spawn_blocking(move || {
+        let sb = signet_tests::sandbox::Sandbox::new();
+        let fetched = sb
+            .signet(["seal", "--controller-url", &url, "--fetch-cert"])
+            .ok();
+        let manifest = secret_manifest("online", &namespace, &[("k", CANARY.as_bytes())]);
+        let sealed = sb
+            .signet_stdin(
+                ["seal", "--controller-url", &url],
+                manifest.to_string().as_bytes(),
+            )
+            .ok();
+        sb.write("sealed.json", &sealed);
+        let valid = sb
+            .signet([
+                "seal",
+                "--controller-url",
+                &url,
+                "--validate",
+                "sealed.json",
+            ])
+            .code();
+        let mut other: serde_json::Value = serde_json::from_slice(&sealed).expect("JSON");
+        other["metadata"]["name"] = json!("renamed");
+        sb.write("renamed.json", other.to_string());
+        let tampered = sb.signet([
+            "seal",
+            "--controller-url",
+            &url,
+            "--validate",
+            "renamed.json",
+        ]);
+        let resealed = sb
+            .signet([
+                "seal",
+                "--controller-url",
+                &url,
+                "--re-encrypt",
+                "sealed.json",
+            ])
+            .ok();
+        (fetched, sealed, valid, tampered, resealed)
+    })
+    .await?;
+    assert_eq!(String::from_utf8(fetched)?, cert);
+    assert_eq!(valid, 0, "a SealedSecret sealed by the CLI validates");
+    assert_eq!(tampered.code(), 210, "{}", tampered.stderr());
+    assert!(!tampered.stderr().contains(CANARY));
+    let sealed: SealedSecret = serde_json::from_slice(&sealed)?;
+    let resealed: SealedSecret = serde_json::from_slice(&resealed)?;
+    assert_ne!(resealed.spec.encrypted_data, sealed.spec.encrypted_data);
+    bed.create(&resealed).await?;
+    bed.wait_synced("online", "True").await?;
+    assert_eq!(
+        data_of(&bed.wait_secret("online").await?)["k"],
+        CANARY.as_bytes()
+    );
+    bed.controller.shutdown().await;
+    Ok(())
+}

@@ -337,13 +337,13 @@ fn merge_into_adds_and_replaces_items_in_place() {
 }
 
 #[test]
-fn online_flags_exist_and_fail_clearly() {
+fn online_flags_without_a_controller_url_fail_clearly() {
     let s = Scratch::new();
     for flag in [
         &["--fetch-cert"][..],
         &["--validate"],
         &["--re-encrypt"],
-        &["--controller-url", "http://127.0.0.1:1"],
+        &["--controller-name", "sealed-secrets-controller"],
     ] {
         let mut args = vec!["seal", "--cert", "unused.pem"];
         args.extend_from_slice(flag);
@@ -354,6 +354,18 @@ fn online_flags_exist_and_fail_clearly() {
     let ran = s.signet(&["seal"], secret("db", "prod").as_bytes());
     assert_ne!(ran.code, Some(0));
     assert!(ran.stderr.contains("--cert"), "{}", ran.stderr);
+    // A controller that does not answer is named in the error.
+    let ran = s.signet(
+        &[
+            "seal",
+            "--controller-url",
+            "http://127.0.0.1:1",
+            "--fetch-cert",
+        ],
+        b"",
+    );
+    assert_ne!(ran.code, Some(0));
+    assert!(ran.stderr.contains("127.0.0.1:1"), "{}", ran.stderr);
 }
 
 #[test]

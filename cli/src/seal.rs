@@ -7,9 +7,10 @@
 //! several output documents: concatenated JSON objects (as kubeseal writes them, and as `kubectl apply
 //! -f` reads them) or `---`-separated YAML documents.
 //!
-//! Online modes (`--fetch-cert`, `--validate`, `--re-encrypt`, `--controller-*`) need a running
-//! controller; the flags exist so scripts and help text are stable, and fail with exit code
-//! [`code::ONLINE_MODE_UNAVAILABLE`] until the controller lands.
+//! Online modes (`--fetch-cert`, `--validate`, `--re-encrypt`, and sealing without `--cert`) talk to a
+//! running controller's HTTP API at `--controller-url`; the API server's service-proxy route
+//! (`--controller-name/--controller-namespace`, kubeseal's default) fails with
+//! [`code::ONLINE_MODE_UNAVAILABLE`] until the CLI has a Kubernetes client.
 
 use crate::exit::{CliError, CliResult, code};
 use crate::io::{Input, write_atomic, write_stdout};
@@ -53,36 +54,44 @@ impl From<ScopeArg> for Scope {
     }
 }
 
-/// Flags that need a running controller (designed now, implemented with the controller).
+/// Flags that talk to a running Signet (or Bitnami) controller over its HTTP API.
 #[derive(Debug, Args)]
 pub struct OnlineArgs {
-    /// Print the controller's current sealing certificate (needs a controller; not yet available).
+    /// Print the controller's current sealing certificate (`GET /v1/cert.pem`).
     #[arg(long)]
     pub fetch_cert: bool,
-    /// Ask the controller whether the input SealedSecret can be unsealed (not yet available).
+    /// Ask the controller whether the input SealedSecret can be unsealed (`POST /v1/verify`); exit 0
+    /// when it can, 210 when it cannot.
     #[arg(long)]
     pub validate: bool,
-    /// Re-seal the input SealedSecret to the controller's newest key (not yet available).
+    /// Re-seal the input SealedSecret to the controller's newest key (`POST /v1/rotate`).
     #[arg(long)]
     pub re_encrypt: bool,
-    /// Controller base URL, instead of the API server's service proxy (not yet available).
+    /// Controller base URL, e.g. `http://127.0.0.1:8080` (a port-forward or an in-cluster address).
     #[arg(long, value_name = "URL")]
     pub controller_url: Option<String>,
-    /// Controller service name, reached through the API server proxy (not yet available).
+    /// Controller service name, reached through the API server proxy (not yet available: use
+    /// --controller-url).
     #[arg(long, value_name = "NAME")]
     pub controller_name: Option<String>,
-    /// Controller namespace (not yet available).
+    /// Controller namespace, with --controller-name (not yet available: use --controller-url).
     #[arg(long, value_name = "NAMESPACE")]
     pub controller_namespace: Option<String>,
 }
 
 impl OnlineArgs {
-    fn refuse_if_used(&self) -> CliResult {
+    /// The controller to talk to: `Some` with --controller-url; an error when an online mode is asked
+    /// for without one (the service-proxy route needs a Kubernetes client the CLI does not have yet).
+    fn controller(&self) -> CliResult<Option<Controller>> {
+        if let Some(url) = &self.controller_url {
+            return Ok(Some(Controller {
+                base: url.trim_end_matches('/').to_owned(),
+            }));
+        }
         let used = [
             (self.fetch_cert, "--fetch-cert"),
             (self.validate, "--validate"),
             (self.re_encrypt, "--re-encrypt"),
-            (self.controller_url.is_some(), "--controller-url"),
             (self.controller_name.is_some(), "--controller-name"),
             (
                 self.controller_namespace.is_some(),
@@ -93,12 +102,64 @@ impl OnlineArgs {
             Some((_, flag)) => Err(CliError::new(
                 code::ONLINE_MODE_UNAVAILABLE,
                 format!(
-                    "{flag} needs a running Signet or Bitnami controller and is not yet available; \
-                     seal offline with --cert FILE|URL (the controller's cert.pem)"
+                    "{flag} needs --controller-url URL (e.g. after `kubectl port-forward`); reaching the \
+                     controller through the API server's service proxy is not yet available"
                 ),
             )),
-            None => Ok(()),
+            None => Ok(None),
         }
+    }
+}
+
+/// A controller's HTTP API at a base URL.
+struct Controller {
+    base: String,
+}
+
+impl Controller {
+    /// `GET /v1/cert.pem`.
+    fn cert_pem(&self) -> CliResult<Vec<u8>> {
+        fetch_url(&format!("{}/v1/cert.pem", self.base))
+    }
+
+    /// POSTs `body` to `path`; the HTTP status and the response body.
+    fn post(&self, path: &str, body: &[u8]) -> CliResult<(u16, Vec<u8>)> {
+        use std::io::Write;
+        let url = format!("{}{path}", self.base);
+        let fail = |e: &dyn std::fmt::Display| {
+            CliError::new(
+                code::COULD_NOT_READ_INPUT_FILE,
+                format!("cannot reach {url}: {e}"),
+            )
+        };
+        let mut child = std::process::Command::new("curl")
+            .args(["--silent", "--show-error", "--max-time", "60", "-X", "POST"])
+            .args([
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                "@-",
+            ])
+            .args(["--write-out", "\n%{http_code}", "--", &url])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| fail(&format!("running curl: {e}")))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(body).map_err(|e| fail(&e))?;
+        }
+        let output = child.wait_with_output().map_err(|e| fail(&e))?;
+        if !output.status.success() {
+            return Err(fail(&String::from_utf8_lossy(&output.stderr).trim()));
+        }
+        let text = output.stdout;
+        let split = text.iter().rposition(|b| *b == b'\n').unwrap_or(0);
+        let status = std::str::from_utf8(&text[split..])
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or_else(|| fail(&"no HTTP status in the answer"))?;
+        Ok((status, text[..split].to_vec()))
     }
 }
 
@@ -246,7 +307,7 @@ fn load_cert(cert: Option<&str>) -> CliResult<SealingCertificate> {
         CliError::new(
             code::ERROR_CONFLICTING_PARAMETERS,
             "no sealing certificate: pass --cert FILE|URL (or set SEALED_SECRETS_CERT); \
-             fetching it from a controller (--fetch-cert) is not yet available",
+             or --controller-url URL to fetch it from a running controller",
         )
     })?;
     let bytes = if source.starts_with("http://") || source.starts_with("https://") {
@@ -334,8 +395,20 @@ fn emit(bytes: &[u8], output: Option<&Path>) -> CliResult {
 
 /// Runs `signet seal`.
 pub fn seal(args: SealArgs) -> CliResult {
-    args.online.refuse_if_used()?;
-    let cert = load_cert(args.cert.as_deref())?;
+    let controller = args.online.controller()?;
+    if let Some(controller) = &controller {
+        if args.online.fetch_cert {
+            return emit(&controller.cert_pem()?, args.output.as_deref());
+        }
+        if args.online.validate || args.online.re_encrypt {
+            return online_check(&args, controller);
+        }
+    }
+    let cert = match (&controller, args.cert.as_deref()) {
+        (Some(controller), None) => SealingCertificate::from_pem(&controller.cert_pem()?)
+            .map_err(|e| seal_error(&controller.base, e))?,
+        (_, cert) => load_cert(cert)?,
+    };
     if args.raw {
         return seal_raw(&args, &cert);
     }
@@ -373,6 +446,61 @@ pub fn seal(args: SealArgs) -> CliResult {
         })
         .collect::<CliResult<Vec<_>>>()?;
     emit(&render(&sealed, args.format)?, args.output.as_deref())
+}
+
+/// `--validate` / `--re-encrypt`: send each input SealedSecret to the controller.
+fn online_check(args: &SealArgs, controller: &Controller) -> CliResult {
+    let input = Input::from_arg(args.input.as_deref().or(args.secret_file.as_deref()));
+    let origin = input.display_name();
+    let bytes = input.read()?;
+    let mut resealed = Vec::new();
+    for (i, doc) in parse_documents(&bytes, &origin)?.into_iter().enumerate() {
+        let where_ = format!("{origin}: document {}", i + 1);
+        let sealed: SealedSecret = typed(doc, "SealedSecret", &where_)?;
+        let body = serde_json::to_vec(&sealed)
+            .map_err(|e| CliError::new(code::INVALID_MANIFEST, format!("{where_}: {e}")))?;
+        if args.online.validate {
+            match controller.post("/v1/verify", &body)?.0 {
+                200 => {}
+                409 => {
+                    return Err(CliError::new(
+                        code::UNSEAL_FAILED,
+                        format!("{where_}: the controller cannot unseal this SealedSecret"),
+                    ));
+                }
+                status => {
+                    return Err(CliError::new(
+                        code::ERROR_GENERIC,
+                        format!("{where_}: the controller answered HTTP {status} to /v1/verify"),
+                    ));
+                }
+            }
+        } else {
+            let (status, answer) = controller.post("/v1/rotate", &body)?;
+            if status != 200 {
+                return Err(CliError::new(
+                    if status == 409 {
+                        code::UNSEAL_FAILED
+                    } else {
+                        code::ERROR_GENERIC
+                    },
+                    format!("{where_}: the controller answered HTTP {status} to /v1/rotate"),
+                ));
+            }
+            let docs = parse_documents(&answer, &controller.base)?;
+            for doc in docs {
+                resealed.push(typed::<SealedSecret>(
+                    doc,
+                    "SealedSecret",
+                    &controller.base,
+                )?);
+            }
+        }
+    }
+    if args.online.re_encrypt {
+        emit(&render(&resealed, args.format)?, args.output.as_deref())?;
+    }
+    Ok(())
 }
 
 fn seal_raw(args: &SealArgs, cert: &SealingCertificate) -> CliResult {

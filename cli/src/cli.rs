@@ -41,6 +41,10 @@ pub enum Command {
     ExecFile(sops::ExecFileCmd),
     /// Print `{"encrypted":true}` or `{"encrypted":false}`.
     Filestatus(sops::FilestatusCmd),
+    /// Rotate the data key: re-encrypt every value (optionally --add-*/--rm-* master keys).
+    Rotate(crate::sops::rotation::RotateCmd),
+    /// Re-wrap the data key for the keys of the matching .sops.yaml rule (values untouched).
+    Updatekeys(crate::sops::rotation::UpdatekeysCmd),
     /// Generate an age identity.
     Keygen(sops::KeygenCmd),
     /// Print shell completions.
@@ -64,6 +68,8 @@ pub fn run(cli: Cli) -> CliResult {
         Command::ExecFile(c) => sops::exec_file(c),
         Command::Filestatus(c) => sops::filestatus(c),
         Command::Keygen(c) => sops::keygen(c),
+        Command::Rotate(c) => crate::sops::rotation::rotate(c),
+        Command::Updatekeys(c) => crate::sops::rotation::updatekeys(c),
         Command::Completion(c) => crate::docs::completion(c),
         Command::Man(c) => crate::docs::man(c),
     }

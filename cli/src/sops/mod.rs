@@ -1,5 +1,5 @@
 //! The sops-style commands: `encrypt`, `decrypt`, `edit`, `set`, `unset`, `exec-env`, `exec-file`,
-//! `filestatus`, `keygen`. They read files through `signet-sops` stores, get keys from `signet-keys`,
+//! `filestatus`, `keygen`, `rotate`, `updatekeys`. They read files through `signet-sops` stores, get keys from `signet-keys`,
 //! and write atomically. Behaviour and exit codes follow sops.
 
 pub mod args;
@@ -7,6 +7,7 @@ mod editor;
 mod exec;
 mod file;
 mod keys;
+pub mod rotation;
 mod scratch;
 
 pub mod commands;

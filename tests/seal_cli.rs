@@ -502,3 +502,114 @@ fn malformed_input_errors_never_echo_the_input() {
     assert_ne!(ran.code, Some(0));
     assert!(!ran.stderr.contains("CANARY"), "{}", ran.stderr);
 }
+
+/// `signet reseal`: offline re-sealing to a new certificate with the old private key; the result
+/// opens with the new key only (signet and kubeseal agree), and a file the keys cannot open is
+/// reported and left unchanged while the others are still done.
+#[test]
+fn reseal_moves_sealed_secrets_to_a_new_certificate_offline() {
+    let s = Scratch::new();
+    let new_key = s.path("new.key").display().to_string();
+    let new_cert = s.path("new.crt").display().to_string();
+    s.signet(
+        &[
+            "keys",
+            "new-sealing-key",
+            "--bits",
+            "2048",
+            "--key-out",
+            &new_key,
+            "--cert-out",
+            &new_cert,
+        ],
+        b"",
+    )
+    .ok();
+    let sealed = s
+        .signet(
+            &["seal", "--cert", &cert()],
+            secret("db", "prod").as_bytes(),
+        )
+        .ok()
+        .stdout;
+    let json_file = s.write("sealed.json", &sealed);
+    let yaml = s
+        .signet(
+            &["seal", "--cert", &cert(), "-o", "yaml"],
+            secret("db", "prod").as_bytes(),
+        )
+        .ok()
+        .stdout;
+    let yaml_file = s.write("sealed.yaml", &yaml);
+    // Sealed to the new certificate already: the old key cannot open it.
+    let foreign = s
+        .signet(
+            &["seal", "--cert", &new_cert],
+            secret("x", "prod").as_bytes(),
+        )
+        .ok()
+        .stdout;
+    let foreign_file = s.write("foreign.json", &foreign);
+    let (j, y, f) = (
+        json_file.display().to_string(),
+        yaml_file.display().to_string(),
+        foreign_file.display().to_string(),
+    );
+    let ran = s.signet(
+        &[
+            "reseal",
+            "--cert",
+            &new_cert,
+            "--recovery-private-key",
+            &key(),
+            &j,
+            &f,
+            &y,
+        ],
+        b"",
+    );
+    assert_eq!(ran.code, Some(210), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("foreign.json") && !ran.stderr.contains(CANARY),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(
+        std::fs::read(&foreign_file).unwrap(),
+        foreign,
+        "the failed file is untouched"
+    );
+    let resealed_json = std::fs::read(&json_file).unwrap();
+    assert_ne!(resealed_json, sealed);
+    assert!(resealed_json.starts_with(b"{"), "JSON stays JSON");
+    assert!(
+        !std::fs::read(&yaml_file).unwrap().starts_with(b"{"),
+        "YAML stays YAML"
+    );
+    for file in [&j, &y] {
+        let opened = s
+            .signet(&["unseal", "--recovery-private-key", &new_key, file], b"")
+            .ok()
+            .text();
+        assert!(opened.contains(&b64(CANARY.as_bytes())), "{opened}");
+        let old = s.signet(&["unseal", "--recovery-private-key", &key(), file], b"");
+        assert_eq!(old.code, Some(210), "the old key no longer opens {file}");
+    }
+    let by_kubeseal = s
+        .kubeseal(
+            &[
+                "--recovery-unseal",
+                "--recovery-private-key",
+                &new_key,
+                "-o",
+                "json",
+            ],
+            &resealed_json,
+        )
+        .ok()
+        .text();
+    assert!(
+        by_kubeseal.contains(&b64(CANARY.as_bytes())),
+        "{by_kubeseal}"
+    );
+}

@@ -23,6 +23,8 @@ pub enum Command {
     /// Sealing key management.
     #[command(subcommand)]
     Keys(crate::seal::KeysCommand),
+    /// Re-seal SealedSecret files to a new certificate offline, with the keys that open them today.
+    Reseal(crate::seal::ResealArgs),
     /// Encrypt a file in the sops format (values encrypted in place).
     #[command(visible_alias = "e")]
     Encrypt(sops::EncryptCmd),
@@ -59,6 +61,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Seal(c) => crate::seal::seal(c),
         Command::Unseal(c) => crate::seal::unseal(c),
         Command::Keys(c) => crate::seal::keys(c),
+        Command::Reseal(c) => crate::seal::reseal(c),
         Command::Encrypt(c) => sops::encrypt(c),
         Command::Decrypt(c) => sops::decrypt(c),
         Command::Edit(c) => sops::edit(c),

@@ -240,6 +240,28 @@ pub struct UnsealArgs {
     pub output: Option<PathBuf>,
 }
 
+/// `signet reseal`: re-seal SealedSecret files to a new certificate offline, with the private keys
+/// that open them today (no controller needed). Files are rewritten in place, atomically, in their own
+/// format (JSON or YAML); scope, metadata and template are kept.
+#[derive(Debug, Args)]
+pub struct ResealArgs {
+    /// SealedSecret files (one or many documents each).
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// The new sealing certificate (PEM file or http(s) URL). Env: SEALED_SECRETS_CERT.
+    #[arg(long, value_name = "FILE|URL", env = "SEALED_SECRETS_CERT")]
+    pub cert: String,
+    /// Private keys that open the current values (PEM, or a key-backup Secret / v1.List); repeat the
+    /// flag or separate with commas.
+    #[arg(
+        long = "recovery-private-key",
+        value_name = "KEY",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub recovery_private_key: Vec<PathBuf>,
+}
+
 /// `signet keys ...`: sealing key management.
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
@@ -549,15 +571,21 @@ fn merge(secrets: &[(String, Secret)], cert: &SealingCertificate, target: &Path)
 }
 
 /// Runs `signet unseal`.
-pub fn unseal(args: UnsealArgs) -> CliResult {
+/// The private keys named by `--recovery-private-key`.
+fn load_ring(paths: &[PathBuf]) -> CliResult<PrivateKeyRing> {
     let mut ring = PrivateKeyRing::new();
-    for path in &args.recovery_private_key {
+    for path in paths {
         let origin = path.display().to_string();
         warn_if_readable_by_others(path);
         let bytes = zeroize::Zeroizing::new(read_file(path)?);
         ring.add_from_bytes(&bytes, &origin)
             .map_err(|e| seal_error(&origin, e))?;
     }
+    Ok(ring)
+}
+
+pub fn unseal(args: UnsealArgs) -> CliResult {
+    let ring = load_ring(&args.recovery_private_key)?;
     let input = Input::from_arg(args.input.as_deref());
     let origin = input.display_name();
     let docs = parse_documents(&input.read()?, &origin)?;
@@ -581,6 +609,48 @@ pub fn unseal(args: UnsealArgs) -> CliResult {
         .collect::<CliResult<Vec<_>>>()?;
     let bytes = zeroize::Zeroizing::new(render(&secrets, args.format)?);
     emit(&bytes, args.output.as_deref())
+}
+
+/// Runs `signet reseal`. A file that fails is reported and left untouched; the others are still done.
+pub fn reseal(args: ResealArgs) -> CliResult {
+    let ring = load_ring(&args.recovery_private_key)?;
+    let cert = load_cert(Some(&args.cert))?;
+    let mut failed = 0;
+    for path in &args.files {
+        if let Err(e) = reseal_file(path, &ring, &cert) {
+            eprintln!("signet: {}", e.message);
+            failed += 1;
+        }
+    }
+    match failed {
+        0 => Ok(()),
+        n => Err(CliError::new(
+            code::UNSEAL_FAILED,
+            format!(
+                "{n} of {} file(s) could not be re-sealed (left unchanged)",
+                args.files.len()
+            ),
+        )),
+    }
+}
+
+fn reseal_file(path: &Path, ring: &PrivateKeyRing, cert: &SealingCertificate) -> CliResult {
+    let origin = path.display().to_string();
+    let bytes = read_file(path)?;
+    let is_json = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let mut resealed = Vec::new();
+    for (i, doc) in parse_documents(&bytes, &origin)?.into_iter().enumerate() {
+        let where_ = format!("{origin}: document {}", i + 1);
+        let sealed: SealedSecret = typed(doc, "SealedSecret", &where_)?;
+        let values = signet_seal::convert::unseal_values(&sealed, ring)
+            .map_err(|e| seal_error(&where_, e))?;
+        resealed.push(
+            signet_seal::reseal_values(&sealed, &values, cert)
+                .map_err(|e| seal_error(&where_, e))?,
+        );
+    }
+    let format = if is_json { Format::Json } else { Format::Yaml };
+    write_atomic(path, &render(&resealed, format)?)
 }
 
 fn warn_if_readable_by_others(path: &Path) {

@@ -147,14 +147,7 @@ fn reseal(
         .and_then(|k| k.certificate())
         .ok_or(SealError::Unseal)?;
     let values = keys.unseal_values(sealed)?;
-    let label = signet_seal::convert::sealed_secret_label(sealed)?;
-    let mut out = sealed.clone();
-    out.spec.data = None;
-    out.spec.encrypted_data = values
-        .iter()
-        .map(|(key, value)| Ok((key.clone(), signet_seal::seal(cert, &label, value)?)))
-        .collect::<Result<_, SealError>>()?;
-    Ok(out)
+    signet_seal::reseal_values(sealed, &values, cert)
 }
 
 async fn rotate(State(state): State<HttpState>, body: Bytes) -> Response {

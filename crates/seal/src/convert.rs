@@ -133,6 +133,24 @@ pub fn merge_into(
     Ok(())
 }
 
+/// A copy of `sealed` whose items are `values` sealed to `cert` under the object's own scope label:
+/// metadata, scope annotations and template are kept, the deprecated `spec.data` is dropped (its
+/// values are among `values`). What re-sealing to a newer key means, online and offline.
+pub fn reseal_values(
+    sealed: &SealedSecret,
+    values: &Values,
+    cert: &SealingCertificate,
+) -> Result<SealedSecret, SealError> {
+    let label = sealed_secret_label(sealed)?;
+    let mut out = sealed.clone();
+    out.spec.data = None;
+    out.spec.encrypted_data = values
+        .par_iter()
+        .map(|(key, value)| Ok((key.clone(), envelope::seal(cert, &label, value)?)))
+        .collect::<Result<_, SealError>>()?;
+    Ok(out)
+}
+
 /// Opens every value of a SealedSecret. Any failure is the uniform [`SealError::Unseal`].
 pub fn unseal_values(sealed: &SealedSecret, ring: &PrivateKeyRing) -> Result<Values, SealError> {
     let label = sealed_secret_label(sealed)?;

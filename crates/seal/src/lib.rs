@@ -23,7 +23,7 @@ pub mod scope;
 pub mod template;
 
 pub use cert::{GeneratedSealingKey, SealingCertificate, generate_sealing_key};
-pub use convert::{SealOptions, seal_secret, unseal_sealed_secret};
+pub use convert::{SealOptions, reseal_values, seal_secret, unseal_sealed_secret};
 pub use envelope::{open, open_bytes, seal, seal_bytes};
 pub use error::SealError;
 pub use keys::{PrivateKeyRing, UnsealingKey};

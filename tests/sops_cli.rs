@@ -441,3 +441,45 @@ fn completions_and_man_pages() {
     assert!(sb.join("man/signet.1").is_file());
     assert!(sb.join("man/signet-encrypt.1").is_file());
 }
+
+/// Regression (found by the YAML property test): a tag before the first key of the root map made the
+/// `sops:` block land indented under the last entry.
+#[test]
+fn tagged_first_key_keeps_the_sops_block_at_the_top_level() {
+    let (sb, recipient) = setup();
+    let plain = "!!str a: 1\nk:\n    k: x\n";
+    sb.write("tagged.yaml", plain);
+    let out = String::from_utf8(
+        sb.signet(["encrypt", "--age", &recipient, "tagged.yaml"])
+            .ok(),
+    )
+    .unwrap();
+    assert!(out.contains("\nsops:\n"), "{out}");
+    sb.write("tagged.enc.yaml", &out);
+    assert_eq!(
+        sb.signet(["decrypt", "tagged.enc.yaml"]).ok(),
+        plain.as_bytes()
+    );
+    assert_eq!(
+        sb.peer("sops", ["filestatus", "tagged.enc.yaml"]).ok(),
+        b"{\"encrypted\":true}\n"
+    );
+}
+
+/// A document whose root is not a map has nowhere to keep the metadata: refused, like sops does,
+/// instead of writing a file without encryption metadata.
+#[test]
+fn non_map_documents_and_empty_files_are_refused() {
+    let (sb, recipient) = setup();
+    sb.write("list.yaml", "- a\n- b\n");
+    let err = sb
+        .signet(["encrypt", "--age", &recipient, "list.yaml"])
+        .fails_with(23);
+    assert!(
+        err.contains("list.yaml") && err.contains("not a map"),
+        "{err}"
+    );
+    sb.write("empty.yaml", "");
+    sb.signet(["encrypt", "--age", &recipient, "empty.yaml"])
+        .fails_with(92);
+}

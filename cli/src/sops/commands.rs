@@ -195,6 +195,12 @@ pub fn encrypt(cmd: EncryptCmd) -> CliResult {
             "the file is already encrypted",
         ));
     }
+    if loaded.tree.documents.is_empty() {
+        return Err(loaded.err(
+            code::NEED_AT_LEAST_ONE_DOCUMENT,
+            "nothing to encrypt: the file has no document",
+        ));
+    }
     let config = keys::config(cmd.input.config.as_deref())?;
     let plan = NewFile::plan(&cmd.keys, config.as_ref(), loaded.rule_path.as_deref())?;
     plan.encrypt(&mut loaded.tree, &name)?;

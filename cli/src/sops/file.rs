@@ -120,6 +120,7 @@ pub fn engine_error(name: &str, e: signet_sops::Error) -> CliError {
         E::Parse { .. } => code::COULD_NOT_READ_INPUT_FILE,
         E::Emit { .. } => code::ERROR_DUMPING_TREE,
         E::AlreadyEncrypted => code::FILE_ALREADY_ENCRYPTED,
+        E::RootNotAMap { .. } => code::ERROR_ENCRYPTING_TREE,
         E::MacMismatch | E::MacNotFound => code::MAC_MISMATCH,
         E::DecryptFailed { .. } | E::MalformedEncValue { .. } | E::BadPlaintextType { .. } => {
             code::ERROR_DECRYPTING_TREE

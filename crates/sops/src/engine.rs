@@ -365,6 +365,13 @@ pub fn encrypt(
     if is_encrypted(tree) {
         return Err(Error::AlreadyEncrypted);
     }
+    if let Some(i) = tree
+        .documents
+        .iter()
+        .position(|d| !matches!(d.root, Node::Map(_)))
+    {
+        return Err(Error::RootNotAMap { document: i + 1 });
+    }
     // An empty pattern cannot be written (sops omits empty rule fields and then reads the default
     // `unencrypted_suffix`), so encrypt under the default rule, as sops ends up doing.
     if meta.rule.key_and_value().1.is_empty() {

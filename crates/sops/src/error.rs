@@ -26,6 +26,13 @@ pub enum Error {
     /// The file has no `sops` metadata: it is not encrypted.
     #[error("the file is not encrypted (no sops metadata found)")]
     NotEncrypted,
+    /// A document's root is not a map, so it has nowhere to keep the `sops` metadata (sops refuses
+    /// such files too).
+    #[error("document {document} is not a map: sops files need a map at the top of every document")]
+    RootNotAMap {
+        /// 1-based document number.
+        document: usize,
+    },
     /// The file already has a `sops` key: refusing to encrypt it twice.
     #[error("the file is already encrypted (it has a sops metadata key)")]
     AlreadyEncrypted,

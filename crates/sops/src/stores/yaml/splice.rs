@@ -135,6 +135,33 @@ impl<'a> Splicer<'a> {
             .map_or(0, |i| i + 1)
     }
 
+    /// The column a block map's keys stand at. Usually where the map starts; but node properties
+    /// (a tag or anchor) written before the first key on the same line belong to that key, so then
+    /// the keys stand where those properties start (`!t key: v` at column 0 has its keys at 0).
+    fn map_column(&self, o: &Origin) -> usize {
+        let line_start = self.line_start(o.span.0);
+        let prefix = &self.bytes()[line_start..o.span.0];
+        let mut i = 0;
+        loop {
+            while prefix.get(i) == Some(&b' ') {
+                i += 1;
+            }
+            // Sequence indicators before the map (`- - key: v`) are not properties.
+            if prefix.get(i) == Some(&b'-') && matches!(prefix.get(i + 1), None | Some(b' ')) {
+                i += 1;
+                continue;
+            }
+            break;
+        }
+        let at_properties = matches!(prefix.get(i), Some(b'!' | b'&'))
+            || (i == prefix.len() && matches!(self.bytes().get(o.span.0), Some(b'!' | b'&')));
+        if at_properties {
+            String::from_utf8_lossy(&prefix[..i]).chars().count()
+        } else {
+            o.column
+        }
+    }
+
     /// The position just after the line break ending the line that contains `p` (or the end).
     fn after_line(&self, p: usize) -> usize {
         self.bytes()[p..]
@@ -687,7 +714,7 @@ impl<'a> Splicer<'a> {
             }
             return;
         }
-        let col = o.column;
+        let col = self.map_column(&o);
         let base = match parent {
             Parent::SeqItem { col: dash } if col == dash + 2 => dash,
             _ => col,

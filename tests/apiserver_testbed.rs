@@ -4,7 +4,7 @@
 //! test works in its own namespace.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
@@ -19,6 +19,7 @@ use kube::runtime::watcher;
 use kube::{Api, Client};
 use serde_json::json;
 use signet_testkit::ApiServer;
+use signet_tests::poll::eventually;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -32,24 +33,6 @@ fn api_status(err: &kube::Error) -> Option<&kube::core::Status> {
     match err {
         kube::Error::Api(status) => Some(status),
         _ => None,
-    }
-}
-
-/// Polls `check` every 100 ms until it returns `Some`, or fails after `timeout`.
-async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T, String>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return Ok(value);
-        }
-        if Instant::now() > deadline {
-            return Err(format!("{what}: not observed within {timeout:?}"));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

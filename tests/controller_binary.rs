@@ -13,6 +13,7 @@ use kube::config::Kubeconfig;
 use signet_controller::SealedSecret;
 use signet_controller::keyring::SEALING_KEY_LABEL;
 use signet_testkit::ApiServer;
+use signet_tests::poll::eventually;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -74,23 +75,6 @@ fn named(name: &str) -> ObjectMeta {
     ObjectMeta {
         name: Some(name.to_owned()),
         ..ObjectMeta::default()
-    }
-}
-
-async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T, String>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return Ok(value);
-        }
-        if Instant::now() > deadline {
-            return Err(format!("{what}: not observed within {timeout:?}"));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

@@ -8,26 +8,10 @@ use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use signet_controller::{Config, SealedSecret};
 use signet_testkit::ApiServer;
-use std::time::{Duration, Instant};
+use signet_tests::poll::eventually;
+use std::time::Duration;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T, String>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return Ok(value);
-        }
-        if Instant::now() > deadline {
-            return Err(format!("{what}: not observed within {timeout:?}"));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 #[tokio::test]
 async fn works_with_the_bitnami_crd_and_stays_quiet() -> TestResult {

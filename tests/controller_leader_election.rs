@@ -11,26 +11,10 @@ use signet_controller::config::LeaderElection;
 use signet_controller::keyring::SEALING_KEY_LABEL;
 use signet_controller::{Config, RunningController, SealedSecret};
 use signet_testkit::ApiServer;
+use signet_tests::poll::eventually;
 use std::time::{Duration, Instant};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T, String>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return Ok(value);
-        }
-        if Instant::now() > deadline {
-            return Err(format!("{what}: not observed within {timeout:?}"));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 fn replica_config(keys_ns: &str, app_ns: &str, name: &str) -> Config {
     let mut config = Config::new(keys_ns);

@@ -19,9 +19,10 @@ use signet_controller::keyring::{SEALING_KEY_LABEL, fingerprint};
 use signet_controller::reconcile::{OWNER_LABEL, UNSEAL_FAILED_MESSAGE, reason};
 use signet_controller::{Config, RunningController, SealedSecret};
 use signet_testkit::ApiServer;
+use signet_tests::poll::eventually;
 use std::collections::BTreeMap;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -155,24 +156,6 @@ impl Bed {
     async fn metrics(&self) -> Result<String, BoxError> {
         let url = format!("http://{}/metrics", self.controller.metrics_addr);
         Ok(reqwest::get(url).await?.text().await?)
-    }
-}
-
-/// Polls `check` every 100 ms until it returns `Some`, or fails after `timeout`.
-async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T, String>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return Ok(value);
-        }
-        if Instant::now() > deadline {
-            return Err(format!("{what}: not observed within {timeout:?}"));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

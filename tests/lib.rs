@@ -1,3 +1,4 @@
 //! Shared helpers for the end-to-end suites.
 
+pub mod poll;
 pub mod sandbox;

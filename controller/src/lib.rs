@@ -17,6 +17,7 @@ pub mod http;
 pub mod keyring;
 pub mod metrics;
 pub mod reconcile;
+pub mod target;
 
 pub use config::{Args, Config, LogFormat};
 pub use context::Context;
@@ -34,6 +35,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+/// Field manager of every write (and the reporting controller of events).
+pub const FIELD_MANAGER: &str = "signet-controller";
 
 /// Kind name used in metrics labels.
 pub const KIND_SEALED_SECRET: &str = "SealedSecret";

@@ -5,16 +5,11 @@
 
 use crate::context::Context;
 use crate::crd::{SYNCED_CONDITION, SealedSecret, SealedSecretStatus};
+use crate::target::{self, DesiredSecret, LastWrite};
 use crate::{Error, KIND_SEALED_SECRET};
-use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, PartialObjectMeta, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
-use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
-use signet_api::SealedSecretCondition;
 use signet_api::sealed_secret::{
     MANAGED_ANNOTATION, PATCH_ANNOTATION, SKIP_SET_OWNER_REFERENCES_ANNOTATION,
 };
@@ -22,8 +17,7 @@ use signet_seal::SealError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Field manager of every write.
-pub const FIELD_MANAGER: &str = "signet-controller";
+pub use crate::FIELD_MANAGER;
 /// Label on every Secret the controller writes; its value is the SealedSecret's uid. Secrets are
 /// watched by this label only.
 pub const OWNER_LABEL: &str = "signet.dev/sealed-secret-uid";
@@ -80,19 +74,17 @@ pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<A
     let name = sealed.name_any();
     let uid = sealed.uid().ok_or(Error::MissingField("metadata.uid"))?;
     let generation = sealed.metadata.generation;
-    let cached_secret = ctx
-        .secret_store()
-        .get(&ObjectRef::new(&name).within(&namespace));
-
-    if is_up_to_date(&sealed, &ctx, &uid, cached_secret.as_deref()) {
+    let existing = target::current_secret(&ctx, &ctx.secret_store(), &namespace, &name).await?;
+    let status = sealed.status.clone().unwrap_or_default();
+    let last = LastWrite {
+        generation,
+        observed_generation: status.observed_generation,
+        ready: status.synced().is_some_and(|c| c.status == "True"),
+        secret_resource_version: status.secret_resource_version.as_deref(),
+    };
+    if target::is_up_to_date(&ctx, last, OWNER_LABEL, &uid, existing.as_ref()) {
         return Ok(ctx.idle_action());
     }
-
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-    let existing = match &cached_secret {
-        Some(meta) => Some(meta.as_ref().clone()),
-        None => secrets.get_metadata_opt(&name).await?,
-    };
     let mode = match existing.as_ref() {
         None => SecretMode::Own,
         Some(secret)
@@ -104,7 +96,7 @@ pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<A
         {
             SecretMode::Patch
         }
-        Some(secret) if owned_by(secret, &uid) => SecretMode::Own,
+        Some(secret) if target::owned_by(secret, OWNER_LABEL, &uid) => SecretMode::Own,
         Some(secret)
             if secret
                 .annotations()
@@ -166,27 +158,24 @@ pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<A
         }
     };
 
-    let body = secret_body(&sealed, &uid, &plain, mode);
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    ctx.metrics.count_write("secret");
-    let applied = match secrets.patch(&name, &params, &Patch::Apply(&body)).await {
+    let applied = match desired_secret(&sealed, &namespace, &uid, &plain, mode)
+        .apply(&ctx)
+        .await?
+    {
         Ok(applied) => applied,
-        Err(kube::Error::Api(status))
-            if (400..500).contains(&status.code) && status.code != 429 =>
-        {
+        Err(message) => {
             ctx.metrics
                 .count_error(KIND_SEALED_SECRET, reason::APPLY_FAILED);
             let outcome = Outcome {
                 condition_status: "False",
                 reason: reason::APPLY_FAILED,
-                message: format!("the API server refused the Secret: {}", status.message),
+                message,
                 key_fingerprint: fingerprint,
                 secret_resource_version: None,
             };
             write_status(&sealed, &ctx, outcome).await?;
             return Ok(Action::requeue(Duration::from_secs(300)));
         }
-        Err(other) => return Err(other.into()),
     };
     let secret_resource_version = applied.metadata.resource_version.clone();
     let outcome = Outcome {
@@ -203,111 +192,50 @@ pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<A
     Ok(ctx.idle_action())
 }
 
-/// Whether the Secret is known to match this generation: the status (or the controller's memory of
-/// its last write) records the Secret's current resourceVersion and the generation is unchanged.
-fn is_up_to_date(
-    sealed: &SealedSecret,
-    ctx: &Context,
-    uid: &str,
-    cached_secret: Option<&PartialObjectMeta<Secret>>,
-) -> bool {
-    let (Some(generation), Some(secret)) = (sealed.metadata.generation, cached_secret) else {
-        return false;
-    };
-    let Some(secret_rv) = secret.metadata.resource_version.as_deref() else {
-        return false;
-    };
-    if !owned_by(secret, uid) {
-        return false;
-    }
-    if ctx.was_synced(uid, generation, secret_rv) {
-        return true;
-    }
-    sealed.status.as_ref().is_some_and(|status| {
-        status.observed_generation == Some(generation)
-            && status.synced().is_some_and(|c| c.status == "True")
-            && status.secret_resource_version.as_deref() == Some(secret_rv)
-    })
-}
-
-/// Whether a Secret belongs to the SealedSecret with `uid` (our label, or an ownerReference as the
-/// Bitnami controller writes it).
-fn owned_by(secret: &PartialObjectMeta<Secret>, uid: &str) -> bool {
-    secret.labels().get(OWNER_LABEL).map(String::as_str) == Some(uid)
-        || secret.owner_references().iter().any(|o| o.uid == uid)
-}
-
-/// The server-side-apply body of the Secret.
-fn secret_body(
-    sealed: &SealedSecret,
-    uid: &str,
+/// The Secret a SealedSecret describes.
+fn desired_secret<'a>(
+    sealed: &'a SealedSecret,
+    namespace: &'a str,
+    uid: &'a str,
     plain: &signet_api::Secret,
     mode: SecretMode,
-) -> serde_json::Value {
+) -> DesiredSecret<'a> {
     let template = &plain.metadata;
-    let mut labels = template.labels.clone().unwrap_or_default();
-    labels.insert(OWNER_LABEL.to_owned(), uid.to_owned());
-    let mut metadata = json!({
-        "name": sealed.name_any(),
-        "namespace": sealed.namespace(),
-        "labels": labels,
-    });
-    if let Some(annotations) = template.annotations.as_ref().filter(|a| !a.is_empty()) {
-        metadata["annotations"] = json!(annotations);
-    }
     let skip_owner = template
         .annotation(SKIP_SET_OWNER_REFERENCES_ANNOTATION)
         .is_some_and(|v| v == "true");
-    if mode == SecretMode::Own && !skip_owner {
-        metadata["ownerReferences"] = json!([{
-            "apiVersion": SealedSecret::api_version(&()),
-            "kind": SealedSecret::kind(&()),
-            "name": sealed.name_any(),
-            "uid": uid,
-            "controller": true,
-        }]);
+    let own = mode == SecretMode::Own;
+    DesiredSecret {
+        name: sealed.metadata.name.as_deref().unwrap_or_default(),
+        namespace,
+        owner_label: OWNER_LABEL,
+        owner_uid: uid,
+        owner_reference: (own && !skip_owner).then(|| {
+            (
+                SealedSecret::api_version(&()).into_owned(),
+                SealedSecret::kind(&()).into_owned(),
+                sealed.name_any(),
+            )
+        }),
+        labels: template.labels.clone().unwrap_or_default(),
+        annotations: template.annotations.clone().unwrap_or_default(),
+        type_: plain.type_.clone().filter(|_| own),
+        immutable: plain.immutable.filter(|_| own),
+        data_base64: plain.data.clone().unwrap_or_default(),
     }
-    let mut body = json!({
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": metadata,
-        "data": plain.data.clone().unwrap_or_default(),
-    });
-    if mode == SecretMode::Own {
-        if let Some(type_) = &plain.type_ {
-            body["type"] = json!(type_);
-        }
-        if let Some(immutable) = plain.immutable {
-            body["immutable"] = json!(immutable);
-        }
-    }
-    body
 }
 
 /// Patches the status when it differs from `outcome` (timestamps aside), and emits an event when the
 /// condition itself changed. Writes nothing otherwise.
 async fn write_status(sealed: &SealedSecret, ctx: &Context, outcome: Outcome) -> Result<(), Error> {
     let old = sealed.status.clone().unwrap_or_default();
-    let old_condition = old.synced();
-    let condition_changed = old_condition.is_none_or(|c| {
-        c.status != outcome.condition_status
-            || c.reason.as_deref() != Some(outcome.reason)
-            || c.message.as_deref().unwrap_or_default() != outcome.message
-    });
-    let now = json!(Timestamp::now().to_string());
-    let condition = SealedSecretCondition {
-        type_: SYNCED_CONDITION.to_owned(),
-        status: outcome.condition_status.to_owned(),
-        last_update_time: Some(now.clone()),
-        last_transition_time: match old_condition {
-            Some(c) if c.status == outcome.condition_status => {
-                c.last_transition_time.clone().or(Some(now.clone()))
-            }
-            _ => Some(now),
-        },
-        reason: Some(outcome.reason.to_owned()),
-        message: (!outcome.message.is_empty()).then(|| outcome.message.clone()),
-    };
+    let (condition, condition_changed) = target::next_condition(
+        old.synced(),
+        SYNCED_CONDITION,
+        outcome.condition_status,
+        outcome.reason,
+        &outcome.message,
+    );
     let new = SealedSecretStatus {
         conditions: vec![condition],
         observed_generation: sealed.metadata.generation,
@@ -321,46 +249,24 @@ async fn write_status(sealed: &SealedSecret, ctx: &Context, outcome: Outcome) ->
     if unchanged {
         return Ok(());
     }
-    let api: Api<SealedSecret> = Api::namespaced(
-        ctx.client.clone(),
-        sealed.metadata.namespace.as_deref().unwrap_or_default(),
-    );
     // A merge patch of the whole status: conditions is replaced as a list, and the absent Signet
     // fields are cleared with explicit nulls.
-    let patch = json!({"status": {
+    let patch = json!({
         "conditions": new.conditions,
         "observedGeneration": new.observed_generation,
         "keyFingerprint": new.key_fingerprint,
         "secretResourceVersion": new.secret_resource_version,
-    }});
-    ctx.metrics.count_write("status");
-    api.patch_status(
-        &sealed.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await?;
+    });
+    target::patch_status(ctx, sealed, patch).await?;
     if condition_changed {
-        let (type_, reason, note) = if outcome.condition_status == "True" {
-            (
-                EventType::Normal,
-                "Unsealed",
-                "SealedSecret unsealed successfully".to_owned(),
-            )
-        } else {
-            (EventType::Warning, outcome.reason, outcome.message)
-        };
-        let event = Event {
-            type_,
-            reason: reason.to_owned(),
-            note: Some(note),
-            action: "Unseal".to_owned(),
-            secondary: None,
-        };
-        ctx.metrics.count_write("event");
-        if let Err(err) = ctx.recorder.publish(&event, &sealed.object_ref(&())).await {
-            tracing::warn!(error = %err, "cannot publish an event");
-        }
+        target::publish_condition_event(
+            ctx,
+            sealed,
+            &new.conditions[0],
+            "Unseal",
+            ("Unsealed", "SealedSecret unsealed successfully"),
+        )
+        .await;
     }
     Ok(())
 }

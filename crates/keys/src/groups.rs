@@ -118,6 +118,8 @@ pub fn rewrap_data_key<K: MasterKey>(
 /// What happened trying one group.
 struct GroupOutcome {
     secret: Option<Zeroizing<Vec<u8>>>,
+    /// The public name of the entry that opened it.
+    opened_by: Option<String>,
     tried: Vec<String>,
     errors: Vec<String>,
 }
@@ -127,6 +129,7 @@ async fn unwrap_group(group: &KeyGroup, keyring: &Keyring) -> GroupOutcome {
     order.sort_by_key(|&i| keyring.type_rank(KeyType::of_entry(&group[i])));
     let mut outcome = GroupOutcome {
         secret: None,
+        opened_by: None,
         tried: Vec::new(),
         errors: Vec::new(),
     };
@@ -136,6 +139,7 @@ async fn unwrap_group(group: &KeyGroup, keyring: &Keyring) -> GroupOutcome {
         match keyring.unwrap_entry(entry).await {
             Ok(Some(secret)) => {
                 outcome.secret = Some(secret);
+                outcome.opened_by = outcome.tried.last().cloned();
                 return outcome;
             }
             Ok(None) => {}
@@ -145,11 +149,30 @@ async fn unwrap_group(group: &KeyGroup, keyring: &Keyring) -> GroupOutcome {
     outcome
 }
 
+/// A recovered data key and the keys that opened it.
+pub struct UnwrappedDataKey {
+    /// The data key.
+    pub data_key: DataKey,
+    /// One line per key group used, `group N: <public key name>` (recipient, ARN, URI): public
+    /// names only, safe for logs and status messages.
+    pub opened_by: Vec<String>,
+}
+
 /// Recovers the data key of a file from its metadata with the keys in `keyring`.
 pub async fn unwrap_data_key_async(
     metadata: &Metadata,
     keyring: &Keyring,
 ) -> Result<DataKey, Error> {
+    Ok(unwrap_data_key_with_origin(metadata, keyring)
+        .await?
+        .data_key)
+}
+
+/// [`unwrap_data_key_async`], also saying which key of which group opened the data key.
+pub async fn unwrap_data_key_with_origin(
+    metadata: &Metadata,
+    keyring: &Keyring,
+) -> Result<UnwrappedDataKey, Error> {
     let groups = &metadata.key_groups;
     let load_problems = || keyring.problems();
     if groups.len() <= 1 {
@@ -157,14 +180,22 @@ pub async fn unwrap_data_key_async(
             Some(group) => unwrap_group(group, keyring).await,
             None => GroupOutcome {
                 secret: None,
+                opened_by: None,
                 tried: Vec::new(),
                 errors: Vec::new(),
             },
         };
         return match outcome.secret {
-            Some(secret) => DataKey::from_slice(&secret).ok_or_else(|| Error::InvalidShare {
-                group: 0,
-                message: format!("decrypted data key is {} bytes, expected 32", secret.len()),
+            Some(secret) => Ok(UnwrappedDataKey {
+                data_key: DataKey::from_slice(&secret).ok_or_else(|| Error::InvalidShare {
+                    group: 0,
+                    message: format!("decrypted data key is {} bytes, expected 32", secret.len()),
+                })?,
+                opened_by: outcome
+                    .opened_by
+                    .map(|name| format!("group 0: {name}"))
+                    .into_iter()
+                    .collect(),
             }),
             None => Err(Error::NoIdentityMatched {
                 recipients: outcome.tried,
@@ -178,6 +209,7 @@ pub async fn unwrap_data_key_async(
         .filter(|t| *t > 0)
         .unwrap_or(groups.len());
     let mut shares: Vec<Zeroizing<Vec<u8>>> = Vec::new();
+    let mut opened_by = Vec::new();
     let mut failures = Vec::new();
     for (index, group) in groups.iter().enumerate() {
         if shares.len() >= threshold {
@@ -193,6 +225,9 @@ pub async fn unwrap_data_key_async(
                     });
                 }
                 shares.push(share);
+                if let Some(name) = outcome.opened_by {
+                    opened_by.push(format!("group {index}: {name}"));
+                }
             }
             None => {
                 let mut reason = format!(
@@ -216,9 +251,13 @@ pub async fn unwrap_data_key_async(
     }
     let refs: Vec<&[u8]> = shares.iter().map(|s| s.as_slice()).collect();
     let combined = signet_sops::shamir::combine(&refs)?;
-    DataKey::from_slice(&combined).ok_or_else(|| Error::InvalidShare {
+    let data_key = DataKey::from_slice(&combined).ok_or_else(|| Error::InvalidShare {
         group: 0,
         message: format!("combined data key is {} bytes, expected 32", combined.len()),
+    })?;
+    Ok(UnwrappedDataKey {
+        data_key,
+        opened_by,
     })
 }
 

@@ -66,8 +66,9 @@ pub use age_key::{AgeIdentity, AgeRecipient};
 pub use config::{ConfigLookup, CreationRule, SopsConfig, StoresConfig, find_config_file};
 pub use error::Error;
 pub use groups::{
-    entry_name, rewrap_data_key, rewrap_data_key_async, shamir_threshold_for, unwrap_data_key,
-    unwrap_data_key_async, wrap_data_key, wrap_data_key_async,
+    UnwrappedDataKey, entry_name, rewrap_data_key, rewrap_data_key_async, shamir_threshold_for,
+    unwrap_data_key, unwrap_data_key_async, unwrap_data_key_with_origin, wrap_data_key,
+    wrap_data_key_async,
 };
 pub use keyring::{Environment, Keyring, Notice};
 pub use keyspec::{

@@ -319,6 +319,33 @@ pub fn now_rfc3339() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+/// The MAC recorded in `meta` (uppercase hex), decrypted with the data key; `None` when the file
+/// has no MAC or it decrypts to something other than a string.
+pub fn stored_mac(meta: &Metadata, key: &DataKey) -> Result<Option<Zeroizing<String>>, Error> {
+    let Some(stored) = &meta.mac else {
+        return Ok(None);
+    };
+    let aad = mac_aad(&meta.last_modified)?;
+    match ValueCipher::new(key).decrypt_value(stored, &aad, "sops.mac")? {
+        (Value::Str(s), _) => Ok(Some(Zeroizing::new(s))),
+        _ => Ok(None),
+    }
+}
+
+/// The MAC (uppercase hex) of these plaintext values taken in this order, as sops computes it over
+/// a tree's leaves. For callers that must check a MAC over a re-ordered tree (the Kubernetes API
+/// server returns map keys sorted).
+pub fn mac_of_values<'a>(
+    values: impl IntoIterator<Item = &'a [u8]>,
+    mac_only_encrypted: bool,
+) -> String {
+    let mut hasher = new_mac_hasher(mac_only_encrypted);
+    for value in values {
+        hasher.update(value);
+    }
+    hex_upper(&hasher.finalize())
+}
+
 fn new_mac_hasher(mac_only_encrypted: bool) -> Sha512 {
     let mut h = Sha512::new();
     if mac_only_encrypted {
@@ -482,7 +509,6 @@ pub struct Decrypted {
 pub fn decrypt(tree: &mut Tree, key: &DataKey, opts: DecryptOptions) -> Result<Decrypted, Error> {
     let metadata = detach_metadata(tree)?;
     let (previous, mac) = decrypt_values(tree, key, &metadata)?;
-    let cipher = ValueCipher::new(key);
     let mac_matched = match &metadata.mac {
         None => {
             if !opts.ignore_mac {
@@ -490,11 +516,9 @@ pub fn decrypt(tree: &mut Tree, key: &DataKey, opts: DecryptOptions) -> Result<D
             }
             None
         }
-        Some(stored) => {
-            let aad = mac_aad(&metadata.last_modified)?;
-            let stored_plain = match cipher.decrypt_value(stored, &aad, "sops.mac") {
-                Ok((Value::Str(s), _)) => Some(Zeroizing::new(s)),
-                Ok(_) => None,
+        Some(_) => {
+            let stored_plain = match stored_mac(&metadata, key) {
+                Ok(plain) => plain,
                 Err(e) if !opts.ignore_mac => return Err(e),
                 Err(_) => None,
             };

@@ -37,6 +37,12 @@ pub struct Config {
     /// Reconciles in flight at once. Bounded so that catching up with thousands of objects does not
     /// open thousands of API connections at once (memory) while still overlapping API latency.
     pub max_concurrent_reconciles: u16,
+    /// Secrets in the controller namespace whose `*.agekey` entries hold age identities for
+    /// SopsSecrets.
+    pub sops_age_secrets: Vec<String>,
+    /// Environment of the SopsSecret key sources (AWS_*, VAULT_*, SOPS_* variables): the binary
+    /// passes its own; tests pass what they need.
+    pub sops_environment: Vec<(String, String)>,
 }
 
 /// Leader election through a `coordination.k8s.io` Lease in the controller namespace: only the
@@ -78,6 +84,8 @@ impl Config {
             instance: None,
             leader_election: None,
             max_concurrent_reconciles: 64,
+            sops_age_secrets: Vec::new(),
+            sops_environment: Vec::new(),
         }
     }
 }
@@ -139,7 +147,18 @@ pub struct Args {
     /// Reconciles in flight at once.
     #[arg(long, env = "SIGNET_MAX_CONCURRENT_RECONCILES", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
     pub max_concurrent_reconciles: u16,
+    /// Secrets (in the controller namespace) whose `*.agekey` entries are age identities for
+    /// SopsSecrets; repeat or separate with commas.
+    #[arg(
+        long = "sops-age-secret",
+        env = "SIGNET_SOPS_AGE_SECRETS",
+        value_delimiter = ','
+    )]
+    pub sops_age_secrets: Vec<String>,
 }
+
+/// Prefixes of the environment variables the SopsSecret key sources read.
+const SOPS_ENVIRONMENT_PREFIXES: [&str; 3] = ["AWS_", "VAULT_", "SOPS_"];
 
 impl Args {
     /// The library configuration these flags describe.
@@ -158,6 +177,14 @@ impl Args {
                 ..LeaderElection::default()
             }),
             max_concurrent_reconciles: self.max_concurrent_reconciles,
+            sops_age_secrets: self.sops_age_secrets.clone(),
+            sops_environment: std::env::vars()
+                .filter(|(k, _)| {
+                    SOPS_ENVIRONMENT_PREFIXES.iter().any(|p| k.starts_with(p))
+                        || k == "HOME"
+                        || k == "XDG_CONFIG_HOME"
+                })
+                .collect(),
             ..Config::new(self.controller_namespace.clone())
         }
     }

@@ -17,12 +17,14 @@ pub mod http;
 pub mod keyring;
 pub mod metrics;
 pub mod reconcile;
+pub mod sops_secret;
 pub mod target;
 
 pub use config::{Args, Config, LogFormat};
 pub use context::Context;
 pub use crd::{SealedSecret, SealedSecretStatus, sealed_secret_crd};
 pub use error::Error;
+pub use sops_secret::{SopsSecret, sops_secret_crd};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
@@ -101,19 +103,42 @@ impl Drop for RunningController {
     }
 }
 
-/// Installs (server-side apply) the SealedSecret CRD; for development and tests — the chart installs
-/// it in a cluster.
+/// Every CustomResourceDefinition this controller serves (what `crdgen` prints).
+pub fn all_crds()
+-> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
+{
+    vec![sealed_secret_crd(), sops_secret_crd()]
+}
+
+/// Installs (server-side apply) every CRD of [`all_crds`] and waits until they are served; for
+/// development and tests — the chart installs them in a cluster.
 pub async fn install_crd(client: kube::Client) -> Result<(), Error> {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     let api: Api<CustomResourceDefinition> = Api::all(client);
-    let crd = sealed_secret_crd();
-    let name = crd.metadata.name.clone().unwrap_or_default();
-    api.patch(
-        &name,
-        &PatchParams::apply(reconcile::FIELD_MANAGER).force(),
-        &Patch::Apply(&crd),
-    )
-    .await?;
+    for crd in all_crds() {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        api.patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&crd),
+        )
+        .await?;
+    }
+    for crd in all_crds() {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        for _ in 0..100 {
+            let established = api.get_opt(&name).await?.is_some_and(|c| {
+                c.status
+                    .iter()
+                    .flat_map(|s| s.conditions.iter().flatten())
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+            });
+            if established {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
     Ok(())
 }
 
@@ -127,7 +152,7 @@ pub async fn start(client: kube::Client, config: Config) -> Result<RunningContro
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
-            controller: reconcile::FIELD_MANAGER.to_owned(),
+            controller: FIELD_MANAGER.to_owned(),
             instance: Some(identity.clone()),
         },
     );
@@ -305,14 +330,19 @@ async fn lead(
             ctx.config.key_cutoff_time,
             ctx.config.key_bits,
         )));
+        let term_ended = || {
+            let mut rx = term_end_rx.clone();
+            async move {
+                let _ = rx.wait_for(|end| *end).await;
+            }
+        };
         let mut reconciler = AbortOnDrop(tokio::spawn(run_sealed_secret_controller(
             Arc::clone(&ctx),
-            {
-                let mut rx = term_end_rx.clone();
-                async move {
-                    let _ = rx.wait_for(|end| *end).await;
-                }
-            },
+            term_ended(),
+        )));
+        let mut sops_reconciler = AbortOnDrop(tokio::spawn(run_sops_secret_controller(
+            Arc::clone(&ctx),
+            term_ended(),
         )));
         let shutting_down = tokio::select! {
             _ = &mut stopped => true,
@@ -322,9 +352,96 @@ async fn lead(
         ctx.leading.store(false, Ordering::Relaxed);
         drop(renewer);
         let _ = term_end.send(true);
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(15), &mut reconciler.0).await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(15), async {
+            let _ = (&mut reconciler.0).await;
+            let _ = (&mut sops_reconciler.0).await;
+        })
+        .await;
         if shutting_down {
             return;
+        }
+    }
+}
+
+/// `Api`s of a namespaced kind and of Secret metadata, over the watched namespace or the cluster.
+fn scoped_apis<K>(ctx: &Context) -> (Api<K>, Api<kube::api::PartialObjectMeta<Secret>>)
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    let client = ctx.client.clone();
+    match ctx.config.watch_namespace.as_deref() {
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client, ns),
+        ),
+        None => (Api::all(client.clone()), Api::all(client)),
+    }
+}
+
+/// A watch of the metadata of the Secrets carrying `owner_label`, feeding `writer`, as triggers
+/// for the source object of the same name. (`Api<PartialObjectMeta<_>>` makes metadata-only
+/// requests: Secret values never enter this cache.)
+fn owned_secret_triggers(
+    secret_api: Api<kube::api::PartialObjectMeta<Secret>>,
+    owner_label: &str,
+    writer: reflector::store::Writer<kube::api::PartialObjectMeta<Secret>>,
+) -> impl futures::Stream<Item = Result<kube::api::PartialObjectMeta<Secret>, watcher::Error>>
++ Send
++ 'static {
+    watcher(secret_api, watcher::Config::default().labels(owner_label))
+        .default_backoff()
+        .reflect(writer)
+        .touched_objects()
+}
+
+/// Maps an owned Secret to the source object of the same name and namespace.
+fn source_of<K: kube::Resource<DynamicType = ()>>(
+    secret: kube::api::PartialObjectMeta<Secret>,
+) -> Option<ObjectRef<K>> {
+    let name = secret.metadata.name.clone()?;
+    let namespace = secret.metadata.namespace.clone()?;
+    Some(ObjectRef::<K>::new(&name).within(&namespace))
+}
+
+/// A stream that yields once per change seen on `rx` (for `reconcile_all_on`).
+fn changes<T: Send + Sync + 'static>(
+    mut rx: watch::Receiver<T>,
+) -> impl futures::Stream<Item = ()> + Send + 'static {
+    rx.mark_unchanged();
+    futures::stream::unfold(rx, |mut rx| async move {
+        rx.changed().await.ok()?;
+        Some(((), rx))
+    })
+}
+
+/// Whether the API server serves `K` (its CRD is installed). Waits and asks again every minute
+/// while not, until `stop`; returns false when stopped first.
+async fn wait_until_served<K>(
+    client: &kube::Client,
+    stop: &mut (impl std::future::Future<Output = ()> + Send + Unpin),
+) -> bool
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let api: Api<K> = Api::all(client.clone());
+    let mut logged = false;
+    loop {
+        match api
+            .list_metadata(&kube::api::ListParams::default().limit(1))
+            .await
+        {
+            Ok(_) => return true,
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                if !logged {
+                    tracing::info!(kind = %K::kind(&()), "kind not served (CRD not installed); waiting for it");
+                    logged = true;
+                }
+            }
+            Err(err) => tracing::warn!(kind = %K::kind(&()), error = %err, "cannot list"),
+        }
+        tokio::select! {
+            _ = &mut *stop => return false,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
         }
     }
 }
@@ -336,52 +453,73 @@ async fn run_sealed_secret_controller(
     keyring::wait_for_sealing_key(&ctx.keys).await;
     let (secret_store, secret_writer) = reflector::store();
     ctx.set_secret_store(secret_store);
-    let client = ctx.client.clone();
-    // `Api<PartialObjectMeta<_>>` makes metadata-only requests: Secret values never enter this cache.
-    let (sealed_api, secret_api): (Api<SealedSecret>, Api<kube::api::PartialObjectMeta<Secret>>) =
-        match ctx.config.watch_namespace.as_deref() {
-            Some(ns) => (
-                Api::namespaced(client.clone(), ns),
-                Api::namespaced(client.clone(), ns),
-            ),
-            None => (Api::all(client.clone()), Api::all(client.clone())),
-        };
-    let owned_secrets = watcher(
-        secret_api,
-        watcher::Config::default().labels(reconcile::OWNER_LABEL),
-    )
-    .default_backoff()
-    .reflect(secret_writer)
-    .touched_objects();
-    let mut key_changes = ctx.keys.subscribe();
-    key_changes.mark_unchanged();
-    let key_changed = futures::stream::unfold(key_changes, |mut rx| async move {
-        rx.changed().await.ok()?;
-        Some(((), rx))
-    });
+    let (sealed_api, secret_api) = scoped_apis::<SealedSecret>(&ctx);
+    let owned_secrets = owned_secret_triggers(secret_api, reconcile::OWNER_LABEL, secret_writer);
     let controller = Controller::new(sealed_api, watcher::Config::default()).with_config(
         kube::runtime::controller::Config::default()
             .concurrency(ctx.config.max_concurrent_reconciles),
     );
     ctx.set_sealed_secret_store(Some(controller.store()));
     controller
-        .watches_stream(owned_secrets, |secret| {
-            let name = secret.metadata.name.clone()?;
-            let namespace = secret.metadata.namespace.clone()?;
-            Some(ObjectRef::<SealedSecret>::new(&name).within(&namespace))
-        })
-        .reconcile_all_on(key_changed)
+        .watches_stream(owned_secrets, source_of::<SealedSecret>)
+        .reconcile_all_on(changes(ctx.keys.subscribe()))
         .graceful_shutdown_on(stop)
         .run(
             reconcile::reconcile,
             reconcile::error_policy,
             Arc::clone(&ctx),
         )
-        .for_each(|result| async move {
-            if let Err(err) = result {
-                tracing::debug!(error = %err, "reconcile trigger");
-            }
-        })
+        .for_each(log_trigger_error)
         .await;
     ctx.set_sealed_secret_store(None);
+}
+
+async fn run_sops_secret_controller(
+    ctx: Arc<Context>,
+    stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let mut stop = Box::pin(stop);
+    if !wait_until_served::<SopsSecret>(&ctx.client, &mut stop).await {
+        return;
+    }
+    let (keyring, identities) = sops_secret::identities::watch_identities(
+        ctx.client.clone(),
+        ctx.config.controller_namespace.clone(),
+        ctx.config.sops_age_secrets.clone(),
+        ctx.config.sops_environment.clone(),
+    );
+    let _identities = AbortOnDrop(tokio::spawn(identities));
+    let (secret_store, secret_writer) = reflector::store();
+    let (api, secret_api) = scoped_apis::<SopsSecret>(&ctx);
+    let owned_secrets = owned_secret_triggers(
+        secret_api,
+        sops_secret::reconcile::OWNER_LABEL,
+        secret_writer,
+    );
+    let sops_ctx = Arc::new(sops_secret::reconcile::SopsContext {
+        base: Arc::clone(&ctx),
+        secrets: secret_store,
+        keyring: keyring.clone(),
+    });
+    Controller::new(api, watcher::Config::default())
+        .with_config(
+            kube::runtime::controller::Config::default()
+                .concurrency(ctx.config.max_concurrent_reconciles),
+        )
+        .watches_stream(owned_secrets, source_of::<SopsSecret>)
+        .reconcile_all_on(changes(keyring))
+        .graceful_shutdown_on(stop)
+        .run(
+            sops_secret::reconcile::reconcile,
+            sops_secret::reconcile::error_policy,
+            sops_ctx,
+        )
+        .for_each(log_trigger_error)
+        .await;
+}
+
+async fn log_trigger_error<T, E: std::fmt::Display>(result: Result<T, E>) {
+    if let Err(err) = result {
+        tracing::debug!(error = %err, "reconcile trigger");
+    }
 }

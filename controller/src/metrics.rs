@@ -63,6 +63,22 @@ pub struct Metrics {
     pub api_writes: Family<WriteLabels, Counter>,
     /// SealedSecrets by the key that opened them (so an operator knows when a key can be retired).
     pub sealed_secrets_by_key: Family<KeyLabels, Gauge>,
+    /// Calls to external secret stores, by provider, operation and outcome.
+    pub provider_calls: Family<ProviderCallLabels, Counter>,
+    /// Secrets written from a source object, by kind.
+    pub syncs: Family<KindLabels, Counter>,
+    provider_calls_total: std::sync::atomic::AtomicU64,
+}
+
+/// Labels of [`Metrics::provider_calls`].
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProviderCallLabels {
+    /// `vault`, `aws-secretsmanager`, `aws-ssm`.
+    pub provider: String,
+    /// `get`, `get_all`, `validate`.
+    pub operation: String,
+    /// `ok` or the error reason.
+    pub status: String,
 }
 
 impl Default for Metrics {
@@ -107,6 +123,14 @@ impl Metrics {
             "SealedSecrets by the fingerprint of the sealing key that opened them",
             sealed_secrets_by_key.clone(),
         );
+        let provider_calls = Family::<ProviderCallLabels, Counter>::default();
+        registry.register(
+            "provider_calls",
+            "Calls to external secret stores, by provider, operation and status",
+            provider_calls.clone(),
+        );
+        let syncs = Family::<KindLabels, Counter>::default();
+        registry.register("syncs", "Secrets written, by source kind", syncs.clone());
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -122,7 +146,47 @@ impl Metrics {
             sealing_keys,
             api_writes,
             sealed_secrets_by_key,
+            provider_calls,
+            syncs,
+            provider_calls_total: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Counts one reconcile of `kind`.
+    pub fn count_reconcile(&self, kind: &str) {
+        self.reconciles
+            .get_or_create(&KindLabels {
+                kind: kind.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one Secret written from a `kind` object.
+    pub fn count_sync(&self, kind: &str) {
+        self.syncs
+            .get_or_create(&KindLabels {
+                kind: kind.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one provider call.
+    pub fn count_provider_call(&self, provider: &str, operation: &str, status: &str) {
+        self.provider_calls_total
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.provider_calls
+            .get_or_create(&ProviderCallLabels {
+                provider: provider.to_owned(),
+                operation: operation.to_owned(),
+                status: status.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Provider calls so far, all providers (for tests and benchmarks).
+    pub fn provider_calls_total(&self) -> u64 {
+        self.provider_calls_total
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Replaces the per-key gauge with these counts.

@@ -59,12 +59,7 @@ struct Outcome {
 
 /// Reconciles one SealedSecret.
 pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Action, Error> {
-    ctx.metrics
-        .reconciles
-        .get_or_create(&crate::metrics::KindLabels {
-            kind: KIND_SEALED_SECRET.to_owned(),
-        })
-        .inc();
+    ctx.metrics.count_reconcile(KIND_SEALED_SECRET);
     if sealed.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }

@@ -96,7 +96,10 @@ impl DesiredSecret<'_> {
         let api: Api<Secret> = Api::namespaced(ctx.client.clone(), self.namespace);
         let params = PatchParams::apply(FIELD_MANAGER).force();
         ctx.metrics.count_write("secret");
-        match api.patch(self.name, &params, &Patch::Apply(&self.body())).await {
+        match api
+            .patch(self.name, &params, &Patch::Apply(&self.body()))
+            .await
+        {
             Ok(applied) => Ok(Ok(applied)),
             Err(kube::Error::Api(status))
                 if (400..500).contains(&status.code) && status.code != 429 =>
@@ -118,7 +121,12 @@ pub fn base64_values<'a>(
     use base64::Engine as _;
     values
         .into_iter()
-        .map(|(k, v)| (k.clone(), base64::engine::general_purpose::STANDARD.encode(v)))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                base64::engine::general_purpose::STANDARD.encode(v),
+            )
+        })
         .collect()
 }
 
@@ -212,7 +220,11 @@ pub async fn publish_condition_event<K: Resource<DynamicType = ()>>(
     success: (&str, &str),
 ) {
     let (type_, reason, note) = if condition.status == "True" {
-        (EventType::Normal, success.0.to_owned(), success.1.to_owned())
+        (
+            EventType::Normal,
+            success.0.to_owned(),
+            success.1.to_owned(),
+        )
     } else {
         (
             EventType::Warning,
@@ -234,7 +246,11 @@ pub async fn publish_condition_event<K: Resource<DynamicType = ()>>(
 }
 
 /// Patches `status` of a namespaced object with a JSON merge patch.
-pub async fn patch_status<K>(ctx: &Context, object: &K, status: serde_json::Value) -> Result<(), Error>
+pub async fn patch_status<K>(
+    ctx: &Context,
+    object: &K,
+    status: serde_json::Value,
+) -> Result<(), Error>
 where
     K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
         + Clone

@@ -16,6 +16,10 @@ use std::path::PathBuf;
 /// `signet encrypt`.
 #[derive(Debug, Args)]
 pub struct EncryptCmd {
+    /// `SopsSecret`: turn a Secret manifest into a `signet.dev/v1alpha1` SopsSecret for
+    /// signet-controller (implies `--k8s --mac-only-encrypted`).
+    #[arg(long, value_name = "KIND", value_parser = ["SopsSecret"])]
+    kind: Option<String>,
     #[command(flatten)]
     input: InputArgs,
     #[command(flatten)]
@@ -201,8 +205,26 @@ pub fn encrypt(cmd: EncryptCmd) -> CliResult {
             "nothing to encrypt: the file has no document",
         ));
     }
+    let mut key_args = cmd.keys.clone();
+    if cmd.kind.is_some() {
+        let plain = zeroize::Zeroizing::new(
+            file::store(loaded.format, None)
+                .emit(&loaded.tree)
+                .map_err(|e| loaded.err(code::COULD_NOT_READ_INPUT_FILE, e))?,
+        );
+        let converted = super::sops_secret::from_secret(&plain, loaded.format, &name)?;
+        loaded.tree = file::store(loaded.format, None)
+            .parse(&converted)
+            .map_err(|e| loaded.err(code::COULD_NOT_READ_INPUT_FILE, e))?;
+        key_args.k8s = true;
+        key_args.encrypted_regex = None;
+        key_args.unencrypted_regex = None;
+        key_args.encrypted_suffix = None;
+        key_args.unencrypted_suffix = None;
+        key_args.mac_only_encrypted = true;
+    }
     let config = keys::config(cmd.input.config.as_deref())?;
-    let plan = NewFile::plan(&cmd.keys, config.as_ref(), loaded.rule_path.as_deref())?;
+    let plan = NewFile::plan(&key_args, config.as_ref(), loaded.rule_path.as_deref())?;
     plan.encrypt(&mut loaded.tree, &name)?;
     let out = file::render(
         loaded.format,

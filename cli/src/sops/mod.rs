@@ -9,5 +9,6 @@ mod file;
 mod keys;
 pub mod rotation;
 mod scratch;
+mod sops_secret;
 
 pub mod commands;

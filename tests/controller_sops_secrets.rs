@@ -1,0 +1,432 @@
+//! SopsSecrets on the real kube-apiserver: objects made by `signet encrypt --kind SopsSecret` and by
+//! upstream sops (`--encrypted-regex '^(data|stringData)$' --mac-only-encrypted`, keys in any order)
+//! become the right Secrets with the controller's age identity from a Secret; labels added in the
+//! cluster do not break the MAC; a removed or altered value is refused with a Warning and the
+//! Secret stays as it was; without a usable key the condition says so, leaks nothing, and the
+//! object opens as soon as the identity Secret gains the key.
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+use signet_controller::sops_secret::reconcile::OWNER_LABEL;
+use signet_controller::{Config, RunningController, SopsSecret};
+use signet_testkit::ApiServer;
+use signet_tests::poll::eventually;
+use signet_tests::sandbox::Sandbox;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+type BoxError = Box<dyn std::error::Error>;
+
+/// Planted in every plaintext: it must never appear in a status or an event.
+const CANARY: &str = "canary-50b5-sops-do-not-leak";
+/// The Secret (in the controller namespace) holding the controller's age identities.
+const IDENTITY_SECRET: &str = "sops-age";
+
+struct Bed {
+    client: Client,
+    keys_namespace: String,
+    namespace: String,
+    _controller: RunningController,
+    sandbox: Sandbox,
+    /// The identity the controller holds, and its recipient.
+    recipient: String,
+}
+
+fn new_identity(sandbox: &Sandbox, name: &str) -> (String, String) {
+    let out = sandbox.signet(["keygen", "-o", name]);
+    out.ok();
+    let text = String::from_utf8(sandbox.read(name)).expect("utf-8 identity");
+    let recipient = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .expect("public key line")
+        .to_owned();
+    (text, recipient)
+}
+
+fn identity_secret(identities: &[&str]) -> Secret {
+    let mut data = BTreeMap::new();
+    for (i, identity) in identities.iter().enumerate() {
+        data.insert(
+            format!("key{i}.agekey"),
+            ByteString(identity.as_bytes().to_vec()),
+        );
+    }
+    data.insert("README".into(), ByteString(b"not a key".to_vec()));
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(IDENTITY_SECRET.into()),
+            ..ObjectMeta::default()
+        },
+        data: Some(data),
+        ..Secret::default()
+    }
+}
+
+impl Bed {
+    async fn start() -> Result<Bed, BoxError> {
+        let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
+        let client = server.client().await?;
+        signet_controller::install_crd(client.clone()).await?;
+        let keys_namespace = server.create_namespace(&client, "sopskeys").await?;
+        let namespace = server.create_namespace(&client, "sopsapp").await?;
+        let sandbox = Sandbox::new();
+        let (identity, recipient) = new_identity(&sandbox, "controller.agekey");
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), &keys_namespace);
+        secrets
+            .create(&PostParams::default(), &identity_secret(&[&identity]))
+            .await?;
+        let mut config = Config::new(&keys_namespace);
+        config.watch_namespace = Some(namespace.clone());
+        config.listen_addr = "127.0.0.1:0".parse()?;
+        config.metrics_addr = "127.0.0.1:0".parse()?;
+        config.key_bits = 2048;
+        config.sops_age_secrets = vec![IDENTITY_SECRET.into()];
+        let controller = signet_controller::start(client.clone(), config).await?;
+        Ok(Bed {
+            client,
+            keys_namespace,
+            namespace,
+            _controller: controller,
+            sandbox,
+            recipient,
+        })
+    }
+
+    fn api(&self) -> Api<SopsSecret> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    fn secrets(&self) -> Api<Secret> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// Creates the SopsSecret in `yaml` (as committed to Git) in the test namespace.
+    async fn apply(&self, yaml: &str) -> Result<SopsSecret, BoxError> {
+        let mut object: SopsSecret = serde_saphyr::from_str(yaml)?;
+        object.metadata.namespace = Some(self.namespace.clone());
+        Ok(self.api().create(&PostParams::default(), &object).await?)
+    }
+
+    /// Waits until the Ready condition has `status` for the current generation.
+    async fn wait_ready(&self, name: &str, status: &str) -> Result<SopsSecret, BoxError> {
+        let api = self.api();
+        Ok(eventually(
+            &format!("{name} Ready={status}"),
+            Duration::from_secs(30),
+            || async {
+                let object = api.get(name).await.ok()?;
+                let done = object.status.as_ref().is_some_and(|s| {
+                    s.ready().is_some_and(|c| c.status == status)
+                        && s.observed_generation == object.metadata.generation
+                });
+                done.then_some(object)
+            },
+        )
+        .await?)
+    }
+
+    async fn wait_secret(&self, name: &str) -> Result<Secret, BoxError> {
+        let api = self.secrets();
+        Ok(eventually(
+            &format!("Secret {name}"),
+            Duration::from_secs(30),
+            || async { api.get_opt(name).await.ok().flatten() },
+        )
+        .await?)
+    }
+
+    /// Status messages and event notes of the object: they must not contain the canary.
+    async fn assert_nothing_leaked(&self, name: &str) -> TestResult {
+        let object = self.api().get(name).await?;
+        let status = serde_json::to_string(&object.status)?;
+        assert!(!status.contains(CANARY), "status leaks: {status}");
+        let events: Api<Event> = Api::namespaced(self.client.clone(), &self.namespace);
+        for event in events.list(&ListParams::default()).await? {
+            let note = event.note.unwrap_or_default();
+            assert!(!note.contains(CANARY), "event leaks: {note}");
+        }
+        Ok(())
+    }
+
+    async fn warnings_for(&self, name: &str) -> Result<Vec<Event>, BoxError> {
+        let events: Api<Event> = Api::namespaced(self.client.clone(), &self.namespace);
+        Ok(events
+            .list(&ListParams::default())
+            .await?
+            .into_iter()
+            .filter(|e| {
+                e.type_.as_deref() == Some("Warning")
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+            })
+            .collect())
+    }
+}
+
+fn plain_secret(name: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  labels:\n    team: payments\n  annotations:\n    note: from-git\ntype: kubernetes.io/basic-auth\nstringData:\n  username: admin\n  password: {CANARY}-pw\ndata:\n  zeta: {}\n  alpha: {}\n",
+        b64("zeta-value"),
+        b64(&format!("{CANARY}-alpha")),
+    )
+}
+
+fn b64(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+fn text(secret: &Secret, key: &str) -> String {
+    let data = secret.data.as_ref().expect("data");
+    String::from_utf8(
+        data.get(key)
+            .unwrap_or_else(|| panic!("no {key}"))
+            .0
+            .clone(),
+    )
+    .unwrap()
+}
+
+fn assert_expected_secret(secret: &Secret, owner: &SopsSecret) {
+    assert_eq!(text(secret, "username"), "admin");
+    assert_eq!(text(secret, "password"), format!("{CANARY}-pw"));
+    assert_eq!(text(secret, "zeta"), "zeta-value");
+    assert_eq!(text(secret, "alpha"), format!("{CANARY}-alpha"));
+    assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/basic-auth"));
+    assert_eq!(
+        secret.labels().get("team").map(String::as_str),
+        Some("payments")
+    );
+    assert_eq!(
+        secret.annotations().get("note").map(String::as_str),
+        Some("from-git")
+    );
+    let uid = owner.uid().unwrap();
+    assert_eq!(secret.labels().get(OWNER_LABEL), Some(&uid));
+    let refs = secret.owner_references();
+    assert_eq!(refs.len(), 1);
+    assert_eq!(refs[0].kind, "SopsSecret");
+    assert_eq!(refs[0].uid, uid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signet_made_and_sops_made_sopssecrets_become_secrets() -> TestResult {
+    let bed = Bed::start().await?;
+
+    // Made by signet from a plain Secret.
+    bed.sandbox.write("db.yaml", plain_secret("db"));
+    let signet_made = bed
+        .sandbox
+        .signet([
+            "encrypt",
+            "--kind",
+            "SopsSecret",
+            "--age",
+            &bed.recipient,
+            "db.yaml",
+        ])
+        .ok();
+    let created = bed.apply(std::str::from_utf8(&signet_made)?).await?;
+    let ready = bed.wait_ready("db", "True").await?;
+    let message = ready
+        .status
+        .as_ref()
+        .unwrap()
+        .ready()
+        .unwrap()
+        .message
+        .clone();
+    assert_eq!(
+        message.as_deref(),
+        Some(format!("decrypted with group 0: {}", bed.recipient).as_str())
+    );
+    assert_expected_secret(&bed.wait_secret("db").await?, &created);
+
+    // Made by upstream sops, stringData before data and keys unsorted: the API server sorts them,
+    // the controller still verifies the MAC.
+    let sops_plain = format!(
+        "apiVersion: signet.dev/v1alpha1\nkind: SopsSecret\nmetadata:\n  name: upstream\nspec:\n  stringData:\n    username: admin\n    password: {CANARY}-pw\n  template:\n    type: kubernetes.io/basic-auth\n    metadata:\n      labels:\n        team: payments\n      annotations:\n        note: from-git\n  data:\n    zeta: {}\n    alpha: {}\n",
+        b64("zeta-value"),
+        b64(&format!("{CANARY}-alpha")),
+    );
+    bed.sandbox.write("upstream.yaml", sops_plain);
+    let sops_made = bed
+        .sandbox
+        .peer(
+            "sops",
+            [
+                "--encrypt",
+                "--age",
+                &bed.recipient,
+                "--encrypted-regex",
+                "^(data|stringData)$",
+                "--mac-only-encrypted",
+                "upstream.yaml",
+            ],
+        )
+        .ok();
+    let created = bed.apply(std::str::from_utf8(&sops_made)?).await?;
+    bed.wait_ready("upstream", "True").await?;
+    assert_expected_secret(&bed.wait_secret("upstream").await?, &created);
+
+    // Labels and annotations added in the cluster, and a template change (new generation, so a
+    // new decryption): the MAC still holds.
+    bed.api()
+        .patch(
+            "upstream",
+            &PatchParams::default(),
+            &Patch::Merge(json!({
+                "metadata": {"labels": {"added-by": "cluster"}, "annotations": {"argocd": "x"}},
+                "spec": {"template": {"metadata": {"labels": {"team": "platform"}}}}
+            })),
+        )
+        .await?;
+    bed.wait_ready("upstream", "True").await?;
+    let secrets = bed.secrets();
+    eventually(
+        "template change applied",
+        Duration::from_secs(30),
+        || async {
+            let s = secrets.get("upstream").await.ok()?;
+            (s.labels().get("team").map(String::as_str) == Some("platform")).then_some(())
+        },
+    )
+    .await?;
+
+    // A deleted Secret comes back.
+    secrets.delete("db", &Default::default()).await?;
+    eventually("Secret db re-created", Duration::from_secs(30), || async {
+        let s = secrets.get_opt("db").await.ok()??;
+        s.metadata.deletion_timestamp.is_none().then_some(())
+    })
+    .await?;
+    bed.assert_nothing_leaked("db").await?;
+    bed.assert_nothing_leaked("upstream").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removed_or_altered_values_are_refused_and_the_secret_stays() -> TestResult {
+    let bed = Bed::start().await?;
+    bed.sandbox.write("db.yaml", plain_secret("guarded"));
+    let made = bed
+        .sandbox
+        .signet([
+            "encrypt",
+            "--kind",
+            "SopsSecret",
+            "--age",
+            &bed.recipient,
+            "db.yaml",
+        ])
+        .ok();
+    bed.apply(std::str::from_utf8(&made)?).await?;
+    bed.wait_ready("guarded", "True").await?;
+    let before = bed.wait_secret("guarded").await?;
+
+    // A removed value: every value still decrypts, the MAC does not match.
+    bed.api()
+        .patch(
+            "guarded",
+            &PatchParams::default(),
+            &Patch::Json::<()>(serde_json::from_value(json!([
+                {"op": "remove", "path": "/spec/stringData/username"}
+            ]))?),
+        )
+        .await?;
+    let refused = bed.wait_ready("guarded", "False").await?;
+    let condition = refused.status.as_ref().unwrap().ready().unwrap().clone();
+    assert_eq!(condition.reason.as_deref(), Some("MacMismatch"));
+
+    // A value moved to another key: the AEAD refuses it (the key path is authenticated).
+    let object = bed.api().get("guarded").await?;
+    let zeta = object.spec["data"]["zeta"].clone();
+    bed.api()
+        .patch(
+            "guarded",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"data": {"alpha": zeta}}})),
+        )
+        .await?;
+    eventually("DecryptionFailed", Duration::from_secs(30), || async {
+        let o = bed.api().get("guarded").await.ok()?;
+        let c = o.status.as_ref()?.ready()?.clone();
+        (c.reason.as_deref() == Some("DecryptionFailed")
+            && o.status.as_ref()?.observed_generation == o.metadata.generation)
+            .then_some(())
+    })
+    .await?;
+    let after = bed.secrets().get("guarded").await?;
+    assert_eq!(after.data, before.data, "the Secret must not change");
+    assert_eq!(
+        after.metadata.resource_version, before.metadata.resource_version,
+        "nothing written to the Secret"
+    );
+    let warnings = bed.warnings_for("guarded").await?;
+    let reasons: Vec<_> = warnings.iter().filter_map(|e| e.reason.clone()).collect();
+    assert!(reasons.iter().any(|r| r == "MacMismatch"), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r == "DecryptionFailed"),
+        "{reasons:?}"
+    );
+    bed.assert_nothing_leaked("guarded").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_usable_key_the_condition_says_so_and_a_new_identity_opens_it() -> TestResult {
+    let bed = Bed::start().await?;
+    let (other_identity, other_recipient) = new_identity(&bed.sandbox, "other.agekey");
+    bed.sandbox.write("db.yaml", plain_secret("elsewhere"));
+    let made = bed
+        .sandbox
+        .signet([
+            "encrypt",
+            "--kind",
+            "SopsSecret",
+            "--age",
+            &other_recipient,
+            "db.yaml",
+        ])
+        .ok();
+    bed.apply(std::str::from_utf8(&made)?).await?;
+    let refused = bed.wait_ready("elsewhere", "False").await?;
+    let condition = refused.status.as_ref().unwrap().ready().unwrap().clone();
+    assert_eq!(condition.reason.as_deref(), Some("NoDecryptionKey"));
+    let message = condition.message.unwrap_or_default();
+    assert!(message.contains(&other_recipient), "{message}");
+    assert!(!message.contains("AGE-SECRET-KEY"), "{message}");
+    assert!(bed.secrets().get_opt("elsewhere").await?.is_none());
+    bed.assert_nothing_leaked("elsewhere").await?;
+
+    // The operator adds the key to the identity Secret: the object opens without a restart.
+    let identity = String::from_utf8(bed.sandbox.read("controller.agekey"))?;
+    let secrets: Api<Secret> = Api::namespaced(bed.client.clone(), &bed.keys_namespace);
+    secrets
+        .replace(
+            IDENTITY_SECRET,
+            &PostParams::default(),
+            &Secret {
+                metadata: ObjectMeta {
+                    resource_version: secrets
+                        .get(IDENTITY_SECRET)
+                        .await?
+                        .metadata
+                        .resource_version,
+                    ..identity_secret(&[&identity, &other_identity]).metadata
+                },
+                ..identity_secret(&[&identity, &other_identity])
+            },
+        )
+        .await?;
+    bed.wait_ready("elsewhere", "True").await?;
+    let secret = bed.wait_secret("elsewhere").await?;
+    assert_eq!(text(&secret, "username"), "admin");
+    Ok(())
+}

@@ -307,3 +307,106 @@ async fn runbook_05_disaster_recovery_from_a_key_backup() {
     let backup = std::fs::read(sandbox.join("sealing-keys-backup.yaml.age")).expect("backup");
     assert!(backup.starts_with(b"age-encryption.org/v1"));
 }
+
+/// Fingerprint of a PEM certificate's public key as the controller records it (SHA-256 of the DER
+/// SubjectPublicKeyInfo), computed here without openssl.
+fn cert_fingerprint(pem: &[u8]) -> String {
+    let cert = signet_seal::SealingCertificate::from_pem(pem).expect("certificate");
+    signet_controller::keyring::fingerprint(cert.public_key_der())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runbook_03_a_sealing_key_is_compromised() {
+    let sandbox = Sandbox::new();
+    let runbook = Runbook::load("03-sealing-key-compromised.md");
+    let cluster_api = tokio::task::spawn_blocking(fresh_cluster)
+        .await
+        .expect("thread");
+    let client = cluster_api.client().await.expect("client");
+    signet_controller::install_crd(client.clone())
+        .await
+        .expect("CRD");
+    let controller = Controller::start(&cluster_api, Controller::ports(), sandbox.path()).await;
+    let before = sealing_keys(&client).await;
+    assert_eq!(before.len(), 1);
+    let old_key_pem = sandbox.write("test-old.key", &before[0].1);
+
+    let mut session = Session::start(&sandbox, &runbook, &[], true);
+    session.connect(&connect_env(&cluster_api, &controller.url));
+    tokio::task::block_in_place(|| session.run_rest());
+    let output = tokio::task::block_in_place(|| session.finish());
+
+    // Before the reseal both objects depended on the old key; after it, none.
+    assert!(
+        output.contains("SealedSecrets on the old key: 2"),
+        "{output}"
+    );
+    assert!(
+        output.contains("SealedSecrets on the old key: 0"),
+        "{output}"
+    );
+
+    // One key left, the new one; the controller serves its certificate.
+    let after = sealing_keys(&client).await;
+    assert_eq!(after.len(), 1, "{output}");
+    assert_ne!(after[0].1, before[0].1, "the old key is still there");
+    let new_cert = std::fs::read(sandbox.join("new.crt")).expect("new.crt");
+    let served = reqwest::get(format!("{}/v1/cert.pem", controller.url))
+        .await
+        .expect("cert")
+        .bytes()
+        .await
+        .expect("cert body");
+    let new_fp = cert_fingerprint(&new_cert);
+    assert_eq!(cert_fingerprint(&served), new_fp);
+    // No private key left on the workstation.
+    assert!(!sandbox.join("new.key").exists());
+    assert!(!sandbox.join("new-key-secret.json").exists());
+
+    // Every object synced on the new key, with the rotated values.
+    let sealed_api = Api::<signet_controller::SealedSecret>::namespaced(client.clone(), "payments");
+    for (name, item, value) in [
+        ("db", "password", "fresh-db-password"),
+        ("api", "token", "fresh-api-token"),
+    ] {
+        let status = sealed_api
+            .get(name)
+            .await
+            .expect("object")
+            .status
+            .expect("status");
+        assert_eq!(status.key_fingerprint.as_deref(), Some(new_fp.as_str()));
+        assert_eq!(status.synced().expect("Synced").status, "True");
+        let secret = Api::<Secret>::namespaced(client.clone(), "payments")
+            .get(name)
+            .await
+            .expect("Secret");
+        let got = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(item))
+            .expect("item");
+        assert_eq!(got.0, value.as_bytes());
+    }
+
+    // The compromised key opens nothing in Git any more, at the tip.
+    let repo = sandbox.join("practice-repo");
+    for file in ["sealed/db.yaml", "sealed/api.yaml"] {
+        let out = signet_in(
+            &sandbox,
+            &repo,
+            &[],
+            &[
+                "unseal",
+                "--recovery-private-key",
+                &old_key_pem.display().to_string(),
+                file,
+            ],
+        );
+        assert!(!out.status.success(), "the old key still opens {file}");
+    }
+    let log = controller.log_text();
+    for value in ["leaked-db-password", "fresh-db-password", "fresh-api-token"] {
+        assert!(!log.contains(value), "controller log holds a secret value");
+    }
+}

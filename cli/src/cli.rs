@@ -47,6 +47,9 @@ pub enum Command {
     Rotate(crate::sops::rotation::RotateCmd),
     /// Re-wrap the data key for the keys of the matching .sops.yaml rule (values untouched).
     Updatekeys(crate::sops::rotation::UpdatekeysCmd),
+    /// Bring a whole tree up to date: sops files to their .sops.yaml rule, SealedSecrets to the
+    /// current certificate (`--check` to only list what is stale).
+    Rekey(crate::rekey::RekeyCmd),
     /// Generate an age identity.
     Keygen(sops::KeygenCmd),
     /// Print shell completions.
@@ -73,6 +76,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Keygen(c) => sops::keygen(c),
         Command::Rotate(c) => crate::sops::rotation::rotate(c),
         Command::Updatekeys(c) => crate::sops::rotation::updatekeys(c),
+        Command::Rekey(c) => crate::rekey::rekey(c),
         Command::Completion(c) => crate::docs::completion(c),
         Command::Man(c) => crate::docs::man(c),
     }

@@ -4,6 +4,7 @@ mod cli;
 mod docs;
 mod exit;
 mod io;
+mod rekey;
 mod seal;
 mod sops;
 

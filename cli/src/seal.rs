@@ -308,7 +308,7 @@ pub struct NewSealingKeyArgs {
     pub force: bool,
 }
 
-fn seal_error(what: &str, e: SealError) -> CliError {
+pub(crate) fn seal_error(what: &str, e: SealError) -> CliError {
     let code = match e {
         SealError::Unseal => code::UNSEAL_FAILED,
         SealError::Certificate(_) | SealError::CertificateExpired(_) => code::SEALING_CERT_UNUSABLE,
@@ -324,7 +324,7 @@ fn read_file(path: &Path) -> CliResult<Vec<u8>> {
 }
 
 /// Reads the sealing certificate from a file or an http(s) URL.
-fn load_cert(cert: Option<&str>) -> CliResult<SealingCertificate> {
+pub(crate) fn load_cert(cert: Option<&str>) -> CliResult<SealingCertificate> {
     let source = cert.ok_or_else(|| {
         CliError::new(
             code::ERROR_CONFLICTING_PARAMETERS,
@@ -378,7 +378,7 @@ fn typed<T: serde::de::DeserializeOwned>(doc: Value, kind: &str, where_: &str) -
     signet_seal::manifest::typed(doc, kind).map_err(|e| seal_error(where_, e))
 }
 
-fn render<T: Serialize>(objects: &[T], format: Format) -> CliResult<Vec<u8>> {
+pub(crate) fn render<T: Serialize>(objects: &[T], format: Format) -> CliResult<Vec<u8>> {
     let mut out = Vec::new();
     for object in objects {
         match format {
@@ -572,7 +572,7 @@ fn merge(secrets: &[(String, Secret)], cert: &SealingCertificate, target: &Path)
 
 /// Runs `signet unseal`.
 /// The private keys named by `--recovery-private-key`.
-fn load_ring(paths: &[PathBuf]) -> CliResult<PrivateKeyRing> {
+pub(crate) fn load_ring(paths: &[PathBuf]) -> CliResult<PrivateKeyRing> {
     let mut ring = PrivateKeyRing::new();
     for path in paths {
         let origin = path.display().to_string();
@@ -617,7 +617,7 @@ pub fn reseal(args: ResealArgs) -> CliResult {
     let cert = load_cert(Some(&args.cert))?;
     let mut failed = 0;
     for path in &args.files {
-        if let Err(e) = reseal_file(path, &ring, &cert) {
+        if let Err(e) = crate::rekey::sealed::reseal_file(path, &ring, &cert) {
             eprintln!("signet: {}", e.message);
             failed += 1;
         }
@@ -632,25 +632,6 @@ pub fn reseal(args: ResealArgs) -> CliResult {
             ),
         )),
     }
-}
-
-fn reseal_file(path: &Path, ring: &PrivateKeyRing, cert: &SealingCertificate) -> CliResult {
-    let origin = path.display().to_string();
-    let bytes = read_file(path)?;
-    let is_json = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    let mut resealed = Vec::new();
-    for (i, doc) in parse_documents(&bytes, &origin)?.into_iter().enumerate() {
-        let where_ = format!("{origin}: document {}", i + 1);
-        let sealed: SealedSecret = typed(doc, "SealedSecret", &where_)?;
-        let values = signet_seal::convert::unseal_values(&sealed, ring)
-            .map_err(|e| seal_error(&where_, e))?;
-        resealed.push(
-            signet_seal::reseal_values(&sealed, &values, cert)
-                .map_err(|e| seal_error(&where_, e))?,
-        );
-    }
-    let format = if is_json { Format::Json } else { Format::Yaml };
-    write_atomic(path, &render(&resealed, format)?)
 }
 
 fn warn_if_readable_by_others(path: &Path) {

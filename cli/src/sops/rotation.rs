@@ -1,15 +1,18 @@
 //! `rotate` (a new data key, every value re-encrypted, optionally adding or removing master keys) and
 //! `updatekeys` (the same data key re-wrapped for the keys the matching `.sops.yaml` rule names; values
-//! and MAC untouched).
+//! and MAC untouched). [`KeyDrift`], [`rewrap_data_key`] and [`rotate_data_key`] are shared with
+//! `rekey`, which applies them to a whole tree.
 
 use super::args::{FormatArg, InputArgs, OutputArgs};
 use super::file::{self, engine_error};
 use super::keys;
 use crate::exit::{CliError, CliResult, code};
 use clap::Args;
-use signet_keys::KeySpec;
+use signet_keys::{CreationRule, KeySpec};
 use signet_sops::DataKey;
 use signet_sops::engine::{self, DecryptOptions, EncryptOptions};
+use signet_sops::metadata::Metadata;
+use signet_sops::tree::Tree;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -89,10 +92,7 @@ pub fn rotate(cmd: RotateCmd) -> CliResult {
             )
         })?;
     let old_key = keys::data_key(&name, &metadata)?;
-    let decrypted = engine::decrypt(&mut loaded.tree, &old_key, DecryptOptions::default())
-        .map_err(|e| engine_error(&name, e))?;
-    let mut meta = decrypted.metadata;
-    let mut groups = signet_keys::key_specs_from_metadata(&meta)
+    let mut groups = signet_keys::key_specs_from_metadata(&metadata)
         .map_err(|e| CliError::new(code::ERROR_GENERIC, format!("{name}: {e}")))?;
     signet_keys::add_keys(
         &mut groups,
@@ -109,22 +109,33 @@ pub fn rotate(cmd: RotateCmd) -> CliResult {
     )?;
     signet_keys::remove_keys(&mut groups, &removing);
     groups.retain(|g| !g.is_empty());
-    let threshold = meta.shamir_threshold.map(|t| t.min(groups.len()));
+    let threshold = metadata.shamir_threshold.map(|t| t.min(groups.len()));
     let threshold = signet_keys::shamir_threshold_for(groups.len(), threshold);
-    let new_key = DataKey::generate();
-    meta.key_groups = signet_keys::wrap_data_key(&new_key, &groups, threshold)
-        .map_err(|e| CliError::new(code::ERROR_ENCRYPTING_TREE, format!("{name}: {e}")))?;
-    meta.shamir_threshold = threshold;
-    meta.bump_version();
-    engine::encrypt(
-        &mut loaded.tree,
-        &new_key,
-        &mut meta,
-        &EncryptOptions::default(),
-    )
-    .map_err(|e| engine_error(&name, e))?;
+    let wanted = WantedKeys { groups, threshold };
+    rotate_data_key(&name, &mut loaded.tree, &old_key, &wanted)?;
     let out = file::render(loaded.format, loaded.tree, &cmd.output, None)?;
     file::write(&out, &cmd.output, &loaded.input)
+}
+
+/// Decrypts `tree` with `old_key` (checking the MAC) and encrypts every value again under a fresh
+/// data key wrapped for `wanted`. The one implementation of "rotate the data key" (`rotate`,
+/// `rekey --rotate`). Plaintext only ever lives in memory.
+pub fn rotate_data_key(
+    name: &str,
+    tree: &mut Tree,
+    old_key: &DataKey,
+    wanted: &WantedKeys,
+) -> CliResult {
+    let decrypted = engine::decrypt(tree, old_key, DecryptOptions::default())
+        .map_err(|e| engine_error(name, e))?;
+    let mut meta = decrypted.metadata;
+    let new_key = DataKey::generate();
+    meta.key_groups = signet_keys::wrap_data_key(&new_key, &wanted.groups, wanted.threshold)
+        .map_err(|e| CliError::new(code::ERROR_ENCRYPTING_TREE, format!("{name}: {e}")))?;
+    meta.shamir_threshold = wanted.threshold;
+    meta.bump_version();
+    engine::encrypt(tree, &new_key, &mut meta, &EncryptOptions::default())
+        .map_err(|e| engine_error(name, e))
 }
 
 /// `signet updatekeys`: make the file's master keys those of its creation rule, keeping the data key
@@ -157,21 +168,15 @@ pub fn updatekeys(cmd: UpdatekeysCmd) -> CliResult {
             format!("{name}: no creation rule matches"),
         )
     })?;
-    let wanted = rule.key_groups.clone();
-    let current = signet_keys::key_specs_from_metadata(&meta)
+    let wanted = WantedKeys::of_rule(&rule, cmd.shamir_secret_sharing_threshold);
+    let drift = KeyDrift::between(&meta, &wanted)
         .map_err(|e| CliError::new(code::ERROR_GENERIC, format!("{name}: {e}")))?;
-    let threshold = signet_keys::shamir_threshold_for(
-        wanted.len(),
-        cmd.shamir_secret_sharing_threshold
-            .or(rule.shamir_threshold),
-    );
-    let changes = describe_changes(&current, &wanted);
-    if changes.is_empty() && threshold == meta.shamir_threshold {
+    if drift.is_empty() {
         eprintln!("{name}: already up to date");
         return Ok(());
     }
     eprintln!("The following changes will be made to the file's groups:");
-    for line in &changes {
+    for line in drift.change_lines() {
         eprintln!("{line}");
     }
     if !cmd.yes && !confirm()? {
@@ -181,10 +186,7 @@ pub fn updatekeys(cmd: UpdatekeysCmd) -> CliResult {
         ));
     }
     let key = keys::data_key(&name, &meta)?;
-    meta.key_groups = signet_keys::rewrap_data_key(&key, &meta.key_groups, &wanted, threshold)
-        .map_err(|e| CliError::new(code::ERROR_ENCRYPTING_TREE, format!("{name}: {e}")))?;
-    meta.shamir_threshold = threshold;
-    engine::attach_metadata(&mut loaded.tree, &meta);
+    rewrap_data_key(&name, &mut loaded.tree, &mut meta, &key, &wanted)?;
     let out = file::store(loaded.format, None)
         .emit(&loaded.tree)
         .map_err(|e| engine_error(&name, e))?;
@@ -193,38 +195,151 @@ pub fn updatekeys(cmd: UpdatekeysCmd) -> CliResult {
     Ok(())
 }
 
-/// `+ key` / `- key` lines per group, like sops prints them.
-fn describe_changes(current: &[Vec<KeySpec>], wanted: &[Vec<KeySpec>]) -> Vec<String> {
-    let mut lines = Vec::new();
-    for i in 0..current.len().max(wanted.len()) {
-        let (have, want) = (
-            current.get(i).map_or(&[][..], Vec::as_slice),
-            wanted.get(i).map_or(&[][..], Vec::as_slice),
-        );
-        let added: Vec<_> = want
-            .iter()
-            .filter(|k| !have.iter().any(|h| h.same_key(k)))
-            .collect();
-        let removed: Vec<_> = have
-            .iter()
-            .filter(|k| !want.iter().any(|w| w.same_key(k)))
-            .collect();
-        if added.is_empty() && removed.is_empty() {
-            continue;
-        }
-        lines.push(format!("Group {}", i + 1));
-        lines.extend(
-            added
-                .iter()
-                .map(|k| format!("+++ {}", signet_keys::MasterKey::name(*k))),
-        );
-        lines.extend(
-            removed
-                .iter()
-                .map(|k| format!("--- {}", signet_keys::MasterKey::name(*k))),
-        );
+/// Re-wraps the file's data key `key` for `wanted` and writes the new key groups into `meta` and the
+/// tree: the one implementation of "updatekeys" (`updatekeys`, `rekey`). Values, IVs and MAC are
+/// untouched; entries of keys that stay are kept byte for byte (without Shamir).
+pub fn rewrap_data_key(
+    name: &str,
+    tree: &mut Tree,
+    meta: &mut Metadata,
+    key: &DataKey,
+    wanted: &WantedKeys,
+) -> CliResult {
+    meta.key_groups =
+        signet_keys::rewrap_data_key(key, &meta.key_groups, &wanted.groups, wanted.threshold)
+            .map_err(|e| CliError::new(code::ERROR_ENCRYPTING_TREE, format!("{name}: {e}")))?;
+    meta.shamir_threshold = wanted.threshold;
+    engine::attach_metadata(tree, meta);
+    Ok(())
+}
+
+/// The master keys a file should be encrypted to, and the Shamir threshold to record.
+#[derive(Debug, Clone)]
+pub struct WantedKeys {
+    /// One list per key group.
+    pub groups: Vec<Vec<KeySpec>>,
+    /// `shamir_threshold` as recorded (`None` with a single group).
+    pub threshold: Option<usize>,
+}
+
+impl WantedKeys {
+    /// What a creation rule asks for; `threshold` overrides the rule's `shamir_threshold`.
+    pub fn of_rule(rule: &CreationRule, threshold: Option<usize>) -> Self {
+        let groups = rule.key_groups.clone();
+        let threshold =
+            signet_keys::shamir_threshold_for(groups.len(), threshold.or(rule.shamir_threshold));
+        WantedKeys { groups, threshold }
     }
-    lines
+}
+
+/// How a file's key groups differ from the keys it should have: the one answer to "is this file's
+/// key set what its rule wants" (`updatekeys`, `rekey`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyDrift {
+    /// Groups whose keys differ, in group order.
+    pub groups: Vec<GroupDrift>,
+    /// `(file's, wanted)` Shamir thresholds, when they differ.
+    pub threshold: Option<(Option<usize>, Option<usize>)>,
+}
+
+/// Keys to add to and remove from one key group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDrift {
+    /// 0-based group index.
+    pub group: usize,
+    /// Keys the rule names that the file lacks.
+    pub missing: Vec<String>,
+    /// Keys the file has that the rule no longer names.
+    pub extra: Vec<String>,
+}
+
+impl KeyDrift {
+    /// Compares the key groups (positionally: a group's index is its Shamir share) and thresholds of
+    /// `meta` with `wanted`. Needs no key.
+    pub fn between(meta: &Metadata, wanted: &WantedKeys) -> Result<KeyDrift, signet_keys::Error> {
+        let current = signet_keys::key_specs_from_metadata(meta)?;
+        let mut groups = Vec::new();
+        for i in 0..current.len().max(wanted.groups.len()) {
+            let (have, want) = (
+                current.get(i).map_or(&[][..], Vec::as_slice),
+                wanted.groups.get(i).map_or(&[][..], Vec::as_slice),
+            );
+            let name = |k: &KeySpec| signet_keys::MasterKey::name(k);
+            let missing: Vec<String> = want
+                .iter()
+                .filter(|k| !have.iter().any(|h| h.same_key(k)))
+                .map(name)
+                .collect();
+            let extra: Vec<String> = have
+                .iter()
+                .filter(|k| !want.iter().any(|w| w.same_key(k)))
+                .map(name)
+                .collect();
+            if !missing.is_empty() || !extra.is_empty() {
+                groups.push(GroupDrift {
+                    group: i,
+                    missing,
+                    extra,
+                });
+            }
+        }
+        let have = signet_keys::shamir_threshold_for(current.len(), meta.shamir_threshold);
+        let threshold = (have != wanted.threshold).then_some((have, wanted.threshold));
+        Ok(KeyDrift { groups, threshold })
+    }
+
+    /// Whether the file already has exactly the wanted keys and threshold.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty() && self.threshold.is_none()
+    }
+
+    /// `Group N` / `+++ key` / `--- key` lines, as sops prints them before updating.
+    pub fn change_lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for g in &self.groups {
+            lines.push(format!("Group {}", g.group + 1));
+            lines.extend(g.missing.iter().map(|k| format!("+++ {k}")));
+            lines.extend(g.extra.iter().map(|k| format!("--- {k}")));
+        }
+        if let Some((have, want)) = self.threshold {
+            lines.push(format!(
+                "shamir_threshold: {} -> {}",
+                threshold_text(have),
+                threshold_text(want)
+            ));
+        }
+        lines
+    }
+
+    /// One sentence per difference, for reports.
+    pub fn reasons(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for g in &self.groups {
+            let group = g.group + 1;
+            out.extend(
+                g.extra
+                    .iter()
+                    .map(|k| format!("extra recipient {k} (group {group}): no longer in the rule")),
+            );
+            out.extend(
+                g.missing
+                    .iter()
+                    .map(|k| format!("missing recipient {k} (group {group}): named by the rule")),
+            );
+        }
+        if let Some((have, want)) = self.threshold {
+            out.push(format!(
+                "shamir_threshold is {}, the rule wants {}",
+                threshold_text(have),
+                threshold_text(want)
+            ));
+        }
+        out
+    }
+}
+
+fn threshold_text(t: Option<usize>) -> String {
+    t.map_or_else(|| "none".to_owned(), |t| t.to_string())
 }
 
 /// Asks on the terminal; refuses (asks for `-y`) without one.

@@ -1,0 +1,266 @@
+//! `signet rekey [PATH…]`: walk a repository (honouring `.gitignore`/`.ignore`, skipping `.git`),
+//! find every sops file and every file holding SealedSecrets, and bring each up to date in parallel:
+//! sops files get the keys of their creation rule (`updatekeys`, or `--rotate` for new data keys),
+//! SealedSecrets sealed with another certificate are re-sealed to the current one. `--check` changes
+//! nothing and exits [`code::STALE_FILES`] listing what is stale and why.
+//!
+//! Each file is read, judged and rewritten on its own (atomically, see [`crate::io::write_atomic`]):
+//! a file that fails is reported and left byte-identical, and the others still run.
+
+mod report;
+pub mod sealed;
+mod sops_file;
+
+use crate::exit::{CliError, CliResult, code};
+use clap::{Args, ValueEnum};
+use rayon::prelude::*;
+use report::{FileReport, Kind, Report, Status};
+use sealed::{KeyRings, SealContext, SealedFile};
+use sops_file::SopsContext;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+/// Report format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// A line per file that needs attention, then a summary.
+    Text,
+    /// One JSON document: `{"files": [...], "summary": {...}}`.
+    Json,
+}
+
+/// `signet rekey`.
+#[derive(Debug, Args)]
+pub struct RekeyCmd {
+    /// Files or directories to walk (default: the working directory).
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Change nothing; exit 211 when any file is stale, listing each with the reason.
+    #[arg(long, visible_alias = "dry-run")]
+    check: bool,
+    /// Also give every sops file a new data key (all values re-encrypted), e.g. after a key leaked.
+    #[arg(long)]
+    rotate: bool,
+    /// Report format.
+    #[arg(short = 'o', long, value_enum, default_value = "text")]
+    output: OutputFormat,
+    /// Files processed at once (default: one per CPU).
+    #[arg(short = 'j', long, value_name = "N")]
+    jobs: Option<usize>,
+    /// One `.sops.yaml` for every file (default: the nearest one above each file).
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// The current sealing certificate (PEM file or http(s) URL). Env: SEALED_SECRETS_CERT.
+    #[arg(long, value_name = "FILE|URL", env = "SEALED_SECRETS_CERT")]
+    cert: Option<String>,
+    /// Fetch the current certificate from a controller (`GET /v1/cert.pem`) instead of --cert.
+    #[arg(long, value_name = "URL", conflicts_with = "cert")]
+    controller_url: Option<String>,
+    /// Private keys that open SealedSecrets (PEM, or a key-backup Secret / v1.List); repeat the flag
+    /// or separate with commas. Needed to tell which certificate sealed a SealedSecret.
+    #[arg(
+        long = "recovery-private-key",
+        value_name = "KEY",
+        value_delimiter = ','
+    )]
+    recovery_private_key: Vec<PathBuf>,
+}
+
+/// Runs `signet rekey`.
+pub fn rekey(cmd: RekeyCmd) -> CliResult {
+    let seal = seal_context(&cmd)?;
+    let sops = SopsContext::new(cmd.check, cmd.rotate, cmd.config.clone());
+    let roots = if cmd.paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        cmd.paths.clone()
+    };
+    let walked = walk(&roots)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cmd.jobs.unwrap_or(0))
+        .build()
+        .map_err(|e| CliError::new(code::ERROR_GENERIC, format!("cannot start workers: {e}")))?;
+    let progress = progress_bar(walked.files.len());
+    let outcomes: Vec<Option<FileReport>> = pool.install(|| {
+        walked
+            .files
+            .par_iter()
+            .map(|path| {
+                let outcome = process_file(&sops, &seal, path);
+                progress.inc(1);
+                outcome
+            })
+            .collect()
+    });
+    progress.finish_and_clear();
+    let ignored = outcomes.iter().filter(|o| o.is_none()).count();
+    let report = Report::new(
+        outcomes.into_iter().flatten().collect(),
+        ignored,
+        walked.leftover_temp_files,
+    );
+    let printed = match cmd.output {
+        OutputFormat::Text => report.text(),
+        OutputFormat::Json => report.json(),
+    };
+    crate::io::write_stdout(printed.as_bytes())?;
+    let (failed, stale) = (report.count(Status::Failed), report.count(Status::Stale));
+    if failed > 0 {
+        return Err(CliError::new(
+            code::ERROR_GENERIC,
+            format!("{failed} file(s) failed and were left unchanged"),
+        ));
+    }
+    if stale > 0 {
+        return Err(CliError::new(
+            code::STALE_FILES,
+            format!("{stale} file(s) are stale"),
+        ));
+    }
+    Ok(())
+}
+
+/// Reads and classifies one file, then checks or updates it; `None` when it is no secret file.
+fn process_file(sops: &SopsContext, seal: &SealContext, path: &Path) -> Option<FileReport> {
+    let name = path.display().to_string();
+    let bytes = match std::fs::read(path) {
+        Ok(b) => zeroize::Zeroizing::new(b),
+        Err(e) => {
+            // Unreadable: judge the kind by the name, so it is still reported.
+            let kind = if is_manifest_name(path) {
+                Kind::SealedSecret
+            } else {
+                Kind::Sops
+            };
+            return Some(FileReport::failed(
+                &name,
+                kind,
+                &format!("cannot read: {e}"),
+            ));
+        }
+    };
+    match sops_file::recognise(path, &bytes) {
+        Ok(Some(file)) => return Some(sops_file::process(sops, path, &name, file)),
+        Ok(None) => {}
+        Err(e) => return Some(FileReport::failed(&name, Kind::Sops, &e)),
+    }
+    if !is_manifest_name(path) || !bytes.windows(12).any(|w| w == b"SealedSecret") {
+        return None;
+    }
+    match SealedFile::parse(&bytes, &name) {
+        Ok(Some(file)) => Some(sealed::process(seal, path, &name, &file)),
+        Ok(None) => None,
+        // A file whose documents do not parse holds no SealedSecret we could use (e.g. a Helm
+        // template); one that parses but cannot be split safely is reported.
+        Err(e) if e.message.contains("split") => {
+            Some(FileReport::failed(&name, Kind::SealedSecret, &e.message))
+        }
+        Err(_) => None,
+    }
+}
+
+fn is_manifest_name(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "json")
+    )
+}
+
+/// The certificate and keys for SealedSecrets, or why they will be reported unchecked.
+fn seal_context(cmd: &RekeyCmd) -> CliResult<SealContext> {
+    let source = match (&cmd.cert, &cmd.controller_url) {
+        (Some(cert), _) => Some(cert.clone()),
+        (None, Some(url)) => Some(format!("{}/v1/cert.pem", url.trim_end_matches('/'))),
+        (None, None) => None,
+    };
+    let Some(source) = source else {
+        return Ok(SealContext::Unchecked(
+            "no current certificate given (--cert or --controller-url)".to_owned(),
+        ));
+    };
+    let cert = crate::seal::load_cert(Some(&source))?;
+    if cmd.recovery_private_key.is_empty() {
+        return Ok(SealContext::Unchecked(
+            "no --recovery-private-key given: which certificate sealed it cannot be told without \
+             the private keys"
+                .to_owned(),
+        ));
+    }
+    let rings = KeyRings::load(&cmd.recovery_private_key)?;
+    Ok(SealContext::Ready {
+        cert_fp: sealed::fingerprint(cert.public_key_der()),
+        cert,
+        rings,
+        check: cmd.check,
+    })
+}
+
+/// The files to look at.
+struct Walked {
+    files: Vec<PathBuf>,
+    leftover_temp_files: usize,
+}
+
+/// Files under `roots`, honouring `.gitignore` (in or out of a Git checkout), `.ignore` and
+/// `.git/info/exclude`, including hidden files (`.env`), never inside `.git`. A file named directly is
+/// taken even when ignored.
+fn walk(roots: &[PathBuf]) -> CliResult<Walked> {
+    let mut files = Vec::new();
+    let mut leftover_temp_files = 0;
+    for root in roots {
+        if root.is_file() {
+            files.push(clean(root));
+            continue;
+        }
+        if !root.is_dir() {
+            return Err(CliError::new(
+                code::COULD_NOT_READ_INPUT_FILE,
+                format!("{}: no such file or directory", root.display()),
+            ));
+        }
+        let walker = ignore::WalkBuilder::new(root)
+            .hidden(false)
+            .require_git(false)
+            .filter_entry(|e| e.file_name() != ".git")
+            .build();
+        for entry in walker {
+            let entry = entry.map_err(|e| {
+                CliError::new(code::COULD_NOT_READ_INPUT_FILE, format!("walking: {e}"))
+            })?;
+            if !entry.file_type().is_some_and(|t| t.is_file()) {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy();
+            if name.starts_with(".signet-") && name.ends_with(".tmp") {
+                leftover_temp_files += 1;
+                continue;
+            }
+            files.push(clean(entry.path()));
+        }
+    }
+    files.sort();
+    files.dedup();
+    Ok(Walked {
+        files,
+        leftover_temp_files,
+    })
+}
+
+/// `./a/b` as `a/b`.
+fn clean(path: &Path) -> PathBuf {
+    path.strip_prefix(".").unwrap_or(path).to_path_buf()
+}
+
+/// A progress bar on stderr when it is a terminal; hidden otherwise.
+fn progress_bar(len: usize) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} rekey [{bar:30}] {pos}/{len} files ({eta})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}

@@ -1,22 +1,37 @@
 //! `charts/signet`: `helm lint` passes, `helm template` renders a hardened Deployment and the
-//! generated CRD only when asked, the chart's CRD file is the current `crdgen` output, and the
-//! rendered RBAC, applied to the real API server, lets the controller's ServiceAccount do what the
-//! controller needs and nothing more.
+//! generated CRDs only when asked, every chart CRD file is the current `crdgen` output, the values
+//! reach the controller as flags and variables it knows, and the rendered RBAC, applied to the real
+//! API server, lets the controller's ServiceAccount do what the controller needs and nothing more.
 
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
-use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use serde_json::Value;
 use signet_testkit::ApiServer;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-const CRD_FILE: &str = "charts/signet/files/crds/sealedsecrets.bitnami.com.yaml";
+const CRD_DIR: &str = "charts/signet/files/crds";
+
+/// The CRDs the controller serves: `crdgen --list` must name at least these.
+const EXPECTED_CRDS: [&str; 5] = [
+    "sealedsecrets.bitnami.com",
+    "sopssecrets.signet.dev",
+    "externalsecrets.signet.dev",
+    "secretstores.signet.dev",
+    "clustersecretstores.signet.dev",
+];
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -64,6 +79,11 @@ fn render(
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
 }
 
+/// Whether `helm template` refuses these `--set` values (values.schema.json or a template `fail`).
+fn refused(sets: &[&str]) -> bool {
+    render("x", "default", sets).is_err()
+}
+
 fn of_kind<'a>(objects: &'a [Value], kind: &str) -> Vec<&'a Value> {
     objects.iter().filter(|o| o["kind"] == kind).collect()
 }
@@ -74,21 +94,59 @@ fn one_of_kind<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
     found[0]
 }
 
-/// The `crdgen` binary's output (built like the other suites build their binaries).
-fn crdgen_output() -> Result<String, Box<dyn std::error::Error>> {
-    let root = repo_root();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = Command::new(&cargo)
-        .args(["build", "-q", "-p", "signet-controller", "--bin", "crdgen"])
-        .current_dir(&root)
-        .status()?;
-    assert!(status.success(), "cargo build --bin crdgen failed");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+fn crd_names(objects: &[Value]) -> Vec<String> {
+    let mut names: Vec<String> = of_kind(objects, "CustomResourceDefinition")
+        .iter()
+        .filter_map(|c| c["metadata"]["name"].as_str().map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
+/// The target directory the workspace builds into.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let output = Command::new(target.join("debug/crdgen")).output()?;
-    assert!(output.status.success(), "crdgen failed");
+        .unwrap_or_else(|| repo_root().join("target"))
+}
+
+/// Builds a `signet-controller` binary once per test process (like the other suites build theirs)
+/// and returns its path.
+fn controller_bin(name: &'static str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let status = Command::new(&cargo)
+            .args(["build", "-q", "-p", "signet-controller", "--bins"])
+            .current_dir(repo_root())
+            .status()
+            .expect("cannot run cargo");
+        assert!(
+            status.success(),
+            "cargo build -p signet-controller --bins failed"
+        );
+    });
+    target_dir().join("debug").join(name)
+}
+
+/// The `crdgen` binary's output for `args`.
+fn crdgen(args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
+    let output = Command::new(controller_bin("crdgen")).args(args).output()?;
+    assert!(
+        output.status.success(),
+        "crdgen {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     Ok(String::from_utf8(output.stdout)?)
+}
+
+/// `crdgen --list`: the names of every CRD the controller serves.
+fn crdgen_names() -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    Ok(crdgen(&["--list"])?
+        .lines()
+        .map(str::to_owned)
+        .filter(|l| !l.is_empty())
+        .collect())
 }
 
 #[test]
@@ -96,44 +154,90 @@ fn chart_lints_strictly() -> TestResult {
     let chart = chart_dir();
     let out = helm(&["lint", "--strict", &chart.to_string_lossy()])?;
     assert!(out.contains("0 chart(s) failed"), "{out}");
+    // With every option on, too.
+    let out = helm(&[
+        "lint",
+        "--strict",
+        &chart.to_string_lossy(),
+        "--set",
+        "watchNamespace=apps,serviceMonitor.enabled=true,networkPolicy.enabled=true",
+        "--set",
+        "sops.ageSecretNames={sops-age,team-keys}",
+        "--set",
+        "sops.env[0].name=AWS_REGION,sops.env[0].value=eu-west-1",
+    ])?;
+    assert!(out.contains("0 chart(s) failed"), "{out}");
     Ok(())
 }
 
 #[test]
-fn crd_file_is_current_crdgen_output() -> TestResult {
-    let file = std::fs::read_to_string(repo_root().join(CRD_FILE))?;
-    let header: Vec<&str> = file.lines().take_while(|l| l.starts_with('#')).collect();
-    assert!(
-        header.iter().any(|l| l.contains("--bin crdgen")),
-        "the CRD file must say how to regenerate it"
-    );
-    let body: String = file
-        .split_inclusive('\n')
-        .skip(header.len())
-        .collect::<String>();
-    let generated = crdgen_output()?;
-    assert!(
-        body == generated,
-        "{CRD_FILE} is stale: regenerate it with the command in its header"
-    );
+fn every_crd_file_is_current_crdgen_output() -> TestResult {
+    let names = crdgen_names()?;
+    for expected in EXPECTED_CRDS {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "crdgen --list lacks {expected}: {names:?}"
+        );
+    }
+    for name in &names {
+        let path = format!("{CRD_DIR}/{name}.yaml");
+        let file = std::fs::read_to_string(repo_root().join(&path))
+            .map_err(|e| format!("{path}: {e} (a CRD crdgen lists has no chart file)"))?;
+        let header: Vec<&str> = file.lines().take_while(|l| l.starts_with('#')).collect();
+        assert!(
+            header.iter().any(|l| l.contains("--bin crdgen")),
+            "{path} must say how to regenerate it"
+        );
+        let body: String = file
+            .split_inclusive('\n')
+            .skip(header.len())
+            .collect::<String>();
+        let generated = crdgen(&[name])?;
+        assert!(
+            body == generated,
+            "{path} is stale: regenerate it with the command in its header"
+        );
+        let parsed: Value = serde_saphyr::from_str(&body)?;
+        assert_eq!(parsed["metadata"]["name"], name.as_str(), "{path}");
+    }
+    // No leftover file for a CRD the controller no longer serves.
+    for entry in std::fs::read_dir(repo_root().join(CRD_DIR))? {
+        let file_name = entry?.file_name().to_string_lossy().into_owned();
+        let name = file_name.strip_suffix(".yaml").unwrap_or(&file_name);
+        assert!(
+            names.iter().any(|n| n == name),
+            "{CRD_DIR}/{file_name} is not a CRD crdgen lists"
+        );
+    }
+    // No argument is the SealedSecret CRD (the header of that file relies on it).
+    assert_eq!(crdgen(&[])?, crdgen(&["sealedsecrets.bitnami.com"])?);
     Ok(())
 }
 
 #[test]
-fn default_render_is_hardened_and_installs_the_crd() -> TestResult {
+fn default_render_is_hardened_and_installs_every_crd() -> TestResult {
     let objects = render("signet", "kube-system", &[])?;
 
-    let crd = one_of_kind(&objects, "CustomResourceDefinition");
-    assert_eq!(crd["metadata"]["name"], "sealedsecrets.bitnami.com");
-    assert_eq!(
-        crd["metadata"]["annotations"]["helm.sh/resource-policy"],
-        "keep"
-    );
-    let generated: Value = serde_saphyr::from_str(&crdgen_output()?)?;
-    assert_eq!(
-        crd["spec"], generated["spec"],
-        "rendered CRD spec differs from crdgen"
-    );
+    let crds = of_kind(&objects, "CustomResourceDefinition");
+    let mut expected: Vec<String> = crdgen_names()?;
+    expected.sort();
+    assert_eq!(crd_names(&objects), expected);
+    for crd in crds {
+        let name = crd["metadata"]["name"].as_str().ok_or("unnamed CRD")?;
+        assert_eq!(
+            crd["metadata"]["annotations"]["helm.sh/resource-policy"], "keep",
+            "{name}: uninstall must not delete the CRD (and every object of its kind)"
+        );
+        assert_eq!(
+            crd["metadata"]["labels"]["app.kubernetes.io/managed-by"], "Helm",
+            "{name}"
+        );
+        let generated: Value = serde_saphyr::from_str(&crdgen(&[name])?)?;
+        assert_eq!(
+            crd["spec"], generated["spec"],
+            "{name}: rendered CRD spec differs from crdgen"
+        );
+    }
 
     let deployment = one_of_kind(&objects, "Deployment");
     assert_eq!(deployment["metadata"]["namespace"], "kube-system");
@@ -156,6 +260,8 @@ fn default_render_is_hardened_and_installs_the_crd() -> TestResult {
     assert_ne!(security["privileged"], true);
     assert!(container["resources"]["limits"]["memory"].is_string());
     assert!(container["resources"]["requests"]["cpu"].is_string());
+    // No age identity Secrets named: no flags at all.
+    assert!(container["args"].is_null(), "{}", container["args"]);
 
     let env = container["env"].as_array().ok_or("no env")?;
     let env_var = |name: &str| env.iter().find(|e| e["name"] == name).cloned();
@@ -184,6 +290,10 @@ fn default_render_is_hardened_and_installs_the_crd() -> TestResult {
     assert_eq!(
         env_var("SIGNET_METRICS_ADDR").ok_or("metrics env missing")?["value"],
         "0.0.0.0:8081"
+    );
+    assert_eq!(
+        env_var("SIGNET_PROVIDER_BACKOFF_MAX").ok_or("backoff env missing")?["value"],
+        "5m"
     );
     assert!(env_var("SIGNET_WATCH_NAMESPACE").is_none());
 
@@ -224,18 +334,49 @@ fn default_render_is_hardened_and_installs_the_crd() -> TestResult {
 }
 
 #[test]
-fn options_skip_the_crd_and_add_monitoring_and_network_policy() -> TestResult {
+fn crd_toggles_are_independent() -> TestResult {
+    let signet_crds: Vec<String> = {
+        let mut names: Vec<String> = crdgen_names()?
+            .into_iter()
+            .filter(|n| n.ends_with(".signet.dev"))
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(signet_crds.len(), 4, "{signet_crds:?}");
+
+    // Bitnami's CRD already there: only the signet.dev ones.
+    let objects = render("signet", "kube-system", &["installCRDs=false"])?;
+    assert_eq!(crd_names(&objects), signet_crds);
+
+    // signet.dev CRDs managed elsewhere: only the SealedSecret one.
+    let objects = render("signet", "kube-system", &["installSignetCRDs=false"])?;
+    assert_eq!(crd_names(&objects), vec!["sealedsecrets.bitnami.com"]);
+
+    let objects = render(
+        "signet",
+        "kube-system",
+        &["installCRDs=false", "installSignetCRDs=false"],
+    )?;
+    assert!(crd_names(&objects).is_empty());
+    // The controller itself is still installed.
+    one_of_kind(&objects, "Deployment");
+
+    assert!(refused(&["installSignetCRDs=maybe"]));
+    Ok(())
+}
+
+#[test]
+fn options_add_monitoring_and_network_policy() -> TestResult {
     let objects = render(
         "signet",
         "secrets-system",
         &[
-            "installCRDs=false",
             "serviceMonitor.enabled=true",
             "networkPolicy.enabled=true",
             "service.name=signet-api",
         ],
     )?;
-    assert!(of_kind(&objects, "CustomResourceDefinition").is_empty());
     let monitor = one_of_kind(&objects, "ServiceMonitor");
     assert_eq!(monitor["spec"]["endpoints"][0]["port"], "metrics");
     let monitored = &monitor["spec"]["selector"]["matchLabels"];
@@ -268,29 +409,163 @@ fn options_skip_the_crd_and_add_monitoring_and_network_policy() -> TestResult {
             .any(|s| s["metadata"]["name"] == "signet-api")
     );
 
-    // The default reconciles everywhere: one ClusterRoleBinding.
-    assert_eq!(of_kind(&objects, "ClusterRoleBinding").len(), 1);
+    // The default reconciles everywhere: the main ClusterRole and the cluster-store one, both
+    // bound cluster-wide.
+    assert_eq!(of_kind(&objects, "ClusterRoleBinding").len(), 2);
 
     // values.schema.json rejects nonsense.
-    let chart = chart_dir();
-    let chart = chart.to_string_lossy();
-    let refused = helm(&["template", "x", &chart, "--set", "logFormat=xml"]);
-    assert!(refused.is_err(), "schema accepted logFormat=xml");
-    let refused = helm(&[
-        "template",
-        "x",
-        &chart,
-        "--set",
-        "securityContext.allowPrivilegeEscalation=true",
-    ]);
-    assert!(refused.is_err(), "schema accepted privilege escalation");
+    assert!(refused(&["logFormat=xml"]), "schema accepted logFormat=xml");
+    assert!(
+        refused(&["securityContext.allowPrivilegeEscalation=true"]),
+        "schema accepted privilege escalation"
+    );
+    // The controller's period parser takes whole numbers with d/h/m/s/ms only.
+    assert!(refused(&["resyncPeriod=1.5h"]), "schema accepted 1.5h");
+    assert!(!refused(&["resyncPeriod=1h30m"]));
+    Ok(())
+}
+
+#[test]
+fn sops_and_external_secret_values_reach_the_controller() -> TestResult {
+    let objects = render(
+        "signet",
+        "secrets-system",
+        &[
+            "sops.ageSecretNames={sops-age,team.keys}",
+            "sops.env[0].name=AWS_REGION",
+            "sops.env[0].value=eu-west-1",
+            "sops.env[1].name=VAULT_TOKEN",
+            "sops.env[1].valueFrom.secretKeyRef.name=vault-token",
+            "sops.env[1].valueFrom.secretKeyRef.key=token",
+            "externalSecrets.providerBackoffMax=10m",
+        ],
+    )?;
+    let container =
+        &one_of_kind(&objects, "Deployment")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        container["args"],
+        serde_json::json!(["--sops-age-secret=sops-age", "--sops-age-secret=team.keys"])
+    );
+    let env = container["env"].as_array().ok_or("no env")?;
+    let env_var = |name: &str| env.iter().find(|e| e["name"] == name).cloned();
+    assert_eq!(
+        env_var("AWS_REGION").ok_or("AWS_REGION missing")?["value"],
+        "eu-west-1"
+    );
+    assert_eq!(
+        env_var("VAULT_TOKEN").ok_or("VAULT_TOKEN missing")?["valueFrom"]["secretKeyRef"]["name"],
+        "vault-token"
+    );
+    assert_eq!(
+        env_var("SIGNET_PROVIDER_BACKOFF_MAX").ok_or("backoff env missing")?["value"],
+        "10m"
+    );
+
+    // Token minting (Vault Kubernetes auth) is granted by default and can be switched off.
+    let grants_tokens = |objects: &[Value]| {
+        of_kind(objects, "ClusterRole").iter().any(|role| {
+            role["rules"].as_array().into_iter().flatten().any(|rule| {
+                rule["resources"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|r| r == "serviceaccounts/token")
+            })
+        })
+    };
+    assert!(grants_tokens(&objects));
+    let without = render(
+        "signet",
+        "secrets-system",
+        &["externalSecrets.serviceAccountTokens=false"],
+    )?;
+    assert!(!grants_tokens(&without));
+
+    // A zero backoff would retry a failing provider in a tight loop.
+    assert!(refused(&["externalSecrets.providerBackoffMax=0"]));
+    assert!(refused(&["externalSecrets.providerBackoffMax=0m"]));
+    assert!(refused(&["externalSecrets.providerBackoffMax=soon"]));
+    assert!(!refused(&["externalSecrets.providerBackoffMax=90s"]));
+    // Not a Secret name, and env entries need a name.
+    assert!(refused(&["sops.ageSecretNames={Sops_Age}"]));
+    assert!(refused(&["sops.env[0].value=x"]));
+    assert!(refused(&["sops.unknown=1"]));
+    Ok(())
+}
+
+/// The flags and `SIGNET_*` variables the Deployment sets, with every option on, are ones
+/// `signet-controller` declares (its `--help`): a renamed flag fails here, not in a cluster.
+#[test]
+fn rendered_flags_and_variables_are_ones_the_controller_knows() -> TestResult {
+    let objects = render(
+        "signet",
+        "secrets-system",
+        &[
+            "watchNamespace=apps",
+            "keyCutoffTime=2026-01-02T03:04:05Z",
+            "sops.ageSecretNames={sops-age}",
+        ],
+    )?;
+    let container =
+        &one_of_kind(&objects, "Deployment")["spec"]["template"]["spec"]["containers"][0];
+    let output = Command::new(controller_bin("signet-controller"))
+        .arg("--help")
+        .output()?;
+    assert!(output.status.success(), "signet-controller --help failed");
+    let help = String::from_utf8(output.stdout)?;
+
+    let args = container["args"].as_array().ok_or("no args")?;
+    assert!(!args.is_empty());
+    for arg in args {
+        let arg = arg.as_str().ok_or("non-string arg")?;
+        let flag = arg.split('=').next().unwrap_or(arg);
+        assert!(
+            help.contains(&format!("{flag} ")) || help.contains(&format!("{flag}=")),
+            "signet-controller has no flag {flag}:\n{help}"
+        );
+    }
+    let env = container["env"].as_array().ok_or("no env")?;
+    let names: Vec<&str> = env
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .filter(|n| n.starts_with("SIGNET_"))
+        .collect();
+    assert!(names.len() >= 10, "{names:?}");
+    for name in names {
+        assert!(
+            help.contains(&format!("[env: {name}=")),
+            "signet-controller reads no {name}:\n{help}"
+        );
+    }
     Ok(())
 }
 
 #[test]
 fn watch_namespace_binds_the_cluster_role_in_that_namespace_only() -> TestResult {
     let objects = render("signet", "secrets-system", &["watchNamespace=apps"])?;
-    assert!(of_kind(&objects, "ClusterRoleBinding").is_empty());
+    // Only the cluster-scoped store role stays bound cluster-wide.
+    let cluster_bindings = of_kind(&objects, "ClusterRoleBinding");
+    assert_eq!(cluster_bindings.len(), 1);
+    let store_role = cluster_bindings[0]["roleRef"]["name"]
+        .as_str()
+        .ok_or("no roleRef")?;
+    let store_rules = of_kind(&objects, "ClusterRole")
+        .into_iter()
+        .find(|r| r["metadata"]["name"] == store_role)
+        .ok_or("the ClusterRoleBinding names no rendered ClusterRole")?["rules"]
+        .as_array()
+        .ok_or("no rules")?
+        .clone();
+    for rule in &store_rules {
+        for resource in rule["resources"].as_array().ok_or("no resources")? {
+            let resource = resource.as_str().ok_or("resource")?;
+            assert!(
+                resource.starts_with("clustersecretstores"),
+                "the cluster-wide binding grants {resource}"
+            );
+        }
+    }
+
     let bindings = of_kind(&objects, "RoleBinding");
     let app_binding = bindings
         .iter()
@@ -301,6 +576,12 @@ fn watch_namespace_binds_the_cluster_role_in_that_namespace_only() -> TestResult
         app_binding["subjects"][0]["namespace"], "secrets-system",
         "the subject is the ServiceAccount in the release namespace"
     );
+    // Events about ClusterSecretStores land in `default`.
+    assert!(
+        bindings
+            .iter()
+            .any(|b| b["metadata"]["namespace"] == "default" && b["roleRef"]["kind"] == "Role")
+    );
     let deployment = one_of_kind(&objects, "Deployment");
     let env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
         .as_array()
@@ -309,24 +590,92 @@ fn watch_namespace_binds_the_cluster_role_in_that_namespace_only() -> TestResult
         env.iter()
             .any(|e| e["name"] == "SIGNET_WATCH_NAMESPACE" && e["value"] == "apps")
     );
+
+    // Watching `default` itself needs no extra Role there.
+    let objects = render("signet", "secrets-system", &["watchNamespace=default"])?;
+    assert_eq!(of_kind(&objects, "RoleBinding").len(), 2, "keys + default");
     Ok(())
 }
 
-/// Asks the API server, as the client's identity, whether it may do `verb` on `resource`.
-async fn may(
-    client: &kube::Client,
-    verb: &str,
-    group: &str,
-    resource: &str,
-    namespace: Option<&str>,
-) -> Result<bool, kube::Error> {
+#[test]
+fn secret_deletion_policy_matches_the_controller_account_and_can_be_off() -> TestResult {
+    let objects = render(
+        "signet",
+        "secrets-system",
+        &["serviceAccount.name=signet-ctl"],
+    )?;
+    let policy = one_of_kind(&objects, "ValidatingAdmissionPolicy");
+    let condition = policy["spec"]["matchConditions"][0]["expression"]
+        .as_str()
+        .ok_or("no matchCondition")?;
+    assert!(
+        condition.contains("\"system:serviceaccount:secrets-system:signet-ctl\""),
+        "{condition}"
+    );
+    assert_eq!(
+        policy["spec"]["matchConstraints"]["resourceRules"][0]["operations"],
+        serde_json::json!(["DELETE"])
+    );
+    let binding = one_of_kind(&objects, "ValidatingAdmissionPolicyBinding");
+    assert_eq!(binding["spec"]["policyName"], policy["metadata"]["name"]);
+    assert_eq!(
+        binding["spec"]["validationActions"],
+        serde_json::json!(["Deny"])
+    );
+
+    let objects = render(
+        "signet",
+        "secrets-system",
+        &["rbac.guardSecretDeletion=false"],
+    )?;
+    assert!(of_kind(&objects, "ValidatingAdmissionPolicy").is_empty());
+    assert!(of_kind(&objects, "ValidatingAdmissionPolicyBinding").is_empty());
+    let objects = render("signet", "secrets-system", &["rbac.create=false"])?;
+    assert!(of_kind(&objects, "ValidatingAdmissionPolicy").is_empty());
+    assert!(of_kind(&objects, "ClusterRole").is_empty());
+    Ok(())
+}
+
+/// What to ask the API server in a SelfSubjectAccessReview.
+struct Access<'a> {
+    verb: &'a str,
+    group: &'a str,
+    /// `resource` or `resource/subresource`.
+    resource: &'a str,
+    namespace: Option<&'a str>,
+    name: Option<&'a str>,
+}
+
+fn access<'a>(
+    verb: &'a str,
+    group: &'a str,
+    resource: &'a str,
+    namespace: Option<&'a str>,
+) -> Access<'a> {
+    Access {
+        verb,
+        group,
+        resource,
+        namespace,
+        name: None,
+    }
+}
+
+/// Asks the API server, as the client's identity, whether it may do what `what` says.
+async fn may(client: &kube::Client, what: &Access<'_>) -> Result<bool, kube::Error> {
+    let (resource, subresource) = match what.resource.split_once('/') {
+        Some((resource, sub)) => (resource, Some(sub.to_owned())),
+        None => (what.resource, None),
+    };
     let review = SelfSubjectAccessReview {
         spec: SelfSubjectAccessReviewSpec {
             resource_attributes: Some(ResourceAttributes {
-                verb: Some(verb.to_owned()),
-                group: Some(group.to_owned()),
+                verb: Some(what.verb.to_owned()),
+                group: Some(what.group.to_owned()),
                 resource: Some(resource.to_owned()),
-                namespace: namespace.map(str::to_owned),
+                subresource,
+                namespace: what.namespace.map(str::to_owned),
+                name: what.name.map(str::to_owned),
                 ..ResourceAttributes::default()
             }),
             ..SelfSubjectAccessReviewSpec::default()
@@ -337,6 +686,33 @@ async fn may(
         .create(&PostParams::default(), &review)
         .await?;
     Ok(answer.status.is_some_and(|s| s.allowed))
+}
+
+/// Asserts the client may do each of `allowed` and none of `denied`, listing every mismatch.
+async fn assert_access(
+    client: &kube::Client,
+    allowed: &[Access<'_>],
+    denied: &[Access<'_>],
+) -> TestResult {
+    let mut wrong = Vec::new();
+    for (expected, cases) in [(true, allowed), (false, denied)] {
+        for case in cases {
+            if may(client, case).await? != expected {
+                wrong.push(format!(
+                    "{} {} {:?}/{} in {:?} (name {:?}): expected {}",
+                    if expected { "DENIED" } else { "ALLOWED" },
+                    case.verb,
+                    case.group,
+                    case.resource,
+                    case.namespace,
+                    case.name,
+                    if expected { "allowed" } else { "denied" },
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "RBAC mismatches:\n{}", wrong.join("\n"));
+    Ok(())
 }
 
 /// Server-side applies one rendered object of a kind the RBAC test installs.
@@ -378,10 +754,70 @@ async fn apply(admin: &kube::Client, object: &Value) -> TestResult {
                 .patch(name, &params, &Patch::Apply(&typed))
                 .await?;
         }
+        Some("ValidatingAdmissionPolicy") => {
+            let typed: ValidatingAdmissionPolicy = serde_json::from_value(object.clone())?;
+            Api::<ValidatingAdmissionPolicy>::all(admin.clone())
+                .patch(name, &params, &Patch::Apply(&typed))
+                .await?;
+        }
+        Some("ValidatingAdmissionPolicyBinding") => {
+            let typed: ValidatingAdmissionPolicyBinding = serde_json::from_value(object.clone())?;
+            Api::<ValidatingAdmissionPolicyBinding>::all(admin.clone())
+                .patch(name, &params, &Patch::Apply(&typed))
+                .await?;
+        }
         other => return Err(format!("not an RBAC object: {other:?}").into()),
     }
     Ok(())
 }
+
+/// What the chart installs to limit the controller: RBAC and the Secret-deletion admission policy.
+const RBAC_KINDS: [&str; 7] = [
+    "ServiceAccount",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+];
+
+/// Renders the chart as a unique release into `release_ns` with `sets`, applies its RBAC objects
+/// and returns a client authenticated as the controller's ServiceAccount, with the number of
+/// objects applied.
+async fn install_rbac(
+    server: &ApiServer,
+    admin: &kube::Client,
+    release_ns: &str,
+    sets: Vec<String>,
+) -> Result<(kube::Client, usize), Box<dyn std::error::Error>> {
+    // Cluster-scoped names carry the release name: unique per run on the shared API server.
+    let release = signet_testkit::unique_name("chart");
+    let objects = tokio::task::spawn_blocking({
+        let release_ns = release_ns.to_owned();
+        move || {
+            let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+            render(&release, &release_ns, &sets).map_err(|e| e.to_string())
+        }
+    })
+    .await??;
+    let mut applied = 0;
+    for object in objects
+        .iter()
+        .filter(|o| RBAC_KINDS.iter().any(|k| o["kind"] == *k))
+    {
+        apply(admin, object).await?;
+        applied += 1;
+    }
+    let account = one_of_kind(&objects, "ServiceAccount")["metadata"]["name"]
+        .as_str()
+        .ok_or("unnamed ServiceAccount")?
+        .to_owned();
+    let controller = server.service_account_client(release_ns, &account).await?;
+    Ok((controller, applied))
+}
+
+const SIGNET: &str = "signet.dev";
 
 #[tokio::test]
 async fn rendered_rbac_grants_what_the_controller_needs_and_no_more() -> TestResult {
@@ -389,80 +825,304 @@ async fn rendered_rbac_grants_what_the_controller_needs_and_no_more() -> TestRes
     let admin = server.client().await?;
     let release_ns = server.create_namespace(&admin, "sigchart").await?;
     let app_ns = server.create_namespace(&admin, "sigchartapp").await?;
-    // Cluster-scoped names carry the release name: unique per run on the shared API server.
-    let release = signet_testkit::unique_name("chart");
-    let objects = tokio::task::spawn_blocking({
-        let (release, release_ns) = (release.clone(), release_ns.clone());
-        move || render(&release, &release_ns, &[]).map_err(|e| e.to_string())
-    })
-    .await??;
-    let rbac_kinds = [
-        "ServiceAccount",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "Role",
-        "RoleBinding",
-    ];
-    let mut applied = 0;
-    for object in objects
-        .iter()
-        .filter(|o| rbac_kinds.iter().any(|k| o["kind"] == *k))
-    {
-        apply(&admin, object).await?;
-        applied += 1;
-    }
+    let (controller, applied) = install_rbac(server, &admin, &release_ns, Vec::new()).await?;
     assert_eq!(
-        applied, 5,
-        "ServiceAccount, ClusterRole(+Binding), Role(+Binding)"
+        applied, 9,
+        "ServiceAccount, ClusterRole(+Binding) x2, Role(+Binding), admission policy(+binding)"
     );
-
-    let account = one_of_kind(&objects, "ServiceAccount")["metadata"]["name"]
-        .as_str()
-        .ok_or("unnamed ServiceAccount")?
-        .to_owned();
-    let controller = server.service_account_client(&release_ns, &account).await?;
     let app = Some(app_ns.as_str());
     let home = Some(release_ns.as_str());
 
-    // What the controller does, in any namespace.
-    assert!(may(&controller, "list", "bitnami.com", "sealedsecrets", app).await?);
-    assert!(may(&controller, "watch", "bitnami.com", "sealedsecrets", None).await?);
-    assert!(
-        may(
-            &controller,
-            "patch",
-            "bitnami.com",
-            "sealedsecrets/status",
-            app
-        )
-        .await?
-    );
-    assert!(may(&controller, "create", "", "secrets", app).await?);
-    assert!(may(&controller, "patch", "", "secrets", app).await?);
-    assert!(may(&controller, "create", "events.k8s.io", "events", app).await?);
-    // Its own namespace: key Secrets and the Lease.
-    assert!(may(&controller, "create", "", "secrets", home).await?);
-    assert!(may(&controller, "update", "coordination.k8s.io", "leases", home).await?);
-    assert!(may(&controller, "create", "coordination.k8s.io", "leases", home).await?);
-
-    // Nothing more.
-    assert!(!may(&controller, "delete", "", "namespaces", None).await?);
-    assert!(!may(&controller, "delete", "", "secrets", app).await?);
-    assert!(!may(&controller, "delete", "", "secrets", home).await?);
-    assert!(!may(&controller, "update", "bitnami.com", "sealedsecrets", app).await?);
-    assert!(!may(&controller, "create", "bitnami.com", "sealedsecrets", app).await?);
-    assert!(!may(&controller, "create", "coordination.k8s.io", "leases", app).await?);
-    assert!(!may(&controller, "list", "", "configmaps", app).await?);
-    assert!(
-        !may(
-            &controller,
+    let allowed = [
+        // SealedSecrets, in any namespace.
+        access("list", "bitnami.com", "sealedsecrets", app),
+        access("watch", "bitnami.com", "sealedsecrets", None),
+        access("patch", "bitnami.com", "sealedsecrets/status", app),
+        // SopsSecrets, ExternalSecrets, SecretStores: read, and write their status.
+        access("list", SIGNET, "sopssecrets", None),
+        access("watch", SIGNET, "sopssecrets", app),
+        access("get", SIGNET, "sopssecrets/status", app),
+        access("patch", SIGNET, "sopssecrets/status", app),
+        access("update", SIGNET, "sopssecrets/status", app),
+        access("list", SIGNET, "externalsecrets", None),
+        access("watch", SIGNET, "externalsecrets", app),
+        access("patch", SIGNET, "externalsecrets/status", app),
+        access("update", SIGNET, "externalsecrets/status", app),
+        access("get", SIGNET, "secretstores", app),
+        access("watch", SIGNET, "secretstores", None),
+        access("patch", SIGNET, "secretstores/status", app),
+        access("list", SIGNET, "clustersecretstores", None),
+        access("watch", SIGNET, "clustersecretstores", None),
+        access("patch", SIGNET, "clustersecretstores/status", None),
+        access("update", SIGNET, "clustersecretstores/status", None),
+        // The Secrets it writes; delete for ExternalSecret deletionPolicy: Delete.
+        access("create", "", "secrets", app),
+        access("patch", "", "secrets", app),
+        access("get", "", "secrets", app),
+        access("delete", "", "secrets", app),
+        // Vault Kubernetes auth and ClusterSecretStore namespace selectors.
+        access("create", "", "serviceaccounts/token", app),
+        access("get", "", "namespaces", None),
+        access("create", "events.k8s.io", "events", app),
+        // Its own namespace: key and identity Secrets, the Lease.
+        access("create", "", "secrets", home),
+        access("list", "", "secrets", home),
+        access("watch", "", "secrets", home),
+        access("update", "coordination.k8s.io", "leases", home),
+        access("create", "coordination.k8s.io", "leases", home),
+    ];
+    let denied = [
+        access("delete", "", "namespaces", None),
+        access("list", "", "namespaces", None),
+        access("update", "", "secrets", app),
+        access("update", "bitnami.com", "sealedsecrets", app),
+        access("create", "bitnami.com", "sealedsecrets", app),
+        // Never a spec, never a finalizer.
+        access("update", SIGNET, "sopssecrets", app),
+        access("patch", SIGNET, "externalsecrets", app),
+        access("create", SIGNET, "secretstores", app),
+        access("delete", SIGNET, "externalsecrets", app),
+        access("create", SIGNET, "clustersecretstores", None),
+        access("update", SIGNET, "clustersecretstores", None),
+        access("patch", SIGNET, "clustersecretstores", None),
+        access("delete", SIGNET, "clustersecretstores", None),
+        // Tokens only, not the accounts themselves.
+        access("create", "", "serviceaccounts", app),
+        access("get", "", "serviceaccounts", app),
+        access("create", "authentication.k8s.io", "tokenreviews", None),
+        access("create", "coordination.k8s.io", "leases", app),
+        access("list", "", "configmaps", app),
+        access("create", "rbac.authorization.k8s.io", "clusterroles", None),
+        access("create", "", "pods", app),
+        access(
             "create",
-            "rbac.authorization.k8s.io",
-            "clusterroles",
-            None
-        )
-        .await?
+            "apiextensions.k8s.io",
+            "customresourcedefinitions",
+            None,
+        ),
+    ];
+    assert_access(&controller, &allowed, &denied).await
+}
+
+#[tokio::test]
+async fn watch_namespace_rbac_stays_in_that_namespace_except_cluster_stores() -> TestResult {
+    let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
+    let admin = server.client().await?;
+    let release_ns = server.create_namespace(&admin, "sigchartwn").await?;
+    let app_ns = server.create_namespace(&admin, "sigchartwnapp").await?;
+    let other_ns = server.create_namespace(&admin, "sigchartwnother").await?;
+    let (controller, applied) = install_rbac(
+        server,
+        &admin,
+        &release_ns,
+        vec![format!("watchNamespace={app_ns}")],
+    )
+    .await?;
+    assert_eq!(
+        applied, 11,
+        "ServiceAccount, ClusterRole x2, ClusterRoleBinding, RoleBinding in the watched \
+         namespace, Role(+Binding) for keys, Role(+Binding) for events in default, admission \
+         policy(+binding)"
     );
-    assert!(!may(&controller, "create", "", "pods", app).await?);
+    let app = Some(app_ns.as_str());
+    let home = Some(release_ns.as_str());
+    let other = Some(other_ns.as_str());
+    let system = Some("kube-system");
+
+    let mut own_namespace = access("get", "", "namespaces", app);
+    own_namespace.name = app;
+    let mut other_namespace = access("get", "", "namespaces", other);
+    other_namespace.name = other;
+
+    let allowed = [
+        access("list", SIGNET, "externalsecrets", app),
+        access("watch", SIGNET, "sopssecrets", app),
+        access("list", SIGNET, "secretstores", app),
+        access("patch", SIGNET, "externalsecrets/status", app),
+        access("delete", "", "secrets", app),
+        access("create", "", "serviceaccounts/token", app),
+        // The labels of the watched namespace (ClusterSecretStore namespaceSelector).
+        own_namespace,
+        // Cluster-scoped, so bound cluster-wide regardless of watchNamespace.
+        access("list", SIGNET, "clustersecretstores", None),
+        access("watch", SIGNET, "clustersecretstores", None),
+        access("patch", SIGNET, "clustersecretstores/status", None),
+        // Their events are recorded in `default`.
+        access("create", "events.k8s.io", "events", Some("default")),
+        // Identity and key Secrets in its own namespace.
+        access("list", "", "secrets", home),
+        access("watch", "", "secrets", home),
+    ];
+    let denied = [
+        access("delete", "", "secrets", system),
+        access("delete", "", "secrets", other),
+        // The sealing-key Secrets can never be deleted by the controller in this mode.
+        access("delete", "", "secrets", home),
+        access("get", "", "secrets", other),
+        access("list", "", "secrets", None),
+        // Cluster-wide lists of the namespaced kinds are not granted: the controller must ask
+        // within the watched namespace.
+        access("list", SIGNET, "externalsecrets", None),
+        access("list", SIGNET, "sopssecrets", None),
+        access("list", SIGNET, "secretstores", None),
+        access("list", "bitnami.com", "sealedsecrets", None),
+        other_namespace,
+        access("get", "", "namespaces", None),
+        access("create", "", "serviceaccounts/token", system),
+        access("create", SIGNET, "clustersecretstores", None),
+        access("update", SIGNET, "clustersecretstores", None),
+        access("delete", SIGNET, "clustersecretstores", None),
+        access("create", "events.k8s.io", "events", system),
+        access("create", "events.k8s.io", "events", other),
+        access("create", "", "secrets", Some("default")),
+    ];
+    assert_access(&controller, &allowed, &denied).await
+}
+
+#[tokio::test]
+async fn rendered_crds_are_accepted_by_the_api_server() -> TestResult {
+    let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
+    let admin = server.client().await?;
+    let objects = tokio::task::spawn_blocking(|| {
+        render("signet", "kube-system", &[]).map_err(|e| e.to_string())
+    })
+    .await??;
+    let crds = of_kind(&objects, "CustomResourceDefinition");
+    assert_eq!(crds.len(), EXPECTED_CRDS.len());
+    // A dry run: the API server validates the whole object (structural schema included) and
+    // stores nothing, so other suites sharing the server keep their CRDs as they are.
+    let params = PatchParams::apply("signet-chart-test").force().dry_run();
+    let api = Api::<CustomResourceDefinition>::all(admin);
+    for crd in crds {
+        let typed: CustomResourceDefinition = serde_json::from_value(crd.clone())?;
+        let name = typed.metadata.name.clone().ok_or("unnamed CRD")?;
+        let answer = api
+            .patch(&name, &params, &Patch::Apply(&typed))
+            .await
+            .map_err(|e| format!("{name}: the API server refused the rendered CRD: {e}"))?;
+        assert_eq!(answer.spec.group, typed.spec.group);
+    }
+    Ok(())
+}
+
+/// A Secret named `name` in `namespace`, with `labels`.
+fn secret(namespace: &str, name: &str, labels: &[(&str, &str)]) -> Secret {
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(namespace.to_owned()),
+            labels: Some(
+                labels
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            ),
+            ..ObjectMeta::default()
+        },
+        string_data: Some([("value".to_owned(), "not-a-secret".to_owned())].into()),
+        ..Secret::default()
+    }
+}
+
+/// RBAC grants `delete` on Secrets; the chart's admission policy narrows it to Secrets an
+/// ExternalSecret owns. Real deletes against the real API server, as the controller.
+#[tokio::test]
+async fn the_controller_deletes_only_secrets_an_external_secret_owns() -> TestResult {
+    let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
+    let admin = server.client().await?;
+    let release_ns = server.create_namespace(&admin, "sigchartvap").await?;
+    let app_ns = server.create_namespace(&admin, "sigchartvapapp").await?;
+    let (controller, _) = install_rbac(server, &admin, &release_ns, Vec::new()).await?;
+
+    let as_admin = Api::<Secret>::namespaced(admin.clone(), &app_ns);
+    let as_controller = Api::<Secret>::namespaced(controller.clone(), &app_ns);
+    let owner = ("signet.dev/external-secret-uid", "0b5e2c1d");
+    for object in [
+        secret(&app_ns, "hand-made", &[]),
+        secret(&app_ns, "other-labels", &[("team", "a")]),
+        secret(&app_ns, "synced", &[owner]),
+    ] {
+        as_admin.create(&PostParams::default(), &object).await?;
+    }
+    // A key Secret in the controller's own namespace (the delete RBAC allows it cluster-wide).
+    let as_admin_home = Api::<Secret>::namespaced(admin.clone(), &release_ns);
+    as_admin_home
+        .create(
+            &PostParams::default(),
+            &secret(
+                &release_ns,
+                "sealing-key",
+                &[("sealedsecrets.bitnami.com/sealed-secrets-key", "active")],
+            ),
+        )
+        .await?;
+
+    // The policy takes effect once the API server has loaded it: probe with dry-run deletes.
+    let dry_run = DeleteParams {
+        dry_run: true,
+        ..DeleteParams::default()
+    };
+    let refusal = signet_tests::poll::eventually(
+        "the admission policy refuses the controller's delete",
+        Duration::from_secs(30),
+        || {
+            let (api, dry_run) = (as_controller.clone(), dry_run.clone());
+            async move {
+                match api.delete("hand-made", &dry_run).await {
+                    Err(kube::Error::Api(status)) => Some(status),
+                    _ => None,
+                }
+            }
+        },
+    )
+    .await?;
+    assert!(
+        refusal.message.contains("owned by an ExternalSecret"),
+        "unexpected refusal: {refusal:?}"
+    );
+
+    for (api, name) in [
+        (&as_controller, "hand-made"),
+        (&as_controller, "other-labels"),
+    ] {
+        let refused = api.delete(name, &DeleteParams::default()).await;
+        assert!(
+            matches!(&refused, Err(kube::Error::Api(s)) if s.code == 403 || s.code == 422),
+            "{name}: {refused:?}"
+        );
+        assert!(
+            as_admin.get_opt(name).await?.is_some(),
+            "{name} was deleted"
+        );
+    }
+    let home_api = Api::<Secret>::namespaced(controller.clone(), &release_ns);
+    assert!(
+        home_api
+            .delete("sealing-key", &DeleteParams::default())
+            .await
+            .is_err()
+    );
+    assert!(as_admin_home.get_opt("sealing-key").await?.is_some());
+
+    // What it is for: a Secret an ExternalSecret owns.
+    as_controller
+        .delete("synced", &DeleteParams::default())
+        .await?;
+    signet_tests::poll::eventually("synced is gone", Duration::from_secs(10), || {
+        let api = as_admin.clone();
+        async move {
+            api.get_opt("synced")
+                .await
+                .ok()
+                .flatten()
+                .is_none()
+                .then_some(())
+        }
+    })
+    .await?;
+    // Nobody else is affected.
+    as_admin
+        .delete("hand-made", &DeleteParams::default())
+        .await?;
     Ok(())
 }

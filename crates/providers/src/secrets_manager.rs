@@ -3,7 +3,7 @@
 //! `version` is a staging label (`AWSCURRENT`, the default, `AWSPREVIOUS`, or a custom one), or
 //! `uuid/<VersionId>` for one version, as in External Secrets Operator. The value is the
 //! `SecretString`, else the `SecretBinary` bytes. A secret scheduled for deletion counts as not
-//! found.
+//! found (AWS says "marked for deletion", moto "marked deleted").
 
 use std::collections::BTreeMap;
 
@@ -74,7 +74,8 @@ impl SecretsManager {
             self.service.classify(e, Some(r), |code, message| {
                 code == "ResourceNotFoundException"
                     || (code == "InvalidRequestException"
-                        && message.contains("marked for deletion"))
+                        && (message.contains("marked for deletion")
+                            || message.contains("marked deleted")))
             })
         })?;
         if let Some(text) = output.secret_string.take() {

@@ -426,7 +426,11 @@ impl VaultKv {
             }
         };
         let body = Zeroizing::new(serde_json::to_vec(&body.0).unwrap_or_default());
-        let url = self.url(mount.split('/').chain(["login"]).map(|s| s as &str));
+        let url = self.url(
+            std::iter::once("auth")
+                .chain(mount.split('/'))
+                .chain(["login"]),
+        );
         let request = self
             .http
             .post(url)

@@ -607,3 +607,143 @@ async fn kubernetes_login_is_checked_by_the_api_server() -> TestResult {
     assert_eq!(text(&kv.get(&password).await?), "via-kubernetes");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_namespace_is_sent_with_every_call() -> TestResult {
+    let bao = openbao().await;
+    let namespace = unique_name("team");
+    bao.bao(None, &["namespace", "create", &namespace])?;
+    bao.bao(
+        Some(&namespace),
+        &["secrets", "enable", "-path=kv", "kv-v2"],
+    )?;
+    reqwest::Client::new()
+        .post(format!("{}/v1/kv/data/app", bao.addr()))
+        .header("X-Vault-Token", bao.root_token())
+        .header("X-Vault-Namespace", &namespace)
+        .json(&json!({"data": {"password": "in-namespace"}}))
+        .send()
+        .await?
+        .error_for_status()?;
+
+    let mut in_namespace = config(bao, "kv", root(bao));
+    in_namespace.namespace = Some(namespace.clone());
+    let kv = VaultKv::new(in_namespace)?;
+    let password = RemoteRef::new("app").with_property("password");
+    assert_eq!(text(&kv.get(&password).await?), "in-namespace");
+    assert!(format!("{kv:?}").contains(&namespace));
+
+    // The same mount and key outside the namespace do not exist.
+    let outside = VaultKv::new(config(bao, "kv", root(bao)))?;
+    let error = outside
+        .get(&password)
+        .await
+        .expect_err("not in the root namespace");
+    assert_ne!(error.reason(), "NotFound", "{error}");
+    Ok(())
+}
+
+/// A private `bao server -dev -dev-tls` (its own CA), stopped when dropped.
+struct TlsOpenBao {
+    process: std::process::Child,
+    addr: String,
+    root_token: String,
+    ca_pem: Vec<u8>,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for TlsOpenBao {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+async fn start_tls_openbao() -> TlsOpenBao {
+    let program = signet_testkit::peer_path("bao")
+        .unwrap_or_else(|e| panic!("OpenBao is needed for this test (scripts/bootstrap): {e}"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = signet_testkit::free_port().expect("a free port");
+    let root_token = unique_name("tls-root");
+    let process = std::process::Command::new(program)
+        .args([
+            "server",
+            "-dev",
+            "-dev-tls",
+            "-dev-no-store-token",
+            &format!("-dev-tls-cert-dir={}", dir.path().display()),
+            &format!("-dev-root-token-id={root_token}"),
+            &format!("-dev-listen-address=127.0.0.1:{port}"),
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start bao -dev-tls");
+    let mut server = TlsOpenBao {
+        process,
+        addr: format!("https://127.0.0.1:{port}"),
+        root_token,
+        ca_pem: Vec::new(),
+        dir,
+    };
+    let ca_file = server.dir.path().join("vault-ca.pem");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "bao -dev-tls did not become ready within 60 s"
+        );
+        if let Ok(pem) = std::fs::read(&ca_file) {
+            let ready = reqwest::Client::builder()
+                .tls_certs_only(reqwest::Certificate::from_pem_bundle(&pem).unwrap_or_default())
+                .build()
+                .expect("HTTP client")
+                .get(format!("{}/v1/sys/health", server.addr))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == reqwest::StatusCode::OK);
+            if ready {
+                server.ca_pem = pem;
+                return server;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_private_ca_is_trusted_in_place_of_the_system_roots() -> TestResult {
+    let server = start_tls_openbao().await;
+    let trusting = reqwest::Client::builder()
+        .tls_certs_only(reqwest::Certificate::from_pem_bundle(&server.ca_pem)?)
+        .build()?;
+    trusting
+        .post(format!("{}/v1/secret/data/app", server.addr))
+        .header("X-Vault-Token", &server.root_token)
+        .json(&json!({"data": {"password": "over-tls"}}))
+        .send()
+        .await?
+        .error_for_status()?;
+    let settings = |ca_pem: Option<Vec<u8>>| VaultKvConfig {
+        server: server.addr.clone(),
+        mount: "secret".into(),
+        namespace: None,
+        ca_pem,
+        auth: VaultAuth::Token(Zeroizing::new(server.root_token.clone())),
+    };
+    let password = RemoteRef::new("app").with_property("password");
+
+    let kv = VaultKv::new(settings(Some(server.ca_pem.clone())))?;
+    kv.validate().await?;
+    assert_eq!(text(&kv.get(&password).await?), "over-tls");
+
+    // Without the CA the server's certificate is not trusted: the call fails and says where.
+    let untrusting = VaultKv::new(settings(None))?;
+    let error = untrusting.get(&password).await.expect_err("unknown issuer");
+    assert_eq!(error.reason(), "ProviderUnavailable", "{error}");
+    assert!(error.to_string().contains(&server.addr), "{error}");
+    assert!(error.to_string().contains("certificate"), "{error}");
+    assert_no_leak(&error, &server.root_token);
+    Ok(())
+}

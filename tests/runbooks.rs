@@ -362,6 +362,7 @@ async fn runbook_03_a_sealing_key_is_compromised() {
     // No private key left on the workstation.
     assert!(!sandbox.join("new.key").exists());
     assert!(!sandbox.join("new-key-secret.json").exists());
+    assert!(!sandbox.join("old-key.yaml").exists());
 
     // Every object synced on the new key, with the rotated values.
     let sealed_api = Api::<signet_controller::SealedSecret>::namespaced(client.clone(), "payments");
@@ -409,4 +410,415 @@ async fn runbook_03_a_sealing_key_is_compromised() {
     for value in ["leaked-db-password", "fresh-db-password", "fresh-api-token"] {
         assert!(!log.contains(value), "controller log holds a secret value");
     }
+}
+
+/// What a Bitnami installation leaves in a cluster and a repository, made without the Bitnami
+/// controller (it runs only in-cluster): Bitnami's CRD, a key Secret made as Bitnami's
+/// bring-your-own-key instructions make it (PKCS#1 key, `kubectl create secret tls` + label), the
+/// `sealed-secrets-controller` Deployment and Service, two `kubeseal`-made SealedSecrets committed
+/// in `practice-repo/` and applied, and the Secrets Bitnami made from them (controlled by their
+/// SealedSecret).
+const BITNAMI_INSTALLATION: &str = r#"
+kubectl apply -f "$BITNAMI_CRD" > /dev/null
+kubectl wait --for=condition=Established crd/sealedsecrets.bitnami.com --timeout=60s > /dev/null
+signet keys new-sealing-key --key-out bitnami.pkcs8 --cert-out bitnami.crt 2> /dev/null
+openssl pkey -in bitnami.pkcs8 -traditional -out bitnami.key
+kubectl -n kube-system create secret tls sealed-secrets-keyb1tn4 --cert=bitnami.crt --key=bitnami.key
+kubectl -n kube-system label secret sealed-secrets-keyb1tn4 sealedsecrets.bitnami.com/sealed-secrets-key=active
+kubectl -n kube-system create deployment sealed-secrets-controller \
+  --image=docker.io/bitnami/sealed-secrets-controller:0.36.6
+kubectl -n kube-system create service clusterip sealed-secrets-controller --tcp=8080:8080
+mkdir -p practice-repo/sealed && cd practice-repo
+git init -q -b main . && git config user.email runbook@example.invalid && git config user.name runbook
+kubectl create namespace shop
+kubectl -n shop create secret generic db --from-literal=password=bitnami-db-password \
+  --dry-run=client -o yaml | kubeseal --cert ../bitnami.crt -o yaml > sealed/db.yaml
+kubectl -n shop create secret generic api --from-literal=token=bitnami-api-token \
+  --dry-run=client -o yaml | kubeseal --cert ../bitnami.crt -o yaml --scope namespace-wide > sealed/api.yaml
+git add -A && git commit -qm "sealed with kubeseal"
+kubectl apply -f sealed/
+for pair in db:password:bitnami-db-password api:token:bitnami-api-token; do
+  IFS=: read -r name item value <<< "$pair"
+  uid=$(kubectl -n shop get sealedsecret "$name" -o jsonpath='{.metadata.uid}')
+  kubectl apply -f - <<JSON
+{"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+ "metadata": {"name": "$name", "namespace": "shop",
+   "ownerReferences": [{"apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret", "name": "$name",
+                        "uid": "$uid", "controller": true}]},
+ "data": {"$item": "$(printf %s "$value" | base64 -w0)"}}
+JSON
+done
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runbook_04_move_from_kubeseal_and_bitnami_to_signet_and_back() {
+    let sandbox = Sandbox::new();
+    let runbook = Runbook::load("04-migrate-from-kubeseal-or-sops.md");
+    let cluster_api = tokio::task::spawn_blocking(fresh_cluster)
+        .await
+        .expect("thread");
+    let client = cluster_api.client().await.expect("client");
+    let ports = Controller::ports();
+    let env = connect_env(&cluster_api, &format!("http://127.0.0.1:{}", ports.0));
+    let mut fixture_env = env.clone();
+    fixture_env.push((
+        "BITNAMI_CRD".to_owned(),
+        signet_tests::sandbox::workspace_root()
+            .join("controller/tests/fixtures/bitnami-sealedsecrets-crd.yaml")
+            .display()
+            .to_string(),
+    ));
+    tokio::task::block_in_place(|| {
+        harness::run_fixture(&sandbox, &fixture_env, BITNAMI_INSTALLATION)
+    });
+    let keys_before = sealing_keys(&client).await;
+    let secrets = Api::<Secret>::namespaced(client.clone(), "shop");
+    let db_before = secrets.get("db").await.expect("Bitnami's Secret");
+
+    // The session starts with kubectl configured and SIGNET_CHART known, like the reader's
+    // terminal; the controller URL arrives at the cluster-connect block after the install.
+    let chart_env: Vec<_> = env
+        .iter()
+        .filter(|(k, _)| k == "SIGNET_CHART" || k == "KUBECONFIG")
+        .cloned()
+        .collect();
+    let mut session = Session::start(&sandbox, &runbook, &chart_env, true);
+    tokio::task::block_in_place(|| session.advance_to("helm install signet", true));
+    // The chart's Deployment cannot run here: the controller binary stands in for its Pods.
+    let controller = Controller::start(&cluster_api, ports, sandbox.path()).await;
+    tokio::task::block_in_place(|| session.connect(&env));
+    tokio::task::block_in_place(|| session.advance_to("helm uninstall signet", false));
+
+    // Signet runs on Bitnami's keys and objects: no new key, Bitnami's Secrets kept (same uid),
+    // every SealedSecret synced, including the one kubeseal made after the move.
+    assert_eq!(sealing_keys(&client).await, keys_before);
+    let db_after = secrets.get("db").await.expect("Secret");
+    assert_eq!(db_after.metadata.uid, db_before.metadata.uid);
+    assert_eq!(db_after.data, db_before.data);
+    let sealed_api = Api::<signet_controller::SealedSecret>::namespaced(client.clone(), "shop");
+    for name in ["db", "api", "after-move"] {
+        let object = sealed_api.get(name).await.expect("SealedSecret");
+        let synced = object.status.as_ref().and_then(|s| s.synced().cloned());
+        assert_eq!(synced.map(|c| c.status).as_deref(), Some("True"), "{name}");
+    }
+    let after_move = secrets
+        .get("after-move")
+        .await
+        .expect("Secret from kubeseal");
+    let token = after_move
+        .data
+        .as_ref()
+        .and_then(|d| d.get("token"))
+        .expect("token");
+    assert_eq!(token.0, b"sealed-after-move");
+
+    // And back: the chart goes, the controller with it; CRD, objects, keys and Secrets stay.
+    tokio::task::block_in_place(|| session.advance_to("helm uninstall signet", true));
+    drop(controller);
+    tokio::task::block_in_place(|| session.run_rest());
+    tokio::task::block_in_place(|| session.finish());
+    assert_eq!(sealing_keys(&client).await, keys_before);
+    let services =
+        Api::<k8s_openapi::api::core::v1::Service>::namespaced(client.clone(), "kube-system");
+    assert!(
+        services
+            .get_opt("sealed-secrets-controller")
+            .await
+            .expect("get")
+            .is_none(),
+        "the chart's Service outlived helm uninstall"
+    );
+    for (name, item, value) in [
+        ("db", "password", "bitnami-db-password"),
+        ("api", "token", "bitnami-api-token"),
+        ("after-move", "token", "sealed-after-move"),
+    ] {
+        let object = sealed_api.get(name).await.expect("SealedSecret survives");
+        let uid = object.metadata.uid.clone().expect("uid");
+        let secret = secrets.get(name).await.expect("Secret survives");
+        // Controlled by its SealedSecret, which is what Bitnami checks before it manages a Secret.
+        assert!(
+            secret
+                .metadata
+                .owner_references
+                .unwrap_or_default()
+                .iter()
+                .any(|o| o.uid == uid && o.controller == Some(true)),
+            "{name} is not controlled by its SealedSecret"
+        );
+        let got = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(item))
+            .expect("item");
+        assert_eq!(got.0, value.as_bytes());
+    }
+    // What Bitnami will do with the kept keys: kubeseal opens every file in Git with them.
+    let repo = sandbox.join("practice-repo");
+    for file in [
+        "sealed/db.yaml",
+        "sealed/api.yaml",
+        "sealed/after-move.yaml",
+    ] {
+        let out = sandbox
+            .command(signet_tests::sandbox::peer("kubeseal"))
+            .current_dir(&repo)
+            .args([
+                "--recovery-unseal",
+                "--recovery-private-key",
+                "../bitnami.key",
+                "-o",
+                "yaml",
+            ])
+            .stdin(std::fs::File::open(repo.join(file)).expect("file"))
+            .output()
+            .expect("kubeseal");
+        assert!(
+            out.status.success(),
+            "kubeseal cannot open {file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Part B: the sops file went sops -> signet -> sops (the runbook's own greps); it is still a
+    // sops file with the same recipient.
+    let sops_file = std::fs::read_to_string(sandbox.join("sops-repo/app.yaml")).expect("sops file");
+    assert!(sops_file.contains("mac: ENC["));
+    assert!(!sops_file.contains("changed-by-signet"));
+}
+
+/// The YAML block of a runbook whose first line is `# <file>`, parsed.
+fn ci_file(runbook: &Runbook, file: &str) -> serde_json::Value {
+    let block = runbook
+        .blocks
+        .iter()
+        .find(|b| b.info == "yaml" && b.body.lines().next() == Some(&format!("# {file}")))
+        .unwrap_or_else(|| panic!("{}: no yaml block for {file}", runbook.name));
+    serde_saphyr::from_str(&block.body).unwrap_or_else(|e| panic!("{file} is not YAML: {e}"))
+}
+
+/// A CI job's shell: a fresh clone of `origin.git` (detached like GitLab's when `detached`), the
+/// script run with bash `-eo pipefail` (what both CI systems use) and `env`; returns (success,
+/// output).
+fn run_ci_job(
+    sandbox: &Sandbox,
+    job: &str,
+    script: &str,
+    env: &[(String, String)],
+    detached: bool,
+) -> (bool, String) {
+    let workdir = sandbox.join(&format!("ci-{job}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&workdir);
+    let origin = sandbox.join("origin.git");
+    git(
+        sandbox.path(),
+        &[
+            "clone",
+            "-q",
+            &origin.display().to_string(),
+            &workdir.display().to_string(),
+        ],
+    );
+    if detached {
+        git(&workdir, &["checkout", "-q", "--detach"]);
+    }
+    let script = format!("cd {}\n{script}", workdir.display());
+    let output = sandbox
+        .command("bash")
+        .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", &script])
+        .env(
+            "PATH",
+            format!(
+                "{}:/usr/local/bin:/usr/bin:/bin",
+                sandbox.join(".runbook-bin").display()
+            ),
+        )
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("running the CI job");
+    let _ = std::fs::remove_dir_all(&workdir);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+/// The `run:` steps of a GitHub Actions job, without `uses:` steps and the "Install signet" step
+/// (the test's signet is the fresh build); `${{ secrets.NAME }}` in step `env` resolved from
+/// `secrets`.
+fn github_job(
+    workflow: &serde_json::Value,
+    job: &str,
+    secrets: &[(&str, String)],
+) -> (String, Vec<(String, String)>) {
+    let steps = workflow["jobs"][job]["steps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("job {job} has no steps"));
+    let mut script = String::new();
+    let mut env = Vec::new();
+    let mut skipped = Vec::new();
+    for step in steps {
+        let Some(run) = step["run"].as_str() else {
+            assert!(step["uses"].is_string(), "a step with neither run nor uses");
+            continue;
+        };
+        if step["name"] == "Install signet" {
+            skipped.push(run.to_owned());
+            continue;
+        }
+        if let Some(vars) = step["env"].as_object() {
+            for (name, value) in vars {
+                let value = value.as_str().expect("env value");
+                let resolved = secrets
+                    .iter()
+                    .find(|(secret, _)| value == format!("${{{{ secrets.{secret} }}}}"))
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_else(|| panic!("unresolved env {name}: {value}"));
+                env.push((name.clone(), resolved));
+            }
+        }
+        // Each step is its own shell in Actions.
+        script.push_str(&format!("(\n{run}\n)\n"));
+    }
+    assert_eq!(skipped.len(), 1, "exactly one install step is replaced");
+    (script, env)
+}
+
+/// A GitLab CI job's `script:` lines joined into one shell.
+fn gitlab_job(ci: &serde_json::Value, job: &str) -> String {
+    let lines = ci[job]["script"]
+        .as_array()
+        .unwrap_or_else(|| panic!("job {job} has no script"));
+    assert_eq!(
+        ci[job]["extends"], ".signet",
+        "{job} installs signet through .signet"
+    );
+    lines
+        .iter()
+        .map(|l| l.as_str().expect("script line").to_owned() + "\n")
+        .collect()
+}
+
+#[test]
+fn runbook_06_a_ci_re_encryption_job() {
+    let sandbox = Sandbox::new();
+    let runbook = Runbook::load("06-ci-re-encryption-job.md");
+    let mut session = Session::start(&sandbox, &runbook, &[], false);
+    session.advance_to("if signet rekey --check; then", false);
+
+    let ci_identity = std::fs::read_to_string(sandbox.join("ci.agekey")).expect("ci identity");
+    let check_workflow = ci_file(&runbook, ".github/workflows/secrets-check.yml");
+    let rekey_workflow = ci_file(&runbook, ".github/workflows/secrets-rekey.yml");
+    let (check_script, check_env) = github_job(&check_workflow, "rekey-check", &[]);
+    assert!(
+        check_env.is_empty(),
+        "the pull-request check must need no secrets"
+    );
+    let (rekey_script, rekey_env) = github_job(
+        &rekey_workflow,
+        "rekey",
+        &[("SIGNET_CI_AGE_KEY", ci_identity.clone())],
+    );
+
+    // GitHub: the pull request removed Carol, so the check fails and names both files.
+    let (ok, out) = run_ci_job(&sandbox, "gh-check", &check_script, &check_env, false);
+    assert!(!ok, "the check passed on a stale repository:\n{out}");
+    assert!(
+        out.contains("secrets/app.yaml") && out.contains("secrets/app.env"),
+        "{out}"
+    );
+    let json_start = out.find(['{', '[']).expect("a JSON report");
+    let _: serde_json::Value = serde_json::Deserializer::from_str(&out[json_start..])
+        .into_iter()
+        .next()
+        .expect("report")
+        .expect("the report is JSON");
+    let commits_before = git(
+        &sandbox.join("origin.git"),
+        &["rev-list", "--count", "main"],
+    );
+    let (ok, out) = run_ci_job(&sandbox, "gh-rekey", &rekey_script, &rekey_env, false);
+    assert!(ok, "the scheduled job failed:\n{out}");
+    let commits_after = git(
+        &sandbox.join("origin.git"),
+        &["rev-list", "--count", "main"],
+    );
+    assert_eq!(
+        commits_after.trim().parse::<u32>().expect("count"),
+        commits_before.trim().parse::<u32>().expect("count") + 1,
+        "the scheduled job pushed one commit"
+    );
+    let (ok, out) = run_ci_job(&sandbox, "gh-check-2", &check_script, &check_env, false);
+    assert!(ok, "the check still fails after the scheduled job:\n{out}");
+    // A second scheduled run has nothing to do and pushes nothing.
+    let (ok, out) = run_ci_job(&sandbox, "gh-rekey-2", &rekey_script, &rekey_env, false);
+    assert!(ok && out.contains("nothing stale"), "{out}");
+
+    // GitLab: another pull request adds Carol back; same cycle through .gitlab-ci.yml.
+    let gitlab = ci_file(&runbook, ".gitlab-ci.yml");
+    let (check, rekey) = (
+        gitlab_job(&gitlab, "rekey-check"),
+        gitlab_job(&gitlab, "rekey"),
+    );
+    assert_eq!(
+        gitlab["rekey"]["variables"]["SOPS_AGE_KEY"],
+        "$SIGNET_CI_AGE_KEY"
+    );
+    let ci_key = sed_public_key(&ci_identity);
+    let carol_key =
+        sed_public_key(&std::fs::read_to_string(sandbox.join("carol.agekey")).expect("carol"));
+    let repo = sandbox.join("practice-repo");
+    git(&repo, &["pull", "-q", "origin", "main"]);
+    std::fs::write(
+        repo.join(".sops.yaml"),
+        format!("creation_rules:\n  - path_regex: secrets/\n    age: {ci_key},{carol_key}\n"),
+    )
+    .expect("write");
+    git(&repo, &["commit", "-qam", "Carol is back"]);
+    git(&repo, &["push", "-q", "origin", "main"]);
+    let gitlab_env = vec![
+        ("CI_COMMIT_REF_NAME".to_owned(), "main".to_owned()),
+        ("SIGNET_CI_AGE_KEY".to_owned(), ci_identity.clone()),
+        ("SOPS_AGE_KEY".to_owned(), ci_identity.clone()),
+        (
+            "REKEY_PUSH_URL".to_owned(),
+            sandbox.join("origin.git").display().to_string(),
+        ),
+    ];
+    let (ok, out) = run_ci_job(&sandbox, "gl-check", &check, &[], true);
+    assert!(!ok && out.contains("secrets/app.yaml"), "{out}");
+    let (ok, out) = run_ci_job(&sandbox, "gl-rekey", &rekey, &gitlab_env, true);
+    assert!(ok, "{out}");
+    let (ok, out) = run_ci_job(&sandbox, "gl-check-2", &check, &[], true);
+    assert!(ok, "{out}");
+
+    // The end state in origin: Carol and CI open every file with upstream sops.
+    let (ok, out) = run_ci_job(
+        &sandbox,
+        "verify",
+        "for f in secrets/app.yaml secrets/app.env; do SOPS_AGE_KEY_FILE=$CAROL sops -d \"$f\"; done",
+        &[(
+            "CAROL".to_owned(),
+            sandbox.join("carol.agekey").display().to_string(),
+        )],
+        false,
+    );
+    assert!(
+        ok && out.contains("ci-practice-db") && out.contains("ci-practice-token"),
+        "{out}"
+    );
+
+    session.run_rest();
+    let output = session.finish();
+    assert!(output.contains("nothing stale"), "{output}");
+}
+
+/// The `# public key: age1…` of an identity file.
+fn sed_public_key(identity: &str) -> String {
+    identity
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .expect("public key line")
+        .to_owned()
 }

@@ -115,6 +115,9 @@ pub fn fenced_blocks(markdown: &str) -> Vec<Block> {
 /// when asked), to put first on the session's PATH.
 fn tool_dir(sandbox: &Sandbox, cluster_tools: bool) -> PathBuf {
     let dir = sandbox.join(".runbook-bin");
+    if dir.join("signet").exists() {
+        return dir;
+    }
     std::fs::create_dir_all(&dir).expect("tool dir");
     let mut tools: Vec<(&str, PathBuf)> = vec![
         ("signet", signet_bin().to_path_buf()),
@@ -348,6 +351,33 @@ impl Drop for Session {
 /// Single-quotes a path for bash.
 fn shell_quote(path: &Path) -> String {
     format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
+}
+
+/// Runs a fixture `script` (what a test stands in for the reader's starting point, not part of a
+/// runbook) with bash in the sandbox, with the same PATH as a session; panics with its output on
+/// failure.
+pub fn run_fixture(sandbox: &Sandbox, env: &[(String, String)], script: &str) -> String {
+    let tools = sandbox.join(".runbook-bin");
+    if !tools.exists() {
+        tool_dir(sandbox, true);
+    }
+    let output = sandbox
+        .command("bash")
+        .args(["--noprofile", "--norc", "-euo", "pipefail", "-c", script])
+        .env(
+            "PATH",
+            format!("{}:/usr/local/bin:/usr/bin:/bin", tools.display()),
+        )
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("running the fixture script");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "fixture failed:\n{text}");
+    text
 }
 
 /// Runs every runnable block of `runbook` in one session and returns the output.

@@ -43,6 +43,8 @@ pub struct Config {
     /// Environment of the SopsSecret key sources (AWS_*, VAULT_*, SOPS_* variables): the binary
     /// passes its own; tests pass what they need.
     pub sops_environment: Vec<(String, String)>,
+    /// Longest wait between retries of a failing ExternalSecret (doubling from 5 s).
+    pub provider_backoff_max: Duration,
 }
 
 /// Leader election through a `coordination.k8s.io` Lease in the controller namespace: only the
@@ -86,6 +88,7 @@ impl Config {
             max_concurrent_reconciles: 64,
             sops_age_secrets: Vec::new(),
             sops_environment: Vec::new(),
+            provider_backoff_max: Duration::from_secs(300),
         }
     }
 }
@@ -155,6 +158,9 @@ pub struct Args {
         value_delimiter = ','
     )]
     pub sops_age_secrets: Vec<String>,
+    /// Longest wait between retries of a failing ExternalSecret (doubling from 5 s).
+    #[arg(long, env = "SIGNET_PROVIDER_BACKOFF_MAX", default_value = "5m", value_parser = parse_period)]
+    pub provider_backoff_max: Duration,
 }
 
 /// Prefixes of the environment variables the SopsSecret key sources read.
@@ -178,6 +184,7 @@ impl Args {
             }),
             max_concurrent_reconciles: self.max_concurrent_reconciles,
             sops_age_secrets: self.sops_age_secrets.clone(),
+            provider_backoff_max: self.provider_backoff_max,
             sops_environment: std::env::vars()
                 .filter(|(k, _)| {
                     SOPS_ENVIRONMENT_PREFIXES.iter().any(|p| k.starts_with(p))

@@ -13,6 +13,7 @@ pub mod config;
 pub mod context;
 pub mod crd;
 mod error;
+pub mod external;
 pub mod http;
 pub mod keyring;
 pub mod metrics;
@@ -24,10 +25,12 @@ pub use config::{Args, Config, LogFormat};
 pub use context::Context;
 pub use crd::{SealedSecret, SealedSecretStatus, sealed_secret_crd};
 pub use error::Error;
+pub use external::{ClusterSecretStore, ExternalSecret, SecretStore};
 pub use sops_secret::{SopsSecret, sops_secret_crd};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef};
@@ -107,7 +110,14 @@ impl Drop for RunningController {
 pub fn all_crds()
 -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
 {
-    vec![sealed_secret_crd(), sops_secret_crd()]
+    use kube::CustomResourceExt;
+    vec![
+        sealed_secret_crd(),
+        sops_secret_crd(),
+        ExternalSecret::crd(),
+        SecretStore::crd(),
+        ClusterSecretStore::crd(),
+    ]
 }
 
 /// Installs (server-side apply) every CRD of [`all_crds`] and waits until they are served; for
@@ -344,6 +354,10 @@ async fn lead(
             Arc::clone(&ctx),
             term_ended(),
         )));
+        let mut external_reconciler = AbortOnDrop(tokio::spawn(run_external_secret_controller(
+            Arc::clone(&ctx),
+            term_ended(),
+        )));
         let shutting_down = tokio::select! {
             _ = &mut stopped => true,
             lost = leadership.wait_for(|leading| !*leading) => lost.is_err(),
@@ -355,6 +369,7 @@ async fn lead(
         let _ = tokio::time::timeout(std::time::Duration::from_secs(15), async {
             let _ = (&mut reconciler.0).await;
             let _ = (&mut sops_reconciler.0).await;
+            let _ = (&mut external_reconciler.0).await;
         })
         .await;
         if shutting_down {
@@ -513,6 +528,97 @@ async fn run_sops_secret_controller(
             sops_secret::reconcile::reconcile,
             sops_secret::reconcile::error_policy,
             sops_ctx,
+        )
+        .for_each(log_trigger_error)
+        .await;
+}
+
+async fn run_external_secret_controller(
+    ctx: Arc<Context>,
+    stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    use external::reconcile::{ExternalContext, OWNER_LABEL, error_policy, reconcile};
+    let mut stop = Box::pin(stop);
+    if !wait_until_served::<ExternalSecret>(&ctx.client, &mut stop).await {
+        return;
+    }
+    let (secret_store, secret_writer) = reflector::store();
+    let (api, secret_api) = scoped_apis::<ExternalSecret>(&ctx);
+    let owned_secrets = owned_secret_triggers(secret_api, OWNER_LABEL, secret_writer);
+    let external_ctx = Arc::new(ExternalContext::new(Arc::clone(&ctx), secret_store));
+    let controller = Controller::new(api, watcher::Config::default()).with_config(
+        kube::runtime::controller::Config::default()
+            .concurrency(ctx.config.max_concurrent_reconciles),
+    );
+    // A changed store re-runs the ExternalSecrets that use it.
+    let objects = controller.store();
+    let users_of = move |kind: &'static str, namespace: Option<String>, name: String| {
+        objects
+            .state()
+            .into_iter()
+            .filter(|es| {
+                let r = &es.spec.secret_store_ref;
+                r.name == name
+                    && r.kind.as_deref().unwrap_or("SecretStore") == kind
+                    && (namespace.is_none() || es.metadata.namespace == namespace)
+            })
+            .map(|es| ObjectRef::from_obj(es.as_ref()))
+            .collect::<Vec<_>>()
+    };
+    let users_of_cluster_store = users_of.clone();
+    let store_api: Api<SecretStore> = match ctx.config.watch_namespace.as_deref() {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
+    };
+    let stop = futures::FutureExt::shared(stop);
+    let store_controllers = futures::future::join(
+        run_store_status::<SecretStore>(Arc::clone(&external_ctx), store_api.clone(), stop.clone()),
+        run_store_status::<ClusterSecretStore>(
+            Arc::clone(&external_ctx),
+            Api::all(ctx.client.clone()),
+            stop.clone(),
+        ),
+    );
+    let external_secrets = controller
+        .watches_stream(owned_secrets, source_of::<ExternalSecret>)
+        .watches(
+            store_api.clone(),
+            watcher::Config::default(),
+            move |store: SecretStore| {
+                users_of(
+                    "SecretStore",
+                    store.metadata.namespace.clone(),
+                    store.name_any(),
+                )
+            },
+        )
+        .watches(
+            Api::<ClusterSecretStore>::all(ctx.client.clone()),
+            watcher::Config::default(),
+            move |store: ClusterSecretStore| {
+                users_of_cluster_store("ClusterSecretStore", None, store.name_any())
+            },
+        )
+        .graceful_shutdown_on(stop)
+        .run(reconcile, error_policy, external_ctx)
+        .for_each(log_trigger_error);
+    futures::future::join(external_secrets, store_controllers).await;
+}
+
+/// Keeps the `Ready` condition of one store kind.
+async fn run_store_status<S>(
+    ctx: Arc<external::reconcile::ExternalContext>,
+    api: Api<S>,
+    stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) where
+    S: external::store_status::StoreObject,
+{
+    Controller::new(api, watcher::Config::default())
+        .graceful_shutdown_on(stop)
+        .run(
+            external::store_status::reconcile::<S>,
+            external::store_status::error_policy::<S>,
+            ctx,
         )
         .for_each(log_trigger_error)
         .await;

@@ -67,7 +67,7 @@ pub struct Metrics {
     pub provider_calls: Family<ProviderCallLabels, Counter>,
     /// Secrets written from a source object, by kind.
     pub syncs: Family<KindLabels, Counter>,
-    provider_calls_total: std::sync::atomic::AtomicU64,
+    provider_fetches_total: std::sync::atomic::AtomicU64,
 }
 
 /// Labels of [`Metrics::provider_calls`].
@@ -148,7 +148,7 @@ impl Metrics {
             sealed_secrets_by_key,
             provider_calls,
             syncs,
-            provider_calls_total: std::sync::atomic::AtomicU64::new(0),
+            provider_fetches_total: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -172,8 +172,10 @@ impl Metrics {
 
     /// Counts one provider call.
     pub fn count_provider_call(&self, provider: &str, operation: &str, status: &str) {
-        self.provider_calls_total
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if operation != "validate" {
+            self.provider_fetches_total
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         self.provider_calls
             .get_or_create(&ProviderCallLabels {
                 provider: provider.to_owned(),
@@ -183,9 +185,10 @@ impl Metrics {
             .inc();
     }
 
-    /// Provider calls so far, all providers (for tests and benchmarks).
-    pub fn provider_calls_total(&self) -> u64 {
-        self.provider_calls_total
+    /// Provider reads (`get`, `get_all`; store validation not counted) so far, all providers —
+    /// for tests and benchmarks.
+    pub fn provider_fetches_total(&self) -> u64 {
+        self.provider_fetches_total
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 

@@ -41,20 +41,8 @@ impl Moto {
     /// Starts a private moto server, stopped when dropped.
     pub fn start() -> Result<Moto, Error> {
         let program = crate::peer_path("moto_server")?;
-        let (port, process) = spawn_on_free_port(
-            PEER,
-            &program,
-            READY_TIMEOUT,
-            |port| {
-                vec![
-                    "-H".to_owned(),
-                    "127.0.0.1".to_owned(),
-                    "-p".to_owned(),
-                    port.to_string(),
-                ]
-            },
-            |port| http_status(port, "/moto-api/").is_some(),
-        )?;
+        let (port, process) =
+            spawn_on_free_port(PEER, &program, READY_TIMEOUT, server_args, is_up)?;
         Ok(Moto {
             port,
             process: RunningPeer::new(process),
@@ -100,6 +88,27 @@ impl Moto {
         })
         .join()
         .map_err(|_| call_error("the KMS call panicked".to_owned()))?
+    }
+
+    /// Kills the server at once, as a crash would (fault tests; a private instance only).
+    pub fn kill(&self) {
+        self.process.kill();
+    }
+
+    /// Starts the server again on the same port. moto keeps nothing: resources must be created
+    /// again.
+    pub fn restart(&self) -> Result<(), Error> {
+        let program = crate::peer_path("moto_server")?;
+        let process = crate::process::spawn_on_port(
+            PEER,
+            &program,
+            READY_TIMEOUT,
+            self.port,
+            &server_args(self.port),
+            is_up,
+        )?;
+        self.process.replace(process);
+        Ok(())
     }
 
     /// moto's recent output, for diagnosing a failing test.
@@ -150,4 +159,17 @@ async fn create_kms_key(endpoint: String, alias: Option<String>) -> Result<Strin
         .map_err(|e| call_error(format!("CreateAlias: {e}")))?;
     let prefix = arn.rsplit_once(":key/").map(|(p, _)| p).unwrap_or(&arn);
     Ok(format!("{prefix}:alias/{alias}"))
+}
+
+fn server_args(port: u16) -> Vec<String> {
+    vec![
+        "-H".to_owned(),
+        "127.0.0.1".to_owned(),
+        "-p".to_owned(),
+        port.to_string(),
+    ]
+}
+
+fn is_up(port: u16) -> bool {
+    http_status(port, "/moto-api/").is_some()
 }

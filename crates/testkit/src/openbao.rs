@@ -5,7 +5,9 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::Error;
-use crate::process::{RunningPeer, http_status, shared_instance, spawn_on_free_port};
+use crate::process::{
+    RunningPeer, http_status, shared_instance, spawn_on_free_port, spawn_on_port,
+};
 
 const PEER: &str = "openbao";
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -42,17 +44,8 @@ impl OpenBao {
             PEER,
             &program,
             READY_TIMEOUT,
-            |port| {
-                vec![
-                    "server".to_owned(),
-                    "-dev".to_owned(),
-                    "-dev-no-store-token".to_owned(),
-                    format!("-dev-root-token-id={root_token}"),
-                    format!("-dev-listen-address=127.0.0.1:{port}"),
-                ]
-            },
-            // 200 = initialized, unsealed and active.
-            |port| http_status(port, "/v1/sys/health") == Some(200),
+            |port| dev_server_args(&root_token, port),
+            is_active,
         )?;
         Ok(OpenBao {
             port,
@@ -120,8 +113,38 @@ impl OpenBao {
         Ok(format!("{}/v1/{mount}/keys/firstkey", self.addr()))
     }
 
+    /// Kills the server at once, as a crash would (fault tests; a private instance only).
+    pub fn kill(&self) {
+        self.process.kill();
+    }
+
+    /// Starts the server again on the same address with the same root token. Dev mode keeps
+    /// nothing: mounts and secrets must be written again.
+    pub fn restart(&self) -> Result<(), Error> {
+        let program = crate::peer_path("bao")?;
+        let args = dev_server_args(&self.root_token, self.port);
+        let process = spawn_on_port(PEER, &program, READY_TIMEOUT, self.port, &args, is_active)?;
+        self.process.replace(process);
+        Ok(())
+    }
+
     /// OpenBao's recent output, for diagnosing a failing test.
     pub fn log_tail(&self) -> String {
         self.process.log_tail()
     }
+}
+
+fn dev_server_args(root_token: &str, port: u16) -> Vec<String> {
+    vec![
+        "server".to_owned(),
+        "-dev".to_owned(),
+        "-dev-no-store-token".to_owned(),
+        format!("-dev-root-token-id={root_token}"),
+        format!("-dev-listen-address=127.0.0.1:{port}"),
+    ]
+}
+
+/// 200 = initialized, unsealed and active.
+fn is_active(port: u16) -> bool {
+    http_status(port, "/v1/sys/health") == Some(200)
 }

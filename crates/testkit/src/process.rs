@@ -267,6 +267,34 @@ impl RunningPeer {
     pub(crate) fn log_tail(&self) -> String {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).log.text()
     }
+
+    /// Kills the peer at once (a crash, for fault tests).
+    pub(crate) fn kill(&self) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .stop(Duration::ZERO);
+    }
+
+    /// Puts a new process in place of the stopped one.
+    pub(crate) fn replace(&self, process: PeerProcess) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = process;
+    }
+}
+
+/// Starts `program` on a given loopback port (a restart where the peer was) and waits until
+/// `ready(port)` holds.
+pub(crate) fn spawn_on_port(
+    peer: &'static str,
+    program: &Path,
+    timeout: Duration,
+    port: u16,
+    args: &[String],
+    ready: impl Fn(u16) -> bool,
+) -> Result<PeerProcess, Error> {
+    let mut process = PeerProcess::spawn_with_watchdog(peer, program, args, &[])?;
+    process.wait_until(timeout, || ready(port))?;
+    Ok(process)
 }
 
 /// The instance in `cell`, started with `start` on first use and kept for the rest of the process.

@@ -1,0 +1,414 @@
+//! `signet.dev/v1alpha1` ExternalSecret, SecretStore and ClusterSecretStore: Secrets synced from
+//! external vaults. Field names follow External Secrets Operator for the supported subset, so
+//! moving over is a change of `apiVersion`.
+//!
+//! Pieces: the resource types and CRDs (here), [`stores`] (from a store object and the Secrets it
+//! references to a [`signet_providers::SecretProvider`], cached), [`template`] (the target Secret's
+//! data from fetched values), [`reconcile`] (the ExternalSecret reconciler: refresh only when the
+//! spec changed, the interval elapsed, the target was altered or a sync was forced).
+
+pub mod reconcile;
+pub mod store_status;
+pub mod stores;
+pub mod template;
+
+use crate::target::Condition;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The condition type on all three kinds.
+pub const READY_CONDITION: &str = "Ready";
+/// Changing this annotation's value forces a refresh (as External Secrets Operator's
+/// `force-sync`).
+pub const FORCE_SYNC_ANNOTATION: &str = "signet.dev/force-sync";
+
+fn conditions_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["type", "status"],
+            "properties": {
+                "type": {"type": "string"},
+                "status": {"type": "string"},
+                "reason": {"type": "string"},
+                "message": {"type": "string"},
+                "lastUpdateTime": {"type": "string", "format": "date-time"},
+                "lastTransitionTime": {"type": "string", "format": "date-time"}
+            }
+        }
+    })
+}
+
+/// `spec` of an ExternalSecret.
+#[derive(CustomResource, Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "signet.dev",
+    version = "v1alpha1",
+    kind = "ExternalSecret",
+    namespaced,
+    status = "ExternalSecretStatus",
+    shortname = "es",
+    printcolumn = r#"{"name":"Store","type":"string","jsonPath":".spec.secretStoreRef.name"}"#,
+    printcolumn = r#"{"name":"Refresh","type":"string","jsonPath":".spec.refreshInterval"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalSecretSpec {
+    /// How often to fetch again (`1h`, `30m`, `15s`; `0` = once). Default `1h`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_interval: Option<String>,
+    /// The store to read from.
+    pub secret_store_ref: SecretStoreRef,
+    /// The Secret to write.
+    #[serde(default)]
+    pub target: ExternalSecretTarget,
+    /// One Secret key per remote value.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data: Vec<ExternalSecretData>,
+    /// Every key of a remote JSON object.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_from: Vec<ExternalSecretDataFrom>,
+}
+
+/// `spec.secretStoreRef`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretStoreRef {
+    /// Store name.
+    pub name: String,
+    /// `SecretStore` (default, same namespace) or `ClusterSecretStore`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+/// `spec.target`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalSecretTarget {
+    /// Secret name (default: the ExternalSecret's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `Owner` (default: create and own it, refuse a Secret owned by someone else), `Merge` (merge
+    /// into an existing Secret), `Orphan` (create or update, no owner reference).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creation_policy: Option<String>,
+    /// When the remote value is gone: `Retain` (default, keep the Secret) or `Delete`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<String>,
+    /// Type, metadata and templated data of the Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<ExternalSecretTemplate>,
+}
+
+/// `spec.target.template`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalSecretTemplate {
+    /// Secret `type`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_: Option<String>,
+    /// Labels and annotations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<TemplateMetadata>,
+    /// Secret keys whose values are templates over the fetched values: `{{ .name }}` inserts the
+    /// value fetched as `name`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data: BTreeMap<String, String>,
+    /// `Replace` (default: only the templated keys) or `Merge` (templated keys over fetched ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge_policy: Option<String>,
+}
+
+/// Labels and annotations of the target Secret.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateMetadata {
+    /// Labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Annotations.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// `spec.data[]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalSecretData {
+    /// Key in the Secret.
+    pub secret_key: String,
+    /// Where the value comes from.
+    pub remote_ref: RemoteRefSpec,
+}
+
+/// `remoteRef` / `extract`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteRefSpec {
+    /// Path or name in the store.
+    pub key: String,
+    /// A JSON path into the value (`a.b`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub property: Option<String>,
+    /// Version (Vault KV version, AWS stage or `uuid/<id>`, SSM version or label).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// `spec.dataFrom[]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalSecretDataFrom {
+    /// Every top-level key of a JSON object value (for SSM: every parameter under a path ending
+    /// in `/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extract: Option<RemoteRefSpec>,
+}
+
+/// `status` of an ExternalSecret.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalSecretStatus {
+    /// One condition, `Ready`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "conditions_schema")]
+    pub conditions: Vec<Condition>,
+    /// When the values were last fetched successfully (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_time: Option<String>,
+    /// The `metadata.generation` of the ExternalSecret last synced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synced_resource_version: Option<String>,
+    /// resourceVersion of the Secret as last written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_resource_version: Option<String>,
+    /// The value of the force-sync annotation last acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_sync: Option<String>,
+}
+
+impl ExternalSecretStatus {
+    /// The `Ready` condition, if any.
+    pub fn ready(&self) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.type_ == READY_CONDITION)
+    }
+}
+
+/// `spec` of a SecretStore or ClusterSecretStore.
+#[derive(CustomResource, Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "signet.dev",
+    version = "v1alpha1",
+    kind = "SecretStore",
+    namespaced,
+    status = "SecretStoreStatus",
+    shortname = "ss",
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretStoreSpec {
+    /// Exactly one provider.
+    pub provider: ProviderSpec,
+    /// ClusterSecretStore only: the namespaces whose ExternalSecrets may use it (any condition
+    /// matching allows; none given allows all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<StoreNamespaceCondition>,
+}
+
+/// The cluster-wide store: the same spec, referenced Secrets name their namespace.
+#[derive(CustomResource, Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "signet.dev",
+    version = "v1alpha1",
+    kind = "ClusterSecretStore",
+    status = "SecretStoreStatus",
+    shortname = "css",
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#
+)]
+pub struct ClusterSecretStoreSpec {
+    /// Provider and namespace conditions, as in a SecretStore.
+    #[serde(flatten)]
+    pub store: SecretStoreSpec,
+}
+
+/// Which namespaces may use a ClusterSecretStore.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreNamespaceCondition {
+    /// Namespace names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<String>,
+    /// Namespaces with these labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<LabelSelector>,
+    /// Namespace names matching one of these regular expressions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespace_regexes: Vec<String>,
+}
+
+/// A label selector (`matchLabels` only).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LabelSelector {
+    /// Every label must be present with this value.
+    #[serde(default)]
+    pub match_labels: BTreeMap<String, String>,
+}
+
+/// `status` of a store.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretStoreStatus {
+    /// One condition, `Ready`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "conditions_schema")]
+    pub conditions: Vec<Condition>,
+}
+
+/// `spec.provider`: one of them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderSpec {
+    /// Vault / OpenBao KV v2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault: Option<VaultProviderSpec>,
+    /// AWS Secrets Manager or SSM Parameter Store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsProviderSpec>,
+}
+
+/// A key of a Secret (`namespace` only for ClusterSecretStores).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeySelector {
+    /// Secret name.
+    pub name: String,
+    /// Key in the Secret.
+    pub key: String,
+    /// Namespace (ClusterSecretStore only; a SecretStore uses its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// `provider.vault`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultProviderSpec {
+    /// Server address, e.g. `https://vault.example:8200`.
+    pub server: String,
+    /// Mount path of the KV engine (default `secret`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// KV version: only `v2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Vault Enterprise / OpenBao namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// PEM CA bundle, base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_bundle: Option<String>,
+    /// How to log in.
+    pub auth: VaultAuthSpec,
+}
+
+/// `provider.vault.auth`: one of them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultAuthSpec {
+    /// A token in a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_secret_ref: Option<SecretKeySelector>,
+    /// AppRole login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_role: Option<VaultAppRoleSpec>,
+    /// Kubernetes service-account login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<VaultKubernetesSpec>,
+}
+
+/// `auth.appRole`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultAppRoleSpec {
+    /// Mount path (default `approle`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The role id.
+    pub role_id: String,
+    /// The secret id, in a Secret.
+    pub secret_ref: SecretKeySelector,
+}
+
+/// `auth.kubernetes`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultKubernetesSpec {
+    /// Mount path (default `kubernetes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount_path: Option<String>,
+    /// The Vault role.
+    pub role: String,
+    /// The service account whose token (made with the TokenRequest API) logs in.
+    pub service_account_ref: ServiceAccountRef,
+}
+
+/// A service account (`namespace` only for ClusterSecretStores).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceAccountRef {
+    /// Name.
+    pub name: String,
+    /// Namespace (ClusterSecretStore only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Token audiences (default: the API server's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audiences: Vec<String>,
+}
+
+/// `provider.aws`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsProviderSpec {
+    /// `SecretsManager` or `ParameterStore`.
+    pub service: String,
+    /// Region.
+    pub region: String,
+    /// A role to assume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// Endpoint override (Signet extension: VPC endpoints, LocalStack, moto).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Static credentials in Secrets; without them the controller's own identity is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AwsAuthSpec>,
+}
+
+/// `provider.aws.auth`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsAuthSpec {
+    /// Static keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<AwsSecretRef>,
+}
+
+/// Static AWS keys in Secrets.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsSecretRef {
+    /// Access key id.
+    #[serde(rename = "accessKeyIDSecretRef")]
+    pub access_key_id_secret_ref: SecretKeySelector,
+    /// Secret access key.
+    pub secret_access_key_secret_ref: SecretKeySelector,
+    /// Session token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token_secret_ref: Option<SecretKeySelector>,
+}

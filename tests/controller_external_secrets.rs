@@ -1,0 +1,975 @@
+//! ExternalSecrets on the real kube-apiserver, against the real OpenBao and moto from the testkit:
+//! every provider and auth method (OpenBao token, AppRole, Kubernetes auth answered by the API
+//! server's TokenReview; AWS Secrets Manager; SSM Parameter Store) produces the right Secret; a
+//! remote change shows up after the interval; `Merge` merges, `Owner` refuses a Secret it does not
+//! own, `deletionPolicy: Delete` removes the Secret when the remote value is gone; a store that
+//! dies keeps the last good Secret and everything recovers when it returns; a controller restart
+//! makes no provider call for objects whose Secret is current.
+
+use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+use signet_controller::external::reconcile::OWNER_LABEL;
+use signet_controller::external::{ExternalSecret, SecretStore};
+use signet_controller::{Config, RunningController};
+use signet_testkit::{ApiServer, Moto, OpenBao, unique_name};
+use signet_tests::poll::eventually;
+use std::time::Duration;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+type BoxError = Box<dyn std::error::Error>;
+
+/// Planted in remote values: it must never appear in a status or an event.
+const CANARY: &str = "canary-e5e1-remote-do-not-leak";
+
+struct Bed {
+    client: Client,
+    namespace: String,
+    controller: Option<RunningController>,
+    keys_namespace: String,
+}
+
+fn controller_config(keys_namespace: &str, namespace: &str) -> Result<Config, BoxError> {
+    let mut config = Config::new(keys_namespace);
+    config.watch_namespace = Some(namespace.to_owned());
+    config.listen_addr = "127.0.0.1:0".parse()?;
+    config.metrics_addr = "127.0.0.1:0".parse()?;
+    config.key_bits = 2048;
+    config.provider_backoff_max = Duration::from_secs(2);
+    Ok(config)
+}
+
+impl Bed {
+    async fn start() -> Result<Bed, BoxError> {
+        let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
+        let client = server.client().await?;
+        signet_controller::install_crd(client.clone()).await?;
+        let keys_namespace = server.create_namespace(&client, "extkeys").await?;
+        let namespace = server.create_namespace(&client, "extapp").await?;
+        let controller = signet_controller::start(
+            client.clone(),
+            controller_config(&keys_namespace, &namespace)?,
+        )
+        .await?;
+        Ok(Bed {
+            client,
+            namespace,
+            controller: Some(controller),
+            keys_namespace,
+        })
+    }
+
+    fn controller(&self) -> &RunningController {
+        self.controller.as_ref().expect("controller running")
+    }
+
+    fn secrets(&self) -> Api<Secret> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    fn external(&self) -> Api<ExternalSecret> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    async fn put_secret(&self, name: &str, values: &[(&str, &str)]) -> TestResult {
+        let data = values
+            .iter()
+            .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+            .collect();
+        let secret = Secret {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                ..ObjectMeta::default()
+            },
+            data: Some(data),
+            ..Secret::default()
+        };
+        self.secrets()
+            .patch(
+                name,
+                &PatchParams::apply("test").force(),
+                &Patch::Apply(&secret),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn store(&self, name: &str, provider: serde_json::Value) -> TestResult {
+        let store: SecretStore = serde_json::from_value(json!({
+            "apiVersion": "signet.dev/v1alpha1", "kind": "SecretStore",
+            "metadata": {"name": name},
+            "spec": {"provider": provider}
+        }))?;
+        Api::<SecretStore>::namespaced(self.client.clone(), &self.namespace)
+            .create(&PostParams::default(), &store)
+            .await?;
+        Ok(())
+    }
+
+    async fn external_secret(&self, name: &str, spec: serde_json::Value) -> TestResult {
+        let object: ExternalSecret = serde_json::from_value(json!({
+            "apiVersion": "signet.dev/v1alpha1", "kind": "ExternalSecret",
+            "metadata": {"name": name},
+            "spec": spec
+        }))?;
+        self.external()
+            .create(&PostParams::default(), &object)
+            .await?;
+        Ok(())
+    }
+
+    /// Waits for `Ready` with `status` (and `reason`, if given) on the current generation.
+    async fn wait_ready(
+        &self,
+        name: &str,
+        status: &str,
+        reason: Option<&str>,
+    ) -> Result<ExternalSecret, BoxError> {
+        let api = self.external();
+        let outcome = eventually(
+            &format!("{name} Ready={status} {reason:?}"),
+            Duration::from_secs(45),
+            || async {
+                let object = api.get(name).await.ok()?;
+                let condition = object.status.as_ref()?.ready()?.clone();
+                let done = condition.status == status
+                    && reason.is_none_or(|r| condition.reason.as_deref() == Some(r));
+                done.then_some(object)
+            },
+        )
+        .await;
+        if outcome.is_err()
+            && let Ok(object) = api.get(name).await
+        {
+            eprintln!("{name} status: {:?}", object.status);
+        }
+        Ok(outcome?)
+    }
+
+    /// Waits until the Secret `name` has `key = value`.
+    async fn wait_value(&self, name: &str, key: &str, value: &str) -> Result<Secret, BoxError> {
+        let api = self.secrets();
+        Ok(eventually(
+            &format!("Secret {name} {key}={value}"),
+            Duration::from_secs(45),
+            || async {
+                let secret = api.get_opt(name).await.ok()??;
+                (text(&secret, key).as_deref() == Some(value)).then_some(secret)
+            },
+        )
+        .await?)
+    }
+
+    async fn assert_nothing_leaked(&self) -> TestResult {
+        for object in self.external().list(&ListParams::default()).await? {
+            let status = serde_json::to_string(&object.status)?;
+            assert!(!status.contains(CANARY), "status leaks: {status}");
+        }
+        let events: Api<k8s_openapi::api::events::v1::Event> =
+            Api::namespaced(self.client.clone(), &self.namespace);
+        for event in events.list(&ListParams::default()).await? {
+            let note = event.note.unwrap_or_default();
+            assert!(!note.contains(CANARY), "event leaks: {note}");
+        }
+        Ok(())
+    }
+}
+
+fn text(secret: &Secret, key: &str) -> Option<String> {
+    let value = secret.data.as_ref()?.get(key)?;
+    String::from_utf8(value.0.clone()).ok()
+}
+
+/// A fresh KV v2 mount in `bao`, a policy reading it, and one secret written twice (two versions).
+fn vault_kv(bao: &OpenBao, secret: &str) -> Result<(String, String), BoxError> {
+    let mount = unique_name("kv");
+    bao.bao(
+        None,
+        &["secrets", "enable", &format!("-path={mount}"), "kv-v2"],
+    )?;
+    bao.bao(
+        None,
+        &[
+            "kv",
+            "put",
+            &format!("-mount={mount}"),
+            secret,
+            "username=old-admin",
+            "password=old",
+        ],
+    )?;
+    // A nested value, as JSON (a `key=value` argument would store the JSON as a string).
+    let value_file = std::env::temp_dir().join(format!("{}.json", unique_name("kv")));
+    std::fs::write(
+        &value_file,
+        json!({"username": "admin", "password": format!("{CANARY}-pw"),
+               "config": {"db": {"host": "db.internal", "port": 5432}}})
+        .to_string(),
+    )?;
+    let put = bao.bao(
+        None,
+        &[
+            "kv",
+            "put",
+            &format!("-mount={mount}"),
+            secret,
+            &format!("@{}", value_file.display()),
+        ],
+    );
+    std::fs::remove_file(&value_file)?;
+    put?;
+    let policy = unique_name("read");
+    let rules = format!("path \"{mount}/*\" {{ capabilities = [\"read\", \"list\"] }}");
+    let policy_file = std::env::temp_dir().join(format!("{policy}.hcl"));
+    std::fs::write(&policy_file, rules)?;
+    bao.bao(
+        None,
+        &["policy", "write", &policy, &policy_file.to_string_lossy()],
+    )?;
+    std::fs::remove_file(&policy_file)?;
+    Ok((mount, policy))
+}
+
+fn vault_provider(bao: &OpenBao, mount: &str, auth: serde_json::Value) -> serde_json::Value {
+    json!({"vault": {"server": bao.addr(), "path": mount, "version": "v2", "auth": auth}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openbao_token_approle_and_kubernetes_auth_produce_the_right_secrets() -> TestResult {
+    let bed = Bed::start().await?;
+    let bao = tokio::task::spawn_blocking(OpenBao::shared).await??;
+    let (mount, policy) = vault_kv(bao, "app/db")?;
+
+    // Token auth: a token of the read policy, in a Secret.
+    let token = bao
+        .bao(
+            None,
+            &[
+                "token",
+                "create",
+                "-field=token",
+                &format!("-policy={policy}"),
+            ],
+        )?
+        .trim()
+        .to_owned();
+    bed.put_secret("vault-token", &[("token", &token)]).await?;
+    bed.store(
+        "vault-token",
+        vault_provider(
+            bao,
+            &mount,
+            json!({"tokenSecretRef": {"name": "vault-token", "key": "token"}}),
+        ),
+    )
+    .await?;
+    bed.external_secret(
+        "by-token",
+        json!({
+            "refreshInterval": "1h",
+            "secretStoreRef": {"name": "vault-token"},
+            "target": {"template": {"type": "kubernetes.io/basic-auth", "metadata": {"labels": {"team": "db"}}}},
+            "data": [
+                {"secretKey": "username", "remoteRef": {"key": "app/db", "property": "username"}},
+                {"secretKey": "password", "remoteRef": {"key": "app/db", "property": "password"}},
+                {"secretKey": "old", "remoteRef": {"key": "app/db", "property": "username", "version": "1"}},
+                {"secretKey": "host", "remoteRef": {"key": "app/db", "property": "config.db.host"}}
+            ]
+        }),
+    )
+    .await?;
+    bed.wait_ready("by-token", "True", Some("SecretSynced"))
+        .await?;
+    let secret = bed.wait_value("by-token", "username", "admin").await?;
+    assert_eq!(text(&secret, "password"), Some(format!("{CANARY}-pw")));
+    assert_eq!(text(&secret, "old").as_deref(), Some("old-admin"));
+    assert_eq!(text(&secret, "host").as_deref(), Some("db.internal"));
+    assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/basic-auth"));
+    assert_eq!(secret.labels().get("team").map(String::as_str), Some("db"));
+    let owner = bed.external().get("by-token").await?;
+    assert_eq!(secret.labels().get(OWNER_LABEL), owner.uid().as_ref());
+    assert_eq!(secret.owner_references()[0].kind, "ExternalSecret");
+
+    // AppRole.
+    let approle = unique_name("approle");
+    bao.bao(
+        None,
+        &["auth", "enable", &format!("-path={approle}"), "approle"],
+    )?;
+    bao.bao(
+        None,
+        &[
+            "write",
+            &format!("auth/{approle}/role/reader"),
+            &format!("token_policies={policy}"),
+        ],
+    )?;
+    let role_id = bao
+        .bao(
+            None,
+            &[
+                "read",
+                "-field=role_id",
+                &format!("auth/{approle}/role/reader/role-id"),
+            ],
+        )?
+        .trim()
+        .to_owned();
+    let secret_id = bao
+        .bao(
+            None,
+            &[
+                "write",
+                "-f",
+                "-field=secret_id",
+                &format!("auth/{approle}/role/reader/secret-id"),
+            ],
+        )?
+        .trim()
+        .to_owned();
+    bed.put_secret("approle", &[("secret-id", &secret_id)])
+        .await?;
+    bed.store(
+        "vault-approle",
+        vault_provider(
+            bao,
+            &mount,
+            json!({"appRole": {"path": approle, "roleId": role_id, "secretRef": {"name": "approle", "key": "secret-id"}}}),
+        ),
+    )
+    .await?;
+    bed.external_secret(
+        "by-approle",
+        json!({
+            "secretStoreRef": {"name": "vault-approle"},
+            "dataFrom": [{"extract": {"key": "app/db"}}],
+            "target": {"name": "approle-target"}
+        }),
+    )
+    .await?;
+    bed.wait_ready("by-approle", "True", Some("SecretSynced"))
+        .await?;
+    let secret = bed
+        .wait_value("approle-target", "username", "admin")
+        .await?;
+    assert_eq!(text(&secret, "password"), Some(format!("{CANARY}-pw")));
+    assert!(
+        text(&secret, "config")
+            .unwrap_or_default()
+            .contains("db.internal")
+    );
+
+    // Kubernetes auth: OpenBao asks the real API server (TokenReview) about a token the controller
+    // minted for the service account named in the store.
+    let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
+    let kubeconfig = kube::config::Kubeconfig::read_from(server.kubeconfig_path())?;
+    let cluster = kubeconfig.clusters[0].cluster.clone().expect("cluster");
+    let host = cluster.server.expect("server url");
+    let ca_pem = {
+        use base64::Engine;
+        let data = cluster.certificate_authority_data.expect("CA data");
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(data)?)?
+    };
+    let reviewer = unique_name("reviewer");
+    let reviewer_token = server
+        .service_account_token(&bed.client, &bed.keys_namespace, &reviewer)
+        .await?;
+    let binding: ClusterRoleBinding = ClusterRoleBinding {
+        metadata: ObjectMeta {
+            name: Some(reviewer.clone()),
+            ..ObjectMeta::default()
+        },
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "ClusterRole".into(),
+            name: "system:auth-delegator".into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: reviewer.clone(),
+            namespace: Some(bed.keys_namespace.clone()),
+            ..Subject::default()
+        }]),
+    };
+    Api::<ClusterRoleBinding>::all(bed.client.clone())
+        .create(&PostParams::default(), &binding)
+        .await?;
+    let k8s_auth = unique_name("k8s");
+    bao.bao(
+        None,
+        &["auth", "enable", &format!("-path={k8s_auth}"), "kubernetes"],
+    )?;
+    bao.bao(
+        None,
+        &[
+            "write",
+            &format!("auth/{k8s_auth}/config"),
+            &format!("kubernetes_host={host}"),
+            &format!("kubernetes_ca_cert={ca_pem}"),
+            &format!("token_reviewer_jwt={reviewer_token}"),
+        ],
+    )?;
+    bao.bao(
+        None,
+        &[
+            "write",
+            &format!("auth/{k8s_auth}/role/app"),
+            "bound_service_account_names=vault-reader",
+            &format!("bound_service_account_namespaces={}", bed.namespace),
+            &format!("token_policies={policy}"),
+        ],
+    )?;
+    let accounts: Api<ServiceAccount> = Api::namespaced(bed.client.clone(), &bed.namespace);
+    accounts
+        .create(
+            &PostParams::default(),
+            &ServiceAccount {
+                metadata: ObjectMeta {
+                    name: Some("vault-reader".into()),
+                    ..ObjectMeta::default()
+                },
+                ..ServiceAccount::default()
+            },
+        )
+        .await?;
+    bed.store(
+        "vault-k8s",
+        vault_provider(
+            bao,
+            &mount,
+            json!({"kubernetes": {"mountPath": k8s_auth, "role": "app", "serviceAccountRef": {"name": "vault-reader"}}}),
+        ),
+    )
+    .await?;
+    bed.external_secret(
+        "by-k8s",
+        json!({
+            "secretStoreRef": {"name": "vault-k8s"},
+            "data": [{"secretKey": "user", "remoteRef": {"key": "app/db", "property": "username"}}],
+            "target": {"template": {"data": {"dsn": "postgres://{{ .user }}@db"}}}
+        }),
+    )
+    .await?;
+    bed.wait_ready("by-k8s", "True", Some("SecretSynced"))
+        .await?;
+    let secret = bed
+        .wait_value("by-k8s", "dsn", "postgres://admin@db")
+        .await?;
+    assert_eq!(
+        secret.data.as_ref().map(|d| d.len()),
+        Some(1),
+        "template replaces"
+    );
+
+    // A wrong token: a clear condition that leaks neither the token nor a value.
+    bed.put_secret("bad-token", &[("token", "s.not-a-real-token-canary")])
+        .await?;
+    bed.store(
+        "vault-bad",
+        vault_provider(
+            bao,
+            &mount,
+            json!({"tokenSecretRef": {"name": "bad-token", "key": "token"}}),
+        ),
+    )
+    .await?;
+    bed.external_secret(
+        "by-bad-token",
+        json!({"secretStoreRef": {"name": "vault-bad"},
+               "data": [{"secretKey": "u", "remoteRef": {"key": "app/db", "property": "username"}}]}),
+    )
+    .await?;
+    let refused = bed
+        .wait_ready("by-bad-token", "False", Some("SecretSyncedError"))
+        .await?;
+    let message = refused
+        .status
+        .unwrap()
+        .ready()
+        .unwrap()
+        .message
+        .clone()
+        .unwrap_or_default();
+    assert!(!message.contains("not-a-real-token-canary"), "{message}");
+    assert!(message.contains("app/db"), "names the key: {message}");
+    assert!(bed.secrets().get_opt("by-bad-token").await?.is_none());
+    bed.assert_nothing_leaked().await?;
+    Ok(())
+}
+
+async fn aws_client_config(moto: &Moto) -> aws_sdk_secretsmanager::config::Builder {
+    aws_sdk_secretsmanager::config::Builder::new()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(Moto::REGION))
+        .endpoint_url(moto.endpoint_url())
+        .credentials_provider(Credentials::new(
+            Moto::ACCESS_KEY_ID,
+            Moto::SECRET_ACCESS_KEY,
+            None,
+            None,
+            "test",
+        ))
+}
+
+fn ssm_client(moto: &Moto) -> aws_sdk_ssm::Client {
+    let config = aws_sdk_ssm::config::Builder::new()
+        .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+        .region(aws_sdk_ssm::config::Region::new(Moto::REGION))
+        .endpoint_url(moto.endpoint_url())
+        .credentials_provider(aws_sdk_ssm::config::Credentials::new(
+            Moto::ACCESS_KEY_ID,
+            Moto::SECRET_ACCESS_KEY,
+            None,
+            None,
+            "test",
+        ))
+        .build();
+    aws_sdk_ssm::Client::from_conf(config)
+}
+
+fn aws_provider(moto: &Moto, service: &str) -> serde_json::Value {
+    json!({"aws": {
+        "service": service, "region": Moto::REGION, "endpoint": moto.endpoint_url(),
+        "auth": {"secretRef": {
+            "accessKeyIDSecretRef": {"name": "aws", "key": "id"},
+            "secretAccessKeySecretRef": {"name": "aws", "key": "secret"}
+        }}
+    }})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_secrets_manager_and_parameter_store_sync_and_follow_remote_changes() -> TestResult {
+    let bed = Bed::start().await?;
+    let moto = tokio::task::spawn_blocking(Moto::shared).await??;
+    bed.put_secret(
+        "aws",
+        &[
+            ("id", Moto::ACCESS_KEY_ID),
+            ("secret", Moto::SECRET_ACCESS_KEY),
+        ],
+    )
+    .await?;
+    let sm = aws_sdk_secretsmanager::Client::from_conf(aws_client_config(moto).await.build());
+    let name = unique_name("app/db");
+    sm.create_secret()
+        .name(&name)
+        .secret_string(json!({"user": "svc", "pass": format!("{CANARY}-1")}).to_string())
+        .send()
+        .await?;
+    bed.store("sm", aws_provider(moto, "SecretsManager"))
+        .await?;
+    bed.external_secret(
+        "from-sm",
+        json!({
+            "refreshInterval": "2s",
+            "secretStoreRef": {"name": "sm"},
+            "data": [{"secretKey": "pass", "remoteRef": {"key": name, "property": "pass"}}],
+            "dataFrom": [{"extract": {"key": name}}]
+        }),
+    )
+    .await?;
+    bed.wait_ready("from-sm", "True", Some("SecretSynced"))
+        .await?;
+    let secret = bed
+        .wait_value("from-sm", "pass", &format!("{CANARY}-1"))
+        .await?;
+    assert_eq!(text(&secret, "user").as_deref(), Some("svc"));
+
+    // A new remote value shows up after the interval; the previous stage stays readable.
+    sm.put_secret_value()
+        .secret_id(&name)
+        .secret_string(json!({"user": "svc", "pass": format!("{CANARY}-2")}).to_string())
+        .send()
+        .await?;
+    bed.wait_value("from-sm", "pass", &format!("{CANARY}-2"))
+        .await?;
+    bed.external_secret(
+        "from-sm-previous",
+        json!({
+            "secretStoreRef": {"name": "sm"},
+            "data": [{"secretKey": "pass", "remoteRef": {"key": name, "property": "pass", "version": "AWSPREVIOUS"}}]
+        }),
+    )
+    .await?;
+    bed.wait_value("from-sm-previous", "pass", &format!("{CANARY}-1"))
+        .await?;
+
+    // SSM: SecureString parameters under a path.
+    let ssm = ssm_client(moto);
+    let path = format!("/{}/", unique_name("app"));
+    for (key, value) in [
+        ("user", "ssm-user".to_owned()),
+        ("pass", format!("{CANARY}-ssm")),
+    ] {
+        ssm.put_parameter()
+            .name(format!("{path}{key}"))
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .send()
+            .await?;
+    }
+    bed.store("ssm", aws_provider(moto, "ParameterStore"))
+        .await?;
+    bed.external_secret(
+        "from-ssm",
+        json!({
+            "refreshInterval": "0",
+            "secretStoreRef": {"name": "ssm"},
+            "data": [{"secretKey": "single", "remoteRef": {"key": format!("{path}user")}}],
+            "dataFrom": [{"extract": {"key": path}}]
+        }),
+    )
+    .await?;
+    bed.wait_ready("from-ssm", "True", Some("SecretSynced"))
+        .await?;
+    let secret = bed.wait_value("from-ssm", "single", "ssm-user").await?;
+    assert_eq!(text(&secret, "pass"), Some(format!("{CANARY}-ssm")));
+    assert_eq!(text(&secret, "user").as_deref(), Some("ssm-user"));
+    bed.assert_nothing_leaked().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creation_and_deletion_policies() -> TestResult {
+    let bed = Bed::start().await?;
+    let bao = tokio::task::spawn_blocking(OpenBao::shared).await??;
+    let (mount, _) = vault_kv(bao, "app/db")?;
+    bed.put_secret("root", &[("token", bao.root_token())])
+        .await?;
+    bed.store(
+        "vault",
+        vault_provider(
+            bao,
+            &mount,
+            json!({"tokenSecretRef": {"name": "root", "key": "token"}}),
+        ),
+    )
+    .await?;
+    let data =
+        json!([{"secretKey": "username", "remoteRef": {"key": "app/db", "property": "username"}}]);
+
+    // Merge: into an existing Secret, keeping its other keys.
+    bed.put_secret("shared", &[("keep", "mine")]).await?;
+    bed.external_secret(
+        "merger",
+        json!({"secretStoreRef": {"name": "vault"}, "data": data,
+               "target": {"name": "shared", "creationPolicy": "Merge"}}),
+    )
+    .await?;
+    bed.wait_ready("merger", "True", Some("SecretSynced"))
+        .await?;
+    let merged = bed.wait_value("shared", "username", "admin").await?;
+    assert_eq!(text(&merged, "keep").as_deref(), Some("mine"));
+    assert!(merged.owner_references().is_empty(), "Merge sets no owner");
+
+    // Owner: refuses a Secret it does not own, and changes nothing in it.
+    bed.put_secret("taken", &[("other", "value")]).await?;
+    let before = bed.secrets().get("taken").await?;
+    bed.external_secret(
+        "owner",
+        json!({"secretStoreRef": {"name": "vault"}, "data": data, "target": {"name": "taken"}}),
+    )
+    .await?;
+    bed.wait_ready("owner", "False", Some("SecretNotOwned"))
+        .await?;
+    let after = bed.secrets().get("taken").await?;
+    assert_eq!(after.data, before.data);
+    assert_eq!(
+        after.metadata.resource_version,
+        before.metadata.resource_version
+    );
+
+    // deletionPolicy Delete: the remote secret goes, so does the Secret.
+    bao.bao(
+        None,
+        &[
+            "kv",
+            "put",
+            &format!("-mount={mount}"),
+            "app/short-lived",
+            "k=v",
+        ],
+    )?;
+    bed.external_secret(
+        "deleter",
+        json!({"refreshInterval": "1s", "secretStoreRef": {"name": "vault"},
+               "data": [{"secretKey": "k", "remoteRef": {"key": "app/short-lived", "property": "k"}}],
+               "target": {"deletionPolicy": "Delete"}}),
+    )
+    .await?;
+    bed.wait_value("deleter", "k", "v").await?;
+    bao.bao(
+        None,
+        &[
+            "kv",
+            "metadata",
+            "delete",
+            &format!("-mount={mount}"),
+            "app/short-lived",
+        ],
+    )?;
+    bed.wait_ready("deleter", "False", Some("SecretDeleted"))
+        .await?;
+    let secrets = bed.secrets();
+    eventually(
+        "Secret deleter deleted",
+        Duration::from_secs(30),
+        || async {
+            secrets
+                .get_opt("deleter")
+                .await
+                .ok()?
+                .is_none()
+                .then_some(())
+        },
+    )
+    .await?;
+
+    // Deleting an Owner ExternalSecret removes its Secret (garbage collection).
+    bed.external_secret(
+        "owned",
+        json!({"secretStoreRef": {"name": "vault"}, "data": data}),
+    )
+    .await?;
+    bed.wait_value("owned", "username", "admin").await?;
+    bed.external().delete("owned", &Default::default()).await?;
+    eventually(
+        "Secret owned collected",
+        Duration::from_secs(30),
+        || async { secrets.get_opt("owned").await.ok()?.is_none().then_some(()) },
+    )
+    .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_dies_keeps_the_last_secret_and_everything_recovers() -> TestResult {
+    let bed = Bed::start().await?;
+    let bao = tokio::task::spawn_blocking(OpenBao::start).await??;
+    let moto = tokio::task::spawn_blocking(Moto::start).await??;
+    let write_vault = |value: &str| {
+        bao.bao(
+            None,
+            &[
+                "kv",
+                "put",
+                "-mount=secret",
+                "svc/api",
+                &format!("key={value}"),
+            ],
+        )
+        .map(|_| ())
+    };
+    write_vault("one")?;
+    bed.put_secret("root", &[("token", bao.root_token())])
+        .await?;
+    bed.put_secret(
+        "aws",
+        &[
+            ("id", Moto::ACCESS_KEY_ID),
+            ("secret", Moto::SECRET_ACCESS_KEY),
+        ],
+    )
+    .await?;
+    bed.store(
+        "vault",
+        vault_provider(
+            &bao,
+            "secret",
+            json!({"tokenSecretRef": {"name": "root", "key": "token"}}),
+        ),
+    )
+    .await?;
+    bed.store("sm", aws_provider(&moto, "SecretsManager"))
+        .await?;
+    let sm = aws_sdk_secretsmanager::Client::from_conf(aws_client_config(&moto).await.build());
+    sm.create_secret()
+        .name("svc/api")
+        .secret_string("aws-one")
+        .send()
+        .await?;
+    for (name, store, key) in [
+        ("from-vault", "vault", "svc/api"),
+        ("from-aws", "sm", "svc/api"),
+    ] {
+        let property = if store == "vault" {
+            json!("key")
+        } else {
+            json!(null)
+        };
+        bed.external_secret(
+            name,
+            json!({"refreshInterval": "1s", "secretStoreRef": {"name": store},
+                   "data": [{"secretKey": "key", "remoteRef": {"key": key, "property": property}}]}),
+        )
+        .await?;
+    }
+    bed.wait_value("from-vault", "key", "one").await?;
+    bed.wait_value("from-aws", "key", "aws-one").await?;
+
+    // Both peers die: errors, with back-off, and the Secrets stay as they were.
+    bao.kill();
+    moto.kill();
+    for name in ["from-vault", "from-aws"] {
+        bed.wait_ready(name, "False", Some("SecretSyncedError"))
+            .await?;
+    }
+    let calls_during_outage = bed.controller().context.metrics.provider_fetches_total();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let calls_after = bed.controller().context.metrics.provider_fetches_total();
+    // 1 s interval, but backing off (5 s doubling, capped at 2 s here): a handful of tries, not a storm.
+    assert!(
+        calls_after - calls_during_outage <= 8,
+        "{} calls in 4 s during the outage",
+        calls_after - calls_during_outage
+    );
+    assert_eq!(
+        text(&bed.secrets().get("from-vault").await?, "key").as_deref(),
+        Some("one")
+    );
+    assert_eq!(
+        text(&bed.secrets().get("from-aws").await?, "key").as_deref(),
+        Some("aws-one")
+    );
+
+    // They come back (empty: dev mode and moto keep nothing), the values are written again.
+    bao.restart()?;
+    moto.restart()?;
+    write_vault("two")?;
+    let sm = aws_sdk_secretsmanager::Client::from_conf(aws_client_config(&moto).await.build());
+    sm.create_secret()
+        .name("svc/api")
+        .secret_string("aws-two")
+        .send()
+        .await?;
+    bed.wait_value("from-vault", "key", "two").await?;
+    bed.wait_value("from-aws", "key", "aws-two").await?;
+    bed.wait_ready("from-vault", "True", Some("SecretSynced"))
+        .await?;
+    bed.wait_ready("from-aws", "True", Some("SecretSynced"))
+        .await?;
+    // No lost or duplicated Secret: exactly one per ExternalSecret carries the owner label.
+    let labelled = bed
+        .secrets()
+        .list(&ListParams::default().labels(OWNER_LABEL))
+        .await?;
+    let mut names: Vec<String> = labelled.iter().map(|s| s.name_any()).collect();
+    names.sort();
+    assert_eq!(names, ["from-aws", "from-vault"]);
+    Ok(())
+}
+
+/// How many ExternalSecrets the restart test creates (`SIGNET_TEST_EXTERNAL_SECRETS`).
+fn restart_test_size() -> usize {
+    std::env::var("SIGNET_TEST_EXTERNAL_SECRETS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2000)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_makes_no_provider_calls_for_current_secrets() -> TestResult {
+    let mut bed = Bed::start().await?;
+    let bao = tokio::task::spawn_blocking(OpenBao::shared).await??;
+    let (mount, _) = vault_kv(bao, "app/db")?;
+    bed.put_secret("root", &[("token", bao.root_token())])
+        .await?;
+    bed.store(
+        "vault",
+        vault_provider(
+            bao,
+            &mount,
+            json!({"tokenSecretRef": {"name": "root", "key": "token"}}),
+        ),
+    )
+    .await?;
+    let n = restart_test_size();
+    let started = std::time::Instant::now();
+    let api = bed.external();
+    let template: ExternalSecret = serde_json::from_value(json!({
+        "apiVersion": "signet.dev/v1alpha1", "kind": "ExternalSecret",
+        "metadata": {"name": "x"},
+        "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": "vault"},
+                 "data": [{"secretKey": "u", "remoteRef": {"key": "app/db", "property": "username"}}]}
+    }))?;
+    let names: Vec<String> = (0..n).map(|i| format!("es-{i:05}")).collect();
+    futures::stream::iter(names.iter().cloned())
+        .map(|name| {
+            let api = api.clone();
+            let mut object = template.clone();
+            object.metadata.name = Some(name);
+            async move { api.create(&PostParams::default(), &object).await }
+        })
+        .buffer_unordered(32)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let ready_count = || async {
+        api.list(&ListParams::default())
+            .await
+            .map(|list| {
+                list.items
+                    .iter()
+                    .filter(|o| {
+                        o.status
+                            .as_ref()
+                            .and_then(|s| s.ready())
+                            .is_some_and(|c| c.status == "True")
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    eventually(
+        "every ExternalSecret synced",
+        Duration::from_secs(600),
+        || async { (ready_count().await == n).then_some(()) },
+    )
+    .await?;
+    let synced_in = started.elapsed();
+    let first_calls = bed.controller().context.metrics.provider_fetches_total();
+    assert!(
+        first_calls >= n as u64,
+        "{first_calls} calls for {n} objects"
+    );
+
+    // Restart: a new controller (new context, empty caches) reads the same objects.
+    bed.controller.take().expect("running").shutdown().await;
+    let restarted = std::time::Instant::now();
+    let controller = signet_controller::start(
+        bed.client.clone(),
+        controller_config(&bed.keys_namespace, &bed.namespace)?,
+    )
+    .await?;
+    let metrics = std::sync::Arc::clone(&controller.context.metrics);
+    bed.controller = Some(controller);
+    let reconciled = |m: &signet_controller::metrics::Metrics| {
+        m.reconciles
+            .get_or_create(&signet_controller::metrics::KindLabels {
+                kind: "ExternalSecret".into(),
+            })
+            .get()
+    };
+    eventually(
+        "every ExternalSecret looked at after the restart",
+        Duration::from_secs(300),
+        || async { (reconciled(&metrics) >= n as u64).then_some(()) },
+    )
+    .await?;
+    let looked_in = restarted.elapsed();
+    let calls_after_restart = metrics.provider_fetches_total();
+    eprintln!(
+        "restart figures: {n} ExternalSecrets synced in {synced_in:?} with {first_calls} provider calls; after the restart all {n} reconciled in {looked_in:?} with {calls_after_restart} provider calls"
+    );
+    assert_eq!(
+        calls_after_restart, 0,
+        "no provider fetch for current Secrets"
+    );
+    assert_eq!(ready_count().await, n);
+    Ok(())
+}

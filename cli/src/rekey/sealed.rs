@@ -305,10 +305,10 @@ impl KeyRings {
                     Err(e) => return Err(seal_error(&origin, e)),
                 }
                 let fp = ring.iter().next().map(|k| fingerprint(k.public_key_der()));
-                if let Some(fp) = fp {
-                    if !rings.single.iter().any(|(f, _)| *f == fp) {
-                        rings.single.push((fp, ring));
-                    }
+                if let Some(fp) = fp
+                    && !rings.single.iter().any(|(f, _)| *f == fp)
+                {
+                    rings.single.push((fp, ring));
                 }
             }
         }
@@ -337,7 +337,7 @@ fn key_parts(bytes: &[u8], origin: &str) -> CliResult<Vec<zeroize::Zeroizing<Vec
             let end = after[end_marker..]
                 .find('\n')
                 .map_or(after.len(), |n| end_marker + n + 1);
-            parts.push(zeroize::Zeroizing::new(after[..end].as_bytes().to_vec()));
+            parts.push(zeroize::Zeroizing::new(after.as_bytes()[..end].to_vec()));
             rest = &after[end..];
         }
         return Ok(parts);

@@ -289,6 +289,13 @@ async fn an_unreachable_endpoint_is_unavailable_and_retryable() -> TestResult {
     };
     let sm = SecretsManager::new(config.clone()).await?;
     let ssm = ParameterStore::new(config.clone()).await?;
+    for shown in [format!("{config:?}"), format!("{sm:?}"), format!("{ssm:?}")] {
+        assert!(
+            !shown.contains("canary"),
+            "Debug shows a credential: {shown}"
+        );
+    }
+    assert!(format!("{sm:?}").contains(&endpoint));
     let errors = [
         sm.get(&RemoteRef::new("app"))
             .await

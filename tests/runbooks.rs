@@ -198,6 +198,29 @@ fn runbook_02_a_team_member_leaves() {
         &["rekey", "--check"],
     );
     assert!(check.status.success(), "rekey --check after the runbook");
+    // The JSON report of step 1 listed exactly the three files, each for Bob's recipient.
+    let bob_recipient = sed_public_key(&std::fs::read_to_string(&bob).expect("bob"));
+    let report: serde_json::Value =
+        serde_json::from_slice(&sandbox.read("stale.json")).expect("JSON report");
+    let mut stale: Vec<_> = report["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .filter(|f| f["status"] == "stale")
+        .map(|f| {
+            let reasons = f["reasons"].to_string();
+            assert!(reasons.contains(&bob_recipient), "{f}");
+            f["path"].as_str().expect("path").to_owned()
+        })
+        .collect();
+    stale.sort();
+    assert_eq!(stale.len(), 3, "{stale:?}");
+    for file in ["config/mail.env", "config/payments.json", "secrets/db.yaml"] {
+        assert!(
+            stale.iter().any(|p| p.ends_with(file)),
+            "{file} not reported stale"
+        );
+    }
     assert_eq!(git(&repo, &["status", "--porcelain"]), "");
 }
 
@@ -553,6 +576,23 @@ async fn runbook_04_move_from_kubeseal_and_bitnami_to_signet_and_back() {
             .expect("item");
         assert_eq!(got.0, value.as_bytes());
     }
+    // The kubeseal-made files were never rewritten.
+    let first = git(
+        &sandbox.join("practice-repo"),
+        &["rev-list", "--max-parents=0", "HEAD"],
+    );
+    git(
+        &sandbox.join("practice-repo"),
+        &[
+            "diff",
+            "--quiet",
+            first.trim(),
+            "HEAD",
+            "--",
+            "sealed/db.yaml",
+            "sealed/api.yaml",
+        ],
+    );
     // What Bitnami will do with the kept keys: kubeseal opens every file in Git with them.
     let repo = sandbox.join("practice-repo");
     for file in [
@@ -728,12 +768,13 @@ fn runbook_06_a_ci_re_encryption_job() {
         out.contains("secrets/app.yaml") && out.contains("secrets/app.env"),
         "{out}"
     );
-    let json_start = out.find(['{', '[']).expect("a JSON report");
-    let _: serde_json::Value = serde_json::Deserializer::from_str(&out[json_start..])
+    let json_start = out.find('{').expect("a JSON report");
+    let report: serde_json::Value = serde_json::Deserializer::from_str(&out[json_start..])
         .into_iter()
         .next()
         .expect("report")
         .expect("the report is JSON");
+    assert_eq!(report["summary"]["stale"], 2, "{report}");
     let commits_before = git(
         &sandbox.join("origin.git"),
         &["rev-list", "--count", "main"],

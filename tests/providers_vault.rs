@@ -747,3 +747,46 @@ async fn a_private_ca_is_trusted_in_place_of_the_system_roots() -> TestResult {
     assert_no_leak(&error, &server.root_token);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_calls_share_one_approle_login() -> TestResult {
+    let bao = openbao().await;
+    let mount = kv_mount(bao);
+    write(bao, &mount, "shared", json!({"v": "once"})).await;
+    let (path, role_id, _) = approle(bao, &mount);
+    // A secret id good for one login only: any second login would be refused.
+    let single_use = bao.bao(
+        None,
+        &[
+            "write",
+            "-field=secret_id",
+            &format!("auth/{path}/role/reader/secret-id"),
+            "num_uses=1",
+        ],
+    )?;
+    let auth = VaultAuth::AppRole {
+        mount: path,
+        role_id,
+        secret_id: Zeroizing::new(single_use.trim().to_owned()),
+    };
+    let kv = std::sync::Arc::new(VaultKv::new(config(bao, &mount, auth.clone()))?);
+    let calls = (0..8).map(|_| {
+        let kv = std::sync::Arc::clone(&kv);
+        tokio::spawn(async move {
+            kv.get(&RemoteRef::new("shared").with_property("v"))
+                .await
+                .map(|v| v.to_vec())
+        })
+    });
+    for result in futures::future::join_all(calls).await {
+        assert_eq!(result?.map_err(|e| e.to_string())?, b"once");
+    }
+    kv.validate().await?;
+    // The secret id is used up: a second provider cannot log in.
+    let error = VaultKv::new(config(bao, &mount, auth))?
+        .get(&RemoteRef::new("shared"))
+        .await
+        .expect_err("the single-use secret id was spent by the first provider");
+    assert_eq!(error.reason(), "Unauthorized", "{error}");
+    Ok(())
+}

@@ -12,9 +12,13 @@ use k8s_openapi::api::authorization::v1::{
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ObjectMeta, Patch,
+    PatchParams, PostParams,
+};
 use serde_json::Value;
-use signet_testkit::ApiServer;
+use signet_controller::Config;
+use signet_testkit::{ApiServer, OpenBao};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -1125,4 +1129,300 @@ async fn the_controller_deletes_only_secrets_an_external_secret_owns() -> TestRe
         .delete("hand-made", &DeleteParams::default())
         .await?;
     Ok(())
+}
+
+/// An object of a signet.dev kind, as JSON (the suite stays independent of the Rust types).
+fn signet_api(client: &kube::Client, kind: &str, namespace: Option<&str>) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk(SIGNET, "v1alpha1", kind);
+    let resource = ApiResource::from_gvk_with_plural(&gvk, &format!("{}s", kind.to_lowercase()));
+    match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+        None => Api::all_with(client.clone(), &resource),
+    }
+}
+
+async fn create_signet(
+    client: &kube::Client,
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+    body: Value,
+) -> TestResult {
+    let mut object = serde_json::json!({
+        "apiVersion": "signet.dev/v1alpha1", "kind": kind, "metadata": {"name": name},
+    });
+    if let (Some(target), Some(fields)) = (object.as_object_mut(), body.as_object()) {
+        target.extend(fields.clone());
+    }
+    let object: DynamicObject = serde_json::from_value(object)?;
+    signet_api(client, kind, namespace)
+        .create(&PostParams::default(), &object)
+        .await?;
+    Ok(())
+}
+
+/// Waits until the `Ready` condition of a signet.dev object has `status`; returns its reason.
+async fn wait_ready(
+    client: &kube::Client,
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+    status: &str,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let api = signet_api(client, kind, namespace);
+    let seen = signet_tests::poll::eventually(
+        &format!("{kind} {name} Ready={status}"),
+        Duration::from_secs(60),
+        || {
+            let api = api.clone();
+            async move {
+                let object = api.get(name).await.ok()?;
+                let conditions = object.data["status"]["conditions"].as_array()?.clone();
+                let ready = conditions.iter().find(|c| c["type"] == "Ready")?;
+                (ready["status"] == status)
+                    .then(|| ready["reason"].as_str().unwrap_or("").to_owned())
+            }
+        },
+    )
+    .await;
+    if seen.is_err()
+        && let Ok(object) = api.get(name).await
+    {
+        eprintln!("{kind} {name}: {}", object.data["status"]);
+    }
+    Ok(seen?)
+}
+
+/// The controller itself, started with a client authenticated as the chart's ServiceAccount
+/// (nothing but the rendered RBAC), reconciles every kind: a SealedSecret key is made, a
+/// SopsSecret gets its condition, SecretStore and ClusterSecretStore (namespace selector) validate,
+/// ExternalSecrets through both write their Secrets, and `deletionPolicy: Delete` deletes one (the
+/// admission policy lets the owned Secret go). Only one such test runs per process: a controller
+/// watching the whole cluster would also reconcile the objects of another.
+async fn controller_reconciles_under_the_chart_rbac(watch_namespace: bool) -> TestResult {
+    let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
+    let bao = tokio::task::spawn_blocking(OpenBao::shared).await??;
+    let admin = server.client().await?;
+    signet_controller::install_crd(admin.clone()).await?;
+    let release_ns = server.create_namespace(&admin, "sigchartrun").await?;
+    let app_ns = server.create_namespace(&admin, "sigchartrunapp").await?;
+    let mut sets = vec!["sops.ageSecretNames={sops-age}".to_owned()];
+    if watch_namespace {
+        sets.push(format!("watchNamespace={app_ns}"));
+    }
+    let (controller_client, _) = install_rbac(server, &admin, &release_ns, sets).await?;
+
+    // The age identity Secret the controller watches in its own namespace.
+    let keygen = signet_testkit::peer_path("age-keygen")?;
+    let identity = Command::new(keygen).output()?;
+    assert!(identity.status.success(), "age-keygen failed");
+    let mut identity_secret = secret(&release_ns, "sops-age", &[]);
+    identity_secret.string_data = Some(
+        [(
+            "keys.agekey".to_owned(),
+            String::from_utf8(identity.stdout)?,
+        )]
+        .into(),
+    );
+    Api::<Secret>::namespaced(admin.clone(), &release_ns)
+        .create(&PostParams::default(), &identity_secret)
+        .await?;
+
+    // OpenBao: a KV v2 mount with one value; its root token in a Secret of the app namespace.
+    let mount = signet_testkit::unique_name("chartkv");
+    bao.bao(
+        None,
+        &["secrets", "enable", &format!("-path={mount}"), "kv-v2"],
+    )?;
+    let kv_put = |value: &str| {
+        bao.bao(
+            None,
+            &[
+                "kv",
+                "put",
+                &format!("-mount={mount}"),
+                "app/db",
+                &format!("password={value}"),
+            ],
+        )
+    };
+    kv_put("first")?;
+    bao.bao(
+        None,
+        &[
+            "kv",
+            "put",
+            &format!("-mount={mount}"),
+            "app/gone",
+            "token=soon-removed",
+        ],
+    )?;
+    let mut token = secret(&app_ns, "vault-token", &[]);
+    token.string_data = Some([("token".to_owned(), bao.root_token().to_owned())].into());
+    Api::<Secret>::namespaced(admin.clone(), &app_ns)
+        .create(&PostParams::default(), &token)
+        .await?;
+    // The ClusterSecretStore admits namespaces by label.
+    let selector_label = signet_testkit::unique_name("team");
+    Api::<k8s_openapi::api::core::v1::Namespace>::all(admin.clone())
+        .patch(
+            &app_ns,
+            &PatchParams::default(),
+            &Patch::Merge(
+                serde_json::json!({"metadata": {"labels": {"signet-chart-test": selector_label}}}),
+            ),
+        )
+        .await?;
+
+    let mut config = Config::new(&release_ns);
+    config.watch_namespace = watch_namespace.then(|| app_ns.clone());
+    config.listen_addr = "127.0.0.1:0".parse()?;
+    config.metrics_addr = "127.0.0.1:0".parse()?;
+    config.key_bits = 2048;
+    config.sops_age_secrets = vec!["sops-age".to_owned()];
+    config.provider_backoff_max = Duration::from_secs(2);
+    let controller = signet_controller::start(controller_client, config).await?;
+
+    let app = Some(app_ns.as_str());
+    let vault = |auth_namespace: Option<&str>| {
+        let mut token_ref = serde_json::json!({"name": "vault-token", "key": "token"});
+        if let Some(ns) = auth_namespace {
+            token_ref["namespace"] = serde_json::json!(ns);
+        }
+        serde_json::json!({"vault": {"server": bao.addr(), "path": mount, "version": "v2",
+                                     "auth": {"tokenSecretRef": token_ref}}})
+    };
+    create_signet(
+        &admin,
+        "SecretStore",
+        app,
+        "vault",
+        serde_json::json!({"spec": {"provider": vault(None)}}),
+    )
+    .await?;
+    let cluster_store = signet_testkit::unique_name("chartstore");
+    create_signet(
+        &admin,
+        "ClusterSecretStore",
+        None,
+        &cluster_store,
+        serde_json::json!({"spec": {
+            "provider": vault(app),
+            "conditions": [{"namespaceSelector": {"matchLabels": {"signet-chart-test": selector_label}}}],
+        }}),
+    )
+    .await?;
+    let data = serde_json::json!([{"secretKey": "password", "remoteRef": {"key": "app/db", "property": "password"}}]);
+    create_signet(
+        &admin,
+        "ExternalSecret",
+        app,
+        "from-store",
+        serde_json::json!({"spec": {"secretStoreRef": {"name": "vault"}, "data": data}}),
+    )
+    .await?;
+    create_signet(
+        &admin,
+        "ExternalSecret",
+        app,
+        "from-cluster-store",
+        serde_json::json!({"spec": {"secretStoreRef": {"name": cluster_store, "kind": "ClusterSecretStore"}, "data": data}}),
+    )
+    .await?;
+    create_signet(
+        &admin,
+        "ExternalSecret",
+        app,
+        "short-lived",
+        serde_json::json!({"spec": {
+            "refreshInterval": "1s", "secretStoreRef": {"name": "vault"},
+            "target": {"deletionPolicy": "Delete"},
+            "data": [{"secretKey": "token", "remoteRef": {"key": "app/gone", "property": "token"}}],
+        }}),
+    )
+    .await?;
+    // Encrypted to a key the controller does not hold: it must still say so in the status.
+    create_signet(
+        &admin,
+        "SopsSecret",
+        app,
+        "sealed-elsewhere",
+        serde_json::json!({
+            "spec": {"stringData": {"password": "ENC[AES256_GCM,data:AAAA,iv:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]"}},
+            "sops": {"age": [{"recipient": "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
+                              "enc": "-----BEGIN AGE ENCRYPTED FILE-----\nAAAA\n-----END AGE ENCRYPTED FILE-----\n"}],
+                     "lastmodified": "2026-01-01T00:00:00Z", "mac": "ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAA,type:str]",
+                     "encrypted_regex": "^(data|stringData)$", "mac_only_encrypted": true, "version": "3.11.0"},
+        }),
+    )
+    .await?;
+
+    let outcome = async {
+        let sops_reason =
+            wait_ready(&admin, "SopsSecret", app, "sealed-elsewhere", "False").await?;
+        assert!(!sops_reason.is_empty(), "a SopsSecret failure has a reason");
+        wait_ready(&admin, "SecretStore", app, "vault", "True").await?;
+        wait_ready(&admin, "ClusterSecretStore", None, &cluster_store, "True").await?;
+        for name in ["from-store", "from-cluster-store", "short-lived"] {
+            wait_ready(&admin, "ExternalSecret", app, name, "True").await?;
+        }
+        let secrets = Api::<Secret>::namespaced(admin.clone(), &app_ns);
+        for name in ["from-store", "from-cluster-store"] {
+            let written = secrets.get(name).await?;
+            let value = written
+                .data
+                .as_ref()
+                .and_then(|d| d.get("password"))
+                .map(|v| v.0.clone());
+            assert_eq!(value.as_deref(), Some(&b"first"[..]), "{name}");
+        }
+        assert!(secrets.get_opt("short-lived").await?.is_some());
+        // The remote value goes: deletionPolicy Delete removes the Secret it owns.
+        bao.bao(
+            None,
+            &[
+                "kv",
+                "metadata",
+                "delete",
+                &format!("-mount={mount}"),
+                "app/gone",
+            ],
+        )?;
+        signet_tests::poll::eventually(
+            "the short-lived Secret is deleted",
+            Duration::from_secs(60),
+            || {
+                let secrets = secrets.clone();
+                async move {
+                    secrets
+                        .get_opt("short-lived")
+                        .await
+                        .ok()?
+                        .is_none()
+                        .then_some(())
+                }
+            },
+        )
+        .await?;
+        // A sealing key was made in the controller namespace.
+        let keys = Api::<Secret>::namespaced(admin.clone(), &release_ns)
+            .list(
+                &kube::api::ListParams::default()
+                    .labels("sealedsecrets.bitnami.com/sealed-secrets-key"),
+            )
+            .await?;
+        assert!(!keys.items.is_empty(), "no sealing key Secret");
+        Ok::<(), Box<dyn std::error::Error>>(())
+    }
+    .await;
+    controller.shutdown().await;
+    signet_api(&admin, "ClusterSecretStore", None)
+        .delete(&cluster_store, &DeleteParams::default())
+        .await?;
+    outcome
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_reconciles_every_kind_with_the_cluster_wide_rbac() -> TestResult {
+    controller_reconciles_under_the_chart_rbac(false).await
 }

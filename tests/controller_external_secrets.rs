@@ -865,6 +865,19 @@ async fn a_store_that_dies_keeps_the_last_secret_and_everything_recovers() -> Te
     Ok(())
 }
 
+/// Resident memory of this test process (API client, the controller, caches), MiB; reported, not
+/// asserted.
+fn resident_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
 /// How many ExternalSecrets the restart test creates (`SIGNET_TEST_EXTERNAL_SECRETS`).
 fn restart_test_size() -> usize {
     std::env::var("SIGNET_TEST_EXTERNAL_SECRETS")
@@ -932,6 +945,7 @@ async fn a_restart_makes_no_provider_calls_for_current_secrets() -> TestResult {
     )
     .await?;
     let synced_in = started.elapsed();
+    let rss_synced = resident_mib();
     let first_calls = bed.controller().context.metrics.provider_fetches_total();
     assert!(
         first_calls >= n as u64,
@@ -962,9 +976,15 @@ async fn a_restart_makes_no_provider_calls_for_current_secrets() -> TestResult {
     )
     .await?;
     let looked_in = restarted.elapsed();
+    let rss_after_restart = resident_mib();
+    // Steady state: nothing to do for an hour; memory should stay where it is.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let rss_steady = resident_mib();
     let calls_after_restart = metrics.provider_fetches_total();
     eprintln!(
-        "restart figures: {n} ExternalSecrets synced in {synced_in:?} with {first_calls} provider calls; after the restart all {n} reconciled in {looked_in:?} with {calls_after_restart} provider calls"
+        "restart figures: {n} ExternalSecrets synced in {synced_in:?} with {first_calls} provider calls \
+         (test process RSS {rss_synced:.0} MiB); after the restart all {n} reconciled in {looked_in:?} \
+         with {calls_after_restart} provider calls; RSS {rss_after_restart:.0} MiB, 10 s later {rss_steady:.0} MiB"
     );
     assert_eq!(
         calls_after_restart, 0,

@@ -14,7 +14,7 @@ use kube::{Client, ResourceExt};
 use serde_json::json;
 use signet_controller::sops_secret::reconcile::OWNER_LABEL;
 use signet_controller::{Config, RunningController, SopsSecret};
-use signet_testkit::ApiServer;
+use signet_testkit::{ApiServer, Moto, OpenBao};
 use signet_tests::poll::eventually;
 use signet_tests::sandbox::Sandbox;
 use std::collections::BTreeMap;
@@ -71,6 +71,11 @@ fn identity_secret(identities: &[&str]) -> Secret {
 
 impl Bed {
     async fn start() -> Result<Bed, BoxError> {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a controller after `tweak` adjusted its configuration.
+    async fn start_with(tweak: impl FnOnce(&mut Config)) -> Result<Bed, BoxError> {
         let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
         let client = server.client().await?;
         signet_controller::install_crd(client.clone()).await?;
@@ -88,6 +93,7 @@ impl Bed {
         config.metrics_addr = "127.0.0.1:0".parse()?;
         config.key_bits = 2048;
         config.sops_age_secrets = vec![IDENTITY_SECRET.into()];
+        tweak(&mut config);
         let controller = signet_controller::start(client.clone(), config).await?;
         Ok(Bed {
             client,
@@ -428,5 +434,63 @@ async fn without_a_usable_key_the_condition_says_so_and_a_new_identity_opens_it(
     bed.wait_ready("elsewhere", "True").await?;
     let secret = bed.wait_secret("elsewhere").await?;
     assert_eq!(text(&secret, "username"), "admin");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kms_and_transit_keys_open_sopssecrets_through_the_controller_identity() -> TestResult {
+    let bao = tokio::task::spawn_blocking(OpenBao::shared).await??;
+    let moto = tokio::task::spawn_blocking(Moto::shared).await??;
+    let transit = tokio::task::spawn_blocking(|| bao.create_transit_key("sopssecret")).await??;
+    let kms = tokio::task::spawn_blocking(|| moto.create_kms_key(None)).await??;
+    let environment: Vec<(String, String)> = bao.env().into_iter().chain(moto.env()).collect();
+    let controller_env = environment.clone();
+    let mut bed = Bed::start_with(move |config| config.sops_environment = controller_env).await?;
+    for (key, value) in &environment {
+        bed.sandbox.env(key, value);
+    }
+    bed.sandbox
+        .write("transit.yaml", plain_secret("by-transit"));
+    let made = bed
+        .sandbox
+        .signet([
+            "encrypt",
+            "--kind",
+            "SopsSecret",
+            "--hc-vault-transit",
+            &transit,
+            "transit.yaml",
+        ])
+        .ok();
+    let created = bed.apply(std::str::from_utf8(&made)?).await?;
+    let ready = bed.wait_ready("by-transit", "True").await?;
+    let message = ready
+        .status
+        .unwrap()
+        .ready()
+        .unwrap()
+        .message
+        .clone()
+        .unwrap_or_default();
+    assert!(message.contains("/keys/firstkey"), "{message}");
+    assert_expected_secret(&bed.wait_secret("by-transit").await?, &created);
+
+    bed.sandbox.write("kms.yaml", plain_secret("by-kms"));
+    let made = bed
+        .sandbox
+        .signet(["encrypt", "--kind", "SopsSecret", "--kms", &kms, "kms.yaml"])
+        .ok();
+    let created = bed.apply(std::str::from_utf8(&made)?).await?;
+    let ready = bed.wait_ready("by-kms", "True").await?;
+    let message = ready
+        .status
+        .unwrap()
+        .ready()
+        .unwrap()
+        .message
+        .clone()
+        .unwrap_or_default();
+    assert!(message.contains(&kms), "{message}");
+    assert_expected_secret(&bed.wait_secret("by-kms").await?, &created);
     Ok(())
 }

@@ -497,6 +497,45 @@ fn sops_and_external_secret_values_reach_the_controller() -> TestResult {
     Ok(())
 }
 
+/// `helm upgrade --reuse-values` from a 0.1.0 release reuses that release's values only: the
+/// values added since are absent (simulated with `=null`, which removes a key), and the chart must
+/// still render with their defaults.
+#[test]
+fn values_of_a_chart_0_1_0_release_still_render_with_the_new_defaults() -> TestResult {
+    let objects = render(
+        "signet",
+        "kube-system",
+        &[
+            "installSignetCRDs=null",
+            "sops=null",
+            "externalSecrets=null",
+            "rbac.guardSecretDeletion=null",
+        ],
+    )?;
+    assert_eq!(crd_names(&objects).len(), EXPECTED_CRDS.len());
+    one_of_kind(&objects, "ValidatingAdmissionPolicy");
+    let container =
+        &one_of_kind(&objects, "Deployment")["spec"]["template"]["spec"]["containers"][0];
+    assert!(container["args"].is_null());
+    let env = container["env"].as_array().ok_or("no env")?;
+    assert!(
+        env.iter()
+            .any(|e| e["name"] == "SIGNET_PROVIDER_BACKOFF_MAX" && e["value"] == "5m")
+    );
+    let main_role = of_kind(&objects, "ClusterRole")
+        .into_iter()
+        .find(|r| r["metadata"]["name"] == "signet")
+        .ok_or("no main ClusterRole")?;
+    assert!(
+        main_role["rules"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|rule| rule["resources"] == serde_json::json!(["serviceaccounts/token"]))
+    );
+    Ok(())
+}
+
 /// The flags and `SIGNET_*` variables the Deployment sets, with every option on, are ones
 /// `signet-controller` declares (its `--help`): a renamed flag fails here, not in a cluster.
 #[test]

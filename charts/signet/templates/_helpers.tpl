@@ -40,6 +40,27 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/*
+Values added after chart 0.1.0, read with their defaults: `helm upgrade --reuse-values` from a 0.1.0
+release reuses that release's values only, without the new defaults from values.yaml.
+*/}}
+{{- define "signet.sops" -}}
+{{- toYaml (.Values.sops | default dict) }}
+{{- end }}
+{{- define "signet.providerBackoffMax" -}}
+{{- (.Values.externalSecrets | default dict).providerBackoffMax | default "5m" }}
+{{- end }}
+{{/* Booleans: "true" unless explicitly false (absent = the default, true). */}}
+{{- define "signet.serviceAccountTokens" -}}
+{{- ne (toString (.Values.externalSecrets | default dict).serviceAccountTokens) "false" }}
+{{- end }}
+{{- define "signet.installSignetCRDs" -}}
+{{- ne (toString .Values.installSignetCRDs) "false" }}
+{{- end }}
+{{- define "signet.guardSecretDeletion" -}}
+{{- ne (toString .Values.rbac.guardSecretDeletion) "false" }}
+{{- end }}
+
 {{/* The Service kubeseal reaches through the API server proxy. */}}
 {{- define "signet.serviceName" -}}
 {{- default (include "signet.fullname" .) .Values.service.name }}

@@ -4,7 +4,8 @@
 //! `version` is a parameter version number or label, sent as `name:version` as SSM expects. For
 //! `get_all`, a key ending in `/` is a path: every parameter below it (recursively), keyed by its
 //! name relative to the path (`/app/db/user` under `/app/` is `db/user`); any other key is one
-//! parameter whose JSON object value is split into its fields.
+//! parameter whose JSON object value is split into its fields. A path has no version (one given is
+//! not used) and no properties (one given is an error).
 
 use std::collections::BTreeMap;
 

@@ -386,9 +386,8 @@ impl VaultKv {
             },
             (401 | 403, _) => Error::Unauthorized { store, message },
             (400, _) if login => Error::Unauthorized { store, message },
-            (429 | 500..=599, _) if !(login && status == StatusCode::INTERNAL_SERVER_ERROR) => {
-                Error::Unavailable { store, message }
-            }
+            // Sealed (503), standby or overloaded (429), failing (5xx): worth another try.
+            (429 | 500..=599, _) => Error::Unavailable { store, message },
             (status, _) => Error::Provider {
                 store,
                 status,
@@ -695,6 +694,82 @@ mod tests {
             assert!(!text.contains("canary"), "{text}");
             assert!(text.contains("127.0.0.1:8200"), "{text}");
         }
+    }
+
+    #[test]
+    fn answers_map_to_errors_and_echoed_credentials_are_removed() {
+        let kv = VaultKv::new(config(
+            "http://127.0.0.1:8200",
+            "secret",
+            VaultAuth::AppRole {
+                mount: String::new(),
+                role_id: "role".into(),
+                secret_id: Zeroizing::new("canary-secret-id".into()),
+            },
+        ))
+        .unwrap();
+        let answer = |status: u16, body: &str| Answer {
+            status: StatusCode::from_u16(status).unwrap(),
+            body: Zeroizing::new(body.as_bytes().to_vec()),
+        };
+        let key = RemoteRef::new("app").with_version("2");
+        let cases = [
+            (
+                answer(404, r#"{"errors":[]}"#),
+                Some(&key),
+                false,
+                "NotFound",
+            ),
+            (
+                answer(404, r#"{"errors":["no handler for route \"x/data/app\""]}"#),
+                Some(&key),
+                false,
+                "ProviderError",
+            ),
+            (
+                answer(403, r#"{"errors":["permission denied"]}"#),
+                Some(&key),
+                false,
+                "Unauthorized",
+            ),
+            (
+                answer(400, r#"{"errors":["invalid secret id canary-secret-id"]}"#),
+                None,
+                true,
+                "Unauthorized",
+            ),
+            (
+                answer(400, r#"{"errors":["bad request"]}"#),
+                Some(&key),
+                false,
+                "ProviderError",
+            ),
+            (
+                answer(503, r#"{"errors":["Vault is sealed"]}"#),
+                Some(&key),
+                false,
+                "ProviderUnavailable",
+            ),
+            (
+                answer(502, "<html>bad gateway</html>"),
+                Some(&key),
+                false,
+                "ProviderUnavailable",
+            ),
+        ];
+        for (answer, key, login, reason) in cases {
+            let error = kv.failure(&answer, key, Some("s.canary-login-token"), login);
+            assert_eq!(error.reason(), reason, "{error}");
+            assert!(!format!("{error} {error:?}").contains("canary"), "{error}");
+            assert!(error.to_string().contains("127.0.0.1:8200"), "{error}");
+        }
+        let error = kv.failure(&answer(503, "{}"), Some(&key), None, false);
+        assert!(error.is_retryable());
+        let error = kv.failure(&answer(404, "{}"), Some(&key), None, false);
+        assert_eq!(
+            error.to_string(),
+            "vault at http://127.0.0.1:8200, mount \"secret\": \"app\" (version \"2\") not found"
+        );
     }
 
     #[test]

@@ -643,78 +643,95 @@ async fn a_namespace_is_sent_with_every_call() -> TestResult {
     Ok(())
 }
 
-/// A private `bao server -dev -dev-tls` (its own CA), stopped when dropped.
-struct TlsOpenBao {
+/// A private `bao server -dev` on a port of the test's choosing (with `-dev-tls`, behind its
+/// own CA), stopped when dropped.
+struct PrivateOpenBao {
     process: std::process::Child,
     addr: String,
     root_token: String,
+    /// The CA of a TLS server.
     ca_pem: Vec<u8>,
     dir: tempfile::TempDir,
 }
 
-impl Drop for TlsOpenBao {
+impl Drop for PrivateOpenBao {
     fn drop(&mut self) {
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
 }
 
-async fn start_tls_openbao() -> TlsOpenBao {
-    let program = signet_testkit::peer_path("bao")
-        .unwrap_or_else(|e| panic!("OpenBao is needed for this test (scripts/bootstrap): {e}"));
-    let dir = tempfile::tempdir().expect("temp dir");
-    let port = signet_testkit::free_port().expect("a free port");
-    let root_token = unique_name("tls-root");
-    let process = std::process::Command::new(program)
-        .args([
-            "server",
-            "-dev",
-            "-dev-tls",
-            "-dev-no-store-token",
-            &format!("-dev-tls-cert-dir={}", dir.path().display()),
-            &format!("-dev-root-token-id={root_token}"),
-            &format!("-dev-listen-address=127.0.0.1:{port}"),
-        ])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start bao -dev-tls");
-    let mut server = TlsOpenBao {
-        process,
-        addr: format!("https://127.0.0.1:{port}"),
-        root_token,
-        ca_pem: Vec::new(),
-        dir,
-    };
-    let ca_file = server.dir.path().join("vault-ca.pem");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "bao -dev-tls did not become ready within 60 s"
-        );
-        if let Ok(pem) = std::fs::read(&ca_file) {
-            let ready = reqwest::Client::builder()
-                .tls_certs_only(reqwest::Certificate::from_pem_bundle(&pem).unwrap_or_default())
-                .build()
-                .expect("HTTP client")
-                .get(format!("{}/v1/sys/health", server.addr))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == reqwest::StatusCode::OK);
-            if ready {
-                server.ca_pem = pem;
-                return server;
-            }
+impl PrivateOpenBao {
+    async fn start(port: u16, root_token: &str, tls: bool) -> PrivateOpenBao {
+        let program = signet_testkit::peer_path("bao")
+            .unwrap_or_else(|e| panic!("OpenBao is needed for this test (scripts/bootstrap): {e}"));
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut args = vec![
+            "server".to_owned(),
+            "-dev".to_owned(),
+            "-dev-no-store-token".to_owned(),
+            format!("-dev-root-token-id={root_token}"),
+            format!("-dev-listen-address=127.0.0.1:{port}"),
+        ];
+        if tls {
+            args.push("-dev-tls".to_owned());
+            args.push(format!("-dev-tls-cert-dir={}", dir.path().display()));
         }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let process = std::process::Command::new(program)
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start bao server -dev");
+        let scheme = if tls { "https" } else { "http" };
+        let mut server = PrivateOpenBao {
+            process,
+            addr: format!("{scheme}://127.0.0.1:{port}"),
+            root_token: root_token.to_owned(),
+            ca_pem: Vec::new(),
+            dir,
+        };
+        let ca_file = server.dir.path().join("vault-ca.pem");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "bao server -dev {args:?} did not become ready within 60 s"
+            );
+            let ca_pem = if tls {
+                std::fs::read(&ca_file).ok()
+            } else {
+                Some(Vec::new())
+            };
+            if let Some(pem) = ca_pem {
+                let mut client = reqwest::Client::builder();
+                if tls {
+                    client = client.tls_certs_only(
+                        reqwest::Certificate::from_pem_bundle(&pem).unwrap_or_default(),
+                    );
+                }
+                let ready = client
+                    .build()
+                    .expect("HTTP client")
+                    .get(format!("{}/v1/sys/health", server.addr))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == reqwest::StatusCode::OK);
+                if ready {
+                    server.ca_pem = pem;
+                    return server;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
     }
 }
 
 #[tokio::test]
 async fn a_private_ca_is_trusted_in_place_of_the_system_roots() -> TestResult {
-    let server = start_tls_openbao().await;
+    let port = signet_testkit::free_port()?;
+    let server = PrivateOpenBao::start(port, &unique_name("tls-root"), true).await;
     let trusting = reqwest::Client::builder()
         .tls_certs_only(reqwest::Certificate::from_pem_bundle(&server.ca_pem)?)
         .build()?;
@@ -788,5 +805,49 @@ async fn concurrent_calls_share_one_approle_login() -> TestResult {
         .await
         .expect_err("the single-use secret id was spent by the first provider");
     assert_eq!(error.reason(), "Unauthorized", "{error}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_provider_recovers_when_the_server_comes_back() -> TestResult {
+    let port = signet_testkit::free_port()?;
+    let root_token = unique_name("restart-root");
+    let write_value = |addr: String, value: &'static str| {
+        let token = root_token.clone();
+        async move {
+            reqwest::Client::new()
+                .post(format!("{addr}/v1/secret/data/app"))
+                .header("X-Vault-Token", token)
+                .json(&json!({"data": {"v": value}}))
+                .send()
+                .await?
+                .error_for_status()
+                .map(drop)
+        }
+    };
+    let server = PrivateOpenBao::start(port, &root_token, false).await;
+    write_value(server.addr.clone(), "before").await?;
+    let kv = VaultKv::new(VaultKvConfig {
+        server: server.addr.clone(),
+        mount: "secret".into(),
+        namespace: None,
+        ca_pem: None,
+        auth: VaultAuth::Token(Zeroizing::new(root_token.clone())),
+    })?;
+    let value = RemoteRef::new("app").with_property("v");
+    assert_eq!(text(&kv.get(&value).await?), "before");
+
+    drop(server);
+    let error = kv.get(&value).await.expect_err("the server is down");
+    assert_eq!(error.reason(), "ProviderUnavailable", "{error}");
+    assert!(error.is_retryable());
+    let error = kv.validate().await.expect_err("the server is down");
+    assert_eq!(error.reason(), "ProviderUnavailable", "{error}");
+
+    // Same address, fresh (dev servers keep nothing): the same provider works again.
+    let server = PrivateOpenBao::start(port, &root_token, false).await;
+    write_value(server.addr.clone(), "after").await?;
+    kv.validate().await?;
+    assert_eq!(text(&kv.get(&value).await?), "after");
     Ok(())
 }

@@ -339,9 +339,39 @@ fn cert_fingerprint(pem: &[u8]) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn runbook_03_a_sealing_key_is_compromised() {
+async fn runbook_03_a_sealing_key_is_compromised_resealing_online() {
+    follow_runbook_03("online").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runbook_03_a_sealing_key_is_compromised_resealing_offline() {
+    let sandbox = follow_runbook_03("offline").await;
+    // Offline `rekey` rewrote only the sealed values: every other line of each file is as it was.
+    let repo = sandbox.join("practice-repo");
+    for file in ["sealed/db.yaml", "sealed/api.yaml"] {
+        let before = git(&repo, &["show", &format!("HEAD~2:{file}")]);
+        let after = git(&repo, &["show", &format!("HEAD~1:{file}")]);
+        assert_ne!(before, after, "{file} was not resealed");
+        let (before, after): (Vec<_>, Vec<_>) = (before.lines().collect(), after.lines().collect());
+        assert_eq!(before.len(), after.len(), "{file}: lines added or removed");
+        for (old, new) in before.iter().zip(&after) {
+            if old != new {
+                let key = |l: &str| l.split(':').next().unwrap_or_default().to_owned();
+                assert_eq!(
+                    key(old),
+                    key(new),
+                    "{file}: a line other than a value changed"
+                );
+            }
+        }
+    }
+}
+
+/// Runbook 3 following `variant` (`online` or `offline` resealing); returns the sandbox.
+async fn follow_runbook_03(variant: &str) -> Sandbox {
     let sandbox = Sandbox::new();
     let runbook = Runbook::load("03-sealing-key-compromised.md");
+    assert_eq!(runbook.variants(), ["offline", "online"]);
     let cluster_api = tokio::task::spawn_blocking(fresh_cluster)
         .await
         .expect("thread");
@@ -355,6 +385,7 @@ async fn runbook_03_a_sealing_key_is_compromised() {
     let old_key_pem = sandbox.write("test-old.key", &before[0].1);
 
     let mut session = Session::start(&sandbox, &runbook, &[], true);
+    session.follow_variant(variant);
     session.connect(&connect_env(&cluster_api, &controller.url));
     tokio::task::block_in_place(|| session.run_rest());
     let output = tokio::task::block_in_place(|| session.finish());
@@ -433,6 +464,8 @@ async fn runbook_03_a_sealing_key_is_compromised() {
     for value in ["leaked-db-password", "fresh-db-password", "fresh-api-token"] {
         assert!(!log.contains(value), "controller log holds a secret value");
     }
+    drop(controller);
+    sandbox
 }
 
 /// What a Bitnami installation leaves in a cluster and a repository, made without the Bitnami
@@ -862,4 +895,45 @@ fn sed_public_key(identity: &str) -> String {
         .find_map(|l| l.strip_prefix("# public key: "))
         .expect("public key line")
         .to_owned()
+}
+
+/// Guards the convention the other tests rely on: every runbook is loaded by a test here, is linked
+/// from the index, has blocks the test runs, and uses only fences the harness knows — a ```` ```bash ````
+/// typo would otherwise silently take a step out of the test.
+#[test]
+fn every_runbook_is_tested_indexed_and_uses_known_fences() {
+    let suite = include_str!("runbooks.rs");
+    let dir = harness::runbooks_dir();
+    let index = std::fs::read_to_string(dir.join("README.md")).expect("runbooks index");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("docs/runbooks")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".md") && n != "README.md")
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 6, "{names:?}");
+    for name in names {
+        assert!(
+            suite.contains(&format!("Runbook::load(\"{name}\")")),
+            "{name} is not run by any test"
+        );
+        assert!(
+            index.contains(&format!("]({name})")),
+            "{name} missing from the index"
+        );
+        let runbook = Runbook::load(&name);
+        assert!(!runbook.runnable(None).is_empty(), "{name} has no sh block");
+        for block in &runbook.blocks {
+            let known = matches!(
+                block.info.as_str(),
+                "sh" | "sh cluster-connect" | "text" | "yaml"
+            ) || block.info.starts_with("sh variant=")
+                && block.info.split_whitespace().count() == 2;
+            assert!(
+                known,
+                "{name} line {}: fence ```{} is neither run nor declared illustrative",
+                block.line, block.info
+            );
+        }
+    }
 }

@@ -26,9 +26,24 @@ pub struct Block {
 }
 
 impl Block {
-    /// Whether the test runs this block.
-    pub fn runs(&self) -> bool {
-        self.info.split_whitespace().collect::<Vec<_>>() == ["sh"]
+    /// Whether the test runs this block: plain ```` ```sh ````, or ```` ```sh variant=NAME ```` when
+    /// the session follows that variant.
+    pub fn runs(&self, variant: Option<&str>) -> bool {
+        let words: Vec<_> = self.info.split_whitespace().collect();
+        match words.as_slice() {
+            ["sh"] => true,
+            ["sh", other] => other
+                .strip_prefix("variant=")
+                .is_some_and(|name| Some(name) == variant),
+            _ => false,
+        }
+    }
+
+    /// The variant this block belongs to (```` ```sh variant=NAME ````), if any.
+    pub fn variant(&self) -> Option<&str> {
+        self.info
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("variant="))
     }
 
     /// Whether this block connects a terminal to a cluster (not run; the test provides it).
@@ -74,9 +89,21 @@ impl Runbook {
         }
     }
 
-    /// The blocks the test runs.
-    pub fn runnable(&self) -> Vec<&Block> {
-        self.blocks.iter().filter(|b| b.runs()).collect()
+    /// The blocks the test runs when following `variant`.
+    pub fn runnable(&self, variant: Option<&str>) -> Vec<&Block> {
+        self.blocks.iter().filter(|b| b.runs(variant)).collect()
+    }
+
+    /// The variants the runbook offers (```` ```sh variant=NAME ```` blocks), sorted.
+    pub fn variants(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .blocks
+            .iter()
+            .filter_map(|b| b.variant().map(str::to_owned))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 }
 
@@ -148,6 +175,8 @@ pub struct Session {
     /// The runbook's blocks and the index of the next one to handle.
     blocks: Vec<Block>,
     cursor: usize,
+    /// Which `variant=` blocks to run (the others are the paths not taken).
+    variant: Option<String>,
 }
 
 impl Session {
@@ -193,7 +222,18 @@ impl Session {
             runbook: runbook.name.clone(),
             blocks: runbook.blocks.clone(),
             cursor: 0,
+            variant: None,
         }
+    }
+
+    /// Follows `variant` at the runbook's `sh variant=…` blocks (it must be one the runbook offers).
+    pub fn follow_variant(&mut self, variant: &str) {
+        assert!(
+            self.blocks.iter().any(|b| b.variant() == Some(variant)),
+            "{} has no variant {variant}",
+            self.runbook
+        );
+        self.variant = Some(variant.to_owned());
     }
 
     /// What the session printed so far.
@@ -250,6 +290,20 @@ impl Session {
         }
     }
 
+    /// Runs `block` when the session's variant says so; a variant block in a session that follows
+    /// none is an error (the test must choose).
+    fn handle(&mut self, block: &Block) {
+        assert!(
+            block.variant().is_none() || self.variant.is_some(),
+            "{} line {}: a variant block in a session that follows no variant",
+            self.runbook,
+            block.line
+        );
+        if block.runs(self.variant.as_deref()) {
+            self.run(block);
+        }
+    }
+
     /// Runs the runbook's blocks from where the session stands up to the first block containing
     /// `needle` — that one included when `include`. Panics at a `cluster-connect` block (the test
     /// must [`Session::connect`] there) and when no later block contains `needle`.
@@ -268,9 +322,7 @@ impl Session {
                 self.runbook,
                 block.line
             );
-            if block.runs() {
-                self.run(&block);
-            }
+            self.handle(&block);
             self.cursor += 1;
         }
     }
@@ -285,9 +337,7 @@ impl Session {
                 self.runbook,
                 block.line
             );
-            if block.runs() {
-                self.run(&block);
-            }
+            self.handle(&block);
             self.cursor += 1;
         }
     }
@@ -297,9 +347,7 @@ impl Session {
     pub fn connect(&mut self, env: &[(String, String)]) {
         while !self.blocks[self.cursor].connects_to_cluster() {
             let block = self.blocks[self.cursor].clone();
-            if block.runs() {
-                self.run(&block);
-            }
+            self.handle(&block);
             self.cursor += 1;
             assert!(
                 self.cursor < self.blocks.len(),
@@ -383,7 +431,12 @@ pub fn run_fixture(sandbox: &Sandbox, env: &[(String, String)], script: &str) ->
 /// Runs every runnable block of `runbook` in one session and returns the output.
 pub fn run_all(sandbox: &Sandbox, runbook: &Runbook, extra_env: &[(String, String)]) -> String {
     assert!(
-        !runbook.runnable().is_empty(),
+        runbook.variants().is_empty(),
+        "{} offers variants: run each with Session::follow_variant",
+        runbook.name
+    );
+    assert!(
+        !runbook.runnable(None).is_empty(),
         "{} has no ```sh block",
         runbook.name
     );

@@ -499,6 +499,31 @@ async fn openbao_token_approle_and_kubernetes_auth_produce_the_right_secrets() -
     assert!(!message.contains("not-a-real-token-canary"), "{message}");
     assert!(message.contains("app/db"), "names the key: {message}");
     assert!(bed.secrets().get_opt("by-bad-token").await?.is_none());
+
+    // The stores' own Ready conditions: validated credentials, or why not.
+    let stores: Api<SecretStore> = Api::namespaced(bed.client.clone(), &bed.namespace);
+    for (name, status, reason) in [
+        ("vault-token", "True", "Valid"),
+        ("vault-approle", "True", "Valid"),
+        ("vault-k8s", "True", "Valid"),
+        ("vault-bad", "False", "ValidationFailed"),
+    ] {
+        let stores = stores.clone();
+        eventually(
+            &format!("store {name} {reason}"),
+            Duration::from_secs(30),
+            || {
+                let stores = stores.clone();
+                async move {
+                    let store = stores.get(name).await.ok()?;
+                    let condition = store.status?.conditions.into_iter().next()?;
+                    (condition.status == status && condition.reason.as_deref() == Some(reason))
+                        .then_some(())
+                }
+            },
+        )
+        .await?;
+    }
     bed.assert_nothing_leaked().await?;
     Ok(())
 }
@@ -991,5 +1016,148 @@ async fn a_restart_makes_no_provider_calls_for_current_secrets() -> TestResult {
         "no provider fetch for current Secrets"
     );
     assert_eq!(ready_count().await, n);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refreshes_on_force_sync_and_on_an_altered_secret_and_not_otherwise() -> TestResult {
+    let bed = Bed::start().await?;
+    let bao = tokio::task::spawn_blocking(OpenBao::shared).await??;
+    let (mount, _) = vault_kv(bao, "app/db")?;
+    bed.put_secret("root", &[("token", bao.root_token())])
+        .await?;
+    bed.store(
+        "vault",
+        vault_provider(
+            bao,
+            &mount,
+            json!({"tokenSecretRef": {"name": "root", "key": "token"}}),
+        ),
+    )
+    .await?;
+    bed.external_secret(
+        "hourly",
+        json!({"refreshInterval": "1h", "secretStoreRef": {"name": "vault"},
+               "data": [{"secretKey": "username", "remoteRef": {"key": "app/db", "property": "username"}}]}),
+    )
+    .await?;
+    bed.wait_value("hourly", "username", "admin").await?;
+    let fetches = || bed.controller().context.metrics.provider_fetches_total();
+    let before = fetches();
+
+    // The remote value changes: nothing happens before the interval.
+    bao.bao(
+        None,
+        &[
+            "kv",
+            "patch",
+            &format!("-mount={mount}"),
+            "app/db",
+            "username=root",
+        ],
+    )?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let secret = bed.secrets().get("hourly").await?;
+    assert_eq!(text(&secret, "username").as_deref(), Some("admin"));
+    assert_eq!(
+        fetches(),
+        before,
+        "no provider call while nothing asks for one"
+    );
+
+    // Someone edits the Secret: the controller puts the remote value back (fetching it).
+    bed.secrets()
+        .patch(
+            "hourly",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"username": "tampered"}})),
+        )
+        .await?;
+    bed.wait_value("hourly", "username", "root").await?;
+
+    // A new force-sync value fetches at once.
+    bao.bao(
+        None,
+        &[
+            "kv",
+            "patch",
+            &format!("-mount={mount}"),
+            "app/db",
+            "username=forced",
+        ],
+    )?;
+    bed.external()
+        .patch(
+            "hourly",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"signet.dev/force-sync": "1"}}})),
+        )
+        .await?;
+    bed.wait_value("hourly", "username", "forced").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_stores_serve_only_the_namespaces_their_conditions_allow() -> TestResult {
+    let bed = Bed::start().await?;
+    let bao = tokio::task::spawn_blocking(OpenBao::shared).await??;
+    let (mount, _) = vault_kv(bao, "app/db")?;
+    // Credentials live in another namespace, named by the store.
+    let secrets: Api<Secret> = Api::namespaced(bed.client.clone(), &bed.keys_namespace);
+    secrets
+        .create(
+            &PostParams::default(),
+            &Secret {
+                metadata: ObjectMeta {
+                    name: Some("root".into()),
+                    ..ObjectMeta::default()
+                },
+                string_data: Some([("token".to_owned(), bao.root_token().to_owned())].into()),
+                ..Secret::default()
+            },
+        )
+        .await?;
+    let label = unique_name("team");
+    let store_name = unique_name("css");
+    let store: signet_controller::ClusterSecretStore = serde_json::from_value(json!({
+        "apiVersion": "signet.dev/v1alpha1", "kind": "ClusterSecretStore",
+        "metadata": {"name": store_name},
+        "spec": {
+            "provider": vault_provider(bao, &mount, json!({"tokenSecretRef":
+                {"name": "root", "key": "token", "namespace": bed.keys_namespace}})),
+            "conditions": [
+                {"namespaceSelector": {"matchLabels": {label.clone(): "yes"}}},
+                {"namespaceRegexes": ["^never-"]}
+            ]
+        }
+    }))?;
+    Api::<signet_controller::ClusterSecretStore>::all(bed.client.clone())
+        .create(&PostParams::default(), &store)
+        .await?;
+    bed.external_secret(
+        "via-cluster-store",
+        json!({"secretStoreRef": {"name": store_name, "kind": "ClusterSecretStore"},
+               "data": [{"secretKey": "username", "remoteRef": {"key": "app/db", "property": "username"}}]}),
+    )
+    .await?;
+    let refused = bed
+        .wait_ready("via-cluster-store", "False", Some("StoreNotAllowed"))
+        .await?;
+    let message = refused.status.unwrap().ready().unwrap().message.clone();
+    assert!(message.unwrap_or_default().contains(&bed.namespace));
+    assert!(bed.secrets().get_opt("via-cluster-store").await?.is_none());
+
+    // The namespace gets the label: the next retry is allowed.
+    Api::<k8s_openapi::api::core::v1::Namespace>::all(bed.client.clone())
+        .patch(
+            &bed.namespace,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {label: "yes"}}})),
+        )
+        .await?;
+    bed.wait_ready("via-cluster-store", "True", Some("SecretSynced"))
+        .await?;
+    bed.wait_value("via-cluster-store", "username", "admin")
+        .await?;
     Ok(())
 }

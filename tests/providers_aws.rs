@@ -504,3 +504,116 @@ async fn parameter_store_reads_a_whole_path_over_several_pages() -> TestResult {
     assert!(nothing.is_empty());
     Ok(())
 }
+
+/// A private `moto_server` on a port of the test's choosing, stopped when dropped.
+struct PrivateMoto(std::process::Child);
+
+impl Drop for PrivateMoto {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn start_moto(port: u16) -> PrivateMoto {
+    let program = signet_testkit::peer_path("moto_server")
+        .unwrap_or_else(|e| panic!("moto is needed for this test (scripts/bootstrap): {e}"));
+    let server = PrivateMoto(
+        std::process::Command::new(program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start moto_server"),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while reqwest::get(format!("http://127.0.0.1:{port}/moto-api/"))
+        .await
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "moto_server did not answer within 60 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    server
+}
+
+#[tokio::test]
+async fn providers_recover_when_the_endpoint_comes_back() -> TestResult {
+    let port = signet_testkit::free_port()?;
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let config = AwsConfig {
+        region: Moto::REGION.to_owned(),
+        endpoint_url: Some(endpoint.clone()),
+        credentials: Some(AwsStaticCredentials {
+            access_key_id: Moto::ACCESS_KEY_ID.to_owned(),
+            secret_access_key: Zeroizing::new(Moto::SECRET_ACCESS_KEY.to_owned()),
+            session_token: None,
+        }),
+        role_arn: None,
+    };
+    let fixtures = || async {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(Moto::REGION))
+            .endpoint_url(&endpoint)
+            .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+                Moto::ACCESS_KEY_ID,
+                Moto::SECRET_ACCESS_KEY,
+                None,
+                None,
+                "providers-test",
+            ))
+            .load()
+            .await;
+        (
+            aws_sdk_secretsmanager::Client::new(&sdk),
+            aws_sdk_ssm::Client::new(&sdk),
+        )
+    };
+    let create = |value: &'static str| async move {
+        let (sm, ssm) = fixtures().await;
+        sm.create_secret()
+            .name("restart")
+            .secret_string(value)
+            .send()
+            .await?;
+        put(&ssm, "/restart/value", value, ParameterType::SecureString).await?;
+        Ok::<(), Box<dyn std::error::Error>>(())
+    };
+
+    let server = start_moto(port).await;
+    create("before").await?;
+    let sm = SecretsManager::new(config.clone()).await?;
+    let ssm = ParameterStore::new(config).await?;
+    assert_eq!(text(&sm.get(&RemoteRef::new("restart")).await?), "before");
+    assert_eq!(
+        text(&ssm.get(&RemoteRef::new("/restart/value")).await?),
+        "before"
+    );
+
+    drop(server);
+    for error in [
+        sm.get(&RemoteRef::new("restart")).await.expect_err("down"),
+        ssm.get(&RemoteRef::new("/restart/value"))
+            .await
+            .expect_err("down"),
+    ] {
+        assert_eq!(error.reason(), "ProviderUnavailable", "{error}");
+        assert!(error.is_retryable());
+    }
+
+    // A fresh moto on the same address (it kept nothing): the same providers work again.
+    let _server = start_moto(port).await;
+    create("after").await?;
+    assert_eq!(text(&sm.get(&RemoteRef::new("restart")).await?), "after");
+    assert_eq!(
+        text(&ssm.get(&RemoteRef::new("/restart/value")).await?),
+        "after"
+    );
+    sm.validate().await?;
+    ssm.validate().await?;
+    Ok(())
+}

@@ -65,6 +65,26 @@ impl Bed {
         })
     }
 
+    /// A bed with a SecretStore `vault` over a fresh KV mount (holding `app/db`) of the shared
+    /// OpenBao, logged in with the root token.
+    async fn with_root_vault_store() -> Result<(Bed, &'static OpenBao, String), BoxError> {
+        let bed = Bed::start().await?;
+        let bao = tokio::task::spawn_blocking(OpenBao::shared).await??;
+        let (mount, _) = vault_kv(bao, "app/db")?;
+        bed.put_secret("root", &[("token", bao.root_token())])
+            .await?;
+        bed.store(
+            "vault",
+            vault_provider(
+                bao,
+                &mount,
+                json!({"tokenSecretRef": {"name": "root", "key": "token"}}),
+            ),
+        )
+        .await?;
+        Ok((bed, bao, mount))
+    }
+
     fn controller(&self) -> &RunningController {
         self.controller.as_ref().expect("controller running")
     }
@@ -662,20 +682,7 @@ async fn aws_secrets_manager_and_parameter_store_sync_and_follow_remote_changes(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creation_and_deletion_policies() -> TestResult {
-    let bed = Bed::start().await?;
-    let bao = tokio::task::spawn_blocking(OpenBao::shared).await??;
-    let (mount, _) = vault_kv(bao, "app/db")?;
-    bed.put_secret("root", &[("token", bao.root_token())])
-        .await?;
-    bed.store(
-        "vault",
-        vault_provider(
-            bao,
-            &mount,
-            json!({"tokenSecretRef": {"name": "root", "key": "token"}}),
-        ),
-    )
-    .await?;
+    let (bed, bao, mount) = Bed::with_root_vault_store().await?;
     let data =
         json!([{"secretKey": "username", "remoteRef": {"key": "app/db", "property": "username"}}]);
 
@@ -913,20 +920,7 @@ fn restart_test_size() -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_makes_no_provider_calls_for_current_secrets() -> TestResult {
-    let mut bed = Bed::start().await?;
-    let bao = tokio::task::spawn_blocking(OpenBao::shared).await??;
-    let (mount, _) = vault_kv(bao, "app/db")?;
-    bed.put_secret("root", &[("token", bao.root_token())])
-        .await?;
-    bed.store(
-        "vault",
-        vault_provider(
-            bao,
-            &mount,
-            json!({"tokenSecretRef": {"name": "root", "key": "token"}}),
-        ),
-    )
-    .await?;
+    let (mut bed, _, _) = Bed::with_root_vault_store().await?;
     let n = restart_test_size();
     let started = std::time::Instant::now();
     let api = bed.external();
@@ -1021,20 +1015,7 @@ async fn a_restart_makes_no_provider_calls_for_current_secrets() -> TestResult {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refreshes_on_force_sync_and_on_an_altered_secret_and_not_otherwise() -> TestResult {
-    let bed = Bed::start().await?;
-    let bao = tokio::task::spawn_blocking(OpenBao::shared).await??;
-    let (mount, _) = vault_kv(bao, "app/db")?;
-    bed.put_secret("root", &[("token", bao.root_token())])
-        .await?;
-    bed.store(
-        "vault",
-        vault_provider(
-            bao,
-            &mount,
-            json!({"tokenSecretRef": {"name": "root", "key": "token"}}),
-        ),
-    )
-    .await?;
+    let (bed, bao, mount) = Bed::with_root_vault_store().await?;
     bed.external_secret(
         "hourly",
         json!({"refreshInterval": "1h", "secretStoreRef": {"name": "vault"},

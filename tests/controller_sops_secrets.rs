@@ -120,6 +120,22 @@ impl Bed {
         Ok(self.api().create(&PostParams::default(), &object).await?)
     }
 
+    /// Encrypts the plain Secret `name` with `signet encrypt --kind SopsSecret KEY_ARGS…` and
+    /// creates the result.
+    async fn encrypt_and_apply(
+        &self,
+        name: &str,
+        key_args: &[&str],
+    ) -> Result<SopsSecret, BoxError> {
+        let file = format!("{name}.yaml");
+        self.sandbox.write(&file, plain_secret(name));
+        let mut args = vec!["encrypt", "--kind", "SopsSecret"];
+        args.extend_from_slice(key_args);
+        args.push(&file);
+        let made = self.sandbox.signet(&args).ok();
+        self.apply(std::str::from_utf8(&made)?).await
+    }
+
     /// Waits until the Ready condition has `status` for the current generation.
     async fn wait_ready(&self, name: &str, status: &str) -> Result<SopsSecret, BoxError> {
         let api = self.api();
@@ -226,19 +242,9 @@ async fn signet_made_and_sops_made_sopssecrets_become_secrets() -> TestResult {
     let bed = Bed::start().await?;
 
     // Made by signet from a plain Secret.
-    bed.sandbox.write("db.yaml", plain_secret("db"));
-    let signet_made = bed
-        .sandbox
-        .signet([
-            "encrypt",
-            "--kind",
-            "SopsSecret",
-            "--age",
-            &bed.recipient,
-            "db.yaml",
-        ])
-        .ok();
-    let created = bed.apply(std::str::from_utf8(&signet_made)?).await?;
+    let created = bed
+        .encrypt_and_apply("db", &["--age", &bed.recipient])
+        .await?;
     let ready = bed.wait_ready("db", "True").await?;
     let message = ready
         .status
@@ -320,19 +326,8 @@ async fn signet_made_and_sops_made_sopssecrets_become_secrets() -> TestResult {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removed_or_altered_values_are_refused_and_the_secret_stays() -> TestResult {
     let bed = Bed::start().await?;
-    bed.sandbox.write("db.yaml", plain_secret("guarded"));
-    let made = bed
-        .sandbox
-        .signet([
-            "encrypt",
-            "--kind",
-            "SopsSecret",
-            "--age",
-            &bed.recipient,
-            "db.yaml",
-        ])
-        .ok();
-    bed.apply(std::str::from_utf8(&made)?).await?;
+    bed.encrypt_and_apply("guarded", &["--age", &bed.recipient])
+        .await?;
     bed.wait_ready("guarded", "True").await?;
     let before = bed.wait_secret("guarded").await?;
 
@@ -389,19 +384,8 @@ async fn removed_or_altered_values_are_refused_and_the_secret_stays() -> TestRes
 async fn without_a_usable_key_the_condition_says_so_and_a_new_identity_opens_it() -> TestResult {
     let bed = Bed::start().await?;
     let (other_identity, other_recipient) = new_identity(&bed.sandbox, "other.agekey");
-    bed.sandbox.write("db.yaml", plain_secret("elsewhere"));
-    let made = bed
-        .sandbox
-        .signet([
-            "encrypt",
-            "--kind",
-            "SopsSecret",
-            "--age",
-            &other_recipient,
-            "db.yaml",
-        ])
-        .ok();
-    bed.apply(std::str::from_utf8(&made)?).await?;
+    bed.encrypt_and_apply("elsewhere", &["--age", &other_recipient])
+        .await?;
     let refused = bed.wait_ready("elsewhere", "False").await?;
     let condition = refused.status.as_ref().unwrap().ready().unwrap().clone();
     assert_eq!(condition.reason.as_deref(), Some("NoDecryptionKey"));
@@ -449,20 +433,9 @@ async fn kms_and_transit_keys_open_sopssecrets_through_the_controller_identity()
     for (key, value) in &environment {
         bed.sandbox.env(key, value);
     }
-    bed.sandbox
-        .write("transit.yaml", plain_secret("by-transit"));
-    let made = bed
-        .sandbox
-        .signet([
-            "encrypt",
-            "--kind",
-            "SopsSecret",
-            "--hc-vault-transit",
-            &transit,
-            "transit.yaml",
-        ])
-        .ok();
-    let created = bed.apply(std::str::from_utf8(&made)?).await?;
+    let created = bed
+        .encrypt_and_apply("by-transit", &["--hc-vault-transit", &transit])
+        .await?;
     let ready = bed.wait_ready("by-transit", "True").await?;
     let message = ready
         .status
@@ -475,12 +448,7 @@ async fn kms_and_transit_keys_open_sopssecrets_through_the_controller_identity()
     assert!(message.contains("/keys/firstkey"), "{message}");
     assert_expected_secret(&bed.wait_secret("by-transit").await?, &created);
 
-    bed.sandbox.write("kms.yaml", plain_secret("by-kms"));
-    let made = bed
-        .sandbox
-        .signet(["encrypt", "--kind", "SopsSecret", "--kms", &kms, "kms.yaml"])
-        .ok();
-    let created = bed.apply(std::str::from_utf8(&made)?).await?;
+    let created = bed.encrypt_and_apply("by-kms", &["--kms", &kms]).await?;
     let ready = bed.wait_ready("by-kms", "True").await?;
     let message = ready
         .status

@@ -249,6 +249,7 @@ async fn sealing_keys(client: &kube::Client) -> Vec<(String, Vec<u8>)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn runbook_05_disaster_recovery_from_a_key_backup() {
+    let _turn = cluster::ONE_CLUSTER_TEST_AT_A_TIME.lock().await;
     let sandbox = Sandbox::new();
     let runbook = Runbook::load("05-disaster-recovery.md");
     let lost = tokio::task::spawn_blocking(fresh_cluster)
@@ -369,6 +370,7 @@ async fn runbook_03_a_sealing_key_is_compromised_resealing_offline() {
 
 /// Runbook 3 following `variant` (`online` or `offline` resealing); returns the sandbox.
 async fn follow_runbook_03(variant: &str) -> Sandbox {
+    let _turn = cluster::ONE_CLUSTER_TEST_AT_A_TIME.lock().await;
     let sandbox = Sandbox::new();
     let runbook = Runbook::load("03-sealing-key-compromised.md");
     assert_eq!(runbook.variants(), ["offline", "online"]);
@@ -508,6 +510,7 @@ done
 
 #[tokio::test(flavor = "multi_thread")]
 async fn runbook_04_move_from_kubeseal_and_bitnami_to_signet_and_back() {
+    let _turn = cluster::ONE_CLUSTER_TEST_AT_A_TIME.lock().await;
     let sandbox = Sandbox::new();
     let runbook = Runbook::load("04-migrate-from-kubeseal-or-sops.md");
     let cluster_api = tokio::task::spawn_blocking(fresh_cluster)

@@ -35,6 +35,10 @@ pub fn controller_bin() -> &'static PathBuf {
     })
 }
 
+/// Held by each cluster runbook test for its whole run: they start their own API servers (up to two
+/// each), and one at a time keeps a 2-core CI machine responsive.
+pub static ONE_CLUSTER_TEST_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A fresh API server for one test; panics with the harness's message when it cannot start.
 pub fn fresh_cluster() -> ApiServer {
     ApiServer::start().unwrap_or_else(|e| panic!("starting the test API server: {e}"))

@@ -429,16 +429,16 @@ fn changes<T: Send + Sync + 'static>(
     })
 }
 
-/// Whether the API server serves `K` (its CRD is installed). Waits and asks again every minute
-/// while not, until `stop`; returns false when stopped first.
+/// Whether the API server serves `K` (its CRD is installed), asked through `api` — scoped like the
+/// reconciler, so a namespace-bound controller asks only what it may ask. Waits and asks again
+/// every minute while not, until `stop`; returns false when stopped first.
 async fn wait_until_served<K>(
-    client: &kube::Client,
+    api: Api<K>,
     stop: &mut (impl std::future::Future<Output = ()> + Send + Unpin),
 ) -> bool
 where
     K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
-    let api: Api<K> = Api::all(client.clone());
     let mut logged = false;
     loop {
         match api
@@ -494,7 +494,7 @@ async fn run_sops_secret_controller(
     stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let mut stop = Box::pin(stop);
-    if !wait_until_served::<SopsSecret>(&ctx.client, &mut stop).await {
+    if !wait_until_served(scoped_apis::<SopsSecret>(&ctx).0, &mut stop).await {
         return;
     }
     let (keyring, identities) = sops_secret::identities::watch_identities(
@@ -539,7 +539,7 @@ async fn run_external_secret_controller(
 ) {
     use external::reconcile::{ExternalContext, OWNER_LABEL, error_policy, reconcile};
     let mut stop = Box::pin(stop);
-    if !wait_until_served::<ExternalSecret>(&ctx.client, &mut stop).await {
+    if !wait_until_served(scoped_apis::<ExternalSecret>(&ctx).0, &mut stop).await {
         return;
     }
     let (secret_store, secret_writer) = reflector::store();

@@ -270,3 +270,12 @@ where
     .await?;
     Ok(())
 }
+
+/// A Kubernetes API error for a status message: the API server's own message and code, not the
+/// client's debug dump.
+pub fn describe_kube_error(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => format!("{} ({})", status.message, status.code),
+        other => other.to_string(),
+    }
+}

@@ -266,7 +266,9 @@ pub async fn reconcile(
     };
     let template_spec = spec.target.template.clone().unwrap_or_default();
     let merge = template_spec.merge_policy.as_deref() == Some("Merge");
-    let values = match template::render(fetched, &template_spec.data, merge) {
+    let values = match template::render(fetched, &template_spec.data, merge)
+        .and_then(template::check_keys)
+    {
         Ok(values) => values,
         Err(message) => {
             finish(&object, base, failure(reason::SYNC_ERROR, message)).await?;
@@ -401,7 +403,8 @@ async fn fetch(
             what: format!("dataFrom.extract {:?}", extract.key),
             error,
         })?;
-        values.extend(all);
+        // Nested names (SSM paths) become valid Secret keys: `db/user` -> `db_user`.
+        values.extend(all.into_iter().map(|(k, v)| (k.replace('/', "_"), v)));
     }
     for item in &object.spec.data {
         let remote = remote_ref(&item.remote_ref);

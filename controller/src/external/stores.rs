@@ -52,7 +52,7 @@ pub enum StoreError {
     #[error("provider: {0}")]
     Provider(#[from] signet_providers::Error),
     /// A Kubernetes API call failed.
-    #[error("Kubernetes API: {0}")]
+    #[error("Kubernetes API: {}", crate::target::describe_kube_error(.0))]
     Kube(#[from] kube::Error),
 }
 

@@ -30,6 +30,22 @@ pub fn render(
     Ok(out)
 }
 
+/// Refuses keys a Secret cannot hold (valid: `[-._a-zA-Z0-9]+`), naming the first one.
+pub fn check_keys(values: Values) -> Result<Values, String> {
+    let bad = values.keys().find(|k| {
+        k.is_empty()
+            || !k
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+    });
+    match bad {
+        Some(key) => Err(format!(
+            "{key:?} is not a valid Secret key (letters, digits, '-', '_', '.')"
+        )),
+        None => Ok(values),
+    }
+}
+
 fn render_one(key: &str, template: &str, values: &Values) -> Result<Zeroizing<Vec<u8>>, String> {
     let mut out = Zeroizing::new(Vec::with_capacity(template.len()));
     let mut rest = template;
@@ -87,6 +103,14 @@ mod tests {
         assert_eq!(merged.len(), 3);
         assert_eq!(text(&merged, "user"), "admin");
         assert_eq!(render(fetched, &BTreeMap::new(), false).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn secret_keys_are_checked() {
+        assert!(check_keys(values(&[("a-b.c_D9", "x")])).is_ok());
+        let err = check_keys(values(&[("ok", "x"), ("bad key", "s3cret")])).unwrap_err();
+        assert!(err.contains("\"bad key\""), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
     }
 
     #[test]

@@ -859,6 +859,7 @@ fn sigkill_mid_run_leaves_every_file_old_or_new() {
             plain.as_bytes()
         );
     }
+    eprintln!("rekey killed after {changed} of 300 files were rewritten");
     assert!(
         changed > 0 && changed < 300,
         "killed mid-run: {changed} of 300 changed"

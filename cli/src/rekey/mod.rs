@@ -104,7 +104,19 @@ pub fn rekey(cmd: RekeyCmd) -> CliResult {
         OutputFormat::Json => report.json(),
     };
     crate::io::write_stdout(printed.as_bytes())?;
+    for e in &walked.walk_errors {
+        eprintln!("signet: cannot walk {e}");
+    }
     let (failed, stale) = (report.count(Status::Failed), report.count(Status::Stale));
+    if !walked.walk_errors.is_empty() {
+        return Err(CliError::new(
+            code::COULD_NOT_READ_INPUT_FILE,
+            format!(
+                "{} part(s) of the tree could not be read (see above); {failed} file(s) failed",
+                walked.walk_errors.len()
+            ),
+        ));
+    }
     if failed > 0 {
         return Err(CliError::new(
             code::ERROR_GENERIC,
@@ -199,6 +211,8 @@ fn seal_context(cmd: &RekeyCmd) -> CliResult<SealContext> {
 struct Walked {
     files: Vec<PathBuf>,
     leftover_temp_files: usize,
+    /// Entries that could not be read while walking.
+    walk_errors: Vec<String>,
 }
 
 /// Files under `roots`, honouring `.gitignore` (in or out of a Git checkout), `.ignore` and
@@ -207,6 +221,7 @@ struct Walked {
 fn walk(roots: &[PathBuf]) -> CliResult<Walked> {
     let mut files = Vec::new();
     let mut leftover_temp_files = 0;
+    let mut walk_errors = Vec::new();
     for root in roots {
         if root.is_file() {
             files.push(clean(root));
@@ -224,9 +239,14 @@ fn walk(roots: &[PathBuf]) -> CliResult<Walked> {
             .filter_entry(|e| e.file_name() != ".git")
             .build();
         for entry in walker {
-            let entry = entry.map_err(|e| {
-                CliError::new(code::COULD_NOT_READ_INPUT_FILE, format!("walking: {e}"))
-            })?;
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    // An unreadable directory may hide stale files: report it, go on, fail at the end.
+                    walk_errors.push(e.to_string());
+                    continue;
+                }
+            };
             if !entry.file_type().is_some_and(|t| t.is_file()) {
                 continue;
             }
@@ -243,6 +263,7 @@ fn walk(roots: &[PathBuf]) -> CliResult<Walked> {
     Ok(Walked {
         files,
         leftover_temp_files,
+        walk_errors,
     })
 }
 

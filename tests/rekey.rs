@@ -889,3 +889,116 @@ fn sigkill_mid_run_leaves_every_file_old_or_new() {
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["summary"]["current"], 300);
 }
+
+/// Serves `body` to one HTTP request on a loopback port; returns the base URL.
+fn serve_once(body: Vec<u8>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept");
+        let mut request = [0u8; 4096];
+        let n = stream.read(&mut request).unwrap_or(0);
+        let path_ok = request[..n].starts_with(b"GET /v1/cert.pem ");
+        let status = if path_ok { "200 OK" } else { "404 Not Found" };
+        let body = if path_ok { body } else { Vec::new() };
+        let _ = write!(
+            stream,
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        let _ = stream.write_all(&body);
+    });
+    url
+}
+
+#[test]
+fn the_current_certificate_can_come_from_a_controller_and_a_missing_current_key_is_unchecked() {
+    let sb = Sandbox::new();
+    let (old_key, old_cert) = sealing_key(&sb, "old");
+    let (new_key, new_cert) = sealing_key(&sb, "new");
+    let repo = sb.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    for (file, cert) in [("old.yaml", &old_cert), ("new.yaml", &new_cert)] {
+        let mut cmd = sb.command(signet_tests::sandbox::signet_bin());
+        cmd.args(["seal", "--cert", cert, "-o", "yaml"]);
+        let sealed = ok(run_with_stdin(cmd, secret_json(file).as_bytes()), "seal");
+        std::fs::write(repo.join(file), sealed).unwrap();
+    }
+    let (old_fp, new_fp) = (fingerprint(&old_cert), fingerprint(&new_cert));
+
+    // Certificate from the controller's /v1/cert.pem, both keys: old.yaml is stale.
+    let url = serve_once(std::fs::read(&new_cert).unwrap());
+    let (code, report) = rekey_json(
+        &sb,
+        &repo,
+        &[
+            "--check",
+            "--controller-url",
+            &url,
+            "--recovery-private-key",
+            &format!("{old_key},{new_key}"),
+        ],
+    );
+    assert_eq!(code, 211, "{report:#}");
+    let files = by_path(&report);
+    assert_eq!(files["old.yaml"].0, "stale");
+    assert!(
+        files["old.yaml"].1[0].ends_with(&format!("certificate {old_fp} not {new_fp}")),
+        "{report:#}"
+    );
+    assert_eq!(files["new.yaml"].0, "current");
+
+    // Only the old key: what it opens is stale; what it does not open may be current, so it is
+    // unchecked (not failed, not current).
+    let (code, report) = rekey_json(
+        &sb,
+        &repo,
+        &[
+            "--check",
+            "--cert",
+            &new_cert,
+            "--recovery-private-key",
+            &old_key,
+        ],
+    );
+    assert_eq!(code, 211, "{report:#}");
+    let files = by_path(&report);
+    assert_eq!(files["old.yaml"].0, "stale");
+    assert_eq!(files["new.yaml"].0, "unchecked");
+    assert!(
+        files["new.yaml"].1[0].contains("was not given"),
+        "{report:#}"
+    );
+
+    // Only the new key: old.yaml opens with nothing given, and the current key was given: failed.
+    let before = std::fs::read(repo.join("old.yaml")).unwrap();
+    let (code, report) = rekey_json(
+        &sb,
+        &repo,
+        &["--cert", &new_cert, "--recovery-private-key", &new_key],
+    );
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(by_path(&report)["old.yaml"].0, "failed");
+    assert_eq!(std::fs::read(repo.join("old.yaml")).unwrap(), before);
+
+    // Both keys: fixed, then current.
+    let both = format!("{old_key},{new_key}");
+    let args = [
+        "--cert",
+        new_cert.as_str(),
+        "--recovery-private-key",
+        both.as_str(),
+    ];
+    let (code, report) = rekey_json(&sb, &repo, &args);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(
+        with_status(&report, "updated"),
+        ["old.yaml".to_owned()].into()
+    );
+    let mut check = vec!["--check"];
+    check.extend(args);
+    let (code, report) = rekey_json(&sb, &repo, &check);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["summary"]["current"], 2);
+}

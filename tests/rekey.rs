@@ -1002,3 +1002,56 @@ fn the_current_certificate_can_come_from_a_controller_and_a_missing_current_key_
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["summary"]["current"], 2);
 }
+
+#[test]
+fn key_groups_and_their_threshold_are_part_of_the_key_set() {
+    let mut sb = Sandbox::new();
+    let (_, a) = age_identity(&sb, "a.agekey");
+    let (_, b) = age_identity(&sb, "b.agekey");
+    let (_, c) = age_identity(&sb, "c.agekey");
+    let rules = |threshold: u32| {
+        format!(
+            "creation_rules:\n  - shamir_threshold: {threshold}\n    key_groups:\n      - age: [{a}]\n      - age: [{b}]\n      - age: [{c}]\n"
+        )
+    };
+    let mut ab = sb.read("a.agekey");
+    ab.extend(sb.read("b.agekey"));
+    let ab = sb.write("ab.agekey", ab);
+    let mut abc = sb.read("ab.agekey");
+    abc.extend(sb.read("c.agekey"));
+    let abc = sb.write("abc.agekey", abc);
+    sb.write("repo/.sops.yaml", rules(3));
+    sb.write("repo/s.yaml", format!("pw: {CANARY}-shamir\n"));
+    let mut cmd = sb.command(signet_tests::sandbox::signet_bin());
+    cmd.current_dir(sb.join("repo"))
+        .args(["encrypt", "-i", "s.yaml"]);
+    ok(run_with_stdin(cmd, b""), "encrypt with key groups");
+    // All three groups are needed: a and b do not open it.
+    assert!(
+        !sops_decrypt(&sb, &sb.join("repo"), &ab, "s.yaml")
+            .status
+            .success()
+    );
+    let (code, report) = rekey_json(&sb, &sb.join("repo"), &["--check"]);
+    assert_eq!(code, 0, "{report:#}");
+
+    sb.write("repo/.sops.yaml", rules(2));
+    let (code, report) = rekey_json(&sb, &sb.join("repo"), &["--check"]);
+    assert_eq!(code, 211, "{report:#}");
+    assert_eq!(
+        by_path(&report)["s.yaml"].1,
+        vec!["shamir_threshold is 3, the rule wants 2".to_owned()]
+    );
+    sb.env("SOPS_AGE_KEY_FILE", &abc);
+    let (code, report) = rekey_json(&sb, &sb.join("repo"), &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(by_path(&report)["s.yaml"].0, "updated");
+    // Now two groups are enough: upstream sops opens it with a and b.
+    let out = sops_decrypt(&sb, &sb.join("repo"), &ab, "s.yaml");
+    assert!(contains(
+        &ok(out, "sops -d with two of three groups"),
+        CANARY
+    ));
+    let (code, _) = rekey_json(&sb, &sb.join("repo"), &["--check"]);
+    assert_eq!(code, 0);
+}

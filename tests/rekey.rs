@@ -740,6 +740,19 @@ fn one_broken_file_is_reported_and_the_others_are_still_fixed() {
         format!("creation_rules:\n  - age: {a},{b}\n"),
     );
     sb.env("SOPS_AGE_KEY_FILE", &a_key);
+    use std::os::unix::fs::PermissionsExt;
+    let mode_of = |name: &str| {
+        std::fs::metadata(sb.join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    std::fs::set_permissions(
+        sb.join("repo/s1.yaml"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
     let before = snapshot(&sb.join("repo"));
     let (code, report) = rekey_json(&sb, &sb.join("repo"), &["-j", "3"]);
     assert_eq!(code, 1, "{report:#}");
@@ -772,6 +785,11 @@ fn one_broken_file_is_reported_and_the_others_are_still_fixed() {
         "the broken file is untouched"
     );
     assert_eq!(after["s5.yaml"], before["s5.yaml"]);
+    assert_eq!(
+        mode_of("repo/s1.yaml"),
+        0o640,
+        "the rewrite keeps the file's mode"
+    );
     for i in 1..5 {
         let name = format!("s{i}.yaml");
         assert!(contains(&after[&name], &b), "{name} gained b");

@@ -58,6 +58,25 @@ pub(crate) struct AwsService {
 }
 
 impl AwsService {
+    /// A whole value, or its `r.property` (the same for every AWS service).
+    pub(crate) fn select(
+        &self,
+        r: &RemoteRef,
+        value: crate::SecretBytes,
+    ) -> Result<crate::SecretBytes, Error> {
+        match &r.property {
+            Some(property) => crate::property::property_of_bytes(
+                &crate::property::Origin {
+                    store: &self.store,
+                    key: &r.key,
+                },
+                &value,
+                property,
+            ),
+            None => Ok(value),
+        }
+    }
+
     /// Loads the SDK configuration for `config`; `service` names the store in messages.
     pub(crate) async fn load(config: AwsConfig, service: &str) -> Result<AwsService, Error> {
         let endpoint_url = config

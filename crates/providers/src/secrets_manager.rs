@@ -96,17 +96,7 @@ impl SecretsManager {
 impl SecretProvider for SecretsManager {
     async fn get(&self, r: &RemoteRef) -> Result<SecretBytes, Error> {
         let value = self.value(r).await?;
-        match &r.property {
-            Some(property) => property::property_of_bytes(
-                &Origin {
-                    store: &self.service.store,
-                    key: &r.key,
-                },
-                &value,
-                property,
-            ),
-            None => Ok(value),
-        }
+        self.service.select(r, value)
     }
 
     async fn get_all(&self, r: &RemoteRef) -> Result<BTreeMap<String, SecretBytes>, Error> {

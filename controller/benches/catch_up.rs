@@ -1,36 +1,102 @@
 //! Catch-up benchmark against the real API server (not a test: it prints timings, asserts nothing).
 //!
-//! 1. Creates `SIGNET_BENCH_N` (default 5000) SealedSecrets with 3 items each, sealed with signet-seal,
-//!    while no controller runs.
-//! 2. Starts the controller in-process (RSA-4096 key adopted from a pre-created key Secret) and times
-//!    how long until every object has a Secret and `Synced=True`.
+//! 1. Starts a fresh API server (one per bench process), creates `SIGNET_BENCH_N` (default 5000)
+//!    SealedSecrets with 3 items each, sealed with signet-seal, while no controller runs. The
+//!    controller's RSA-4096 sealing key is pre-created as a Bitnami-format key Secret
+//!    (`sealedsecrets.bitnami.com/sealed-secrets-key=active`) so no controller generates one.
+//! 2. Starts the controller and times, from its start, until every object has a Secret and until
+//!    every object has `status.conditions[type=Synced].status == "True"` (both controllers write that
+//!    condition; watched, not polled, so the bench itself adds little load).
 //! 3. Creates 50 more, one at a time, and reports p50/p99 of "created -> Secret exists".
-//! 4. Prints the peak RSS (`SIGNET_BENCH_BITNAMI_BIN` runs the upstream Bitnami controller instead,
-//!    for the side-by-side comparison; note that v0.36.6 only loads in-cluster configuration, so it needs
-//!    `KUBERNETES_SERVICE_HOST`/`PORT` and a service-account token file to run out of cluster): of the controller process when `SIGNET_BENCH_CONTROLLER_BIN` names the
-//!    `signet-controller` binary (run as a child with `KUBECONFIG`), else of this process (controller +
-//!    the bench's own client).
+//! 4. Prints the controller's peak RSS (VmHWM) and a machine-readable `RESULT` line.
 //!
-//! Run: `cargo bench -p signet-controller --bench catch_up` (`SIGNET_BENCH_N=500` for a quick run;
+//! Which controller:
+//! - `SIGNET_BENCH_BITNAMI_BIN=<path>`: the upstream Bitnami controller (v0.36.6) as a child
+//!   process, with Bitnami's own CRD installed. It only loads in-cluster configuration, so it gets
+//!   `KUBERNETES_SERVICE_HOST/PORT` and a ServiceAccount token (bound to `cluster-admin`), the API
+//!   server's CA and its namespace in `/var/run/secrets/kubernetes.io/serviceaccount`: inside a
+//!   private mount namespace (`unshare --mount`, a temp dir bind-mounted over `/run`) when
+//!   that works, else written to the real path (only if it does not exist) and removed afterwards.
+//!   Its client-side rate limit (`--kubeclient-qps`, default 5) is set from
+//!   `SIGNET_BENCH_BITNAMI_QPS` (default `-1`, unlimited, like the kube-rs client Signet uses).
+//! - `SIGNET_BENCH_CONTROLLER_BIN=<path>`: the `signet-controller` binary as a child, with
+//!   `KUBECONFIG`, leader election off.
+//! - neither: Signet in-process (RSS then includes the bench's own client).
+//!
+//! Run: `scripts/bench-controller.sh [N]` for the side by side, or
+//! `cargo bench -p signet-controller --bench catch_up` (`SIGNET_BENCH_N=500` for a quick run;
 //! without `--bench`, as under `cargo test --all-targets`, it is a 20-object smoke run).
 
+use base64::Engine;
 use futures::StreamExt;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleRef, Subject};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, ListParams, PartialObjectMeta, Patch, PatchParams, PostParams};
+use kube::runtime::watcher;
 use signet_controller::keyring::SEALING_KEY_LABEL;
 use signet_controller::{Config, SealedSecret};
 use signet_testkit::ApiServer;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Where client-go's in-cluster configuration looks for the ServiceAccount credentials.
+const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// Name of the ServiceAccount the Bitnami controller runs as.
+const BITNAMI_ACCOUNT: &str = "sealed-secrets-controller";
+
 /// The controller under measurement.
 enum Controller {
     InProcess(signet_controller::RunningController),
-    Child(std::process::Child),
+    Child(ChildController),
+}
+
+/// A controller running as a child process; killed if the bench stops early.
+struct ChildController {
+    child: Child,
+    /// Files to remove once the child has exited (the in-cluster credentials).
+    cleanup: Option<CredentialFiles>,
+}
+
+impl ChildController {
+    /// Peak RSS, then SIGTERM and wait.
+    fn stop(mut self) -> u64 {
+        let pid = self.child.id().to_string();
+        let peak = peak_rss_kib(&pid).unwrap_or(0);
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let _ = self.child.wait();
+        peak
+    }
+}
+
+impl Drop for ChildController {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        self.cleanup.take();
+    }
+}
+
+/// In-cluster credentials written for the Bitnami controller; removed on drop.
+struct CredentialFiles {
+    /// The directory to remove (a private temp dir, or the real ServiceAccount dir's top-most
+    /// directory we created).
+    remove: PathBuf,
+}
+
+impl Drop for CredentialFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.remove);
+    }
 }
 
 fn sealed(
@@ -60,6 +126,233 @@ fn peak_rss_kib(pid: &str) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// The API server's URL and CA (PEM) from the testkit's admin kubeconfig.
+fn server_and_ca(kubeconfig: &Path) -> Result<(String, Vec<u8>), BoxError> {
+    let config = kube::config::Kubeconfig::read_from(kubeconfig)?;
+    let cluster = config
+        .clusters
+        .first()
+        .and_then(|c| c.cluster.clone())
+        .ok_or("no cluster in the kubeconfig")?;
+    let server = cluster.server.ok_or("no server in the kubeconfig")?;
+    let ca = base64::engine::general_purpose::STANDARD.decode(
+        cluster
+            .certificate_authority_data
+            .ok_or("no CA data in the kubeconfig")?,
+    )?;
+    Ok((server, ca))
+}
+
+/// Writes `token`, `ca.crt` and `namespace` into `dir`.
+fn write_credentials(dir: &Path, token: &str, ca: &[u8], namespace: &str) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("token"), token)?;
+    std::fs::write(dir.join("ca.crt"), ca)?;
+    std::fs::write(dir.join("namespace"), namespace)
+}
+
+/// Whether this process may make private mount namespaces (root in a container usually can).
+fn private_mounts_work() -> bool {
+    Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "true"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Starts the upstream Bitnami controller with in-cluster credentials for the testkit API server.
+async fn start_bitnami(
+    bin: &std::ffi::OsStr,
+    server: &ApiServer,
+    client: &kube::Client,
+    keys_ns: &str,
+    app_ns: &str,
+) -> Result<Controller, BoxError> {
+    // Bitnami's RBAC is narrower; cluster-admin keeps the comparison about the controllers' work.
+    let binding = ClusterRoleBinding {
+        metadata: ObjectMeta {
+            name: Some(format!("bench-bitnami-{keys_ns}")),
+            ..ObjectMeta::default()
+        },
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".to_owned()),
+            kind: "ClusterRole".to_owned(),
+            name: "cluster-admin".to_owned(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".to_owned(),
+            name: BITNAMI_ACCOUNT.to_owned(),
+            namespace: Some(keys_ns.to_owned()),
+            ..Subject::default()
+        }]),
+    };
+    Api::<ClusterRoleBinding>::all(client.clone())
+        .create(&PostParams::default(), &binding)
+        .await?;
+    let token = server
+        .service_account_token(client, keys_ns, BITNAMI_ACCOUNT)
+        .await?;
+    let (url, ca) = server_and_ca(server.kubeconfig_path())?;
+    let authority = url
+        .strip_prefix("https://")
+        .ok_or("the API server URL is not https")?;
+    let (host, port) = authority
+        .rsplit_once(':')
+        .ok_or("no port in the API server URL")?;
+
+    let qps = std::env::var("SIGNET_BENCH_BITNAMI_QPS").unwrap_or_else(|_| "-1".to_owned());
+    let args = [
+        "--all-namespaces=false".to_owned(),
+        format!("--additional-namespaces={app_ns}"),
+        format!("--listen-addr=127.0.0.1:{}", signet_testkit::free_port()?),
+        format!(
+            "--listen-metrics-addr=127.0.0.1:{}",
+            signet_testkit::free_port()?
+        ),
+        format!("--kubeclient-qps={qps}"),
+        "--log-level=ERROR".to_owned(),
+    ];
+    let (mut command, cleanup) = if private_mounts_work() {
+        // A temp dir holding `secrets/kubernetes.io/serviceaccount/*` is bind-mounted over `/run`
+        // (`/var/run` links there) in a mount namespace only the controller sees; `exec` keeps
+        // the pid, so VmHWM is the controller's.
+        let root = std::env::temp_dir().join(signet_testkit::unique_name("bench-bitnami-run"));
+        let dir = root.join(
+            Path::new(SERVICE_ACCOUNT_DIR)
+                .strip_prefix("/var/run")
+                .expect("the ServiceAccount dir is under /var/run"),
+        );
+        write_credentials(&dir, &token, &ca, keys_ns)?;
+        let mut command = Command::new("unshare");
+        command
+            .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg(r#"mount --bind "$0" /run && exec "$@""#)
+            .arg(&root)
+            .arg(bin);
+        (command, CredentialFiles { remove: root })
+    } else {
+        let top = Path::new("/var/run/secrets");
+        if top.exists() {
+            return Err(format!(
+                "{} exists and private mount namespaces are unavailable: refusing to overwrite it",
+                top.display()
+            )
+            .into());
+        }
+        write_credentials(Path::new(SERVICE_ACCOUNT_DIR), &token, &ca, keys_ns)?;
+        (
+            Command::new(bin),
+            CredentialFiles {
+                remove: top.to_path_buf(),
+            },
+        )
+    };
+    let child = command
+        .args(args)
+        .env("KUBERNETES_SERVICE_HOST", host.trim_matches(['[', ']']))
+        .env("KUBERNETES_SERVICE_PORT", port)
+        .env("POD_NAMESPACE", keys_ns)
+        .stdout(Stdio::null())
+        .spawn()?;
+    Ok(Controller::Child(ChildController {
+        child,
+        cleanup: Some(cleanup),
+    }))
+}
+
+/// Installs the SealedSecret CRD the controller under test ships with: Bitnami's own for Bitnami,
+/// Signet's (plus its other kinds) for Signet.
+async fn install_crds(client: &kube::Client, bitnami: bool) -> Result<(), BoxError> {
+    if !bitnami {
+        signet_controller::install_crd(client.clone()).await?;
+        return Ok(());
+    }
+    let crd: CustomResourceDefinition = serde_saphyr::from_str(include_str!(
+        "../tests/fixtures/bitnami-sealedsecrets-crd.yaml"
+    ))?;
+    Api::<CustomResourceDefinition>::all(client.clone())
+        .patch(
+            "sealedsecrets.bitnami.com",
+            &PatchParams::apply("bitnami-chart").force(),
+            &Patch::Apply(&crd),
+        )
+        .await?;
+    Ok(())
+}
+
+/// When every one of `count` objects had a Secret and when every one was `Synced=True`, measured
+/// from `start` by watching both kinds.
+async fn wait_catch_up(
+    client: &kube::Client,
+    namespace: &str,
+    count: usize,
+    start: Instant,
+    controller: &mut Controller,
+) -> Result<(Duration, Duration), BoxError> {
+    // Metadata-only: `Api<PartialObjectMeta<_>>` watches send no Secret data.
+    let secrets: Api<PartialObjectMeta<Secret>> = Api::namespaced(client.clone(), namespace);
+    let sealed: Api<SealedSecret> = Api::namespaced(client.clone(), namespace);
+    let mut secret_events = watcher::watcher(secrets, watcher::Config::default()).boxed();
+    let mut sealed_events = watcher::watcher(sealed, watcher::Config::default()).boxed();
+    let mut with_secret = HashSet::new();
+    let mut synced = HashSet::new();
+    let (mut secrets_done, mut synced_done) = (None, None);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    while secrets_done.is_none() || synced_done.is_none() {
+        tokio::select! {
+            event = secret_events.next(), if secrets_done.is_none() => {
+                match event.ok_or("the Secret watch ended")?? {
+                    watcher::Event::Apply(m) | watcher::Event::InitApply(m) => {
+                        with_secret.insert(m.metadata.name.unwrap_or_default());
+                    }
+                    watcher::Event::Delete(m) => {
+                        with_secret.remove(&m.metadata.name.unwrap_or_default());
+                    }
+                    watcher::Event::Init | watcher::Event::InitDone => {}
+                }
+                if with_secret.len() >= count {
+                    secrets_done = Some(start.elapsed());
+                }
+            }
+            event = sealed_events.next(), if synced_done.is_none() => {
+                match event.ok_or("the SealedSecret watch ended")?? {
+                    watcher::Event::Apply(s) | watcher::Event::InitApply(s) => {
+                        let name = s.metadata.name.clone().unwrap_or_default();
+                        let is_synced = s
+                            .status
+                            .as_ref()
+                            .and_then(|st| st.synced())
+                            .is_some_and(|c| c.status == "True");
+                        if is_synced {
+                            synced.insert(name);
+                        } else {
+                            synced.remove(&name);
+                        }
+                    }
+                    watcher::Event::Delete(s) => {
+                        synced.remove(&s.metadata.name.unwrap_or_default());
+                    }
+                    watcher::Event::Init | watcher::Event::InitDone => {}
+                }
+                if synced.len() >= count {
+                    synced_done = Some(start.elapsed());
+                }
+            }
+            _ = tick.tick() => {
+                if let Controller::Child(running) = controller
+                    && let Some(exit) = running.child.try_wait()?
+                {
+                    return Err(format!("the controller exited early: {exit}").into());
+                }
+            }
+        }
+    }
+    Ok((
+        secrets_done.unwrap_or_default(),
+        synced_done.unwrap_or_default(),
+    ))
+}
+
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this as a 20-object smoke run.
@@ -68,9 +361,16 @@ async fn main() -> Result<(), BoxError> {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(if benching { 5000 } else { 20 });
+    let bitnami = std::env::var_os("SIGNET_BENCH_BITNAMI_BIN");
+    let signet_bin = std::env::var_os("SIGNET_BENCH_CONTROLLER_BIN");
+    let label = match (&bitnami, &signet_bin) {
+        (Some(_), _) => "bitnami",
+        (None, Some(_)) => "signet",
+        (None, None) => "signet-in-process",
+    };
     let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
     let client = server.client().await?;
-    signet_controller::install_crd(client.clone()).await?;
+    install_crds(&client, bitnami.is_some()).await?;
     let keys_ns = server.create_namespace(&client, "benchkeys").await?;
     let app_ns = server.create_namespace(&client, "benchapp").await?;
 
@@ -102,9 +402,16 @@ async fn main() -> Result<(), BoxError> {
     Api::<Secret>::namespaced(client.clone(), &keys_ns)
         .create(&PostParams::default(), &key_secret)
         .await?;
-    tokio::time::sleep(Duration::from_secs(3)).await; // the CRD becomes established
 
     let sealed_api: Api<SealedSecret> = Api::namespaced(client.clone(), &app_ns);
+    // The CRD is served once it is established.
+    let served = Instant::now();
+    while sealed_api.list(&ListParams::default()).await.is_err() {
+        if served.elapsed() > Duration::from_secs(60) {
+            return Err("the SealedSecret CRD is not served after 60 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let started = Instant::now();
     let objects: Vec<SealedSecret> = (0..count)
         .map(|i| sealed(&cert, &app_ns, &format!("s{i:05}")))
@@ -122,35 +429,18 @@ async fn main() -> Result<(), BoxError> {
     .await;
     let failures = created.iter().filter(|r| r.is_err()).count();
     println!(
-        "created {count} SealedSecrets ({failures} failed) in {:.1?}",
+        "[{label}] created {count} SealedSecrets ({failures} failed) in {:.1?}",
         started.elapsed()
     );
+    if failures > 0 {
+        return Err(format!("{failures} SealedSecrets could not be created").into());
+    }
 
     let start = Instant::now();
-    let bitnami = std::env::var_os("SIGNET_BENCH_BITNAMI_BIN");
-    let mut controller = match std::env::var_os("SIGNET_BENCH_CONTROLLER_BIN") {
-        // The upstream Bitnami controller, out of cluster against the same API server, adopting
-        // the same key Secret.
-        _ if bitnami.is_some() => {
-            let child = std::process::Command::new(bitnami.unwrap_or_default())
-                .env("KUBECONFIG", server.kubeconfig_path())
-                .env("POD_NAMESPACE", &keys_ns)
-                .args([
-                    "--all-namespaces=false",
-                    &format!("--additional-namespaces={app_ns}"),
-                    &format!("--listen-addr=127.0.0.1:{}", signet_testkit::free_port()?),
-                    &format!(
-                        "--listen-metrics-addr=127.0.0.1:{}",
-                        signet_testkit::free_port()?
-                    ),
-                    "--log-level=ERROR",
-                ])
-                .stdout(std::process::Stdio::null())
-                .spawn()?;
-            Controller::Child(child)
-        }
-        Some(bin) => {
-            let child = std::process::Command::new(bin)
+    let mut controller = match (bitnami, signet_bin) {
+        (Some(bin), _) => start_bitnami(&bin, server, &client, &keys_ns, &app_ns).await?,
+        (None, Some(bin)) => {
+            let child = Command::new(bin)
                 .env("KUBECONFIG", server.kubeconfig_path())
                 .env("SIGNET_CONTROLLER_NAMESPACE", &keys_ns)
                 .env("SIGNET_WATCH_NAMESPACE", &app_ns)
@@ -165,9 +455,12 @@ async fn main() -> Result<(), BoxError> {
                 .env("SIGNET_LEADER_ELECT", "false")
                 .env("RUST_LOG", "warn")
                 .spawn()?;
-            Controller::Child(child)
+            Controller::Child(ChildController {
+                child,
+                cleanup: None,
+            })
         }
-        None => {
+        (None, None) => {
             let mut config = Config::new(&keys_ns);
             config.watch_namespace = Some(app_ns.clone());
             config.listen_addr = ([127, 0, 0, 1], 0).into();
@@ -175,42 +468,13 @@ async fn main() -> Result<(), BoxError> {
             Controller::InProcess(signet_controller::start(client.clone(), config).await?)
         }
     };
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &app_ns);
-    loop {
-        let listed = secrets.list_metadata(&ListParams::default()).await?;
-        if listed.items.len() >= count {
-            break;
-        }
-        if let Controller::Child(child) = &mut controller
-            && let Some(exit) = child.try_wait()?
-        {
-            return Err(format!("the controller exited early: {exit}").into());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let secrets_done = start.elapsed();
-    loop {
-        let listed = sealed_api.list(&ListParams::default()).await?;
-        let synced = listed
-            .items
-            .iter()
-            .filter(|s| {
-                s.status
-                    .as_ref()
-                    .and_then(|st| st.synced())
-                    .is_some_and(|c| c.status == "True")
-            })
-            .count();
-        if synced >= count {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let (secrets_done, synced_done) =
+        wait_catch_up(&client, &app_ns, count, start, &mut controller).await?;
     println!(
-        "catch-up: all {count} Secrets after {secrets_done:.2?}, all Synced after {:.2?}",
-        start.elapsed()
+        "[{label}] catch-up: all {count} Secrets after {secrets_done:.2?}, all Synced after {synced_done:.2?}"
     );
 
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &app_ns);
     let mut latencies = Vec::new();
     for i in 0..50 {
         let name = format!("late{i:02}");
@@ -221,36 +485,52 @@ async fn main() -> Result<(), BoxError> {
             if secrets.get_metadata_opt(&name).await?.is_some() {
                 break;
             }
+            if t.elapsed() > Duration::from_secs(120) {
+                return Err(format!("no Secret for {name} after 120 s").into());
+            }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         latencies.push(t.elapsed());
     }
     latencies.sort();
+    let p50 = latencies[latencies.len() / 2];
+    let p99 = latencies[(latencies.len() * 99).div_ceil(100) - 1];
     println!(
-        "new SealedSecret -> Secret with {count} others: p50 {:.1?}, p99 {:.1?}, max {:.1?}",
-        latencies[latencies.len() / 2],
-        latencies[(latencies.len() * 99) / 100 - 1],
+        "[{label}] new SealedSecret -> Secret with {count} others: p50 {p50:.1?}, p99 {p99:.1?}, max {:.1?}",
         latencies[latencies.len() - 1]
     );
-    match controller {
-        Controller::Child(mut child) => {
-            let pid = child.id().to_string();
+    let peak_kib = match controller {
+        Controller::Child(running) => {
+            let peak = running.stop();
             println!(
-                "peak RSS of the controller process: {} MiB",
-                peak_rss_kib(&pid).unwrap_or(0) / 1024
+                "[{label}] peak RSS of the controller process: {} MiB",
+                peak / 1024
             );
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid])
-                .status();
-            let _ = child.wait();
+            peak
         }
         Controller::InProcess(controller) => {
+            let peak = peak_rss_kib("self").unwrap_or(0);
             println!(
-                "peak RSS of this process (controller + bench client): {} MiB",
-                peak_rss_kib("self").unwrap_or(0) / 1024
+                "[{label}] peak RSS of this process (controller + bench client): {} MiB",
+                peak / 1024
             );
             controller.shutdown().await;
+            peak
         }
-    }
+    };
+    // Both controllers must have adopted the pre-created key rather than generated their own.
+    let keys = Api::<Secret>::namespaced(client.clone(), &keys_ns)
+        .list_metadata(&ListParams::default().labels(&format!("{SEALING_KEY_LABEL}=active")))
+        .await?
+        .items
+        .len();
+    println!("[{label}] sealing-key Secrets at the end: {keys} (1 = the pre-created one, adopted)");
+    println!(
+        "RESULT controller={label} n={count} secrets_s={:.3} synced_s={:.3} p50_ms={:.1} p99_ms={:.1} peak_rss_kib={peak_kib} key_secrets={keys}",
+        secrets_done.as_secs_f64(),
+        synced_done.as_secs_f64(),
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3,
+    );
     Ok(())
 }

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Side-by-side catch-up benchmark: signet-controller against the upstream Bitnami controller
+# (v0.36.6, installed by scripts/bootstrap), both as child processes against the real API server.
+#
+#   scripts/bench-controller.sh [N=5000]
+#
+# For each controller, a fresh API server (one per bench process) gets N SealedSecrets of 3 items
+# each and a pre-created RSA-4096 key Secret labelled sealedsecrets.bitnami.com/sealed-secrets-key;
+# the controller is started and timed until every object has its Secret and Synced=True; then 50
+# new objects measure "created -> Secret" latency; peak RSS is the controller process's VmHWM.
+# See controller/benches/catch_up.rs for the details (credentials for Bitnami's in-cluster config).
+#
+# Environment:
+#   SIGNET_BENCH_BITNAMI_QPS   Bitnami's --kubeclient-qps (default -1 = no client-side rate limit,
+#                              like Signet's kube-rs client; Bitnami's own default is 5, burst 10)
+#   BITNAMI_CONTROLLER         path of the Bitnami controller binary
+#   BENCH_OUT                  directory for the raw logs (default: a temp dir)
+set -euo pipefail
+
+N="${1:-5000}"
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BITNAMI="${BITNAMI_CONTROLLER:-${HOME}/.cache/signet/bin/sealed-secrets-controller}"
+OUT="${BENCH_OUT:-$(mktemp -d -t signet-bench-controller.XXXXXX)}"
+mkdir -p "$OUT"
+cd "$ROOT"
+
+[[ -x "$BITNAMI" ]] || {
+  echo "bench-controller: the Bitnami controller is not at $BITNAMI (run scripts/bootstrap)" >&2
+  exit 1
+}
+
+echo "building release binaries..." >&2
+cargo build --release -p signet-controller --bin signet-controller >&2
+BENCH_BIN="$(cargo bench -p signet-controller --bench catch_up --no-run --message-format=json 2>/dev/null |
+  python3 -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("target", {}).get("name") == "catch_up" and m.get("executable"):
+        print(m["executable"])')"
+[[ -x "$BENCH_BIN" ]] || { echo "bench-controller: no catch_up bench binary" >&2; exit 1; }
+SIGNET_BIN="$ROOT/target/release/signet-controller"
+
+run() { # name, env...
+  local name="$1"
+  shift
+  echo "running $name with N=$N (log: $OUT/$name.log)..." >&2
+  env SIGNET_BENCH_N="$N" "$@" "$BENCH_BIN" --bench 2>&1 | tee "$OUT/$name.log" >&2
+  grep '^RESULT ' "$OUT/$name.log" | tail -1
+}
+
+signet_result="$(run signet SIGNET_BENCH_CONTROLLER_BIN="$SIGNET_BIN")"
+bitnami_result="$(run bitnami SIGNET_BENCH_BITNAMI_BIN="$BITNAMI" \
+  SIGNET_BENCH_BITNAMI_QPS="${SIGNET_BENCH_BITNAMI_QPS:--1}")"
+
+python3 - "$signet_result" "$bitnami_result" "${SIGNET_BENCH_BITNAMI_QPS:--1}" <<'EOF'
+import sys
+def parse(line):
+    return dict(kv.split("=", 1) for kv in line.split()[1:])
+s, b, qps = parse(sys.argv[1]), parse(sys.argv[2]), sys.argv[3]
+n = s["n"]
+rows = [
+    ("all Secrets written (s)", "secrets_s", "{:.2f}"),
+    ("all Synced (s)", "synced_s", "{:.2f}"),
+    ("new object p50 (ms)", "p50_ms", "{:.1f}"),
+    ("new object p99 (ms)", "p99_ms", "{:.1f}"),
+    ("peak RSS (MiB)", "peak_rss_kib", None),
+]
+print(f"catch-up of {n} SealedSecrets (3 items each), RSA-4096 key; Bitnami --kubeclient-qps={qps}")
+print(f"{'':28}{'signet':>12}{'bitnami':>12}")
+for label, key, fmt in rows:
+    sv, bv = float(s[key]), float(b[key])
+    if fmt is None:
+        sv, bv, fmt = sv / 1024, bv / 1024, "{:.1f}"
+    print(f"{label:28}{fmt.format(sv):>12}{fmt.format(bv):>12}")
+speed = float(b["synced_s"]) / float(s["synced_s"])
+memory = float(s["peak_rss_kib"]) / float(b["peak_rss_kib"])
+print(f"time to all Synced, Bitnami/Signet: {speed:.2f}x  (target >= 3x)")
+print(f"peak RSS, Signet/Bitnami:           {memory:.2f}  (target <= 0.33)")
+EOF
+echo "raw logs: $OUT" >&2

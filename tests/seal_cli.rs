@@ -337,23 +337,35 @@ fn merge_into_adds_and_replaces_items_in_place() {
 }
 
 #[test]
-fn online_flags_without_a_controller_url_fail_clearly() {
+fn online_flags_without_a_kubeconfig_fail_clearly() {
+    // `Scratch` points KUBECONFIG at a missing file: the service-proxy route (the default without
+    // --cert and --controller-url) has no cluster to ask.
     let s = Scratch::new();
     for flag in [
         &["--fetch-cert"][..],
         &["--validate"],
         &["--re-encrypt"],
         &["--controller-name", "sealed-secrets-controller"],
+        &[],
     ] {
-        let mut args = vec!["seal", "--cert", "unused.pem"];
+        let mut args = vec!["seal"];
         args.extend_from_slice(flag);
-        let ran = s.signet(&args, b"");
+        let ran = s.signet(&args, secret("db", "prod").as_bytes());
         assert_eq!(ran.code, Some(212), "{flag:?}: {}", ran.stderr);
-        assert!(ran.stderr.contains("not yet available"), "{}", ran.stderr);
+        assert!(
+            ran.stderr.contains("Kubernetes configuration")
+                && ran.stderr.contains("kube-system/sealed-secrets-controller")
+                && ran.stderr.contains("--cert")
+                && ran.stderr.contains("--controller-url"),
+            "{flag:?}: {}",
+            ran.stderr
+        );
+        assert!(!ran.stderr.contains(CANARY));
     }
-    let ran = s.signet(&["seal"], secret("db", "prod").as_bytes());
-    assert_ne!(ran.code, Some(0));
-    assert!(ran.stderr.contains("--cert"), "{}", ran.stderr);
+    // --cert overrides the controller: --fetch-cert prints that certificate, like kubeseal.
+    let ran = s.signet(&["seal", "--cert", &cert(), "--fetch-cert"], b"");
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert_eq!(ran.stdout, std::fs::read(cert()).unwrap());
     // A controller that does not answer is named in the error.
     let ran = s.signet(
         &[

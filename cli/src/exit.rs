@@ -37,7 +37,7 @@ pub mod code {
     pub const UNSEAL_FAILED: u8 = 210;
     /// Signet: `rekey --check` found stale files.
     pub const STALE_FILES: u8 = 211;
-    /// Signet: the flag needs a running controller (online sealing modes are not yet available).
+    /// Signet: the online route to the controller failed (no kubeconfig, no Service, proxy refused).
     pub const ONLINE_MODE_UNAVAILABLE: u8 = 212;
     /// Signet: the sealing certificate is unusable (unreadable, not RSA, expired).
     pub const SEALING_CERT_UNUSABLE: u8 = 213;

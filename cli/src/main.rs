@@ -6,6 +6,7 @@ mod exit;
 mod io;
 mod rekey;
 mod seal;
+mod service_proxy;
 mod sops;
 
 use clap::Parser;

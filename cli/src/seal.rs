@@ -8,12 +8,14 @@
 //! -f` reads them) or `---`-separated YAML documents.
 //!
 //! Online modes (`--fetch-cert`, `--validate`, `--re-encrypt`, and sealing without `--cert`) talk to a
-//! running controller's HTTP API at `--controller-url`; the API server's service-proxy route
-//! (`--controller-name/--controller-namespace`, kubeseal's default) fails with
-//! [`code::ONLINE_MODE_UNAVAILABLE`] until the CLI has a Kubernetes client.
+//! running controller's HTTP API: directly at `--controller-url`, or, like kubeseal by default,
+//! through the Kubernetes API server's service proxy to the Service `--controller-name` in
+//! `--controller-namespace` (see [`crate::service_proxy`]); failures there exit with
+//! [`code::ONLINE_MODE_UNAVAILABLE`].
 
 use crate::exit::{CliError, CliResult, code};
 use crate::io::{Input, write_atomic, write_stdout};
+use crate::service_proxy::{ProxyTarget, ServiceProxy};
 use clap::{Args, Subcommand, ValueEnum};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -57,7 +59,8 @@ impl From<ScopeArg> for Scope {
 /// Flags that talk to a running Signet (or Bitnami) controller over its HTTP API.
 #[derive(Debug, Args)]
 pub struct OnlineArgs {
-    /// Print the controller's current sealing certificate (`GET /v1/cert.pem`).
+    /// Print the controller's current sealing certificate (`GET /v1/cert.pem`); with --cert, print
+    /// that certificate instead (like kubeseal).
     #[arg(long)]
     pub fetch_cert: bool,
     /// Ask the controller whether the input SealedSecret can be unsealed (`POST /v1/verify`); exit 0
@@ -67,100 +70,135 @@ pub struct OnlineArgs {
     /// Re-seal the input SealedSecret to the controller's newest key (`POST /v1/rotate`).
     #[arg(long)]
     pub re_encrypt: bool,
-    /// Controller base URL, e.g. `http://127.0.0.1:8080` (a port-forward or an in-cluster address).
+    /// Controller base URL, e.g. `http://127.0.0.1:8080` (a port-forward or an in-cluster address),
+    /// instead of the API server's service proxy.
     #[arg(long, value_name = "URL")]
     pub controller_url: Option<String>,
-    /// Controller service name, reached through the API server proxy (not yet available: use
-    /// --controller-url).
+    /// Controller Service name, reached through the API server's service proxy (the default route
+    /// when neither --cert nor --controller-url is given). Env: SEALED_SECRETS_CONTROLLER_NAME.
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "SEALED_SECRETS_CONTROLLER_NAME",
+        default_value = "sealed-secrets-controller"
+    )]
+    pub controller_name: String,
+    /// Namespace of that Service. Env: SEALED_SECRETS_CONTROLLER_NAMESPACE.
+    #[arg(
+        long,
+        value_name = "NAMESPACE",
+        env = "SEALED_SECRETS_CONTROLLER_NAMESPACE",
+        default_value = "kube-system"
+    )]
+    pub controller_namespace: String,
+    /// Kubeconfig for the service-proxy route (default: KUBECONFIG, ~/.kube/config, in-cluster).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context for the service-proxy route (default: the current context).
     #[arg(long, value_name = "NAME")]
-    pub controller_name: Option<String>,
-    /// Controller namespace, with --controller-name (not yet available: use --controller-url).
-    #[arg(long, value_name = "NAMESPACE")]
-    pub controller_namespace: Option<String>,
+    pub context: Option<String>,
 }
 
 impl OnlineArgs {
-    /// The controller to talk to: `Some` with --controller-url; an error when an online mode is asked
-    /// for without one (the service-proxy route needs a Kubernetes client the CLI does not have yet).
-    fn controller(&self) -> CliResult<Option<Controller>> {
+    /// The controller to talk to, or `None` when `have_cert` and no flag needs one. With
+    /// --controller-url it is reached directly; otherwise through the API server's service proxy
+    /// (connecting only here, so offline sealing never starts a Kubernetes client).
+    fn controller(&self, have_cert: bool) -> CliResult<Option<Controller>> {
         if let Some(url) = &self.controller_url {
-            return Ok(Some(Controller {
+            return Ok(Some(Controller::Direct {
                 base: url.trim_end_matches('/').to_owned(),
             }));
         }
-        let used = [
-            (self.fetch_cert, "--fetch-cert"),
-            (self.validate, "--validate"),
-            (self.re_encrypt, "--re-encrypt"),
-            (self.controller_name.is_some(), "--controller-name"),
-            (
-                self.controller_namespace.is_some(),
-                "--controller-namespace",
-            ),
-        ];
-        match used.iter().find(|(on, _)| *on) {
-            Some((_, flag)) => Err(CliError::new(
-                code::ONLINE_MODE_UNAVAILABLE,
-                format!(
-                    "{flag} needs --controller-url URL (e.g. after `kubectl port-forward`); reaching the \
-                     controller through the API server's service proxy is not yet available"
-                ),
-            )),
-            None => Ok(None),
+        // `--cert` overrides the controller for everything a certificate answers (kubeseal).
+        if have_cert && !self.validate && !self.re_encrypt {
+            return Ok(None);
         }
+        let target = ProxyTarget {
+            name: self.controller_name.clone(),
+            namespace: self.controller_namespace.clone(),
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+        };
+        Ok(Some(Controller::Proxy(Box::new(ServiceProxy::connect(
+            target,
+        )?))))
     }
 }
 
-/// A controller's HTTP API at a base URL.
-struct Controller {
-    base: String,
+/// A controller's HTTP API: at a base URL, or behind the API server's service proxy.
+enum Controller {
+    /// `--controller-url`.
+    Direct {
+        /// Base URL without a trailing slash.
+        base: String,
+    },
+    /// `--controller-name` / `--controller-namespace` through the API server.
+    Proxy(Box<ServiceProxy>),
 }
 
 impl Controller {
+    /// Where the controller is, for messages.
+    fn describe(&self) -> String {
+        match self {
+            Controller::Direct { base } => base.clone(),
+            Controller::Proxy(proxy) => proxy.describe(),
+        }
+    }
+
     /// `GET /v1/cert.pem`.
     fn cert_pem(&self) -> CliResult<Vec<u8>> {
-        fetch_url(&format!("{}/v1/cert.pem", self.base))
+        match self {
+            Controller::Direct { base } => fetch_url(&format!("{base}/v1/cert.pem")),
+            Controller::Proxy(proxy) => proxy.get("/v1/cert.pem"),
+        }
     }
 
     /// POSTs `body` to `path`; the HTTP status and the response body.
     fn post(&self, path: &str, body: &[u8]) -> CliResult<(u16, Vec<u8>)> {
-        use std::io::Write;
-        let url = format!("{}{path}", self.base);
-        let fail = |e: &dyn std::fmt::Display| {
-            CliError::new(
-                code::COULD_NOT_READ_INPUT_FILE,
-                format!("cannot reach {url}: {e}"),
-            )
-        };
-        let mut child = std::process::Command::new("curl")
-            .args(["--silent", "--show-error", "--max-time", "60", "-X", "POST"])
-            .args([
-                "-H",
-                "Content-Type: application/json",
-                "--data-binary",
-                "@-",
-            ])
-            .args(["--write-out", "\n%{http_code}", "--", &url])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .map_err(|e| fail(&format!("running curl: {e}")))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(body).map_err(|e| fail(&e))?;
+        match self {
+            Controller::Direct { base } => post_url(&format!("{base}{path}"), body),
+            Controller::Proxy(proxy) => proxy.post(path, body),
         }
-        let output = child.wait_with_output().map_err(|e| fail(&e))?;
-        if !output.status.success() {
-            return Err(fail(&String::from_utf8_lossy(&output.stderr).trim()));
-        }
-        let text = output.stdout;
-        let split = text.iter().rposition(|b| *b == b'\n').unwrap_or(0);
-        let status = std::str::from_utf8(&text[split..])
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .ok_or_else(|| fail(&"no HTTP status in the answer"))?;
-        Ok((status, text[..split].to_vec()))
     }
+}
+
+/// POSTs a JSON `body` to `url` (with curl, like [`fetch_url`]); the HTTP status and the body.
+fn post_url(url: &str, body: &[u8]) -> CliResult<(u16, Vec<u8>)> {
+    use std::io::Write;
+    let fail = |e: &dyn std::fmt::Display| {
+        CliError::new(
+            code::COULD_NOT_READ_INPUT_FILE,
+            format!("cannot reach {url}: {e}"),
+        )
+    };
+    let mut child = std::process::Command::new("curl")
+        .args(["--silent", "--show-error", "--max-time", "60", "-X", "POST"])
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            "@-",
+        ])
+        .args(["--write-out", "\n%{http_code}", "--", url])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| fail(&format!("running curl: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(body).map_err(|e| fail(&e))?;
+    }
+    let output = child.wait_with_output().map_err(|e| fail(&e))?;
+    if !output.status.success() {
+        return Err(fail(&String::from_utf8_lossy(&output.stderr).trim()));
+    }
+    let text = output.stdout;
+    let split = text.iter().rposition(|b| *b == b'\n').unwrap_or(0);
+    let status = std::str::from_utf8(&text[split..])
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| fail(&"no HTTP status in the answer"))?;
+    Ok((status, text[..split].to_vec()))
 }
 
 /// `signet seal`: turn Secrets into SealedSecrets (kubeseal-compatible).
@@ -332,12 +370,16 @@ pub(crate) fn load_cert(cert: Option<&str>) -> CliResult<SealingCertificate> {
              or --controller-url URL to fetch it from a running controller",
         )
     })?;
-    let bytes = if source.starts_with("http://") || source.starts_with("https://") {
-        fetch_url(source)?
+    SealingCertificate::from_pem(&cert_bytes(source)?).map_err(|e| seal_error(source, e))
+}
+
+/// The bytes of a certificate source: an http(s) URL or a file.
+fn cert_bytes(source: &str) -> CliResult<Vec<u8>> {
+    if source.starts_with("http://") || source.starts_with("https://") {
+        fetch_url(source)
     } else {
-        read_file(Path::new(source))?
-    };
-    SealingCertificate::from_pem(&bytes).map_err(|e| seal_error(source, e))
+        read_file(Path::new(source))
+    }
 }
 
 fn fetch_url(url: &str) -> CliResult<Vec<u8>> {
@@ -417,7 +459,7 @@ fn emit(bytes: &[u8], output: Option<&Path>) -> CliResult {
 
 /// Runs `signet seal`.
 pub fn seal(args: SealArgs) -> CliResult {
-    let controller = args.online.controller()?;
+    let controller = args.online.controller(args.cert.is_some())?;
     if let Some(controller) = &controller {
         if args.online.fetch_cert {
             return emit(&controller.cert_pem()?, args.output.as_deref());
@@ -428,9 +470,13 @@ pub fn seal(args: SealArgs) -> CliResult {
     }
     let cert = match (&controller, args.cert.as_deref()) {
         (Some(controller), None) => SealingCertificate::from_pem(&controller.cert_pem()?)
-            .map_err(|e| seal_error(&controller.base, e))?,
+            .map_err(|e| seal_error(&controller.describe(), e))?,
         (_, cert) => load_cert(cert)?,
     };
+    if let (true, Some(source)) = (args.online.fetch_cert, args.cert.as_deref()) {
+        // With --cert (and no --controller-url), kubeseal prints that certificate as it is.
+        return emit(&cert_bytes(source)?, args.output.as_deref());
+    }
     if args.raw {
         return seal_raw(&args, &cert);
     }
@@ -509,12 +555,12 @@ fn online_check(args: &SealArgs, controller: &Controller) -> CliResult {
                     format!("{where_}: the controller answered HTTP {status} to /v1/rotate"),
                 ));
             }
-            let docs = parse_documents(&answer, &controller.base)?;
+            let docs = parse_documents(&answer, &controller.describe())?;
             for doc in docs {
                 resealed.push(typed::<SealedSecret>(
                     doc,
                     "SealedSecret",
-                    &controller.base,
+                    &controller.describe(),
                 )?);
             }
         }

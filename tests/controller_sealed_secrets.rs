@@ -153,6 +153,20 @@ impl Bed {
             .collect())
     }
 
+    /// The events of `name` once there is at least one: the controller publishes an event just
+    /// after the status patch that a test waits for.
+    async fn wait_events(&self, name: &str) -> Result<Vec<Event>, BoxError> {
+        Ok(eventually(
+            &format!("events of {name}"),
+            Duration::from_secs(30),
+            || async {
+                let events = self.events_for(name).await.ok()?;
+                (!events.is_empty()).then_some(events)
+            },
+        )
+        .await?)
+    }
+
     async fn metrics(&self) -> Result<String, BoxError> {
         let url = format!("http://{}/metrics", self.controller.metrics_addr);
         Ok(reqwest::get(url).await?.text().await?)
@@ -323,7 +337,7 @@ async fn kubeseal_and_signet_sealed_secrets_become_the_right_secrets() -> TestRe
                 assert_eq!(data[key], value, "{name}/{key}");
             }
         }
-        let events = bed.events_for(name).await?;
+        let events = bed.wait_events(name).await?;
         assert!(
             events.iter().all(|e| e.type_.as_deref() == Some("Normal")),
             "{name}: {events:?}"
@@ -414,7 +428,7 @@ async fn unmanaged_secret_is_left_alone_until_annotated_managed() -> TestResult 
             .unwrap_or_default()
             .contains("managed")
     );
-    let events = bed.events_for("taken").await?;
+    let events = bed.wait_events("taken").await?;
     assert!(events.iter().any(|e| e.type_.as_deref() == Some("Warning")
         && e.reason.as_deref() == Some(reason::SECRET_NOT_OWNED)));
     let after = bed.secret_api().get("taken").await?;
@@ -470,7 +484,7 @@ async fn tampered_sealed_secret_gets_a_uniform_warning_and_no_secret_change() ->
             .ok_or("no condition")?;
         assert_eq!(condition.reason.as_deref(), Some(reason::UNSEAL_FAILED));
         assert_eq!(condition.message.as_deref(), Some(UNSEAL_FAILED_MESSAGE));
-        let events = bed.events_for(name).await?;
+        let events = bed.wait_events(name).await?;
         let warnings: Vec<_> = events
             .iter()
             .filter(|e| e.type_.as_deref() == Some("Warning"))

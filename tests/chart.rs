@@ -21,7 +21,6 @@ use signet_controller::Config;
 use signet_testkit::{ApiServer, OpenBao};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -107,33 +106,11 @@ fn crd_names(objects: &[Value]) -> Vec<String> {
     names
 }
 
-/// The target directory the workspace builds into.
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target"))
+/// A binary of the `signet-controller` package (`signet-controller`, `crdgen`).
+fn controller_bin(name: &str) -> PathBuf {
+    signet_tests::sandbox::workspace_bin("signet-controller", name)
 }
 
-/// Builds a `signet-controller` binary once per test process (like the other suites build theirs)
-/// and returns its path.
-fn controller_bin(name: &'static str) -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = Command::new(&cargo)
-            .args(["build", "-q", "-p", "signet-controller", "--bins"])
-            .current_dir(repo_root())
-            .status()
-            .expect("cannot run cargo");
-        assert!(
-            status.success(),
-            "cargo build -p signet-controller --bins failed"
-        );
-    });
-    target_dir().join("debug").join(name)
-}
-
-/// The `crdgen` binary's output for `args`.
 fn crdgen(args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
     let output = Command::new(controller_bin("crdgen")).args(args).output()?;
     assert!(

@@ -16,39 +16,15 @@ use signet_testkit::ApiServer;
 use signet_tests::poll::eventually;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const CANARY: &str = "canary-binary-5e1d-do-not-leak";
 
-/// The controller binary, built once per test process.
-fn controller_bin() -> &'static PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .map(PathBuf::from)
-            .unwrap_or_default();
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "signet-controller",
-                "--bin",
-                "signet-controller",
-            ])
-            .current_dir(&root)
-            .status()
-            .expect("running cargo build -p signet-controller");
-        assert!(status.success(), "cargo build -p signet-controller failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target"));
-        target.join("debug/signet-controller")
-    })
+/// The `signet-controller` binary of this workspace.
+fn controller_bin() -> PathBuf {
+    signet_tests::sandbox::workspace_bin("signet-controller", "signet-controller")
 }
 
 /// Kills the child when the test ends, however it ends.

@@ -37,24 +37,33 @@ pub fn sops_vectors() -> PathBuf {
     shared_dir().join("vectors/sops")
 }
 
-/// The `signet` binary of this workspace, built once per test process if it is missing or stale.
-pub fn signet_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
+/// A binary of this workspace, `cargo build`-ed (all of its package's binaries) once per test
+/// process and package, so it is never missing or stale.
+pub fn workspace_bin(package: &str, bin: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|p| p == package) {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "signet"])
+            .args(["build", "--quiet", "-p", package, "--bins"])
             .current_dir(workspace_root())
             .status()
-            .expect("running cargo build -p signet");
-        assert!(status.success(), "cargo build -p signet failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace_root().join("target"));
-        let bin = target.join("debug/signet");
-        assert!(bin.is_file(), "no signet binary at {}", bin.display());
-        bin
-    })
+            .unwrap_or_else(|e| panic!("running cargo build -p {package}: {e}"));
+        assert!(status.success(), "cargo build -p {package} failed");
+        built.push(package.to_owned());
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let path = target.join("debug").join(bin);
+    assert!(path.is_file(), "no {bin} binary at {}", path.display());
+    path
+}
+
+/// The `signet` binary of this workspace.
+pub fn signet_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| workspace_bin("signet", "signet"))
 }
 
 /// An upstream program (`sops`, `kubeseal`, `age`, …); panics with the install hint when missing.

@@ -7,32 +7,11 @@ use signet_testkit::ApiServer;
 use signet_tests::poll::eventually;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
-/// The controller binary of this workspace, built once per test process.
-pub fn controller_bin() -> &'static PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let root = signet_tests::sandbox::workspace_root();
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "signet-controller",
-                "--bin",
-                "signet-controller",
-            ])
-            .current_dir(&root)
-            .status()
-            .expect("running cargo build -p signet-controller");
-        assert!(status.success(), "cargo build -p signet-controller failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target"));
-        target.join("debug/signet-controller")
-    })
+/// The controller binary of this workspace.
+pub fn controller_bin() -> PathBuf {
+    signet_tests::sandbox::workspace_bin("signet-controller", "signet-controller")
 }
 
 /// Held by each cluster runbook test for its whole run: they start their own API servers (up to two

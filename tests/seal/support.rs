@@ -5,52 +5,21 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 
-/// Where the upstream peers live: `$SIGNET_PEER_BIN`, else `/root/.cache/signet/bin`. A missing peer
-/// fails the test with the install command (never a silent skip, in CI or not).
+/// An upstream peer (`kubeseal`, …), found like every suite finds it; a missing peer fails the
+/// test with the install hint.
 pub fn peer(name: &str) -> PathBuf {
-    let dir = std::env::var_os("SIGNET_PEER_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/root/.cache/signet/bin"));
-    let path = dir.join(name);
-    assert!(
-        path.is_file(),
-        "peer {name} not found at {} (CI={}); install it with scripts/bootstrap \
-         (kubeseal: go install github.com/bitnami-labs/sealed-secrets/cmd/kubeseal@v0.36.6)",
-        path.display(),
-        std::env::var("CI").unwrap_or_default()
-    );
-    path
+    signet_tests::sandbox::peer(name)
 }
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    signet_tests::sandbox::workspace_root()
 }
 
-/// The `signet` binary: `$SIGNET_BIN` if set, else built once per test process so it is never stale.
+/// The `signet` binary of this workspace.
 pub fn signet() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(bin) = std::env::var_os("SIGNET_BIN") {
-            return PathBuf::from(bin);
-        }
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "signet"])
-            .current_dir(workspace())
-            .status()
-            .expect("running cargo build -p signet");
-        assert!(status.success(), "cargo build -p signet failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace().join("target"));
-        target.join("debug/signet")
-    })
+    signet_tests::sandbox::signet_bin()
 }
 
 /// A fixture of `tests/fixtures/seal/`.

@@ -65,23 +65,29 @@ impl Bed {
         })
     }
 
+    /// A SecretStore `name` over `mount` of `bao` that logs in with `token`, kept in a Secret of the
+    /// same name.
+    async fn token_store(&self, name: &str, bao: &OpenBao, mount: &str, token: &str) -> TestResult {
+        self.put_secret(name, &[("token", token)]).await?;
+        self.store(
+            name,
+            vault_provider(
+                bao,
+                mount,
+                json!({"tokenSecretRef": {"name": name, "key": "token"}}),
+            ),
+        )
+        .await
+    }
+
     /// A bed with a SecretStore `vault` over a fresh KV mount (holding `app/db`) of the shared
     /// OpenBao, logged in with the root token.
     async fn with_root_vault_store() -> Result<(Bed, &'static OpenBao, String), BoxError> {
         let bed = Bed::start().await?;
         let bao = tokio::task::spawn_blocking(OpenBao::shared).await??;
         let (mount, _) = vault_kv(bao, "app/db")?;
-        bed.put_secret("root", &[("token", bao.root_token())])
+        bed.token_store("vault", bao, &mount, bao.root_token())
             .await?;
-        bed.store(
-            "vault",
-            vault_provider(
-                bao,
-                &mount,
-                json!({"tokenSecretRef": {"name": "root", "key": "token"}}),
-            ),
-        )
-        .await?;
         Ok((bed, bao, mount))
     }
 
@@ -279,16 +285,7 @@ async fn openbao_token_approle_and_kubernetes_auth_produce_the_right_secrets() -
         )?
         .trim()
         .to_owned();
-    bed.put_secret("vault-token", &[("token", &token)]).await?;
-    bed.store(
-        "vault-token",
-        vault_provider(
-            bao,
-            &mount,
-            json!({"tokenSecretRef": {"name": "vault-token", "key": "token"}}),
-        ),
-    )
-    .await?;
+    bed.token_store("vault-token", bao, &mount, &token).await?;
     bed.external_secret(
         "by-token",
         json!({
@@ -488,17 +485,8 @@ async fn openbao_token_approle_and_kubernetes_auth_produce_the_right_secrets() -
     );
 
     // A wrong token: a clear condition that leaks neither the token nor a value.
-    bed.put_secret("bad-token", &[("token", "s.not-a-real-token-canary")])
+    bed.token_store("vault-bad", bao, &mount, "s.not-a-real-token-canary")
         .await?;
-    bed.store(
-        "vault-bad",
-        vault_provider(
-            bao,
-            &mount,
-            json!({"tokenSecretRef": {"name": "bad-token", "key": "token"}}),
-        ),
-    )
-    .await?;
     bed.external_secret(
         "by-bad-token",
         json!({"secretStoreRef": {"name": "vault-bad"},
@@ -802,8 +790,6 @@ async fn a_store_that_dies_keeps_the_last_secret_and_everything_recovers() -> Te
         .map(|_| ())
     };
     write_vault("one")?;
-    bed.put_secret("root", &[("token", bao.root_token())])
-        .await?;
     bed.put_secret(
         "aws",
         &[
@@ -812,15 +798,8 @@ async fn a_store_that_dies_keeps_the_last_secret_and_everything_recovers() -> Te
         ],
     )
     .await?;
-    bed.store(
-        "vault",
-        vault_provider(
-            &bao,
-            "secret",
-            json!({"tokenSecretRef": {"name": "root", "key": "token"}}),
-        ),
-    )
-    .await?;
+    bed.token_store("vault", &bao, "secret", bao.root_token())
+        .await?;
     bed.store("sm", aws_provider(&moto, "SecretsManager"))
         .await?;
     let sm = aws_sdk_secretsmanager::Client::from_conf(aws_client_config(&moto).await.build());

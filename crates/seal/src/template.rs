@@ -64,7 +64,8 @@ fn is_go_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\r' | '\n')
 }
 
-/// Finds the `}}` that closes an action, skipping quoted strings.
+/// Finds the `}}` that closes an action, skipping quoted strings. Walks bytes and compares bytes
+/// only, so text that is not ASCII (a comment `{{/* für */}}`) never lands a slice inside a character.
 fn find_close(action: &str) -> Option<usize> {
     let bytes = action.as_bytes();
     let mut i = 0;
@@ -76,7 +77,7 @@ fn find_close(action: &str) -> Option<usize> {
             Some(q) if b == q => quote = None,
             Some(_) => {}
             None if b == b'"' || b == b'`' => quote = Some(b),
-            None if action[i..].starts_with("}}") => return Some(i),
+            None if bytes[i..].starts_with(b"}}") => return Some(i),
             None => {}
         }
         i += 1;
@@ -182,6 +183,15 @@ mod tests {
             let err = render("conn", bad, &values()).unwrap_err().to_string();
             assert!(err.contains("\"conn\""), "{err}");
             assert!(!err.contains("admin"), "{err}");
+        }
+    }
+
+    #[test]
+    fn text_that_is_not_ascii_inside_and_around_actions_never_panics() {
+        // Regression: `{{/* für */}}` sliced a `str` inside `ü` while looking for `}}`.
+        assert_eq!(ok("ä{{/* für */}}ö"), "äö".as_bytes());
+        for bad in ["{{ für }}", "{{ .ü", "{{ index . \"ü }}", "{{-ü-}}", "{{ .user -ü}}"] {
+            assert!(render("item", bad, &values()).is_err(), "{bad}");
         }
     }
 }

@@ -1727,12 +1727,20 @@ fn grants(rbac: &[Value]) -> Vec<(Option<String>, Permission)> {
     grants
 }
 
-/// The requests `username` made, from the API server's audit log: where (`None`: cluster-scoped or
-/// across namespaces), what, and the response code.
+/// One request from the API server's audit log.
+struct AuditedRequest {
+    /// `None`: cluster-scoped, or across namespaces.
+    namespace: Option<String>,
+    permission: Permission,
+    /// The response code.
+    code: i64,
+}
+
+/// The requests `username` made, from the API server's audit log.
 fn audited_requests(
     audit_log: &Path,
     username: &str,
-) -> Result<Vec<(Option<String>, Permission, i64)>, Box<dyn std::error::Error>> {
+) -> Result<Vec<AuditedRequest>, Box<dyn std::error::Error>> {
     let text = std::fs::read_to_string(audit_log).map_err(|e| {
         format!(
             "audit log {}: {e} (a signet-apiserver built before --audit-log: run scripts/bootstrap apiserver)",
@@ -1765,9 +1773,17 @@ fn audited_requests(
         };
         // A server-side apply that creates its object (201) was also authorized as a create.
         if verb == "patch" && code == 201 {
-            requests.push((namespace.clone(), permission("create"), code));
+            requests.push(AuditedRequest {
+                namespace: namespace.clone(),
+                permission: permission("create"),
+                code,
+            });
         }
-        requests.push((namespace, permission(verb), code));
+        requests.push(AuditedRequest {
+            namespace,
+            permission: permission(verb),
+            code,
+        });
     }
     Ok(requests)
 }
@@ -1791,8 +1807,8 @@ fn every_grant_was_used(server: &ApiServer, rbac: &[Value], watch_namespace: boo
     );
     let refused: Vec<String> = requests
         .iter()
-        .filter(|(_, _, code)| *code == 401 || *code == 403)
-        .map(|(ns, p, code)| format!("{p} in {ns:?}: {code}"))
+        .filter(|r| r.code == 401 || r.code == 403)
+        .map(|r| format!("{} in {:?}: {}", r.permission, r.namespace, r.code))
         .collect();
     assert!(
         refused.is_empty(),
@@ -1802,9 +1818,9 @@ fn every_grant_was_used(server: &ApiServer, rbac: &[Value], watch_namespace: boo
     let mut unused: Vec<String> = grants(rbac)
         .into_iter()
         .filter(|(scope, granted)| {
-            !requests.iter().any(|(ns, used, _)| {
-                used == granted && (scope.is_none() || scope.as_ref() == ns.as_ref())
-            })
+            !requests
+                .iter()
+                .any(|r| r.permission == *granted && (scope.is_none() || *scope == r.namespace))
         })
         .map(|(scope, p)| format!("{p} in {}", scope.as_deref().unwrap_or("the cluster")))
         .collect();

@@ -519,7 +519,7 @@ async fn openbao_token_approle_and_kubernetes_auth_produce_the_right_secrets() -
         ("vault-bad", "False", "ValidationFailed"),
     ] {
         let stores = stores.clone();
-        eventually(
+        let seen = eventually(
             &format!("store {name} {reason}"),
             Duration::from_secs(30),
             || {
@@ -532,7 +532,13 @@ async fn openbao_token_approle_and_kubernetes_auth_produce_the_right_secrets() -
                 }
             },
         )
-        .await?;
+        .await;
+        if seen.is_err()
+            && let Ok(store) = stores.get(name).await
+        {
+            eprintln!("store {name}: {:?}", store.status);
+        }
+        seen?;
     }
     bed.assert_nothing_leaked().await?;
     Ok(())

@@ -136,7 +136,8 @@ impl StorePolicy {
                             "a SecretStore without credentials would use the controller's own \
                                   AWS identity; give auth.secretRef, use a ClusterSecretStore, or \
                                   have the operator allow it with \
-                                  --allow-controller-identity-in-secret-stores"
+                                  --allow-controller-identity-in-secret-stores (chart: \
+                                  externalSecrets.allowControllerIdentityInSecretStores)"
                                 .to_owned(),
                     });
                 }
@@ -162,8 +163,8 @@ impl StorePolicy {
         match requested.iter().find(|a| !allowed(a)) {
             None => Ok(requested.to_vec()),
             Some(refused) => Err(format!(
-                "audience {refused:?} is not allowed by the operator (--allowed-token-audience); \
-                 leave audiences out to get {:?}",
+                "audience {refused:?} is not allowed by the operator (--allowed-token-audience, \
+                 chart: externalSecrets.allowedTokenAudiences); leave audiences out to get {:?}",
                 self.token_audience
             )),
         }
@@ -179,7 +180,8 @@ impl StorePolicy {
             reason: reason::PROVIDER_URL,
             field: field.to_owned(),
             message: format!(
-                "{:?} is not in the operator's allow-list (--allowed-provider-url)",
+                "{:?} is not in the operator's allow-list (--allowed-provider-url, chart: \
+                 externalSecrets.allowedProviderURLs)",
                 text.trim()
             ),
         })

@@ -1072,7 +1072,7 @@ async fn watch_namespace_rbac_stays_in_that_namespace_except_cluster_stores() ->
 }
 
 /// With externalSecrets.serviceAccountTokens, tokens may be minted only for the listed account
-/// names, and only where the role is bound.
+/// names, and only where the role is bound or in the listed namespaces.
 #[tokio::test]
 async fn token_minting_is_narrowed_to_the_listed_accounts_and_namespaces() -> TestResult {
     let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
@@ -1103,6 +1103,32 @@ async fn token_minting_is_narrowed_to_the_listed_accounts_and_namespaces() -> Te
             token_for(&app_ns, "default"),
             token_for(&app_ns, "admin"),
             token_for("kube-system", "vault-reader"),
+            token_for(&release_ns, "vault-reader"),
+        ],
+    )
+    .await?;
+
+    // Cluster-wide, narrowed to listed namespaces: a Role in each, nothing elsewhere.
+    let release_ns = server.create_namespace(&admin, "sigcharttokns").await?;
+    let (controller, _) = install_rbac(
+        server,
+        &admin,
+        &release_ns,
+        vec![
+            "externalSecrets.serviceAccountTokens=true".to_owned(),
+            format!("externalSecrets.serviceAccountTokenNamespaces={{{app_ns}}}"),
+        ],
+    )
+    .await?;
+    assert_access(
+        &controller,
+        &[
+            token_for(&app_ns, "vault-reader"),
+            token_for(&app_ns, "default"),
+        ],
+        &[
+            token_for("kube-system", "vault-reader"),
+            token_for("default", "default"),
             token_for(&release_ns, "vault-reader"),
         ],
     )
@@ -1336,16 +1362,31 @@ async fn controller_reconciles_under_the_chart_rbac(watch_namespace: bool) -> Te
     let release_ns = server.create_namespace(&admin, "sigchartrun").await?;
     let app_ns = server.create_namespace(&admin, "sigchartrunapp").await?;
     let mut sets = vec!["sops.ageSecretNames={sops-age}".to_owned()];
-    // Token minting: on (for one account name) in the cluster-wide run, off (the default) in the
-    // namespace-bound one, so the least-privilege check covers both.
-    let mint_tokens = !watch_namespace;
+    // Token minting for one account name (off by default: the RBAC tests check that): through the
+    // main role in the namespace-bound run, through a Role in the app namespace in the cluster-wide
+    // one, so the least-privilege check covers both ways it is granted.
+    let mint_tokens = true;
+    sets.push("externalSecrets.serviceAccountTokens=true".to_owned());
+    sets.push("externalSecrets.serviceAccountTokenNames={vault-reader}".to_owned());
     if watch_namespace {
         sets.push(format!("watchNamespace={app_ns}"));
     } else {
-        sets.push("externalSecrets.serviceAccountTokens=true".to_owned());
-        sets.push("externalSecrets.serviceAccountTokenNames={vault-reader}".to_owned());
+        sets.push(format!(
+            "externalSecrets.serviceAccountTokenNamespaces={{{app_ns}}}"
+        ));
     }
     let (controller_client, rbac) = install_rbac(server, &admin, &release_ns, sets).await?;
+    // The API server's RBAC caches follow new bindings with a short delay; the token Role and its
+    // binding are applied last.
+    let token = Access {
+        name: Some("vault-reader"),
+        ..access("create", "", "serviceaccounts/token", Some(app_ns.as_str()))
+    };
+    signet_tests::poll::eventually("the chart RBAC in effect", Duration::from_secs(30), || {
+        let (client, token) = (controller_client.clone(), &token);
+        async move { may(&client, token).await.ok()?.then_some(()) }
+    })
+    .await?;
 
     // The age identity Secret the controller watches in its own namespace.
     let keygen = signet_testkit::peer_path("age-keygen")?;
@@ -1647,6 +1688,13 @@ async fn controller_reconciles_under_the_chart_rbac(watch_namespace: bool) -> Te
     signet_api(&admin, "ClusterSecretStore", None)
         .delete(&cluster_store, &DeleteParams::default())
         .await?;
+    if mint_tokens {
+        // The next (cluster-wide) run may mint in its own namespace only: it must not meet this
+        // store.
+        signet_api(&admin, "SecretStore", app)
+            .delete("vault-k8s", &DeleteParams::default())
+            .await?;
+    }
     outcome?;
     every_grant_was_used(server, &rbac, watch_namespace)
 }

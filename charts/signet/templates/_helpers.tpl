@@ -54,6 +54,16 @@ release reuses that release's values only, without the new defaults from values.
 {{- define "signet.externalSecrets" -}}
 {{- toYaml (.Values.externalSecrets | default dict) }}
 {{- end }}
+{{/* The TokenRequest rule, narrowed to externalSecrets.serviceAccountTokenNames when given. */}}
+{{- define "signet.tokenRule" -}}
+- apiGroups: [""]
+  resources: ["serviceaccounts/token"]
+  verbs: ["create"]
+  {{- with (include "signet.externalSecrets" . | fromYaml).serviceAccountTokenNames }}
+  resourceNames:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
 {{/* Booleans that are off unless explicitly true (absent = the default, false). */}}
 {{- define "signet.serviceAccountTokens" -}}
 {{- eq (toString (.Values.externalSecrets | default dict).serviceAccountTokens) "true" }}

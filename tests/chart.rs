@@ -511,6 +511,12 @@ fn sops_and_external_secret_values_reach_the_controller() -> TestResult {
     assert!(refused(&[
         "externalSecrets.serviceAccountTokenNames={Not_A_Name}"
     ]));
+    assert!(refused(&[
+        "externalSecrets.serviceAccountTokenNamespaces={team.a}"
+    ]));
+    assert!(!refused(&[
+        "externalSecrets.serviceAccountTokenNamespaces={team-a}"
+    ]));
 
     // A zero backoff would retry a failing provider in a tight loop.
     assert!(refused(&["externalSecrets.providerBackoffMax=0"]));

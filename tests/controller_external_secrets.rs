@@ -439,6 +439,8 @@ async fn openbao_token_approle_and_kubernetes_auth_produce_the_right_secrets() -
             &format!("auth/{k8s_auth}/role/app"),
             "bound_service_account_names=vault-reader",
             &format!("bound_service_account_namespaces={}", bed.namespace),
+            // The controller's default token audience (--service-account-token-audience).
+            "audience=vault",
             &format!("token_policies={policy}"),
         ],
     )?;
@@ -517,7 +519,7 @@ async fn openbao_token_approle_and_kubernetes_auth_produce_the_right_secrets() -
         ("vault-bad", "False", "ValidationFailed"),
     ] {
         let stores = stores.clone();
-        eventually(
+        let seen = eventually(
             &format!("store {name} {reason}"),
             Duration::from_secs(30),
             || {
@@ -530,7 +532,13 @@ async fn openbao_token_approle_and_kubernetes_auth_produce_the_right_secrets() -
                 }
             },
         )
-        .await?;
+        .await;
+        if seen.is_err()
+            && let Ok(store) = stores.get(name).await
+        {
+            eprintln!("store {name}: {:?}", store.status);
+        }
+        seen?;
     }
     bed.assert_nothing_leaked().await?;
     Ok(())
@@ -1123,4 +1131,633 @@ async fn cluster_stores_serve_only_the_namespaces_their_conditions_allow() -> Te
     bed.wait_value("via-cluster-store", "username", "admin")
         .await?;
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tenancy (DESIGN §5): what a store may use. These run the `signet-controller` binary, so its logs
+// can be searched for canaries and it gets the AWS identity an operator would give it (the
+// environment), which the in-process controllers of this suite must not share.
+
+/// Where a tenant's "Vault" would be: a local listener that records every request and refuses it.
+struct Listener {
+    url: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Listener {
+    async fn start() -> Result<Listener, BoxError> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", socket.local_addr()?);
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = std::sync::Arc::clone(&requests);
+        let task = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = socket.accept().await {
+                let seen = std::sync::Arc::clone(&seen);
+                tokio::spawn(async move {
+                    // One request: headers, then a body of content-length bytes (bounded).
+                    let mut bytes = Vec::new();
+                    let mut buffer = [0u8; 4096];
+                    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+                    while bytes.len() < 64 * 1024 {
+                        let read =
+                            tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await;
+                        let Ok(Ok(n)) = read else { break };
+                        if n == 0 {
+                            break;
+                        }
+                        bytes.extend_from_slice(&buffer[..n]);
+                        let text = String::from_utf8_lossy(&bytes);
+                        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                            let length = head
+                                .lines()
+                                .find_map(|l| {
+                                    let (name, value) = l.split_once(':')?;
+                                    name.eq_ignore_ascii_case("content-length")
+                                        .then(|| value.trim().parse::<usize>().ok())?
+                                })
+                                .unwrap_or(0);
+                            if body.len() >= length {
+                                break;
+                            }
+                        }
+                    }
+                    seen.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(String::from_utf8_lossy(&bytes).into_owned());
+                    let _ = stream
+                        .write_all(
+                            b"HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\n\
+                              content-length: 32\r\nconnection: close\r\n\r\n\
+                              {\"errors\":[\"permission denied\"]}",
+                        )
+                        .await;
+                });
+            }
+        });
+        Ok(Listener {
+            url,
+            requests,
+            task,
+        })
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The `signet-controller` binary watching one namespace, as the cluster admin (RBAC is the chart
+/// suite's subject), with extra environment; its output goes to a file.
+struct BinaryController {
+    child: std::process::Child,
+    log: tempfile::NamedTempFile,
+    metrics: String,
+}
+
+impl BinaryController {
+    async fn start(
+        keys_namespace: &str,
+        namespace: &str,
+        env: &[(&str, &str)],
+    ) -> Result<BinaryController, BoxError> {
+        let bin = tokio::task::spawn_blocking(|| {
+            signet_tests::sandbox::workspace_bin("signet-controller", "signet-controller")
+        })
+        .await?;
+        let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
+        let log = tempfile::NamedTempFile::new()?;
+        let metrics_port = signet_testkit::free_port()?;
+        let http_port = signet_testkit::free_port()?;
+        let mut command = std::process::Command::new(bin);
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("KUBECONFIG", server.kubeconfig_path())
+            .env(
+                "RUST_LOG",
+                "debug,hyper=info,h2=info,tower=info,rustls=info",
+            )
+            .env("SIGNET_LOG_FORMAT", "json")
+            .env("SIGNET_CONTROLLER_NAMESPACE", keys_namespace)
+            .env("SIGNET_WATCH_NAMESPACE", namespace)
+            .env("SIGNET_LEADER_ELECT", "false")
+            .env("SIGNET_PROVIDER_BACKOFF_MAX", "2s")
+            .env("SIGNET_LISTEN_ADDR", format!("127.0.0.1:{http_port}"))
+            .env("SIGNET_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
+            .envs(env.iter().copied())
+            .stdout(log.reopen()?)
+            .stderr(log.reopen()?);
+        Ok(BinaryController {
+            child: command.spawn()?,
+            log,
+            metrics: format!("http://127.0.0.1:{metrics_port}/metrics"),
+        })
+    }
+
+    /// Its log so far.
+    fn log(&self) -> Result<String, BoxError> {
+        Ok(std::fs::read_to_string(self.log.path())?)
+    }
+
+    async fn metrics(&self) -> Result<String, BoxError> {
+        Ok(reqwest::get(&self.metrics).await?.text().await?)
+    }
+
+    /// Asserts that none of `canaries` appears in its log, its metrics, or the statuses and
+    /// events of `namespace`.
+    async fn assert_nothing_leaked(
+        &self,
+        client: &Client,
+        namespace: &str,
+        canaries: &[&str],
+    ) -> TestResult {
+        let mut outputs = vec![("log", self.log()?), ("metrics", self.metrics().await?)];
+        for object in Api::<ExternalSecret>::namespaced(client.clone(), namespace)
+            .list(&ListParams::default())
+            .await?
+        {
+            outputs.push((
+                "ExternalSecret status",
+                serde_json::to_string(&object.status)?,
+            ));
+        }
+        for object in Api::<SecretStore>::namespaced(client.clone(), namespace)
+            .list(&ListParams::default())
+            .await?
+        {
+            outputs.push(("SecretStore status", serde_json::to_string(&object.status)?));
+        }
+        let events: Api<k8s_openapi::api::events::v1::Event> =
+            Api::namespaced(client.clone(), namespace);
+        for event in events.list(&ListParams::default()).await? {
+            outputs.push(("event", event.note.unwrap_or_default()));
+        }
+        assert!(
+            outputs
+                .iter()
+                .any(|(what, text)| *what == "log" && !text.is_empty())
+        );
+        for (what, text) in &outputs {
+            for canary in canaries {
+                assert!(!text.contains(canary), "{what} leaks a canary");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for BinaryController {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until the SecretStore `name` is `Ready=False` with `reason`; returns its message.
+async fn store_refused(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    reason: &str,
+) -> Result<String, BoxError> {
+    let stores: Api<SecretStore> = Api::namespaced(client.clone(), namespace);
+    let outcome = eventually(
+        &format!("store {name} Ready=False {reason}"),
+        Duration::from_secs(60),
+        || {
+            let stores = stores.clone();
+            async move {
+                let store = stores.get(name).await.ok()?;
+                let condition = store.status?.conditions.into_iter().next()?;
+                (condition.status == "False" && condition.reason.as_deref() == Some(reason))
+                    .then(|| condition.message.unwrap_or_default())
+            }
+        },
+    )
+    .await;
+    if outcome.is_err()
+        && let Ok(store) = stores.get(name).await
+    {
+        eprintln!("store {name}: {:?}", store.status);
+    }
+    Ok(outcome?)
+}
+
+async fn create_json<K>(api: &Api<K>, value: serde_json::Value) -> TestResult
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let object: K = serde_json::from_value(value)?;
+    api.create(&PostParams::default(), &object).await?;
+    Ok(())
+}
+
+fn named(name: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.into()),
+        ..ObjectMeta::default()
+    }
+}
+
+/// The Ready condition of an ExternalSecret, once it has `status`.
+async fn external_ready(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    status: &str,
+) -> Result<signet_controller::target::Condition, BoxError> {
+    let api: Api<ExternalSecret> = Api::namespaced(client.clone(), namespace);
+    let outcome = eventually(
+        &format!("ExternalSecret {name} Ready={status}"),
+        Duration::from_secs(60),
+        || {
+            let api = api.clone();
+            async move {
+                let object = api.get(name).await.ok()?;
+                let ready = object.status?.ready()?.clone();
+                (ready.status == status).then_some(ready)
+            }
+        },
+    )
+    .await;
+    if outcome.is_err()
+        && let Ok(object) = api.get(name).await
+    {
+        eprintln!("{name}: {:?}", object.status);
+    }
+    Ok(outcome?)
+}
+
+/// Asks the API server, as the admin, whether `token` is valid for `audiences` (empty: the API
+/// server's own).
+async fn token_review(client: &Client, token: &str, audiences: &[&str]) -> Result<bool, BoxError> {
+    use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
+    let review = TokenReview {
+        spec: TokenReviewSpec {
+            token: token.to_owned(),
+            audiences: (!audiences.is_empty())
+                .then(|| audiences.iter().map(|a| (*a).to_owned()).collect()),
+        },
+        ..TokenReview::default()
+    };
+    let answer = Api::<TokenReview>::all(client.clone())
+        .create(&PostParams::default(), &review)
+        .await?;
+    Ok(answer.status.and_then(|s| s.authenticated) == Some(true))
+}
+
+/// Finding 1 of issue 11: a SecretStore naming a ServiceAccount (or a Secret) of another namespace
+/// is refused before anything is minted or read — the tenant's "Vault" receives nothing — and a
+/// token minted for its own namespace carries the operator's audience, so the API server itself
+/// refuses it. A store asking for the API server's audience is refused too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_store_reaches_no_other_namespace_and_its_tokens_are_not_api_server_tokens()
+-> TestResult {
+    let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
+    let client = server.client().await?;
+    signet_controller::install_crd(client.clone()).await?;
+    let keys_namespace = server.create_namespace(&client, "tenkeys").await?;
+    let namespace = server.create_namespace(&client, "tenapp").await?;
+    let victim = server.create_namespace(&client, "tenvictim").await?;
+    let planted = format!("{CANARY}-victim-token");
+    for (ns, account) in [(victim.as_str(), "admin"), (namespace.as_str(), "reader")] {
+        Api::<ServiceAccount>::namespaced(client.clone(), ns)
+            .create(
+                &PostParams::default(),
+                &ServiceAccount {
+                    metadata: named(account),
+                    ..ServiceAccount::default()
+                },
+            )
+            .await?;
+    }
+    Api::<Secret>::namespaced(client.clone(), &victim)
+        .create(
+            &PostParams::default(),
+            &Secret {
+                metadata: named("creds"),
+                string_data: Some([("token".to_owned(), planted.clone())].into()),
+                ..Secret::default()
+            },
+        )
+        .await?;
+    let vault = Listener::start().await?;
+    let stores: Api<SecretStore> = Api::namespaced(client.clone(), &namespace);
+    let store = |name: &str, auth: serde_json::Value| {
+        json!({"apiVersion": "signet.dev/v1alpha1", "kind": "SecretStore", "metadata": {"name": name},
+               "spec": {"provider": {"vault": {"server": vault.url, "auth": auth}}}})
+    };
+    let api_audience = "https://kubernetes.default.svc.cluster.local";
+    for (name, auth) in [
+        (
+            "escape-account",
+            json!({"kubernetes": {"mountPath": "escape", "role": "r",
+            "serviceAccountRef": {"name": "admin", "namespace": victim}}}),
+        ),
+        (
+            "escape-secret",
+            json!({"tokenSecretRef": {"name": "creds", "key": "token", "namespace": victim}}),
+        ),
+        (
+            "api-audience",
+            json!({"kubernetes": {"mountPath": "apiaudience", "role": "r",
+            "serviceAccountRef": {"name": "reader", "audiences": [api_audience]}}}),
+        ),
+        (
+            "own",
+            json!({"kubernetes": {"mountPath": "own", "role": "r",
+            "serviceAccountRef": {"name": "reader", "namespace": namespace}}}),
+        ),
+    ] {
+        create_json(&stores, store(name, auth)).await?;
+    }
+    let externals: Api<ExternalSecret> = Api::namespaced(client.clone(), &namespace);
+    create_json(
+        &externals,
+        json!({"apiVersion": "signet.dev/v1alpha1", "kind": "ExternalSecret",
+        "metadata": {"name": "escape"},
+        "spec": {"secretStoreRef": {"name": "escape-account"},
+                 "data": [{"secretKey": "x", "remoteRef": {"key": "app/db"}}]}}),
+    )
+    .await?;
+
+    let controller = BinaryController::start(&keys_namespace, &namespace, &[]).await?;
+    // Its own account: minted, sent, refused by the "Vault" — so the listener works.
+    store_refused(&client, &namespace, "own", "ValidationFailed").await?;
+    for (name, reason, field) in [
+        (
+            "escape-account",
+            "CrossNamespaceReference",
+            "spec.provider.vault.auth.kubernetes.serviceAccountRef.namespace",
+        ),
+        (
+            "escape-secret",
+            "CrossNamespaceReference",
+            "spec.provider.vault.auth.tokenSecretRef.namespace",
+        ),
+        (
+            "api-audience",
+            "TokenAudienceNotAllowed",
+            "spec.provider.vault.auth.kubernetes.serviceAccountRef.audiences",
+        ),
+    ] {
+        let message = store_refused(&client, &namespace, name, reason).await?;
+        assert!(message.starts_with(field), "{name}: {message}");
+    }
+    let condition = external_ready(&client, &namespace, "escape", "False").await?;
+    assert_eq!(condition.reason.as_deref(), Some("CrossNamespaceReference"));
+    assert!(
+        Api::<Secret>::namespaced(client.clone(), &namespace)
+            .get_opt("escape")
+            .await?
+            .is_none()
+    );
+
+    // The "Vault" saw logins for the own mount only, and never the victim's Secret.
+    let requests = vault.requests();
+    assert!(!requests.is_empty(), "the listener saw no login at all");
+    for request in &requests {
+        let line = request.lines().next().unwrap_or_default();
+        assert!(
+            line.contains("/v1/auth/own/login"),
+            "unexpected request: {line}"
+        );
+        assert!(!request.contains(&planted), "the victim's Secret was sent");
+    }
+    // The minted token: issued for the operator's audience, which the API server refuses.
+    let body = requests[0]
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    let login: serde_json::Value = serde_json::from_str(body)?;
+    let jwt = login["jwt"]
+        .as_str()
+        .ok_or("no jwt in the login")?
+        .to_owned();
+    assert!(
+        !token_review(&client, &jwt, &[]).await?,
+        "the API server accepts a token the controller sent to a store's server"
+    );
+    assert!(
+        token_review(&client, &jwt, &["vault"]).await?,
+        "the token is not a valid vault token"
+    );
+
+    controller
+        .assert_nothing_leaked(&client, &namespace, &[&jwt, &planted])
+        .await?;
+    Ok(())
+}
+
+/// Finding 5 of issue 11: a SecretStore without AWS credentials does not borrow the controller's
+/// own identity (here moto credentials in its environment) unless the operator opts in; a
+/// ClusterSecretStore does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_store_borrows_the_controller_aws_identity_only_when_the_operator_allows_it()
+-> TestResult {
+    let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
+    let moto = tokio::task::spawn_blocking(Moto::shared).await??;
+    let client = server.client().await?;
+    signet_controller::install_crd(client.clone()).await?;
+    let keys_namespace = server.create_namespace(&client, "tenawskeys").await?;
+    let namespace = server.create_namespace(&client, "tenaws").await?;
+    let sm = aws_sdk_secretsmanager::Client::from_conf(aws_client_config(moto).await.build());
+    let remote = unique_name("ambient/db");
+    let value = format!("{CANARY}-ambient");
+    sm.create_secret()
+        .name(&remote)
+        .secret_string(json!({"pass": value}).to_string())
+        .send()
+        .await?;
+    let provider = json!({"aws": {"service": "SecretsManager", "region": Moto::REGION,
+                                  "endpoint": moto.endpoint_url()}});
+    create_json(
+        &Api::<SecretStore>::namespaced(client.clone(), &namespace),
+        json!({"apiVersion": "signet.dev/v1alpha1", "kind": "SecretStore",
+               "metadata": {"name": "ambient"}, "spec": {"provider": provider}}),
+    )
+    .await?;
+    let cluster_store = unique_name("ambient");
+    let cluster_stores = Api::<signet_controller::ClusterSecretStore>::all(client.clone());
+    create_json(
+        &cluster_stores,
+        json!({"apiVersion": "signet.dev/v1alpha1", "kind": "ClusterSecretStore",
+               "metadata": {"name": cluster_store},
+               "spec": {"provider": provider, "conditions": [{"namespaces": [namespace]}]}}),
+    )
+    .await?;
+    let externals: Api<ExternalSecret> = Api::namespaced(client.clone(), &namespace);
+    let data = json!([{"secretKey": "pass", "remoteRef": {"key": remote, "property": "pass"}}]);
+    for (name, store) in [
+        ("from-store", json!({"name": "ambient"})),
+        (
+            "from-cluster-store",
+            json!({"name": cluster_store, "kind": "ClusterSecretStore"}),
+        ),
+    ] {
+        create_json(
+            &externals,
+            json!({"apiVersion": "signet.dev/v1alpha1", "kind": "ExternalSecret",
+            "metadata": {"name": name}, "spec": {"secretStoreRef": store, "data": data}}),
+        )
+        .await?;
+    }
+    let identity = [
+        ("AWS_ACCESS_KEY_ID", Moto::ACCESS_KEY_ID),
+        ("AWS_SECRET_ACCESS_KEY", Moto::SECRET_ACCESS_KEY),
+        ("AWS_REGION", Moto::REGION),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ];
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let outcome = async {
+        let controller = BinaryController::start(&keys_namespace, &namespace, &identity).await?;
+        external_ready(&client, &namespace, "from-cluster-store", "True").await?;
+        assert_eq!(
+            text(&secrets.get("from-cluster-store").await?, "pass"),
+            Some(value.clone())
+        );
+        let refused = external_ready(&client, &namespace, "from-store", "False").await?;
+        assert_eq!(
+            refused.reason.as_deref(),
+            Some("ControllerIdentityNotAllowed")
+        );
+        let message = refused.message.unwrap_or_default();
+        assert!(message.starts_with("spec.provider.aws.auth"), "{message}");
+        assert!(
+            message.contains("--allow-controller-identity-in-secret-stores"),
+            "{message}"
+        );
+        store_refused(
+            &client,
+            &namespace,
+            "ambient",
+            "ControllerIdentityNotAllowed",
+        )
+        .await?;
+        assert!(secrets.get_opt("from-store").await?.is_none());
+        controller
+            .assert_nothing_leaked(&client, &namespace, &[&value])
+            .await?;
+        drop(controller);
+
+        // The operator opts in: the same store now uses the controller's identity.
+        let mut opted_in = identity.to_vec();
+        opted_in.push(("SIGNET_ALLOW_CONTROLLER_IDENTITY_IN_SECRET_STORES", "true"));
+        let controller = BinaryController::start(&keys_namespace, &namespace, &opted_in).await?;
+        external_ready(&client, &namespace, "from-store", "True").await?;
+        assert_eq!(
+            text(&secrets.get("from-store").await?, "pass"),
+            Some(value.clone())
+        );
+        controller
+            .assert_nothing_leaked(&client, &namespace, &[&value])
+            .await
+    }
+    .await;
+    cluster_stores
+        .delete(&cluster_store, &Default::default())
+        .await?;
+    outcome
+}
+
+/// SSRF: with `--allowed-provider-url` set, a `vault.server` or `aws.endpoint` outside the list is
+/// refused before any connection (a listener outside the list receives nothing), and one inside
+/// works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_urls_outside_the_operator_allow_list_are_refused() -> TestResult {
+    let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
+    let bao = tokio::task::spawn_blocking(OpenBao::shared).await??;
+    let client = server.client().await?;
+    signet_controller::install_crd(client.clone()).await?;
+    let keys_namespace = server.create_namespace(&client, "tenurlkeys").await?;
+    let namespace = server.create_namespace(&client, "tenurl").await?;
+    let (mount, _) = vault_kv(bao, "app/db")?;
+    let elsewhere = Listener::start().await?;
+    let token = format!("{CANARY}-url-token");
+    Api::<Secret>::namespaced(client.clone(), &namespace)
+        .create(
+            &PostParams::default(),
+            &Secret {
+                metadata: named("creds"),
+                string_data: Some(
+                    [
+                        ("root".to_owned(), bao.root_token().to_owned()),
+                        ("planted".to_owned(), token.clone()),
+                    ]
+                    .into(),
+                ),
+                ..Secret::default()
+            },
+        )
+        .await?;
+    let stores: Api<SecretStore> = Api::namespaced(client.clone(), &namespace);
+    let vault = |name: &str, server: &str, key: &str| {
+        json!({"apiVersion": "signet.dev/v1alpha1", "kind": "SecretStore", "metadata": {"name": name},
+               "spec": {"provider": {"vault": {"server": server, "path": mount, "version": "v2",
+                        "auth": {"tokenSecretRef": {"name": "creds", "key": key}}}}}})
+    };
+    create_json(&stores, vault("allowed", &bao.addr(), "root")).await?;
+    create_json(&stores, vault("elsewhere", &elsewhere.url, "planted")).await?;
+    create_json(&stores, json!({"apiVersion": "signet.dev/v1alpha1", "kind": "SecretStore",
+        "metadata": {"name": "aws-elsewhere"},
+        "spec": {"provider": {"aws": {"service": "SecretsManager", "region": "eu-west-1",
+            "endpoint": format!("{}/aws", elsewhere.url),
+            "auth": {"secretRef": {"accessKeyIDSecretRef": {"name": "creds", "key": "planted"},
+                                   "secretAccessKeySecretRef": {"name": "creds", "key": "planted"}}}}}}}))
+    .await?;
+    let externals: Api<ExternalSecret> = Api::namespaced(client.clone(), &namespace);
+    for (name, store) in [("allowed", "allowed"), ("elsewhere", "elsewhere")] {
+        create_json(&externals, json!({"apiVersion": "signet.dev/v1alpha1", "kind": "ExternalSecret",
+            "metadata": {"name": name},
+            "spec": {"secretStoreRef": {"name": store},
+                     "data": [{"secretKey": "user", "remoteRef": {"key": "app/db", "property": "username"}}]}}))
+        .await?;
+    }
+    // The list: OpenBao's address, and another port of the listener's host.
+    let allowed = format!("{},http://127.0.0.1:1/", bao.addr());
+    let controller = BinaryController::start(
+        &keys_namespace,
+        &namespace,
+        &[("SIGNET_ALLOWED_PROVIDER_URLS", &allowed)],
+    )
+    .await?;
+    external_ready(&client, &namespace, "allowed", "True").await?;
+    let refused = external_ready(&client, &namespace, "elsewhere", "False").await?;
+    assert_eq!(refused.reason.as_deref(), Some("ProviderURLNotAllowed"));
+    assert!(
+        refused
+            .message
+            .unwrap_or_default()
+            .starts_with("spec.provider.vault.server")
+    );
+    let message = store_refused(
+        &client,
+        &namespace,
+        "aws-elsewhere",
+        "ProviderURLNotAllowed",
+    )
+    .await?;
+    assert!(
+        message.starts_with("spec.provider.aws.endpoint"),
+        "{message}"
+    );
+    store_refused(&client, &namespace, "elsewhere", "ProviderURLNotAllowed").await?;
+    assert!(
+        elsewhere.requests().is_empty(),
+        "a refused URL was contacted"
+    );
+    controller
+        .assert_nothing_leaked(&client, &namespace, &[&token, bao.root_token()])
+        .await
 }

@@ -1,6 +1,7 @@
 //! Controller configuration: the command-line flags (each also read from an environment variable) and
 //! the [`Config`] the library runs with.
 
+use crate::external::policy::{AllowedUrl, DEFAULT_TOKEN_AUDIENCE, StorePolicy};
 use clap::{Parser, ValueEnum};
 use k8s_openapi::jiff::Timestamp;
 use std::net::SocketAddr;
@@ -45,6 +46,9 @@ pub struct Config {
     pub sops_environment: Vec<(String, String)>,
     /// Longest wait between retries of a failing ExternalSecret (doubling from 5 s).
     pub provider_backoff_max: Duration,
+    /// What ExternalSecret stores may use: their own namespace, token audiences, the controller's
+    /// identity, provider URLs.
+    pub store_policy: StorePolicy,
 }
 
 /// Leader election through a `coordination.k8s.io` Lease in the controller namespace: only the
@@ -89,6 +93,7 @@ impl Config {
             sops_age_secrets: Vec::new(),
             sops_environment: Vec::new(),
             provider_backoff_max: Duration::from_secs(300),
+            store_policy: StorePolicy::default(),
         }
     }
 }
@@ -161,6 +166,40 @@ pub struct Args {
     /// Longest wait between retries of a failing ExternalSecret (doubling from 5 s).
     #[arg(long, env = "SIGNET_PROVIDER_BACKOFF_MAX", default_value = "5m", value_parser = parse_period)]
     pub provider_backoff_max: Duration,
+    /// Audience of the ServiceAccount tokens minted for Vault Kubernetes auth when a store names
+    /// none (never leave it to the API server's own audience).
+    #[arg(long, env = "SIGNET_SERVICE_ACCOUNT_TOKEN_AUDIENCE", default_value = DEFAULT_TOKEN_AUDIENCE, value_parser = non_empty)]
+    pub service_account_token_audience: String,
+    /// Audiences a store may ask for in `serviceAccountRef.audiences`; repeat or separate with
+    /// commas (default: only --service-account-token-audience).
+    #[arg(
+        long = "allowed-token-audience",
+        env = "SIGNET_ALLOWED_TOKEN_AUDIENCES",
+        value_delimiter = ',',
+        value_parser = non_empty
+    )]
+    pub allowed_token_audiences: Vec<String>,
+    /// Let namespaced SecretStores without credentials use the controller's own cloud identity
+    /// (ClusterSecretStores always may).
+    #[arg(long, env = "SIGNET_ALLOW_CONTROLLER_IDENTITY_IN_SECRET_STORES", default_value_t = false, action = clap::ArgAction::Set)]
+    pub allow_controller_identity_in_secret_stores: bool,
+    /// Provider URLs (`vault.server`, `aws.endpoint`) stores may use: same scheme, host and port,
+    /// path equal or below; repeat or separate with commas (default: any).
+    #[arg(
+        long = "allowed-provider-url",
+        env = "SIGNET_ALLOWED_PROVIDER_URLS",
+        value_delimiter = ',',
+        value_parser = AllowedUrl::parse
+    )]
+    pub allowed_provider_urls: Vec<AllowedUrl>,
+}
+
+fn non_empty(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    Ok(text.to_owned())
 }
 
 /// Prefixes of the environment variables the SopsSecret key sources read.
@@ -185,6 +224,13 @@ impl Args {
             max_concurrent_reconciles: self.max_concurrent_reconciles,
             sops_age_secrets: self.sops_age_secrets.clone(),
             provider_backoff_max: self.provider_backoff_max,
+            store_policy: StorePolicy {
+                token_audience: self.service_account_token_audience.clone(),
+                allowed_token_audiences: self.allowed_token_audiences.clone(),
+                controller_identity_in_secret_stores: self
+                    .allow_controller_identity_in_secret_stores,
+                allowed_provider_urls: self.allowed_provider_urls.clone(),
+            },
             sops_environment: std::env::vars()
                 .filter(|(k, _)| {
                     SOPS_ENVIRONMENT_PREFIXES.iter().any(|p| k.starts_with(p))
@@ -284,5 +330,44 @@ mod tests {
             .unwrap()
             .to_config();
         assert_eq!(defaults.key_renew_period, Some(DEFAULT_KEY_RENEW_PERIOD));
+    }
+
+    #[test]
+    fn store_policy_flags_default_to_the_strict_policy() {
+        let defaults = Args::try_parse_from(["signet-controller"])
+            .unwrap()
+            .to_config();
+        assert_eq!(defaults.store_policy, StorePolicy::default());
+        let args = Args::try_parse_from([
+            "signet-controller",
+            "--service-account-token-audience",
+            "openbao",
+            "--allowed-token-audience",
+            "openbao,vault-eu",
+            "--allow-controller-identity-in-secret-stores",
+            "true",
+            "--allowed-provider-url",
+            "https://vault.example:8200",
+            "--allowed-provider-url",
+            "http://127.0.0.1:5000/moto",
+        ])
+        .unwrap();
+        let policy = args.to_config().store_policy;
+        assert_eq!(policy.token_audience, "openbao");
+        assert_eq!(policy.allowed_token_audiences, ["openbao", "vault-eu"]);
+        assert!(policy.controller_identity_in_secret_stores);
+        assert_eq!(policy.allowed_provider_urls.len(), 2);
+        assert!(policy.allowed_provider_urls[1].allows("http://127.0.0.1:5000/moto/x"));
+        // A list entry that is not a URL, or an empty audience, is a usage error at start.
+        for bad in [
+            ["--allowed-provider-url", "vault.example"],
+            ["--service-account-token-audience", ""],
+            ["--allowed-token-audience", " "],
+        ] {
+            assert!(
+                Args::try_parse_from(["signet-controller", bad[0], bad[1]]).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 }

@@ -43,6 +43,17 @@ import (
 	kcmapp "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 )
 
+// auditPolicy logs, at the Metadata level (user, verb, resource, namespace, name; no bodies), every
+// request made by a ServiceAccount (watches as soon as they start).
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: Metadata
+    userGroups: ["system:serviceaccounts"]
+  - level: None
+`
+
 // controllers run by the child kube-controller-manager.
 const controllers = "garbage-collector-controller,namespace-controller,serviceaccount-controller"
 
@@ -79,6 +90,7 @@ type harnessFlags struct {
 	verbosity      int
 	readyTimeout   time.Duration
 	keepKubeconfig bool
+	auditLog       string
 }
 
 func runControlPlane(args []string) int {
@@ -90,6 +102,8 @@ func runControlPlane(args []string) int {
 	fs.IntVar(&hf.verbosity, "v", 0, "klog verbosity of the components (logs go to stderr)")
 	fs.DurationVar(&hf.readyTimeout, "ready-timeout", 2*time.Minute, "give up when not ready after this long")
 	fs.BoolVar(&hf.keepKubeconfig, "keep-kubeconfig", false, "leave the kubeconfig file in place at exit")
+	fs.StringVar(&hf.auditLog, "audit-log", os.Getenv("SIGNET_APISERVER_AUDIT_LOG"),
+		"write an audit log (JSON lines, metadata only) of every request made by a ServiceAccount to this file, removed at exit like the kubeconfig (default: $SIGNET_APISERVER_AUDIT_LOG; empty: none)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -290,6 +304,20 @@ func (cp *controlPlane) startAPIServer(ctx context.Context, listener net.Listene
 		"--enable-priority-and-fairness=false",
 		"--v=" + strconv.Itoa(cp.flags.verbosity),
 	}
+	if cp.flags.auditLog != "" {
+		// Metadata only (never a request or response body, so no token or Secret value), of the
+		// requests ServiceAccounts make: what the tests run as a ServiceAccount actually used.
+		policy := filepath.Join(cp.tmp, "audit-policy.yaml")
+		if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
+			return err
+		}
+		args = append(args,
+			"--audit-policy-file="+policy,
+			"--audit-log-path="+cp.flags.auditLog,
+			"--audit-log-format=json",
+			"--audit-log-mode=blocking",
+		)
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -417,6 +445,9 @@ func (cp *controlPlane) shutdown() {
 	}
 	if !cp.flags.keepKubeconfig {
 		_ = os.Remove(cp.flags.kubeconfig)
+		if cp.flags.auditLog != "" {
+			_ = os.Remove(cp.flags.auditLog)
+		}
 	}
 	if err := os.RemoveAll(cp.tmp); err != nil {
 		fmt.Fprintln(os.Stderr, "signet-apiserver: removing temp dir:", err)

@@ -50,10 +50,25 @@ release reuses that release's values only, without the new defaults from values.
 {{- define "signet.providerBackoffMax" -}}
 {{- (.Values.externalSecrets | default dict).providerBackoffMax | default "5m" }}
 {{- end }}
-{{/* Booleans: "true" unless explicitly false (absent = the default, true). */}}
-{{- define "signet.serviceAccountTokens" -}}
-{{- ne (toString (.Values.externalSecrets | default dict).serviceAccountTokens) "false" }}
+{{/* The ExternalSecret values, absent ones empty (their defaults are applied where used). */}}
+{{- define "signet.externalSecrets" -}}
+{{- toYaml (.Values.externalSecrets | default dict) }}
 {{- end }}
+{{/* The TokenRequest rule, narrowed to externalSecrets.serviceAccountTokenNames when given. */}}
+{{- define "signet.tokenRule" -}}
+- apiGroups: [""]
+  resources: ["serviceaccounts/token"]
+  verbs: ["create"]
+  {{- with (include "signet.externalSecrets" . | fromYaml).serviceAccountTokenNames }}
+  resourceNames:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
+{{/* Booleans that are off unless explicitly true (absent = the default, false). */}}
+{{- define "signet.serviceAccountTokens" -}}
+{{- eq (toString (.Values.externalSecrets | default dict).serviceAccountTokens) "true" }}
+{{- end }}
+{{/* Booleans: "true" unless explicitly false (absent = the default, true). */}}
 {{- define "signet.installSignetCRDs" -}}
 {{- ne (toString .Values.installSignetCRDs) "false" }}
 {{- end }}

@@ -2,11 +2,13 @@
 //! external vaults. Field names follow External Secrets Operator for the supported subset, so
 //! moving over is a change of `apiVersion`.
 //!
-//! Pieces: the resource types and CRDs (here), [`stores`] (from a store object and the Secrets it
-//! references to a [`signet_providers::SecretProvider`], cached), [`template`] (the target Secret's
+//! Pieces: the resource types and CRDs (here), [`policy`] (what the operator lets a store use:
+//! its own namespace, token audiences, the controller's identity, provider URLs), [`stores`] (from
+//! a store object and the Secrets it references to a [`signet_providers::SecretProvider`], cached), [`template`] (the target Secret's
 //! data from fetched values), [`reconcile`] (the ExternalSecret reconciler: refresh only when the
 //! spec changed, the interval elapsed, the target was altered or a sync was forced).
 
+pub mod policy;
 pub mod reconcile;
 pub mod store_status;
 pub mod stores;
@@ -289,7 +291,7 @@ pub struct SecretKeySelector {
     pub name: String,
     /// Key in the Secret.
     pub key: String,
-    /// Namespace (ClusterSecretStore only; a SecretStore uses its own).
+    /// Namespace (ClusterSecretStore only; in a SecretStore another namespace is refused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
 }
@@ -363,10 +365,11 @@ pub struct VaultKubernetesSpec {
 pub struct ServiceAccountRef {
     /// Name.
     pub name: String,
-    /// Namespace (ClusterSecretStore only).
+    /// Namespace (ClusterSecretStore only; in a SecretStore another namespace is refused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    /// Token audiences (default: the API server's).
+    /// Token audiences (default: the operator's `--service-account-token-audience`, `vault`;
+    /// others only when listed with `--allowed-token-audience`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audiences: Vec<String>,
 }
@@ -385,7 +388,8 @@ pub struct AwsProviderSpec {
     /// Endpoint override (Signet extension: VPC endpoints, LocalStack, moto).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
-    /// Static credentials in Secrets; without them the controller's own identity is used.
+    /// Static credentials in Secrets; without them the controller's own identity is used (in a
+    /// SecretStore only when the operator allows it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AwsAuthSpec>,
 }

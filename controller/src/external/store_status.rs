@@ -86,6 +86,9 @@ pub async fn reconcile<S: StoreObject>(
     let kind = S::kind(&()).into_owned();
     base.metrics.count_reconcile(&kind);
     let (status, reason, message) = match ctx.providers.provider(base, &found).await {
+        Err(err @ super::stores::StoreError::Refused(_)) => {
+            ("False", err.reason(), err.to_string())
+        }
         Err(err) => ("False", "InvalidProviderConfig", err.to_string()),
         Ok(provider) => {
             let checked = provider.validate().await;

@@ -51,6 +51,10 @@ pub enum StoreError {
     /// The provider refused to start (bad address, bad credentials format).
     #[error("provider: {0}")]
     Provider(#[from] signet_providers::Error),
+    /// The operator's policy refuses the store (another namespace, an audience, the controller's
+    /// identity, a provider URL).
+    #[error(transparent)]
+    Refused(#[from] super::policy::Refusal),
     /// A Kubernetes API call failed.
     #[error("Kubernetes API: {}", crate::target::describe_kube_error(.0))]
     Kube(#[from] kube::Error),
@@ -61,6 +65,7 @@ impl StoreError {
     pub fn reason(&self) -> &'static str {
         match self {
             StoreError::NotAllowed { .. } => "StoreNotAllowed",
+            StoreError::Refused(refusal) => refusal.reason,
             _ => "StoreNotReady",
         }
     }
@@ -214,12 +219,15 @@ impl ProviderCache {
     }
 }
 
-/// Builds the provider a spec describes, reading the credentials it names.
+/// Builds the provider a spec describes, reading the credentials it names — after the operator's
+/// policy allowed it, so a refused store reads nothing, mints nothing and connects nowhere.
 async fn build(
     ctx: &Context,
     spec: &ProviderSpec,
     store_namespace: Option<&str>,
 ) -> Result<Arc<dyn SecretProvider>, StoreError> {
+    let policy = &ctx.config.store_policy;
+    policy.check(spec, store_namespace)?;
     match (&spec.vault, &spec.aws) {
         (Some(vault), None) => {
             if vault.version.as_deref().is_some_and(|v| v != "v2") {
@@ -245,10 +253,9 @@ async fn build(
                 },
                 (None, None, Some(kubernetes)) => {
                     let account = &kubernetes.service_account_ref;
-                    let namespace = account
-                        .namespace
-                        .as_deref()
-                        .or(store_namespace)
+                    // A SecretStore's own namespace (the policy refused any other).
+                    let namespace = store_namespace
+                        .or(account.namespace.as_deref())
                         .ok_or_else(|| {
                             StoreError::Invalid(
                                 "auth.kubernetes.serviceAccountRef.namespace is required in a ClusterSecretStore".into(),
@@ -264,7 +271,9 @@ async fn build(
                             ctx,
                             namespace,
                             &account.name,
-                            &account.audiences,
+                            policy
+                                .audiences(&account.audiences)
+                                .map_err(StoreError::Invalid)?,
                         )
                         .await?,
                     }
@@ -358,7 +367,7 @@ async fn secret_value(
     field: &str,
 ) -> Result<Zeroizing<String>, StoreError> {
     let namespace = match (store_namespace, selector.namespace.as_deref()) {
-        // A SecretStore only reads its own namespace.
+        // A SecretStore only reads its own namespace (the policy refused any other).
         (Some(own), _) => own,
         (None, Some(ns)) => ns,
         (None, None) => {
@@ -391,17 +400,23 @@ async fn secret_value(
     ))
 }
 
-/// A fresh token of a service account (TokenRequest API, 10 minutes).
+/// A fresh token of a service account (TokenRequest API, 10 minutes) for `audiences` (never
+/// empty: an empty list would mean the API server's own audience).
 async fn service_account_token(
     ctx: &Context,
     namespace: &str,
     name: &str,
-    audiences: &[String],
+    audiences: Vec<String>,
 ) -> Result<Zeroizing<String>, StoreError> {
+    if audiences.is_empty() {
+        return Err(StoreError::Invalid(
+            "a service-account token needs an audience".into(),
+        ));
+    }
     let api: Api<ServiceAccount> = Api::namespaced(ctx.client.clone(), namespace);
     let request = TokenRequest {
         spec: Some(TokenRequestSpec {
-            audiences: (!audiences.is_empty()).then(|| audiences.to_vec()),
+            audiences: Some(audiences),
             expiration_seconds: Some(600),
             ..TokenRequestSpec::default()
         }),

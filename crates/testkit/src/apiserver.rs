@@ -26,6 +26,7 @@ pub const NAMESPACE_LABEL: &str = "signet.test/created-by";
 /// kube-controller-manager's garbage-collector, namespace and serviceaccount controllers.
 pub struct ApiServer {
     kubeconfig: PathBuf,
+    audit_log: PathBuf,
     process: RunningPeer,
 }
 
@@ -49,13 +50,23 @@ impl ApiServer {
     /// matters.
     pub fn start() -> Result<ApiServer, Error> {
         let program = crate::peer_path("signet-apiserver")?;
-        let mut process =
-            PeerProcess::spawn_watching_stdin(PEER, &program, &["--exit-on-stdin-eof".to_owned()])?;
+        // The harness removes it when it stops (as the kubeconfig).
+        let audit_log = std::env::temp_dir().join(format!(
+            "{}.audit.log",
+            crate::unique_name("signet-apiserver")
+        ));
+        let mut process = PeerProcess::spawn_watching_stdin(
+            PEER,
+            &program,
+            &["--exit-on-stdin-eof".to_owned()],
+            &[("SIGNET_APISERVER_AUDIT_LOG", &audit_log)],
+        )?;
         let kubeconfig = process.wait_for_line(READY_TIMEOUT, |line| {
             line.strip_prefix("ready ").map(PathBuf::from)
         })?;
         Ok(ApiServer {
             kubeconfig,
+            audit_log,
             process: RunningPeer::new(process),
         })
     }
@@ -64,6 +75,13 @@ impl ApiServer {
     /// the API server stops.
     pub fn kubeconfig_path(&self) -> &Path {
         &self.kubeconfig
+    }
+
+    /// The audit log: one JSON object per line (`audit.k8s.io/v1` Event, Metadata level) for every
+    /// request a ServiceAccount made, as soon as the API server answered it. A harness built before
+    /// `--audit-log` existed writes none (`scripts/bootstrap apiserver` rebuilds it).
+    pub fn audit_log(&self) -> &Path {
+        &self.audit_log
     }
 
     /// The admin client configuration.

@@ -76,15 +76,20 @@ exit $status
 "#;
 
 impl PeerProcess {
-    /// Spawns `program args…` directly; the program itself must exit when stdin closes.
-    /// Its stdout lines are available through [`PeerProcess::wait_for_line`].
+    /// Spawns `program args…` directly, with `envs` added to its environment; the program itself
+    /// must exit when stdin closes. Its stdout lines are available through
+    /// [`PeerProcess::wait_for_line`].
     pub(crate) fn spawn_watching_stdin(
         peer: &'static str,
         program: &Path,
         args: &[String],
+        envs: &[(&str, &Path)],
     ) -> Result<Self, Error> {
         let mut cmd = Command::new(program);
         cmd.args(args);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
         Self::spawn(peer, program, cmd, true)
     }
 
@@ -400,7 +405,7 @@ mod tests {
     #[test]
     fn a_peer_that_exits_early_is_reported_with_its_output() {
         let args = ["-c".to_owned(), "echo cannot bind >&2; exit 3".to_owned()];
-        let mut peer = PeerProcess::spawn_watching_stdin("doomed", &sh(), &args).unwrap();
+        let mut peer = PeerProcess::spawn_watching_stdin("doomed", &sh(), &args, &[]).unwrap();
         let err = peer
             .wait_for_line(Duration::from_secs(10), |l| {
                 l.strip_prefix("ready ").map(str::to_owned)
@@ -509,7 +514,7 @@ mod tests {
             "-c".to_owned(),
             "echo starting; echo ready /x/y; cat >/dev/null".to_owned(),
         ];
-        let mut peer = PeerProcess::spawn_watching_stdin("talker", &sh(), &args).unwrap();
+        let mut peer = PeerProcess::spawn_watching_stdin("talker", &sh(), &args, &[]).unwrap();
         let path = peer
             .wait_for_line(Duration::from_secs(10), |l| {
                 l.strip_prefix("ready ").map(str::to_owned)

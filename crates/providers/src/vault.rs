@@ -199,9 +199,12 @@ impl VaultKv {
             }
         };
 
+        // No redirects: the token travels in X-Vault-Token, which a client keeps on a redirect to
+        // another host, and the operator's allow-list of provider URLs is checked on `server` only.
         let mut builder = reqwest::Client::builder()
             .timeout(DEFAULT_TIMEOUT)
-            .connect_timeout(DEFAULT_TIMEOUT);
+            .connect_timeout(DEFAULT_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none());
         if let Some(pem) = &config.ca_pem {
             let certificates = reqwest::Certificate::from_pem_bundle(pem)
                 .map_err(|e| invalid(format!("the vault CA bundle is not PEM: {e}")))?;
@@ -332,19 +335,28 @@ impl VaultKv {
             value.set_sensitive(true);
             request = request.header("X-Vault-Token", value);
         }
-        let response = request
+        let mut response = request
             .send()
             .await
             .map_err(|e| self.unavailable(&e, token))?;
         let status = response.status();
-        let body = response
-            .bytes()
+        // Read at most MAX_ANSWER_BYTES: the server is chosen by whoever wrote the store.
+        let mut body = Zeroizing::new(Vec::new());
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|e| self.unavailable(&e, token))?;
-        Ok(Answer {
-            status,
-            body: Zeroizing::new(Vec::from(body)),
-        })
+            .map_err(|e| self.unavailable(&e, token))?
+        {
+            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(Error::Provider {
+                    store: self.store.clone(),
+                    status: status.as_u16(),
+                    message: format!("the answer is larger than {MAX_ANSWER_BYTES} bytes"),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Answer { status, body })
     }
 
     /// The error an unsuccessful answer stands for. `key` is the KV read it answered, if any;
@@ -543,6 +555,10 @@ impl VaultKv {
     }
 }
 
+/// Largest answer read from a Vault server (KV v2 values are limited to Vault's 32 MiB request size;
+/// Kubernetes Secrets hold at most 1 MiB).
+pub const MAX_ANSWER_BYTES: usize = 8 << 20;
+
 /// The auth mount, `default` when none is given.
 fn auth_mount(mount: &str, default: &str) -> String {
     let mount = mount.trim_matches('/');
@@ -615,6 +631,67 @@ mod tests {
 
     fn token(t: &str) -> VaultAuth {
         VaultAuth::Token(Zeroizing::new(t.to_owned()))
+    }
+
+    /// A one-shot HTTP server on 127.0.0.1: answers the first request with `head` and then `body`
+    /// bytes of `x`; hands back what it was sent.
+    fn one_shot_server(head: String, body: usize) -> (String, std::thread::JoinHandle<String>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let handle = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = vec![0u8; 8192];
+            let n = stream.read(&mut request).unwrap_or(0);
+            let _ = stream.write_all(head.as_bytes());
+            let chunk = vec![b'x'; 64 << 10];
+            let mut left = body;
+            while left > 0 {
+                let n = left.min(chunk.len());
+                if stream.write_all(&chunk[..n]).is_err() {
+                    break;
+                }
+                left -= n;
+            }
+            String::from_utf8_lossy(&request[..n]).into_owned()
+        });
+        (address, handle)
+    }
+
+    #[tokio::test]
+    async fn redirects_are_not_followed_so_the_token_stays_with_the_allowed_server() {
+        let elsewhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        elsewhere.set_nonblocking(true).unwrap();
+        let target = elsewhere.local_addr().unwrap();
+        let (server, served) = one_shot_server(
+            format!(
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://{target}/v1/auth/token/lookup-self\r\nContent-Length: 0\r\n\r\n"
+            ),
+            0,
+        );
+        let vault = VaultKv::new(config(&server, "secret", token("s.CANARY-redirect"))).unwrap();
+        let err = vault.validate().await.unwrap_err();
+        assert!(err.to_string().contains("307"), "{err}");
+        assert!(!err.to_string().contains("CANARY"), "{err}");
+        assert!(served.join().unwrap().contains("s.CANARY-redirect"));
+        assert!(
+            elsewhere.accept().is_err(),
+            "the redirect target was contacted"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_oversized_answer_is_refused_without_reading_it_all() {
+        let size = MAX_ANSWER_BYTES + (1 << 20);
+        let (server, _served) = one_shot_server(
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {size}\r\n\r\n"
+            ),
+            size,
+        );
+        let vault = VaultKv::new(config(&server, "secret", token("t"))).unwrap();
+        let err = vault.validate().await.unwrap_err();
+        assert!(err.to_string().contains("larger than"), "{err}");
     }
 
     #[test]

@@ -418,6 +418,7 @@ fn sops_and_external_secret_values_reach_the_controller() -> TestResult {
             "sops.env[1].name=VAULT_TOKEN",
             "sops.env[1].valueFrom.secretKeyRef.name=vault-token",
             "sops.env[1].valueFrom.secretKeyRef.key=token",
+            "sops.allowUnbound=true",
             "externalSecrets.providerBackoffMax=10m",
         ],
     )?;
@@ -441,6 +442,21 @@ fn sops_and_external_secret_values_reach_the_controller() -> TestResult {
         env_var("SIGNET_PROVIDER_BACKOFF_MAX").ok_or("backoff env missing")?["value"],
         "10m"
     );
+    assert_eq!(
+        env_var("SIGNET_ALLOW_UNBOUND_SOPS_SECRETS").ok_or("allowUnbound env missing")?["value"],
+        "true"
+    );
+    // Unbound SopsSecrets are refused unless the operator asks (a migration).
+    let defaults = render("signet", "secrets-system", &[])?;
+    let default_env =
+        &one_of_kind(&defaults, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"];
+    assert!(
+        !default_env
+            .to_string()
+            .contains("SIGNET_ALLOW_UNBOUND_SOPS_SECRETS"),
+        "{default_env}"
+    );
+    assert!(refused(&["sops.allowUnbound=maybe"]));
 
     // Token minting (Vault Kubernetes auth) is granted by default and can be switched off.
     let grants_tokens = |objects: &[Value]| {
@@ -524,6 +540,7 @@ fn rendered_flags_and_variables_are_ones_the_controller_knows() -> TestResult {
             "watchNamespace=apps",
             "keyCutoffTime=2026-01-02T03:04:05Z",
             "sops.ageSecretNames={sops-age}",
+            "sops.allowUnbound=true",
         ],
     )?;
     let container =

@@ -45,6 +45,9 @@ pub struct Config {
     pub sops_environment: Vec<(String, String)>,
     /// Longest wait between retries of a failing ExternalSecret (doubling from 5 s).
     pub provider_backoff_max: Duration,
+    /// Open SopsSecrets without `spec.binding` (in any namespace they are copied to): for a
+    /// migration only.
+    pub allow_unbound_sops_secrets: bool,
 }
 
 /// Leader election through a `coordination.k8s.io` Lease in the controller namespace: only the
@@ -89,6 +92,7 @@ impl Config {
             sops_age_secrets: Vec::new(),
             sops_environment: Vec::new(),
             provider_backoff_max: Duration::from_secs(300),
+            allow_unbound_sops_secrets: false,
         }
     }
 }
@@ -161,6 +165,10 @@ pub struct Args {
     /// Longest wait between retries of a failing ExternalSecret (doubling from 5 s).
     #[arg(long, env = "SIGNET_PROVIDER_BACKOFF_MAX", default_value = "5m", value_parser = parse_period)]
     pub provider_backoff_max: Duration,
+    /// Open SopsSecrets that have no `spec.binding`, in whatever namespace they are created (a
+    /// copy of another team's object too): only while migrating old files.
+    #[arg(long, env = "SIGNET_ALLOW_UNBOUND_SOPS_SECRETS")]
+    pub allow_unbound_sops_secrets: bool,
 }
 
 /// Prefixes of the environment variables the SopsSecret key sources read.
@@ -185,6 +193,7 @@ impl Args {
             max_concurrent_reconciles: self.max_concurrent_reconciles,
             sops_age_secrets: self.sops_age_secrets.clone(),
             provider_backoff_max: self.provider_backoff_max,
+            allow_unbound_sops_secrets: self.allow_unbound_sops_secrets,
             sops_environment: std::env::vars()
                 .filter(|(k, _)| {
                     SOPS_ENVIRONMENT_PREFIXES.iter().any(|p| k.starts_with(p))
@@ -284,5 +293,10 @@ mod tests {
             .unwrap()
             .to_config();
         assert_eq!(defaults.key_renew_period, Some(DEFAULT_KEY_RENEW_PERIOD));
+        assert!(!defaults.allow_unbound_sops_secrets);
+        let migrating = Args::try_parse_from(["signet-controller", "--allow-unbound-sops-secrets"])
+            .unwrap()
+            .to_config();
+        assert!(migrating.allow_unbound_sops_secrets);
     }
 }

@@ -270,6 +270,30 @@ impl Bed {
         Ok(serde_saphyr::from_str(std::str::from_utf8(&made)?)?)
     }
 
+    /// An unbound SopsSecret `name` as `signet encrypt --kind SopsSecret` wrote them before
+    /// bindings (`--k8s --mac-only-encrypted`, keys sorted, `data` first): in the order the API
+    /// server returns, so its MAC matches without any search.
+    fn legacy_signet(&self, name: &str) -> Result<SopsSecret, BoxError> {
+        let plain = format!(
+            "apiVersion: signet.dev/v1alpha1\nkind: SopsSecret\nmetadata:\n  name: {name}\nspec:\n  data:\n    alpha: {}\n  stringData:\n    password: {CANARY}-pw\n    username: admin\n",
+            b64(&format!("{CANARY}-alpha")),
+        );
+        let file = format!("{name}.yaml");
+        self.sandbox.write(&file, plain);
+        let made = self
+            .sandbox
+            .signet([
+                "encrypt",
+                "--k8s",
+                "--mac-only-encrypted",
+                "--age",
+                &self.recipient,
+                &file,
+            ])
+            .ok();
+        Ok(serde_saphyr::from_str(std::str::from_utf8(&made)?)?)
+    }
+
     /// Waits until the Ready condition has `status` for the current generation.
     async fn wait_ready(&self, name: &str, status: &str) -> Result<SopsSecret, BoxError> {
         self.wait_ready_in(&self.namespace, name, status).await
@@ -697,6 +721,7 @@ async fn unbound_and_tampered_bindings_are_refused_and_the_migration_flag_opens_
     let age = ["--age", bed.recipient.as_str()];
     // As the docs said before bindings: no binding, and a rule that does not select one.
     let legacy = bed.sops_encrypt("legacy", None, "^(data|stringData)$")?;
+    let legacy_sorted = bed.legacy_signet("legacy-sorted")?;
     let bound = bed.encrypt("bound", &[&["--namespace", ns.as_str()][..], &age].concat())?;
     let anywhere = bed.encrypt(
         "anywhere",
@@ -717,10 +742,11 @@ async fn unbound_and_tampered_bindings_are_refused_and_the_migration_flag_opens_
         ("legacy", legacy.clone(), "Unbound"),
         // Bound, its binding removed: unbound now.
         ("stripped", with_binding(&bound, None), "Unbound"),
-        // An unbound object given a plain binding for here: the MAC does not cover it.
+        // An unbound object given a plain binding for here: the MAC does not cover it (and the
+        // values are in the order the MAC was made in, so nothing else would stop it).
         (
             "legacy-plain",
-            with_binding(&legacy, Some(json!(format!("{ns}/legacy-plain")))),
+            with_binding(&legacy_sorted, Some(json!(format!("{ns}/legacy-plain")))),
             "InvalidSopsSecret",
         ),
         // ... or an encrypted one borrowed from a bound file, which its rule does not decrypt.
@@ -787,6 +813,7 @@ async fn unbound_and_tampered_bindings_are_refused_and_the_migration_flag_opens_
     let migrating = Bed::start_with(|config| config.allow_unbound_sops_secrets = true).await?;
     let ns = migrating.namespace.clone();
     let legacy = migrating.sops_encrypt("legacy", None, "^(data|stringData)$")?;
+    let legacy_sorted = migrating.legacy_signet("legacy-sorted")?;
     let bound = migrating.encrypt(
         "bound",
         &["--namespace", &ns, "--age", &migrating.recipient],
@@ -799,7 +826,7 @@ async fn unbound_and_tampered_bindings_are_refused_and_the_migration_flag_opens_
         .create(
             &ns,
             "legacy-plain",
-            with_binding(&legacy, Some(json!(format!("{ns}/legacy-plain")))),
+            with_binding(&legacy_sorted, Some(json!(format!("{ns}/legacy-plain")))),
         )
         .await?;
     let opened = migrating.wait_ready("legacy", "True").await?;

@@ -1381,11 +1381,12 @@ async fn controller_reconciles_under_the_chart_rbac(watch_namespace: bool) -> Te
         app,
         "sealed-elsewhere",
         serde_json::json!({
-            "spec": {"stringData": {"password": "ENC[AES256_GCM,data:AAAA,iv:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]"}},
+            "spec": {"binding": "ENC[AES256_GCM,data:AAAA,iv:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]",
+                     "stringData": {"password": "ENC[AES256_GCM,data:AAAA,iv:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]"}},
             "sops": {"age": [{"recipient": "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
                               "enc": "-----BEGIN AGE ENCRYPTED FILE-----\nAAAA\n-----END AGE ENCRYPTED FILE-----\n"}],
                      "lastmodified": "2026-01-01T00:00:00Z", "mac": "ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAA,type:str]",
-                     "encrypted_regex": "^(data|stringData)$", "mac_only_encrypted": true, "version": "3.11.0"},
+                     "encrypted_regex": "^(data|stringData|binding)$", "mac_only_encrypted": true, "version": "3.11.0"},
         }),
     )
     .await?;
@@ -1393,7 +1394,10 @@ async fn controller_reconciles_under_the_chart_rbac(watch_namespace: bool) -> Te
     let outcome = async {
         let sops_reason =
             wait_ready(&admin, "SopsSecret", app, "sealed-elsewhere", "False").await?;
-        assert!(!sops_reason.is_empty(), "a SopsSecret failure has a reason");
+        assert_eq!(
+            sops_reason, "NoDecryptionKey",
+            "a SopsSecret failure has a reason"
+        );
         wait_ready(&admin, "SecretStore", app, "vault", "True").await?;
         wait_ready(&admin, "ClusterSecretStore", None, &cluster_store, "True").await?;
         for name in ["from-store", "from-cluster-store", "short-lived"] {

@@ -418,6 +418,7 @@ fn sops_and_external_secret_values_reach_the_controller() -> TestResult {
             "sops.env[1].name=VAULT_TOKEN",
             "sops.env[1].valueFrom.secretKeyRef.name=vault-token",
             "sops.env[1].valueFrom.secretKeyRef.key=token",
+            "sops.allowUnbound=true",
             "externalSecrets.providerBackoffMax=10m",
         ],
     )?;
@@ -441,6 +442,21 @@ fn sops_and_external_secret_values_reach_the_controller() -> TestResult {
         env_var("SIGNET_PROVIDER_BACKOFF_MAX").ok_or("backoff env missing")?["value"],
         "10m"
     );
+    assert_eq!(
+        env_var("SIGNET_ALLOW_UNBOUND_SOPS_SECRETS").ok_or("allowUnbound env missing")?["value"],
+        "true"
+    );
+    // Unbound SopsSecrets are refused unless the operator asks (a migration).
+    let defaults = render("signet", "secrets-system", &[])?;
+    let default_env =
+        &one_of_kind(&defaults, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"];
+    assert!(
+        !default_env
+            .to_string()
+            .contains("SIGNET_ALLOW_UNBOUND_SOPS_SECRETS"),
+        "{default_env}"
+    );
+    assert!(refused(&["sops.allowUnbound=maybe"]));
 
     // Token minting (Vault Kubernetes auth) is off by default and can be switched on.
     let grants_tokens = |objects: &[Value]| {
@@ -587,6 +603,7 @@ fn rendered_flags_and_variables_are_ones_the_controller_knows() -> TestResult {
             "sops.ageSecretNames={sops-age}",
             "externalSecrets.allowedTokenAudiences={vault}",
             "externalSecrets.allowedProviderURLs={https://vault.example}",
+            "sops.allowUnbound=true",
         ],
     )?;
     let container =
@@ -1580,11 +1597,12 @@ async fn controller_reconciles_under_the_chart_rbac(watch_namespace: bool) -> Te
         app,
         "sealed-elsewhere",
         serde_json::json!({
-            "spec": {"stringData": {"password": "ENC[AES256_GCM,data:AAAA,iv:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]"}},
+            "spec": {"binding": "ENC[AES256_GCM,data:AAAA,iv:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]",
+                     "stringData": {"password": "ENC[AES256_GCM,data:AAAA,iv:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]"}},
             "sops": {"age": [{"recipient": "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
                               "enc": "-----BEGIN AGE ENCRYPTED FILE-----\nAAAA\n-----END AGE ENCRYPTED FILE-----\n"}],
                      "lastmodified": "2026-01-01T00:00:00Z", "mac": "ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAA,type:str]",
-                     "encrypted_regex": "^(data|stringData)$", "mac_only_encrypted": true, "version": "3.11.0"},
+                     "encrypted_regex": "^(data|stringData|binding)$", "mac_only_encrypted": true, "version": "3.11.0"},
         }),
     )
     .await?;
@@ -1592,7 +1610,10 @@ async fn controller_reconciles_under_the_chart_rbac(watch_namespace: bool) -> Te
     let outcome = async {
         let sops_reason =
             wait_ready(&admin, "SopsSecret", app, "sealed-elsewhere", "False").await?;
-        assert!(!sops_reason.is_empty(), "a SopsSecret failure has a reason");
+        assert_eq!(
+            sops_reason, "NoDecryptionKey",
+            "a SopsSecret failure has a reason"
+        );
         wait_ready(&admin, "SecretStore", app, "vault", "True").await?;
         if mint_tokens {
             wait_ready(&admin, "SecretStore", app, "vault-k8s", "False").await?;

@@ -1,9 +1,12 @@
 //! SopsSecrets on the real kube-apiserver: objects made by `signet encrypt --kind SopsSecret` and by
-//! upstream sops (`--encrypted-regex '^(data|stringData)$' --mac-only-encrypted`, keys in any order)
-//! become the right Secrets with the controller's age identity from a Secret; labels added in the
-//! cluster do not break the MAC; a removed or altered value is refused with a Warning and the
-//! Secret stays as it was; without a usable key the condition says so, leaks nothing, and the
-//! object opens as soon as the identity Secret gains the key.
+//! upstream sops (`--encrypted-regex '^(data|stringData|binding)$' --mac-only-encrypted`, keys and
+//! the binding in any order) become the right Secrets with the controller's age identity from a
+//! Secret; labels added in the cluster do not break the MAC; a removed or altered value is refused
+//! with a Warning and the Secret stays as it was; without a usable key the condition says so, leaks
+//! nothing, and the object opens as soon as the identity Secret gains the key. Bindings: an object
+//! opens only where its scope allows (a copy to another namespace or, strict, a rename does not);
+//! an unbound one only under the migration flag; a binding left plain, borrowed, swapped or removed
+//! is refused. The controller's logs (captured for the whole process) never show a value.
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
@@ -18,6 +21,7 @@ use signet_testkit::{ApiServer, Moto, OpenBao};
 use signet_tests::poll::eventually;
 use signet_tests::sandbox::Sandbox;
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -36,6 +40,63 @@ struct Bed {
     sandbox: Sandbox,
     /// The identity the controller holds, and its recipient.
     recipient: String,
+}
+
+/// Another namespace, watched by a controller of its own holding the same identity (a controller
+/// watches one namespace or all, and tests share the API server).
+struct Neighbour {
+    namespace: String,
+    _controller: RunningController,
+}
+
+/// Everything the process logs through `tracing` (every controller of this test binary), at
+/// debug level for Signet's crates; installed by the first [`Bed`].
+fn captured_logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter("info,signet_controller=debug,signet_keys=debug,signet_sops=debug")
+            .with_writer(move || LogSink(sink.clone()))
+            .try_init()
+            .expect("no other tracing subscriber in this test binary");
+        logs
+    })
+}
+
+struct LogSink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Starts a controller for SopsSecrets in `namespace`, its keys in `keys_namespace` (where the
+/// identity Secret is).
+async fn start_controller(
+    client: &Client,
+    keys_namespace: &str,
+    namespace: &str,
+    tweak: impl FnOnce(&mut Config),
+) -> Result<RunningController, BoxError> {
+    captured_logs();
+    let mut config = Config::new(keys_namespace);
+    config.watch_namespace = Some(namespace.to_owned());
+    config.listen_addr = "127.0.0.1:0".parse()?;
+    config.metrics_addr = "127.0.0.1:0".parse()?;
+    config.key_bits = 2048;
+    config.sops_age_secrets = vec![IDENTITY_SECRET.into()];
+    tweak(&mut config);
+    Ok(signet_controller::start(client.clone(), config).await?)
 }
 
 fn new_identity(sandbox: &Sandbox, name: &str) -> (String, String) {
@@ -87,14 +148,7 @@ impl Bed {
         secrets
             .create(&PostParams::default(), &identity_secret(&[&identity]))
             .await?;
-        let mut config = Config::new(&keys_namespace);
-        config.watch_namespace = Some(namespace.clone());
-        config.listen_addr = "127.0.0.1:0".parse()?;
-        config.metrics_addr = "127.0.0.1:0".parse()?;
-        config.key_bits = 2048;
-        config.sops_age_secrets = vec![IDENTITY_SECRET.into()];
-        tweak(&mut config);
-        let controller = signet_controller::start(client.clone(), config).await?;
+        let controller = start_controller(&client, &keys_namespace, &namespace, tweak).await?;
         Ok(Bed {
             client,
             keys_namespace,
@@ -105,40 +159,154 @@ impl Bed {
         })
     }
 
+    /// Another namespace with a controller of its own that holds this bed's identity.
+    async fn neighbour(&self) -> Result<Neighbour, BoxError> {
+        let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
+        let keys_namespace = server.create_namespace(&self.client, "sopskeys").await?;
+        let namespace = server.create_namespace(&self.client, "sopsother").await?;
+        let identity = String::from_utf8(self.sandbox.read("controller.agekey"))?;
+        Api::<Secret>::namespaced(self.client.clone(), &keys_namespace)
+            .create(&PostParams::default(), &identity_secret(&[&identity]))
+            .await?;
+        let controller =
+            start_controller(&self.client, &keys_namespace, &namespace, |_| {}).await?;
+        Ok(Neighbour {
+            namespace,
+            _controller: controller,
+        })
+    }
+
     fn api(&self) -> Api<SopsSecret> {
-        Api::namespaced(self.client.clone(), &self.namespace)
+        self.api_in(&self.namespace)
+    }
+
+    fn api_in(&self, namespace: &str) -> Api<SopsSecret> {
+        Api::namespaced(self.client.clone(), namespace)
     }
 
     fn secrets(&self) -> Api<Secret> {
-        Api::namespaced(self.client.clone(), &self.namespace)
+        self.secrets_in(&self.namespace)
     }
 
-    /// Creates the SopsSecret in `yaml` (as committed to Git) in the test namespace.
-    async fn apply(&self, yaml: &str) -> Result<SopsSecret, BoxError> {
-        let mut object: SopsSecret = serde_saphyr::from_str(yaml)?;
-        object.metadata.namespace = Some(self.namespace.clone());
-        Ok(self.api().create(&PostParams::default(), &object).await?)
+    fn secrets_in(&self, namespace: &str) -> Api<Secret> {
+        Api::namespaced(self.client.clone(), namespace)
     }
 
-    /// Encrypts the plain Secret `name` with `signet encrypt --kind SopsSecret KEY_ARGS…` and
-    /// creates the result.
+    /// Creates `object` as `namespace`/`name`: the same bytes, wherever its metadata says.
+    async fn create(
+        &self,
+        namespace: &str,
+        name: &str,
+        mut object: SopsSecret,
+    ) -> Result<SopsSecret, BoxError> {
+        object.metadata.namespace = Some(namespace.to_owned());
+        object.metadata.name = Some(name.to_owned());
+        Ok(self
+            .api_in(namespace)
+            .create(&PostParams::default(), &object)
+            .await?)
+    }
+
+    /// `signet encrypt --kind SopsSecret ARGS…` of the plain Secret `name` (a manifest without a
+    /// namespace).
+    fn encrypt(&self, name: &str, args: &[&str]) -> Result<SopsSecret, BoxError> {
+        let file = format!("{name}.yaml");
+        self.sandbox.write(&file, plain_secret(name));
+        let mut all = vec!["encrypt", "--kind", "SopsSecret"];
+        all.extend_from_slice(args);
+        all.push(&file);
+        let made = self.sandbox.signet(&all).ok();
+        Ok(serde_saphyr::from_str(std::str::from_utf8(&made)?)?)
+    }
+
+    /// Encrypts the plain Secret `name` for the test namespace with `signet encrypt --kind
+    /// SopsSecret KEY_ARGS…` and creates the result.
     async fn encrypt_and_apply(
         &self,
         name: &str,
         key_args: &[&str],
     ) -> Result<SopsSecret, BoxError> {
-        let file = format!("{name}.yaml");
-        self.sandbox.write(&file, plain_secret(name));
-        let mut args = vec!["encrypt", "--kind", "SopsSecret"];
+        let mut args = vec!["--namespace", self.namespace.as_str()];
         args.extend_from_slice(key_args);
-        args.push(&file);
-        let made = self.sandbox.signet(&args).ok();
-        self.apply(std::str::from_utf8(&made)?).await
+        let object = self.encrypt(name, &args)?;
+        self.create(&self.namespace, name, object).await
+    }
+
+    /// `sops --encrypt --age RECIPIENT --encrypted-regex REGEX --mac-only-encrypted` of a
+    /// hand-written SopsSecret `name` for the test namespace, its `spec` keys in an order of their
+    /// own; `binding` (when given) sits between `stringData` and `data`.
+    fn sops_encrypt(
+        &self,
+        name: &str,
+        binding: Option<&str>,
+        regex: &str,
+    ) -> Result<SopsSecret, BoxError> {
+        let binding = binding
+            .map(|b| format!("  binding: \"{b}\"\n"))
+            .unwrap_or_default();
+        let plain = format!(
+            "apiVersion: signet.dev/v1alpha1\nkind: SopsSecret\nmetadata:\n  name: {name}\n  namespace: {}\nspec:\n  stringData:\n    username: admin\n    password: {CANARY}-pw\n{binding}  template:\n    type: kubernetes.io/basic-auth\n    metadata:\n      labels:\n        team: payments\n      annotations:\n        note: from-git\n  data:\n    zeta: {}\n    alpha: {}\n",
+            self.namespace,
+            b64("zeta-value"),
+            b64(&format!("{CANARY}-alpha")),
+        );
+        let file = format!("{name}.yaml");
+        self.sandbox.write(&file, plain);
+        let made = self
+            .sandbox
+            .peer(
+                "sops",
+                [
+                    "--encrypt",
+                    "--age",
+                    &self.recipient,
+                    "--encrypted-regex",
+                    regex,
+                    "--mac-only-encrypted",
+                    &file,
+                ],
+            )
+            .ok();
+        Ok(serde_saphyr::from_str(std::str::from_utf8(&made)?)?)
+    }
+
+    /// An unbound SopsSecret `name` as `signet encrypt --kind SopsSecret` wrote them before
+    /// bindings (`--k8s --mac-only-encrypted`, keys sorted, `data` first): in the order the API
+    /// server returns, so its MAC matches without any search.
+    fn legacy_signet(&self, name: &str) -> Result<SopsSecret, BoxError> {
+        let plain = format!(
+            "apiVersion: signet.dev/v1alpha1\nkind: SopsSecret\nmetadata:\n  name: {name}\nspec:\n  data:\n    alpha: {}\n  stringData:\n    password: {CANARY}-pw\n    username: admin\n",
+            b64(&format!("{CANARY}-alpha")),
+        );
+        let file = format!("{name}.yaml");
+        self.sandbox.write(&file, plain);
+        let made = self
+            .sandbox
+            .signet([
+                "encrypt",
+                "--k8s",
+                "--mac-only-encrypted",
+                "--age",
+                &self.recipient,
+                &file,
+            ])
+            .ok();
+        Ok(serde_saphyr::from_str(std::str::from_utf8(&made)?)?)
     }
 
     /// Waits until the Ready condition has `status` for the current generation.
     async fn wait_ready(&self, name: &str, status: &str) -> Result<SopsSecret, BoxError> {
-        let api = self.api();
+        self.wait_ready_in(&self.namespace, name, status).await
+    }
+
+    /// [`Bed::wait_ready`] in `namespace`.
+    async fn wait_ready_in(
+        &self,
+        namespace: &str,
+        name: &str,
+        status: &str,
+    ) -> Result<SopsSecret, BoxError> {
+        let api = self.api_in(namespace);
         Ok(eventually(
             &format!("{name} Ready={status}"),
             Duration::from_secs(30),
@@ -155,7 +323,11 @@ impl Bed {
     }
 
     async fn wait_secret(&self, name: &str) -> Result<Secret, BoxError> {
-        let api = self.secrets();
+        self.wait_secret_in(&self.namespace, name).await
+    }
+
+    async fn wait_secret_in(&self, namespace: &str, name: &str) -> Result<Secret, BoxError> {
+        let api = self.secrets_in(namespace);
         Ok(eventually(
             &format!("Secret {name}"),
             Duration::from_secs(30),
@@ -164,17 +336,50 @@ impl Bed {
         .await?)
     }
 
-    /// Status messages and event notes of the object: they must not contain the canary.
+    /// Status messages and event notes of the object, and the logs so far: they must not contain
+    /// the canary.
     async fn assert_nothing_leaked(&self, name: &str) -> TestResult {
-        let object = self.api().get(name).await?;
+        self.assert_nothing_leaked_in(&self.namespace, name).await
+    }
+
+    async fn assert_nothing_leaked_in(&self, namespace: &str, name: &str) -> TestResult {
+        let object = self.api_in(namespace).get(name).await?;
         let status = serde_json::to_string(&object.status)?;
         assert!(!status.contains(CANARY), "status leaks: {status}");
-        let events: Api<Event> = Api::namespaced(self.client.clone(), &self.namespace);
+        let events: Api<Event> = Api::namespaced(self.client.clone(), namespace);
         for event in events.list(&ListParams::default()).await? {
             let note = event.note.unwrap_or_default();
             assert!(!note.contains(CANARY), "event leaks: {note}");
         }
+        let logs = captured_logs().lock().unwrap_or_else(|e| e.into_inner());
+        assert!(!logs.is_empty(), "no logs captured");
+        let logs = String::from_utf8_lossy(&logs);
+        assert!(!logs.contains(CANARY), "logs leak: {logs}");
         Ok(())
+    }
+
+    /// The Ready condition of `namespace`/`name` once it is False for the current generation:
+    /// (reason, message).
+    async fn refusal_in(&self, namespace: &str, name: &str) -> Result<(String, String), BoxError> {
+        let object = self.wait_ready_in(namespace, name, "False").await?;
+        let condition = object
+            .status
+            .as_ref()
+            .and_then(|s| s.ready())
+            .ok_or("no Ready condition")?
+            .clone();
+        assert!(
+            self.secrets_in(namespace).get_opt(name).await?.is_none(),
+            "{namespace}/{name} was refused, yet a Secret exists"
+        );
+        Ok((
+            condition.reason.unwrap_or_default(),
+            condition.message.unwrap_or_default(),
+        ))
+    }
+
+    async fn refusal(&self, name: &str) -> Result<(String, String), BoxError> {
+        self.refusal_in(&self.namespace, name).await
     }
 
     async fn warnings_for(&self, name: &str) -> Result<Vec<Event>, BoxError> {
@@ -260,30 +465,11 @@ async fn signet_made_and_sops_made_sopssecrets_become_secrets() -> TestResult {
     );
     assert_expected_secret(&bed.wait_secret("db").await?, &created);
 
-    // Made by upstream sops, stringData before data and keys unsorted: the API server sorts them,
-    // the controller still verifies the MAC.
-    let sops_plain = format!(
-        "apiVersion: signet.dev/v1alpha1\nkind: SopsSecret\nmetadata:\n  name: upstream\nspec:\n  stringData:\n    username: admin\n    password: {CANARY}-pw\n  template:\n    type: kubernetes.io/basic-auth\n    metadata:\n      labels:\n        team: payments\n      annotations:\n        note: from-git\n  data:\n    zeta: {}\n    alpha: {}\n",
-        b64("zeta-value"),
-        b64(&format!("{CANARY}-alpha")),
-    );
-    bed.sandbox.write("upstream.yaml", sops_plain);
-    let sops_made = bed
-        .sandbox
-        .peer(
-            "sops",
-            [
-                "--encrypt",
-                "--age",
-                &bed.recipient,
-                "--encrypted-regex",
-                "^(data|stringData)$",
-                "--mac-only-encrypted",
-                "upstream.yaml",
-            ],
-        )
-        .ok();
-    let created = bed.apply(std::str::from_utf8(&sops_made)?).await?;
+    // Made by upstream sops as docs/sops-secrets.md says, stringData before the binding before
+    // data and keys unsorted: the API server sorts them, the controller still verifies the MAC.
+    let binding = format!("{}/upstream", bed.namespace);
+    let sops_made = bed.sops_encrypt("upstream", Some(&binding), "^(data|stringData|binding)$")?;
+    let created = bed.create(&bed.namespace, "upstream", sops_made).await?;
     bed.wait_ready("upstream", "True").await?;
     assert_expected_secret(&bed.wait_secret("upstream").await?, &created);
 
@@ -460,5 +646,209 @@ async fn kms_and_transit_keys_open_sopssecrets_through_the_controller_identity()
         .unwrap_or_default();
     assert!(message.contains(&kms), "{message}");
     assert_expected_secret(&bed.wait_secret("by-kms").await?, &created);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bound_sopssecrets_open_only_where_their_scope_allows() -> TestResult {
+    let bed = Bed::start().await?;
+    let other = bed.neighbour().await?;
+    let (a, b) = (bed.namespace.as_str(), other.namespace.as_str());
+    let age = ["--age", bed.recipient.as_str()];
+    let strict = bed.encrypt("db", &[&["--namespace", a][..], &age].concat())?;
+    let wide = bed.encrypt(
+        "wide",
+        &[&["--namespace", a, "--scope", "namespace-wide"][..], &age].concat(),
+    )?;
+    // The manifest names no namespace: only the cluster-wide scope may do without.
+    let anywhere = bed.encrypt(
+        "anywhere",
+        &[&["--scope", "cluster-wide"][..], &age].concat(),
+    )?;
+
+    // (namespace, name, object, opens there)
+    let cases = [
+        (a, "db", &strict, true),
+        (a, "db-renamed", &strict, false),
+        (b, "db", &strict, false),
+        (a, "wide", &wide, true),
+        (a, "wide-renamed", &wide, true),
+        (b, "wide", &wide, false),
+        (a, "anywhere", &anywhere, true),
+        (b, "anywhere-else", &anywhere, true),
+    ];
+    for (namespace, name, object, _) in &cases {
+        bed.create(namespace, name, (*object).clone()).await?;
+    }
+    for (namespace, name, _, opens) in cases {
+        if opens {
+            bed.wait_ready_in(namespace, name, "True").await?;
+            let secret = bed.wait_secret_in(namespace, name).await?;
+            assert_eq!(
+                text(&secret, "password"),
+                format!("{CANARY}-pw"),
+                "{namespace}/{name}"
+            );
+        } else {
+            let (reason, message) = bed.refusal_in(namespace, name).await?;
+            assert_eq!(reason, "BindingMismatch", "{namespace}/{name}: {message}");
+            let why = if namespace == a {
+                "another name in this namespace"
+            } else {
+                "another namespace"
+            };
+            assert!(message.contains(why), "{namespace}/{name}: {message}");
+            assert!(
+                message.contains("signet encrypt --kind SopsSecret"),
+                "{message}"
+            );
+            // What the binding allows was encrypted: a copy's refusal does not name it.
+            assert!(
+                namespace == a || !message.contains(a),
+                "{namespace}/{name}: {message}"
+            );
+        }
+        bed.assert_nothing_leaked_in(namespace, name).await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unbound_and_tampered_bindings_are_refused_and_the_migration_flag_opens_only_unbound()
+-> TestResult {
+    let bed = Bed::start().await?;
+    let ns = bed.namespace.clone();
+    let age = ["--age", bed.recipient.as_str()];
+    // As the docs said before bindings: no binding, and a rule that does not select one.
+    let legacy = bed.sops_encrypt("legacy", None, "^(data|stringData)$")?;
+    let legacy_sorted = bed.legacy_signet("legacy-sorted")?;
+    let bound = bed.encrypt("bound", &[&["--namespace", ns.as_str()][..], &age].concat())?;
+    let anywhere = bed.encrypt(
+        "anywhere",
+        &[&["--scope", "cluster-wide"][..], &age].concat(),
+    )?;
+    let with_binding = |object: &SopsSecret, binding: Option<serde_json::Value>| {
+        let mut object = object.clone();
+        match binding {
+            Some(value) => object.spec.insert("binding".into(), value),
+            None => object.spec.remove("binding"),
+        };
+        object
+    };
+    let sealed_binding = |object: &SopsSecret| object.spec["binding"].clone();
+
+    let cases = [
+        // Unbound: refused before any decryption, with the way out.
+        ("legacy", legacy.clone(), "Unbound"),
+        // Bound, its binding removed: unbound now.
+        ("stripped", with_binding(&bound, None), "Unbound"),
+        // An unbound object given a plain binding for here: the MAC does not cover it (and the
+        // values are in the order the MAC was made in, so nothing else would stop it).
+        (
+            "legacy-plain",
+            with_binding(&legacy_sorted, Some(json!(format!("{ns}/legacy-plain")))),
+            "InvalidSopsSecret",
+        ),
+        // ... or an encrypted one borrowed from a bound file, which its rule does not decrypt.
+        (
+            "legacy-borrowed",
+            with_binding(&legacy, Some(sealed_binding(&bound))),
+            "InvalidSopsSecret",
+        ),
+        // A bound object given the binding of a cluster-wide file: another data key.
+        (
+            "swapped",
+            with_binding(&bound, Some(sealed_binding(&anywhere))),
+            "DecryptionFailed",
+        ),
+        // A bound object whose rule was edited so that a plain binding reads as plain text.
+        (
+            "regex-edited",
+            {
+                let mut object = with_binding(&bound, Some(json!("*")));
+                object.sops["encrypted_regex"] = json!("^(data|stringData)$");
+                object
+            },
+            "InvalidSopsSecret",
+        ),
+    ];
+    for (name, object, _) in &cases {
+        bed.create(&ns, name, object.clone()).await?;
+    }
+    for (name, _, expected) in &cases {
+        let (reason, message) = bed.refusal(name).await?;
+        assert_eq!(&reason, expected, "{name}: {message}");
+        match *name {
+            "legacy" | "stripped" => {
+                for hint in [
+                    "signet encrypt --kind SopsSecret",
+                    "--encrypted-regex '^(data|stringData|binding)$' --mac-only-encrypted",
+                    "--allow-unbound-sops-secrets",
+                ] {
+                    assert!(message.contains(hint), "{name}: {message}");
+                }
+            }
+            "legacy-plain" | "regex-edited" => {
+                assert!(
+                    message.contains("spec.binding is not encrypted"),
+                    "{name}: {message}"
+                )
+            }
+            "legacy-borrowed" => {
+                assert!(
+                    message.contains("spec.binding was not decrypted"),
+                    "{name}: {message}"
+                )
+            }
+            _ => {}
+        }
+        bed.assert_nothing_leaked(name).await?;
+    }
+    // The untouched bound object opens.
+    bed.create(&ns, "bound", bound).await?;
+    bed.wait_ready("bound", "True").await?;
+
+    // During a migration: unbound objects open (the condition says they are unbound); a bound one
+    // stripped of its binding still fails the MAC, and a plain binding is still refused.
+    let migrating = Bed::start_with(|config| config.allow_unbound_sops_secrets = true).await?;
+    let ns = migrating.namespace.clone();
+    let legacy = migrating.sops_encrypt("legacy", None, "^(data|stringData)$")?;
+    let legacy_sorted = migrating.legacy_signet("legacy-sorted")?;
+    let bound = migrating.encrypt(
+        "bound",
+        &["--namespace", &ns, "--age", &migrating.recipient],
+    )?;
+    migrating.create(&ns, "legacy", legacy.clone()).await?;
+    migrating
+        .create(&ns, "stripped", with_binding(&bound, None))
+        .await?;
+    migrating
+        .create(
+            &ns,
+            "legacy-plain",
+            with_binding(&legacy_sorted, Some(json!(format!("{ns}/legacy-plain")))),
+        )
+        .await?;
+    let opened = migrating.wait_ready("legacy", "True").await?;
+    let message = opened.status.unwrap().ready().unwrap().message.clone();
+    assert!(
+        message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("not bound to a namespace"),
+        "{message:?}"
+    );
+    assert_eq!(
+        text(&migrating.wait_secret("legacy").await?, "password"),
+        format!("{CANARY}-pw")
+    );
+    assert_eq!(migrating.refusal("stripped").await?.0, "MacMismatch");
+    assert_eq!(
+        migrating.refusal("legacy-plain").await?.0,
+        "InvalidSopsSecret"
+    );
+    for name in ["legacy", "stripped", "legacy-plain"] {
+        migrating.assert_nothing_leaked(name).await?;
+    }
     Ok(())
 }

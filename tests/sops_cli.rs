@@ -483,3 +483,114 @@ fn non_map_documents_and_empty_files_are_refused() {
     sb.signet(["encrypt", "--age", &recipient, "empty.yaml"])
         .fails_with(92);
 }
+
+#[test]
+fn sops_secret_kind_binds_the_object_and_other_commands_keep_the_binding() {
+    let (mut sb, recipient) = setup();
+    sb.write("plain.yaml", secret_yaml());
+    let encrypt = |sb: &Sandbox, extra: &[&str]| {
+        let mut args = vec![
+            "encrypt",
+            "--kind",
+            "SopsSecret",
+            "--age",
+            recipient.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        args.push("plain.yaml");
+        sb.signet(&args)
+    };
+    let binding_of = |sb: &Sandbox, file: &str| {
+        String::from_utf8(
+            sb.signet(["decrypt", "--extract", "[\"spec\"][\"binding\"]", file])
+                .ok(),
+        )
+        .unwrap()
+    };
+
+    // Strict (the default) and namespace-wide need a namespace; the manifest has none.
+    for scope in [&[][..], &["--scope", "namespace-wide"]] {
+        let run = encrypt(&sb, scope);
+        let message = run.fails_with(214);
+        assert!(message.contains("plain.yaml"), "{message}");
+        assert!(
+            message.contains("metadata.namespace is missing"),
+            "{message}"
+        );
+        assert!(message.contains("--scope cluster-wide"), "{message}");
+        assert!(run.stdout().is_empty());
+    }
+    let made = String::from_utf8(encrypt(&sb, &["--namespace", "team-a"]).ok()).unwrap();
+    assert!(made.contains("namespace: team-a"), "{made}");
+    assert!(
+        made.contains("encrypted_regex: ^(data|stringData|binding)$"),
+        "{made}"
+    );
+    assert!(made.contains("mac_only_encrypted: true"), "{made}");
+    // First in spec, where the API server returns it; encrypted like the values.
+    let spec = made.split("spec:\n").nth(1).unwrap();
+    assert!(
+        spec.trim_start().starts_with("binding: ENC[AES256_GCM,"),
+        "{made}"
+    );
+    sb.write("strict.yaml", &made);
+    assert_eq!(binding_of(&sb, "strict.yaml"), "team-a/app");
+
+    let made = encrypt(&sb, &["--namespace", "team-a", "--scope", "namespace-wide"]).ok();
+    sb.write("wide.yaml", made);
+    assert_eq!(binding_of(&sb, "wide.yaml"), "team-a/*");
+    let made = String::from_utf8(encrypt(&sb, &["--scope", "cluster-wide"]).ok()).unwrap();
+    assert!(!made.contains("namespace:"), "{made}");
+    sb.write("anywhere.yaml", made);
+    assert_eq!(binding_of(&sb, "anywhere.yaml"), "*");
+
+    // A namespace the flag and the manifest disagree on, a name the API server would refuse, and
+    // a label the rule would encrypt.
+    sb.write(
+        "plain.yaml",
+        secret_yaml().replace("name: app\n", "name: app\n  namespace: team-b\n"),
+    );
+    let message = encrypt(&sb, &["--namespace", "team-a"]).fails_with(214);
+    assert!(
+        message.contains("\"team-b\"") && message.contains("\"team-a\""),
+        "{message}"
+    );
+    assert_eq!(
+        binding_of(&sb, "strict.yaml"),
+        "team-a/app",
+        "the agreeing case is not disturbed"
+    );
+    sb.write(
+        "plain.yaml",
+        secret_yaml().replace("name: app", "name: App_1"),
+    );
+    let message = encrypt(&sb, &["--namespace", "team-a"]).fails_with(214);
+    assert!(
+        message.contains("\"App_1\" is not a DNS subdomain"),
+        "{message}"
+    );
+    sb.write(
+        "plain.yaml",
+        secret_yaml().replace("name: app\n", "name: app\n  labels:\n    binding: x\n"),
+    );
+    let message = encrypt(&sb, &["--namespace", "team-a"]).fails_with(214);
+    assert!(message.contains("metadata.labels.binding"), "{message}");
+
+    // edit and rotate keep the binding encrypted and the MAC valid (decrypt checks it).
+    sed_editor(&mut sb, "user: admin", "user: root");
+    sb.signet(["edit", "strict.yaml"]).ok();
+    sb.signet(["rotate", "-i", "strict.yaml"]).ok();
+    let rotated = String::from_utf8(sb.read("strict.yaml")).unwrap();
+    assert!(rotated.contains("binding: ENC[AES256_GCM,"), "{rotated}");
+    assert_eq!(binding_of(&sb, "strict.yaml"), "team-a/app");
+    assert_eq!(
+        sb.signet([
+            "decrypt",
+            "--extract",
+            "[\"spec\"][\"stringData\"][\"user\"]",
+            "strict.yaml"
+        ])
+        .ok(),
+        b"root"
+    );
+}

@@ -49,6 +49,9 @@ pub struct Config {
     /// What ExternalSecret stores may use: their own namespace, token audiences, the controller's
     /// identity, provider URLs.
     pub store_policy: StorePolicy,
+    /// Open SopsSecrets without `spec.binding` (in any namespace they are copied to): for a
+    /// migration only.
+    pub allow_unbound_sops_secrets: bool,
 }
 
 /// Leader election through a `coordination.k8s.io` Lease in the controller namespace: only the
@@ -94,6 +97,7 @@ impl Config {
             sops_environment: Vec::new(),
             provider_backoff_max: Duration::from_secs(300),
             store_policy: StorePolicy::default(),
+            allow_unbound_sops_secrets: false,
         }
     }
 }
@@ -166,6 +170,10 @@ pub struct Args {
     /// Longest wait between retries of a failing ExternalSecret (doubling from 5 s).
     #[arg(long, env = "SIGNET_PROVIDER_BACKOFF_MAX", default_value = "5m", value_parser = parse_period)]
     pub provider_backoff_max: Duration,
+    /// Open SopsSecrets that have no `spec.binding`, in whatever namespace they are created (a
+    /// copy of another team's object too): only while migrating old files.
+    #[arg(long, env = "SIGNET_ALLOW_UNBOUND_SOPS_SECRETS")]
+    pub allow_unbound_sops_secrets: bool,
     /// Audience of the ServiceAccount tokens minted for Vault Kubernetes auth when a store names
     /// none (never leave it to the API server's own audience).
     #[arg(long, env = "SIGNET_SERVICE_ACCOUNT_TOKEN_AUDIENCE", default_value = DEFAULT_TOKEN_AUDIENCE, value_parser = non_empty)]
@@ -231,6 +239,7 @@ impl Args {
                     .allow_controller_identity_in_secret_stores,
                 allowed_provider_urls: self.allowed_provider_urls.clone(),
             },
+            allow_unbound_sops_secrets: self.allow_unbound_sops_secrets,
             sops_environment: std::env::vars()
                 .filter(|(k, _)| {
                     SOPS_ENVIRONMENT_PREFIXES.iter().any(|p| k.starts_with(p))
@@ -330,6 +339,11 @@ mod tests {
             .unwrap()
             .to_config();
         assert_eq!(defaults.key_renew_period, Some(DEFAULT_KEY_RENEW_PERIOD));
+        assert!(!defaults.allow_unbound_sops_secrets);
+        let migrating = Args::try_parse_from(["signet-controller", "--allow-unbound-sops-secrets"])
+            .unwrap()
+            .to_config();
+        assert!(migrating.allow_unbound_sops_secrets);
     }
 
     #[test]

@@ -17,9 +17,18 @@ use std::path::PathBuf;
 #[derive(Debug, Args)]
 pub struct EncryptCmd {
     /// `SopsSecret`: turn a Secret manifest into a `signet.dev/v1alpha1` SopsSecret for
-    /// signet-controller (implies `--k8s --mac-only-encrypted`).
+    /// signet-controller, bound to its namespace and name (implies `--mac-only-encrypted
+    /// --encrypted-regex '^(data|stringData|binding)$'`).
     #[arg(long, value_name = "KIND", value_parser = ["SopsSecret"])]
     kind: Option<String>,
+    /// With --kind SopsSecret: where the controller may open it — `strict` (the default: this
+    /// name in this namespace), `namespace-wide` (any name in this namespace) or `cluster-wide`
+    /// (anywhere). Written, encrypted, as `spec.binding`.
+    #[arg(long, value_enum, requires = "kind")]
+    scope: Option<crate::seal::ScopeArg>,
+    /// With --kind SopsSecret: the namespace, for a Secret whose manifest names none.
+    #[arg(long, requires = "kind")]
+    namespace: Option<String>,
     #[command(flatten)]
     input: InputArgs,
     #[command(flatten)]
@@ -212,12 +221,16 @@ pub fn encrypt(cmd: EncryptCmd) -> CliResult {
                 .emit(&loaded.tree)
                 .map_err(|e| loaded.err(code::COULD_NOT_READ_INPUT_FILE, e))?,
         );
-        let converted = super::sops_secret::from_secret(&plain, loaded.format, &name)?;
+        let placement = super::sops_secret::Placement {
+            scope: cmd.scope.unwrap_or(crate::seal::ScopeArg::Strict),
+            namespace: cmd.namespace.as_deref(),
+        };
+        let converted = super::sops_secret::from_secret(&plain, loaded.format, &name, &placement)?;
         loaded.tree = file::store(loaded.format, None)
             .parse(&converted)
             .map_err(|e| loaded.err(code::COULD_NOT_READ_INPUT_FILE, e))?;
-        key_args.k8s = true;
-        key_args.encrypted_regex = None;
+        key_args.k8s = false;
+        key_args.encrypted_regex = Some(signet_api::sops_secret::ENCRYPTED_REGEX.to_owned());
         key_args.unencrypted_regex = None;
         key_args.encrypted_suffix = None;
         key_args.unencrypted_suffix = None;

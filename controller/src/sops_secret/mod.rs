@@ -1,5 +1,6 @@
 //! `signet.dev/v1alpha1` SopsSecret: a whole sops document (top-level `sops:` metadata) whose
-//! `spec.data` / `spec.stringData` values are encrypted (`encrypted_regex: ^(data|stringData)$`,
+//! `spec.data` / `spec.stringData` values and `spec.binding` (where it may be opened, see
+//! [`signet_api::sops_secret`]) are encrypted (`encrypted_regex: ^(data|stringData|binding)$`,
 //! `mac_only_encrypted: true`, so what the cluster adds to `metadata` does not touch the MAC), and
 //! whose `spec.template` (`metadata.labels`/`annotations`, `type`, `immutable`) describes the Secret.
 //!
@@ -41,7 +42,7 @@ pub struct SopsSecret {
     pub kind: String,
     /// Standard object metadata.
     pub metadata: ObjectMeta,
-    /// `template`, and the encrypted `data` / `stringData`.
+    /// `template`, and the encrypted `binding`, `data` and `stringData`.
     #[serde(default)]
     pub spec: serde_json::Map<String, serde_json::Value>,
     /// The sops metadata block.
@@ -128,7 +129,7 @@ pub fn sops_secret_crd() -> CustomResourceDefinition {
     });
     let schema = json!({
         "type": "object",
-        "description": "A Secret encrypted with sops (values under spec.data/spec.stringData), decrypted in the cluster by signet-controller.",
+        "description": "A Secret encrypted with sops (values under spec.data/spec.stringData, bound to a namespace by spec.binding), decrypted in the cluster by signet-controller.",
         "required": ["spec", "sops"],
         "properties": {
             "apiVersion": {"type": "string"},
@@ -151,6 +152,10 @@ pub fn sops_secret_crd() -> CustomResourceDefinition {
                             "type": {"type": "string"},
                             "immutable": {"type": "boolean"}
                         }
+                    },
+                    "binding": {
+                        "type": "string",
+                        "description": "Encrypted (ENC[...]): where the object may be opened, `<namespace>/<name>` (strict), `<namespace>/*` (namespace-wide) or `*` (cluster-wide)."
                     },
                     "data": string_map,
                     "stringData": string_map

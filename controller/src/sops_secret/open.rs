@@ -1,18 +1,24 @@
 //! Decrypting one SopsSecret: recover the data key with the controller's keyring, decrypt the
-//! values of `spec.data` / `spec.stringData`, and check the MAC.
+//! values of `spec.data` / `spec.stringData` and the binding (`spec.binding`), and check the MAC.
 //!
 //! The API server hands objects back with map keys sorted, not in the order of the file, while the
 //! sops MAC hashes the values in file order. Only the order is lost (each value is bound to its
 //! key path by the AEAD), so the MAC is checked against every order of the keys of `data` and
-//! `stringData` (up to [`MAX_ORDERS`]); a dropped, added or altered value still fails.
+//! `stringData` and of those two maps and the binding (up to [`MAX_ORDERS`] in all); a dropped,
+//! added or altered value still fails.
+//!
+//! The binding is trusted only as an encrypted value that decrypted and that the MAC covers: a
+//! plain one is refused, whatever `encrypted_regex` says (an unbound object with a plain binding
+//! added would otherwise open wherever its copier likes).
 
 use serde_json::{Map, Value, json};
+use signet_api::sops_secret::{BINDING_FIELD, Binding, ENCRYPTED_REGEX};
 use signet_keys::Keyring;
-use signet_sops::{DataKey, Format, Metadata, engine, stores::store_for};
+use signet_sops::{DataKey, Format, Metadata, cipher, engine, stores::store_for};
 use std::collections::BTreeMap;
 use zeroize::Zeroizing;
 
-/// Most orders of the keys tried when checking the MAC (8! — eight keys in one map).
+/// Most orders of the values tried when checking the MAC (8! — eight keys in one map).
 pub const MAX_ORDERS: usize = 40_320;
 
 /// The decrypted values of a SopsSecret.
@@ -21,6 +27,9 @@ pub struct Opened {
     pub data: BTreeMap<String, Zeroizing<Vec<u8>>>,
     /// Which key of which group opened the data key (public names only).
     pub opened_by: Vec<String>,
+    /// Where the object may be opened (`spec.binding`, verified by the MAC); `None` when the
+    /// object has no binding.
+    pub binding: Option<Binding>,
 }
 
 /// Why a SopsSecret could not be opened. Messages name keys and fields, never values.
@@ -64,8 +73,21 @@ pub async fn open(
     keyring: &Keyring,
 ) -> Result<Opened, OpenError> {
     // Only the encrypted sections and the metadata: template and object metadata are not encrypted,
-    // and with mac_only_encrypted they are not in the MAC either.
+    // and with mac_only_encrypted they are not in the MAC either. The binding first, where the
+    // API server returns it and `signet encrypt --kind SopsSecret` writes it.
     let mut reduced = Map::new();
+    let sealed_binding = match spec.get(BINDING_FIELD) {
+        None => None,
+        Some(Value::String(text)) if cipher::looks_encrypted(text) => {
+            reduced.insert(BINDING_FIELD.to_owned(), Value::String(text.clone()));
+            Some(text.as_str())
+        }
+        Some(_) => {
+            return Err(OpenError::Invalid(format!(
+                "spec.binding is not encrypted: only an encrypted binding is covered by the MAC (encrypt with `signet encrypt --kind SopsSecret` or `sops --encrypt --encrypted-regex '{ENCRYPTED_REGEX}' --mac-only-encrypted`)"
+            )));
+        }
+    };
     for section in SECTIONS {
         if let Some(values) = spec.get(section) {
             reduced.insert(section.to_owned(), values.clone());
@@ -105,13 +127,42 @@ pub async fn open(
     let plain: Value = serde_json::from_slice(&plain_bytes)
         .map_err(|e| OpenError::Invalid(format!("cannot read the decrypted values: {e}")))?;
     let sections = string_sections(&plain)?;
+    let binding = match sealed_binding {
+        Some(sealed) => Some(decrypted_binding(&plain, sealed)?),
+        None => None,
+    };
     if decrypted.mac_matched != Some(true) {
-        verify_mac_in_any_order(&sections, &metadata, &unwrapped.data_key)?;
+        verify_mac_in_any_order(
+            &sections,
+            binding.as_deref().map(String::as_bytes),
+            &metadata,
+            &unwrapped.data_key,
+        )?;
     }
+    // Read only once the MAC vouches for it; the message does not repeat it.
+    let binding = binding
+        .map(|text| Binding::parse(&text))
+        .transpose()
+        .map_err(|e| OpenError::Invalid(format!("spec.binding: {e}")))?;
     Ok(Opened {
         data: secret_values(sections)?,
         opened_by: unwrapped.opened_by,
+        binding,
     })
+}
+
+/// The plaintext of `spec.binding`, which was `sealed` before decryption. A value the rule of the
+/// file did not select stays as it was: not decrypted, not in the MAC, not to be trusted.
+fn decrypted_binding(plain: &Value, sealed: &str) -> Result<Zeroizing<String>, OpenError> {
+    match plain.pointer(&format!("/spec/{BINDING_FIELD}")) {
+        Some(Value::String(text)) if text != sealed => Ok(Zeroizing::new(text.clone())),
+        Some(Value::String(_)) => Err(OpenError::Invalid(format!(
+            "spec.binding was not decrypted: the file's sops.encrypted_regex must select it ('{ENCRYPTED_REGEX}')"
+        ))),
+        _ => Err(OpenError::Invalid(
+            "spec.binding is not a string".to_owned(),
+        )),
+    }
 }
 
 /// The recipients that were tried, for the condition (public names only).
@@ -159,32 +210,42 @@ fn string_sections(plain: &Value) -> Result<[Section; 2], OpenError> {
 }
 
 /// Checks the MAC against the orders the file may have had: every order of the keys within each
-/// section, with either section first.
+/// section, times every order of the sections and the binding (when there is one).
 fn verify_mac_in_any_order(
     sections: &[Section; 2],
+    binding: Option<&[u8]>,
     metadata: &Metadata,
     key: &DataKey,
 ) -> Result<(), OpenError> {
     let stored = engine::stored_mac(metadata, key)
         .map_err(|_| OpenError::Tampered)?
         .ok_or(OpenError::MacMismatch(""))?;
+    let parts = part_orders([
+        !sections[0].is_empty(),
+        !sections[1].is_empty(),
+        binding.is_some(),
+    ]);
     let orders = factorial(sections[0].len())
         .saturating_mul(factorial(sections[1].len()))
-        .saturating_mul(2);
+        .saturating_mul(parts.len());
     if orders > MAX_ORDERS {
         return Err(OpenError::MacMismatch(
-            " (or the file's keys were not sorted: with more than 8 keys in a map, keep keys sorted as the API server returns them — `signet encrypt --kind SopsSecret` does)",
+            " (or the file's keys were not sorted: with more than 8 keys in a map, or 7 and a binding, keep keys sorted and the binding first as the API server returns them — `signet encrypt --kind SopsSecret` does)",
         ));
     }
     let values: [Vec<&[u8]>; 2] =
         [0, 1].map(|i| sections[i].iter().map(|(_, v)| v.as_bytes()).collect());
     let found = for_each_permutation(values[0].len(), |first| {
         for_each_permutation(values[1].len(), |second| {
-            let a = first.iter().map(|&i| values[0][i]);
-            let b = second.iter().map(|&i| values[1][i]);
-            let data_first = engine::mac_of_values(a.clone().chain(b.clone()), true);
-            let string_first = engine::mac_of_values(b.chain(a), true);
-            *stored == data_first || *stored == string_first
+            let ordered: [Vec<&[u8]>; 3] = [
+                first.iter().map(|&i| values[0][i]).collect(),
+                second.iter().map(|&i| values[1][i]).collect(),
+                binding.into_iter().collect(),
+            ];
+            parts.iter().any(|order| {
+                let values = order.iter().flat_map(|&part| ordered[part].iter().copied());
+                *stored == engine::mac_of_values(values, true)
+            })
         })
     });
     if found {
@@ -192,6 +253,17 @@ fn verify_mac_in_any_order(
     } else {
         Err(OpenError::MacMismatch(""))
     }
+}
+
+/// Every order of the parts present (0 `data`, 1 `stringData`, 2 the binding): at most 3! = 6.
+fn part_orders(present: [bool; 3]) -> Vec<Vec<usize>> {
+    let parts: Vec<usize> = (0..3).filter(|&part| present[part]).collect();
+    let mut orders = Vec::new();
+    for_each_permutation(parts.len(), |order| {
+        orders.push(order.iter().map(|&i| parts[i]).collect());
+        false
+    });
+    orders
 }
 
 fn factorial(n: usize) -> usize {
@@ -264,6 +336,18 @@ mod tests {
             p == [4, 3, 2, 1, 0]
         }));
         assert!(calls <= 120);
+    }
+
+    #[test]
+    fn the_parts_present_are_ordered_every_way() {
+        assert_eq!(part_orders([true, true, false]).len(), 2);
+        assert_eq!(part_orders([false, true, true]).len(), 2);
+        assert_eq!(part_orders([true, false, false]), vec![vec![0]]);
+        let all = part_orders([true, true, true]);
+        assert_eq!(all.len(), 6);
+        let distinct: std::collections::BTreeSet<_> = all.into_iter().collect();
+        assert_eq!(distinct.len(), 6);
+        assert!(distinct.contains(&vec![2, 0, 1]) && distinct.contains(&vec![0, 2, 1]));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The SopsSecret reconciler: decrypt with the keyring, write the Secret like the SealedSecret
 //! reconciler does (owner label and reference, `managed`/`patch` annotations, quiet when nothing
 //! changed), and keep the `Ready` condition, which names the key that opened the data key or says
-//! why none did.
+//! why none did. An object opens only where its binding allows; one without a binding only when
+//! the operator allows unbound objects (a migration).
 
 use super::open::{OpenError, open};
 use super::{READY_CONDITION, SopsSecret};
@@ -15,6 +16,7 @@ use kube::runtime::reflector::Store;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 use signet_api::sealed_secret::{MANAGED_ANNOTATION, PATCH_ANNOTATION};
+use signet_api::sops_secret::{BINDING_FIELD, Binding, ENCRYPTED_REGEX};
 use signet_keys::Keyring;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,6 +36,10 @@ pub mod reason {
     pub const SECRET_NOT_OWNED: &str = "SecretNotOwned";
     /// The API server refused the Secret.
     pub const APPLY_FAILED: &str = "ApplyFailed";
+    /// The object has no `spec.binding` and unbound objects are not allowed.
+    pub const UNBOUND: &str = "Unbound";
+    /// The binding does not allow this namespace or name (a copy, or a rename).
+    pub const BINDING_MISMATCH: &str = "BindingMismatch";
 }
 
 /// What the SopsSecret reconciler needs besides the shared context.
@@ -96,6 +102,20 @@ pub async fn reconcile(object: Arc<SopsSecret>, ctx: Arc<SopsContext>) -> Result
         }
     };
 
+    let allow_unbound = base.config.allow_unbound_sops_secrets;
+    if !allow_unbound && !object.spec.contains_key(BINDING_FIELD) {
+        // Refused before any decryption: nothing says where it may open.
+        finish(
+            &object,
+            base,
+            "False",
+            reason::UNBOUND,
+            &unbound_message(),
+            None,
+        )
+        .await?;
+        return Ok(Action::await_change());
+    }
     let keyring = ctx.keyring.borrow().clone();
     let opened = match open(&object.spec, &object.sops, &keyring).await {
         Ok(opened) => opened,
@@ -109,6 +129,24 @@ pub async fn reconcile(object: Arc<SopsSecret>, ctx: Arc<SopsContext>) -> Result
             });
         }
     };
+
+    if let Some(binding) = opened
+        .binding
+        .as_ref()
+        .filter(|b| !b.allows(&namespace, &name))
+    {
+        let message = mismatch_message(binding, &namespace, &name);
+        finish(
+            &object,
+            base,
+            "False",
+            reason::BINDING_MISMATCH,
+            &message,
+            None,
+        )
+        .await?;
+        return Ok(Action::await_change());
+    }
 
     let template = object.spec.get("template");
     let string_map = |pointer: &str| -> BTreeMap<String, String> {
@@ -146,7 +184,10 @@ pub async fn reconcile(object: Arc<SopsSecret>, ctx: Arc<SopsContext>) -> Result
         Ok(applied) => {
             base.metrics.count_sync(KIND_SOPS_SECRET);
             let rv = applied.metadata.resource_version.clone();
-            let message = format!("decrypted with {}", opened.opened_by.join(", "));
+            let mut message = format!("decrypted with {}", opened.opened_by.join(", "));
+            if opened.binding.is_none() {
+                message.push_str("; not bound to a namespace (allowed by --allow-unbound-sops-secrets): re-encrypt it with `signet encrypt --kind SopsSecret`");
+            }
             finish(
                 &object,
                 base,
@@ -166,6 +207,26 @@ pub async fn reconcile(object: Arc<SopsSecret>, ctx: Arc<SopsContext>) -> Result
             Ok(Action::requeue(Duration::from_secs(300)))
         }
     }
+}
+
+/// How to fix an object without a binding.
+fn unbound_message() -> String {
+    format!(
+        "spec.binding is missing: without it the object would open in any namespace it is copied to. Re-encrypt it with `signet encrypt --kind SopsSecret` (bound to its namespace and name; --scope namespace-wide or cluster-wide to widen), or add `binding: <namespace>/<name>` to spec and encrypt with `sops --encrypt --encrypted-regex '{ENCRYPTED_REGEX}' --mac-only-encrypted`; during a migration the operator may allow unbound SopsSecrets (--allow-unbound-sops-secrets)"
+    )
+}
+
+/// Why `binding` does not allow `namespace`/`name`, without saying what it allows (it was
+/// encrypted; the author can read it with `signet decrypt`).
+fn mismatch_message(binding: &Binding, namespace: &str, name: &str) -> String {
+    let scope = binding.scope();
+    let other = match binding {
+        Binding::Strict { namespace: n, .. } if n == namespace => "another name in this namespace",
+        _ => "another namespace",
+    };
+    format!(
+        "this SopsSecret was encrypted for {other} ({scope} scope), so it does not open as {namespace}/{name}: a copy or a rename. Re-encrypt it for this place with `signet encrypt --kind SopsSecret` (--scope namespace-wide or cluster-wide to widen)"
+    )
 }
 
 fn annotation_is_true(secret: &PartialObjectMeta<Secret>, annotation: &str) -> bool {

@@ -7,6 +7,7 @@
 pub mod meta;
 pub mod sealed_secret;
 pub mod secret;
+pub mod sops_secret;
 
 pub use meta::ObjectMeta;
 pub use sealed_secret::{

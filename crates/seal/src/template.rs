@@ -190,7 +190,13 @@ mod tests {
     fn text_that_is_not_ascii_inside_and_around_actions_never_panics() {
         // Regression: `{{/* für */}}` sliced a `str` inside `ü` while looking for `}}`.
         assert_eq!(ok("ä{{/* für */}}ö"), "äö".as_bytes());
-        for bad in ["{{ für }}", "{{ .ü", "{{ index . \"ü }}", "{{-ü-}}", "{{ .user -ü}}"] {
+        for bad in [
+            "{{ für }}",
+            "{{ .ü",
+            "{{ index . \"ü }}",
+            "{{-ü-}}",
+            "{{ .user -ü}}",
+        ] {
             assert!(render("item", bad, &values()).is_err(), "{bad}");
         }
     }

@@ -51,6 +51,7 @@ fn str_scalar(s: String) -> Node {
 
 impl Store for IniStore {
     fn parse(&self, input: &[u8]) -> Result<Tree, Error> {
+        crate::limits::Limits::get().check_input("ini", input.len())?;
         let text = std::str::from_utf8(input).map_err(|e| Error::Parse {
             format: "ini",
             location: format!("byte {}", e.valid_up_to()),

@@ -490,7 +490,7 @@ pub fn set(cmd: SetCmd) -> CliResult {
         )
     })?;
     let steps = signet_sops::path::parse_path(&cmd.path)
-        .map_err(|e| CliError::new(code::INVALID_TREE_PATH_FORMAT, e.to_string()))?;
+        .map_err(|e| engine_error(&cmd.file.display().to_string(), e))?;
     modify(&cmd.file, cmd.input_type, |root, name| {
         if cmd.idempotent
             && signet_sops::path::get(root, &steps).is_ok_and(|n| same_value(n, &value))
@@ -505,7 +505,7 @@ pub fn set(cmd: SetCmd) -> CliResult {
 /// `signet unset`.
 pub fn unset(cmd: UnsetCmd) -> CliResult {
     let steps = signet_sops::path::parse_path(&cmd.path)
-        .map_err(|e| CliError::new(code::INVALID_TREE_PATH_FORMAT, e.to_string()))?;
+        .map_err(|e| engine_error(&cmd.file.display().to_string(), e))?;
     modify(&cmd.file, cmd.input_type, |root, name| {
         if cmd.idempotent && signet_sops::path::get(root, &steps).is_err() {
             return Ok(false);

@@ -429,7 +429,7 @@ fn catalogue(enc: &Encrypted) -> Vec<Case> {
         ),
         case(
             "sops metadata not a map",
-            file("enc.yaml", format!("password: x\nsops: 3\n")),
+            file("enc.yaml", "password: x\nsops: 3\n"),
             &["decrypt", "enc.yaml"],
             1,
             &["enc.yaml", "sops", "expected a mapping"],

@@ -137,6 +137,33 @@ mod tests {
         assert!(!err.contains("CANARY"), "{err}");
     }
 
+    /// What `/v1/verify` and `/v1/rotate` are sent, and what `seal`/`unseal` read: a billion-laughs
+    /// body and nesting past the parsers' depth are refused, not expanded or recursed into.
+    #[test]
+    fn alias_bombs_and_deep_nesting_are_refused() {
+        let mut bomb = String::from("kind: SealedSecret\na: &a [x,x,x,x,x,x,x,x,x]\n");
+        for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h"]
+            .into_iter()
+            .zip(["b", "c", "d", "e", "f", "g", "h", "i"])
+        {
+            let refs = vec![format!("*{prev}"); 9].join(",");
+            bomb.push_str(&format!("{name}: &{name} [{refs}]\n"));
+        }
+        assert!(sealed_secret_from_slice(bomb.as_bytes()).is_none());
+        let err = parse_documents(&bomb).unwrap_err().to_string();
+        assert!(err.contains("alias replay limit"), "{err}");
+        let deep_json = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(sealed_secret_from_slice(deep_json.as_bytes()).is_none());
+        assert!(parse_documents(&deep_json).is_err());
+        let deep_yaml = format!(
+            "kind: Secret\nx: {}{}\n",
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        assert!(sealed_secret_from_slice(deep_yaml.as_bytes()).is_none());
+        assert!(parse_documents(&deep_yaml).is_err());
+    }
+
     #[test]
     fn streams_lists_and_mixed_documents() {
         let docs = parse_documents("{\"kind\":\"A\"}{\"kind\":\"B\"}").unwrap();

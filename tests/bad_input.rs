@@ -87,6 +87,21 @@ fn alias_depth_chain() -> String {
     out
 }
 
+/// 150 maps nested in each other, each anchored, around a 100,000-item list: no alias at all,
+/// but each anchor keeps a copy of everything below it (15 million nodes).
+fn nested_anchors() -> String {
+    let mut out = String::new();
+    for level in 0..150 {
+        out.push_str(&format!("{}k{level}: &a{level}\n", " ".repeat(level)));
+    }
+    out.push_str(&format!(
+        "{}list: [{}x]\n",
+        " ".repeat(150),
+        "x,".repeat(100_000)
+    ));
+    out
+}
+
 fn deep_block_yaml(depth: usize) -> String {
     let mut out = String::new();
     for i in 0..depth {
@@ -179,8 +194,8 @@ fn catalogue(enc: &Encrypted) -> Vec<Case> {
             2,
             &[
                 "bomb.yaml",
-                "6:8",
-                "aliases expand",
+                "5:34",
+                "anchors and aliases copy",
                 "SIGNET_MAX_ALIAS_NODES",
             ],
         ),
@@ -189,14 +204,25 @@ fn catalogue(enc: &Encrypted) -> Vec<Case> {
             file("bomb.yaml", alias_bomb()),
             &["decrypt", "bomb.yaml"],
             2,
-            &["bomb.yaml", "aliases expand"],
+            &["bomb.yaml", "anchors and aliases copy"],
         ),
         case(
             "yaml alias bomb is refused by filestatus",
             file("bomb.yaml", alias_bomb()),
             &["filestatus", "bomb.yaml"],
             2,
-            &["bomb.yaml", "aliases expand"],
+            &["bomb.yaml", "anchors and aliases copy"],
+        ),
+        case(
+            "yaml anchors nested in anchors around a long list",
+            file("nested.yaml", nested_anchors()),
+            &enc_args("nested.yaml"),
+            2,
+            &[
+                "nested.yaml",
+                "anchors and aliases copy",
+                "SIGNET_MAX_ALIAS_NODES",
+            ],
         ),
         case(
             "yaml aliases nesting past the depth limit",

@@ -1,6 +1,6 @@
 //! Bounds on untrusted input, so that no file can make a parser stall, exhaust memory or overflow
 //! the stack: the size of a document, the nesting depth of maps and sequences, and how many nodes
-//! YAML aliases may add by expansion (a ~1 KB "billion laughs" file expands to 10⁹ nodes).
+//! YAML anchors and aliases may copy (a ~1 KB "billion laughs" file expands to 10⁹ nodes).
 //!
 //! Every store's `parse` enforces them, so the CLI, the controller and anything else built on this
 //! crate share one set. Two can be raised (or lowered) per process with environment variables,
@@ -12,12 +12,12 @@ use std::sync::OnceLock;
 
 /// Environment variable raising the largest input, in bytes (default [`DEFAULT_MAX_INPUT_BYTES`]).
 pub const INPUT_BYTES_ENV: &str = "SIGNET_MAX_INPUT_BYTES";
-/// Environment variable raising how many nodes YAML aliases may add (default
+/// Environment variable raising how many nodes YAML anchors and aliases may copy (default
 /// [`DEFAULT_MAX_ALIAS_NODES`]).
 pub const ALIAS_NODES_ENV: &str = "SIGNET_MAX_ALIAS_NODES";
 /// Default largest input: 64 MiB.
 pub const DEFAULT_MAX_INPUT_BYTES: usize = 64 << 20;
-/// Default number of nodes aliases may add to a file by expansion.
+/// Default number of nodes YAML anchors and aliases may copy in one file.
 pub const DEFAULT_MAX_ALIAS_NODES: usize = 100_000;
 /// Deepest nesting of maps and sequences in any store.
 pub const MAX_DEPTH: usize = 200;
@@ -27,7 +27,7 @@ pub const MAX_DEPTH: usize = 200;
 pub struct Limits {
     /// Largest document a store parses (and a file the CLI reads), in bytes.
     pub max_input_bytes: usize,
-    /// Most nodes (scalars, maps, sequences) YAML aliases may add to a file by expansion.
+    /// Most nodes (scalars, maps, sequences) YAML anchors and aliases may copy in one file.
     pub max_alias_nodes: usize,
     /// Deepest nesting of maps and sequences.
     pub max_depth: usize,

@@ -70,7 +70,7 @@ struct Builder<'s> {
     anchor_styles: HashMap<usize, ScalarStyle>,
     /// Nodes and depth of each anchored value: what one alias to it adds.
     anchor_sizes: HashMap<usize, (usize, usize)>,
-    /// Nodes added by alias expansion so far (bounded by [`Limits::max_alias_nodes`]).
+    /// Nodes copied for anchors and aliases so far (bounded by [`Limits::max_alias_nodes`]).
     alias_nodes: usize,
     limits: Limits,
     lines: LineIndex,
@@ -319,6 +319,22 @@ impl<'s> Builder<'s> {
             location: format!("{line}:{col}"),
             message,
         }
+    }
+
+    /// Counts `nodes` copied for an anchor or an alias against [`Limits::max_alias_nodes`].
+    fn charge_copies(&mut self, offset: usize, nodes: usize) -> Result<(), Error> {
+        self.alias_nodes = self.alias_nodes.saturating_add(nodes);
+        if self.alias_nodes > self.limits.max_alias_nodes {
+            return Err(self.limit(
+                offset,
+                format!(
+                    "anchors and aliases copy more than {} nodes (raise the limit with {})",
+                    self.limits.max_alias_nodes,
+                    crate::limits::ALIAS_NODES_ENV
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn too_deep(&self, offset: usize) -> Error {
@@ -641,10 +657,13 @@ impl<'s> Builder<'s> {
             }
         };
         if frame.anchor != 0 {
+            // The anchored value is kept as a copy too: anchors nested in anchors would otherwise
+            // copy a large value once per level without a single alias.
+            let (nodes, depth) = size_and_depth(&node);
+            self.charge_copies(span.0, nodes)?;
             let mut copy = node.clone();
             strip(&mut copy);
-            self.anchor_sizes
-                .insert(frame.anchor, size_and_depth(&copy));
+            self.anchor_sizes.insert(frame.anchor, (nodes, depth));
             self.anchors.insert(frame.anchor, copy);
         }
         let (s, e) = if has_span {
@@ -857,17 +876,7 @@ impl<'s> Builder<'s> {
                     if self.stack.len() + depth > self.limits.max_depth {
                         return Err(self.too_deep(s));
                     }
-                    self.alias_nodes = self.alias_nodes.saturating_add(nodes);
-                    if self.alias_nodes > self.limits.max_alias_nodes {
-                        return Err(self.limit(
-                            s,
-                            format!(
-                                "aliases expand to more than {} nodes (raise the limit with {})",
-                                self.limits.max_alias_nodes,
-                                crate::limits::ALIAS_NODES_ENV
-                            ),
-                        ));
-                    }
+                    self.charge_copies(s, nodes)?;
                     let Some(target) = self.anchors.get(&id) else {
                         return Err(self.err(s, "alias to an unknown anchor"));
                     };

@@ -415,6 +415,21 @@ fn filestatus_reports_encryption() {
         sb.signet(["filestatus", "plain.yaml"]).ok(),
         b"{\"encrypted\":false}\n"
     );
+    // As sops: metadata without a `version` or a `mac` is not an encrypted file.
+    let text = String::from_utf8(sb.read("secret.yaml")).unwrap();
+    for field in ["    version:", "    mac:"] {
+        let kept: String = text
+            .lines()
+            .filter(|l| !l.starts_with(field))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        sb.write("partial.yaml", kept);
+        assert_eq!(
+            sb.signet(["filestatus", "partial.yaml"]).ok(),
+            b"{\"encrypted\":false}\n",
+            "without {field}"
+        );
+    }
 }
 
 #[test]

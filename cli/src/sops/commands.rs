@@ -650,7 +650,7 @@ fn exit_with(status: i32) -> CliResult {
 /// `signet filestatus`.
 pub fn filestatus(cmd: FilestatusCmd) -> CliResult {
     let loaded = file::load(&cmd.input)?;
-    let encrypted = engine::is_encrypted(&loaded.tree);
+    let encrypted = engine::has_complete_metadata(&loaded.tree);
     crate::io::write_stdout(format!("{{\"encrypted\":{encrypted}}}\n").as_bytes())
 }
 

@@ -195,7 +195,8 @@ pub struct Run {
 }
 
 impl Run {
-    fn of(cmd: Command) -> Self {
+    /// Runs a prepared command (e.g. from [`Sandbox::command`]) to the end, stdin empty.
+    pub fn of(cmd: Command) -> Self {
         Self::with_stdin(cmd, b"")
     }
 

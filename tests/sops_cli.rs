@@ -2,6 +2,9 @@
 //! on failure, `edit` keeping unchanged ciphertext, `set`/`unset`, `exec-*`, `keygen`, and a canary
 //! secret that must never reach any output.
 
+#[path = "bad_input.rs"]
+mod bad_input;
+
 use signet_tests::sandbox::Sandbox;
 use std::os::unix::fs::PermissionsExt;
 
@@ -412,6 +415,21 @@ fn filestatus_reports_encryption() {
         sb.signet(["filestatus", "plain.yaml"]).ok(),
         b"{\"encrypted\":false}\n"
     );
+    // As sops: metadata without a `version` or a `mac` is not an encrypted file.
+    let text = String::from_utf8(sb.read("secret.yaml")).unwrap();
+    for field in ["    version:", "    mac:"] {
+        let kept: String = text
+            .lines()
+            .filter(|l| !l.starts_with(field))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        sb.write("partial.yaml", kept);
+        assert_eq!(
+            sb.signet(["filestatus", "partial.yaml"]).ok(),
+            b"{\"encrypted\":false}\n",
+            "without {field}"
+        );
+    }
 }
 
 #[test]
@@ -592,5 +610,116 @@ fn sops_secret_kind_binds_the_object_and_other_commands_keep_the_binding() {
         ])
         .ok(),
         b"root"
+    );
+}
+
+/// A JSON file sops wrote from YAML (`--output-type json`): the YAML list comments became
+/// `type:comment` items. They are comments, not data: the file decrypts (no MAC mismatch) to exactly
+/// what `sops decrypt` printed, and back to YAML the comments return where sops puts them.
+#[test]
+fn sops_json_with_comment_items_decrypts_as_sops_does() {
+    let fixtures = signet_tests::sandbox::workspace_root().join("tests/fixtures/sops");
+    let mut sb = Sandbox::new();
+    sb.env("SOPS_AGE_KEY_FILE", fixtures.join("comment-in-list.agekey"));
+    let file = fixtures.join("comment-in-list.json");
+    let before = std::fs::read(&file).unwrap();
+    assert!(String::from_utf8_lossy(&before).contains(",type:comment]"));
+    let expected = |name: &str| std::fs::read(fixtures.join(name)).unwrap();
+    let json = sb
+        .signet([std::ffi::OsStr::new("decrypt"), file.as_os_str()])
+        .ok();
+    assert_eq!(
+        String::from_utf8_lossy(&json),
+        String::from_utf8_lossy(&expected("comment-in-list.sops-d.json"))
+    );
+    let yaml = sb
+        .signet([
+            std::ffi::OsStr::new("decrypt"),
+            "--output-type".as_ref(),
+            "yaml".as_ref(),
+            file.as_os_str(),
+        ])
+        .ok();
+    assert_eq!(
+        String::from_utf8_lossy(&yaml),
+        String::from_utf8_lossy(&expected("comment-in-list.sops-d.yaml"))
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+}
+
+/// README's quick start, the sops side, step by step as written, on a fresh machine: no
+/// `~/.config`, no key, no `.sops.yaml`.
+#[test]
+fn readme_quick_start_works_on_a_fresh_machine() {
+    let mut sb = Sandbox::new();
+    let home = sb.join("home");
+    assert!(!home.join(".config").exists());
+    let keys = home.join(".config/sops/age/keys.txt");
+    let keygen = sb.signet([
+        std::ffi::OsStr::new("keygen"),
+        "-o".as_ref(),
+        keys.as_os_str(),
+    ]);
+    keygen.ok();
+    let recipient = keygen
+        .stderr()
+        .lines()
+        .find_map(|l| l.strip_prefix("Public key: "))
+        .expect("keygen prints the public key")
+        .to_owned();
+    for dir in [".config", ".config/sops", ".config/sops/age"] {
+        let mode = std::fs::metadata(home.join(dir))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{dir} is {mode:o}");
+    }
+    sb.write(
+        ".sops.yaml",
+        format!("creation_rules:\n  - age: {recipient}\n"),
+    );
+    let secret = secret_yaml();
+    sb.write("secret.yaml", &secret);
+    sb.write(
+        "settings.yaml",
+        format!("db_password: {CANARY}\nreplicas: 3\n"),
+    );
+    sb.write(
+        "deploy.sh",
+        "#!/bin/sh\necho \"password of ${#db_password} characters\"\n",
+    );
+    std::fs::set_permissions(sb.join("deploy.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    sb.signet(["encrypt", "--k8s", "-i", "secret.yaml"]).ok();
+    let encrypted = String::from_utf8(sb.read("secret.yaml")).unwrap();
+    assert!(!encrypted.contains(CANARY) && encrypted.contains("name: app"));
+    let settings = sb.signet(["encrypt", "settings.yaml"]).ok();
+    sb.write("settings.enc.yaml", &settings);
+    assert_eq!(
+        sb.signet(["decrypt", "secret.yaml"]).ok(),
+        secret.as_bytes()
+    );
+    sed_editor(&mut sb, "value", "edited");
+    sb.signet(["edit", "secret.yaml"]).ok();
+    sb.signet([
+        "set",
+        "secret.yaml",
+        "[\"stringData\"][\"token\"]",
+        "\"new\"",
+    ])
+    .ok();
+    sb.signet(["updatekeys", "-y", "secret.yaml"]).ok();
+    sb.signet(["rotate", "-i", "secret.yaml"]).ok();
+    let plain = String::from_utf8(sb.signet(["decrypt", "secret.yaml"]).ok()).unwrap();
+    assert!(
+        plain.contains("other: edited") && plain.contains("token: new"),
+        "{plain}"
+    );
+    let ran = sb
+        .signet(["exec-env", "settings.enc.yaml", "./deploy.sh"])
+        .ok();
+    assert_eq!(
+        String::from_utf8(ran).unwrap(),
+        format!("password of {} characters\n", CANARY.len())
     );
 }

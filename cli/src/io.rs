@@ -3,7 +3,7 @@
 //! half-written file behind.
 
 use crate::exit::{CliError, CliResult, code};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Where input comes from: a file, or stdin when the path is `-` or absent.
@@ -41,26 +41,18 @@ impl Input {
         }
     }
 
-    /// Reads everything.
+    /// Reads everything, up to the input size limit (`SIGNET_MAX_INPUT_BYTES`).
     pub fn read(&self) -> CliResult<Vec<u8>> {
-        match self {
-            Input::File(p) => std::fs::read(p).map_err(|e| {
-                CliError::new(
-                    code::COULD_NOT_READ_INPUT_FILE,
-                    format!("cannot read {}: {e}", p.display()),
-                )
-            }),
-            Input::Stdin => {
-                let mut buf = Vec::new();
-                std::io::stdin().read_to_end(&mut buf).map_err(|e| {
-                    CliError::new(
-                        code::COULD_NOT_READ_INPUT_FILE,
-                        format!("cannot read stdin: {e}"),
-                    )
-                })?;
-                Ok(buf)
-            }
-        }
+        let read = match self {
+            Input::File(p) => signet_sops::limits::read_file(p),
+            Input::Stdin => signet_sops::limits::read_bounded(std::io::stdin().lock()),
+        };
+        read.map_err(|e| {
+            CliError::new(
+                code::COULD_NOT_READ_INPUT_FILE,
+                format!("cannot read {}: {e}", self.display_name()),
+            )
+        })
     }
 }
 

@@ -15,6 +15,11 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args = cli::sops_style_args(std::env::args_os().collect());
     let cli = cli::Cli::parse_from(args);
+    // A mistyped limit would otherwise fall back to the default without a word.
+    if let Err(message) = signet_sops::limits::Limits::from_env() {
+        eprintln!("signet: {message}");
+        return ExitCode::from(exit::code::ERROR_GENERIC);
+    }
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -113,10 +113,7 @@ async fn cert_pem(State(state): State<HttpState>) -> Response {
 
 /// Reads a posted SealedSecret (JSON, or YAML as kubeseal may send what it was given).
 fn parse_sealed(body: &[u8]) -> Option<signet_api::SealedSecret> {
-    serde_json::from_slice(body).ok().or_else(|| {
-        let text = std::str::from_utf8(body).ok()?;
-        serde_saphyr::from_str(text).ok()
-    })
+    signet_seal::manifest::sealed_secret_from_slice(body)
 }
 
 async fn verify(State(state): State<HttpState>, body: Bytes) -> Response {

@@ -503,7 +503,7 @@ pub fn set(cmd: SetCmd) -> CliResult {
         )
     })?;
     let steps = signet_sops::path::parse_path(&cmd.path)
-        .map_err(|e| CliError::new(code::INVALID_TREE_PATH_FORMAT, e.to_string()))?;
+        .map_err(|e| engine_error(&cmd.file.display().to_string(), e))?;
     modify(&cmd.file, cmd.input_type, |root, name| {
         if cmd.idempotent
             && signet_sops::path::get(root, &steps).is_ok_and(|n| same_value(n, &value))
@@ -518,7 +518,7 @@ pub fn set(cmd: SetCmd) -> CliResult {
 /// `signet unset`.
 pub fn unset(cmd: UnsetCmd) -> CliResult {
     let steps = signet_sops::path::parse_path(&cmd.path)
-        .map_err(|e| CliError::new(code::INVALID_TREE_PATH_FORMAT, e.to_string()))?;
+        .map_err(|e| engine_error(&cmd.file.display().to_string(), e))?;
     modify(&cmd.file, cmd.input_type, |root, name| {
         if cmd.idempotent && signet_sops::path::get(root, &steps).is_err() {
             return Ok(false);
@@ -663,7 +663,7 @@ fn exit_with(status: i32) -> CliResult {
 /// `signet filestatus`.
 pub fn filestatus(cmd: FilestatusCmd) -> CliResult {
     let loaded = file::load(&cmd.input)?;
-    let encrypted = engine::is_encrypted(&loaded.tree);
+    let encrypted = engine::has_complete_metadata(&loaded.tree);
     crate::io::write_stdout(format!("{{\"encrypted\":{encrypted}}}\n").as_bytes())
 }
 

@@ -66,12 +66,9 @@ pub fn load(args: &InputArgs) -> CliResult<Loaded> {
         }
     };
     let bytes = zeroize::Zeroizing::new(input.read()?);
-    let tree = store(format, None).parse(&bytes).map_err(|e| {
-        CliError::new(
-            code::COULD_NOT_READ_INPUT_FILE,
-            format!("{}: {e}", input.display_name()),
-        )
-    })?;
+    let tree = store(format, None)
+        .parse(&bytes)
+        .map_err(|e| engine_error(&input.display_name(), e))?;
     Ok(Loaded {
         input,
         rule_path,
@@ -117,11 +114,23 @@ pub fn write(bytes: &[u8], out: &OutputArgs, input: &Input) -> CliResult {
 pub fn engine_error(name: &str, e: signet_sops::Error) -> CliError {
     use signet_sops::Error as E;
     let code = match &e {
-        E::Parse { .. } => code::COULD_NOT_READ_INPUT_FILE,
+        // sops exits 2 when it cannot read a file, its alias bomb ("excessive aliasing") included.
+        E::Parse { .. } | E::Limit { .. } => code::COULD_NOT_READ_INPUT_FILE,
+        // sops refuses non-string keys while walking the tree: encrypting (23) or decrypting (25).
+        E::NonStringKey {
+            encrypted: false, ..
+        } => code::ERROR_ENCRYPTING_TREE,
+        E::NonStringKey {
+            encrypted: true, ..
+        } => code::ERROR_DECRYPTING_TREE,
         E::Emit { .. } => code::ERROR_DUMPING_TREE,
         E::AlreadyEncrypted => code::FILE_ALREADY_ENCRYPTED,
         E::RootNotAMap { .. } => code::ERROR_ENCRYPTING_TREE,
         E::MacMismatch | E::MacNotFound => code::MAC_MISMATCH,
+        // sops: "Cannot decrypt MAC", exit 51 like a mismatch.
+        E::DecryptFailed { path } if path == "sops.mac" => code::MAC_MISMATCH,
+        // sops exits 1 for a missing or malformed `version`.
+        E::InvalidVersion { .. } => code::ERROR_GENERIC,
         E::DecryptFailed { .. } | E::MalformedEncValue { .. } | E::BadPlaintextType { .. } => {
             code::ERROR_DECRYPTING_TREE
         }

@@ -67,8 +67,9 @@ pub fn config(explicit: Option<&Path>) -> CliResult<Option<SopsConfig>> {
             }
         }
     };
-    let config = SopsConfig::load(&path)
-        .map_err(|e| CliError::new(code::ERROR_READING_CONFIG, e.to_string()))?;
+    // sops exits 1 for every unreadable or malformed `.sops.yaml` (not its unused code 5).
+    let config =
+        SopsConfig::load(&path).map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string()))?;
     for warning in config.warnings() {
         eprintln!("signet: warning: {}: {warning}", path.display());
     }

@@ -38,13 +38,19 @@ pub fn from_secret(
             format!("{name}: {message}"),
         )
     };
+    // The parsers' messages may quote the input (secret values): keep their first line, unquoted.
+    let not_a_secret = |e: &str| {
+        invalid(format!(
+            "not a Secret: {}",
+            signet_seal::manifest::redact(e)
+        ))
+    };
     let secret: signet_api::Secret = match format {
-        Format::Json => {
-            serde_json::from_slice(input).map_err(|e| invalid(format!("not a Secret: {e}")))?
-        }
+        Format::Json => serde_json::from_slice(input).map_err(|e| not_a_secret(&e.to_string()))?,
         Format::Yaml => {
             let text = std::str::from_utf8(input).map_err(|_| invalid("not UTF-8".to_owned()))?;
-            serde_saphyr::from_str(text).map_err(|e| invalid(format!("not a Secret: {e}")))?
+            serde_saphyr::from_str_with_options(text, signet_seal::manifest::yaml_options())
+                .map_err(|e| not_a_secret(&e.to_string()))?
         }
         _ => {
             return Err(invalid(

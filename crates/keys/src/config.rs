@@ -116,9 +116,18 @@ pub struct CreationRule {
 impl SopsConfig {
     /// Reads and parses a config file.
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        let io_err = |source| Error::Io {
             path: path.to_owned(),
             source,
+        };
+        // Bounded: a `.sops.yaml` is found by walking up from the working directory, so it may
+        // come with a repository someone else wrote.
+        let bytes = signet_sops::limits::read_file(path).map_err(io_err)?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            io_err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "not UTF-8 text",
+            ))
         })?;
         SopsConfig::parse(&text, path)
     }
@@ -128,7 +137,12 @@ impl SopsConfig {
         let raw: RawConfig = if text.trim().is_empty() {
             RawConfig::default()
         } else {
-            serde_saphyr::from_str(text).map_err(|e| Error::Config {
+            // Alias replay bounded well below serde-saphyr's default (a million events): a
+            // configuration file has no use for more.
+            let options = serde_saphyr::options! {
+                alias_limits: serde_saphyr::alias_limits! { max_total_replayed_events: 10_000 },
+            };
+            serde_saphyr::from_str_with_options(text, options).map_err(|e| Error::Config {
                 path: path.to_owned(),
                 rule: None,
                 message: format!("could not parse the config file: {e}"),

@@ -31,6 +31,14 @@ pub enum Error {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// A file (a new identity file) could not be written, or its directory created.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
     /// A key command (`SOPS_AGE_KEY_CMD`, `SOPS_AGE_SSH_PRIVATE_KEY_CMD`) failed.
     #[error("command {command:?} failed: {message}")]
     Command {

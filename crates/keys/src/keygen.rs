@@ -69,12 +69,23 @@ pub fn identity_file_contents(generated: &GeneratedIdentity) -> Zeroizing<String
     ))
 }
 
-/// Writes a new identity file with mode 0600. Refuses to replace an existing file.
+/// Writes a new identity file with mode 0600, creating missing parent directories 0700 (as
+/// `~/.config/sops/age/` on a fresh machine). Refuses to replace an existing file.
 pub fn write_identity_file(path: &Path, generated: &GeneratedIdentity) -> Result<(), Error> {
-    let io_err = |source| Error::Io {
+    let io_err = |source| Error::Write {
         path: path.to_owned(),
         source,
     };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder.create(dir).map_err(io_err)?;
+    }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -129,5 +140,29 @@ mod tests {
         }
         let again = write_identity_file(&path, &generate(IdentityKind::X25519));
         assert!(matches!(again, Err(Error::AlreadyExists { .. })));
+    }
+
+    /// `keygen -o ~/.config/sops/age/keys.txt` on a fresh machine: the directories are created
+    /// private; a failure is worded as a write.
+    #[test]
+    fn creates_missing_directories_0700_and_says_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".config/sops/age/keys.txt");
+        write_identity_file(&path, &generate(IdentityKind::X25519)).unwrap();
+        #[cfg(unix)]
+        for d in [".config", ".config/sops", ".config/sops/age"] {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(d))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "{d} is {mode:o}");
+        }
+        std::fs::write(dir.path().join("file"), "").unwrap();
+        let under_a_file = dir.path().join("file/keys.txt");
+        let err = write_identity_file(&under_a_file, &generate(IdentityKind::X25519))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("cannot write "), "{err}");
     }
 }

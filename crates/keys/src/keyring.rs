@@ -539,7 +539,7 @@ impl KeySource for Keyring {
 
 /// Reads a key file, noting loose permissions. The error names the file.
 fn read_key_file(path: &Path, notices: &mut Vec<Notice>) -> Result<Zeroizing<Vec<u8>>, Error> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+    let bytes = signet_sops::limits::read_file(path).map_err(|source| Error::Io {
         path: path.to_owned(),
         source,
     })?;

@@ -21,12 +21,14 @@ pub fn parse_documents(text: &str) -> Result<Vec<Value>, SealError> {
         .flatten();
     let docs = match as_json {
         Some(docs) => docs,
-        None => serde_saphyr::from_multiple::<Value>(text).map_err(|e| {
-            SealError::Manifest(format!(
-                "not valid YAML or JSON: {}",
-                redact(&e.without_snippet().to_string())
-            ))
-        })?,
+        None => serde_saphyr::from_multiple_with_options::<Value>(text, yaml_options()).map_err(
+            |e| {
+                SealError::Manifest(format!(
+                    "not valid YAML or JSON: {}",
+                    redact(&e.without_snippet().to_string())
+                ))
+            },
+        )?,
     };
     let mut out = Vec::with_capacity(docs.len());
     for doc in docs {
@@ -45,6 +47,32 @@ pub fn parse_documents(text: &str) -> Result<Vec<Value>, SealError> {
         }
     }
     Ok(out)
+}
+
+/// Most events YAML aliases may replay into one manifest stream. serde-saphyr's own default
+/// (a million, then 250,000 nodes) lets a 350-byte "billion laughs" cost a second and ~85 MB before
+/// it is refused; manifests have no use for more than a few aliases.
+pub const MAX_ALIAS_EVENTS: usize = 100_000;
+
+/// The serde-saphyr options for every YAML manifest read from a user or posted to the controller:
+/// its default budget (nesting depth 64, 250,000 nodes, 64 MiB of scalars) with alias replay bounded
+/// by [`MAX_ALIAS_EVENTS`].
+pub fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: MAX_ALIAS_EVENTS,
+        },
+    }
+}
+
+/// Reads one SealedSecret as the controller's `/v1/verify` and `/v1/rotate` receive it: JSON, or YAML
+/// (kubeseal may send what it was given), within the limits of [`yaml_options`] (serde_json stops at
+/// nesting depth 128).
+pub fn sealed_secret_from_slice(body: &[u8]) -> Option<signet_api::SealedSecret> {
+    serde_json::from_slice(body).ok().or_else(|| {
+        let text = std::str::from_utf8(body).ok()?;
+        serde_saphyr::from_str_with_options(text, yaml_options()).ok()
+    })
 }
 
 /// Converts a parsed document to a typed object, checking its `kind`. Errors name the kind and the
@@ -107,6 +135,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!err.contains("CANARY"), "{err}");
+    }
+
+    /// What `/v1/verify` and `/v1/rotate` are sent, and what `seal`/`unseal` read: a billion-laughs
+    /// body and nesting past the parsers' depth are refused, not expanded or recursed into.
+    #[test]
+    fn alias_bombs_and_deep_nesting_are_refused() {
+        let mut bomb = String::from("kind: SealedSecret\na: &a [x,x,x,x,x,x,x,x,x]\n");
+        for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h"]
+            .into_iter()
+            .zip(["b", "c", "d", "e", "f", "g", "h", "i"])
+        {
+            let refs = vec![format!("*{prev}"); 9].join(",");
+            bomb.push_str(&format!("{name}: &{name} [{refs}]\n"));
+        }
+        assert!(sealed_secret_from_slice(bomb.as_bytes()).is_none());
+        let err = parse_documents(&bomb).unwrap_err().to_string();
+        assert!(err.contains("alias replay limit"), "{err}");
+        let deep_json = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(sealed_secret_from_slice(deep_json.as_bytes()).is_none());
+        assert!(parse_documents(&deep_json).is_err());
+        let deep_yaml = format!(
+            "kind: Secret\nx: {}{}\n",
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        assert!(sealed_secret_from_slice(deep_yaml.as_bytes()).is_none());
+        assert!(parse_documents(&deep_yaml).is_err());
     }
 
     #[test]

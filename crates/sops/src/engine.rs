@@ -286,6 +286,24 @@ pub fn metadata_of(tree: &Tree) -> Result<Option<Metadata>, Error> {
     Ok(None)
 }
 
+/// What `sops filestatus` calls encrypted: a `sops` key whose `version` and `mac` are set (neither
+/// is parsed, so a file whose metadata `decrypt` refuses may still count).
+pub fn has_complete_metadata(tree: &Tree) -> bool {
+    let set = |m: &Map, key: &str| match m.get(key) {
+        Some(Node::Scalar(s)) => {
+            !matches!(&s.value, Value::Null) && !matches!(&s.value, Value::Str(t) if t.is_empty())
+        }
+        Some(_) => true,
+        None => false,
+    };
+    tree.documents
+        .iter()
+        .any(|d| match root_map(d).and_then(|m| m.get(SOPS_KEY)) {
+            Some(Node::Map(meta)) => set(meta, "version") && set(meta, "mac"),
+            _ => false,
+        })
+}
+
 /// `true` if any document has a top-level `sops` key.
 pub fn is_encrypted(tree: &Tree) -> bool {
     tree.documents

@@ -15,6 +15,35 @@ pub enum Error {
         /// What was wrong (never contains secret values).
         message: String,
     },
+    /// The input is over one of the [`crate::limits`] (size, nesting depth, alias expansion).
+    #[error("{format} input at {location}: {message}")]
+    Limit {
+        /// Format name.
+        format: &'static str,
+        /// Line/column (or "the whole document") where the limit was reached.
+        location: String,
+        /// Which limit, and how to raise it if it can be.
+        message: String,
+    },
+    /// A mapping key is not a string (`1:`, `true:`, `~:`): sops only supports string keys and
+    /// refuses such files both when encrypting and when decrypting.
+    #[error(
+        "mapping key at {location} is {key_type}, not a string: sops only supports string keys (quote the key)"
+    )]
+    NonStringKey {
+        /// Line/column of the key.
+        location: String,
+        /// The type YAML gives the key (`an int`, `a bool`, `null`, …).
+        key_type: &'static str,
+        /// Whether the file has `sops` metadata (decrypting it fails, rather than encrypting).
+        encrypted: bool,
+    },
+    /// The `version` of the `sops` metadata is missing or not a version sops accepts.
+    #[error("invalid sops metadata: version: {message}")]
+    InvalidVersion {
+        /// What sops would say (`Version string empty`, `No Major.Minor.Patch elements found`).
+        message: String,
+    },
     /// The tree could not be written in the requested format (e.g. a nested map in dotenv).
     #[error("cannot write {format}: {message}")]
     Emit {

@@ -26,6 +26,7 @@ pub mod cipher;
 pub mod datakey;
 pub mod engine;
 pub mod error;
+pub mod limits;
 pub mod metadata;
 pub mod path;
 pub mod rules;

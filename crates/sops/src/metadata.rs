@@ -284,7 +284,8 @@ fn parse_bool(text: &str, field: &str) -> Result<bool, Error> {
 
 impl Metadata {
     /// Reads the metadata from the value of a `sops` key (any key order; `null`/`[]` lists; bare,
-    /// quoted or timestamp-typed `lastmodified`; missing `version` accepted).
+    /// quoted or timestamp-typed `lastmodified`). A missing or malformed `version` is refused, as
+    /// sops refuses it (see [`check_version`]).
     pub fn from_node(node: &Node) -> Result<Metadata, Error> {
         let Node::Map(map) = node else {
             return Err(invalid(SOPS_KEY, "expected a mapping"));
@@ -351,6 +352,7 @@ impl Metadata {
             None => false,
         };
         let version = field_string(map, "version", SOPS_KEY)?.filter(|v| !v.is_empty());
+        check_version(version.as_deref())?;
         Ok(Metadata {
             key_groups,
             shamir_threshold,
@@ -558,6 +560,87 @@ fn group_lists(group: &KeyGroup, in_group: bool) -> Vec<(String, Node)> {
 // Flattened form (dotenv: `sops_age__list_0__map_enc`; INI: `[sops]` + `age__list_0__map_enc`)
 // ---------------------------------------------------------------------------------------------
 
+/// Refuses a `version` sops refuses, with sops' words: sops parses it with `blang/semver`'s strict
+/// `Parse` after dropping one leading `v`, except that a version starting `1.` (sops 1.x files) is
+/// not parsed at all.
+pub fn check_version(version: Option<&str>) -> Result<(), Error> {
+    let fail = |message: String| Err(Error::InvalidVersion { message });
+    let Some(v) = version.filter(|v| !v.is_empty()) else {
+        return fail("Version string empty".into());
+    };
+    if v.starts_with("1.") {
+        return Ok(());
+    }
+    let v = v.strip_prefix('v').unwrap_or(v);
+    if v.is_empty() {
+        return fail("Version string empty".into());
+    }
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let alnum = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let leading_zero = |s: &str| s.len() > 1 && s.starts_with('0');
+    let number = |s: &str, what: &str| {
+        if !digits(s) {
+            return Err(format!("Invalid character(s) found in {what} number {s:?}"));
+        }
+        if leading_zero(s) {
+            let what = format!("{}{}", what[..1].to_uppercase(), &what[1..]);
+            return Err(format!(
+                "{what} number must not contain leading zeroes {s:?}"
+            ));
+        }
+        let why = if s.is_empty() {
+            "invalid syntax"
+        } else {
+            "value out of range"
+        };
+        s.parse::<u64>()
+            .map(drop)
+            .map_err(|_| format!("strconv.ParseUint: parsing {s:?}: {why}"))
+    };
+    let parts: Vec<&str> = v.splitn(3, '.').collect();
+    let [major, minor, rest] = parts[..] else {
+        return fail("No Major.Minor.Patch elements found".into());
+    };
+    let (rest, build) = match rest.split_once('+') {
+        Some((r, b)) => (r, Some(b)),
+        None => (rest, None),
+    };
+    let (patch, pre) = match rest.split_once('-') {
+        Some((p, pre)) => (p, Some(pre)),
+        None => (rest, None),
+    };
+    let checked = number(major, "major")
+        .and_then(|()| number(minor, "minor"))
+        .and_then(|()| number(patch, "patch"));
+    if let Err(message) = checked {
+        return fail(message);
+    }
+    for part in pre.into_iter().flat_map(|p| p.split('.')) {
+        if part.is_empty() {
+            return fail("Prerelease is empty".into());
+        }
+        if digits(part) && leading_zero(part) {
+            return fail(format!(
+                "Numeric PreRelease version must not contain leading zeroes {part:?}"
+            ));
+        }
+        if !alnum(part) {
+            return fail(format!("Invalid character(s) found in prerelease {part:?}"));
+        }
+    }
+    for part in build.into_iter().flat_map(|b| b.split('.')) {
+        if part.is_empty() {
+            return fail("Build meta data is empty".into());
+        }
+        if !alnum(part) {
+            return fail(format!(
+                "Invalid character(s) found in build meta data {part:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Flattens the metadata node (as [`Metadata::to_node`] makes it) into `(key, scalar)` pairs, keys
 /// prefixed with `prefix` (`"sops_"` for dotenv, `""` for INI). Nested maps add `__map_<key>`,
 /// lists `__list_<index>`, as sops' `stores/flatten.go`. Order: depth-first in node order (which is
@@ -691,6 +774,65 @@ pub fn unflatten(pairs: &[(String, Scalar)]) -> Result<Node, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each spelling decided as sops 3.11 decides it (measured with `sops -d`).
+    #[test]
+    fn versions_checked_as_sops_checks_them() {
+        for ok in [
+            "3.11.0",
+            "v3.7.3",
+            "3.7.3-rc1",
+            "3.7.3+build",
+            "1.0.0",
+            "0.0.0",
+            "1.2",
+            "1.a.b",
+            "1.2.3.4",
+            "1.2.3-01",
+            "3.13.3-0",
+            "3.13.3-rc.1",
+            "3.13.3-alpha.beta+exp.sha.5114f85",
+            "18446744073709551615.0.0",
+            "3.1.1-a-b",
+            "3.1.1+0001",
+        ] {
+            assert!(check_version(Some(ok)).is_ok(), "{ok}");
+        }
+        for (bad, says) in [
+            ("", "Version string empty"),
+            ("3.7", "No Major.Minor.Patch elements found"),
+            ("3", "No Major.Minor.Patch elements found"),
+            ("true", "No Major.Minor.Patch elements found"),
+            ("garbage", "No Major.Minor.Patch elements found"),
+            ("03.1.1", "Major number must not contain leading zeroes"),
+            (" 3.7.3", "Invalid character(s) found in major number"),
+            ("3.7.3.4", "Invalid character(s) found in patch number"),
+            (
+                "10.2.3-01",
+                "Numeric PreRelease version must not contain leading zeroes",
+            ),
+            (
+                "v1.2.3-01",
+                "Numeric PreRelease version must not contain leading zeroes",
+            ),
+            ("3.13.3-", "Prerelease is empty"),
+            ("3.13.3+", "Build meta data is empty"),
+            ("3.13.3-!", "Invalid character(s) found in prerelease"),
+            ("3.13.3+a..b", "Build meta data is empty"),
+            ("18446744073709551616.0.0", "value out of range"),
+            ("V3.1.1", "Invalid character(s) found in major number"),
+            ("vv3.1.1", "Invalid character(s) found in major number"),
+        ] {
+            let err = check_version(Some(bad)).unwrap_err().to_string();
+            assert!(err.contains(says), "{bad:?}: {err}");
+        }
+        assert!(
+            check_version(None)
+                .unwrap_err()
+                .to_string()
+                .contains("Version string empty")
+        );
+    }
 
     #[test]
     fn version_bump_only_raises() {

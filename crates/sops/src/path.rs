@@ -23,6 +23,11 @@ pub fn parse_path(s: &str) -> Result<Vec<PathStep>, Error> {
     let mut steps = Vec::new();
     let mut rest = s.trim();
     while !rest.is_empty() {
+        // `set` creates the missing levels: bound them like a parsed document's nesting.
+        let max_depth = crate::limits::Limits::get().max_depth;
+        if steps.len() == max_depth {
+            return Err(bad(&format!("more than {max_depth} levels deep")));
+        }
         rest = rest
             .strip_prefix('[')
             .ok_or_else(|| bad("expected `[`"))?

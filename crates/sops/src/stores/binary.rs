@@ -56,6 +56,7 @@ impl Store for BinaryStore {
     /// An input that is a JSON object with a `sops` key is read as an encrypted envelope; anything
     /// else as plain bytes.
     fn parse(&self, input: &[u8]) -> Result<Tree, Error> {
+        crate::limits::Limits::get().check_input("binary", input.len())?;
         if let Ok(Node::Map(m)) = parse_json_object(input)
             && m.get(SOPS_KEY).is_some()
         {

@@ -49,6 +49,7 @@ pub fn val_to_string(value: &Value) -> String {
 
 impl Store for DotenvStore {
     fn parse(&self, input: &[u8]) -> Result<Tree, Error> {
+        crate::limits::Limits::get().check_input("dotenv", input.len())?;
         let text = std::str::from_utf8(input).map_err(|e| Error::Parse {
             format: "dotenv",
             location: format!("byte {}", e.valid_up_to()),

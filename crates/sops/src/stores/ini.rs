@@ -15,6 +15,7 @@ use crate::store::Store;
 use crate::stores::dotenv::val_to_string;
 use crate::stores::json::single_document;
 use crate::tree::{Comment, Document, Map, MapEntry, Node, Pair, Scalar, Tree, Value};
+use std::collections::HashMap;
 
 /// The section holding keys that precede every section header.
 pub const DEFAULT_SECTION: &str = "DEFAULT";
@@ -51,6 +52,7 @@ fn str_scalar(s: String) -> Node {
 
 impl Store for IniStore {
     fn parse(&self, input: &[u8]) -> Result<Tree, Error> {
+        crate::limits::Limits::get().check_input("ini", input.len())?;
         let text = std::str::from_utf8(input).map_err(|e| Error::Parse {
             format: "ini",
             location: format!("byte {}", e.valid_up_to()),
@@ -59,6 +61,10 @@ impl Store for IniStore {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut sections: Vec<(String, Map)> = vec![(DEFAULT_SECTION.to_owned(), Map::default())];
         let mut pending: Vec<String> = Vec::new();
+        // Where each key of the current section is among its entries: go-ini (sops) keeps one
+        // entry per key, at its first place with its last value; keeping both made files whose
+        // MAC sops computes over one value only.
+        let mut keys_at: HashMap<String, usize> = HashMap::new();
         let lines: Vec<&str> = text
             .split('\n')
             .map(|l| l.strip_suffix('\r').unwrap_or(l))
@@ -93,8 +99,10 @@ impl Store for IniStore {
                 }
                 if name == DEFAULT_SECTION {
                     sections[0].1.entries.extend(map.entries);
+                    keys_at = index_keys(&sections[0].1);
                 } else {
                     sections.push((name.to_owned(), map));
+                    keys_at.clear();
                 }
                 continue;
             }
@@ -148,11 +156,21 @@ impl Store for IniStore {
             // go-ini attaches the comments above a key (and its inline comment) to the key; sops
             // puts that comment right after the key.
             let key_comment = std::mem::take(&mut pending);
-            section.entries.push(MapEntry::Pair(Pair {
-                key: key.to_owned(),
-                value: str_scalar(value),
-                origin: None,
-            }));
+            match keys_at.get(key) {
+                Some(&at) => {
+                    if let MapEntry::Pair(p) = &mut section.entries[at] {
+                        p.value = str_scalar(value);
+                    }
+                }
+                None => {
+                    keys_at.insert(key.to_owned(), section.entries.len());
+                    section.entries.push(MapEntry::Pair(Pair {
+                        key: key.to_owned(),
+                        value: str_scalar(value),
+                        origin: None,
+                    }));
+                }
+            }
             if !key_comment.is_empty() {
                 section
                     .entries
@@ -329,5 +347,34 @@ fn quote_value(v: &str) -> String {
         format!("\"{v}\"")
     } else {
         v.to_owned()
+    }
+}
+
+/// Where each key of `section` is among its entries.
+fn index_keys(section: &Map) -> HashMap<String, usize> {
+    section
+        .entries
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match e {
+            MapEntry::Pair(p) => Some((p.key.clone(), i)),
+            MapEntry::Comment(_) => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// As go-ini (so sops) reads a section that repeats a key: one entry, at the first place, with
+    /// the last value; a repeated section stays a section of its own.
+    #[test]
+    fn a_repeated_key_keeps_its_first_place_and_last_value() {
+        let tree = IniStore
+            .parse(b"[s]\na = 1\nb = x\na = 2\n[t]\nc = 3\n[s]\na = 4\n")
+            .unwrap();
+        let out = String::from_utf8(IniStore.emit(&tree).unwrap()).unwrap();
+        assert_eq!(out, "[s]\na = 2\nb = x\n\n[t]\nc = 3\n\n[s]\na = 4\n");
     }
 }

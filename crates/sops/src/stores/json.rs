@@ -7,8 +7,11 @@
 //! The top level must be an object. Duplicate keys are kept in order (as sops' token decoder does).
 
 use crate::Error;
+use crate::limits::Limits;
 use crate::store::Store;
-use crate::tree::{Document, Map, MapEntry, Node, Pair, Scalar, Seq, SeqItem, Tree, Value};
+use crate::tree::{
+    Comment, Document, Map, MapEntry, Node, Pair, Scalar, Seq, SeqItem, Tree, Value,
+};
 
 /// sops-compatible JSON.
 #[derive(Debug, Clone, Copy, Default)]
@@ -16,6 +19,7 @@ pub struct JsonStore;
 
 impl Store for JsonStore {
     fn parse(&self, input: &[u8]) -> Result<Tree, Error> {
+        Limits::get().check_input("json", input.len())?;
         let root = parse_json_object(input)?;
         Ok(Tree {
             documents: vec![Document { root, origin: None }],
@@ -85,10 +89,9 @@ struct Parser<'a> {
     pos: usize,
 }
 
-const MAX_DEPTH: usize = 512;
-
 impl Parser<'_> {
-    fn err(&self, message: &str) -> Error {
+    /// `line:col` of the current position.
+    fn location(&self) -> String {
         let before = &self.s[..self.pos.min(self.s.len())];
         let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
         let col = before.len()
@@ -97,9 +100,13 @@ impl Parser<'_> {
                 .rposition(|&b| b == b'\n')
                 .map_or(0, |i| i + 1)
             + 1;
+        format!("{line}:{col}")
+    }
+
+    fn err(&self, message: &str) -> Error {
         Error::Parse {
             format: "json",
-            location: format!("{line}:{col}"),
+            location: self.location(),
             message: message.to_owned(),
         }
     }
@@ -125,8 +132,13 @@ impl Parser<'_> {
     }
 
     fn value(&mut self, depth: usize) -> Result<Node, Error> {
-        if depth > MAX_DEPTH {
-            return Err(self.err("nesting too deep"));
+        let max_depth = Limits::get().max_depth;
+        if depth > max_depth {
+            return Err(Error::Limit {
+                format: "json",
+                location: self.location(),
+                message: format!("objects and arrays nested more than {max_depth} deep"),
+            });
         }
         self.skip_ws();
         match self.peek() {
@@ -171,7 +183,21 @@ impl Parser<'_> {
                     return Ok(Node::Seq(seq));
                 }
                 loop {
-                    seq.items.push(SeqItem::Node(self.value(depth + 1)?));
+                    // sops writes a comment that stood in a YAML list as a `type:comment` item
+                    // (`--output-type json`); it is a comment, not data: not in the MAC, and
+                    // left out of the decrypted JSON.
+                    let item = match self.value(depth + 1)? {
+                        Node::Scalar(Scalar {
+                            value: Value::Str(text),
+                            ..
+                        }) if super::is_sops_comment(&text) => SeqItem::Comment(Comment {
+                            text,
+                            origin: None,
+                            changed: false,
+                        }),
+                        node => SeqItem::Node(node),
+                    };
+                    seq.items.push(item);
                     self.skip_ws();
                     match self.peek() {
                         Some(b',') => self.pos += 1,

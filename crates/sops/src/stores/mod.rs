@@ -20,3 +20,9 @@ pub fn store_for(format: Format) -> Box<dyn Store + Send + Sync> {
         Format::Yaml => Box::new(yaml::YamlStore::default()),
     }
 }
+
+/// Whether `text` is a comment sops encrypted as an item of a list (`ENC[…,type:comment]`): sops
+/// writes YAML list comments that way, in YAML and in every format it converts YAML to.
+pub(crate) fn is_sops_comment(text: &str) -> bool {
+    text.starts_with("ENC[AES256_GCM,") && text.ends_with(",type:comment]")
+}

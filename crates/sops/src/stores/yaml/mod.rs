@@ -86,6 +86,7 @@ impl YamlStore {
 
 impl Store for YamlStore {
     fn parse(&self, input: &[u8]) -> Result<Tree, Error> {
+        crate::limits::Limits::get().check_input("yaml", input.len())?;
         let text = String::from_utf8(input.to_vec()).map_err(|e| {
             let offset = e.utf8_error().valid_up_to();
             let (line, col) = parse::line_col(&String::from_utf8_lossy(input), offset);

@@ -17,6 +17,7 @@ use granit_parser::{Event, Parser, Placement, Span, StructureStyle, Tag};
 
 use super::resolve::resolve_plain;
 use crate::Error;
+use crate::limits::Limits;
 use crate::tree::{
     Comment, Document, Map, MapEntry, Node, Origin, Pair, Scalar, ScalarStyle, Seq, SeqItem,
     SourceText, Tree, Value,
@@ -67,6 +68,16 @@ struct Builder<'s> {
     anchors: HashMap<usize, Node>,
     /// The style of each anchored scalar (its expanded copies are written in that style).
     anchor_styles: HashMap<usize, ScalarStyle>,
+    /// Nodes and depth of each anchored value: what one alias to it adds.
+    anchor_sizes: HashMap<usize, (usize, usize)>,
+    /// Nodes copied for anchors and aliases so far (bounded by [`Limits::max_alias_nodes`]).
+    alias_nodes: usize,
+    limits: Limits,
+    lines: LineIndex,
+    /// The first mapping key that is not a string: its offset and type.
+    non_string_key: Option<(usize, &'static str)>,
+    /// The last answer of [`Builder::next_token_column`]: (queried from, token line start, column).
+    next_token: Option<(usize, usize, usize)>,
 }
 
 fn parse_error(src: &str, offset: usize, message: impl Into<String>) -> Error {
@@ -91,12 +102,61 @@ pub(crate) fn line_col(src: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-fn column_of(src: &str, offset: usize) -> usize {
-    let line_start = src.as_bytes()[..offset]
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |p| p + 1);
-    offset - line_start
+/// Where each line starts, so the column of any offset is a binary search instead of a scan back
+/// to the line's start (which made a long single-line document quadratic).
+struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(src: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(
+            src.bytes()
+                .enumerate()
+                .filter_map(|(i, c)| (c == b'\n').then_some(i + 1)),
+        );
+        LineIndex { starts }
+    }
+
+    /// 0-based column (in bytes) of `offset`.
+    fn column(&self, offset: usize) -> usize {
+        let line = self.starts.partition_point(|&s| s <= offset) - 1;
+        offset - self.starts[line]
+    }
+}
+
+/// The type yaml.v3 gives a mapping key that is not a string (sops refuses those), or `None`.
+fn non_string_key_type(node: &Node) -> Option<&'static str> {
+    match node {
+        Node::Scalar(s) => match &s.value {
+            Value::Str(_) | Value::Bytes(_) => None,
+            Value::Null => Some("null"),
+            Value::Int(_) => Some("an int"),
+            Value::Float(_) => Some("a float"),
+            Value::Bool(_) => Some("a bool"),
+            Value::Time(_) => Some("a timestamp"),
+        },
+        _ => None,
+    }
+}
+
+/// Nodes in `node` (itself included) and its depth (1 for a scalar).
+fn size_and_depth(node: &Node) -> (usize, usize) {
+    let children = |items: &mut dyn Iterator<Item = &Node>| {
+        items.fold((1, 1), |(n, d), child| {
+            let (cn, cd) = size_and_depth(child);
+            (n + cn, d.max(cd + 1))
+        })
+    };
+    match node {
+        Node::Scalar(_) => (1, 1),
+        Node::Map(m) => children(&mut m.pairs().map(|(_, v)| v)),
+        Node::Seq(q) => children(&mut q.items.iter().filter_map(|i| match i {
+            SeqItem::Node(n) => Some(n),
+            SeqItem::Comment(_) => None,
+        })),
+    }
 }
 
 fn style_of(s: granit_parser::ScalarStyle) -> ScalarStyle {
@@ -252,6 +312,41 @@ impl<'s> Builder<'s> {
         parse_error(self.src, offset, msg)
     }
 
+    fn limit(&self, offset: usize, message: String) -> Error {
+        let (line, col) = line_col(self.src, offset);
+        Error::Limit {
+            format: "yaml",
+            location: format!("{line}:{col}"),
+            message,
+        }
+    }
+
+    /// Counts `nodes` copied for an anchor or an alias against [`Limits::max_alias_nodes`].
+    fn charge_copies(&mut self, offset: usize, nodes: usize) -> Result<(), Error> {
+        self.alias_nodes = self.alias_nodes.saturating_add(nodes);
+        if self.alias_nodes > self.limits.max_alias_nodes {
+            return Err(self.limit(
+                offset,
+                format!(
+                    "anchors and aliases copy more than {} nodes (raise the limit with {})",
+                    self.limits.max_alias_nodes,
+                    crate::limits::ALIAS_NODES_ENV
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn too_deep(&self, offset: usize) -> Error {
+        self.limit(
+            offset,
+            format!(
+                "maps and lists nested more than {} deep",
+                self.limits.max_depth
+            ),
+        )
+    }
+
     fn flush_pending_into_top(&mut self) {
         if self.pending.is_empty() {
             return;
@@ -273,7 +368,7 @@ impl<'s> Builder<'s> {
     }
 
     fn on_comment(&mut self, text: &str, placement: Placement, span: (usize, usize)) {
-        let column = column_of(self.src, span.0);
+        let column = self.lines.column(span.0);
         let comment = Comment {
             text: text.to_owned(),
             origin: Some(Origin {
@@ -407,6 +502,11 @@ impl<'s> Builder<'s> {
         match &mut frame.kind {
             Kind::Map { map, pending_key } => match pending_key.take() {
                 None => {
+                    if self.non_string_key.is_none()
+                        && let Some(key_type) = non_string_key_type(&node)
+                    {
+                        self.non_string_key = Some((start, key_type));
+                    }
                     let Some(key) = scalar_key_text(&node) else {
                         return Err(parse_error(
                             self.src,
@@ -428,13 +528,13 @@ impl<'s> Builder<'s> {
                     *pending_key = Some(KeyInfo {
                         key,
                         start,
-                        column: column_of(self.src, start),
+                        column: self.lines.column(start),
                         style,
                     });
                     frame.start = frame.start.min(start);
                     frame.end = frame.end.max(end);
                     if map.entries.is_empty() && !frame.flow {
-                        frame.column = column_of(self.src, start);
+                        frame.column = self.lines.column(start);
                     }
                 }
                 Some(k) => {
@@ -464,7 +564,16 @@ impl<'s> Builder<'s> {
         Ok(())
     }
 
-    fn open(&mut self, map: bool, style: StructureStyle, anchor: usize, span: (usize, usize)) {
+    fn open(
+        &mut self,
+        map: bool,
+        style: StructureStyle,
+        anchor: usize,
+        span: (usize, usize),
+    ) -> Result<(), Error> {
+        if self.stack.len() >= self.limits.max_depth {
+            return Err(self.too_deep(span.0));
+        }
         let flow = style == StructureStyle::Flow;
         let kind = if map {
             Kind::Map {
@@ -491,7 +600,7 @@ impl<'s> Builder<'s> {
             }
         }
         let (start, end) = if flow { (span.0, span.1) } else { (at, at) };
-        let column = column_of(self.src, at);
+        let column = self.lines.column(at);
         // Head comments of a sequence item stay in the sequence (sops: the item's head comment
         // goes into the list); those of a key's collection value go into the collection.
         if matches!(
@@ -513,6 +622,7 @@ impl<'s> Builder<'s> {
             anchor,
         });
         self.flush_pending_into_top();
+        Ok(())
     }
 
     fn close(&mut self, span: (usize, usize)) -> Result<(), Error> {
@@ -547,8 +657,13 @@ impl<'s> Builder<'s> {
             }
         };
         if frame.anchor != 0 {
+            // The anchored value is kept as a copy too: anchors nested in anchors would otherwise
+            // copy a large value once per level without a single alias.
+            let (nodes, depth) = size_and_depth(&node);
+            self.charge_copies(span.0, nodes)?;
             let mut copy = node.clone();
             strip(&mut copy);
+            self.anchor_sizes.insert(frame.anchor, (nodes, depth));
             self.anchors.insert(frame.anchor, copy);
         }
         let (s, e) = if has_span {
@@ -645,7 +760,13 @@ impl<'s> Builder<'s> {
 
     fn run(mut self) -> Result<Vec<Document>, Error> {
         let src = self.src;
-        let opts = granit_parser::options! { emit_anchor_events: false };
+        let opts = granit_parser::options! {
+            emit_anchor_events: false,
+            // Ours (which names the limit) should fire first, but the scanner looks ahead up to
+            // `simple_key_max_lookahead` (1024) characters, so leave it that much room.
+            flow_nesting_limit: self.limits.max_depth + 1100,
+            block_nesting_limit: self.limits.max_depth + 1100,
+        };
         for item in Parser::new_from_str_with_options(src, opts) {
             let (event, span) = item.map_err(|e| {
                 let m = e.marker();
@@ -683,7 +804,7 @@ impl<'s> Builder<'s> {
                             root: None,
                         });
                     }
-                    self.open(true, style, anchor, (s, e));
+                    self.open(true, style, anchor, (s, e))?;
                 }
                 Event::SequenceStart(style, anchor, _) => {
                     if self.doc.is_none() {
@@ -692,7 +813,7 @@ impl<'s> Builder<'s> {
                             root: None,
                         });
                     }
-                    self.open(false, style, anchor, (s, e));
+                    self.open(false, style, anchor, (s, e))?;
                 }
                 Event::MappingEnd | Event::SequenceEnd => self.close((s, e))?,
                 Event::Scalar(text, style, anchor, tag) => {
@@ -711,7 +832,7 @@ impl<'s> Builder<'s> {
                         origin: Some(Origin {
                             span: (start, end),
                             style,
-                            column: column_of(src, start),
+                            column: self.lines.column(start),
                         }),
                         changed: false,
                     };
@@ -733,6 +854,7 @@ impl<'s> Builder<'s> {
                     let node = Node::Scalar(scalar);
                     if anchor != 0 {
                         self.anchor_styles.insert(anchor, style);
+                        self.anchor_sizes.insert(anchor, (1, 1));
                         let mut copy = node.clone();
                         strip(&mut copy);
                         self.anchors.insert(anchor, copy);
@@ -747,11 +869,19 @@ impl<'s> Builder<'s> {
                     self.push_node(node, start, end)?;
                 }
                 Event::Alias(id) => {
+                    // Each alias is a full copy of its anchor (sops sees the value again at
+                    // the alias' path): bound what copies add, and how deep they nest, before
+                    // copying ("billion laughs": nine aliases of nine aliases of …).
+                    let (nodes, depth) = self.anchor_sizes.get(&id).copied().unwrap_or((1, 1));
+                    if self.stack.len() + depth > self.limits.max_depth {
+                        return Err(self.too_deep(s));
+                    }
+                    self.charge_copies(s, nodes)?;
                     let Some(target) = self.anchors.get(&id) else {
                         return Err(self.err(s, "alias to an unknown anchor"));
                     };
                     let mut node = target.clone();
-                    let column = column_of(src, s);
+                    let column = self.lines.column(s);
                     let origin = |style| {
                         Some(Origin {
                             span: (s, e),
@@ -800,6 +930,18 @@ impl<'s> Builder<'s> {
                 });
             }
         }
+        if let Some((offset, key_type)) = self.non_string_key {
+            let (line, col) = line_col(self.src, offset);
+            let encrypted = self.docs.iter().any(|d| match &d.root {
+                Node::Map(m) => m.get(crate::metadata::SOPS_KEY).is_some(),
+                _ => false,
+            });
+            return Err(Error::NonStringKey {
+                location: format!("{line}:{col}"),
+                key_type,
+                encrypted,
+            });
+        }
         Ok(self.docs)
     }
 
@@ -821,10 +963,7 @@ impl<'s> Builder<'s> {
         else {
             return None;
         };
-        if style != ScalarStyle::Plain
-            || !text.starts_with("ENC[AES256_GCM,")
-            || !text.ends_with(",type:comment]")
-        {
+        if style != ScalarStyle::Plain || !crate::stores::is_sops_comment(text) {
             return None;
         }
         let b = self.src.as_bytes();
@@ -841,32 +980,43 @@ impl<'s> Builder<'s> {
             origin: Some(Origin {
                 span: (dash, end),
                 style: ScalarStyle::Plain,
-                column: column_of(self.src, dash),
+                column: self.lines.column(dash),
             }),
             changed: false,
         })
     }
 
     /// Indentation of the next line after `from` that is neither blank nor a comment.
-    fn next_token_column(&self, from: usize) -> usize {
+    ///
+    /// A run of comment lines asks once per line; the answer is the same for the whole run, so it
+    /// is remembered (scanning again for each would make a long run quadratic).
+    fn next_token_column(&mut self, from: usize) -> usize {
+        if let Some((asked, token_line, column)) = self.next_token
+            && asked <= from
+            && from < token_line
+        {
+            return column;
+        }
         let b = self.src.as_bytes();
         let mut p = from;
-        loop {
+        let (token_line, column) = loop {
             // Move to the next line.
             match b[p.min(b.len())..].iter().position(|&c| c == b'\n') {
                 Some(i) => p += i + 1,
-                None => return 0,
+                None => break (usize::MAX, 0),
             }
             let mut q = p;
             while q < b.len() && b[q] == b' ' {
                 q += 1;
             }
             match b.get(q) {
-                None => return 0,
+                None => break (usize::MAX, 0),
                 Some(b'\n' | b'\r' | b'#') => continue,
-                Some(_) => return q - p,
+                Some(_) => break (p, q - p),
             }
-        }
+        };
+        self.next_token = Some((from, token_line, column));
+        column
     }
 
     fn anchor_style(&self, id: usize) -> Option<ScalarStyle> {
@@ -908,6 +1058,12 @@ pub(crate) fn parse(text: String) -> Result<Tree, Error> {
             pending: Vec::new(),
             anchors: HashMap::new(),
             anchor_styles: HashMap::new(),
+            anchor_sizes: HashMap::new(),
+            alias_nodes: 0,
+            limits: *Limits::get(),
+            lines: LineIndex::new(&text),
+            non_string_key: None,
+            next_token: None,
         };
         builder.run()?
     };

@@ -98,16 +98,8 @@ impl Store for IniStore {
                 }
                 continue;
             }
-            let delim = line
-                .find(['=', ':'])
-                .ok_or_else(|| err("expected `key = value`"))?;
-            let mut key = line[..delim].trim();
-            for q in ['"', '`'] {
-                if key.len() >= 2 && key.starts_with(q) && key.ends_with(q) {
-                    key = &key[1..key.len() - 1];
-                }
-            }
-            let raw = line[delim + 1..].trim_start();
+            let (key, raw) = split_key(line).ok_or_else(|| err("expected `key = value`"))?;
+            let raw = raw.trim_start();
             let value = if let Some(rest) = raw.strip_prefix("\"\"\"") {
                 // multi-line value up to the closing """
                 let mut buf = String::new();
@@ -310,6 +302,22 @@ fn write_comment(c: &str, out: &mut String) {
     }
 }
 
+/// Splits a `key = value` line as go-ini reads it: a key in `"""…"""`, `"…"` or `` `…` `` ends at
+/// its closing quote (so it may hold `=`, `:` and the other quote, as [`quote_key`] writes them); a
+/// bare key ends at the first `=` or `:`.
+fn split_key(line: &str) -> Option<(&str, &str)> {
+    for quote in ["\"\"\"", "\"", "`"] {
+        if let Some(rest) = line.strip_prefix(quote) {
+            let end = rest.find(quote)?;
+            let after = &rest[end + quote.len()..];
+            let delim = after.find(['=', ':'])?;
+            return Some((rest[..end].trim(), &after[delim + 1..]));
+        }
+    }
+    let delim = line.find(['=', ':'])?;
+    Some((line[..delim].trim(), &line[delim + 1..]))
+}
+
 fn quote_key(k: &str) -> String {
     if k.contains('`') {
         format!("\"\"\"{k}\"\"\"")
@@ -329,5 +337,61 @@ fn quote_value(v: &str) -> String {
         format!("\"{v}\"")
     } else {
         v.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IniStore;
+    use crate::Store;
+    use crate::tree::{MapEntry, Node};
+
+    fn keys(input: &[u8]) -> Vec<String> {
+        let tree = IniStore.parse(input).expect("parses");
+        let Node::Map(root) = &tree.documents[0].root else {
+            panic!("root is a map")
+        };
+        let Some(Node::Map(section)) = root.get("s") else {
+            panic!("section s")
+        };
+        section
+            .entries
+            .iter()
+            .filter_map(|e| match e {
+                MapEntry::Pair(p) => Some(p.key.clone()),
+                MapEntry::Comment(_) => None,
+            })
+            .collect()
+    }
+
+    /// Found by the `store_ini` fuzz target: a key `` ` `` came back as ``""`""`` because the writer
+    /// puts such keys in `"""…"""` and the reader only stripped one quote; a key holding `=` was
+    /// split at it. Keys are read as go-ini reads them (a quoted key ends at its closing quote).
+    #[test]
+    fn quoted_keys_read_back_as_written() {
+        let input =
+            b"[s]\n\"\"\"`\"\"\" = 1\na=b : 2\n\"\"\"x`y\"\"\" = 3\n`k:\"v=\"` = 4\n\"q\" = 5\n";
+        let original = keys(input);
+        assert_eq!(original, ["`", "a", "x`y", "k:\"v=\"", "q"]);
+        let tree = IniStore.parse(input).unwrap();
+        let written = IniStore.emit(&tree).unwrap();
+        assert_eq!(
+            keys(&written),
+            original,
+            "{}",
+            String::from_utf8_lossy(&written)
+        );
+    }
+
+    /// As go-ini: an opening key quote without its closing one is an error, not part of the key.
+    #[test]
+    fn unclosed_key_quote_is_refused() {
+        for input in [&b"[s]\n`=1\n"[..], b"[s]\n\"a = 1\n"] {
+            assert!(
+                IniStore.parse(input).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
     }
 }

@@ -140,7 +140,15 @@ pub(crate) fn block_header(src: &str, start: usize) -> Option<(usize, usize)> {
         } else {
             line_end - 1
         };
-        return code.rfind(['|', '>']).map(|i| (ls + i, end));
+        let i = code.rfind(['|', '>'])?;
+        // Only a real header: the indicator after a blank (or first on the line), followed by
+        // nothing but indentation/chomping indicators. `- n|:` is a key, not a header.
+        let before_ok = i == 0 || code[..i].ends_with([' ', '\t']);
+        let after_ok = code[i + 1..]
+            .trim_end()
+            .bytes()
+            .all(|c| c.is_ascii_digit() || c == b'+' || c == b'-');
+        return (before_ok && after_ok).then_some((ls + i, end));
     }
 }
 
@@ -915,4 +923,26 @@ pub(crate) fn parse(text: String) -> Result<Tree, Error> {
         documents,
         source: Some(Arc::new(SourceText { text })),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Store;
+    use crate::stores::yaml::YamlStore;
+
+    /// Found by the `store_yaml` fuzz target: a `|` inside the key before a block sequence was
+    /// taken for a block-scalar header, and the emitted file lost the key (`- n|:` became `:`).
+    #[test]
+    fn pipe_in_a_key_is_not_a_block_header() {
+        for input in [
+            "- n|:\n  - x\n",
+            "- a>b:\n  - x\n",
+            "k: |2-\n  - x\n  text\n",
+        ] {
+            let store = YamlStore::default();
+            let tree = store.parse(input.as_bytes()).expect("parses");
+            let out = store.emit(&tree).expect("emits");
+            assert_eq!(String::from_utf8(out).unwrap(), input);
+        }
+    }
 }

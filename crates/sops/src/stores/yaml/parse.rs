@@ -945,4 +945,40 @@ mod tests {
             assert_eq!(String::from_utf8(out).unwrap(), input);
         }
     }
+
+    /// Found by the `sops_roundtrip` fuzz target: with a lone CR as line break (YAML allows it),
+    /// the `sops` key was written at a column counted from the last LF, inside the document's
+    /// last value or breaking the file, so the encrypted file did not read back.
+    #[test]
+    fn lone_cr_line_breaks_read_and_encrypt_like_lf() {
+        use crate::engine::{self, DecryptOptions, EncryptOptions};
+        use crate::{DataKey, Metadata};
+        let store = YamlStore::default();
+        let data = |t: &crate::Tree| -> Vec<Vec<u8>> {
+            t.documents
+                .iter()
+                .map(|d| crate::stores::json::emit_value(&d.root))
+                .collect()
+        };
+        for (cr, lf) in [
+            ("a: 1\rb: [x]\r", "a: 1\nb: [x]\n"),
+            ("\t\r  d: x", "\t\n  d: x"),
+        ] {
+            let mut tree = store.parse(cr.as_bytes()).expect("parses");
+            let expected = store.parse(lf.as_bytes()).expect("parses");
+            assert_eq!(data(&tree), data(&expected));
+            let key = DataKey::from_slice(&[1; 32]).unwrap();
+            engine::encrypt(
+                &mut tree,
+                &key,
+                &mut Metadata::default(),
+                &EncryptOptions::default(),
+            )
+            .unwrap();
+            let written = store.emit(&tree).unwrap();
+            let mut back = store.parse(&written).expect("the encrypted file parses");
+            engine::decrypt(&mut back, &key, DecryptOptions::default()).expect("and decrypts");
+            assert_eq!(data(&back), data(&expected));
+        }
+    }
 }

@@ -321,7 +321,7 @@ fn split_key(line: &str) -> Option<(&str, &str)> {
 fn quote_key(k: &str) -> String {
     if k.contains('`') {
         format!("\"\"\"{k}\"\"\"")
-    } else if k.contains(['=', ':', '"']) {
+    } else if k.contains(['=', ':', '"']) || k.starts_with([';', '#', '[']) {
         format!("`{k}`")
     } else {
         k.to_owned()
@@ -375,6 +375,22 @@ mod tests {
         assert_eq!(original, ["`", "a", "x`y", "k:\"v=\"", "q"]);
         let tree = IniStore.parse(input).unwrap();
         let written = IniStore.emit(&tree).unwrap();
+        assert_eq!(
+            keys(&written),
+            original,
+            "{}",
+            String::from_utf8_lossy(&written)
+        );
+    }
+
+    /// Found by the `store_ini` fuzz target: a key starting with `;`, `#` or `[` was written bare
+    /// and read back as a comment or a section header.
+    #[test]
+    fn keys_like_comments_or_sections_are_quoted() {
+        let input = b"[s]\n`;k` = 1\n`#k` = 2\n`[k]` = 3\n";
+        let original = keys(input);
+        assert_eq!(original, [";k", "#k", "[k]"]);
+        let written = IniStore.emit(&IniStore.parse(input).unwrap()).unwrap();
         assert_eq!(
             keys(&written),
             original,

@@ -38,11 +38,13 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
 
+    let written = String::from_utf8_lossy(&encrypted).into_owned();
     let mut back = store
         .parse(&encrypted)
-        .expect("an encrypted file Signet wrote must parse");
-    engine::decrypt(&mut back, &key, DecryptOptions::default())
-        .expect("an encrypted file Signet wrote must decrypt");
+        .unwrap_or_else(|e| panic!("an encrypted file Signet wrote must parse: {e:?}\n{written}"));
+    engine::decrypt(&mut back, &key, DecryptOptions::default()).unwrap_or_else(|e| {
+        panic!("an encrypted file Signet wrote must decrypt: {e:?}\n{written}")
+    });
     assert_eq!(
         original,
         signet_fuzz::leaves(&back),

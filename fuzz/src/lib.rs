@@ -132,8 +132,9 @@ pub fn vector_recipients() -> &'static [String] {
 
 /// The store targets' property: what a store emits parses again, to the same data.
 ///
-/// INI exception, shared with sops (go-ini): a key or value holding a backtick or a newline is
-/// written in `"""…"""`, so a `"` at its end merges with the closing quotes and is lost.
+/// INI exceptions, shared with sops (go-ini): a key or value holding a backtick or a newline is
+/// written in `"""…"""`, so a `"` in it may merge with the closing quotes; keys are read trimmed,
+/// so blanks around a key are lost.
 pub fn store_roundtrip(format: Format, data: &[u8]) {
     let store = signet_sops::stores::store_for(format);
     let Ok(tree) = store.parse(data) else { return };
@@ -143,13 +144,7 @@ pub fn store_roundtrip(format: Format, data: &[u8]) {
         .parse(&out)
         .unwrap_or_else(|e| panic!("a file the store emitted must parse again: {e:?}\n{written}"));
     let before = leaves(&tree);
-    if format == Format::Ini
-        && before.iter().any(|(_, path, value)| {
-            [path, value]
-                .iter()
-                .any(|s| s.contains(['`', '\n']) && s.contains('"'))
-        })
-    {
+    if format == Format::Ini && ini_lossy(&tree) {
         return;
     }
     assert_eq!(
@@ -157,4 +152,23 @@ pub fn store_roundtrip(format: Format, data: &[u8]) {
         leaves(&again),
         "emit then parse changed the data; written:\n{written}"
     );
+}
+
+/// Whether an INI tree holds a key or value go-ini cannot write and read back (see
+/// [`store_roundtrip`]).
+fn ini_lossy(tree: &Tree) -> bool {
+    let triple_quoted = |s: &str| s.contains(['`', '\n']) && s.contains('"');
+    let Some(Node::Map(root)) = tree.documents.first().map(|d| &d.root) else {
+        return false;
+    };
+    root.pairs().any(|(_, section)| {
+        let Node::Map(section) = section else {
+            return false;
+        };
+        section.pairs().any(|(key, value)| {
+            key.trim() != key
+                || triple_quoted(key)
+                || matches!(value, Node::Scalar(s) if triple_quoted(&text_of(&s.value)))
+        })
+    })
 }

@@ -24,11 +24,15 @@ pub fn format_of(selector: u8) -> Format {
     }
 }
 
-/// A value as text, as sops' MAC sees it; a float with an integral value reads as the integer
+/// A value as text, as sops' MAC sees it, integers canonical; a float with an integral value reads as the integer
 /// (JSON, dotenv and INI write `2.0` as `2` and `3E+15` as `3000000000000000`, as sops does, and read it back as an integer).
 fn text_of(value: &Value) -> String {
     match value {
-        Value::Float(f) if f.fract() == 0.0 && f.abs() < 1e21 => format!("{f:.0}"),
+        // Display: shortest round-trip digits, no exponent, no `.0` (as Go's JSON writes them).
+        // (`+ 0.0`: -0.0 reads back as the integer 0, in sops too.)
+        Value::Float(f) if f.fract() == 0.0 && f.abs() < 1e21 => format!("{}", f + 0.0),
+        // Integers are written in canonical decimal (`-0` as `0`, as sops does).
+        Value::Int(text) => signet_sops::cipher::canonical_int(text),
         other => val_to_string(other),
     }
 }

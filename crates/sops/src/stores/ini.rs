@@ -318,6 +318,14 @@ fn split_key(line: &str) -> Option<(&str, &str)> {
     Some((line[..delim].trim(), &line[delim + 1..]))
 }
 
+/// Whether the reader would take `v`, written bare, for a quoted value (`"…"`, `'…'`, `"""…`).
+fn reads_as_quoted(v: &str) -> bool {
+    v.starts_with("\"\"\"")
+        || (v.len() >= 2
+            && ((v.starts_with('"') && v.ends_with('"'))
+                || (v.starts_with('\'') && v.ends_with('\''))))
+}
+
 fn quote_key(k: &str) -> String {
     if k.contains('`') {
         format!("\"\"\"{k}\"\"\"")
@@ -331,7 +339,7 @@ fn quote_key(k: &str) -> String {
 fn quote_value(v: &str) -> String {
     if v.contains(['\n', '`']) {
         format!("\"\"\"{v}\"\"\"")
-    } else if v.contains(['#', ';']) {
+    } else if v.contains(['#', ';']) || reads_as_quoted(v) {
         format!("`{v}`")
     } else if v.trim() != v {
         format!("\"{v}\"")
@@ -397,6 +405,23 @@ mod tests {
             "{}",
             String::from_utf8_lossy(&written)
         );
+    }
+
+    /// Found by the `store_ini` fuzz target: the value `""` was written bare and read back as the
+    /// empty string (a quoted one); `'a'` and `"""x` likewise.
+    #[test]
+    fn values_that_look_quoted_are_quoted() {
+        let input = b"[s]\nk = `\"\"`\nl = `'a'`\nm = `\"\"\"x`\nn = after\n";
+        let tree = IniStore.parse(input).unwrap();
+        let written = IniStore.emit(&tree).unwrap();
+        let again = IniStore.parse(&written).unwrap();
+        let text = String::from_utf8_lossy(&written);
+        assert_eq!(
+            crate::stores::json::emit_value(&again.documents[0].root),
+            crate::stores::json::emit_value(&tree.documents[0].root),
+            "{text}"
+        );
+        assert_eq!(keys(&written), ["k", "l", "m", "n"], "{text}");
     }
 
     /// As go-ini: an opening key quote without its closing one is an error, not part of the key.

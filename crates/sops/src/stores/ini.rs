@@ -106,16 +106,8 @@ impl Store for IniStore {
                 }
                 continue;
             }
-            let delim = line
-                .find(['=', ':'])
-                .ok_or_else(|| err("expected `key = value`"))?;
-            let mut key = line[..delim].trim();
-            for q in ['"', '`'] {
-                if key.len() >= 2 && key.starts_with(q) && key.ends_with(q) {
-                    key = &key[1..key.len() - 1];
-                }
-            }
-            let raw = line[delim + 1..].trim_start();
+            let (key, raw) = split_key(line).ok_or_else(|| err("expected `key = value`"))?;
+            let raw = raw.trim_start();
             let value = if let Some(rest) = raw.strip_prefix("\"\"\"") {
                 // multi-line value up to the closing """
                 let mut buf = String::new();
@@ -328,10 +320,34 @@ fn write_comment(c: &str, out: &mut String) {
     }
 }
 
+/// Splits a `key = value` line as go-ini reads it: a key in `"""…"""`, `"…"` or `` `…` `` ends at
+/// its closing quote (so it may hold `=`, `:` and the other quote, as [`quote_key`] writes them); a
+/// bare key ends at the first `=` or `:`.
+fn split_key(line: &str) -> Option<(&str, &str)> {
+    for quote in ["\"\"\"", "\"", "`"] {
+        if let Some(rest) = line.strip_prefix(quote) {
+            let end = rest.find(quote)?;
+            let after = &rest[end + quote.len()..];
+            let delim = after.find(['=', ':'])?;
+            return Some((rest[..end].trim(), &after[delim + 1..]));
+        }
+    }
+    let delim = line.find(['=', ':'])?;
+    Some((line[..delim].trim(), &line[delim + 1..]))
+}
+
+/// Whether the reader would take `v`, written bare, for a quoted value (`"…"`, `'…'`, `"""…`).
+fn reads_as_quoted(v: &str) -> bool {
+    v.starts_with("\"\"\"")
+        || (v.len() >= 2
+            && ((v.starts_with('"') && v.ends_with('"'))
+                || (v.starts_with('\'') && v.ends_with('\''))))
+}
+
 fn quote_key(k: &str) -> String {
     if k.contains('`') {
         format!("\"\"\"{k}\"\"\"")
-    } else if k.contains(['=', ':', '"']) {
+    } else if k.contains(['=', ':', '"']) || k.starts_with([';', '#', '[']) {
         format!("`{k}`")
     } else {
         k.to_owned()
@@ -341,7 +357,7 @@ fn quote_key(k: &str) -> String {
 fn quote_value(v: &str) -> String {
     if v.contains(['\n', '`']) {
         format!("\"\"\"{v}\"\"\"")
-    } else if v.contains(['#', ';']) {
+    } else if v.contains(['#', ';']) || reads_as_quoted(v) {
         format!("`{v}`")
     } else if v.trim() != v {
         format!("\"{v}\"")
@@ -366,6 +382,8 @@ fn index_keys(section: &Map) -> HashMap<String, usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Store;
+    use crate::tree::{MapEntry, Node};
 
     /// As go-ini (so sops) reads a section that repeats a key: one entry, at the first place, with
     /// the last value; a repeated section stays a section of its own.
@@ -376,5 +394,87 @@ mod tests {
             .unwrap();
         let out = String::from_utf8(IniStore.emit(&tree).unwrap()).unwrap();
         assert_eq!(out, "[s]\na = 2\nb = x\n\n[t]\nc = 3\n\n[s]\na = 4\n");
+    }
+
+    fn keys(input: &[u8]) -> Vec<String> {
+        let tree = IniStore.parse(input).expect("parses");
+        let Node::Map(root) = &tree.documents[0].root else {
+            panic!("root is a map")
+        };
+        let Some(Node::Map(section)) = root.get("s") else {
+            panic!("section s")
+        };
+        section
+            .entries
+            .iter()
+            .filter_map(|e| match e {
+                MapEntry::Pair(p) => Some(p.key.clone()),
+                MapEntry::Comment(_) => None,
+            })
+            .collect()
+    }
+
+    /// Found by the `store_ini` fuzz target: a key `` ` `` came back as ``""`""`` because the writer
+    /// puts such keys in `"""…"""` and the reader only stripped one quote; a key holding `=` was
+    /// split at it. Keys are read as go-ini reads them (a quoted key ends at its closing quote).
+    #[test]
+    fn quoted_keys_read_back_as_written() {
+        let input =
+            b"[s]\n\"\"\"`\"\"\" = 1\na=b : 2\n\"\"\"x`y\"\"\" = 3\n`k:\"v=\"` = 4\n\"q\" = 5\n";
+        let original = keys(input);
+        assert_eq!(original, ["`", "a", "x`y", "k:\"v=\"", "q"]);
+        let tree = IniStore.parse(input).unwrap();
+        let written = IniStore.emit(&tree).unwrap();
+        assert_eq!(
+            keys(&written),
+            original,
+            "{}",
+            String::from_utf8_lossy(&written)
+        );
+    }
+
+    /// Found by the `store_ini` fuzz target: a key starting with `;`, `#` or `[` was written bare
+    /// and read back as a comment or a section header.
+    #[test]
+    fn keys_like_comments_or_sections_are_quoted() {
+        let input = b"[s]\n`;k` = 1\n`#k` = 2\n`[k]` = 3\n";
+        let original = keys(input);
+        assert_eq!(original, [";k", "#k", "[k]"]);
+        let written = IniStore.emit(&IniStore.parse(input).unwrap()).unwrap();
+        assert_eq!(
+            keys(&written),
+            original,
+            "{}",
+            String::from_utf8_lossy(&written)
+        );
+    }
+
+    /// Found by the `store_ini` fuzz target: the value `""` was written bare and read back as the
+    /// empty string (a quoted one); `'a'` and `"""x` likewise.
+    #[test]
+    fn values_that_look_quoted_are_quoted() {
+        let input = b"[s]\nk = `\"\"`\nl = `'a'`\nm = `\"\"\"x`\nn = after\n";
+        let tree = IniStore.parse(input).unwrap();
+        let written = IniStore.emit(&tree).unwrap();
+        let again = IniStore.parse(&written).unwrap();
+        let text = String::from_utf8_lossy(&written);
+        assert_eq!(
+            crate::stores::json::emit_value(&again.documents[0].root),
+            crate::stores::json::emit_value(&tree.documents[0].root),
+            "{text}"
+        );
+        assert_eq!(keys(&written), ["k", "l", "m", "n"], "{text}");
+    }
+
+    /// As go-ini: an opening key quote without its closing one is an error, not part of the key.
+    #[test]
+    fn unclosed_key_quote_is_refused() {
+        for input in [&b"[s]\n`=1\n"[..], b"[s]\n\"a = 1\n"] {
+            assert!(
+                IniStore.parse(input).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
     }
 }

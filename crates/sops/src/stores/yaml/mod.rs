@@ -84,6 +84,21 @@ impl YamlStore {
     }
 }
 
+/// YAML reads a lone CR as a line break, like LF; the store's line and column bookkeeping (and
+/// where it writes the `sops` key) counts LF only, so lone CRs become LF first. YAML normalises line
+/// breaks in content to LF anyway, so the data is unchanged.
+fn lone_cr_to_lf(text: String) -> String {
+    let bytes = text.as_bytes();
+    let lone = |i: usize| bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n');
+    if !(0..bytes.len()).any(lone) {
+        return text;
+    }
+    let out: Vec<u8> = (0..bytes.len())
+        .map(|i| if lone(i) { b'\n' } else { bytes[i] })
+        .collect();
+    String::from_utf8(out).expect("an ASCII byte replaced by an ASCII byte")
+}
+
 impl Store for YamlStore {
     fn parse(&self, input: &[u8]) -> Result<Tree, Error> {
         crate::limits::Limits::get().check_input("yaml", input.len())?;
@@ -96,7 +111,7 @@ impl Store for YamlStore {
                 message: "input is not valid UTF-8".into(),
             }
         })?;
-        parse::parse(text)
+        parse::parse(lone_cr_to_lf(text))
     }
 
     fn emit(&self, tree: &Tree) -> Result<Vec<u8>, Error> {

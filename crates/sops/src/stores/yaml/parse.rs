@@ -200,7 +200,15 @@ pub(crate) fn block_header(src: &str, start: usize) -> Option<(usize, usize)> {
         } else {
             line_end - 1
         };
-        return code.rfind(['|', '>']).map(|i| (ls + i, end));
+        let i = code.rfind(['|', '>'])?;
+        // Only a real header: the indicator after a blank (or first on the line), followed by
+        // nothing but indentation/chomping indicators. `- n|:` is a key, not a header.
+        let before_ok = i == 0 || code[..i].ends_with([' ', '\t']);
+        let after_ok = code[i + 1..]
+            .trim_end()
+            .bytes()
+            .all(|c| c.is_ascii_digit() || c == b'+' || c == b'-');
+        return (before_ok && after_ok).then_some((ls + i, end));
     }
 }
 
@@ -1071,4 +1079,62 @@ pub(crate) fn parse(text: String) -> Result<Tree, Error> {
         documents,
         source: Some(Arc::new(SourceText { text })),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Store;
+    use crate::stores::yaml::YamlStore;
+
+    /// Found by the `store_yaml` fuzz target: a `|` inside the key before a block sequence was
+    /// taken for a block-scalar header, and the emitted file lost the key (`- n|:` became `:`).
+    #[test]
+    fn pipe_in_a_key_is_not_a_block_header() {
+        for input in [
+            "- n|:\n  - x\n",
+            "- a>b:\n  - x\n",
+            "k: |2-\n  - x\n  text\n",
+        ] {
+            let store = YamlStore::default();
+            let tree = store.parse(input.as_bytes()).expect("parses");
+            let out = store.emit(&tree).expect("emits");
+            assert_eq!(String::from_utf8(out).unwrap(), input);
+        }
+    }
+
+    /// Found by the `sops_roundtrip` fuzz target: with a lone CR as line break (YAML allows it),
+    /// the `sops` key was written at a column counted from the last LF, inside the document's
+    /// last value or breaking the file, so the encrypted file did not read back.
+    #[test]
+    fn lone_cr_line_breaks_read_and_encrypt_like_lf() {
+        use crate::engine::{self, DecryptOptions, EncryptOptions};
+        use crate::{DataKey, Metadata};
+        let store = YamlStore::default();
+        let data = |t: &crate::Tree| -> Vec<Vec<u8>> {
+            t.documents
+                .iter()
+                .map(|d| crate::stores::json::emit_value(&d.root))
+                .collect()
+        };
+        for (cr, lf) in [
+            ("a: 1\rb: [x]\r", "a: 1\nb: [x]\n"),
+            ("\t\r  d: x", "\t\n  d: x"),
+        ] {
+            let mut tree = store.parse(cr.as_bytes()).expect("parses");
+            let expected = store.parse(lf.as_bytes()).expect("parses");
+            assert_eq!(data(&tree), data(&expected));
+            let key = DataKey::from_slice(&[1; 32]).unwrap();
+            engine::encrypt(
+                &mut tree,
+                &key,
+                &mut Metadata::default(),
+                &EncryptOptions::default(),
+            )
+            .unwrap();
+            let written = store.emit(&tree).unwrap();
+            let mut back = store.parse(&written).expect("the encrypted file parses");
+            engine::decrypt(&mut back, &key, DecryptOptions::default()).expect("and decrypts");
+            assert_eq!(data(&back), data(&expected));
+        }
+    }
 }

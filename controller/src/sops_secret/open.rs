@@ -5,6 +5,11 @@
 //! sops MAC hashes the values in file order. Only the order is lost (each value is bound to its
 //! key path by the AEAD), so the MAC is checked against every order of the keys of `data` and
 //! `stringData` (up to [`MAX_ORDERS`]); a dropped, added or altered value still fails.
+//!
+//! The work per object is bounded and runs off the async runtime (`spawn_blocking`): the encrypted
+//! sections are at most [`MAX_ENCRYPTED_BYTES`], the values at most [`MAX_VALUE_BYTES`] (what a
+//! Secret holds), and the order search hashes at most [`MAX_MAC_SEARCH_BYTES`] — anyone may encrypt
+//! to the controller's public recipient, so a large object with a value removed must not cost more.
 
 use serde_json::{Map, Value, json};
 use signet_keys::Keyring;
@@ -14,6 +19,13 @@ use zeroize::Zeroizing;
 
 /// Most orders of the keys tried when checking the MAC (8! — eight keys in one map).
 pub const MAX_ORDERS: usize = 40_320;
+/// Most bytes hashed by the order search of one object (about half a second of one core): an
+/// unsorted object is searched only if every order fits, else refused at once.
+pub const MAX_MAC_SEARCH_BYTES: usize = 256 * 1024 * 1024;
+/// Largest `data` + `stringData` as stored (encrypted): more than the API server keeps (1.5 MiB).
+pub const MAX_ENCRYPTED_BYTES: usize = 2 * 1024 * 1024;
+/// Largest total of the decrypted values: a Secret holds at most 1 MiB.
+pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
 
 /// The decrypted values of a SopsSecret.
 pub struct Opened {
@@ -41,6 +53,9 @@ pub enum OpenError {
     /// The MAC does not match the values.
     #[error("the MAC does not match the values: a value was added, removed or altered{0}")]
     MacMismatch(&'static str),
+    /// The object is larger than a Secret can be (sizes only, never content).
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 impl OpenError {
@@ -51,13 +66,16 @@ impl OpenError {
             OpenError::NoKey(_) => "NoDecryptionKey",
             OpenError::Tampered => "DecryptionFailed",
             OpenError::MacMismatch(_) => "MacMismatch",
+            OpenError::TooLarge(_) => "TooLarge",
         }
     }
 }
 
 const SECTIONS: [&str; 2] = ["data", "stringData"];
 
-/// Decrypts `spec` (the object's spec) under `sops` (its metadata block) with `keyring`.
+/// Decrypts `spec` (the object's spec) under `sops` (its metadata block) with `keyring`. Parsing,
+/// decryption and the MAC check run on the blocking pool; only the data-key unwrap (which may call
+/// KMS or Vault) runs here.
 pub async fn open(
     spec: &Map<String, Value>,
     sops: &Value,
@@ -72,17 +90,7 @@ pub async fn open(
         }
     }
     let document = json!({ "spec": reduced, "sops": sops });
-    let bytes = serde_json::to_vec(&document)
-        .map_err(|e| OpenError::Invalid(format!("cannot serialise the object: {e}")))?;
-    let store = store_for(Format::Json);
-    let mut tree = store
-        .parse(&bytes)
-        .map_err(|e| OpenError::Invalid(format!("not a sops document: {e}")))?;
-    let metadata = engine::metadata_of(&tree)
-        .map_err(|e| OpenError::Invalid(format!("invalid sops metadata: {e}")))?
-        .ok_or_else(|| {
-            OpenError::Invalid("no sops metadata (the object is not encrypted)".into())
-        })?;
+    let (tree, metadata) = off_runtime(move || parse(&document)).await??;
     if !metadata.mac_only_encrypted {
         return Err(OpenError::Invalid(
             "sops.mac_only_encrypted must be true: otherwise the MAC covers metadata the cluster changes (encrypt with `signet encrypt --kind SopsSecret` or `sops --mac-only-encrypted --encrypted-regex '^(data|stringData)$'`)".into(),
@@ -91,6 +99,47 @@ pub async fn open(
     let unwrapped = signet_keys::unwrap_data_key_with_origin(&metadata, keyring)
         .await
         .map_err(|e| OpenError::NoKey(no_key_summary(&metadata, &e)))?;
+    off_runtime(move || decrypt(tree, &metadata, unwrapped)).await?
+}
+
+/// Runs CPU-bound work on the blocking pool, so that a large object never stalls the runtime
+/// (leases, probes, every other reconcile).
+async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, OpenError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| OpenError::Invalid("decryption stopped unexpectedly".into()))
+}
+
+/// The sops tree and metadata of the reduced document, within [`MAX_ENCRYPTED_BYTES`].
+fn parse(document: &Value) -> Result<(signet_sops::Tree, Metadata), OpenError> {
+    let bytes = serde_json::to_vec(document)
+        .map_err(|e| OpenError::Invalid(format!("cannot serialise the object: {e}")))?;
+    if bytes.len() > MAX_ENCRYPTED_BYTES {
+        return Err(OpenError::TooLarge(format!(
+            "spec.data and spec.stringData hold {} bytes encrypted; at most {MAX_ENCRYPTED_BYTES} are accepted",
+            bytes.len()
+        )));
+    }
+    let tree = store_for(Format::Json)
+        .parse(&bytes)
+        .map_err(|e| OpenError::Invalid(format!("not a sops document: {e}")))?;
+    let metadata = engine::metadata_of(&tree)
+        .map_err(|e| OpenError::Invalid(format!("invalid sops metadata: {e}")))?
+        .ok_or_else(|| {
+            OpenError::Invalid("no sops metadata (the object is not encrypted)".into())
+        })?;
+    Ok((tree, metadata))
+}
+
+/// Decrypts the values with the recovered data key and checks the MAC (blocking, bounded).
+fn decrypt(
+    mut tree: signet_sops::Tree,
+    metadata: &Metadata,
+    unwrapped: signet_keys::UnwrappedDataKey,
+) -> Result<Opened, OpenError> {
+    let store = store_for(Format::Json);
     let decrypted = engine::decrypt(
         &mut tree,
         &unwrapped.data_key,
@@ -105,8 +154,14 @@ pub async fn open(
     let plain: Value = serde_json::from_slice(&plain_bytes)
         .map_err(|e| OpenError::Invalid(format!("cannot read the decrypted values: {e}")))?;
     let sections = string_sections(&plain)?;
+    let total: usize = sections.iter().flatten().map(|(_, v)| v.len()).sum();
+    if total > MAX_VALUE_BYTES {
+        return Err(OpenError::TooLarge(format!(
+            "the values hold {total} bytes; a Secret holds at most {MAX_VALUE_BYTES}"
+        )));
+    }
     if decrypted.mac_matched != Some(true) {
-        verify_mac_in_any_order(&sections, &metadata, &unwrapped.data_key)?;
+        verify_mac_in_any_order(&sections, metadata, &unwrapped.data_key)?;
     }
     Ok(Opened {
         data: secret_values(sections)?,
@@ -165,9 +220,6 @@ fn verify_mac_in_any_order(
     metadata: &Metadata,
     key: &DataKey,
 ) -> Result<(), OpenError> {
-    let stored = engine::stored_mac(metadata, key)
-        .map_err(|_| OpenError::Tampered)?
-        .ok_or(OpenError::MacMismatch(""))?;
     let orders = factorial(sections[0].len())
         .saturating_mul(factorial(sections[1].len()))
         .saturating_mul(2);
@@ -176,6 +228,16 @@ fn verify_mac_in_any_order(
             " (or the file's keys were not sorted: with more than 8 keys in a map, keep keys sorted as the API server returns them — `signet encrypt --kind SopsSecret` does)",
         ));
     }
+    let bytes: usize = sections.iter().flatten().map(|(_, v)| v.len()).sum();
+    if orders.saturating_mul(bytes.max(1)) > MAX_MAC_SEARCH_BYTES {
+        return Err(OpenError::MacMismatch(
+            " (or the file's keys were not sorted: for an object this large, keep keys sorted as the API server returns them — `signet encrypt --kind SopsSecret` does)",
+        ));
+    }
+    let stored = engine::stored_mac(metadata, key)
+        .map_err(|_| OpenError::Tampered)?
+        .ok_or(OpenError::MacMismatch(""))?;
+
     let values: [Vec<&[u8]>; 2] =
         [0, 1].map(|i| sections[i].iter().map(|(_, v)| v.as_bytes()).collect());
     let found = for_each_permutation(values[0].len(), |first| {
@@ -264,6 +326,22 @@ mod tests {
             p == [4, 3, 2, 1, 0]
         }));
         assert!(calls <= 120);
+    }
+
+    #[test]
+    fn the_order_search_is_refused_beyond_its_budget_without_hashing() {
+        // Seven 100 KB values, out of order: 5,040 × 2 orders of 700 KB (7 GB) would be hashed.
+        let big = "x".repeat(100_000);
+        let section: Section = (0..7)
+            .map(|i| (format!("k{i}"), Zeroizing::new(big.clone())))
+            .collect();
+        let refused = verify_mac_in_any_order(
+            &[section, Vec::new()],
+            &Metadata::default(),
+            &DataKey::generate(),
+        );
+        let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("for an object this large"), "{message}");
     }
 
     #[test]

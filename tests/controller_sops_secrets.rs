@@ -32,7 +32,7 @@ struct Bed {
     client: Client,
     keys_namespace: String,
     namespace: String,
-    _controller: RunningController,
+    controller: RunningController,
     sandbox: Sandbox,
     /// The identity the controller holds, and its recipient.
     recipient: String,
@@ -99,7 +99,7 @@ impl Bed {
             client,
             keys_namespace,
             namespace,
-            _controller: controller,
+            controller,
             sandbox,
             recipient,
         })
@@ -460,5 +460,153 @@ async fn kms_and_transit_keys_open_sopssecrets_through_the_controller_identity()
         .unwrap_or_default();
     assert!(message.contains(&kms), "{message}");
     assert_expected_secret(&bed.wait_secret("by-kms").await?, &created);
+    Ok(())
+}
+
+/// One HTTP/1.1 request on a fresh connection from a plain thread (not the runtime the controller
+/// shares with the test): the status code, or `None` when no answer came within `deadline`.
+fn probe(addr: std::net::SocketAddr, request: &str, deadline: Duration) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, deadline).ok()?;
+    stream.set_read_timeout(Some(deadline)).ok()?;
+    stream.set_write_timeout(Some(deadline)).ok()?;
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+/// Four ~1 MB SopsSecrets with one of eight values removed: the MAC fails in the order received,
+/// and trying the other 10,080 orders would hash 6 GB each (anyone can encrypt to the controller's
+/// recipient). The search is bounded and off the async runtime: meanwhile `/healthz` and
+/// `/v1/verify` answer, a new SealedSecret becomes a Secret, and the four get a failing condition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_sopssecrets_with_a_removed_value_do_not_starve_the_controller() -> TestResult {
+    use base64::Engine;
+    let logs = signet_tests::logs::capture();
+    let bed = Bed::start().await?;
+    let value = |i: usize| format!("{CANARY}-{i}-{}", "v".repeat(64 * 1024));
+    let data: String = (0..8)
+        .map(|i| format!("  key{i}: {}\n", b64(&value(i))))
+        .collect();
+    let mut objects = Vec::new();
+    for n in 0..4 {
+        let name = format!("large-{n}");
+        let file = format!("{name}.yaml");
+        bed.sandbox.write(
+            &file,
+            format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\ndata:\n{data}"),
+        );
+        let made = bed
+            .sandbox
+            .signet([
+                "encrypt",
+                "--kind",
+                "SopsSecret",
+                "--age",
+                &bed.recipient,
+                &file,
+            ])
+            .ok();
+        let mut object: SopsSecret = serde_saphyr::from_str(std::str::from_utf8(&made)?)?;
+        object.metadata.namespace = Some(bed.namespace.clone());
+        let removed = object
+            .spec
+            .get_mut("data")
+            .and_then(|d| d.as_object_mut())
+            .and_then(|d| d.remove("key3"));
+        assert!(removed.is_some());
+        let size = serde_json::to_vec(&object)?.len();
+        assert!(size > 700_000, "{size} bytes");
+        objects.push(object);
+    }
+    // A SealedSecret to create while the four are being reconciled.
+    let http_addr = bed.controller.http_addr;
+    let cert = eventually("a sealing key", Duration::from_secs(60), || async {
+        let response = reqwest::get(format!("http://{http_addr}/v1/cert.pem"))
+            .await
+            .ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        response.text().await.ok()
+    })
+    .await?;
+    let plain: signet_api::Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "sealed-meanwhile", "namespace": bed.namespace},
+        "data": {"k": base64::engine::general_purpose::STANDARD.encode("v")}
+    }))?;
+    let sealed = signet_seal::seal_secret(
+        &plain,
+        &signet_seal::SealingCertificate::from_pem(cert.as_bytes())?,
+        &signet_seal::SealOptions::default(),
+    )?;
+    let verify_body = serde_json::to_string(&sealed)?;
+    let sealed: signet_controller::SealedSecret =
+        serde_json::from_value(serde_json::to_value(&sealed)?)?;
+
+    let api = bed.api();
+    futures::future::try_join_all(objects.iter().map(|o| {
+        let api = api.clone();
+        async move { api.create(&PostParams::default(), o).await }
+    }))
+    .await?;
+    // Probes from a plain thread for ten seconds: every one must be answered.
+    let prober = std::thread::spawn(move || {
+        let deadline = Duration::from_secs(5);
+        let health = "GET /healthz HTTP/1.1\r\nHost: signet\r\nConnection: close\r\n\r\n";
+        let verify = format!(
+            "POST /v1/verify HTTP/1.1\r\nHost: signet\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{verify_body}",
+            verify_body.len()
+        );
+        let started = std::time::Instant::now();
+        let mut answers = Vec::new();
+        while started.elapsed() < Duration::from_secs(10) {
+            answers.push(("healthz", probe(http_addr, health, deadline)));
+            if answers.len() % 5 == 1 {
+                answers.push(("verify", probe(http_addr, &verify, deadline)));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        answers
+    });
+    let sealed_api: Api<signet_controller::SealedSecret> =
+        Api::namespaced(bed.client.clone(), &bed.namespace);
+    sealed_api.create(&PostParams::default(), &sealed).await?;
+    let secrets = bed.secrets();
+    eventually(
+        "SealedSecret unsealed while the SopsSecrets are checked",
+        Duration::from_secs(15),
+        || async { secrets.get_opt("sealed-meanwhile").await.ok().flatten() },
+    )
+    .await?;
+    let answers = tokio::task::spawn_blocking(move || prober.join())
+        .await?
+        .map_err(|_| "prober panicked")?;
+    let unanswered: Vec<_> = answers.iter().filter(|(_, a)| *a != Some(200)).collect();
+    assert!(
+        unanswered.is_empty(),
+        "unanswered probes: {unanswered:?} of {}",
+        answers.len()
+    );
+    for n in 0..4 {
+        let refused = bed.wait_ready(&format!("large-{n}"), "False").await?;
+        let condition = refused
+            .status
+            .as_ref()
+            .and_then(|s| s.ready())
+            .ok_or("no condition")?;
+        assert_eq!(condition.reason.as_deref(), Some("MacMismatch"));
+        bed.assert_nothing_leaked(&format!("large-{n}")).await?;
+    }
+    let metrics = reqwest::get(format!("http://{}/metrics", bed.controller.metrics_addr))
+        .await?
+        .text()
+        .await?;
+    assert!(!metrics.contains(CANARY));
+    let logged = logs.text();
+    assert!(logged.contains("leading"), "the log capture works");
+    assert!(!logged.contains(CANARY), "logs leak a value");
     Ok(())
 }

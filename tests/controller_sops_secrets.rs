@@ -480,10 +480,101 @@ fn probe(addr: std::net::SocketAddr, request: &str, deadline: Duration) -> Optio
 /// and trying the other 10,080 orders would hash 6 GB each (anyone can encrypt to the controller's
 /// recipient). The search is bounded and off the async runtime: meanwhile `/healthz` and
 /// `/v1/verify` answer, a new SealedSecret becomes a Secret, and the four get a failing condition.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn large_sopssecrets_with_a_removed_value_do_not_starve_the_controller() -> TestResult {
-    use base64::Engine;
+///
+/// The controller runs on a runtime of its own and the probes come from this plain thread, so a
+/// stalled runtime fails the test after the probing window instead of hanging it.
+#[test]
+fn large_sopssecrets_with_a_removed_value_do_not_starve_the_controller() -> TestResult {
     let logs = signet_tests::logs::capture();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let (bed, objects, sealed, verify_body) = runtime.block_on(large_sopssecrets_bed())?;
+    let http_addr = bed.controller.http_addr;
+    let created = runtime.spawn(async move {
+        let api = bed.api();
+        futures::future::try_join_all(objects.iter().map(|o| {
+            let api = api.clone();
+            async move { api.create(&PostParams::default(), o).await }
+        }))
+        .await
+        .map_err(|e| e.to_string())?;
+        let sealed_api: Api<signet_controller::SealedSecret> =
+            Api::namespaced(bed.client.clone(), &bed.namespace);
+        sealed_api
+            .create(&PostParams::default(), &sealed)
+            .await
+            .map_err(|e| e.to_string())?;
+        let secrets = bed.secrets();
+        eventually(
+            "SealedSecret unsealed while the SopsSecrets are checked",
+            Duration::from_secs(15),
+            || async { secrets.get_opt("sealed-meanwhile").await.ok().flatten() },
+        )
+        .await?;
+        Ok::<_, String>(bed)
+    });
+    // Ten seconds of probes, each answered within five or counted as unanswered.
+    let deadline = Duration::from_secs(5);
+    let health = "GET /healthz HTTP/1.1\r\nHost: signet\r\nConnection: close\r\n\r\n";
+    let verify = format!(
+        "POST /v1/verify HTTP/1.1\r\nHost: signet\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{verify_body}",
+        verify_body.len()
+    );
+    let started = std::time::Instant::now();
+    let mut answers = Vec::new();
+    while started.elapsed() < Duration::from_secs(10) {
+        answers.push(("healthz", probe(http_addr, health, deadline)));
+        if answers.len() % 5 == 1 {
+            answers.push(("verify", probe(http_addr, &verify, deadline)));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let unanswered: Vec<_> = answers.iter().filter(|(_, a)| *a != Some(200)).collect();
+    if !unanswered.is_empty() {
+        // The runtime is stuck: do not wait for it to wind down.
+        runtime.shutdown_background();
+        panic!("unanswered probes: {unanswered:?} of {}", answers.len());
+    }
+    let bed = runtime.block_on(created)??;
+    runtime.block_on(async {
+        for n in 0..4 {
+            let refused = bed.wait_ready(&format!("large-{n}"), "False").await?;
+            let condition = refused
+                .status
+                .as_ref()
+                .and_then(|s| s.ready())
+                .ok_or("no condition")?;
+            assert_eq!(condition.reason.as_deref(), Some("MacMismatch"));
+            bed.assert_nothing_leaked(&format!("large-{n}")).await?;
+        }
+        let metrics = reqwest::get(format!("http://{}/metrics", bed.controller.metrics_addr))
+            .await?
+            .text()
+            .await?;
+        assert!(!metrics.contains(CANARY));
+        drop(bed);
+        Ok::<_, BoxError>(())
+    })?;
+    let logged = logs.text();
+    assert!(logged.contains("leading"), "the log capture works");
+    assert!(!logged.contains(CANARY), "logs leak a value");
+    Ok(())
+}
+
+/// A bed with four ~1 MB SopsSecrets (eight values, one removed) ready to create, a SealedSecret
+/// for the controller's key, and that SealedSecret as a `/v1/verify` body.
+async fn large_sopssecrets_bed() -> Result<
+    (
+        Bed,
+        Vec<SopsSecret>,
+        signet_controller::SealedSecret,
+        String,
+    ),
+    BoxError,
+> {
+    use base64::Engine;
     let bed = Bed::start().await?;
     let value = |i: usize| format!("{CANARY}-{i}-{}", "v".repeat(64 * 1024));
     let data: String = (0..8)
@@ -520,7 +611,6 @@ async fn large_sopssecrets_with_a_removed_value_do_not_starve_the_controller() -
         assert!(size > 700_000, "{size} bytes");
         objects.push(object);
     }
-    // A SealedSecret to create while the four are being reconciled.
     let http_addr = bed.controller.http_addr;
     let cert = eventually("a sealing key", Duration::from_secs(60), || async {
         let response = reqwest::get(format!("http://{http_addr}/v1/cert.pem"))
@@ -543,70 +633,6 @@ async fn large_sopssecrets_with_a_removed_value_do_not_starve_the_controller() -
         &signet_seal::SealOptions::default(),
     )?;
     let verify_body = serde_json::to_string(&sealed)?;
-    let sealed: signet_controller::SealedSecret =
-        serde_json::from_value(serde_json::to_value(&sealed)?)?;
-
-    let api = bed.api();
-    futures::future::try_join_all(objects.iter().map(|o| {
-        let api = api.clone();
-        async move { api.create(&PostParams::default(), o).await }
-    }))
-    .await?;
-    // Probes from a plain thread for ten seconds: every one must be answered.
-    let prober = std::thread::spawn(move || {
-        let deadline = Duration::from_secs(5);
-        let health = "GET /healthz HTTP/1.1\r\nHost: signet\r\nConnection: close\r\n\r\n";
-        let verify = format!(
-            "POST /v1/verify HTTP/1.1\r\nHost: signet\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{verify_body}",
-            verify_body.len()
-        );
-        let started = std::time::Instant::now();
-        let mut answers = Vec::new();
-        while started.elapsed() < Duration::from_secs(10) {
-            answers.push(("healthz", probe(http_addr, health, deadline)));
-            if answers.len() % 5 == 1 {
-                answers.push(("verify", probe(http_addr, &verify, deadline)));
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        answers
-    });
-    let sealed_api: Api<signet_controller::SealedSecret> =
-        Api::namespaced(bed.client.clone(), &bed.namespace);
-    sealed_api.create(&PostParams::default(), &sealed).await?;
-    let secrets = bed.secrets();
-    eventually(
-        "SealedSecret unsealed while the SopsSecrets are checked",
-        Duration::from_secs(15),
-        || async { secrets.get_opt("sealed-meanwhile").await.ok().flatten() },
-    )
-    .await?;
-    let answers = tokio::task::spawn_blocking(move || prober.join())
-        .await?
-        .map_err(|_| "prober panicked")?;
-    let unanswered: Vec<_> = answers.iter().filter(|(_, a)| *a != Some(200)).collect();
-    assert!(
-        unanswered.is_empty(),
-        "unanswered probes: {unanswered:?} of {}",
-        answers.len()
-    );
-    for n in 0..4 {
-        let refused = bed.wait_ready(&format!("large-{n}"), "False").await?;
-        let condition = refused
-            .status
-            .as_ref()
-            .and_then(|s| s.ready())
-            .ok_or("no condition")?;
-        assert_eq!(condition.reason.as_deref(), Some("MacMismatch"));
-        bed.assert_nothing_leaked(&format!("large-{n}")).await?;
-    }
-    let metrics = reqwest::get(format!("http://{}/metrics", bed.controller.metrics_addr))
-        .await?
-        .text()
-        .await?;
-    assert!(!metrics.contains(CANARY));
-    let logged = logs.text();
-    assert!(logged.contains("leading"), "the log capture works");
-    assert!(!logged.contains(CANARY), "logs leak a value");
-    Ok(())
+    let sealed = serde_json::from_value(serde_json::to_value(&sealed)?)?;
+    Ok((bed, objects, sealed, verify_body))
 }

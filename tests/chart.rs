@@ -492,7 +492,10 @@ fn rate_limit_values_reach_the_controller() -> TestResult {
     assert_eq!(value("SIGNET_RATE_LIMIT"), Some(Value::from("0.5")));
     assert_eq!(value("SIGNET_RATE_LIMIT_BURST"), Some(Value::from("3")));
     assert!(refused(&["rateLimit=0"]));
+    assert!(refused(&["rateLimit=0.0"]));
+    assert!(refused(&["rateLimit=fast"]));
     assert!(refused(&["rateLimitBurst=0"]));
+    assert!(!refused(&["rateLimit=5"]));
     Ok(())
 }
 

@@ -546,6 +546,31 @@ fn sops_and_external_secret_values_reach_the_controller() -> TestResult {
     Ok(())
 }
 
+#[test]
+fn rate_limit_values_reach_the_controller() -> TestResult {
+    let objects = render(
+        "signet",
+        "kube-system",
+        &["rateLimit=0.5", "rateLimitBurst=3"],
+    )?;
+    let container =
+        &one_of_kind(&objects, "Deployment")["spec"]["template"]["spec"]["containers"][0];
+    let env = container["env"].as_array().ok_or("no env")?;
+    let value = |name: &str| {
+        env.iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["value"].clone())
+    };
+    assert_eq!(value("SIGNET_RATE_LIMIT"), Some(Value::from("0.5")));
+    assert_eq!(value("SIGNET_RATE_LIMIT_BURST"), Some(Value::from("3")));
+    assert!(refused(&["rateLimit=0"]));
+    assert!(refused(&["rateLimit=0.0"]));
+    assert!(refused(&["rateLimit=fast"]));
+    assert!(refused(&["rateLimitBurst=0"]));
+    assert!(!refused(&["rateLimit=5"]));
+    Ok(())
+}
+
 /// `helm upgrade --reuse-values` from a 0.1.0 release reuses that release's values only: the
 /// values added since are absent (simulated with `=null`, which removes a key), and the chart must
 /// still render with their defaults.
@@ -559,6 +584,8 @@ fn values_of_a_chart_0_1_0_release_still_render_with_the_new_defaults() -> TestR
             "sops=null",
             "externalSecrets=null",
             "rbac.guardSecretDeletion=null",
+            "rateLimit=null",
+            "rateLimitBurst=null",
         ],
     )?;
     assert_eq!(crd_names(&objects).len(), EXPECTED_CRDS.len());
@@ -574,6 +601,10 @@ fn values_of_a_chart_0_1_0_release_still_render_with_the_new_defaults() -> TestR
     assert!(
         env.iter()
             .any(|e| e["name"] == "SIGNET_SERVICE_ACCOUNT_TOKEN_AUDIENCE" && e["value"] == "vault")
+    );
+    assert!(
+        env.iter()
+            .any(|e| e["name"] == "SIGNET_RATE_LIMIT_BURST" && e["value"] == "10")
     );
     let main_role = of_kind(&objects, "ClusterRole")
         .into_iter()

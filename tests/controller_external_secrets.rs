@@ -1761,3 +1761,61 @@ async fn provider_urls_outside_the_operator_allow_list_are_refused() -> TestResu
         .assert_nothing_leaked(&client, &namespace, &[&token, bao.root_token()])
         .await
 }
+
+/// Hostile `refreshInterval`s: what the CRD's pattern rules out (negative, exponent, fraction, too
+/// long) is refused by the API server; what passes it but overflows (`999999999999999999d` once
+/// panicked the reconciler and stopped ExternalSecret syncing cluster-wide) gets a failing
+/// condition; an ExternalSecret created afterwards still syncs and the controller stays healthy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_refresh_intervals_are_refused_or_fail_alone() -> TestResult {
+    let logs = signet_tests::logs::capture();
+    let (bed, _bao, _mount) = Bed::with_root_vault_store().await?;
+    let spec = |interval: &str| {
+        json!({"refreshInterval": interval, "secretStoreRef": {"name": "vault"},
+               "data": [{"secretKey": "username", "remoteRef": {"key": "app/db", "property": "username"}}]})
+    };
+    let too_long = format!("{}s", "1".repeat(40));
+    for (name, interval) in [
+        ("negative", "-5m"),
+        ("exponent", "1e9s"),
+        ("fraction", "1.5h"),
+        ("too-long", too_long.as_str()),
+    ] {
+        let refused = bed.external_secret(name, spec(interval)).await;
+        let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            message.contains("refreshInterval"),
+            "{interval:?} must be refused by the API server: {message}"
+        );
+    }
+    for (name, interval) in [
+        ("huge", "999999999999999999d"),
+        ("digits30", "123456789012345678901234567890s"),
+        ("beyond-max", "3651d"),
+    ] {
+        bed.external_secret(name, spec(interval)).await?;
+    }
+    for name in ["huge", "digits30", "beyond-max"] {
+        let object = bed
+            .wait_ready(
+                name,
+                "False",
+                Some(signet_controller::external::reconcile::reason::INVALID),
+            )
+            .await?;
+        let message = object
+            .status
+            .and_then(|s| s.ready().and_then(|c| c.message.clone()))
+            .unwrap_or_default();
+        assert!(message.contains("spec.refreshInterval"), "{message}");
+    }
+    bed.external_secret("after", spec("1h")).await?;
+    bed.wait_value("after", "username", "admin").await?;
+    let health = reqwest::get(format!("http://{}/healthz", bed.controller().http_addr)).await?;
+    assert_eq!(health.status().as_u16(), 200);
+    bed.assert_nothing_leaked().await?;
+    let logged = logs.text();
+    assert!(logged.contains("leading"), "the log capture works");
+    assert!(!logged.contains(CANARY), "logs leak a value");
+    Ok(())
+}

@@ -1052,3 +1052,186 @@ async fn cli_online_modes_talk_to_the_controller() -> TestResult {
     bed.controller.shutdown().await;
     Ok(())
 }
+
+/// Non-ASCII text in template actions (`{{/* für */}}` once panicked the renderer and, with it, the
+/// reconciler for every object): a comment renders, an unsupported action is a failing condition
+/// naming the item, and a SealedSecret created afterwards still becomes a Secret.
+#[tokio::test]
+async fn non_ascii_template_actions_fail_alone_and_the_controller_keeps_running() -> TestResult {
+    let logs = signet_tests::logs::capture();
+    let bed = Bed::start(|_| {}).await?;
+    let cert = bed.cert_pem().await?;
+    let templated = |name: &str, template: &str| -> Result<SealedSecret, BoxError> {
+        let manifest = secret_manifest(name, &bed.namespace, &[("user", CANARY.as_bytes())]);
+        let mut sealed = signet_seal(&cert, &manifest, signet_seal::Scope::Strict)?;
+        sealed.spec.template.data = Some(BTreeMap::from([("out".to_owned(), template.to_owned())]));
+        Ok(sealed)
+    };
+    bed.create(&templated("comment", "a{{/* für */}}b{{ .user }}")?)
+        .await?;
+    bed.create(&templated("unsupported", "{{ für .user }}")?)
+        .await?;
+    bed.create(&templated("unclosed", "{{ .usér")?).await?;
+    bed.wait_synced("comment", "True").await?;
+    assert_eq!(
+        data_of(&bed.wait_secret("comment").await?)["out"],
+        format!("ab{CANARY}").as_bytes()
+    );
+    for name in ["unsupported", "unclosed"] {
+        let refused = bed.wait_synced(name, "False").await?;
+        let condition = refused
+            .status
+            .as_ref()
+            .and_then(|s| s.synced())
+            .ok_or("no condition")?;
+        assert_eq!(
+            condition.reason.as_deref(),
+            Some(reason::TEMPLATE_FAILED),
+            "{name}"
+        );
+        let message = condition.message.clone().unwrap_or_default();
+        assert!(message.contains("\"out\""), "{message}");
+        assert!(!message.contains(CANARY), "{message}");
+    }
+    let after = signet_seal(
+        &cert,
+        &secret_manifest("after", &bed.namespace, &[("k", b"v")]),
+        signet_seal::Scope::Strict,
+    )?;
+    bed.create(&after).await?;
+    bed.wait_secret("after").await?;
+    let health = reqwest::get(format!("{}/healthz", bed.base_url)).await?;
+    assert_eq!(health.status().as_u16(), 200);
+    assert!(!bed.metrics().await?.contains(CANARY));
+    let logged = logs.text();
+    assert!(logged.contains("leading"), "the log capture works");
+    assert!(!logged.contains(CANARY), "logs leak a value");
+    Ok(())
+}
+
+/// `/v1/verify` and `/v1/rotate` open values only and never render `spec.template` (Bitnami's
+/// #2019 and #2049: a template turned them into oracles on the values): a template naming a missing
+/// item still verifies, a template that would render a value is neither rendered nor answered.
+#[tokio::test]
+async fn verify_and_rotate_never_render_templates() -> TestResult {
+    let bed = Bed::start(|_| {}).await?;
+    let cert = bed.cert_pem().await?;
+    let manifest = secret_manifest("oracle", &bed.namespace, &[("k", CANARY.as_bytes())]);
+    let mut sealed = signet_seal(&cert, &manifest, signet_seal::Scope::Strict)?;
+    let http = reqwest::Client::new();
+    for template in ["{{ .missing }}", "{{ .k }}", "prefix-{{ index . \"k\" }}"] {
+        sealed.spec.template.data = Some(BTreeMap::from([("t".to_owned(), template.to_owned())]));
+        let verify = http
+            .post(format!("{}/v1/verify", bed.base_url))
+            .json(&sealed)
+            .send()
+            .await?;
+        assert_eq!(verify.status().as_u16(), 200, "{template}");
+        assert!(!verify.text().await?.contains(CANARY));
+        let rotate = http
+            .post(format!("{}/v1/rotate", bed.base_url))
+            .json(&sealed)
+            .send()
+            .await?;
+        assert_eq!(rotate.status().as_u16(), 200, "{template}");
+        let body = rotate.text().await?;
+        assert!(!body.contains(CANARY), "rotate rendered: {body}");
+        let rotated: SealedSecret = serde_json::from_str(&body)?;
+        assert_eq!(rotated.spec.template.data, sealed.spec.template.data);
+        assert!(
+            !rotated
+                .spec
+                .template
+                .data
+                .iter()
+                .flatten()
+                .any(|(k, _)| k == "k")
+        );
+    }
+    Ok(())
+}
+
+/// `--rate-limit`/`--rate-limit-burst` limit verify and rotate per client: the burst passes, the
+/// next request is refused with 429, and the probes are not limited.
+#[tokio::test]
+async fn verify_and_rotate_are_rate_limited() -> TestResult {
+    let bed = Bed::start(|c| {
+        c.verify_rate_per_second = 0.01;
+        c.verify_burst = 3;
+    })
+    .await?;
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for path in ["verify", "rotate", "verify", "rotate"] {
+        let response = http
+            .post(format!("{}/v1/{path}", bed.base_url))
+            .body("not a sealed secret")
+            .send()
+            .await?;
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [400, 400, 400, 429]);
+    let health = http.get(format!("{}/healthz", bed.base_url)).send().await?;
+    assert_eq!(health.status().as_u16(), 200);
+    Ok(())
+}
+
+/// A reconciler task that stops (a bug; a panicking reconcile only fails its object) turns
+/// `/healthz` and `/readyz` to 503 and resolves `failed()`, on which the binary releases the
+/// Lease and exits non-zero.
+#[tokio::test]
+async fn a_stopped_reconciler_fails_the_health_checks_and_the_controller() -> TestResult {
+    let bed = Bed::start(|_| {}).await?;
+    let http = reqwest::Client::new();
+    let status = |path: &'static str| {
+        let http = http.clone();
+        let url = format!("{}/{path}", bed.base_url);
+        async move { Some(http.get(url).send().await.ok()?.status().as_u16()) }
+    };
+    assert_eq!(status("healthz").await, Some(200));
+    assert_eq!(status("readyz").await, Some(200));
+    assert!(
+        bed.controller
+            .context
+            .reconcilers
+            .end_task_for_test("SopsSecret")
+    );
+    let failure = tokio::time::timeout(Duration::from_secs(30), bed.controller.failed()).await?;
+    assert!(failure.contains("SopsSecret"), "{failure}");
+    assert_eq!(status("healthz").await, Some(503));
+    assert_eq!(status("readyz").await, Some(503));
+    let body = http
+        .get(format!("{}/healthz", bed.base_url))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(body.contains("SopsSecret"), "{body}");
+    Ok(())
+}
+
+/// The HTTP server closes a connection that does not send its request headers in time (a
+/// slowloris client would otherwise hold it forever) and refuses a body beyond the limit.
+#[tokio::test]
+async fn slow_or_oversized_requests_are_cut_off() -> TestResult {
+    use tokio::io::AsyncReadExt;
+    let bed = Bed::start(|_| {}).await?;
+    let mut slow = tokio::net::TcpStream::connect(bed.controller.http_addr).await?;
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await?;
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(
+        signet_controller::http::HEADER_READ_TIMEOUT + Duration::from_secs(20),
+        slow.read_to_end(&mut rest),
+    )
+    .await;
+    assert!(closed.is_ok(), "the connection stayed open");
+    let big = vec![b'x'; signet_controller::http::MAX_BODY_BYTES + 1];
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/verify", bed.base_url))
+        .body(big)
+        .send()
+        .await?;
+    assert_eq!(response.status().as_u16(), 413);
+    Ok(())
+}

@@ -36,7 +36,7 @@ struct Bed {
     client: Client,
     keys_namespace: String,
     namespace: String,
-    _controller: RunningController,
+    controller: RunningController,
     sandbox: Sandbox,
     /// The identity the controller holds, and its recipient.
     recipient: String,
@@ -49,37 +49,6 @@ struct Neighbour {
     _controller: RunningController,
 }
 
-/// Everything the process logs through `tracing` (every controller of this test binary), at
-/// debug level for Signet's crates; installed by the first [`Bed`].
-fn captured_logs() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = logs.clone();
-        tracing_subscriber::fmt()
-            .with_env_filter("info,signet_controller=debug,signet_keys=debug,signet_sops=debug")
-            .with_writer(move || LogSink(sink.clone()))
-            .try_init()
-            .expect("no other tracing subscriber in this test binary");
-        logs
-    })
-}
-
-struct LogSink(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogSink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Starts a controller for SopsSecrets in `namespace`, its keys in `keys_namespace` (where the
 /// identity Secret is).
 async fn start_controller(
@@ -88,7 +57,7 @@ async fn start_controller(
     namespace: &str,
     tweak: impl FnOnce(&mut Config),
 ) -> Result<RunningController, BoxError> {
-    captured_logs();
+    signet_tests::logs::capture();
     let mut config = Config::new(keys_namespace);
     config.watch_namespace = Some(namespace.to_owned());
     config.listen_addr = "127.0.0.1:0".parse()?;
@@ -153,7 +122,7 @@ impl Bed {
             client,
             keys_namespace,
             namespace,
-            _controller: controller,
+            controller,
             sandbox,
             recipient,
         })
@@ -351,9 +320,8 @@ impl Bed {
             let note = event.note.unwrap_or_default();
             assert!(!note.contains(CANARY), "event leaks: {note}");
         }
-        let logs = captured_logs().lock().unwrap_or_else(|e| e.into_inner());
+        let logs = signet_tests::logs::capture().text();
         assert!(!logs.is_empty(), "no logs captured");
-        let logs = String::from_utf8_lossy(&logs);
         assert!(!logs.contains(CANARY), "logs leak: {logs}");
         Ok(())
     }
@@ -851,4 +819,178 @@ async fn unbound_and_tampered_bindings_are_refused_and_the_migration_flag_opens_
         migrating.assert_nothing_leaked(name).await?;
     }
     Ok(())
+}
+
+/// One HTTP/1.1 request on a fresh connection from a plain thread (not the runtime the controller
+/// shares with the test): the status code, or `None` when no answer came within `deadline`.
+fn probe(addr: std::net::SocketAddr, request: &str, deadline: Duration) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, deadline).ok()?;
+    stream.set_read_timeout(Some(deadline)).ok()?;
+    stream.set_write_timeout(Some(deadline)).ok()?;
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+/// Four ~1 MB SopsSecrets with one of eight values removed: the MAC fails in the order received,
+/// and trying the other 10,080 orders would hash 6 GB each (anyone can encrypt to the controller's
+/// recipient). The search is bounded and off the async runtime: meanwhile `/healthz` and
+/// `/v1/verify` answer, a new SealedSecret becomes a Secret, and the four get a failing condition.
+///
+/// The controller runs on a runtime of its own and the probes come from this plain thread, so a
+/// stalled runtime fails the test after the probing window instead of hanging it.
+#[test]
+fn large_sopssecrets_with_a_removed_value_do_not_starve_the_controller() -> TestResult {
+    let logs = signet_tests::logs::capture();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let (bed, objects, sealed, verify_body) = runtime.block_on(large_sopssecrets_bed())?;
+    let http_addr = bed.controller.http_addr;
+    let created = runtime.spawn(async move {
+        let api = bed.api();
+        futures::future::try_join_all(objects.iter().map(|o| {
+            let api = api.clone();
+            async move { api.create(&PostParams::default(), o).await }
+        }))
+        .await
+        .map_err(|e| e.to_string())?;
+        let sealed_api: Api<signet_controller::SealedSecret> =
+            Api::namespaced(bed.client.clone(), &bed.namespace);
+        sealed_api
+            .create(&PostParams::default(), &sealed)
+            .await
+            .map_err(|e| e.to_string())?;
+        let secrets = bed.secrets();
+        eventually(
+            "SealedSecret unsealed while the SopsSecrets are checked",
+            Duration::from_secs(15),
+            || async { secrets.get_opt("sealed-meanwhile").await.ok().flatten() },
+        )
+        .await?;
+        Ok::<_, String>(bed)
+    });
+    // Ten seconds of probes, each answered within five or counted as unanswered.
+    let deadline = Duration::from_secs(5);
+    let health = "GET /healthz HTTP/1.1\r\nHost: signet\r\nConnection: close\r\n\r\n";
+    let verify = format!(
+        "POST /v1/verify HTTP/1.1\r\nHost: signet\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{verify_body}",
+        verify_body.len()
+    );
+    let started = std::time::Instant::now();
+    let mut answers = Vec::new();
+    while started.elapsed() < Duration::from_secs(10) {
+        answers.push(("healthz", probe(http_addr, health, deadline)));
+        if answers.len() % 5 == 1 {
+            answers.push(("verify", probe(http_addr, &verify, deadline)));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let unanswered: Vec<_> = answers.iter().filter(|(_, a)| *a != Some(200)).collect();
+    if !unanswered.is_empty() {
+        // The runtime is stuck: do not wait for it to wind down.
+        runtime.shutdown_background();
+        panic!("unanswered probes: {unanswered:?} of {}", answers.len());
+    }
+    let bed = runtime.block_on(created)??;
+    runtime.block_on(async {
+        for n in 0..4 {
+            let refused = bed.wait_ready(&format!("large-{n}"), "False").await?;
+            let condition = refused
+                .status
+                .as_ref()
+                .and_then(|s| s.ready())
+                .ok_or("no condition")?;
+            assert_eq!(condition.reason.as_deref(), Some("MacMismatch"));
+            bed.assert_nothing_leaked(&format!("large-{n}")).await?;
+        }
+        let metrics = reqwest::get(format!("http://{}/metrics", bed.controller.metrics_addr))
+            .await?
+            .text()
+            .await?;
+        assert!(!metrics.contains(CANARY));
+        drop(bed);
+        Ok::<_, BoxError>(())
+    })?;
+    let logged = logs.text();
+    assert!(logged.contains("leading"), "the log capture works");
+    assert!(!logged.contains(CANARY), "logs leak a value");
+    Ok(())
+}
+
+/// A bed with four ~1 MB SopsSecrets (eight values, one removed) ready to create, a SealedSecret
+/// for the controller's key, and that SealedSecret as a `/v1/verify` body.
+async fn large_sopssecrets_bed() -> Result<
+    (
+        Bed,
+        Vec<SopsSecret>,
+        signet_controller::SealedSecret,
+        String,
+    ),
+    BoxError,
+> {
+    use base64::Engine;
+    let bed = Bed::start().await?;
+    let value = |i: usize| format!("{CANARY}-{i}-{}", "v".repeat(64 * 1024));
+    let data: String = (0..8)
+        .map(|i| format!("  key{i}: {}\n", b64(&value(i))))
+        .collect();
+    let mut objects = Vec::new();
+    for n in 0..4 {
+        let name = format!("large-{n}");
+        let file = format!("{name}.yaml");
+        bed.sandbox.write(
+            &file,
+            format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\ndata:\n{data}"),
+        );
+        let made = bed
+            .sandbox
+            .signet([
+                "encrypt",
+                "--kind",
+                "SopsSecret",
+                "--age",
+                &bed.recipient,
+                &file,
+            ])
+            .ok();
+        let mut object: SopsSecret = serde_saphyr::from_str(std::str::from_utf8(&made)?)?;
+        object.metadata.namespace = Some(bed.namespace.clone());
+        let removed = object
+            .spec
+            .get_mut("data")
+            .and_then(|d| d.as_object_mut())
+            .and_then(|d| d.remove("key3"));
+        assert!(removed.is_some());
+        let size = serde_json::to_vec(&object)?.len();
+        assert!(size > 700_000, "{size} bytes");
+        objects.push(object);
+    }
+    let http_addr = bed.controller.http_addr;
+    let cert = eventually("a sealing key", Duration::from_secs(60), || async {
+        let response = reqwest::get(format!("http://{http_addr}/v1/cert.pem"))
+            .await
+            .ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        response.text().await.ok()
+    })
+    .await?;
+    let plain: signet_api::Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "sealed-meanwhile", "namespace": bed.namespace},
+        "data": {"k": base64::engine::general_purpose::STANDARD.encode("v")}
+    }))?;
+    let sealed = signet_seal::seal_secret(
+        &plain,
+        &signet_seal::SealingCertificate::from_pem(cert.as_bytes())?,
+        &signet_seal::SealOptions::default(),
+    )?;
+    let verify_body = serde_json::to_string(&sealed)?;
+    let sealed = serde_json::from_value(serde_json::to_value(&sealed)?)?;
+    Ok((bed, objects, sealed, verify_body))
 }

@@ -1,4 +1,5 @@
 //! Shared helpers for the end-to-end suites.
 
+pub mod logs;
 pub mod poll;
 pub mod sandbox;

@@ -200,6 +200,12 @@ pub struct Args {
         value_parser = AllowedUrl::parse
     )]
     pub allowed_provider_urls: Vec<AllowedUrl>,
+    /// `/v1/verify` and `/v1/rotate`: requests per second allowed per client, sustained.
+    #[arg(long, env = "SIGNET_RATE_LIMIT", default_value_t = 2.0, value_parser = parse_rate)]
+    pub rate_limit: f64,
+    /// `/v1/verify` and `/v1/rotate`: requests a client may make at once before the rate applies.
+    #[arg(long, env = "SIGNET_RATE_LIMIT_BURST", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_burst: u32,
 }
 
 fn non_empty(text: &str) -> Result<String, String> {
@@ -208,6 +214,15 @@ fn non_empty(text: &str) -> Result<String, String> {
         return Err("must not be empty".to_owned());
     }
     Ok(text.to_owned())
+}
+
+/// A rate: a finite number above zero.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|rate| rate.is_finite() && *rate > 0.0)
+        .ok_or_else(|| format!("{text:?}: expected a number of requests per second above 0"))
 }
 
 /// Prefixes of the environment variables the SopsSecret key sources read.
@@ -240,6 +255,8 @@ impl Args {
                 allowed_provider_urls: self.allowed_provider_urls.clone(),
             },
             allow_unbound_sops_secrets: self.allow_unbound_sops_secrets,
+            verify_rate_per_second: self.rate_limit,
+            verify_burst: self.rate_limit_burst,
             sops_environment: std::env::vars()
                 .filter(|(k, _)| {
                     SOPS_ENVIRONMENT_PREFIXES.iter().any(|p| k.starts_with(p))
@@ -252,7 +269,13 @@ impl Args {
     }
 }
 
-/// Parses a period: `0`, or numbers with units `d`, `h`, `m`, `s`, `ms` run together (`1h30m`).
+/// Longest period accepted anywhere (flags, `refreshInterval`): ten years. Far beyond any sensible
+/// refresh or renewal, and far below what `Instant + Duration` can hold, so no caller overflows.
+pub const MAX_PERIOD: Duration = Duration::from_secs(10 * 365 * 86_400);
+
+/// Parses a period: `0`, or numbers with units `d`, `h`, `m`, `s`, `ms` run together (`1h30m`), at
+/// most [`MAX_PERIOD`]. Text from a cluster object reaches this: every step is checked, nothing
+/// panics or overflows, a bad period is an error.
 pub fn parse_period(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text == "0" {
@@ -263,6 +286,7 @@ pub fn parse_period(text: &str) -> Result<Duration, String> {
     if rest.is_empty() {
         return Err("empty period".to_owned());
     }
+    let too_long = || format!("{text:?}: longer than the maximum of 3650d");
     while !rest.is_empty() {
         let digits = rest
             .find(|c: char| !c.is_ascii_digit())
@@ -270,22 +294,26 @@ pub fn parse_period(text: &str) -> Result<Duration, String> {
         if digits == 0 {
             return Err(format!("{text:?}: expected a number at {rest:?}"));
         }
-        let number: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("{text:?}: number too large"))?;
+        // Leading zeros aside, more than 12 digits is beyond MAX_PERIOD in any unit.
+        let number: u64 = rest[..digits].parse().map_err(|_| too_long())?;
         rest = &rest[digits..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit())
             .unwrap_or(rest.len());
-        let seconds_per_unit = match &rest[..unit_len] {
-            "d" => 86_400.0,
-            "h" => 3_600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 0.001,
+        let millis_per_unit: u64 = match &rest[..unit_len] {
+            "d" => 86_400_000,
+            "h" => 3_600_000,
+            "m" => 60_000,
+            "s" => 1_000,
+            "ms" => 1,
             other => return Err(format!("{text:?}: unknown unit {other:?} (d, h, m, s, ms)")),
         };
-        total += Duration::from_secs_f64(number as f64 * seconds_per_unit);
+        total = number
+            .checked_mul(millis_per_unit)
+            .map(Duration::from_millis)
+            .and_then(|part| total.checked_add(part))
+            .filter(|total| *total <= MAX_PERIOD)
+            .ok_or_else(too_long)?;
         rest = &rest[unit_len..];
     }
     Ok(total)
@@ -308,6 +336,30 @@ mod tests {
     }
 
     #[test]
+    fn hostile_periods_are_errors_not_panics() {
+        // Regression: `999999999999999999d` panicked in `Duration::from_secs_f64`.
+        for bad in [
+            "999999999999999999d",
+            "18446744073709551615ms",
+            "18446744073709551616s",
+            "123456789012345678901234567890s",
+            "3651d",
+            "3650d1ms",
+            "-5m",
+            "1e9s",
+            "1.5h",
+            "5 m",
+            "5m\u{e9}",
+            "\u{fc}",
+            "5\u{661}s",
+        ] {
+            assert!(parse_period(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_period("3650d"), Ok(MAX_PERIOD));
+        assert_eq!(parse_period("0000001s"), Ok(Duration::from_secs(1)));
+    }
+
+    #[test]
     fn flags_map_to_config_with_zero_meaning_never() {
         let args = Args::try_parse_from([
             "signet-controller",
@@ -323,6 +375,10 @@ mod tests {
             "json",
             "--leader-elect",
             "false",
+            "--rate-limit",
+            "0.5",
+            "--rate-limit-burst",
+            "3",
         ])
         .unwrap();
         let config = args.to_config();
@@ -335,6 +391,14 @@ mod tests {
             "2026-01-02T03:04:05Z"
         );
         assert_eq!(args.log_format, LogFormat::Json);
+        assert_eq!(config.verify_rate_per_second, 0.5);
+        assert_eq!(config.verify_burst, 3);
+        for bad in ["0", "-1", "NaN", "inf", "x"] {
+            assert!(
+                Args::try_parse_from(["signet-controller", "--rate-limit", bad]).is_err(),
+                "{bad}"
+            );
+        }
         let defaults = Args::try_parse_from(["signet-controller"])
             .unwrap()
             .to_config();

@@ -32,6 +32,8 @@ pub struct Context {
     sealed_secrets: RwLock<Option<Store<SealedSecret>>>,
     /// True while this process holds the leadership and its reconcilers run.
     pub leading: AtomicBool,
+    /// The reconciler tasks of the current term and the first unexpected failure (health).
+    pub reconcilers: crate::supervise::Reconcilers,
     /// SealedSecret uid -> (generation, Secret resourceVersion) of the last successful write: the
     /// status may lag in the cache right after the write.
     synced: Mutex<HashMap<String, (i64, String)>>,
@@ -55,6 +57,7 @@ impl Context {
             secrets: RwLock::new(kube::runtime::reflector::store().0),
             sealed_secrets: RwLock::new(None),
             leading: AtomicBool::new(false),
+            reconcilers: crate::supervise::Reconcilers::default(),
             synced: Mutex::new(HashMap::new()),
         }
     }
@@ -82,10 +85,10 @@ impl Context {
         })
     }
 
-    /// Whether the controller can serve: a sealing key is loaded. (A standby replica is ready too:
-    /// it serves the certificate and verify/rotate.)
+    /// Whether the controller can serve: a sealing key is loaded and every reconciler of this
+    /// term runs. (A standby replica is ready too: it serves the certificate and verify/rotate.)
     pub fn is_ready(&self) -> bool {
-        self.keys.snapshot().sealing_key().is_some()
+        self.keys.snapshot().sealing_key().is_some() && self.reconcilers.problem().is_none()
     }
 
     /// Whether this process leads (reconciles and renews keys) now.

@@ -19,6 +19,7 @@ pub mod keyring;
 pub mod metrics;
 pub mod reconcile;
 pub mod sops_secret;
+pub mod supervise;
 pub mod target;
 
 pub use config::{Args, Config, LogFormat};
@@ -79,6 +80,12 @@ impl RunningController {
             task.abort();
             let _ = task.await;
         }
+    }
+
+    /// Resolves when a reconciler stopped unexpectedly (see [`supervise`]), with what stopped: the
+    /// binary then shuts down (releasing the Lease) and exits with a failure.
+    pub async fn failed(&self) -> String {
+        self.context.reconcilers.failed().await
     }
 
     /// Stops at once without releasing anything, like a process that dies (tests of failover).
@@ -234,24 +241,14 @@ pub async fn start(client: kube::Client, config: Config) -> Result<RunningContro
     let mut tasks = Vec::new();
     let api = http::api_router(Arc::clone(&ctx));
     let stop = stopped();
-    tasks.push(tokio::spawn(async move {
-        if let Err(err) = axum::serve(http_listener, api)
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            tracing::error!(error = %err, "HTTP server failed");
-        }
-    }));
+    tasks.push(tokio::spawn(http::serve(http_listener, api, stop)));
     let metrics_app = http::metrics_router(Arc::clone(&ctx));
     let stop = stopped();
-    tasks.push(tokio::spawn(async move {
-        if let Err(err) = axum::serve(metrics_listener, metrics_app)
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            tracing::error!(error = %err, "metrics server failed");
-        }
-    }));
+    tasks.push(tokio::spawn(http::serve(
+        metrics_listener,
+        metrics_app,
+        stop,
+    )));
     tasks.push(tokio::spawn(keyring::watch_keys(
         client.clone(),
         config.controller_namespace.clone(),
@@ -358,11 +355,56 @@ async fn lead(
             Arc::clone(&ctx),
             term_ended(),
         )));
-        let shutting_down = tokio::select! {
-            _ = &mut stopped => true,
-            lost = leadership.wait_for(|leading| !*leading) => lost.is_err(),
+        let mut renewer = renewer;
+        let names = [
+            KIND_SEALED_SECRET,
+            sops_secret::reconcile::KIND_SOPS_SECRET,
+            external::reconcile::KIND_EXTERNAL_SECRET,
+            "key renewal",
+        ];
+        ctx.reconcilers.start_term(
+            names
+                .iter()
+                .zip([
+                    &reconciler,
+                    &sops_reconciler,
+                    &external_reconciler,
+                    &renewer,
+                ])
+                .map(|(name, task)| (*name, task.0.abort_handle()))
+                .collect(),
+        );
+        // Every task of the term runs until the term ends; one that ends before is a failure.
+        let ended = tokio::select! {
+            _ = &mut stopped => Err(true),
+            lost = leadership.wait_for(|leading| !*leading) => Err(lost.is_err()),
+            (result, index, _) = futures::future::select_all([
+                &mut reconciler.0,
+                &mut sops_reconciler.0,
+                &mut external_reconciler.0,
+                &mut renewer.0,
+            ]) => Ok((names[index], result)),
+        };
+        let shutting_down = match ended {
+            Err(shutting_down) => shutting_down,
+            Ok((name, result)) => {
+                let how = match result {
+                    Ok(()) => "returned",
+                    Err(err) if err.is_panic() => "panicked",
+                    Err(_) => "was cancelled",
+                };
+                let failure = format!("{name} task {how}");
+                tracing::error!(
+                    task = name,
+                    how,
+                    "a task of the leader stopped; giving up the leadership and stopping"
+                );
+                ctx.reconcilers.fail(failure);
+                true
+            }
         };
         tracing::info!("no longer leading");
+        ctx.reconcilers.end_term();
         ctx.leading.store(false, Ordering::Relaxed);
         drop(renewer);
         let _ = term_end.send(true);
@@ -508,7 +550,7 @@ async fn run_sealed_secret_controller(
         .reconcile_all_on(changes(ctx.keys.subscribe()))
         .graceful_shutdown_on(stop)
         .run(
-            reconcile::reconcile,
+            supervise::contained(reconcile::reconcile),
             reconcile::error_policy,
             Arc::clone(&ctx),
         )
@@ -549,7 +591,7 @@ async fn run_sops_secret_controller(
         .reconcile_all_on(changes(keyring))
         .graceful_shutdown_on(stop)
         .run(
-            sops_secret::reconcile::reconcile,
+            supervise::contained(sops_secret::reconcile::reconcile),
             sops_secret::reconcile::error_policy,
             sops_ctx,
         )
@@ -621,7 +663,7 @@ async fn run_external_secret_controller(
             },
         )
         .graceful_shutdown_on(stop)
-        .run(reconcile, error_policy, external_ctx)
+        .run(supervise::contained(reconcile), error_policy, external_ctx)
         .for_each(log_trigger_error);
     futures::future::join(external_secrets, store_controllers).await;
 }
@@ -637,7 +679,7 @@ async fn run_store_status<S>(
     Controller::new(api, watcher::Config::default())
         .graceful_shutdown_on(stop)
         .run(
-            external::store_status::reconcile::<S>,
+            supervise::contained(external::store_status::reconcile::<S>),
             external::store_status::error_policy::<S>,
             ctx,
         )

@@ -14,6 +14,7 @@ async fn main() -> std::process::ExitCode {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
+    signet_controller::supervise::install_quiet_panic_hook();
     match run(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
@@ -32,10 +33,16 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         metrics = %controller.metrics_addr,
         "signet-controller started"
     );
-    shutdown_signal().await;
+    let failure = tokio::select! {
+        () = shutdown_signal() => None,
+        failure = controller.failed() => Some(failure),
+    };
     tracing::info!("shutting down");
     controller.shutdown().await;
-    Ok(())
+    match failure {
+        None => Ok(()),
+        Some(failure) => Err(failure.into()),
+    }
 }
 
 async fn shutdown_signal() {

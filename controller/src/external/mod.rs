@@ -60,8 +60,9 @@ fn conditions_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ExternalSecretSpec {
-    /// How often to fetch again (`1h`, `30m`, `15s`; `0` = once). Default `1h`.
+    /// How often to fetch again (`1h`, `30m`, `15s`; `0` = once; at most `3650d`). Default `1h`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^(0|([0-9]+(ms|s|m|h|d))+)$"), length(max = 32))]
     pub refresh_interval: Option<String>,
     /// The store to read from.
     pub secret_store_ref: SecretStoreRef,

@@ -19,8 +19,17 @@ pub fn render(
         return Ok(fetched);
     }
     let mut out = Values::new();
+    let mut total = 0usize;
     for (key, template) in templates {
-        out.insert(key.clone(), render_one(key, template, &fetched)?);
+        let rendered = render_one(key, template, &fetched)?;
+        total = total.saturating_add(rendered.len());
+        if total > signet_seal::template::MAX_RENDERED_BYTES {
+            return Err(format!(
+                "template of {key:?}: the rendered templates total more than {} bytes, more than a Secret holds",
+                signet_seal::template::MAX_RENDERED_BYTES
+            ));
+        }
+        out.insert(key.clone(), rendered);
     }
     if merge {
         for (key, value) in fetched {
@@ -67,6 +76,13 @@ fn render_one(key: &str, template: &str, values: &Values) -> Result<Zeroizing<Ve
         let value = values
             .get(name)
             .ok_or_else(|| format!("template of {key:?}: no fetched value named {name:?}"))?;
+        // Checked before growing: a short template repeating a large value asks for gigabytes.
+        if out.len().saturating_add(value.len()) > signet_seal::template::MAX_RENDERED_BYTES {
+            return Err(format!(
+                "template of {key:?}: renders to more than {} bytes, more than a Secret holds",
+                signet_seal::template::MAX_RENDERED_BYTES
+            ));
+        }
         out.extend_from_slice(value);
         rest = &after[end + 2..];
     }
@@ -87,6 +103,21 @@ mod tests {
 
     fn text(values: &Values, key: &str) -> String {
         String::from_utf8(values[key].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn output_larger_than_a_secret_is_an_error_before_it_is_built() {
+        let big = "x".repeat(600 * 1024);
+        let fetched = values(&[("v", &big)]);
+        let bomb = BTreeMap::from([("k".to_owned(), "{{ .v }}".repeat(100_000))]);
+        let err = render(fetched.clone(), &bomb, false).unwrap_err();
+        assert!(err.contains("more than a Secret holds"), "{err}");
+        let twice = BTreeMap::from([
+            ("a".to_owned(), "{{ .v }}".to_owned()),
+            ("b".to_owned(), "{{ .v }}".to_owned()),
+        ]);
+        let err = render(fetched, &twice, false).unwrap_err();
+        assert!(err.contains("total more than"), "{err}");
     }
 
     #[test]

@@ -10,6 +10,11 @@
 //! The binding is trusted only as an encrypted value that decrypted and that the MAC covers: a
 //! plain one is refused, whatever `encrypted_regex` says (an unbound object with a plain binding
 //! added would otherwise open wherever its copier likes).
+//!
+//! The work per object is bounded and runs off the async runtime (`spawn_blocking`): the encrypted
+//! sections are at most [`MAX_ENCRYPTED_BYTES`], the values at most [`MAX_VALUE_BYTES`] (what a
+//! Secret holds), and the order search hashes at most [`MAX_MAC_SEARCH_BYTES`] — anyone may encrypt
+//! to the controller's public recipient, so a large object with a value removed must not cost more.
 
 use serde_json::{Map, Value, json};
 use signet_api::sops_secret::{BINDING_FIELD, Binding, ENCRYPTED_REGEX};
@@ -20,6 +25,13 @@ use zeroize::Zeroizing;
 
 /// Most orders of the values tried when checking the MAC (8! — eight keys in one map).
 pub const MAX_ORDERS: usize = 40_320;
+/// Most bytes hashed by the order search of one object (about half a second of one core): an
+/// unsorted object is searched only if every order fits, else refused at once.
+pub const MAX_MAC_SEARCH_BYTES: usize = 256 * 1024 * 1024;
+/// Largest `data` + `stringData` as stored (encrypted): more than the API server keeps (1.5 MiB).
+pub const MAX_ENCRYPTED_BYTES: usize = 2 * 1024 * 1024;
+/// Largest total of the decrypted values: a Secret holds at most 1 MiB.
+pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
 
 /// The decrypted values of a SopsSecret.
 pub struct Opened {
@@ -50,6 +62,9 @@ pub enum OpenError {
     /// The MAC does not match the values.
     #[error("the MAC does not match the values: a value was added, removed or altered{0}")]
     MacMismatch(&'static str),
+    /// The object is larger than a Secret can be (sizes only, never content).
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 impl OpenError {
@@ -60,13 +75,16 @@ impl OpenError {
             OpenError::NoKey(_) => "NoDecryptionKey",
             OpenError::Tampered => "DecryptionFailed",
             OpenError::MacMismatch(_) => "MacMismatch",
+            OpenError::TooLarge(_) => "TooLarge",
         }
     }
 }
 
 const SECTIONS: [&str; 2] = ["data", "stringData"];
 
-/// Decrypts `spec` (the object's spec) under `sops` (its metadata block) with `keyring`.
+/// Decrypts `spec` (the object's spec) under `sops` (its metadata block) with `keyring`. Parsing,
+/// decryption and the MAC check run on the blocking pool; only the data-key unwrap (which may call
+/// KMS or Vault) runs here.
 pub async fn open(
     spec: &Map<String, Value>,
     sops: &Value,
@@ -80,7 +98,7 @@ pub async fn open(
         None => None,
         Some(Value::String(text)) if cipher::looks_encrypted(text) => {
             reduced.insert(BINDING_FIELD.to_owned(), Value::String(text.clone()));
-            Some(text.as_str())
+            Some(text.clone())
         }
         Some(_) => {
             return Err(OpenError::Invalid(format!(
@@ -94,17 +112,7 @@ pub async fn open(
         }
     }
     let document = json!({ "spec": reduced, "sops": sops });
-    let bytes = serde_json::to_vec(&document)
-        .map_err(|e| OpenError::Invalid(format!("cannot serialise the object: {e}")))?;
-    let store = store_for(Format::Json);
-    let mut tree = store
-        .parse(&bytes)
-        .map_err(|e| OpenError::Invalid(format!("not a sops document: {e}")))?;
-    let metadata = engine::metadata_of(&tree)
-        .map_err(|e| OpenError::Invalid(format!("invalid sops metadata: {e}")))?
-        .ok_or_else(|| {
-            OpenError::Invalid("no sops metadata (the object is not encrypted)".into())
-        })?;
+    let (tree, metadata) = off_runtime(move || parse(&document)).await??;
     if !metadata.mac_only_encrypted {
         return Err(OpenError::Invalid(
             "sops.mac_only_encrypted must be true: otherwise the MAC covers metadata the cluster changes (encrypt with `signet encrypt --kind SopsSecret` or `sops --mac-only-encrypted --encrypted-regex '^(data|stringData)$'`)".into(),
@@ -113,6 +121,48 @@ pub async fn open(
     let unwrapped = signet_keys::unwrap_data_key_with_origin(&metadata, keyring)
         .await
         .map_err(|e| OpenError::NoKey(no_key_summary(&metadata, &e)))?;
+    off_runtime(move || decrypt(tree, &metadata, unwrapped, sealed_binding)).await?
+}
+
+/// Runs CPU-bound work on the blocking pool, so that a large object never stalls the runtime
+/// (leases, probes, every other reconcile).
+async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, OpenError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| OpenError::Invalid("decryption stopped unexpectedly".into()))
+}
+
+/// The sops tree and metadata of the reduced document, within [`MAX_ENCRYPTED_BYTES`].
+fn parse(document: &Value) -> Result<(signet_sops::Tree, Metadata), OpenError> {
+    let bytes = serde_json::to_vec(document)
+        .map_err(|e| OpenError::Invalid(format!("cannot serialise the object: {e}")))?;
+    if bytes.len() > MAX_ENCRYPTED_BYTES {
+        return Err(OpenError::TooLarge(format!(
+            "spec.data and spec.stringData hold {} bytes encrypted; at most {MAX_ENCRYPTED_BYTES} are accepted",
+            bytes.len()
+        )));
+    }
+    let tree = store_for(Format::Json)
+        .parse(&bytes)
+        .map_err(|e| OpenError::Invalid(format!("not a sops document: {e}")))?;
+    let metadata = engine::metadata_of(&tree)
+        .map_err(|e| OpenError::Invalid(format!("invalid sops metadata: {e}")))?
+        .ok_or_else(|| {
+            OpenError::Invalid("no sops metadata (the object is not encrypted)".into())
+        })?;
+    Ok((tree, metadata))
+}
+
+/// Decrypts the values with the recovered data key and checks the MAC (blocking, bounded).
+fn decrypt(
+    mut tree: signet_sops::Tree,
+    metadata: &Metadata,
+    unwrapped: signet_keys::UnwrappedDataKey,
+    sealed_binding: Option<String>,
+) -> Result<Opened, OpenError> {
+    let store = store_for(Format::Json);
     let decrypted = engine::decrypt(
         &mut tree,
         &unwrapped.data_key,
@@ -127,15 +177,21 @@ pub async fn open(
     let plain: Value = serde_json::from_slice(&plain_bytes)
         .map_err(|e| OpenError::Invalid(format!("cannot read the decrypted values: {e}")))?;
     let sections = string_sections(&plain)?;
+    let total: usize = sections.iter().flatten().map(|(_, v)| v.len()).sum();
+    if total > MAX_VALUE_BYTES {
+        return Err(OpenError::TooLarge(format!(
+            "the values hold {total} bytes; a Secret holds at most {MAX_VALUE_BYTES}"
+        )));
+    }
     let binding = match sealed_binding {
-        Some(sealed) => Some(decrypted_binding(&plain, sealed)?),
+        Some(sealed) => Some(decrypted_binding(&plain, &sealed)?),
         None => None,
     };
     if decrypted.mac_matched != Some(true) {
         verify_mac_in_any_order(
             &sections,
             binding.as_deref().map(String::as_bytes),
-            &metadata,
+            metadata,
             &unwrapped.data_key,
         )?;
     }
@@ -217,9 +273,6 @@ fn verify_mac_in_any_order(
     metadata: &Metadata,
     key: &DataKey,
 ) -> Result<(), OpenError> {
-    let stored = engine::stored_mac(metadata, key)
-        .map_err(|_| OpenError::Tampered)?
-        .ok_or(OpenError::MacMismatch(""))?;
     let parts = part_orders([
         !sections[0].is_empty(),
         !sections[1].is_empty(),
@@ -233,6 +286,17 @@ fn verify_mac_in_any_order(
             " (or the file's keys were not sorted: with more than 8 keys in a map, or 7 and a binding, keep keys sorted and the binding first as the API server returns them — `signet encrypt --kind SopsSecret` does)",
         ));
     }
+    let bytes: usize = sections.iter().flatten().map(|(_, v)| v.len()).sum::<usize>()
+        + binding.map_or(0, <[u8]>::len);
+    if orders.saturating_mul(bytes.max(1)) > MAX_MAC_SEARCH_BYTES {
+        return Err(OpenError::MacMismatch(
+            " (or the file's keys were not sorted: for an object this large, keep keys sorted as the API server returns them — `signet encrypt --kind SopsSecret` does)",
+        ));
+    }
+    let stored = engine::stored_mac(metadata, key)
+        .map_err(|_| OpenError::Tampered)?
+        .ok_or(OpenError::MacMismatch(""))?;
+
     let values: [Vec<&[u8]>; 2] =
         [0, 1].map(|i| sections[i].iter().map(|(_, v)| v.as_bytes()).collect());
     let found = for_each_permutation(values[0].len(), |first| {
@@ -348,6 +412,23 @@ mod tests {
         let distinct: std::collections::BTreeSet<_> = all.into_iter().collect();
         assert_eq!(distinct.len(), 6);
         assert!(distinct.contains(&vec![2, 0, 1]) && distinct.contains(&vec![0, 2, 1]));
+    }
+
+    #[test]
+    fn the_order_search_is_refused_beyond_its_budget_without_hashing() {
+        // Seven 100 KB values, out of order: 5,040 × 2 orders of 700 KB (7 GB) would be hashed.
+        let big = "x".repeat(100_000);
+        let section: Section = (0..7)
+            .map(|i| (format!("k{i}"), Zeroizing::new(big.clone())))
+            .collect();
+        let refused = verify_mac_in_any_order(
+            &[section, Vec::new()],
+            None,
+            &Metadata::default(),
+            &DataKey::generate(),
+        );
+        let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("for an object this large"), "{message}");
     }
 
     #[test]

@@ -468,7 +468,11 @@ impl VaultKv {
             .unwrap_or(0);
         Ok(LoginToken {
             token: Zeroizing::new(token.to_owned()),
-            renew_after: (lease > 0).then(|| Instant::now() + Duration::from_secs(lease) * 3 / 4),
+            // The lease comes from the server the store names: a huge one must not overflow
+            // (renewal then never comes due, as the lease never ends).
+            renew_after: (lease > 0)
+                .then(|| Instant::now().checked_add(Duration::from_secs(lease / 4 * 3)))
+                .flatten(),
         })
     }
 

@@ -188,8 +188,20 @@ pub fn unseal_sealed_secret(
     for (key, value) in &values {
         data.insert(key.clone(), STANDARD.encode(value.as_slice()));
     }
+    // Each rendered entry is bounded; so is their sum (many entries could otherwise each hold 1 MiB).
+    let mut rendered_total = 0usize;
     for (key, tpl) in template.data.iter().flatten() {
         let rendered = template::render(key, tpl, &values)?;
+        rendered_total = rendered_total.saturating_add(rendered.len());
+        if rendered_total > template::MAX_RENDERED_BYTES {
+            return Err(SealError::Template {
+                key: key.clone(),
+                reason: format!(
+                    "the rendered templates total more than {} bytes, more than a Secret holds",
+                    template::MAX_RENDERED_BYTES
+                ),
+            });
+        }
         data.insert(key.clone(), STANDARD.encode(rendered.as_slice()));
     }
     let mut secret = Secret::new(meta);

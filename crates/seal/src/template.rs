@@ -13,10 +13,16 @@
 //! Anything else (pipelines, functions such as sprig's, conditionals, ranges, variables) is refused with
 //! an error naming the template item, never silently rendered wrong. A reference to an item that does
 //! not exist is also an error (Go would print `<no value>`).
+//!
+//! A rendered entry is at most [`MAX_RENDERED_BYTES`] (what a Secret holds): a short template that
+//! repeats a large value would otherwise ask for gigabytes.
 
 use crate::SealError;
 use std::collections::BTreeMap;
 use zeroize::Zeroizing;
+
+/// Largest rendered entry: a Secret holds at most 1 MiB.
+pub const MAX_RENDERED_BYTES: usize = 1024 * 1024;
 
 /// Renders `template` (the entry `item` of `spec.template.data`) over `values`.
 pub fn render(
@@ -28,7 +34,16 @@ pub fn render(
         key: item.to_owned(),
         reason,
     };
-    let mut out = Zeroizing::new(Vec::with_capacity(template.len()));
+    let mut out = Zeroizing::new(Vec::with_capacity(template.len().min(MAX_RENDERED_BYTES)));
+    let append = |out: &mut Vec<u8>, bytes: &[u8]| {
+        if out.len().saturating_add(bytes.len()) > MAX_RENDERED_BYTES {
+            return Err(fail(format!(
+                "renders to more than {MAX_RENDERED_BYTES} bytes, more than a Secret holds"
+            )));
+        }
+        out.extend_from_slice(bytes);
+        Ok(())
+    };
     let mut rest = template;
     while let Some(open) = rest.find("{{") {
         let mut text = &rest[..open];
@@ -40,7 +55,7 @@ pub fn render(
             text = text.trim_end_matches(is_go_space);
             action = &action[1..];
         }
-        out.extend_from_slice(text.as_bytes());
+        append(&mut out, text.as_bytes())?;
         let close = find_close(action).ok_or_else(|| fail("unclosed action".to_owned()))?;
         let mut body = &action[..close];
         let mut after = &action[close + 2..];
@@ -52,11 +67,11 @@ pub fn render(
             let value = values
                 .get(&name)
                 .ok_or_else(|| fail(format!("no item named {name:?}")))?;
-            out.extend_from_slice(value);
+            append(&mut out, value)?;
         }
         rest = after;
     }
-    out.extend_from_slice(rest.as_bytes());
+    append(&mut out, rest.as_bytes())?;
     Ok(out)
 }
 
@@ -184,6 +199,17 @@ mod tests {
             assert!(err.contains("\"conn\""), "{err}");
             assert!(!err.contains("admin"), "{err}");
         }
+    }
+
+    #[test]
+    fn output_larger_than_a_secret_is_an_error_before_it_is_built() {
+        let big: BTreeMap<String, Zeroizing<Vec<u8>>> =
+            [("v".to_owned(), Zeroizing::new(vec![b'x'; 600 * 1024]))].into();
+        assert_eq!(render("item", "{{ .v }}", &big).unwrap().len(), 600 * 1024);
+        // 100,000 copies of 600 KiB would be 60 GB.
+        let bomb = "{{ .v }}".repeat(100_000);
+        let err = render("item", &bomb, &big).unwrap_err().to_string();
+        assert!(err.contains("more than a Secret holds"), "{err}");
     }
 
     #[test]

@@ -459,7 +459,10 @@ fn mac_comparison_needs_every_digit() {
     let mut first = mac.clone().into_bytes();
     first[0] ^= 0x01;
     for forged in [last, first] {
-        assert!(!engine::mac_matches(&mac, &String::from_utf8(forged).unwrap()));
+        assert!(!engine::mac_matches(
+            &mac,
+            &String::from_utf8(forged).unwrap()
+        ));
     }
     assert!(!engine::mac_matches(&mac, &mac[..mac.len() - 1]));
     assert!(!engine::mac_matches(&mac, ""));

@@ -391,10 +391,13 @@ fn exec_env_and_exec_file() {
         .signet(["exec-env", "env.yaml", "printf %s \"$TOKEN\""])
         .ok();
     assert_eq!(out, b"abc123");
-    let out = sb.signet(["exec-file", "env.yaml", "cat {}"]).ok();
+    // A FIFO by default (`test -p`), a regular file with --no-fifo.
+    let out = sb
+        .signet(["exec-file", "env.yaml", "test -p {} && cat {}"])
+        .ok();
     assert_eq!(out, b"TOKEN: abc123\n");
     let out = sb
-        .signet(["exec-file", "--no-fifo", "env.yaml", "cat {}"])
+        .signet(["exec-file", "--no-fifo", "env.yaml", "test -f {} && cat {}"])
         .ok();
     assert_eq!(out, b"TOKEN: abc123\n");
     sb.signet(["exec-env", "env.yaml", "exit 7"]).fails_with(7);

@@ -565,7 +565,8 @@ fn edit_ended_by_sigint_sigterm_or_sighup_leaves_no_plaintext_and_the_file_untou
             .command(signet_tests::sandbox::signet_bin())
             .args(["edit", "secret.yaml"])
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
+            // A file, not a pipe: an editor that outlived Signet would keep a pipe open.
+            .stderr(std::fs::File::create(sb.join("stderr.txt")).unwrap())
             .spawn()
             .unwrap();
         wait_for_file(&sb.join("started"));
@@ -581,8 +582,7 @@ fn edit_ended_by_sigint_sigterm_or_sighup_leaves_no_plaintext_and_the_file_untou
             std::fs::write(&go, "\n").unwrap();
         }
         let status = wait_bounded(&mut child, &format!("edit after SIG{signal}"));
-        let mut stderr = String::new();
-        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        let stderr = String::from_utf8(sb.read("stderr.txt")).unwrap();
         assert_eq!(status.code(), Some(code), "SIG{signal}: {stderr}");
         assert!(
             stderr.contains(&format!("interrupted by SIG{signal}")),

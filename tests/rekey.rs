@@ -884,7 +884,7 @@ fn sigkill_mid_run_leaves_every_file_old_or_new() {
     );
     let leftovers: Vec<String> = snapshot(&repo)
         .into_iter()
-        .filter(|(p, _)| p.contains(".signet-"))
+        .filter(|(p, _)| p.contains(".signet-") && p.ends_with(".tmp"))
         .map(|(p, bytes)| {
             assert!(!contains(&bytes, CANARY), "plaintext in temp file {p}");
             p
@@ -903,6 +903,10 @@ fn sigkill_mid_run_leaves_every_file_old_or_new() {
         "temp files are not taken for secrets"
     );
     assert_eq!(report["summary"]["updated"], 300 - changed);
+    assert!(
+        !snapshot(&repo).keys().any(|p| p.contains(".signet-")),
+        "the later run's writes removed the leftovers"
+    );
     let (code, report) = rekey_json(&sb, &repo, &["--check"]);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["summary"]["current"], 300);

@@ -394,10 +394,13 @@ fn exec_env_and_exec_file() {
         .signet(["exec-env", "env.yaml", "printf %s \"$TOKEN\""])
         .ok();
     assert_eq!(out, b"abc123");
-    let out = sb.signet(["exec-file", "env.yaml", "cat {}"]).ok();
+    // A FIFO by default (`test -p`), a regular file with --no-fifo.
+    let out = sb
+        .signet(["exec-file", "env.yaml", "test -p {} && cat {}"])
+        .ok();
     assert_eq!(out, b"TOKEN: abc123\n");
     let out = sb
-        .signet(["exec-file", "--no-fifo", "env.yaml", "cat {}"])
+        .signet(["exec-file", "--no-fifo", "env.yaml", "test -f {} && cat {}"])
         .ok();
     assert_eq!(out, b"TOKEN: abc123\n");
     sb.signet(["exec-env", "env.yaml", "exit 7"]).fails_with(7);
@@ -722,4 +725,317 @@ fn readme_quick_start_works_on_a_fresh_machine() {
         String::from_utf8(ran).unwrap(),
         format!("password of {} characters\n", CANARY.len())
     );
+}
+
+/// Sends `signal` (`TERM`, `HUP`, …) to `pid`.
+fn send_signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args(["-s", signal, &pid.to_string()])
+        .status()
+        .expect("kill(1)");
+    assert!(status.success(), "kill -s {signal} {pid}");
+}
+
+/// Waits up to 60 s for `child` to exit; kills it and fails otherwise.
+fn wait_bounded(child: &mut std::process::Child, what: &str) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what}: still running after 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Waits up to 60 s for `path` to exist.
+fn wait_for_file(path: &std::path::Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} did not appear",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if entry.file_type().unwrap().is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn edit_ended_by_sigint_sigterm_or_sighup_leaves_no_plaintext_and_the_file_untouched() {
+    let (mut sb, recipient) = setup();
+    let before = encrypted(&sb, &recipient);
+    let tmp = sb.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    sb.env("TMPDIR", &tmp);
+    let go = sb.join("go");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&go)
+        .status()
+        .expect("mkfifo(1)");
+    assert!(made.success());
+    // The editor changes the buffer, says where it is, then waits on the FIFO; released, it exits 0
+    // with a changed, valid buffer that must still not be saved.
+    let script = sb.write(
+        "editor.sh",
+        "#!/bin/sh\nsed -i 's/user: admin/user: edited/' \"$1\"\necho \"$1\" > started.tmp\nmv started.tmp started\nread line < go\n",
+    );
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    sb.env("SOPS_EDITOR", &script);
+    for (signal, code) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
+        let _ = std::fs::remove_file(sb.join("started"));
+        let mut child = sb
+            .command(signet_tests::sandbox::signet_bin())
+            .args(["edit", "secret.yaml"])
+            .stdout(std::process::Stdio::null())
+            // A file, not a pipe: an editor that outlived Signet would keep a pipe open.
+            .stderr(std::fs::File::create(sb.join("stderr.txt")).unwrap())
+            .spawn()
+            .unwrap();
+        wait_for_file(&sb.join("started"));
+        let buffer = String::from_utf8(sb.read("started")).unwrap();
+        let buffer = std::path::Path::new(buffer.trim());
+        assert!(buffer.starts_with(&tmp), "the buffer is under TMPDIR");
+        let plain = std::fs::read_to_string(buffer).unwrap();
+        assert!(plain.contains(CANARY) && plain.contains("user: edited"));
+        send_signal(child.id(), signal);
+        if signal == "INT" {
+            // SIGINT is the terminal's, which sends it to the editor too: Signet does not forward it
+            // and waits for the editor, here released by hand.
+            std::fs::write(&go, "\n").unwrap();
+        }
+        let status = wait_bounded(&mut child, &format!("edit after SIG{signal}"));
+        let stderr = String::from_utf8(sb.read("stderr.txt")).unwrap();
+        assert_eq!(status.code(), Some(code), "SIG{signal}: {stderr}");
+        assert!(
+            stderr.contains(&format!("interrupted by SIG{signal}")),
+            "{stderr}"
+        );
+        assert!(!stderr.contains(CANARY), "{stderr}");
+        assert_eq!(
+            files_under(&tmp),
+            Vec::<std::path::PathBuf>::new(),
+            "SIG{signal}: plaintext left under TMPDIR"
+        );
+        assert!(!buffer.exists());
+        assert_eq!(
+            String::from_utf8(sb.read("secret.yaml")).unwrap(),
+            before,
+            "SIG{signal}: the original changed"
+        );
+    }
+}
+
+#[test]
+fn exec_file_no_fifo_ended_by_sigterm_removes_its_plaintext_file() {
+    let (mut sb, recipient) = setup();
+    encrypted(&sb, &recipient);
+    let tmp = sb.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    sb.env("TMPDIR", &tmp);
+    let mut child = sb
+        .command(signet_tests::sandbox::signet_bin())
+        .args([
+            "exec-file",
+            "--no-fifo",
+            "secret.yaml",
+            "echo {} > started.tmp; mv started.tmp started; exec sleep 600",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_file(&sb.join("started"));
+    assert_eq!(
+        files_under(&tmp).len(),
+        1,
+        "the plaintext file exists meanwhile"
+    );
+    send_signal(child.id(), "TERM");
+    let status = wait_bounded(&mut child, "exec-file after SIGTERM");
+    assert_eq!(status.code(), Some(143));
+    assert_eq!(files_under(&tmp), Vec::<std::path::PathBuf>::new());
+}
+
+/// Runs `signet ARGS` with umask 000, so any mode narrower than 0666 comes from Signet itself.
+fn signet_umask_000(sb: &Sandbox, args: &[&str]) {
+    let out = sb
+        .command("sh")
+        .arg("-c")
+        .arg("umask 000; exec \"$0\" \"$@\"")
+        .arg(signet_tests::sandbox::signet_bin())
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "signet {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn mode_of(sb: &Sandbox, name: &str) -> u32 {
+    std::fs::metadata(sb.join(name))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+#[test]
+fn new_outputs_are_0600_and_in_place_writes_keep_the_mode() {
+    let (sb, recipient) = setup();
+    encrypted(&sb, &recipient);
+    signet_umask_000(
+        &sb,
+        &["decrypt", "--output", "plain-out.yaml", "secret.yaml"],
+    );
+    assert_eq!(mode_of(&sb, "plain-out.yaml"), 0o600, "new plaintext file");
+    signet_umask_000(
+        &sb,
+        &[
+            "encrypt",
+            "--age",
+            &recipient,
+            "--output",
+            "enc-out.yaml",
+            "plain.yaml",
+        ],
+    );
+    assert_eq!(mode_of(&sb, "enc-out.yaml"), 0o600, "new encrypted file");
+    // In place, either way: the file keeps its mode, never more open than it was.
+    let encrypted = sb.read("secret.yaml");
+    for mode in [0o600, 0o640, 0o644, 0o400] {
+        sb.write("f.yaml", &encrypted);
+        std::fs::set_permissions(sb.join("f.yaml"), std::fs::Permissions::from_mode(mode)).unwrap();
+        signet_umask_000(&sb, &["decrypt", "-i", "f.yaml"]);
+        assert_eq!(
+            mode_of(&sb, "f.yaml"),
+            mode,
+            "decrypt -i of a {mode:o} file"
+        );
+        assert!(
+            String::from_utf8(sb.read("f.yaml"))
+                .unwrap()
+                .contains(CANARY)
+        );
+        signet_umask_000(&sb, &["encrypt", "--age", &recipient, "-i", "f.yaml"]);
+        assert_eq!(
+            mode_of(&sb, "f.yaml"),
+            mode,
+            "encrypt -i of a {mode:o} file"
+        );
+        let _ = std::fs::remove_file(sb.join("f.yaml"));
+    }
+}
+
+#[test]
+fn a_writer_killed_mid_write_leaves_nothing_for_git_and_the_next_write_cleans_up() {
+    let (sb, recipient) = setup();
+    let staging = sb.join(".signet-tmp");
+    let mut killed = false;
+    let mut size = 16usize << 20;
+    let mut before = Vec::new();
+    for _ in 0..5 {
+        // A large secret, so its in-place decrypt is still writing when it is killed.
+        let plain: Vec<u8> = (0..size).map(|i| (i * 7 + i / 4093) as u8).collect();
+        sb.write("big.bin", &plain);
+        drop(plain);
+        sb.signet(["encrypt", "--age", &recipient, "-i", "big.bin"])
+            .ok();
+        before = sb.read("big.bin");
+        let mut child = sb
+            .command(signet_tests::sandbox::signet_bin())
+            .args(["decrypt", "-i", "big.bin"])
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let staged = std::fs::read_dir(&staging).is_ok_and(|entries| {
+                entries
+                    .flatten()
+                    .any(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            });
+            if staged {
+                send_signal(child.id(), "KILL");
+                killed = child.wait().unwrap().code().is_none();
+                break;
+            }
+            if child.try_wait().unwrap().is_some() || std::time::Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        if killed {
+            break;
+        }
+        size *= 2;
+    }
+    assert!(
+        killed,
+        "never caught the writer between its temp file and the rename"
+    );
+    assert_eq!(
+        sb.read("big.bin"),
+        before,
+        "the target is untouched (atomic write)"
+    );
+    let top: Vec<String> = std::fs::read_dir(sb.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !top.iter()
+            .any(|n| n.starts_with(".signet-") && n.ends_with(".tmp")),
+        "{top:?}"
+    );
+    assert!(
+        files_under(&staging)
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "tmp")),
+        "the killed writer's temp file is staged"
+    );
+    // `git add .` picks up nothing of it.
+    let git = |args: &[&str]| {
+        let out = sb
+            .command("git")
+            .args(args)
+            .output()
+            .expect("git is needed for this test");
+        assert!(out.status.success(), "git {args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    let staged = git(&["ls-files"]);
+    assert!(staged.contains("big.bin"), "{staged}");
+    assert!(
+        !staged.contains(".signet-tmp") && !staged.contains(".tmp"),
+        "{staged}"
+    );
+    // The next write into the directory removes the stale file and the staging directory.
+    sb.write("small.yaml", "a: b\n");
+    sb.signet(["encrypt", "--age", &recipient, "-i", "small.yaml"])
+        .ok();
+    assert!(!staging.exists(), "{:?}", files_under(&staging));
 }

@@ -56,25 +56,29 @@ impl Input {
     }
 }
 
-/// Writes `bytes` to `path` atomically. An existing file keeps its permissions; a new one is created 0600
-/// (its content may be secret).
+/// Writes `bytes` to `path` atomically. An existing file keeps its permissions (so an in-place
+/// decrypt never makes a file more open than it was); a new one is created 0600, whatever the umask
+/// (its content may be secret). The temp file is staged as [`crate::staging`] describes, so a killed
+/// writer leaves nothing `git add` picks up, and the next write cleans it.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> CliResult {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let written = write_via_temp(path, dir, bytes);
+    crate::staging::sweep(dir);
+    written
+}
+
+fn write_via_temp(path: &Path, dir: &Path, bytes: &[u8]) -> CliResult {
     let fail = |what: &str, e: std::io::Error| {
         CliError::new(
             code::COULD_NOT_WRITE_OUTPUT_FILE,
             format!("cannot write {}: {what}: {e}", path.display()),
         )
     };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".signet-")
-        .suffix(".tmp")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .tempfile_in(dir)
-        .map_err(|e| fail("creating a temporary file", e))?;
+    let mut tmp =
+        crate::staging::temp_file(dir).map_err(|e| fail("creating a temporary file", e))?;
     tmp.write_all(bytes).map_err(|e| fail("writing", e))?;
     if let Ok(meta) = std::fs::metadata(path) {
         tmp.as_file()

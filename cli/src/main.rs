@@ -8,6 +8,7 @@ mod rekey;
 mod seal;
 mod service_proxy;
 mod sops;
+mod staging;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -247,6 +247,13 @@ fn walk(roots: &[PathBuf]) -> CliResult<Walked> {
                     continue;
                 }
             };
+            if entry.file_type().is_some_and(|t| t.is_dir())
+                && entry.file_name() == crate::staging::DIR_NAME
+            {
+                // Its own `.gitignore` hides the content from the walk: count it here.
+                leftover_temp_files += crate::staging::staged_files(entry.path());
+                continue;
+            }
             if !entry.file_type().is_some_and(|t| t.is_file()) {
                 continue;
             }

@@ -108,7 +108,7 @@ pub struct Summary {
     pub by_status: BTreeMap<&'static str, usize>,
     /// Files that are neither sops files nor SealedSecrets.
     pub ignored: usize,
-    /// Temporary files left by an interrupted write (`.signet-*.tmp`), skipped.
+    /// Temporary files left by an interrupted write (in `.signet-tmp/`, or `.signet-*.tmp`), skipped.
     pub leftover_temp_files: usize,
 }
 
@@ -193,8 +193,8 @@ impl Report {
         ));
         if self.summary.leftover_temp_files > 0 {
             out.push_str(&format!(
-                "{} temporary file(s) .signet-*.tmp left by an interrupted run were skipped \
-                 (safe to delete)\n",
+                "{} temporary file(s) left by an interrupted run (in .signet-tmp/) were skipped; \
+                 the next write in their directory removes them\n",
                 self.summary.leftover_temp_files
             ));
         }

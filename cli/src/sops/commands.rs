@@ -560,8 +560,9 @@ fn same_value(a: &Node, b: &Node) -> bool {
 
 /// A JSON value as a tree node (order kept).
 fn json_to_node(text: &str) -> Option<Node> {
+    let wrapped = zeroize::Zeroizing::new(format!("{{\"v\": {text}}}"));
     let tree = signet_sops::stores::store_for(Format::Json)
-        .parse(format!("{{\"v\": {text}}}").as_bytes())
+        .parse(wrapped.as_bytes())
         .ok()?;
     match tree.documents.into_iter().next()?.root {
         Node::Map(mut m) => m.remove("v").map(strip_origins),
@@ -585,8 +586,10 @@ fn strip_origins(node: Node) -> Node {
                         p.value = strip_origins(p.value);
                         MapEntry::Pair(p)
                     }
-                    MapEntry::Comment(c) => {
-                        MapEntry::Comment(signet_sops::tree::Comment::new(c.text))
+                    MapEntry::Comment(mut c) => {
+                        c.origin = None;
+                        c.changed = true;
+                        MapEntry::Comment(c)
                     }
                 })
                 .collect();
@@ -599,8 +602,10 @@ fn strip_origins(node: Node) -> Node {
                 .into_iter()
                 .map(|i| match i {
                     SeqItem::Node(n) => SeqItem::Node(strip_origins(n)),
-                    SeqItem::Comment(c) => {
-                        SeqItem::Comment(signet_sops::tree::Comment::new(c.text))
+                    SeqItem::Comment(mut c) => {
+                        c.origin = None;
+                        c.changed = true;
+                        SeqItem::Comment(c)
                     }
                 })
                 .collect();
@@ -618,7 +623,9 @@ pub fn exec_env(cmd: ExecEnvCmd) -> CliResult {
             for (k, v) in m.pairs() {
                 if let Node::Scalar(s) = v {
                     let text = scalar_text(&s.value);
-                    vars.push((k.to_owned(), String::from_utf8_lossy(&text).into_owned()));
+                    let value =
+                        zeroize::Zeroizing::new(String::from_utf8_lossy(&text).into_owned());
+                    vars.push((k.to_owned(), value));
                 }
             }
         }

@@ -1,9 +1,10 @@
 //! The `edit` session: put the plaintext in a private temp file, run the user's editor on it, and hand
 //! back the edited bytes once they parse. The original file is never touched here.
 
+use super::interrupt::SignalGuard;
 use super::scratch::Scratch;
 use crate::exit::{CliError, CliResult, code};
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 
 /// What the editing session produced.
 pub enum Edited<T> {
@@ -36,28 +37,49 @@ pub fn editor_command() -> CliResult<String> {
 
 /// Runs the editor on `plaintext` (in a file named `file_name` inside a private 0700 dir) until `check`
 /// accepts the result or the user gives up. When the result does not parse and a terminal is attached,
-/// the user may re-open the editor; otherwise the parse error is returned.
+/// the user may re-open the editor; otherwise the parse error is returned. SIGINT, SIGQUIT, SIGTERM
+/// and SIGHUP end the session without a result and with the scratch directory removed (see
+/// [`super::interrupt`]).
 pub fn edit<T>(
+    plaintext: &[u8],
+    file_name: &str,
+    check: impl FnMut(&[u8]) -> Result<T, CliError>,
+) -> CliResult<Edited<T>> {
+    let editor = editor_command()?;
+    // Installed before the scratch directory exists and dropped after it is gone.
+    let signals = SignalGuard::install()?;
+    let result = Scratch::new()
+        .and_then(|scratch| session(&signals, &scratch, &editor, plaintext, file_name, check));
+    signals.check()?;
+    result
+}
+
+fn session<T>(
+    signals: &SignalGuard,
+    scratch: &Scratch,
+    editor: &str,
     plaintext: &[u8],
     file_name: &str,
     mut check: impl FnMut(&[u8]) -> Result<T, CliError>,
 ) -> CliResult<Edited<T>> {
-    let editor = editor_command()?;
-    let scratch = Scratch::new()?;
     let path = scratch.write_private(file_name, plaintext)?;
     loop {
-        let status = std::process::Command::new("sh")
+        signals.check()?;
+        // `exec`: the editor itself is the child, so a forwarded SIGTERM/SIGHUP reaches it rather
+        // than only the shell that started it.
+        let mut command = std::process::Command::new("sh");
+        command
             .arg("-c")
-            .arg(format!("{editor} \"$1\""))
+            .arg(format!("exec {editor} \"$1\""))
             .arg("sh")
-            .arg(&path)
-            .status()
-            .map_err(|e| {
-                CliError::new(
-                    code::NO_EDITOR_FOUND,
-                    format!("cannot run editor `{editor}`: {e}"),
-                )
-            })?;
+            .arg(&path);
+        let status = signals.run(command).map_err(|e| {
+            CliError::new(
+                code::NO_EDITOR_FOUND,
+                format!("cannot run editor `{editor}`: {e}"),
+            )
+        })?;
+        signals.check()?;
         if !status.success() {
             return Err(CliError::new(
                 code::ERROR_GENERIC,
@@ -74,13 +96,21 @@ pub fn edit<T>(
             return Ok(Edited::Unchanged);
         }
         match check(&edited) {
-            Ok(v) => return Ok(Edited::Changed(v)),
+            Ok(v) => {
+                signals.check()?;
+                return Ok(Edited::Changed(v));
+            }
             Err(e) if std::io::stdin().is_terminal() => {
+                signals.check()?;
                 eprintln!("signet: {e}");
                 eprint!("Press Enter to return to the editor, or Ctrl+C to exit without saving. ");
                 let _ = std::io::stderr().flush();
-                let mut line = String::new();
-                if std::io::stdin().lock().read_line(&mut line).unwrap_or(0) == 0 {
+                let enter = signals.unless_interrupted(|| {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line).unwrap_or(0) > 0
+                });
+                if enter != Some(true) {
+                    signals.check()?;
                     return Err(e);
                 }
             }

@@ -6,6 +6,7 @@ pub mod args;
 mod editor;
 mod exec;
 mod file;
+mod interrupt;
 mod keys;
 pub mod rotation;
 mod scratch;

@@ -29,6 +29,8 @@ impl DataKey {
     }
 }
 
+impl zeroize::ZeroizeOnDrop for DataKey {}
+
 impl std::fmt::Debug for DataKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("DataKey(<redacted>)")

@@ -344,10 +344,19 @@ pub fn stored_mac(meta: &Metadata, key: &DataKey) -> Result<Option<Zeroizing<Str
         return Ok(None);
     };
     let aad = mac_aad(&meta.last_modified)?;
-    match ValueCipher::new(key).decrypt_value(stored, &aad, "sops.mac")? {
-        (Value::Str(s), _) => Ok(Some(Zeroizing::new(s))),
+    let (mut value, _) = ValueCipher::new(key).decrypt_value(stored, &aad, "sops.mac")?;
+    match &mut value {
+        Value::Str(s) => Ok(Some(Zeroizing::new(std::mem::take(s)))),
         _ => Ok(None),
     }
+}
+
+/// Whether a stored MAC equals a computed one, compared in constant time (an attacker who can time
+/// decryptions must learn nothing about how much of a forged MAC was right). The length is not
+/// secret: every sops MAC is 128 hex digits.
+pub fn mac_matches(stored: &str, computed: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    stored.as_bytes().ct_eq(computed.as_bytes()).into()
 }
 
 /// The MAC (uppercase hex) of these plaintext values taken in this order, as sops computes it over
@@ -540,7 +549,9 @@ pub fn decrypt(tree: &mut Tree, key: &DataKey, opts: DecryptOptions) -> Result<D
                 Err(e) if !opts.ignore_mac => return Err(e),
                 Err(_) => None,
             };
-            let ok = stored_plain.as_deref().map(|s| s.as_str()) == Some(mac.as_str());
+            let ok = stored_plain
+                .as_deref()
+                .is_some_and(|stored| mac_matches(stored, &mac));
             if !ok && !opts.ignore_mac {
                 return Err(Error::MacMismatch);
             }
@@ -583,8 +594,10 @@ fn decrypt_values(
                         .ok()
                         .and_then(|p| cipher.open(&p, &leaf.aad, "").ok().map(|b| (p, b)))
                     {
-                        Some((p, bytes)) => match String::from_utf8(bytes.to_vec()) {
-                            Ok(s) => Ok(Some((Value::Str(s), p.value_type, p.iv))),
+                        // Borrowed, not converted: a failed `String::from_utf8` would drop its
+                        // copy of the plaintext unwiped.
+                        Some((p, bytes)) => match std::str::from_utf8(&bytes) {
+                            Ok(s) => Ok(Some((Value::Str(s.to_owned()), p.value_type, p.iv))),
                             Err(_) => Ok(None),
                         },
                         None => Ok(None),
@@ -617,9 +630,11 @@ fn decrypt_values(
         let decrypted = outcome?;
         match leaf.target {
             LeafRef::Comment(c) => {
-                if let Some((Value::Str(text), ty, iv)) = decrypted {
+                if let Some((mut value, ty, iv)) = decrypted
+                    && let Value::Str(text) = &mut value
+                {
                     previous.remember(&leaf.aad, ty, text.as_bytes(), &iv);
-                    c.set(text);
+                    c.set(std::mem::take(text));
                 }
             }
             LeafRef::Value(s) => {

@@ -449,3 +449,21 @@ fn pair_is_used() {
         matches!(m.get("k"), Some(Node::Scalar(Scalar { value: Value::Str(s), .. })) if looks_encrypted(s))
     );
 }
+
+#[test]
+fn mac_comparison_needs_every_digit() {
+    let mac = engine::mac_of_values([b"a".as_slice(), b"b"], false);
+    assert!(engine::mac_matches(&mac, &mac.clone()));
+    let mut last = mac.clone().into_bytes();
+    *last.last_mut().unwrap() ^= 0x01;
+    let mut first = mac.clone().into_bytes();
+    first[0] ^= 0x01;
+    for forged in [last, first] {
+        assert!(!engine::mac_matches(
+            &mac,
+            &String::from_utf8(forged).unwrap()
+        ));
+    }
+    assert!(!engine::mac_matches(&mac, &mac[..mac.len() - 1]));
+    assert!(!engine::mac_matches(&mac, ""));
+}

@@ -103,7 +103,7 @@ nested:
 fn enc_types(tree: &Tree) -> Vec<String> {
     leaves(tree)
         .into_iter()
-        .filter_map(|l| match l {
+        .filter_map(|l| match &l {
             Leaf::Value(Value::Str(s)) if s.starts_with("ENC[") => Some(
                 s.rsplit_once("type:")
                     .unwrap()
@@ -134,10 +134,10 @@ fn scalar_types_match_sops() {
     let sops_types = enc_types(&enc_tree);
     let ours: Vec<String> = leaves(&store.parse(TYPED.as_bytes()).unwrap())
         .into_iter()
-        .filter_map(|l| match l {
+        .filter_map(|l| match &l {
             Leaf::Value(Value::Null) => None,
             Leaf::Value(Value::Str(s)) if s.is_empty() => None,
-            Leaf::Value(v) => Some(type_name(&v).to_owned()),
+            Leaf::Value(v) => Some(type_name(v).to_owned()),
             Leaf::Comment(_) => None,
         })
         .collect();

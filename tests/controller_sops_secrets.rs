@@ -21,7 +21,6 @@ use signet_testkit::{ApiServer, Moto, OpenBao};
 use signet_tests::poll::eventually;
 use signet_tests::sandbox::Sandbox;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;

@@ -286,7 +286,11 @@ fn verify_mac_in_any_order(
             " (or the file's keys were not sorted: with more than 8 keys in a map, or 7 and a binding, keep keys sorted and the binding first as the API server returns them — `signet encrypt --kind SopsSecret` does)",
         ));
     }
-    let bytes: usize = sections.iter().flatten().map(|(_, v)| v.len()).sum::<usize>()
+    let bytes: usize = sections
+        .iter()
+        .flatten()
+        .map(|(_, v)| v.len())
+        .sum::<usize>()
         + binding.map_or(0, <[u8]>::len);
     if orders.saturating_mul(bytes.max(1)) > MAX_MAC_SEARCH_BYTES {
         return Err(OpenError::MacMismatch(

@@ -188,10 +188,10 @@ impl Parser<'_> {
                     // left out of the decrypted JSON.
                     let item = match self.value(depth + 1)? {
                         Node::Scalar(Scalar {
-                            value: Value::Str(text),
+                            value: Value::Str(ref text),
                             ..
-                        }) if super::is_sops_comment(&text) => SeqItem::Comment(Comment {
-                            text,
+                        }) if super::is_sops_comment(text) => SeqItem::Comment(Comment {
+                            text: text.clone(),
                             origin: None,
                             changed: false,
                         }),

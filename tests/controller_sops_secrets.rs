@@ -953,11 +953,12 @@ async fn large_sopssecrets_bed() -> Result<
                 "SopsSecret",
                 "--age",
                 &bed.recipient,
+                "--namespace",
+                &bed.namespace,
                 &file,
             ])
             .ok();
         let mut object: SopsSecret = serde_saphyr::from_str(std::str::from_utf8(&made)?)?;
-        object.metadata.namespace = Some(bed.namespace.clone());
         let removed = object
             .spec
             .get_mut("data")

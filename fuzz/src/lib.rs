@@ -161,7 +161,6 @@ pub fn store_roundtrip(format: Format, data: &[u8]) {
 /// Whether an INI tree holds a key or value go-ini cannot write and read back (see
 /// [`store_roundtrip`]).
 fn ini_lossy(tree: &Tree) -> bool {
-    let triple_quoted = |s: &str| s.contains(['`', '\n']) && s.contains('"');
     let Some(Node::Map(root)) = tree.documents.first().map(|d| &d.root) else {
         return false;
     };
@@ -170,9 +169,27 @@ fn ini_lossy(tree: &Tree) -> bool {
             return false;
         };
         section.pairs().any(|(key, value)| {
-            key.trim() != key
-                || triple_quoted(key)
-                || matches!(value, Node::Scalar(s) if triple_quoted(&text_of(&s.value)))
+            key.trim() != key || triple_quoted(key) || holds_triple_quoted(value)
         })
     })
+}
+
+/// A key or value go-ini writes in `"""…"""` and that holds a `"` (which may merge with the quotes).
+fn triple_quoted(s: &str) -> bool {
+    s.contains(['`', '\n']) && s.contains('"')
+}
+
+/// Whether any leaf under `node` is [`triple_quoted`]: the `[sops]` section is read back into
+/// nested maps and lists (`pgp__list_0__map_enc`), so its values sit below the section's pairs.
+fn holds_triple_quoted(node: &Node) -> bool {
+    match node {
+        Node::Scalar(s) => triple_quoted(&text_of(&s.value)),
+        Node::Map(map) => map
+            .pairs()
+            .any(|(key, value)| triple_quoted(key) || holds_triple_quoted(value)),
+        Node::Seq(seq) => seq.items.iter().any(|item| match item {
+            SeqItem::Node(n) => holds_triple_quoted(n),
+            SeqItem::Comment(_) => false,
+        }),
+    }
 }

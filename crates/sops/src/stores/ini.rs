@@ -65,6 +65,8 @@ impl Store for IniStore {
         // entry per key, at its first place with its last value; keeping both made files whose
         // MAC sops computes over one value only.
         let mut keys_at: HashMap<String, usize> = HashMap::new();
+        // The section keys go to: a later `[DEFAULT]` header goes back to the first one.
+        let mut current = 0;
         let lines: Vec<&str> = text
             .split('\n')
             .map(|l| l.strip_suffix('\r').unwrap_or(l))
@@ -100,9 +102,11 @@ impl Store for IniStore {
                 if name == DEFAULT_SECTION {
                     sections[0].1.entries.extend(map.entries);
                     keys_at = index_keys(&sections[0].1);
+                    current = 0;
                 } else {
                     sections.push((name.to_owned(), map));
                     keys_at.clear();
+                    current = sections.len() - 1;
                 }
                 continue;
             }
@@ -144,7 +148,7 @@ impl Store for IniStore {
                     v.to_owned()
                 }
             };
-            let section = &mut sections.last_mut().expect("DEFAULT exists").1;
+            let section = &mut sections[current].1;
             // go-ini attaches the comments above a key (and its inline comment) to the key; sops
             // puts that comment right after the key.
             let key_comment = std::mem::take(&mut pending);
@@ -359,8 +363,11 @@ fn quote_value(v: &str) -> String {
         format!("\"\"\"{v}\"\"\"")
     } else if v.contains(['#', ';']) || reads_as_quoted(v) {
         format!("`{v}`")
-    } else if v.trim() != v {
+    } else if v.trim() != v && !v.starts_with('"') {
         format!("\"{v}\"")
+    } else if v.trim() != v {
+        // `"…"` around a value starting with `"` would open a `"""` value.
+        format!("`{v}`")
     } else {
         v.to_owned()
     }
@@ -464,6 +471,38 @@ mod tests {
             "{text}"
         );
         assert_eq!(keys(&written), ["k", "l", "m", "n"], "{text}");
+    }
+
+    /// Found by the `store_ini` fuzz target: a value starting with `"` and ending in blanks was
+    /// written in `"…"`, which made it start with `"""` and read as an unclosed multi-line value.
+    #[test]
+    fn a_blank_padded_value_starting_with_a_quote_reads_back() {
+        for value in ["\"\"\u{c}", "\" x ", "\"\"\" "] {
+            let input = format!("[s]\nk = `{value}`\n");
+            let tree = IniStore.parse(input.as_bytes()).unwrap();
+            let written = IniStore.emit(&tree).unwrap();
+            let again = IniStore
+                .parse(&written)
+                .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&written)));
+            assert_eq!(
+                crate::stores::json::emit_value(&again.documents[0].root),
+                crate::stores::json::emit_value(&tree.documents[0].root),
+                "{}",
+                String::from_utf8_lossy(&written)
+            );
+        }
+    }
+
+    /// Found by the `store_ini` fuzz target: keys after a second `[DEFAULT]` header went to the
+    /// last section while their index came from DEFAULT (a panic on a repeated key). They belong to
+    /// DEFAULT, as go-ini reads them.
+    #[test]
+    fn keys_after_a_second_default_header_go_to_default() {
+        let tree = IniStore
+            .parse(b"a = 1\nb = 2\n[s]\nc = 3\n[DEFAULT]\nb = 4\nd = 5\n")
+            .unwrap();
+        let out = String::from_utf8(IniStore.emit(&tree).unwrap()).unwrap();
+        assert_eq!(out, "a = 1\nb = 4\nd = 5\n\n[s]\nc = 3\n");
     }
 
     /// As go-ini: an opening key quote without its closing one is an error, not part of the key.

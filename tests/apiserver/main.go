@@ -40,7 +40,6 @@ import (
 	"k8s.io/klog/v2"
 	apiserverapp "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
-	kcmapp "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 )
 
 // auditPolicy logs, at the Metadata level (user, verb, resource, namespace, name; no bodies), every
@@ -54,33 +53,22 @@ rules:
   - level: None
 `
 
-// controllers run by the child kube-controller-manager.
+// controllers run by the child kube-controller-manager (node mode adds nodeControllers).
 const controllers = "garbage-collector-controller,namespace-controller,serviceaccount-controller"
 
 func main() {
 	// The parent may be gone (and our stdout/stderr pipes with it) while we shut down: a write
 	// to a broken pipe must return EPIPE, not kill us before the temp dir is removed.
 	signal.Ignore(syscall.SIGPIPE)
-	if len(os.Args) > 1 && os.Args[1] == "controller-manager" {
-		os.Exit(runControllerManager(os.Args[2:]))
+	if len(os.Args) > 1 {
+		if _, ok := components[os.Args[1]]; ok {
+			os.Exit(runComponent(os.Args[1], os.Args[2:]))
+		}
+	}
+	if len(os.Args) > 1 && os.Args[1] == nodeChildCommand {
+		os.Exit(runNodeChild(os.Args[2:]))
 	}
 	os.Exit(runControlPlane(os.Args[1:]))
-}
-
-// runControllerManager is the child process: kube-controller-manager with the
-// given flags, exiting when its standard input closes (the parent is gone).
-func runControllerManager(args []string) int {
-	go func() {
-		_, _ = io.Copy(io.Discard, os.Stdin)
-		os.Exit(0)
-	}()
-	cmd := kcmapp.NewControllerManagerCommand()
-	cmd.SetArgs(args)
-	if err := cmd.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "controller-manager:", err)
-		return 1
-	}
-	return 0
 }
 
 type harnessFlags struct {
@@ -91,11 +79,15 @@ type harnessFlags struct {
 	readyTimeout   time.Duration
 	keepKubeconfig bool
 	auditLog       string
+
+	// node mode (node.go)
+	node         bool
+	images       stringList
+	exposedPorts portList
 }
 
-func runControlPlane(args []string) int {
-	var hf harnessFlags
-	fs := flag.NewFlagSet("signet-apiserver", flag.ContinueOnError)
+// register adds the harness's flags to fs.
+func (hf *harnessFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&hf.kubeconfig, "kubeconfig", "", "where to write the admin kubeconfig (default: inside the temp dir)")
 	fs.BoolVar(&hf.exitOnStdinEOF, "exit-on-stdin-eof", false, "shut down when standard input is closed")
 	fs.BoolVar(&hf.noControllers, "no-controller-manager", false, "do not run kube-controller-manager (no garbage collection)")
@@ -104,7 +96,20 @@ func runControlPlane(args []string) int {
 	fs.BoolVar(&hf.keepKubeconfig, "keep-kubeconfig", false, "leave the kubeconfig file in place at exit")
 	fs.StringVar(&hf.auditLog, "audit-log", os.Getenv("SIGNET_APISERVER_AUDIT_LOG"),
 		"write an audit log (JSON lines, metadata only) of every request made by a ServiceAccount to this file, removed at exit like the kubeconfig (default: $SIGNET_APISERVER_AUDIT_LOG; empty: none)")
+	fs.BoolVar(&hf.node, "node", false, "also run a node (scheduler, kubelet, containerd, CNI, kube-proxy) in network and mount namespaces of its own")
+	fs.Var(&hf.images, "image", "(node mode, repeatable) an OCI image archive to import into the node's containerd")
+	fs.Var(&hf.exposedPorts, "expose-host-port", "(node mode, repeatable) make 127.0.0.1:PORT of the host reachable from Pods at NODE-IP:PORT")
+}
+
+func runControlPlane(args []string) int {
+	var hf harnessFlags
+	fs := flag.NewFlagSet("signet-apiserver", flag.ContinueOnError)
+	hf.register(fs)
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if !hf.node && (len(hf.images) > 0 || len(hf.exposedPorts) > 0) {
+		fmt.Fprintln(os.Stderr, "signet-apiserver: --image and --expose-host-port need --node")
 		return 2
 	}
 
@@ -118,6 +123,9 @@ func runControlPlane(args []string) int {
 	}
 	if abs, err := filepath.Abs(hf.kubeconfig); err == nil {
 		hf.kubeconfig = abs
+	}
+	if hf.node {
+		return runNodeParent(hf, tmp)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -150,19 +158,22 @@ func runControlPlane(args []string) int {
 type controlPlane struct {
 	tmp   string
 	flags harnessFlags
+	// node is set in node mode (inside the node's namespaces), nil in plain mode.
+	node *nodeRuntime
 
 	etcd         *embed.Etcd
 	apiserverErr chan error
-	kcm          *exec.Cmd
-	kcmStdin     io.Closer
-	kcmDone      chan struct{}
+	// children: the controller manager and, in node mode, the node's processes, stopped in
+	// reverse order.
+	children  []*childProcess
+	childDied chan string
 }
 
 func (cp *controlPlane) run(ctx context.Context) error {
 	logCfg := logsapi.NewLoggingConfiguration()
 	logCfg.Verbosity = logsapi.VerbosityLevel(cp.flags.verbosity)
 
-	pki, err := writePKI(filepath.Join(cp.tmp, "pki"))
+	pki, err := writePKI(filepath.Join(cp.tmp, "pki"), cp.node != nil)
 	if err != nil {
 		return fmt.Errorf("certificates: %w", err)
 	}
@@ -172,21 +183,40 @@ func (cp *controlPlane) run(ctx context.Context) error {
 		return fmt.Errorf("etcd: %w", err)
 	}
 
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	listenAddr := "127.0.0.1:0"
+	if cp.node != nil {
+		// Inside the node's own network namespace: every address of it, the node IP included.
+		listenAddr = fmt.Sprintf("0.0.0.0:%d", apiServerNodePort)
+	}
+	listener, err := net.Listen("tcp", listenAddr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	port := listener.Addr().(*net.TCPAddr).Port
 	server := fmt.Sprintf("https://127.0.0.1:%d", port)
+	if cp.node != nil {
+		// The host reaches the API server through the forwarded host port.
+		server = fmt.Sprintf("https://127.0.0.1:%d", cp.node.hostPort)
+	}
 
 	if err := cp.startAPIServer(ctx, listener, etcdURL, pki); err != nil {
 		return fmt.Errorf("kube-apiserver: %w", err)
 	}
 
-	if err := writeKubeconfig(cp.flags.kubeconfig, server, pki); err != nil {
+	if err := writeKubeconfig(cp.flags.kubeconfig, server, pki.caCert, pki.adminCert, pki.adminKey); err != nil {
 		return fmt.Errorf("kubeconfig: %w", err)
 	}
-	restCfg, err := clientcmd.BuildConfigFromFlags("", cp.flags.kubeconfig)
+	// The components' kubeconfig: the API server as seen from where they run.
+	componentsKubeconfig := filepath.Join(cp.tmp, "components.kubeconfig")
+	if err := writeKubeconfig(componentsKubeconfig, fmt.Sprintf("https://127.0.0.1:%d", port), pki.caCert, pki.adminCert, pki.adminKey); err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	if cp.node != nil {
+		if err := cp.node.startForwarding(port); err != nil {
+			return err
+		}
+	}
+	restCfg, err := clientcmd.BuildConfigFromFlags("", componentsKubeconfig)
 	if err != nil {
 		return fmt.Errorf("kubeconfig: %w", err)
 	}
@@ -201,7 +231,7 @@ func (cp *controlPlane) run(ctx context.Context) error {
 		return err
 	}
 	if !cp.flags.noControllers {
-		if err := cp.startControllerManager(); err != nil {
+		if err := cp.startControllerManager(componentsKubeconfig, pki); err != nil {
 			return fmt.Errorf("kube-controller-manager: %w", err)
 		}
 		// The service-account controller creating "default" in "default"
@@ -216,6 +246,12 @@ func (cp *controlPlane) run(ctx context.Context) error {
 			return err
 		}
 	}
+	if cp.node != nil {
+		if err := cp.node.start(readyCtx, cp, componentsKubeconfig, pki, client); err != nil {
+			return fmt.Errorf("node: %w", err)
+		}
+		fmt.Fprintf(os.Stdout, "node-ip %s\n", nodeIP)
+	}
 
 	fmt.Fprintf(os.Stdout, "ready %s\n", cp.flags.kubeconfig)
 	_ = os.Stdout.Sync()
@@ -225,18 +261,11 @@ func (cp *controlPlane) run(ctx context.Context) error {
 		return nil
 	case err := <-cp.apiserverErr:
 		return fmt.Errorf("kube-apiserver stopped: %v", err)
-	case <-cp.kcmDoneChan():
-		return errors.New("kube-controller-manager exited")
+	case name := <-cp.childDied:
+		return fmt.Errorf("%s exited", name)
 	case err := <-cp.etcd.Err():
 		return fmt.Errorf("etcd stopped: %v", err)
 	}
-}
-
-func (cp *controlPlane) kcmDoneChan() <-chan struct{} {
-	if cp.kcmDone == nil {
-		return nil
-	}
-	return cp.kcmDone
 }
 
 func freePort() (int, error) {
@@ -289,8 +318,7 @@ func (cp *controlPlane) startAPIServer(ctx context.Context, listener net.Listene
 	fs := flagSetOf(s)
 	args := []string{
 		"--etcd-servers=" + etcdURL,
-		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
+		"--bind-address=" + listener.Addr().(*net.TCPAddr).IP.String(),
 		"--cert-dir=" + filepath.Join(cp.tmp, "serving"),
 		"--tls-cert-file=" + pki.servingCert,
 		"--tls-private-key-file=" + pki.servingKey,
@@ -300,9 +328,23 @@ func (cp *controlPlane) startAPIServer(ctx context.Context, listener net.Listene
 		"--service-account-key-file=" + pki.saPublicKey,
 		"--service-account-signing-key-file=" + pki.saPrivateKey,
 		"--service-cluster-ip-range=10.0.0.0/24",
-		"--endpoint-reconciler-type=none",
 		"--enable-priority-and-fairness=false",
 		"--v=" + strconv.Itoa(cp.flags.verbosity),
+	}
+	if cp.node != nil {
+		// The kubernetes Service's endpoints are the node IP, which Pods reach; the API server
+		// reaches kubelets (logs, exec) with the admin certificate.
+		args = append(args,
+			"--advertise-address="+nodeIP,
+			"--endpoint-reconciler-type=lease",
+			"--kubelet-client-certificate="+pki.adminCert,
+			"--kubelet-client-key="+pki.adminKey,
+			// Pods, logs and exec by the node IP: there is no DNS in the node's namespace.
+			"--kubelet-preferred-address-types=InternalIP",
+		)
+	} else {
+		// Loopback cannot be a Service endpoint: no endpoint reconciler.
+		args = append(args, "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none")
 	}
 	if cp.flags.auditLog != "" {
 		// Metadata only (never a request or response body, so no token or Secret value), of the
@@ -387,51 +429,92 @@ func (cp *controlPlane) waitFor(ctx context.Context, what string, check func() (
 	}
 }
 
-func (cp *controlPlane) startControllerManager() error {
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(self, "controller-manager",
-		"--kubeconfig="+cp.flags.kubeconfig,
-		"--controllers="+controllers,
+func (cp *controlPlane) startControllerManager(kubeconfig string, pki *pkiFiles) error {
+	args := []string{
+		"--kubeconfig=" + kubeconfig,
+		"--controllers=" + controllers,
 		"--leader-elect=false",
 		"--secure-port=0",
 		"--use-service-account-credentials=false",
 		"--concurrent-gc-syncs=5",
-		"--v="+strconv.Itoa(cp.flags.verbosity),
-	)
+		"--v=" + strconv.Itoa(cp.flags.verbosity),
+	}
+	if cp.node != nil {
+		args[1] = "--controllers=" + controllers + "," + nodeControllers
+		args = append(args, "--root-ca-file="+pki.caCert)
+	}
+	return cp.startSelf("kube-controller-manager", "controller-manager", args...)
+}
+
+// childProcess is a component the harness started; it is bound to the harness by its stdin
+// pipe (the component exits on EOF) and PR_SET_PDEATHSIG.
+type childProcess struct {
+	name  string
+	cmd   *exec.Cmd
+	stdin io.Closer
+	done  chan struct{}
+	// stopSignal is sent first at shutdown (SIGTERM unless set).
+	stopSignal syscall.Signal
+}
+
+// startSelf starts this binary's component subcommand as a child.
+func (cp *controlPlane) startSelf(name, subcommand string, args ...string) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	_, err = cp.startChild(name, exec.Command(self, append([]string{subcommand}, args...)...))
+	return err
+}
+
+// startChild starts cmd (its output going to our stderr) and watches it.
+func (cp *controlPlane) startChild(name string, cmd *exec.Cmd) (*childProcess, error) {
 	cmd.Stdout = os.Stderr
 	cmd.Stderr = os.Stderr
 	// Killed with us even if we die without cleaning up.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return err
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	cp.kcm = cmd
-	cp.kcmStdin = stdin
-	cp.kcmDone = make(chan struct{})
+	child := &childProcess{name: name, cmd: cmd, stdin: stdin, done: make(chan struct{}), stopSignal: syscall.SIGTERM}
+	if cp.childDied == nil {
+		cp.childDied = make(chan string, 16)
+	}
+	cp.children = append(cp.children, child)
 	go func() {
 		_ = cmd.Wait()
-		close(cp.kcmDone)
+		close(child.done)
+		select {
+		case cp.childDied <- name:
+		default:
+		}
 	}()
-	return nil
+	return child, nil
+}
+
+// stop asks the child to exit and kills it after grace.
+func (c *childProcess) stop(grace time.Duration) {
+	_ = c.stdin.Close()
+	_ = c.cmd.Process.Signal(c.stopSignal)
+	select {
+	case <-c.done:
+	case <-time.After(grace):
+		klog.Warningf("signet-apiserver: %s did not stop within %v, killing it", c.name, grace)
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
 }
 
 func (cp *controlPlane) shutdown() {
-	if cp.kcm != nil {
-		_ = cp.kcmStdin.Close()
-		_ = cp.kcm.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-cp.kcmDone:
-		case <-time.After(5 * time.Second):
-			_ = cp.kcm.Process.Kill()
-			<-cp.kcmDone
-		}
+	for i := len(cp.children) - 1; i >= 0; i-- {
+		cp.children[i].stop(10 * time.Second)
+	}
+	if cp.node != nil {
+		cp.node.shutdown()
 	}
 	if cp.apiserverErr != nil {
 		select {
@@ -442,6 +525,11 @@ func (cp *controlPlane) shutdown() {
 	}
 	if cp.etcd != nil {
 		cp.etcd.Close()
+	}
+	if cp.node != nil {
+		// The parent (outside the namespaces) removes the kubeconfig and the temp dir once
+		// every process of the node is gone.
+		return
 	}
 	if !cp.flags.keepKubeconfig {
 		_ = os.Remove(cp.flags.kubeconfig)
@@ -454,16 +542,18 @@ func (cp *controlPlane) shutdown() {
 	}
 }
 
-func writeKubeconfig(path, server string, pki *pkiFiles) error {
-	caPEM, err := os.ReadFile(pki.caCert)
+// writeKubeconfig writes a kubeconfig for server that authenticates with the given client
+// certificate.
+func writeKubeconfig(path, server, caCert, clientCert, clientKey string) error {
+	caPEM, err := os.ReadFile(caCert)
 	if err != nil {
 		return err
 	}
-	certPEM, err := os.ReadFile(pki.adminCert)
+	certPEM, err := os.ReadFile(clientCert)
 	if err != nil {
 		return err
 	}
-	keyPEM, err := os.ReadFile(pki.adminKey)
+	keyPEM, err := os.ReadFile(clientKey)
 	if err != nil {
 		return err
 	}

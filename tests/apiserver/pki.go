@@ -31,6 +31,9 @@ type pkiFiles struct {
 	adminKey     string
 	saPrivateKey string
 	saPublicKey  string
+	// node mode: the kubelet's client certificate (system:node:<name> in system:nodes)
+	kubeletCert string
+	kubeletKey  string
 }
 
 // flagSetOf gathers the kube-apiserver's named flag sets into one pflag set.
@@ -42,7 +45,9 @@ func flagSetOf(s *apiserveroptions.ServerRunOptions) *pflag.FlagSet {
 	return fs
 }
 
-func writePKI(dir string) (*pkiFiles, error) {
+// writePKI generates the certificates and keys into dir; with node set, the serving certificate
+// also names the node IP and a kubelet client certificate is issued.
+func writePKI(dir string, node bool) (*pkiFiles, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -54,6 +59,8 @@ func writePKI(dir string) (*pkiFiles, error) {
 		adminKey:     filepath.Join(dir, "admin.key"),
 		saPrivateKey: filepath.Join(dir, "sa.key"),
 		saPublicKey:  filepath.Join(dir, "sa.pub"),
+		kubeletCert:  filepath.Join(dir, "kubelet.crt"),
+		kubeletKey:   filepath.Join(dir, "kubelet.key"),
 	}
 	now := time.Now()
 
@@ -93,6 +100,9 @@ func writePKI(dir string) (*pkiFiles, error) {
 			"kubernetes.default.svc.cluster.local"},
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("10.0.0.1")},
 	}
+	if node {
+		serving.IPAddresses = append(serving.IPAddresses, net.ParseIP(nodeIP))
+	}
 	if err := issue(serving, ca, caKey, files.servingCert, files.servingKey); err != nil {
 		return nil, err
 	}
@@ -107,6 +117,20 @@ func writePKI(dir string) (*pkiFiles, error) {
 	}
 	if err := issue(admin, ca, caKey, files.adminCert, files.adminKey); err != nil {
 		return nil, err
+	}
+
+	if node {
+		kubelet := &x509.Certificate{
+			SerialNumber: big.NewInt(4),
+			Subject:      pkix.Name{CommonName: "system:node:" + nodeName, Organization: []string{"system:nodes"}},
+			NotBefore:    now.Add(-time.Hour),
+			NotAfter:     now.Add(7 * 24 * time.Hour),
+			KeyUsage:     x509.KeyUsageDigitalSignature,
+			ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		}
+		if err := issue(kubelet, ca, caKey, files.kubeletCert, files.kubeletKey); err != nil {
+			return nil, err
+		}
 	}
 
 	saKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

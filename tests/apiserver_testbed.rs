@@ -1,24 +1,33 @@
 //! The test bed itself, against the real kube-apiserver started by `signet-testkit`: CRD schema
 //! validation, watches, server-side apply and conflicts, owner-reference garbage collection,
-//! ServiceAccount tokens and RBAC. One API server is shared by the tests of this file; each
-//! test works in its own namespace.
+//! ServiceAccount tokens and RBAC, the server's version; and the node test bed
+//! (`ApiServer::start_with_node`): Deployments, Services, the service proxy, Pods reaching the API
+//! server and exposed host ports, and teardown. One API server is shared by the plain tests of
+//! this file, one node test bed by the node tests; each test works in its own namespace.
 
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, Service, ServiceAccount};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{
-    ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+    ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
+    PostParams,
 };
 use kube::runtime::watcher;
 use kube::{Api, Client};
 use serde_json::json;
-use signet_testkit::ApiServer;
+use signet_testkit::{ApiServer, NodeOptions};
 use signet_tests::poll::eventually;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -446,5 +455,509 @@ async fn namespace_and_serviceaccount_controllers_run() -> TestResult {
     })
     .await?;
     assert!(maps.get_opt("content").await?.is_none());
+    Ok(())
+}
+
+/// `kubectl version -o json` against `server`: the server's version must be the real release
+/// (the harness is built with Kubernetes' version variables), which Helm's `kubeVersion` checks and
+/// `kubectl version` parse.
+fn assert_kubectl_reports_the_real_server_version(server: &ApiServer) -> TestResult {
+    let kubectl = signet_testkit::peer_path("kubectl")?;
+    let out = std::process::Command::new(kubectl)
+        .args(["version", "-o", "json"])
+        .env("KUBECONFIG", server.kubeconfig_path())
+        .output()?;
+    assert!(
+        out.status.success(),
+        "kubectl version: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let version: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let server_version = &version["serverVersion"];
+    assert_eq!(server_version["gitVersion"], "v1.37.2", "{version}");
+    assert_eq!(server_version["major"], "1", "{version}");
+    assert_eq!(server_version["minor"], "37", "{version}");
+    assert_eq!(server_version["gitTreeState"], "archive", "{version}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn kubectl_version_parses_the_real_server_version() -> TestResult {
+    let (server, client) = admin().await?;
+    assert_kubectl_reports_the_real_server_version(server)?;
+    // And as a client library sees it.
+    let info = client.apiserver_version().await?;
+    assert_eq!((info.major.as_str(), info.minor.as_str()), ("1", "37"));
+    assert_eq!(info.git_version, "v1.37.2");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The node test bed.
+
+/// The test image (`scripts/bootstrap node`): `/nodetool serve PORT | probe IP PORT TEXT`.
+const NODETOOL: &str = "signet.test/nodetool:1";
+/// What the host service exposed to Pods answers.
+const EXPOSED_CANARY: &str = "signet-exposed-host-service";
+/// What the host service that is not exposed answers.
+const HIDDEN_CANARY: &str = "signet-hidden-host-service";
+
+/// The node test bed shared by the node tests, and two services on the host's loopback, one of
+/// them exposed to Pods.
+struct NodeBed {
+    server: ApiServer,
+    exposed_port: u16,
+    hidden_port: u16,
+}
+
+fn node_bed() -> Result<&'static NodeBed, String> {
+    static BED: OnceLock<Result<NodeBed, String>> = OnceLock::new();
+    BED.get_or_init(|| {
+        let start = || -> Result<NodeBed, Box<dyn std::error::Error>> {
+            let exposed_port = serve_on_loopback(EXPOSED_CANARY)?;
+            let hidden_port = serve_on_loopback(HIDDEN_CANARY)?;
+            let server = ApiServer::start_with_node(NodeOptions {
+                images: vec![signet_testkit::peer_file("signet-nodetool.tar")?],
+                expose_host_ports: vec![exposed_port],
+            })?;
+            Ok(NodeBed {
+                server,
+                exposed_port,
+                hidden_port,
+            })
+        };
+        start().map_err(|e| e.to_string())
+    })
+    .as_ref()
+    .map_err(Clone::clone)
+}
+
+async fn node_admin() -> Result<(&'static NodeBed, Client), Box<dyn std::error::Error>> {
+    let bed = tokio::task::spawn_blocking(node_bed).await??;
+    let client = bed.server.client().await?;
+    Ok((bed, client))
+}
+
+/// A plain-HTTP service on the host's 127.0.0.1 answering `body` to every request (for the life
+/// of the test process).
+fn serve_on_loopback(body: &'static str) -> std::io::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut head = [0u8; 4096];
+            let _ = conn.read(&mut head);
+            let _ = write!(
+                conn,
+                "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    Ok(port)
+}
+
+/// A Deployment of `replicas` nodetool HTTP servers on port 8080, labelled `app: name`, Ready once
+/// the port accepts connections.
+fn web_deployment(name: &str, replicas: i32) -> Result<Deployment, serde_json::Error> {
+    serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "terminationGracePeriodSeconds": 1,
+                    "containers": [{
+                        "name": "web",
+                        "image": NODETOOL,
+                        "imagePullPolicy": "Never",
+                        "args": ["serve", "8080"],
+                        "ports": [{"name": "http", "containerPort": 8080}],
+                        "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
+                    }],
+                },
+            },
+        },
+    }))
+}
+
+/// Waits until the Deployment has `replicas` available replicas and returns its Ready pods.
+async fn available_pods(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    replicas: i32,
+) -> Result<Vec<Pod>, String> {
+    let deployments = Api::<Deployment>::namespaced(client.clone(), ns);
+    let pods = Api::<Pod>::namespaced(client.clone(), ns);
+    eventually(
+        &format!("{replicas} available replicas of {ns}/{name}"),
+        Duration::from_secs(120),
+        || {
+            let (deployments, pods) = (deployments.clone(), pods.clone());
+            async move {
+                let d = deployments.get(name).await.ok()?;
+                let status = d.status?;
+                if status.available_replicas != Some(replicas) || status.replicas != Some(replicas)
+                {
+                    return None;
+                }
+                let list = pods
+                    .list(&ListParams::default().labels(&format!("app={name}")))
+                    .await
+                    .ok()?;
+                let ready: Vec<Pod> = list
+                    .items
+                    .into_iter()
+                    .filter(|p| p.metadata.deletion_timestamp.is_none() && pod_is_ready(p))
+                    .collect();
+                (ready.len() == replicas as usize).then_some(ready)
+            }
+        },
+    )
+    .await
+}
+
+fn pod_is_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+fn pod_name(pod: &Pod) -> String {
+    pod.metadata.name.clone().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn node_runs_a_deployment_and_replaces_a_deleted_pod() -> TestResult {
+    let (bed, client) = node_admin().await?;
+    let ns = bed.server.create_namespace(&client, "node-deploy").await?;
+    let deployments = Api::<Deployment>::namespaced(client.clone(), &ns);
+    deployments
+        .create(&PostParams::default(), &web_deployment("web", 2)?)
+        .await?;
+    let first = available_pods(&client, &ns, "web", 2).await?;
+    for pod in &first {
+        let status = pod.status.as_ref().ok_or("pod status")?;
+        assert_eq!(
+            pod.spec.as_ref().and_then(|s| s.node_name.as_deref()),
+            Some("signet-node")
+        );
+        let ip: std::net::Ipv4Addr = status.pod_ip.as_deref().ok_or("pod IP")?.parse()?;
+        assert_eq!(
+            ip.octets()[..3],
+            [10, 244, 0],
+            "a Pod IP of the CNI bridge: {ip}"
+        );
+    }
+
+    // The ReplicaSet replaces a deleted Pod.
+    let victim = pod_name(&first[0]);
+    let pods = Api::<Pod>::namespaced(client.clone(), &ns);
+    pods.delete(&victim, &DeleteParams::default()).await?;
+    let after = eventually("a replacement Pod", Duration::from_secs(120), || {
+        let client = client.clone();
+        let (ns, victim) = (ns.clone(), victim.clone());
+        async move {
+            let pods = available_pods(&client, &ns, "web", 2).await.ok()?;
+            (!pods.iter().any(|p| pod_name(p) == victim)).then_some(pods)
+        }
+    })
+    .await?;
+    let names: Vec<String> = after.iter().map(pod_name).collect();
+    assert!(
+        names
+            .iter()
+            .any(|n| !first.iter().any(|p| &pod_name(p) == n)),
+        "a new Pod among {names:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_service_gets_endpoint_slices_and_the_api_server_proxy_reaches_its_pods() -> TestResult {
+    let (bed, client) = node_admin().await?;
+    let ns = bed.server.create_namespace(&client, "node-svc").await?;
+    Api::<Deployment>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &web_deployment("web", 2)?)
+        .await?;
+    let service: Service = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {
+            "selector": {"app": "web"},
+            "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+        },
+    }))?;
+    Api::<Service>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &service)
+        .await?;
+    let pods = available_pods(&client, &ns, "web", 2).await?;
+    let mut pod_ips: Vec<String> = pods
+        .iter()
+        .filter_map(|p| p.status.as_ref()?.pod_ip.clone())
+        .collect();
+    pod_ips.sort();
+
+    // The endpointslice controller lists both Pods, ready, on the target port.
+    let slices = Api::<EndpointSlice>::namespaced(client.clone(), &ns);
+    eventually("EndpointSlices of web", Duration::from_secs(60), || {
+        let slices = slices.clone();
+        let pod_ips = pod_ips.clone();
+        async move {
+            let list = slices
+                .list(&ListParams::default().labels("kubernetes.io/service-name=web"))
+                .await
+                .ok()?;
+            let mut ready: Vec<String> = list
+                .items
+                .iter()
+                .flat_map(|s| s.endpoints.iter().flatten())
+                .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) == Some(true))
+                .flat_map(|e| e.addresses.iter().cloned())
+                .collect();
+            ready.sort();
+            let port_ok = list.items.iter().all(|s| {
+                s.ports
+                    .as_ref()
+                    .is_some_and(|ps| ps.iter().any(|p| p.port == Some(8080)))
+            });
+            (ready == pod_ips && port_ok).then_some(())
+        }
+    })
+    .await?;
+
+    // The API server's service proxy (what kubeseal's default route uses) reaches a Pod.
+    let path = format!("/api/v1/namespaces/{ns}/services/http:web:http/proxy/");
+    let body = eventually(
+        "an answer through the service proxy",
+        Duration::from_secs(30),
+        || {
+            let client = client.clone();
+            let path = path.clone();
+            async move {
+                let request = http::Request::get(path).body(Vec::new()).ok()?;
+                client.request_text(request).await.ok()
+            }
+        },
+    )
+    .await?;
+    let names: Vec<String> = pods.iter().map(pod_name).collect();
+    let answered_by = body
+        .trim()
+        .strip_prefix("signet-nodetool ")
+        .ok_or_else(|| format!("unexpected answer: {body:?}"))?;
+    assert!(
+        names.iter().any(|n| n == answered_by),
+        "{answered_by} among {names:?}"
+    );
+    Ok(())
+}
+
+/// Runs `nodetool probe ip port text` in a Pod and returns its container's exit code.
+async fn probe_exit_code(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    target: (&str, u16),
+    text: &str,
+) -> Result<i32, Box<dyn std::error::Error>> {
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [{
+                "name": "probe",
+                "image": NODETOOL,
+                "imagePullPolicy": "Never",
+                "args": ["probe", target.0, target.1.to_string(), text],
+            }],
+        },
+    }))?;
+    let pods = Api::<Pod>::namespaced(client.clone(), ns);
+    pods.create(&PostParams::default(), &pod).await?;
+    let code = eventually(
+        &format!("{ns}/{name} terminated"),
+        Duration::from_secs(120),
+        || {
+            let pods = pods.clone();
+            async move {
+                let pod = pods.get(name).await.ok()?;
+                let status = pod.status?;
+                let terminated = status
+                    .container_statuses?
+                    .first()?
+                    .state
+                    .as_ref()?
+                    .terminated
+                    .clone()?;
+                let phase = status.phase?;
+                // The phase follows the exit code once the kubelet reported both.
+                matches!(phase.as_str(), "Succeeded" | "Failed")
+                    .then_some((terminated.exit_code, phase))
+            }
+        },
+    )
+    .await?;
+    let (exit_code, phase) = code;
+    assert_eq!(
+        phase,
+        if exit_code == 0 {
+            "Succeeded"
+        } else {
+            "Failed"
+        },
+        "{name}"
+    );
+    Ok(exit_code)
+}
+
+#[tokio::test]
+async fn pods_reach_the_kubernetes_service_and_only_the_exposed_host_port() -> TestResult {
+    let (bed, client) = node_admin().await?;
+    let ns = bed.server.create_namespace(&client, "node-net").await?;
+    let node_ip = bed.server.node_ip().ok_or("a node IP")?.to_string();
+    let exposed = bed
+        .server
+        .pod_address_of_host_port(bed.exposed_port)
+        .ok_or("the exposed port's address")?;
+    assert_eq!(exposed.ip().to_string(), node_ip);
+    assert_eq!(bed.server.pod_address_of_host_port(bed.hidden_port), None);
+
+    // The kubernetes Service's ClusterIP, through kube-proxy, to the API server (which answers
+    // a plain-HTTP request on its TLS port with Go's own message).
+    let api = probe_exit_code(
+        &client,
+        &ns,
+        "kubernetes-service",
+        ("10.0.0.1", 443),
+        "Client sent an HTTP request to an HTTPS server",
+    );
+    // The exposed host service, at the node IP.
+    let host = probe_exit_code(
+        &client,
+        &ns,
+        "exposed-host-port",
+        (&node_ip, bed.exposed_port),
+        EXPOSED_CANARY,
+    );
+    // A host service that was not exposed is out of reach, at the node IP as on the Pod's own
+    // loopback.
+    let hidden = probe_exit_code(
+        &client,
+        &ns,
+        "hidden-host-port",
+        (&node_ip, bed.hidden_port),
+        HIDDEN_CANARY,
+    );
+    let loopback = probe_exit_code(
+        &client,
+        &ns,
+        "host-loopback",
+        ("127.0.0.1", bed.exposed_port),
+        EXPOSED_CANARY,
+    );
+    let (api, host, hidden, loopback) = futures::try_join!(api, host, hidden, loopback)?;
+    assert_eq!(
+        (api, host),
+        (0, 0),
+        "reachable: kubernetes Service, exposed port"
+    );
+    assert_eq!(
+        (hidden, loopback),
+        (1, 1),
+        "unreachable: hidden port, host loopback"
+    );
+
+    // The node test bed reports the real version too.
+    assert_kubectl_reports_the_real_server_version(&bed.server)?;
+    Ok(())
+}
+
+/// Pids of processes whose command line is exactly `args`.
+fn processes_running(args: &[&str]) -> Vec<u32> {
+    let wanted: Vec<u8> = args
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == wanted))
+        .collect()
+}
+
+/// The node's cgroup (`…/signet-node-<pid>`) of a container process, in the pids hierarchy.
+fn node_cgroup_of(pid: u32) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let path = text
+        .lines()
+        .find_map(|l| l.split_once(":pids:").map(|(_, p)| p.to_owned()))?;
+    let end = path.find("/signet-node-")?;
+    let rest = &path[end + 1..];
+    let node = rest.split('/').next()?;
+    Some(
+        Path::new("/sys/fs/cgroup/pids")
+            .join(path[1..end].to_owned())
+            .join(node),
+    )
+}
+
+#[tokio::test]
+async fn dropping_the_node_test_bed_removes_its_containers_cgroups_and_files() -> TestResult {
+    let server = tokio::task::spawn_blocking(|| -> Result<ApiServer, signet_testkit::Error> {
+        ApiServer::start_with_node(NodeOptions {
+            images: vec![signet_testkit::peer_file("signet-nodetool.tar")?],
+            expose_host_ports: Vec::new(),
+        })
+    })
+    .await??;
+    let client = server.client().await?;
+    let ns = server.create_namespace(&client, "node-teardown").await?;
+    // A port no other test uses makes the container's command line unique on this machine.
+    let port = 20000 + (std::process::id() % 20000) as u16;
+    let port_arg = port.to_string();
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "server"},
+        "spec": {"containers": [{
+            "name": "web", "image": NODETOOL, "imagePullPolicy": "Never",
+            "args": ["serve", port_arg],
+        }]},
+    }))?;
+    Api::<Pod>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &pod)
+        .await?;
+    let command = ["/nodetool", "serve", port_arg.as_str()];
+    let pids = eventually("the container's process", Duration::from_secs(120), || {
+        let pids = processes_running(&command);
+        async move { (!pids.is_empty()).then_some(pids) }
+    })
+    .await?;
+    let cgroup = node_cgroup_of(pids[0]).ok_or("the container in a signet-node cgroup")?;
+    assert!(cgroup.is_dir(), "{}", cgroup.display());
+    let kubeconfig = server.kubeconfig_path().to_owned();
+    let temp_dir = kubeconfig.parent().ok_or("kubeconfig dir")?.to_owned();
+    assert!(
+        temp_dir.join("containerd").is_dir(),
+        "{}",
+        temp_dir.display()
+    );
+
+    drop(client);
+    tokio::task::spawn_blocking(move || drop(server)).await?;
+    assert_eq!(
+        processes_running(&command),
+        Vec::<u32>::new(),
+        "containers left"
+    );
+    assert!(!cgroup.exists(), "{} left", cgroup.display());
+    assert!(!kubeconfig.exists(), "{} left", kubeconfig.display());
+    assert!(!temp_dir.exists(), "{} left", temp_dir.display());
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! The real kube-apiserver (with etcd and the garbage collector), run by the Go harness built from
-//! `tests/apiserver` (`scripts/bootstrap apiserver` installs it as `signet-apiserver`).
+//! `tests/apiserver` (`scripts/bootstrap apiserver` installs it as `signet-apiserver`), and on
+//! request a real node beside it ([`ApiServer::start_with_node`]; `scripts/bootstrap node`).
 
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -22,11 +24,26 @@ const READY_TIMEOUT: Duration = Duration::from_secs(120);
 /// Label put on every namespace the testkit creates.
 pub const NAMESPACE_LABEL: &str = "signet.test/created-by";
 
+/// What a node test bed runs besides the control plane ([`ApiServer::start_with_node`]).
+#[derive(Debug, Clone, Default)]
+pub struct NodeOptions {
+    /// OCI image archives (`scripts/oci-image`, `scripts/build-image`) imported into the node's
+    /// containerd, so Pods start from them with `imagePullPolicy: Never` (nothing can be pulled).
+    pub images: Vec<PathBuf>,
+    /// Ports of services listening on the host's 127.0.0.1 (OpenBao, moto…) that Pods reach at
+    /// [`ApiServer::pod_address_of_host_port`].
+    pub expose_host_ports: Vec<u16>,
+}
+
 /// A running kube-apiserver on 127.0.0.1 with RBAC, ServiceAccount tokens, embedded etcd and
-/// kube-controller-manager's garbage-collector, namespace and serviceaccount controllers.
+/// kube-controller-manager's garbage-collector, namespace and serviceaccount controllers; with a
+/// node ([`ApiServer::start_with_node`]) also the scheduler, a kubelet with containerd, a CNI
+/// network and kube-proxy, so Pods run.
 pub struct ApiServer {
     kubeconfig: PathBuf,
     audit_log: PathBuf,
+    /// The node's IP and exposed host ports, in node mode.
+    node: Option<(Ipv4Addr, Vec<u16>)>,
     process: RunningPeer,
 }
 
@@ -49,26 +66,82 @@ impl ApiServer {
     /// Blocks until it is ready; call it from `spawn_blocking` inside an async runtime if that
     /// matters.
     pub fn start() -> Result<ApiServer, Error> {
+        Self::spawn(None)
+    }
+
+    /// Starts a private API server with a real node (never shared: each call starts its own),
+    /// stopped when dropped together with every container it ran. The node — containerd + runc,
+    /// a CNI bridge, the scheduler, a kubelet and kube-proxy — lives in network and mount
+    /// namespaces of its own, so Pods reach the API server at the `kubernetes` Service
+    /// (10.0.0.1:443) and the host only through `options.expose_host_ports`; the kubeconfig
+    /// works from the host as in plain mode. Blocks until the node is Ready (about 10 s).
+    pub fn start_with_node(options: NodeOptions) -> Result<ApiServer, Error> {
+        Self::spawn(Some(options))
+    }
+
+    fn spawn(node: Option<NodeOptions>) -> Result<ApiServer, Error> {
         let program = crate::peer_path("signet-apiserver")?;
         // The harness removes it when it stops (as the kubeconfig).
         let audit_log = std::env::temp_dir().join(format!(
             "{}.audit.log",
             crate::unique_name("signet-apiserver")
         ));
+        let mut args = vec!["--exit-on-stdin-eof".to_owned()];
+        if let Some(options) = &node {
+            args.push("--node".to_owned());
+            for image in &options.images {
+                args.push(format!("--image={}", image.display()));
+            }
+            for port in &options.expose_host_ports {
+                args.push(format!("--expose-host-port={port}"));
+            }
+        }
         let mut process = PeerProcess::spawn_watching_stdin(
             PEER,
             &program,
-            &["--exit-on-stdin-eof".to_owned()],
+            &args,
             &[("SIGNET_APISERVER_AUDIT_LOG", &audit_log)],
         )?;
+        let mut node_ip = None;
         let kubeconfig = process.wait_for_line(READY_TIMEOUT, |line| {
+            if let Some(ip) = line.strip_prefix("node-ip ") {
+                node_ip = ip.parse::<Ipv4Addr>().ok();
+            }
             line.strip_prefix("ready ").map(PathBuf::from)
         })?;
+        let node = match node {
+            None => None,
+            Some(options) => {
+                let Some(ip) = node_ip else {
+                    return Err(Error::PeerCall {
+                        peer: PEER,
+                        message: "the harness printed no `node-ip` line: rebuild it with \
+                                  `scripts/bootstrap apiserver`"
+                            .to_owned(),
+                    });
+                };
+                Some((ip, options.expose_host_ports))
+            }
+        };
         Ok(ApiServer {
             kubeconfig,
             audit_log,
+            node,
             process: RunningPeer::new(process),
         })
+    }
+
+    /// The node's IP inside its network namespace (the `kubernetes` Service's endpoint, where
+    /// exposed host ports are), or `None` without a node.
+    pub fn node_ip(&self) -> Option<Ipv4Addr> {
+        self.node.as_ref().map(|(ip, _)| *ip)
+    }
+
+    /// Where a Pod reaches the host's `127.0.0.1:port`, if the node was started with that port in
+    /// [`NodeOptions::expose_host_ports`].
+    pub fn pod_address_of_host_port(&self, port: u16) -> Option<SocketAddrV4> {
+        let (ip, ports) = self.node.as_ref()?;
+        ports.contains(&port).then(|| SocketAddrV4::new(*ip, port))
     }
 
     /// Path of the admin kubeconfig (client certificate in `system:masters`). It is removed when

@@ -18,11 +18,11 @@ mod openbao;
 mod peers;
 mod process;
 
-pub use apiserver::{ApiServer, NAMESPACE_LABEL};
+pub use apiserver::{ApiServer, NAMESPACE_LABEL, NodeOptions};
 pub use error::Error;
 pub use moto::Moto;
 pub use openbao::OpenBao;
-pub use peers::{peer_dirs, peer_path};
+pub use peers::{peer_dirs, peer_file, peer_path};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};

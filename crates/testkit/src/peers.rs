@@ -32,6 +32,7 @@ fn bootstrap_arg(name: &str) -> &str {
         "bao" => "openbao",
         "moto_server" => "moto",
         "signet-apiserver" => "apiserver",
+        "signet-nodetool" | "signet-nodetool.tar" | "signet-pause.tar" => "node",
         other => other,
     }
 }
@@ -44,10 +45,20 @@ fn bootstrap_arg(name: &str) -> &str {
 /// installs it; under `CI=true` this function panics with that message instead, so a CI run can
 /// never pass by not finding its peers.
 pub fn peer_path(name: &str) -> Result<PathBuf, Error> {
+    find_peer(name, is_executable)
+}
+
+/// Finds a file a peer needs (an image archive such as `"signet-nodetool.tar"`) where
+/// [`peer_path`] looks for programs, failing as it does.
+pub fn peer_file(name: &str) -> Result<PathBuf, Error> {
+    find_peer(name, |p| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
+}
+
+fn find_peer(name: &str, usable: impl Fn(&Path) -> bool) -> Result<PathBuf, Error> {
     let dirs = peer_dirs();
     for dir in &dirs {
         let candidate = dir.join(name);
-        if is_executable(&candidate) {
+        if usable(&candidate) {
             return Ok(candidate);
         }
     }

@@ -59,6 +59,11 @@ impl OpenBao {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The port OpenBao listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// The dev root token (what `VAULT_TOKEN`/`BAO_TOKEN` hold).
     pub fn root_token(&self) -> &str {
         &self.root_token

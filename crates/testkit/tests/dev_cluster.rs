@@ -120,3 +120,90 @@ fn peers_go_away_when_their_owner_is_killed() {
         !listening(bao)
     });
 }
+
+/// Runs kubectl against the dev cluster and returns its stdout, failing the test on an error.
+fn kubectl(kubeconfig: &str, args: &[&str]) -> String {
+    let program =
+        signet_testkit::peer_path("kubectl").expect("kubectl (scripts/bootstrap kubectl)");
+    let out = Command::new(program)
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .output()
+        .expect("run kubectl");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `--node --image`: the node is Ready, a Pod starts from the imported image (nothing can be
+/// pulled) and reaches OpenBao, exposed to Pods at the node IP; SIGTERM takes it all away.
+#[test]
+fn dev_cluster_node_runs_pods_from_the_given_image_and_reaches_openbao() {
+    let image = signet_testkit::peer_file("signet-nodetool.tar")
+        .expect("the nodetool image (scripts/bootstrap node)");
+    let image = image.to_str().expect("UTF-8 path");
+    let (mut child, exports) = start_dev_cluster(&["--node", "--openbao", "--image", image]);
+    let kubeconfig = exports["KUBECONFIG"].as_str();
+    let node_ip = exports["SIGNET_NODE_IP"].as_str();
+    let bao_port = port_of(&exports["VAULT_ADDR"]).to_string();
+
+    let ready = kubectl(
+        kubeconfig,
+        &[
+            "get",
+            "node",
+            "signet-node",
+            "-o",
+            r#"jsonpath={.status.conditions[?(@.type=="Ready")].status}"#,
+        ],
+    );
+    assert_eq!(ready, "True");
+    kubectl(
+        kubeconfig,
+        &[
+            "run",
+            "probe",
+            "--image=signet.test/nodetool:1",
+            "--image-pull-policy=Never",
+            "--restart=Never",
+            "--",
+            "probe",
+            node_ip,
+            &bao_port,
+            "HTTP/1.",
+        ],
+    );
+    kubectl(
+        kubeconfig,
+        &[
+            "wait",
+            "--for=jsonpath={.status.phase}=Succeeded",
+            "pod/probe",
+            "--timeout=120s",
+        ],
+    );
+
+    let kubeconfig = PathBuf::from(kubeconfig);
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "signet-dev-cluster did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(exit.success(), "{exit}");
+    assert!(!kubeconfig.exists(), "the kubeconfig is removed at exit");
+    assert!(
+        !kubeconfig.parent().expect("temp dir").exists(),
+        "the node's temp dir (containerd's root included) is removed at exit"
+    );
+}

@@ -138,14 +138,15 @@ fn kubectl(kubeconfig: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// `--node --image`: the node is Ready, a Pod starts from the imported image (nothing can be
-/// pulled) and reaches OpenBao, exposed to Pods at the node IP; SIGTERM takes it all away.
+/// `--node --image`: the node is Ready, Pods start from the imported image (nothing can be
+/// pulled) and reach OpenBao and moto, exposed to Pods at the node IP; SIGTERM takes it all away.
 #[test]
-fn dev_cluster_node_runs_pods_from_the_given_image_and_reaches_openbao() {
+fn dev_cluster_node_runs_pods_from_the_given_image_and_reaches_openbao_and_moto() {
     let image = signet_testkit::peer_file("signet-nodetool.tar")
         .expect("the nodetool image (scripts/bootstrap node)");
     let image = image.to_str().expect("UTF-8 path");
-    let (mut child, exports) = start_dev_cluster(&["--node", "--openbao", "--image", image]);
+    let (mut child, exports) =
+        start_dev_cluster(&["--node", "--openbao", "--moto", "--image", image]);
     let kubeconfig = exports["KUBECONFIG"].as_str();
     let node_ip = exports["SIGNET_NODE_IP"].as_str();
     let bao_port = port_of(&exports["VAULT_ADDR"]).to_string();
@@ -161,30 +162,36 @@ fn dev_cluster_node_runs_pods_from_the_given_image_and_reaches_openbao() {
         ],
     );
     assert_eq!(ready, "True");
-    kubectl(
-        kubeconfig,
-        &[
-            "run",
-            "probe",
-            "--image=signet.test/nodetool:1",
-            "--image-pull-policy=Never",
-            "--restart=Never",
-            "--",
-            "probe",
-            node_ip,
-            &bao_port,
-            "HTTP/1.",
-        ],
-    );
-    kubectl(
-        kubeconfig,
-        &[
-            "wait",
-            "--for=jsonpath={.status.phase}=Succeeded",
-            "pod/probe",
-            "--timeout=120s",
-        ],
-    );
+    // Pods start from the imported image and reach OpenBao and moto at the node IP.
+    let moto_port = port_of(&exports["AWS_ENDPOINT_URL"]).to_string();
+    for (pod, port) in [("probe-openbao", &bao_port), ("probe-moto", &moto_port)] {
+        kubectl(
+            kubeconfig,
+            &[
+                "run",
+                pod,
+                "--image=signet.test/nodetool:1",
+                "--image-pull-policy=Never",
+                "--restart=Never",
+                "--",
+                "probe",
+                node_ip,
+                port,
+                "HTTP/1.",
+            ],
+        );
+    }
+    for pod in ["pod/probe-openbao", "pod/probe-moto"] {
+        kubectl(
+            kubeconfig,
+            &[
+                "wait",
+                "--for=jsonpath={.status.phase}=Succeeded",
+                pod,
+                "--timeout=120s",
+            ],
+        );
+    }
 
     let kubeconfig = PathBuf::from(kubeconfig);
     let status = Command::new("kill")

@@ -73,16 +73,13 @@ const nodeControllers = "deployment-controller,replicaset-controller,endpoints-c
 	"endpointslice-controller,endpointslice-mirroring-controller,root-ca-certificate-publisher-controller," +
 	"pod-garbage-collector-controller,node-lifecycle-controller"
 
-// nodeMountPoints are paths the kubelet, containerd and the CNI plugins use whatever they are
-// configured with; inside the child's mount namespace each is a bind mount of a directory of the
-// temp dir, so nothing is written to the host's copy.
-var nodeMountPoints = []string{
-	"/var/lib/kubelet",
-	"/var/log/containers",
-	"/var/lib/cni",
-	"/run/containerd",
-	"/run/netns",
-}
+// nodeMountPoints hold paths the kubelet, containerd and the CNI plugins use whatever they are
+// configured with (/var/lib/kubelet, /var/log/containers, /var/lib/cni, /run/containerd,
+// /run/netns). Inside the child's mount namespace each is a bind mount of an empty directory of the
+// temp dir, so nothing is written to the host's copy, and no directory of the host has to be made
+// (or removed while another node test bed still has it mounted). The node's components need none
+// of what these hide.
+var nodeMountPoints = []string{"/run", "/var/lib", "/var/log"}
 
 // nodeBinaries are the programs node mode runs (Debian: containerd, runc,
 // containernetworking-plugins, iptables, iproute2).
@@ -184,6 +181,14 @@ func runNodeParent(hf harnessFlags, tmp string) int {
 			return 2
 		}
 	}
+	// The child reads and writes these where nodeMountPoints hide the host's directories.
+	for _, p := range append([]string{hf.kubeconfig, hf.auditLog, tmp, pause}, hf.images...) {
+		if p != "" && hiddenInNode(p) {
+			fmt.Fprintf(os.Stderr, "signet-apiserver: --node cannot use %s: the node's namespace hides %s\n",
+				p, strings.Join(nodeMountPoints, ", "))
+			return 2
+		}
+	}
 
 	cg, err := newNodeCgroup()
 	if err != nil {
@@ -191,17 +196,9 @@ func runNodeParent(hf harnessFlags, tmp string) int {
 		return 1
 	}
 	defer cg.remove()
-	var createdMountPoints []string
-	defer func() {
-		for i := len(createdMountPoints) - 1; i >= 0; i-- {
-			_ = os.Remove(createdMountPoints[i])
-		}
-	}()
 	for _, p := range nodeMountPoints {
-		created, err := mkdirAllRecording(p)
-		createdMountPoints = append(createdMountPoints, created...)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "signet-apiserver: mount point:", err)
+		if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
+			fmt.Fprintf(os.Stderr, "signet-apiserver: --node needs the directory %s\n", p)
 			return 1
 		}
 	}
@@ -329,6 +326,23 @@ func runNodeParent(hf harnessFlags, tmp string) int {
 	}
 	cg.killAll()
 	return code
+}
+
+// hiddenInNode tells whether path lies under one of nodeMountPoints.
+func hiddenInNode(path string) bool {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return true
+	}
+	if resolved, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
+		abs = filepath.Join(resolved, filepath.Base(abs))
+	}
+	for _, m := range nodeMountPoints {
+		if abs == m || strings.HasPrefix(abs, m+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // mkdirAllRecording creates path and its missing parents and returns the directories it created,
@@ -627,7 +641,7 @@ func runNodeChild(args []string) int {
 }
 
 // setUpNamespaces makes the child's mounts private, bind-mounts the temp dir's directories over
-// nodeMountPoints, and gives lo the node IP.
+// nodeMountPoints, and gives lo the node IP. It runs before any other process of the node starts.
 func (rt *nodeRuntime) setUpNamespaces() error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making mounts private: %w", err)

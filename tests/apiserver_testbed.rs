@@ -877,6 +877,32 @@ async fn pods_reach_the_kubernetes_service_and_only_the_exposed_host_port() -> T
     Ok(())
 }
 
+/// Without its container runtime (here: a PATH without containerd, runc, ctr, ip, iptables) node
+/// mode stops at once and names what is missing, so a test needing the node fails loudly.
+#[test]
+fn node_mode_without_its_runtime_fails_at_once_naming_what_is_missing() -> TestResult {
+    let harness = signet_testkit::peer_path("signet-apiserver")?;
+    let empty = tempfile::tempdir()?;
+    let out = std::process::Command::new(harness)
+        .args(["--node", "--ready-timeout=20s"])
+        .env("PATH", empty.path())
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty(), "no ready line: {:?}", out.stdout);
+    for missing in [
+        "containerd",
+        "containerd-shim-runc-v2",
+        "runc",
+        "ctr",
+        "iptables",
+    ] {
+        assert!(stderr.contains(missing), "{missing} named in: {stderr}");
+    }
+    Ok(())
+}
+
 /// Pids of processes whose command line is exactly `args`.
 fn processes_running(args: &[&str]) -> Vec<u32> {
     let wanted: Vec<u8> = args
@@ -904,7 +930,7 @@ fn node_cgroup_of(pid: u32) -> Option<PathBuf> {
     let node = rest.split('/').next()?;
     Some(
         Path::new("/sys/fs/cgroup/pids")
-            .join(path[1..end].to_owned())
+            .join(path[..end].trim_start_matches('/'))
             .join(node),
     )
 }

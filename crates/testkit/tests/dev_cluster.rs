@@ -138,6 +138,26 @@ fn kubectl(kubeconfig: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Sends SIGTERM to a dev cluster whose test panicked, and waits for it to clean up (its node's
+/// containers included), so a failing test leaves nothing running.
+struct StopOnPanic(u32);
+
+impl Drop for StopOnPanic {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.to_string()])
+            .status();
+        let proc_dir = PathBuf::from(format!("/proc/{}", self.0));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while proc_dir.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
 /// `--node --image`: the node is Ready, Pods start from the imported image (nothing can be
 /// pulled) and reach OpenBao and moto, exposed to Pods at the node IP; SIGTERM takes it all away.
 #[test]
@@ -147,6 +167,7 @@ fn dev_cluster_node_runs_pods_from_the_given_image_and_reaches_openbao_and_moto(
     let image = image.to_str().expect("UTF-8 path");
     let (mut child, exports) =
         start_dev_cluster(&["--node", "--openbao", "--moto", "--image", image]);
+    let _stop = StopOnPanic(child.id());
     let kubeconfig = exports["KUBECONFIG"].as_str();
     let node_ip = exports["SIGNET_NODE_IP"].as_str();
     let bao_port = port_of(&exports["VAULT_ADDR"]).to_string();

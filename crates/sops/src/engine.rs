@@ -280,10 +280,40 @@ fn root_map(doc: &Document) -> Option<&Map> {
 pub fn metadata_of(tree: &Tree) -> Result<Option<Metadata>, Error> {
     for doc in &tree.documents {
         if let Some(node) = root_map(doc).and_then(|m| m.get(SOPS_KEY)) {
+            if let Some(raw) = yaml_version_text(tree, node) {
+                let mut node = node.clone();
+                if let Node::Map(m) = &mut node
+                    && let Some(Node::Scalar(v)) = m.get_mut("version")
+                {
+                    v.value = Value::Str(raw);
+                }
+                return Metadata::from_node(&node).map(Some);
+            }
             return Metadata::from_node(node).map(Some);
         }
     }
     Ok(None)
+}
+
+/// The source text of a YAML `version` that YAML types as a number, bool or time (`version: 1.`
+/// is the float 1.0): sops reads the field into a Go string, which yaml.v3 fills with the text as
+/// written, and accepts any version starting `1.` unparsed.
+fn yaml_version_text(tree: &Tree, sops: &Node) -> Option<String> {
+    let source = tree.source.as_ref()?;
+    let Node::Map(m) = sops else { return None };
+    let Some(Node::Scalar(v)) = m.get("version") else {
+        return None;
+    };
+    if matches!(v.value, Value::Str(_) | Value::Null | Value::Bytes(_)) {
+        return None;
+    }
+    let o = v.origin?;
+    if o.style != crate::tree::ScalarStyle::Plain {
+        return None;
+    }
+    let text = source.text.get(o.span.0..o.span.1)?;
+    // An alias's span is its `*name` token.
+    (!text.starts_with('*')).then(|| text.to_owned())
 }
 
 /// What `sops filestatus` calls encrypted: a `sops` key whose `version` and `mac` are set (neither

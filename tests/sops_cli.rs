@@ -433,6 +433,21 @@ fn filestatus_reports_encryption() {
             "without {field}"
         );
     }
+    // A key that is not a string (`1:`) makes sops refuse to encrypt or decrypt the tree, but
+    // `filestatus` only reads the metadata: the answer is sops', exit 0, in both cases.
+    sb.write("int-key.enc.yaml", format!("1: one\n{text}"));
+    sb.write("int-key.yaml", format!("1: one\n{}", secret_yaml()));
+    for (file, expected) in [("int-key.enc.yaml", "true"), ("int-key.yaml", "false")] {
+        let ours = sb.signet(["filestatus", file]).ok();
+        assert_eq!(
+            String::from_utf8_lossy(&ours),
+            format!("{{\"encrypted\":{expected}}}\n"),
+            "{file}"
+        );
+        assert_eq!(ours, sb.peer("sops", ["filestatus", file]).ok(), "{file}");
+    }
+    // Decrypting the encrypted one is still refused, as sops refuses it (25).
+    sb.signet(["decrypt", "int-key.enc.yaml"]).fails_with(25);
 }
 
 #[test]

@@ -319,6 +319,11 @@ fn yaml_version_text(tree: &Tree, sops: &Node) -> Option<String> {
 /// What `sops filestatus` calls encrypted: a `sops` key whose `version` and `mac` are set (neither
 /// is parsed, so a file whose metadata `decrypt` refuses may still count).
 pub fn has_complete_metadata(tree: &Tree) -> bool {
+    documents_have_complete_metadata(&tree.documents)
+}
+
+/// [`has_complete_metadata`] of documents not (yet) in a tree.
+pub(crate) fn documents_have_complete_metadata(documents: &[Document]) -> bool {
     let set = |m: &Map, key: &str| match m.get(key) {
         Some(Node::Scalar(s)) => {
             !matches!(&s.value, Value::Null) && !matches!(&s.value, Value::Str(t) if t.is_empty())
@@ -326,7 +331,7 @@ pub fn has_complete_metadata(tree: &Tree) -> bool {
         Some(_) => true,
         None => false,
     };
-    tree.documents
+    documents
         .iter()
         .any(|d| match root_map(d).and_then(|m| m.get(SOPS_KEY)) {
             Some(Node::Map(meta)) => set(meta, "version") && set(meta, "mac"),

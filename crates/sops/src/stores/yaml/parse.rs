@@ -1017,6 +1017,7 @@ impl<'s> Builder<'s> {
                 location: format!("{line}:{col}"),
                 key_type,
                 encrypted,
+                complete_metadata: crate::engine::documents_have_complete_metadata(&self.docs),
             });
         }
         Ok(self.docs)

@@ -665,6 +665,39 @@ fn sops_json_with_comment_items_decrypts_as_sops_does() {
     assert_eq!(std::fs::read(&file).unwrap(), before);
 }
 
+/// A value typed `comment` directly under a key (not a list item): sops leaves it out of the MAC
+/// and prints its Go `Comment` struct, `{"Value": "…"}`. Signet decrypts it to exactly that JSON
+/// (it failed with a MAC mismatch, exit 51). One divergence, asserted: in YAML output sops spells
+/// the field `value` (yaml.v3's lowercase field name), Signet keeps `Value`.
+#[test]
+fn sops_json_with_a_comment_value_under_a_key_decrypts_as_sops_does() {
+    let fixtures = signet_tests::sandbox::workspace_root().join("tests/fixtures/sops");
+    let mut sb = Sandbox::new();
+    sb.env("SOPS_AGE_KEY_FILE", fixtures.join("comment-in-list.agekey"));
+    let file = fixtures.join("comment-value.json");
+    let expected =
+        |name: &str| String::from_utf8(std::fs::read(fixtures.join(name)).unwrap()).unwrap();
+    let json = sb
+        .signet([std::ffi::OsStr::new("decrypt"), file.as_os_str()])
+        .ok();
+    assert_eq!(
+        String::from_utf8_lossy(&json),
+        expected("comment-value.sops-d.json")
+    );
+    let yaml = sb
+        .signet([
+            std::ffi::OsStr::new("decrypt"),
+            "--output-type".as_ref(),
+            "yaml".as_ref(),
+            file.as_os_str(),
+        ])
+        .ok();
+    assert_eq!(
+        String::from_utf8_lossy(&yaml),
+        expected("comment-value.sops-d.yaml").replace("value:", "Value:")
+    );
+}
+
 /// README's quick start, the sops side, step by step as written, on a fresh machine: no
 /// `~/.config`, no key, no `.sops.yaml`.
 #[test]

@@ -661,6 +661,9 @@ fn decrypt_values(
     // Phase 2 (in order): MAC, IV memory, write back.
     let mut hasher = new_mac_hasher(mac_only);
     let mut previous = PreviousCiphertexts::default();
+    // Ordinals (among value leaves) of values typed `comment` (see `comment_values_to_maps`).
+    let mut comment_values = Vec::new();
+    let mut value_ordinal = 0usize;
     for (leaf, outcome) in outcomes {
         let decrypted = outcome?;
         match leaf.target {
@@ -673,13 +676,20 @@ fn decrypt_values(
                 }
             }
             LeafRef::Value(s) => {
+                value_ordinal += 1;
+                let mut comment = false;
                 if let Some((value, ty, iv)) = decrypted {
                     if let Some((bytes, _)) = cipher::plaintext_of(&value) {
                         previous.remember(&leaf.aad, ty, &bytes, &iv);
                     }
                     s.set(value);
+                    comment = ty == ValueType::Comment;
                 }
-                if (!mac_only || leaf.encrypted)
+                if comment {
+                    // sops: a value typed `comment` decrypts to a comment, which is not data:
+                    // not in the MAC.
+                    comment_values.push(value_ordinal - 1);
+                } else if (!mac_only || leaf.encrypted)
                     && let Some((bytes, _)) = cipher::plaintext_of(&s.value)
                 {
                     hasher.update(&bytes[..]);
@@ -687,7 +697,64 @@ fn decrypt_values(
             }
         }
     }
+    if !comment_values.is_empty() {
+        comment_values_to_maps(tree, &comment_values);
+    }
     Ok((previous, hex_upper(&hasher.finalize())))
+}
+
+/// sops decrypts a value typed `comment` that stands where data does (`"k": "ENC[…,type:comment]"`,
+/// not a list item, which the JSON store reads as a comment) to its Go `Comment` struct, which it
+/// prints as `{"Value": "…"}`: so does Signet, with a map holding the text under `Value` (sops'
+/// YAML output spells it `value`). `ordinals` count the value leaves in walk order, as
+/// [`collect_leaves`] visits them.
+fn comment_values_to_maps(tree: &mut Tree, ordinals: &[usize]) {
+    fn walk(node: &mut Node, seen: &mut usize, ordinals: &[usize], root_map: bool) {
+        match node {
+            Node::Scalar(s) => {
+                if s.value == Value::Null {
+                    return;
+                }
+                let ordinal = *seen;
+                *seen += 1;
+                if ordinals.binary_search(&ordinal).is_ok() {
+                    let text = std::mem::replace(&mut s.value, Value::Null);
+                    let mut map = Map::default();
+                    map.entries.push(MapEntry::Pair(Pair {
+                        key: "Value".to_owned(),
+                        value: Node::Scalar(Scalar {
+                            value: text,
+                            origin: None,
+                            changed: true,
+                        }),
+                        origin: None,
+                    }));
+                    *node = Node::Map(map);
+                }
+            }
+            Node::Map(m) => {
+                for e in m.entries.iter_mut() {
+                    if let MapEntry::Pair(p) = e
+                        && !(root_map && p.key == SOPS_KEY)
+                    {
+                        walk(&mut p.value, seen, ordinals, false);
+                    }
+                }
+            }
+            Node::Seq(q) => {
+                for i in q.items.iter_mut() {
+                    if let SeqItem::Node(n) = i {
+                        walk(n, seen, ordinals, false);
+                    }
+                }
+            }
+        }
+    }
+    let mut seen = 0;
+    for doc in tree.documents.iter_mut() {
+        let root_map = matches!(doc.root, Node::Map(_));
+        walk(&mut doc.root, &mut seen, ordinals, root_map);
+    }
 }
 
 /// Computes the MAC (uppercase hex) of a plain tree under `meta`'s rule, as [`encrypt`] would.

@@ -807,6 +807,70 @@ fn one_broken_file_is_reported_and_the_others_are_still_fixed() {
     assert!(!run.stdout().contains(CANARY) && !run.stderr().contains(CANARY));
 }
 
+/// `rekey` reads files as every command reads its input, at most `SIGNET_MAX_INPUT_BYTES`: a sops
+/// file over the limit is reported by name, left unchanged, and the run exits 2 as `decrypt` does
+/// for it; the other files are still fixed, and a large file that cannot be a secret file is
+/// ignored like any other.
+#[test]
+fn a_file_over_the_input_limit_is_refused_like_other_commands() {
+    let mut sb = Sandbox::new();
+    let (a_key, a) = age_identity(&sb, "a.agekey");
+    let (_, b) = age_identity(&sb, "b.agekey");
+    sb.write("repo/small.yaml", format!("password: {CANARY}\n"));
+    let big_value = "x".repeat(6000);
+    sb.write(
+        "repo/big.yaml",
+        format!("password: {CANARY}\nblob: {big_value}\n"),
+    );
+    for f in ["repo/small.yaml", "repo/big.yaml"] {
+        sb.signet(["encrypt", "--age", &a, "-i", f]).ok();
+    }
+    sb.write("repo/data.bin", "y".repeat(200_000));
+    sb.write(
+        "repo/.sops.yaml",
+        format!("creation_rules:\n  - age: {a},{b}\n"),
+    );
+    sb.env("SOPS_AGE_KEY_FILE", &a_key);
+    sb.env("SIGNET_MAX_INPUT_BYTES", "4096");
+    let before = snapshot(&sb.join("repo"));
+    let (code, report) = rekey_json(&sb, &sb.join("repo"), &[]);
+    assert_eq!(code, 2, "{report:#}");
+    assert_eq!(
+        with_status(&report, "failed"),
+        ["big.yaml"].map(String::from).into()
+    );
+    assert_eq!(
+        with_status(&report, "updated"),
+        ["small.yaml"].map(String::from).into()
+    );
+    let error = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "big.yaml")
+        .and_then(|f| f["error"].as_str())
+        .unwrap()
+        .to_owned();
+    assert!(
+        error.contains("4096 bytes") && error.contains("SIGNET_MAX_INPUT_BYTES"),
+        "{error}"
+    );
+    assert_eq!(report["summary"]["ignored"], 2, "{report:#}"); // data.bin, .sops.yaml
+    let after = snapshot(&sb.join("repo"));
+    assert_eq!(after["big.yaml"], before["big.yaml"]);
+    assert_eq!(after["data.bin"], before["data.bin"]);
+    let decrypt = sb.signet(["decrypt", "repo/big.yaml"]).fails_with(2);
+    assert!(decrypt.contains("SIGNET_MAX_INPUT_BYTES"), "{decrypt}");
+    let text = sb.signet(["rekey", "--check", "repo"]);
+    assert_eq!(text.code(), 2);
+    assert!(
+        text.stdout()
+            .contains("failed    repo/big.yaml (sops): cannot read"),
+        "{}",
+        text.stdout()
+    );
+}
+
 #[test]
 fn sigkill_mid_run_leaves_every_file_old_or_new() {
     let mut sb = Sandbox::new();

@@ -433,6 +433,21 @@ fn filestatus_reports_encryption() {
             "without {field}"
         );
     }
+    // A key that is not a string (`1:`) makes sops refuse to encrypt or decrypt the tree, but
+    // `filestatus` only reads the metadata: the answer is sops', exit 0, in both cases.
+    sb.write("int-key.enc.yaml", format!("1: one\n{text}"));
+    sb.write("int-key.yaml", format!("1: one\n{}", secret_yaml()));
+    for (file, expected) in [("int-key.enc.yaml", "true"), ("int-key.yaml", "false")] {
+        let ours = sb.signet(["filestatus", file]).ok();
+        assert_eq!(
+            String::from_utf8_lossy(&ours),
+            format!("{{\"encrypted\":{expected}}}\n"),
+            "{file}"
+        );
+        assert_eq!(ours, sb.peer("sops", ["filestatus", file]).ok(), "{file}");
+    }
+    // Decrypting the encrypted one is still refused, as sops refuses it (25).
+    sb.signet(["decrypt", "int-key.enc.yaml"]).fails_with(25);
 }
 
 #[test]
@@ -648,6 +663,39 @@ fn sops_json_with_comment_items_decrypts_as_sops_does() {
         String::from_utf8_lossy(&expected("comment-in-list.sops-d.yaml"))
     );
     assert_eq!(std::fs::read(&file).unwrap(), before);
+}
+
+/// A value typed `comment` directly under a key (not a list item): sops leaves it out of the MAC
+/// and prints its Go `Comment` struct, `{"Value": "…"}`. Signet decrypts it to exactly that JSON
+/// (it failed with a MAC mismatch, exit 51). One divergence, asserted: in YAML output sops spells
+/// the field `value` (yaml.v3's lowercase field name), Signet keeps `Value`.
+#[test]
+fn sops_json_with_a_comment_value_under_a_key_decrypts_as_sops_does() {
+    let fixtures = signet_tests::sandbox::workspace_root().join("tests/fixtures/sops");
+    let mut sb = Sandbox::new();
+    sb.env("SOPS_AGE_KEY_FILE", fixtures.join("comment-in-list.agekey"));
+    let file = fixtures.join("comment-value.json");
+    let expected =
+        |name: &str| String::from_utf8(std::fs::read(fixtures.join(name)).unwrap()).unwrap();
+    let json = sb
+        .signet([std::ffi::OsStr::new("decrypt"), file.as_os_str()])
+        .ok();
+    assert_eq!(
+        String::from_utf8_lossy(&json),
+        expected("comment-value.sops-d.json")
+    );
+    let yaml = sb
+        .signet([
+            std::ffi::OsStr::new("decrypt"),
+            "--output-type".as_ref(),
+            "yaml".as_ref(),
+            file.as_os_str(),
+        ])
+        .ok();
+    assert_eq!(
+        String::from_utf8_lossy(&yaml),
+        expected("comment-value.sops-d.yaml").replace("value:", "Value:")
+    );
 }
 
 /// README's quick start, the sops side, step by step as written, on a fresh machine: no

@@ -488,3 +488,59 @@ fn our_files_carry_metadata_sops_reads() {
     // Flux finds sops payloads by this exact marker.
     assert!(text.contains("\n    mac: ENC["), "{text}");
 }
+
+/// The YAML inputs the fuzz targets found Signet mishandling, each handled as sops handles it:
+/// explicit keys at the root and a `- ` in a sequence item's comment are read, and what Signet
+/// encrypts sops decrypts to what it prints for its own encryption; a tab where yaml.v3 expects a
+/// token is refused by both, with the same exit code (2).
+#[test]
+fn fuzz_found_yaml_inputs_are_handled_as_sops_handles_them() {
+    let (sb, recipient) = fresh_age();
+    let read = [
+        ("explicit.yaml", "? t_n-#d:a&nn-fn.na}\n"),
+        ("explicit-value.yaml", "?\n  k\n: v\nj: w\n"),
+        ("dash-comment.yaml", "list:\n- # - c\n  v\n"),
+        ("flow-tab.yaml", "k: [a,\n\tb]\n"),
+        ("flow-pair.yaml", "k: [a: B, c]\n"),
+    ];
+    for (name, content) in read {
+        let plain = sb.write(name, content);
+        let plain = plain.to_str().unwrap();
+        let ours = sb.join(&format!("ours-{name}"));
+        let theirs = sb.join(&format!("theirs-{name}"));
+        let (ours, theirs) = (ours.to_str().unwrap(), theirs.to_str().unwrap());
+        sb.signet(["encrypt", "--age", &recipient, "--output", ours, plain])
+            .ok();
+        sb.peer(
+            "sops",
+            ["-e", "--age", &recipient, "--output", theirs, plain],
+        )
+        .ok();
+        let from_ours = String::from_utf8(sb.peer("sops", ["-d", ours]).ok()).unwrap();
+        let from_theirs = String::from_utf8(sb.peer("sops", ["-d", theirs]).ok()).unwrap();
+        assert_eq!(
+            from_ours, from_theirs,
+            "{name}: sops decrypts Signet's file as its own"
+        );
+        let back = String::from_utf8(sb.signet(["decrypt", ours]).ok()).unwrap();
+        if name == "flow-tab.yaml" {
+            assert_eq!(back, "k: [a,\n b]\n", "{name}");
+        } else {
+            assert_eq!(back, content, "{name}: byte-identical round trip");
+        }
+    }
+    for (name, content) in [
+        ("tab-tag-root.yaml", "\t!!map\t:\t\t"),
+        ("tag-before-key.yaml", "\t\t!!int v\"alama<<: cing"),
+        ("tab-after-dash.yaml", "k:\n  - \ta\n"),
+    ] {
+        let plain = sb.write(name, content);
+        let plain = plain.to_str().unwrap();
+        sb.peer("sops", ["-e", "--age", &recipient, plain])
+            .fails_with(2);
+        let err = sb
+            .signet(["encrypt", "--age", &recipient, plain])
+            .fails_with(2);
+        assert!(err.contains(name) && err.contains("tab"), "{name}: {err}");
+    }
+}

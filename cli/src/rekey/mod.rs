@@ -117,6 +117,15 @@ pub fn rekey(cmd: RekeyCmd) -> CliResult {
             ),
         ));
     }
+    let unreadable = report.files.iter().filter(|f| f.unreadable).count();
+    if unreadable > 0 {
+        return Err(CliError::new(
+            code::COULD_NOT_READ_INPUT_FILE,
+            format!(
+                "{unreadable} file(s) could not be read (see above); {failed} file(s) failed and were left unchanged"
+            ),
+        ));
+    }
     if failed > 0 {
         return Err(CliError::new(
             code::ERROR_GENERIC,
@@ -135,8 +144,18 @@ pub fn rekey(cmd: RekeyCmd) -> CliResult {
 /// Reads and classifies one file, then checks or updates it; `None` when it is no secret file.
 fn process_file(sops: &SopsContext, seal: &SealContext, path: &Path) -> Option<FileReport> {
     let name = path.display().to_string();
-    let bytes = match std::fs::read(path) {
+    // Read as every command reads its input: at most `SIGNET_MAX_INPUT_BYTES`.
+    let bytes = match signet_sops::limits::read_file(path) {
         Ok(b) => zeroize::Zeroizing::new(b),
+        // A large file that cannot be a secret file (a video, a data dump) is ignored as any
+        // other file that is no secret; one that may be is reported, unchanged.
+        Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+            let kind = secret_kind_of_large(path)?;
+            return Some(FileReport {
+                unreadable: true,
+                ..FileReport::failed(&name, kind, &format!("cannot read: {e}"))
+            });
+        }
         Err(e) => {
             // Unreadable: judge the kind by the name, so it is still reported.
             let kind = if is_manifest_name(path) {
@@ -144,11 +163,10 @@ fn process_file(sops: &SopsContext, seal: &SealContext, path: &Path) -> Option<F
             } else {
                 Kind::Sops
             };
-            return Some(FileReport::failed(
-                &name,
-                kind,
-                &format!("cannot read: {e}"),
-            ));
+            return Some(FileReport {
+                unreadable: true,
+                ..FileReport::failed(&name, kind, &format!("cannot read: {e}"))
+            });
         }
     };
     match sops_file::recognise(path, &bytes) {
@@ -168,6 +186,37 @@ fn process_file(sops: &SopsContext, seal: &SealContext, path: &Path) -> Option<F
             Some(FileReport::failed(&name, Kind::SealedSecret, &e.message))
         }
         Err(_) => None,
+    }
+}
+
+/// What a file too large to read may be: a sops file when `sops` (the key, the `[sops]` section,
+/// `sops_` dotenv keys) stands near its end, where sops writes the metadata; else SealedSecrets
+/// when `SealedSecret` stands near its start or end; else (`None`) no secret file.
+fn secret_kind_of_large(path: &Path) -> Option<Kind> {
+    use std::io::{Read, Seek, SeekFrom};
+    const WINDOW: u64 = 64 << 10;
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return Some(Kind::Sops);
+    };
+    let mut window = |from: SeekFrom| {
+        let mut buf = Vec::new();
+        file.seek(from)
+            .and_then(|_| (&mut file).take(WINDOW).read_to_end(&mut buf))
+            .map(|_| buf)
+    };
+    let (Ok(head), Ok(tail)) = (
+        window(SeekFrom::Start(0)),
+        window(SeekFrom::End(-(WINDOW as i64))),
+    ) else {
+        return Some(Kind::Sops);
+    };
+    let has = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    if has(&tail, b"sops") {
+        Some(Kind::Sops)
+    } else if has(&head, b"SealedSecret") || has(&tail, b"SealedSecret") {
+        Some(Kind::SealedSecret)
+    } else {
+        None
     }
 }
 

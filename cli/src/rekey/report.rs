@@ -56,6 +56,10 @@ pub struct FileReport {
     /// Why it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// It failed because it could not be read (the run then exits as other commands do when
+    /// they cannot read their input).
+    #[serde(skip)]
+    pub unreadable: bool,
 }
 
 impl FileReport {
@@ -67,6 +71,7 @@ impl FileReport {
             status,
             reasons: Vec::new(),
             error: None,
+            unreadable: false,
         }
     }
 

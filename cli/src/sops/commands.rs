@@ -669,8 +669,18 @@ fn exit_with(status: i32) -> CliResult {
 
 /// `signet filestatus`.
 pub fn filestatus(cmd: FilestatusCmd) -> CliResult {
-    let loaded = file::load(&cmd.input)?;
-    let encrypted = engine::has_complete_metadata(&loaded.tree);
+    // sops reads a file with non-string keys for `filestatus` (only encrypting or decrypting its
+    // tree refuses them), so its metadata still decides.
+    let encrypted = match file::load_tree(&cmd.input)? {
+        Ok(loaded) => engine::has_complete_metadata(&loaded.tree),
+        Err((
+            signet_sops::Error::NonStringKey {
+                complete_metadata, ..
+            },
+            _,
+        )) => complete_metadata,
+        Err((e, name)) => return Err(file::engine_error(&name, e)),
+    };
     crate::io::write_stdout(format!("{{\"encrypted\":{encrypted}}}\n").as_bytes())
 }
 

@@ -50,6 +50,12 @@ pub fn store(format: Format, yaml_indent: Option<usize>) -> Box<dyn Store + Send
 
 /// Reads and parses the input named by `args`.
 pub fn load(args: &InputArgs) -> CliResult<Loaded> {
+    load_tree(args)?.map_err(|(e, name)| engine_error(&name, e))
+}
+
+/// [`load`], with the store's refusal to parse returned as is (with the input's display name),
+/// for callers that handle some refusals themselves.
+pub fn load_tree(args: &InputArgs) -> CliResult<Result<Loaded, (signet_sops::Error, String)>> {
     let input = Input::from_arg(args.file.as_deref());
     let rule_path = args
         .filename_override
@@ -66,15 +72,16 @@ pub fn load(args: &InputArgs) -> CliResult<Loaded> {
         }
     };
     let bytes = zeroize::Zeroizing::new(input.read()?);
-    let tree = store(format, None)
-        .parse(&bytes)
-        .map_err(|e| engine_error(&input.display_name(), e))?;
-    Ok(Loaded {
+    let tree = match store(format, None).parse(&bytes) {
+        Ok(tree) => tree,
+        Err(e) => return Ok(Err((e, input.display_name()))),
+    };
+    Ok(Ok(Loaded {
         input,
         rule_path,
         format,
         tree,
-    })
+    }))
 }
 
 /// Renders `tree` in the output format (keeping the source layout when the format is unchanged).

@@ -33,6 +33,9 @@ pub const VAULT_NAMESPACE: &str = "VAULT_NAMESPACE";
 pub const VAULT_CACERT: &str = "VAULT_CACERT";
 /// `VAULT_SKIP_VERIFY`: when true, TLS certificates are not verified.
 pub const VAULT_SKIP_VERIFY: &str = "VAULT_SKIP_VERIFY";
+/// Largest answer read from a transit call (they are a few hundred bytes): the server is the
+/// one a file's `vault_address` names, and whoever wrote the file chose it.
+pub const MAX_ANSWER_BYTES: usize = 1 << 20;
 
 /// Talks to Vault / OpenBao transit to wrap and unwrap data keys. Also the [`KeySource`] for
 /// `hc_vault` entries.
@@ -72,7 +75,10 @@ impl VaultClient {
         let client = self
             .http
             .get_or_init(|| {
-                let mut builder = reqwest::Client::builder();
+                // No redirects: the token travels in X-Vault-Token, which would follow a redirect
+                // to wherever the answer points (the controller's Vault provider refuses them too).
+                let mut builder =
+                    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
                 if let Some(path) = self.env.get(VAULT_CACERT).filter(|p| !p.is_empty()) {
                     let pem = std::fs::read(path)
                         .map_err(|e| format!("cannot read {VAULT_CACERT} file {path}: {e}"))?;
@@ -230,13 +236,36 @@ impl Request {
             .await
             .map_err(|e| format!("request to {url} failed: {}", error_chain(&e)))?;
         let status = response.status();
-        let bytes = Zeroizing::new(
-            response
-                .bytes()
-                .await
-                .map_err(|e| format!("reading the answer from {url} failed: {e}"))?
-                .to_vec(),
-        );
+        if status.is_redirection() {
+            let to = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .unwrap_or("elsewhere");
+            return Err(format!(
+                "{url} answered {status}, a redirect to {to}: redirects are not followed (the \
+                 token would go along); set vault_address to the server that answers"
+            ));
+        }
+        let too_large = || format!("the answer from {url} is larger than {MAX_ANSWER_BYTES} bytes");
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
+        {
+            return Err(too_large());
+        }
+        let mut response = response;
+        let mut bytes = Zeroizing::new(Vec::new());
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| format!("reading the answer from {url} failed: {e}"))?
+        {
+            if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         let value: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|_| format!("{url} answered {status} with a body that is not JSON"))?;
         if !status.is_success() {
@@ -273,5 +302,107 @@ impl KeySource for VaultClient {
                 _ => Ok(None),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A one-shot HTTP server on 127.0.0.1: answers the first request with `head`, then `body`
+    /// bytes of `x`; hands back what it was sent.
+    fn one_shot_server(head: String, body: usize) -> (String, std::thread::JoinHandle<String>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let handle = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = vec![0u8; 8192];
+            let n = stream.read(&mut request).unwrap_or(0);
+            let _ = stream.write_all(head.as_bytes());
+            let chunk = vec![b'x'; 64 << 10];
+            let mut left = body;
+            while left > 0 {
+                let n = left.min(chunk.len());
+                if stream.write_all(&chunk[..n]).is_err() {
+                    break;
+                }
+                left -= n;
+            }
+            String::from_utf8_lossy(&request[..n]).into_owned()
+        });
+        (address, handle)
+    }
+
+    fn client() -> VaultClient {
+        VaultClient::new(&Environment::from_vars([(VAULT_TOKEN, "s.CANARY-token")]))
+    }
+
+    fn key(address: &str) -> VaultTransitKey {
+        VaultTransitKey {
+            address: address.to_owned(),
+            engine_path: "transit".to_owned(),
+            key_name: "k".to_owned(),
+        }
+    }
+
+    /// The token goes to the server a file names, never to where that server redirects: a
+    /// standby node's 307 (or a hostile server's) is an error naming the redirect.
+    #[test]
+    fn redirects_are_not_followed_so_the_token_stays_with_the_named_server() {
+        let elsewhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        elsewhere.set_nonblocking(true).unwrap();
+        let target = elsewhere.local_addr().unwrap();
+        for status in [
+            "307 Temporary Redirect",
+            "302 Found",
+            "308 Permanent Redirect",
+        ] {
+            let (server, served) = one_shot_server(
+                format!(
+                    "HTTP/1.1 {status}\r\nLocation: http://{target}/v1/transit/encrypt/k\r\nContent-Length: 0\r\n\r\n"
+                ),
+                0,
+            );
+            let err = crate::masterkey::block_on(client().wrap(&key(&server), &[7; 32]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&status[..3]) && err.contains("redirect"),
+                "{err}"
+            );
+            assert!(!err.contains("CANARY"), "{err}");
+            assert!(served.join().unwrap().contains("s.CANARY-token"));
+            assert!(
+                elsewhere.accept().is_err(),
+                "the redirect target was contacted ({status})"
+            );
+        }
+    }
+
+    /// An answer larger than [`MAX_ANSWER_BYTES`] is refused, announced or not.
+    #[test]
+    fn an_oversized_answer_is_refused() {
+        let size = MAX_ANSWER_BYTES + (1 << 20);
+        for head in [
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {size}\r\n\r\n"
+            ),
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
+                .to_owned(),
+        ] {
+            let (server, _served) = one_shot_server(head, size);
+            let entry = HcVaultEntry {
+                vault_address: server.clone(),
+                engine_path: "transit".to_owned(),
+                key_name: "k".to_owned(),
+                created_at: String::new(),
+                enc: "vault:v1:x".to_owned(),
+            };
+            let err = crate::masterkey::block_on(client().unwrap_entry(&entry))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("larger than"), "{err}");
+        }
     }
 }

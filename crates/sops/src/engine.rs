@@ -280,15 +280,50 @@ fn root_map(doc: &Document) -> Option<&Map> {
 pub fn metadata_of(tree: &Tree) -> Result<Option<Metadata>, Error> {
     for doc in &tree.documents {
         if let Some(node) = root_map(doc).and_then(|m| m.get(SOPS_KEY)) {
+            if let Some(raw) = yaml_version_text(tree, node) {
+                let mut node = node.clone();
+                if let Node::Map(m) = &mut node
+                    && let Some(Node::Scalar(v)) = m.get_mut("version")
+                {
+                    v.value = Value::Str(raw);
+                }
+                return Metadata::from_node(&node).map(Some);
+            }
             return Metadata::from_node(node).map(Some);
         }
     }
     Ok(None)
 }
 
+/// The source text of a YAML `version` that YAML types as a number, bool or time (`version: 1.`
+/// is the float 1.0): sops reads the field into a Go string, which yaml.v3 fills with the text as
+/// written, and accepts any version starting `1.` unparsed.
+fn yaml_version_text(tree: &Tree, sops: &Node) -> Option<String> {
+    let source = tree.source.as_ref()?;
+    let Node::Map(m) = sops else { return None };
+    let Some(Node::Scalar(v)) = m.get("version") else {
+        return None;
+    };
+    if matches!(v.value, Value::Str(_) | Value::Null | Value::Bytes(_)) {
+        return None;
+    }
+    let o = v.origin?;
+    if o.style != crate::tree::ScalarStyle::Plain {
+        return None;
+    }
+    let text = source.text.get(o.span.0..o.span.1)?;
+    // An alias's span is its `*name` token.
+    (!text.starts_with('*')).then(|| text.to_owned())
+}
+
 /// What `sops filestatus` calls encrypted: a `sops` key whose `version` and `mac` are set (neither
 /// is parsed, so a file whose metadata `decrypt` refuses may still count).
 pub fn has_complete_metadata(tree: &Tree) -> bool {
+    documents_have_complete_metadata(&tree.documents)
+}
+
+/// [`has_complete_metadata`] of documents not (yet) in a tree.
+pub(crate) fn documents_have_complete_metadata(documents: &[Document]) -> bool {
     let set = |m: &Map, key: &str| match m.get(key) {
         Some(Node::Scalar(s)) => {
             !matches!(&s.value, Value::Null) && !matches!(&s.value, Value::Str(t) if t.is_empty())
@@ -296,7 +331,7 @@ pub fn has_complete_metadata(tree: &Tree) -> bool {
         Some(_) => true,
         None => false,
     };
-    tree.documents
+    documents
         .iter()
         .any(|d| match root_map(d).and_then(|m| m.get(SOPS_KEY)) {
             Some(Node::Map(meta)) => set(meta, "version") && set(meta, "mac"),
@@ -626,6 +661,9 @@ fn decrypt_values(
     // Phase 2 (in order): MAC, IV memory, write back.
     let mut hasher = new_mac_hasher(mac_only);
     let mut previous = PreviousCiphertexts::default();
+    // Ordinals (among value leaves) of values typed `comment` (see `comment_values_to_maps`).
+    let mut comment_values = Vec::new();
+    let mut value_ordinal = 0usize;
     for (leaf, outcome) in outcomes {
         let decrypted = outcome?;
         match leaf.target {
@@ -638,13 +676,20 @@ fn decrypt_values(
                 }
             }
             LeafRef::Value(s) => {
+                value_ordinal += 1;
+                let mut comment = false;
                 if let Some((value, ty, iv)) = decrypted {
                     if let Some((bytes, _)) = cipher::plaintext_of(&value) {
                         previous.remember(&leaf.aad, ty, &bytes, &iv);
                     }
                     s.set(value);
+                    comment = ty == ValueType::Comment;
                 }
-                if (!mac_only || leaf.encrypted)
+                if comment {
+                    // sops: a value typed `comment` decrypts to a comment, which is not data:
+                    // not in the MAC.
+                    comment_values.push(value_ordinal - 1);
+                } else if (!mac_only || leaf.encrypted)
                     && let Some((bytes, _)) = cipher::plaintext_of(&s.value)
                 {
                     hasher.update(&bytes[..]);
@@ -652,7 +697,64 @@ fn decrypt_values(
             }
         }
     }
+    if !comment_values.is_empty() {
+        comment_values_to_maps(tree, &comment_values);
+    }
     Ok((previous, hex_upper(&hasher.finalize())))
+}
+
+/// sops decrypts a value typed `comment` that stands where data does (`"k": "ENC[…,type:comment]"`,
+/// not a list item, which the JSON store reads as a comment) to its Go `Comment` struct, which it
+/// prints as `{"Value": "…"}`: so does Signet, with a map holding the text under `Value` (sops'
+/// YAML output spells it `value`). `ordinals` count the value leaves in walk order, as
+/// [`collect_leaves`] visits them.
+fn comment_values_to_maps(tree: &mut Tree, ordinals: &[usize]) {
+    fn walk(node: &mut Node, seen: &mut usize, ordinals: &[usize], root_map: bool) {
+        match node {
+            Node::Scalar(s) => {
+                if s.value == Value::Null {
+                    return;
+                }
+                let ordinal = *seen;
+                *seen += 1;
+                if ordinals.binary_search(&ordinal).is_ok() {
+                    let text = std::mem::replace(&mut s.value, Value::Null);
+                    let mut map = Map::default();
+                    map.entries.push(MapEntry::Pair(Pair {
+                        key: "Value".to_owned(),
+                        value: Node::Scalar(Scalar {
+                            value: text,
+                            origin: None,
+                            changed: true,
+                        }),
+                        origin: None,
+                    }));
+                    *node = Node::Map(map);
+                }
+            }
+            Node::Map(m) => {
+                for e in m.entries.iter_mut() {
+                    if let MapEntry::Pair(p) = e
+                        && !(root_map && p.key == SOPS_KEY)
+                    {
+                        walk(&mut p.value, seen, ordinals, false);
+                    }
+                }
+            }
+            Node::Seq(q) => {
+                for i in q.items.iter_mut() {
+                    if let SeqItem::Node(n) = i {
+                        walk(n, seen, ordinals, false);
+                    }
+                }
+            }
+        }
+    }
+    let mut seen = 0;
+    for doc in tree.documents.iter_mut() {
+        let root_map = matches!(doc.root, Node::Map(_));
+        walk(&mut doc.root, &mut seen, ordinals, root_map);
+    }
 }
 
 /// Computes the MAC (uppercase hex) of a plain tree under `meta`'s rule, as [`encrypt`] would.

@@ -37,6 +37,9 @@ pub enum Error {
         key_type: &'static str,
         /// Whether the file has `sops` metadata (decrypting it fails, rather than encrypting).
         encrypted: bool,
+        /// Whether that metadata has a `version` and a `mac`: what `sops filestatus` calls
+        /// encrypted (sops reads such a file for `filestatus`; only walking its tree fails).
+        complete_metadata: bool,
     },
     /// The `version` of the `sops` metadata is missing or not a version sops accepts.
     #[error("invalid sops metadata: version: {message}")]

@@ -467,3 +467,39 @@ fn mac_comparison_needs_every_digit() {
     assert!(!engine::mac_matches(&mac, &mac[..mac.len() - 1]));
     assert!(!engine::mac_matches(&mac, ""));
 }
+
+/// sops reads the YAML `version` into a Go string, which yaml.v3 fills with the text as written:
+/// `version: 1.` is "1." to sops (a 1.x version, accepted unparsed), not the float 1.0 (whose
+/// rendering "1" has no Major.Minor.Patch). Measured with sops 3.11: `sops -d` accepts `1.` and
+/// `1.5e3`, refuses `3.10` and `3`.
+#[test]
+fn yaml_version_is_read_as_written() {
+    let store = store_for(Format::Yaml);
+    let file = |version: &str| {
+        format!(
+            "a: b\nsops:\n    lastmodified: \"2024-01-01T00:00:00Z\"\n    mac: x\n    version: {version}\n"
+        )
+    };
+    for (version, expected) in [
+        ("1.", "1."),
+        ("1.5e3", "1.5e3"),
+        ("'1.'", "1."),
+        ("v3.7.0", "v3.7.0"),
+    ] {
+        let tree = store.parse(file(version).as_bytes()).unwrap();
+        let meta = engine::metadata_of(&tree)
+            .unwrap_or_else(|e| panic!("{version}: {e}"))
+            .unwrap();
+        assert_eq!(meta.version.as_deref(), Some(expected), "{version}");
+    }
+    for version in ["3.10", "3", "true", "2024-01-01"] {
+        let tree = store.parse(file(version).as_bytes()).unwrap();
+        assert!(
+            matches!(
+                engine::metadata_of(&tree),
+                Err(Error::InvalidVersion { .. })
+            ),
+            "{version}"
+        );
+    }
+}

@@ -78,6 +78,9 @@ struct Builder<'s> {
     non_string_key: Option<(usize, &'static str)>,
     /// The last answer of [`Builder::next_token_column`]: (queried from, token line start, column).
     next_token: Option<(usize, usize, usize)>,
+    /// Byte spans of scalars (block scalars from their header) and flow collections: lines
+    /// starting inside them are content, not block indentation (see [`tab_in_indentation`]).
+    covered: Vec<(usize, usize)>,
 }
 
 fn parse_error(src: &str, offset: usize, message: impl Into<String>) -> Error {
@@ -402,6 +405,25 @@ impl<'s> Builder<'s> {
             return;
         }
         if placement == Placement::Right {
+            // The comment on the dash line of an indentless sequence whose first item is on the
+            // next line (`k:` / `- # c` / `  v`) comes before the sequence's start: yaml.v3 puts
+            // it in the sequence, so it waits for it (sops decrypts it with the list's path).
+            if self.on_dash_line(span.0)
+                && matches!(
+                    self.stack.last(),
+                    Some(Frame {
+                        kind: Kind::Map {
+                            pending_key: Some(_),
+                            ..
+                        },
+                        flow: false,
+                        ..
+                    })
+                )
+            {
+                self.pending.push(comment);
+                return;
+            }
             self.on_right_comment(comment, span);
             return;
         }
@@ -429,6 +451,25 @@ impl<'s> Builder<'s> {
     /// A comment on the same line as what precedes it (yaml.v3's line comment): before the entry
     /// it ends, or inside the flow collection it follows (sops reads a flow collection's line
     /// comment into that collection).
+    /// Whether only blanks and sequence dashes (at least one) precede `p` on its line.
+    fn on_dash_line(&self, p: usize) -> bool {
+        let b = self.src.as_bytes();
+        let start = b[..p]
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .map_or(0, |i| i + 1);
+        let line = &b[start..p];
+        let mut dashes = 0;
+        for (i, &c) in line.iter().enumerate() {
+            match c {
+                b' ' | b'\t' => {}
+                b'-' if matches!(line.get(i + 1), Some(b' ' | b'\t')) => dashes += 1,
+                _ => return false,
+            }
+        }
+        dashes > 0
+    }
+
     fn on_right_comment(&mut self, comment: Comment, span: (usize, usize)) {
         let src = self.src.as_bytes();
         let is_flow = |n: &Node| match n {
@@ -599,6 +640,17 @@ impl<'s> Builder<'s> {
         if !map && !flow && self.src.as_bytes().get(at) != Some(&b'-') {
             let b = self.src.as_bytes();
             let mut p = block_header(self.src, at).map_or(at, |(h, _)| h);
+            // An indentless sequence whose first item starts on the next line reports its start
+            // after the dash line, comment included: a `- ` inside that comment is not the dash.
+            let line = b[..p]
+                .iter()
+                .rposition(|&c| c == b'\n')
+                .map_or(0, |i| i + 1);
+            if let Some(hash) =
+                (line..p).find(|&i| b[i] == b'#' && (i == line || matches!(b[i - 1], b' ' | b'\t')))
+            {
+                p = hash;
+            }
             while p > 0 && b[p - 1] != b'\n' {
                 p -= 1;
                 if b[p] == b'-' && matches!(b.get(p + 1), Some(b' ' | b'\n' | b'\r' | b'\t')) {
@@ -640,6 +692,7 @@ impl<'s> Builder<'s> {
             .ok_or_else(|| self.err(span.0, "unbalanced collection end"))?;
         if frame.flow {
             frame.end = frame.end.max(span.1);
+            self.covered.push((frame.start, frame.end));
         }
         let has_span = frame.start != usize::MAX;
         let origin = has_span.then_some(Origin {
@@ -834,6 +887,15 @@ impl<'s> Builder<'s> {
                         _ if s == e && src.as_bytes().get(s) == Some(&b':') => (s + 1, s + 1),
                         _ => (s, e),
                     };
+                    let from = match style {
+                        ScalarStyle::Literal | ScalarStyle::Folded => {
+                            block_header(src, s).map_or(s, |(h, _)| h.min(s))
+                        }
+                        _ => s,
+                    };
+                    if src.as_bytes()[from..e.max(from)].contains(&b'\n') {
+                        self.covered.push((from, e.max(from)));
+                    }
                     let value = scalar_value(&text, style, tag.as_deref());
                     let scalar = Scalar {
                         value,
@@ -915,6 +977,13 @@ impl<'s> Builder<'s> {
                 _ => {}
             }
         }
+        if let Some(tab) = tab_in_indentation(src, std::mem::take(&mut self.covered)) {
+            return Err(self.err(
+                tab,
+                "found a tab where a token should start (yaml.v3 refuses tabs in indentation \
+                 and after a block `-`, `?` or `:` indicator; use spaces)",
+            ));
+        }
         if !self.pending.is_empty() {
             let pending = std::mem::take(&mut self.pending);
             if let Some(Document {
@@ -948,6 +1017,7 @@ impl<'s> Builder<'s> {
                 location: format!("{line}:{col}"),
                 key_type,
                 encrypted,
+                complete_metadata: crate::engine::documents_have_complete_metadata(&self.docs),
             });
         }
         Ok(self.docs)
@@ -1032,6 +1102,64 @@ impl<'s> Builder<'s> {
     }
 }
 
+/// The first tab yaml.v3 refuses as "found character that cannot start any token": in block
+/// context a tab may separate tokens within a line, but not indent one, nor follow a `-`, `?` or
+/// line-start `:` indicator (where a key could start). granit-parser lets some of these through,
+/// and the store's own column bookkeeping counts spaces, so they are refused here, as sops refuses
+/// them. Lines starting inside a multi-line scalar or flow collection (`covered`) are content;
+/// a tab before a comment or on an otherwise blank line is left alone (yaml.v3's comment scanner
+/// accepts it in some places).
+fn tab_in_indentation(src: &str, mut covered: Vec<(usize, usize)>) -> Option<usize> {
+    let b = src.as_bytes();
+    if !b.contains(&b'\t') {
+        return None;
+    }
+    covered.sort_unstable();
+    let mut next_cover = 0;
+    let mut cover_end = 0;
+    let mut line = 0;
+    while line < b.len() {
+        let line_end = b[line..]
+            .iter()
+            .position(|&c| c == b'\n')
+            .map_or(b.len(), |i| line + i);
+        // Covered spans starting before this line extend the region of content.
+        while next_cover < covered.len() && covered[next_cover].0 < line {
+            cover_end = cover_end.max(covered[next_cover].1);
+            next_cover += 1;
+        }
+        if line >= cover_end {
+            let mut i = line;
+            let mut tab = None;
+            let mut indicator = false;
+            loop {
+                while i < line_end && matches!(b[i], b' ' | b'\t') {
+                    if b[i] == b'\t' && tab.is_none() {
+                        tab = Some(i);
+                    }
+                    i += 1;
+                }
+                let blank_after =
+                    |p: usize| p + 1 >= line_end || matches!(b[p + 1], b' ' | b'\t' | b'\r');
+                if i < line_end && matches!(b[i], b'-' | b'?' | b':') && blank_after(i) {
+                    indicator = true;
+                    i += 1;
+                    continue;
+                }
+                break;
+            }
+            let rest_is_comment_or_blank = i >= line_end || matches!(b[i], b'#' | b'\r');
+            if let Some(t) = tab
+                && (indicator || !rest_is_comment_or_blank)
+            {
+                return Some(t);
+            }
+        }
+        line = line_end + 1;
+    }
+    None
+}
+
 fn extend_origin(origin: &mut Option<Origin>, span: Option<(usize, usize)>) {
     let Some(span) = span else { return };
     match origin {
@@ -1072,6 +1200,7 @@ pub(crate) fn parse(text: String) -> Result<Tree, Error> {
             lines: LineIndex::new(&text),
             non_string_key: None,
             next_token: None,
+            covered: Vec::new(),
         };
         builder.run()?
     };
@@ -1135,6 +1264,225 @@ mod tests {
             let mut back = store.parse(&written).expect("the encrypted file parses");
             engine::decrypt(&mut back, &key, DecryptOptions::default()).expect("and decrypts");
             assert_eq!(data(&back), data(&expected));
+        }
+    }
+
+    /// Encrypts `input` with a fixed key, writes it, reads it back and decrypts it: the data must
+    /// be the input's. Returns the encrypted and the decrypted text.
+    fn encrypt_read_back(input: &str) -> (String, String) {
+        use crate::engine::{self, DecryptOptions, EncryptOptions};
+        use crate::{DataKey, Metadata};
+        let store = YamlStore::default();
+        let data = |t: &crate::Tree| -> Vec<Vec<u8>> {
+            t.documents
+                .iter()
+                .map(|d| crate::stores::json::emit_value(&d.root))
+                .collect()
+        };
+        let mut tree = store.parse(input.as_bytes()).expect("parses");
+        let expected = data(&tree);
+        let key = DataKey::from_slice(&[1; 32]).unwrap();
+        engine::encrypt(
+            &mut tree,
+            &key,
+            &mut Metadata::default(),
+            &EncryptOptions::default(),
+        )
+        .unwrap();
+        let written = String::from_utf8(store.emit(&tree).unwrap()).unwrap();
+        let mut back = store
+            .parse(written.as_bytes())
+            .unwrap_or_else(|e| panic!("the encrypted file must parse: {e}\n{written}"));
+        engine::decrypt(&mut back, &key, DecryptOptions::default()).expect("and decrypt");
+        assert_eq!(data(&back), expected, "{input:?}");
+        let plain = String::from_utf8(store.emit(&back).unwrap()).unwrap();
+        (written, plain)
+    }
+
+    /// Found by the `sops_roundtrip` fuzz target: when the root map's first key is an explicit
+    /// key (`? k`), the keys were taken to stand at the key's column (2), not the `?`'s, and the
+    /// `sops` key was written there, nested under the last value. sops reads these files (an
+    /// explicit key without a value is null) and so does Signet now, the `sops` key at column 0.
+    #[test]
+    fn explicit_root_key_gets_sops_key_at_column_zero() {
+        for input in [
+            "? t_n-#d:a&nn-fn.na}",
+            "? k\n: v\n",
+            "?\n  k\n: v\nj: w\n",
+            "? k\nj: w\n",
+            "x:\n  ? k\n  : v\n",
+        ] {
+            let (written, plain) = encrypt_read_back(input);
+            assert!(written.contains("\nsops:\n"), "{written}");
+            assert_eq!(plain, input);
+        }
+    }
+
+    /// Found by the `sops_roundtrip` fuzz target (`\r\n?`): an explicit key without text is a
+    /// null key, which sops refuses ("Tree contains a non-string key"), as Signet does.
+    #[test]
+    fn explicit_null_key_is_a_non_string_key() {
+        for input in ["\r\n?", "?\n", "? \n: v\n"] {
+            match YamlStore::default().parse(input.as_bytes()) {
+                Err(crate::Error::NonStringKey { key_type, .. }) => assert_eq!(key_type, "null"),
+                other => panic!("{input:?}: {other:?}"),
+            }
+        }
+    }
+
+    /// Found by the `sops_roundtrip` fuzz target: a tab before the first key (`\t!!map\t:`,
+    /// `\t\t!!int k<<: v`) was read as indentation granit-parser lets through, and the `sops`
+    /// key was written at the wrong column. yaml.v3 refuses a tab where a token starts in block
+    /// context ("found character that cannot start any token"), so sops refuses these files; so
+    /// does Signet now. Tabs that only separate tokens stay allowed.
+    #[test]
+    fn tabs_where_a_token_starts_are_refused_as_sops_refuses_them() {
+        for (input, at) in [
+            ("\t!!map\t:\t\t", "1:1"),
+            ("\t\t!!int v\"alama<<: cing", "1:1"),
+            ("\tk: v\n", "1:1"),
+            ("k:\n  - \ta\n", "2:5"),
+            ("k:\n  -\ta\n", "2:4"),
+            ("? \tk\n", "1:3"),
+            ("? k\n:\tv\n", "2:2"),
+        ] {
+            match YamlStore::default().parse(input.as_bytes()) {
+                Err(crate::Error::Parse { location, .. }) => assert_eq!(location, at, "{input:?}"),
+                other => panic!("{input:?}: {other:?}"),
+            }
+        }
+        for input in [
+            "k:\tv\n",
+            "k: \tv # c\n",
+            "!!map\tk: v\n",
+            "k:\n  a: \t!!str b\n",
+            "k: v\t# c\n",
+            "# c\n\t# d\nk: v\n",
+            "k: \"a\n\tb\"\n",
+            "k: a\n  \tb\n",
+        ] {
+            encrypt_read_back(input);
+        }
+    }
+
+    /// Tabs indenting the lines of a flow collection are separation (sops reads `[a,\n\tb]`),
+    /// but granit-parser refuses them once a quoted scalar came before in the collection, which
+    /// is what encrypting writes (`[!!str 'ENC[…]',\n\t…]`): the encrypted file did not read
+    /// back. Such lines are indented with spaces instead when the collection changes.
+    #[test]
+    fn tab_indented_flow_lines_read_back_after_encryption() {
+        for (input, decrypted) in [
+            ("k: [a,\n\tb]\n", "k: [a,\n b]\n"),
+            ("k: {a: x,\n\tb: z}\n", "k: {a: x,\n b: z}\n"),
+            ("k: [a,\n \tb, [c,\n\t\td]]\n", "k: [a,\n  b, [c,\n  d]]\n"),
+            ("k: [a,\n\t# c\n\tb]\n", "k: [a,\n # c\n b]\n"),
+        ] {
+            let (written, plain) = encrypt_read_back(input);
+            assert!(!written.contains('\t'), "{written}");
+            assert_eq!(plain, decrypted);
+        }
+    }
+
+    /// Found by the `sops_roundtrip` fuzz target: a single-pair map inside a flow sequence
+    /// (`[a: B]`, no braces) was written as a block map, its value as a plain `ENC[…]` whose
+    /// commas broke the sequence: neither Signet nor sops could read the encrypted file.
+    #[test]
+    fn single_pair_maps_in_flow_sequences_stay_flow() {
+        for input in [
+            "k: [a: B, c]\n",
+            "k: [a:\tB, c]\n",
+            "k: [? a : B]\n",
+            "k: [a: [b, c], d: {e: f}]\n",
+            "k: [a: B,\n  c: D]\n",
+        ] {
+            let (written, plain) = encrypt_read_back(input);
+            let data = written.split("\nsops:").next().unwrap();
+            assert!(
+                !data.contains(": ENC[") && !data.contains(":\tENC["),
+                "{written}"
+            );
+            assert_eq!(plain, input);
+        }
+    }
+
+    /// Found by the `store_yaml` fuzz target: the head comment above a flow collection is one of
+    /// its entries (sops decrypts it with the collection's path), so the collection's span starts
+    /// at the comment, and it was taken for a block collection: `# c` / `[a]` was written back
+    /// as `# c` / `a`.
+    #[test]
+    fn flow_collections_under_a_head_comment_stay_flow() {
+        let store = YamlStore::default();
+        for input in [
+            "# c\n[a]\n",
+            "\r#-- x- e\t>-\n\n[sops]",
+            "k:\n  # c\n  [a, b]\n",
+            "# c\n# d\n{a: b, c: [x]}\n",
+        ] {
+            let tree = store.parse(input.as_bytes()).expect("parses");
+            let out = String::from_utf8(store.emit(&tree).unwrap()).unwrap();
+            assert_eq!(out, input.replace('\r', "\n"));
+        }
+        for input in ["k:\n  # c\n  [a, b]\n", "# c\n{a: b}\n"] {
+            let (written, plain) = encrypt_read_back(input);
+            assert!(!written.contains("# c"), "the comment is encrypted: {written}");
+            assert_eq!(plain, input);
+        }
+    }
+
+    /// Found by the `sops_roundtrip` fuzz target: a plain scalar in a flow collection is quoted
+    /// behind a `!!str` mark when encrypted; behind a tag of its own (`[!t a]`) that made two
+    /// tags, which no parser reads. Such a value is quoted behind its own tag alone; core type
+    /// tags (`!!int`) go, also when a tab separates them from the value.
+    #[test]
+    fn tagged_flow_scalars_get_one_tag() {
+        for (input, decrypted) in [
+            ("k: [!!mapaspeck:\tB, c]\n", "k: [!!mapaspeck:\t'B', c]\n"),
+            (
+                "k: [!custom a, !!int 5, !!int\t6, &x !t b]\n",
+                "k: [!custom 'a', 5, 6, &x !t 'b']\n",
+            ),
+            ("k: !custom a\nj: !!int\t5\n", "k: !custom a\nj: 5\n"),
+        ] {
+            let (_, plain) = encrypt_read_back(input);
+            assert_eq!(plain, decrypted);
+        }
+    }
+
+    /// Found by the `store_yaml` fuzz target: an indentless sequence whose first item is on the
+    /// line after its dash reports its start after that line, and the dash was looked for
+    /// backwards from there: a `- ` inside the dash line's comment was taken for it, and the
+    /// item was written into the comment (`- # - c` / `  v` became `- # -   v`). sops reads the
+    /// comment as a list comment and `v` as the item; so does Signet now (the comment came
+    /// before the sequence's start and went into the map: sops could not decrypt it, its path
+    /// being the list's).
+    #[test]
+    fn dash_inside_a_comment_is_not_the_sequence_dash() {
+        use crate::tree::{MapEntry, Node, SeqItem};
+        let tree = YamlStore::default()
+            .parse(b"list:\n- # - c\n  v\n")
+            .unwrap();
+        let Node::Map(root) = &tree.documents[0].root else {
+            panic!("a map")
+        };
+        assert!(matches!(root.entries[..], [MapEntry::Pair(_)]), "{root:?}");
+        let Some(Node::Seq(list)) = root.get("list") else {
+            panic!("a list")
+        };
+        assert!(
+            matches!(&list.items[..], [SeqItem::Comment(c), SeqItem::Node(_)] if c.text == " - c"),
+            "{list:?}"
+        );
+        let store = YamlStore::default();
+        for input in [
+            "list:\n- # - c\n  v\n",
+            "list:\n- #- #\n  4\n",
+            "k:\n- - # - c\n    v\n",
+        ] {
+            let tree = store.parse(input.as_bytes()).expect("parses");
+            let out = String::from_utf8(store.emit(&tree).unwrap()).unwrap();
+            assert_eq!(out, input);
+            let (_, plain) = encrypt_read_back(input);
+            assert_eq!(plain, input);
         }
     }
 }

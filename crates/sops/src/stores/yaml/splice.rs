@@ -22,6 +22,8 @@ struct Edit {
     start: usize,
     end: usize,
     text: String,
+    /// Dropped when another edit covers its bytes (see [`Splicer::untab_flow`]).
+    optional: bool,
 }
 
 /// Where a node sits, for rendering a replacement that needs more than its own span.
@@ -153,8 +155,19 @@ impl<'a> Splicer<'a> {
             }
             break;
         }
+        // An explicit key's `?` indicator stands where the keys do too (`? k` at column 0, the
+        // key itself at 2; the map's span starts at the `?` even when the key is on a later line).
+        let explicit = |p: usize| {
+            self.bytes().get(p) == Some(&b'?')
+                && matches!(
+                    self.bytes().get(p + 1),
+                    None | Some(b' ' | b'\t' | b'\n' | b'\r')
+                )
+        };
         let at_properties = matches!(prefix.get(i), Some(b'!' | b'&'))
-            || (i == prefix.len() && matches!(self.bytes().get(o.span.0), Some(b'!' | b'&')));
+            || (i < prefix.len() && explicit(line_start + i))
+            || (i == prefix.len()
+                && (matches!(self.bytes().get(o.span.0), Some(b'!' | b'&')) || explicit(o.span.0)));
         if at_properties {
             String::from_utf8_lossy(&prefix[..i]).chars().count()
         } else {
@@ -175,11 +188,58 @@ impl<'a> Splicer<'a> {
     }
 
     fn is_flow(&self, o: &Origin) -> bool {
-        matches!(self.bytes().get(o.span.0), Some(b'{' | b'['))
+        self.flow_open(o).is_some()
+    }
+
+    /// The tag among the node properties written before a scalar starting at `start`: its
+    /// position, its text, and whether it is the last property (`!t 5`, not `!t &a 5`).
+    fn tag_before(&self, start: usize) -> Option<(usize, &'a str, bool)> {
+        let b = self.bytes();
+        let mut p = start;
+        let mut last = true;
+        loop {
+            let mut q = p;
+            while q > 0 && matches!(b[q - 1], b' ' | b'\t') {
+                q -= 1;
+            }
+            let end = q;
+            while q > 0 && !matches!(b[q - 1], b' ' | b'\t' | b'\n' | b'\r' | b'[' | b'{' | b',') {
+                q -= 1;
+            }
+            match b.get(q) {
+                _ if q == end => return None,
+                Some(b'!') => return Some((q, &self.src[q..end], last)),
+                Some(b'&') => {
+                    last = false;
+                    p = q;
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Where a flow collection's `{` or `[` is. Its span may start earlier: the head comments
+    /// above it are its entries (`# c` / `{a: b}`: sops decrypts them with its path).
+    fn flow_open(&self, o: &Origin) -> Option<usize> {
+        let b = self.bytes();
+        let mut p = o.span.0;
+        loop {
+            match b.get(p) {
+                Some(b' ' | b'\t' | b'\n' | b'\r') => p += 1,
+                Some(b'#') if p < o.span.1 => p = self.after_line(p),
+                Some(b'{' | b'[') => return Some(p),
+                _ => return None,
+            }
+        }
     }
 
     fn edit(&mut self, start: usize, end: usize, text: String) {
-        self.edits.push(Edit { start, end, text });
+        self.edits.push(Edit {
+            start,
+            end,
+            text,
+            optional: false,
+        });
     }
 
     /// Inserts whole lines (`text` ends with a line break) after the line holding `after`, or at
@@ -299,14 +359,6 @@ impl<'a> Splicer<'a> {
         };
         let mut start = start;
         let mut want = o.style;
-        // A core type tag (`!!int 5`) would misread the new text (an ENC string): drop it; the
-        // value's own rendering keeps its type.
-        for tag in ["!!int ", "!!float ", "!!bool ", "!!null ", "!!timestamp "] {
-            if self.src[..start].ends_with(tag) {
-                start -= tag.len();
-                break;
-            }
-        }
         if flow {
             // A plain scalar in a flow collection that can no longer be plain (an ENC value has
             // commas and brackets) is quoted behind a `!!str` tag, which says "this was plain":
@@ -316,8 +368,22 @@ impl<'a> Splicer<'a> {
                 want = ScalarStyle::Plain;
             }
         }
+        // A core type tag (`!!int 5`) would misread the new text (an ENC string): drop it; the
+        // value's own rendering keeps its type. Another tag stays, and then no `!!str` mark can
+        // be added (a node has one tag): the value is quoted behind its own tag.
+        let mut tagged = false;
+        match self.tag_before(start) {
+            Some((at, tag, true))
+                if ["!!int", "!!float", "!!bool", "!!null", "!!timestamp"].contains(&tag) =>
+            {
+                start = at;
+            }
+            Some(_) => tagged = true,
+            None => {}
+        }
         let mut text = render_scalar(&s.value, want, place);
         if flow
+            && !tagged
             && want == ScalarStyle::Plain
             && matches!(s.value, Value::Str(_))
             && (text.starts_with('\'') || text.starts_with('"'))
@@ -468,6 +534,32 @@ impl<'a> Splicer<'a> {
                 };
                 self.edit(ind, hend, text);
                 self.edit(header_line_end, end, String::new());
+            }
+        }
+    }
+
+    /// Tabs in the indentation of a flow collection's lines (`[a,\n\tb]`) are plain separation
+    /// to YAML, but granit-parser refuses them once a quoted scalar came before in the collection
+    /// (`['ENC[…]',\n\tb]`: "tabs disallowed within this context"), which is what encryption
+    /// writes: a file Signet encrypted would not read back (sops reads it). So a flow collection
+    /// with changed values gets spaces there instead; leading blanks of a line in a flow
+    /// collection are never data (a multi-line scalar trims them too).
+    fn untab_flow(&mut self, span: (usize, usize)) {
+        let b = self.bytes();
+        let end = span.1.min(b.len());
+        let mut p = span.0;
+        while let Some(i) = b[p..end].iter().position(|&c| c == b'\n') {
+            p += i + 1;
+            while p < end && matches!(b[p], b' ' | b'\t') {
+                if b[p] == b'\t' {
+                    self.edits.push(Edit {
+                        start: p,
+                        end: p + 1,
+                        text: " ".into(),
+                        optional: true,
+                    });
+                }
+                p += 1;
             }
         }
     }
@@ -690,27 +782,40 @@ impl<'a> Splicer<'a> {
             }
             return;
         }
-        if self.is_flow(&o) {
-            let spans: Vec<_> = m
-                .entries
-                .iter()
+        // A single-pair map inside a flow sequence (`[k: v]`) has no `{`, but is flow all the
+        // same: its values must be written as flow scalars.
+        if self.is_flow(&o) || matches!(parent, Parent::Flow) {
+            let span = (self.flow_open(&o).unwrap_or(o.span.0), o.span.1);
+            // Head comments above the `{` are written where they stand, whatever happens to the
+            // collection.
+            let head = |e: &&MapEntry| matches!(e, MapEntry::Comment(c) if c.origin.is_some_and(|co| co.span.1 <= span.0));
+            for e in m.entries.iter().filter(head) {
+                if let MapEntry::Comment(c) = e {
+                    self.comment(c);
+                }
+            }
+            let entries = || m.entries.iter().filter(|e| !head(e));
+            let spans: Vec<_> = entries()
                 .filter_map(|e| match e {
                     MapEntry::Pair(p) => p.origin.map(|o| o.span),
                     MapEntry::Comment(c) => c.origin.map(|o| o.span),
                 })
                 .collect();
             let added = m.entries.iter().any(|e| matches!(e, MapEntry::Pair(p) if p.origin.is_none() || node_origin(&p.value).is_none()));
-            if added || self.cut_removed(o.span, spans, true) {
+            if added || self.cut_removed(span, spans, true) {
                 let mut out = String::new();
                 self.fresh.flow(&mut out, n);
-                self.edit(o.span.0, o.span.1, out);
+                self.edit(span.0, span.1, out);
                 return;
             }
-            for e in &m.entries {
+            for e in entries() {
                 match e {
                     MapEntry::Pair(p) => self.node(&p.value, Parent::Flow),
                     MapEntry::Comment(c) => self.comment(c),
                 }
+            }
+            if dirty(n) {
+                self.untab_flow(span);
             }
             return;
         }
@@ -776,10 +881,16 @@ impl<'a> Splicer<'a> {
             }
             return;
         }
-        if self.is_flow(&o) {
-            let spans: Vec<_> = s
-                .items
-                .iter()
+        if let Some(open) = self.flow_open(&o) {
+            let span = (open, o.span.1);
+            let head = |i: &&SeqItem| matches!(i, SeqItem::Comment(c) if c.origin.is_some_and(|co| co.span.1 <= span.0));
+            for i in s.items.iter().filter(head) {
+                if let SeqItem::Comment(c) = i {
+                    self.comment(c);
+                }
+            }
+            let items = || s.items.iter().filter(|i| !head(i));
+            let spans: Vec<_> = items()
                 .filter_map(|i| match i {
                     SeqItem::Node(n) => node_origin(n).map(|o| o.span),
                     SeqItem::Comment(c) => c.origin.map(|o| o.span),
@@ -789,17 +900,20 @@ impl<'a> Splicer<'a> {
                 .items
                 .iter()
                 .any(|i| matches!(i, SeqItem::Node(n) if node_origin(n).is_none()));
-            if added || self.cut_removed(o.span, spans, true) {
+            if added || self.cut_removed(span, spans, true) {
                 let mut out = String::new();
                 self.fresh.flow(&mut out, n);
-                self.edit(o.span.0, o.span.1, out);
+                self.edit(span.0, span.1, out);
                 return;
             }
-            for i in &s.items {
+            for i in items() {
                 match i {
                     SeqItem::Node(n) => self.node(n, Parent::Flow),
                     SeqItem::Comment(c) => self.comment(c),
                 }
+            }
+            if dirty(n) {
+                self.untab_flow(span);
             }
             return;
         }
@@ -882,6 +996,20 @@ pub(crate) fn emit(tree: &Tree, src: &str, step: usize) -> Result<String, Error>
     let extra: usize = edits.iter().map(|e| e.text.len()).sum();
     let mut out = String::with_capacity(src.len() + extra);
     let mut cur = 0;
+    // An optional edit inside another (or a duplicate) is dropped; so is any other edit an
+    // optional one already covers the start of.
+    let mut kept: Vec<Edit> = Vec::with_capacity(edits.len());
+    for e in edits {
+        match kept.last() {
+            Some(last) if e.optional && e.start < last.end.max(last.start + 1) => {}
+            Some(last) if last.optional && e.start < last.end => {
+                kept.pop();
+                kept.push(e);
+            }
+            _ => kept.push(e),
+        }
+    }
+    let edits = kept;
     for e in &edits {
         if e.start < cur || e.end < e.start || e.end > src.len() {
             return Err(Error::Emit {

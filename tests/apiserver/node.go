@@ -63,6 +63,8 @@ const (
 	kubeProxyHealthz = "127.0.0.1:10256"
 	// maxForwardedConns bounds the connections each forwarder carries at once.
 	maxForwardedConns = 256
+	// nodeTempPrefix starts the name of a node harness's temp dir: <prefix><pid>-<random>.
+	nodeTempPrefix = "signet-apiserver-node-"
 	// cniBinDir is where Debian's containernetworking-plugins puts the plugins.
 	cniBinDir = "/usr/lib/cni"
 )
@@ -388,24 +390,12 @@ func newNodeCgroup() (*nodeCgroup, error) {
 		}
 	}
 	cg := &nodeCgroup{path: filepath.Join(base, fmt.Sprintf("signet-node-%d", os.Getpid()))}
-	entries, err := os.ReadDir("/sys/fs/cgroup")
+	hierarchies, err := cgroupV1Hierarchies()
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range entries {
-		dir := filepath.Join("/sys/fs/cgroup", e.Name())
-		var st unix.Statfs_t
-		if err := unix.Statfs(dir, &st); err != nil || st.Type != unix.CGROUP_SUPER_MAGIC {
-			continue // the unified (v2) hierarchy, symlinks, anything else
-		}
-		if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
-			continue
-		}
-		cg.hierarchies = append(cg.hierarchies, dir)
-	}
-	if len(cg.hierarchies) == 0 {
-		return nil, errors.New("no cgroup v1 hierarchy under /sys/fs/cgroup (node mode needs cgroup v1 here)")
-	}
+	cg.hierarchies = hierarchies
+	sweepStaleNodeCgroups(base, hierarchies)
 	for _, h := range cg.hierarchies {
 		for _, p := range []string{cg.path, filepath.Join(cg.path, "harness")} {
 			created, err := mkdirAllRecording(filepath.Join(h, p))
@@ -432,6 +422,57 @@ func newNodeCgroup() (*nodeCgroup, error) {
 		}
 	}
 	return cg, nil
+}
+
+// cgroupV1Hierarchies lists the mounted cgroup v1 hierarchies.
+func cgroupV1Hierarchies() ([]string, error) {
+	entries, err := os.ReadDir("/sys/fs/cgroup")
+	if err != nil {
+		return nil, err
+	}
+	var hierarchies []string
+	for _, e := range entries {
+		dir := filepath.Join("/sys/fs/cgroup", e.Name())
+		var st unix.Statfs_t
+		if err := unix.Statfs(dir, &st); err != nil || st.Type != unix.CGROUP_SUPER_MAGIC {
+			continue // the unified (v2) hierarchy, symlinks, anything else
+		}
+		if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
+			continue
+		}
+		hierarchies = append(hierarchies, dir)
+	}
+	if len(hierarchies) == 0 {
+		return nil, errors.New("no cgroup v1 hierarchy under /sys/fs/cgroup (node mode needs cgroup v1 here)")
+	}
+	return hierarchies, nil
+}
+
+// sweepStaleNodeCgroups kills and removes the node cgroups under base whose harness is gone, and
+// that harness's temp dir: a harness that was SIGKILLed could not clean up, and its containers
+// and shims outlived it.
+func sweepStaleNodeCgroups(base string, hierarchies []string) {
+	entries, err := os.ReadDir(filepath.Join(hierarchies[0], base))
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		pidText, ok := strings.CutPrefix(e.Name(), "signet-node-")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || err != nil || !e.IsDir() {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			continue // its harness is alive (or its pid was reused: left alone, to be safe)
+		}
+		klog.Infof("signet-apiserver: removing the node cgroup of dead harness %d", pid)
+		stale := &nodeCgroup{path: filepath.Join(base, e.Name()), hierarchies: hierarchies}
+		stale.killAll()
+		dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf("%s%d-*", nodeTempPrefix, pid)))
+		for _, dir := range dirs {
+			_ = os.RemoveAll(dir)
+		}
+	}
 }
 
 // enter moves pid into the harness cgroup of every hierarchy.

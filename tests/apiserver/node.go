@@ -5,12 +5,13 @@ package main
 // kube-proxy — all inside a network and mount namespace of its own, so that no address it uses is
 // routed anywhere outside this machine's namespaces:
 //
-//   - the parent (this file's runNodeParent, in the host's namespaces) makes a cgroup for the node,
-//     the host listener for the API server and the empty mount points, starts the child with
-//     CLONE_NEWNET|CLONE_NEWNS, and at exit kills every process left in the node's cgroup
-//     (containers and shims included) and removes the cgroups, mount points and temp dir;
+//   - the parent (this file's runNodeParent, in the host's namespaces) makes a cgroup for the node
+//     (after sweeping those of node harnesses that were SIGKILLed) and the host listener for the
+//     API server, starts the child with CLONE_NEWNET|CLONE_NEWNS, and at exit kills every process
+//     left in the node's cgroup (containers and shims included) and removes the cgroups and the
+//     temp dir;
 //   - the child (runNodeChild) brings up lo with the node IP, bind-mounts directories of the temp
-//     dir over the paths the kubelet and containerd hard-code, runs the control plane with the
+//     dir over /run, /var/lib and /var/log (the kubelet and containerd hard-code paths there), runs the control plane with the
 //     API server on NODE-IP:6443, starts the node, and forwards the inherited host listener (a
 //     socket of the host's namespace) to the API server and NODE-IP:PORT to the host's
 //     127.0.0.1:PORT for each --expose-host-port (dialled from a thread that entered the host's
@@ -644,13 +645,18 @@ func runNodeChild(args []string) int {
 		return 1
 	}
 	_ = goPipe.Close()
-	listener, err := net.FileListener(os.NewFile(3, "host-listener"))
+	listenerFile := os.NewFile(3, "host-listener")
+	listener, err := net.FileListener(listenerFile) // a close-on-exec duplicate
+	_ = listenerFile.Close()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "signet-apiserver: host listener:", err)
 		return 1
 	}
 	rt.hostListener = listener
+	// The host's network namespace stays with this process: containerd, the kubelet and the
+	// containers do not inherit it.
 	rt.hostNetns = 4
+	syscall.CloseOnExec(rt.hostNetns)
 
 	if err := rt.setUpNamespaces(); err != nil {
 		fmt.Fprintln(os.Stderr, "signet-apiserver: node namespaces:", err)

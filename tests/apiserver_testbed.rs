@@ -871,6 +871,14 @@ async fn pods_reach_the_kubernetes_service_and_only_the_exposed_host_port() -> T
         (1, 1),
         "unreachable: hidden port, host loopback"
     );
+    // The API server reaches the kubelet (by the node IP: there is no DNS) for a Pod's log.
+    let log = Api::<Pod>::namespaced(client.clone(), &ns)
+        .logs("kubernetes-service", &Default::default())
+        .await?;
+    assert!(
+        log.contains("answered with \"Client sent an HTTP request"),
+        "{log}"
+    );
 
     // The node test bed reports the real version too.
     assert_kubectl_reports_the_real_server_version(&bed.server)?;

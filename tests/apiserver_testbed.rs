@@ -871,6 +871,14 @@ async fn pods_reach_the_kubernetes_service_and_only_the_exposed_host_port() -> T
         (1, 1),
         "unreachable: hidden port, host loopback"
     );
+    // The API server reaches the kubelet (by the node IP: there is no DNS) for a Pod's log.
+    let log = Api::<Pod>::namespaced(client.clone(), &ns)
+        .logs("kubernetes-service", &Default::default())
+        .await?;
+    assert!(
+        log.contains("answered with \"Client sent an HTTP request"),
+        "{log}"
+    );
 
     // The node test bed reports the real version too.
     assert_kubectl_reports_the_real_server_version(&bed.server)?;
@@ -985,5 +993,77 @@ async fn dropping_the_node_test_bed_removes_its_containers_cgroups_and_files() -
     assert!(!cgroup.exists(), "{} left", cgroup.display());
     assert!(!kubeconfig.exists(), "{} left", kubeconfig.display());
     assert!(!temp_dir.exists(), "{} left", temp_dir.display());
+    Ok(())
+}
+
+/// A harness that is SIGKILLed cannot clean up: its containers (and their shims) outlive it. The
+/// next node test bed started on this machine kills them and removes the dead one's cgroups and
+/// temp dir.
+#[tokio::test]
+async fn a_killed_node_test_bed_is_swept_by_the_next_one() -> TestResult {
+    use std::io::BufRead;
+    let harness = signet_testkit::peer_path("signet-apiserver")?;
+    let image = signet_testkit::peer_file("signet-nodetool.tar")?;
+    let mut victim = std::process::Command::new(harness)
+        .arg("--node")
+        .arg(format!("--image={}", image.display()))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let stdout = victim.stdout.take().ok_or("stdout")?;
+    let kubeconfig = tokio::task::spawn_blocking(move || {
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| line.strip_prefix("ready ").map(PathBuf::from))
+    })
+    .await?
+    .ok_or("the harness printed no ready line")?;
+    let temp_dir = kubeconfig.parent().ok_or("temp dir")?.to_owned();
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(&kubeconfig)?,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await?;
+    let client = Client::try_from(config)?;
+    let port_arg = (40000 + (std::process::id() % 20000)).to_string();
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "orphan"},
+        "spec": {"containers": [{
+            "name": "web", "image": NODETOOL, "imagePullPolicy": "Never",
+            "args": ["serve", port_arg],
+        }]},
+    }))?;
+    Api::<Pod>::namespaced(client.clone(), "default")
+        .create(&PostParams::default(), &pod)
+        .await?;
+    let command = ["/nodetool", "serve", port_arg.as_str()];
+    let pids = eventually("the container's process", Duration::from_secs(120), || {
+        let pids = processes_running(&command);
+        async move { (!pids.is_empty()).then_some(pids) }
+    })
+    .await?;
+    let cgroup = node_cgroup_of(pids[0]).ok_or("the container in a signet-node cgroup")?;
+
+    victim.kill()?;
+    victim.wait()?;
+    drop(client);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !processes_running(&command).is_empty(),
+        "the container outlives a SIGKILLed harness (what the sweep is for)"
+    );
+
+    let next = tokio::task::spawn_blocking(|| ApiServer::start_with_node(NodeOptions::default()))
+        .await??;
+    assert_eq!(
+        processes_running(&command),
+        Vec::<u32>::new(),
+        "orphans left"
+    );
+    assert!(!cgroup.exists(), "{} left", cgroup.display());
+    assert!(!temp_dir.exists(), "{} left", temp_dir.display());
+    tokio::task::spawn_blocking(move || drop(next)).await?;
     Ok(())
 }

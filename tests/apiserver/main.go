@@ -113,7 +113,13 @@ func runControlPlane(args []string) int {
 		return 2
 	}
 
-	tmp, err := os.MkdirTemp("", "signet-apiserver-")
+	prefix := "signet-apiserver-"
+	if hf.node {
+		// Named after this process, so that the next node harness can remove it if this one is
+		// SIGKILLed (sweepStaleNodeCgroups).
+		prefix = fmt.Sprintf("%s%d-", nodeTempPrefix, os.Getpid())
+	}
+	tmp, err := os.MkdirTemp("", prefix)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "temp dir:", err)
 		return 1

@@ -5,12 +5,13 @@ package main
 // kube-proxy — all inside a network and mount namespace of its own, so that no address it uses is
 // routed anywhere outside this machine's namespaces:
 //
-//   - the parent (this file's runNodeParent, in the host's namespaces) makes a cgroup for the node,
-//     the host listener for the API server and the empty mount points, starts the child with
-//     CLONE_NEWNET|CLONE_NEWNS, and at exit kills every process left in the node's cgroup
-//     (containers and shims included) and removes the cgroups, mount points and temp dir;
+//   - the parent (this file's runNodeParent, in the host's namespaces) makes a cgroup for the node
+//     (after sweeping those of node harnesses that were SIGKILLed) and the host listener for the
+//     API server, starts the child with CLONE_NEWNET|CLONE_NEWNS, and at exit kills every process
+//     left in the node's cgroup (containers and shims included) and removes the cgroups and the
+//     temp dir;
 //   - the child (runNodeChild) brings up lo with the node IP, bind-mounts directories of the temp
-//     dir over the paths the kubelet and containerd hard-code, runs the control plane with the
+//     dir over /run, /var/lib and /var/log (the kubelet and containerd hard-code paths there), runs the control plane with the
 //     API server on NODE-IP:6443, starts the node, and forwards the inherited host listener (a
 //     socket of the host's namespace) to the API server and NODE-IP:PORT to the host's
 //     127.0.0.1:PORT for each --expose-host-port (dialled from a thread that entered the host's
@@ -63,6 +64,8 @@ const (
 	kubeProxyHealthz = "127.0.0.1:10256"
 	// maxForwardedConns bounds the connections each forwarder carries at once.
 	maxForwardedConns = 256
+	// nodeTempPrefix starts the name of a node harness's temp dir: <prefix><pid>-<random>.
+	nodeTempPrefix = "signet-apiserver-node-"
 	// cniBinDir is where Debian's containernetworking-plugins puts the plugins.
 	cniBinDir = "/usr/lib/cni"
 )
@@ -388,24 +391,12 @@ func newNodeCgroup() (*nodeCgroup, error) {
 		}
 	}
 	cg := &nodeCgroup{path: filepath.Join(base, fmt.Sprintf("signet-node-%d", os.Getpid()))}
-	entries, err := os.ReadDir("/sys/fs/cgroup")
+	hierarchies, err := cgroupV1Hierarchies()
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range entries {
-		dir := filepath.Join("/sys/fs/cgroup", e.Name())
-		var st unix.Statfs_t
-		if err := unix.Statfs(dir, &st); err != nil || st.Type != unix.CGROUP_SUPER_MAGIC {
-			continue // the unified (v2) hierarchy, symlinks, anything else
-		}
-		if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
-			continue
-		}
-		cg.hierarchies = append(cg.hierarchies, dir)
-	}
-	if len(cg.hierarchies) == 0 {
-		return nil, errors.New("no cgroup v1 hierarchy under /sys/fs/cgroup (node mode needs cgroup v1 here)")
-	}
+	cg.hierarchies = hierarchies
+	sweepStaleNodeCgroups(base, hierarchies)
 	for _, h := range cg.hierarchies {
 		for _, p := range []string{cg.path, filepath.Join(cg.path, "harness")} {
 			created, err := mkdirAllRecording(filepath.Join(h, p))
@@ -432,6 +423,57 @@ func newNodeCgroup() (*nodeCgroup, error) {
 		}
 	}
 	return cg, nil
+}
+
+// cgroupV1Hierarchies lists the mounted cgroup v1 hierarchies.
+func cgroupV1Hierarchies() ([]string, error) {
+	entries, err := os.ReadDir("/sys/fs/cgroup")
+	if err != nil {
+		return nil, err
+	}
+	var hierarchies []string
+	for _, e := range entries {
+		dir := filepath.Join("/sys/fs/cgroup", e.Name())
+		var st unix.Statfs_t
+		if err := unix.Statfs(dir, &st); err != nil || st.Type != unix.CGROUP_SUPER_MAGIC {
+			continue // the unified (v2) hierarchy, symlinks, anything else
+		}
+		if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
+			continue
+		}
+		hierarchies = append(hierarchies, dir)
+	}
+	if len(hierarchies) == 0 {
+		return nil, errors.New("no cgroup v1 hierarchy under /sys/fs/cgroup (node mode needs cgroup v1 here)")
+	}
+	return hierarchies, nil
+}
+
+// sweepStaleNodeCgroups kills and removes the node cgroups under base whose harness is gone, and
+// that harness's temp dir: a harness that was SIGKILLed could not clean up, and its containers
+// and shims outlived it.
+func sweepStaleNodeCgroups(base string, hierarchies []string) {
+	entries, err := os.ReadDir(filepath.Join(hierarchies[0], base))
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		pidText, ok := strings.CutPrefix(e.Name(), "signet-node-")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || err != nil || !e.IsDir() {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			continue // its harness is alive (or its pid was reused: left alone, to be safe)
+		}
+		klog.Infof("signet-apiserver: removing the node cgroup of dead harness %d", pid)
+		stale := &nodeCgroup{path: filepath.Join(base, e.Name()), hierarchies: hierarchies}
+		stale.killAll()
+		dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf("%s%d-*", nodeTempPrefix, pid)))
+		for _, dir := range dirs {
+			_ = os.RemoveAll(dir)
+		}
+	}
 }
 
 // enter moves pid into the harness cgroup of every hierarchy.
@@ -603,13 +645,18 @@ func runNodeChild(args []string) int {
 		return 1
 	}
 	_ = goPipe.Close()
-	listener, err := net.FileListener(os.NewFile(3, "host-listener"))
+	listenerFile := os.NewFile(3, "host-listener")
+	listener, err := net.FileListener(listenerFile) // a close-on-exec duplicate
+	_ = listenerFile.Close()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "signet-apiserver: host listener:", err)
 		return 1
 	}
 	rt.hostListener = listener
+	// The host's network namespace stays with this process: containerd, the kubelet and the
+	// containers do not inherit it.
 	rt.hostNetns = 4
+	syscall.CloseOnExec(rt.hostNetns)
 
 	if err := rt.setUpNamespaces(); err != nil {
 		fmt.Fprintln(os.Stderr, "signet-apiserver: node namespaces:", err)

@@ -32,6 +32,7 @@ fn bootstrap_arg(name: &str) -> &str {
         "bao" => "openbao",
         "moto_server" => "moto",
         "signet-apiserver" => "apiserver",
+        "runc" | "umoci" | "skopeo" | "containerd" | "ctr" => "image-tools",
         other => other,
     }
 }
@@ -79,6 +80,7 @@ mod tests {
         assert_eq!(bootstrap_arg("moto_server"), "moto");
         assert_eq!(bootstrap_arg("bao"), "openbao");
         assert_eq!(bootstrap_arg("age-keygen"), "age");
+        assert_eq!(bootstrap_arg("runc"), "image-tools");
         assert_eq!(
             bootstrap_arg("sealed-secrets-controller"),
             "sealed-secrets-controller"

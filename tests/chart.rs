@@ -3,14 +3,13 @@
 //! reach the controller as flags and variables it knows, and the rendered RBAC, applied to the real
 //! API server, lets the controller's ServiceAccount do what the controller needs and nothing more.
 
-use k8s_openapi::api::admissionregistration::v1::{
-    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
-};
+#[path = "chart/support.rs"]
+mod support;
+
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ObjectMeta, Patch,
@@ -22,6 +21,7 @@ use signet_testkit::{ApiServer, OpenBao};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+use support::{chart_dir, helm, install_rbac, of_kind, one_of_kind, render, repo_root};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -36,65 +36,9 @@ const EXPECTED_CRDS: [&str; 5] = [
     "clustersecretstores.signet.dev",
 ];
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_default()
-}
-
-fn chart_dir() -> PathBuf {
-    repo_root().join("charts/signet")
-}
-
-/// Runs helm with `args`, failing with its stderr when it exits non-zero.
-fn helm(args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
-    let helm = signet_testkit::peer_path("helm")?;
-    let output = Command::new(helm)
-        .args(args)
-        .current_dir(repo_root())
-        .output()?;
-    if !output.status.success() {
-        return Err(format!(
-            "helm {args:?} failed:\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-        .into());
-    }
-    Ok(String::from_utf8(output.stdout)?)
-}
-
-/// `helm template` into the objects it renders (empty documents dropped).
-fn render(
-    release: &str,
-    namespace: &str,
-    sets: &[&str],
-) -> Result<Vec<Value>, Box<dyn std::error::Error>> {
-    let chart = chart_dir();
-    let chart = chart.to_string_lossy();
-    let mut args = vec!["template", release, &chart, "--namespace", namespace];
-    for set in sets {
-        args.extend(["--set", set]);
-    }
-    let yaml = helm(&args)?;
-    let docs: Vec<Value> = serde_saphyr::from_multiple(&yaml)?;
-    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
-}
-
 /// Whether `helm template` refuses these `--set` values (values.schema.json or a template `fail`).
 fn refused(sets: &[&str]) -> bool {
     render("x", "default", sets).is_err()
-}
-
-fn of_kind<'a>(objects: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    objects.iter().filter(|o| o["kind"] == kind).collect()
-}
-
-fn one_of_kind<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
-    let found = of_kind(objects, kind);
-    assert_eq!(found.len(), 1, "expected one {kind}, got {}", found.len());
-    found[0]
 }
 
 fn crd_names(objects: &[Value]) -> Vec<String> {
@@ -844,108 +788,6 @@ async fn assert_access(
     }
     assert!(wrong.is_empty(), "RBAC mismatches:\n{}", wrong.join("\n"));
     Ok(())
-}
-
-/// Server-side applies one rendered object of a kind the RBAC test installs.
-async fn apply(admin: &kube::Client, object: &Value) -> TestResult {
-    let params = PatchParams::apply("signet-chart-test").force();
-    let name = object["metadata"]["name"]
-        .as_str()
-        .ok_or("unnamed object")?;
-    let namespace = object["metadata"]["namespace"].as_str();
-    let ns = || namespace.ok_or("namespaced object without namespace");
-    match object["kind"].as_str() {
-        Some("ServiceAccount") => {
-            let typed: ServiceAccount = serde_json::from_value(object.clone())?;
-            Api::<ServiceAccount>::namespaced(admin.clone(), ns()?)
-                .patch(name, &params, &Patch::Apply(&typed))
-                .await?;
-        }
-        Some("ClusterRole") => {
-            let typed: ClusterRole = serde_json::from_value(object.clone())?;
-            Api::<ClusterRole>::all(admin.clone())
-                .patch(name, &params, &Patch::Apply(&typed))
-                .await?;
-        }
-        Some("ClusterRoleBinding") => {
-            let typed: ClusterRoleBinding = serde_json::from_value(object.clone())?;
-            Api::<ClusterRoleBinding>::all(admin.clone())
-                .patch(name, &params, &Patch::Apply(&typed))
-                .await?;
-        }
-        Some("Role") => {
-            let typed: Role = serde_json::from_value(object.clone())?;
-            Api::<Role>::namespaced(admin.clone(), ns()?)
-                .patch(name, &params, &Patch::Apply(&typed))
-                .await?;
-        }
-        Some("RoleBinding") => {
-            let typed: RoleBinding = serde_json::from_value(object.clone())?;
-            Api::<RoleBinding>::namespaced(admin.clone(), ns()?)
-                .patch(name, &params, &Patch::Apply(&typed))
-                .await?;
-        }
-        Some("ValidatingAdmissionPolicy") => {
-            let typed: ValidatingAdmissionPolicy = serde_json::from_value(object.clone())?;
-            Api::<ValidatingAdmissionPolicy>::all(admin.clone())
-                .patch(name, &params, &Patch::Apply(&typed))
-                .await?;
-        }
-        Some("ValidatingAdmissionPolicyBinding") => {
-            let typed: ValidatingAdmissionPolicyBinding = serde_json::from_value(object.clone())?;
-            Api::<ValidatingAdmissionPolicyBinding>::all(admin.clone())
-                .patch(name, &params, &Patch::Apply(&typed))
-                .await?;
-        }
-        other => return Err(format!("not an RBAC object: {other:?}").into()),
-    }
-    Ok(())
-}
-
-/// What the chart installs to limit the controller: RBAC and the Secret-deletion admission policy.
-const RBAC_KINDS: [&str; 7] = [
-    "ServiceAccount",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "Role",
-    "RoleBinding",
-    "ValidatingAdmissionPolicy",
-    "ValidatingAdmissionPolicyBinding",
-];
-
-/// Renders the chart as a unique release into `release_ns` with `sets`, applies its RBAC objects
-/// and returns a client authenticated as the controller's ServiceAccount, with the objects
-/// applied.
-async fn install_rbac(
-    server: &ApiServer,
-    admin: &kube::Client,
-    release_ns: &str,
-    sets: Vec<String>,
-) -> Result<(kube::Client, Vec<Value>), Box<dyn std::error::Error>> {
-    // Cluster-scoped names carry the release name: unique per run on the shared API server.
-    let release = signet_testkit::unique_name("chart");
-    let objects = tokio::task::spawn_blocking({
-        let release_ns = release_ns.to_owned();
-        move || {
-            let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
-            render(&release, &release_ns, &sets).map_err(|e| e.to_string())
-        }
-    })
-    .await??;
-    let mut applied = Vec::new();
-    for object in objects
-        .iter()
-        .filter(|o| RBAC_KINDS.iter().any(|k| o["kind"] == *k))
-    {
-        apply(admin, object).await?;
-        applied.push(object.clone());
-    }
-    let account = one_of_kind(&objects, "ServiceAccount")["metadata"]["name"]
-        .as_str()
-        .ok_or("unnamed ServiceAccount")?
-        .to_owned();
-    let controller = server.service_account_client(release_ns, &account).await?;
-    Ok((controller, applied))
 }
 
 const SIGNET: &str = "signet.dev";

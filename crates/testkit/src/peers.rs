@@ -33,6 +33,7 @@ fn bootstrap_arg(name: &str) -> &str {
         "moto_server" => "moto",
         "signet-apiserver" => "apiserver",
         "signet-nodetool" | "signet-nodetool.tar" | "signet-pause.tar" => "node",
+        "runc" | "umoci" | "skopeo" | "containerd" | "ctr" => "image-tools",
         other => other,
     }
 }
@@ -90,6 +91,7 @@ mod tests {
         assert_eq!(bootstrap_arg("moto_server"), "moto");
         assert_eq!(bootstrap_arg("bao"), "openbao");
         assert_eq!(bootstrap_arg("age-keygen"), "age");
+        assert_eq!(bootstrap_arg("runc"), "image-tools");
         assert_eq!(
             bootstrap_arg("sealed-secrets-controller"),
             "sealed-secrets-controller"

@@ -200,7 +200,8 @@ impl Run {
         Self::with_stdin(cmd, b"")
     }
 
-    fn with_stdin(mut cmd: Command, stdin: &[u8]) -> Self {
+    /// Runs a prepared command to the end with `stdin` as its standard input.
+    pub fn with_stdin(mut cmd: Command, stdin: &[u8]) -> Self {
         use std::io::Write;
         let cmdline = format!("{cmd:?}");
         cmd.stdin(Stdio::piped())

@@ -105,7 +105,11 @@ impl Bed {
     /// The controller's running, ready Pods.
     async fn ready_pods(&self) -> Vec<String> {
         let selector = format!("app.kubernetes.io/instance={RELEASE}");
-        let Ok(pods) = self.pods().list(&ListParams::default().labels(&selector)).await else {
+        let Ok(pods) = self
+            .pods()
+            .list(&ListParams::default().labels(&selector))
+            .await
+        else {
             return Vec::new();
         };
         pods.into_iter()
@@ -199,8 +203,16 @@ impl Bed {
     async fn controller_logs(&self) -> Result<String, BoxError> {
         let selector = format!("app.kubernetes.io/instance={RELEASE}");
         let mut all = String::new();
-        for pod in self.pods().list(&ListParams::default().labels(&selector)).await? {
-            if let Ok(log) = self.pods().logs(&pod.name_any(), &LogParams::default()).await {
+        for pod in self
+            .pods()
+            .list(&ListParams::default().labels(&selector))
+            .await?
+        {
+            if let Ok(log) = self
+                .pods()
+                .logs(&pod.name_any(), &LogParams::default())
+                .await
+            {
                 all.push_str(&log);
             }
         }
@@ -293,13 +305,23 @@ async fn the_chart_runs_on_a_real_node_end_to_end() -> TestResult {
     eprintln!("install to 2 available replicas: {:?}", started.elapsed());
 
     // The Pods run as the chart says, from the imported image.
-    for pod in bed.pods().list(&ListParams::default().labels(&format!("app.kubernetes.io/instance={RELEASE}"))).await? {
+    for pod in bed
+        .pods()
+        .list(&ListParams::default().labels(&format!("app.kubernetes.io/instance={RELEASE}")))
+        .await?
+    {
         let spec = pod.spec.as_ref().ok_or("pod without spec")?;
         let container = &spec.containers[0];
-        let context = container.security_context.as_ref().ok_or("no securityContext")?;
+        let context = container
+            .security_context
+            .as_ref()
+            .ok_or("no securityContext")?;
         assert_eq!(context.read_only_root_filesystem, Some(true));
         assert_eq!(context.allow_privilege_escalation, Some(false));
-        let pod_context = spec.security_context.as_ref().ok_or("no pod securityContext")?;
+        let pod_context = spec
+            .security_context
+            .as_ref()
+            .ok_or("no pod securityContext")?;
         assert_eq!(pod_context.run_as_user, Some(65532));
         let image_id = pod
             .status
@@ -312,8 +334,12 @@ async fn the_chart_runs_on_a_real_node_end_to_end() -> TestResult {
     }
 
     // One leader; deleting its Pod hands the Lease over to the other replica.
-    let leader = eventually("a leader among the ready Pods", Duration::from_secs(60), || bed.leader())
-        .await?;
+    let leader = eventually(
+        "a leader among the ready Pods",
+        Duration::from_secs(60),
+        || bed.leader(),
+    )
+    .await?;
     let handover = Instant::now();
     bed.pods().delete(&leader, &DeleteParams::default()).await?;
     let successor = eventually(
@@ -322,13 +348,19 @@ async fn the_chart_runs_on_a_real_node_end_to_end() -> TestResult {
         || async { bed.leader().await.filter(|holder| *holder != leader) },
     )
     .await?;
-    eprintln!("leader {leader} deleted; {successor} leads after {:?}", handover.elapsed());
+    eprintln!(
+        "leader {leader} deleted; {successor} leads after {:?}",
+        handover.elapsed()
+    );
     bed.wait_available(2).await?;
 
     // Upstream kubeseal with its defaults: the service-proxy route to the controller's Service.
     let cert = bed.kubeseal(&["--fetch-cert"], b"").ok();
     let cert = String::from_utf8(cert)?;
-    assert!(cert.starts_with("-----BEGIN CERTIFICATE-----"), "kubeseal --fetch-cert: {cert}");
+    assert!(
+        cert.starts_with("-----BEGIN CERTIFICATE-----"),
+        "kubeseal --fetch-cert: {cert}"
+    );
     let manifest = secret_manifest("from-kubeseal", &format!("{CANARY}-kubeseal"));
     let sealed = bed.kubeseal(&["-o", "yaml"], manifest.as_bytes()).ok();
     bed.kubeseal(&["--validate"], &sealed).ok();
@@ -342,18 +374,27 @@ async fn the_chart_runs_on_a_real_node_end_to_end() -> TestResult {
     // A tampered value does not validate.
     let tampered: Value = {
         let mut v: Value = serde_saphyr::from_slice(&sealed)?;
-        let data = v["spec"]["encryptedData"]["password"].as_str().ok_or("no encryptedData")?;
+        let data = v["spec"]["encryptedData"]["password"]
+            .as_str()
+            .ok_or("no encryptedData")?;
         let flipped = if data.ends_with('A') { 'B' } else { 'A' };
         let changed = format!("{}{flipped}", &data[..data.len() - 1]);
         v["spec"]["encryptedData"]["password"] = Value::String(changed);
         v
     };
     let refused = bed.kubeseal(&["--validate"], tampered.to_string().as_bytes());
-    assert_ne!(refused.code(), 0, "kubeseal --validate accepts a tampered value");
+    assert_ne!(
+        refused.code(),
+        0,
+        "kubeseal --validate accepts a tampered value"
+    );
 
     // `signet seal` with its defaults takes the same route.
     let cert_by_signet = String::from_utf8(bed.signet(&["seal", "--fetch-cert"], b"").ok())?;
-    assert_eq!(cert_by_signet, cert, "signet and kubeseal fetch the same certificate");
+    assert_eq!(
+        cert_by_signet, cert,
+        "signet and kubeseal fetch the same certificate"
+    );
     let manifest = secret_manifest("from-signet", &format!("{CANARY}-signet"));
     let sealed = bed.signet(&["seal"], manifest.as_bytes()).ok();
     bed.signet(&["seal", "--validate"], &sealed).ok();
@@ -393,11 +434,19 @@ async fn the_chart_runs_on_a_real_node_end_to_end() -> TestResult {
     // An ExternalSecret from OpenBao on the host, which the Pod reaches through the exposed port.
     let mount = signet_testkit::unique_name("kv");
     tokio::task::block_in_place(|| -> TestResult {
-        bed.bao
-            .bao(None, &["secrets", "enable", &format!("-path={mount}"), "kv-v2"])?;
         bed.bao.bao(
             None,
-            &["kv", "put", &format!("-mount={mount}"), "app/db", &format!("password={CANARY}-vault")],
+            &["secrets", "enable", &format!("-path={mount}"), "kv-v2"],
+        )?;
+        bed.bao.bao(
+            None,
+            &[
+                "kv",
+                "put",
+                &format!("-mount={mount}"),
+                "app/db",
+                &format!("password={CANARY}-vault"),
+            ],
         )?;
         Ok(())
     })?;
@@ -437,7 +486,10 @@ async fn the_chart_runs_on_a_real_node_end_to_end() -> TestResult {
     let path = format!(
         "/api/v1/namespaces/{RELEASE_NS}/services/http:{RELEASE}-metrics:metrics/proxy/metrics"
     );
-    let metrics = String::from_utf8(bed.run(&peer("kubectl"), &["get", "--raw", &path], b"").ok())?;
+    let metrics = String::from_utf8(
+        bed.run(&peer("kubectl"), &["get", "--raw", &path], b"")
+            .ok(),
+    )?;
     assert!(
         metrics.contains("signet_unseal_duration_seconds_bucket"),
         "metrics: {}",
@@ -506,9 +558,18 @@ async fn the_chart_runs_on_a_real_node_end_to_end() -> TestResult {
         "secretstores.signet.dev",
         "clustersecretstores.signet.dev",
     ] {
-        assert!(crds.get_opt(crd).await?.is_some(), "{crd} survives helm uninstall");
+        assert!(
+            crds.get_opt(crd).await?.is_some(),
+            "{crd} survives helm uninstall"
+        );
     }
-    for name in ["from-kubeseal", "from-signet", "from-sops", "from-vault", "after-upgrade"] {
+    for name in [
+        "from-kubeseal",
+        "from-signet",
+        "from-sops",
+        "from-vault",
+        "after-upgrade",
+    ] {
         assert!(
             bed.secrets().get_opt(name).await?.is_some(),
             "Secret {name} survives helm uninstall"

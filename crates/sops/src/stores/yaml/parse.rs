@@ -1424,7 +1424,10 @@ mod tests {
         }
         for input in ["k:\n  # c\n  [a, b]\n", "# c\n{a: b}\n"] {
             let (written, plain) = encrypt_read_back(input);
-            assert!(!written.contains("# c"), "the comment is encrypted: {written}");
+            assert!(
+                !written.contains("# c"),
+                "the comment is encrypted: {written}"
+            );
             assert_eq!(plain, input);
         }
     }

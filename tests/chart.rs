@@ -74,23 +74,6 @@ fn crdgen_names() -> Result<Vec<String>, Box<dyn std::error::Error>> {
         .collect())
 }
 
-/// `kubeVersion` (the Secret-deletion guard is a ValidatingAdmissionPolicy, GA from 1.30): helm
-/// refuses an older cluster before it creates anything, and takes 1.30 and the test bed's 1.37.
-#[test]
-fn clusters_older_than_1_30_are_refused() -> TestResult {
-    let chart = chart_dir().display().to_string();
-    let refused = helm(&["template", "x", &chart, "--kube-version", "1.29.9"])
-        .expect_err("helm renders the chart for Kubernetes 1.29");
-    assert!(
-        refused.to_string().contains("kubeVersion"),
-        "helm names the constraint: {refused}"
-    );
-    for accepted in ["1.30.0", "1.37.2"] {
-        helm(&["template", "x", &chart, "--kube-version", accepted])?;
-    }
-    Ok(())
-}
-
 #[test]
 fn chart_lints_strictly() -> TestResult {
     let chart = chart_dir();

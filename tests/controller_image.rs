@@ -621,10 +621,12 @@ async fn the_image_runs_in_cluster_style_under_the_chart_defaults() -> TestResul
     assert_eq!(security["readOnlyRootFilesystem"], true);
     assert_eq!(security["allowPrivilegeEscalation"], false);
     assert_eq!(security["capabilities"]["drop"], json!(["ALL"]));
-    let user = format!(
-        "{}:{}",
-        pod["securityContext"]["runAsUser"], pod["securityContext"]["runAsGroup"]
-    );
+    let security_id = |field: &str| -> Result<u32, Box<dyn std::error::Error>> {
+        let value = pod["securityContext"][field].as_u64();
+        Ok(u32::try_from(value.ok_or_else(|| format!("no {field}"))?)?)
+    };
+    let (uid, gid) = (security_id("runAsUser")?, security_id("runAsGroup")?);
+    let user = format!("{uid}:{gid}");
     assert_eq!(
         layout.config["config"]["User"],
         user.as_str(),
@@ -687,7 +689,7 @@ async fn the_image_runs_in_cluster_style_under_the_chart_defaults() -> TestResul
         let path = credentials.join(name);
         std::fs::write(&path, content)?;
         // Readable by the container's user only, as a kubelet's fsGroup-owned projection.
-        std::os::unix::fs::chown(&path, Some(65532), Some(65532))?;
+        std::os::unix::fs::chown(&path, Some(uid), Some(gid))?;
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400))?;
     }
@@ -806,8 +808,14 @@ async fn the_image_runs_in_cluster_style_under_the_chart_defaults() -> TestResul
     }
     // It runs as the chart's user with no capabilities and no way to gain privileges.
     let pid = container.pid()?;
-    assert_eq!(proc_status(pid, "Uid:")?, "65532 65532 65532 65532");
-    assert_eq!(proc_status(pid, "Gid:")?, "65532 65532 65532 65532");
+    assert_eq!(
+        proc_status(pid, "Uid:")?,
+        format!("{uid} {uid} {uid} {uid}")
+    );
+    assert_eq!(
+        proc_status(pid, "Gid:")?,
+        format!("{gid} {gid} {gid} {gid}")
+    );
     assert_eq!(proc_status(pid, "CapEff:")?, "0000000000000000");
     assert_eq!(proc_status(pid, "CapBnd:")?, "0000000000000000");
     assert_eq!(proc_status(pid, "NoNewPrivs:")?, "1");

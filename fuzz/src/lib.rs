@@ -169,7 +169,7 @@ fn ini_lossy(tree: &Tree) -> bool {
             return false;
         };
         section.pairs().any(|(key, value)| {
-            key.trim() != key || triple_quoted(key) || holds_triple_quoted(value)
+            key.trim() != key || triple_quoted(key) || holds_triple_quoted(value, key)
         })
     })
 }
@@ -180,15 +180,18 @@ fn triple_quoted(s: &str) -> bool {
 }
 
 /// Whether any leaf under `node` is [`triple_quoted`]: the `[sops]` section is read back into
-/// nested maps and lists (`pgp__list_0__map_enc`), so its values sit below the section's pairs.
-fn holds_triple_quoted(node: &Node) -> bool {
+/// nested maps and lists (`pgp__list_0__map_enc`), so its values sit below the section's pairs,
+/// and the key written is the whole flattened path (`path`, so far): a backtick in one part and a
+/// quote in another make it triple-quoted too (found by the campaign).
+fn holds_triple_quoted(node: &Node, path: &str) -> bool {
     match node {
         Node::Scalar(s) => triple_quoted(&text_of(&s.value)),
-        Node::Map(map) => map
-            .pairs()
-            .any(|(key, value)| triple_quoted(key) || holds_triple_quoted(value)),
+        Node::Map(map) => map.pairs().any(|(key, value)| {
+            let path = format!("{path}__map_{key}");
+            triple_quoted(&path) || path.trim() != path || holds_triple_quoted(value, &path)
+        }),
         Node::Seq(seq) => seq.items.iter().any(|item| match item {
-            SeqItem::Node(n) => holds_triple_quoted(n),
+            SeqItem::Node(n) => holds_triple_quoted(n, &format!("{path}__list_0")),
             SeqItem::Comment(_) => false,
         }),
     }

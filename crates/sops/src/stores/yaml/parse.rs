@@ -1408,13 +1408,15 @@ mod tests {
     /// Found by the `store_yaml` fuzz target: the head comment above a flow collection is one of
     /// its entries (sops decrypts it with the collection's path), so the collection's span starts
     /// at the comment, and it was taken for a block collection: `# c` / `[a]` was written back
-    /// as `# c` / `a`.
+    /// as `# c` / `a`; the campaign found the same with the collection's tag on a line of its
+    /// own above the comments (`! # c` / `[sops]`).
     #[test]
     fn flow_collections_under_a_head_comment_stay_flow() {
         let store = YamlStore::default();
         for input in [
             "# c\n[a]\n",
             "\r#-- x- e\t>-\n\n[sops]",
+            "#\n! #$:0--\n#\n\n[sops]\n\n#:\n#- ",
             "k:\n  # c\n  [a, b]\n",
             "# c\n# d\n{a: b, c: [x]}\n",
         ] {
@@ -1435,10 +1437,14 @@ mod tests {
     /// Found by the `sops_roundtrip` fuzz target: a plain scalar in a flow collection is quoted
     /// behind a `!!str` mark when encrypted; behind a tag of its own (`[!t a]`) that made two
     /// tags, which no parser reads. Such a value is quoted behind its own tag alone; core type
-    /// tags (`!!int`) go, also when a tab separates them from the value.
+    /// tags (`!!int`) go, also when a tab or a line break separates them from the value (the
+    /// campaign found `[!s` / `ecnull]`); a tag in a comment above a value is no tag.
     #[test]
     fn tagged_flow_scalars_get_one_tag() {
         for (input, decrypted) in [
+            ("k: [!s\necnull, ]\n", "k: [!s\n'ecnull', ]\n"),
+            ("k: !!int\n  5\nj: [!!int\n 6]\n", "k: 5\nj: [6]\n"),
+            ("k:\n  # !!int\n  5\n", "k:\n  # !!int\n  5\n"),
             ("k: [!!mapaspeck:\tB, c]\n", "k: [!!mapaspeck:\t'B', c]\n"),
             (
                 "k: [!custom a, !!int 5, !!int\t6, &x !t b]\n",

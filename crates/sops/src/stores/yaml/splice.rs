@@ -198,16 +198,21 @@ impl<'a> Splicer<'a> {
         let mut p = start;
         let mut last = true;
         loop {
+            // Properties may stand on an earlier line (`[!t` / `a]`).
             let mut q = p;
-            while q > 0 && matches!(b[q - 1], b' ' | b'\t') {
+            while q > 0 && matches!(b[q - 1], b' ' | b'\t' | b'\n' | b'\r') {
                 q -= 1;
             }
             let end = q;
             while q > 0 && !matches!(b[q - 1], b' ' | b'\t' | b'\n' | b'\r' | b'[' | b'{' | b',') {
                 q -= 1;
             }
+            // Not a token inside a comment (`# !!int` above a value).
+            let line = self.line_start(q);
+            let in_comment =
+                (line..q).any(|i| b[i] == b'#' && (i == line || matches!(b[i - 1], b' ' | b'\t')));
             match b.get(q) {
-                _ if q == end => return None,
+                _ if q == end || in_comment => return None,
                 Some(b'!') => return Some((q, &self.src[q..end], last)),
                 Some(b'&') => {
                     last = false;
@@ -219,18 +224,25 @@ impl<'a> Splicer<'a> {
     }
 
     /// Where a flow collection's `{` or `[` is. Its span may start earlier: the head comments
-    /// above it are its entries (`# c` / `{a: b}`: sops decrypts them with its path).
+    /// above it are its entries (`# c` / `{a: b}`: sops decrypts them with its path), and its
+    /// properties (`! # c` / `[a]`) may stand before them.
     fn flow_open(&self, o: &Origin) -> Option<usize> {
         let b = self.bytes();
         let mut p = o.span.0;
-        loop {
-            match b.get(p) {
-                Some(b' ' | b'\t' | b'\n' | b'\r') => p += 1,
-                Some(b'#') if p < o.span.1 => p = self.after_line(p),
-                Some(b'{' | b'[') => return Some(p),
+        while p < o.span.1 {
+            match b[p] {
+                b' ' | b'\t' | b'\n' | b'\r' => p += 1,
+                b'#' => p = self.after_line(p),
+                b'!' | b'&' => {
+                    while p < o.span.1 && !matches!(b[p], b' ' | b'\t' | b'\n' | b'\r') {
+                        p += 1;
+                    }
+                }
+                b'{' | b'[' => return Some(p),
                 _ => return None,
             }
         }
+        None
     }
 
     fn edit(&mut self, start: usize, end: usize, text: String) {

@@ -293,16 +293,25 @@ impl Store for IniStore {
                 out.push_str(&section.key);
                 out.push_str("]\n");
             }
-            let align = keys
-                .iter()
-                .map(|(k, _, _)| quote_key(k).len())
-                .max()
-                .unwrap_or(0);
+            let mut quoted = Vec::with_capacity(keys.len());
             for (k, v, c) in keys {
+                let Some(q) = quote_key(&k) else {
+                    return Err(Error::Emit {
+                        format: "ini",
+                        message: format!(
+                            "the key {k:?} in [{}] cannot be written so that it reads back as \
+                             itself (go-ini, and so sops, would read another key)",
+                            section.key
+                        ),
+                    });
+                };
+                quoted.push((q, v, c));
+            }
+            let align = quoted.iter().map(|(k, _, _)| k.len()).max().unwrap_or(0);
+            for (k, v, c) in quoted {
                 if let Some(c) = c {
                     write_comment(&c, &mut out);
                 }
-                let k = quote_key(&k);
                 out.push_str(&k);
                 out.push_str(&" ".repeat(align - k.len()));
                 out.push_str(" = ");
@@ -348,14 +357,22 @@ fn reads_as_quoted(v: &str) -> bool {
                 || (v.starts_with('\'') && v.ends_with('\''))))
 }
 
-fn quote_key(k: &str) -> String {
-    if k.contains('`') {
+/// `k` written so that go-ini reads it back, or `None` when no quoting does: keys are read
+/// trimmed and line by line, and one holding a backtick goes in `"""…"""`, which a `"` next to
+/// the quotes breaks.
+fn quote_key(k: &str) -> Option<String> {
+    if k.contains(['\n', '\r']) {
+        return None;
+    }
+    let quoted = if k.contains('`') {
         format!("\"\"\"{k}\"\"\"")
     } else if k.contains(['=', ':', '"']) || k.starts_with([';', '#', '[']) {
         format!("`{k}`")
     } else {
         k.to_owned()
-    }
+    };
+    let line = format!("{quoted} = ");
+    (split_key(&line).map(|(read, _)| read) == Some(k)).then_some(quoted)
 }
 
 fn quote_value(v: &str) -> String {
@@ -435,6 +452,35 @@ mod tests {
 
     /// Found by the `store_ini` fuzz target: a key starting with `;`, `#` or `[` was written bare
     /// and read back as a comment or a section header.
+    /// Found by the `sops_roundtrip` fuzz target: a key holding a backtick and ending in `"` was
+    /// written `"""k""""`, read back without its quote, and its value no longer decrypted (the
+    /// key is in its AAD). A key no quoting brings back is refused when written, as are keys with
+    /// blanks around them or a line break, which the reader cannot return either.
+    #[test]
+    fn keys_that_cannot_read_back_are_refused() {
+        for key in ["a`b\"", "a`\"\"\"b", " a", "a ", "a\nb", "a\rb"] {
+            let mut section = Map::default();
+            section.insert(key, str_scalar("v".into()));
+            let mut root = Map::default();
+            root.insert(DEFAULT_SECTION, Node::Map(section));
+            let tree = Tree {
+                documents: vec![Document {
+                    root: Node::Map(root),
+                    origin: None,
+                }],
+                source: None,
+            };
+            let err = IniStore.emit(&tree).expect_err(key);
+            assert!(err.to_string().contains("cannot be written"), "{key:?}: {err}");
+        }
+        for key in ["a`b", "\"a`b", "a\"b", "a=b", "#a", "x y"] {
+            assert_keys_read_back(
+                format!("[s]\n{} = v\n", quote_key(key).expect(key)).as_bytes(),
+                &[key.to_owned()],
+            );
+        }
+    }
+
     #[test]
     fn keys_like_comments_or_sections_are_quoted() {
         let input = b"[s]\n`;k` = 1\n`#k` = 2\n`[k]` = 3\n";

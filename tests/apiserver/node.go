@@ -321,8 +321,11 @@ func runNodeParent(hf harnessFlags, tmp string) int {
 			if childErr == nil {
 				code = 0
 			}
-		case <-time.After(60 * time.Second):
-			fmt.Fprintln(os.Stderr, "signet-apiserver: the node did not stop within 60s, killing it")
+		// Short: the testkit kills a harness that has not exited 20 s after its stdin closed, and
+		// a killed harness leaves its node's containers to the next harness's sweep. Nothing the
+		// node keeps outlives it anyway (temp dirs, namespaces), so killAll below is the teardown.
+		case <-time.After(nodeStopGrace):
+			fmt.Fprintf(os.Stderr, "signet-apiserver: the node did not stop within %v, killing it\n", nodeStopGrace)
 			_ = child.Process.Kill()
 			<-childDone
 		}
@@ -367,6 +370,9 @@ func mkdirAllRecording(path string) ([]string, error) {
 	}
 	return created, nil
 }
+
+// nodeStopGrace is how long the node's control plane may take to stop before it is killed.
+const nodeStopGrace = 8 * time.Second
 
 // nodeCgroup is the node's cgroup (v1 hierarchies): <our memory cgroup>/signet-node-<pid>, so
 // that the node stays inside whatever memory cgroup the harness was started in. The harness's

@@ -60,6 +60,30 @@ fn keygen_writes_0600_and_refuses_to_overwrite() {
     assert_eq!(sb.read("keys.txt"), before);
 }
 
+/// README's quick start on a fresh machine: `keygen -o ~/.config/sops/age/keys.txt` creates the
+/// missing directories, private to the user (0700, whatever the umask), and the file 0600.
+#[test]
+fn keygen_creates_missing_directories_0700() {
+    let sb = Sandbox::new();
+    assert!(sb.join("home").is_dir() && !sb.join("home/.config").exists());
+    sb.signet(["keygen", "-o", "home/.config/sops/age/keys.txt"])
+        .ok();
+    for dir in ["home/.config", "home/.config/sops", "home/.config/sops/age"] {
+        let mode = std::fs::metadata(sb.join(dir))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o700, "{dir}: {mode:o}");
+    }
+    let mode = std::fs::metadata(sb.join("home/.config/sops/age/keys.txt"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+}
+
 #[test]
 fn encrypt_decrypt_in_place_and_stdin() {
     let (sb, recipient) = setup();

@@ -471,7 +471,10 @@ mod tests {
                 source: None,
             };
             let err = IniStore.emit(&tree).expect_err(key);
-            assert!(err.to_string().contains("cannot be written"), "{key:?}: {err}");
+            assert!(
+                err.to_string().contains("cannot be written"),
+                "{key:?}: {err}"
+            );
         }
         for key in ["a`b", "\"a`b", "a\"b", "a=b", "#a", "x y"] {
             assert_keys_read_back(

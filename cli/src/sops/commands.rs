@@ -8,7 +8,7 @@ use super::keys;
 use crate::exit::{CliError, CliResult, code};
 use clap::Args;
 use signet_sops::decryptor::OpenError;
-use signet_sops::engine::{self, DecryptOptions, EncryptOptions};
+use signet_sops::engine::{self, DecryptOptions, EncryptOptions, Extracted};
 use signet_sops::metadata::Metadata;
 use signet_sops::tree::{Node, Scalar, Tree, Value};
 use signet_sops::{DataKey, Format};
@@ -252,38 +252,18 @@ pub fn decrypt(cmd: DecryptCmd) -> CliResult {
     let tree = opened.doc.tree;
     if let Some(path) = &cmd.decrypt.extract {
         let steps = signet_sops::path::parse_path(path).map_err(|e| engine_error(&name, e))?;
-        let root = &tree
-            .documents
-            .first()
-            .ok_or_else(|| {
-                CliError::new(
-                    code::NEED_AT_LEAST_ONE_DOCUMENT,
-                    format!("{name}: no document"),
-                )
-            })?
-            .root;
-        let node = signet_sops::path::get(root, &steps).map_err(|e| engine_error(&name, e))?;
-        return match node {
-            // A scalar prints bare, as sops does.
-            Node::Scalar(s) => crate::io::write_stdout(&scalar_text(&s.value)),
-            other => {
-                let sub = Tree {
-                    documents: vec![signet_sops::tree::Document {
-                        root: other.clone(),
-                        origin: None,
-                    }],
-                    source: None,
-                };
-                let out = file::render(format, sub, &cmd.output, None)?;
-                file::write(&out, &cmd.output, &opened.input)
-            }
+        let out = match engine::extract(&tree, &steps).map_err(|e| engine_error(&name, e))? {
+            Extracted::Tree(sub) => file::render(format, sub, &cmd.output, None)?,
+            Extracted::Text(text) => text,
+            Extracted::Value(node) => file::render_value(format, &node, &cmd.output)?,
         };
+        return file::write(&out, &cmd.output, &opened.input);
     }
     let out = file::render(format, tree, &cmd.output, None)?;
     file::write(&out, &cmd.output, &opened.input)
 }
 
-/// The bare text of a scalar, as `--extract` prints it.
+/// The bare text of a scalar, as `exec-env` passes it.
 fn scalar_text(v: &Value) -> zeroize::Zeroizing<Vec<u8>> {
     zeroize::Zeroizing::new(match v {
         Value::Null => Vec::new(),

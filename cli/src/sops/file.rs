@@ -135,6 +135,19 @@ pub fn render(
         .map_err(|e| CliError::new(code::ERROR_DUMPING_TREE, e.to_string()))
 }
 
+/// Renders one value (`--extract` of a number, bool, null, time or list) in the output format.
+pub fn render_value(
+    loaded_format: Format,
+    node: &signet_sops::tree::Node,
+    out: &OutputArgs,
+) -> CliResult<zeroize::Zeroizing<Vec<u8>>> {
+    let format = out.output_type.map(Format::from).unwrap_or(loaded_format);
+    store(format, out.indent)
+        .emit_value(node)
+        .map(zeroize::Zeroizing::new)
+        .map_err(|e| CliError::new(code::ERROR_DUMPING_TREE, e.to_string()))
+}
+
 /// Writes the rendered output where `out` says: in place over the input, `--output`, or stdout.
 pub fn write(bytes: &[u8], out: &OutputArgs, input: &Input) -> CliResult {
     let in_place = if out.in_place {

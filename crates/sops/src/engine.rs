@@ -777,30 +777,15 @@ fn comment_values_to_maps(tree: &mut Tree, ordinals: &[usize]) {
     }
 }
 
-/// Computes the MAC (uppercase hex) of a plain tree under `meta`'s rule, as [`encrypt`] would.
-pub fn compute_mac(tree: &mut Tree, meta: &Metadata) -> Result<String, Error> {
-    let rule = meta.rule.compile()?;
-    let mut hasher = new_mac_hasher(meta.mac_only_encrypted);
-    for leaf in collect_leaves(tree, &rule) {
-        if let LeafRef::Value(s) = &leaf.target
-            && (!meta.mac_only_encrypted || leaf.encrypted)
-            && let Some((bytes, _)) = cipher::plaintext_of(&s.value)
-        {
-            hasher.update(&bytes[..]);
-        }
-    }
-    Ok(hex_upper(&hasher.finalize()))
-}
-
 /// What `--extract` yields, as sops' `extract` decides.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Extracted {
     /// A map: write it as a whole plain file in the output format.
     Tree(Tree),
     /// A string: write its bytes as they are (no quoting, no newline).
-    Str(String),
-    /// Anything else (number, bool, list, …): write it with the store's value emitter, e.g.
-    /// [`crate::stores::json::emit_value`].
+    Text(Zeroizing<Vec<u8>>),
+    /// Anything else (number, bool, null, time, list): write it with the output store's
+    /// [`crate::Store::emit_value`].
     Value(Node),
 }
 
@@ -821,7 +806,12 @@ pub fn extract(tree: &Tree, path: &[crate::path::PathStep]) -> Result<Extracted,
         Node::Scalar(Scalar {
             value: Value::Str(s),
             ..
-        }) => Extracted::Str(s.clone()),
+        }) => Extracted::Text(Zeroizing::new(s.as_bytes().to_vec())),
+        // Text that is not UTF-8 (binary data) is a string to sops too.
+        Node::Scalar(Scalar {
+            value: Value::Bytes(b),
+            ..
+        }) => Extracted::Text(Zeroizing::new(b.clone())),
         other => Extracted::Value(other.clone()),
     })
 }

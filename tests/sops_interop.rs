@@ -544,3 +544,162 @@ fn fuzz_found_yaml_inputs_are_handled_as_sops_handles_them() {
         assert!(err.contains(name) && err.contains("tab"), "{name}: {err}");
     }
 }
+
+/// `--extract` prints what `sops -d --extract` prints, byte for byte and with the same exit code,
+/// for every kind of value — string, int, float, bool, null, empty string, time, multi-line text,
+/// nested map, list, list element, values with comments — read from every store and written in
+/// every output format (sops' refusals included: a dotenv or binary file cannot hold a lone
+/// number or list, exit 4), and it goes to `--output` as sops' does.
+///
+/// Left out on purpose: a whole float (`3.0`, and JSON numbers, which sops reads as floats) keeps
+/// its decimal point in YAML, the difference `sops_encrypts_signet_decrypts_every_store` names.
+#[test]
+fn extract_prints_what_sops_prints() {
+    let (sb, recipient) = fresh_age();
+    let yaml = "# top\napp:\n  # the password\n  password: hunter2\n  port: 5432\n  ratio: 0.25\n  enabled: true\n  empty: \"\"\n  nothing: null\n  when: 2024-01-02T03:04:05Z\n  list:\n    - one\n    - 2\n    - three: 3\n      four: [4]\n    # in list\n    - [a, b]\n  nested:\n    # a comment\n    k: v\n    deeper: {x: 1}\n  multi: |\n    line one\n    line two\n";
+    let json = "{\"name\": \"app <&>\", \"ratio\": 1.5, \"on\": false, \"tags\": [\"a\", \"b\"], \"nested\": {\"token\": \"t0k\", \"flag\": true}, \"nul\": null, \"e\": \"\", \"emptylist\": [], \"emptymap\": {}}\n";
+    // A value that is not a string goes through each output store's own writer: every output
+    // format. A string prints as it is whatever the output type, and a map as a plain file in it:
+    // their own format and JSON show that.
+    const EVERY: &[&str] = &["", "yaml", "json", "ini", "dotenv", "binary"];
+    const OWN_AND_JSON: &[&str] = &["", "json"];
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a [&'a str])]);
+    let cases: &[Case] = &[
+        (
+            "doc.yaml",
+            yaml,
+            &[
+                (r#"["app"]["password"]"#, OWN_AND_JSON),
+                (r#"["app"]["port"]"#, EVERY),
+                (r#"["app"]["ratio"]"#, EVERY),
+                (r#"["app"]["enabled"]"#, EVERY),
+                (r#"["app"]["empty"]"#, OWN_AND_JSON),
+                (r#"["app"]["nothing"]"#, EVERY),
+                (r#"["app"]["when"]"#, EVERY),
+                (r#"["app"]["list"]"#, EVERY),
+                (r#"["app"]["list"][0]"#, OWN_AND_JSON),
+                (r#"["app"]["list"][1]"#, OWN_AND_JSON),
+                (r#"["app"]["list"][2]"#, OWN_AND_JSON),
+                (r#"["app"]["nested"]"#, EVERY),
+                (r#"["app"]["nested"]["deeper"]"#, OWN_AND_JSON),
+                (r#"["app"]["multi"]"#, OWN_AND_JSON),
+            ],
+        ),
+        (
+            "doc.json",
+            json,
+            &[
+                (r#"["name"]"#, OWN_AND_JSON),
+                (r#"["ratio"]"#, EVERY),
+                (r#"["on"]"#, EVERY),
+                (r#"["tags"]"#, EVERY),
+                (r#"["tags"][1]"#, OWN_AND_JSON),
+                (r#"["nested"]"#, EVERY),
+                (r#"["nested"]["flag"]"#, OWN_AND_JSON),
+                (r#"["nul"]"#, EVERY),
+                (r#"["e"]"#, OWN_AND_JSON),
+                (r#"["emptylist"]"#, EVERY),
+                (r#"["emptymap"]"#, OWN_AND_JSON),
+            ],
+        ),
+        (
+            "multi.yaml",
+            "---\na: 1\nb: two\n---\nc: [x, z]\n",
+            &[(r#"["a"]"#, OWN_AND_JSON), (r#"["b"]"#, OWN_AND_JSON)],
+        ),
+        (
+            "app.env",
+            "# comment\nDB_USER=admin\nDB_PASSWORD=p@ss word=1\nEMPTY=\n",
+            &[
+                (r#"["DB_USER"]"#, OWN_AND_JSON),
+                (r#"["DB_PASSWORD"]"#, OWN_AND_JSON),
+                (r#"["EMPTY"]"#, OWN_AND_JSON),
+            ],
+        ),
+        (
+            "app.ini",
+            "[database]\nuser = admin\npassword = secret\n\n[cache]\nttl = 60\n",
+            &[
+                (r#"["database"]"#, OWN_AND_JSON),
+                (r#"["database"]["user"]"#, OWN_AND_JSON),
+                (r#"["cache"]["ttl"]"#, OWN_AND_JSON),
+            ],
+        ),
+        (
+            "blob.bin",
+            "\u{0}\u{1}binary\u{ff}data\n",
+            &[(r#"["data"]"#, OWN_AND_JSON)],
+        ),
+    ];
+    let mut compared = 0;
+    for (name, content, paths) in cases {
+        let plain = sb.write(name, content);
+        let enc = sb.join(&format!("enc-{name}"));
+        let enc = enc.to_str().unwrap();
+        sb.peer(
+            "sops",
+            args(
+                &["-e", "--age", &recipient, "--output", enc],
+                name,
+                plain.to_str().unwrap(),
+            ),
+        )
+        .ok();
+        for (path, outputs) in *paths {
+            for output in *outputs {
+                let mut head = vec!["--extract", path];
+                if !output.is_empty() {
+                    head.extend(["--output-type", output]);
+                }
+                let theirs = sb.peer("sops", args(&[&["-d"], &head[..]].concat(), name, enc));
+                let ours = sb.signet(args(&[&["decrypt"], &head[..]].concat(), name, enc));
+                assert_eq!(
+                    (ours.code(), ours.stdout()),
+                    (theirs.code(), theirs.stdout()),
+                    "{name} {path} --output-type {output:?}: signet (left) and sops (right)\n{}",
+                    ours.stderr()
+                );
+                compared += 1;
+            }
+        }
+    }
+    assert_eq!(
+        compared,
+        7 * 6 + 7 * 2 + 6 * 6 + 5 * 2 + 2 * 2 + 3 * 2 + 3 * 2 + 2
+    );
+
+    // Non-UTF-8 binary data, compared as bytes.
+    let enc = sb.join("enc-blob.bin");
+    let enc = enc.to_str().unwrap();
+    let extract = ["--extract", r#"["data"]"#, "--input-type", "binary", enc];
+    assert_eq!(
+        sb.signet([&["decrypt"][..], &extract].concat()).ok(),
+        sb.peer("sops", [&["-d"][..], &extract].concat()).ok()
+    );
+
+    // `--output` receives the value, as sops writes it there.
+    let enc = sb.join("enc-doc.yaml");
+    let enc = enc.to_str().unwrap();
+    for path in [r#"["app"]["password"]"#, r#"["app"]["port"]"#] {
+        let run = |tool: &str, out: &str| {
+            let head: &[&str] = if tool == "sops" {
+                &["-d"]
+            } else {
+                &["decrypt"]
+            };
+            let argv = [head, &["--extract", path, "--output", out, enc]].concat();
+            let printed = if tool == "sops" {
+                sb.peer("sops", argv).ok()
+            } else {
+                sb.signet(argv).ok()
+            };
+            assert!(printed.is_empty(), "{tool} {path}: printed to stdout too");
+            sb.read(out)
+        };
+        assert_eq!(
+            run("signet", "ours.out"),
+            run("sops", "theirs.out"),
+            "{path}"
+        );
+    }
+}

@@ -1,11 +1,13 @@
-//! Decrypting an arbitrary file as the CLI does: parse (store by byte 0), read the metadata, unwrap
-//! the data key with the public test identities of the shared vectors (age X25519, post-quantum,
-//! SSH), decrypt with and without `--ignore-mac`, and write the plaintext out. Seeded with the real
-//! sops files those identities open, so mutations reach values, comments and the MAC.
+//! Decrypting an arbitrary file as the CLI does: parse (store by byte 0), open it with the
+//! `Decryptor` (read the metadata, unwrap the data key with the public test identities of the shared
+//! vectors: age X25519, post-quantum, SSH), decrypt with and without `--ignore-mac`, and write the
+//! plaintext out. Seeded with the real sops files those identities open, so mutations reach
+//! values, comments and the MAC.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use signet_sops::engine::{self, DecryptOptions};
+use signet_sops::Decryptor;
+use signet_sops::engine::DecryptOptions;
 use signet_sops::stores::store_for;
 
 fuzz_target!(|data: &[u8]| {
@@ -14,16 +16,16 @@ fuzz_target!(|data: &[u8]| {
     };
     let store = store_for(signet_fuzz::format_of(selector));
     let Ok(tree) = store.parse(body) else { return };
-    let Ok(Some(meta)) = engine::metadata_of(&tree) else {
+    let Ok(decryptor) = Decryptor::new(tree) else {
         return;
     };
-    let Ok(key) = signet_keys::unwrap_data_key(&meta, signet_fuzz::vector_keyring()) else {
+    let Ok(key) = decryptor.unwrap_key(signet_fuzz::vector_keyring()) else {
         return;
     };
     for ignore_mac in [false, true] {
-        let mut plain = tree.clone();
-        if engine::decrypt(&mut plain, &key, DecryptOptions { ignore_mac }).is_ok() {
-            let _ = store.emit(&plain);
+        let opts = DecryptOptions { ignore_mac };
+        if let Ok(opened) = decryptor.clone().decrypt(key.clone(), opts) {
+            let _ = store.emit(&opened.tree);
         }
     }
 });

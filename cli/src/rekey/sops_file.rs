@@ -5,9 +5,8 @@
 use super::report::{FileReport, Kind, Status};
 use crate::sops::rotation::{KeyDrift, WantedKeys, rewrap_data_key, rotate_data_key};
 use signet_keys::{Keyring, NoInteraction, SopsConfig};
-use signet_sops::engine::{self, DecryptOptions};
-use signet_sops::tree::Tree;
-use signet_sops::{Format, stores};
+use signet_sops::engine::DecryptOptions;
+use signet_sops::{Decryptor, Format, stores};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -82,10 +81,10 @@ impl SopsContext {
     }
 }
 
-/// A sops file read from disk.
+/// A sops file read from disk, its metadata read.
 pub struct SopsFile {
     format: Format,
-    tree: Tree,
+    decryptor: Decryptor,
 }
 
 /// `Ok(Some)` when `bytes` are a sops file (metadata found in the store its name selects),
@@ -101,9 +100,9 @@ pub fn recognise(path: &Path, bytes: &[u8]) -> Result<Option<SopsFile>, String> 
         Err(e) if looks_like_sops => return Err(e.to_string()),
         Err(_) => return Ok(None),
     };
-    match engine::metadata_of(&tree) {
-        Ok(Some(_)) => Ok(Some(SopsFile { format, tree })),
-        Ok(None) => Ok(None),
+    match Decryptor::new(tree) {
+        Ok(decryptor) => Ok(Some(SopsFile { format, decryptor })),
+        Err(signet_sops::Error::NotEncrypted) => Ok(None),
         Err(e) => Err(format!("unreadable sops metadata: {e}")),
     }
 }
@@ -113,13 +112,10 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 /// Checks and, unless `--check`, brings one sops file up to date.
-pub fn process(ctx: &SopsContext, path: &Path, name: &str, mut file: SopsFile) -> FileReport {
+pub fn process(ctx: &SopsContext, path: &Path, name: &str, file: SopsFile) -> FileReport {
     let fail = |e: &str| FileReport::failed(name, Kind::Sops, e);
-    let mut meta = match engine::metadata_of(&file.tree) {
-        Ok(Some(meta)) => meta,
-        Ok(None) => return fail("sops metadata not found"),
-        Err(e) => return fail(&e.to_string()),
-    };
+    let SopsFile { format, decryptor } = file;
+    let meta = decryptor.metadata();
     let wanted = match ctx.config_for(path).as_deref() {
         None => None,
         Some(Err(e)) => return fail(e),
@@ -130,7 +126,7 @@ pub fn process(ctx: &SopsContext, path: &Path, name: &str, mut file: SopsFile) -
         },
     };
     let mut reasons = match &wanted {
-        Some(wanted) => match KeyDrift::between(&meta, wanted) {
+        Some(wanted) => match KeyDrift::between(meta, wanted) {
             Ok(drift) => drift.reasons(),
             Err(e) => return fail(&e.to_string()),
         },
@@ -150,14 +146,14 @@ pub fn process(ctx: &SopsContext, path: &Path, name: &str, mut file: SopsFile) -
     if ctx.check {
         return FileReport::new(name, Kind::Sops, Status::Stale).because(reasons);
     }
-    let key = match signet_keys::unwrap_data_key(&meta, ctx.keyring()) {
+    let key = match decryptor.unwrap_key(ctx.keyring()) {
         Ok(key) => key,
         Err(e) => return fail(&format!("cannot open the data key: {e}")),
     };
     let result = if ctx.rotate {
         let wanted = match wanted {
             Some(w) => w,
-            None => match signet_keys::key_specs_from_metadata(&meta) {
+            None => match signet_keys::key_specs_from_metadata(meta) {
                 Ok(groups) => WantedKeys {
                     threshold: signet_keys::shamir_threshold_for(
                         groups.len(),
@@ -168,22 +164,27 @@ pub fn process(ctx: &SopsContext, path: &Path, name: &str, mut file: SopsFile) -
                 Err(e) => return fail(&e.to_string()),
             },
         };
-        rotate_data_key(name, &mut file.tree, &key, &wanted)
+        rotate_data_key(name, decryptor, key, &wanted)
     } else {
         // Re-wrapping alone never reads the values; check the MAC first so a tampered file is
         // reported, not re-blessed with new recipients.
-        if let Err(e) = engine::decrypt(&mut file.tree.clone(), &key, DecryptOptions::default()) {
+        if let Err(e) = decryptor
+            .clone()
+            .decrypt(key.clone(), DecryptOptions::default())
+        {
             return fail(&e.to_string());
         }
         let Some(wanted) = wanted else {
             return fail("no creation rule matches");
         };
-        rewrap_data_key(name, &mut file.tree, &mut meta, &key, &wanted)
+        let (mut tree, mut meta) = decryptor.into_parts();
+        rewrap_data_key(name, &mut tree, &mut meta, &key.data_key, &wanted).map(|()| tree)
     };
-    if let Err(e) = result {
-        return fail(&e.message);
-    }
-    let out = match stores::store_for(file.format).emit(&file.tree) {
+    let tree = match result {
+        Ok(tree) => tree,
+        Err(e) => return fail(&e.message),
+    };
+    let out = match stores::store_for(format).emit(&tree) {
         Ok(out) => zeroize::Zeroizing::new(out),
         Err(e) => return fail(&e.to_string()),
     };

@@ -3,11 +3,12 @@
 
 use super::args::{DecryptArgs, InputArgs, KeyArgs, OutputArgs};
 use super::editor::{self, Edited};
-use super::file::{self, Loaded, engine_error};
+use super::file::{self, engine_error};
 use super::keys;
 use crate::exit::{CliError, CliResult, code};
 use clap::Args;
-use signet_sops::engine::{self, DecryptOptions, EncryptOptions};
+use signet_sops::decryptor::OpenError;
+use signet_sops::engine::{self, DecryptOptions, EncryptOptions, Extracted};
 use signet_sops::metadata::Metadata;
 use signet_sops::tree::{Node, Scalar, Tree, Value};
 use signet_sops::{DataKey, Format};
@@ -148,47 +149,42 @@ pub struct KeygenCmd {
 
 /// A decrypted file and what it takes to write it back.
 struct Opened {
-    loaded: Loaded,
-    key: DataKey,
-    decrypted: engine::Decrypted,
+    input: crate::io::Input,
+    format: Format,
+    doc: signet_sops::Opened,
 }
 
 /// Reads and decrypts a file.
 fn open(input: &InputArgs, ignore_mac: bool) -> CliResult<Opened> {
-    let mut loaded = file::load(input)?;
-    let name = loaded.input.display_name();
-    let metadata = engine::metadata_of(&loaded.tree)
-        .map_err(|e| engine_error(&name, e))?
-        .ok_or_else(|| {
-            loaded.err(
-                code::ERROR_GENERIC,
-                "sops metadata not found: the file is not encrypted",
-            )
+    let file::Encrypted {
+        input,
+        format,
+        decryptor,
+    } = file::load_encrypted(input)?;
+    let name = input.display_name();
+    let doc = decryptor
+        .open(&keys::keyring(), DecryptOptions { ignore_mac })
+        .map_err(|e| match e {
+            OpenError::Key(e) => keys::no_data_key(&name, e),
+            OpenError::Document(e) => engine_error(&name, e),
         })?;
-    let key = keys::data_key(&name, &metadata)?;
-    let decrypted = engine::decrypt(&mut loaded.tree, &key, DecryptOptions { ignore_mac })
-        .map_err(|e| engine_error(&name, e))?;
-    if decrypted.mac_matched == Some(false) {
+    if doc.mac_matched == Some(false) {
         eprintln!("signet: warning: {name}: MAC mismatch ignored (--ignore-mac)");
     }
-    Ok(Opened {
-        loaded,
-        key,
-        decrypted,
-    })
+    Ok(Opened { input, format, doc })
 }
 
 /// Re-encrypts an opened file's (edited) tree with its own data key and keys, reusing the IVs of
 /// unchanged values.
 fn reseal(tree: &mut Tree, opened: &Opened) -> Result<(), signet_sops::Error> {
-    let mut meta = opened.decrypted.metadata.clone();
+    let mut meta = opened.doc.metadata.clone();
     meta.bump_version();
     engine::encrypt(
         tree,
-        &opened.key,
+        &opened.doc.data_key,
         &mut meta,
         &EncryptOptions {
-            previous: Some(&opened.decrypted.previous),
+            previous: Some(&opened.doc.previous),
             last_modified: None,
         },
     )
@@ -251,43 +247,23 @@ pub fn encrypt(cmd: EncryptCmd) -> CliResult {
 /// `signet decrypt`.
 pub fn decrypt(cmd: DecryptCmd) -> CliResult {
     let opened = open(&cmd.input, cmd.decrypt.ignore_mac)?;
-    let name = opened.loaded.input.display_name();
-    let format = opened.loaded.format;
-    let tree = opened.loaded.tree;
+    let name = opened.input.display_name();
+    let format = opened.format;
+    let tree = opened.doc.tree;
     if let Some(path) = &cmd.decrypt.extract {
         let steps = signet_sops::path::parse_path(path).map_err(|e| engine_error(&name, e))?;
-        let root = &tree
-            .documents
-            .first()
-            .ok_or_else(|| {
-                CliError::new(
-                    code::NEED_AT_LEAST_ONE_DOCUMENT,
-                    format!("{name}: no document"),
-                )
-            })?
-            .root;
-        let node = signet_sops::path::get(root, &steps).map_err(|e| engine_error(&name, e))?;
-        return match node {
-            // A scalar prints bare, as sops does.
-            Node::Scalar(s) => crate::io::write_stdout(&scalar_text(&s.value)),
-            other => {
-                let sub = Tree {
-                    documents: vec![signet_sops::tree::Document {
-                        root: other.clone(),
-                        origin: None,
-                    }],
-                    source: None,
-                };
-                let out = file::render(format, sub, &cmd.output, None)?;
-                file::write(&out, &cmd.output, &opened.loaded.input)
-            }
+        let out = match engine::extract(&tree, &steps).map_err(|e| engine_error(&name, e))? {
+            Extracted::Tree(sub) => file::render(format, sub, &cmd.output, None)?,
+            Extracted::Text(text) => text,
+            Extracted::Value(node) => file::render_value(format, &node, &cmd.output)?,
         };
+        return file::write(&out, &cmd.output, &opened.input);
     }
     let out = file::render(format, tree, &cmd.output, None)?;
-    file::write(&out, &cmd.output, &opened.loaded.input)
+    file::write(&out, &cmd.output, &opened.input)
 }
 
-/// The bare text of a scalar, as `--extract` prints it.
+/// The bare text of a scalar, as `exec-env` passes it.
 fn scalar_text(v: &Value) -> zeroize::Zeroizing<Vec<u8>> {
     zeroize::Zeroizing::new(match v {
         Value::Null => Vec::new(),
@@ -309,12 +285,12 @@ pub fn edit(cmd: EditCmd) -> CliResult {
         return edit_new(cmd, path);
     }
     let opened = open(&cmd.input, cmd.ignore_mac)?;
-    let name = opened.loaded.input.display_name();
-    let format = opened.loaded.format;
+    let name = opened.input.display_name();
+    let format = opened.format;
     let store = file::store(format, None);
     let plain = zeroize::Zeroizing::new(
         store
-            .emit(&opened.loaded.tree)
+            .emit(&opened.doc.tree)
             .map_err(|e| engine_error(&name, e))?,
     );
     edit_session(&plain, &path, &name, store.as_ref(), |tree| {
@@ -448,8 +424,8 @@ fn modify(
         ..InputArgs::file(file)
     };
     let opened = open(&input, false)?;
-    let name = opened.loaded.input.display_name();
-    let mut tree = opened.loaded.tree.clone();
+    let name = opened.input.display_name();
+    let mut tree = opened.doc.tree.clone();
     let root = &mut tree
         .documents
         .first_mut()
@@ -465,7 +441,7 @@ fn modify(
     }
     reseal(&mut tree, &opened).map_err(|e| engine_error(&name, e))?;
     let out = zeroize::Zeroizing::new(
-        file::store(opened.loaded.format, None)
+        file::store(opened.format, None)
             .emit(&tree)
             .map_err(|e| engine_error(&name, e))?,
     );
@@ -618,7 +594,7 @@ fn strip_origins(node: Node) -> Node {
 pub fn exec_env(cmd: ExecEnvCmd) -> CliResult {
     let opened = open(&InputArgs::file(&cmd.file), false)?;
     let mut vars = Vec::new();
-    for doc in &opened.loaded.tree.documents {
+    for doc in &opened.doc.tree.documents {
         if let Node::Map(m) = &doc.root {
             for (k, v) in m.pairs() {
                 if let Node::Scalar(s) = v {
@@ -637,13 +613,10 @@ pub fn exec_env(cmd: ExecEnvCmd) -> CliResult {
 /// `signet exec-file`.
 pub fn exec_file(cmd: ExecFileCmd) -> CliResult {
     let opened = open(&InputArgs::file(&cmd.file), false)?;
-    let name = opened.loaded.input.display_name();
-    let format = cmd
-        .output_type
-        .map(Format::from)
-        .unwrap_or(opened.loaded.format);
-    let mut tree = opened.loaded.tree.clone();
-    if format != opened.loaded.format {
+    let name = opened.input.display_name();
+    let format = cmd.output_type.map(Format::from).unwrap_or(opened.format);
+    let mut tree = opened.doc.tree.clone();
+    if format != opened.format {
         tree.source = None;
     }
     let plain = zeroize::Zeroizing::new(

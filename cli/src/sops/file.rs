@@ -6,7 +6,7 @@ use crate::exit::{CliError, CliResult, code};
 use crate::io::Input;
 use signet_sops::stores::yaml::YamlStore;
 use signet_sops::tree::Tree;
-use signet_sops::{Format, Store};
+use signet_sops::{Decryptor, Format, Store};
 use std::path::{Path, PathBuf};
 
 impl From<FormatArg> for Format {
@@ -38,6 +38,39 @@ impl Loaded {
     pub fn err(&self, code: u8, message: impl std::fmt::Display) -> CliError {
         CliError::new(code, format!("{}: {message}", self.input.display_name()))
     }
+}
+
+/// An encrypted file read and parsed, its metadata read (once) by the [`Decryptor`].
+pub struct Encrypted {
+    /// Where it came from.
+    pub input: Input,
+    /// Its format.
+    pub format: Format,
+    /// The document, ready to unwrap its data key and decrypt.
+    pub decryptor: Decryptor,
+}
+
+/// Reads and parses an encrypted input; exit 1 when it has no sops metadata.
+pub fn load_encrypted(args: &InputArgs) -> CliResult<Encrypted> {
+    let Loaded {
+        input,
+        format,
+        tree,
+        ..
+    } = load(args)?;
+    let name = input.display_name();
+    let decryptor = Decryptor::new(tree).map_err(|e| match e {
+        signet_sops::Error::NotEncrypted => CliError::new(
+            code::ERROR_GENERIC,
+            format!("{name}: sops metadata not found: the file is not encrypted"),
+        ),
+        e => engine_error(&name, e),
+    })?;
+    Ok(Encrypted {
+        input,
+        format,
+        decryptor,
+    })
 }
 
 /// The store for `format`, with the YAML indentation given (sops' 4 by default).
@@ -98,6 +131,19 @@ pub fn render(
     let indent = out.indent.or(yaml_indent);
     store(format, indent)
         .emit(&tree)
+        .map(zeroize::Zeroizing::new)
+        .map_err(|e| CliError::new(code::ERROR_DUMPING_TREE, e.to_string()))
+}
+
+/// Renders one value (`--extract` of a number, bool, null, time or list) in the output format.
+pub fn render_value(
+    loaded_format: Format,
+    node: &signet_sops::tree::Node,
+    out: &OutputArgs,
+) -> CliResult<zeroize::Zeroizing<Vec<u8>>> {
+    let format = out.output_type.map(Format::from).unwrap_or(loaded_format);
+    store(format, out.indent)
+        .emit_value(node)
         .map(zeroize::Zeroizing::new)
         .map_err(|e| CliError::new(code::ERROR_DUMPING_TREE, e.to_string()))
 }

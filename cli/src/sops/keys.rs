@@ -4,9 +4,8 @@
 use super::args::KeyArgs;
 use crate::exit::{CliError, CliResult, code};
 use signet_keys::{CreationRule, Interaction, KeySpec, Keyring, SopsConfig};
-use signet_sops::DataKey;
-use signet_sops::metadata::Metadata;
 use signet_sops::rules::EncryptionRule;
+use signet_sops::{Decryptor, UnwrappedDataKey};
 use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;
@@ -41,9 +40,15 @@ pub fn keyring() -> Keyring {
 }
 
 /// Unwraps the data key of a file, or fails with exit 128 naming the keys tried.
-pub fn data_key(name: &str, metadata: &Metadata) -> CliResult<DataKey> {
-    signet_keys::unwrap_data_key(metadata, &keyring())
-        .map_err(|e| CliError::new(code::COULD_NOT_RETRIEVE_KEY, format!("{name}: {e}")))
+pub fn data_key(name: &str, decryptor: &Decryptor) -> CliResult<UnwrappedDataKey> {
+    decryptor
+        .unwrap_key(&keyring())
+        .map_err(|e| no_data_key(name, e))
+}
+
+/// Exit 128: no key could unwrap the data key of `name`.
+pub fn no_data_key(name: &str, e: signet_keys::Error) -> CliError {
+    CliError::new(code::COULD_NOT_RETRIEVE_KEY, format!("{name}: {e}"))
 }
 
 /// The `.sops.yaml` in effect: `--config`, else the nearest one walking up from the working directory.

@@ -9,10 +9,10 @@ use super::keys;
 use crate::exit::{CliError, CliResult, code};
 use clap::Args;
 use signet_keys::{CreationRule, KeySpec};
-use signet_sops::DataKey;
 use signet_sops::engine::{self, DecryptOptions, EncryptOptions};
 use signet_sops::metadata::Metadata;
 use signet_sops::tree::Tree;
+use signet_sops::{DataKey, Decryptor, UnwrappedDataKey};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -81,18 +81,15 @@ fn specs(age: Option<&str>, kms: Option<&str>, vault: Option<&str>) -> CliResult
 /// `signet rotate`: decrypt, then encrypt every value again under a fresh data key wrapped for the
 /// file's master keys (plus `--add-*`, minus `--rm-*`).
 pub fn rotate(cmd: RotateCmd) -> CliResult {
-    let mut loaded = file::load(&cmd.input)?;
-    let name = loaded.input.display_name();
-    let metadata = engine::metadata_of(&loaded.tree)
-        .map_err(|e| engine_error(&name, e))?
-        .ok_or_else(|| {
-            loaded.err(
-                code::ERROR_GENERIC,
-                "sops metadata not found: the file is not encrypted",
-            )
-        })?;
-    let old_key = keys::data_key(&name, &metadata)?;
-    let mut groups = signet_keys::key_specs_from_metadata(&metadata)
+    let file::Encrypted {
+        input,
+        format,
+        decryptor,
+    } = file::load_encrypted(&cmd.input)?;
+    let name = input.display_name();
+    let old_key = keys::data_key(&name, &decryptor)?;
+    let metadata = decryptor.metadata();
+    let mut groups = signet_keys::key_specs_from_metadata(metadata)
         .map_err(|e| CliError::new(code::ERROR_GENERIC, format!("{name}: {e}")))?;
     signet_keys::add_keys(
         &mut groups,
@@ -112,30 +109,33 @@ pub fn rotate(cmd: RotateCmd) -> CliResult {
     let threshold = metadata.shamir_threshold.map(|t| t.min(groups.len()));
     let threshold = signet_keys::shamir_threshold_for(groups.len(), threshold);
     let wanted = WantedKeys { groups, threshold };
-    rotate_data_key(&name, &mut loaded.tree, &old_key, &wanted)?;
-    let out = file::render(loaded.format, loaded.tree, &cmd.output, None)?;
-    file::write(&out, &cmd.output, &loaded.input)
+    let tree = rotate_data_key(&name, decryptor, old_key, &wanted)?;
+    let out = file::render(format, tree, &cmd.output, None)?;
+    file::write(&out, &cmd.output, &input)
 }
 
-/// Decrypts `tree` with `old_key` (checking the MAC) and encrypts every value again under a fresh
-/// data key wrapped for `wanted`. The one implementation of "rotate the data key" (`rotate`,
-/// `rekey --rotate`). Plaintext only ever lives in memory.
+/// Decrypts the document with its data key `old_key` (checking the MAC) and encrypts every value
+/// again under a fresh data key wrapped for `wanted`; returns the re-encrypted tree. The one
+/// implementation of "rotate the data key" (`rotate`, `rekey --rotate`). Plaintext only ever lives
+/// in memory.
 pub fn rotate_data_key(
     name: &str,
-    tree: &mut Tree,
-    old_key: &DataKey,
+    decryptor: Decryptor,
+    old_key: UnwrappedDataKey,
     wanted: &WantedKeys,
-) -> CliResult {
-    let decrypted = engine::decrypt(tree, old_key, DecryptOptions::default())
+) -> CliResult<Tree> {
+    let opened = decryptor
+        .decrypt(old_key, DecryptOptions::default())
         .map_err(|e| engine_error(name, e))?;
-    let mut meta = decrypted.metadata;
+    let (mut tree, mut meta) = (opened.tree, opened.metadata);
     let new_key = DataKey::generate();
     meta.key_groups = signet_keys::wrap_data_key(&new_key, &wanted.groups, wanted.threshold)
         .map_err(|e| CliError::new(code::ERROR_ENCRYPTING_TREE, format!("{name}: {e}")))?;
     meta.shamir_threshold = wanted.threshold;
     meta.bump_version();
-    engine::encrypt(tree, &new_key, &mut meta, &EncryptOptions::default())
-        .map_err(|e| engine_error(name, e))
+    engine::encrypt(&mut tree, &new_key, &mut meta, &EncryptOptions::default())
+        .map_err(|e| engine_error(name, e))?;
+    Ok(tree)
 }
 
 /// `signet updatekeys`: make the file's master keys those of its creation rule, keeping the data key
@@ -146,16 +146,12 @@ pub fn updatekeys(cmd: UpdatekeysCmd) -> CliResult {
         config: cmd.config.clone(),
         ..InputArgs::file(&cmd.file)
     };
-    let mut loaded = file::load(&input)?;
-    let name = loaded.input.display_name();
-    let mut meta = engine::metadata_of(&loaded.tree)
-        .map_err(|e| engine_error(&name, e))?
-        .ok_or_else(|| {
-            loaded.err(
-                code::ERROR_GENERIC,
-                "sops metadata not found: the file is not encrypted",
-            )
-        })?;
+    let file::Encrypted {
+        input,
+        format,
+        decryptor,
+    } = file::load_encrypted(&input)?;
+    let name = input.display_name();
     let config = keys::config(cmd.config.as_deref())?.ok_or_else(|| {
         CliError::new(
             code::CONFIG_FILE_NOT_FOUND,
@@ -169,7 +165,7 @@ pub fn updatekeys(cmd: UpdatekeysCmd) -> CliResult {
         )
     })?;
     let wanted = WantedKeys::of_rule(&rule, cmd.shamir_secret_sharing_threshold);
-    let drift = KeyDrift::between(&meta, &wanted)
+    let drift = KeyDrift::between(decryptor.metadata(), &wanted)
         .map_err(|e| CliError::new(code::ERROR_GENERIC, format!("{name}: {e}")))?;
     if drift.is_empty() {
         eprintln!("{name}: already up to date");
@@ -185,10 +181,11 @@ pub fn updatekeys(cmd: UpdatekeysCmd) -> CliResult {
             "not changed: confirmation refused",
         ));
     }
-    let key = keys::data_key(&name, &meta)?;
-    rewrap_data_key(&name, &mut loaded.tree, &mut meta, &key, &wanted)?;
-    let out = file::store(loaded.format, None)
-        .emit(&loaded.tree)
+    let key = keys::data_key(&name, &decryptor)?;
+    let (mut tree, mut meta) = decryptor.into_parts();
+    rewrap_data_key(&name, &mut tree, &mut meta, &key.data_key, &wanted)?;
+    let out = file::store(format, None)
+        .emit(&tree)
         .map_err(|e| engine_error(&name, e))?;
     crate::io::write_atomic(&cmd.file, &out)?;
     eprintln!("{name}: key groups updated");

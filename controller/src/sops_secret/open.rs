@@ -19,7 +19,7 @@
 use serde_json::{Map, Value, json};
 use signet_api::sops_secret::{BINDING_FIELD, Binding, ENCRYPTED_REGEX};
 use signet_keys::Keyring;
-use signet_sops::{DataKey, Format, Metadata, cipher, engine, stores::store_for};
+use signet_sops::{DataKey, Decryptor, Format, Metadata, cipher, engine, stores::store_for};
 use std::collections::BTreeMap;
 use zeroize::Zeroizing;
 
@@ -112,16 +112,18 @@ pub async fn open(
         }
     }
     let document = json!({ "spec": reduced, "sops": sops });
-    let (tree, metadata) = off_runtime(move || parse(&document)).await??;
+    let decryptor = off_runtime(move || parse(&document)).await??;
+    let metadata = decryptor.metadata();
     if !metadata.mac_only_encrypted {
         return Err(OpenError::Invalid(
             "sops.mac_only_encrypted must be true: otherwise the MAC covers metadata the cluster changes (encrypt with `signet encrypt --kind SopsSecret` or `sops --mac-only-encrypted --encrypted-regex '^(data|stringData)$'`)".into(),
         ));
     }
-    let unwrapped = signet_keys::unwrap_data_key_with_origin(&metadata, keyring)
+    // The unwrap may call KMS or Vault: awaited here, between the two CPU-bound steps.
+    let unwrapped = signet_keys::unwrap_data_key_with_origin(metadata, keyring)
         .await
-        .map_err(|e| OpenError::NoKey(no_key_summary(&metadata, &e)))?;
-    off_runtime(move || decrypt(tree, &metadata, unwrapped, sealed_binding)).await?
+        .map_err(|e| OpenError::NoKey(no_key_summary(metadata, &e)))?;
+    off_runtime(move || decrypt(decryptor, unwrapped, sealed_binding)).await?
 }
 
 /// Runs CPU-bound work on the blocking pool, so that a large object never stalls the runtime
@@ -134,8 +136,8 @@ async fn off_runtime<T: Send + 'static>(
         .map_err(|_| OpenError::Invalid("decryption stopped unexpectedly".into()))
 }
 
-/// The sops tree and metadata of the reduced document, within [`MAX_ENCRYPTED_BYTES`].
-fn parse(document: &Value) -> Result<(signet_sops::Tree, Metadata), OpenError> {
+/// The reduced document, its metadata read, within [`MAX_ENCRYPTED_BYTES`].
+fn parse(document: &Value) -> Result<Decryptor, OpenError> {
     let bytes = serde_json::to_vec(document)
         .map_err(|e| OpenError::Invalid(format!("cannot serialise the object: {e}")))?;
     if bytes.len() > MAX_ENCRYPTED_BYTES {
@@ -147,31 +149,28 @@ fn parse(document: &Value) -> Result<(signet_sops::Tree, Metadata), OpenError> {
     let tree = store_for(Format::Json)
         .parse(&bytes)
         .map_err(|e| OpenError::Invalid(format!("not a sops document: {e}")))?;
-    let metadata = engine::metadata_of(&tree)
-        .map_err(|e| OpenError::Invalid(format!("invalid sops metadata: {e}")))?
-        .ok_or_else(|| {
+    Decryptor::new(tree).map_err(|e| match e {
+        signet_sops::Error::NotEncrypted => {
             OpenError::Invalid("no sops metadata (the object is not encrypted)".into())
-        })?;
-    Ok((tree, metadata))
+        }
+        e => OpenError::Invalid(format!("invalid sops metadata: {e}")),
+    })
 }
 
 /// Decrypts the values with the recovered data key and checks the MAC (blocking, bounded).
 fn decrypt(
-    mut tree: signet_sops::Tree,
-    metadata: &Metadata,
+    decryptor: Decryptor,
     unwrapped: signet_keys::UnwrappedDataKey,
     sealed_binding: Option<String>,
 ) -> Result<Opened, OpenError> {
     let store = store_for(Format::Json);
-    let decrypted = engine::decrypt(
-        &mut tree,
-        &unwrapped.data_key,
-        engine::DecryptOptions { ignore_mac: true },
-    )
-    .map_err(|_| OpenError::Tampered)?;
+    // The MAC is checked below, in every order the API server may have put the keys in.
+    let decrypted = decryptor
+        .decrypt(unwrapped, engine::DecryptOptions { ignore_mac: true })
+        .map_err(|_| OpenError::Tampered)?;
     let plain_bytes = Zeroizing::new(
         store
-            .emit(&tree)
+            .emit(&decrypted.tree)
             .map_err(|e| OpenError::Invalid(format!("cannot read the decrypted values: {e}")))?,
     );
     let plain: Value = serde_json::from_slice(&plain_bytes)
@@ -191,8 +190,8 @@ fn decrypt(
         verify_mac_in_any_order(
             &sections,
             binding.as_deref().map(String::as_bytes),
-            metadata,
-            &unwrapped.data_key,
+            &decrypted.metadata,
+            &decrypted.data_key,
         )?;
     }
     // Read only once the MAC vouches for it; the message does not repeat it.
@@ -202,7 +201,7 @@ fn decrypt(
         .map_err(|e| OpenError::Invalid(format!("spec.binding: {e}")))?;
     Ok(Opened {
         data: secret_values(sections)?,
-        opened_by: unwrapped.opened_by,
+        opened_by: decrypted.opened_by,
         binding,
     })
 }

@@ -149,13 +149,18 @@ async fn unwrap_group(group: &KeyGroup, keyring: &Keyring) -> GroupOutcome {
     outcome
 }
 
-/// A recovered data key and the keys that opened it.
-pub struct UnwrappedDataKey {
-    /// The data key.
-    pub data_key: DataKey,
-    /// One line per key group used, `group N: <public key name>` (recipient, ARN, URI): public
-    /// names only, safe for logs and status messages.
-    pub opened_by: Vec<String>,
+/// A recovered data key and the keys that opened it (signet-sops' type: what a
+/// [`signet_sops::Decryptor`] decrypts with).
+pub use signet_sops::UnwrappedDataKey;
+
+/// The keyring is how a [`signet_sops::Decryptor`] gets its data key: [`unwrap_data_key_with_origin`]
+/// driven to completion on the calling thread (see [`block_on`]).
+impl signet_sops::KeyUnwrapper for Keyring {
+    type Error = Error;
+
+    fn unwrap_data_key(&self, metadata: &Metadata) -> Result<UnwrappedDataKey, Error> {
+        block_on(unwrap_data_key_with_origin(metadata, self))
+    }
 }
 
 /// Recovers the data key of a file from its metadata with the keys in `keyring`.

@@ -8,7 +8,8 @@
 //! - [`kms`] and [`vault`]: AWS KMS and Vault/OpenBao transit master keys and key sources.
 //! - [`keyspec`]: [`KeySpec`], a master key as the user names it (`--age`, `--kms`, …).
 //! - [`keyring`]: [`Keyring`], identity discovery exactly like sops (`SOPS_AGE_KEY*`, ssh keys,
-//!   `keys.txt`).
+//!   `keys.txt`); it is the [`signet_sops::KeyUnwrapper`] a [`signet_sops::Decryptor`] opens a file
+//!   with.
 //! - [`groups`]: [`wrap_data_key`] / [`unwrap_data_key`] across key groups and Shamir shares.
 //! - [`config`]: `.sops.yaml` lookup and creation rules.
 //! - [`keygen`]: new age identities written like `age-keygen`.

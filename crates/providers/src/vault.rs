@@ -622,6 +622,7 @@ impl SecretProvider for VaultKv {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use signet_testkit::one_shot_server;
 
     fn config(server: &str, mount: &str, auth: VaultAuth) -> VaultKvConfig {
         VaultKvConfig {
@@ -635,31 +636,6 @@ mod tests {
 
     fn token(t: &str) -> VaultAuth {
         VaultAuth::Token(Zeroizing::new(t.to_owned()))
-    }
-
-    /// A one-shot HTTP server on 127.0.0.1: answers the first request with `head` and then `body`
-    /// bytes of `x`; hands back what it was sent.
-    fn one_shot_server(head: String, body: usize) -> (String, std::thread::JoinHandle<String>) {
-        use std::io::{Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = format!("http://{}", listener.local_addr().unwrap());
-        let handle = std::thread::spawn(move || {
-            let (mut stream, _) = listener.accept().unwrap();
-            let mut request = vec![0u8; 8192];
-            let n = stream.read(&mut request).unwrap_or(0);
-            let _ = stream.write_all(head.as_bytes());
-            let chunk = vec![b'x'; 64 << 10];
-            let mut left = body;
-            while left > 0 {
-                let n = left.min(chunk.len());
-                if stream.write_all(&chunk[..n]).is_err() {
-                    break;
-                }
-                left -= n;
-            }
-            String::from_utf8_lossy(&request[..n]).into_owned()
-        });
-        (address, handle)
     }
 
     #[tokio::test]

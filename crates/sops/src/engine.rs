@@ -545,12 +545,17 @@ pub fn attach_metadata(tree: &mut Tree, meta: &Metadata) {
 /// Removes the `sops` key from every document, returning the metadata read from the first.
 pub fn detach_metadata(tree: &mut Tree) -> Result<Metadata, Error> {
     let meta = metadata_of(tree)?.ok_or(Error::NotEncrypted)?;
+    strip_metadata(tree);
+    Ok(meta)
+}
+
+/// Removes the `sops` key from every document (its metadata already read).
+pub(crate) fn strip_metadata(tree: &mut Tree) {
     for doc in tree.documents.iter_mut() {
         if let Node::Map(m) = &mut doc.root {
             m.remove(SOPS_KEY);
         }
     }
-    Ok(meta)
 }
 
 /// The outcome of [`decrypt`].
@@ -568,9 +573,28 @@ pub struct Decrypted {
 /// Decrypts an encrypted tree in place: verifies the MAC (unless `ignore_mac`), replaces every
 /// encrypted value with its typed plaintext and every encrypted comment with its text, and removes
 /// the `sops` key. On any error the tree may be partly decrypted; callers discard it.
+///
+/// To open a file, use [`crate::Decryptor`], which reads the metadata once and unwraps the data
+/// key; this is the step after, for a tree whose key is already at hand.
 pub fn decrypt(tree: &mut Tree, key: &DataKey, opts: DecryptOptions) -> Result<Decrypted, Error> {
     let metadata = detach_metadata(tree)?;
-    let (previous, mac) = decrypt_values(tree, key, &metadata)?;
+    let (previous, mac_matched) = decrypt_detached(tree, key, &metadata, opts)?;
+    Ok(Decrypted {
+        metadata,
+        previous,
+        mac_matched,
+    })
+}
+
+/// [`decrypt`] of a tree whose metadata was already read and removed: the IVs and whether the MAC
+/// matched.
+pub(crate) fn decrypt_detached(
+    tree: &mut Tree,
+    key: &DataKey,
+    metadata: &Metadata,
+    opts: DecryptOptions,
+) -> Result<(PreviousCiphertexts, Option<bool>), Error> {
+    let (previous, mac) = decrypt_values(tree, key, metadata)?;
     let mac_matched = match &metadata.mac {
         None => {
             if !opts.ignore_mac {
@@ -579,7 +603,7 @@ pub fn decrypt(tree: &mut Tree, key: &DataKey, opts: DecryptOptions) -> Result<D
             None
         }
         Some(_) => {
-            let stored_plain = match stored_mac(&metadata, key) {
+            let stored_plain = match stored_mac(metadata, key) {
                 Ok(plain) => plain,
                 Err(e) if !opts.ignore_mac => return Err(e),
                 Err(_) => None,
@@ -593,11 +617,7 @@ pub fn decrypt(tree: &mut Tree, key: &DataKey, opts: DecryptOptions) -> Result<D
             Some(ok)
         }
     };
-    Ok(Decrypted {
-        metadata,
-        previous,
-        mac_matched,
-    })
+    Ok((previous, mac_matched))
 }
 
 /// Decrypts the values of a tree whose `sops` key was already removed; returns the IVs and the
@@ -757,30 +777,15 @@ fn comment_values_to_maps(tree: &mut Tree, ordinals: &[usize]) {
     }
 }
 
-/// Computes the MAC (uppercase hex) of a plain tree under `meta`'s rule, as [`encrypt`] would.
-pub fn compute_mac(tree: &mut Tree, meta: &Metadata) -> Result<String, Error> {
-    let rule = meta.rule.compile()?;
-    let mut hasher = new_mac_hasher(meta.mac_only_encrypted);
-    for leaf in collect_leaves(tree, &rule) {
-        if let LeafRef::Value(s) = &leaf.target
-            && (!meta.mac_only_encrypted || leaf.encrypted)
-            && let Some((bytes, _)) = cipher::plaintext_of(&s.value)
-        {
-            hasher.update(&bytes[..]);
-        }
-    }
-    Ok(hex_upper(&hasher.finalize()))
-}
-
 /// What `--extract` yields, as sops' `extract` decides.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Extracted {
     /// A map: write it as a whole plain file in the output format.
     Tree(Tree),
     /// A string: write its bytes as they are (no quoting, no newline).
-    Str(String),
-    /// Anything else (number, bool, list, …): write it with the store's value emitter, e.g.
-    /// [`crate::stores::json::emit_value`].
+    Text(Zeroizing<Vec<u8>>),
+    /// Anything else (number, bool, null, time, list): write it with the output store's
+    /// [`crate::Store::emit_value`].
     Value(Node),
 }
 
@@ -801,7 +806,12 @@ pub fn extract(tree: &Tree, path: &[crate::path::PathStep]) -> Result<Extracted,
         Node::Scalar(Scalar {
             value: Value::Str(s),
             ..
-        }) => Extracted::Str(s.clone()),
+        }) => Extracted::Text(Zeroizing::new(s.as_bytes().to_vec())),
+        // Text that is not UTF-8 (binary data) is a string to sops too.
+        Node::Scalar(Scalar {
+            value: Value::Bytes(b),
+            ..
+        }) => Extracted::Text(Zeroizing::new(b.clone())),
         other => Extracted::Value(other.clone()),
     })
 }

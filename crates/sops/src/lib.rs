@@ -5,17 +5,24 @@
 //! Synchronous and offline: no network, no async. Key wrapping lives in `signet-keys`; this crate only
 //! ever holds the plain data key, in a [`DataKey`] that zeroizes on drop.
 //!
-//! A typical decrypt, as the CLI does it:
+//! A typical decrypt, as the CLI does it: the [`Decryptor`] reads the metadata and unwraps the data
+//! key through a [`KeyUnwrapper`] (signet-keys' `Keyring`), so the caller never touches either.
 //!
 //! ```no_run
-//! # fn unwrap_data_key(_: &signet_sops::Metadata) -> signet_sops::DataKey { todo!() }
-//! use signet_sops::{Format, engine, stores::store_for};
+//! # fn keyring() -> impl signet_sops::KeyUnwrapper<Error = std::io::Error> {
+//! #     struct K;
+//! #     impl signet_sops::KeyUnwrapper for K {
+//! #         type Error = std::io::Error;
+//! #         fn unwrap_data_key(&self, _: &signet_sops::Metadata)
+//! #             -> Result<signet_sops::UnwrappedDataKey, std::io::Error> { todo!() }
+//! #     }
+//! #     K
+//! # }
+//! use signet_sops::{Decryptor, Format, engine::DecryptOptions, stores::store_for};
 //! let store = store_for(Format::from_path("secret.enc.yaml"));
-//! let mut tree = store.parse(&std::fs::read("secret.enc.yaml")?)?;
-//! let meta = engine::metadata_of(&tree)?.ok_or(signet_sops::Error::NotEncrypted)?;
-//! let key = unwrap_data_key(&meta); // signet-keys: age / KMS / Vault, Shamir via `shamir::combine`
-//! let decrypted = engine::decrypt(&mut tree, &key, engine::DecryptOptions::default())?;
-//! let plain = store.emit(&tree)?;
+//! let tree = store.parse(&std::fs::read("secret.enc.yaml")?)?;
+//! let opened = Decryptor::new(tree)?.open(&keyring(), DecryptOptions::default())?;
+//! let plain = store.emit(&opened.tree)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -24,6 +31,7 @@
 
 pub mod cipher;
 pub mod datakey;
+pub mod decryptor;
 pub mod engine;
 pub mod error;
 pub mod limits;
@@ -36,6 +44,7 @@ pub mod stores;
 pub mod tree;
 
 pub use datakey::DataKey;
+pub use decryptor::{Decryptor, KeyUnwrapper, Opened, UnwrappedDataKey};
 pub use error::Error;
 pub use metadata::Metadata;
 pub use rules::EncryptionRule;

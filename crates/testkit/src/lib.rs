@@ -14,6 +14,7 @@
 mod apiserver;
 mod error;
 mod moto;
+mod one_shot;
 mod openbao;
 mod peers;
 mod process;
@@ -21,6 +22,7 @@ mod process;
 pub use apiserver::{ApiServer, NAMESPACE_LABEL, NodeOptions};
 pub use error::Error;
 pub use moto::Moto;
+pub use one_shot::one_shot_server;
 pub use openbao::OpenBao;
 pub use peers::{peer_dirs, peer_file, peer_path};
 

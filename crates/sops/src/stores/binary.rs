@@ -72,6 +72,17 @@ impl Store for BinaryStore {
     }
 
     /// With a `sops` key: the JSON envelope. Without: the raw bytes of `data`.
+    /// Binary data has no structure to take a value from: refused, as sops refuses it.
+    fn emit_value(&self, node: &Node) -> Result<Vec<u8>, Error> {
+        Err(Error::Emit {
+            format: "binary",
+            message: format!(
+                "binary files are not structured: {} cannot be written as one",
+                crate::stores::dotenv::kind(node)
+            ),
+        })
+    }
+
     fn emit(&self, tree: &Tree) -> Result<Vec<u8>, Error> {
         let doc = single_document(tree, "binary")?;
         let Node::Map(m) = &doc.root else {

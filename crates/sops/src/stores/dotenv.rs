@@ -106,6 +106,18 @@ impl Store for DotenvStore {
         })
     }
 
+    /// A dotenv file holds only strings, which `--extract` prints bare: any other value is refused,
+    /// as sops refuses it.
+    fn emit_value(&self, node: &Node) -> Result<Vec<u8>, Error> {
+        Err(Error::Emit {
+            format: "dotenv",
+            message: format!(
+                "only strings can be written as a single value, not {}",
+                kind(node)
+            ),
+        })
+    }
+
     fn emit(&self, tree: &Tree) -> Result<Vec<u8>, Error> {
         let doc = single_document(tree, "dotenv")?;
         let Node::Map(m) = &doc.root else {
@@ -151,6 +163,22 @@ impl Store for DotenvStore {
             }
         }
         Ok(out.into_bytes())
+    }
+}
+
+/// What a node is, for messages (never its content).
+pub(crate) fn kind(node: &Node) -> &'static str {
+    match node {
+        Node::Map(_) => "a map",
+        Node::Seq(_) => "a list",
+        Node::Scalar(s) => match s.value {
+            Value::Null => "null",
+            Value::Str(_) | Value::Bytes(_) => "a string",
+            Value::Int(_) => "an int",
+            Value::Float(_) => "a float",
+            Value::Bool(_) => "a bool",
+            Value::Time(_) => "a time",
+        },
     }
 }
 

@@ -218,6 +218,15 @@ impl Store for IniStore {
         })
     }
 
+    /// sops' INI `EmitValue` is Go's `json.Marshal` of its tree value: compact JSON, where a map
+    /// is the list of its `{"Key":…,"Value":…}` items, a comment is `{"Value":…}` and an empty
+    /// list `null`.
+    fn emit_value(&self, node: &Node) -> Result<Vec<u8>, Error> {
+        let mut out = String::new();
+        go_marshal(node, &mut out);
+        Ok(out.into_bytes())
+    }
+
     fn emit(&self, tree: &Tree) -> Result<Vec<u8>, Error> {
         let doc = single_document(tree, "ini")?;
         let Node::Map(root) = &doc.root else {
@@ -403,6 +412,57 @@ fn index_keys(section: &Map) -> HashMap<String, usize> {
         .collect()
 }
 
+/// Go's `json.Marshal` of sops' in-memory value for `node` (see [`IniStore::emit_value`]).
+fn go_marshal(node: &Node, out: &mut String) {
+    use crate::stores::json::{write_json_string, write_scalar};
+    let comment = |text: &str, out: &mut String| {
+        out.push_str("{\"Value\":");
+        write_json_string(text, out);
+        out.push('}');
+    };
+    match node {
+        Node::Scalar(s) => write_scalar(&s.value, out),
+        // Go marshals the nil slice an empty list or map decodes to as `null`.
+        Node::Seq(seq) if seq.items.is_empty() => out.push_str("null"),
+        Node::Map(m) if m.entries.is_empty() => out.push_str("null"),
+        Node::Seq(seq) => {
+            out.push('[');
+            for (i, item) in seq.items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                match item {
+                    crate::tree::SeqItem::Node(n) => go_marshal(n, out),
+                    crate::tree::SeqItem::Comment(c) => comment(&c.text, out),
+                }
+            }
+            out.push(']');
+        }
+        Node::Map(m) => {
+            out.push('[');
+            for (i, entry) in m.entries.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str("{\"Key\":");
+                match entry {
+                    MapEntry::Pair(p) => {
+                        write_json_string(&p.key, out);
+                        out.push_str(",\"Value\":");
+                        go_marshal(&p.value, out);
+                    }
+                    MapEntry::Comment(c) => {
+                        comment(&c.text, out);
+                        out.push_str(",\"Value\":null");
+                    }
+                }
+                out.push('}');
+            }
+            out.push(']');
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -513,8 +573,12 @@ mod tests {
         let again = IniStore.parse(&written).unwrap();
         let text = String::from_utf8_lossy(&written);
         assert_eq!(
-            crate::stores::json::emit_value(&again.documents[0].root),
-            crate::stores::json::emit_value(&tree.documents[0].root),
+            crate::stores::json::JsonStore
+                .emit_value(&again.documents[0].root)
+                .unwrap(),
+            crate::stores::json::JsonStore
+                .emit_value(&tree.documents[0].root)
+                .unwrap(),
             "{text}"
         );
         assert_eq!(keys(&written), ["k", "l", "m", "n"], "{text}");
@@ -532,8 +596,12 @@ mod tests {
                 .parse(&written)
                 .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&written)));
             assert_eq!(
-                crate::stores::json::emit_value(&again.documents[0].root),
-                crate::stores::json::emit_value(&tree.documents[0].root),
+                crate::stores::json::JsonStore
+                    .emit_value(&again.documents[0].root)
+                    .unwrap(),
+                crate::stores::json::JsonStore
+                    .emit_value(&tree.documents[0].root)
+                    .unwrap(),
                 "{}",
                 String::from_utf8_lossy(&written)
             );

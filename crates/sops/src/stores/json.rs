@@ -34,14 +34,13 @@ impl Store for JsonStore {
         out.push('\n');
         Ok(out.into_bytes())
     }
-}
 
-/// sops' JSON `EmitValue`: one value written like the store writes it, without a final newline
-/// (used for `--extract` of non-map, non-string values).
-pub fn emit_value(node: &Node) -> Vec<u8> {
-    let mut out = String::new();
-    write_node(node, 0, &mut out);
-    out.into_bytes()
+    /// Like the store writes it, without a final newline.
+    fn emit_value(&self, node: &Node) -> Result<Vec<u8>, Error> {
+        let mut out = String::new();
+        write_node(node, 0, &mut out);
+        Ok(out.into_bytes())
+    }
 }
 
 pub(crate) fn single_document<'a>(
@@ -397,7 +396,7 @@ pub(crate) fn go_json_float(f: f64) -> String {
     }
 }
 
-fn write_scalar(value: &Value, out: &mut String) {
+pub(crate) fn write_scalar(value: &Value, out: &mut String) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Str(s) => write_json_string(s, out),

@@ -44,7 +44,7 @@ mod splice;
 
 use crate::Error;
 use crate::store::Store;
-use crate::tree::Tree;
+use crate::tree::{Node, Tree};
 
 /// Reads and writes sops YAML files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,5 +119,17 @@ impl Store for YamlStore {
             Some(src) => splice::emit(tree, &src.text, self.indent.max(1)).map(String::into_bytes),
             None => Ok(self.render_fresh(tree).into_bytes()),
         }
+    }
+
+    /// The value as the only content of a fresh document (`42\n`, `null\n`, `- a\n- b\n`).
+    fn emit_value(&self, node: &Node) -> Result<Vec<u8>, Error> {
+        let tree = Tree {
+            documents: vec![crate::tree::Document {
+                root: node.clone(),
+                origin: None,
+            }],
+            source: None,
+        };
+        Ok(self.render_fresh(&tree).into_bytes())
     }
 }

@@ -1242,7 +1242,7 @@ mod tests {
         let data = |t: &crate::Tree| -> Vec<Vec<u8>> {
             t.documents
                 .iter()
-                .map(|d| crate::stores::json::emit_value(&d.root))
+                .map(|d| crate::stores::json::JsonStore.emit_value(&d.root).unwrap())
                 .collect()
         };
         for (cr, lf) in [
@@ -1276,7 +1276,7 @@ mod tests {
         let data = |t: &crate::Tree| -> Vec<Vec<u8>> {
             t.documents
                 .iter()
-                .map(|d| crate::stores::json::emit_value(&d.root))
+                .map(|d| crate::stores::json::JsonStore.emit_value(&d.root).unwrap())
                 .collect()
         };
         let mut tree = store.parse(input.as_bytes()).expect("parses");

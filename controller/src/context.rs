@@ -2,9 +2,9 @@
 //! event recorder, the metadata cache of owned Secrets, and a small memory of the last writes.
 
 use crate::config::Config;
-use crate::crd::SealedSecret;
-use crate::keyring::KeyRing;
 use crate::metrics::Metrics;
+use crate::sealed_secret::SealedSecret;
+use crate::sealed_secret::keyring::KeyRing;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::PartialObjectMeta;
 use kube::runtime::controller::Action;

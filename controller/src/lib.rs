@@ -1,13 +1,23 @@
 //! `signet-controller`: turns `bitnami.com/v1alpha1` SealedSecrets into Secrets and manages the
-//! sealing keys, as a drop-in replacement for the Bitnami Sealed Secrets controller.
+//! sealing keys, as a drop-in replacement for the Bitnami Sealed Secrets controller; decrypts
+//! SopsSecrets; syncs ExternalSecrets from external vaults.
 //!
 //! The binary is thin: [`start`] runs everything in-process from a `kube::Client` and a [`Config`]
-//! (tests use it directly), and the returned [`RunningController`] stops it. Pieces:
-//! [`keyring`] (key Secrets, renewal), [`reconcile`] (the SealedSecret reconciler), [`http`]
-//! (cert/verify/rotate, probes, metrics listener), [`metrics`], [`crd`] (the resource type and its
-//! CustomResourceDefinition), [`config`] (flags and environment). Leader election (a Lease, through
-//! `kube-lease-manager`) gates the reconciler and key renewal; the key watch and the listeners run on
-//! every replica.
+//! (tests use it directly), and the returned [`RunningController`] stops it. This file only wires
+//! the pieces together. One folder per kind, each holding its resource type and CRD, its
+//! reconciler, the reconciler's context and its `run()`:
+//! - [`sealed_secret`]: SealedSecrets, and the sealing keys ([`sealed_secret::keyring`]: key
+//!   Secrets, their watch, renewal);
+//! - [`sops_secret`]: SopsSecrets (sops documents opened with the controller's identities);
+//! - [`external`]: ExternalSecrets, SecretStores and ClusterSecretStores.
+//!
+//! Shared by the kinds: [`target`] (the Secret a reconciler writes: who may claim it, the apply
+//! body, conditions and events), [`context`] (client, configuration, metrics, recorder), `runtime`
+//! (the watches and controller plumbing of every `run()`), [`crd`] (what the CRDs share),
+//! [`supervise`] (reconcilers that must not stop). Around them: [`http`] (cert/verify/rotate,
+//! probes, metrics listener), [`metrics`], [`config`] (flags and environment). Leader election (a
+//! Lease, through `kube-lease-manager`) gates the reconcilers and key renewal; the key watch and
+//! the listeners run on every replica.
 
 pub mod config;
 pub mod context;
@@ -15,27 +25,28 @@ pub mod crd;
 mod error;
 pub mod external;
 pub mod http;
-pub mod keyring;
 pub mod metrics;
-pub mod reconcile;
+mod runtime;
+pub mod sealed_secret;
 pub mod sops_secret;
 pub mod supervise;
 pub mod target;
 
+/// The SealedSecret key ring at its former path.
+pub use sealed_secret::keyring;
+/// The SealedSecret reconciler at its former path.
+pub use sealed_secret::reconcile;
+
 pub use config::{Args, Config, LogFormat};
 pub use context::Context;
-pub use crd::{SealedSecret, SealedSecretStatus, sealed_secret_crd};
 pub use error::Error;
 pub use external::{ClusterSecretStore, ExternalSecret, SecretStore};
+pub use sealed_secret::{SealedSecret, SealedSecretStatus, sealed_secret_crd};
 pub use sops_secret::{SopsSecret, sops_secret_crd};
 
-use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
-use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{self, ObjectRef};
-use kube::runtime::{Controller, WatchStreamExt, watcher};
+use runtime::AbortOnDrop;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -45,8 +56,7 @@ use tokio::task::JoinHandle;
 /// Field manager of every write (and the reporting controller of events).
 pub const FIELD_MANAGER: &str = "signet-controller";
 
-/// Kind name used in metrics labels.
-pub const KIND_SEALED_SECRET: &str = "SealedSecret";
+pub use sealed_secret::reconcile::KIND_SEALED_SECRET;
 
 /// A controller started by [`start`].
 pub struct RunningController {
@@ -296,16 +306,6 @@ pub async fn start(client: kube::Client, config: Config) -> Result<RunningContro
     })
 }
 
-/// A task that is aborted when its handle is dropped: the term's tasks die with the supervisor, as
-/// they would with the process.
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 fn random_identity() -> String {
     let mut bytes = [0u8; 8];
     let _ = aws_lc_rs::rand::fill(&mut bytes);
@@ -343,15 +343,15 @@ async fn lead(
                 let _ = rx.wait_for(|end| *end).await;
             }
         };
-        let mut reconciler = AbortOnDrop(tokio::spawn(run_sealed_secret_controller(
+        let mut reconciler = AbortOnDrop(tokio::spawn(sealed_secret::reconcile::run(
             Arc::clone(&ctx),
             term_ended(),
         )));
-        let mut sops_reconciler = AbortOnDrop(tokio::spawn(run_sops_secret_controller(
+        let mut sops_reconciler = AbortOnDrop(tokio::spawn(sops_secret::reconcile::run(
             Arc::clone(&ctx),
             term_ended(),
         )));
-        let mut external_reconciler = AbortOnDrop(tokio::spawn(run_external_secret_controller(
+        let mut external_reconciler = AbortOnDrop(tokio::spawn(external::reconcile::run(
             Arc::clone(&ctx),
             term_ended(),
         )));
@@ -417,278 +417,5 @@ async fn lead(
         if shutting_down {
             return;
         }
-    }
-}
-
-/// `Api`s of a namespaced kind and of Secret metadata, over the watched namespace or the cluster.
-fn scoped_apis<K>(ctx: &Context) -> (Api<K>, Api<kube::api::PartialObjectMeta<Secret>>)
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
-{
-    let client = ctx.client.clone();
-    match ctx.config.watch_namespace.as_deref() {
-        Some(ns) => (
-            Api::namespaced(client.clone(), ns),
-            Api::namespaced(client, ns),
-        ),
-        None => (Api::all(client.clone()), Api::all(client)),
-    }
-}
-
-/// A watch of the metadata of the Secrets carrying `owner_label`, feeding `writer`, as triggers
-/// for the source object of the same name. (`Api<PartialObjectMeta<_>>` makes metadata-only
-/// requests: Secret values never enter this cache.)
-fn owned_secret_triggers(
-    secret_api: Api<kube::api::PartialObjectMeta<Secret>>,
-    owner_label: &str,
-    writer: reflector::store::Writer<kube::api::PartialObjectMeta<Secret>>,
-) -> impl futures::Stream<Item = Result<kube::api::PartialObjectMeta<Secret>, watcher::Error>>
-+ Send
-+ 'static {
-    watcher(secret_api, watcher::Config::default().labels(owner_label))
-        .default_backoff()
-        .modify(drop_managed_fields)
-        .reflect(writer)
-        .touched_objects()
-}
-
-/// A controller over `api` whose cache holds objects without their managedFields (a third of a
-/// SealedSecret's size; no reconciler reads them: 116 → 84 MiB peak RSS catching up with 5,000
-/// SealedSecrets), reconciling at most `max_concurrent_reconciles` at once.
-fn lean_controller<K>(api: Api<K>, ctx: &Context) -> Controller<K>
-where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
-    let (store, writer) = reflector::store();
-    let stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .modify(drop_managed_fields)
-        .reflect(writer)
-        .applied_objects();
-    Controller::for_stream(stream, store).with_config(
-        kube::runtime::controller::Config::default()
-            .concurrency(ctx.config.max_concurrent_reconciles),
-    )
-}
-
-/// Drops `metadata.managedFields` from a watched object before it is cached.
-fn drop_managed_fields<K: kube::Resource>(object: &mut K) {
-    object.meta_mut().managed_fields = None;
-}
-
-/// Maps an owned Secret to the source object of the same name and namespace.
-fn source_of<K: kube::Resource<DynamicType = ()>>(
-    secret: kube::api::PartialObjectMeta<Secret>,
-) -> Option<ObjectRef<K>> {
-    let name = secret.metadata.name.clone()?;
-    let namespace = secret.metadata.namespace.clone()?;
-    Some(ObjectRef::<K>::new(&name).within(&namespace))
-}
-
-/// A stream that yields once per change seen on `rx` (for `reconcile_all_on`).
-fn changes<T: Send + Sync + 'static>(
-    mut rx: watch::Receiver<T>,
-) -> impl futures::Stream<Item = ()> + Send + 'static {
-    rx.mark_unchanged();
-    futures::stream::unfold(rx, |mut rx| async move {
-        rx.changed().await.ok()?;
-        Some(((), rx))
-    })
-}
-
-/// Whether the API server serves `K` (its CRD is installed), asked through `api` — scoped like the
-/// reconciler, so a namespace-bound controller asks only what it may ask. Waits and asks again
-/// every minute while not, until `stop`; returns false when stopped first.
-async fn wait_until_served<K>(
-    api: Api<K>,
-    stop: &mut (impl std::future::Future<Output = ()> + Send + Unpin),
-) -> bool
-where
-    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    let mut logged = false;
-    loop {
-        match api
-            .list_metadata(&kube::api::ListParams::default().limit(1))
-            .await
-        {
-            Ok(_) => return true,
-            Err(kube::Error::Api(status)) if status.code == 404 => {
-                if !logged {
-                    tracing::info!(kind = %K::kind(&()), "kind not served (CRD not installed); waiting for it");
-                    logged = true;
-                }
-            }
-            Err(err) => tracing::warn!(kind = %K::kind(&()), error = %err, "cannot list"),
-        }
-        tokio::select! {
-            _ = &mut *stop => return false,
-            _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
-        }
-    }
-}
-
-async fn run_sealed_secret_controller(
-    ctx: Arc<Context>,
-    stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) {
-    keyring::wait_for_sealing_key(&ctx.keys).await;
-    let (secret_store, secret_writer) = reflector::store();
-    ctx.set_secret_store(secret_store);
-    let (sealed_api, secret_api) = scoped_apis::<SealedSecret>(&ctx);
-    let owned_secrets = owned_secret_triggers(secret_api, reconcile::OWNER_LABEL, secret_writer);
-    let controller = lean_controller(sealed_api, &ctx);
-    ctx.set_sealed_secret_store(Some(controller.store()));
-    controller
-        .watches_stream(owned_secrets, source_of::<SealedSecret>)
-        .reconcile_all_on(changes(ctx.keys.subscribe()))
-        .graceful_shutdown_on(stop)
-        .run(
-            supervise::contained(reconcile::reconcile),
-            reconcile::error_policy,
-            Arc::clone(&ctx),
-        )
-        .for_each(log_trigger_error)
-        .await;
-    ctx.set_sealed_secret_store(None);
-}
-
-async fn run_sops_secret_controller(
-    ctx: Arc<Context>,
-    stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) {
-    let mut stop = Box::pin(stop);
-    if !wait_until_served(scoped_apis::<SopsSecret>(&ctx).0, &mut stop).await {
-        return;
-    }
-    let (keyring, identities) = sops_secret::identities::watch_identities(
-        ctx.client.clone(),
-        ctx.config.controller_namespace.clone(),
-        ctx.config.sops_age_secrets.clone(),
-        ctx.config.sops_environment.clone(),
-    );
-    let _identities = AbortOnDrop(tokio::spawn(identities));
-    let (secret_store, secret_writer) = reflector::store();
-    let (api, secret_api) = scoped_apis::<SopsSecret>(&ctx);
-    let owned_secrets = owned_secret_triggers(
-        secret_api,
-        sops_secret::reconcile::OWNER_LABEL,
-        secret_writer,
-    );
-    let sops_ctx = Arc::new(sops_secret::reconcile::SopsContext {
-        base: Arc::clone(&ctx),
-        secrets: secret_store,
-        keyring: keyring.clone(),
-    });
-    lean_controller(api, &ctx)
-        .watches_stream(owned_secrets, source_of::<SopsSecret>)
-        .reconcile_all_on(changes(keyring))
-        .graceful_shutdown_on(stop)
-        .run(
-            supervise::contained(sops_secret::reconcile::reconcile),
-            sops_secret::reconcile::error_policy,
-            sops_ctx,
-        )
-        .for_each(log_trigger_error)
-        .await;
-}
-
-async fn run_external_secret_controller(
-    ctx: Arc<Context>,
-    stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) {
-    use external::reconcile::{ExternalContext, OWNER_LABEL, error_policy, reconcile};
-    let mut stop = Box::pin(stop);
-    if !wait_until_served(scoped_apis::<ExternalSecret>(&ctx).0, &mut stop).await {
-        return;
-    }
-    let (secret_store, secret_writer) = reflector::store();
-    let (api, secret_api) = scoped_apis::<ExternalSecret>(&ctx);
-    let owned_secrets = owned_secret_triggers(secret_api, OWNER_LABEL, secret_writer);
-    let external_ctx = Arc::new(ExternalContext::new(Arc::clone(&ctx), secret_store));
-    let controller = lean_controller(api, &ctx);
-    // A changed store re-runs the ExternalSecrets that use it.
-    let objects = controller.store();
-    let users_of = move |kind: &'static str, namespace: Option<String>, name: String| {
-        objects
-            .state()
-            .into_iter()
-            .filter(|es| {
-                let r = &es.spec.secret_store_ref;
-                r.name == name
-                    && r.kind.as_deref().unwrap_or("SecretStore") == kind
-                    && (namespace.is_none() || es.metadata.namespace == namespace)
-            })
-            .map(|es| ObjectRef::from_obj(es.as_ref()))
-            .collect::<Vec<_>>()
-    };
-    let users_of_cluster_store = users_of.clone();
-    let store_api: Api<SecretStore> = match ctx.config.watch_namespace.as_deref() {
-        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
-        None => Api::all(ctx.client.clone()),
-    };
-    let stop = futures::FutureExt::shared(stop);
-    let store_controllers = futures::future::join(
-        run_store_status::<SecretStore>(Arc::clone(&external_ctx), store_api.clone(), stop.clone()),
-        run_store_status::<ClusterSecretStore>(
-            Arc::clone(&external_ctx),
-            Api::all(ctx.client.clone()),
-            stop.clone(),
-        ),
-    );
-    let external_secrets = controller
-        .watches_stream(owned_secrets, source_of::<ExternalSecret>)
-        .watches(
-            store_api.clone(),
-            watcher::Config::default(),
-            move |store: SecretStore| {
-                users_of(
-                    "SecretStore",
-                    store.metadata.namespace.clone(),
-                    store.name_any(),
-                )
-            },
-        )
-        .watches(
-            Api::<ClusterSecretStore>::all(ctx.client.clone()),
-            watcher::Config::default(),
-            move |store: ClusterSecretStore| {
-                users_of_cluster_store("ClusterSecretStore", None, store.name_any())
-            },
-        )
-        .graceful_shutdown_on(stop)
-        .run(supervise::contained(reconcile), error_policy, external_ctx)
-        .for_each(log_trigger_error);
-    futures::future::join(external_secrets, store_controllers).await;
-}
-
-/// Keeps the `Ready` condition of one store kind.
-async fn run_store_status<S>(
-    ctx: Arc<external::reconcile::ExternalContext>,
-    api: Api<S>,
-    stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) where
-    S: external::store_status::StoreObject,
-{
-    Controller::new(api, watcher::Config::default())
-        .graceful_shutdown_on(stop)
-        .run(
-            supervise::contained(external::store_status::reconcile::<S>),
-            external::store_status::error_policy::<S>,
-            ctx,
-        )
-        .for_each(log_trigger_error)
-        .await;
-}
-
-async fn log_trigger_error<T, E: std::fmt::Display>(result: Result<T, E>) {
-    if let Err(err) = result {
-        tracing::debug!(error = %err, "reconcile trigger");
     }
 }

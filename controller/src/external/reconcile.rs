@@ -8,16 +8,25 @@
 
 use super::stores::{ProviderCache, StoreError, find_store};
 use super::template::{self, Values};
-use super::{ExternalSecret, FORCE_SYNC_ANNOTATION, READY_CONDITION};
-use crate::Error;
+use super::{
+    ClusterSecretStore, ExternalSecret, FORCE_SYNC_ANNOTATION, READY_CONDITION, SecretStore,
+};
 use crate::config::parse_period;
 use crate::context::Context;
+use crate::runtime::{
+    lean_controller, log_trigger_error, owned_secret_triggers, scoped_apis, source_of,
+    wait_until_served,
+};
 use crate::target::{self, DesiredSecret};
+use crate::{Error, supervise};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, PartialObjectMeta};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{Controller, watcher};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 use signet_providers::{RemoteRef, SecretProvider};
@@ -523,6 +532,96 @@ async fn finish(object: &ExternalSecret, ctx: &Context, outcome: Outcome<'_>) ->
         .await;
     }
     Ok(())
+}
+
+/// Runs the ExternalSecret reconciler and the store status reconcilers until `stop` (while
+/// leading), once the kind is served: an ExternalSecret is reconciled on its changes, on changes of
+/// its Secret, and when the store it uses changes.
+pub(crate) async fn run(
+    ctx: Arc<Context>,
+    stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let mut stop = Box::pin(stop);
+    if !wait_until_served(scoped_apis::<ExternalSecret>(&ctx).0, &mut stop).await {
+        return;
+    }
+    let (secret_store, secret_writer) = reflector::store();
+    let (api, secret_api) = scoped_apis::<ExternalSecret>(&ctx);
+    let owned_secrets = owned_secret_triggers(secret_api, OWNER_LABEL, secret_writer);
+    let external_ctx = Arc::new(ExternalContext::new(Arc::clone(&ctx), secret_store));
+    let controller = lean_controller(api, &ctx);
+    // A changed store re-runs the ExternalSecrets that use it.
+    let objects = controller.store();
+    let users_of = move |kind: &'static str, namespace: Option<String>, name: String| {
+        objects
+            .state()
+            .into_iter()
+            .filter(|es| {
+                let r = &es.spec.secret_store_ref;
+                r.name == name
+                    && r.kind.as_deref().unwrap_or("SecretStore") == kind
+                    && (namespace.is_none() || es.metadata.namespace == namespace)
+            })
+            .map(|es| ObjectRef::from_obj(es.as_ref()))
+            .collect::<Vec<_>>()
+    };
+    let users_of_cluster_store = users_of.clone();
+    let store_api: Api<SecretStore> = match ctx.config.watch_namespace.as_deref() {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
+    };
+    let stop = futures::FutureExt::shared(stop);
+    let store_controllers = futures::future::join(
+        run_store_status::<SecretStore>(Arc::clone(&external_ctx), store_api.clone(), stop.clone()),
+        run_store_status::<ClusterSecretStore>(
+            Arc::clone(&external_ctx),
+            Api::all(ctx.client.clone()),
+            stop.clone(),
+        ),
+    );
+    let external_secrets = controller
+        .watches_stream(owned_secrets, source_of::<ExternalSecret>)
+        .watches(
+            store_api.clone(),
+            watcher::Config::default(),
+            move |store: SecretStore| {
+                users_of(
+                    "SecretStore",
+                    store.metadata.namespace.clone(),
+                    store.name_any(),
+                )
+            },
+        )
+        .watches(
+            Api::<ClusterSecretStore>::all(ctx.client.clone()),
+            watcher::Config::default(),
+            move |store: ClusterSecretStore| {
+                users_of_cluster_store("ClusterSecretStore", None, store.name_any())
+            },
+        )
+        .graceful_shutdown_on(stop)
+        .run(supervise::contained(reconcile), error_policy, external_ctx)
+        .for_each(log_trigger_error);
+    futures::future::join(external_secrets, store_controllers).await;
+}
+
+/// Keeps the `Ready` condition of one store kind.
+async fn run_store_status<S>(
+    ctx: Arc<ExternalContext>,
+    api: Api<S>,
+    stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) where
+    S: super::store_status::StoreObject,
+{
+    Controller::new(api, watcher::Config::default())
+        .graceful_shutdown_on(stop)
+        .run(
+            supervise::contained(super::store_status::reconcile::<S>),
+            super::store_status::error_policy::<S>,
+            ctx,
+        )
+        .for_each(log_trigger_error)
+        .await;
 }
 
 /// Retry policy for errors (API unavailable, conflicts).

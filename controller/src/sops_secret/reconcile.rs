@@ -6,12 +6,18 @@
 
 use super::open::{OpenError, open};
 use super::{READY_CONDITION, SopsSecret};
-use crate::Error;
 use crate::context::Context;
+use crate::runtime::{
+    AbortOnDrop, changes, lean_controller, log_trigger_error, owned_secret_triggers, scoped_apis,
+    source_of, wait_until_served,
+};
 use crate::target::{self, DesiredSecret, LastWrite};
+use crate::{Error, supervise};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::PartialObjectMeta;
 use kube::runtime::controller::Action;
+use kube::runtime::reflector;
 use kube::runtime::reflector::Store;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
@@ -271,6 +277,41 @@ async fn finish(
         .await;
     }
     Ok(())
+}
+
+/// Runs the SopsSecret reconciler until `stop` (while leading), once the kind is served: watches
+/// the identity Secrets and reconciles every SopsSecret on its changes, on changes of its Secret,
+/// and on every keyring change.
+pub(crate) async fn run(
+    ctx: Arc<Context>,
+    stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let mut stop = Box::pin(stop);
+    if !wait_until_served(scoped_apis::<SopsSecret>(&ctx).0, &mut stop).await {
+        return;
+    }
+    let (keyring, identities) = super::identities::watch_identities(
+        ctx.client.clone(),
+        ctx.config.controller_namespace.clone(),
+        ctx.config.sops_age_secrets.clone(),
+        ctx.config.sops_environment.clone(),
+    );
+    let _identities = AbortOnDrop(tokio::spawn(identities));
+    let (secret_store, secret_writer) = reflector::store();
+    let (api, secret_api) = scoped_apis::<SopsSecret>(&ctx);
+    let owned_secrets = owned_secret_triggers(secret_api, OWNER_LABEL, secret_writer);
+    let sops_ctx = Arc::new(SopsContext {
+        base: Arc::clone(&ctx),
+        secrets: secret_store,
+        keyring: keyring.clone(),
+    });
+    lean_controller(api, &ctx)
+        .watches_stream(owned_secrets, source_of::<SopsSecret>)
+        .reconcile_all_on(changes(keyring))
+        .graceful_shutdown_on(stop)
+        .run(supervise::contained(reconcile), error_policy, sops_ctx)
+        .for_each(log_trigger_error)
+        .await;
 }
 
 /// Retry policy for errors (API unavailable, conflicts): back off and try again.

@@ -3,11 +3,17 @@
 //! emits no event; events are only sent when the condition changes, and failure messages are uniform
 //! (they never say which key or step failed, nor anything about the values).
 
+use super::keyring;
+use super::{SYNCED_CONDITION, SealedSecret, SealedSecretStatus};
 use crate::context::Context;
-use crate::crd::{SYNCED_CONDITION, SealedSecret, SealedSecretStatus};
+use crate::runtime::{
+    changes, lean_controller, log_trigger_error, owned_secret_triggers, scoped_apis, source_of,
+};
 use crate::target::{self, DesiredSecret, LastWrite};
-use crate::{Error, KIND_SEALED_SECRET};
+use crate::{Error, supervise};
+use futures::StreamExt;
 use kube::runtime::controller::Action;
+use kube::runtime::reflector;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 use signet_api::sealed_secret::{
@@ -18,6 +24,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use crate::FIELD_MANAGER;
+/// Kind name used in metrics labels.
+pub const KIND_SEALED_SECRET: &str = "SealedSecret";
 /// Label on every Secret the controller writes; its value is the SealedSecret's uid. Secrets are
 /// watched by this label only.
 pub const OWNER_LABEL: &str = "signet.dev/sealed-secret-uid";
@@ -264,6 +272,33 @@ async fn write_status(sealed: &SealedSecret, ctx: &Context, outcome: Outcome) ->
         .await;
     }
     Ok(())
+}
+
+/// Runs the SealedSecret reconciler until `stop` (while leading): waits for a sealing key, then
+/// reconciles every SealedSecret on its changes, on changes of its Secret, and on every key change.
+pub(crate) async fn run(
+    ctx: Arc<Context>,
+    stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    keyring::wait_for_sealing_key(&ctx.keys).await;
+    let (secret_store, secret_writer) = reflector::store();
+    ctx.set_secret_store(secret_store);
+    let (sealed_api, secret_api) = scoped_apis::<SealedSecret>(&ctx);
+    let owned_secrets = owned_secret_triggers(secret_api, OWNER_LABEL, secret_writer);
+    let controller = lean_controller(sealed_api, &ctx);
+    ctx.set_sealed_secret_store(Some(controller.store()));
+    controller
+        .watches_stream(owned_secrets, source_of::<SealedSecret>)
+        .reconcile_all_on(changes(ctx.keys.subscribe()))
+        .graceful_shutdown_on(stop)
+        .run(
+            supervise::contained(reconcile),
+            error_policy,
+            Arc::clone(&ctx),
+        )
+        .for_each(log_trigger_error)
+        .await;
+    ctx.set_sealed_secret_store(None);
 }
 
 /// Retry policy for errors (API unavailable, conflicts): back off and try again.

@@ -2,6 +2,9 @@
 //! Secret, keep the `Synced` condition. Quiet by design: when nothing changed it writes nothing and
 //! emits no event; events are only sent when the condition changes, and failure messages are uniform
 //! (they never say which key or step failed, nor anything about the values).
+//!
+//! A reconcile reads plan ([`plan`]: up to date, refused, or the claim on the Secret) → unseal →
+//! apply → finish (the status and its event); the decisions are plain functions, unit-tested below.
 
 use super::keyring;
 use super::{SYNCED_CONDITION, SealedSecret, SealedSecretStatus};
@@ -9,16 +12,19 @@ use crate::context::Context;
 use crate::runtime::{
     changes, lean_controller, log_trigger_error, owned_secret_triggers, scoped_apis, source_of,
 };
-use crate::target::{self, DesiredSecret, LastWrite};
+use crate::target::{
+    self, Claim, ConditionEvents, ConditionStatus, DesiredSecret, LastWrite, Next, Outcome, Plan,
+    Source, StatusUpdate, Written,
+};
 use crate::{Error, supervise};
 use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::PartialObjectMeta;
 use kube::runtime::controller::Action;
-use kube::runtime::reflector;
-use kube::{Resource, ResourceExt};
+use kube::runtime::reflector::{self, Store};
 use serde_json::json;
-use signet_api::sealed_secret::{
-    MANAGED_ANNOTATION, PATCH_ANNOTATION, SKIP_SET_OWNER_REFERENCES_ANNOTATION,
-};
+use signet_api::sealed_secret::SKIP_SET_OWNER_REFERENCES_ANNOTATION;
 use signet_seal::SealError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,86 +53,155 @@ pub mod reason {
 /// The one message for every unseal failure.
 pub const UNSEAL_FAILED_MESSAGE: &str = "cannot unseal: no sealing key of this controller opens the values (wrong certificate, scope, name or namespace, or the values are damaged)";
 
-/// What the controller may do with the Secret of the same name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SecretMode {
-    /// Create or update it and own it (ownerReference unless the template says not to).
-    Own,
-    /// Merge our values into a Secret that is not ours (`patch` annotation): no ownerReference.
-    Patch,
+/// When to try again after the API server refused the Secret.
+const APPLY_RETRY: Duration = Duration::from_secs(300);
+
+/// The events of the `Synced` condition.
+const EVENTS: ConditionEvents = ConditionEvents {
+    action: "Unseal",
+    success_reason: "Unsealed",
+    success_note: "SealedSecret unsealed successfully",
+};
+
+/// What the SealedSecret reconciler needs besides the shared context.
+pub struct SealedContext {
+    /// Client, key ring, metrics, recorder, configuration.
+    pub base: Arc<Context>,
+    /// Metadata of the Secrets carrying [`OWNER_LABEL`].
+    pub secrets: Store<PartialObjectMeta<Secret>>,
+    /// The last successful writes (pruned with the gauges).
+    pub written: Arc<Written>,
 }
 
-/// The outcome that goes into the status.
-struct Outcome {
-    condition_status: &'static str,
-    reason: &'static str,
-    message: String,
-    key_fingerprint: Option<String>,
-    secret_resource_version: Option<String>,
+/// Runs the SealedSecret reconciler until `stop` (while leading): waits for a sealing key, then
+/// reconciles every SealedSecret on its changes, on changes of its Secret, and on every key change.
+/// While it runs, the `sealed_secrets` gauge (SealedSecrets by key) follows its cache.
+pub(crate) async fn run(
+    ctx: Arc<Context>,
+    stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    keyring::wait_for_sealing_key(&ctx.keys).await;
+    let (secret_store, secret_writer) = reflector::store();
+    let (sealed_api, secret_api) = scoped_apis::<SealedSecret>(&ctx);
+    let owned_secrets = owned_secret_triggers(secret_api, OWNER_LABEL, secret_writer);
+    let controller = lean_controller(sealed_api, &ctx);
+    let sealed_ctx = Arc::new(SealedContext {
+        base: Arc::clone(&ctx),
+        secrets: secret_store,
+        written: Arc::default(),
+    });
+    let (store, written, metrics) = (
+        controller.store(),
+        Arc::clone(&sealed_ctx.written),
+        Arc::clone(&ctx.metrics),
+    );
+    let refresh = move || {
+        let state = store.state();
+        written.retain_live(state.iter().filter_map(|s| s.metadata.uid.as_deref()));
+        metrics.set_sealed_secrets_by_key(&count_by_key(&state));
+    };
+    ctx.set_gauge_refresher(KIND_SEALED_SECRET, Some(Box::new(refresh)));
+    controller
+        .watches_stream(owned_secrets, source_of::<SealedSecret>)
+        .reconcile_all_on(changes(ctx.keys.subscribe()))
+        .graceful_shutdown_on(stop)
+        .run(supervise::contained(reconcile), error_policy, sealed_ctx)
+        .for_each(log_trigger_error)
+        .await;
+    ctx.set_gauge_refresher(KIND_SEALED_SECRET, None);
+}
+
+/// SealedSecrets by the fingerprint of the key that opened them (`none` when not recorded).
+fn count_by_key(state: &[Arc<SealedSecret>]) -> std::collections::BTreeMap<String, i64> {
+    let mut counts = std::collections::BTreeMap::new();
+    for sealed in state {
+        let fingerprint = sealed
+            .status
+            .as_ref()
+            .and_then(|s| s.key_fingerprint.clone())
+            .unwrap_or_else(|| "none".to_owned());
+        *counts.entry(fingerprint).or_insert(0) += 1;
+    }
+    counts
 }
 
 /// Reconciles one SealedSecret.
-pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Action, Error> {
-    ctx.metrics.count_reconcile(KIND_SEALED_SECRET);
-    if sealed.metadata.deletion_timestamp.is_some() {
+pub async fn reconcile(
+    sealed: Arc<SealedSecret>,
+    ctx: Arc<SealedContext>,
+) -> Result<Action, Error> {
+    let base = &ctx.base;
+    base.metrics.count_reconcile(KIND_SEALED_SECRET);
+    let Some(source) = Source::of(sealed.as_ref())? else {
         return Ok(Action::await_change());
-    }
-    let namespace = sealed
-        .namespace()
-        .ok_or(Error::MissingField("metadata.namespace"))?;
-    let name = sealed.name_any();
-    let uid = sealed.uid().ok_or(Error::MissingField("metadata.uid"))?;
-    let generation = sealed.metadata.generation;
-    let existing = target::current_secret(&ctx, &ctx.secret_store(), &namespace, &name).await?;
-    let status = sealed.status.clone().unwrap_or_default();
-    let last = LastWrite {
-        generation,
-        observed_generation: status.observed_generation,
-        ready: status.synced().is_some_and(|c| c.status == "True"),
-        secret_resource_version: status.secret_resource_version.as_deref(),
     };
-    if target::is_up_to_date(&ctx, last, OWNER_LABEL, &uid, existing.as_ref()) {
-        return Ok(ctx.idle_action());
-    }
-    let mode = match existing.as_ref() {
-        None => SecretMode::Own,
-        Some(secret)
-            if secret
-                .annotations()
-                .get(PATCH_ANNOTATION)
-                .map(String::as_str)
-                == Some("true") =>
-        {
-            SecretMode::Patch
-        }
-        Some(secret) if target::owned_by(secret, OWNER_LABEL, &uid) => SecretMode::Own,
-        Some(secret)
-            if secret
-                .annotations()
-                .get(MANAGED_ANNOTATION)
-                .map(String::as_str)
-                == Some("true") =>
-        {
-            SecretMode::Own
-        }
-        Some(_) => {
-            let outcome = Outcome {
-                condition_status: "False",
-                reason: reason::SECRET_NOT_OWNED,
-                message: format!(
-                    "Secret {name:?} exists and is not managed by this SealedSecret; annotate it with {MANAGED_ANNOTATION}=\"true\" to let the controller take it over, or {PATCH_ANNOTATION}=\"true\" to merge into it"
-                ),
-                key_fingerprint: None,
-                secret_resource_version: None,
-            };
-            ctx.metrics.count_error(KIND_SEALED_SECRET, outcome.reason);
-            write_status(&sealed, &ctx, outcome).await?;
-            // That Secret is not watched (no owner label): look again at the next resync, when it
-            // may carry the `managed` annotation or be gone.
-            return Ok(ctx.idle_action());
-        }
+    let existing =
+        target::current_secret(base, &ctx.secrets, &source.namespace, &source.name).await?;
+    let claim = match plan(&sealed, &source, existing.as_ref(), &ctx.written) {
+        Plan::UpToDate => return Ok(base.idle_action()),
+        Plan::Refuse(outcome, next) => return finish(&sealed, base, outcome, None, next).await,
+        Plan::Write(claim) => claim,
     };
+    let (plain, fingerprint) = match unseal(&sealed, base).await? {
+        Ok(unsealed) => unsealed,
+        Err(outcome) => return finish(&sealed, base, outcome, None, Next::OnChange).await,
+    };
+    let desired = desired_secret(&sealed, &source, &plain, claim);
+    let (outcome, next) = match desired.apply(base).await? {
+        Ok(applied) => (
+            Outcome::written(reason::UNSEALED, "", applied.metadata.resource_version),
+            Next::Idle,
+        ),
+        Err(message) => (
+            Outcome::failed(reason::APPLY_FAILED, message),
+            Next::After(APPLY_RETRY),
+        ),
+    };
+    let secret_rv = outcome.secret_resource_version.clone();
+    let action = finish(&sealed, base, outcome, fingerprint, next).await?;
+    ctx.written
+        .remember(&source.uid, sealed.metadata.generation, secret_rv);
+    Ok(action)
+}
 
+/// What to do before unsealing: nothing when the Secret is current, refuse another's Secret, or
+/// write with the claim of the `managed`/`patch` annotations.
+fn plan(
+    sealed: &SealedSecret,
+    source: &Source,
+    existing: Option<&PartialObjectMeta<Secret>>,
+    written: &Written,
+) -> Plan {
+    let status = sealed.status.as_ref();
+    let last = LastWrite {
+        generation: sealed.metadata.generation,
+        observed_generation: status.and_then(|s| s.observed_generation),
+        condition: ConditionStatus::of(status.and_then(SealedSecretStatus::synced)),
+        secret_resource_version: status.and_then(|s| s.secret_resource_version.as_deref()),
+    };
+    if last.covers(existing, OWNER_LABEL, &source.uid, written) {
+        return Plan::UpToDate;
+    }
+    match Claim::by_annotations(existing, OWNER_LABEL, &source.uid) {
+        Some(claim) => Plan::Write(claim),
+        // That Secret is not watched (no owner label): look again at the next resync, when it
+        // may carry the `managed` annotation or be gone.
+        None => Plan::Refuse(
+            Outcome::failed(
+                reason::SECRET_NOT_OWNED,
+                target::not_managed_message(&source.name, KIND_SEALED_SECRET),
+            ),
+            Next::Idle,
+        ),
+    }
+}
+
+/// Unseals off the runtime (RSA is slow), trying the key that opened it last time first: the
+/// Secret and the fingerprint of the key that opened every value, or the failure's outcome.
+async fn unseal(
+    sealed: &SealedSecret,
+    ctx: &Context,
+) -> Result<Result<(signet_api::Secret, Option<String>), Outcome>, Error> {
     let preferred = sealed
         .status
         .as_ref()
@@ -141,169 +216,97 @@ pub async fn reconcile(sealed: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<A
     ctx.metrics
         .unseal_duration
         .observe(started.elapsed().as_secs_f64());
-    let (plain, fingerprint) = match unsealed {
-        Ok(done) => done,
-        Err(err) => {
-            let (reason, message) = match err {
-                SealError::Template { .. } => (reason::TEMPLATE_FAILED, err.to_string()),
-                _ => (reason::UNSEAL_FAILED, UNSEAL_FAILED_MESSAGE.to_owned()),
-            };
-            ctx.metrics.count_error(KIND_SEALED_SECRET, reason);
-            let outcome = Outcome {
-                condition_status: "False",
-                reason,
-                message,
-                key_fingerprint: None,
-                secret_resource_version: None,
-            };
-            write_status(&sealed, &ctx, outcome).await?;
-            return Ok(Action::await_change());
-        }
-    };
-
-    let applied = match desired_secret(&sealed, &namespace, &uid, &plain, mode)
-        .apply(&ctx)
-        .await?
-    {
-        Ok(applied) => applied,
-        Err(message) => {
-            ctx.metrics
-                .count_error(KIND_SEALED_SECRET, reason::APPLY_FAILED);
-            let outcome = Outcome {
-                condition_status: "False",
-                reason: reason::APPLY_FAILED,
-                message,
-                key_fingerprint: fingerprint,
-                secret_resource_version: None,
-            };
-            write_status(&sealed, &ctx, outcome).await?;
-            return Ok(Action::requeue(Duration::from_secs(300)));
-        }
-    };
-    let secret_resource_version = applied.metadata.resource_version.clone();
-    let outcome = Outcome {
-        condition_status: "True",
-        reason: reason::UNSEALED,
-        message: String::new(),
-        key_fingerprint: fingerprint,
-        secret_resource_version: secret_resource_version.clone(),
-    };
-    write_status(&sealed, &ctx, outcome).await?;
-    if let (Some(generation), Some(rv)) = (generation, secret_resource_version) {
-        ctx.remember_synced(&uid, generation, rv);
-    }
-    Ok(ctx.idle_action())
+    Ok(unsealed.map_err(|err| unseal_failure(&err)))
 }
 
-/// The Secret a SealedSecret describes.
+/// The outcome of a failed unseal: a template error says which item; every other failure reads
+/// the same (no key, scope, damage: never which).
+fn unseal_failure(err: &SealError) -> Outcome {
+    match err {
+        SealError::Template { .. } => Outcome::failed(reason::TEMPLATE_FAILED, err.to_string()),
+        _ => Outcome::failed(reason::UNSEAL_FAILED, UNSEAL_FAILED_MESSAGE),
+    }
+}
+
+/// The Secret a SealedSecret describes: the template's metadata, type and immutability; no
+/// ownerReference when the template carries the skip annotation.
 fn desired_secret<'a>(
-    sealed: &'a SealedSecret,
-    namespace: &'a str,
-    uid: &'a str,
+    sealed: &SealedSecret,
+    source: &'a Source,
     plain: &signet_api::Secret,
-    mode: SecretMode,
+    claim: Claim,
 ) -> DesiredSecret<'a> {
     let template = &plain.metadata;
     let skip_owner = template
         .annotation(SKIP_SET_OWNER_REFERENCES_ANNOTATION)
         .is_some_and(|v| v == "true");
-    let own = mode == SecretMode::Own;
     DesiredSecret {
-        name: sealed.metadata.name.as_deref().unwrap_or_default(),
-        namespace,
+        name: &source.name,
+        namespace: &source.namespace,
         owner_label: OWNER_LABEL,
-        owner_uid: uid,
-        owner_reference: (own && !skip_owner).then(|| {
-            (
-                SealedSecret::api_version(&()).into_owned(),
-                SealedSecret::kind(&()).into_owned(),
-                sealed.name_any(),
-            )
-        }),
+        owner_uid: &source.uid,
+        owner: target::owner_of(sealed),
+        claim: if skip_owner {
+            claim.without_owner_reference()
+        } else {
+            claim
+        },
         labels: template.labels.clone().unwrap_or_default(),
         annotations: template.annotations.clone().unwrap_or_default(),
-        type_: plain.type_.clone().filter(|_| own),
-        immutable: plain.immutable.filter(|_| own),
+        type_: plain.type_.clone(),
+        immutable: plain.immutable,
         data_base64: plain.data.clone().unwrap_or_default(),
     }
 }
 
-/// Patches the status when it differs from `outcome` (timestamps aside), and emits an event when the
-/// condition itself changed. Writes nothing otherwise.
-async fn write_status(sealed: &SealedSecret, ctx: &Context, outcome: Outcome) -> Result<(), Error> {
-    let old = sealed.status.clone().unwrap_or_default();
-    let (condition, condition_changed) = target::next_condition(
-        old.synced(),
-        SYNCED_CONDITION,
-        outcome.condition_status,
-        outcome.reason,
-        &outcome.message,
-    );
-    let new = SealedSecretStatus {
-        conditions: vec![condition],
-        observed_generation: sealed.metadata.generation,
-        key_fingerprint: outcome.key_fingerprint.clone(),
-        secret_resource_version: outcome.secret_resource_version.clone(),
-    };
-    let unchanged = !condition_changed
-        && old.observed_generation == new.observed_generation
-        && old.key_fingerprint == new.key_fingerprint
-        && old.secret_resource_version == new.secret_resource_version;
-    if unchanged {
-        return Ok(());
-    }
-    // A merge patch of the whole status: conditions is replaced as a list, and the absent Signet
-    // fields are cleared with explicit nulls.
-    let patch = json!({
-        "conditions": new.conditions,
-        "observedGeneration": new.observed_generation,
-        "keyFingerprint": new.key_fingerprint,
-        "secretResourceVersion": new.secret_resource_version,
-    });
-    target::patch_status(ctx, sealed, patch).await?;
-    if condition_changed {
-        target::publish_condition_event(
-            ctx,
-            sealed,
-            &new.conditions[0],
-            "Unseal",
-            ("Unsealed", "SealedSecret unsealed successfully"),
-        )
-        .await;
-    }
-    Ok(())
+/// Writes the status for `outcome` when it changed (and its event), and says what comes next.
+async fn finish(
+    sealed: &SealedSecret,
+    ctx: &Context,
+    outcome: Outcome,
+    key_fingerprint: Option<String>,
+    next: Next,
+) -> Result<Action, Error> {
+    let update = status_update(sealed, &outcome, key_fingerprint);
+    target::finish(ctx, KIND_SEALED_SECRET, sealed, &outcome, update, &EVENTS).await?;
+    Ok(next.action(ctx.config.resync_period))
 }
 
-/// Runs the SealedSecret reconciler until `stop` (while leading): waits for a sealing key, then
-/// reconciles every SealedSecret on its changes, on changes of its Secret, and on every key change.
-pub(crate) async fn run(
-    ctx: Arc<Context>,
-    stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) {
-    keyring::wait_for_sealing_key(&ctx.keys).await;
-    let (secret_store, secret_writer) = reflector::store();
-    ctx.set_secret_store(secret_store);
-    let (sealed_api, secret_api) = scoped_apis::<SealedSecret>(&ctx);
-    let owned_secrets = owned_secret_triggers(secret_api, OWNER_LABEL, secret_writer);
-    let controller = lean_controller(sealed_api, &ctx);
-    ctx.set_sealed_secret_store(Some(controller.store()));
-    controller
-        .watches_stream(owned_secrets, source_of::<SealedSecret>)
-        .reconcile_all_on(changes(ctx.keys.subscribe()))
-        .graceful_shutdown_on(stop)
-        .run(
-            supervise::contained(reconcile),
-            error_policy,
-            Arc::clone(&ctx),
-        )
-        .for_each(log_trigger_error)
-        .await;
-    ctx.set_sealed_secret_store(None);
+/// The status patch for `outcome`, or `None` when the status already says it (timestamps aside).
+/// A merge patch of the whole status: conditions is replaced as a list, and the absent Signet
+/// fields are cleared with explicit nulls.
+fn status_update(
+    sealed: &SealedSecret,
+    outcome: &Outcome,
+    key_fingerprint: Option<String>,
+) -> Option<StatusUpdate> {
+    let old = sealed.status.clone().unwrap_or_default();
+    let (condition, changed) = target::next_condition(old.synced(), SYNCED_CONDITION, outcome);
+    let generation = sealed.metadata.generation;
+    let unchanged = !changed
+        && old.observed_generation == generation
+        && old.key_fingerprint == key_fingerprint
+        && old.secret_resource_version == outcome.secret_resource_version;
+    if unchanged {
+        return None;
+    }
+    let patch = json!({
+        "conditions": [condition],
+        "observedGeneration": generation,
+        "keyFingerprint": key_fingerprint,
+        "secretResourceVersion": outcome.secret_resource_version,
+    });
+    Some(StatusUpdate {
+        patch,
+        changed: changed.then_some(condition),
+    })
 }
 
 /// Retry policy for errors (API unavailable, conflicts): back off and try again.
-pub fn error_policy(sealed: Arc<SealedSecret>, error: &Error, ctx: Arc<Context>) -> Action {
-    ctx.metrics.count_error(KIND_SEALED_SECRET, error.reason());
+pub fn error_policy(sealed: Arc<SealedSecret>, error: &Error, ctx: Arc<SealedContext>) -> Action {
+    ctx.base
+        .metrics
+        .count_error(KIND_SEALED_SECRET, error.reason());
     tracing::warn!(
         namespace = sealed.namespace().unwrap_or_default(),
         name = %sealed.name_any(),
@@ -311,4 +314,163 @@ pub fn error_policy(sealed: Arc<SealedSecret>, error: &Error, ctx: Arc<Context>)
         "reconcile failed; retrying"
     );
     Action::requeue(Duration::from_secs(5))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::tests::secret_meta;
+    use signet_api::sealed_secret::{MANAGED_ANNOTATION, PATCH_ANNOTATION};
+
+    fn sealed(status: serde_json::Value) -> SealedSecret {
+        serde_json::from_value(json!({
+            "apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret",
+            "metadata": {"name": "db", "namespace": "shop", "uid": "u1", "generation": 2},
+            "spec": {"encryptedData": {"k": "AQAB"}},
+            "status": status,
+        }))
+        .unwrap()
+    }
+
+    fn source() -> Source {
+        Source::of(&sealed(json!({}))).unwrap().unwrap()
+    }
+
+    fn synced_status(rv: &str) -> serde_json::Value {
+        json!({"observedGeneration": 2, "secretResourceVersion": rv, "keyFingerprint": "f1",
+            "conditions": [{"type": "Synced", "status": "True", "reason": "Unsealed"}]})
+    }
+
+    #[test]
+    fn plan_skips_a_current_secret_and_claims_or_refuses_the_others() {
+        let ours = secret_meta(json!({"resourceVersion": "7", "labels": {OWNER_LABEL: "u1"}}));
+        let written = Written::default();
+        let current = sealed(synced_status("7"));
+        assert_eq!(
+            plan(&current, &source(), Some(&ours), &written),
+            Plan::UpToDate
+        );
+        // Our Secret was changed since: write it again, as ours.
+        assert_eq!(
+            plan(
+                &sealed(synced_status("6")),
+                &source(),
+                Some(&ours),
+                &written
+            ),
+            Plan::Write(Claim::OWN)
+        );
+        assert_eq!(
+            plan(&current, &source(), None, &written),
+            Plan::Write(Claim::OWN)
+        );
+        let patched = secret_meta(json!({"annotations": {PATCH_ANNOTATION: "true"}}));
+        assert_eq!(
+            plan(&current, &source(), Some(&patched), &written),
+            Plan::Write(Claim::Merge)
+        );
+        let managed = secret_meta(json!({"annotations": {MANAGED_ANNOTATION: "true"}}));
+        assert_eq!(
+            plan(&current, &source(), Some(&managed), &written),
+            Plan::Write(Claim::OWN)
+        );
+        let foreign = secret_meta(json!({"resourceVersion": "7"}));
+        let Plan::Refuse(outcome, next) = plan(&current, &source(), Some(&foreign), &written)
+        else {
+            panic!("a foreign Secret is not refused");
+        };
+        assert_eq!(next, Next::Idle);
+        assert_eq!(outcome.reason, reason::SECRET_NOT_OWNED);
+        assert_eq!(outcome.status, ConditionStatus::False);
+        assert!(outcome.message.starts_with(
+            "Secret \"db\" exists and is not managed by this SealedSecret; annotate it with"
+        ));
+    }
+
+    #[test]
+    fn unseal_failures_are_uniform_except_templates() {
+        let template = SealError::Template {
+            key: "dsn".into(),
+            reason: "unknown function".into(),
+        };
+        let outcome = unseal_failure(&template);
+        assert_eq!(outcome.reason, reason::TEMPLATE_FAILED);
+        assert_eq!(outcome.message, template.to_string());
+        for err in [SealError::Unseal, SealError::Manifest("x".into())] {
+            let outcome = unseal_failure(&err);
+            assert_eq!(outcome.reason, reason::UNSEAL_FAILED);
+            assert_eq!(outcome.message, UNSEAL_FAILED_MESSAGE);
+        }
+    }
+
+    #[test]
+    fn the_template_may_drop_the_owner_reference() {
+        let plain = |annotations: serde_json::Value| -> signet_api::Secret {
+            serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                "metadata": {"name": "db", "namespace": "shop", "annotations": annotations},
+                "data": {"k": "dg=="},
+            }))
+            .unwrap()
+        };
+        let object = sealed(json!({}));
+        let body = desired_secret(&object, &source(), &plain(json!({})), Claim::OWN).body();
+        assert_eq!(
+            body["metadata"]["ownerReferences"][0]["kind"],
+            "SealedSecret"
+        );
+        assert_eq!(body["metadata"]["ownerReferences"][0]["name"], "db");
+        assert_eq!(body["type"], "kubernetes.io/tls");
+        let skip = plain(json!({SKIP_SET_OWNER_REFERENCES_ANNOTATION: "true"}));
+        let body = desired_secret(&object, &source(), &skip, Claim::OWN).body();
+        assert!(body["metadata"].get("ownerReferences").is_none());
+        assert_eq!(body["type"], "kubernetes.io/tls");
+        let body = desired_secret(&object, &source(), &plain(json!({})), Claim::Merge).body();
+        assert!(body["metadata"].get("ownerReferences").is_none());
+        assert!(body.get("type").is_none());
+    }
+
+    #[test]
+    fn the_status_is_written_only_when_it_says_something_new() {
+        let object = sealed(synced_status("7"));
+        let same = Outcome::written(reason::UNSEALED, "", Some("7".into()));
+        assert_eq!(status_update(&object, &same, Some("f1".into())), None);
+        // Another key opened it: a patch, but no event.
+        let update = status_update(&object, &same, Some("f2".into())).unwrap();
+        assert_eq!(update.changed, None);
+        assert_eq!(update.patch["keyFingerprint"], "f2");
+        assert_eq!(update.patch["observedGeneration"], 2);
+        // A failure: the condition changes (an event), the Signet fields are cleared.
+        let failed = Outcome::failed(reason::UNSEAL_FAILED, UNSEAL_FAILED_MESSAGE);
+        let update = status_update(&object, &failed, None).unwrap();
+        assert_eq!(update.changed.as_ref().unwrap().status, "False");
+        assert_eq!(
+            update.patch["conditions"][0]["reason"],
+            reason::UNSEAL_FAILED
+        );
+        assert!(update.patch["keyFingerprint"].is_null());
+        assert!(update.patch["secretResourceVersion"].is_null());
+        // The same failure again writes nothing.
+        let failing = sealed(json!({"observedGeneration": 2, "conditions": [
+            {"type": "Synced", "status": "False", "reason": reason::UNSEAL_FAILED,
+             "message": UNSEAL_FAILED_MESSAGE}]}));
+        assert_eq!(status_update(&failing, &failed, None), None);
+    }
+
+    #[test]
+    fn sealed_secrets_are_counted_by_the_key_that_opened_them() {
+        let state: Vec<Arc<SealedSecret>> = [
+            json!({"keyFingerprint": "f1"}),
+            json!({"keyFingerprint": "f1"}),
+            json!({}),
+        ]
+        .into_iter()
+        .map(|s| Arc::new(sealed(s)))
+        .chain([Arc::new(SealedSecret::default())])
+        .collect();
+        let counts = count_by_key(&state);
+        assert_eq!(counts.get("f1"), Some(&2));
+        assert_eq!(counts.get("none"), Some(&2));
+        assert_eq!(counts.len(), 2);
+    }
 }

@@ -94,3 +94,89 @@ impl Context {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::Written;
+    use crate::{SealedSecret, SopsSecret, sealed_secret, sops_secret};
+    use kube::runtime::events::Reporter;
+    use kube::runtime::{reflector, watcher};
+    use serde_json::json;
+
+    fn object<K: serde::de::DeserializeOwned>(kind: &str, uid: &str) -> K {
+        serde_json::from_value(json!({
+            "apiVersion": "x/v1", "kind": kind,
+            "metadata": {"name": uid, "namespace": "n", "uid": uid},
+            "spec": {"encryptedData": {}}, "sops": {},
+            "status": {"keyFingerprint": "f1"},
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn each_kind_prunes_its_own_memory_against_its_own_cache() {
+        let client =
+            kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap()))
+                .unwrap();
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "test".into(),
+                instance: None,
+            },
+        );
+        let metrics = Arc::new(Metrics::new());
+        let ctx = Context::new(
+            client,
+            Config::new("signet"),
+            Arc::default(),
+            Arc::clone(&metrics),
+            recorder,
+        );
+        let (sealed_store, mut sealed_writer) = reflector::store::<SealedSecret>();
+        sealed_writer.apply_watcher_event(&watcher::Event::Apply(object("SealedSecret", "s1")));
+        let (sops_store, mut sops_writer) = reflector::store::<SopsSecret>();
+        sops_writer.apply_watcher_event(&watcher::Event::Apply(object("SopsSecret", "o1")));
+        let (sealed_written, sops_written) =
+            (Arc::new(Written::default()), Arc::new(Written::default()));
+        for (written, uids) in [
+            (&sealed_written, ["s1", "s-gone"]),
+            (&sops_written, ["o1", "o-gone"]),
+        ] {
+            for uid in uids {
+                written.remember(uid, Some(1), Some("1".into()));
+            }
+        }
+        ctx.set_gauge_refresher(
+            sealed_secret::reconcile::KIND_SEALED_SECRET,
+            Some(sealed_secret::reconcile::gauge_refresher(
+                sealed_store,
+                Arc::clone(&sealed_written),
+                Arc::clone(&metrics),
+            )),
+        );
+        ctx.set_gauge_refresher(
+            sops_secret::reconcile::KIND_SOPS_SECRET,
+            Some(sops_secret::reconcile::gauge_refresher(
+                sops_store,
+                Arc::clone(&sops_written),
+            )),
+        );
+        ctx.refresh_gauges();
+        // The SopsSecret memory survives the SealedSecret refresh, and the reverse.
+        assert!(sealed_written.was("s1", 1, "1"));
+        assert!(sops_written.was("o1", 1, "1"));
+        assert_eq!((sealed_written.len(), sops_written.len()), (1, 1));
+        assert!(
+            metrics
+                .encode()
+                .contains("sealed_secrets_by_key{fingerprint=\"f1\"} 1")
+        );
+        // A kind whose reconciler stopped no longer refreshes.
+        ctx.set_gauge_refresher(sops_secret::reconcile::KIND_SOPS_SECRET, None);
+        sops_written.remember("o-gone", Some(1), Some("1".into()));
+        ctx.refresh_gauges();
+        assert_eq!(sops_written.len(), 2);
+    }
+}

@@ -8,7 +8,8 @@
 
 use super::keyring;
 use super::{SYNCED_CONDITION, SealedSecret, SealedSecretStatus};
-use crate::context::Context;
+use crate::context::{Context, GaugeRefresher};
+use crate::metrics::Metrics;
 use crate::runtime::{
     changes, lean_controller, log_trigger_error, owned_secret_triggers, scoped_apis, source_of,
 };
@@ -90,17 +91,12 @@ pub(crate) async fn run(
         secrets: secret_store,
         written: Arc::default(),
     });
-    let (store, written, metrics) = (
+    let refresher = gauge_refresher(
         controller.store(),
         Arc::clone(&sealed_ctx.written),
         Arc::clone(&ctx.metrics),
     );
-    let refresh = move || {
-        let state = store.state();
-        written.retain_live(state.iter().filter_map(|s| s.metadata.uid.as_deref()));
-        metrics.set_sealed_secrets_by_key(&count_by_key(&state));
-    };
-    ctx.set_gauge_refresher(KIND_SEALED_SECRET, Some(Box::new(refresh)));
+    ctx.set_gauge_refresher(KIND_SEALED_SECRET, Some(refresher));
     controller
         .watches_stream(owned_secrets, source_of::<SealedSecret>)
         .reconcile_all_on(changes(ctx.keys.subscribe()))
@@ -109,6 +105,20 @@ pub(crate) async fn run(
         .for_each(log_trigger_error)
         .await;
     ctx.set_gauge_refresher(KIND_SEALED_SECRET, None);
+}
+
+/// The gauge refresher of a running SealedSecret reconciler: from its cache, forgets the writes
+/// of SealedSecrets that are gone and counts SealedSecrets by key.
+pub(crate) fn gauge_refresher(
+    store: Store<SealedSecret>,
+    written: Arc<Written>,
+    metrics: Arc<Metrics>,
+) -> GaugeRefresher {
+    Box::new(move || {
+        let state = store.state();
+        written.retain_live(state.iter().filter_map(|s| s.metadata.uid.as_deref()));
+        metrics.set_sealed_secrets_by_key(&count_by_key(&state));
+    })
 }
 
 /// SealedSecrets by the fingerprint of the key that opened them (`none` when not recorded).

@@ -9,7 +9,7 @@
 
 use super::open::{OpenError, Opened, open};
 use super::{READY_CONDITION, SopsSecret, SopsSecretStatus};
-use crate::context::Context;
+use crate::context::{Context, GaugeRefresher};
 use crate::runtime::{
     AbortOnDrop, changes, lean_controller, log_trigger_error, owned_secret_triggers, scoped_apis,
     source_of, wait_until_served,
@@ -103,12 +103,8 @@ pub(crate) async fn run(
         written: Arc::default(),
     });
     let controller = lean_controller(api, &ctx);
-    let (store, written) = (controller.store(), Arc::clone(&sops_ctx.written));
-    let forget_the_gone = move || {
-        let state = store.state();
-        written.retain_live(state.iter().filter_map(|s| s.metadata.uid.as_deref()));
-    };
-    ctx.set_gauge_refresher(KIND_SOPS_SECRET, Some(Box::new(forget_the_gone)));
+    let refresher = gauge_refresher(controller.store(), Arc::clone(&sops_ctx.written));
+    ctx.set_gauge_refresher(KIND_SOPS_SECRET, Some(refresher));
     controller
         .watches_stream(owned_secrets, source_of::<SopsSecret>)
         .reconcile_all_on(changes(keyring))
@@ -117,6 +113,15 @@ pub(crate) async fn run(
         .for_each(log_trigger_error)
         .await;
     ctx.set_gauge_refresher(KIND_SOPS_SECRET, None);
+}
+
+/// The gauge refresher of a running SopsSecret reconciler: forgets the writes of SopsSecrets that
+/// are gone from its cache (no gauge of its own).
+pub(crate) fn gauge_refresher(store: Store<SopsSecret>, written: Arc<Written>) -> GaugeRefresher {
+    Box::new(move || {
+        let state = store.state();
+        written.retain_live(state.iter().filter_map(|s| s.metadata.uid.as_deref()));
+    })
 }
 
 /// Reconciles one SopsSecret.

@@ -170,7 +170,7 @@ pub async fn install_crd(client: kube::Client) -> Result<(), Error> {
 }
 
 /// Starts the key watch, the HTTP and metrics listeners, leader election when configured, and —
-/// while leading — key renewal and the SealedSecret reconciler. The listeners are bound before this
+/// while leading — key renewal and the reconcilers of every kind. The listeners are bound before this
 /// returns.
 pub async fn start(client: kube::Client, config: Config) -> Result<RunningController, Error> {
     let keys = Arc::new(keyring::KeyRing::default());
@@ -198,96 +198,27 @@ pub async fn start(client: kube::Client, config: Config) -> Result<RunningContro
         }
     };
 
-    let http_listener = tokio::net::TcpListener::bind(config.listen_addr)
-        .await
-        .map_err(|e| Error::Listen(config.listen_addr, e))?;
-    let metrics_listener = tokio::net::TcpListener::bind(config.metrics_addr)
-        .await
-        .map_err(|e| Error::Listen(config.metrics_addr, e))?;
-    let http_addr = http_listener
-        .local_addr()
-        .map_err(|e| Error::Listen(config.listen_addr, e))?;
-    let metrics_addr = metrics_listener
-        .local_addr()
-        .map_err(|e| Error::Listen(config.metrics_addr, e))?;
-
-    // Leadership: a Lease when configured, else always leading.
-    let (leadership, lease, always_leading) = match &config.leader_election {
-        Some(election) => {
-            let params = kube_lease_manager::LeaseParams::new(
-                identity.clone(),
-                election.lease_duration.as_secs().max(2),
-                election
-                    .renew_grace
-                    .as_secs()
-                    .clamp(1, election.lease_duration.as_secs().max(2) - 1),
-            );
-            let manager = kube_lease_manager::LeaseManager::new(
-                client.clone(),
-                election.lease_name.clone(),
-                config.controller_namespace.clone(),
-                params,
-                kube_lease_manager::LeaseCreateMode::AutoCreate,
-            )
-            .await
-            .map_err(|e| Error::LeaderElection(e.to_string()))?;
-            let (receiver, handle) = manager.watch().await;
-            let lease = tokio::spawn(async move {
-                match handle.await {
-                    Ok(Ok(_)) => tracing::info!("leader-election Lease released"),
-                    Ok(Err(err)) => tracing::warn!(error = %err, "leader election stopped"),
-                    Err(_) => {}
-                }
-            });
-            (receiver, Some(lease), None)
-        }
-        None => {
-            let (sender, receiver) = watch::channel(true);
-            (receiver, None, Some(sender))
-        }
-    };
+    let (http_listener, http_addr) = bind(config.listen_addr).await?;
+    let (metrics_listener, metrics_addr) = bind(config.metrics_addr).await?;
+    let Leadership {
+        leadership,
+        lease,
+        always_leading,
+    } = elect(&client, &config, &identity).await?;
 
     let ctx_for_lead = Arc::clone(&ctx);
-    let mut tasks = Vec::new();
     let api = http::api_router(Arc::clone(&ctx));
-    let stop = stopped();
-    tasks.push(tokio::spawn(http::serve(http_listener, api, stop)));
     let metrics_app = http::metrics_router(Arc::clone(&ctx));
-    let stop = stopped();
-    tasks.push(tokio::spawn(http::serve(
-        metrics_listener,
-        metrics_app,
-        stop,
-    )));
-    tasks.push(tokio::spawn(keyring::watch_keys(
-        client.clone(),
-        config.controller_namespace.clone(),
-        Arc::clone(&keys),
-    )));
-    {
-        // Keeps derived gauges fresh and the per-object memory bounded even without scrapes.
-        let ctx = Arc::clone(&ctx);
-        tasks.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-            loop {
-                tick.tick().await;
-                ctx.refresh_gauges();
-            }
-        }));
-    }
-    {
-        let keys = Arc::clone(&keys);
-        let metrics = Arc::clone(&metrics);
-        tasks.push(tokio::spawn(async move {
-            let mut changes = keys.subscribe();
-            loop {
-                metrics.sealing_keys.set(keys.snapshot().keys.len() as i64);
-                if changes.changed().await.is_err() {
-                    return;
-                }
-            }
-        }));
-    }
+    let mut tasks = vec![
+        tokio::spawn(http::serve(http_listener, api, stopped())),
+        tokio::spawn(http::serve(metrics_listener, metrics_app, stopped())),
+        tokio::spawn(keyring::watch_keys(
+            client.clone(),
+            config.controller_namespace.clone(),
+            Arc::clone(&keys),
+        )),
+    ];
+    tasks.extend(gauge_tasks(&ctx));
 
     let stop = stopped();
     let supervisor = tokio::spawn(async move {
@@ -306,6 +237,97 @@ pub async fn start(client: kube::Client, config: Config) -> Result<RunningContro
     })
 }
 
+/// Binds a listener; its address is the real port when `addr` asked for port 0.
+async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), Error> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::Listen(addr, e))?;
+    let local = listener.local_addr().map_err(|e| Error::Listen(addr, e))?;
+    Ok((listener, local))
+}
+
+/// Whether this process leads, as a watch: from a Lease when configured, else always.
+struct Leadership {
+    leadership: watch::Receiver<bool>,
+    /// The Lease holder task (releases the Lease when its channel closes).
+    lease: Option<JoinHandle<()>>,
+    /// Without an election: the sender that keeps `leadership` true while it lives.
+    always_leading: Option<watch::Sender<bool>>,
+}
+
+/// Takes part in the leader election of `config`, or leads alone without one.
+async fn elect(
+    client: &kube::Client,
+    config: &Config,
+    identity: &str,
+) -> Result<Leadership, Error> {
+    let Some(election) = &config.leader_election else {
+        let (sender, receiver) = watch::channel(true);
+        return Ok(Leadership {
+            leadership: receiver,
+            lease: None,
+            always_leading: Some(sender),
+        });
+    };
+    let params = kube_lease_manager::LeaseParams::new(
+        identity.to_owned(),
+        election.lease_duration.as_secs().max(2),
+        election
+            .renew_grace
+            .as_secs()
+            .clamp(1, election.lease_duration.as_secs().max(2) - 1),
+    );
+    let manager = kube_lease_manager::LeaseManager::new(
+        client.clone(),
+        election.lease_name.clone(),
+        config.controller_namespace.clone(),
+        params,
+        kube_lease_manager::LeaseCreateMode::AutoCreate,
+    )
+    .await
+    .map_err(|e| Error::LeaderElection(e.to_string()))?;
+    let (receiver, handle) = manager.watch().await;
+    let lease = tokio::spawn(async move {
+        match handle.await {
+            Ok(Ok(_)) => tracing::info!("leader-election Lease released"),
+            Ok(Err(err)) => tracing::warn!(error = %err, "leader election stopped"),
+            Err(_) => {}
+        }
+    });
+    Ok(Leadership {
+        leadership: receiver,
+        lease: Some(lease),
+        always_leading: None,
+    })
+}
+
+/// The tasks that keep gauges current on every replica: the derived gauges (and the per-object
+/// memory bounded) even without scrapes, and the number of sealing keys.
+fn gauge_tasks(ctx: &Arc<Context>) -> [JoinHandle<()>; 2] {
+    let refresh = {
+        let ctx = Arc::clone(ctx);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                ctx.refresh_gauges();
+            }
+        })
+    };
+    let keys = Arc::clone(&ctx.keys);
+    let metrics = Arc::clone(&ctx.metrics);
+    let sealing_keys = tokio::spawn(async move {
+        let mut changes = keys.subscribe();
+        loop {
+            metrics.sealing_keys.set(keys.snapshot().keys.len() as i64);
+            if changes.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+    [refresh, sealing_keys]
+}
+
 fn random_identity() -> String {
     let mut bytes = [0u8; 8];
     let _ = aws_lc_rs::rand::fill(&mut bytes);
@@ -313,7 +335,79 @@ fn random_identity() -> String {
     format!("signet-controller-{suffix}")
 }
 
-/// Runs key renewal and the reconciler for each term of leadership, and stops them when the
+/// The tasks of one term of leadership: the three reconcilers, then key renewal.
+struct Term {
+    names: [&'static str; 4],
+    tasks: [AbortOnDrop; 4],
+    /// Tells the reconcilers to finish.
+    end: watch::Sender<bool>,
+}
+
+impl Term {
+    /// Starts key renewal and the reconcilers, and registers them for the health checks.
+    fn start(ctx: &Arc<Context>) -> Term {
+        let (end, end_rx) = watch::channel(false);
+        let ended = || {
+            let mut rx = end_rx.clone();
+            async move {
+                let _ = rx.wait_for(|end| *end).await;
+            }
+        };
+        let renewer = AbortOnDrop(tokio::spawn(keyring::renew_keys(
+            ctx.client.clone(),
+            ctx.config.controller_namespace.clone(),
+            Arc::clone(&ctx.keys),
+            ctx.config.key_renew_period,
+            ctx.config.key_cutoff_time,
+            ctx.config.key_bits,
+        )));
+        let tasks = [
+            AbortOnDrop(tokio::spawn(sealed_secret::reconcile::run(
+                Arc::clone(ctx),
+                ended(),
+            ))),
+            AbortOnDrop(tokio::spawn(sops_secret::reconcile::run(
+                Arc::clone(ctx),
+                ended(),
+            ))),
+            AbortOnDrop(tokio::spawn(external::reconcile::run(
+                Arc::clone(ctx),
+                ended(),
+            ))),
+            renewer,
+        ];
+        let names = [
+            KIND_SEALED_SECRET,
+            sops_secret::reconcile::KIND_SOPS_SECRET,
+            external::reconcile::KIND_EXTERNAL_SECRET,
+            "key renewal",
+        ];
+        ctx.reconcilers.start_term(
+            names
+                .iter()
+                .zip(&tasks)
+                .map(|(name, task)| (*name, task.0.abort_handle()))
+                .collect(),
+        );
+        Term { names, tasks, end }
+    }
+
+    /// Ends the term: key renewal stops at once; the reconcilers finish their current work (at
+    /// most 15 s) and are aborted after.
+    async fn end(self) {
+        let [mut sealed, mut sops, mut external, renewer] = self.tasks;
+        drop(renewer);
+        let _ = self.end.send(true);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(15), async {
+            let _ = (&mut sealed.0).await;
+            let _ = (&mut sops.0).await;
+            let _ = (&mut external.0).await;
+        })
+        .await;
+    }
+}
+
+/// Runs key renewal and the reconcilers for each term of leadership, and stops them when the
 /// leadership is lost or the process stops.
 async fn lead(
     ctx: Arc<Context>,
@@ -328,94 +422,46 @@ async fn lead(
         }
         tracing::info!("leading: reconciling and renewing keys");
         ctx.leading.store(true, Ordering::Relaxed);
-        let (term_end, term_end_rx) = watch::channel(false);
-        let renewer = AbortOnDrop(tokio::spawn(keyring::renew_keys(
-            ctx.client.clone(),
-            ctx.config.controller_namespace.clone(),
-            Arc::clone(&ctx.keys),
-            ctx.config.key_renew_period,
-            ctx.config.key_cutoff_time,
-            ctx.config.key_bits,
-        )));
-        let term_ended = || {
-            let mut rx = term_end_rx.clone();
-            async move {
-                let _ = rx.wait_for(|end| *end).await;
-            }
-        };
-        let mut reconciler = AbortOnDrop(tokio::spawn(sealed_secret::reconcile::run(
-            Arc::clone(&ctx),
-            term_ended(),
-        )));
-        let mut sops_reconciler = AbortOnDrop(tokio::spawn(sops_secret::reconcile::run(
-            Arc::clone(&ctx),
-            term_ended(),
-        )));
-        let mut external_reconciler = AbortOnDrop(tokio::spawn(external::reconcile::run(
-            Arc::clone(&ctx),
-            term_ended(),
-        )));
-        let mut renewer = renewer;
-        let names = [
-            KIND_SEALED_SECRET,
-            sops_secret::reconcile::KIND_SOPS_SECRET,
-            external::reconcile::KIND_EXTERNAL_SECRET,
-            "key renewal",
-        ];
-        ctx.reconcilers.start_term(
-            names
-                .iter()
-                .zip([
-                    &reconciler,
-                    &sops_reconciler,
-                    &external_reconciler,
-                    &renewer,
-                ])
-                .map(|(name, task)| (*name, task.0.abort_handle()))
-                .collect(),
-        );
+        let mut term = Term::start(&ctx);
+        let names = term.names;
         // Every task of the term runs until the term ends; one that ends before is a failure.
         let ended = tokio::select! {
             _ = &mut stopped => Err(true),
             lost = leadership.wait_for(|leading| !*leading) => Err(lost.is_err()),
-            (result, index, _) = futures::future::select_all([
-                &mut reconciler.0,
-                &mut sops_reconciler.0,
-                &mut external_reconciler.0,
-                &mut renewer.0,
-            ]) => Ok((names[index], result)),
+            (result, index, _) = futures::future::select_all(
+                term.tasks.iter_mut().map(|task| &mut task.0),
+            ) => Ok((names[index], result)),
         };
         let shutting_down = match ended {
             Err(shutting_down) => shutting_down,
             Ok((name, result)) => {
-                let how = match result {
-                    Ok(()) => "returned",
-                    Err(err) if err.is_panic() => "panicked",
-                    Err(_) => "was cancelled",
-                };
-                let failure = format!("{name} task {how}");
-                tracing::error!(
-                    task = name,
-                    how,
-                    "a task of the leader stopped; giving up the leadership and stopping"
-                );
-                ctx.reconcilers.fail(failure);
+                task_stopped(&ctx, name, result);
                 true
             }
         };
         tracing::info!("no longer leading");
         ctx.reconcilers.end_term();
         ctx.leading.store(false, Ordering::Relaxed);
-        drop(renewer);
-        let _ = term_end.send(true);
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(15), async {
-            let _ = (&mut reconciler.0).await;
-            let _ = (&mut sops_reconciler.0).await;
-            let _ = (&mut external_reconciler.0).await;
-        })
-        .await;
+        term.end().await;
         if shutting_down {
             return;
         }
     }
+}
+
+/// Records that a task of the term stopped before the term ended (a failure: the process gives
+/// up the leadership and stops).
+fn task_stopped(ctx: &Context, name: &str, result: Result<(), tokio::task::JoinError>) {
+    let how = match result {
+        Ok(()) => "returned",
+        Err(err) if err.is_panic() => "panicked",
+        Err(_) => "was cancelled",
+    };
+    let failure = format!("{name} task {how}");
+    tracing::error!(
+        task = name,
+        how,
+        "a task of the leader stopped; giving up the leadership and stopping"
+    );
+    ctx.reconcilers.fail(failure);
 }

@@ -8,7 +8,7 @@
 //! - the server-side-apply body and call ([`DesiredSecret`]);
 //! - how a reconcile ends ([`Outcome`], [`ConditionStatus`]), the condition it leaves
 //!   ([`next_condition`]), the status patch and the event of a changed condition
-//!   ([`write_status`]), and when to look again ([`Next`]).
+//!   ([`finish`]), and when to look again ([`Next`]).
 //!
 //! Each source kind (SealedSecret, SopsSecret, ExternalSecret) marks its Secrets with its own owner
 //! label, whose value is the source object's uid; Secrets are watched by that label only.

@@ -6,7 +6,7 @@
 //! controller restart costs no provider call for objects whose Secret is current. A provider error
 //! keeps the last good Secret, sets `Ready=False` and retries with exponential back-off.
 //!
-//! A reconcile reads plan ([`Settings::of`], [`refresh`], [`claim`]) → fetch (store, provider,
+//! A reconcile reads plan (`Settings::of`, `refresh`, `claim`) → fetch (store, provider,
 //! values, template) → apply → finish; the decisions are plain functions, unit-tested below.
 
 use super::stores::{FoundStore, ProviderCache, StoreError, find_store};

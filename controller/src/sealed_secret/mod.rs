@@ -1,6 +1,6 @@
 //! The `bitnami.com/v1alpha1` SealedSecret: the resource type and its CustomResourceDefinition
 //! (here), [`keyring`] (the sealing keys: the key Secrets, their watch and renewal) and
-//! [`reconcile`] (the reconciler, its context and [`run`](reconcile::run)).
+//! [`reconcile`] (the reconciler, its context and its `run()`).
 //!
 //! The spec is `signet_api::SealedSecretSpec` unchanged (one serde shape for CLI and controller); only
 //! the envelope (`metadata` as k8s-openapi's `ObjectMeta`) and the status differ, because kube's

@@ -3,7 +3,7 @@
 //! emits no event; events are only sent when the condition changes, and failure messages are uniform
 //! (they never say which key or step failed, nor anything about the values).
 //!
-//! A reconcile reads plan ([`plan`]: up to date, refused, or the claim on the Secret) → unseal →
+//! A reconcile reads plan (`plan`: up to date, refused, or the claim on the Secret) → unseal →
 //! apply → finish (the status and its event); the decisions are plain functions, unit-tested below.
 
 use super::keyring;

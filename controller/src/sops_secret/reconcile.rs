@@ -4,7 +4,7 @@
 //! why none did. An object opens only where its binding allows; one without a binding only when
 //! the operator allows unbound objects (a migration).
 //!
-//! A reconcile reads plan ([`plan`]: up to date, refused, or the claim on the Secret) → open →
+//! A reconcile reads plan (`plan`: up to date, refused, or the claim on the Secret) → open →
 //! check the binding → apply → finish; the decisions are plain functions, unit-tested below.
 
 use super::open::{OpenError, Opened, open};

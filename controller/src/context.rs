@@ -1,18 +1,19 @@
-//! The `Context` every reconcile and HTTP handler shares: client, configuration, key ring, metrics,
-//! event recorder, the metadata cache of owned Secrets, and a small memory of the last writes.
+//! The `Context` every reconciler and HTTP handler shares: client, configuration, the sealing key
+//! ring (served by the HTTP API on every replica), metrics, the event recorder, leadership and the
+//! health of the reconcilers. What one kind needs besides (its caches, its memory of its writes)
+//! lives in that kind's own context, in its folder.
 
 use crate::config::Config;
-use crate::crd::SealedSecret;
-use crate::keyring::KeyRing;
 use crate::metrics::Metrics;
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::PartialObjectMeta;
+use crate::sealed_secret::keyring::KeyRing;
 use kube::runtime::controller::Action;
 use kube::runtime::events::Recorder;
-use kube::runtime::reflector::Store;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
+
+/// Recomputes a kind's derived gauges and prunes its memory of objects that are gone.
+pub type GaugeRefresher = Box<dyn Fn() + Send + Sync>;
 
 /// Shared state of one controller process.
 pub struct Context {
@@ -26,21 +27,16 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Event recorder (reporting controller `signet-controller`).
     pub recorder: Recorder,
-    /// Metadata of the Secrets carrying the owner label, kept by a watch while this process leads.
-    secrets: RwLock<Store<PartialObjectMeta<Secret>>>,
-    /// The reconciler's cache of SealedSecrets, while leading.
-    sealed_secrets: RwLock<Option<Store<SealedSecret>>>,
     /// True while this process holds the leadership and its reconcilers run.
     pub leading: AtomicBool,
     /// The reconciler tasks of the current term and the first unexpected failure (health).
     pub reconcilers: crate::supervise::Reconcilers,
-    /// SealedSecret uid -> (generation, Secret resourceVersion) of the last successful write: the
-    /// status may lag in the cache right after the write.
-    synced: Mutex<HashMap<String, (i64, String)>>,
+    /// The gauge refreshers of the kinds whose reconcilers run now, by kind.
+    refreshers: Mutex<BTreeMap<&'static str, GaugeRefresher>>,
 }
 
 impl Context {
-    /// A context with empty caches.
+    /// A context with no reconciler running.
     pub fn new(
         client: kube::Client,
         config: Config,
@@ -54,35 +50,15 @@ impl Context {
             keys,
             metrics,
             recorder,
-            secrets: RwLock::new(kube::runtime::reflector::store().0),
-            sealed_secrets: RwLock::new(None),
             leading: AtomicBool::new(false),
             reconcilers: crate::supervise::Reconcilers::default(),
-            synced: Mutex::new(HashMap::new()),
+            refreshers: Mutex::new(BTreeMap::new()),
         }
     }
 
     /// What to do after a successful reconcile: wait for a change, or for the next resync.
     pub fn idle_action(&self) -> Action {
-        match self.config.resync_period {
-            Some(period) => Action::requeue(period),
-            None => Action::await_change(),
-        }
-    }
-
-    /// Records a successful write.
-    pub(crate) fn remember_synced(&self, uid: &str, generation: i64, secret_rv: String) {
-        if let Ok(mut map) = self.synced.lock() {
-            map.insert(uid.to_owned(), (generation, secret_rv));
-        }
-    }
-
-    /// Whether the last successful write for `uid` was this generation and Secret version.
-    pub(crate) fn was_synced(&self, uid: &str, generation: i64, secret_rv: &str) -> bool {
-        self.synced.lock().is_ok_and(|map| {
-            map.get(uid)
-                .is_some_and(|(g, rv)| *g == generation && rv == secret_rv)
-        })
+        crate::target::Next::Idle.action(self.config.resync_period)
     }
 
     /// Whether the controller can serve: a sealing key is loaded and every reconciler of this
@@ -96,56 +72,111 @@ impl Context {
         self.leading.load(Ordering::Relaxed)
     }
 
-    /// The owned-Secret cache of the current leadership term.
-    pub fn secret_store(&self) -> Store<PartialObjectMeta<Secret>> {
-        self.secrets
-            .read()
-            .map(|store| store.clone())
-            .unwrap_or_else(|e| e.into_inner().clone())
+    /// Sets (while `kind`'s reconciler runs) or removes the gauge refresher of `kind`.
+    pub(crate) fn set_gauge_refresher(
+        &self,
+        kind: &'static str,
+        refresher: Option<GaugeRefresher>,
+    ) {
+        let mut refreshers = self.refreshers.lock().unwrap_or_else(|e| e.into_inner());
+        match refresher {
+            Some(refresher) => refreshers.insert(kind, refresher),
+            None => refreshers.remove(kind),
+        };
     }
 
-    pub(crate) fn set_sealed_secret_store(&self, store: Option<Store<SealedSecret>>) {
-        match self.sealed_secrets.write() {
-            Ok(mut guard) => *guard = store,
-            Err(e) => *e.into_inner() = store,
-        }
-    }
-
-    /// Recomputes the gauges derived from the caches (SealedSecrets by key) and prunes the memory of
-    /// deleted objects; called on scrape and periodically.
+    /// Recomputes the gauges derived from the caches of the running reconcilers and prunes each
+    /// kind's memory of deleted objects; called on scrape and periodically.
     pub fn refresh_gauges(&self) {
-        let store = match self.sealed_secrets.read() {
-            Ok(guard) => guard.clone(),
-            Err(e) => e.into_inner().clone(),
-        };
-        let Some(store) = store else {
-            return;
-        };
-        let mut counts = std::collections::BTreeMap::new();
-        let state = store.state();
-        // Forget the last writes of objects that are gone.
-        if let Ok(mut synced) = self.synced.lock() {
-            let live: std::collections::HashSet<&str> = state
-                .iter()
-                .filter_map(|s| s.metadata.uid.as_deref())
-                .collect();
-            synced.retain(|uid, _| live.contains(uid.as_str()));
+        let refreshers = self.refreshers.lock().unwrap_or_else(|e| e.into_inner());
+        for refresh in refreshers.values() {
+            refresh();
         }
-        for sealed in &state {
-            let fingerprint = sealed
-                .status
-                .as_ref()
-                .and_then(|s| s.key_fingerprint.clone())
-                .unwrap_or_else(|| "none".to_owned());
-            *counts.entry(fingerprint).or_insert(0) += 1;
-        }
-        self.metrics.set_sealed_secrets_by_key(&counts);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::Written;
+    use crate::{SealedSecret, SopsSecret, sealed_secret, sops_secret};
+    use kube::runtime::events::Reporter;
+    use kube::runtime::{reflector, watcher};
+    use serde_json::json;
+
+    fn object<K: serde::de::DeserializeOwned>(kind: &str, uid: &str) -> K {
+        serde_json::from_value(json!({
+            "apiVersion": "x/v1", "kind": kind,
+            "metadata": {"name": uid, "namespace": "n", "uid": uid},
+            "spec": {"encryptedData": {}}, "sops": {},
+            "status": {"keyFingerprint": "f1"},
+        }))
+        .unwrap()
     }
 
-    pub(crate) fn set_secret_store(&self, store: Store<PartialObjectMeta<Secret>>) {
-        match self.secrets.write() {
-            Ok(mut guard) => *guard = store,
-            Err(e) => *e.into_inner() = store,
+    #[tokio::test]
+    async fn each_kind_prunes_its_own_memory_against_its_own_cache() {
+        let client =
+            kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap()))
+                .unwrap();
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "test".into(),
+                instance: None,
+            },
+        );
+        let metrics = Arc::new(Metrics::new());
+        let ctx = Context::new(
+            client,
+            Config::new("signet"),
+            Arc::default(),
+            Arc::clone(&metrics),
+            recorder,
+        );
+        let (sealed_store, mut sealed_writer) = reflector::store::<SealedSecret>();
+        sealed_writer.apply_watcher_event(&watcher::Event::Apply(object("SealedSecret", "s1")));
+        let (sops_store, mut sops_writer) = reflector::store::<SopsSecret>();
+        sops_writer.apply_watcher_event(&watcher::Event::Apply(object("SopsSecret", "o1")));
+        let (sealed_written, sops_written) =
+            (Arc::new(Written::default()), Arc::new(Written::default()));
+        for (written, uids) in [
+            (&sealed_written, ["s1", "s-gone"]),
+            (&sops_written, ["o1", "o-gone"]),
+        ] {
+            for uid in uids {
+                written.remember(uid, Some(1), Some("1".into()));
+            }
         }
+        ctx.set_gauge_refresher(
+            sealed_secret::reconcile::KIND_SEALED_SECRET,
+            Some(sealed_secret::reconcile::gauge_refresher(
+                sealed_store,
+                Arc::clone(&sealed_written),
+                Arc::clone(&metrics),
+            )),
+        );
+        ctx.set_gauge_refresher(
+            sops_secret::reconcile::KIND_SOPS_SECRET,
+            Some(sops_secret::reconcile::gauge_refresher(
+                sops_store,
+                Arc::clone(&sops_written),
+            )),
+        );
+        ctx.refresh_gauges();
+        // The SopsSecret memory survives the SealedSecret refresh, and the reverse.
+        assert!(sealed_written.was("s1", 1, "1"));
+        assert!(sops_written.was("o1", 1, "1"));
+        assert_eq!((sealed_written.len(), sops_written.len()), (1, 1));
+        assert!(
+            metrics
+                .encode()
+                .contains("sealed_secrets_by_key{fingerprint=\"f1\"} 1")
+        );
+        // A kind whose reconciler stopped no longer refreshes.
+        ctx.set_gauge_refresher(sops_secret::reconcile::KIND_SOPS_SECRET, None);
+        sops_written.remember("o-gone", Some(1), Some("1".into()));
+        ctx.refresh_gauges();
+        assert_eq!(sops_written.len(), 2);
     }
 }

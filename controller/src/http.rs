@@ -252,7 +252,7 @@ async fn verify(
 /// Re-seals every value to the newest key, keeping scope, template and metadata.
 fn reseal(
     sealed: &signet_api::SealedSecret,
-    keys: &crate::keyring::KeySet,
+    keys: &crate::sealed_secret::keyring::KeySet,
 ) -> Result<signet_api::SealedSecret, signet_seal::SealError> {
     let cert = keys
         .sealing_key()

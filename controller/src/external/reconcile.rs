@@ -5,20 +5,33 @@
 //! resourceVersion differs from the one recorded), or the force-sync annotation changed. So a
 //! controller restart costs no provider call for objects whose Secret is current. A provider error
 //! keeps the last good Secret, sets `Ready=False` and retries with exponential back-off.
+//!
+//! A reconcile reads plan (`Settings::of`, `refresh`, `claim`) → fetch (store, provider,
+//! values, template) → apply → finish; the decisions are plain functions, unit-tested below.
 
-use super::stores::{ProviderCache, StoreError, find_store};
+use super::stores::{FoundStore, ProviderCache, StoreError, find_store};
 use super::template::{self, Values};
-use super::{ExternalSecret, FORCE_SYNC_ANNOTATION, READY_CONDITION};
-use crate::Error;
+use super::{
+    ClusterSecretStore, ExternalSecret, FORCE_SYNC_ANNOTATION, READY_CONDITION, SecretStore,
+};
 use crate::config::parse_period;
 use crate::context::Context;
-use crate::target::{self, DesiredSecret};
+use crate::runtime::{
+    lean_controller, log_trigger_error, owned_secret_triggers, scoped_apis, source_of,
+    wait_until_served,
+};
+use crate::target::{
+    self, Claim, ConditionEvents, DesiredSecret, Next, Outcome, Source, StatusUpdate,
+};
+use crate::{Error, supervise};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, PartialObjectMeta};
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::Store;
-use kube::{Resource, ResourceExt};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{Controller, watcher};
 use serde_json::json;
 use signet_providers::{RemoteRef, SecretProvider};
 use std::collections::HashMap;
@@ -48,6 +61,13 @@ pub mod reason {
     pub const INVALID: &str = "InvalidSpec";
 }
 
+/// The events of the `Ready` condition.
+const EVENTS: ConditionEvents = ConditionEvents {
+    action: "Sync",
+    success_reason: "SecretSynced",
+    success_note: "Secret was synced",
+};
+
 /// What the ExternalSecret reconciler needs besides the shared context.
 pub struct ExternalContext {
     /// Client, metrics, recorder, configuration.
@@ -71,6 +91,22 @@ struct LastSync {
     force_sync: Option<String>,
 }
 
+impl LastSync {
+    /// What the status records of the last successful sync (none unless `Ready` is `True`).
+    fn from_status(object: &ExternalSecret) -> Option<LastSync> {
+        let status = object.status.as_ref()?;
+        if status.ready().is_none_or(|c| c.status != "True") {
+            return None;
+        }
+        Some(LastSync {
+            generation: status.synced_resource_version.clone(),
+            secret_resource_version: status.secret_resource_version.clone(),
+            refreshed: status.refresh_time.as_deref().and_then(|t| t.parse().ok()),
+            force_sync: status.force_sync.clone(),
+        })
+    }
+}
+
 impl ExternalContext {
     /// A context with empty caches.
     pub fn new(base: Arc<Context>, secrets: Store<PartialObjectMeta<Secret>>) -> Self {
@@ -86,25 +122,12 @@ impl ExternalContext {
     /// The last successful sync: from memory when it is newer than the cached status.
     fn last_sync(&self, object: &ExternalSecret, uid: &str) -> Option<LastSync> {
         let generation = object.metadata.generation.map(|g| g.to_string());
-        if let Some(remembered) = self
-            .synced
+        self.synced
             .lock()
             .ok()
             .and_then(|m| m.get(uid).cloned())
             .filter(|s| s.generation == generation)
-        {
-            return Some(remembered);
-        }
-        let status = object.status.as_ref()?;
-        if status.ready().is_none_or(|c| c.status != "True") {
-            return None;
-        }
-        Some(LastSync {
-            generation: status.synced_resource_version.clone(),
-            secret_resource_version: status.secret_resource_version.clone(),
-            refreshed: status.refresh_time.as_deref().and_then(|t| t.parse().ok()),
-            force_sync: status.force_sync.clone(),
-        })
+            .or_else(|| LastSync::from_status(object))
     }
 
     fn remember(&self, uid: &str, sync: LastSync) {
@@ -129,11 +152,130 @@ impl ExternalContext {
         delay.min(self.base.config.provider_backoff_max)
     }
 
+    /// Records a sync that wrote `applied`: counted, no more back-off, remembered; its outcome,
+    /// and the next refresh.
+    fn synced(
+        &self,
+        object: &ExternalSecret,
+        source: &Source,
+        settings: &Settings,
+        applied: Secret,
+    ) -> (Outcome, Then) {
+        self.base.metrics.count_sync(KIND_EXTERNAL_SECRET);
+        self.succeeded(&source.uid);
+        let secret_rv = applied.metadata.resource_version;
+        self.remember(&source.uid, synced_now(object, secret_rv.clone()));
+        let next = match settings.interval.is_zero() {
+            true => Next::OnChange,
+            false => Next::After(settings.interval),
+        };
+        let outcome = Outcome::written(reason::SYNCED, "Secret was synced", secret_rv);
+        (outcome, Then::Next(next))
+    }
+
     fn succeeded(&self, uid: &str) {
         if let Ok(mut failures) = self.failures.lock() {
             failures.remove(uid);
         }
     }
+}
+
+/// Runs the ExternalSecret reconciler and the store status reconcilers until `stop` (while
+/// leading), once the kind is served: an ExternalSecret is reconciled on its changes, on changes of
+/// its Secret, and when the store it uses changes.
+pub(crate) async fn run(
+    ctx: Arc<Context>,
+    stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let mut stop = Box::pin(stop);
+    if !wait_until_served(scoped_apis::<ExternalSecret>(&ctx).0, &mut stop).await {
+        return;
+    }
+    let (secret_store, secret_writer) = reflector::store();
+    let (api, secret_api) = scoped_apis::<ExternalSecret>(&ctx);
+    let owned_secrets = owned_secret_triggers(secret_api, OWNER_LABEL, secret_writer);
+    let external_ctx = Arc::new(ExternalContext::new(Arc::clone(&ctx), secret_store));
+    let controller = lean_controller(api, &ctx);
+    // A changed store re-runs the ExternalSecrets that use it.
+    let (objects, cluster_objects) = (controller.store(), controller.store());
+    let store_api: Api<SecretStore> = match ctx.config.watch_namespace.as_deref() {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
+    };
+    let stop = futures::FutureExt::shared(stop);
+    let store_controllers = futures::future::join(
+        run_store_status::<SecretStore>(Arc::clone(&external_ctx), store_api.clone(), stop.clone()),
+        run_store_status::<ClusterSecretStore>(
+            Arc::clone(&external_ctx),
+            Api::all(ctx.client.clone()),
+            stop.clone(),
+        ),
+    );
+    let external_secrets = controller
+        .watches_stream(owned_secrets, source_of::<ExternalSecret>)
+        .watches(
+            store_api,
+            watcher::Config::default(),
+            move |store: SecretStore| {
+                let namespace = store.metadata.namespace.clone();
+                users_of(&objects, "SecretStore", namespace, &store.name_any())
+            },
+        )
+        .watches(
+            Api::<ClusterSecretStore>::all(ctx.client.clone()),
+            watcher::Config::default(),
+            move |store: ClusterSecretStore| {
+                users_of(
+                    &cluster_objects,
+                    "ClusterSecretStore",
+                    None,
+                    &store.name_any(),
+                )
+            },
+        )
+        .graceful_shutdown_on(stop)
+        .run(supervise::contained(reconcile), error_policy, external_ctx)
+        .for_each(log_trigger_error);
+    futures::future::join(external_secrets, store_controllers).await;
+}
+
+/// The ExternalSecrets that use the store `kind`/`name` (in `namespace`, for a SecretStore).
+fn users_of(
+    objects: &Store<ExternalSecret>,
+    kind: &str,
+    namespace: Option<String>,
+    name: &str,
+) -> Vec<ObjectRef<ExternalSecret>> {
+    objects
+        .state()
+        .into_iter()
+        .filter(|es| {
+            let r = &es.spec.secret_store_ref;
+            r.name == name
+                && r.kind.as_deref().unwrap_or("SecretStore") == kind
+                && (namespace.is_none() || es.metadata.namespace == namespace)
+        })
+        .map(|es| ObjectRef::from_obj(es.as_ref()))
+        .collect()
+}
+
+/// Keeps the `Ready` condition of one store kind.
+async fn run_store_status<S>(
+    ctx: Arc<ExternalContext>,
+    api: Api<S>,
+    stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) where
+    S: super::store_status::StoreObject,
+{
+    Controller::new(api, watcher::Config::default())
+        .graceful_shutdown_on(stop)
+        .run(
+            supervise::contained(super::store_status::reconcile::<S>),
+            super::store_status::error_policy::<S>,
+            ctx,
+        )
+        .for_each(log_trigger_error)
+        .await;
 }
 
 /// How the target Secret is claimed (`spec.target.creationPolicy`).
@@ -144,14 +286,69 @@ enum CreationPolicy {
     Orphan,
 }
 
-/// The outcome written to the status.
-struct Outcome<'a> {
-    status: &'a str,
-    reason: &'a str,
-    message: String,
-    /// `Some` after a successful fetch: refreshTime moves.
-    refreshed: bool,
-    secret_resource_version: Option<String>,
+/// What the spec says about the target and the refresh, once validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Settings {
+    /// `spec.target.name`, else the ExternalSecret's name.
+    target_name: String,
+    /// `spec.refreshInterval` (zero: once).
+    interval: Duration,
+    /// `spec.target.creationPolicy`.
+    policy: CreationPolicy,
+}
+
+impl Settings {
+    /// The settings of `object`, or the `InvalidSpec` outcome that says which field is wrong.
+    fn of(object: &ExternalSecret) -> Result<Settings, Outcome> {
+        let spec = &object.spec;
+        let interval = match spec.refresh_interval.as_deref() {
+            None => DEFAULT_REFRESH_INTERVAL,
+            Some(text) => parse_period(text).map_err(|message| {
+                Outcome::failed(reason::INVALID, format!("spec.refreshInterval: {message}"))
+            })?,
+        };
+        let policy = match spec.target.creation_policy.as_deref() {
+            None | Some("Owner") => CreationPolicy::Owner,
+            Some("Merge") => CreationPolicy::Merge,
+            Some("Orphan") => CreationPolicy::Orphan,
+            Some(other) => {
+                return Err(Outcome::failed(
+                    reason::INVALID,
+                    format!("spec.target.creationPolicy: {other:?} (Owner, Merge or Orphan)"),
+                ));
+            }
+        };
+        let target_name = spec
+            .target
+            .name
+            .clone()
+            .unwrap_or_else(|| object.name_any());
+        Ok(Settings {
+            target_name,
+            interval,
+            policy,
+        })
+    }
+}
+
+/// What follows a reconcile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Then {
+    /// As [`Next`] says.
+    Next(Next),
+    /// A failed attempt: forget the last good sync (so the retry fetches) and back off.
+    Backoff,
+}
+
+/// Whether to call the provider now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refresh {
+    /// The spec changed, a sync was forced, the Secret is gone or altered, or the interval elapsed.
+    Due,
+    /// Current, and the interval is zero (once): only a change calls the provider again.
+    OnChange,
+    /// Current until this much time has passed.
+    After(Duration),
 }
 
 /// Reconciles one ExternalSecret.
@@ -161,203 +358,216 @@ pub async fn reconcile(
 ) -> Result<Action, Error> {
     let base = &ctx.base;
     base.metrics.count_reconcile(KIND_EXTERNAL_SECRET);
-    if object.metadata.deletion_timestamp.is_some() {
+    let Some(source) = Source::of(object.as_ref())? else {
         return Ok(Action::await_change());
-    }
-    let namespace = object
-        .namespace()
-        .ok_or(Error::MissingField("metadata.namespace"))?;
-    let uid = object.uid().ok_or(Error::MissingField("metadata.uid"))?;
-    let spec = &object.spec;
-    let target_name = spec
-        .target
-        .name
-        .clone()
-        .unwrap_or_else(|| object.name_any());
-    let interval = match spec.refresh_interval.as_deref() {
-        None => DEFAULT_REFRESH_INTERVAL,
-        Some(text) => match parse_period(text) {
-            Ok(interval) => interval,
-            Err(message) => {
-                let outcome = failure(reason::INVALID, format!("spec.refreshInterval: {message}"));
-                finish(&object, base, outcome).await?;
-                return Ok(Action::await_change());
-            }
-        },
     };
-    let policy = match spec.target.creation_policy.as_deref() {
-        None | Some("Owner") => CreationPolicy::Owner,
-        Some("Merge") => CreationPolicy::Merge,
-        Some("Orphan") => CreationPolicy::Orphan,
-        Some(other) => {
-            let outcome = failure(
-                reason::INVALID,
-                format!("spec.target.creationPolicy: {other:?} (Owner, Merge or Orphan)"),
-            );
-            finish(&object, base, outcome).await?;
-            return Ok(Action::await_change());
+    let settings = match Settings::of(&object) {
+        Ok(settings) => settings,
+        Err(outcome) => {
+            return finish(&object, &ctx, &source, outcome, Then::Next(Next::OnChange)).await;
         }
     };
-    let existing = target::current_secret(base, &ctx.secrets, &namespace, &target_name).await?;
-
-    let last = ctx.last_sync(&object, &uid);
-    if let Some(wait) =
-        time_until_refresh(&object, last.as_ref(), existing.as_ref(), &uid, interval)
-    {
-        return Ok(match wait {
-            Some(wait) => Action::requeue(wait),
-            None => Action::await_change(),
-        });
+    let existing =
+        target::current_secret(base, &ctx.secrets, &source.namespace, &settings.target_name)
+            .await?;
+    let last = ctx.last_sync(&object, &source.uid);
+    let now = Timestamp::now();
+    match refresh(
+        &object,
+        last.as_ref(),
+        existing.as_ref(),
+        &source.uid,
+        settings.interval,
+        now,
+    ) {
+        Refresh::Due => {}
+        Refresh::OnChange => return Ok(Action::await_change()),
+        Refresh::After(wait) => return Ok(Action::requeue(wait)),
     }
-
     // Who owns the target, before any provider call.
-    match (policy, existing.as_ref()) {
-        (CreationPolicy::Owner, Some(secret)) if !target::owned_by(secret, OWNER_LABEL, &uid) => {
-            let outcome = failure(
-                reason::NOT_OWNED,
-                format!(
-                    "Secret {target_name:?} exists and is not owned by this ExternalSecret; delete it, or use creationPolicy Merge to merge into it"
-                ),
-            );
-            finish(&object, base, outcome).await?;
-            return Ok(failed(&ctx, &uid));
-        }
-        (CreationPolicy::Merge, None) => {
-            let outcome = failure(
-                reason::MISSING,
-                format!("creationPolicy Merge: Secret {target_name:?} does not exist"),
-            );
-            finish(&object, base, outcome).await?;
-            return Ok(failed(&ctx, &uid));
-        }
-        _ => {}
-    }
-
-    let store = match find_store(base, &namespace, &spec.secret_store_ref).await {
-        Ok(store) => store,
-        Err(err) => return store_failed(&object, &ctx, &uid, err).await,
+    let claim = match claim(
+        settings.policy,
+        existing.as_ref(),
+        &source.uid,
+        &settings.target_name,
+    ) {
+        Ok(claim) => claim,
+        Err(outcome) => return finish(&object, &ctx, &source, outcome, Then::Backoff).await,
     };
-    let provider = match ctx.providers.provider(base, &store).await {
-        Ok(provider) => provider,
-        Err(err) => return store_failed(&object, &ctx, &uid, err).await,
-    };
-    let fetched = match fetch(&object, provider.as_ref(), base).await {
+    let values = match fetch(&object, &ctx, &source, &settings, existing.as_ref()).await? {
         Ok(values) => values,
-        Err(err) => {
-            if err.is_unauthorized() {
-                ctx.providers.forget(&store);
-            }
-            if err.is_not_found() && spec.target.deletion_policy.as_deref() == Some("Delete") {
-                return delete_target(
-                    &object,
-                    &ctx,
-                    &uid,
-                    existing.as_ref(),
-                    policy,
-                    &target_name,
-                    err,
-                )
-                .await;
-            }
-            let outcome = failure(reason::SYNC_ERROR, err.to_string());
-            finish(&object, base, outcome).await?;
-            return Ok(failed(&ctx, &uid));
-        }
+        Err((outcome, then)) => return finish(&object, &ctx, &source, outcome, then).await,
     };
-    let template_spec = spec.target.template.clone().unwrap_or_default();
-    let merge = template_spec.merge_policy.as_deref() == Some("Merge");
-    let values = match template::render(fetched, &template_spec.data, merge)
-        .and_then(template::check_keys)
+    let (outcome, then) = match desired_secret(&object, &source, &settings, claim, &values)
+        .apply(base)
+        .await?
     {
-        Ok(values) => values,
-        Err(message) => {
-            finish(&object, base, failure(reason::SYNC_ERROR, message)).await?;
-            return Ok(Action::await_change());
-        }
+        Ok(applied) => ctx.synced(&object, &source, &settings, applied),
+        Err(message) => (Outcome::failed(reason::SYNC_ERROR, message), Then::Backoff),
     };
-    let metadata = template_spec.metadata.unwrap_or_default();
-    let own = policy != CreationPolicy::Merge;
-    let desired = DesiredSecret {
-        name: &target_name,
-        namespace: &namespace,
-        owner_label: OWNER_LABEL,
-        owner_uid: &uid,
-        owner_reference: (policy == CreationPolicy::Owner).then(|| {
-            (
-                ExternalSecret::api_version(&()).into_owned(),
-                ExternalSecret::kind(&()).into_owned(),
-                object.name_any(),
-            )
-        }),
-        labels: metadata.labels,
-        annotations: metadata.annotations,
-        type_: template_spec.type_.filter(|_| own),
-        immutable: None,
-        data_base64: target::base64_values(values.iter().map(|(k, v)| (k, v.as_slice()))),
-    };
-    match desired.apply(base).await? {
-        Ok(applied) => {
-            base.metrics.count_sync(KIND_EXTERNAL_SECRET);
-            ctx.succeeded(&uid);
-            ctx.remember(
-                &uid,
-                LastSync {
-                    generation: object.metadata.generation.map(|g| g.to_string()),
-                    secret_resource_version: applied.metadata.resource_version.clone(),
-                    refreshed: Some(Timestamp::now()),
-                    force_sync: object.annotations().get(FORCE_SYNC_ANNOTATION).cloned(),
-                },
-            );
-            let outcome = Outcome {
-                status: "True",
-                reason: reason::SYNCED,
-                message: "Secret was synced".into(),
-                refreshed: true,
-                secret_resource_version: applied.metadata.resource_version,
-            };
-            finish(&object, base, outcome).await?;
-            Ok(if interval.is_zero() {
-                Action::await_change()
-            } else {
-                Action::requeue(interval)
-            })
-        }
-        Err(message) => {
-            finish(&object, base, failure(reason::SYNC_ERROR, message)).await?;
-            Ok(failed(&ctx, &uid))
-        }
-    }
+    finish(&object, &ctx, &source, outcome, then).await
 }
 
-/// `None` when a refresh is due now; `Some(None)` to wait for a change only; `Some(Some(d))` to
-/// look again in `d`.
-fn time_until_refresh(
+/// Whether a provider call is due: never while the last sync covers this generation and
+/// force-sync value, our Secret still has the version written then, and the interval has not
+/// elapsed since (`now`).
+fn refresh(
     object: &ExternalSecret,
     last: Option<&LastSync>,
     existing: Option<&PartialObjectMeta<Secret>>,
     uid: &str,
     interval: Duration,
-) -> Option<Option<Duration>> {
-    let last = last?;
-    if last.generation != object.metadata.generation.map(|g| g.to_string()) {
-        return None;
-    }
-    if object.annotations().get(FORCE_SYNC_ANNOTATION) != last.force_sync.as_ref() {
-        return None;
+    now: Timestamp,
+) -> Refresh {
+    let Some(last) = last else {
+        return Refresh::Due;
+    };
+    if last.generation != object.metadata.generation.map(|g| g.to_string())
+        || object.annotations().get(FORCE_SYNC_ANNOTATION) != last.force_sync.as_ref()
+    {
+        return Refresh::Due;
     }
     // The Secret must still be the one we wrote.
-    let secret = existing?;
+    let Some(secret) = existing else {
+        return Refresh::Due;
+    };
     if secret.metadata.resource_version != last.secret_resource_version
         || secret.labels().get(OWNER_LABEL).map(String::as_str) != Some(uid)
     {
-        return None;
+        return Refresh::Due;
     }
     if interval.is_zero() {
-        return Some(None);
+        return Refresh::OnChange;
     }
-    let elapsed = Timestamp::now().duration_since(last.refreshed?);
-    let elapsed = Duration::try_from(elapsed).unwrap_or(Duration::ZERO);
-    interval.checked_sub(elapsed).map(Some)
+    let Some(refreshed) = last.refreshed else {
+        return Refresh::Due;
+    };
+    let elapsed = Duration::try_from(now.duration_since(refreshed)).unwrap_or(Duration::ZERO);
+    match interval.checked_sub(elapsed) {
+        Some(wait) => Refresh::After(wait),
+        None => Refresh::Due,
+    }
+}
+
+/// The claim `policy` makes on the target: `Owner` refuses a Secret that is not ours, `Merge`
+/// needs an existing one, `Orphan` writes whatever is there without an ownerReference.
+fn claim(
+    policy: CreationPolicy,
+    existing: Option<&PartialObjectMeta<Secret>>,
+    uid: &str,
+    target_name: &str,
+) -> Result<Claim, Outcome> {
+    match (policy, existing) {
+        (CreationPolicy::Owner, Some(secret)) if !target::owned_by(secret, OWNER_LABEL, uid) => {
+            Err(Outcome::failed(
+                reason::NOT_OWNED,
+                format!(
+                    "Secret {target_name:?} exists and is not owned by this ExternalSecret; delete it, or use creationPolicy Merge to merge into it"
+                ),
+            ))
+        }
+        (CreationPolicy::Merge, None) => Err(Outcome::failed(
+            reason::MISSING,
+            format!("creationPolicy Merge: Secret {target_name:?} does not exist"),
+        )),
+        (CreationPolicy::Owner, _) => Ok(Claim::OWN),
+        (CreationPolicy::Orphan, _) => Ok(Claim::OWN.without_owner_reference()),
+        (CreationPolicy::Merge, Some(_)) => Ok(Claim::Merge),
+    }
+}
+
+/// The values of the target Secret: the store and its provider, every remote value, the
+/// template. A remote value that is gone with `deletionPolicy: Delete` deletes our Secret.
+async fn fetch(
+    object: &ExternalSecret,
+    ctx: &ExternalContext,
+    source: &Source,
+    settings: &Settings,
+    existing: Option<&PartialObjectMeta<Secret>>,
+) -> Result<Result<Values, (Outcome, Then)>, Error> {
+    let base = &ctx.base;
+    let spec = &object.spec;
+    let store_failed = |err: StoreError| Ok(Err((store_failure(&err), Then::Backoff)));
+    let store = match find_store(base, &source.namespace, &spec.secret_store_ref).await {
+        Ok(store) => store,
+        Err(err) => return store_failed(err),
+    };
+    let provider = match ctx.providers.provider(base, &store).await {
+        Ok(provider) => provider,
+        Err(err) => return store_failed(err),
+    };
+    let fetched = match fetch_values(object, provider.as_ref(), base).await {
+        Ok(values) => values,
+        Err(err) => {
+            return fetch_failed(object, ctx, &store, source, settings, existing, err).await;
+        }
+    };
+    let template_spec = spec.target.template.clone().unwrap_or_default();
+    let merge = template_spec.merge_policy.as_deref() == Some("Merge");
+    Ok(template::render(fetched, &template_spec.data, merge)
+        .and_then(template::check_keys)
+        .map_err(|message| {
+            let outcome = Outcome::failed(reason::SYNC_ERROR, message);
+            (outcome, Then::Next(Next::OnChange))
+        }))
+}
+
+/// The outcome of a store that cannot be used.
+fn store_failure(err: &StoreError) -> Outcome {
+    Outcome::failed(err.reason(), err.to_string())
+}
+
+/// After a failed provider call: forget a provider whose credentials were refused, and delete our
+/// Secret when the value is gone and `deletionPolicy: Delete`.
+async fn fetch_failed(
+    object: &ExternalSecret,
+    ctx: &ExternalContext,
+    store: &FoundStore,
+    source: &Source,
+    settings: &Settings,
+    existing: Option<&PartialObjectMeta<Secret>>,
+    err: FetchError,
+) -> Result<Result<Values, (Outcome, Then)>, Error> {
+    if err.is_unauthorized() {
+        ctx.providers.forget(store);
+    }
+    let delete = object.spec.target.deletion_policy.as_deref() == Some("Delete");
+    if !(err.is_not_found() && delete) {
+        return Ok(Err((
+            Outcome::failed(reason::SYNC_ERROR, err.to_string()),
+            Then::Backoff,
+        )));
+    }
+    let ours = existing.filter(|secret| {
+        settings.policy != CreationPolicy::Merge
+            && target::owned_by(secret, OWNER_LABEL, &source.uid)
+    });
+    if let Some(secret) = ours {
+        delete_secret(&ctx.base, secret, &settings.target_name).await?;
+    }
+    let message = format!("{err}; the Secret was deleted (deletionPolicy Delete)");
+    Ok(Err((
+        Outcome::failed(reason::DELETED, message),
+        Then::Backoff,
+    )))
+}
+
+/// Deletes the target Secret (gone already is fine).
+async fn delete_secret(
+    ctx: &Context,
+    secret: &PartialObjectMeta<Secret>,
+    name: &str,
+) -> Result<(), Error> {
+    let api: Api<Secret> = Api::namespaced(
+        ctx.client.clone(),
+        secret.namespace().as_deref().unwrap_or_default(),
+    );
+    ctx.metrics.count_write("secret");
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(other) => Err(other.into()),
+    }
 }
 
 /// Why fetching failed: a provider error naming the key (never a value).
@@ -378,7 +588,7 @@ impl FetchError {
 }
 
 /// Fetches every `data` and `dataFrom` entry, counting each provider call.
-async fn fetch(
+async fn fetch_values(
     object: &ExternalSecret,
     provider: &dyn SecretProvider,
     base: &Context,
@@ -427,102 +637,91 @@ fn remote_ref(spec: &super::RemoteRefSpec) -> RemoteRef {
     }
 }
 
-fn failure(reason: &str, message: String) -> Outcome<'_> {
-    Outcome {
-        status: "False",
-        reason,
-        message,
-        refreshed: false,
-        secret_resource_version: None,
+/// The target Secret: the template's metadata and type, the values.
+fn desired_secret<'a>(
+    object: &ExternalSecret,
+    source: &'a Source,
+    settings: &'a Settings,
+    claim: Claim,
+    values: &Values,
+) -> DesiredSecret<'a> {
+    let template_spec = object.spec.target.template.clone().unwrap_or_default();
+    let metadata = template_spec.metadata.unwrap_or_default();
+    DesiredSecret {
+        name: &settings.target_name,
+        namespace: &source.namespace,
+        owner_label: OWNER_LABEL,
+        owner_uid: &source.uid,
+        owner: target::owner_of(object),
+        claim,
+        labels: metadata.labels,
+        annotations: metadata.annotations,
+        type_: template_spec.type_,
+        immutable: None,
+        data_base64: target::base64_values(values.iter().map(|(k, v)| (k, v.as_slice()))),
     }
 }
 
-/// Records a failed attempt: the back-off delay, and no memory of a good sync (so the retry
-/// fetches).
-fn failed(ctx: &ExternalContext, uid: &str) -> Action {
-    ctx.forget_sync(uid);
-    Action::requeue(ctx.backoff(uid))
+/// What a sync that wrote `secret_rv` now records.
+fn synced_now(object: &ExternalSecret, secret_rv: Option<String>) -> LastSync {
+    LastSync {
+        generation: object.metadata.generation.map(|g| g.to_string()),
+        secret_resource_version: secret_rv,
+        refreshed: Some(Timestamp::now()),
+        force_sync: object.annotations().get(FORCE_SYNC_ANNOTATION).cloned(),
+    }
 }
 
-async fn store_failed(
+/// Writes the status for `outcome` when it says something new (and its event), and says what
+/// comes next.
+async fn finish(
     object: &ExternalSecret,
     ctx: &ExternalContext,
-    uid: &str,
-    err: StoreError,
+    source: &Source,
+    outcome: Outcome,
+    then: Then,
 ) -> Result<Action, Error> {
-    finish(object, &ctx.base, failure(err.reason(), err.to_string())).await?;
-    Ok(failed(ctx, uid))
-}
-
-/// The remote value is gone and `deletionPolicy: Delete`: delete the Secret if it is ours.
-async fn delete_target(
-    object: &ExternalSecret,
-    ctx: &ExternalContext,
-    uid: &str,
-    existing: Option<&PartialObjectMeta<Secret>>,
-    policy: CreationPolicy,
-    target_name: &str,
-    err: FetchError,
-) -> Result<Action, Error> {
-    let base = &ctx.base;
-    if let Some(secret) = existing
-        && policy != CreationPolicy::Merge
-        && target::owned_by(secret, OWNER_LABEL, uid)
-    {
-        let api: Api<Secret> = Api::namespaced(
-            base.client.clone(),
-            secret.namespace().as_deref().unwrap_or_default(),
-        );
-        base.metrics.count_write("secret");
-        match api.delete(target_name, &DeleteParams::default()).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.code == 404 => {}
-            Err(other) => return Err(other.into()),
+    let update = status_update(object, &outcome, Timestamp::now());
+    target::finish(
+        &ctx.base,
+        KIND_EXTERNAL_SECRET,
+        object,
+        &outcome,
+        update,
+        &EVENTS,
+    )
+    .await?;
+    Ok(match then {
+        Then::Next(next) => next.action(ctx.base.config.resync_period),
+        Then::Backoff => {
+            ctx.forget_sync(&source.uid);
+            Action::requeue(ctx.backoff(&source.uid))
         }
-    }
-    let message = format!("{err}; the Secret was deleted (deletionPolicy Delete)");
-    finish(object, base, failure(reason::DELETED, message)).await?;
-    Ok(failed(ctx, uid))
+    })
 }
 
-/// Writes the status when it changed; events on condition changes; error counts.
-async fn finish(object: &ExternalSecret, ctx: &Context, outcome: Outcome<'_>) -> Result<(), Error> {
-    if outcome.status != "True" {
-        ctx.metrics
-            .count_error(KIND_EXTERNAL_SECRET, outcome.reason);
-    }
+/// The status patch for `outcome`: a sync records when and what it wrote; a failure only a
+/// changed condition (the same failure again writes nothing).
+fn status_update(
+    object: &ExternalSecret,
+    outcome: &Outcome,
+    now: Timestamp,
+) -> Option<StatusUpdate> {
     let old = object.status.clone().unwrap_or_default();
-    let (condition, changed) = target::next_condition(
-        old.ready(),
-        READY_CONDITION,
-        outcome.status,
-        outcome.reason,
-        &outcome.message,
-    );
-    let generation = object.metadata.generation.map(|g| g.to_string());
-    let force = object.annotations().get(FORCE_SYNC_ANNOTATION).cloned();
+    let (condition, changed) = target::next_condition(old.ready(), READY_CONDITION, outcome);
     let mut patch = json!({ "conditions": [condition] });
-    if outcome.refreshed {
-        patch["refreshTime"] = json!(Timestamp::now().to_string());
-        patch["syncedResourceVersion"] = json!(generation);
+    if outcome.succeeded() {
+        patch["refreshTime"] = json!(now.to_string());
+        patch["syncedResourceVersion"] = json!(object.metadata.generation.map(|g| g.to_string()));
         patch["secretResourceVersion"] = json!(outcome.secret_resource_version);
-        patch["forceSync"] = json!(force);
+        patch["forceSync"] = json!(object.annotations().get(FORCE_SYNC_ANNOTATION));
     } else if !changed {
-        // Same failure again: nothing new to record.
-        return Ok(());
+        return None;
     }
-    target::patch_status(ctx, object, patch).await?;
-    if changed {
-        target::publish_condition_event(
-            ctx,
-            object,
-            &condition,
-            "Sync",
-            ("SecretSynced", "Secret was synced"),
-        )
-        .await;
-    }
-    Ok(())
+    Some(StatusUpdate {
+        patch,
+        changed: changed.then_some(condition),
+    })
 }
 
 /// Retry policy for errors (API unavailable, conflicts).
@@ -541,4 +740,183 @@ pub fn error_policy(
         "ExternalSecret reconcile failed; retrying"
     );
     Action::requeue(Duration::from_secs(5))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::tests::secret_meta;
+
+    fn object(spec: serde_json::Value, annotations: serde_json::Value) -> ExternalSecret {
+        serde_json::from_value(json!({
+            "apiVersion": "signet.dev/v1alpha1", "kind": "ExternalSecret",
+            "metadata": {"name": "db", "namespace": "shop", "uid": "u1", "generation": 4,
+                "annotations": annotations},
+            "spec": spec,
+        }))
+        .unwrap()
+    }
+
+    fn spec(target: serde_json::Value) -> serde_json::Value {
+        json!({"secretStoreRef": {"name": "vault"}, "target": target})
+    }
+
+    #[test]
+    fn settings_default_and_refuse_what_cannot_be_acted_on() {
+        let settings = Settings::of(&object(spec(json!({})), json!({}))).unwrap();
+        assert_eq!(
+            settings,
+            Settings {
+                target_name: "db".into(),
+                interval: DEFAULT_REFRESH_INTERVAL,
+                policy: CreationPolicy::Owner,
+            }
+        );
+        let mut named = spec(json!({"name": "db-creds", "creationPolicy": "Orphan"}));
+        named["refreshInterval"] = json!("15s");
+        let settings = Settings::of(&object(named, json!({}))).unwrap();
+        assert_eq!(settings.target_name, "db-creds");
+        assert_eq!(settings.interval, Duration::from_secs(15));
+        assert_eq!(settings.policy, CreationPolicy::Orphan);
+        let bad =
+            Settings::of(&object(spec(json!({"creationPolicy": "Steal"})), json!({}))).unwrap_err();
+        assert_eq!(bad.reason, reason::INVALID);
+        assert!(
+            bad.message
+                .starts_with("spec.target.creationPolicy: \"Steal\"")
+        );
+        let mut bad_interval = spec(json!({}));
+        bad_interval["refreshInterval"] = json!("soon");
+        let bad = Settings::of(&object(bad_interval, json!({}))).unwrap_err();
+        assert_eq!(bad.reason, reason::INVALID);
+        assert!(bad.message.starts_with("spec.refreshInterval: "));
+    }
+
+    #[test]
+    fn a_refresh_is_due_only_when_something_changed_or_the_interval_elapsed() {
+        let es = object(spec(json!({})), json!({FORCE_SYNC_ANNOTATION: "1"}));
+        let ours = secret_meta(json!({"resourceVersion": "5", "labels": {OWNER_LABEL: "u1"}}));
+        let then: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let last = LastSync {
+            generation: Some("4".into()),
+            secret_resource_version: Some("5".into()),
+            refreshed: Some(then),
+            force_sync: Some("1".into()),
+        };
+        let hour = Duration::from_secs(3600);
+        let at = |secs: i64| then + k8s_openapi::jiff::SignedDuration::from_secs(secs);
+        let due = |last: Option<&LastSync>, secret: Option<&PartialObjectMeta<Secret>>, now| {
+            refresh(&es, last, secret, "u1", hour, now)
+        };
+        assert_eq!(
+            due(Some(&last), Some(&ours), at(600)),
+            Refresh::After(Duration::from_secs(3000))
+        );
+        assert_eq!(
+            due(Some(&last), Some(&ours), at(3600)),
+            Refresh::After(Duration::ZERO)
+        );
+        assert_eq!(due(Some(&last), Some(&ours), at(3601)), Refresh::Due);
+        assert_eq!(due(None, Some(&ours), at(1)), Refresh::Due);
+        assert_eq!(due(Some(&last), None, at(1)), Refresh::Due);
+        let altered = secret_meta(json!({"resourceVersion": "6", "labels": {OWNER_LABEL: "u1"}}));
+        assert_eq!(due(Some(&last), Some(&altered), at(1)), Refresh::Due);
+        let taken = secret_meta(json!({"resourceVersion": "5", "labels": {OWNER_LABEL: "u2"}}));
+        assert_eq!(due(Some(&last), Some(&taken), at(1)), Refresh::Due);
+        let older_spec = LastSync {
+            generation: Some("3".into()),
+            ..last.clone()
+        };
+        assert_eq!(due(Some(&older_spec), Some(&ours), at(1)), Refresh::Due);
+        let before_force = LastSync {
+            force_sync: None,
+            ..last.clone()
+        };
+        assert_eq!(due(Some(&before_force), Some(&ours), at(1)), Refresh::Due);
+        let never = LastSync {
+            refreshed: None,
+            ..last.clone()
+        };
+        assert_eq!(due(Some(&never), Some(&ours), at(1)), Refresh::Due);
+        assert_eq!(
+            refresh(
+                &es,
+                Some(&last),
+                Some(&ours),
+                "u1",
+                Duration::ZERO,
+                at(99_999)
+            ),
+            Refresh::OnChange
+        );
+    }
+
+    #[test]
+    fn the_creation_policy_decides_the_claim() {
+        let ours = secret_meta(json!({"labels": {OWNER_LABEL: "u1"}}));
+        let foreign = secret_meta(json!({"labels": {"app": "x"}}));
+        use CreationPolicy::*;
+        assert_eq!(claim(Owner, None, "u1", "t"), Ok(Claim::OWN));
+        assert_eq!(claim(Owner, Some(&ours), "u1", "t"), Ok(Claim::OWN));
+        let refused = claim(Owner, Some(&foreign), "u1", "t").unwrap_err();
+        assert_eq!(refused.reason, reason::NOT_OWNED);
+        assert!(
+            refused
+                .message
+                .starts_with("Secret \"t\" exists and is not owned")
+        );
+        assert_eq!(claim(Merge, Some(&foreign), "u1", "t"), Ok(Claim::Merge));
+        assert_eq!(
+            claim(Merge, None, "u1", "t").unwrap_err().reason,
+            reason::MISSING
+        );
+        let orphan = Claim::Own {
+            owner_reference: false,
+        };
+        assert_eq!(claim(Orphan, None, "u1", "t"), Ok(orphan));
+        assert_eq!(claim(Orphan, Some(&foreign), "u1", "t"), Ok(orphan));
+    }
+
+    #[test]
+    fn the_status_records_a_sync_and_only_new_failures() {
+        let mut es = object(spec(json!({})), json!({FORCE_SYNC_ANNOTATION: "2"}));
+        let now: Timestamp = "2026-02-03T04:05:06Z".parse().unwrap();
+        let synced = Outcome::written(reason::SYNCED, "Secret was synced", Some("8".into()));
+        let update = status_update(&es, &synced, now).unwrap();
+        assert_eq!(update.patch["refreshTime"], now.to_string());
+        assert_eq!(update.patch["syncedResourceVersion"], "4");
+        assert_eq!(update.patch["secretResourceVersion"], "8");
+        assert_eq!(update.patch["forceSync"], "2");
+        assert_eq!(update.changed.as_ref().unwrap().status, "True");
+        // A sync is recorded even when the condition stays (the refresh time moves).
+        es.status =
+            serde_json::from_value(json!({"conditions": [update.patch["conditions"][0]]})).unwrap();
+        let again = status_update(&es, &synced, now).unwrap();
+        assert_eq!(again.changed, None);
+        // A failure records only a changed condition.
+        let failed = Outcome::failed(reason::SYNC_ERROR, "gone");
+        let update = status_update(&es, &failed, now).unwrap();
+        assert!(update.patch.get("refreshTime").is_none());
+        es.status =
+            serde_json::from_value(json!({"conditions": [update.patch["conditions"][0]]})).unwrap();
+        assert_eq!(status_update(&es, &failed, now), None);
+    }
+
+    #[test]
+    fn the_remembered_sync_wins_over_a_lagging_status_of_the_same_generation() {
+        let mut es = object(spec(json!({})), json!({}));
+        es.status = serde_json::from_value(json!({
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "syncedResourceVersion": "4", "secretResourceVersion": "5",
+            "refreshTime": "2026-01-01T00:00:00Z"}))
+        .unwrap();
+        let from_status = LastSync::from_status(&es).unwrap();
+        assert_eq!(from_status.secret_resource_version.as_deref(), Some("5"));
+        assert!(from_status.refreshed.is_some());
+        es.status = serde_json::from_value(json!({
+            "conditions": [{"type": "Ready", "status": "False"}],
+            "syncedResourceVersion": "4", "secretResourceVersion": "5"}))
+        .unwrap();
+        assert_eq!(LastSync::from_status(&es), None);
+    }
 }

@@ -6,7 +6,7 @@ use super::reconcile::ExternalContext;
 use super::stores::FoundStore;
 use super::{ClusterSecretStore, READY_CONDITION, SecretStore, SecretStoreStatus};
 use crate::Error;
-use crate::target;
+use crate::target::{self, ConditionEvents, Outcome};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
@@ -76,6 +76,13 @@ impl StoreObject for ClusterSecretStore {
     }
 }
 
+/// The events of a store's `Ready` condition.
+const EVENTS: ConditionEvents = ConditionEvents {
+    action: "Validate",
+    success_reason: "Valid",
+    success_note: "store validated",
+};
+
 /// Validates one store and records the outcome.
 pub async fn reconcile<S: StoreObject>(
     store: Arc<S>,
@@ -85,36 +92,35 @@ pub async fn reconcile<S: StoreObject>(
     let found = store.found();
     let kind = S::kind(&()).into_owned();
     base.metrics.count_reconcile(&kind);
-    let (status, reason, message) = match ctx.providers.provider(base, &found).await {
+    let outcome = match ctx.providers.provider(base, &found).await {
         Err(err @ super::stores::StoreError::Refused(_)) => {
-            ("False", err.reason(), err.to_string())
+            Outcome::failed(err.reason(), err.to_string())
         }
-        Err(err) => ("False", "InvalidProviderConfig", err.to_string()),
+        Err(err) => Outcome::failed("InvalidProviderConfig", err.to_string()),
         Ok(provider) => {
             let checked = provider.validate().await;
-            let outcome = match &checked {
+            let result = match &checked {
                 Ok(()) => "ok",
                 Err(e) => e.reason(),
             };
             base.metrics
-                .count_provider_call(provider.kind(), "validate", outcome);
+                .count_provider_call(provider.kind(), "validate", result);
             match checked {
-                Ok(()) => ("True", "Valid", "store validated".to_owned()),
+                Ok(()) => Outcome::written("Valid", "store validated", None),
                 Err(err) => {
                     ctx.providers.forget(&found);
-                    ("False", "ValidationFailed", err.to_string())
+                    Outcome::failed("ValidationFailed", err.to_string())
                 }
             }
         }
     };
-    if status != "True" {
-        base.metrics.count_error(&kind, reason);
+    if !outcome.succeeded() {
+        base.metrics.count_error(&kind, outcome.reason);
     }
     let old = store
         .status()
         .and_then(|s| s.conditions.iter().find(|c| c.type_ == READY_CONDITION));
-    let (condition, changed) =
-        target::next_condition(old, READY_CONDITION, status, reason, &message);
+    let (condition, changed) = target::next_condition(old, READY_CONDITION, &outcome);
     if changed {
         let api = store.api(base.client.clone());
         base.metrics.count_write("status");
@@ -124,16 +130,9 @@ pub async fn reconcile<S: StoreObject>(
             &Patch::Merge(json!({"status": {"conditions": [condition]}})),
         )
         .await?;
-        target::publish_condition_event(
-            base,
-            store.as_ref(),
-            &condition,
-            "Validate",
-            ("Valid", "store validated"),
-        )
-        .await;
+        target::publish_condition_event(base, store.as_ref(), &condition, &EVENTS).await;
     }
-    Ok(Action::requeue(if status == "True" {
+    Ok(Action::requeue(if outcome.succeeded() {
         REVALIDATE_EVERY
     } else {
         Duration::from_secs(30)

@@ -1,12 +1,19 @@
 //! Where certificates and the controller's HTTP API are reached: a `--cert` file or URL, a
-//! `--controller-url`, or the API server's service proxy ([`super::service_proxy`]).
+//! `--controller-url`, or the API server's service proxy ([`super::service_proxy`]). URLs go through
+//! the CLI's own bounded client ([`super::http`]); a plain-http certificate URL is warned about
+//! (kubeseal accepts it silently).
 
 use super::args::OnlineArgs;
+use super::http::{Bounds, Http, redact};
 use super::service_proxy::{ProxyTarget, ServiceProxy};
 use super::{read_file, seal_error};
 use crate::exit::{CliError, CliResult, code};
+use reqwest::Url;
 use signet_seal::SealingCertificate;
 use std::path::Path;
+
+/// Largest certificate answer read from a URL (a sealing certificate is a few kilobytes).
+pub(crate) const MAX_CERT_BYTES: usize = 1 << 20;
 
 impl OnlineArgs {
     /// The controller to talk to, or `None` when `have_cert` and no flag needs one. With
@@ -16,6 +23,7 @@ impl OnlineArgs {
         if let Some(url) = &self.controller_url {
             return Ok(Some(Controller::Direct {
                 base: url.trim_end_matches('/').to_owned(),
+                http: client(url)?,
             }));
         }
         // `--cert` overrides the controller for everything a certificate answers (kubeseal).
@@ -40,16 +48,18 @@ pub(super) enum Controller {
     Direct {
         /// Base URL without a trailing slash.
         base: String,
+        /// The client that reaches it.
+        http: Http,
     },
     /// `--controller-name` / `--controller-namespace` through the API server.
     Proxy(Box<ServiceProxy>),
 }
 
 impl Controller {
-    /// Where the controller is, for messages.
+    /// Where the controller is, for messages (without a URL's credentials).
     pub(super) fn describe(&self) -> String {
         match self {
-            Controller::Direct { base } => base.clone(),
+            Controller::Direct { base, .. } => shown(base),
             Controller::Proxy(proxy) => proxy.describe(),
         }
     }
@@ -57,7 +67,9 @@ impl Controller {
     /// `GET /v1/cert.pem`.
     pub(super) fn cert_pem(&self) -> CliResult<Vec<u8>> {
         match self {
-            Controller::Direct { base } => fetch_url(&format!("{base}/v1/cert.pem")),
+            Controller::Direct { base, http } => {
+                fetch_url(http, &format!("{base}/v1/cert.pem"), MAX_CERT_BYTES)
+            }
             Controller::Proxy(proxy) => proxy.get("/v1/cert.pem"),
         }
     }
@@ -65,49 +77,60 @@ impl Controller {
     /// POSTs `body` to `path`; the HTTP status and the response body.
     pub(super) fn post(&self, path: &str, body: &[u8]) -> CliResult<(u16, Vec<u8>)> {
         match self {
-            Controller::Direct { base } => post_url(&format!("{base}{path}"), body),
+            Controller::Direct { base, http } => post_url(http, &format!("{base}{path}"), body),
             Controller::Proxy(proxy) => proxy.post(path, body),
         }
     }
 }
 
-/// POSTs a JSON `body` to `url` (with curl, like [`fetch_url`]); the HTTP status and the body.
-fn post_url(url: &str, body: &[u8]) -> CliResult<(u16, Vec<u8>)> {
-    use std::io::Write;
-    let fail = |e: &dyn std::fmt::Display| {
+/// The HTTP client for `url` (for messages only: the client serves any URL).
+fn client(url: &str) -> CliResult<Http> {
+    Http::new(Bounds::DEFAULT).map_err(|e| {
         CliError::new(
             code::COULD_NOT_READ_INPUT_FILE,
-            format!("cannot reach {url}: {e}"),
+            format!("cannot fetch {}: {e}", shown(url)),
         )
-    };
-    let mut child = std::process::Command::new("curl")
-        .args(["--silent", "--show-error", "--max-time", "60", "-X", "POST"])
-        .args([
-            "-H",
-            "Content-Type: application/json",
-            "--data-binary",
-            "@-",
-        ])
-        .args(["--write-out", "\n%{http_code}", "--", url])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| fail(&format!("running curl: {e}")))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(body).map_err(|e| fail(&e))?;
+    })
+}
+
+/// `url` parsed, or an error that does not repeat it (it may hold credentials).
+fn parse(url: &str) -> CliResult<Url> {
+    Url::parse(url).map_err(|e| {
+        CliError::new(
+            code::COULD_NOT_READ_INPUT_FILE,
+            format!("cannot fetch the certificate: the URL is not valid ({e})"),
+        )
+    })
+}
+
+/// A URL or file name for messages: a URL's credentials replaced by `***`.
+fn shown(source: &str) -> String {
+    match Url::parse(source) {
+        Ok(url) => redact(&url),
+        Err(_) => source.to_owned(),
     }
-    let output = child.wait_with_output().map_err(|e| fail(&e))?;
-    if !output.status.success() {
-        return Err(fail(&String::from_utf8_lossy(&output.stderr).trim()));
-    }
-    let text = output.stdout;
-    let split = text.iter().rposition(|b| *b == b'\n').unwrap_or(0);
-    let status = std::str::from_utf8(&text[split..])
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .ok_or_else(|| fail(&"no HTTP status in the answer"))?;
-    Ok((status, text[..split].to_vec()))
+}
+
+/// POSTs a JSON `body` to `url`; the HTTP status and the body (at most the input size limit, like
+/// a file the CLI reads).
+fn post_url(http: &Http, url: &str, body: &[u8]) -> CliResult<(u16, Vec<u8>)> {
+    let max = signet_sops::limits::Limits::get().max_input_bytes;
+    http.post_json(&parse(url)?, body, max).map_err(|e| {
+        CliError::new(
+            code::COULD_NOT_READ_INPUT_FILE,
+            format!("cannot reach {}: {e}", shown(url)),
+        )
+    })
+}
+
+/// `GET url`: the body of a 2xx answer of at most `max` bytes.
+fn fetch_url(http: &Http, url: &str, max: usize) -> CliResult<Vec<u8>> {
+    http.get(&parse(url)?, max).map_err(|e| {
+        CliError::new(
+            code::COULD_NOT_READ_INPUT_FILE,
+            format!("cannot fetch {}: {e}", shown(url)),
+        )
+    })
 }
 
 /// Reads the sealing certificate from a file or an http(s) URL.
@@ -119,40 +142,24 @@ pub(crate) fn load_cert(cert: Option<&str>) -> CliResult<SealingCertificate> {
              or --controller-url URL to fetch it from a running controller",
         )
     })?;
-    SealingCertificate::from_pem(&cert_bytes(source)?).map_err(|e| seal_error(source, e))
+    SealingCertificate::from_pem(&cert_bytes(source)?).map_err(|e| seal_error(&shown(source), e))
 }
 
-/// The bytes of a certificate source: an http(s) URL or a file.
+/// The bytes of a certificate source: an http(s) URL or a file. A plain-http URL is fetched (as
+/// kubeseal does) with a warning: whoever is on the path can answer with their own certificate, and
+/// would then read everything sealed to it.
 pub(super) fn cert_bytes(source: &str) -> CliResult<Vec<u8>> {
+    if source.starts_with("http://") {
+        eprintln!(
+            "signet: warning: fetching the sealing certificate over plain http ({}): anyone on \
+             the network path can replace it and read what is sealed to it; use an https URL or \
+             a file",
+            shown(source)
+        );
+    }
     if source.starts_with("http://") || source.starts_with("https://") {
-        fetch_url(source)
+        fetch_url(&client(source)?, source, MAX_CERT_BYTES)
     } else {
         read_file(Path::new(source))
     }
-}
-
-fn fetch_url(url: &str) -> CliResult<Vec<u8>> {
-    let fail = |e: &dyn std::fmt::Display| {
-        CliError::new(
-            code::COULD_NOT_READ_INPUT_FILE,
-            format!("cannot fetch {url}: {e}"),
-        )
-    };
-    let output = std::process::Command::new("curl")
-        .args([
-            "--fail",
-            "--silent",
-            "--show-error",
-            "--location",
-            "--max-time",
-            "60",
-            "--",
-            url,
-        ])
-        .output()
-        .map_err(|e| fail(&format!("running curl: {e}")))?;
-    if !output.status.success() {
-        return Err(fail(&String::from_utf8_lossy(&output.stderr).trim()));
-    }
-    Ok(output.stdout)
 }

@@ -15,10 +15,12 @@
 //!
 //! Modules: [`args`] (the clap structs), [`sealing`] (`signet seal`), [`recovery`] (`signet unseal`,
 //! `signet reseal`), [`keys`] (`signet keys`), [`manifest`] (parsing and rendering manifests),
-//! [`fetch`] (certificate sources and the controller's API) and [`service_proxy`].
+//! [`fetch`] (certificate sources and the controller's API), [`http`] (the bounded HTTP client they
+//! use; no `curl`) and [`service_proxy`].
 
 mod args;
 mod fetch;
+mod http;
 mod keys;
 mod manifest;
 mod recovery;

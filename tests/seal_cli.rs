@@ -6,7 +6,8 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::{Scratch, b64, fixture};
+use std::path::Path;
+use support::{Ran, Scratch, b64, fixture};
 
 const CANARY: &str = "CANARY-7d1f-plaintext";
 
@@ -623,5 +624,189 @@ fn reseal_moves_sealed_secrets_to_a_new_certificate_offline() {
     assert!(
         by_kubeseal.contains(&b64(CANARY.as_bytes())),
         "{by_kubeseal}"
+    );
+}
+
+/// Runs `signet args` in `s` with `stdin`, PATH replaced by an empty directory (no `curl`, nothing
+/// else either) and `env` added.
+fn signet_without_path(s: &Scratch, args: &[&str], stdin: &[u8], env: &[(&str, &Path)]) -> Ran {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let empty = s.path("empty-path");
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut child = Command::new(support::signet())
+        .args(args)
+        .current_dir(s.path(""))
+        .env_clear()
+        .env("PATH", &empty)
+        .env("KUBECONFIG", s.path("no-kubeconfig"))
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap().into()
+}
+
+/// `--cert URL` is fetched by signet itself (no `curl` on PATH), and a plain-http URL is warned
+/// about: whoever is on the path could hand over their own certificate.
+#[test]
+fn a_cert_url_is_fetched_without_curl_and_plain_http_is_warned_about() {
+    let s = Scratch::new();
+    let url = serve_once(std::fs::read(fixture("kat/cert.pem")).unwrap());
+    let ran = signet_without_path(
+        &s,
+        &["seal", "--cert", &url],
+        secret("db", "prod").as_bytes(),
+        &[],
+    );
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let sealed: Value = serde_json::from_slice(&ran.stdout).unwrap();
+    assert_eq!(sealed["kind"], "SealedSecret");
+    assert!(
+        ran.stderr.contains("warning")
+            && ran.stderr.contains("plain http")
+            && ran.stderr.contains(&url),
+        "{}",
+        ran.stderr
+    );
+    // A file certificate draws no warning.
+    let ran = signet_without_path(
+        &s,
+        &["seal", "--cert", &cert()],
+        secret("db", "prod").as_bytes(),
+        &[],
+    );
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(ran.stderr.is_empty(), "{}", ran.stderr);
+}
+
+/// An answer larger than any certificate is refused without being read to its end, and nothing is
+/// written.
+#[test]
+fn an_oversized_cert_answer_is_cut_off() {
+    let s = Scratch::new();
+    let url = serve_once(vec![b'x'; 2 << 20]);
+    let ran = s.signet(
+        &["seal", "--cert", &url, "-w", "x.json"],
+        secret("db", "prod").as_bytes(),
+    );
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("larger than 1048576 bytes"),
+        "{}",
+        ran.stderr
+    );
+    assert!(s.files().is_empty(), "{:?}", s.files());
+}
+
+/// `openssl s_server -WWW` serving `dir` over TLS on `port` with `cert`/`key`; killed when dropped.
+struct TlsServer(std::process::Child);
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl TlsServer {
+    fn start(openssl: &Path, dir: &Path, port: u16, cert: &Path, key: &Path) -> TlsServer {
+        let child = std::process::Command::new(openssl)
+            .args(["s_server", "-WWW", "-quiet", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(cert)
+            .arg("-key")
+            .arg(key)
+            .current_dir(dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("openssl s_server");
+        let server = TlsServer(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "openssl s_server did not listen"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        server
+    }
+}
+
+/// An https certificate URL is verified against the system's roots: a self-signed server is refused
+/// (exit 2, nothing written) until its certificate is trusted (here through `SSL_CERT_FILE`, which
+/// the system-roots loader reads), and https draws no plain-http warning.
+#[test]
+fn an_https_cert_url_with_a_self_signed_certificate_is_refused_unless_trusted() {
+    let s = Scratch::new();
+    let openssl = support::peer("openssl");
+    let (tls_key, tls_cert) = (s.path("tls.key"), s.path("tls.crt"));
+    let made = std::process::Command::new(&openssl)
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=signet-test"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&tls_key)
+        .arg("-out")
+        .arg(&tls_cert)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let www = s.path("www");
+    std::fs::create_dir(&www).unwrap();
+    std::fs::copy(fixture("kat/cert.pem"), www.join("cert.pem")).unwrap();
+    let port = signet_testkit::free_port().unwrap();
+    let _server = TlsServer::start(&openssl, &www, port, &tls_cert, &tls_key);
+    let url = format!("https://127.0.0.1:{port}/cert.pem");
+
+    let refused = s.signet(
+        &["seal", "--cert", &url, "-w", "x.json"],
+        secret("db", "prod").as_bytes(),
+    );
+    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains(&url) && refused.stderr.contains("certificate"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!s.path("x.json").exists());
+
+    let trusted = signet_without_path(
+        &s,
+        &["seal", "--cert", &url],
+        secret("db", "prod").as_bytes(),
+        &[("SSL_CERT_FILE", &tls_cert)],
+    );
+    assert_eq!(trusted.code, Some(0), "{}", trusted.stderr);
+    assert!(trusted.stderr.is_empty(), "{}", trusted.stderr);
+    let opened = s
+        .kubeseal(
+            &["--recovery-unseal", "--recovery-private-key", &key()],
+            &trusted.stdout,
+        )
+        .ok();
+    let doc: Value = serde_json::from_slice(&opened.stdout).unwrap();
+    assert_eq!(
+        doc["data"]["canary"].as_str(),
+        Some(b64(CANARY.as_bytes()).as_str())
     );
 }

@@ -6,7 +6,6 @@ mod exit;
 mod io;
 mod rekey;
 mod seal;
-mod service_proxy;
 mod sops;
 mod staging;
 

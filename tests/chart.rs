@@ -3,8 +3,7 @@
 //! reach the controller as flags and variables it knows, and the rendered RBAC, applied to the real
 //! API server, lets the controller's ServiceAccount do what the controller needs and nothing more.
 
-#[path = "chart/support.rs"]
-mod support;
+use crate::chart_support as support;
 
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,

@@ -10,8 +10,7 @@
 //! Needs runc, umoci, skopeo and containerd (`scripts/bootstrap image-tools`); under `CI=true` a
 //! missing one fails the test.
 
-#[path = "chart/support.rs"]
-mod support;
+use crate::chart_support as support;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};

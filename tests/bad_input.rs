@@ -4,8 +4,6 @@
 //! 101 or a signal), a message naming the file (and the place in it where there is one), its input
 //! files unchanged and no secret in any output, within a memory cap and a wall-clock deadline (run
 //! under `prlimit --as` and `timeout`: limits, not timing assertions).
-//!
-//! Included by `sops_cli.rs` (one test binary fewer).
 
 use signet_tests::sandbox::{Run, Sandbox, signet_bin, workspace_root};
 use std::path::Path;

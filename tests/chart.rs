@@ -3,8 +3,7 @@
 //! reach the controller as flags and variables it knows, and the rendered RBAC, applied to the real
 //! API server, lets the controller's ServiceAccount do what the controller needs and nothing more.
 
-#[path = "chart/support.rs"]
-mod support;
+use crate::chart_support as support;
 
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
@@ -1248,10 +1247,10 @@ async fn wait_ready(
 /// `deletionPolicy: Delete` deletes one (the admission policy lets the owned Secret go) and it
 /// syncs again when the value returns, a Kubernetes-auth store mints a token when the chart allows
 /// it, and the Lease is held. Then the API server's audit log shows every permission the chart
-/// granted was used ([`every_grant_was_used`]). Only one such test runs per process: a controller
-/// watching the whole cluster would also reconcile the objects of another.
+/// granted was used ([`every_grant_was_used`]). Each run has an API server of its own: a controller
+/// watching the whole cluster would also reconcile the objects of every other test.
 async fn controller_reconciles_under_the_chart_rbac(watch_namespace: bool) -> TestResult {
-    let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
+    let server = &tokio::task::spawn_blocking(ApiServer::start).await??;
     let bao = tokio::task::spawn_blocking(OpenBao::shared).await??;
     let admin = server.client().await?;
     signet_controller::install_crd(admin.clone()).await?;

@@ -11,8 +11,7 @@
 //! Needs the node's pieces (`scripts/bootstrap node`), helm, kubeseal and OpenBao; under `CI=true` a
 //! missing one fails the test.
 
-#[path = "chart/support.rs"]
-mod support;
+use crate::chart_support as support;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;

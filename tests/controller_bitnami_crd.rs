@@ -15,7 +15,9 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 #[tokio::test]
 async fn works_with_the_bitnami_crd_and_stays_quiet() -> TestResult {
-    let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
+    // Not the shared server: the Bitnami CRD would replace, for every other suite, the CRD their
+    // SealedSecrets (and their status fields) live in.
+    let server = tokio::task::spawn_blocking(ApiServer::start).await??;
     let client = server.client().await?;
     let crd: CustomResourceDefinition = serde_saphyr::from_str(include_str!(
         "../controller/tests/fixtures/bitnami-sealedsecrets-crd.yaml"

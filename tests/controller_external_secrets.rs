@@ -25,6 +25,17 @@ use std::time::Duration;
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 type BoxError = Box<dyn std::error::Error>;
 
+/// This suite's API server, apart from the one the other suites share: every controller keeps the
+/// `Ready` condition of every ClusterSecretStore, and one started by another suite (another store
+/// policy, other credentials) would contradict this suite's controllers on this suite's stores.
+fn api_server() -> Result<&'static ApiServer, String> {
+    static SERVER: std::sync::OnceLock<Result<ApiServer, String>> = std::sync::OnceLock::new();
+    SERVER
+        .get_or_init(|| ApiServer::start().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
 /// Planted in remote values: it must never appear in a status or an event.
 const CANARY: &str = "canary-e5e1-remote-do-not-leak";
 
@@ -47,7 +58,7 @@ fn controller_config(keys_namespace: &str, namespace: &str) -> Result<Config, Bo
 
 impl Bed {
     async fn start() -> Result<Bed, BoxError> {
-        let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
+        let server = tokio::task::spawn_blocking(api_server).await??;
         let client = server.client().await?;
         signet_controller::install_crd(client.clone()).await?;
         let keys_namespace = server.create_namespace(&client, "extkeys").await?;
@@ -384,7 +395,7 @@ async fn openbao_token_approle_and_kubernetes_auth_produce_the_right_secrets() -
 
     // Kubernetes auth: OpenBao asks the real API server (TokenReview) about a token the controller
     // minted for the service account named in the store.
-    let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
+    let server = tokio::task::spawn_blocking(api_server).await??;
     let kubeconfig = kube::config::Kubeconfig::read_from(server.kubeconfig_path())?;
     let cluster = kubeconfig.clusters[0].cluster.clone().expect("cluster");
     let host = cluster.server.expect("server url");
@@ -1235,7 +1246,7 @@ impl BinaryController {
             signet_tests::sandbox::workspace_bin("signet-controller", "signet-controller")
         })
         .await?;
-        let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
+        let server = tokio::task::spawn_blocking(api_server).await??;
         let log = tempfile::NamedTempFile::new()?;
         let metrics_port = signet_testkit::free_port()?;
         let http_port = signet_testkit::free_port()?;
@@ -1424,7 +1435,7 @@ async fn token_review(client: &Client, token: &str, audiences: &[&str]) -> Resul
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_secret_store_reaches_no_other_namespace_and_its_tokens_are_not_api_server_tokens()
 -> TestResult {
-    let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
+    let server = tokio::task::spawn_blocking(api_server).await??;
     let client = server.client().await?;
     signet_controller::install_crd(client.clone()).await?;
     let keys_namespace = server.create_namespace(&client, "tenkeys").await?;
@@ -1566,7 +1577,7 @@ async fn a_secret_store_reaches_no_other_namespace_and_its_tokens_are_not_api_se
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_secret_store_borrows_the_controller_aws_identity_only_when_the_operator_allows_it()
 -> TestResult {
-    let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
+    let server = tokio::task::spawn_blocking(api_server).await??;
     let moto = tokio::task::spawn_blocking(Moto::shared).await??;
     let client = server.client().await?;
     signet_controller::install_crd(client.clone()).await?;
@@ -1676,7 +1687,7 @@ async fn a_secret_store_borrows_the_controller_aws_identity_only_when_the_operat
 /// works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provider_urls_outside_the_operator_allow_list_are_refused() -> TestResult {
-    let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
+    let server = tokio::task::spawn_blocking(api_server).await??;
     let bao = tokio::task::spawn_blocking(OpenBao::shared).await??;
     let client = server.client().await?;
     signet_controller::install_crd(client.clone()).await?;

@@ -10,8 +10,7 @@
 //! Needs runc, umoci, skopeo and containerd (`scripts/bootstrap image-tools`); under `CI=true` a
 //! missing one fails the test.
 
-#[path = "chart/support.rs"]
-mod support;
+use crate::chart_support as support;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
@@ -602,7 +601,9 @@ async fn the_image_runs_in_cluster_style_under_the_chart_defaults() -> TestResul
     let kubeseal = tool("kubeseal")?;
     let archive = tokio::task::spawn_blocking(signet_tests::image::controller_archive).await?;
     let layout = Layout::open(&archive)?;
-    let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
+    // Not the shared server: the chart's default controller watches every namespace and would
+    // reconcile (and fail to unseal) the objects of every other suite.
+    let server = tokio::task::spawn_blocking(ApiServer::start).await??;
     let admin = server.client().await?;
     signet_controller::install_crd(admin.clone()).await?;
     let release_ns = server.create_namespace(&admin, "sigimage").await?;

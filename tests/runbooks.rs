@@ -4,9 +4,7 @@
 //! runbooks), then the end state checked from Rust with the upstream tools. The documentation
 //! therefore cannot drift from the binary.
 
-#[path = "runbooks/cluster.rs"]
 mod cluster;
-#[path = "runbooks/harness.rs"]
 mod harness;
 
 use cluster::{Controller, connect_env, fresh_cluster};

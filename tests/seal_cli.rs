@@ -2,8 +2,7 @@
 //! refused with one uniform message, a non-zero exit and nothing written; file output is atomic; the
 //! online flags fail clearly; plaintext never shows up in errors.
 
-#[path = "seal/support.rs"]
-mod support;
+use crate::seal_support as support;
 
 use serde_json::{Value, json};
 use std::path::Path;

@@ -3,8 +3,7 @@
 //! empty / binary / multi-line / UTF-8 / 1 MB values, templates, `immutable`, key backups, keys made by
 //! `signet keys new-sealing-key`, and the known-answer vectors.
 
-#[path = "seal/support.rs"]
-mod support;
+use crate::seal_support as support;
 
 use serde_json::{Value, json};
 use support::{Scratch, b64, fixture};

@@ -2,9 +2,6 @@
 //! on failure, `edit` keeping unchanged ciphertext, `set`/`unset`, `exec-*`, `keygen`, and a canary
 //! secret that must never reach any output.
 
-#[path = "bad_input.rs"]
-mod bad_input;
-
 use signet_tests::sandbox::Sandbox;
 use std::os::unix::fs::PermissionsExt;
 

@@ -1,6 +1,6 @@
 //! `.sops.yaml` creation rules, checked against the config files in the shared sops vectors.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -2,7 +2,7 @@
 //! upstream sops: what we wrap Go decrypts, what Go encrypts we unwrap, for X25519, ssh-ed25519,
 //! ssh-rsa and passphrase-protected ssh keys.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

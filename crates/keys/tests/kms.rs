@@ -1,7 +1,7 @@
 //! AWS KMS master keys against moto: wrap/unwrap round trips with an encryption context, a
 //! wrong context refused, assume-role, and interop with upstream sops both ways.
 
-mod remote;
+use crate::remote;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Key groups mixing age, AWS KMS (moto) and Vault transit (OpenBao), with and without a Shamir
 //! threshold, written by signet and read by upstream sops, and the other way round.
 
-mod remote;
+use crate::remote;
 
 use remote::*;
 use signet_keys::keygen::{IdentityKind, generate, write_identity_file};

@@ -102,12 +102,13 @@ fn plugin_recipient_and_identity_round_trip() {
         dir.path().display(),
         std::env::var("PATH").unwrap_or_default()
     );
+    // This test's name in the binary: its module path, less the crate's name, and its own.
+    let name = match module_path!().split_once("::") {
+        Some((_, module)) => format!("{module}::plugin_recipient_and_identity_round_trip"),
+        None => "plugin_recipient_and_identity_round_trip".to_owned(),
+    };
     let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "plugin_recipient_and_identity_round_trip",
-            "--exact",
-            "--nocapture",
-        ])
+        .args([name.as_str(), "--exact", "--nocapture"])
         .env("PATH", path)
         .env("SIGNET_KEYS_PLUGIN_DIR", dir.path())
         .output()

@@ -1,7 +1,7 @@
 //! The post-quantum hybrid identity of the Flux vector opens the age entry written by sops
 //! 3.12.1, and the key it yields really is the file's data key: it authenticates the file's MAC.
 
-mod common;
+use crate::common;
 
 use aes_gcm::aead::consts::U32;
 use aes_gcm::aes::Aes256;

@@ -2,7 +2,7 @@
 //! encrypts a file to our recipient, we unwrap its data key with our identity; then we replace
 //! sops' `enc` by our own wrapping of that same key and `sops -d` decrypts the file.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! Vault transit master keys against OpenBao: wrap/unwrap round trips, token lookup, errors
 //! that name the key, and interop with upstream sops both ways.
 
-mod remote;
+use crate::remote;
 
 use std::time::Duration;
 

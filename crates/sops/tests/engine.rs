@@ -1,7 +1,7 @@
 //! Engine behaviour checked against upstream sops (encryption rules, `mac_only_encrypted`) and on
 //! its own (tampering, IV reuse, random round trips).
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

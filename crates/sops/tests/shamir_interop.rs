@@ -1,7 +1,7 @@
 //! Shamir key groups against upstream sops: a file sops splits over two age key groups opens with
 //! our `combine`, and a file we split and write with `key_groups` opens with sops.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

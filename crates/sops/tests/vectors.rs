@@ -3,7 +3,7 @@
 //! engine and store, and the result must equal `sops -d` of the same file byte for byte. Then the
 //! decrypted tree is re-encrypted and upstream sops must decrypt our output to the same bytes.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -2,8 +2,8 @@
 //! file parses, emits unchanged byte for byte, and survives a simulated encrypt + decrypt byte
 //! for byte.
 
-mod common;
-mod yaml_support;
+use crate::common;
+use crate::yaml_support;
 
 use signet_sops::Store;
 use signet_sops::stores::yaml::YamlStore;

@@ -4,7 +4,7 @@
 //! - our decryption of our encryption gives the original file byte for byte;
 //! - our decryption of sops' encryption gives what `sops -d` gives, byte for byte.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

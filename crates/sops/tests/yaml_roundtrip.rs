@@ -2,7 +2,7 @@
 //! what changed; aliases, flow collections, block scalars and files without a final line break
 //! behave as documented.
 
-mod yaml_support;
+use crate::yaml_support;
 
 use proptest::prelude::*;
 use signet_sops::Store;

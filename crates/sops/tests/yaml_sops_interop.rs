@@ -2,8 +2,8 @@
 //! `/root/.cache/signet/bin/sops`, with Go age's `age-keygen`): values are typed as sops types
 //! them, and a tree rendered fresh is byte for byte what sops (yaml.v3) writes.
 
-mod common;
-mod yaml_support;
+use crate::common;
+use crate::yaml_support;
 
 use std::path::{Path, PathBuf};
 

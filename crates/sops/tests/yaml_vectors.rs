@@ -2,7 +2,7 @@
 //! rops vectors (no `version` field, which sops refuses, so they are compared with their plaintext
 //! twins instead), including `mac_only_encrypted`.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::Path;

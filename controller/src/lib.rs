@@ -18,6 +18,8 @@
 //! probes, metrics listener), [`metrics`], [`config`] (flags and environment). Leader election (a
 //! Lease, through `kube-lease-manager`) gates the reconcilers and key renewal; the key watch and
 //! the listeners run on every replica.
+// A library does not print: its caller decides what reaches a terminal or a log (tests may: clippy.toml).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod config;
 pub mod context;

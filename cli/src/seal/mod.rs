@@ -14,7 +14,7 @@
 //! [`code::ONLINE_MODE_UNAVAILABLE`].
 //!
 //! Modules: [`args`] (the clap structs), [`sealing`] (`signet seal`), [`recovery`] (`signet unseal`,
-//! `signet reseal`), [`keys`] (`signet keys`), [`manifest`] (parsing and rendering manifests),
+//! `signet reseal`), [`keys`](mod@keys) (`signet keys`), [`manifest`] (parsing and rendering manifests),
 //! [`fetch`] (certificate sources and the controller's API), [`http`] (the bounded HTTP client they
 //! use; no `curl`) and [`service_proxy`].
 

@@ -175,7 +175,7 @@ pub async fn install_crd(client: kube::Client) -> Result<(), Error> {
 /// while leading — key renewal and the reconcilers of every kind. The listeners are bound before this
 /// returns.
 pub async fn start(client: kube::Client, config: Config) -> Result<RunningController, Error> {
-    let keys = Arc::new(keyring::KeyRing::default());
+    let keys = Arc::new(keyring::LiveSealingKeys::default());
     let metrics = Arc::new(metrics::Metrics::new());
     let identity = config.instance.clone().unwrap_or_else(random_identity);
     let recorder = Recorder::new(

@@ -27,7 +27,7 @@ mod recovery;
 mod sealing;
 mod service_proxy;
 
-pub use args::{Format, KeysCommand, ResealArgs, ScopeArg, SealArgs, UnsealArgs};
+pub use args::{KeysCommand, ManifestFormat, ResealArgs, ScopeArg, SealArgs, UnsealArgs};
 pub(crate) use fetch::load_cert;
 pub use keys::keys;
 pub(crate) use manifest::render;

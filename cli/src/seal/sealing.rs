@@ -1,7 +1,7 @@
 //! `signet seal`: Secrets to SealedSecrets (whole manifests, `--raw` values, `--merge-into` an
 //! existing file) and the online modes `--fetch-cert`, `--validate` and `--re-encrypt`.
 
-use super::args::{Format, SealArgs};
+use super::args::{ManifestFormat, SealArgs};
 use super::fetch::{Controller, cert_bytes, load_cert};
 use super::manifest::{parse_documents, render, typed};
 use super::{emit, read_file, seal_error};
@@ -168,6 +168,10 @@ fn merge(secrets: &[(String, Secret)], cert: &SealingCertificate, target: &Path)
     }
     let mut existing: SealedSecret = typed(docs.remove(0), "SealedSecret", &origin)?;
     merge_into(&mut existing, secret, cert).map_err(|e| seal_error(where_, e))?;
-    let format = if is_json { Format::Json } else { Format::Yaml };
+    let format = if is_json {
+        ManifestFormat::Json
+    } else {
+        ManifestFormat::Yaml
+    };
     write_atomic(target, &render(&[existing], format)?)
 }

@@ -36,7 +36,7 @@ pub use recovery::{reseal, unseal};
 pub use sealing::seal;
 
 use crate::exit::{CliError, CliResult, code};
-use crate::io::{Input, write_atomic, write_stdout};
+use crate::io::Input;
 use signet_seal::SealError;
 use std::path::Path;
 
@@ -56,9 +56,6 @@ fn read_file(path: &Path) -> CliResult<Vec<u8>> {
 }
 
 /// Writes `bytes` to `output` atomically, or to stdout.
-fn emit(bytes: &[u8], output: Option<&Path>) -> CliResult {
-    match output {
-        Some(path) => write_atomic(path, bytes),
-        None => write_stdout(bytes),
-    }
+fn write_output(bytes: &[u8], output: Option<&Path>) -> CliResult {
+    crate::io::write_output(bytes, output, None)
 }

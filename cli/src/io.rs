@@ -108,8 +108,9 @@ pub fn write_stdout(bytes: &[u8]) -> CliResult {
         })
 }
 
-/// Where output goes: `--output FILE`, in place over the input, or stdout.
-pub fn emit(bytes: &[u8], output: Option<&Path>, in_place: Option<&Path>) -> CliResult {
+/// Writes output where it goes: `--output FILE`, in place over the input, or stdout. (Not
+/// `Store::emit`, which renders a sops tree.)
+pub fn write_output(bytes: &[u8], output: Option<&Path>, in_place: Option<&Path>) -> CliResult {
     match (output, in_place) {
         (Some(p), _) | (None, Some(p)) => write_atomic(p, bytes),
         (None, None) => write_stdout(bytes),

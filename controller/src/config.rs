@@ -119,7 +119,7 @@ pub enum LogFormat {
 #[command(
     name = "signet-controller",
     version,
-    about = "Turns SealedSecrets into Secrets and manages the sealing keys"
+    about = "Turns SealedSecrets, SopsSecrets and ExternalSecrets into Secrets and manages the sealing keys"
 )]
 pub struct Args {
     /// Namespace of the sealing-key Secrets.
@@ -322,6 +322,23 @@ pub fn parse_period(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn help_names_every_kind_the_controller_turns_into_secrets() {
+        use clap::CommandFactory;
+        use kube::Resource;
+        let about = Args::command()
+            .get_about()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        for kind in [
+            crate::sealed_secret::KIND,
+            crate::sops_secret::KIND,
+            &crate::external::ExternalSecret::kind(&()),
+        ] {
+            assert!(about.contains(&format!("{kind}s")), "{kind}: {about}");
+        }
+    }
 
     #[test]
     fn periods_parse_with_units_and_zero() {

@@ -5,7 +5,7 @@
 
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::sealed_secret::keyring::KeyRing;
+use crate::sealed_secret::keyring::LiveSealingKeys;
 use kube::runtime::controller::Action;
 use kube::runtime::events::Recorder;
 use std::collections::BTreeMap;
@@ -22,7 +22,7 @@ pub struct Context {
     /// Configuration.
     pub config: Config,
     /// Sealing keys.
-    pub keys: Arc<KeyRing>,
+    pub keys: Arc<LiveSealingKeys>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Event recorder (reporting controller `signet-controller`).
@@ -40,7 +40,7 @@ impl Context {
     pub fn new(
         client: kube::Client,
         config: Config,
-        keys: Arc<KeyRing>,
+        keys: Arc<LiveSealingKeys>,
         metrics: Arc<Metrics>,
         recorder: Recorder,
     ) -> Context {

@@ -18,6 +18,8 @@
 //! probes, metrics listener), [`metrics`], [`config`] (flags and environment). Leader election (a
 //! Lease, through `kube-lease-manager`) gates the reconcilers and key renewal; the key watch and
 //! the listeners run on every replica.
+// A library does not print: its caller decides what reaches a terminal or a log (tests may: clippy.toml).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod config;
 pub mod context;
@@ -173,7 +175,7 @@ pub async fn install_crd(client: kube::Client) -> Result<(), Error> {
 /// while leading — key renewal and the reconcilers of every kind. The listeners are bound before this
 /// returns.
 pub async fn start(client: kube::Client, config: Config) -> Result<RunningController, Error> {
-    let keys = Arc::new(keyring::KeyRing::default());
+    let keys = Arc::new(keyring::LiveSealingKeys::default());
     let metrics = Arc::new(metrics::Metrics::new());
     let identity = config.instance.clone().unwrap_or_else(random_identity);
     let recorder = Recorder::new(

@@ -273,4 +273,67 @@ mod tests {
         );
         assert_eq!(metrics.writes("secret"), 1);
     }
+
+    /// The names of the series `/metrics` prints: sample names, and the declared names of
+    /// histograms (whose samples are `_bucket`, `_sum` and `_count`).
+    fn exposed_names(text: &str) -> std::collections::BTreeSet<String> {
+        let mut names = std::collections::BTreeSet::new();
+        for line in text.lines() {
+            if let Some(declared) = line.strip_prefix("# TYPE ") {
+                if let Some(name) = declared.strip_suffix(" histogram") {
+                    names.insert(name.to_owned());
+                }
+            } else if !line.starts_with('#') {
+                let end = line.find(['{', ' ']).unwrap_or(line.len());
+                names.insert(line[..end].to_owned());
+            }
+        }
+        names
+    }
+
+    #[test]
+    fn every_metric_the_docs_name_is_exposed_under_that_name() {
+        let metrics = Metrics::new();
+        metrics.count_reconcile("SopsSecret");
+        metrics.count_error("SopsSecret", "NoKey");
+        metrics.count_write("secret");
+        metrics.count_sync("ExternalSecret");
+        metrics.count_provider_call("vault", "get", "ok");
+        metrics.set_sealed_secrets_by_key(&[("ab12".to_owned(), 1)].into());
+        let exposed = exposed_names(&metrics.encode());
+        let docs = [
+            ("controller/README.md", include_str!("../README.md")),
+            (
+                "docs/sops-secrets.md",
+                include_str!("../../docs/sops-secrets.md"),
+            ),
+            (
+                "docs/external-secrets.md",
+                include_str!("../../docs/external-secrets.md"),
+            ),
+            (
+                "docs/runbooks/03-sealing-key-compromised.md",
+                include_str!("../../docs/runbooks/03-sealing-key-compromised.md"),
+            ),
+            (
+                "docs/runbooks/05-disaster-recovery.md",
+                include_str!("../../docs/runbooks/05-disaster-recovery.md"),
+            ),
+        ];
+        let mut named = 0;
+        for (path, text) in docs {
+            for (at, _) in text.match_indices("`signet_") {
+                let name: String = text[at + 1..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                assert!(
+                    exposed.contains(&name),
+                    "{path} names {name}, which /metrics does not print: {exposed:?}"
+                );
+                named += 1;
+            }
+        }
+        assert!(named >= 15, "only {named} metric names found in the docs");
+    }
 }

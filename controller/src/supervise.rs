@@ -3,7 +3,7 @@
 //! process when a reconciler task stops on its own.
 //!
 //! A reconciler task that ends while this process leads is a bug (every reconcile runs under
-//! [`contained`], so no object can end it): the controller records the failure, the health
+//! `contained`, so no object can end it): the controller records the failure, the health
 //! endpoints answer 503, and [`crate::RunningController::failed`] resolves so that the binary
 //! releases the Lease and exits non-zero. Kubernetes restarts the pod with back-off and a standby
 //! takes over at once — visible to the operator, instead of an in-process restart loop hiding it.

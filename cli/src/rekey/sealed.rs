@@ -5,7 +5,7 @@
 
 use super::report::{FileReport, Kind, Status};
 use crate::exit::{CliError, CliResult, code};
-use crate::seal::{Format, render, seal_error};
+use crate::seal::{ManifestFormat, render, seal_error};
 use serde_json::Value;
 use signet_api::SealedSecret;
 use signet_seal::convert::{Values, unseal_values};
@@ -149,9 +149,9 @@ impl SealedFile {
     /// `object` rendered to replace the document `piece`, in the file's own format.
     fn render_document(&self, piece: &str, object: &SealedSecret) -> Result<String, String> {
         let format = if self.json {
-            Format::Json
+            ManifestFormat::Json
         } else {
-            Format::Yaml
+            ManifestFormat::Yaml
         };
         let rendered = render(std::slice::from_ref(object), format).map_err(|e| e.message)?;
         let rendered = String::from_utf8(rendered).map_err(|e| e.to_string())?;

@@ -5,9 +5,10 @@ use clap::{Args, Subcommand, ValueEnum};
 use signet_seal::Scope;
 use std::path::PathBuf;
 
-/// Output serialization.
+/// How `seal`, `unseal` and `reseal` write their manifests (not a sops file format:
+/// that is `signet_sops::Format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub enum ManifestFormat {
     /// Pretty JSON, one object per document (kubeseal's default).
     Json,
     /// YAML, one `---` document per object.
@@ -107,7 +108,7 @@ pub struct SealArgs {
     pub name: Option<String>,
     /// Output format (default json, like kubeseal).
     #[arg(short = 'o', long = "format", value_enum, default_value = "json")]
-    pub format: Format,
+    pub format: ManifestFormat,
     /// Write the result to this file (atomically) instead of stdout.
     #[arg(short = 'w', long = "sealed-secret-file", value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -149,7 +150,7 @@ pub struct UnsealArgs {
     pub recovery_unseal: bool,
     /// Output format (default json, like kubeseal).
     #[arg(short = 'o', long = "format", value_enum, default_value = "json")]
-    pub format: Format,
+    pub format: ManifestFormat,
     /// Write the plaintext Secret(s) to this file (created 0600, atomically) instead of stdout.
     #[arg(short = 'w', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,

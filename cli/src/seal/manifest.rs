@@ -1,7 +1,7 @@
 //! Manifest streams in and out: parsing Secret / SealedSecret documents (errors name the input, never
 //! its content) and rendering objects as kubeseal does (pretty JSON, or `---` YAML documents).
 
-use super::args::Format;
+use super::args::ManifestFormat;
 use super::seal_error;
 use crate::exit::{CliError, CliResult, code};
 use serde::Serialize;
@@ -23,18 +23,18 @@ pub(super) fn typed<T: serde::de::DeserializeOwned>(
     signet_seal::manifest::typed(doc, kind).map_err(|e| seal_error(where_, e))
 }
 
-pub(crate) fn render<T: Serialize>(objects: &[T], format: Format) -> CliResult<Vec<u8>> {
+pub(crate) fn render<T: Serialize>(objects: &[T], format: ManifestFormat) -> CliResult<Vec<u8>> {
     let mut out = Vec::new();
     for object in objects {
         match format {
-            Format::Json => {
+            ManifestFormat::Json => {
                 let text = serde_json::to_string_pretty(object).map_err(|e| {
                     CliError::new(code::ERROR_DUMPING_TREE, format!("cannot write JSON: {e}"))
                 })?;
                 out.extend_from_slice(text.as_bytes());
                 out.push(b'\n');
             }
-            Format::Yaml => {
+            ManifestFormat::Yaml => {
                 // Sealed values are long single-line tokens: keep them plain on one line like kubeseal
                 // (the default would fold them into `>-` blocks).
                 let mut options = serde_saphyr::SerializerOptions::default();

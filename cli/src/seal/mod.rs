@@ -14,7 +14,7 @@
 //! [`code::ONLINE_MODE_UNAVAILABLE`].
 //!
 //! Modules: [`args`] (the clap structs), [`sealing`] (`signet seal`), [`recovery`] (`signet unseal`,
-//! `signet reseal`), [`keys`] (`signet keys`), [`manifest`] (parsing and rendering manifests),
+//! `signet reseal`), [`keys`](mod@keys) (`signet keys`), [`manifest`] (parsing and rendering manifests),
 //! [`fetch`] (certificate sources and the controller's API), [`http`] (the bounded HTTP client they
 //! use; no `curl`) and [`service_proxy`].
 
@@ -27,7 +27,7 @@ mod recovery;
 mod sealing;
 mod service_proxy;
 
-pub use args::{Format, KeysCommand, ResealArgs, ScopeArg, SealArgs, UnsealArgs};
+pub use args::{KeysCommand, ManifestFormat, ResealArgs, ScopeArg, SealArgs, UnsealArgs};
 pub(crate) use fetch::load_cert;
 pub use keys::keys;
 pub(crate) use manifest::render;
@@ -36,7 +36,7 @@ pub use recovery::{reseal, unseal};
 pub use sealing::seal;
 
 use crate::exit::{CliError, CliResult, code};
-use crate::io::{Input, write_atomic, write_stdout};
+use crate::io::Input;
 use signet_seal::SealError;
 use std::path::Path;
 
@@ -56,9 +56,6 @@ fn read_file(path: &Path) -> CliResult<Vec<u8>> {
 }
 
 /// Writes `bytes` to `output` atomically, or to stdout.
-fn emit(bytes: &[u8], output: Option<&Path>) -> CliResult {
-    match output {
-        Some(path) => write_atomic(path, bytes),
-        None => write_stdout(bytes),
-    }
+fn write_output(bytes: &[u8], output: Option<&Path>) -> CliResult {
+    crate::io::write_output(bytes, output, None)
 }

@@ -4,7 +4,7 @@
 use super::args::{ResealArgs, UnsealArgs};
 use super::fetch::load_cert;
 use super::manifest::{parse_documents, render, typed};
-use super::{emit, read_file, seal_error};
+use super::{read_file, seal_error, write_output};
 use crate::exit::{CliError, CliResult, code};
 use crate::io::Input;
 use rayon::prelude::*;
@@ -51,7 +51,7 @@ pub fn unseal(args: UnsealArgs) -> CliResult {
         })
         .collect::<CliResult<Vec<_>>>()?;
     let bytes = zeroize::Zeroizing::new(render(&secrets, args.format)?);
-    emit(&bytes, args.output.as_deref())
+    write_output(&bytes, args.output.as_deref())
 }
 
 /// Runs `signet reseal`. A file that fails is reported and left untouched; the others are still done.

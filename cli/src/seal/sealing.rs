@@ -1,10 +1,10 @@
 //! `signet seal`: Secrets to SealedSecrets (whole manifests, `--raw` values, `--merge-into` an
 //! existing file) and the online modes `--fetch-cert`, `--validate` and `--re-encrypt`.
 
-use super::args::{Format, SealArgs};
+use super::args::{ManifestFormat, SealArgs};
 use super::fetch::{Controller, cert_bytes, load_cert};
 use super::manifest::{parse_documents, render, typed};
-use super::{emit, read_file, seal_error};
+use super::{read_file, seal_error, write_output};
 use crate::exit::{CliError, CliResult, code};
 use crate::io::{Input, write_atomic};
 use rayon::prelude::*;
@@ -18,7 +18,7 @@ pub fn seal(args: SealArgs) -> CliResult {
     let controller = args.online.controller(args.cert.is_some())?;
     if let Some(controller) = &controller {
         if args.online.fetch_cert {
-            return emit(&controller.cert_pem()?, args.output.as_deref());
+            return write_output(&controller.cert_pem()?, args.output.as_deref());
         }
         if args.online.validate || args.online.re_encrypt {
             return online_check(&args, controller);
@@ -31,7 +31,7 @@ pub fn seal(args: SealArgs) -> CliResult {
     };
     if let (true, Some(source)) = (args.online.fetch_cert, args.cert.as_deref()) {
         // With --cert (and no --controller-url), kubeseal prints that certificate as it is.
-        return emit(&cert_bytes(source)?, args.output.as_deref());
+        return write_output(&cert_bytes(source)?, args.output.as_deref());
     }
     if args.raw {
         return seal_raw(&args, &cert);
@@ -69,7 +69,7 @@ pub fn seal(args: SealArgs) -> CliResult {
             seal_secret(secret, &cert, &options).map_err(|e| seal_error(where_, e))
         })
         .collect::<CliResult<Vec<_>>>()?;
-    emit(&render(&sealed, args.format)?, args.output.as_deref())
+    write_output(&render(&sealed, args.format)?, args.output.as_deref())
 }
 
 /// `--validate` / `--re-encrypt`: send each input SealedSecret to the controller.
@@ -122,7 +122,7 @@ fn online_check(args: &SealArgs, controller: &Controller) -> CliResult {
         }
     }
     if args.online.re_encrypt {
-        emit(&render(&resealed, args.format)?, args.output.as_deref())?;
+        write_output(&render(&resealed, args.format)?, args.output.as_deref())?;
     }
     Ok(())
 }
@@ -146,7 +146,7 @@ fn seal_raw(args: &SealArgs, cert: &SealingCertificate) -> CliResult {
             )
         })?;
     let sealed = signet_seal::seal(cert, &label, &value).map_err(|e| seal_error("--raw", e))?;
-    emit(sealed.as_bytes(), args.output.as_deref())
+    write_output(sealed.as_bytes(), args.output.as_deref())
 }
 
 fn merge(secrets: &[(String, Secret)], cert: &SealingCertificate, target: &Path) -> CliResult {
@@ -168,6 +168,10 @@ fn merge(secrets: &[(String, Secret)], cert: &SealingCertificate, target: &Path)
     }
     let mut existing: SealedSecret = typed(docs.remove(0), "SealedSecret", &origin)?;
     merge_into(&mut existing, secret, cert).map_err(|e| seal_error(where_, e))?;
-    let format = if is_json { Format::Json } else { Format::Yaml };
+    let format = if is_json {
+        ManifestFormat::Json
+    } else {
+        ManifestFormat::Yaml
+    };
     write_atomic(target, &render(&[existing], format)?)
 }

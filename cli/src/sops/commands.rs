@@ -175,8 +175,8 @@ fn open(input: &InputArgs, ignore_mac: bool) -> CliResult<Opened> {
 }
 
 /// Re-encrypts an opened file's (edited) tree with its own data key and keys, reusing the IVs of
-/// unchanged values.
-fn reseal(tree: &mut Tree, opened: &Opened) -> Result<(), signet_sops::Error> {
+/// unchanged values. (In this tool `reseal` is the Sealed Secrets command, not this.)
+fn reencrypt_edited(tree: &mut Tree, opened: &Opened) -> Result<(), signet_sops::Error> {
     let mut meta = opened.doc.metadata.clone();
     meta.bump_version();
     engine::encrypt(
@@ -294,7 +294,7 @@ pub fn edit(cmd: EditCmd) -> CliResult {
             .map_err(|e| engine_error(&name, e))?,
     );
     edit_session(&plain, &path, &name, store.as_ref(), |tree| {
-        reseal(tree, &opened).map_err(|e| engine_error(&name, e))
+        reencrypt_edited(tree, &opened).map_err(|e| engine_error(&name, e))
     })
 }
 
@@ -439,7 +439,7 @@ fn modify(
     if !change(root, &name)? {
         return Ok(());
     }
-    reseal(&mut tree, &opened).map_err(|e| engine_error(&name, e))?;
+    reencrypt_edited(&mut tree, &opened).map_err(|e| engine_error(&name, e))?;
     let out = zeroize::Zeroizing::new(
         file::store(opened.format, None)
             .emit(&tree)

@@ -160,7 +160,7 @@ pub fn write(bytes: &[u8], out: &OutputArgs, input: &Input) -> CliResult {
     } else {
         None
     };
-    crate::io::emit(bytes, out.output.as_deref(), in_place)
+    crate::io::write_output(bytes, out.output.as_deref(), in_place)
 }
 
 /// Maps an engine error to sops' exit code, prefixed with the file name.

@@ -187,23 +187,25 @@ impl KeySet {
     }
 }
 
-/// The live key ring shared by the reconciler and the HTTP handlers.
+/// The sealing keys now in the key Secrets, shared by the reconciler and the HTTP handlers (not
+/// to be confused with `signet_keys::Keyring`, the sops master keys, or `signet_seal::PrivateKeyRing`,
+/// one set of RSA keys to unseal with).
 #[derive(Debug)]
-pub struct KeyRing {
+pub struct LiveSealingKeys {
     current: RwLock<Arc<KeySet>>,
     generation: watch::Sender<u64>,
 }
 
-impl Default for KeyRing {
+impl Default for LiveSealingKeys {
     fn default() -> Self {
-        KeyRing {
+        LiveSealingKeys {
             current: RwLock::new(Arc::new(KeySet::default())),
             generation: watch::channel(0).0,
         }
     }
 }
 
-impl KeyRing {
+impl LiveSealingKeys {
     /// The keys now.
     pub fn snapshot(&self) -> Arc<KeySet> {
         self.current
@@ -227,7 +229,7 @@ impl KeyRing {
 
 /// Watches the key Secrets of `namespace` and keeps `ring` current (parsed keys are cached by
 /// name and resourceVersion). Runs until the watch stream ends.
-pub async fn watch_keys(client: kube::Client, namespace: String, ring: Arc<KeyRing>) {
+pub async fn watch_keys(client: kube::Client, namespace: String, ring: Arc<LiveSealingKeys>) {
     let api: Api<Secret> = Api::namespaced(client, &namespace);
     let config = watcher::Config::default().labels(&format!("{SEALING_KEY_LABEL}=active"));
     let mut secrets: BTreeMap<String, Secret> = BTreeMap::new();
@@ -371,7 +373,7 @@ pub async fn create_key(
 pub async fn renew_keys(
     client: kube::Client,
     namespace: String,
-    ring: Arc<KeyRing>,
+    ring: Arc<LiveSealingKeys>,
     period: Option<Duration>,
     cutoff: Option<Timestamp>,
     bits: usize,
@@ -433,7 +435,7 @@ pub fn certificate_pem_of(secret: &Secret) -> Option<String> {
 }
 
 /// Waits until the ring holds at least one key that can seal.
-pub async fn wait_for_sealing_key(ring: &KeyRing) {
+pub async fn wait_for_sealing_key(ring: &LiveSealingKeys) {
     let mut changes = ring.subscribe();
     while ring.snapshot().sealing_key().is_none() {
         if changes.changed().await.is_err() {

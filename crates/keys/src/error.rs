@@ -96,9 +96,10 @@ pub enum Error {
     /// Key groups are missing or one of them is empty.
     #[error("invalid key groups: {0}")]
     InvalidKeyGroups(String),
-    /// Shamir split or combine rejected its input.
+    /// Shamir split or combine rejected its input (only `signet_sops::shamir`'s errors: no
+    /// `From`, so another sops error cannot end up here by `?`).
     #[error("shamir: {0}")]
-    Shamir(#[from] signet_sops::Error),
+    Shamir(signet_sops::Error),
     /// A master key type this build does not implement (PGP; GCP KMS and Azure Key Vault are
     /// only carried).
     #[error("{kind} master keys are not supported yet ({key})")]

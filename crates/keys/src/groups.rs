@@ -47,7 +47,8 @@ pub async fn wrap_data_key_async<K: MasterKey>(
                     groups.len()
                 )));
             }
-            signet_sops::shamir::split(data_key.as_bytes(), groups.len(), threshold)?
+            signet_sops::shamir::split(data_key.as_bytes(), groups.len(), threshold)
+                .map_err(Error::Shamir)?
         }
     };
     let mut wrapped = Vec::with_capacity(groups.len());
@@ -255,7 +256,7 @@ pub async fn unwrap_data_key_with_origin(
         });
     }
     let refs: Vec<&[u8]> = shares.iter().map(|s| s.as_slice()).collect();
-    let combined = signet_sops::shamir::combine(&refs)?;
+    let combined = signet_sops::shamir::combine(&refs).map_err(Error::Shamir)?;
     let data_key = DataKey::from_slice(&combined).ok_or_else(|| Error::InvalidShare {
         group: 0,
         message: format!("combined data key is {} bytes, expected 32", combined.len()),

@@ -49,6 +49,8 @@
 //! # Ok(())
 //! # }
 //! ```
+// A library does not print: its caller decides what reaches a terminal or a log (tests may: clippy.toml).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod age_key;
 pub mod config;

@@ -12,6 +12,8 @@
 //!   or `uuid/<VersionId>`, or a parameter version or label.
 //!
 //! Errors ([`Error`]) name the key and the store's address, never a value or a credential.
+// A library does not print: its caller decides what reaches a terminal or a log (tests may: clippy.toml).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod aws;
 mod error;

@@ -9,6 +9,8 @@
 //! Failure to open a value is reported as one uniform [`SealError::Unseal`], whatever the cause
 //! (wrong key, wrong scope, tampering, truncation, bad base64): the controller built on this crate is a
 //! decryption oracle and must not say which step failed.
+// A library does not print: its caller decides what reaches a terminal or a log (tests may: clippy.toml).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod cert;
 pub mod convert;

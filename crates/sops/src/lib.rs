@@ -28,6 +28,8 @@
 //!
 //! and encrypt: build a [`Metadata`] (key groups with the wrapped data key, rule,
 //! `mac_only_encrypted`), then [`engine::encrypt`] the parsed plain tree and `emit` it.
+// A library does not print: its caller decides what reaches a terminal or a log (tests may: clippy.toml).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod cipher;
 pub mod datakey;

@@ -10,6 +10,8 @@
 //!
 //! A missing peer is a hard failure, never a skip: the error (a panic under `CI=true`) says which
 //! `scripts/bootstrap <peer>` command installs it.
+// A library does not print: its caller decides what reaches a terminal or a log (tests may: clippy.toml).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod apiserver;
 mod error;

@@ -526,7 +526,12 @@ fn node_bed() -> Result<&'static NodeBed, String> {
                 hidden_port,
             })
         };
-        start().map_err(|e| e.to_string())
+        // A start that fails is tried once more (the three node tests share this bed, so one
+        // failed start would fail them all); the first error is kept in the message either way.
+        start().or_else(|first| {
+            eprintln!("node test bed: the first start failed, starting again: {first}");
+            start().map_err(|second| format!("{second} (the first start failed too: {first})"))
+        })
     })
     .as_ref()
     .map_err(Clone::clone)

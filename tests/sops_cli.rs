@@ -393,7 +393,7 @@ fn set_and_unset() {
         "[\"stringData\"][\"new\"]",
         "secret.yaml",
     ])
-    .fails_with(91);
+    .fails_with(1);
     sb.signet([
         "unset",
         "--idempotent",

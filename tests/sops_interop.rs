@@ -677,6 +677,27 @@ fn extract_prints_what_sops_prints() {
         sb.peer("sops", [&["-d"][..], &extract].concat()).ok()
     );
 
+    // A path that names nothing fails as sops fails (1), a malformed one with sops' 91; nothing is
+    // printed either way.
+    let enc = sb.join("enc-doc.yaml");
+    let enc = enc.to_str().unwrap();
+    for path in [
+        r#"["app"]["missing"]"#,
+        r#"["nope"]"#,
+        r#"["app"]["list"][9]"#,
+        "app",
+        r#"["app""#,
+    ] {
+        let theirs = sb.peer("sops", ["-d", "--extract", path, enc]);
+        let ours = sb.signet(["decrypt", "--extract", path, enc]);
+        assert_eq!(
+            (ours.code(), ours.stdout()),
+            (theirs.code(), theirs.stdout()),
+            "{path}: signet (left) and sops (right)\n{}",
+            ours.stderr()
+        );
+    }
+
     // `--output` receives the value, as sops writes it there.
     let enc = sb.join("enc-doc.yaml");
     let enc = enc.to_str().unwrap();

@@ -188,6 +188,8 @@ pub fn engine_error(name: &str, e: signet_sops::Error) -> CliError {
             code::ERROR_DECRYPTING_TREE
         }
         E::Path { .. } => code::INVALID_TREE_PATH_FORMAT,
+        // As sops: a missing key is a generic failure, a malformed path code 91.
+        E::PathNotFound { .. } => code::ERROR_GENERIC,
         _ => code::ERROR_GENERIC,
     };
     CliError::new(code, format!("{name}: {e}"))

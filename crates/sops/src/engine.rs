@@ -791,7 +791,7 @@ pub enum Extracted {
 
 /// The part of the first document at `path` (`--extract '["a"]["b"]'`), on a decrypted tree.
 pub fn extract(tree: &Tree, path: &[crate::path::PathStep]) -> Result<Extracted, Error> {
-    let doc = tree.documents.first().ok_or(Error::Path {
+    let doc = tree.documents.first().ok_or(Error::PathNotFound {
         path: String::new(),
         message: "empty file".into(),
     })?;

@@ -118,12 +118,20 @@ pub enum Error {
         /// The regex engine's message.
         message: String,
     },
-    /// A path given to set/unset/extract is malformed or does not exist.
+    /// A path given to set/unset/extract is malformed (or deeper than the depth limit).
     #[error("path {path}: {message}")]
     Path {
         /// The path as given.
         path: String,
         /// What was wrong.
+        message: String,
+    },
+    /// A well-formed path given to unset/extract names nothing in the document.
+    #[error("path {path}: {message}")]
+    PathNotFound {
+        /// The path as far as it was followed.
+        path: String,
+        /// What was missing.
         message: String,
     },
 }

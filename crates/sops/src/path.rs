@@ -92,7 +92,7 @@ fn describe(steps: &[PathStep]) -> String {
 pub fn get<'a>(root: &'a Node, path: &[PathStep]) -> Result<&'a Node, Error> {
     let mut cur = root;
     for (i, step) in path.iter().enumerate() {
-        let not_found = |m: &str| Error::Path {
+        let not_found = |m: &str| Error::PathNotFound {
             path: describe(&path[..=i]),
             message: m.to_owned(),
         };
@@ -173,7 +173,7 @@ pub fn unset(root: &mut Node, path: &[PathStep]) -> Result<(), Error> {
         message: "empty path".into(),
     })?;
     let parent = get_mut(root, parents)?;
-    let not_found = |m: &str| Error::Path {
+    let not_found = |m: &str| Error::PathNotFound {
         path: describe(path),
         message: m.to_owned(),
     };
@@ -201,7 +201,7 @@ pub fn unset(root: &mut Node, path: &[PathStep]) -> Result<(), Error> {
 fn get_mut<'a>(root: &'a mut Node, path: &[PathStep]) -> Result<&'a mut Node, Error> {
     let mut cur = root;
     for (i, step) in path.iter().enumerate() {
-        let not_found = |m: &str| Error::Path {
+        let not_found = |m: &str| Error::PathNotFound {
             path: describe(&path[..=i]),
             message: m.to_owned(),
         };

@@ -97,8 +97,9 @@ pub enum Error {
     #[error("invalid key groups: {0}")]
     InvalidKeyGroups(String),
     /// Shamir split or combine rejected its input (only `signet_sops::shamir`'s errors: no
-    /// `From`, so another sops error cannot end up here by `?`).
-    #[error("shamir: {0}")]
+    /// `From`, so another sops error cannot end up here by `?`). The wrapped error already says
+    /// `shamir: …`.
+    #[error("{0}")]
     Shamir(signet_sops::Error),
     /// A master key type this build does not implement (PGP; GCP KMS and Azure Key Vault are
     /// only carried).

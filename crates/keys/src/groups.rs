@@ -317,6 +317,16 @@ mod tests {
     }
 
     #[test]
+    fn a_shamir_failure_says_shamir_once() {
+        let err = signet_sops::shamir::combine(&[b"a".as_slice(), b"b".as_slice()])
+            .map_err(Error::Shamir)
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("shamir: "), "{text}");
+        assert_eq!(text.matches("shamir").count(), 1, "{text}");
+    }
+
+    #[test]
     fn threshold_defaults_to_all_groups_and_single_group_has_none() {
         assert_eq!(shamir_threshold_for(1, Some(3)), None);
         assert_eq!(shamir_threshold_for(3, None), Some(3));

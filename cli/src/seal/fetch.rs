@@ -133,7 +133,7 @@ fn fetch_url(http: &Http, url: &str, max: usize) -> CliResult<Vec<u8>> {
     })
 }
 
-/// Reads the sealing certificate from a file or an http(s) URL.
+/// Reads the sealing certificate from a file (a path or a `file://` URL) or an http(s) URL.
 pub(crate) fn load_cert(cert: Option<&str>) -> CliResult<SealingCertificate> {
     let source = cert.ok_or_else(|| {
         CliError::new(
@@ -160,6 +160,28 @@ pub(super) fn cert_bytes(source: &str) -> CliResult<Vec<u8>> {
     if source.starts_with("http://") || source.starts_with("https://") {
         fetch_url(&client(source)?, source, MAX_CERT_BYTES)
     } else {
-        read_file(Path::new(source))
+        read_file(Path::new(local_path(source)))
+    }
+}
+
+/// The path of a local certificate source: a `file://` URL's path (kubeseal reads such a URL as a
+/// file name, and finds nothing), else the source itself.
+fn local_path(source: &str) -> &str {
+    source.strip_prefix("file://").unwrap_or(source)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_url_is_read_as_its_path() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("cert.pem");
+        std::fs::write(&path, b"not checked here").expect("write");
+        let url = format!("file://{}", path.display());
+        assert_eq!(local_path(&url), path.to_str().expect("utf-8 path"));
+        assert_eq!(cert_bytes(&url).expect("read"), b"not checked here");
+        assert_eq!(local_path("certs/cert.pem"), "certs/cert.pem");
     }
 }

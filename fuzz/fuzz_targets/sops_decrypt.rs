@@ -1,7 +1,7 @@
 //! Decrypting an arbitrary file as the CLI does: parse (store by byte 0), open it with the
 //! `Decryptor` (read the metadata, unwrap the data key with the public test identities of the shared
 //! vectors: age X25519, post-quantum, SSH), decrypt with and without `--ignore-mac`, and write the
-//! plaintext out. Seeded with the real sops files those identities open, so mutations reach
+//! plaintext out (the unwrapping memoized per key groups: see `MemoKeyring`). Seeded with the real sops files those identities open, so mutations reach
 //! values, comments and the MAC.
 #![no_main]
 
@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(decryptor) = Decryptor::new(tree) else {
         return;
     };
-    let Ok(key) = decryptor.unwrap_key(signet_fuzz::vector_keyring()) else {
+    let Ok(key) = decryptor.unwrap_key(signet_fuzz::MemoKeyring::shared()) else {
         return;
     };
     for ignore_mac in [false, true] {

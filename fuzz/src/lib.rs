@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use signet_keys::{AgeIdentity, Keyring};
 use signet_sops::stores::dotenv::val_to_string;
 use signet_sops::tree::{MapEntry, Node, SeqItem, Value};
-use signet_sops::{DataKey, Format, Tree};
+use signet_sops::{DataKey, Format, KeyUnwrapper, Metadata, Tree, UnwrappedDataKey};
 
 /// The fixed data key of the round-trip targets (a test value, like the IVs are not).
 pub fn data_key() -> DataKey {
@@ -97,6 +97,46 @@ pub fn vector_keyring() -> &'static Keyring {
         ring.add_age_identity(AgeIdentity::Ssh(ssh_identity()));
         ring
     })
+}
+
+/// [`vector_keyring`] behind a memo of its answers, keyed by the key groups and threshold the
+/// metadata lists: unwrapping is a pure function of those (the identities are fixed), and it is
+/// most of an execution's cost (every identity against every stanza: X25519, ML-KEM, SSH), while
+/// most mutations leave the key groups alone. A changed stanza misses the memo and is unwrapped
+/// for real, so the stanza paths keep their coverage. Bounded: cleared when full.
+pub struct MemoKeyring {
+    memo: std::sync::Mutex<std::collections::HashMap<String, Option<UnwrappedDataKey>>>,
+}
+
+/// The most answers [`MemoKeyring`] keeps.
+const MEMO_CAPACITY: usize = 4096;
+
+impl MemoKeyring {
+    /// The memo shared by a fuzz process.
+    pub fn shared() -> &'static MemoKeyring {
+        static MEMO: OnceLock<MemoKeyring> = OnceLock::new();
+        MEMO.get_or_init(|| MemoKeyring {
+            memo: std::sync::Mutex::new(std::collections::HashMap::new()),
+        })
+    }
+}
+
+impl KeyUnwrapper for MemoKeyring {
+    type Error = ();
+
+    fn unwrap_data_key(&self, metadata: &Metadata) -> Result<UnwrappedDataKey, ()> {
+        let key = format!("{:?}/{:?}", metadata.key_groups, metadata.shamir_threshold);
+        let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(answer) = memo.get(&key) {
+            return answer.clone().ok_or(());
+        }
+        let answer = vector_keyring().unwrap_data_key(metadata).ok();
+        if memo.len() >= MEMO_CAPACITY {
+            memo.clear();
+        }
+        memo.insert(key, answer.clone());
+        answer.ok_or(())
+    }
 }
 
 /// The ed25519 OpenSSH test key in fuzz/keys.

@@ -950,6 +950,19 @@ fn node_cgroup_of(pid: u32) -> Option<PathBuf> {
 
 #[tokio::test]
 async fn dropping_the_node_test_bed_removes_its_containers_cgroups_and_files() -> TestResult {
+    // A harness killed with its session leaves a temp dir and no cgroup: the next node test bed
+    // removes it, by the pid in its name, and leaves alone the one of a process that is alive.
+    let dead_pid = {
+        let mut child = std::process::Command::new("true").spawn()?;
+        let pid = child.id();
+        child.wait()?;
+        pid
+    };
+    let stale_dir = std::env::temp_dir().join(format!("signet-apiserver-node-{dead_pid}-stale"));
+    std::fs::create_dir_all(stale_dir.join("containerd/root"))?;
+    let live_dir =
+        std::env::temp_dir().join(format!("signet-apiserver-node-{}-live", std::process::id()));
+    std::fs::create_dir_all(&live_dir)?;
     let server = tokio::task::spawn_blocking(|| -> Result<ApiServer, signet_testkit::Error> {
         ApiServer::start_with_node(NodeOptions {
             images: vec![signet_testkit::peer_file("signet-nodetool.tar")?],
@@ -957,6 +970,14 @@ async fn dropping_the_node_test_bed_removes_its_containers_cgroups_and_files() -
         })
     })
     .await??;
+    let live_kept = live_dir.is_dir();
+    std::fs::remove_dir_all(&live_dir)?;
+    assert!(!stale_dir.exists(), "{} left", stale_dir.display());
+    assert!(
+        live_kept,
+        "{} of a live process removed",
+        live_dir.display()
+    );
     let client = server.client().await?;
     let ns = server.create_namespace(&client, "node-teardown").await?;
     // A port no other test uses makes the container's command line unique on this machine.

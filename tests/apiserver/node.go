@@ -403,6 +403,7 @@ func newNodeCgroup() (*nodeCgroup, error) {
 	}
 	cg.hierarchies = hierarchies
 	sweepStaleNodeCgroups(base, hierarchies)
+	sweepStaleNodeTempDirs()
 	for _, h := range cg.hierarchies {
 		for _, p := range []string{cg.path, filepath.Join(cg.path, "harness")} {
 			created, err := mkdirAllRecording(filepath.Join(h, p))
@@ -455,9 +456,8 @@ func cgroupV1Hierarchies() ([]string, error) {
 	return hierarchies, nil
 }
 
-// sweepStaleNodeCgroups kills and removes the node cgroups under base whose harness is gone, and
-// that harness's temp dir: a harness that was SIGKILLed could not clean up, and its containers
-// and shims outlived it.
+// sweepStaleNodeCgroups kills and removes the node cgroups under base whose harness is gone: a
+// harness that was SIGKILLed could not clean up, and its containers and shims outlived it.
 func sweepStaleNodeCgroups(base string, hierarchies []string) {
 	entries, err := os.ReadDir(filepath.Join(hierarchies[0], base))
 	if err != nil {
@@ -475,10 +475,26 @@ func sweepStaleNodeCgroups(base string, hierarchies []string) {
 		klog.Infof("signet-apiserver: removing the node cgroup of dead harness %d", pid)
 		stale := &nodeCgroup{path: filepath.Join(base, e.Name()), hierarchies: hierarchies}
 		stale.killAll()
-		dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf("%s%d-*", nodeTempPrefix, pid)))
-		for _, dir := range dirs {
-			_ = os.RemoveAll(dir)
+	}
+}
+
+// sweepStaleNodeTempDirs removes the temp dirs of node harnesses that are gone (after
+// sweepStaleNodeCgroups has killed what ran from them). A harness killed with its session (or a
+// machine that stopped) leaves a temp dir of ~160 MB (containerd's images) and no cgroup, so the
+// temp dirs are swept by their own name, <nodeTempPrefix><pid>-<random>.
+func sweepStaleNodeTempDirs() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), nodeTempPrefix+"*"))
+	for _, dir := range dirs {
+		pidText, _, ok := strings.Cut(strings.TrimPrefix(filepath.Base(dir), nodeTempPrefix), "-")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || err != nil || pid <= 0 {
+			continue
 		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			continue // its harness is alive (or its pid was reused: left alone, to be safe)
+		}
+		klog.Infof("signet-apiserver: removing %s of dead harness %d", dir, pid)
+		_ = os.RemoveAll(dir)
 	}
 }
 

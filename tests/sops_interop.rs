@@ -87,7 +87,9 @@ fn flux_binary_vector_decrypts_to_the_same_bytes_as_sops() {
 }
 
 /// rops writes no `version`; sops refuses such files, and so does Signet (exit 1, naming the file
-/// and the field). With a version line added they decrypt as sops decrypts them.
+/// and the field). With a version line added they decrypt as sops decrypts them. rops also writes
+/// `lastmodified` unquoted, which YAML reads as a timestamp: sops ≤ 3.12 and Signet read it, sops
+/// 3.13 refuses it ("expected type 'string'"), so sops gets a copy with the timestamp quoted.
 #[test]
 fn rops_vectors_need_a_version_as_sops_does() {
     let base = sops_vectors().join(ROPS);
@@ -106,8 +108,21 @@ fn rops_vectors_need_a_version_as_sops_does() {
         let original = std::fs::read_to_string(base.join(format!("{name}.yaml"))).unwrap();
         let versioned = original.replacen("sops:\n", "sops:\n  version: 3.8.1\n", 1);
         assert_ne!(versioned, original, "{name}: expected a sops: block");
+        let quoted = quote_lastmodified(&versioned);
+        assert_ne!(quoted, versioned, "{name}: expected an unquoted lastmodified");
+        let for_sops = sb.write(&format!("{name}-quoted.yaml"), &quoted);
+        let expected = sb
+            .peer("sops", ["-d", "--output-type", "json", for_sops.to_str().unwrap()])
+            .ok();
         let copy = sb.write(&format!("{name}.yaml"), &versioned);
-        assert_decrypts_like_sops(&sb, &copy, &[]);
+        let got = sb
+            .signet(["decrypt", "--output-type", "json", copy.to_str().unwrap()])
+            .ok();
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&expected),
+            "{name}"
+        );
         let unversioned = sb.write(&format!("{name}-orig.yaml"), &original);
         let refused = sb.signet(["decrypt", unversioned.to_str().unwrap()]);
         let message = refused.fails_with(1);
@@ -117,6 +132,18 @@ fn rops_vectors_need_a_version_as_sops_does() {
         );
         assert!(refused.stdout().is_empty(), "{name}: printed plaintext");
     }
+}
+
+/// `text` with its `lastmodified: <timestamp>` line's value in double quotes.
+fn quote_lastmodified(text: &str) -> String {
+    text.lines()
+        .map(|line| match line.split_once("lastmodified: ") {
+            Some((indent, value)) if !value.starts_with('"') => {
+                format!("{indent}lastmodified: \"{value}\"\n")
+            }
+            _ => format!("{line}\n"),
+        })
+        .collect()
 }
 
 /// A sample of each store with the values sops types differently.

@@ -35,12 +35,10 @@ pub fn diff(cmd: DiffCmd) -> CliResult {
         let metadata = decryptor.metadata().clone();
         let summary_tree = decryptor.as_ref().clone().into_parts().0;
         let why = match Side::Sops(decryptor).open(&no_prompt_keyring(), &name) {
-            Ok(opened) => {
-                match crate::sops::file::store(format, None).emit(&opened.tree) {
-                    Ok(plain) => return crate::io::write_stdout(&zeroize::Zeroizing::new(plain)),
-                    Err(e) => e.to_string(),
-                }
-            }
+            Ok(opened) => match crate::sops::file::store(format, None).emit(&opened.tree) {
+                Ok(plain) => return crate::io::write_stdout(&zeroize::Zeroizing::new(plain)),
+                Err(e) => e.to_string(),
+            },
             Err(e) => e.message,
         };
         let first_line = why.lines().next().unwrap_or_default().to_owned();
@@ -92,13 +90,20 @@ fn sops_summary(meta: &Metadata, tree: &signet_sops::Tree) -> String {
         };
         walk(&doc.root, &mut prefix.clone(), &mut leaves, true);
     }
-    let encrypted = leaves.iter().filter(|(_, enc)| enc.starts_with("ENC ")).count();
+    let encrypted = leaves
+        .iter()
+        .filter(|(_, enc)| enc.starts_with("ENC "))
+        .count();
     let mut out = String::from("# sops file (no key available here opens it; summary only)\n");
     let _ = writeln!(out, "# lastmodified: {}", meta.last_modified);
     let _ = writeln!(
         out,
         "# mac: {}",
-        if meta.mac.is_some() { "present" } else { "MISSING" }
+        if meta.mac.is_some() {
+            "present"
+        } else {
+            "MISSING"
+        }
     );
     let _ = writeln!(out, "# encrypted values: {encrypted}");
     for (g, group) in meta.key_groups.iter().enumerate() {
@@ -243,10 +248,18 @@ fn sealed_secret_summary(bytes: &[u8]) -> Option<String> {
             let _ = writeln!(out, "  template data {k}: {v}");
         }
         if let Some(data) = spec.and_then(|sp| sp.get("data")).and_then(Json::as_str) {
-            let _ = writeln!(out, "  data (whole Secret): sha256:{}", short_hash(data.as_bytes()));
+            let _ = writeln!(
+                out,
+                "  data (whole Secret): sha256:{}",
+                short_hash(data.as_bytes())
+            );
         }
         for (k, v) in sorted(spec.and_then(|sp| sp.get("encryptedData"))) {
-            let _ = writeln!(out, "  encryptedData {k}: sha256:{}", short_hash(v.as_bytes()));
+            let _ = writeln!(
+                out,
+                "  encryptedData {k}: sha256:{}",
+                short_hash(v.as_bytes())
+            );
         }
     }
     Some(out)
@@ -271,7 +284,11 @@ mod tests {
         );
         // One changed item changes one line.
         let changed = sealed_secret_summary(SEALED.replace("AgBy2", "AgBz3").as_bytes()).unwrap();
-        let differing = out.lines().zip(changed.lines()).filter(|(a, b)| a != b).count();
+        let differing = out
+            .lines()
+            .zip(changed.lines())
+            .filter(|(a, b)| a != b)
+            .count();
         assert_eq!(differing, 1);
     }
 

@@ -58,8 +58,8 @@ const DOCUMENTS: &str = "the list of documents changed differently on both sides
 pub fn merge_trees(base: &Tree, ours: &Tree, theirs: &Tree) -> Result<Tree, Vec<Conflict>> {
     let mut conflicts = Vec::new();
     let n = ours.documents.len();
-    let aligned = theirs.documents.len() == n
-        && (base.documents.len() == n || base.documents.is_empty());
+    let aligned =
+        theirs.documents.len() == n && (base.documents.len() == n || base.documents.is_empty());
     if !aligned {
         return if same_documents(&base.documents, &ours.documents) {
             let mut tree = theirs.clone();
@@ -323,12 +323,7 @@ fn with_comments_of(entries: Vec<MapEntry>, theirs: &Map) -> Vec<MapEntry> {
 
 /// `signet git merge-driver`.
 pub fn merge_driver(cmd: MergeDriverCmd) -> CliResult {
-    let name = cmd
-        .path
-        .as_ref()
-        .unwrap_or(&cmd.ours)
-        .display()
-        .to_string();
+    let name = cmd.path.as_ref().unwrap_or(&cmd.ours).display().to_string();
     let format = super::format_for(cmd.input_type, cmd.path.as_deref().unwrap_or(&cmd.ours));
     let read = |p: &std::path::Path| crate::io::Input::File(p.to_path_buf()).read();
     let (base_bytes, ours_bytes, theirs_bytes) = (
@@ -390,8 +385,7 @@ pub fn merge_driver(cmd: MergeDriverCmd) -> CliResult {
     if ours.data_key.as_bytes() == theirs.data_key.as_bytes() {
         ours.previous.extend(&theirs.previous);
     }
-    reencrypt_edited(&mut merged, &ours)
-        .map_err(|e| crate::sops::file::engine_error(&name, e))?;
+    reencrypt_edited(&mut merged, &ours).map_err(|e| crate::sops::file::engine_error(&name, e))?;
     let out = zeroize::Zeroizing::new(
         crate::sops::file::store(format, None)
             .emit(&merged)
@@ -435,7 +429,7 @@ fn text_merge(cmd: &MergeDriverCmd, name: &str) -> CliResult {
 mod tests {
     use super::*;
     use signet_sops::stores::store_for;
-    use signet_sops::{Format, Store};
+    use signet_sops::Format;
 
     fn yaml(text: &str) -> Tree {
         store_for(Format::Yaml).parse(text.as_bytes()).unwrap()
@@ -498,7 +492,11 @@ mod tests {
     #[test]
     fn lists_are_one_value() {
         assert_eq!(
-            merged("l:\n    - 1\n    - 2\n", "l:\n    - 1\n    - 2\n", "l:\n    - 3\n"),
+            merged(
+                "l:\n    - 1\n    - 2\n",
+                "l:\n    - 1\n    - 2\n",
+                "l:\n    - 3\n"
+            ),
             "l:\n    - 3\n"
         );
         assert_eq!(
@@ -519,7 +517,10 @@ mod tests {
         );
         let t = yaml("m:\n    a: 5\n");
         let err = merge_trees(&empty, &o, &t).unwrap_err();
-        assert_eq!(err[0].to_string(), r#"["m"]["a"] (added on both sides with different values)"#);
+        assert_eq!(
+            err[0].to_string(),
+            r#"["m"]["a"] (added on both sides with different values)"#
+        );
     }
 
     #[test]

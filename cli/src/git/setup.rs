@@ -28,7 +28,10 @@ pub const DEFAULT_PATTERNS: [&str; 5] = [
 
 /// The git config this command writes.
 const CONFIG: [(&str, &str); 4] = [
-    ("merge.signet.name", "signet: merge sops files by key, in memory"),
+    (
+        "merge.signet.name",
+        "signet: merge sops files by key, in memory",
+    ),
     ("merge.signet.driver", "signet git merge-driver %O %A %B %P"),
     ("diff.signet.textconv", "signet git diff"),
     // A cached textconv would keep plaintext in git notes (refs/notes/textconv/signet).
@@ -174,7 +177,12 @@ fn patterns_from_config(top: &Path) -> CliResult<Vec<String>> {
             },
         }
     }
-    if out.is_empty() || config.path_regexes().iter().any(|r| r.is_none_or(str::is_empty)) {
+    if out.is_empty()
+        || config
+            .path_regexes()
+            .iter()
+            .any(|r| r.is_none_or(str::is_empty))
+    {
         for d in defaults() {
             let d = under(&rel, &d);
             if !out.contains(&d) {
@@ -387,12 +395,13 @@ fn global_attributes_file() -> CliResult<PathBuf> {
     if let Some(xdg) = std::env::var_os("XDG_CONFIG_HOME").filter(|x| !x.is_empty()) {
         return Ok(PathBuf::from(xdg).join("git/attributes"));
     }
-    home.map(|h| h.join(".config/git/attributes")).ok_or_else(|| {
-        CliError::new(
-            code::ERROR_GENERIC,
-            "neither HOME nor XDG_CONFIG_HOME is set: cannot find the global attributes file",
-        )
-    })
+    home.map(|h| h.join(".config/git/attributes"))
+        .ok_or_else(|| {
+            CliError::new(
+                code::ERROR_GENERIC,
+                "neither HOME nor XDG_CONFIG_HOME is set: cannot find the global attributes file",
+            )
+        })
 }
 
 #[cfg(test)]
@@ -407,11 +416,11 @@ mod tests {
     fn common_path_regexes_translate() {
         assert_eq!(globs(r"\.enc\.yaml$").unwrap(), ["*.enc.yaml"]);
         assert_eq!(globs(r".*\.enc\.yaml$").unwrap(), ["*.enc.yaml"]);
-        assert_eq!(globs(r"\.enc\.ya?ml$").unwrap(), ["*.enc.yaml", "*.enc.yml"]);
         assert_eq!(
-            globs(r"\.(yaml|json)$").unwrap(),
-            ["*.yaml", "*.json"]
+            globs(r"\.enc\.ya?ml$").unwrap(),
+            ["*.enc.yaml", "*.enc.yml"]
         );
+        assert_eq!(globs(r"\.(yaml|json)$").unwrap(), ["*.yaml", "*.json"]);
         assert_eq!(
             globs(r"secrets/.*\.yaml$").unwrap(),
             ["**/secrets/**/*.yaml"]
@@ -424,7 +433,15 @@ mod tests {
 
     #[test]
     fn regexes_beyond_the_subset_are_refused() {
-        for r in [r"\d+\.yaml$", "a+", "[abc].yaml", "(a|(b))", "x{2}", r"a b", "(.*)?"] {
+        for r in [
+            r"\d+\.yaml$",
+            "a+",
+            "[abc].yaml",
+            "(a|(b))",
+            "x{2}",
+            r"a b",
+            "(.*)?",
+        ] {
             assert_eq!(globs(r), None, "{r}");
         }
     }

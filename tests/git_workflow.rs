@@ -339,8 +339,14 @@ fn git_diff_and_log_show_plaintext_without_a_terminal() {
 
     // Without a key: a summary, still exit 0, naming what changed by key path.
     sb.env("SOPS_AGE_KEY_FILE", sb.join("no-such-key.txt"));
-    let diff = String::from_utf8(git(&sb, &["diff", "HEAD~1", "HEAD", "--", "app.enc.yaml"]).ok())
-        .unwrap();
+    let diff = String::from_utf8(
+        git(
+            &sb,
+            &["diff", "-U100", "HEAD~1", "HEAD", "--", "app.enc.yaml"],
+        )
+        .ok(),
+    )
+    .unwrap();
     assert!(
         diff.contains("# sops file (no key available here opens it; summary only)"),
         "{diff}"
@@ -357,6 +363,13 @@ fn git_diff_and_log_show_plaintext_without_a_terminal() {
         "{diff}"
     );
     assert!(diff.contains("# key group 1: age age1"), "{diff}");
+    for line in [
+        "# mac: present",
+        "# encrypted values: 6",
+        "# lastmodified: 20",
+    ] {
+        assert!(diff.contains(line), "{line} missing:\n{diff}");
+    }
     assert!(!diff.contains(CANARY) && !diff.contains("admin"), "{diff}");
 }
 
@@ -374,10 +387,15 @@ fn git_diff_of_a_sealed_secret_names_the_changed_item() {
         format!("{attributes}*.sealed.yaml diff=signet\n"),
     );
     sb.write("repo/app.sealed.yaml", manifest("AgAxMTExMQ=="));
+    // A file the attributes route to the textconv that is neither: shown as it is.
+    sb.write("repo/notes.enc.yaml", "a: 1\n");
     git(&sb, &["add", "-A"]).ok();
     git(&sb, &["commit", "-q", "-m", "sealed"]).ok();
     sb.write("repo/app.sealed.yaml", manifest("AgAyMjIyMg=="));
-    let diff = String::from_utf8(git(&sb, &["diff"]).ok()).unwrap();
+    sb.write("repo/notes.enc.yaml", "a: 2\n");
+    let plain = String::from_utf8(git(&sb, &["diff", "--", "notes.enc.yaml"]).ok()).unwrap();
+    assert!(plain.contains("\n-a: 1\n+a: 2\n"), "{plain}");
+    let diff = String::from_utf8(git(&sb, &["diff", "--", "app.sealed.yaml"]).ok()).unwrap();
     let changed: Vec<&str> = diff
         .lines()
         .filter(|l| l.starts_with(['+', '-']) && !l.starts_with("+++") && !l.starts_with("---"))

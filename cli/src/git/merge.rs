@@ -428,8 +428,8 @@ fn text_merge(cmd: &MergeDriverCmd, name: &str) -> CliResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use signet_sops::stores::store_for;
     use signet_sops::Format;
+    use signet_sops::stores::store_for;
 
     fn yaml(text: &str) -> Tree {
         store_for(Format::Yaml).parse(text.as_bytes()).unwrap()
@@ -549,6 +549,18 @@ mod tests {
         assert_eq!(
             conflicts(base, "a: 1\n", "a: 1\n---\nb: 1\n---\nc: 1\n"),
             ["<documents> (the list of documents changed differently on both sides)"]
+        );
+    }
+
+    #[test]
+    fn a_binary_file_is_one_value() {
+        let bin = |b: &[u8]| store_for(Format::Binary).parse(b).unwrap();
+        let out = merge_trees(&bin(b"base"), &bin(b"ours"), &bin(b"base")).unwrap();
+        assert_eq!(store_for(Format::Binary).emit(&out).unwrap(), b"ours");
+        let err = merge_trees(&bin(b"base"), &bin(b"ours"), &bin(b"theirs")).unwrap_err();
+        assert_eq!(
+            err[0].to_string(),
+            r#"["data"] (changed differently on both sides)"#
         );
     }
 

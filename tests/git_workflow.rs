@@ -468,3 +468,32 @@ fn setup_writes_attributes_from_sops_yaml_and_config_and_is_idempotent() {
         "{gitconfig}"
     );
 }
+
+#[test]
+fn edits_of_different_items_of_a_list_merge() {
+    let sb = repo();
+    sb.write(
+        "repo/users.enc.yaml",
+        format!(
+            "users:\n    - name: a\n      pw: {CANARY}-a\n    - name: b\n      pw: {CANARY}-b\n"
+        ),
+    );
+    signet(&sb, &["encrypt", "--in-place", "users.enc.yaml"]).ok();
+    git(&sb, &["add", "-A"]).ok();
+    git(&sb, &["commit", "-q", "-m", "users"]).ok();
+    git(&sb, &["checkout", "-q", "-b", "theirs"]).ok();
+    set(&sb, "users.enc.yaml", r#"["users"][1]["pw"]"#, "new-b");
+    git(&sb, &["commit", "-q", "-am", "theirs"]).ok();
+    git(&sb, &["checkout", "-q", "main"]).ok();
+    set(&sb, "users.enc.yaml", r#"["users"][0]["pw"]"#, "new-a");
+    git(&sb, &["commit", "-q", "-am", "ours"]).ok();
+    git(&sb, &["merge", "--no-edit", "theirs"]).ok();
+    let mut cmd = sb.command(signet_tests::sandbox::peer("sops"));
+    cmd.args(["decrypt", "users.enc.yaml"])
+        .current_dir(sb.join("repo"));
+    let plain = String::from_utf8(Run::of(cmd).ok()).unwrap();
+    assert_eq!(
+        plain,
+        "users:\n    - name: a\n      pw: new-a\n    - name: b\n      pw: new-b\n"
+    );
+}

@@ -3,7 +3,8 @@
 //! The merge works on plaintext trees in memory: a key changed on one side only takes that
 //! side's value, the same change on both sides is kept once, and anything else (two different
 //! changes, a change against a deletion, two different additions) is a [`Conflict`] named by its
-//! key path. Lists are one value each. The result starts from OURS (its layout, comments and
+//! key path. A list changed on both sides merges item by item when its length is the same in all
+//! three versions, else it is one value. The result starts from OURS (its layout, comments and
 //! source positions), so re-encrypting it with OURS' data key and the IVs of both parents leaves
 //! every value that did not change with the ciphertext it had.
 
@@ -11,7 +12,7 @@ use super::{Side, no_prompt_keyring};
 use crate::exit::{CliError, CliResult, code};
 use crate::sops::commands::{reencrypt_edited, same_value, strip_origins};
 use clap::Args;
-use signet_sops::tree::{Comment, Document, Map, MapEntry, Node, Pair, Scalar, Tree};
+use signet_sops::tree::{Comment, Document, Map, MapEntry, Node, Pair, Scalar, Seq, SeqItem, Tree};
 use std::path::PathBuf;
 
 /// `signet git merge-driver BASE OURS THEIRS PATH`: git's `merge.<driver>.driver`
@@ -155,12 +156,64 @@ fn merge_node(
             return ours.clone();
         }
     }
+    if let (Some(Node::Seq(b)), Node::Seq(o), Node::Seq(t)) = (base, ours, theirs)
+        && let Some(seq) = merge_seq(b, o, t, path, conflicts)
+    {
+        return Node::Seq(seq);
+    }
     conflicts.push(path.conflict(if base.is_some() {
         BOTH_CHANGED
     } else {
         BOTH_ADDED
     }));
     ours.clone()
+}
+
+/// Merges a list changed on both sides item by item, when it kept its length on both sides and
+/// no comment change of THEIRS would be lost; `None` (the list is then one value) otherwise.
+fn merge_seq(
+    base: &Seq,
+    ours: &Seq,
+    theirs: &Seq,
+    path: &Path,
+    conflicts: &mut Vec<Conflict>,
+) -> Option<Seq> {
+    let items = |s: &Seq| -> Vec<Node> {
+        s.items
+            .iter()
+            .filter_map(|i| match i {
+                SeqItem::Node(n) => Some(n.clone()),
+                SeqItem::Comment(_) => None,
+            })
+            .collect()
+    };
+    let comments = |s: &Seq| -> Vec<String> {
+        s.items
+            .iter()
+            .filter_map(|i| match i {
+                SeqItem::Comment(c) => Some(c.text.clone()),
+                SeqItem::Node(_) => None,
+            })
+            .collect()
+    };
+    let (b, o, t) = (items(base), items(ours), items(theirs));
+    if b.len() != o.len() || t.len() != o.len() {
+        return None;
+    }
+    let their_comments = comments(theirs);
+    if their_comments != comments(base) && their_comments != comments(ours) {
+        return None;
+    }
+    let mut out = ours.clone();
+    let mut index = 0;
+    for item in &mut out.items {
+        if let SeqItem::Node(n) = item {
+            let mut child = Path(format!("{}[{index}]", path.0));
+            *n = merge_node(Some(&b[index]), &o[index], &t[index], &mut child, conflicts);
+            index += 1;
+        }
+    }
+    Some(out)
 }
 
 /// THEIRS' value in OURS' place: a scalar keeps OURS' source position and quoting when the type
@@ -490,7 +543,7 @@ mod tests {
     }
 
     #[test]
-    fn lists_are_one_value() {
+    fn lists_changed_on_one_side_or_resized_are_one_value() {
         assert_eq!(
             merged(
                 "l:\n    - 1\n    - 2\n",
@@ -500,8 +553,24 @@ mod tests {
             "l:\n    - 3\n"
         );
         assert_eq!(
-            conflicts("l:\n    - 1\n", "l:\n    - 2\n", "l:\n    - 3\n"),
+            conflicts("l:\n    - 1\n", "l:\n    - 2\n    - 4\n", "l:\n    - 3\n"),
             [r#"["l"] (changed differently on both sides)"#]
+        );
+    }
+
+    #[test]
+    fn lists_of_the_same_length_merge_item_by_item() {
+        let base = "l:\n    - name: a\n      pw: 1\n    - name: b\n      pw: 2\n    - x\n";
+        let ours = "l:\n    - name: a\n      pw: 9\n    - name: b\n      pw: 2\n    - x\n";
+        let theirs = "l:\n    - name: a\n      pw: 1\n    - name: b\n      pw: 8\n    - z\n";
+        assert_eq!(
+            merged(base, ours, theirs),
+            "l:\n    - name: a\n      pw: 9\n    - name: b\n      pw: 8\n    - z\n"
+        );
+        let clash = "l:\n    - name: a\n      pw: 7\n    - name: b\n      pw: 2\n    - x\n";
+        assert_eq!(
+            conflicts(base, ours, clash),
+            [r#"["l"][0]["pw"] (changed differently on both sides)"#]
         );
     }
 

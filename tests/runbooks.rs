@@ -898,6 +898,59 @@ fn sed_public_key(identity: &str) -> String {
         .to_owned()
 }
 
+#[test]
+fn runbook_07_merge_concurrent_edits_of_an_encrypted_file() {
+    let sandbox = Sandbox::new();
+    let runbook = Runbook::load("07-merge-encrypted-files.md");
+    let output = run_all(&sandbox, &runbook, &[]);
+    assert!(
+        output.contains(r#"["db_password"] (changed differently on both sides)"#),
+        "{output}"
+    );
+    // Step 2's diff went through the textconv: plaintext, not ciphertext.
+    assert!(
+        output.contains("+api_token: merge-practice-token-2"),
+        "{output}"
+    );
+
+    let repo = sandbox.join("practice-merge");
+    let key = sandbox.join("merge.agekey");
+    let out = sops_decrypt(&sandbox, &repo, &key, "app.enc.yaml");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "db_user: app2\ndb_password: merge-practice-pw-final\napi_token: merge-practice-token-2\n"
+    );
+    assert_eq!(git(&repo, &["status", "--porcelain"]), "");
+    // Both merges are merge commits, and the first changed only the token's ciphertext.
+    let merges = git(&repo, &["rev-list", "--merges", "HEAD"]);
+    assert_eq!(merges.lines().count(), 2, "{merges}");
+    let merge = merges.lines().last().expect("the first merge");
+    let ours = enc_values(&git(&repo, &["show", &format!("{merge}^1:app.enc.yaml")]));
+    let merged = enc_values(&git(&repo, &["show", &format!("{merge}:app.enc.yaml")]));
+    let changed: Vec<_> = ours.iter().zip(&merged).filter(|(a, b)| a != b).collect();
+    // The token, and the MAC that covers it.
+    assert_eq!(changed.len(), 2, "{ours:?}\n{merged:?}");
+    // No plaintext of the conflicting values in any file of the work tree.
+    for entry in std::fs::read_dir(&repo).expect("repo") {
+        let path = entry.expect("entry").path();
+        if path.is_file() {
+            let text = std::fs::read(&path).expect("read");
+            for needle in ["merge-practice-pw-ours", "merge-practice-pw-theirs"] {
+                assert!(
+                    !text.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                    "{needle} in {}",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
 /// Guards the convention the other tests rely on: every runbook is loaded by a test here, is linked
 /// from the index, has blocks the test runs, and uses only fences the harness knows — a ```` ```bash ````
 /// typo would otherwise silently take a step out of the test.
@@ -912,7 +965,7 @@ fn every_runbook_is_tested_indexed_and_uses_known_fences() {
         .filter(|n| n.ends_with(".md") && n != "README.md")
         .collect();
     names.sort();
-    assert_eq!(names.len(), 6, "{names:?}");
+    assert_eq!(names.len(), 7, "{names:?}");
     for name in names {
         assert!(
             suite.contains(&format!("Runbook::load(\"{name}\")")),

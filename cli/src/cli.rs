@@ -52,6 +52,9 @@ pub enum Command {
     Rekey(crate::rekey::RekeyCmd),
     /// Generate an age identity.
     Keygen(sops::KeygenCmd),
+    /// Git integration: merge driver and diff textconv for sops files (`signet git setup`).
+    #[command(subcommand)]
+    Git(crate::git::GitCommand),
     /// Print shell completions.
     Completion(crate::docs::CompletionCmd),
     /// Write man pages.
@@ -74,6 +77,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::ExecFile(c) => sops::exec_file(c),
         Command::Filestatus(c) => sops::filestatus(c),
         Command::Keygen(c) => sops::keygen(c),
+        Command::Git(c) => crate::git::run(c),
         Command::Rotate(c) => crate::sops::rotation::rotate(c),
         Command::Updatekeys(c) => crate::sops::rotation::updatekeys(c),
         Command::Rekey(c) => crate::rekey::rekey(c),

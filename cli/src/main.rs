@@ -3,6 +3,7 @@
 mod cli;
 mod docs;
 mod exit;
+mod git;
 mod io;
 mod rekey;
 mod seal;

@@ -176,15 +176,18 @@ fn open(input: &InputArgs, ignore_mac: bool) -> CliResult<Opened> {
 
 /// Re-encrypts an opened file's (edited) tree with its own data key and keys, reusing the IVs of
 /// unchanged values. (In this tool `reseal` is the Sealed Secrets command, not this.)
-fn reencrypt_edited(tree: &mut Tree, opened: &Opened) -> Result<(), signet_sops::Error> {
-    let mut meta = opened.doc.metadata.clone();
+pub(crate) fn reencrypt_edited(
+    tree: &mut Tree,
+    opened: &signet_sops::Opened,
+) -> Result<(), signet_sops::Error> {
+    let mut meta = opened.metadata.clone();
     meta.bump_version();
     engine::encrypt(
         tree,
-        &opened.doc.data_key,
+        &opened.data_key,
         &mut meta,
         &EncryptOptions {
-            previous: Some(&opened.doc.previous),
+            previous: Some(&opened.previous),
             last_modified: None,
         },
     )
@@ -294,7 +297,7 @@ pub fn edit(cmd: EditCmd) -> CliResult {
             .map_err(|e| engine_error(&name, e))?,
     );
     edit_session(&plain, &path, &name, store.as_ref(), |tree| {
-        reencrypt_edited(tree, &opened).map_err(|e| engine_error(&name, e))
+        reencrypt_edited(tree, &opened.doc).map_err(|e| engine_error(&name, e))
     })
 }
 
@@ -439,7 +442,7 @@ fn modify(
     if !change(root, &name)? {
         return Ok(());
     }
-    reencrypt_edited(&mut tree, &opened).map_err(|e| engine_error(&name, e))?;
+    reencrypt_edited(&mut tree, &opened.doc).map_err(|e| engine_error(&name, e))?;
     let out = zeroize::Zeroizing::new(
         file::store(opened.format, None)
             .emit(&tree)
@@ -505,7 +508,7 @@ pub fn unset(cmd: UnsetCmd) -> CliResult {
 }
 
 /// Compares values ignoring source positions.
-fn same_value(a: &Node, b: &Node) -> bool {
+pub(crate) fn same_value(a: &Node, b: &Node) -> bool {
     match (a, b) {
         (Node::Scalar(x), Node::Scalar(y)) => x.value == y.value,
         (Node::Map(x), Node::Map(y)) => {
@@ -547,7 +550,7 @@ fn json_to_node(text: &str) -> Option<Node> {
 }
 
 /// Drops source positions so the node renders fresh wherever it is put.
-fn strip_origins(node: Node) -> Node {
+pub(crate) fn strip_origins(node: Node) -> Node {
     use signet_sops::tree::{MapEntry, SeqItem};
     match node {
         Node::Scalar(s) => Node::Scalar(Scalar::new(s.value)),

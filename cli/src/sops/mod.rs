@@ -5,9 +5,9 @@
 pub mod args;
 mod editor;
 mod exec;
-mod file;
+pub(crate) mod file;
 mod interrupt;
-mod keys;
+pub(crate) mod keys;
 pub mod rotation;
 mod scratch;
 mod sops_secret;

@@ -179,6 +179,16 @@ impl SopsConfig {
         self.creation_rules.is_some()
     }
 
+    /// The `path_regex` of every creation rule, in order (`None` for a rule without one, which
+    /// matches every file).
+    pub fn path_regexes(&self) -> Vec<Option<&str>> {
+        self.creation_rules
+            .iter()
+            .flatten()
+            .map(|r| r.path_regex.as_deref())
+            .collect()
+    }
+
     /// Chooses the creation rule for `file` (a path as given on the command line; made
     /// absolute against the working directory). `Ok(None)` when the config has no
     /// `creation_rules`; an error naming the config when none matches or the chosen rule is

@@ -272,3 +272,16 @@ fn lookup_walks_up_and_warns_about_sops_yml() {
     );
     assert!(lookup.warning.unwrap().contains("using"));
 }
+
+/// `signet git setup` turns these into `.gitattributes` patterns: every rule's, in order.
+#[test]
+fn path_regexes_lists_every_rule_in_order() {
+    let text = "creation_rules:\n  - path_regex: \\.enc\\.yaml$\n    age: a\n  - age: b\n  - path_regex: ''\n    age: c\n";
+    let config = SopsConfig::parse(text, Path::new("/r/.sops.yaml")).unwrap();
+    assert_eq!(
+        config.path_regexes(),
+        [Some(r"\.enc\.yaml$"), None, Some("")]
+    );
+    let none = SopsConfig::parse("stores: {}\n", Path::new("/r/.sops.yaml")).unwrap();
+    assert!(none.path_regexes().is_empty());
+}

@@ -87,6 +87,15 @@ impl PreviousCiphertexts {
         self.ivs.get(&Self::digest(aad, ty, plaintext))
     }
 
+    /// Adds the IVs remembered in `other` (a sibling version of the same file, encrypted with the
+    /// same data key), so values taken over from it keep its ciphertext too. Each IV stays bound to
+    /// the (path, type, plaintext) it was used for, so no IV is ever used for a second plaintext.
+    pub fn extend(&mut self, other: &PreviousCiphertexts) {
+        for (digest, iv) in &other.ivs {
+            self.ivs.entry(*digest).or_insert(*iv);
+        }
+    }
+
     /// Number of remembered values.
     pub fn len(&self) -> usize {
         self.ivs.len()

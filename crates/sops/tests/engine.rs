@@ -346,6 +346,46 @@ fn unchanged_values_keep_their_ciphertext() {
     }
 }
 
+/// `signet git merge-driver`: a value taken from a sibling version keeps that version's ciphertext
+/// once its IVs are added to ours.
+#[test]
+fn extended_previous_ciphertexts_keep_a_siblings_values() {
+    let (mut ours, key) = encrypted_sample();
+    let mut theirs = ours.clone();
+    // Theirs changes the password and is re-encrypted (new IV for it).
+    let dec = engine::decrypt(&mut theirs, &key, DecryptOptions::default()).unwrap();
+    password(&mut theirs).set(Value::Str("theirs".into()));
+    let mut meta = dec.metadata.clone();
+    let opts = EncryptOptions {
+        previous: Some(&dec.previous),
+        last_modified: None,
+    };
+    engine::encrypt(&mut theirs, &key, &mut meta, &opts).unwrap();
+    let their_password = root_map(&mut theirs).get("password").cloned();
+
+    // Ours takes their password: with ours' IVs only it gets a new ciphertext; with theirs' added,
+    // exactly theirs.
+    let mut dec_ours = engine::decrypt(&mut ours, &key, DecryptOptions::default()).unwrap();
+    let dec_theirs = engine::decrypt(&mut theirs.clone(), &key, DecryptOptions::default()).unwrap();
+    password(&mut ours).set(Value::Str("theirs".into()));
+    let our_meta = dec_ours.metadata.clone();
+    let reencrypt = |previous: &engine::PreviousCiphertexts| {
+        let mut tree = ours.clone();
+        let mut meta = our_meta.clone();
+        let opts = EncryptOptions {
+            previous: Some(previous),
+            last_modified: None,
+        };
+        engine::encrypt(&mut tree, &key, &mut meta, &opts).unwrap();
+        root_map(&mut tree).get("password").cloned()
+    };
+    assert_ne!(reencrypt(&dec_ours.previous), their_password);
+    let before = dec_ours.previous.len();
+    dec_ours.previous.extend(&dec_theirs.previous);
+    assert!(dec_ours.previous.len() > before);
+    assert_eq!(reencrypt(&dec_ours.previous), their_password);
+}
+
 #[test]
 fn metadata_round_trips_through_every_form() {
     let (tree, _) = encrypted_sample();

@@ -109,10 +109,16 @@ fn rops_vectors_need_a_version_as_sops_does() {
         let versioned = original.replacen("sops:\n", "sops:\n  version: 3.8.1\n", 1);
         assert_ne!(versioned, original, "{name}: expected a sops: block");
         let quoted = quote_lastmodified(&versioned);
-        assert_ne!(quoted, versioned, "{name}: expected an unquoted lastmodified");
+        assert_ne!(
+            quoted, versioned,
+            "{name}: expected an unquoted lastmodified"
+        );
         let for_sops = sb.write(&format!("{name}-quoted.yaml"), &quoted);
         let expected = sb
-            .peer("sops", ["-d", "--output-type", "json", for_sops.to_str().unwrap()])
+            .peer(
+                "sops",
+                ["-d", "--output-type", "json", for_sops.to_str().unwrap()],
+            )
             .ok();
         let copy = sb.write(&format!("{name}.yaml"), &versioned);
         let got = sb

@@ -231,6 +231,8 @@ mod tests {
     use std::time::Instant;
 
     /// Answers each connection to a loopback port with what `answer` writes; returns the base URL.
+    /// The server closes every connection after one answer, so answers say `Connection: close`
+    /// (a client that reused the connection would find it reset).
     fn serve(answer: impl Fn(&mut std::net::TcpStream) + Send + 'static) -> String {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -314,24 +316,28 @@ mod tests {
     #[test]
     fn a_same_origin_redirect_is_followed_and_an_error_status_refused() {
         let target = serve(|conn| {
-            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ncert");
+            let _ = conn.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\ncert",
+            );
         });
         let moved = serve(move |conn| {
             let head = format!(
-                "HTTP/1.1 302 Found\r\nLocation: {target}/cert.pem\r\nContent-Length: 0\r\n\r\n"
+                "HTTP/1.1 302 Found\r\nLocation: {target}/cert.pem\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
             );
             let _ = conn.write_all(head.as_bytes());
         });
         assert_eq!(quick().get(&url(&moved), 1024).unwrap(), b"cert");
         let missing = serve(|conn| {
-            let _ = conn.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+            let _ = conn.write_all(
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
         });
         let error = quick().get(&url(&missing), 1024).expect_err("404");
         assert!(error.contains("HTTP 404 Not Found"), "{error}");
         // A loop ends after MAX_REDIRECTS.
         let looping = serve(|conn| {
             let _ = conn
-                .write_all(b"HTTP/1.1 302 Found\r\nLocation: /again\r\nContent-Length: 0\r\n\r\n");
+                .write_all(b"HTTP/1.1 302 Found\r\nLocation: /again\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         });
         let error = quick().get(&url(&looping), 1024).expect_err("loop");
         assert!(error.contains("more than 10 redirects"), "{error}");

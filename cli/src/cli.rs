@@ -50,6 +50,9 @@ pub enum Command {
     /// Bring a whole tree up to date: sops files to their .sops.yaml rule, SealedSecrets to the
     /// current certificate (`--check` to only list what is stale).
     Rekey(crate::rekey::RekeyCmd),
+    /// Find plaintext secrets and validate sops files and SealedSecrets without printing a value
+    /// (for pre-commit hooks and CI; exit 215 on findings).
+    Check(crate::check::CheckCmd),
     /// Generate an age identity.
     Keygen(sops::KeygenCmd),
     /// Print shell completions.
@@ -73,6 +76,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::ExecEnv(c) => sops::exec_env(c),
         Command::ExecFile(c) => sops::exec_file(c),
         Command::Filestatus(c) => sops::filestatus(c),
+        Command::Check(c) => crate::check::check(c),
         Command::Keygen(c) => sops::keygen(c),
         Command::Rotate(c) => crate::sops::rotation::rotate(c),
         Command::Updatekeys(c) => crate::sops::rotation::updatekeys(c),

@@ -1,5 +1,6 @@
 //! `signet`: the command-line front end. Argument parsing, file I/O and exit codes; no crypto here.
 
+mod check;
 mod cli;
 mod docs;
 mod exit;

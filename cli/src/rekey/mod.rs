@@ -9,7 +9,7 @@
 
 mod report;
 pub mod sealed;
-mod sops_file;
+pub(crate) mod sops_file;
 
 use crate::exit::{CliError, CliResult, code};
 use clap::{Args, ValueEnum};
@@ -257,17 +257,18 @@ fn seal_context(cmd: &RekeyCmd) -> CliResult<SealContext> {
 }
 
 /// The files to look at.
-struct Walked {
-    files: Vec<PathBuf>,
+pub(crate) struct Walked {
+    /// Every file found, sorted.
+    pub(crate) files: Vec<PathBuf>,
     leftover_temp_files: usize,
     /// Entries that could not be read while walking.
-    walk_errors: Vec<String>,
+    pub(crate) walk_errors: Vec<String>,
 }
 
 /// Files under `roots`, honouring `.gitignore` (in or out of a Git checkout), `.ignore` and
 /// `.git/info/exclude`, including hidden files (`.env`), never inside `.git`. A file named directly is
 /// taken even when ignored.
-fn walk(roots: &[PathBuf]) -> CliResult<Walked> {
+pub(crate) fn walk(roots: &[PathBuf]) -> CliResult<Walked> {
     let mut files = Vec::new();
     let mut leftover_temp_files = 0;
     let mut walk_errors = Vec::new();

@@ -248,7 +248,7 @@ fn json_value_ranges(text: &str) -> Option<Vec<Range<usize>>> {
 
 /// Byte ranges of the documents of a YAML stream: each starts at its `---` line (the first at 0)
 /// and runs to the next one.
-fn yaml_document_ranges(text: &str) -> Vec<Range<usize>> {
+pub(crate) fn yaml_document_ranges(text: &str) -> Vec<Range<usize>> {
     let mut starts = vec![0];
     let mut offset = 0;
     for line in text.split_inclusive('\n') {

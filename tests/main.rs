@@ -16,6 +16,7 @@ mod chart;
 mod chart_node;
 #[path = "chart/support.rs"]
 mod chart_support;
+mod check;
 mod controller_binary;
 mod controller_bitnami_crd;
 mod controller_external_secrets;

@@ -34,7 +34,7 @@ pub fn check(text: &str, name: &str, checks: &ManifestChecks, out: &mut Vec<Find
     };
     let trimmed = prepared.trim_start();
     let ranges = if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        vec![0..prepared.len()]
+        std::iter::once(0..prepared.len()).collect()
     } else {
         crate::rekey::sealed::yaml_document_ranges(&prepared)
     };

@@ -361,7 +361,10 @@ pub struct PlainLeaf {
 /// Every leaf of `tree` that `rule` encrypts but that is not an `ENC[…]` value, in walk order. Needs
 /// no key: this is the structural half of validating a sops file. Empty strings are left out, as
 /// [`encrypt`] leaves them plain.
-pub fn plain_leaves(tree: &Tree, rule: &crate::rules::EncryptionRule) -> Result<Vec<PlainLeaf>, Error> {
+pub fn plain_leaves(
+    tree: &Tree,
+    rule: &crate::rules::EncryptionRule,
+) -> Result<Vec<PlainLeaf>, Error> {
     let rule = rule.compile()?;
     let is_enc = |s: &str| s.starts_with("ENC[") && s.ends_with(']');
     let mut copy = tree.clone();

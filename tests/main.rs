@@ -32,6 +32,7 @@ mod rekey;
 mod runbooks;
 mod seal_cli;
 mod seal_interop;
+mod seal_multi_cluster;
 mod seal_online_proxy;
 #[path = "seal/support.rs"]
 mod seal_support;

@@ -13,12 +13,14 @@
 //! `--controller-namespace` (see [`service_proxy`]); failures there exit with
 //! [`code::ONLINE_MODE_UNAVAILABLE`].
 //!
-//! Modules: [`args`] (the clap structs), [`sealing`] (`signet seal`), [`recovery`] (`signet unseal`,
+//! Modules: [`args`] (the clap structs), [`sealing`] (`signet seal`), [`clusters`] (`signet seal
+//! --cert a.pem --cert b.pem`: one SealedSecret per cluster), [`recovery`] (`signet unseal`,
 //! `signet reseal`), [`keys`](mod@keys) (`signet keys`), [`manifest`] (parsing and rendering manifests),
 //! [`fetch`] (certificate sources and the controller's API), [`http`] (the bounded HTTP client they
 //! use; no `curl`) and [`service_proxy`].
 
 mod args;
+mod clusters;
 mod fetch;
 mod http;
 mod keys;

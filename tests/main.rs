@@ -24,6 +24,7 @@ mod controller_image;
 mod controller_leader_election;
 mod controller_sealed_secrets;
 mod controller_sops_secrets;
+mod keys_inventory;
 mod peers_moto;
 mod peers_openbao;
 mod providers_aws;

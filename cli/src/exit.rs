@@ -45,6 +45,8 @@ pub mod code {
     pub const INVALID_MANIFEST: u8 = 214;
     /// Signet: `signet check` found problems (plaintext secrets, invalid sops files, …).
     pub const CHECK_FINDINGS: u8 = 215;
+    /// Signet: `keys retire` refused: something still needs the key.
+    pub const KEY_IN_USE: u8 = 216;
 }
 
 /// A failed command: the message shown to the user and the process exit code.

@@ -4,6 +4,7 @@ mod check;
 mod cli;
 mod docs;
 mod exit;
+mod inventory;
 mod io;
 mod rekey;
 mod seal;

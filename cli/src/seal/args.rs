@@ -194,6 +194,11 @@ pub enum KeysCommand {
     /// Generate an RSA sealing key and a self-signed certificate like the controller's, for
     /// bring-your-own-key setups.
     NewSealingKey(NewSealingKeyArgs),
+    /// List every key (age, PGP, KMS, Vault transit, sealing certificate) and the files that need
+    /// it.
+    Inventory(crate::inventory::InventoryArgs),
+    /// Refuse while anything under PATH still needs the key; otherwise say how to retire it.
+    Retire(crate::inventory::RetireArgs),
 }
 
 /// `signet keys new-sealing-key`.

@@ -288,3 +288,112 @@ fn inventory_matches_what_was_encrypted_and_sealed_and_retire_refuses_keys_in_us
         .ok();
     assert!(!opened.is_empty());
 }
+
+/// `keys retire --apply` against a real API server: the retired key's Secret is relabelled
+/// `retired`, the other stays `active`; a key still needed, the only active key and a key the
+/// cluster does not hold are refused, changing nothing.
+#[test]
+fn retire_apply_relabels_the_key_secret_in_the_cluster() {
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::{Api, PostParams};
+    const LABEL: &str = "sealedsecrets.bitnami.com/sealed-secrets-key";
+    let server = signet_testkit::ApiServer::shared().expect("API server");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = runtime.block_on(server.client()).unwrap();
+    let namespace = runtime
+        .block_on(server.create_namespace(&client, "retire"))
+        .unwrap();
+    let secrets: Api<Secret> = Api::namespaced(client, &namespace);
+    let label_of = |name: &str| -> String {
+        let secret = runtime.block_on(secrets.get(name)).unwrap();
+        secret.metadata.labels.unwrap_or_default()[LABEL].clone()
+    };
+
+    let sb = Sandbox::new();
+    let mut fps = BTreeMap::new();
+    for name in ["old", "new", "stray"] {
+        sb.signet([
+            "keys",
+            "new-sealing-key",
+            "--bits",
+            "2048",
+            "--key-out",
+            &format!("{name}.key"),
+            "--cert-out",
+            &format!("{name}.crt"),
+            "--secret-out",
+            &format!("{name}-secret.json"),
+            "--secret-name",
+            &format!("sealed-secrets-key-{name}"),
+            "--secret-namespace",
+            &namespace,
+        ])
+        .ok();
+        use sha2::Digest;
+        let cert =
+            signet_seal::SealingCertificate::from_pem(&sb.read(&format!("{name}.crt"))).unwrap();
+        let hex: String = sha2::Sha256::digest(cert.public_key_der())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        fps.insert(name, format!("sealing:{hex}"));
+    }
+    let create = |name: &str| {
+        let secret: Secret =
+            serde_json::from_slice(&sb.read(&format!("{name}-secret.json"))).unwrap();
+        runtime
+            .block_on(secrets.create(&PostParams::default(), &secret))
+            .unwrap();
+    };
+    create("new");
+    std::fs::create_dir_all(sb.join("repo")).unwrap();
+    sb.write("s.yaml", secret("web"));
+    sb.signet([
+        "seal",
+        "--cert",
+        "new.crt",
+        "-o",
+        "yaml",
+        "-w",
+        "repo/web.yaml",
+        "s.yaml",
+    ])
+    .ok();
+    let kubeconfig = server.kubeconfig_path().display().to_string();
+    let retire = |key: &str| {
+        sb.signet([
+            "keys",
+            "retire",
+            key,
+            "repo",
+            "--recovery-private-key",
+            "old.key,new.key",
+            "--apply",
+            "--kubeconfig",
+            &kubeconfig,
+            "--controller-namespace",
+            &namespace,
+        ])
+    };
+    // Nothing in the repository needs `new`, but it is the only active key: refused.
+    std::fs::rename(sb.join("repo/web.yaml"), sb.join("web.yaml")).unwrap();
+    let err = retire(&fps["new"]).fails_with(216);
+    assert!(err.contains("only active key"), "{err}");
+    assert_eq!(label_of("sealed-secrets-key-new"), "active");
+    std::fs::rename(sb.join("web.yaml"), sb.join("repo/web.yaml")).unwrap();
+    create("old");
+    // Still needed by the repository: refused before the cluster is touched.
+    retire(&fps["new"]).fails_with(216);
+    // Not among the cluster's keys.
+    retire(&fps["stray"]).fails_with(128);
+    // Nothing needs `old`: relabelled.
+    let out = String::from_utf8(retire(&fps["old"]).ok()).unwrap();
+    assert!(out.contains("relabelled"), "{out}");
+    assert_eq!(label_of("sealed-secrets-key-old"), "retired");
+    assert_eq!(label_of("sealed-secrets-key-new"), "active");
+    // --apply is for sealing keys.
+    retire("age:age1notasealingkey").fails_with(8);
+}

@@ -9,9 +9,12 @@
 //! refuses a sealing key while any remain, since they may need it. The values opened on the way are
 //! wiped unseen.
 //!
-//! The repository side only: `retire` does not change the cluster. When nothing needs the key it
-//! prints the `kubectl label` that takes the key Secret off the controller's `active` keys.
+//! `retire` checks the repository, never the SealedSecrets that live only in the cluster. When
+//! nothing there needs a sealing key, `--apply` relabels its key Secret in the controller's namespace
+//! so the controller stops using it ([`cluster`]); without `--apply` it prints the `kubectl label`
+//! that does the same.
 
+mod cluster;
 mod ids;
 
 use crate::exit::{CliError, CliResult, code};
@@ -63,9 +66,20 @@ pub struct RetireArgs {
         value_delimiter = ','
     )]
     recovery_private_key: Vec<PathBuf>,
-    /// Namespace of the controller, for the `kubectl label` printed.
+    /// Namespace of the controller (where its key Secrets are).
     #[arg(long, value_name = "NAMESPACE", default_value = "kube-system")]
     controller_namespace: String,
+    /// For a sealing key nothing needs: relabel its key Secret in the cluster
+    /// (`sealedsecrets.bitnami.com/sealed-secrets-key=retired`) so the controller stops using it.
+    /// Refused for the controller's only active key.
+    #[arg(long)]
+    apply: bool,
+    /// Kubeconfig for --apply (default: KUBECONFIG, ~/.kube/config, in-cluster).
+    #[arg(long, value_name = "FILE", requires = "apply")]
+    kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context for --apply.
+    #[arg(long, value_name = "NAME", requires = "apply")]
+    context: Option<String>,
 }
 
 /// Where a key is needed: a file, and for SealedSecrets the object (`namespace/name`).
@@ -332,6 +346,34 @@ pub fn retire(args: RetireArgs) -> CliResult {
         ));
     }
     let fingerprint = args.key.trim_start_matches("sealing:");
+    if args.apply {
+        if !sealing {
+            return Err(CliError::new(
+                code::ERROR_CONFLICTING_PARAMETERS,
+                "--apply retires sealing keys (sealing:FINGERPRINT); other keys live outside the \
+                 cluster",
+            ));
+        }
+        let name = cluster::retire_key_secret(
+            cluster::ClusterTarget {
+                namespace: args.controller_namespace.clone(),
+                kubeconfig: args.kubeconfig.clone(),
+                context: args.context.clone(),
+            },
+            &fingerprint.to_ascii_lowercase(),
+        )?;
+        crate::io::write_stdout(
+            format!(
+                "{}: nothing under the given paths needs it; {}/{name} relabelled {}={}\n",
+                args.key,
+                args.controller_namespace,
+                cluster::SEALING_KEY_LABEL,
+                cluster::RETIRED
+            )
+            .as_bytes(),
+        )?;
+        return Ok(());
+    }
     let next = if sealing {
         format!(
             "To stop the controller using it, take its key Secret off the active keys:\n  \

@@ -36,6 +36,7 @@ pub(crate) use manifest::render;
 pub(crate) use recovery::load_ring;
 pub use recovery::{reseal, unseal};
 pub use sealing::seal;
+pub(crate) use service_proxy::{ProxyTarget, load_config};
 
 use crate::exit::{CliError, CliResult, code};
 use crate::io::Input;

@@ -26,6 +26,14 @@ impl<'a> Locator<'a> {
         }
     }
 
+    /// The offset at which 1-based `line` starts (the end of the text past the last line).
+    pub fn line_start(&self, line: usize) -> usize {
+        line.checked_sub(1)
+            .and_then(|i| self.line_starts.get(i))
+            .copied()
+            .unwrap_or(self.text.len())
+    }
+
     /// Lines (offset of the start, text) that begin within `range`.
     fn lines(&self, range: Range<usize>) -> impl Iterator<Item = (usize, &'a str)> + '_ {
         self.line_starts

@@ -39,6 +39,16 @@ pub fn check(text: &str, name: &str, checks: &ManifestChecks, out: &mut Vec<Find
         crate::rekey::sealed::yaml_document_ranges(&prepared)
     };
     let locator = Locator::new(text);
+    // Blanking keeps lines but not byte offsets: a document's range in `text` runs between the
+    // same lines.
+    let in_prepared = Locator::new(&prepared);
+    let to_text = |offset: usize| {
+        if offset >= prepared.len() {
+            text.len()
+        } else {
+            locator.line_start(in_prepared.line_of(offset))
+        }
+    };
     let kustomization = is_kustomization(name);
     for range in ranges {
         // A document that does not parse (an unrenderable template, not YAML at all) holds no
@@ -46,12 +56,13 @@ pub fn check(text: &str, name: &str, checks: &ManifestChecks, out: &mut Vec<Find
         let Ok(docs) = signet_seal::manifest::parse_documents(&prepared[range.clone()]) else {
             continue;
         };
+        let range_in_text = to_text(range.start)..to_text(range.end);
         let mut walker = Walker {
             name,
             checks,
             locator: &locator,
-            range: range.clone(),
-            cursor: range.start,
+            cursor: range_in_text.start,
+            range: range_in_text,
             out,
         };
         for doc in &docs {
@@ -413,6 +424,28 @@ mod tests {
         let found = run(text, "templates/secret.yaml", &entropy());
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].line, Some(11));
+    }
+
+    #[test]
+    fn templates_with_multibyte_text_keep_their_lines() {
+        let text = "# Geheimnis für {{ .Release.Name }} – ünïcode\napiVersion: v1\nkind: ConfigMap\ndata:\n  a: {{ .Values.ä }}\n---\n# {{ .Values.x }} ä\napiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ .Release.Name }}\nstringData:\n  token: wörtlich\n";
+        let found = run(text, "templates/s.yaml", &entropy());
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].line, Some(9));
+    }
+
+    /// Multibyte characters anywhere around template actions never split a character (the ranges
+    /// of the blanked text are mapped back to the original by line).
+    #[test]
+    fn no_offset_lands_inside_a_character() {
+        let base = "{{ if x }}\napiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ .N }}\nstringData:\n  t: 9fQ2xLr7TzK4mWcV1bNs8HjD3gYp\n---\napiVersion: v1\nkind: ConfigMap\ndata:\n  a: {{ .V }}\n  k: Zk3Rq8LmX2vT9wNc4HpB7yJd\n";
+        let boundaries: Vec<usize> = (0..=base.len())
+            .filter(|i| base.is_char_boundary(*i))
+            .collect();
+        for at in boundaries {
+            let text = format!("{}€ü{}", &base[..at], &base[at..]);
+            let _ = run(&text, "templates/t.yaml", &entropy());
+        }
     }
 
     #[test]

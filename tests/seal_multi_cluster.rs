@@ -218,3 +218,94 @@ fn an_output_pattern_writes_one_file_per_cluster() {
     }
     assert_eq!(s.files(), before);
 }
+
+/// `rekey` keeps a multi-cluster set in step: with `--cert NAME=FILE` per cluster, only the
+/// SealedSecrets of the cluster whose key changed are stale and re-sealed, each to its own cluster's
+/// certificate.
+#[test]
+fn rekey_keeps_each_clusters_sealed_secrets_on_its_own_certificate() {
+    let s = Scratch::new();
+    keys(&s, &["dev", "prod", "prod2"]);
+    s.write("secrets.yaml", SECRETS);
+    std::fs::create_dir_all(s.path("repo")).unwrap();
+    s.signet(
+        &[
+            "seal",
+            "--cert",
+            "dev.pem",
+            "--cert",
+            "prod.pem",
+            "-o",
+            "yaml",
+            "-w",
+            "repo/sealed.yaml",
+            "secrets.yaml",
+        ],
+        b"",
+    )
+    .ok();
+    let keys = "dev.key,prod.key,prod2.key";
+    let rekey = |check: bool, prod_cert: &str| {
+        let mut args = vec!["rekey", "-o", "json"];
+        if check {
+            args.push("--check");
+        }
+        let prod = format!("prod={prod_cert}");
+        args.extend(["--cert", "dev=dev.pem", "--cert", &prod]);
+        args.extend(["--recovery-private-key", keys, "repo"]);
+        s.signet(&args, b"")
+    };
+    // In step with the certificates it was sealed to.
+    rekey(true, "prod.pem").ok();
+    // prod's key rotated: only prod's two objects are stale.
+    let checked = rekey(true, "prod2.pem");
+    assert_eq!(checked.code, Some(211), "{}", checked.stderr);
+    let report: Value = serde_json::from_slice(&checked.stdout).unwrap();
+    let reasons = report["files"][0]["reasons"].as_array().unwrap();
+    assert_eq!(reasons.len(), 2, "{report}");
+    assert!(
+        reasons
+            .iter()
+            .all(|r| r.as_str().unwrap().contains("prod/"))
+    );
+    rekey(false, "prod2.pem").ok();
+    rekey(true, "prod2.pem").ok();
+    let docs = documents(&std::fs::read(s.path("repo/sealed.yaml")).unwrap());
+    assert_eq!(docs.len(), 4);
+    for doc in &docs {
+        let cluster = doc["metadata"]["annotations"]["signet.dev/cluster"]
+            .as_str()
+            .unwrap();
+        let (own, others) = if cluster == "dev" {
+            ("dev.key", ["prod.key", "prod2.key"])
+        } else {
+            ("prod2.key", ["dev.key", "prod.key"])
+        };
+        assert!(open(&s, doc, own).is_some(), "{cluster} with {own}");
+        for other in others {
+            assert!(
+                open(&s, doc, other).is_none(),
+                "{cluster} opens with {other}"
+            );
+        }
+    }
+    // A cluster with no --cert and no default certificate: unchecked, unchanged.
+    let before = std::fs::read(s.path("repo/sealed.yaml")).unwrap();
+    let ran = s.signet(
+        &[
+            "rekey",
+            "--cert",
+            "dev=dev.pem",
+            "--recovery-private-key",
+            keys,
+            "repo",
+        ],
+        b"",
+    );
+    assert!(
+        ran.text().contains("no --cert for its cluster"),
+        "{}",
+        ran.text()
+    );
+    assert_eq!(std::fs::read(s.path("repo/sealed.yaml")).unwrap(), before);
+}

@@ -92,19 +92,24 @@ pub(super) fn seal_for_clusters(args: &SealArgs) -> CliResult {
     Ok(())
 }
 
+/// A cluster name: letters, digits, `-`, `_`, `.`, not starting with `.`.
+fn valid_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && !n.starts_with('.')
+}
+
+/// `(NAME, FILE|URL)` when `spec` is `NAME=FILE|URL` (and not an existing file named so).
+pub(crate) fn explicit_name(spec: &str) -> Option<(&str, &str)> {
+    spec.split_once('=')
+        .filter(|(name, _)| valid_name(name) && !Path::new(spec).exists())
+}
+
 /// `(cluster name, certificate source)` of one `--cert`: `NAME=FILE|URL`, or the stem of the file
 /// (or of the URL's last segment).
 fn cluster_of(spec: &str) -> CliResult<(String, &str)> {
-    let valid = |n: &str| {
-        !n.is_empty()
-            && n.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-            && !n.starts_with('.')
-    };
-    if let Some((name, source)) = spec.split_once('=')
-        && valid(name)
-        && !Path::new(spec).exists()
-    {
+    if let Some((name, source)) = explicit_name(spec) {
         return Ok((name.to_owned(), source));
     }
     let last = spec
@@ -117,7 +122,7 @@ fn cluster_of(spec: &str) -> CliResult<(String, &str)> {
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or_default();
-    if !valid(stem) {
+    if !valid_name(stem) {
         return Err(CliError::new(
             code::ERROR_CONFLICTING_PARAMETERS,
             format!("--cert {spec}: no cluster name in it; give one as NAME={spec}"),

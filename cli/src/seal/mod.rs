@@ -30,6 +30,7 @@ mod sealing;
 mod service_proxy;
 
 pub use args::{KeysCommand, ManifestFormat, ResealArgs, ScopeArg, SealArgs, UnsealArgs};
+pub(crate) use clusters::explicit_name as explicit_cluster_name;
 pub(crate) use fetch::load_cert;
 pub use keys::keys;
 pub(crate) use manifest::render;

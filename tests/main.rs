@@ -16,6 +16,7 @@ mod chart;
 mod chart_node;
 #[path = "chart/support.rs"]
 mod chart_support;
+mod check;
 mod controller_binary;
 mod controller_bitnami_crd;
 mod controller_external_secrets;
@@ -24,6 +25,7 @@ mod controller_leader_election;
 mod controller_sealed_secrets;
 mod controller_sops_secrets;
 mod git_workflow;
+mod keys_inventory;
 mod peers_moto;
 mod peers_openbao;
 mod providers_aws;
@@ -32,6 +34,7 @@ mod rekey;
 mod runbooks;
 mod seal_cli;
 mod seal_interop;
+mod seal_multi_cluster;
 mod seal_online_proxy;
 #[path = "seal/support.rs"]
 mod seal_support;

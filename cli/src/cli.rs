@@ -50,6 +50,9 @@ pub enum Command {
     /// Bring a whole tree up to date: sops files to their .sops.yaml rule, SealedSecrets to the
     /// current certificate (`--check` to only list what is stale).
     Rekey(crate::rekey::RekeyCmd),
+    /// Find plaintext secrets and validate sops files and SealedSecrets without printing a value
+    /// (for pre-commit hooks and CI; exit 215 on findings).
+    Check(crate::check::CheckCmd),
     /// Generate an age identity.
     Keygen(sops::KeygenCmd),
     /// Git integration: merge driver and diff textconv for sops files (`signet git setup`).
@@ -76,6 +79,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::ExecEnv(c) => sops::exec_env(c),
         Command::ExecFile(c) => sops::exec_file(c),
         Command::Filestatus(c) => sops::filestatus(c),
+        Command::Check(c) => crate::check::check(c),
         Command::Keygen(c) => sops::keygen(c),
         Command::Git(c) => crate::git::run(c),
         Command::Rotate(c) => crate::sops::rotation::rotate(c),
@@ -97,6 +101,15 @@ pub fn sops_style_args(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsStr
     {
         return args;
     }
+    // A subcommand named first owns its flags (`signet check --decrypt`).
+    let command = <Cli as clap::CommandFactory>::command();
+    if let Some(first) = args.get(1).and_then(|a| a.to_str())
+        && command
+            .get_subcommands()
+            .any(|c| c.get_name() == first || c.get_all_aliases().any(|a| a == first))
+    {
+        return args;
+    }
     let pos = args
         .iter()
         .position(|a| matches!(a.to_str(), Some("-e" | "--encrypt" | "-d" | "--decrypt")));
@@ -109,4 +122,32 @@ pub fn sops_style_args(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsStr
         args.insert(1, sub.into());
     }
     args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sops_style_args;
+
+    fn rewrite(args: &[&str]) -> Vec<String> {
+        sops_style_args(args.iter().map(Into::into).collect())
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn sops_flags_become_subcommands_unless_a_subcommand_comes_first() {
+        assert_eq!(
+            rewrite(&["signet", "-d", "f.yaml"]),
+            ["signet", "decrypt", "f.yaml"]
+        );
+        assert_eq!(
+            rewrite(&["signet", "f.yaml", "--encrypt"]),
+            ["signet", "encrypt", "f.yaml"]
+        );
+        assert_eq!(
+            rewrite(&["signet", "check", "--decrypt", "f.yaml"]),
+            ["signet", "check", "--decrypt", "f.yaml"]
+        );
+    }
 }

@@ -43,6 +43,10 @@ pub mod code {
     pub const SEALING_CERT_UNUSABLE: u8 = 213;
     /// Signet: a manifest is not what the command needs (wrong kind, missing name, bad data).
     pub const INVALID_MANIFEST: u8 = 214;
+    /// Signet: `signet check` found problems (plaintext secrets, invalid sops files, …).
+    pub const CHECK_FINDINGS: u8 = 215;
+    /// Signet: `keys retire` refused: something still needs the key.
+    pub const KEY_IN_USE: u8 = 216;
 }
 
 /// A failed command: the message shown to the user and the process exit code.

@@ -1,9 +1,11 @@
 //! `signet`: the command-line front end. Argument parsing, file I/O and exit codes; no crypto here.
 
+mod check;
 mod cli;
 mod docs;
 mod exit;
 mod git;
+mod inventory;
 mod io;
 mod rekey;
 mod seal;

@@ -9,7 +9,7 @@
 
 mod report;
 pub mod sealed;
-mod sops_file;
+pub(crate) mod sops_file;
 
 use crate::exit::{CliError, CliResult, code};
 use clap::{Args, ValueEnum};
@@ -50,9 +50,11 @@ pub struct RekeyCmd {
     /// One `.sops.yaml` for every file (default: the nearest one above each file).
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
-    /// The current sealing certificate (PEM file or http(s) URL). Env: SEALED_SECRETS_CERT.
-    #[arg(long, value_name = "FILE|URL", env = "SEALED_SECRETS_CERT")]
-    cert: Option<String>,
+    /// The current sealing certificate (PEM file or http(s) URL). Env: SEALED_SECRETS_CERT. Repeat
+    /// as `NAME=FILE|URL` for the SealedSecrets `seal --cert … --cert …` wrote for several clusters
+    /// (annotated `signet.dev/cluster: NAME`); a bare one serves every other SealedSecret.
+    #[arg(long, value_name = "[NAME=]FILE|URL", env = "SEALED_SECRETS_CERT")]
+    cert: Vec<String>,
     /// Fetch the current certificate from a controller (`GET /v1/cert.pem`) instead of --cert.
     #[arg(long, value_name = "URL", conflicts_with = "cert")]
     controller_url: Option<String>,
@@ -229,17 +231,38 @@ fn is_manifest_name(path: &Path) -> bool {
 
 /// The certificate and keys for SealedSecrets, or why they will be reported unchecked.
 fn seal_context(cmd: &RekeyCmd) -> CliResult<SealContext> {
-    let source = match (&cmd.cert, &cmd.controller_url) {
-        (Some(cert), _) => Some(cert.clone()),
-        (None, Some(url)) => Some(format!("{}/v1/cert.pem", url.trim_end_matches('/'))),
-        (None, None) => None,
-    };
-    let Some(source) = source else {
+    let mut default = None;
+    let mut named = Vec::new();
+    for spec in &cmd.cert {
+        match crate::seal::explicit_cluster_name(spec) {
+            Some((name, source)) => named.push((name.to_owned(), source.to_owned())),
+            None if default.is_none() => default = Some(spec.clone()),
+            None => {
+                return Err(CliError::new(
+                    code::ERROR_CONFLICTING_PARAMETERS,
+                    "give one --cert FILE|URL; the others as NAME=FILE|URL for their cluster",
+                ));
+            }
+        }
+    }
+    if let Some(url) = &cmd.controller_url {
+        default = Some(format!("{}/v1/cert.pem", url.trim_end_matches('/')));
+    }
+    if default.is_none() && named.is_empty() {
         return Ok(SealContext::Unchecked(
             "no current certificate given (--cert or --controller-url)".to_owned(),
         ));
+    }
+    let cert = match &default {
+        Some(source) => Some(crate::seal::load_cert(Some(source))?),
+        None => None,
     };
-    let cert = crate::seal::load_cert(Some(&source))?;
+    let mut clusters = Vec::with_capacity(named.len());
+    for (name, source) in named {
+        let cert = crate::seal::load_cert(Some(&source))?;
+        let fp = sealed::fingerprint(cert.public_key_der());
+        clusters.push((name, cert, fp));
+    }
     if cmd.recovery_private_key.is_empty() {
         return Ok(SealContext::Unchecked(
             "no --recovery-private-key given: which certificate sealed it cannot be told without \
@@ -249,25 +272,30 @@ fn seal_context(cmd: &RekeyCmd) -> CliResult<SealContext> {
     }
     let rings = KeyRings::load(&cmd.recovery_private_key)?;
     Ok(SealContext::Ready {
-        cert_fp: sealed::fingerprint(cert.public_key_der()),
+        cert_fp: cert
+            .as_ref()
+            .map(|c| sealed::fingerprint(c.public_key_der()))
+            .unwrap_or_default(),
         cert,
+        clusters,
         rings,
         check: cmd.check,
     })
 }
 
 /// The files to look at.
-struct Walked {
-    files: Vec<PathBuf>,
+pub(crate) struct Walked {
+    /// Every file found, sorted.
+    pub(crate) files: Vec<PathBuf>,
     leftover_temp_files: usize,
     /// Entries that could not be read while walking.
-    walk_errors: Vec<String>,
+    pub(crate) walk_errors: Vec<String>,
 }
 
 /// Files under `roots`, honouring `.gitignore` (in or out of a Git checkout), `.ignore` and
 /// `.git/info/exclude`, including hidden files (`.env`), never inside `.git`. A file named directly is
 /// taken even when ignored.
-fn walk(roots: &[PathBuf]) -> CliResult<Walked> {
+pub(crate) fn walk(roots: &[PathBuf]) -> CliResult<Walked> {
     let mut files = Vec::new();
     let mut leftover_temp_files = 0;
     let mut walk_errors = Vec::new();

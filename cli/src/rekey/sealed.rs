@@ -248,7 +248,7 @@ fn json_value_ranges(text: &str) -> Option<Vec<Range<usize>>> {
 
 /// Byte ranges of the documents of a YAML stream: each starts at its `---` line (the first at 0)
 /// and runs to the next one.
-fn yaml_document_ranges(text: &str) -> Vec<Range<usize>> {
+pub(crate) fn yaml_document_ranges(text: &str) -> Vec<Range<usize>> {
     let mut starts = vec![0];
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
@@ -456,10 +456,14 @@ pub fn write_rewritten(
 pub enum SealContext {
     /// Certificate and keys given.
     Ready {
-        /// The current sealing certificate.
-        cert: SealingCertificate,
+        /// The current sealing certificate (a bare `--cert`), for SealedSecrets of no named cluster.
+        cert: Option<SealingCertificate>,
         /// Its fingerprint.
         cert_fp: String,
+        /// `--cert NAME=FILE|URL`: the current certificate of each cluster, with its fingerprint,
+        /// for SealedSecrets annotated `signet.dev/cluster: NAME` (as `seal --cert … --cert …`
+        /// writes them).
+        clusters: Vec<(String, SealingCertificate, String)>,
         /// The private keys.
         rings: KeyRings,
         /// `--check`: change nothing.
@@ -469,10 +473,13 @@ pub enum SealContext {
     Unchecked(String),
 }
 
+/// The annotation `signet seal` writes on each cluster's SealedSecret.
+pub const CLUSTER_ANNOTATION: &str = "signet.dev/cluster";
+
 /// Checks and, unless `--check`, re-seals the stale SealedSecrets of one file.
 pub fn process(ctx: &SealContext, path: &Path, name: &str, file: &SealedFile) -> FileReport {
     let fail = |e: &str| FileReport::failed(name, Kind::SealedSecret, e);
-    let (cert, cert_fp, rings, check) = match ctx {
+    let (default, default_fp, clusters, rings, check) = match ctx {
         SealContext::Unchecked(reason) => {
             return FileReport::new(name, Kind::SealedSecret, Status::Unchecked)
                 .because(vec![reason.clone()]);
@@ -480,14 +487,28 @@ pub fn process(ctx: &SealContext, path: &Path, name: &str, file: &SealedFile) ->
         SealContext::Ready {
             cert,
             cert_fp,
+            clusters,
             rings,
             check,
-        } => (cert, cert_fp, rings, *check),
+        } => (cert.as_ref(), cert_fp, clusters, rings, *check),
+    };
+    // The certificate an object should be sealed to: its cluster's, else the default.
+    let current_for = |object: &SealedSecret| {
+        let cluster = object.metadata.annotation(CLUSTER_ANNOTATION);
+        cluster
+            .and_then(|c| clusters.iter().find(|(n, _, _)| n == c))
+            .map(|(_, cert, fp)| (cert, fp.as_str()))
+            .or(default.map(|cert| (cert, default_fp.as_str())))
     };
     let mut reasons = Vec::new();
     let mut unopened = Vec::new();
+    let mut unknown = Vec::new();
     let mut stale = Vec::new();
     for (index, object_name, object) in file.objects() {
+        let Some((cert, cert_fp)) = current_for(object) else {
+            unknown.push(object_name);
+            continue;
+        };
         match open_by_key(object, rings, cert_fp) {
             Ok(Opened::Current) => {}
             Ok(Opened::Other {
@@ -497,22 +518,31 @@ pub fn process(ctx: &SealContext, path: &Path, name: &str, file: &SealedFile) ->
                 reasons.push(format!(
                     "SealedSecret {object_name}: sealed with certificate {fingerprint} not {cert_fp}"
                 ));
-                stale.push((index, object_name, object, values));
+                stale.push((index, object_name, object, values, cert));
             }
             Ok(Opened::Mixed(values)) => {
                 reasons.push(format!(
                     "SealedSecret {object_name}: values sealed with several certificates, not all \
                      {cert_fp}"
                 ));
-                stale.push((index, object_name, object, values));
+                stale.push((index, object_name, object, values, cert));
             }
-            Ok(Opened::Nothing) => unopened.push(object_name),
+            Ok(Opened::Nothing) => unopened.push((object_name, cert_fp)),
             Err(e) => return fail(&format!("SealedSecret {object_name}: {e}")),
         }
     }
+    if !unknown.is_empty() {
+        reasons.push(format!(
+            "SealedSecret {}: no --cert for its cluster (annotation {CLUSTER_ANNOTATION}) and no \
+             default --cert",
+            unknown.join(", ")
+        ));
+        return FileReport::new(name, Kind::SealedSecret, Status::Unchecked).because(reasons);
+    }
     if !unopened.is_empty() {
-        let names = unopened.join(", ");
-        if !rings.has(cert_fp) {
+        let names: Vec<&str> = unopened.iter().map(|(n, _)| n.as_str()).collect();
+        let names = names.join(", ");
+        if let Some((_, cert_fp)) = unopened.iter().find(|(_, fp)| !rings.has(fp)) {
             reasons.push(format!(
                 "SealedSecret {names}: no private key given opens it (the key of the current \
                  certificate {cert_fp} was not given, so it may be current)"
@@ -530,7 +560,7 @@ pub fn process(ctx: &SealContext, path: &Path, name: &str, file: &SealedFile) ->
         return FileReport::new(name, Kind::SealedSecret, Status::Stale).because(reasons);
     }
     let mut replaced = Vec::with_capacity(stale.len());
-    for (index, object_name, object, values) in stale {
+    for (index, object_name, object, values, cert) in stale {
         match reseal_object(
             object,
             &values,

@@ -45,7 +45,7 @@ impl SopsContext {
     }
 
     /// Identities from the environment, as sops finds them; no prompts (files run in parallel).
-    fn keyring(&self) -> &Keyring {
+    pub(crate) fn keyring(&self) -> &Keyring {
         self.keyring.get_or_init(|| {
             let ring = Keyring::from_env(Arc::new(NoInteraction));
             for notice in ring.notices() {
@@ -56,7 +56,7 @@ impl SopsContext {
     }
 
     /// The `.sops.yaml` for `file`: `--config`, else the nearest walking up from the file.
-    fn config_for(&self, file: &Path) -> Option<Arc<Result<SopsConfig, String>>> {
+    pub(crate) fn config_for(&self, file: &Path) -> Option<Arc<Result<SopsConfig, String>>> {
         let path = match &self.config {
             Some(p) => p.clone(),
             None => {
@@ -83,8 +83,10 @@ impl SopsContext {
 
 /// A sops file read from disk, its metadata read.
 pub struct SopsFile {
-    format: Format,
-    decryptor: Decryptor,
+    /// The store its name selects.
+    pub format: Format,
+    /// Its tree and metadata.
+    pub decryptor: Decryptor,
 }
 
 /// `Ok(Some)` when `bytes` are a sops file (metadata found in the store its name selects),
@@ -105,6 +107,11 @@ pub fn recognise(path: &Path, bytes: &[u8]) -> Result<Option<SopsFile>, String> 
         Err(signet_sops::Error::NotEncrypted) => Ok(None),
         Err(e) => Err(format!("unreadable sops metadata: {e}")),
     }
+}
+
+/// Whether `bytes` carry a marker only sops metadata has (a MAC line, an INI `[sops]` section).
+pub(crate) fn looks_like_sops(bytes: &[u8]) -> bool {
+    SOPS_MARKERS.iter().any(|m| contains(bytes, m))
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

@@ -95,8 +95,18 @@ pub struct SealArgs {
     )]
     pub secret_file: Option<PathBuf>,
     /// The controller's sealing certificate (PEM file, or http(s) URL). Env: SEALED_SECRETS_CERT.
-    #[arg(long, value_name = "FILE|URL", env = "SEALED_SECRETS_CERT")]
-    pub cert: Option<String>,
+    /// Repeat it to seal for several clusters: one SealedSecret per certificate and input Secret,
+    /// annotated `signet.dev/cluster: NAME`, where NAME is the file's stem or given as `NAME=FILE|URL`.
+    #[arg(long, value_name = "[NAME=]FILE|URL", env = "SEALED_SECRETS_CERT")]
+    pub cert: Vec<String>,
+    /// With --cert: write each cluster's SealedSecrets to its own file (atomically), named by this
+    /// pattern with `{cluster}` replaced, e.g. `sealed-{cluster}.yaml` (default: all in one stream).
+    #[arg(
+        long,
+        value_name = "PATTERN",
+        conflicts_with_all = ["output", "raw", "merge_into"]
+    )]
+    pub output_pattern: Option<String>,
     /// Scope; default: the Secret's scope annotations, else strict.
     #[arg(long, value_enum)]
     pub scope: Option<ScopeArg>,
@@ -184,6 +194,11 @@ pub enum KeysCommand {
     /// Generate an RSA sealing key and a self-signed certificate like the controller's, for
     /// bring-your-own-key setups.
     NewSealingKey(NewSealingKeyArgs),
+    /// List every key (age, PGP, KMS, Vault transit, sealing certificate) and the files that need
+    /// it.
+    Inventory(crate::inventory::InventoryArgs),
+    /// Refuse while anything under PATH still needs the key; otherwise say how to retire it.
+    Retire(crate::inventory::RetireArgs),
 }
 
 /// `signet keys new-sealing-key`.

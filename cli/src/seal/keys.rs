@@ -13,6 +13,8 @@ use std::time::Duration;
 pub fn keys(command: KeysCommand) -> CliResult {
     match command {
         KeysCommand::NewSealingKey(args) => new_sealing_key(args),
+        KeysCommand::Inventory(args) => crate::inventory::inventory(args),
+        KeysCommand::Retire(args) => crate::inventory::retire(args),
     }
 }
 

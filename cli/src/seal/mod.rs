@@ -13,12 +13,14 @@
 //! `--controller-namespace` (see [`service_proxy`]); failures there exit with
 //! [`code::ONLINE_MODE_UNAVAILABLE`].
 //!
-//! Modules: [`args`] (the clap structs), [`sealing`] (`signet seal`), [`recovery`] (`signet unseal`,
+//! Modules: [`args`] (the clap structs), [`sealing`] (`signet seal`), [`clusters`] (`signet seal
+//! --cert a.pem --cert b.pem`: one SealedSecret per cluster), [`recovery`] (`signet unseal`,
 //! `signet reseal`), [`keys`](mod@keys) (`signet keys`), [`manifest`] (parsing and rendering manifests),
 //! [`fetch`] (certificate sources and the controller's API), [`http`] (the bounded HTTP client they
 //! use; no `curl`) and [`service_proxy`].
 
 mod args;
+mod clusters;
 mod fetch;
 mod http;
 mod keys;
@@ -28,12 +30,14 @@ mod sealing;
 mod service_proxy;
 
 pub use args::{KeysCommand, ManifestFormat, ResealArgs, ScopeArg, SealArgs, UnsealArgs};
+pub(crate) use clusters::explicit_name as explicit_cluster_name;
 pub(crate) use fetch::load_cert;
 pub use keys::keys;
 pub(crate) use manifest::render;
 pub(crate) use recovery::load_ring;
 pub use recovery::{reseal, unseal};
 pub use sealing::seal;
+pub(crate) use service_proxy::{ProxyTarget, load_config};
 
 use crate::exit::{CliError, CliResult, code};
 use crate::io::Input;

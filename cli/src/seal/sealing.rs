@@ -15,7 +15,10 @@ use std::path::Path;
 
 /// Runs `signet seal`.
 pub fn seal(args: SealArgs) -> CliResult {
-    let controller = args.online.controller(args.cert.is_some())?;
+    if args.cert.len() > 1 || args.output_pattern.is_some() {
+        return super::clusters::seal_for_clusters(&args);
+    }
+    let controller = args.online.controller(!args.cert.is_empty())?;
     if let Some(controller) = &controller {
         if args.online.fetch_cert {
             return write_output(&controller.cert_pem()?, args.output.as_deref());
@@ -24,18 +27,28 @@ pub fn seal(args: SealArgs) -> CliResult {
             return online_check(&args, controller);
         }
     }
-    let cert = match (&controller, args.cert.as_deref()) {
+    let cert = match (&controller, args.cert.first().map(String::as_str)) {
         (Some(controller), None) => SealingCertificate::from_pem(&controller.cert_pem()?)
             .map_err(|e| seal_error(&controller.describe(), e))?,
         (_, cert) => load_cert(cert)?,
     };
-    if let (true, Some(source)) = (args.online.fetch_cert, args.cert.as_deref()) {
+    if let (true, Some(source)) = (args.online.fetch_cert, args.cert.first()) {
         // With --cert (and no --controller-url), kubeseal prints that certificate as it is.
         return write_output(&cert_bytes(source)?, args.output.as_deref());
     }
     if args.raw {
         return seal_raw(&args, &cert);
     }
+    let secrets = read_secrets(&args)?;
+    if let Some(target) = &args.merge_into {
+        return merge(&secrets, &cert, target);
+    }
+    let sealed = seal_all(&secrets, &cert, &args)?;
+    write_output(&render(&sealed, args.format)?, args.output.as_deref())
+}
+
+/// The input Secrets, each with a name for messages (`FILE: document N`).
+pub(super) fn read_secrets(args: &SealArgs) -> CliResult<Vec<(String, Secret)>> {
     let input = Input::from_arg(args.input.as_deref().or(args.secret_file.as_deref()));
     let origin = input.display_name();
     // The input holds plaintext: wipe the buffer when done.
@@ -52,24 +65,27 @@ pub fn seal(args: SealArgs) -> CliResult {
         let where_ = format!("{origin}: document {}", i + 1);
         secrets.push((where_.clone(), typed::<Secret>(doc, "Secret", &where_)?));
     }
+    Ok(secrets)
+}
 
-    if let Some(target) = &args.merge_into {
-        return merge(&secrets, &cert, target);
-    }
-
+/// Seals every Secret to `cert` with the command's options, in parallel.
+pub(super) fn seal_all(
+    secrets: &[(String, Secret)],
+    cert: &SealingCertificate,
+    args: &SealArgs,
+) -> CliResult<Vec<SealedSecret>> {
     let options = SealOptions {
         scope: args.scope.map(Scope::from),
         default_namespace: args.namespace.clone(),
         default_name: args.name.clone(),
         allow_empty_data: args.allow_empty_data,
     };
-    let sealed = secrets
+    secrets
         .par_iter()
         .map(|(where_, secret)| {
-            seal_secret(secret, &cert, &options).map_err(|e| seal_error(where_, e))
+            seal_secret(secret, cert, &options).map_err(|e| seal_error(where_, e))
         })
-        .collect::<CliResult<Vec<_>>>()?;
-    write_output(&render(&sealed, args.format)?, args.output.as_deref())
+        .collect()
 }
 
 /// `--validate` / `--re-encrypt`: send each input SealedSecret to the controller.

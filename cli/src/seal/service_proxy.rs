@@ -219,7 +219,7 @@ impl ServiceProxy {
 
 /// The client configuration: `--kubeconfig` (with `--context`), else the usual search
 /// (`KUBECONFIG`, `~/.kube/config`, in-cluster).
-async fn load_config(target: &ProxyTarget) -> Result<kube::Config, String> {
+pub(crate) async fn load_config(target: &ProxyTarget) -> Result<kube::Config, String> {
     let options = KubeConfigOptions {
         context: target.context.clone(),
         ..KubeConfigOptions::default()

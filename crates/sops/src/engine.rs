@@ -355,6 +355,58 @@ pub fn is_encrypted(tree: &Tree) -> bool {
         .any(|d| root_map(d).is_some_and(|m| m.get(SOPS_KEY).is_some()))
 }
 
+/// A leaf of an encrypted file that its rule encrypts but that holds no `ENC[…]` value (typically a
+/// value added in plain text after the file was encrypted). Carries where it is, never the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlainLeaf {
+    /// Key path for messages: `a.items[2].b`.
+    pub path: String,
+    /// Byte range in the source text, for stores that keep positions (YAML).
+    pub span: Option<(usize, usize)>,
+    /// The leaf is a comment (under a comment rule) rather than a value.
+    pub comment: bool,
+}
+
+/// Every leaf of `tree` that `rule` encrypts but that is not an `ENC[…]` value, in walk order. Needs
+/// no key: this is the structural half of validating a sops file. Empty strings are left out, as
+/// [`encrypt`] leaves them plain.
+pub fn plain_leaves(
+    tree: &Tree,
+    rule: &crate::rules::EncryptionRule,
+) -> Result<Vec<PlainLeaf>, Error> {
+    let rule = rule.compile()?;
+    let is_enc = |s: &str| s.starts_with("ENC[") && s.ends_with(']');
+    let mut copy = tree.clone();
+    let leaves = collect_leaves(&mut copy, &rule);
+    let mut out = Vec::new();
+    for leaf in leaves.iter().filter(|l| l.encrypted) {
+        let (plain, span, comment) = match &leaf.target {
+            LeafRef::Value(s) => {
+                let plain = match &s.value {
+                    Value::Null => false,
+                    Value::Str(v) => !v.is_empty() && !is_enc(v),
+                    Value::Bytes(b) => !b.is_empty(),
+                    _ => true,
+                };
+                (plain, s.origin.map(|o| o.span), false)
+            }
+            LeafRef::Comment(c) => (
+                !c.text.is_empty() && !is_enc(&c.text),
+                c.origin.map(|o| o.span),
+                true,
+            ),
+        };
+        if plain {
+            out.push(PlainLeaf {
+                path: leaf.display_path(),
+                span,
+                comment,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// Go's `time.Time.Format(time.RFC3339)` of a parsed RFC 3339 string (fraction dropped, `Z` for a
 /// zero offset): the AAD of the MAC.
 pub fn mac_aad(last_modified: &str) -> Result<String, Error> {

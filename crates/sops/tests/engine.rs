@@ -543,3 +543,33 @@ fn yaml_version_is_read_as_written() {
         );
     }
 }
+
+#[test]
+fn plain_leaves_names_values_left_plain_where_the_rule_encrypts() {
+    let key = DataKey::generate();
+    let yaml = store_for(Format::Yaml);
+    let mut tree = yaml
+        .parse(b"kind: Secret\ndata:\n  password: s3cret\n  empty: \"\"\nnote: public\n")
+        .unwrap();
+    let mut meta = Metadata {
+        rule: EncryptionRule::EncryptedRegex("^data$".into()),
+        ..meta()
+    };
+    engine::encrypt(&mut tree, &key, &mut meta, &EncryptOptions::default()).unwrap();
+    assert_eq!(engine::plain_leaves(&tree, &meta.rule).unwrap(), vec![]);
+    // Added by hand after encryption: plain, and the rule encrypts it.
+    let mut text = String::from_utf8(yaml.emit(&tree).unwrap()).unwrap();
+    text = text.replace("data:\n", "data:\n  added: plain-canary\n");
+    let tree = yaml.parse(text.as_bytes()).unwrap();
+    let plain = engine::plain_leaves(&tree, &meta.rule).unwrap();
+    assert_eq!(plain.len(), 1, "{text}");
+    assert_eq!(plain[0].path, "data.added");
+    assert!(!plain[0].comment);
+    let (start, end) = plain[0].span.expect("YAML keeps positions");
+    assert_eq!(&text[start..end], "plain-canary");
+    assert!(!format!("{plain:?}").contains("canary"));
+    // Under a rule that encrypts everything, `note` counts too.
+    let all = engine::plain_leaves(&tree, &EncryptionRule::default()).unwrap();
+    let paths: Vec<&str> = all.iter().map(|l| l.path.as_str()).collect();
+    assert_eq!(paths, ["kind", "data.added", "note"]);
+}

@@ -1,4 +1,4 @@
-//! Upstream sops 3.13.3 and we agree on age `enc` both ways, X25519 and post-quantum: sops
+//! Upstream sops 3.11 and we agree on age `enc` both ways, X25519 and post-quantum: sops
 //! encrypts a file to our recipient, we unwrap its data key with our identity; then we replace
 //! sops' `enc` by our own wrapping of that same key and `sops -d` decrypts the file.
 

@@ -1,4 +1,4 @@
-//! The YAML store against upstream sops (3.13.3, found at `$SIGNET_SOPS` or
+//! The YAML store against upstream sops (3.11, found at `$SIGNET_SOPS` or
 //! `/root/.cache/signet/bin/sops`, with Go age's `age-keygen`): values are typed as sops types
 //! them, and a tree rendered fresh is byte for byte what sops (yaml.v3) writes.
 

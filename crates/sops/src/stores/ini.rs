@@ -219,8 +219,8 @@ impl Store for IniStore {
     }
 
     /// sops' INI `EmitValue` is Go's `json.Marshal` of its tree value: compact JSON, where a map
-    /// is the list of its `{"Key":…,"Value":…}` items, a comment is `{"Value":…,"Inline":false}`
-    /// and an empty list `null`.
+    /// is the list of its `{"Key":…,"Value":…}` items, a comment is `{"Value":…}` and an empty
+    /// list `null`.
     fn emit_value(&self, node: &Node) -> Result<Vec<u8>, Error> {
         let mut out = String::new();
         go_marshal(node, &mut out);
@@ -415,11 +415,10 @@ fn index_keys(section: &Map) -> HashMap<String, usize> {
 /// Go's `json.Marshal` of sops' in-memory value for `node` (see [`IniStore::emit_value`]).
 fn go_marshal(node: &Node, out: &mut String) {
     use crate::stores::json::{write_json_string, write_scalar};
-    // sops ≥ 3.13's Comment has an `Inline` field, false for every comment its stores read.
     let comment = |text: &str, out: &mut String| {
         out.push_str("{\"Value\":");
         write_json_string(text, out);
-        out.push_str(",\"Inline\":false}");
+        out.push('}');
     };
     match node {
         Node::Scalar(s) => write_scalar(&s.value, out),

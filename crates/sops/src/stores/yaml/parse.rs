@@ -1494,4 +1494,69 @@ mod tests {
             assert_eq!(plain, input);
         }
     }
+
+    /// Found by the `sops_roundtrip` fuzz target: a plain scalar wrapped as libyaml wraps it
+    /// (`apiVersion: …` / `  - `) is encrypted as a `>2-` folded block, so that decryption can
+    /// wrap it again; the blank after the scalar (the file ended in `- `) stayed after the
+    /// block's content, where it is content: `ENC[…] ` did not decrypt ("missing closing `]`"),
+    /// in sops neither. Such blanks go now; and a comment (or a blank line) indented as far as
+    /// the block's content after the scalar would be content too: then the value is written as
+    /// a plain `ENC[…]` (and decrypted to one line).
+    #[test]
+    fn wrapped_plain_scalar_encrypts_without_blanks_after_its_block() {
+        let crash =
+            include_str!("../../../tests/fixtures/yaml-crash-plain-multiline-trailing-dash.yaml");
+        let wrapped = "aaaaaaaaaa bbbbbbbbbbbb cccccccccccc dddddddddddd eeeeeeeeeee ffffffffffff \
+                       gggggggggggg\n  hhhhhhhhhhh iiii";
+        let no_blank_after_enc = |written: &str| {
+            assert!(
+                !written
+                    .lines()
+                    .any(|l| l.contains("ENC[") && l.ends_with([' ', '\t'])),
+                "{written}"
+            );
+        };
+        // The marker is written, and decryption gives the wrapped scalar back, without the
+        // blanks that followed it.
+        for (input, decrypted) in [
+            (crash.to_owned(), crash.trim_end().to_owned()),
+            (format!("k: {wrapped}   \n"), format!("k: {wrapped}\n")),
+            (
+                format!("k: {wrapped}\t \nj: v\n"),
+                format!("k: {wrapped}\nj: v\n"),
+            ),
+            (format!("k: {wrapped} "), format!("k: {wrapped}")),
+            (format!("k: {wrapped} \r\n"), format!("k: {wrapped}\r\n")),
+            (format!("k: {wrapped}\n"), format!("k: {wrapped}\n")),
+            (
+                format!("k: {wrapped}\n  \nj: v\n"),
+                format!("k: {wrapped}\n  \nj: v\n"),
+            ),
+            (
+                format!("k: {wrapped}\n# c\n"),
+                format!("k: {wrapped}\n# c\n"),
+            ),
+        ] {
+            let (written, plain) = encrypt_read_back(&input);
+            assert!(written.contains(": >2-\n"), "{written}");
+            no_blank_after_enc(&written);
+            assert_eq!(plain, decrypted);
+        }
+        // What would join the block: no marker.
+        for input in [
+            format!("k: {wrapped}\n  # c\n"),
+            format!("k: {wrapped}\n    # c\nj: v\n"),
+            format!("k: {wrapped}\n   \nj: v\n"),
+            format!("k: {wrapped}\n  \t# c\nj: v\n"),
+            format!("k: {wrapped}\n\n  # c\nj: v\n"),
+        ] {
+            let (written, plain) = encrypt_read_back(&input);
+            assert!(!written.contains(">2-"), "{written}");
+            no_blank_after_enc(&written);
+            assert_eq!(
+                plain,
+                input.replace("gggggggggggg\n  hhh", "gggggggggggg hhh")
+            );
+        }
+    }
 }

@@ -329,6 +329,9 @@ impl<'a> Splicer<'a> {
                 None | Some(b'\n' | b'\r') if spaces > indent => return true,
                 None | Some(b'\n' | b'\r') => q = next,
                 Some(b'#') => return spaces >= indent,
+                // A tab where the block's indentation is expected: yaml.v3 refuses the block
+                // ("found a tab character where an indentation space is expected").
+                Some(b'\t') => return true,
                 Some(_) => return false,
             }
         }
@@ -429,7 +432,12 @@ impl<'a> Splicer<'a> {
         }
         let lines: Vec<&str> = span.split('\n').collect();
         let cont = lines[1].len() - lines[1].trim_start_matches(' ').len();
-        if lines.iter().any(|l| l.trim().is_empty()) || cont <= col || cont - col > 9 {
+        if lines.iter().any(|l| l.trim().is_empty())
+            || cont <= col
+            || cont - col > 9
+            || self.comment_would_join_block(end, cont)
+        {
+            // (A comment indented to the content below it would be read as content.)
             return false;
         }
         let original = lines.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ");
@@ -441,6 +449,13 @@ impl<'a> Splicer<'a> {
             return false;
         }
         let text = format!(">{}-\n{}{}", cont - col, " ".repeat(cont), v);
+        // Blanks after the plain scalar were nothing; after a block's content they would end
+        // its value (`ENC[…] ` no longer parses as an encrypted value): they go.
+        let b = self.bytes();
+        let mut end = end;
+        while end < b.len() && matches!(b[end], b' ' | b'\t') {
+            end += 1;
+        }
         self.edit(start, end, text);
         true
     }

@@ -28,6 +28,8 @@
 //!   to RFC 3339, integers beyond 64 bits become floats as in yaml.v3);
 //! - a folded (`>`) block holding several lines, or a quoted scalar folded over several lines,
 //!   comes back as a literal block or a one-line quoted scalar;
+//! - what yaml.v3 refuses about document markers is refused too (asserted in `parse.rs`): a `...`
+//!   end marker before any document, and a document after `...` without `---`;
 //! - a keep-chomped block (`|+`) whose trailing empty lines end a nested block can gain a line
 //!   break;
 //! - comments inside a flow collection that has to be rewritten (an entry added or removed) are

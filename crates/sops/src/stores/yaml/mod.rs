@@ -17,6 +17,9 @@
 //!   value (commas, brackets); it is written `!!str 'ENC[…]'` and the tag says "was plain";
 //! - a plain scalar wrapped over several lines exactly as libyaml wraps at width 80 (kubebuilder
 //!   CRDs) is written as a `>N-` folded block; decrypted under such a header it is wrapped again.
+//!   Blanks after such a scalar are dropped (after the block's content they would be content);
+//!   when a comment or blank line below it is indented as far as the block's content would be,
+//!   the value is written as a plain `ENC[…]` instead (and comes back on one line).
 //!
 //! Known divergences (asserted in `tests/yaml_roundtrip.rs` unless noted):
 //! - an alias (`*a`, `<<: *a`) whose value changes is written out in full: sops keeps a separate
@@ -25,6 +28,8 @@
 //!   to RFC 3339, integers beyond 64 bits become floats as in yaml.v3);
 //! - a folded (`>`) block holding several lines, or a quoted scalar folded over several lines,
 //!   comes back as a literal block or a one-line quoted scalar;
+//! - what yaml.v3 refuses about document markers is refused too (asserted in `parse.rs`): a `...`
+//!   end marker before any document, and a document after `...` without `---`;
 //! - a keep-chomped block (`|+`) whose trailing empty lines end a nested block can gain a line
 //!   break;
 //! - comments inside a flow collection that has to be rewritten (an entry added or removed) are

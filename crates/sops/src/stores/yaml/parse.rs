@@ -828,6 +828,16 @@ impl<'s> Builder<'s> {
             flow_nesting_limit: self.limits.max_depth + 1100,
             block_nesting_limit: self.limits.max_depth + 1100,
         };
+        if let Some(at) = end_marker_before_any_document(src) {
+            return Err(self.err(
+                at,
+                "a document end marker `...` before any document (yaml.v3 refuses it: \
+                 \"did not find expected node content\")",
+            ));
+        }
+        // Whether the last document was ended by `...`: yaml.v3 wants the next one to start
+        // with `---` ("did not find expected <document start>").
+        let mut ended_by_marker = false;
         for item in Parser::new_from_str_with_options(src, opts) {
             let (event, span) = item.map_err(|e| {
                 let m = e.marker();
@@ -842,12 +852,20 @@ impl<'s> Builder<'s> {
                 Event::StreamStart | Event::StreamEnd | Event::Anchor(..) => {}
                 Event::Comment(text, placement) => self.on_comment(&text, placement, (s, e)),
                 Event::DocumentStart(explicit, _) => {
+                    if ended_by_marker && !explicit {
+                        return Err(self.err(
+                            s,
+                            "a document after a `...` end marker must start with `---` \
+                             (yaml.v3 refuses it: \"did not find expected <document start>\")",
+                        ));
+                    }
                     self.doc = Some(DocState {
                         start: Some(s).filter(|_| explicit),
                         root: None,
                     });
                 }
                 Event::DocumentEnd => {
+                    ended_by_marker = src[s..e.max(s)].starts_with("...");
                     let end = if e > s {
                         e
                     } else {
@@ -1177,6 +1195,27 @@ fn extend_origin(origin: &mut Option<Origin>, span: Option<(usize, usize)>) {
     }
 }
 
+/// Where a `...` document end marker stands before the first document, if one does (only blank
+/// and comment lines before it). yaml.v3 reads the first document as implicit and takes such a
+/// marker for its missing content, so sops refuses the file; granit-parser skips the marker.
+fn end_marker_before_any_document(src: &str) -> Option<usize> {
+    let mut at = 0;
+    for line in src.split_inclusive('\n') {
+        let body = line.trim_start_matches([' ', '\t']);
+        if body.is_empty() || body.starts_with(['#', '\n', '\r']) {
+            at += line.len();
+            continue;
+        }
+        let marker = line.starts_with("...")
+            && matches!(
+                line.as_bytes().get(3),
+                None | Some(b' ' | b'\t' | b'\n' | b'\r')
+            );
+        return marker.then_some(at);
+    }
+    None
+}
+
 fn byte_range(span: &Span) -> (usize, usize) {
     let s = span.start.byte_offset().unwrap_or(0);
     let e = span.end.byte_offset().unwrap_or(s);
@@ -1492,6 +1531,163 @@ mod tests {
             assert_eq!(out, input);
             let (_, plain) = encrypt_read_back(input);
             assert_eq!(plain, input);
+        }
+    }
+
+    /// Found by the `store_yaml` fuzz target (CR line breaks, `#eess` / `...` / a flow sequence
+    /// `[? !<tab>, !hc_vaultj]`): granit-parser skips a `...` end marker before any document,
+    /// and the flow sequence's span starts at the comment above the marker; looking for its `[`
+    /// from there, the store stopped at the marker, took the sequence for a block one, and wrote
+    /// it without its brackets and commas, which did not parse again. yaml.v3 takes such a
+    /// marker for missing content ("did not find expected node content") and so sops refuses the
+    /// file, as Signet does now; also a document after `...` that does not start with `---`,
+    /// which yaml.v3 refuses too ("did not find expected <document start>").
+    #[test]
+    fn document_end_marker_before_a_document_is_refused_as_sops_refuses_it() {
+        let crash = include_bytes!("../../../tests/fixtures/yaml-crash-cr-flow-explicit-key.yaml");
+        let cases: [(&[u8], &str); 8] = [
+            (crash, "3:1"),
+            (b"...\nk: v\n", "1:1"),
+            (b"...", "1:1"),
+            (b"# c\n\n...\n[a]\n", "3:1"),
+            (b"...\n---\nk: v\n", "1:1"),
+            (b"  # c\r...\rk: v\r", "2:1"),
+            (b"k: v\n...\nj: w\n", "3:1"),
+            (b"k: v\n...\n# c\n...\n[a]\n", "5:1"),
+        ];
+        for (input, at) in cases {
+            match YamlStore::default().parse(input) {
+                Err(crate::Error::Parse {
+                    location, message, ..
+                }) => {
+                    assert_eq!(location, at, "{input:?}");
+                    assert!(message.contains("`...`"), "{message}");
+                }
+                other => panic!("{input:?}: {other:?}"),
+            }
+        }
+        let store = YamlStore::default();
+        for input in [
+            "k: v\n...\n---\nj: w\n",
+            "k: v\n...\n# c\n",
+            "k: v\n# d\n...\n# c\n---\nj: w\n...\n",
+            "k: v\n# c\n---\nj: w\n",
+            "k: v\n...\n...\n",
+            "---\na: 1\n...\n---\n# c\nb: 2\n",
+            "k: ...\n",
+            "k: |\n  ...\n",
+            "....: v\n",
+        ] {
+            let tree = store.parse(input.as_bytes()).expect(input);
+            let out = String::from_utf8(store.emit(&tree).unwrap()).unwrap();
+            assert_eq!(out, input);
+            let (written, plain) = encrypt_read_back(input);
+            assert_eq!(plain, input);
+            // Each document's `sops` key stands before its `...`, not in a document of its own.
+            assert_eq!(
+                written.matches("\nsops:\n").count(),
+                tree.documents.len(),
+                "{written}"
+            );
+        }
+    }
+
+    /// The same crash with `---` for `...` (which yaml.v3 reads): the flow collection under the
+    /// head comment and the document marker is written back as it was.
+    #[test]
+    fn flow_collection_after_a_comment_and_a_document_marker_stays_flow() {
+        let crash = include_bytes!("../../../tests/fixtures/yaml-crash-cr-flow-explicit-key.yaml");
+        let crash = String::from_utf8(crash.to_vec())
+            .unwrap()
+            .replace("...", "---");
+        let store = YamlStore::default();
+        for input in [
+            crash.as_str(),
+            "# c\n---\n[a]\n",
+            "# c\n--- [a, b]\n",
+            "a: 1\n...\n# c\n---\n[a]\n",
+            "# c\n---\n# d\n{a: b}\n",
+            "# c\n--- !t\n[a]\n",
+        ] {
+            let tree = store.parse(input.as_bytes()).expect(input);
+            let out = store.emit(&tree).unwrap();
+            assert_eq!(
+                String::from_utf8(out.clone()).unwrap(),
+                input.replace('\r', "\n")
+            );
+            let again = store.parse(&out).expect("what the store wrote parses");
+            let data = |t: &crate::Tree| -> Vec<Vec<u8>> {
+                t.documents
+                    .iter()
+                    .map(|d| crate::stores::json::JsonStore.emit_value(&d.root).unwrap())
+                    .collect()
+            };
+            assert_eq!(data(&again), data(&tree), "{input:?}");
+        }
+    }
+
+    /// Found by the `sops_roundtrip` fuzz target: a plain scalar wrapped as libyaml wraps it
+    /// (`apiVersion: …` / `  - `) is encrypted as a `>2-` folded block, so that decryption can
+    /// wrap it again; the blank after the scalar (the file ended in `- `) stayed after the
+    /// block's content, where it is content: `ENC[…] ` did not decrypt ("missing closing `]`"),
+    /// in sops neither. Such blanks go now; and a comment (or a blank line) indented as far as
+    /// the block's content after the scalar would be content too: then the value is written as
+    /// a plain `ENC[…]` (and decrypted to one line).
+    #[test]
+    fn wrapped_plain_scalar_encrypts_without_blanks_after_its_block() {
+        let crash =
+            include_str!("../../../tests/fixtures/yaml-crash-plain-multiline-trailing-dash.yaml");
+        let wrapped = "aaaaaaaaaa bbbbbbbbbbbb cccccccccccc dddddddddddd eeeeeeeeeee ffffffffffff \
+                       gggggggggggg\n  hhhhhhhhhhh iiii";
+        let no_blank_after_enc = |written: &str| {
+            assert!(
+                !written
+                    .lines()
+                    .any(|l| l.contains("ENC[") && l.ends_with([' ', '\t'])),
+                "{written}"
+            );
+        };
+        // The marker is written, and decryption gives the wrapped scalar back, without the
+        // blanks that followed it.
+        for (input, decrypted) in [
+            (crash.to_owned(), crash.trim_end().to_owned()),
+            (format!("k: {wrapped}   \n"), format!("k: {wrapped}\n")),
+            (
+                format!("k: {wrapped}\t \nj: v\n"),
+                format!("k: {wrapped}\nj: v\n"),
+            ),
+            (format!("k: {wrapped} "), format!("k: {wrapped}")),
+            (format!("k: {wrapped} \r\n"), format!("k: {wrapped}\r\n")),
+            (format!("k: {wrapped}\n"), format!("k: {wrapped}\n")),
+            (
+                format!("k: {wrapped}\n  \nj: v\n"),
+                format!("k: {wrapped}\n  \nj: v\n"),
+            ),
+            (
+                format!("k: {wrapped}\n# c\n"),
+                format!("k: {wrapped}\n# c\n"),
+            ),
+        ] {
+            let (written, plain) = encrypt_read_back(&input);
+            assert!(written.contains(": >2-\n"), "{written}");
+            no_blank_after_enc(&written);
+            assert_eq!(plain, decrypted);
+        }
+        // What would join the block: no marker.
+        for input in [
+            format!("k: {wrapped}\n  # c\n"),
+            format!("k: {wrapped}\n    # c\nj: v\n"),
+            format!("k: {wrapped}\n   \nj: v\n"),
+            format!("k: {wrapped}\n  \t# c\nj: v\n"),
+            format!("k: {wrapped}\n\n  # c\nj: v\n"),
+        ] {
+            let (written, plain) = encrypt_read_back(&input);
+            assert!(!written.contains(">2-"), "{written}");
+            no_blank_after_enc(&written);
+            assert_eq!(
+                plain,
+                input.replace("gggggggggggg\n  hhh", "gggggggggggg hhh")
+            );
         }
     }
 }

@@ -225,11 +225,16 @@ impl<'a> Splicer<'a> {
 
     /// Where a flow collection's `{` or `[` is. Its span may start earlier: the head comments
     /// above it are its entries (`# c` / `{a: b}`: sops decrypts them with its path), and its
-    /// properties (`! # c` / `[a]`) may stand before them.
+    /// properties (`! # c` / `[a]`) may stand before them, and so may a document marker when
+    /// the comments stand before it (`# c` / `---` / `[a]`).
     fn flow_open(&self, o: &Origin) -> Option<usize> {
         let b = self.bytes();
         let mut p = o.span.0;
         while p < o.span.1 {
+            if self.document_marker_at(p) {
+                p += 3;
+                continue;
+            }
             match b[p] {
                 b' ' | b'\t' | b'\n' | b'\r' => p += 1,
                 b'#' => p = self.after_line(p),
@@ -241,6 +246,27 @@ impl<'a> Splicer<'a> {
                 b'{' | b'[' => return Some(p),
                 _ => return None,
             }
+        }
+        None
+    }
+
+    /// Whether a document marker (`---` or `...`, at the start of a line and followed by a blank,
+    /// a line break or the end) starts at `p`.
+    fn document_marker_at(&self, p: usize) -> bool {
+        let b = self.bytes();
+        (p == 0 || b[p - 1] == b'\n')
+            && (b[p..].starts_with(b"---") || b[p..].starts_with(b"..."))
+            && matches!(b.get(p + 3), None | Some(b' ' | b'\t' | b'\n' | b'\r'))
+    }
+
+    /// The start of the first document marker line after the line holding `a` and before `b`.
+    fn marker_between(&self, a: usize, b: usize) -> Option<usize> {
+        let mut p = self.after_line(a);
+        while p < b {
+            if self.document_marker_at(p) {
+                return Some(p);
+            }
+            p = self.after_line(p);
         }
         None
     }
@@ -329,6 +355,9 @@ impl<'a> Splicer<'a> {
                 None | Some(b'\n' | b'\r') if spaces > indent => return true,
                 None | Some(b'\n' | b'\r') => q = next,
                 Some(b'#') => return spaces >= indent,
+                // A tab where the block's indentation is expected: yaml.v3 refuses the block
+                // ("found a tab character where an indentation space is expected").
+                Some(b'\t') => return true,
                 Some(_) => return false,
             }
         }
@@ -429,7 +458,12 @@ impl<'a> Splicer<'a> {
         }
         let lines: Vec<&str> = span.split('\n').collect();
         let cont = lines[1].len() - lines[1].trim_start_matches(' ').len();
-        if lines.iter().any(|l| l.trim().is_empty()) || cont <= col || cont - col > 9 {
+        if lines.iter().any(|l| l.trim().is_empty())
+            || cont <= col
+            || cont - col > 9
+            || self.comment_would_join_block(end, cont)
+        {
+            // (A comment indented to the content below it would be read as content.)
             return false;
         }
         let original = lines.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ");
@@ -441,6 +475,13 @@ impl<'a> Splicer<'a> {
             return false;
         }
         let text = format!(">{}-\n{}{}", cont - col, " ".repeat(cont), v);
+        // Blanks after the plain scalar were nothing; after a block's content they would end
+        // its value (`ENC[…] ` no longer parses as an encrypted value): they go.
+        let b = self.bytes();
+        let mut end = end;
+        while end < b.len() && matches!(b[end], b' ' | b'\t') {
+            end += 1;
+        }
         self.edit(start, end, text);
         true
     }
@@ -838,6 +879,7 @@ impl<'a> Splicer<'a> {
         };
         let child = (base + self.step).max(col + 1);
         let mut last_end: Option<usize> = None;
+        let mut last_pair_end: Option<usize> = None;
         let mut spans = Vec::with_capacity(m.entries.len());
         for e in &m.entries {
             match e {
@@ -845,6 +887,7 @@ impl<'a> Splicer<'a> {
                     Some(po) => {
                         spans.push(po.span);
                         last_end = Some(last_end.map_or(po.span.1, |l| l.max(po.span.1)));
+                        last_pair_end = Some(last_pair_end.map_or(po.span.1, |l| l.max(po.span.1)));
                         if node_origin(&p.value).is_some_and(|vo| {
                             self.is_flow(&vo) || !only_comments(&p.value) || !dirty(&p.value)
                         }) {
@@ -866,7 +909,16 @@ impl<'a> Splicer<'a> {
                             origin: None,
                         };
                         self.fresh.block_map(&mut out, &one, col, col, false);
-                        self.insert_lines(last_end, o.span.0, out);
+                        // Comments after a `...` end marker belong to the document it ends (in
+                        // yaml.v3 too), but a key after the marker would start a document
+                        // without `---`, which yaml.v3 refuses: the key goes before the marker.
+                        match last_pair_end
+                            .zip(last_end)
+                            .and_then(|(a, b)| self.marker_between(a, b))
+                        {
+                            Some(marker) => self.edit(marker, marker, out),
+                            None => self.insert_lines(last_end, o.span.0, out),
+                        }
                     }
                 },
                 MapEntry::Comment(c) => match c.origin {

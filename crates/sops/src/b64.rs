@@ -50,7 +50,7 @@ pub(crate) fn encode_into(input: &[u8], out: &mut Vec<u8>) {
 /// Decodes padded standard base64; `None` for anything `base64`'s `STANDARD` engine refuses.
 pub(crate) fn decode(s: &str) -> Option<Vec<u8>> {
     let s = s.as_bytes();
-    if s.len() % 4 != 0 {
+    if !s.len().is_multiple_of(4) {
         return None;
     }
     let pad = if s.ends_with(b"==") {

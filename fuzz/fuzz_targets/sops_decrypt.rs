@@ -23,7 +23,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     for ignore_mac in [false, true] {
-        let opts = DecryptOptions { ignore_mac };
+        let opts = DecryptOptions {
+            ignore_mac,
+            ..DecryptOptions::default()
+        };
         if let Ok(opened) = decryptor.clone().decrypt(key.clone(), opts) {
             let _ = store.emit(&opened.tree);
         }

@@ -155,7 +155,7 @@ struct Opened {
 }
 
 /// Reads and decrypts a file.
-fn open(input: &InputArgs, ignore_mac: bool) -> CliResult<Opened> {
+fn open(input: &InputArgs, opts: DecryptOptions) -> CliResult<Opened> {
     let file::Encrypted {
         input,
         format,
@@ -163,7 +163,7 @@ fn open(input: &InputArgs, ignore_mac: bool) -> CliResult<Opened> {
     } = file::load_encrypted(input)?;
     let name = input.display_name();
     let doc = decryptor
-        .open(&keys::keyring(), DecryptOptions { ignore_mac })
+        .open(&keys::keyring(), opts)
         .map_err(|e| match e {
             OpenError::Key(e) => keys::no_data_key(&name, e),
             OpenError::Document(e) => engine_error(&name, e),
@@ -249,7 +249,13 @@ pub fn encrypt(cmd: EncryptCmd) -> CliResult {
 
 /// `signet decrypt`.
 pub fn decrypt(cmd: DecryptCmd) -> CliResult {
-    let opened = open(&cmd.input, cmd.decrypt.ignore_mac)?;
+    let opened = open(
+        &cmd.input,
+        DecryptOptions {
+            ignore_mac: cmd.decrypt.ignore_mac,
+            ..DecryptOptions::default()
+        },
+    )?;
     let name = opened.input.display_name();
     let format = opened.format;
     let tree = opened.doc.tree;
@@ -287,7 +293,14 @@ pub fn edit(cmd: EditCmd) -> CliResult {
     if !path.exists() {
         return edit_new(cmd, path);
     }
-    let opened = open(&cmd.input, cmd.ignore_mac)?;
+    // Re-encrypted with the IVs of unchanged values, so they stay byte-identical.
+    let opened = open(
+        &cmd.input,
+        DecryptOptions {
+            ignore_mac: cmd.ignore_mac,
+            remember_ivs: true,
+        },
+    )?;
     let name = opened.input.display_name();
     let format = opened.format;
     let store = file::store(format, None);
@@ -426,7 +439,13 @@ fn modify(
         input_type,
         ..InputArgs::file(file)
     };
-    let opened = open(&input, false)?;
+    let opened = open(
+        &input,
+        DecryptOptions {
+            remember_ivs: true,
+            ..DecryptOptions::default()
+        },
+    )?;
     let name = opened.input.display_name();
     let mut tree = opened.doc.tree.clone();
     let root = &mut tree
@@ -595,7 +614,7 @@ pub(crate) fn strip_origins(node: Node) -> Node {
 
 /// `signet exec-env`.
 pub fn exec_env(cmd: ExecEnvCmd) -> CliResult {
-    let opened = open(&InputArgs::file(&cmd.file), false)?;
+    let opened = open(&InputArgs::file(&cmd.file), DecryptOptions::default())?;
     let mut vars = Vec::new();
     for doc in &opened.doc.tree.documents {
         if let Node::Map(m) = &doc.root {
@@ -615,7 +634,7 @@ pub fn exec_env(cmd: ExecEnvCmd) -> CliResult {
 
 /// `signet exec-file`.
 pub fn exec_file(cmd: ExecFileCmd) -> CliResult {
-    let opened = open(&InputArgs::file(&cmd.file), false)?;
+    let opened = open(&InputArgs::file(&cmd.file), DecryptOptions::default())?;
     let name = opened.input.display_name();
     let format = cmd.output_type.map(Format::from).unwrap_or(opened.format);
     let mut tree = opened.doc.tree.clone();

@@ -104,8 +104,9 @@ pub fn load_tree(args: &InputArgs) -> CliResult<Result<Loaded, (signet_sops::Err
             ));
         }
     };
-    let bytes = zeroize::Zeroizing::new(input.read()?);
-    let tree = match store(format, None).parse(&bytes) {
+    // Handed to the store, which keeps it as the tree's source (YAML) or wipes it after parsing.
+    let bytes = input.read()?;
+    let tree = match store(format, None).parse_owned(bytes) {
         Ok(tree) => tree,
         Err(e) => return Ok(Err((e, input.display_name()))),
     };

@@ -16,8 +16,6 @@
 use aes_gcm::aead::consts::U32;
 use aes_gcm::aes::Aes256;
 use aes_gcm::{AeadInOut, AesGcm, KeyInit, Nonce, Tag};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use zeroize::Zeroizing;
 
 use crate::tree::Value;
@@ -133,8 +131,7 @@ impl EncryptedValue {
             return Err(bad("unexpected extra field"));
         }
         let decode = |name: &str, v: &str| {
-            B64.decode(v)
-                .map_err(|_| bad(&format!("`{name}` is not valid base64")))
+            crate::b64::decode(v).ok_or_else(|| bad(&format!("`{name}` is not valid base64")))
         };
         let data = decode("data", data_b64)?;
         let iv = decode("iv", iv_b64)?;
@@ -154,14 +151,30 @@ impl EncryptedValue {
 
     /// Writes the value back in sops' form.
     pub fn render(&self) -> String {
-        format!(
-            "ENC[AES256_GCM,data:{},iv:{},tag:{},type:{}]",
-            B64.encode(&self.data),
-            B64.encode(&self.iv),
-            B64.encode(self.tag),
-            self.value_type.as_str()
-        )
+        render_parts(&self.data, &self.iv, &self.tag, self.value_type)
     }
+}
+
+/// `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]`, written into one buffer of the exact size.
+fn render_parts(data: &[u8], iv: &[u8], tag: &[u8; TAG_LEN], ty: ValueType) -> String {
+    use crate::b64::{encode_into, encoded_len};
+    let mut out = Vec::with_capacity(
+        "ENC[AES256_GCM,data:,iv:,tag:,type:]".len()
+            + encoded_len(data.len())
+            + encoded_len(iv.len())
+            + encoded_len(TAG_LEN)
+            + ty.as_str().len(),
+    );
+    out.extend_from_slice(b"ENC[AES256_GCM,data:");
+    encode_into(data, &mut out);
+    out.extend_from_slice(b",iv:");
+    encode_into(iv, &mut out);
+    out.extend_from_slice(b",tag:");
+    encode_into(tag, &mut out);
+    out.extend_from_slice(b",type:");
+    out.extend_from_slice(ty.as_str().as_bytes());
+    out.push(b']');
+    String::from_utf8(out).expect("base64 and the type name are ASCII")
 }
 
 /// AES-256-GCM with sops' 32-byte nonce, keyed once and shared by all values of a file (`Sync`).
@@ -197,20 +210,14 @@ impl ValueCipher {
         value_type: ValueType,
         iv: &[u8; IV_LEN],
     ) -> String {
-        let mut buf = plaintext.to_vec();
+        // Plaintext until encrypted in place: wiped when dropped.
+        let mut buf = Zeroizing::new(plaintext.to_vec());
         let nonce = Nonce::<U32>::from(*iv);
         let tag = self
             .gcm
             .encrypt_inout_detached(&nonce, aad.as_bytes(), buf.as_mut_slice().into())
             .expect("plaintext within GCM limits");
-        let tag: [u8; TAG_LEN] = tag.into();
-        EncryptedValue {
-            data: buf,
-            iv: iv.to_vec(),
-            tag,
-            value_type,
-        }
-        .render()
+        render_parts(&buf, iv, &tag.into(), value_type)
     }
 
     /// Decrypts a parsed value. Fails with [`Error::DecryptFailed`] (naming `path`) when the tag does
@@ -221,23 +228,31 @@ impl ValueCipher {
         aad: &str,
         path: &str,
     ) -> Result<Zeroizing<Vec<u8>>, Error> {
-        let mut buf = Zeroizing::new(value.data.clone());
-        let tag = Tag::<aes_gcm::aead::consts::U16>::from(value.tag);
-        let result = if value.iv.len() == IV_LEN {
-            let nonce = Nonce::<U32>::try_from(value.iv.as_slice()).expect("length checked");
-            self.gcm
-                .decrypt_inout_detached(&nonce, aad.as_bytes(), buf.as_mut_slice().into(), &tag)
-        } else {
-            // Other IV lengths are legal in sops' reader (Go sizes the GCM to the IV); none is
-            // written by any sops version, so refuse rather than carry a second cipher around.
-            return Err(Error::MalformedEncValue {
+        self.open_owned(value.clone(), aad, path)
+    }
+
+    /// [`ValueCipher::open`] that decrypts in the value's own buffer (no copy of the ciphertext).
+    pub fn open_owned(
+        &self,
+        value: EncryptedValue,
+        aad: &str,
+        path: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let EncryptedValue { data, iv, tag, .. } = value;
+        let mut buf = Zeroizing::new(data);
+        let tag = Tag::<aes_gcm::aead::consts::U16>::from(tag);
+        // Other IV lengths are legal in sops' reader (Go sizes the GCM to the IV); none is written
+        // by any sops version, so refuse rather than carry a second cipher around.
+        let nonce =
+            Nonce::<U32>::try_from(iv.as_slice()).map_err(|_| Error::MalformedEncValue {
                 path: path.to_owned(),
                 message: "iv is not 32 bytes".into(),
-            });
-        };
-        result.map_err(|_| Error::DecryptFailed {
-            path: path.to_owned(),
-        })?;
+            })?;
+        self.gcm
+            .decrypt_inout_detached(&nonce, aad.as_bytes(), buf.as_mut_slice().into(), &tag)
+            .map_err(|_| Error::DecryptFailed {
+                path: path.to_owned(),
+            })?;
         Ok(buf)
     }
 
@@ -263,11 +278,9 @@ impl ValueCipher {
             return Ok((Value::Str(String::new()), ValueType::Str));
         }
         let parsed = EncryptedValue::parse(ciphertext, path)?;
-        let plain = self.open(&parsed, aad, path)?;
-        Ok((
-            typed_value(&plain, parsed.value_type, path)?,
-            parsed.value_type,
-        ))
+        let ty = parsed.value_type;
+        let plain = self.open_owned(parsed, aad, path)?;
+        Ok((typed_value_owned(plain, ty, path)?, ty))
     }
 }
 
@@ -290,6 +303,21 @@ pub fn plaintext_of(value: &Value) -> Option<(Zeroizing<Vec<u8>>, ValueType)> {
         Value::Bytes(b) => (b.clone(), ValueType::Str),
     };
     Some((Zeroizing::new(bytes), ty))
+}
+
+/// Calls `f` with what [`plaintext_of`] returns, borrowing the bytes of strings and bytes instead
+/// of copying them (the MAC hashes every value). `None` for null.
+pub fn with_plaintext<R>(value: &Value, f: impl FnOnce(&[u8], ValueType) -> R) -> Option<R> {
+    match value {
+        Value::Null => None,
+        Value::Str(s) => Some(f(s.as_bytes(), ValueType::Str)),
+        Value::Bytes(b) => Some(f(b, ValueType::Str)),
+        Value::Bool(b) => Some(f(
+            if *b { b"True" as &[u8] } else { b"False" },
+            ValueType::Bool,
+        )),
+        other => plaintext_of(other).map(|(bytes, ty)| f(&bytes, ty)),
+    }
 }
 
 /// Go's `strconv.FormatFloat(f, 'f', -1, 64)`: shortest round-trip digits, no exponent.
@@ -403,6 +431,23 @@ fn parse_go_bool(s: &str) -> Option<bool> {
         "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
         "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
         _ => None,
+    }
+}
+
+/// [`typed_value`] of a buffer it may keep: a string takes the buffer over instead of copying it.
+pub fn typed_value_owned(
+    mut plain: Zeroizing<Vec<u8>>,
+    ty: ValueType,
+    path: &str,
+) -> Result<Value, Error> {
+    match ty {
+        ValueType::Str => Ok(match String::from_utf8(std::mem::take(&mut *plain)) {
+            Ok(s) => Value::Str(s),
+            // binary-store data that is not UTF-8
+            Err(e) => Value::Bytes(e.into_bytes()),
+        }),
+        ValueType::Bytes => Ok(Value::Bytes(std::mem::take(&mut *plain))),
+        _ => typed_value(&plain, ty, path),
     }
 }
 

@@ -57,7 +57,8 @@ pub struct Opened {
     pub data_key: DataKey,
     /// Which master key of which group opened the data key (public names only).
     pub opened_by: Vec<String>,
-    /// IVs of the values, for [`engine::EncryptOptions::previous`].
+    /// IVs of the values, for [`engine::EncryptOptions::previous`] (empty unless
+    /// [`DecryptOptions::remember_ivs`]).
     pub previous: PreviousCiphertexts,
     /// `Some(true)`/`Some(false)`: the MAC was checked and matched / did not match (only possible
     /// with `ignore_mac`); `None`: there was no MAC.

@@ -49,6 +49,11 @@ pub struct EncryptOptions<'a> {
 pub struct DecryptOptions {
     /// Do not fail on a missing or mismatching MAC (`--ignore-mac`).
     pub ignore_mac: bool,
+    /// Fill [`Decrypted::previous`] (and [`crate::Opened::previous`]) with the IVs of the values,
+    /// for re-encrypting an edited tree with [`EncryptOptions::previous`]. Off, it stays empty:
+    /// remembering costs a SHA-256 over every plaintext and a map entry per value, which a plain
+    /// decrypt does not need.
+    pub remember_ivs: bool,
 }
 
 /// IVs of decrypted values, keyed by (path AAD, type, plaintext), for IV reuse on re-encryption.
@@ -117,25 +122,44 @@ struct Leaf<'a> {
     target: LeafRef<'a>,
     /// Path AAD, `a:b:`.
     aad: String,
-    /// Path for messages, with list indices: `a.items[2].b`.
+    /// Path for messages, with list indices: `a.items[2].b`; only filled by a walk that asks for
+    /// it ([`leaf_display_path`]): messages are rare, and the walk is per value.
     display: String,
     encrypted: bool,
 }
 
-impl Leaf<'_> {
-    /// Key path for messages: `a.items[2].b` (`<top level>` for the root).
-    fn display_path(&self) -> String {
-        if self.display.is_empty() {
-            "<top level>".to_owned()
-        } else {
-            self.display.clone()
-        }
+/// Key path for messages: `a.items[2].b` (`<top level>` for the root).
+fn display_path(display: &str) -> String {
+    if display.is_empty() {
+        "<top level>".to_owned()
+    } else {
+        display.to_owned()
+    }
+}
+
+/// The message path of the leaf at `ordinal` in walk order (an error found without it names it).
+fn leaf_display_path(tree: &mut Tree, rule: &RuleMatcher, ordinal: usize) -> String {
+    let leaves = walk_leaves(tree, rule, true);
+    leaves
+        .get(ordinal)
+        .map_or_else(String::new, |l| display_path(&l.display))
+}
+
+/// `e` naming the value at `path` (errors made while the path was not at hand carry none).
+fn at_path(e: Error, path: String) -> Error {
+    match e {
+        Error::MalformedEncValue { message, .. } => Error::MalformedEncValue { path, message },
+        Error::DecryptFailed { .. } => Error::DecryptFailed { path },
+        Error::BadPlaintextType { value_type, .. } => Error::BadPlaintextType { path, value_type },
+        other => other,
     }
 }
 
 struct Walker<'r> {
     rule: &'r RuleMatcher,
     path: Vec<String>,
+    /// Whether to build [`Leaf::display`].
+    want_display: bool,
     display: String,
     keys_matching: usize,
     /// Per map/sequence level: how many comments of the current comment run match.
@@ -144,10 +168,11 @@ struct Walker<'r> {
 }
 
 impl<'r> Walker<'r> {
-    fn new(rule: &'r RuleMatcher) -> Self {
+    fn new(rule: &'r RuleMatcher, want_display: bool) -> Self {
         Walker {
             rule,
             path: Vec::new(),
+            want_display,
             display: String::new(),
             keys_matching: 0,
             comment_levels: Vec::new(),
@@ -179,10 +204,18 @@ impl<'r> Walker<'r> {
         }
         out.push(Leaf {
             aad: self.aad(),
-            display: self.display.clone(),
+            display: self.display_text(),
             encrypted,
             target: LeafRef::Comment(c),
         });
+    }
+
+    fn display_text(&self) -> String {
+        if self.want_display {
+            self.display.clone()
+        } else {
+            String::new()
+        }
     }
 
     fn end_comment_run(&mut self) {
@@ -200,7 +233,7 @@ impl<'r> Walker<'r> {
                             .should_encrypt(self.keys_matching, self.comments_matching, false);
                     out.push(Leaf {
                         aad: self.aad(),
-                        display: self.display.clone(),
+                        display: self.display_text(),
                         encrypted,
                         target: LeafRef::Value(s),
                     });
@@ -224,10 +257,12 @@ impl<'r> Walker<'r> {
                     self.keys_matching += matches as usize;
                     self.path.push(p.key.clone());
                     let mark = self.display.len();
-                    if mark > 0 {
-                        self.display.push('.');
+                    if self.want_display {
+                        if mark > 0 {
+                            self.display.push('.');
+                        }
+                        self.display.push_str(&p.key);
                     }
-                    self.display.push_str(&p.key);
                     self.node(&mut p.value, out);
                     self.display.truncate(mark);
                     self.path.pop();
@@ -248,7 +283,10 @@ impl<'r> Walker<'r> {
                 SeqItem::Comment(c) => self.comment(c, out),
                 SeqItem::Node(n) => {
                     let mark = self.display.len();
-                    self.display.push_str(&format!("[{index}]"));
+                    if self.want_display {
+                        use std::fmt::Write as _;
+                        let _ = write!(self.display, "[{index}]");
+                    }
                     self.node(n, out);
                     self.display.truncate(mark);
                     index += 1;
@@ -263,9 +301,14 @@ impl<'r> Walker<'r> {
 
 /// Every leaf of every document in walk order (the `sops` key of a document root is skipped).
 fn collect_leaves<'a>(tree: &'a mut Tree, rule: &RuleMatcher) -> Vec<Leaf<'a>> {
+    walk_leaves(tree, rule, false)
+}
+
+/// [`collect_leaves`], with [`Leaf::display`] filled when `want_display`.
+fn walk_leaves<'a>(tree: &'a mut Tree, rule: &RuleMatcher, want_display: bool) -> Vec<Leaf<'a>> {
     let mut out = Vec::new();
     for doc in tree.documents.iter_mut() {
-        let mut w = Walker::new(rule);
+        let mut w = Walker::new(rule, want_display);
         match &mut doc.root {
             Node::Map(m) => w.map(m, &mut out, true),
             other => {
@@ -487,18 +530,6 @@ fn hex_upper(bytes: &[u8]) -> String {
     s
 }
 
-/// Runs `f` over `items`, in parallel when there are many.
-fn for_each_maybe_parallel<T: Send, R: Send>(
-    items: Vec<T>,
-    f: impl Fn(T) -> R + Sync + Send,
-) -> Vec<R> {
-    if items.len() >= PARALLEL_THRESHOLD {
-        items.into_par_iter().map(f).collect()
-    } else {
-        items.into_iter().map(f).collect()
-    }
-}
-
 /// Encrypts a plain tree in place: every leaf the rule selects becomes `ENC[…]` (comments too,
 /// unless the rule keeps them plain), the MAC is computed and stored, `lastmodified` set, and the
 /// metadata is inserted as the last key of every document.
@@ -530,53 +561,70 @@ pub fn encrypt(
     let rule = meta.rule.compile()?;
     let cipher = ValueCipher::new(key);
     let mac_only = meta.mac_only_encrypted;
-    let mut hasher = new_mac_hasher(mac_only);
-    let leaves = collect_leaves(tree, &rule);
-    // MAC over plaintext, in order.
-    for leaf in &leaves {
-        if let LeafRef::Value(s) = &leaf.target
-            && (!mac_only || leaf.encrypted)
-            && let Some((bytes, _)) = cipher::plaintext_of(&s.value)
-        {
-            hasher.update(&bytes[..]);
+    let mut leaves = collect_leaves(tree, &rule);
+    // The MAC over the plaintext, in order.
+    let mac_over = |leaves: &[Leaf<'_>]| {
+        let mut hasher = new_mac_hasher(mac_only);
+        for leaf in leaves {
+            if let LeafRef::Value(s) = &leaf.target
+                && (!mac_only || leaf.encrypted)
+            {
+                cipher::with_plaintext(&s.value, |bytes, _| hasher.update(bytes));
+            }
         }
-    }
-    let to_encrypt: Vec<Leaf<'_>> = leaves.into_iter().filter(|l| l.encrypted).collect();
+        hasher.finalize()
+    };
     let previous = opts.previous;
-    let results = for_each_maybe_parallel(to_encrypt, |leaf| -> Result<(), Error> {
+    // The ciphertext of one leaf (`None`: it stays as it is).
+    let seal_one = |leaf: &Leaf<'_>| -> Result<Option<String>, Error> {
+        if !leaf.encrypted {
+            return Ok(None);
+        }
         let seal = |bytes: &[u8], ty: ValueType| match previous
             .and_then(|p| p.lookup(&leaf.aad, ty, bytes))
         {
             Some(iv) => cipher.seal_with_iv(bytes, &leaf.aad, ty, iv),
             None => cipher.seal(bytes, &leaf.aad, ty),
         };
-        match leaf.target {
-            LeafRef::Value(s) => {
-                if let Some((bytes, ty)) = cipher::plaintext_of(&s.value)
-                    && !(bytes.is_empty() && matches!(ty, ValueType::Str | ValueType::Bytes))
-                {
-                    let enc = seal(&bytes, ty);
-                    s.set(Value::Str(enc));
-                }
-            }
+        match &leaf.target {
+            LeafRef::Value(s) => Ok(cipher::with_plaintext(&s.value, |bytes, ty| {
+                (!(bytes.is_empty() && matches!(ty, ValueType::Str | ValueType::Bytes)))
+                    .then(|| seal(bytes, ty))
+            })
+            .flatten()),
+            LeafRef::Comment(c) if c.text.is_empty() => Ok(None),
             LeafRef::Comment(c) => {
-                if !c.text.is_empty() {
-                    let enc = seal(c.text.as_bytes(), ValueType::Comment);
-                    if rule.is_unencrypted_comment_rule() && rule.comment_matches(&enc) {
-                        return Err(Error::InvalidRegex {
-                            rule: "unencrypted_comment_regex",
-                            message: "the regex matches an encrypted comment; make sure it cannot"
-                                .into(),
-                        });
-                    }
-                    c.set(enc);
+                let enc = seal(c.text.as_bytes(), ValueType::Comment);
+                if rule.is_unencrypted_comment_rule() && rule.comment_matches(&enc) {
+                    return Err(Error::InvalidRegex {
+                        rule: "unencrypted_comment_regex",
+                        message: "the regex matches an encrypted comment; make sure it cannot"
+                            .into(),
+                    });
                 }
+                Ok(Some(enc))
             }
         }
-        Ok(())
-    });
-    results.into_iter().collect::<Result<(), Error>>()?;
-    let mac_hex = hex_upper(&hasher.finalize());
+    };
+    // Both only read the leaves: on a large tree, one thread hashes while the others encrypt.
+    let (digest, sealed): (_, Vec<Result<Option<String>, Error>>) =
+        if leaves.len() >= PARALLEL_THRESHOLD {
+            rayon::join(
+                || mac_over(&leaves),
+                || leaves.par_iter().map(seal_one).collect(),
+            )
+        } else {
+            (mac_over(&leaves), leaves.iter().map(seal_one).collect())
+        };
+    for (leaf, enc) in leaves.iter_mut().zip(sealed) {
+        if let Some(enc) = enc? {
+            match &mut leaf.target {
+                LeafRef::Value(s) => s.set(Value::Str(enc)),
+                LeafRef::Comment(c) => c.set(enc),
+            }
+        }
+    }
+    let mac_hex = hex_upper(&digest);
     let last_modified = opts.last_modified.clone().unwrap_or_else(now_rfc3339);
     let aad = mac_aad(&last_modified)?;
     meta.mac = Some(cipher.seal(mac_hex.as_bytes(), &aad, ValueType::Str));
@@ -624,7 +672,7 @@ pub(crate) fn strip_metadata(tree: &mut Tree) {
 pub struct Decrypted {
     /// The file's metadata (the `sops` key is gone from the tree).
     pub metadata: Metadata,
-    /// IVs for [`EncryptOptions::previous`].
+    /// IVs for [`EncryptOptions::previous`] (empty unless [`DecryptOptions::remember_ivs`]).
     pub previous: PreviousCiphertexts,
     /// `Some(true)`/`Some(false)`: the MAC was checked and matched / did not match (only possible
     /// with `ignore_mac`); `None`: there was no MAC.
@@ -655,7 +703,7 @@ pub(crate) fn decrypt_detached(
     metadata: &Metadata,
     opts: DecryptOptions,
 ) -> Result<(PreviousCiphertexts, Option<bool>), Error> {
-    let (previous, mac) = decrypt_values(tree, key, metadata)?;
+    let (previous, mac) = decrypt_values(tree, key, metadata, opts.remember_ivs)?;
     let mac_matched = match &metadata.mac {
         None => {
             if !opts.ignore_mac {
@@ -687,101 +735,184 @@ fn decrypt_values(
     tree: &mut Tree,
     key: &DataKey,
     meta: &Metadata,
+    remember_ivs: bool,
 ) -> Result<(PreviousCiphertexts, String), Error> {
     let rule = meta.rule.compile()?;
     let cipher = ValueCipher::new(key);
     let mac_only = meta.mac_only_encrypted;
-    let leaves = collect_leaves(tree, &rule);
+    let mut leaves = collect_leaves(tree, &rule);
 
-    type Outcome = Result<Option<(Value, ValueType, Vec<u8>)>, Error>;
-    // Phase 1 (parallel): decrypt; each encrypted leaf yields (value, type, iv) or stays.
-    let outcomes: Vec<(Leaf<'_>, Outcome)> = for_each_maybe_parallel(leaves, |leaf| {
+    // Step 1 (parallel): decrypt one leaf; an encrypted leaf yields (value, type, iv) or stays.
+    let open_one = |leaf: &Leaf<'_>| -> Outcome {
         if !leaf.encrypted {
-            return (leaf, Ok(None));
+            return Ok(None);
         }
-        let outcome = match &leaf.target {
+        match &leaf.target {
             LeafRef::Comment(c) => {
                 // sops keeps a comment that does not decrypt (files from older sops had plain
                 // comments).
                 if c.text.is_empty() {
-                    Ok(None)
-                } else {
-                    match EncryptedValue::parse(&c.text, "")
-                        .ok()
-                        .and_then(|p| cipher.open(&p, &leaf.aad, "").ok().map(|b| (p, b)))
-                    {
-                        // Borrowed, not converted: a failed `String::from_utf8` would drop its
-                        // copy of the plaintext unwiped.
-                        Some((p, bytes)) => match std::str::from_utf8(&bytes) {
-                            Ok(s) => Ok(Some((Value::Str(s.to_owned()), p.value_type, p.iv))),
-                            Err(_) => Ok(None),
-                        },
-                        None => Ok(None),
-                    }
+                    return Ok(None);
+                }
+                match EncryptedValue::parse(&c.text, "")
+                    .ok()
+                    .and_then(|p| cipher.open(&p, &leaf.aad, "").ok().map(|b| (p, b)))
+                {
+                    // Borrowed, not converted: a failed `String::from_utf8` would drop its
+                    // copy of the plaintext unwiped.
+                    Some((p, bytes)) => match std::str::from_utf8(&bytes) {
+                        Ok(s) => Ok(Some((Value::Str(s.to_owned()), p.value_type, p.iv))),
+                        Err(_) => Ok(None),
+                    },
+                    None => Ok(None),
                 }
             }
+            // Errors name no path yet (building it per value costs more than the decryption of
+            // a short value): the fold fills it in for the one it reports.
             LeafRef::Value(s) => match &s.value {
                 Value::Str(text) if text.is_empty() => Ok(None),
-                Value::Str(text) => {
-                    let path = leaf.display_path();
-                    EncryptedValue::parse(text, &path).and_then(|p| {
-                        let bytes = cipher.open(&p, &leaf.aad, &path)?;
-                        let v = cipher::typed_value(&bytes, p.value_type, &path)?;
-                        Ok(Some((v, p.value_type, p.iv)))
-                    })
-                }
+                Value::Str(text) => EncryptedValue::parse(text, "").and_then(|p| {
+                    let ty = p.value_type;
+                    let iv = if remember_ivs {
+                        p.iv.clone()
+                    } else {
+                        Vec::new()
+                    };
+                    let bytes = cipher.open_owned(p, &leaf.aad, "")?;
+                    let v = cipher::typed_value_owned(bytes, ty, "")?;
+                    Ok(Some((v, ty, iv)))
+                }),
                 _ => Err(Error::MalformedEncValue {
-                    path: leaf.display_path(),
+                    path: String::new(),
                     message: "expected an encrypted string value".into(),
                 }),
             },
-        };
-        (leaf, outcome)
-    });
+        }
+    };
 
-    // Phase 2 (in order): MAC, IV memory, write back.
-    let mut hasher = new_mac_hasher(mac_only);
-    let mut previous = PreviousCiphertexts::default();
-    // Ordinals (among value leaves) of values typed `comment` (see `comment_values_to_maps`).
-    let mut comment_values = Vec::new();
-    let mut value_ordinal = 0usize;
-    for (leaf, outcome) in outcomes {
-        let decrypted = outcome?;
-        match leaf.target {
-            LeafRef::Comment(c) => {
-                if let Some((mut value, ty, iv)) = decrypted
-                    && let Value::Str(text) = &mut value
-                {
-                    previous.remember(&leaf.aad, ty, text.as_bytes(), &iv);
-                    c.set(std::mem::take(text));
-                }
+    // Step 2 (in order): MAC, IV memory, write back.
+    let mut fold = DecryptFold {
+        hasher: new_mac_hasher(mac_only),
+        previous: PreviousCiphertexts::default(),
+        comment_values: Vec::new(),
+        value_ordinal: 0,
+        ordinal: 0,
+        failed: None,
+        mac_only,
+        remember_ivs,
+    };
+    if leaves.len() < PARALLEL_THRESHOLD {
+        let outcomes = leaves.iter().map(open_one).collect();
+        fold.chunk(&mut leaves, outcomes);
+    } else {
+        // A pipeline: the MAC is one SHA-512 stream over the values in order, so while one chunk
+        // is hashed and written back, the next is decrypted on the other threads.
+        const CHUNK: usize = 2048;
+        let mut chunks = leaves.chunks_mut(CHUNK);
+        let mut pending: Option<(&mut [Leaf<'_>], Vec<Outcome>)> = None;
+        loop {
+            let next = chunks.next();
+            if next.is_none() && pending.is_none() {
+                break;
             }
-            LeafRef::Value(s) => {
-                value_ordinal += 1;
-                let mut comment = false;
-                if let Some((value, ty, iv)) = decrypted {
-                    if let Some((bytes, _)) = cipher::plaintext_of(&value) {
-                        previous.remember(&leaf.aad, ty, &bytes, &iv);
+            let ((), opened) = rayon::join(
+                || {
+                    if let Some((done, outcomes)) = pending.take() {
+                        fold.chunk(done, outcomes);
                     }
-                    s.set(value);
-                    comment = ty == ValueType::Comment;
+                },
+                || {
+                    next.map(|c| {
+                        let outcomes: Vec<Outcome> = c.par_iter().map(open_one).collect();
+                        (c, outcomes)
+                    })
+                },
+            );
+            pending = opened;
+            if fold.failed.is_some() {
+                break;
+            }
+        }
+    }
+    if let Some((ordinal, e)) = fold.failed {
+        return Err(at_path(e, leaf_display_path(tree, &rule, ordinal)));
+    }
+    if !fold.comment_values.is_empty() {
+        comment_values_to_maps(tree, &fold.comment_values);
+    }
+    Ok((fold.previous, hex_upper(&fold.hasher.finalize())))
+}
+
+/// What decrypting one leaf gives: its value, type and IV, `None` when it stays as it is.
+type Outcome = Result<Option<(Value, ValueType, Vec<u8>)>, Error>;
+
+/// The in-order half of decryption: the MAC, the IVs, the values written back.
+struct DecryptFold {
+    hasher: Sha512,
+    previous: PreviousCiphertexts,
+    /// Ordinals (among value leaves) of values typed `comment` (see `comment_values_to_maps`).
+    comment_values: Vec<usize>,
+    value_ordinal: usize,
+    /// Leaves folded so far.
+    ordinal: usize,
+    /// The first leaf that did not decrypt, by ordinal.
+    failed: Option<(usize, Error)>,
+    mac_only: bool,
+    remember_ivs: bool,
+}
+
+impl DecryptFold {
+    /// Folds the next leaves in walk order with what decrypting them gave.
+    fn chunk(&mut self, leaves: &mut [Leaf<'_>], outcomes: Vec<Outcome>) {
+        for (leaf, outcome) in leaves.iter_mut().zip(outcomes) {
+            if self.failed.is_some() {
+                return;
+            }
+            let ordinal = self.ordinal;
+            self.ordinal += 1;
+            let decrypted = match outcome {
+                Ok(d) => d,
+                Err(e) => {
+                    self.failed = Some((ordinal, e));
+                    return;
                 }
-                if comment {
-                    // sops: a value typed `comment` decrypts to a comment, which is not data:
-                    // not in the MAC.
-                    comment_values.push(value_ordinal - 1);
-                } else if (!mac_only || leaf.encrypted)
-                    && let Some((bytes, _)) = cipher::plaintext_of(&s.value)
-                {
-                    hasher.update(&bytes[..]);
+            };
+            match &mut leaf.target {
+                LeafRef::Comment(c) => {
+                    if let Some((mut value, ty, iv)) = decrypted
+                        && let Value::Str(text) = &mut value
+                    {
+                        if self.remember_ivs {
+                            self.previous.remember(&leaf.aad, ty, text.as_bytes(), &iv);
+                        }
+                        c.set(std::mem::take(text));
+                    }
+                }
+                LeafRef::Value(s) => {
+                    self.value_ordinal += 1;
+                    let mut comment = false;
+                    if let Some((value, ty, iv)) = decrypted {
+                        if self.remember_ivs {
+                            let previous = &mut self.previous;
+                            cipher::with_plaintext(&value, |bytes, _| {
+                                previous.remember(&leaf.aad, ty, bytes, &iv)
+                            });
+                        }
+                        s.set(value);
+                        comment = ty == ValueType::Comment;
+                    }
+                    if comment {
+                        // sops: a value typed `comment` decrypts to a comment, which is not data:
+                        // not in the MAC.
+                        self.comment_values.push(self.value_ordinal - 1);
+                    } else if !self.mac_only || leaf.encrypted {
+                        let hasher = &mut self.hasher;
+                        cipher::with_plaintext(&s.value, |bytes, _| hasher.update(bytes));
+                    }
                 }
             }
         }
     }
-    if !comment_values.is_empty() {
-        comment_values_to_maps(tree, &comment_values);
-    }
-    Ok((previous, hex_upper(&hasher.finalize())))
 }
 
 /// sops decrypts a value typed `comment` that stands where data does (`"k": "ENC[…,type:comment]"`,

@@ -31,6 +31,7 @@
 // A library does not print: its caller decides what reaches a terminal or a log (tests may: clippy.toml).
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+mod b64;
 pub mod cipher;
 pub mod datakey;
 pub mod decryptor;

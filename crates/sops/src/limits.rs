@@ -91,23 +91,41 @@ fn input_too_large(len: u64, max: usize) -> String {
 /// (so `/dev/zero` or a huge file cannot exhaust memory). The error is
 /// [`std::io::ErrorKind::FileTooLarge`] and says how to raise the limit.
 pub fn read_bounded(reader: impl Read) -> std::io::Result<Vec<u8>> {
+    read_bounded_sized(reader, 0)
+}
+
+/// [`read_bounded`] into a buffer sized for `expected` bytes up front (a file's length), so a
+/// large input is read without the buffer growing: no reallocation copies it (a plain input
+/// would leave unwiped copies behind) and the peak memory is the input, not twice it.
+fn read_bounded_sized(reader: impl Read, expected: usize) -> std::io::Result<Vec<u8>> {
     let max = Limits::get().max_input_bytes;
-    let mut buf = Vec::new();
-    reader.take(max as u64 + 1).read_to_end(&mut buf)?;
-    if buf.len() > max {
-        return Err(std::io::Error::new(
+    let too_large = || {
+        std::io::Error::new(
             std::io::ErrorKind::FileTooLarge,
             format!(
                 "more than {max} bytes, the input size limit (raise it with {INPUT_BYTES_ENV})"
             ),
-        ));
+        )
+    };
+    if expected > max {
+        return Err(too_large());
+    }
+    // One byte more than expected: reaching the end needs room to read 0 bytes into.
+    let mut buf = Vec::with_capacity(expected.saturating_add(1));
+    reader.take(max as u64 + 1).read_to_end(&mut buf)?;
+    if buf.len() > max {
+        return Err(too_large());
     }
     Ok(buf)
 }
 
 /// [`read_bounded`] on the file at `path`.
 pub fn read_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
-    read_bounded(std::fs::File::open(path)?)
+    let file = std::fs::File::open(path)?;
+    let len = file
+        .metadata()
+        .map_or(0, |m| usize::try_from(m.len()).unwrap_or(usize::MAX));
+    read_bounded_sized(file, len)
 }
 
 #[cfg(test)]
@@ -123,6 +141,23 @@ mod tests {
         let err = read_bounded(std::io::repeat(b'a')).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::FileTooLarge);
         assert!(err.to_string().contains(INPUT_BYTES_ENV), "{err}");
+    }
+
+    #[test]
+    fn file_reads_whole_and_a_file_over_the_limit_is_refused_before_reading() {
+        let dir = std::env::temp_dir().join(format!("signet-limits-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f");
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let read = read_file(&path).unwrap();
+        assert_eq!(read, data);
+        // Sized up front: no growth past the file (plus the byte that sees the end).
+        assert!(read.capacity() <= data.len() + 1, "{}", read.capacity());
+        let err =
+            read_bounded_sized(std::io::empty(), Limits::get().max_input_bytes + 1).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::FileTooLarge);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

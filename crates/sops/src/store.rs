@@ -57,6 +57,15 @@ pub trait Store {
     /// Parses `input` (a plain or an encrypted file) into a tree. `path` is for error messages only.
     fn parse(&self, input: &[u8]) -> Result<Tree, crate::Error>;
 
+    /// [`Store::parse`] of input the caller hands over: a store that keeps its source (YAML) keeps
+    /// this buffer instead of a copy of it. The input is wiped once it is no longer needed (it may
+    /// be a plain file).
+    fn parse_owned(&self, mut input: Vec<u8>) -> Result<Tree, crate::Error> {
+        let tree = self.parse(&input);
+        zeroize::Zeroize::zeroize(&mut input);
+        tree
+    }
+
     /// Writes `tree` out. A tree that still carries its source keeps every byte of it that was not
     /// changed (as far as the format allows).
     fn emit(&self, tree: &Tree) -> Result<Vec<u8>, crate::Error>;

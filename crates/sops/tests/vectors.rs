@@ -100,7 +100,15 @@ fn check_vector(rel: &str, format: Format, age_key: Option<&str>) {
     let mut tree = store.parse(&input).unwrap();
     let meta = engine::metadata_of(&tree).unwrap().expect("encrypted");
     let key = data_key(&meta, age_key);
-    let decrypted = engine::decrypt(&mut tree, &key, DecryptOptions::default()).unwrap();
+    let decrypted = engine::decrypt(
+        &mut tree,
+        &key,
+        DecryptOptions {
+            remember_ivs: true,
+            ..DecryptOptions::default()
+        },
+    )
+    .unwrap();
     assert_eq!(decrypted.mac_matched, Some(true));
     let ours = store.emit(&tree).unwrap();
     let theirs = sops_decrypt(&path, format, age_key);

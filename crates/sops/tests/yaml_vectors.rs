@@ -38,8 +38,12 @@ fn decrypt_bytes(rel: &str, input: &[u8], key_file: &str) -> (Vec<u8>, engine::D
     let mut tree = store.parse(input).unwrap();
     let meta = engine::metadata_of(&tree).unwrap().unwrap();
     let key = age_key(&meta, key_file);
-    let d = engine::decrypt(&mut tree, &key, DecryptOptions::default())
-        .unwrap_or_else(|e| panic!("{rel}: {e}"));
+    // Remembering IVs: callers re-encrypt with them.
+    let opts = DecryptOptions {
+        remember_ivs: true,
+        ..DecryptOptions::default()
+    };
+    let d = engine::decrypt(&mut tree, &key, opts).unwrap_or_else(|e| panic!("{rel}: {e}"));
     (store.emit(&tree).unwrap(), d, key)
 }
 
@@ -295,7 +299,15 @@ fn file_without_mac_is_refused() {
         engine::decrypt(&mut tree, &key, DecryptOptions::default()),
         Err(signet_sops::Error::MacNotFound | signet_sops::Error::MacMismatch)
     ));
-    engine::decrypt(&mut t2, &key, DecryptOptions { ignore_mac: true }).unwrap();
+    engine::decrypt(
+        &mut t2,
+        &key,
+        DecryptOptions {
+            ignore_mac: true,
+            ..DecryptOptions::default()
+        },
+    )
+    .unwrap();
 }
 
 #[test]

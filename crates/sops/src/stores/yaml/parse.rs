@@ -1224,9 +1224,12 @@ fn byte_range(span: &Span) -> (usize, usize) {
 
 /// Parses YAML text into a tree that remembers its source.
 pub(crate) fn parse(text: String) -> Result<Tree, Error> {
+    // Owned by a `SourceText` from here on, so the input is wiped on every path, errors included.
+    let source = SourceText { text };
+    let text = &source.text;
     let documents = {
         let builder = Builder {
-            src: &text,
+            src: text,
             stack: Vec::new(),
             docs: Vec::new(),
             doc: None,
@@ -1236,7 +1239,7 @@ pub(crate) fn parse(text: String) -> Result<Tree, Error> {
             anchor_sizes: HashMap::new(),
             alias_nodes: 0,
             limits: *Limits::get(),
-            lines: LineIndex::new(&text),
+            lines: LineIndex::new(text),
             non_string_key: None,
             next_token: None,
             covered: Vec::new(),
@@ -1245,7 +1248,7 @@ pub(crate) fn parse(text: String) -> Result<Tree, Error> {
     };
     Ok(Tree {
         documents,
-        source: Some(Arc::new(SourceText { text })),
+        source: Some(Arc::new(source)),
     })
 }
 

@@ -4,6 +4,8 @@
 //! (`' lead'`, `'a: b'`), literal blocks (`|`, `|-`, `|+`) for multi-line strings, `#text` comments,
 //! maps and sequences indented by the store's `indent` with sequences nested under their key.
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
 
 use super::resolve::{format_float, resolves_to_str};
@@ -445,40 +447,55 @@ pub(crate) struct Place {
 /// Renders a scalar value, honouring `want` (the style it had in the source) where that is valid
 /// for the value, else choosing as yaml.v3 would.
 pub(crate) fn render_scalar(value: &Value, want: ScalarStyle, place: Place) -> String {
+    render_scalar_cow(value, want, place).into_owned()
+}
+
+/// [`render_scalar`], borrowing a string that is written as it is (plain).
+pub(crate) fn render_scalar_cow(value: &Value, want: ScalarStyle, place: Place) -> Cow<'_, str> {
     let s = match value {
         Value::Str(s) => s,
         Value::Null => return "null".into(),
         Value::Bool(b) => return if *b { "true".into() } else { "false".into() },
-        Value::Int(i) => return i.clone(),
-        Value::Float(f) => return format_float(*f),
-        Value::Time(t) => return t.clone(),
+        Value::Int(i) => return i.as_str().into(),
+        Value::Float(f) => return format_float(*f).into(),
+        Value::Time(t) => return t.as_str().into(),
         Value::Bytes(b) => {
             return format!(
                 "!!binary {}",
                 base64::engine::general_purpose::STANDARD.encode(b)
-            );
+            )
+            .into();
         }
     };
     let a = analyze_at(s, place.key);
     match want {
-        ScalarStyle::DoubleQuoted => double_quoted(s),
-        ScalarStyle::SingleQuoted if a.single && !a.multiline && !s.is_empty() => single_quoted(s),
+        ScalarStyle::DoubleQuoted => double_quoted(s).into(),
+        ScalarStyle::SingleQuoted if a.single && !a.multiline && !s.is_empty() => {
+            single_quoted(s).into()
+        }
         ScalarStyle::SingleQuoted if s.is_empty() => "''".into(),
-        ScalarStyle::SingleQuoted => double_quoted(s),
-        ScalarStyle::Literal | ScalarStyle::Folded | ScalarStyle::Plain => auto_str(s, &a, place),
+        ScalarStyle::SingleQuoted => double_quoted(s).into(),
+        ScalarStyle::Literal | ScalarStyle::Folded | ScalarStyle::Plain => {
+            auto_str_cow(s, &a, place)
+        }
     }
 }
 
 /// yaml.v3's own choice for a string.
 fn auto_str(s: &str, a: &Analysis, place: Place) -> String {
+    auto_str_cow(s, a, place).into_owned()
+}
+
+/// [`auto_str`], borrowing `s` when it is written plain.
+fn auto_str_cow<'s>(s: &'s str, a: &Analysis, place: Place) -> Cow<'s, str> {
     if a.multiline {
         if !place.flow && !place.key && place.block_ok && a.block {
-            return block_scalar(s, '|', place.content_indent, place.parent_indent, 0);
+            return block_scalar(s, '|', place.content_indent, place.parent_indent, 0).into();
         }
-        return double_quoted(s);
+        return double_quoted(s).into();
     }
     if needs_type_quotes(s) {
-        return double_quoted(s);
+        return double_quoted(s).into();
     }
     let plain_ok = if place.flow {
         a.flow_plain
@@ -486,11 +503,11 @@ fn auto_str(s: &str, a: &Analysis, place: Place) -> String {
         a.block_plain
     };
     if plain_ok && !s.is_empty() {
-        s.to_owned()
+        Cow::Borrowed(s)
     } else if a.single {
-        single_quoted(s)
+        single_quoted(s).into()
     } else {
-        double_quoted(s)
+        double_quoted(s).into()
     }
 }
 

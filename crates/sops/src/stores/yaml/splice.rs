@@ -8,8 +8,10 @@
 
 use super::render::{
     Fresh, Place, block_allowed, block_scalar, double_quoted, plain_in_block, render_scalar,
-    wrap_plain,
+    render_scalar_cow, wrap_plain,
 };
+use zeroize::Zeroizing;
+
 use crate::Error;
 use crate::tree::{
     Comment, Document, Map, MapEntry, Node, Origin, Scalar, ScalarStyle, Seq, SeqItem, Tree, Value,
@@ -18,12 +20,32 @@ use crate::tree::{
 /// The tag written in front of a quoted value that was plain inside a flow collection.
 const PLAIN_IN_FLOW_MARK: &str = "!!str ";
 
-struct Edit {
+struct Edit<'a> {
     start: usize,
     end: usize,
-    text: String,
+    text: EditText<'a>,
     /// Dropped when another edit covers its bytes (see [`Splicer::untab_flow`]).
     optional: bool,
+}
+
+/// The replacement text of an edit: most changed scalars are written as they are in the tree
+/// (a plain ENC value, a plain decrypted string), so they are borrowed from it, not copied.
+enum EditText<'a> {
+    /// Rendered for the edit. Decrypted values are plaintext: wiped when dropped.
+    Owned(Zeroizing<String>),
+    /// The tree's own text.
+    Borrowed(&'a str),
+}
+
+impl std::ops::Deref for EditText<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            EditText::Owned(s) => s,
+            EditText::Borrowed(s) => s,
+        }
+    }
 }
 
 /// Where a node sits, for rendering a replacement that needs more than its own span.
@@ -46,7 +68,7 @@ enum Parent {
 
 struct Splicer<'a> {
     src: &'a str,
-    edits: Vec<Edit>,
+    edits: Vec<Edit<'a>>,
     fresh: Fresh,
     step: usize,
     /// Spans of every comment still in the tree, sorted: never mistaken for removed content.
@@ -275,7 +297,7 @@ impl<'a> Splicer<'a> {
         self.edits.push(Edit {
             start,
             end,
-            text,
+            text: EditText::Owned(Zeroizing::new(text)),
             optional: false,
         });
     }
@@ -298,7 +320,7 @@ impl<'a> Splicer<'a> {
         }
     }
 
-    fn document(&mut self, doc: &Document) {
+    fn document(&mut self, doc: &'a Document) {
         let root_origin = node_origin(&doc.root);
         match (&doc.root, root_origin, doc.origin) {
             (_, Some(_), _) => self.node(&doc.root, Parent::Root),
@@ -322,7 +344,7 @@ impl<'a> Splicer<'a> {
         }
     }
 
-    fn node(&mut self, n: &Node, parent: Parent) {
+    fn node(&mut self, n: &'a Node, parent: Parent) {
         match n {
             Node::Scalar(s) => self.scalar(s, parent),
             Node::Map(m) => self.map(m, n, parent),
@@ -371,7 +393,7 @@ impl<'a> Splicer<'a> {
             .all(|&b| b == b' ' || b == b'\t' || b == b'\n' || b == b'\r')
     }
 
-    fn scalar(&mut self, s: &Scalar, parent: Parent) {
+    fn scalar(&mut self, s: &'a Scalar, parent: Parent) {
         let Some(o) = s.origin else { return };
         if !s.changed {
             return;
@@ -422,18 +444,31 @@ impl<'a> Splicer<'a> {
             Some(_) => tagged = true,
             None => {}
         }
-        let mut text = render_scalar(&s.value, want, place);
-        if flow
+        let rendered = render_scalar_cow(&s.value, want, place);
+        let mark = flow
             && !tagged
             && want == ScalarStyle::Plain
             && matches!(s.value, Value::Str(_))
-            && (text.starts_with('\'') || text.starts_with('"'))
-        {
-            text.insert_str(0, PLAIN_IN_FLOW_MARK);
-        }
-        if start == end && start > 0 && self.bytes()[start - 1] == b':' {
-            text.insert(0, ' ');
-        }
+            && (rendered.starts_with('\'') || rendered.starts_with('"'));
+        let space = start == end && start > 0 && self.bytes()[start - 1] == b':';
+        let text = match rendered {
+            std::borrow::Cow::Borrowed(t) if !mark && !space => EditText::Borrowed(t),
+            rendered => {
+                let mut t = Zeroizing::new(String::with_capacity(rendered.len() + 8));
+                if space {
+                    t.push(' ');
+                }
+                if mark {
+                    t.push_str(PLAIN_IN_FLOW_MARK);
+                }
+                t.push_str(&rendered);
+                // A quoted rendering is plaintext too.
+                if let std::borrow::Cow::Owned(mut o) = rendered {
+                    zeroize::Zeroize::zeroize(&mut o);
+                }
+                EditText::Owned(t)
+            }
+        };
         let mut end = end;
         if text.starts_with(['|', '>']) {
             // Blanks after the old scalar would become content of the block's last line.
@@ -442,7 +477,12 @@ impl<'a> Splicer<'a> {
                 end += 1;
             }
         }
-        self.edit(start, end, text);
+        self.edits.push(Edit {
+            start,
+            end,
+            text,
+            optional: false,
+        });
     }
 
     /// A plain scalar that the source wrapped over several lines exactly as libyaml does at width
@@ -608,7 +648,7 @@ impl<'a> Splicer<'a> {
                     self.edits.push(Edit {
                         start: p,
                         end: p + 1,
-                        text: " ".into(),
+                        text: EditText::Borrowed(" "),
                         optional: true,
                     });
                 }
@@ -827,7 +867,7 @@ impl<'a> Splicer<'a> {
         first.map(|f| (f, last))
     }
 
-    fn map(&mut self, m: &Map, n: &Node, parent: Parent) {
+    fn map(&mut self, m: &'a Map, n: &'a Node, parent: Parent) {
         let Some(o) = m.origin else { return };
         if self.is_alias(&o) {
             if dirty(n) {
@@ -937,7 +977,7 @@ impl<'a> Splicer<'a> {
         self.cut_removed(o.span, spans, false);
     }
 
-    fn seq(&mut self, s: &Seq, n: &Node, parent: Parent) {
+    fn seq(&mut self, s: &'a Seq, n: &'a Node, parent: Parent) {
         let Some(o) = s.origin else { return };
         if self.is_alias(&o) {
             if dirty(n) {
@@ -1024,7 +1064,7 @@ impl<'a> Splicer<'a> {
 }
 
 /// Writes `tree` as its source text with only the changes spliced in.
-pub(crate) fn emit(tree: &Tree, src: &str, step: usize) -> Result<String, Error> {
+pub(crate) fn emit<'a>(tree: &'a Tree, src: &'a str, step: usize) -> Result<String, Error> {
     let mut comment_spans = Vec::new();
     for d in &tree.documents {
         collect_comment_spans(&d.root, &mut comment_spans);
@@ -1053,16 +1093,14 @@ pub(crate) fn emit(tree: &Tree, src: &str, step: usize) -> Result<String, Error>
     {
         for e in &mut edits {
             if e.text.contains('\n') {
-                e.text = e.text.replace("\r\n", "\n").replace('\n', "\r\n");
+                let lf = Zeroizing::new(e.text.replace("\r\n", "\n"));
+                e.text = EditText::Owned(Zeroizing::new(lf.replace('\n', "\r\n")));
             }
         }
     }
-    let extra: usize = edits.iter().map(|e| e.text.len()).sum();
-    let mut out = String::with_capacity(src.len() + extra);
-    let mut cur = 0;
     // An optional edit inside another (or a duplicate) is dropped; so is any other edit an
     // optional one already covers the start of.
-    let mut kept: Vec<Edit> = Vec::with_capacity(edits.len());
+    let mut kept: Vec<Edit<'_>> = Vec::with_capacity(edits.len());
     for e in edits {
         match kept.last() {
             Some(last) if e.optional && e.start < last.end.max(last.start + 1) => {}
@@ -1074,6 +1112,11 @@ pub(crate) fn emit(tree: &Tree, src: &str, step: usize) -> Result<String, Error>
         }
     }
     let edits = kept;
+    // The exact output size (edits replace their spans), so the buffer is sized once.
+    let added: usize = edits.iter().map(|e| e.text.len()).sum();
+    let cut: usize = edits.iter().map(|e| e.end.saturating_sub(e.start)).sum();
+    let mut out = String::with_capacity((src.len() + added).saturating_sub(cut));
+    let mut cur = 0;
     for e in &edits {
         if e.start < cur || e.end < e.start || e.end > src.len() {
             return Err(Error::Emit {

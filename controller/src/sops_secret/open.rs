@@ -166,10 +166,13 @@ fn decrypt(
     let store = store_for(Format::Json);
     // The MAC is checked below, in every order the API server may have put the keys in.
     let decrypted = decryptor
-        .decrypt(unwrapped, engine::DecryptOptions {
-            ignore_mac: true,
-            ..engine::DecryptOptions::default()
-        })
+        .decrypt(
+            unwrapped,
+            engine::DecryptOptions {
+                ignore_mac: true,
+                ..engine::DecryptOptions::default()
+            },
+        )
         .map_err(|_| OpenError::Tampered)?;
     let plain_bytes = Zeroizing::new(
         store

@@ -420,7 +420,7 @@ pub fn plain_leaves(
     let rule = rule.compile()?;
     let is_enc = |s: &str| s.starts_with("ENC[") && s.ends_with(']');
     let mut copy = tree.clone();
-    let leaves = collect_leaves(&mut copy, &rule);
+    let leaves = walk_leaves(&mut copy, &rule, true);
     let mut out = Vec::new();
     for leaf in leaves.iter().filter(|l| l.encrypted) {
         let (plain, span, comment) = match &leaf.target {
@@ -441,7 +441,7 @@ pub fn plain_leaves(
         };
         if plain {
             out.push(PlainLeaf {
-                path: leaf.display_path(),
+                path: display_path(&leaf.display),
                 span,
                 comment,
             });

@@ -78,11 +78,14 @@ impl Side {
                 format!("{name}: not a sops file"),
             ));
         };
-        decryptor
-            .open(ring, DecryptOptions::default())
-            .map_err(|e| match e {
-                OpenError::Key(e) => crate::sops::keys::no_data_key(name, e),
-                OpenError::Document(e) => crate::sops::file::engine_error(name, e),
-            })
+        // The merge re-encrypts with the IVs of both parents, so unchanged values keep theirs.
+        let opts = DecryptOptions {
+            remember_ivs: true,
+            ..DecryptOptions::default()
+        };
+        decryptor.open(ring, opts).map_err(|e| match e {
+            OpenError::Key(e) => crate::sops::keys::no_data_key(name, e),
+            OpenError::Document(e) => crate::sops::file::engine_error(name, e),
+        })
     }
 }

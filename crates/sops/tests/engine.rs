@@ -369,7 +369,7 @@ fn extended_previous_ciphertexts_keep_a_siblings_values() {
     let (mut ours, key) = encrypted_sample();
     let mut theirs = ours.clone();
     // Theirs changes the password and is re-encrypted (new IV for it).
-    let dec = engine::decrypt(&mut theirs, &key, DecryptOptions::default()).unwrap();
+    let dec = engine::decrypt(&mut theirs, &key, remembering()).unwrap();
     password(&mut theirs).set(Value::Str("theirs".into()));
     let mut meta = dec.metadata.clone();
     let opts = EncryptOptions {
@@ -381,8 +381,8 @@ fn extended_previous_ciphertexts_keep_a_siblings_values() {
 
     // Ours takes their password: with ours' IVs only it gets a new ciphertext; with theirs' added,
     // exactly theirs.
-    let mut dec_ours = engine::decrypt(&mut ours, &key, DecryptOptions::default()).unwrap();
-    let dec_theirs = engine::decrypt(&mut theirs.clone(), &key, DecryptOptions::default()).unwrap();
+    let mut dec_ours = engine::decrypt(&mut ours, &key, remembering()).unwrap();
+    let dec_theirs = engine::decrypt(&mut theirs.clone(), &key, remembering()).unwrap();
     password(&mut ours).set(Value::Str("theirs".into()));
     let our_meta = dec_ours.metadata.clone();
     let reencrypt = |previous: &engine::PreviousCiphertexts| {
@@ -676,4 +676,12 @@ fn large_files_round_trip_and_name_the_value_that_fails() {
         engine::decrypt(&mut tree, &key, DecryptOptions::default()),
         Err(Error::MacMismatch)
     ));
+}
+
+/// Decrypt options that keep the values' IVs (for re-encryption).
+fn remembering() -> DecryptOptions {
+    DecryptOptions {
+        remember_ivs: true,
+        ..DecryptOptions::default()
+    }
 }

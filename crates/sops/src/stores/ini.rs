@@ -314,6 +314,17 @@ impl Store for IniStore {
                         ),
                     });
                 };
+                let Some(v) = quote_value(&v) else {
+                    return Err(Error::Emit {
+                        format: "ini",
+                        message: format!(
+                            "the value of {k:?} in [{}] holds a carriage return before a line \
+                             break, which a multi-line INI value cannot keep (the reader, as \
+                             go-ini, takes CR LF for a line break)",
+                            section.key
+                        ),
+                    });
+                };
                 quoted.push((q, v, c));
             }
             let align = quoted.iter().map(|(k, _, _)| k.len()).max().unwrap_or(0);
@@ -324,7 +335,7 @@ impl Store for IniStore {
                 out.push_str(&k);
                 out.push_str(&" ".repeat(align - k.len()));
                 out.push_str(" = ");
-                out.push_str(&quote_value(&v));
+                out.push_str(&v);
                 out.push('\n');
             }
         }
@@ -384,8 +395,13 @@ fn quote_key(k: &str) -> Option<String> {
     (split_key(&line).map(|(read, _)| read) == Some(k)).then_some(quoted)
 }
 
-fn quote_value(v: &str) -> String {
-    if v.contains(['\n', '`']) {
+/// `v` as written after `key = `, or `None` when no form reads back as `v`: in `"""…"""` every
+/// line is read without a CR that ends it.
+fn quote_value(v: &str) -> Option<String> {
+    Some(if v.contains(['\n', '`']) {
+        if v.contains("\r\n") || (v.contains('\n') && v.ends_with('\r')) {
+            return None;
+        }
         format!("\"\"\"{v}\"\"\"")
     } else if v.contains(['#', ';']) || reads_as_quoted(v) {
         format!("`{v}`")
@@ -396,7 +412,7 @@ fn quote_value(v: &str) -> String {
         format!("`{v}`")
     } else {
         v.to_owned()
-    }
+    })
 }
 
 /// Where each key of `section` is among its entries.
@@ -541,6 +557,47 @@ mod tests {
                 format!("[s]\n{} = v\n", quote_key(key).expect(key)).as_bytes(),
                 &[key.to_owned()],
             );
+        }
+    }
+
+    /// Found by the `store_ini` fuzz campaign: a value holding CR LF went into `"""…"""`, and the
+    /// reader (as go-ini) took the CR for part of the line break, so the value came back changed.
+    /// Such a value is refused when written; a lone CR, or one before no line break, reads back.
+    #[test]
+    fn values_with_a_cr_before_a_line_break_are_refused() {
+        let tree_with = |value: &str| {
+            let mut section = Map::default();
+            section.insert("k", str_scalar(value.into()));
+            let mut root = Map::default();
+            root.insert(DEFAULT_SECTION, Node::Map(section));
+            Tree {
+                documents: vec![Document {
+                    root: Node::Map(root),
+                    origin: None,
+                }],
+                source: None,
+            }
+        };
+        for value in ["a\r\nb", "a\nb\r", "\r\n"] {
+            let err = IniStore.emit(&tree_with(value)).expect_err(value);
+            assert!(
+                err.to_string().contains("carriage return"),
+                "{value:?}: {err}"
+            );
+        }
+        for value in ["a\rb", "a\r", "a\n\rb", "a\nb"] {
+            let written = IniStore.emit(&tree_with(value)).expect(value);
+            let back = IniStore.parse(&written).expect(value);
+            let Node::Map(root) = &back.documents[0].root else {
+                panic!("a map")
+            };
+            let Some(Node::Map(section)) = root.get(DEFAULT_SECTION) else {
+                panic!("the default section")
+            };
+            let Some(Node::Scalar(s)) = section.get("k") else {
+                panic!("k")
+            };
+            assert_eq!(s.value, Value::Str(value.into()), "{written:?}");
         }
     }
 

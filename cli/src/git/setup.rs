@@ -75,7 +75,10 @@ pub fn setup(cmd: SetupCmd) -> CliResult {
         }
         report.push(format!("git config {scope} {key} = {value}"));
     }
-    let existing = match std::fs::read_to_string(&attributes_file) {
+    // Bounded like every other input (a repository's .gitattributes comes with the repository).
+    let existing = match signet_sops::limits::read_file(&attributes_file)
+        .and_then(|b| String::from_utf8(b).map_err(std::io::Error::other))
+    {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => {

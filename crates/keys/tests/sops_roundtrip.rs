@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
@@ -12,14 +12,7 @@ use signet_keys::keygen::{IdentityKind, generate, write_identity_file};
 use signet_keys::{AgeRecipient, Environment, Keyring, MasterKey, NoInteraction};
 use signet_sops::metadata::{AgeEntry, MasterKeyEntry};
 
-fn sops() -> PathBuf {
-    let path = PathBuf::from("/root/.cache/signet/bin/sops");
-    assert!(
-        path.exists(),
-        "upstream sops is not installed; run scripts/bootstrap"
-    );
-    path
-}
+use crate::remote::sops;
 
 fn run_sops(key_file: &Path, args: &[&str]) -> String {
     run_sops_with(

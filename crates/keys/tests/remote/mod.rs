@@ -87,12 +87,7 @@ fn unique(label: &str) -> String {
 
 /// Upstream sops.
 pub fn sops() -> PathBuf {
-    let path = PathBuf::from("/root/.cache/signet/bin/sops");
-    assert!(
-        path.exists(),
-        "upstream sops is not installed; run scripts/bootstrap"
-    );
-    path
+    signet_testkit::peer_path("sops").unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Runs sops in `dir` with exactly `vars` (plus PATH/HOME); returns (success, stdout, stderr).

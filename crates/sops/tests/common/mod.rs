@@ -51,11 +51,21 @@ pub fn corpus_dir() -> PathBuf {
         .unwrap_or_else(|| shared_dir().join("corpus/yaml"))
 }
 
-/// Upstream sops: `$SIGNET_SOPS` if set, else `/root/.cache/signet/bin/sops`.
+/// Upstream sops: `$SIGNET_SOPS` if set, else `$SIGNET_PEER_BIN/sops`, else the bootstrap's cache.
 pub fn sops_bin() -> PathBuf {
+    // Where `signet_testkit::peer_path` looks first: SIGNET_PEER_BIN, then the bootstrap's cache.
     let p: PathBuf = std::env::var_os("SIGNET_SOPS")
         .map(Into::into)
-        .unwrap_or_else(|| "/root/.cache/signet/bin/sops".into());
+        .or_else(|| {
+            std::env::var_os("SIGNET_PEER_BIN")
+                .filter(|d| !d.is_empty())
+                .map(|d| PathBuf::from(d).join("sops"))
+                .filter(|p| p.exists())
+        })
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+            PathBuf::from(home).join(".cache/signet/bin/sops")
+        });
     assert!(
         p.exists(),
         "upstream sops not found at {} (run scripts/bootstrap)",

@@ -348,7 +348,11 @@ fn with_comments_of(entries: Vec<MapEntry>, theirs: &Map) -> Vec<MapEntry> {
     let mut run = Vec::new();
     for e in &theirs.entries {
         match e {
-            MapEntry::Comment(c) => run.push(Comment::new(c.text.clone())),
+            MapEntry::Comment(c) => run.push({
+                let mut copy = Comment::new(c.text.clone());
+                copy.inline = c.inline;
+                copy
+            }),
             MapEntry::Pair(p) => {
                 if !run.is_empty() {
                     runs.push((Some(p.key.as_str()), std::mem::take(&mut run)));

@@ -886,6 +886,9 @@ impl DecryptFold {
                             self.previous.remember(&leaf.aad, ty, text.as_bytes(), &iv);
                         }
                         c.set(std::mem::take(text));
+                        // As sops 3.13 decrypts it: a decrypted comment is no longer a line
+                        // comment when written afresh (the layout of a source is kept anyway).
+                        c.inline = false;
                     }
                 }
                 LeafRef::Value(s) => {

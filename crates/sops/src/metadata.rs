@@ -117,7 +117,7 @@ pub const SOPS_KEY: &str = "sops";
 pub const FLAT_PREFIX: &str = "sops_";
 
 /// The `version` Signet writes into new files: the sops release whose file format it follows.
-pub const SOPS_FORMAT_VERSION: &str = "3.13.2";
+pub const SOPS_FORMAT_VERSION: &str = "3.13.3";
 
 const MAP_SEPARATOR: &str = "__map_";
 const LIST_SEPARATOR: &str = "__list_";

@@ -100,6 +100,10 @@ pub struct Comment {
     pub origin: Option<Origin>,
     /// `true` once `text` no longer matches the source.
     pub changed: bool,
+    /// Written right of a scalar on its line (yaml.v3's line comment). sops keeps it before the
+    /// entry in the tree, like a head comment; since 3.13 it writes it back on the value's line
+    /// when rendering afresh.
+    pub inline: bool,
 }
 
 /// A typed leaf value.
@@ -187,6 +191,7 @@ impl Comment {
             text: text.into(),
             origin: None,
             changed: true,
+            inline: false,
         }
     }
 
@@ -317,6 +322,7 @@ impl std::fmt::Debug for Comment {
             .field("text", &format_args!("<{} bytes>", self.text.len()))
             .field("origin", &self.origin)
             .field("changed", &self.changed)
+            .field("inline", &self.inline)
             .finish()
     }
 }

@@ -89,27 +89,39 @@ impl Drop for Sandbox {
 ///   had it plain round-trip);
 /// - a comment neither tool can decrypt (sops writes some foot comments after a deeper block
 ///   where, read back, yaml.v3 attaches them to another map, so their AAD no longer matches; sops
-///   and the engine both keep such a comment encrypted), possibly indented differently.
+///   and the engine both keep such a comment encrypted), possibly indented differently;
+/// - `key: value #text` where sops writes `#text` on a line of its own above `key: value`: sops
+///   3.13 writes a comment that was right of a value back there when it encrypts, but its
+///   decryption forgets that (the decrypted comment loses its `Inline` mark), while we keep the
+///   file's layout.
 ///
 /// Returns what is unexplained, if anything.
 fn unexplained(ours: &[u8], sops: &[u8]) -> Option<String> {
     let (a, b) = (String::from_utf8_lossy(ours), String::from_utf8_lossy(sops));
     let (la, lb): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
-    if la.len() != lb.len() {
-        return Some(format!("{} lines vs {}", la.len(), lb.len()));
-    }
-    for (i, (x, y)) in la.iter().zip(&lb).enumerate() {
-        if x == y {
-            continue;
-        }
+    let (mut i, mut j) = (0, 0);
+    while i < la.len() && j < lb.len() {
+        let (x, y) = (la[i], lb[j]);
         let dots = x
             .strip_suffix(" ...")
             .is_some_and(|k| y.strip_suffix(" '...'") == Some(k));
         let undecryptable =
             x.trim_start().starts_with("#ENC[") && y.trim_start().starts_with("#ENC[");
-        if !(dots || undecryptable) {
+        let kept_inline = y.trim_start().strip_prefix('#').is_some_and(|text| {
+            lb.get(j + 1)
+                .is_some_and(|next| x.strip_suffix(&format!(" #{text}")) == Some(*next))
+        });
+        if kept_inline {
+            (i, j) = (i + 1, j + 2);
+            continue;
+        }
+        if !(x == y || dots || undecryptable) {
             return Some(format!("line {}: {x:?} vs {y:?}", i + 1));
         }
+        (i, j) = (i + 1, j + 1);
+    }
+    if i < la.len() || j < lb.len() {
+        return Some(format!("{} lines vs {}", la.len(), lb.len()));
     }
     None
 }

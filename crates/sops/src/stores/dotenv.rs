@@ -66,6 +66,7 @@ impl Store for DotenvStore {
                     text: c.to_owned(),
                     origin: None,
                     changed: false,
+                    inline: false,
                 }));
                 continue;
             }

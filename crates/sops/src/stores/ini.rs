@@ -39,6 +39,7 @@ fn comment(text: String) -> MapEntry {
         text,
         origin: None,
         changed: false,
+        inline: false,
     })
 }
 
@@ -431,10 +432,15 @@ fn index_keys(section: &Map) -> HashMap<String, usize> {
 /// Go's `json.Marshal` of sops' in-memory value for `node` (see [`IniStore::emit_value`]).
 fn go_marshal(node: &Node, out: &mut String) {
     use crate::stores::json::{write_json_string, write_scalar};
-    let comment = |text: &str, out: &mut String| {
+    // sops 3.13's `Comment{Value, Inline}`.
+    let comment = |c: &crate::tree::Comment, out: &mut String| {
         out.push_str("{\"Value\":");
-        write_json_string(text, out);
-        out.push('}');
+        write_json_string(&c.text, out);
+        out.push_str(if c.inline {
+            ",\"Inline\":true}"
+        } else {
+            ",\"Inline\":false}"
+        });
     };
     match node {
         Node::Scalar(s) => write_scalar(&s.value, out),
@@ -449,7 +455,7 @@ fn go_marshal(node: &Node, out: &mut String) {
                 }
                 match item {
                     crate::tree::SeqItem::Node(n) => go_marshal(n, out),
-                    crate::tree::SeqItem::Comment(c) => comment(&c.text, out),
+                    crate::tree::SeqItem::Comment(c) => comment(c, out),
                 }
             }
             out.push(']');
@@ -468,7 +474,7 @@ fn go_marshal(node: &Node, out: &mut String) {
                         go_marshal(&p.value, out);
                     }
                     MapEntry::Comment(c) => {
-                        comment(&c.text, out);
+                        comment(c, out);
                         out.push_str(",\"Value\":null");
                     }
                 }

@@ -193,6 +193,7 @@ impl Parser<'_> {
                             text: text.clone(),
                             origin: None,
                             changed: false,
+                            inline: false,
                         }),
                         node => SeqItem::Node(node),
                     };

@@ -44,7 +44,7 @@ mod tests {
         root.remove("l").unwrap()
     }
 
-    /// What `sops -d --extract '["l"]' --output-type …` (sops 3.11) prints for the same values.
+    /// What `sops -d --extract '["l"]' --output-type …` (sops 3.13) prints for the same values.
     #[test]
     fn emit_value_writes_what_sops_emit_value_writes() {
         let emit = |format: Format, node: &Node| {
@@ -70,7 +70,7 @@ mod tests {
         assert_eq!(emit(Format::Ini, &int).unwrap(), "5432");
         assert_eq!(
             emit(Format::Ini, &list).unwrap(),
-            r#"["one",2,[{"Key":"three","Value":3}],{"Value":" in list"},["a","b"]]"#
+            r#"["one",2,[{"Key":"three","Value":3}],{"Value":" in list","Inline":false},["a","b"]]"#
         );
         for format in [Format::Dotenv, Format::Binary] {
             for node in [&int, &null, &list] {

@@ -215,6 +215,20 @@ pub(crate) fn block_header(src: &str, start: usize) -> Option<(usize, usize)> {
     }
 }
 
+/// A block scalar whose last line ends the file without a line break has no final line break to
+/// keep (YAML's clip and keep chomping keep a break that is there; yaml.v3 and so sops read
+/// `k: |` + `  a` at the very end as `a`); granit-parser adds one. `content_end` is where the
+/// scalar's content ends in `src`.
+fn drop_break_past_eof(value: &mut Value, src: &str, content_end: usize) {
+    if content_end == src.len()
+        && !src.ends_with('\n')
+        && let Value::Str(text) = value
+        && text.ends_with('\n')
+    {
+        text.pop();
+    }
+}
+
 /// The end of a block scalar's content: its span runs over trailing blank lines, which stay in
 /// the source when the scalar is rewritten.
 pub(crate) fn block_content_end(src: &str, start: usize, end: usize) -> usize {
@@ -388,6 +402,7 @@ impl<'s> Builder<'s> {
                 column,
             }),
             changed: false,
+            inline: false,
         };
         // yaml.v3: a comment block right above a token is that token's head comment; sops puts
         // it before the entry (or, for a collection value, into the collection). Wait for the
@@ -448,9 +463,6 @@ impl<'s> Builder<'s> {
         }
     }
 
-    /// A comment on the same line as what precedes it (yaml.v3's line comment): before the entry
-    /// it ends, or inside the flow collection it follows (sops reads a flow collection's line
-    /// comment into that collection).
     /// Whether only blanks and sequence dashes (at least one) precede `p` on its line.
     fn on_dash_line(&self, p: usize) -> bool {
         let b = self.src.as_bytes();
@@ -470,7 +482,11 @@ impl<'s> Builder<'s> {
         dashes > 0
     }
 
-    fn on_right_comment(&mut self, comment: Comment, span: (usize, usize)) {
+    /// A comment on the same line as what precedes it (yaml.v3's line comment): before the entry
+    /// it ends, or inside the flow collection it follows (sops reads a flow collection's line
+    /// comment into that collection). Right of a scalar it is marked inline, as sops 3.13 marks
+    /// the line comment of a scalar value or item.
+    fn on_right_comment(&mut self, mut comment: Comment, span: (usize, usize)) {
         let src = self.src.as_bytes();
         let is_flow = |n: &Node| match n {
             Node::Map(m) => m
@@ -509,6 +525,9 @@ impl<'s> Builder<'s> {
                     into_flow(&mut p.value, comment);
                     return;
                 }
+                if let MapEntry::Pair(p) = &map.entries[at] {
+                    comment.inline = matches!(p.value, Node::Scalar(_));
+                }
                 map.entries.insert(at, MapEntry::Comment(comment));
             }
             Kind::Seq { seq } => {
@@ -525,6 +544,9 @@ impl<'s> Builder<'s> {
                 {
                     into_flow(n, comment);
                     return;
+                }
+                if let SeqItem::Node(n) = &seq.items[at] {
+                    comment.inline = matches!(n, Node::Scalar(_));
                 }
                 seq.items.insert(at, SeqItem::Comment(comment));
             }
@@ -896,6 +918,28 @@ impl<'s> Builder<'s> {
                 }
                 Event::MappingEnd | Event::SequenceEnd => self.close((s, e))?,
                 Event::Scalar(text, style, anchor, tag) => {
+                    // A tag on nothing at the root (`!!map` alone) is not an empty document:
+                    // yaml.v3 decodes it as that tag's value, which sops refuses as its root
+                    // ("cannot unmarshal !!map into map"); the writer would put `sops:` above it.
+                    if self.stack.is_empty()
+                        && text.is_empty()
+                        && let Some(tag) = &tag
+                    {
+                        // Point at the tag: the empty scalar is reported after it.
+                        let mut at = src[..s.min(src.len())].rfind('!').unwrap_or(s);
+                        while at > 0 && src.as_bytes()[at - 1] == b'!' {
+                            at -= 1;
+                        }
+                        return Err(parse_error(
+                            src,
+                            at,
+                            format!(
+                                "the document is only the tag {}{} with no content; sops needs a map",
+                                tag.handle(),
+                                tag.suffix()
+                            ),
+                        ));
+                    }
                     let style = style_of(style);
                     let (start, end) = match style {
                         ScalarStyle::Literal | ScalarStyle::Folded => {
@@ -914,7 +958,10 @@ impl<'s> Builder<'s> {
                     if src.as_bytes()[from..e.max(from)].contains(&b'\n') {
                         self.covered.push((from, e.max(from)));
                     }
-                    let value = scalar_value(&text, style, tag.as_deref());
+                    let mut value = scalar_value(&text, style, tag.as_deref());
+                    if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
+                        drop_break_past_eof(&mut value, src, end);
+                    }
                     let scalar = Scalar {
                         value,
                         origin: Some(Origin {
@@ -1079,6 +1126,7 @@ impl<'s> Builder<'s> {
                 column: self.lines.column(dash),
             }),
             changed: false,
+            inline: false,
         })
     }
 
@@ -1356,7 +1404,13 @@ mod tests {
         ] {
             let (written, plain) = encrypt_read_back(input);
             assert!(written.contains("\nsops:\n"), "{written}");
-            assert_eq!(plain, input);
+            // A file without a final line break gets one, as sops writes every file.
+            let expected = if input.ends_with('\n') {
+                input.to_owned()
+            } else {
+                format!("{input}\n")
+            };
+            assert_eq!(plain, expected);
         }
     }
 
@@ -1545,6 +1599,61 @@ mod tests {
     /// marker for missing content ("did not find expected node content") and so sops refuses the
     /// file, as Signet does now; also a document after `...` that does not start with `---`,
     /// which yaml.v3 refuses too ("did not find expected <document start>").
+    /// Found by the fuzz campaign (`sops_roundtrip`): a root that is only a tag (`#\r\n!!map`)
+    /// was read as an empty document, and encryption wrote `sops:` above the tag, which did not
+    /// parse again. yaml.v3 decodes it as the tag's value and sops refuses it; so does Signet.
+    #[test]
+    fn a_root_that_is_only_a_tag_is_refused_as_sops_refuses_it() {
+        for (input, at) in [
+            ("#\r\n!!map", "2:1"),
+            ("# c\n!!map\n", "2:1"),
+            ("!!str\n", "1:1"),
+            ("---\n!!map\n", "2:1"),
+        ] {
+            match YamlStore::default().parse(input.as_bytes()) {
+                Err(crate::Error::Parse {
+                    location, message, ..
+                }) => {
+                    assert_eq!(location, at, "{input:?}");
+                    assert!(message.contains("only the tag"), "{message}");
+                }
+                other => panic!("{input:?}: {other:?}"),
+            }
+        }
+        // An empty document stays an empty map, and a tag with content is still read.
+        for input in ["", "# c\n", "---\n", "!!map {}\n", "!!map\na: 1\n"] {
+            assert!(
+                YamlStore::default().parse(input.as_bytes()).is_ok(),
+                "{input:?}"
+            );
+        }
+    }
+
+    /// Found by the fuzz campaign: comments before a `%TAG` directive belong to the document the
+    /// directive opens, so the directive line fell into the root map's span, where the writer took
+    /// it for a removed entry and cut it (`%TAG ! tag:` became `:`, a null key that did not parse
+    /// again). The directive stays, byte for byte.
+    #[test]
+    fn a_directive_after_comments_is_written_back_unchanged() {
+        let crash =
+            include_bytes!("../../../tests/fixtures/yaml-crash-comments-before-tag-directive.yaml");
+        let store = YamlStore::default();
+        for input in [
+            &b"# c\n%TAG ! tag:\n--- \na: 1\n"[..],
+            b"# c\n%YAML 1.1\n---\na: 1\n",
+            crash,
+        ] {
+            let tree = store.parse(input).unwrap();
+            let out = store.emit(&tree).unwrap();
+            // (Lone CR line breaks are written as LF.)
+            let expected: Vec<u8> = input
+                .iter()
+                .map(|&b| if b == b'\r' { b'\n' } else { b })
+                .collect();
+            assert_eq!(out, expected, "{}", String::from_utf8_lossy(input));
+        }
+    }
+
     #[test]
     fn document_end_marker_before_a_document_is_refused_as_sops_refuses_it() {
         let crash = include_bytes!("../../../tests/fixtures/yaml-crash-cr-flow-explicit-key.yaml");
@@ -1653,13 +1762,13 @@ mod tests {
         // The marker is written, and decryption gives the wrapped scalar back, without the
         // blanks that followed it.
         for (input, decrypted) in [
-            (crash.to_owned(), crash.trim_end().to_owned()),
+            (crash.to_owned(), format!("{}\n", crash.trim_end())),
             (format!("k: {wrapped}   \n"), format!("k: {wrapped}\n")),
             (
                 format!("k: {wrapped}\t \nj: v\n"),
                 format!("k: {wrapped}\nj: v\n"),
             ),
-            (format!("k: {wrapped} "), format!("k: {wrapped}")),
+            (format!("k: {wrapped} "), format!("k: {wrapped}\n")),
             (format!("k: {wrapped} \r\n"), format!("k: {wrapped}\r\n")),
             (format!("k: {wrapped}\n"), format!("k: {wrapped}\n")),
             (

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use base64::Engine as _;
 
 use super::resolve::{format_float, resolves_to_str};
-use crate::tree::{Map, MapEntry, Node, Scalar, ScalarStyle, Seq, SeqItem, Value};
+use crate::tree::{Comment, Map, MapEntry, Node, Scalar, ScalarStyle, Seq, SeqItem, Value};
 
 /// What the libyaml emitter (inside yaml.v3) finds out about a string before choosing its style.
 #[derive(Debug, Clone, Copy)]
@@ -580,20 +580,24 @@ impl Fresh {
         inline_first: bool,
     ) {
         let child = (base + self.step).max(keycol + 1);
+        let mut first_line = inline_first;
+        let mut line_comments = LineComments::default();
         for (i, e) in m.entries.iter().enumerate() {
-            if !(i == 0 && inline_first) {
-                pad(out, keycol);
-            }
             match e {
+                MapEntry::Comment(c) if line_comments.defer(c, m.entries.get(i + 1..)) => {}
                 MapEntry::Comment(c) => {
+                    pad_unless(out, keycol, &mut first_line);
                     out.push('#');
                     out.push_str(&c.text);
                     out.push('\n');
                 }
                 MapEntry::Pair(p) => {
+                    pad_unless(out, keycol, &mut first_line);
                     out.push_str(&render_key(&p.key, false));
                     out.push(':');
+                    let value_at = out.len();
                     self.value_after_key(out, &p.value, child, keycol);
+                    line_comments.write(out, value_at);
                     out.push('\n');
                 }
             }
@@ -647,16 +651,22 @@ impl Fresh {
 
     /// A block sequence with dashes at `dashcol`.
     pub fn block_seq(&self, out: &mut String, s: &Seq, dashcol: usize, inline_first: bool) {
+        let mut first_line = inline_first;
+        let mut line_comments = LineComments::default();
         for (i, item) in s.items.iter().enumerate() {
-            if !(i == 0 && inline_first) {
-                pad(out, dashcol);
-            }
             match item {
+                SeqItem::Comment(c) if line_comments.defer(c, s.items.get(i + 1..)) => continue,
                 SeqItem::Comment(c) => {
+                    pad_unless(out, dashcol, &mut first_line);
                     out.push('#');
                     out.push_str(&c.text);
                 }
-                SeqItem::Node(n) => self.seq_item(out, n, dashcol),
+                SeqItem::Node(n) => {
+                    pad_unless(out, dashcol, &mut first_line);
+                    let item_at = out.len();
+                    self.seq_item(out, n, dashcol);
+                    line_comments.write(out, item_at);
+                }
             }
             out.push('\n');
         }
@@ -722,6 +732,65 @@ impl Fresh {
                 }
                 out.push(']');
             }
+        }
+    }
+}
+
+/// Pads to `col`, except on the first line when the caller already wrote its indentation.
+fn pad_unless(out: &mut String, col: usize, first_line: &mut bool) {
+    if !std::mem::take(first_line) {
+        pad(out, col);
+    }
+}
+
+/// An entry a line comment can follow: a scalar value (yaml.v3 writes a multi-line one's comment
+/// after its `|-` indicator).
+trait ScalarEntry {
+    /// Whether this entry is a scalar value or item.
+    fn is_scalar(&self) -> bool;
+}
+
+impl ScalarEntry for MapEntry {
+    fn is_scalar(&self) -> bool {
+        matches!(self, MapEntry::Pair(p) if matches!(p.value, Node::Scalar(_)))
+    }
+}
+
+impl ScalarEntry for SeqItem {
+    fn is_scalar(&self) -> bool {
+        matches!(self, SeqItem::Node(Node::Scalar(_)))
+    }
+}
+
+/// sops 3.13's line comments: an inline comment right before a scalar entry is written on that
+/// entry's first line (yaml.v3's `LineComment`). Elsewhere an inline comment keeps a line of its
+/// own, as sops 3.11 wrote every comment.
+#[derive(Default)]
+struct LineComments<'a> {
+    held: Option<&'a str>,
+}
+
+impl<'a> LineComments<'a> {
+    /// Holds `c` for the next entry's line if it is inline and the entry right after it (the
+    /// first of `rest`) is a scalar; `false` means write it on its own line now.
+    fn defer<E: ScalarEntry>(&mut self, c: &'a Comment, rest: Option<&[E]>) -> bool {
+        let fits = c.inline
+            && self.held.is_none()
+            && rest.and_then(|r| r.first()).is_some_and(|e| e.is_scalar());
+        if fits {
+            self.held = Some(&c.text);
+        }
+        fits
+    }
+
+    /// Writes the held comment, if any, at the end of the first line of the value written from
+    /// `value_at` on.
+    fn write(&mut self, out: &mut String, value_at: usize) {
+        if let Some(text) = self.held.take() {
+            let at = out[value_at..]
+                .find('\n')
+                .map_or(out.len(), |i| value_at + i);
+            out.insert_str(at, &format!(" #{text}"));
         }
     }
 }

@@ -310,10 +310,11 @@ impl<'a> Splicer<'a> {
             None => self.line_start(at_line_of),
         };
         if pos == self.src.len() && !self.src.is_empty() && !self.src.ends_with('\n') {
-            // Keep the file's lack of a final line break: the removal path cuts the same bytes.
+            // Lines added at the end of a file without a final line break end with one, as sops
+            // writes every file (so `sops:` appended to such a file gives sops' bytes).
             let mut t = String::with_capacity(text.len() + 1);
             t.push('\n');
-            t.push_str(text.strip_suffix('\n').unwrap_or(&text));
+            t.push_str(&text);
             self.edit(pos, pos, t);
         } else {
             self.edit(pos, pos, text);
@@ -840,6 +841,12 @@ impl<'a> Splicer<'a> {
                 && (bytes[i..].starts_with(b"---") || bytes[i..].starts_with(b"..."))
             {
                 i += 3;
+                continue;
+            }
+            // A directive (`%TAG …`, `%YAML …`) of the next document, after comments of its
+            // prologue: a whole line of its own.
+            if c == b'%' && (i == 0 || bytes[i - 1] == b'\n') {
+                i = self.after_line(i);
                 continue;
             }
             let indicator = matches!(c, b'-' | b'?' | b':')

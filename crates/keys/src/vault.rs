@@ -7,7 +7,8 @@
 //! The token comes from `VAULT_TOKEN`, else from `~/.vault-token` (the Vault CLI's token
 //! helper file), as with sops; the address is the entry's `vault_address`. Like the Vault
 //! client sops uses, `VAULT_NAMESPACE` sets the namespace header, `VAULT_CACERT` adds a CA
-//! bundle (PEM) and `VAULT_SKIP_VERIFY` turns certificate checks off.
+//! bundle (PEM) and `VAULT_SKIP_VERIFY` turns certificate checks off. `SOPS_HC_VAULT_ALLOWLIST`
+//! limits the addresses a call (and so the token) may go to, as in sops 3.13.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -33,6 +34,9 @@ pub const VAULT_NAMESPACE: &str = "VAULT_NAMESPACE";
 pub const VAULT_CACERT: &str = "VAULT_CACERT";
 /// `VAULT_SKIP_VERIFY`: when true, TLS certificates are not verified.
 pub const VAULT_SKIP_VERIFY: &str = "VAULT_SKIP_VERIFY";
+/// `SOPS_HC_VAULT_ALLOWLIST`: the Vault addresses a transit call may go to (and the token with
+/// it), as in sops 3.13: `all` (the default), `none`, or comma-separated address prefixes.
+pub const SOPS_HC_VAULT_ALLOWLIST: &str = "SOPS_HC_VAULT_ALLOWLIST";
 /// Largest answer read from a transit call (they are a few hundred bytes): the server is the
 /// one a file's `vault_address` names, and whoever wrote the file chose it.
 pub const MAX_ANSWER_BYTES: usize = 1 << 20;
@@ -130,6 +134,44 @@ impl VaultClient {
         }
     }
 
+    /// Whether `SOPS_HC_VAULT_ALLOWLIST` lets a call (and the token) go to `address`, judged as
+    /// sops judges it: each listed prefix and the address get a final `/`, then the address must
+    /// start with a prefix; an empty entry makes the whole list invalid.
+    fn allowed(&self, address: &str) -> Result<(), String> {
+        let list = match self
+            .env
+            .get(SOPS_HC_VAULT_ALLOWLIST)
+            .filter(|l| !l.is_empty())
+        {
+            None | Some("all") => return Ok(()),
+            Some(list) => list,
+        };
+        let refused = || format!("{SOPS_HC_VAULT_ALLOWLIST} does not allow {address}");
+        if list == "none" {
+            return Err(refused());
+        }
+        let with_slash = |s: &str| {
+            if s.ends_with('/') {
+                s.to_owned()
+            } else {
+                format!("{s}/")
+            }
+        };
+        let address = with_slash(address);
+        let mut allowed = false;
+        for (i, prefix) in list.split(',').enumerate() {
+            let prefix = prefix.trim_matches(' ');
+            if prefix.is_empty() {
+                return Err(format!(
+                    "{SOPS_HC_VAULT_ALLOWLIST}'s entry {} is empty",
+                    i + 1
+                ));
+            }
+            allowed |= address.starts_with(&with_slash(prefix));
+        }
+        if allowed { Ok(()) } else { Err(refused()) }
+    }
+
     /// Encrypts `secret` (the data key or a share) with the transit key, giving the entry.
     pub async fn wrap(&self, key: &VaultTransitKey, secret: &[u8]) -> Result<HcVaultEntry, Error> {
         let name = key.uri();
@@ -137,6 +179,7 @@ impl VaultClient {
             key: name.clone(),
             message,
         };
+        self.allowed(&key.address).map_err(fail)?;
         let token = self.token().map_err(fail)?;
         let http = self.http().map_err(fail)?;
         let url = format!(
@@ -180,6 +223,7 @@ impl VaultClient {
             key: name.clone(),
             message,
         };
+        self.allowed(&entry.vault_address).map_err(fail)?;
         let token = self.token().map_err(fail)?;
         let http = self.http().map_err(fail)?;
         let url = format!(

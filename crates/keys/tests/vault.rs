@@ -26,6 +26,56 @@ fn round_trip() {
     assert_eq!(&back[..], &secret[..]);
 }
 
+/// `SOPS_HC_VAULT_ALLOWLIST` (sops 3.13): a file's `vault_address` outside the list gets no call
+/// and so no token; `none` refuses every address, `all` and a matching prefix let it through, and
+/// an empty entry is an error.
+#[test]
+fn the_allowlist_decides_which_vault_gets_the_token() {
+    let uri = create_transit_key("allowlist");
+    let key = VaultTransitKey::parse_uri(&uri).unwrap();
+    let entry = signet_keys::block_on(client().wrap(&key, &[9u8; 32])).unwrap();
+    let with = |list: &str| {
+        let mut vars = bao_env();
+        vars.push(("SOPS_HC_VAULT_ALLOWLIST".into(), list.into()));
+        VaultClient::new(&Environment::from_vars(vars))
+    };
+    let address = entry.vault_address.clone();
+    let (_, token) = bao_env()
+        .into_iter()
+        .find(|(k, _)| k == "VAULT_TOKEN")
+        .unwrap();
+    for list in [
+        "all".to_owned(),
+        address.clone(),
+        format!(" http://nowhere:1, {address}/"),
+    ] {
+        let back = signet_keys::block_on(with(&list).unwrap_entry(&entry)).unwrap();
+        assert_eq!(&back[..], &[9u8; 32], "{list}");
+    }
+    // A listener standing in for the attacker's Vault a hostile file names: it must get nothing.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let mut elsewhere = entry.clone();
+    elsewhere.vault_address = format!("http://{}", listener.local_addr().unwrap());
+    for (list, entry, says) in [
+        ("none", &entry, "does not allow"),
+        (address.as_str(), &elsewhere, "does not allow"),
+        ("http://127.0.0.1:1", &entry, "does not allow"),
+        (&*format!("{address},"), &entry, "entry 2 is empty"),
+    ] {
+        let err = signet_keys::block_on(with(list).unwrap_entry(entry))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(says), "{list}: {err}");
+        assert!(!err.contains(&token), "no token in {err}");
+    }
+    assert!(listener.accept().is_err(), "nothing reached the listener");
+    let err = signet_keys::block_on(with("none").wrap(&key, &[1u8; 32]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not allow"), "{err}");
+}
+
 #[test]
 fn token_from_the_vault_token_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -162,7 +212,7 @@ impl TlsBao {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap().port()
         };
-        let child = std::process::Command::new("/root/.cache/signet/bin/bao")
+        let child = std::process::Command::new(bao())
             .args([
                 "server",
                 "-dev",
@@ -197,7 +247,7 @@ impl TlsBao {
     }
 
     fn cli(&self, args: &[&str]) -> Result<(), String> {
-        let out = std::process::Command::new("/root/.cache/signet/bin/bao")
+        let out = std::process::Command::new(bao())
             .env_clear()
             .env("BAO_ADDR", &self.addr)
             .env("BAO_TOKEN", "tls-root")
@@ -254,4 +304,9 @@ fn tls_with_vault_cacert_or_skip_verify() {
         sops_ok(home.path(), &trusted_vars, &["decrypt", "secret.enc.yaml"]),
         PLAIN
     );
+}
+
+/// The OpenBao binary the bootstrap installs.
+fn bao() -> std::path::PathBuf {
+    signet_testkit::peer_path("bao").unwrap_or_else(|e| panic!("{e}"))
 }

@@ -270,6 +270,73 @@ fn extract_prints_one_value() {
     assert_eq!(v, b"admin");
 }
 
+/// `--decryption-order` (and `SOPS_DECRYPTION_ORDER`) decides which key of a group is tried first,
+/// and a type named twice is sops' exit 112. Seen from outside: a Vault transit entry whose address
+/// is a local listener gets a connection only when `hc_vault` comes before `age`.
+#[test]
+fn decryption_order_decides_which_key_is_tried_first() {
+    let (mut sb, recipient) = setup();
+    let file = encrypted(&sb, &recipient);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let vault = format!(
+        "sops:\n    hc_vault:\n        - vault_address: http://127.0.0.1:{port}\n          engine_path: transit\n          key_name: k\n          created_at: \"2026-01-01T00:00:00Z\"\n          enc: vault:v1:AAAA\n"
+    );
+    assert!(file.contains("\nsops:\n"), "{file}");
+    sb.write("two-keys.yaml", file.replacen("sops:\n", &vault, 1));
+    sb.env("VAULT_TOKEN", "not-a-real-token");
+    // Accepted connections, each closed at once (the Vault attempt fails, age still opens).
+    let connections = |l: &std::net::TcpListener| {
+        let mut n = 0;
+        while let Ok((conn, _)) = l.accept() {
+            drop(conn);
+            n += 1;
+        }
+        n
+    };
+
+    let plain = sb.signet(["decrypt", "two-keys.yaml"]).ok();
+    assert!(String::from_utf8_lossy(&plain).contains(CANARY));
+    assert_eq!(connections(&listener), 0, "age comes first by default");
+
+    let mut accepted = 0;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let server = std::thread::scope(|scope| {
+        let counter = scope.spawn(|| {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += connections(&listener);
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            n + connections(&listener)
+        });
+        let out = sb
+            .signet([
+                "--decryption-order",
+                "hc_vault,age",
+                "decrypt",
+                "two-keys.yaml",
+            ])
+            .ok();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        accepted += counter.join().unwrap();
+        out
+    });
+    assert!(String::from_utf8_lossy(&server).contains(CANARY));
+    assert!(accepted > 0, "hc_vault first: Vault is asked before age");
+
+    let err = sb
+        .signet(["decrypt", "--decryption-order", "age,age", "two-keys.yaml"])
+        .fails_with(112);
+    assert!(err.contains("duplicate decryption key type: age"), "{err}");
+    sb.env("SOPS_DECRYPTION_ORDER", "pgp,age,pgp");
+    sb.signet(["decrypt", "two-keys.yaml"]).fails_with(112);
+    // sops agrees on the code.
+    sb.peer("sops", ["decrypt", "two-keys.yaml"])
+        .fails_with(112);
+}
+
 /// An "editor" that replaces one value, via sed.
 fn sed_editor(sb: &mut Sandbox, from: &str, to: &str) {
     let script = sb.write(
@@ -278,6 +345,24 @@ fn sed_editor(sb: &mut Sandbox, from: &str, to: &str) {
     );
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     sb.env("SOPS_EDITOR", &script);
+}
+
+/// `signet FILE`, like `sops FILE`, opens the file in the editor.
+#[test]
+fn a_file_named_alone_is_edited_like_sops_file() {
+    let (mut sb, recipient) = setup();
+    encrypted(&sb, &recipient);
+    sed_editor(&mut sb, "user: admin", "user: root");
+    sb.signet(["secret.yaml"]).ok();
+    let user = sb
+        .signet([
+            "decrypt",
+            "--extract",
+            "[\"stringData\"][\"user\"]",
+            "secret.yaml",
+        ])
+        .ok();
+    assert_eq!(user, b"root");
 }
 
 #[test]
@@ -425,6 +510,23 @@ fn exec_env_and_exec_file() {
         .ok();
     assert_eq!(out, b"TOKEN: abc123\n");
     sb.signet(["exec-env", "env.yaml", "exit 7"]).fails_with(7);
+
+    // --same-process: the shell replaces signet, so its `$$` is the pid signet was started with;
+    // without it the shell is a child with a pid of its own.
+    for (same, flag) in [(true, &["--same-process"][..]), (false, &[][..])] {
+        let mut cmd = sb.command(signet_tests::sandbox::signet_bin());
+        cmd.arg("exec-env")
+            .args(flag)
+            .args(["env.yaml", "printf '%s %s' $$ \"$TOKEN\""])
+            .stdout(std::process::Stdio::piped());
+        let child = cmd.spawn().unwrap();
+        let pid = child.id();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(text == format!("{pid} abc123"), same, "{flag:?}: {text}");
+        assert!(text.ends_with(" abc123"), "{text}");
+    }
 }
 
 #[test]

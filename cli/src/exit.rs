@@ -29,6 +29,7 @@ pub mod code {
     pub const NO_FILE_SPECIFIED: u8 = 100;
     pub const COULD_NOT_RETRIEVE_KEY: u8 = 128;
     pub const NO_ENCRYPTION_KEY_FOUND: u8 = 111;
+    pub const DUPLICATE_DECRYPTION_KEY_TYPE: u8 = 112;
     pub const INVALID_OUTPUT_TYPE: u8 = 102;
     pub const FILE_HAS_NOT_BEEN_MODIFIED: u8 = 200;
     pub const NO_EDITOR_FOUND: u8 = 201;
@@ -56,6 +57,9 @@ pub struct CliError {
     pub code: u8,
     /// Human-readable message; must never contain secret values.
     pub message: String,
+    /// Print the message as it is, without the `signet: ` prefix: sops' own wording, for scripts
+    /// that match sops' output.
+    pub verbatim: bool,
 }
 
 impl CliError {
@@ -64,6 +68,15 @@ impl CliError {
         CliError {
             code,
             message: message.into(),
+            verbatim: false,
+        }
+    }
+
+    /// An error printed exactly as sops prints it.
+    pub fn as_sops_says(code: u8, message: impl Into<String>) -> Self {
+        CliError {
+            verbatim: true,
+            ..CliError::new(code, message)
         }
     }
 }

@@ -26,7 +26,9 @@ fn main() -> ExitCode {
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if !e.message.is_empty() {
+            if e.verbatim {
+                eprintln!("{}", e.message);
+            } else if !e.message.is_empty() {
                 eprintln!("signet: {}", e.message);
             }
             ExitCode::from(e.code)

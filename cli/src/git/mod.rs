@@ -41,11 +41,7 @@ pub fn run(cmd: GitCommand) -> CliResult {
 /// The keyring from the environment that never prompts: git runs the driver and the textconv
 /// with no one to answer (a passphrase-protected key is skipped, not asked for).
 fn no_prompt_keyring() -> Keyring {
-    let ring = Keyring::from_env(Arc::new(NoInteraction));
-    for notice in ring.notices() {
-        eprintln!("signet: warning: {notice}");
-    }
-    ring
+    crate::sops::keys::keyring_with(Arc::new(NoInteraction))
 }
 
 /// The format: the flag, else from the file name.

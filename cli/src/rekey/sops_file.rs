@@ -46,13 +46,8 @@ impl SopsContext {
 
     /// Identities from the environment, as sops finds them; no prompts (files run in parallel).
     pub(crate) fn keyring(&self) -> &Keyring {
-        self.keyring.get_or_init(|| {
-            let ring = Keyring::from_env(Arc::new(NoInteraction));
-            for notice in ring.notices() {
-                eprintln!("signet: warning: {notice}");
-            }
-            ring
-        })
+        self.keyring
+            .get_or_init(|| crate::sops::keys::keyring_with(Arc::new(NoInteraction)))
     }
 
     /// The `.sops.yaml` for `file`: `--config`, else the nearest walking up from the file.

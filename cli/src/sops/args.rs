@@ -48,7 +48,7 @@ impl InputArgs {
 }
 
 /// Where the output goes and how it is written.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct OutputArgs {
     /// Output format; default: the input format.
     #[arg(long, value_enum)]

@@ -68,20 +68,31 @@ pub struct SetCmd {
     file: PathBuf,
     /// Where to set, e.g. `'["data"]["password"]'`.
     path: String,
-    /// The value as JSON (`'"text"'`, `42`, `{"a": 1}`); with --value-stdin or --value-file, omit it.
+    /// The value as JSON (`'"text"'`, `42`, `{"a": 1}`); with --value-file, the file holding it
+    /// (kept out of process listings); with --value-stdin, omit it.
     value: Option<String>,
     /// Read the JSON value from stdin.
     #[arg(long, conflicts_with_all = ["value", "value_file"])]
     value_stdin: bool,
-    /// Read the JSON value from a file.
-    #[arg(long, value_name = "FILE", conflicts_with = "value")]
-    value_file: Option<PathBuf>,
+    /// VALUE names a file to read the JSON value from (as `sops set --value-file`).
+    #[arg(long, requires = "value")]
+    value_file: bool,
     /// Do nothing (and leave the file untouched) when the value is already set.
     #[arg(long)]
     idempotent: bool,
+    #[command(flatten)]
+    formats: RewriteFormats,
+}
+
+/// The formats `set` and `unset` read and write the file in.
+#[derive(Debug, Args)]
+pub struct RewriteFormats {
     /// Input format; default: from the extension.
     #[arg(long, value_enum)]
     input_type: Option<super::args::FormatArg>,
+    /// Format to write the file back in; default: the input format.
+    #[arg(long, value_enum)]
+    output_type: Option<super::args::FormatArg>,
 }
 
 /// `signet unset FILE PATH`.
@@ -94,9 +105,8 @@ pub struct UnsetCmd {
     /// Succeed (without writing) when the path does not exist.
     #[arg(long)]
     idempotent: bool,
-    /// Input format; default: from the extension.
-    #[arg(long, value_enum)]
-    input_type: Option<super::args::FormatArg>,
+    #[command(flatten)]
+    formats: RewriteFormats,
 }
 
 /// `signet exec-env FILE COMMAND`.
@@ -109,6 +119,10 @@ pub struct ExecEnvCmd {
     /// Run the command with only the decrypted variables in its environment.
     #[arg(long)]
     pristine: bool,
+    /// Replace this process by the command (`exec`) instead of running it as a child, so it
+    /// gets signals directly and keeps the process id.
+    #[arg(long)]
+    same_process: bool,
 }
 
 /// `signet exec-file FILE COMMAND`.
@@ -432,11 +446,11 @@ impl NewFile {
 /// (unless `change` reports nothing changed).
 fn modify(
     file: &std::path::Path,
-    input_type: Option<super::args::FormatArg>,
+    formats: &RewriteFormats,
     change: impl FnOnce(&mut Node, &str) -> CliResult<bool>,
 ) -> CliResult {
     let input = InputArgs {
-        input_type,
+        input_type: formats.input_type,
         ..InputArgs::file(file)
     };
     let opened = open(
@@ -462,32 +476,38 @@ fn modify(
         return Ok(());
     }
     reencrypt_edited(&mut tree, &opened.doc).map_err(|e| engine_error(&name, e))?;
-    let out = zeroize::Zeroizing::new(
-        file::store(opened.format, None)
-            .emit(&tree)
-            .map_err(|e| engine_error(&name, e))?,
-    );
+    let out = file::render(
+        opened.format,
+        tree,
+        &OutputArgs {
+            output_type: formats.output_type,
+            ..OutputArgs::default()
+        },
+        None,
+    )?;
     crate::io::write_atomic(file, &out)
 }
 
 /// `signet set`.
 pub fn set(cmd: SetCmd) -> CliResult {
-    let text = zeroize::Zeroizing::new(match (&cmd.value, cmd.value_stdin, &cmd.value_file) {
-        (Some(v), _, _) => v.clone(),
+    let text = zeroize::Zeroizing::new(match (&cmd.value, cmd.value_stdin, cmd.value_file) {
+        (Some(f), _, true) => {
+            let f = PathBuf::from(f);
+            String::from_utf8(crate::io::Input::File(f.clone()).read()?).map_err(|_| {
+                CliError::new(
+                    code::ERROR_INVALID_SET_FORMAT,
+                    format!("{}: not UTF-8", f.display()),
+                )
+            })?
+        }
+        (Some(v), _, false) => v.clone(),
         (None, true, _) => String::from_utf8(crate::io::Input::Stdin.read()?).map_err(|_| {
             CliError::new(
                 code::ERROR_INVALID_SET_FORMAT,
                 "the value on stdin is not UTF-8",
             )
         })?,
-        (None, false, Some(f)) => String::from_utf8(crate::io::Input::File(f.clone()).read()?)
-            .map_err(|_| {
-                CliError::new(
-                    code::ERROR_INVALID_SET_FORMAT,
-                    format!("{}: not UTF-8", f.display()),
-                )
-            })?,
-        (None, false, None) => {
+        (None, false, _) => {
             return Err(CliError::new(
                 code::ERROR_INVALID_SET_FORMAT,
                 "set needs a VALUE (JSON), --value-stdin or --value-file",
@@ -502,7 +522,7 @@ pub fn set(cmd: SetCmd) -> CliResult {
     })?;
     let steps = signet_sops::path::parse_path(&cmd.path)
         .map_err(|e| engine_error(&cmd.file.display().to_string(), e))?;
-    modify(&cmd.file, cmd.input_type, |root, name| {
+    modify(&cmd.file, &cmd.formats, |root, name| {
         if cmd.idempotent
             && signet_sops::path::get(root, &steps).is_ok_and(|n| same_value(n, &value))
         {
@@ -517,7 +537,7 @@ pub fn set(cmd: SetCmd) -> CliResult {
 pub fn unset(cmd: UnsetCmd) -> CliResult {
     let steps = signet_sops::path::parse_path(&cmd.path)
         .map_err(|e| engine_error(&cmd.file.display().to_string(), e))?;
-    modify(&cmd.file, cmd.input_type, |root, name| {
+    modify(&cmd.file, &cmd.formats, |root, name| {
         if cmd.idempotent && signet_sops::path::get(root, &steps).is_err() {
             return Ok(false);
         }
@@ -628,7 +648,7 @@ pub fn exec_env(cmd: ExecEnvCmd) -> CliResult {
             }
         }
     }
-    let status = super::exec::exec_env(&cmd.command, &vars, cmd.pristine)?;
+    let status = super::exec::exec_env(&cmd.command, &vars, cmd.pristine, cmd.same_process)?;
     exit_with(status)
 }
 

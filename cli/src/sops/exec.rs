@@ -6,10 +6,12 @@ use crate::exit::{CliError, CliResult, code};
 use std::process::Command;
 
 /// Runs `command` through `sh -c` with `vars` added to its environment; returns its exit status code.
+/// With `same_process` the shell replaces this process (`exec`) and nothing returns unless that fails.
 pub fn exec_env(
     command: &str,
     vars: &[(String, zeroize::Zeroizing<String>)],
     pristine: bool,
+    same_process: bool,
 ) -> CliResult<i32> {
     let mut cmd = Command::new("sh");
     cmd.arg("-c").arg(command);
@@ -17,6 +19,11 @@ pub fn exec_env(
         cmd.env_clear();
     }
     cmd.envs(vars.iter().map(|(k, v)| (k, v.as_str())));
+    if same_process {
+        // Returns only when the exec failed.
+        let e = std::os::unix::process::CommandExt::exec(&mut cmd);
+        return status_of(Err(e), command);
+    }
     status_of(cmd.status(), command)
 }
 

@@ -29,14 +29,43 @@ impl Interaction for Terminal {
     }
 }
 
-/// The keyring from the environment, exactly like sops finds identities; notices (insecure key file
-/// modes, unreadable key files) go to stderr.
+/// The keyring from the environment, exactly like sops finds identities, prompting on the terminal;
+/// notices (insecure key file modes, unreadable key files) go to stderr.
 pub fn keyring() -> Keyring {
-    let ring = Keyring::from_env(Arc::new(Terminal));
+    keyring_with(Arc::new(Terminal))
+}
+
+/// [`keyring`] with another way to ask for passphrases (`NoInteraction` where no one can answer).
+pub fn keyring_with(interaction: Arc<dyn Interaction>) -> Keyring {
+    let mut ring = Keyring::from_env(interaction);
+    if let Some(order) = DECRYPTION_ORDER.get() {
+        ring.set_decryption_order(order.clone());
+    }
     for notice in ring.notices() {
         eprintln!("signet: warning: {notice}");
     }
     ring
+}
+
+/// `--decryption-order` (or `SOPS_DECRYPTION_ORDER`), checked, for every keyring this process makes.
+static DECRYPTION_ORDER: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
+/// Checks and records `--decryption-order`: a comma-separated list of key types (`age`, `pgp`,
+/// `kms`, `hc_vault`, …), each at most once (sops' exit 112 otherwise). Types Signet does not
+/// know are kept, as sops keeps them: they only order nothing.
+pub fn set_decryption_order(order: &str) -> CliResult<()> {
+    let mut types: Vec<String> = Vec::new();
+    for t in order.split(',') {
+        if types.iter().any(|seen| seen == t) {
+            return Err(CliError::new(
+                code::DUPLICATE_DECRYPTION_KEY_TYPE,
+                format!("--decryption-order: duplicate decryption key type: {t}"),
+            ));
+        }
+        types.push(t.to_owned());
+    }
+    let _ = DECRYPTION_ORDER.set(types);
+    Ok(())
 }
 
 /// Unwraps the data key of a file, or fails with exit 128 naming the keys tried.
@@ -97,32 +126,67 @@ pub fn creation_rule(
 
 /// Master keys named on the command line (one key group), if any.
 pub fn keys_from_flags(args: &KeyArgs) -> CliResult<Vec<KeySpec>> {
-    let mut keys = Vec::new();
-    let bad = |e: signet_keys::Error| CliError::new(code::ERROR_GENERIC, e.to_string());
-    if let Some(age) = args.age.as_deref().filter(|s| !s.trim().is_empty()) {
-        keys.extend(KeySpec::age_list(age).map_err(bad)?);
+    KeyLists {
+        age: args.age.as_deref(),
+        kms: args.kms.as_deref(),
+        hc_vault_transit: args.hc_vault_transit.as_deref(),
+        encryption_context: args.encryption_context.as_deref(),
+        aws_profile: args.aws_profile.as_deref(),
     }
-    if let Some(kms) = args.kms.as_deref().filter(|s| !s.trim().is_empty()) {
-        let context = match args.encryption_context.as_deref() {
-            None => Vec::new(),
-            Some(text) => signet_keys::KmsKey::parse_context(text).ok_or_else(|| {
-                CliError::new(
-                    code::ERROR_INVALID_KMS_ENCRYPTION_CONTEXT_FORMAT,
-                    "invalid --encryption-context: expected key:value,key:value",
-                )
-            })?,
-        };
-        let profile = args.aws_profile.as_deref().unwrap_or("");
-        keys.extend(KeySpec::kms_list(kms, &context, profile));
+    .specs()
+}
+
+/// Comma-separated key lists as flags give them (`--age`, `--kms`, `--hc-vault-transit`, with
+/// `--encryption-context` and `--aws-profile` for the KMS keys): the one parser of key flags for
+/// `encrypt`, `rotate --add-*/--rm-*` and `groups add`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KeyLists<'a> {
+    /// age recipients.
+    pub age: Option<&'a str>,
+    /// AWS KMS key ARNs.
+    pub kms: Option<&'a str>,
+    /// Vault transit key URIs.
+    pub hc_vault_transit: Option<&'a str>,
+    /// `key:value,…` for the KMS keys.
+    pub encryption_context: Option<&'a str>,
+    /// AWS profile for the KMS keys.
+    pub aws_profile: Option<&'a str>,
+}
+
+/// A list that names something (not empty or blank).
+fn given(list: Option<&str>) -> Option<&str> {
+    list.filter(|s| !s.trim().is_empty())
+}
+
+impl KeyLists<'_> {
+    /// The keys named, in flag order (age, KMS, Vault).
+    pub fn specs(&self) -> CliResult<Vec<KeySpec>> {
+        let mut keys = Vec::new();
+        let bad = |e: signet_keys::Error| CliError::new(code::ERROR_GENERIC, e.to_string());
+        if let Some(age) = given(self.age) {
+            keys.extend(KeySpec::age_list(age).map_err(bad)?);
+        }
+        if let Some(kms) = given(self.kms) {
+            let context = match self.encryption_context {
+                None => Vec::new(),
+                Some(text) => signet_keys::KmsKey::parse_context(text).ok_or_else(|| {
+                    CliError::new(
+                        code::ERROR_INVALID_KMS_ENCRYPTION_CONTEXT_FORMAT,
+                        "invalid --encryption-context: expected key:value,key:value",
+                    )
+                })?,
+            };
+            keys.extend(KeySpec::kms_list(
+                kms,
+                &context,
+                self.aws_profile.unwrap_or(""),
+            ));
+        }
+        if let Some(uris) = given(self.hc_vault_transit) {
+            keys.extend(KeySpec::vault_list(uris).map_err(bad)?);
+        }
+        Ok(keys)
     }
-    if let Some(uris) = args
-        .hc_vault_transit
-        .as_deref()
-        .filter(|s| !s.trim().is_empty())
-    {
-        keys.extend(KeySpec::vault_list(uris).map_err(bad)?);
-    }
-    Ok(keys)
 }
 
 /// The encryption rule: a flag wins, then the creation rule, then sops' default.
@@ -174,6 +238,12 @@ pub fn key_groups(
             args.shamir_secret_sharing_threshold
                 .or(rule.shamir_threshold),
         )
+    } else if rule.is_some() {
+        // A creation rule matched but names no keys (none, `key_groups: []` or an empty group).
+        return Err(CliError::as_sops_says(
+            code::ERROR_GENERIC,
+            "Could not generate data key: [empty key group provided]",
+        ));
     } else {
         return Err(CliError::new(
             code::ERROR_GENERIC,

@@ -64,18 +64,13 @@ pub struct UpdatekeysCmd {
 
 /// Parses the keys of one `--add-*`/`--rm-*` family.
 fn specs(age: Option<&str>, kms: Option<&str>, vault: Option<&str>) -> CliResult<Vec<KeySpec>> {
-    let bad = |e: signet_keys::Error| CliError::new(code::ERROR_GENERIC, e.to_string());
-    let mut out = Vec::new();
-    if let Some(list) = age.filter(|s| !s.trim().is_empty()) {
-        out.extend(KeySpec::age_list(list).map_err(bad)?);
+    keys::KeyLists {
+        age,
+        kms,
+        hc_vault_transit: vault,
+        ..Default::default()
     }
-    if let Some(list) = kms.filter(|s| !s.trim().is_empty()) {
-        out.extend(KeySpec::kms_list(list, &[], ""));
-    }
-    if let Some(list) = vault.filter(|s| !s.trim().is_empty()) {
-        out.extend(KeySpec::vault_list(list).map_err(bad)?);
-    }
-    Ok(out)
+    .specs()
 }
 
 /// `signet rotate`: decrypt, then encrypt every value again under a fresh data key wrapped for the

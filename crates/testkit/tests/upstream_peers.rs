@@ -18,9 +18,9 @@ fn version_output(name: &str, args: &[&str]) -> String {
 }
 
 #[test]
-fn sops_is_upstream_3_11() {
+fn sops_is_upstream_3_13_3() {
     let text = version_output("sops", &["--version", "--disable-version-check"]);
-    assert!(text.contains("3.11"), "{text}");
+    assert!(text.contains("3.13.3"), "{text}");
 }
 
 #[test]

@@ -994,3 +994,270 @@ async fn large_sopssecrets_bed() -> Result<
     let sealed = serde_json::from_value(serde_json::to_value(&sealed)?)?;
     Ok((bed, objects, sealed, verify_body))
 }
+
+/// A plain sops-secrets-operator object (`isindir.github.com/v1alpha3`) with one template per
+/// `(name, password)`: the first a basic-auth Secret with labels, the others Opaque with a `data`
+/// value of their own.
+fn operator_manifest(
+    name: &str,
+    namespace: &str,
+    templates: &[(&str, &str)],
+    suspend: bool,
+) -> String {
+    let mut text = format!(
+        "apiVersion: isindir.github.com/v1alpha3\nkind: SopsSecret\nmetadata:\n  name: {name}\n  namespace: {namespace}\nspec:\n  suspend: {suspend}\n  secretTemplates:\n"
+    );
+    for (index, (secret, password)) in templates.iter().enumerate() {
+        if index == 0 {
+            text.push_str(&format!(
+                "    - name: {secret}\n      type: kubernetes.io/basic-auth\n      labels:\n        team: payments\n      stringData:\n        username: admin\n        password: {password}\n"
+            ));
+        } else {
+            text.push_str(&format!(
+                "    - name: {secret}\n      data:\n        token: {}\n        password: {}\n",
+                b64(&format!("token-{index}")),
+                b64(password)
+            ));
+        }
+    }
+    text
+}
+
+impl Bed {
+    /// The import path of docs/sops-secrets.md for a sops-secrets-operator object: its file as
+    /// its users encrypt it (`sops --encrypt --encrypted-suffix Templates`), then exactly the
+    /// documented `sops --decrypt` and `signet encrypt --kind SopsSecret --namespace NS`.
+    fn import_operator_object(&self, file: &str, manifest: &str) -> Result<SopsSecret, BoxError> {
+        self.sandbox
+            .write(&format!("{file}.plain-old.yaml"), manifest);
+        let old = self
+            .sandbox
+            .peer(
+                "sops",
+                [
+                    "--encrypt",
+                    "--age",
+                    &self.recipient,
+                    "--encrypted-suffix",
+                    "Templates",
+                    &format!("{file}.plain-old.yaml"),
+                ],
+            )
+            .ok();
+        self.sandbox.write(file, &old);
+        let identity = self.sandbox.path().join("controller.agekey");
+        let mut decrypt = self.sandbox.command(signet_tests::sandbox::peer("sops"));
+        decrypt
+            .args(["--decrypt", file])
+            .env("SOPS_AGE_KEY_FILE", identity);
+        let plain = signet_tests::sandbox::Run::of(decrypt).ok();
+        self.sandbox.write("plain.yaml", &plain);
+        let made = self
+            .sandbox
+            .signet([
+                "encrypt",
+                "--kind",
+                "SopsSecret",
+                "--namespace",
+                &self.namespace,
+                "--age",
+                &self.recipient,
+                "plain.yaml",
+            ])
+            .ok();
+        Ok(serde_saphyr::from_str(std::str::from_utf8(&made)?)?)
+    }
+
+    /// Waits until the Ready condition of `name` has `reason` for the current generation.
+    async fn wait_reason(&self, name: &str, reason: &str) -> Result<SopsSecret, BoxError> {
+        let api = self.api();
+        Ok(eventually(
+            &format!("{name} Ready reason {reason}"),
+            Duration::from_secs(30),
+            || async {
+                let object = api.get(name).await.ok()?;
+                let done = object.status.as_ref().is_some_and(|s| {
+                    s.ready()
+                        .is_some_and(|c| c.reason.as_deref() == Some(reason))
+                        && s.observed_generation == object.metadata.generation
+                });
+                done.then_some(object)
+            },
+        )
+        .await?)
+    }
+
+    /// Replaces the encrypted content of `name` with `object`'s (spec and sops metadata).
+    async fn replace_content(&self, name: &str, object: &SopsSecret) -> TestResult {
+        self.api()
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": object.spec, "sops": object.sops})),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_templates_become_three_secrets_and_suspend_stops_writes() -> TestResult {
+    let bed = Bed::start().await?;
+    let templates = [
+        ("app-db", "pw-db"),
+        ("app-api", "pw-api"),
+        ("app-cache", "pw-cache"),
+    ];
+    let canary = |pw: &str| format!("{CANARY}-{pw}");
+    let passwords: Vec<String> = templates.iter().map(|(_, pw)| canary(pw)).collect();
+    let with_canaries: Vec<(&str, &str)> = templates
+        .iter()
+        .zip(&passwords)
+        .map(|((name, _), pw)| (*name, pw.as_str()))
+        .collect();
+    let manifest = operator_manifest("app", &bed.namespace, &with_canaries, false);
+    let imported = bed.import_operator_object("app.enc.yaml", &manifest)?;
+    let created = bed.create(&bed.namespace, "app", imported).await?;
+    let ready = bed.wait_ready("app", "True").await?;
+    let uid = created.uid().unwrap();
+    let mut versions = BTreeMap::new();
+    for (index, (name, _)) in templates.iter().enumerate() {
+        let secret = bed.wait_secret(name).await?;
+        assert_eq!(text(&secret, "password"), passwords[index]);
+        assert_eq!(secret.labels().get(OWNER_LABEL), Some(&uid));
+        let refs = secret.owner_references();
+        assert_eq!((refs.len(), refs[0].uid.as_str()), (1, uid.as_str()));
+        if index == 0 {
+            assert_eq!(text(&secret, "username"), "admin");
+            assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/basic-auth"));
+            assert_eq!(
+                secret.labels().get("team").map(String::as_str),
+                Some("payments")
+            );
+        } else {
+            assert_eq!(text(&secret, "token"), format!("token-{index}"));
+            assert_eq!(secret.type_.as_deref(), Some("Opaque"));
+        }
+        versions.insert(name.to_string(), secret.metadata.resource_version.clone());
+    }
+    // One status entry per Secret, in template order.
+    let statuses = &ready.status.as_ref().unwrap().secrets;
+    let names: Vec<&str> = statuses.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["app-db", "app-api", "app-cache"]);
+    assert!(statuses.iter().all(|s| s.status == "True"));
+    // The Secret of the object's own name (the single shape) is not made.
+    assert!(bed.secrets().get_opt("app").await?.is_none());
+
+    // Suspended: a new value arrives and nothing is written.
+    bed.api()
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"suspend": true}})),
+        )
+        .await?;
+    bed.wait_reason("app", "Suspended").await?;
+    let mut changed = with_canaries.clone();
+    let new_password = canary("pw-db-2");
+    changed[0].1 = &new_password;
+    let manifest = operator_manifest("app", &bed.namespace, &changed, true);
+    let changed_object = bed.import_operator_object("app2.enc.yaml", &manifest)?;
+    bed.replace_content("app", &changed_object).await?;
+    bed.wait_reason("app", "Suspended").await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let db = bed.secrets().get("app-db").await?;
+    assert_eq!(text(&db, "password"), passwords[0]);
+    assert_eq!(db.metadata.resource_version, versions["app-db"]);
+
+    // Resumed: it syncs.
+    bed.api()
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"suspend": false}})),
+        )
+        .await?;
+    bed.wait_ready("app", "True").await?;
+    let db = bed.secrets().get("app-db").await?;
+    assert_eq!(text(&db, "password"), new_password);
+    // The others kept their values, so their versions.
+    let api_secret = bed.secrets().get("app-api").await?;
+    assert_eq!(api_secret.metadata.resource_version, versions["app-api"]);
+
+    // A template removed from the list: its Secret goes (it was owned).
+    let two = operator_manifest("app", &bed.namespace, &changed[..2], false);
+    let two_object = bed.import_operator_object("app3.enc.yaml", &two)?;
+    bed.replace_content("app", &two_object).await?;
+    bed.wait_ready("app", "True").await?;
+    let secrets = bed.secrets();
+    eventually("app-cache deleted", Duration::from_secs(30), || async {
+        secrets
+            .get_opt("app-cache")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await?;
+    assert!(secrets.get_opt("app-api").await?.is_some());
+    bed.assert_nothing_leaked("app").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn template_names_stay_in_the_namespace_and_foreign_secrets_are_left_alone() -> TestResult {
+    let bed = Bed::start().await?;
+    // Someone else's Secret of a template's name.
+    let foreign = Secret {
+        metadata: ObjectMeta {
+            name: Some("theirs".into()),
+            ..ObjectMeta::default()
+        },
+        string_data: Some(BTreeMap::from([("k".into(), "v".into())])),
+        ..Secret::default()
+    };
+    bed.secrets()
+        .create(&PostParams::default(), &foreign)
+        .await?;
+    let manifest = operator_manifest(
+        "mixed",
+        &bed.namespace,
+        &[("ours", "pw-1"), ("theirs", "pw-2")],
+        false,
+    );
+    let object = bed.import_operator_object("mixed.enc.yaml", &manifest)?;
+    bed.create(&bed.namespace, "mixed", object).await?;
+    let refused = bed.wait_reason("mixed", "SecretNotOwned").await?;
+    let status = refused.status.unwrap();
+    assert_eq!(status.secrets[0].status, "True");
+    assert_eq!(status.secrets[1].reason.as_deref(), Some("SecretNotOwned"));
+    assert_eq!(text(&bed.wait_secret("ours").await?, "password"), "pw-1");
+    let theirs = bed.secrets().get("theirs").await?;
+    assert_eq!(text(&theirs, "k"), "v");
+    assert!(theirs.owner_references().is_empty());
+
+    // A template name that would leave the namespace is refused before anything is decrypted.
+    let escaping = operator_manifest(
+        "escape",
+        &bed.namespace,
+        &[("../kube-system/x", "pw")],
+        false,
+    )
+    .replace("../kube-system/x", "\"../kube-system/x\"");
+    let object = bed.import_operator_object("escape.enc.yaml", &escaping)?;
+    bed.create(&bed.namespace, "escape", object).await?;
+    let refused = bed.wait_reason("escape", "InvalidSecretTemplates").await?;
+    let message = refused
+        .status
+        .unwrap()
+        .ready()
+        .unwrap()
+        .message
+        .clone()
+        .unwrap();
+    assert!(
+        message.contains("spec.secretTemplates[0].name"),
+        "{message}"
+    );
+    Ok(())
+}

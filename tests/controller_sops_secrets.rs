@@ -1261,3 +1261,108 @@ async fn template_names_stay_in_the_namespace_and_foreign_secrets_are_left_alone
     );
     Ok(())
 }
+
+impl Bed {
+    /// `signet encrypt --kind SopsSecret` of a Secret `name` holding `password`, annotated to
+    /// restart `targets`.
+    fn encrypt_restarting(
+        &self,
+        name: &str,
+        password: &str,
+        targets: &str,
+    ) -> Result<SopsSecret, BoxError> {
+        let file = format!("{name}-{password}.yaml");
+        self.sandbox.write(
+            &file,
+            format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\nstringData:\n  password: {password}\n"),
+        );
+        let made = self
+            .sandbox
+            .signet([
+                "encrypt",
+                "--kind",
+                "SopsSecret",
+                "--namespace",
+                &self.namespace,
+                "--age",
+                &self.recipient,
+                &file,
+            ])
+            .ok();
+        let mut object: SopsSecret = serde_saphyr::from_str(std::str::from_utf8(&made)?)?;
+        object.metadata.annotations = Some(BTreeMap::from([(
+            "signet.dev/restart".to_owned(),
+            targets.to_owned(),
+        )]));
+        Ok(object)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_change_rolls_out_the_named_deployment_in_its_namespace_only() -> TestResult {
+    use crate::restart_support::{create_deployment, rollout_state};
+    let bed = Bed::start_with(|c| {
+        c.restart_on_change = true;
+        c.resync_period = Some(Duration::from_millis(500));
+    })
+    .await?;
+    let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
+    let elsewhere = server.create_namespace(&bed.client, "sopsother").await?;
+    let (client, namespace) = (&bed.client, bed.namespace.as_str());
+    create_deployment(client, namespace, "web").await?;
+    create_deployment(client, &elsewhere, "web").await?;
+    let targets = "deployment/web,deployment/missing";
+    let first_password = format!("{CANARY}-one");
+    let object = bed.encrypt_restarting("db", &first_password, targets)?;
+    bed.create(namespace, "db", object).await?;
+    bed.wait_ready("db", "True").await?;
+    let (generation, first) = eventually("web rolled out", Duration::from_secs(30), || async {
+        let state = rollout_state(client, namespace, "web").await.ok()?;
+        (!state.1.is_empty()).then_some(state)
+    })
+    .await?;
+    assert_eq!(first.keys().collect::<Vec<_>>(), ["checksum.signet.dev/db"]);
+    // The missing target is a Warning, not a failure.
+    let warnings = eventually(
+        "missing target reported",
+        Duration::from_secs(30),
+        || async {
+            let warnings = bed.warnings_for("db").await.ok()?;
+            warnings
+                .into_iter()
+                .find(|e| e.reason.as_deref() == Some("RestartTargetNotFound"))
+        },
+    )
+    .await?;
+    assert!(
+        warnings
+            .note
+            .unwrap_or_default()
+            .contains("deployment/missing does not exist")
+    );
+
+    // Resyncs, and the same value encrypted again (new ciphertext, a new generation): no rollout.
+    let again = bed.encrypt_restarting("db", &first_password, targets)?;
+    bed.replace_content("db", &again).await?;
+    bed.wait_ready("db", "True").await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        rollout_state(client, namespace, "web").await?,
+        (generation, first.clone())
+    );
+
+    // A new value: one rollout, in this namespace only.
+    let changed = bed.encrypt_restarting("db", &format!("{CANARY}-two"), targets)?;
+    bed.replace_content("db", &changed).await?;
+    let (next_generation, _) =
+        eventually("web rolled out again", Duration::from_secs(30), || async {
+            let state = rollout_state(client, namespace, "web").await.ok()?;
+            (state.1 != first).then_some(state)
+        })
+        .await?;
+    assert_eq!(next_generation, generation + 1);
+    let (other_generation, other) = rollout_state(client, &elsewhere, "web").await?;
+    assert!(other.is_empty() && other_generation == 1, "{other:?}");
+    bed.assert_nothing_leaked("db").await?;
+    Ok(())
+}

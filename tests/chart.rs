@@ -1031,6 +1031,83 @@ async fn token_minting_is_narrowed_to_the_listed_accounts_and_namespaces() -> Te
 }
 
 #[tokio::test]
+async fn workloads_are_patched_only_with_restart_on_change_and_only_where_it_reconciles()
+-> TestResult {
+    let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
+    let admin = server.client().await?;
+    let rollout = |verb, resource, namespace| access(verb, "apps", resource, namespace);
+    let release_ns = server.create_namespace(&admin, "sigchartrst").await?;
+    let app_ns = server.create_namespace(&admin, "sigchartrstapp").await?;
+    let app = Some(app_ns.as_str());
+    // Off by default: no access to workloads at all.
+    let (controller, _) = install_rbac(server, &admin, &release_ns, Vec::new()).await?;
+    assert_access(
+        &controller,
+        &[],
+        &[
+            rollout("patch", "deployments", app),
+            rollout("get", "deployments", app),
+            rollout("patch", "statefulsets", app),
+            rollout("patch", "daemonsets", app),
+        ],
+    )
+    .await?;
+    // On, bound to one namespace: get and patch the three kinds there, nothing else.
+    let release_ns = server.create_namespace(&admin, "sigchartrston").await?;
+    let (controller, _) = install_rbac(
+        server,
+        &admin,
+        &release_ns,
+        vec![
+            format!("watchNamespace={app_ns}"),
+            "restartOnChange=true".to_owned(),
+        ],
+    )
+    .await?;
+    assert_access(
+        &controller,
+        &[
+            rollout("get", "deployments", app),
+            rollout("patch", "deployments", app),
+            rollout("get", "statefulsets", app),
+            rollout("patch", "statefulsets", app),
+            rollout("get", "daemonsets", app),
+            rollout("patch", "daemonsets", app),
+        ],
+        &[
+            rollout("patch", "deployments", Some("kube-system")),
+            rollout("update", "deployments", app),
+            rollout("delete", "deployments", app),
+            rollout("list", "deployments", app),
+            rollout("patch", "replicasets", app),
+        ],
+    )
+    .await?;
+    // The flag follows the value.
+    let env_of = |sets: &[&str]| -> Result<Value, Box<dyn std::error::Error>> {
+        let objects = render("signet", "kube-system", sets)?;
+        Ok(
+            one_of_kind(&objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+                .clone(),
+        )
+    };
+    let restart = |env: &Value| {
+        env.as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["name"] == "SIGNET_RESTART_ON_CHANGE")
+            .map(|e| e["value"].clone())
+    };
+    assert_eq!(
+        restart(&env_of(&["restartOnChange=true"])?),
+        Some(Value::from("true"))
+    );
+    assert_eq!(restart(&env_of(&[])?), None);
+    assert!(refused(&["restartOnChange=yes"]));
+    Ok(())
+}
+
+#[tokio::test]
 async fn rendered_crds_are_accepted_by_the_api_server() -> TestResult {
     let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
     let admin = server.client().await?;

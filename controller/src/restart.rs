@@ -19,7 +19,7 @@ use crate::{Error, FIELD_MANAGER};
 use aws_lc_rs::hmac;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::{ByteString, NamespaceResourceScope};
-use kube::api::{Api, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams};
 use kube::discovery::ApiResource;
 use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
@@ -187,8 +187,10 @@ impl ChecksumKey {
 
 async fn load_or_create(ctx: &Context) -> Result<Zeroizing<Vec<u8>>, Error> {
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.config.controller_namespace);
+    // A list by name: the chart grants list and create in the controller namespace, not get.
+    let by_name = ListParams::default().fields(&format!("metadata.name={CHECKSUM_KEY_SECRET}"));
     for _ in 0..3 {
-        if let Some(secret) = api.get_opt(CHECKSUM_KEY_SECRET).await? {
+        if let Some(secret) = api.list(&by_name).await?.items.into_iter().next() {
             let key = secret
                 .data
                 .as_ref()

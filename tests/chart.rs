@@ -1155,7 +1155,7 @@ fn secret(namespace: &str, name: &str, labels: &[(&str, &str)]) -> Secret {
 /// RBAC grants `delete` on Secrets; the chart's admission policy narrows it to Secrets an
 /// ExternalSecret owns. Real deletes against the real API server, as the controller.
 #[tokio::test]
-async fn the_controller_deletes_only_secrets_an_external_secret_owns() -> TestResult {
+async fn the_controller_deletes_only_secrets_an_external_secret_or_a_sops_secret_owns() -> TestResult {
     let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
     let admin = server.client().await?;
     let release_ns = server.create_namespace(&admin, "sigchartvap").await?;
@@ -1165,10 +1165,26 @@ async fn the_controller_deletes_only_secrets_an_external_secret_owns() -> TestRe
     let as_admin = Api::<Secret>::namespaced(admin.clone(), &app_ns);
     let as_controller = Api::<Secret>::namespaced(controller.clone(), &app_ns);
     let owner = ("signet.dev/external-secret-uid", "0b5e2c1d");
+    let sops_owner = ("signet.dev/sops-secret-uid", "5c0e2a7f");
+    // A SopsSecret's Secret: its owner label and an ownerReference (a template removed from the
+    // list is deleted). The label alone is what a Secret merged into carries: not deletable.
+    let mut from_template = secret(&app_ns, "from-template", &[sops_owner]);
+    from_template.metadata.owner_references = Some(vec![
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+            api_version: "signet.dev/v1alpha1".into(),
+            kind: "SopsSecret".into(),
+            name: "app".into(),
+            uid: sops_owner.1.into(),
+            controller: Some(true),
+            ..Default::default()
+        },
+    ]);
     for object in [
         secret(&app_ns, "hand-made", &[]),
         secret(&app_ns, "other-labels", &[("team", "a")]),
         secret(&app_ns, "synced", &[owner]),
+        secret(&app_ns, "merged-into", &[sops_owner]),
+        from_template,
     ] {
         as_admin.create(&PostParams::default(), &object).await?;
     }
@@ -1212,6 +1228,7 @@ async fn the_controller_deletes_only_secrets_an_external_secret_owns() -> TestRe
     for (api, name) in [
         (&as_controller, "hand-made"),
         (&as_controller, "other-labels"),
+        (&as_controller, "merged-into"),
     ] {
         let refused = api.delete(name, &DeleteParams::default()).await;
         assert!(
@@ -1232,10 +1249,19 @@ async fn the_controller_deletes_only_secrets_an_external_secret_owns() -> TestRe
     );
     assert!(as_admin_home.get_opt("sealing-key").await?.is_some());
 
-    // What it is for: a Secret an ExternalSecret owns.
+    // What it is for: a Secret an ExternalSecret owns, and one a SopsSecret owns.
     as_controller
         .delete("synced", &DeleteParams::default())
         .await?;
+    match as_controller
+        .delete("from-template", &DeleteParams::default())
+        .await
+    {
+        Ok(_) => {}
+        // Gone already: a garbage collector found its owner missing.
+        Err(kube::Error::Api(status)) if status.code == 404 => {}
+        Err(other) => return Err(other.into()),
+    }
     signet_tests::poll::eventually("synced is gone", Duration::from_secs(10), || {
         let api = as_admin.clone();
         async move {

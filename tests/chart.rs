@@ -1155,7 +1155,8 @@ fn secret(namespace: &str, name: &str, labels: &[(&str, &str)]) -> Secret {
 /// RBAC grants `delete` on Secrets; the chart's admission policy narrows it to Secrets an
 /// ExternalSecret owns. Real deletes against the real API server, as the controller.
 #[tokio::test]
-async fn the_controller_deletes_only_secrets_an_external_secret_or_a_sops_secret_owns() -> TestResult {
+async fn the_controller_deletes_only_secrets_an_external_secret_or_a_sops_secret_owns() -> TestResult
+{
     let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
     let admin = server.client().await?;
     let release_ns = server.create_namespace(&admin, "sigchartvap").await?;

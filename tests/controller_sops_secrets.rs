@@ -1363,6 +1363,140 @@ async fn a_data_change_rolls_out_the_named_deployment_in_its_namespace_only() ->
     assert_eq!(next_generation, generation + 1);
     let (other_generation, other) = rollout_state(client, &elsewhere, "web").await?;
     assert!(other.is_empty() && other_generation == 1, "{other:?}");
+    // A rollout is a Normal event (repeats are one Event with a series); the HMAC key is the
+    // controller's, in its namespace.
+    let events: Api<Event> = Api::namespaced(bed.client.clone(), namespace);
+    let rollout = events
+        .list(&ListParams::default())
+        .await?
+        .into_iter()
+        .find(|e| e.reason.as_deref() == Some("RolloutRestarted"))
+        .ok_or("no RolloutRestarted event")?;
+    assert_eq!(rollout.type_.as_deref(), Some("Normal"));
+    assert_eq!(
+        rollout.note.as_deref(),
+        Some("deployment/web restarted: its Secret's data changed")
+    );
+    let key = Api::<Secret>::namespaced(bed.client.clone(), &bed.keys_namespace)
+        .get("signet-restart-checksum-key")
+        .await?;
+    assert!(key.data.unwrap_or_default()["key"].0.len() >= 32);
+
+    // A target list the controller cannot read is a Warning; the Secret is written all the same.
+    let odd = bed.encrypt_restarting("odd", "plain-value", "pod/web")?;
+    bed.create(namespace, "odd", odd).await?;
+    bed.wait_ready("odd", "True").await?;
+    let warning = eventually(
+        "invalid targets reported",
+        Duration::from_secs(30),
+        || async {
+            let warnings = bed.warnings_for("odd").await.ok()?;
+            warnings
+                .into_iter()
+                .find(|e| e.reason.as_deref() == Some("InvalidRestartTargets"))
+        },
+    )
+    .await?;
+    assert!(
+        warning
+            .note
+            .unwrap_or_default()
+            .contains("entry 1: KIND must be")
+    );
     bed.assert_nothing_leaked("db").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_open_only_where_bound_and_only_in_the_sorted_order() -> TestResult {
+    let bed = Bed::start().await?;
+    let neighbour = bed.neighbour().await?;
+    let manifest = operator_manifest(
+        "bound",
+        &bed.namespace,
+        &[("bound-a", "pw-a"), ("bound-b", "pw-b")],
+        false,
+    );
+    let object = bed.import_operator_object("bound.enc.yaml", &manifest)?;
+    // Annotated to restart, on a controller without --restart-on-change: a Warning only.
+    let mut annotated = object.clone();
+    annotated.metadata.annotations = Some(BTreeMap::from([(
+        "signet.dev/restart".to_owned(),
+        "deployment/web".to_owned(),
+    )]));
+    bed.create(&bed.namespace, "bound", annotated).await?;
+    bed.wait_ready("bound", "True").await?;
+    eventually(
+        "RestartDisabled warning",
+        Duration::from_secs(30),
+        || async {
+            let warnings = bed.warnings_for("bound").await.ok()?;
+            warnings
+                .iter()
+                .any(|e| e.reason.as_deref() == Some("RestartDisabled"))
+                .then_some(())
+        },
+    )
+    .await?;
+
+    // A copy in another namespace opens none of its Secrets.
+    bed.create(&neighbour.namespace, "bound", object).await?;
+    let copied = bed
+        .wait_ready_in(&neighbour.namespace, "bound", "False")
+        .await?;
+    let condition = copied.status.as_ref().unwrap().ready().unwrap();
+    assert_eq!(condition.reason.as_deref(), Some("BindingMismatch"));
+    for name in ["bound-a", "bound-b"] {
+        assert!(
+            bed.secrets_in(&neighbour.namespace)
+                .get_opt(name)
+                .await?
+                .is_none()
+        );
+    }
+
+    // Upstream sops on a hand-written object whose keys are not sorted (stringData before data,
+    // name before labels): the MAC is not searched, the message says to sort.
+    let plain = format!(
+        "apiVersion: signet.dev/v1alpha1\nkind: SopsSecret\nmetadata:\n  name: unsorted\n  namespace: {}\nspec:\n  binding: {}/unsorted\n  secretTemplates:\n    - name: unsorted-a\n      stringData:\n        zeta: z\n        alpha: a\n    - name: unsorted-b\n      stringData:\n        b: b\n      data:\n        a: {}\n",
+        bed.namespace,
+        bed.namespace,
+        b64("a")
+    );
+    bed.sandbox.write("unsorted.yaml", plain);
+    let made = bed
+        .sandbox
+        .peer(
+            "sops",
+            [
+                "--encrypt",
+                "--age",
+                &bed.recipient,
+                "--encrypted-regex",
+                "^(data|stringData|binding)$",
+                "--mac-only-encrypted",
+                "unsorted.yaml",
+            ],
+        )
+        .ok();
+    let unsorted: SopsSecret = serde_saphyr::from_str(std::str::from_utf8(&made)?)?;
+    bed.create(&bed.namespace, "unsorted", unsorted).await?;
+    let (reason, message) = bed.refusal("unsorted").await?;
+    assert_eq!(reason, "MacMismatch");
+    assert!(
+        message.contains("with secretTemplates, keep every map's keys sorted"),
+        "{message}"
+    );
+
+    // suspend holds for the single shape too: nothing is written.
+    let mut single = bed.encrypt(
+        "paused",
+        &["--namespace", &bed.namespace, "--age", &bed.recipient],
+    )?;
+    single.spec.insert("suspend".into(), json!(true));
+    bed.create(&bed.namespace, "paused", single).await?;
+    let (reason, _) = bed.refusal("paused").await?;
+    assert_eq!(reason, "Suspended");
+    bed.assert_nothing_leaked("bound").await?;
     Ok(())
 }

@@ -219,7 +219,7 @@ pub async fn reconcile(object: Arc<SopsSecret>, ctx: Arc<SopsContext>) -> Result
             Err(message) => results.push(SecretResult::Refused(message)),
         }
     }
-    delete_removed(&ctx, &source, &shape).await?;
+    delete_removed(&ctx, &object, &source, &shape).await?;
     crate::restart::roll_out(base, object.as_ref(), &applied.iter().collect::<Vec<_>>()).await?;
     let (outcome, next) = outcome_of(&shape, &results, &opened);
     if outcome.succeeded() {
@@ -441,36 +441,49 @@ fn secret_statuses(shape: &Shape, results: &[SecretResult]) -> Option<Vec<Genera
     )
 }
 
-/// Deletes the Secrets this object owns (ownerReference, not only the label: a Secret merged into
-/// stays) that none of its templates names any more.
-async fn delete_removed(ctx: &SopsContext, source: &Source, shape: &Shape) -> Result<(), Error> {
+/// Deletes the Secrets of the templates removed since the last write — the names `status.secrets`
+/// lists and no template names now — that this object owns (owner label and ownerReference: a
+/// Secret merged into stays). Looked up by name in the cache: a write where no template went away
+/// costs nothing more, however many Secrets the controller watches.
+async fn delete_removed(
+    ctx: &SopsContext,
+    object: &SopsSecret,
+    source: &Source,
+    shape: &Shape,
+) -> Result<(), Error> {
     let names: Vec<&str> = shape.templates().iter().map(|t| t.name.as_str()).collect();
-    let stale: Vec<(String, Option<String>)> = ctx
-        .secrets
-        .state()
+    let removed = object
+        .status
         .iter()
-        .filter(|secret| {
-            secret.metadata.namespace.as_deref() == Some(source.namespace.as_str())
-                && secret.labels().get(OWNER_LABEL) == Some(&source.uid)
-                && secret
-                    .owner_references()
-                    .iter()
-                    .any(|o| o.uid == source.uid && o.controller == Some(true))
-                && !names.contains(&secret.name_any().as_str())
-        })
-        .map(|secret| (secret.name_any(), secret.metadata.uid.clone()))
-        .collect();
+        .flat_map(|s| &s.secrets)
+        .take(super::open::MAX_TEMPLATES)
+        .map(|s| s.name.as_str())
+        .filter(|name| !names.contains(name));
     let api: Api<Secret> = Api::namespaced(ctx.base.client.clone(), &source.namespace);
-    for (name, uid) in stale {
+    for name in removed {
+        let Some(secret) = ctx
+            .secrets
+            .get(&ObjectRef::new(name).within(&source.namespace))
+        else {
+            continue;
+        };
+        let owned = secret.labels().get(OWNER_LABEL) == Some(&source.uid)
+            && secret
+                .owner_references()
+                .iter()
+                .any(|o| o.uid == source.uid && o.controller == Some(true));
+        if !owned {
+            continue;
+        }
         let params = DeleteParams {
             preconditions: Some(Preconditions {
-                uid,
+                uid: secret.metadata.uid.clone(),
                 resource_version: None,
             }),
             ..DeleteParams::default()
         };
         ctx.base.metrics.count_write("secret");
-        match api.delete(&name, &params).await {
+        match api.delete(name, &params).await {
             Ok(_) => {
                 tracing::info!(namespace = %source.namespace, secret = %name, "deleted a Secret whose template was removed")
             }

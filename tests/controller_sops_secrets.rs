@@ -1300,7 +1300,10 @@ impl Bed {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_data_change_rolls_out_the_named_deployment_in_its_namespace_only() -> TestResult {
-    use crate::restart_support::{create_deployment, rollout_state};
+    use crate::restart_support::{
+        create_deployment, create_stateful_set_and_daemon_set, rollout_state,
+        stateful_set_and_daemon_set_checksums,
+    };
     let bed = Bed::start_with(|c| {
         c.restart_on_change = true;
         c.resync_period = Some(Duration::from_millis(500));
@@ -1311,7 +1314,8 @@ async fn a_data_change_rolls_out_the_named_deployment_in_its_namespace_only() ->
     let (client, namespace) = (&bed.client, bed.namespace.as_str());
     create_deployment(client, namespace, "web").await?;
     create_deployment(client, &elsewhere, "web").await?;
-    let targets = "deployment/web,deployment/missing";
+    create_stateful_set_and_daemon_set(client, namespace, "db").await?;
+    let targets = "deployment/web,deployment/missing,statefulset/db,daemonset/db";
     let first_password = format!("{CANARY}-one");
     let object = bed.encrypt_restarting("db", &first_password, targets)?;
     bed.create(namespace, "db", object).await?;
@@ -1322,6 +1326,11 @@ async fn a_data_change_rolls_out_the_named_deployment_in_its_namespace_only() ->
     })
     .await?;
     assert_eq!(first.keys().collect::<Vec<_>>(), ["checksum.signet.dev/db"]);
+    // The StatefulSet and the DaemonSet got the same annotation.
+    assert_eq!(
+        stateful_set_and_daemon_set_checksums(client, namespace, "db").await?,
+        [first.clone(), first.clone()]
+    );
     // The missing target is a Warning, not a failure.
     let warnings = eventually(
         "missing target reported",

@@ -2,7 +2,7 @@
 //! scheduler needed: the rollout is the pod-template change, which bumps `metadata.generation`),
 //! and what its pod template says.
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use kube::Client;
 use kube::api::{Api, PostParams};
 use serde_json::json;
@@ -71,4 +71,69 @@ pub async fn rollout_state(
         deployment.metadata.generation.unwrap_or_default(),
         checksums,
     ))
+}
+
+/// Creates a one-container StatefulSet and a DaemonSet named `name` in `namespace`.
+pub async fn create_stateful_set_and_daemon_set(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<(), BoxError> {
+    let spec = json!({
+        "selector": {"matchLabels": {"app": name}},
+        "template": {
+            "metadata": {"labels": {"app": name}},
+            "spec": {"containers": [{"name": "app", "image": "example.invalid/app:1"}]}
+        }
+    });
+    let stateful_set: StatefulSet = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name}, "spec": spec
+    }))?;
+    Api::<StatefulSet>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &stateful_set)
+        .await?;
+    let daemon_set: DaemonSet = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": name}, "spec": spec
+    }))?;
+    Api::<DaemonSet>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &daemon_set)
+        .await?;
+    Ok(())
+}
+
+/// The checksum annotations of the pod templates of the StatefulSet and the DaemonSet `name`.
+pub async fn stateful_set_and_daemon_set_checksums(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<[BTreeMap<String, String>; 2], BoxError> {
+    let checksums = |annotations: Option<BTreeMap<String, String>>| -> BTreeMap<String, String> {
+        annotations
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(CHECKSUM_PREFIX))
+            .collect()
+    };
+    let stateful_set = Api::<StatefulSet>::namespaced(client.clone(), namespace)
+        .get(name)
+        .await?;
+    let daemon_set = Api::<DaemonSet>::namespaced(client.clone(), namespace)
+        .get(name)
+        .await?;
+    Ok([
+        checksums(
+            stateful_set
+                .spec
+                .template
+                .metadata
+                .and_then(|m| m.annotations),
+        ),
+        checksums(
+            daemon_set
+                .spec
+                .template
+                .metadata
+                .and_then(|m| m.annotations),
+        ),
+    ])
 }

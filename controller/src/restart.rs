@@ -225,8 +225,10 @@ async fn load_or_create(ctx: &Context) -> Result<Zeroizing<Vec<u8>>, Error> {
 }
 
 /// After `written` Secrets of `object` were applied: roll out the targets its annotation names
-/// whose checksums changed. Problems become Warning events on `object` (and logs); only a failure
-/// to read the checksum key is an error (the reconcile is retried).
+/// whose checksums changed. A target that is missing or forbidden, or an annotation that does not
+/// parse, is a Warning event on `object` (and a log line); a transient failure (the checksum key
+/// unreadable, the API server unavailable) is an error, so the reconcile is retried — it writes the
+/// same Secret again and patches what was not patched, and nothing twice (same checksum).
 pub async fn roll_out<K>(
     ctx: &Context,
     object: &K,
@@ -283,7 +285,7 @@ where
         })
         .collect();
     for target in &targets {
-        match roll_out_one(ctx, namespace, target, &annotations).await {
+        match roll_out_one(ctx, namespace, target, &annotations).await? {
             Ok(true) => {
                 publish(
                     ctx,
@@ -302,54 +304,62 @@ where
 }
 
 /// Sets `annotations` on the pod template of `target` in `namespace` when they differ. `Ok(true)`
-/// when it did (a rollout begins), `Ok(false)` when they were set already.
+/// when it did (a rollout begins), `Ok(false)` when they were set already; `Err` with a reason and
+/// message when the target is missing or refused for good (a 4xx other than 429), and the outer
+/// `Err` for a transient failure.
 async fn roll_out_one(
     ctx: &Context,
     namespace: &str,
     target: &Target,
     annotations: &BTreeMap<String, String>,
-) -> Result<bool, (&'static str, String)> {
+) -> Result<Result<bool, (&'static str, String)>, Error> {
     let api: Api<DynamicObject> =
         Api::namespaced_with(ctx.client.clone(), namespace, &target.kind.api_resource());
-    let refused = |error: kube::Error| match &error {
-        kube::Error::Api(status) if status.code == 404 => (
-            "RestartTargetNotFound",
-            format!("{target} does not exist in namespace {namespace}"),
-        ),
-        kube::Error::Api(status) if status.code == 403 => (
-            "RestartForbidden",
-            format!(
-                "the controller may not patch {target}: {}",
-                crate::target::describe_kube_error(&error)
-            ),
-        ),
-        _ => (
-            "RestartFailed",
-            format!("{target}: {}", crate::target::describe_kube_error(&error)),
-        ),
+    let refused = |error: kube::Error| -> Result<(&'static str, String), Error> {
+        match &error {
+            kube::Error::Api(status) if status.code == 404 => Ok((
+                "RestartTargetNotFound",
+                format!("{target} does not exist in namespace {namespace}"),
+            )),
+            kube::Error::Api(status) if status.code == 403 => Ok((
+                "RestartForbidden",
+                format!(
+                    "the controller may not patch {target}: {}",
+                    crate::target::describe_kube_error(&error)
+                ),
+            )),
+            kube::Error::Api(status) if (400..500).contains(&status.code) && status.code != 429 => {
+                Ok((
+                    "RestartFailed",
+                    format!("{target}: {}", crate::target::describe_kube_error(&error)),
+                ))
+            }
+            _ => Err(error.into()),
+        }
     };
-    let current = template_annotations(&api, &target.name)
-        .await
-        .map_err(refused)?;
+    let current = match template_annotations(&api, &target.name).await {
+        Ok(current) => current,
+        Err(error) => return Ok(Err(refused(error)?)),
+    };
     if annotations
         .iter()
         .all(|(k, v)| current.get(k).map(String::as_str) == Some(v))
     {
-        return Ok(false);
+        return Ok(Ok(false));
     }
     let patch = json!({"spec": {"template": {"metadata": {"annotations": annotations}}}});
     ctx.metrics.count_write("workload");
-    api.patch(
-        &target.name,
-        &PatchParams {
-            field_manager: Some(FIELD_MANAGER.to_owned()),
-            ..PatchParams::default()
-        },
-        &Patch::Merge(&patch),
-    )
-    .await
-    .map_err(refused)?;
-    Ok(true)
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PatchParams::default()
+    };
+    match api
+        .patch(&target.name, &params, &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => Ok(Ok(true)),
+        Err(error) => Ok(Err(refused(error)?)),
+    }
 }
 
 /// The pod-template annotations of a workload.

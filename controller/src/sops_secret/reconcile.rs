@@ -1,11 +1,15 @@
-//! The SopsSecret reconciler: decrypt with the keyring, write the Secret like the SealedSecret
-//! reconciler does (owner label and reference, `managed`/`patch` annotations, quiet when nothing
-//! changed), and keep the `Ready` condition, which names the key that opened the data key or says
-//! why none did. An object opens only where its binding allows; one without a binding only when
-//! the operator allows unbound objects (a migration).
+//! The SopsSecret reconciler: decrypt with the keyring, write the Secret — or one per entry of
+//! `spec.secretTemplates` ([`super::templates`]) — like the SealedSecret reconciler does (owner
+//! label and reference, `managed`/`patch` annotations, quiet when nothing changed), delete the
+//! Secrets of removed templates, roll out the workloads the object names ([`crate::restart`]), and
+//! keep the `Ready` condition, which names the key that opened the data key or says why none did,
+//! and the per-Secret `status.secrets`. An object opens only where its binding allows; one without
+//! a binding only when the operator allows unbound objects (a migration). While `spec.suspend` is
+//! true nothing is written.
 //!
-//! A reconcile reads plan (`plan`: up to date, refused, or the claim on the Secret) → open →
-//! check the binding → apply → finish; the decisions are plain functions, unit-tested below.
+//! A reconcile reads shape → suspended? → plan (`plan`: up to date, refused, or a claim per
+//! Secret) → open → check the binding → apply each → delete the removed → roll out → finish; the
+//! decisions are plain functions, unit-tested below.
 
 use super::open::{OpenError, Opened, Values, open};
 use super::templates::{self, SecretTemplate, Shape};
@@ -166,8 +170,7 @@ pub async fn reconcile(object: Arc<SopsSecret>, ctx: Arc<SopsContext>) -> Result
     };
     if templates::suspended(&object.spec) {
         let outcome = Outcome::failed(reason::SUSPENDED, SUSPENDED_MESSAGE);
-        let secrets = object.status.as_ref().map(|s| s.secrets.clone());
-        return finish(&object, base, outcome, secrets, Next::OnChange).await;
+        return finish(&object, base, outcome, None, Next::OnChange).await;
     }
     let mut existing = Vec::with_capacity(shape.templates().len());
     for template in shape.templates() {
@@ -233,7 +236,7 @@ pub async fn reconcile(object: Arc<SopsSecret>, ctx: Arc<SopsContext>) -> Result
         }),
     );
     let secrets = secret_statuses(&shape, &results);
-    let action = finish(&object, base, outcome.clone(), secrets, next).await?;
+    let action = finish(&object, base, outcome.clone(), Some(secrets), next).await?;
     if outcome.succeeded() {
         ctx.written
             .remember(&source.uid, object.metadata.generation, fingerprint);
@@ -415,30 +418,28 @@ fn outcome_of(shape: &Shape, results: &[SecretResult], opened: &Opened) -> (Outc
     )
 }
 
-/// The per-Secret status of the many shape (`None` for the single shape).
-fn secret_statuses(shape: &Shape, results: &[SecretResult]) -> Option<Vec<GeneratedSecretStatus>> {
+/// The per-Secret status of the many shape (empty for the single shape).
+fn secret_statuses(shape: &Shape, results: &[SecretResult]) -> Vec<GeneratedSecretStatus> {
     let Shape::Many(templates) = shape else {
-        return None;
+        return Vec::new();
     };
-    Some(
-        templates
-            .iter()
-            .zip(results)
-            .map(|(template, result)| {
-                let (status, reason, resource_version) = match result {
-                    SecretResult::Applied(rv) => ("True", None, rv.clone()),
-                    SecretResult::NotOwned => ("False", Some(reason::SECRET_NOT_OWNED), None),
-                    SecretResult::Refused(_) => ("False", Some(reason::APPLY_FAILED), None),
-                };
-                GeneratedSecretStatus {
-                    name: template.name.clone(),
-                    status: status.to_owned(),
-                    reason: reason.map(str::to_owned),
-                    resource_version,
-                }
-            })
-            .collect(),
-    )
+    templates
+        .iter()
+        .zip(results)
+        .map(|(template, result)| {
+            let (status, reason, resource_version) = match result {
+                SecretResult::Applied(rv) => ("True", None, rv.clone()),
+                SecretResult::NotOwned => ("False", Some(reason::SECRET_NOT_OWNED), None),
+                SecretResult::Refused(_) => ("False", Some(reason::APPLY_FAILED), None),
+            };
+            GeneratedSecretStatus {
+                name: template.name.clone(),
+                status: status.to_owned(),
+                reason: reason.map(str::to_owned),
+                resource_version,
+            }
+        })
+        .collect()
 }
 
 /// Deletes the Secrets of the templates removed since the last write — the names `status.secrets`
@@ -566,8 +567,9 @@ fn mismatch_message(binding: &Binding, namespace: &str, name: &str) -> String {
     )
 }
 
-/// Writes the status for `outcome` (and `secrets`, the per-Secret status of the many shape) when
-/// it changed (and its event), and says what comes next.
+/// Writes the status for `outcome` (and `secrets`, the per-Secret status after a write; `None`
+/// keeps the last one, which names the Secrets to delete when a template goes) when it changed
+/// (and its event), and says what comes next.
 async fn finish(
     object: &SopsSecret,
     ctx: &Context,
@@ -575,7 +577,14 @@ async fn finish(
     secrets: Option<Vec<GeneratedSecretStatus>>,
     next: Next,
 ) -> Result<Action, Error> {
-    let update = status_update(object, &outcome, secrets.unwrap_or_default());
+    let secrets = secrets.unwrap_or_else(|| {
+        object
+            .status
+            .as_ref()
+            .map(|s| s.secrets.clone())
+            .unwrap_or_default()
+    });
+    let update = status_update(object, &outcome, secrets);
     target::finish(ctx, KIND_SOPS_SECRET, object, &outcome, update, &EVENTS).await?;
     Ok(next.action(ctx.config.resync_period))
 }
@@ -885,7 +894,7 @@ mod tests {
         assert!(outcome.succeeded() && next == Next::Idle);
         assert_eq!(outcome.message, "decrypted with age1x; 2 Secrets written");
         assert_eq!(
-            secret_statuses(&shape, &all).unwrap(),
+            secret_statuses(&shape, &all),
             vec![
                 generated("a", "True", Some("5")),
                 generated("b", "True", Some("6"))
@@ -901,7 +910,7 @@ mod tests {
             (reason::SECRET_NOT_OWNED, Next::Idle)
         );
         assert!(outcome.message.starts_with("Secret \"b\" exists"));
-        let statuses = secret_statuses(&shape, &partial).unwrap();
+        let statuses = secret_statuses(&shape, &partial);
         assert_eq!(
             statuses[1].reason.as_deref(),
             Some(reason::SECRET_NOT_OWNED)

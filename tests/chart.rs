@@ -578,6 +578,7 @@ fn rendered_flags_and_variables_are_ones_the_controller_knows() -> TestResult {
             "externalSecrets.allowedTokenAudiences={vault}",
             "externalSecrets.allowedProviderURLs={https://vault.example}",
             "sops.allowUnbound=true",
+            "restartOnChange=true",
         ],
     )?;
     let container =

@@ -114,7 +114,7 @@ pub fn parse_targets(value: &str) -> Result<Vec<Target>, String> {
         let kind = WorkloadKind::parse(kind.trim())
             .ok_or_else(|| at("KIND must be deployment, statefulset or daemonset"))?;
         let name = name.trim();
-        if !signet_api::sops_secret::is_dns_subdomain(name) || name.is_empty() {
+        if !signet_api::sops_secret::is_dns_subdomain(name) {
             return Err(at(
                 "NAME must be a workload name in this namespace (lowercase letters, digits, '-' and '.')",
             ));

@@ -578,6 +578,7 @@ fn rendered_flags_and_variables_are_ones_the_controller_knows() -> TestResult {
             "externalSecrets.allowedTokenAudiences={vault}",
             "externalSecrets.allowedProviderURLs={https://vault.example}",
             "sops.allowUnbound=true",
+            "restartOnChange=true",
         ],
     )?;
     let container =
@@ -1031,6 +1032,83 @@ async fn token_minting_is_narrowed_to_the_listed_accounts_and_namespaces() -> Te
 }
 
 #[tokio::test]
+async fn workloads_are_patched_only_with_restart_on_change_and_only_where_it_reconciles()
+-> TestResult {
+    let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
+    let admin = server.client().await?;
+    let rollout = |verb, resource, namespace| access(verb, "apps", resource, namespace);
+    let release_ns = server.create_namespace(&admin, "sigchartrst").await?;
+    let app_ns = server.create_namespace(&admin, "sigchartrstapp").await?;
+    let app = Some(app_ns.as_str());
+    // Off by default: no access to workloads at all.
+    let (controller, _) = install_rbac(server, &admin, &release_ns, Vec::new()).await?;
+    assert_access(
+        &controller,
+        &[],
+        &[
+            rollout("patch", "deployments", app),
+            rollout("get", "deployments", app),
+            rollout("patch", "statefulsets", app),
+            rollout("patch", "daemonsets", app),
+        ],
+    )
+    .await?;
+    // On, bound to one namespace: get and patch the three kinds there, nothing else.
+    let release_ns = server.create_namespace(&admin, "sigchartrston").await?;
+    let (controller, _) = install_rbac(
+        server,
+        &admin,
+        &release_ns,
+        vec![
+            format!("watchNamespace={app_ns}"),
+            "restartOnChange=true".to_owned(),
+        ],
+    )
+    .await?;
+    assert_access(
+        &controller,
+        &[
+            rollout("get", "deployments", app),
+            rollout("patch", "deployments", app),
+            rollout("get", "statefulsets", app),
+            rollout("patch", "statefulsets", app),
+            rollout("get", "daemonsets", app),
+            rollout("patch", "daemonsets", app),
+        ],
+        &[
+            rollout("patch", "deployments", Some("kube-system")),
+            rollout("update", "deployments", app),
+            rollout("delete", "deployments", app),
+            rollout("list", "deployments", app),
+            rollout("patch", "replicasets", app),
+        ],
+    )
+    .await?;
+    // The flag follows the value.
+    let env_of = |sets: &[&str]| -> Result<Value, Box<dyn std::error::Error>> {
+        let objects = render("signet", "kube-system", sets)?;
+        Ok(
+            one_of_kind(&objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+                .clone(),
+        )
+    };
+    let restart = |env: &Value| {
+        env.as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["name"] == "SIGNET_RESTART_ON_CHANGE")
+            .map(|e| e["value"].clone())
+    };
+    assert_eq!(
+        restart(&env_of(&["restartOnChange=true"])?),
+        Some(Value::from("true"))
+    );
+    assert_eq!(restart(&env_of(&[])?), None);
+    assert!(refused(&["restartOnChange=yes"]));
+    Ok(())
+}
+
+#[tokio::test]
 async fn rendered_crds_are_accepted_by_the_api_server() -> TestResult {
     let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
     let admin = server.client().await?;
@@ -1078,7 +1156,8 @@ fn secret(namespace: &str, name: &str, labels: &[(&str, &str)]) -> Secret {
 /// RBAC grants `delete` on Secrets; the chart's admission policy narrows it to Secrets an
 /// ExternalSecret owns. Real deletes against the real API server, as the controller.
 #[tokio::test]
-async fn the_controller_deletes_only_secrets_an_external_secret_owns() -> TestResult {
+async fn the_controller_deletes_only_secrets_an_external_secret_or_a_sops_secret_owns() -> TestResult
+{
     let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
     let admin = server.client().await?;
     let release_ns = server.create_namespace(&admin, "sigchartvap").await?;
@@ -1088,10 +1167,26 @@ async fn the_controller_deletes_only_secrets_an_external_secret_owns() -> TestRe
     let as_admin = Api::<Secret>::namespaced(admin.clone(), &app_ns);
     let as_controller = Api::<Secret>::namespaced(controller.clone(), &app_ns);
     let owner = ("signet.dev/external-secret-uid", "0b5e2c1d");
+    let sops_owner = ("signet.dev/sops-secret-uid", "5c0e2a7f");
+    // A SopsSecret's Secret: its owner label and an ownerReference (a template removed from the
+    // list is deleted). The label alone is what a Secret merged into carries: not deletable.
+    let mut from_template = secret(&app_ns, "from-template", &[sops_owner]);
+    from_template.metadata.owner_references = Some(vec![
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+            api_version: "signet.dev/v1alpha1".into(),
+            kind: "SopsSecret".into(),
+            name: "app".into(),
+            uid: sops_owner.1.into(),
+            controller: Some(true),
+            ..Default::default()
+        },
+    ]);
     for object in [
         secret(&app_ns, "hand-made", &[]),
         secret(&app_ns, "other-labels", &[("team", "a")]),
         secret(&app_ns, "synced", &[owner]),
+        secret(&app_ns, "merged-into", &[sops_owner]),
+        from_template,
     ] {
         as_admin.create(&PostParams::default(), &object).await?;
     }
@@ -1135,6 +1230,7 @@ async fn the_controller_deletes_only_secrets_an_external_secret_owns() -> TestRe
     for (api, name) in [
         (&as_controller, "hand-made"),
         (&as_controller, "other-labels"),
+        (&as_controller, "merged-into"),
     ] {
         let refused = api.delete(name, &DeleteParams::default()).await;
         assert!(
@@ -1155,10 +1251,19 @@ async fn the_controller_deletes_only_secrets_an_external_secret_owns() -> TestRe
     );
     assert!(as_admin_home.get_opt("sealing-key").await?.is_some());
 
-    // What it is for: a Secret an ExternalSecret owns.
+    // What it is for: a Secret an ExternalSecret owns, and one a SopsSecret owns.
     as_controller
         .delete("synced", &DeleteParams::default())
         .await?;
+    match as_controller
+        .delete("from-template", &DeleteParams::default())
+        .await
+    {
+        Ok(_) => {}
+        // Gone already: a garbage collector found its owner missing.
+        Err(kube::Error::Api(status)) if status.code == 404 => {}
+        Err(other) => return Err(other.into()),
+    }
     signet_tests::poll::eventually("synced is gone", Duration::from_secs(10), || {
         let api = as_admin.clone();
         async move {

@@ -58,16 +58,19 @@ fn controller_config(keys_namespace: &str, namespace: &str) -> Result<Config, Bo
 
 impl Bed {
     async fn start() -> Result<Bed, BoxError> {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a controller after `tweak` adjusted its configuration.
+    async fn start_with(tweak: impl FnOnce(&mut Config)) -> Result<Bed, BoxError> {
         let server = tokio::task::spawn_blocking(api_server).await??;
         let client = server.client().await?;
         signet_controller::install_crd(client.clone()).await?;
         let keys_namespace = server.create_namespace(&client, "extkeys").await?;
         let namespace = server.create_namespace(&client, "extapp").await?;
-        let controller = signet_controller::start(
-            client.clone(),
-            controller_config(&keys_namespace, &namespace)?,
-        )
-        .await?;
+        let mut config = controller_config(&keys_namespace, &namespace)?;
+        tweak(&mut config);
+        let controller = signet_controller::start(client.clone(), config).await?;
         Ok(Bed {
             client,
             namespace,
@@ -1828,5 +1831,67 @@ async fn hostile_refresh_intervals_are_refused_or_fail_alone() -> TestResult {
     let logged = logs.text();
     assert!(logged.contains("leading"), "the log capture works");
     assert!(!logged.contains(CANARY), "logs leak a value");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_change_rolls_out_the_named_deployment_and_a_refresh_does_not() -> TestResult {
+    use crate::restart_support::{create_deployment, rollout_state};
+    let bed = Bed::start_with(|c| c.restart_on_change = true).await?;
+    let bao = tokio::task::spawn_blocking(OpenBao::shared).await??;
+    let (mount, _) = vault_kv(bao, "app/db")?;
+    bed.token_store("vault", bao, &mount, bao.root_token())
+        .await?;
+    create_deployment(&bed.client, &bed.namespace, "web").await?;
+    let object: ExternalSecret = serde_json::from_value(json!({
+        "apiVersion": "signet.dev/v1alpha1", "kind": "ExternalSecret",
+        "metadata": {"name": "db", "annotations": {"signet.dev/restart": "deployment/web"}},
+        "spec": {"refreshInterval": "1s", "secretStoreRef": {"name": "vault"},
+                 "data": [{"secretKey": "username", "remoteRef": {"key": "app/db", "property": "username"}}]}
+    }))?;
+    bed.external()
+        .create(&PostParams::default(), &object)
+        .await?;
+    bed.wait_value("db", "username", "admin").await?;
+    let client = &bed.client;
+    let namespace = bed.namespace.as_str();
+    let (generation, first) = eventually("web rolled out", Duration::from_secs(30), || async {
+        let state = rollout_state(client, namespace, "web").await.ok()?;
+        (!state.1.is_empty()).then_some(state)
+    })
+    .await?;
+    assert_eq!(first.keys().collect::<Vec<_>>(), ["checksum.signet.dev/db"]);
+
+    // Refreshes every second fetch and write the same data: no rollout.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        rollout_state(client, namespace, "web").await?,
+        (generation, first.clone())
+    );
+
+    // The remote value changes: one rollout, with a new checksum.
+    bao.bao(
+        None,
+        &[
+            "kv",
+            "patch",
+            &format!("-mount={mount}"),
+            "app/db",
+            "username=root",
+        ],
+    )?;
+    bed.wait_value("db", "username", "root").await?;
+    let (next_generation, second) =
+        eventually("web rolled out again", Duration::from_secs(30), || async {
+            let state = rollout_state(client, namespace, "web").await.ok()?;
+            (state.1 != first).then_some(state)
+        })
+        .await?;
+    assert_eq!(next_generation, generation + 1);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        rollout_state(client, namespace, "web").await?,
+        (next_generation, second)
+    );
     Ok(())
 }

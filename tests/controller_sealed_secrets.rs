@@ -1235,3 +1235,60 @@ async fn slow_or_oversized_requests_are_cut_off() -> TestResult {
     assert_eq!(response.status().as_u16(), 413);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_change_rolls_out_the_named_deployment_and_a_resealing_does_not() -> TestResult {
+    use crate::restart_support::{create_deployment, rollout_state};
+    let bed = Bed::start(|c| c.restart_on_change = true).await?;
+    let cert = bed.cert_pem().await?;
+    create_deployment(&bed.client, &bed.namespace, "web").await?;
+    let sealed_with = |value: &[u8]| -> Result<SealedSecret, BoxError> {
+        let manifest = secret_manifest("db", &bed.namespace, &[("password", value)]);
+        let mut sealed = signet_seal(&cert, &manifest, signet_seal::Scope::Strict)?;
+        sealed.metadata.annotations = Some(BTreeMap::from([(
+            "signet.dev/restart".to_owned(),
+            "deployment/web".to_owned(),
+        )]));
+        Ok(sealed)
+    };
+    bed.create(&sealed_with(b"one")?).await?;
+    bed.wait_synced("db", "True").await?;
+    let (client, namespace) = (&bed.client, bed.namespace.as_str());
+    let (generation, first) = eventually("web rolled out", Duration::from_secs(30), || async {
+        let state = rollout_state(client, namespace, "web").await.ok()?;
+        (!state.1.is_empty()).then_some(state)
+    })
+    .await?;
+    assert_eq!(first.keys().collect::<Vec<_>>(), ["checksum.signet.dev/db"]);
+
+    // Resyncs (every second here), and the same value sealed again (a new generation, a new
+    // write of the same data): no rollout.
+    let api = bed.sealed_api();
+    let patch_sealed = |sealed: SealedSecret| {
+        let api = api.clone();
+        async move {
+            let patch = json!({"spec": {"encryptedData": sealed.spec.encrypted_data}});
+            api.patch("db", &PatchParams::default(), &Patch::Merge(patch))
+                .await
+        }
+    };
+    patch_sealed(sealed_with(b"one")?).await?;
+    bed.wait_synced("db", "True").await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        rollout_state(client, namespace, "web").await?,
+        (generation, first.clone())
+    );
+
+    // A new value: one rollout.
+    patch_sealed(sealed_with(b"two")?).await?;
+    let (next_generation, _) =
+        eventually("web rolled out again", Duration::from_secs(30), || async {
+            let state = rollout_state(client, namespace, "web").await.ok()?;
+            (state.1 != first).then_some(state)
+        })
+        .await?;
+    assert_eq!(next_generation, generation + 1);
+    bed.controller.shutdown().await;
+    Ok(())
+}

@@ -994,3 +994,516 @@ async fn large_sopssecrets_bed() -> Result<
     let sealed = serde_json::from_value(serde_json::to_value(&sealed)?)?;
     Ok((bed, objects, sealed, verify_body))
 }
+
+/// A plain sops-secrets-operator object (`isindir.github.com/v1alpha3`) with one template per
+/// `(name, password)`: the first a basic-auth Secret with labels, the others Opaque with a `data`
+/// value of their own.
+fn operator_manifest(
+    name: &str,
+    namespace: &str,
+    templates: &[(&str, &str)],
+    suspend: bool,
+) -> String {
+    let mut text = format!(
+        "apiVersion: isindir.github.com/v1alpha3\nkind: SopsSecret\nmetadata:\n  name: {name}\n  namespace: {namespace}\nspec:\n  suspend: {suspend}\n  secretTemplates:\n"
+    );
+    for (index, (secret, password)) in templates.iter().enumerate() {
+        if index == 0 {
+            text.push_str(&format!(
+                "    - name: {secret}\n      type: kubernetes.io/basic-auth\n      labels:\n        team: payments\n      stringData:\n        username: admin\n        password: {password}\n"
+            ));
+        } else {
+            text.push_str(&format!(
+                "    - name: {secret}\n      data:\n        token: {}\n        password: {}\n",
+                b64(&format!("token-{index}")),
+                b64(password)
+            ));
+        }
+    }
+    text
+}
+
+impl Bed {
+    /// The import path of docs/sops-secrets.md for a sops-secrets-operator object: its file as
+    /// its users encrypt it (`sops --encrypt --encrypted-suffix Templates`), then exactly the
+    /// documented `sops --decrypt` and `signet encrypt --kind SopsSecret --namespace NS`.
+    fn import_operator_object(&self, file: &str, manifest: &str) -> Result<SopsSecret, BoxError> {
+        self.sandbox
+            .write(&format!("{file}.plain-old.yaml"), manifest);
+        let old = self
+            .sandbox
+            .peer(
+                "sops",
+                [
+                    "--encrypt",
+                    "--age",
+                    &self.recipient,
+                    "--encrypted-suffix",
+                    "Templates",
+                    &format!("{file}.plain-old.yaml"),
+                ],
+            )
+            .ok();
+        self.sandbox.write(file, &old);
+        let identity = self.sandbox.path().join("controller.agekey");
+        let mut decrypt = self.sandbox.command(signet_tests::sandbox::peer("sops"));
+        decrypt
+            .args(["--decrypt", file])
+            .env("SOPS_AGE_KEY_FILE", identity);
+        let plain = signet_tests::sandbox::Run::of(decrypt).ok();
+        self.sandbox.write("plain.yaml", &plain);
+        let made = self
+            .sandbox
+            .signet([
+                "encrypt",
+                "--kind",
+                "SopsSecret",
+                "--namespace",
+                &self.namespace,
+                "--age",
+                &self.recipient,
+                "plain.yaml",
+            ])
+            .ok();
+        Ok(serde_saphyr::from_str(std::str::from_utf8(&made)?)?)
+    }
+
+    /// Waits until the Ready condition of `name` has `reason` for the current generation.
+    async fn wait_reason(&self, name: &str, reason: &str) -> Result<SopsSecret, BoxError> {
+        let api = self.api();
+        Ok(eventually(
+            &format!("{name} Ready reason {reason}"),
+            Duration::from_secs(30),
+            || async {
+                let object = api.get(name).await.ok()?;
+                let done = object.status.as_ref().is_some_and(|s| {
+                    s.ready()
+                        .is_some_and(|c| c.reason.as_deref() == Some(reason))
+                        && s.observed_generation == object.metadata.generation
+                });
+                done.then_some(object)
+            },
+        )
+        .await?)
+    }
+
+    /// Replaces the encrypted content of `name` with `object`'s (spec and sops metadata).
+    async fn replace_content(&self, name: &str, object: &SopsSecret) -> TestResult {
+        self.api()
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": object.spec, "sops": object.sops})),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_templates_become_three_secrets_and_suspend_stops_writes() -> TestResult {
+    let bed = Bed::start().await?;
+    let templates = [
+        ("app-db", "pw-db"),
+        ("app-api", "pw-api"),
+        ("app-cache", "pw-cache"),
+    ];
+    let canary = |pw: &str| format!("{CANARY}-{pw}");
+    let passwords: Vec<String> = templates.iter().map(|(_, pw)| canary(pw)).collect();
+    let with_canaries: Vec<(&str, &str)> = templates
+        .iter()
+        .zip(&passwords)
+        .map(|((name, _), pw)| (*name, pw.as_str()))
+        .collect();
+    let manifest = operator_manifest("app", &bed.namespace, &with_canaries, false);
+    let imported = bed.import_operator_object("app.enc.yaml", &manifest)?;
+    let created = bed.create(&bed.namespace, "app", imported).await?;
+    let ready = bed.wait_ready("app", "True").await?;
+    let uid = created.uid().unwrap();
+    let mut versions = BTreeMap::new();
+    for (index, (name, _)) in templates.iter().enumerate() {
+        let secret = bed.wait_secret(name).await?;
+        assert_eq!(text(&secret, "password"), passwords[index]);
+        assert_eq!(secret.labels().get(OWNER_LABEL), Some(&uid));
+        let refs = secret.owner_references();
+        assert_eq!((refs.len(), refs[0].uid.as_str()), (1, uid.as_str()));
+        if index == 0 {
+            assert_eq!(text(&secret, "username"), "admin");
+            assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/basic-auth"));
+            assert_eq!(
+                secret.labels().get("team").map(String::as_str),
+                Some("payments")
+            );
+        } else {
+            assert_eq!(text(&secret, "token"), format!("token-{index}"));
+            assert_eq!(secret.type_.as_deref(), Some("Opaque"));
+        }
+        versions.insert(name.to_string(), secret.metadata.resource_version.clone());
+    }
+    // One status entry per Secret, in template order.
+    let statuses = &ready.status.as_ref().unwrap().secrets;
+    let names: Vec<&str> = statuses.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["app-db", "app-api", "app-cache"]);
+    assert!(statuses.iter().all(|s| s.status == "True"));
+    // The Secret of the object's own name (the single shape) is not made.
+    assert!(bed.secrets().get_opt("app").await?.is_none());
+
+    // Suspended: a new value arrives and a template goes, and nothing is written or deleted.
+    bed.api()
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"suspend": true}})),
+        )
+        .await?;
+    bed.wait_reason("app", "Suspended").await?;
+    let mut changed = with_canaries.clone();
+    let new_password = canary("pw-db-2");
+    changed[0].1 = &new_password;
+    let manifest = operator_manifest("app", &bed.namespace, &changed[..2], true);
+    let changed_object = bed.import_operator_object("app2.enc.yaml", &manifest)?;
+    bed.replace_content("app", &changed_object).await?;
+    let suspended = bed.wait_reason("app", "Suspended").await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let db = bed.secrets().get("app-db").await?;
+    assert_eq!(text(&db, "password"), passwords[0]);
+    assert_eq!(db.metadata.resource_version, versions["app-db"]);
+    assert!(bed.secrets().get_opt("app-cache").await?.is_some());
+    // The status still lists the Secrets of the last write.
+    assert_eq!(suspended.status.unwrap().secrets.len(), 3);
+
+    // Resumed: it syncs.
+    bed.api()
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"suspend": false}})),
+        )
+        .await?;
+    bed.wait_ready("app", "True").await?;
+    let db = bed.secrets().get("app-db").await?;
+    assert_eq!(text(&db, "password"), new_password);
+    // The other kept its values, so its version.
+    let api_secret = bed.secrets().get("app-api").await?;
+    assert_eq!(api_secret.metadata.resource_version, versions["app-api"]);
+    // The template removed while suspended: its Secret goes now (it was owned).
+    let secrets = bed.secrets();
+    eventually("app-cache deleted", Duration::from_secs(30), || async {
+        secrets
+            .get_opt("app-cache")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await?;
+    assert!(secrets.get_opt("app-api").await?.is_some());
+    bed.assert_nothing_leaked("app").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn template_names_stay_in_the_namespace_and_foreign_secrets_are_left_alone() -> TestResult {
+    let bed = Bed::start().await?;
+    // Someone else's Secret of a template's name.
+    let foreign = Secret {
+        metadata: ObjectMeta {
+            name: Some("theirs".into()),
+            ..ObjectMeta::default()
+        },
+        string_data: Some(BTreeMap::from([("k".into(), "v".into())])),
+        ..Secret::default()
+    };
+    bed.secrets()
+        .create(&PostParams::default(), &foreign)
+        .await?;
+    let manifest = operator_manifest(
+        "mixed",
+        &bed.namespace,
+        &[("ours", "pw-1"), ("theirs", "pw-2")],
+        false,
+    );
+    let object = bed.import_operator_object("mixed.enc.yaml", &manifest)?;
+    bed.create(&bed.namespace, "mixed", object).await?;
+    let refused = bed.wait_reason("mixed", "SecretNotOwned").await?;
+    let status = refused.status.unwrap();
+    assert_eq!(status.secrets[0].status, "True");
+    assert_eq!(status.secrets[1].reason.as_deref(), Some("SecretNotOwned"));
+    assert_eq!(text(&bed.wait_secret("ours").await?, "password"), "pw-1");
+    let theirs = bed.secrets().get("theirs").await?;
+    assert_eq!(text(&theirs, "k"), "v");
+    assert!(theirs.owner_references().is_empty());
+
+    // A template name that would leave the namespace is refused before anything is decrypted.
+    let escaping = operator_manifest(
+        "escape",
+        &bed.namespace,
+        &[("../kube-system/x", "pw")],
+        false,
+    )
+    .replace("../kube-system/x", "\"../kube-system/x\"");
+    let object = bed.import_operator_object("escape.enc.yaml", &escaping)?;
+    bed.create(&bed.namespace, "escape", object).await?;
+    let refused = bed.wait_reason("escape", "InvalidSecretTemplates").await?;
+    let message = refused
+        .status
+        .unwrap()
+        .ready()
+        .unwrap()
+        .message
+        .clone()
+        .unwrap();
+    assert!(
+        message.contains("spec.secretTemplates[0].name"),
+        "{message}"
+    );
+    Ok(())
+}
+
+impl Bed {
+    /// `signet encrypt --kind SopsSecret` of a Secret `name` holding `password`, annotated to
+    /// restart `targets`.
+    fn encrypt_restarting(
+        &self,
+        name: &str,
+        password: &str,
+        targets: &str,
+    ) -> Result<SopsSecret, BoxError> {
+        let file = format!("{name}-{password}.yaml");
+        self.sandbox.write(
+            &file,
+            format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\nstringData:\n  password: {password}\n"),
+        );
+        let made = self
+            .sandbox
+            .signet([
+                "encrypt",
+                "--kind",
+                "SopsSecret",
+                "--namespace",
+                &self.namespace,
+                "--age",
+                &self.recipient,
+                &file,
+            ])
+            .ok();
+        let mut object: SopsSecret = serde_saphyr::from_str(std::str::from_utf8(&made)?)?;
+        object.metadata.annotations = Some(BTreeMap::from([(
+            "signet.dev/restart".to_owned(),
+            targets.to_owned(),
+        )]));
+        Ok(object)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_change_rolls_out_the_named_deployment_in_its_namespace_only() -> TestResult {
+    use crate::restart_support::{
+        create_deployment, create_stateful_set_and_daemon_set, rollout_state,
+        stateful_set_and_daemon_set_checksums,
+    };
+    let bed = Bed::start_with(|c| {
+        c.restart_on_change = true;
+        c.resync_period = Some(Duration::from_millis(500));
+    })
+    .await?;
+    let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
+    let elsewhere = server.create_namespace(&bed.client, "sopsother").await?;
+    let (client, namespace) = (&bed.client, bed.namespace.as_str());
+    create_deployment(client, namespace, "web").await?;
+    create_deployment(client, &elsewhere, "web").await?;
+    create_stateful_set_and_daemon_set(client, namespace, "db").await?;
+    let targets = "deployment/web,deployment/missing,statefulset/db,daemonset/db";
+    let first_password = format!("{CANARY}-one");
+    let object = bed.encrypt_restarting("db", &first_password, targets)?;
+    bed.create(namespace, "db", object).await?;
+    bed.wait_ready("db", "True").await?;
+    let (generation, first) = eventually("web rolled out", Duration::from_secs(30), || async {
+        let state = rollout_state(client, namespace, "web").await.ok()?;
+        (!state.1.is_empty()).then_some(state)
+    })
+    .await?;
+    assert_eq!(first.keys().collect::<Vec<_>>(), ["checksum.signet.dev/db"]);
+    // The StatefulSet and the DaemonSet got the same annotation.
+    assert_eq!(
+        stateful_set_and_daemon_set_checksums(client, namespace, "db").await?,
+        [first.clone(), first.clone()]
+    );
+    // The missing target is a Warning, not a failure.
+    let warnings = eventually(
+        "missing target reported",
+        Duration::from_secs(30),
+        || async {
+            let warnings = bed.warnings_for("db").await.ok()?;
+            warnings
+                .into_iter()
+                .find(|e| e.reason.as_deref() == Some("RestartTargetNotFound"))
+        },
+    )
+    .await?;
+    assert!(
+        warnings
+            .note
+            .unwrap_or_default()
+            .contains("deployment/missing does not exist")
+    );
+
+    // Resyncs, and the same value encrypted again (new ciphertext, a new generation): no rollout.
+    let again = bed.encrypt_restarting("db", &first_password, targets)?;
+    bed.replace_content("db", &again).await?;
+    bed.wait_ready("db", "True").await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        rollout_state(client, namespace, "web").await?,
+        (generation, first.clone())
+    );
+
+    // A new value: one rollout, in this namespace only.
+    let changed = bed.encrypt_restarting("db", &format!("{CANARY}-two"), targets)?;
+    bed.replace_content("db", &changed).await?;
+    let (next_generation, _) =
+        eventually("web rolled out again", Duration::from_secs(30), || async {
+            let state = rollout_state(client, namespace, "web").await.ok()?;
+            (state.1 != first).then_some(state)
+        })
+        .await?;
+    assert_eq!(next_generation, generation + 1);
+    let (other_generation, other) = rollout_state(client, &elsewhere, "web").await?;
+    assert!(other.is_empty() && other_generation == 1, "{other:?}");
+    // A rollout is a Normal event (repeats are one Event with a series); the HMAC key is the
+    // controller's, in its namespace.
+    let events: Api<Event> = Api::namespaced(bed.client.clone(), namespace);
+    let rollout = events
+        .list(&ListParams::default())
+        .await?
+        .into_iter()
+        .find(|e| e.reason.as_deref() == Some("RolloutRestarted"))
+        .ok_or("no RolloutRestarted event")?;
+    assert_eq!(rollout.type_.as_deref(), Some("Normal"));
+    assert_eq!(
+        rollout.note.as_deref(),
+        Some("deployment/web restarted: its Secret's data changed")
+    );
+    let key = Api::<Secret>::namespaced(bed.client.clone(), &bed.keys_namespace)
+        .get("signet-restart-checksum-key")
+        .await?;
+    assert!(key.data.unwrap_or_default()["key"].0.len() >= 32);
+
+    // A target list the controller cannot read is a Warning; the Secret is written all the same.
+    let odd = bed.encrypt_restarting("odd", "plain-value", "pod/web")?;
+    bed.create(namespace, "odd", odd).await?;
+    bed.wait_ready("odd", "True").await?;
+    let warning = eventually(
+        "invalid targets reported",
+        Duration::from_secs(30),
+        || async {
+            let warnings = bed.warnings_for("odd").await.ok()?;
+            warnings
+                .into_iter()
+                .find(|e| e.reason.as_deref() == Some("InvalidRestartTargets"))
+        },
+    )
+    .await?;
+    assert!(
+        warning
+            .note
+            .unwrap_or_default()
+            .contains("entry 1: KIND must be")
+    );
+    bed.assert_nothing_leaked("db").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_open_only_where_bound_and_only_in_the_sorted_order() -> TestResult {
+    let bed = Bed::start().await?;
+    let neighbour = bed.neighbour().await?;
+    let manifest = operator_manifest(
+        "bound",
+        &bed.namespace,
+        &[("bound-a", "pw-a"), ("bound-b", "pw-b")],
+        false,
+    );
+    let object = bed.import_operator_object("bound.enc.yaml", &manifest)?;
+    // Annotated to restart, on a controller without --restart-on-change: a Warning only.
+    let mut annotated = object.clone();
+    annotated.metadata.annotations = Some(BTreeMap::from([(
+        "signet.dev/restart".to_owned(),
+        "deployment/web".to_owned(),
+    )]));
+    bed.create(&bed.namespace, "bound", annotated).await?;
+    bed.wait_ready("bound", "True").await?;
+    eventually(
+        "RestartDisabled warning",
+        Duration::from_secs(30),
+        || async {
+            let warnings = bed.warnings_for("bound").await.ok()?;
+            warnings
+                .iter()
+                .any(|e| e.reason.as_deref() == Some("RestartDisabled"))
+                .then_some(())
+        },
+    )
+    .await?;
+
+    // A copy in another namespace opens none of its Secrets.
+    bed.create(&neighbour.namespace, "bound", object).await?;
+    let copied = bed
+        .wait_ready_in(&neighbour.namespace, "bound", "False")
+        .await?;
+    let condition = copied.status.as_ref().unwrap().ready().unwrap();
+    assert_eq!(condition.reason.as_deref(), Some("BindingMismatch"));
+    for name in ["bound-a", "bound-b"] {
+        assert!(
+            bed.secrets_in(&neighbour.namespace)
+                .get_opt(name)
+                .await?
+                .is_none()
+        );
+    }
+
+    // Upstream sops on a hand-written object whose keys are not sorted (stringData before data,
+    // name before labels): the MAC is not searched, the message says to sort.
+    let plain = format!(
+        "apiVersion: signet.dev/v1alpha1\nkind: SopsSecret\nmetadata:\n  name: unsorted\n  namespace: {}\nspec:\n  binding: {}/unsorted\n  secretTemplates:\n    - name: unsorted-a\n      stringData:\n        zeta: z\n        alpha: a\n    - name: unsorted-b\n      stringData:\n        b: b\n      data:\n        a: {}\n",
+        bed.namespace,
+        bed.namespace,
+        b64("a")
+    );
+    bed.sandbox.write("unsorted.yaml", plain);
+    let made = bed
+        .sandbox
+        .peer(
+            "sops",
+            [
+                "--encrypt",
+                "--age",
+                &bed.recipient,
+                "--encrypted-regex",
+                "^(data|stringData|binding)$",
+                "--mac-only-encrypted",
+                "unsorted.yaml",
+            ],
+        )
+        .ok();
+    let unsorted: SopsSecret = serde_saphyr::from_str(std::str::from_utf8(&made)?)?;
+    bed.create(&bed.namespace, "unsorted", unsorted).await?;
+    let (reason, message) = bed.refusal("unsorted").await?;
+    assert_eq!(reason, "MacMismatch");
+    assert!(
+        message.contains("with secretTemplates, keep every map's keys sorted"),
+        "{message}"
+    );
+
+    // suspend holds for the single shape too: nothing is written.
+    let mut single = bed.encrypt(
+        "paused",
+        &["--namespace", &bed.namespace, "--age", &bed.recipient],
+    )?;
+    single.spec.insert("suspend".into(), json!(true));
+    bed.create(&bed.namespace, "paused", single).await?;
+    let (reason, _) = bed.refusal("paused").await?;
+    assert_eq!(reason, "Suspended");
+    bed.assert_nothing_leaked("bound").await?;
+    Ok(())
+}

@@ -31,6 +31,7 @@ mod peers_openbao;
 mod providers_aws;
 mod providers_vault;
 mod rekey;
+mod restart_support;
 mod runbooks;
 mod seal_cli;
 mod seal_interop;

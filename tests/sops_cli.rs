@@ -1210,3 +1210,78 @@ fn a_writer_killed_mid_write_leaves_nothing_for_git_and_the_next_write_cleans_up
         .ok();
     assert!(!staging.exists(), "{:?}", files_under(&staging));
 }
+
+/// sops-secrets-operator's objects convert: templates kept with every map sorted, suspend kept, a
+/// binding added; what is not a template field, or a label the rule would encrypt, is refused by name.
+#[test]
+fn sops_secret_kind_converts_sops_secrets_operator_objects() {
+    let (sb, recipient) = setup();
+    let operator = |template_extra: &str| {
+        format!(
+            "apiVersion: isindir.github.com/v1alpha3\nkind: SopsSecret\nmetadata:\n  name: app\n  namespace: shop\nspec:\n  suspend: true\n  secretTemplates:\n    - name: db\n      type: kubernetes.io/basic-auth\n      stringData:\n        username: admin\n        password: pw\n{template_extra}"
+        )
+    };
+    let encrypt = |sb: &Sandbox| {
+        sb.signet([
+            "encrypt",
+            "--kind",
+            "SopsSecret",
+            "--age",
+            recipient.as_str(),
+            "op.yaml",
+        ])
+    };
+    sb.write("op.yaml", operator("      labels:\n        team: a\n"));
+    let made = String::from_utf8(encrypt(&sb).ok()).unwrap();
+    assert!(
+        made.starts_with("apiVersion: signet.dev/v1alpha1\n"),
+        "{made}"
+    );
+    let spec = made.split("spec:\n").nth(1).unwrap();
+    assert!(spec.trim_start().starts_with("binding: ENC["), "{made}");
+    // Sorted: labels, name, stringData (password, username), type; suspend kept after the list.
+    let order = [
+        "labels:",
+        "name: db",
+        "password: ENC[",
+        "username: ENC[",
+        "type: kubernetes.io/basic-auth",
+        "suspend: true",
+    ];
+    let positions: Vec<usize> = order
+        .iter()
+        .map(|needle| {
+            spec.find(needle)
+                .unwrap_or_else(|| panic!("{needle}: {made}"))
+        })
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{made}");
+    assert!(made.contains("team: a"), "labels stay readable: {made}");
+    sb.write("new.yaml", &made);
+    let binding = sb
+        .signet([
+            "decrypt",
+            "--extract",
+            "[\"spec\"][\"binding\"]",
+            "new.yaml",
+        ])
+        .ok();
+    assert_eq!(String::from_utf8(binding).unwrap(), "shop/app");
+
+    for (extra, named) in [
+        (
+            "      namespace: kube-system\n",
+            "spec.secretTemplates[0].namespace",
+        ),
+        (
+            "      labels:\n        data: x\n",
+            "spec.secretTemplates[0].labels.data",
+        ),
+    ] {
+        sb.write("op.yaml", operator(extra));
+        let run = encrypt(&sb);
+        let message = run.fails_with(214);
+        assert!(message.contains(named), "{message}");
+        assert!(run.stdout().is_empty());
+    }
+}

@@ -52,6 +52,9 @@ pub struct Config {
     /// Open SopsSecrets without `spec.binding` (in any namespace they are copied to): for a
     /// migration only.
     pub allow_unbound_sops_secrets: bool,
+    /// Roll out the workloads an object names in `signet.dev/restart` when its Secret's data
+    /// changes ([`crate::restart`]); off, such annotations only draw a Warning event.
+    pub restart_on_change: bool,
 }
 
 /// Leader election through a `coordination.k8s.io` Lease in the controller namespace: only the
@@ -98,6 +101,7 @@ impl Config {
             provider_backoff_max: Duration::from_secs(300),
             store_policy: StorePolicy::default(),
             allow_unbound_sops_secrets: false,
+            restart_on_change: false,
         }
     }
 }
@@ -174,6 +178,11 @@ pub struct Args {
     /// copy of another team's object too): only while migrating old files.
     #[arg(long, env = "SIGNET_ALLOW_UNBOUND_SOPS_SECRETS")]
     pub allow_unbound_sops_secrets: bool,
+    /// Roll out the Deployments, StatefulSets and DaemonSets a SealedSecret, SopsSecret or
+    /// ExternalSecret names in its `signet.dev/restart` annotation (in its own namespace) when its
+    /// Secret's data changes (needs `get` and `patch` on them).
+    #[arg(long, env = "SIGNET_RESTART_ON_CHANGE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub restart_on_change: bool,
     /// Audience of the ServiceAccount tokens minted for Vault Kubernetes auth when a store names
     /// none (never leave it to the API server's own audience).
     #[arg(long, env = "SIGNET_SERVICE_ACCOUNT_TOKEN_AUDIENCE", default_value = DEFAULT_TOKEN_AUDIENCE, value_parser = non_empty)]
@@ -255,6 +264,7 @@ impl Args {
                 allowed_provider_urls: self.allowed_provider_urls.clone(),
             },
             allow_unbound_sops_secrets: self.allow_unbound_sops_secrets,
+            restart_on_change: self.restart_on_change,
             verify_rate_per_second: self.rate_limit,
             verify_burst: self.rate_limit_burst,
             sops_environment: std::env::vars()

@@ -31,6 +31,8 @@ pub struct Context {
     pub leading: AtomicBool,
     /// The reconciler tasks of the current term and the first unexpected failure (health).
     pub reconcilers: crate::supervise::Reconcilers,
+    /// The key of the restart checksums (read or made on first use).
+    pub restart_key: crate::restart::ChecksumKey,
     /// The gauge refreshers of the kinds whose reconcilers run now, by kind.
     refreshers: Mutex<BTreeMap<&'static str, GaugeRefresher>>,
 }
@@ -52,6 +54,7 @@ impl Context {
             recorder,
             leading: AtomicBool::new(false),
             reconcilers: crate::supervise::Reconcilers::default(),
+            restart_key: crate::restart::ChecksumKey::default(),
             refreshers: Mutex::new(BTreeMap::new()),
         }
     }

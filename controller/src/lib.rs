@@ -14,7 +14,8 @@
 //! Shared by the kinds: [`target`] (the Secret a reconciler writes: who may claim it, the apply
 //! body, conditions and events), [`context`] (client, configuration, metrics, recorder), `runtime`
 //! (the watches and controller plumbing of every `run()`), [`crd`] (what the CRDs share),
-//! [`supervise`] (reconcilers that must not stop). Around them: [`http`] (cert/verify/rotate,
+//! [`supervise`] (reconcilers that must not stop), [`restart`] (rolling out workloads when their
+//! Secret's data changed). Around them: [`http`] (cert/verify/rotate,
 //! probes, metrics listener), [`metrics`], [`config`] (flags and environment). Leader election (a
 //! Lease, through `kube-lease-manager`) gates the reconcilers and key renewal; the key watch and
 //! the listeners run on every replica.
@@ -28,6 +29,7 @@ mod error;
 pub mod external;
 pub mod http;
 pub mod metrics;
+pub mod restart;
 mod runtime;
 pub mod sealed_secret;
 pub mod sops_secret;

@@ -4,6 +4,12 @@
 //! (encrypted with them, see [`signet_api::sops_secret`]) says where the controller may open the
 //! object. The encrypted values come in the order the API server returns them (`binding`, then
 //! `data`, then `stringData`, keys sorted), where the MAC is cheapest to check.
+//!
+//! A plain SopsSecret with `spec.secretTemplates` — sops-secrets-operator's
+//! (`isindir.github.com/*`, decrypted with `sops -d`) or Signet's — is converted the same way: its
+//! templates kept (`name`, `labels`, `annotations`, `type`, `immutable`, `data`, `stringData`),
+//! every map's keys sorted (the controller checks the MAC of such an object only in that order),
+//! and a binding added.
 
 use crate::exit::{CliError, CliResult, code};
 use crate::seal::ScopeArg;
@@ -45,18 +51,29 @@ pub fn from_secret(
             signet_seal::manifest::redact(e)
         ))
     };
-    let secret: signet_api::Secret = match format {
+    let text = || std::str::from_utf8(input).map_err(|_| invalid("not UTF-8".to_owned()));
+    let yaml_options = signet_seal::manifest::yaml_options;
+    // A SopsSecret with templates to convert, or else a Secret (read as one: strictly typed).
+    let manifest: Value = match format {
         Format::Json => serde_json::from_slice(input).map_err(|e| not_a_secret(&e.to_string()))?,
-        Format::Yaml => {
-            let text = std::str::from_utf8(input).map_err(|_| invalid("not UTF-8".to_owned()))?;
-            serde_saphyr::from_str_with_options(text, signet_seal::manifest::yaml_options())
-                .map_err(|e| not_a_secret(&e.to_string()))?
-        }
+        Format::Yaml => serde_saphyr::from_str_with_options(text()?, yaml_options())
+            .map_err(|e| not_a_secret(&e.to_string()))?,
         _ => {
             return Err(invalid(
                 "--kind SopsSecret needs a YAML or JSON Secret manifest".to_owned(),
             ));
         }
+    };
+    if manifest.get("kind").and_then(Value::as_str) == Some(KIND) {
+        let object = from_templates(&manifest, placement)
+            .map_err(|m| CliError::new(code::INVALID_MANIFEST, format!("{name}: {m}")))?;
+        return render(&object, format).map_err(invalid);
+    }
+    drop(manifest);
+    let secret: signet_api::Secret = match format {
+        Format::Json => serde_json::from_slice(input).map_err(|e| not_a_secret(&e.to_string()))?,
+        _ => serde_saphyr::from_str_with_options(text()?, yaml_options())
+            .map_err(|e| not_a_secret(&e.to_string()))?,
     };
     if secret.kind != "Secret" {
         return Err(invalid(format!(
@@ -131,13 +148,146 @@ pub fn from_secret(
         "metadata": metadata,
         "spec": spec,
     });
+    render(&object, format).map_err(invalid)
+}
+
+/// `object` in `format` (plaintext: kept in a zeroized buffer).
+fn render(object: &Value, format: Format) -> Result<Zeroizing<Vec<u8>>, String> {
     let rendered = match format {
-        Format::Json => serde_json::to_vec_pretty(&object).map_err(|e| invalid(e.to_string()))?,
-        _ => serde_saphyr::to_string(&object)
-            .map_err(|e| invalid(e.to_string()))?
+        Format::Json => serde_json::to_vec_pretty(object).map_err(|e| e.to_string())?,
+        _ => serde_saphyr::to_string(object)
+            .map_err(|e| e.to_string())?
             .into_bytes(),
     };
     Ok(Zeroizing::new(rendered))
+}
+
+/// The fields a Secret template may have (sops-secrets-operator's, and `immutable`).
+const TEMPLATE_FIELDS: [&str; 7] = [
+    "annotations",
+    "data",
+    "immutable",
+    "labels",
+    "name",
+    "stringData",
+    "type",
+];
+
+/// A Signet SopsSecret (plain) for a plain SopsSecret with `spec.secretTemplates` (either API
+/// group): the templates with their keys sorted, `spec.suspend` kept, a binding added.
+fn from_templates(manifest: &Value, placement: &Placement<'_>) -> Result<Value, String> {
+    let meta = manifest.get("metadata").cloned().unwrap_or_default();
+    let object_name = meta
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or("metadata.name is missing")?
+        .to_owned();
+    let namespace = namespace_of(
+        meta.get("namespace").and_then(Value::as_str),
+        placement.namespace,
+    )?;
+    let binding = binding_for(placement.scope, namespace, &object_name)?;
+    let spec = manifest
+        .get("spec")
+        .and_then(Value::as_object)
+        .ok_or("spec is missing")?;
+    if let Some(field) = spec
+        .keys()
+        .find(|k| !["secretTemplates", "suspend"].contains(&k.as_str()))
+    {
+        return Err(format!(
+            "spec.{field}: a SopsSecret to convert holds spec.secretTemplates (and spec.suspend); write a Secret manifest for the single-Secret shape"
+        ));
+    }
+    let templates = spec
+        .get("secretTemplates")
+        .and_then(Value::as_array)
+        .filter(|t| !t.is_empty())
+        .ok_or("spec.secretTemplates is missing or empty")?;
+    let mut sorted_templates = Vec::with_capacity(templates.len());
+    for (index, template) in templates.iter().enumerate() {
+        let at = format!("spec.secretTemplates[{index}]");
+        let template = template
+            .as_object()
+            .ok_or_else(|| format!("{at} is not a map"))?;
+        let mut sorted = Map::new();
+        for field in TEMPLATE_FIELDS {
+            if let Some(value) = template.get(field) {
+                sorted.insert(field.to_owned(), sorted_value(value));
+            }
+        }
+        if let Some(field) = template
+            .keys()
+            .find(|k| !TEMPLATE_FIELDS.contains(&k.as_str()))
+        {
+            return Err(format!("{at}.{field}: not a field of a Secret template"));
+        }
+        for field in ["labels", "annotations"] {
+            check_readable(template.get(field), &format!("{at}.{field}"))?;
+        }
+        sorted_templates.push(Value::Object(sorted));
+    }
+    let mut metadata = Map::new();
+    metadata.insert("name".into(), json!(object_name));
+    if let Some(namespace) = namespace {
+        metadata.insert("namespace".into(), json!(namespace));
+    }
+    for field in ["labels", "annotations"] {
+        if let Some(map) = meta
+            .get(field)
+            .filter(|m| m.as_object().is_some_and(|m| !m.is_empty()))
+        {
+            check_readable(Some(map), &format!("metadata.{field}"))?;
+            metadata.insert(field.into(), sorted_value(map));
+        }
+    }
+    // Keys in the order the API server returns them: binding, secretTemplates, suspend.
+    let mut new_spec = Map::new();
+    new_spec.insert(BINDING_FIELD.into(), json!(binding.to_string()));
+    new_spec.insert("secretTemplates".into(), Value::Array(sorted_templates));
+    if let Some(suspend) = spec.get("suspend") {
+        new_spec.insert("suspend".into(), suspend.clone());
+    }
+    Ok(json!({
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": metadata,
+        "spec": new_spec,
+    }))
+}
+
+/// `value` with the keys of every map sorted, at any depth.
+fn sorted_value(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), sorted_value(&map[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(sorted_value).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Refuses a label or annotation named like an encrypted field: sops' encrypted_regex selects keys
+/// at any depth, so it would be encrypted, outside what the controller verifies.
+fn check_readable(map: Option<&Value>, place: &str) -> Result<(), String> {
+    let Some(map) = map.and_then(Value::as_object) else {
+        return Ok(());
+    };
+    match map
+        .keys()
+        .find(|k| ["data", "stringData", BINDING_FIELD].contains(&k.as_str()))
+    {
+        Some(key) => Err(format!(
+            "{place}.{key}: a SopsSecret encrypts every key named data, stringData or binding, so this one would not stay readable; rename it"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The object's namespace: the manifest's, or `--namespace`; both only when they agree.

@@ -398,11 +398,12 @@ pub async fn reconcile(
         Ok(values) => values,
         Err((outcome, then)) => return finish(&object, &ctx, &source, outcome, then).await,
     };
-    let (outcome, then) = match desired_secret(&object, &source, &settings, claim, &values)
-        .apply(base)
-        .await?
-    {
-        Ok(applied) => ctx.synced(&object, &source, &settings, applied),
+    let desired = desired_secret(&object, &source, &settings, claim, &values);
+    let (outcome, then) = match desired.apply(base).await? {
+        Ok(applied) => {
+            crate::restart::roll_out(base, object.as_ref(), &[&desired]).await?;
+            ctx.synced(&object, &source, &settings, applied)
+        }
         Err(message) => (Outcome::failed(reason::SYNC_ERROR, message), Then::Backoff),
     };
     finish(&object, &ctx, &source, outcome, then).await

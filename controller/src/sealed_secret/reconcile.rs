@@ -158,10 +158,13 @@ pub async fn reconcile(
     };
     let desired = desired_secret(&sealed, &source, &plain, claim);
     let (outcome, next) = match desired.apply(base).await? {
-        Ok(applied) => (
-            Outcome::written(reason::UNSEALED, "", applied.metadata.resource_version),
-            Next::Idle,
-        ),
+        Ok(applied) => {
+            crate::restart::roll_out(base, sealed.as_ref(), &[&desired]).await?;
+            (
+                Outcome::written(reason::UNSEALED, "", applied.metadata.resource_version),
+                Next::Idle,
+            )
+        }
         Err(message) => (
             Outcome::failed(reason::APPLY_FAILED, message),
             Next::After(APPLY_RETRY),

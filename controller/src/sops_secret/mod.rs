@@ -2,15 +2,19 @@
 //! `spec.data` / `spec.stringData` values and `spec.binding` (where it may be opened, see
 //! [`signet_api::sops_secret`]) are encrypted (`encrypted_regex: ^(data|stringData|binding)$`,
 //! `mac_only_encrypted: true`, so what the cluster adds to `metadata` does not touch the MAC), and
-//! whose `spec.template` (`metadata.labels`/`annotations`, `type`, `immutable`) describes the Secret.
+//! whose `spec.template` (`metadata.labels`/`annotations`, `type`, `immutable`) describes the Secret;
+//! or, in the shape of sops-secrets-operator, whose `spec.secretTemplates[]` each describe one Secret
+//! with values of its own. `spec.suspend` stops every write while true.
 //!
-//! Pieces: the resource type and its CRD (here), [`open`] (the sops decryption of one object),
+//! Pieces: the resource type and its CRD (here), [`templates`] (the Secrets an object describes),
+//! [`open`] (the sops decryption of one object),
 //! [`identities`] (the controller's age identities, from Secrets named in its configuration),
 //! [`reconcile`] (the reconciler).
 
 pub mod identities;
 pub mod open;
 pub mod reconcile;
+pub mod templates;
 
 use crate::target::Condition;
 use k8s_openapi::NamespaceResourceScope;
@@ -53,7 +57,7 @@ pub struct SopsSecret {
     pub status: Option<SopsSecretStatus>,
 }
 
-fn default_api_version() -> String {
+pub(crate) fn default_api_version() -> String {
     format!("{GROUP}/{VERSION}")
 }
 
@@ -71,9 +75,28 @@ pub struct SopsSecretStatus {
     /// Generation the status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// resourceVersion of the Secret as last written.
+    /// resourceVersion of the Secret as last written (the single shape).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_resource_version: Option<String>,
+    /// One entry per Secret of `spec.secretTemplates`, in list order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<GeneratedSecretStatus>,
+}
+
+/// The state of one Secret of `spec.secretTemplates`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GeneratedSecretStatus {
+    /// The Secret's name.
+    pub name: String,
+    /// `"True"` when the Secret matches its template, else `"False"`.
+    pub status: String,
+    /// Why not, when `"False"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// resourceVersion of the Secret as last written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_version: Option<String>,
 }
 
 impl SopsSecretStatus {
@@ -153,6 +176,28 @@ pub fn sops_secret_crd() -> CustomResourceDefinition {
                             "immutable": {"type": "boolean"}
                         }
                     },
+                    "secretTemplates": {
+                        "type": "array",
+                        "maxItems": open::MAX_TEMPLATES,
+                        "description": "One Secret per entry, in this object's namespace (the shape of sops-secrets-operator); instead of template/data/stringData.",
+                        "items": {
+                            "type": "object",
+                            "required": ["name"],
+                            "properties": {
+                                "name": {"type": "string", "maxLength": 253},
+                                "labels": string_map,
+                                "annotations": string_map,
+                                "type": {"type": "string"},
+                                "immutable": {"type": "boolean"},
+                                "data": string_map,
+                                "stringData": string_map
+                            }
+                        }
+                    },
+                    "suspend": {
+                        "type": "boolean",
+                        "description": "While true the controller writes and deletes no Secret of this object."
+                    },
                     "binding": {
                         "type": "string",
                         "description": "Encrypted (ENC[...]): where the object may be opened, `<namespace>/<name>` (strict), `<namespace>/*` (namespace-wide) or `*` (cluster-wide)."
@@ -171,7 +216,20 @@ pub fn sops_secret_crd() -> CustomResourceDefinition {
                 "properties": {
                     "conditions": {"type": "array", "items": condition},
                     "observedGeneration": {"type": "integer", "format": "int64"},
-                    "secretResourceVersion": {"type": "string"}
+                    "secretResourceVersion": {"type": "string"},
+                    "secrets": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["name", "status"],
+                            "properties": {
+                                "name": {"type": "string"},
+                                "status": {"type": "string"},
+                                "reason": {"type": "string"},
+                                "resourceVersion": {"type": "string"}
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -7,6 +7,10 @@
 //! `stringData` and of those two maps and the binding (up to [`MAX_ORDERS`] in all); a dropped,
 //! added or altered value still fails.
 //!
+//! With `spec.secretTemplates` (many Secrets from one object) the values of every template's
+//! `data` / `stringData` are decrypted too, and the MAC must match in the order the API server
+//! returns (keys sorted, list order kept): the order search would multiply with every template.
+//!
 //! The binding is trusted only as an encrypted value that decrypted and that the MAC covers: a
 //! plain one is refused, whatever `encrypted_regex` says (an unbound object with a plain binding
 //! added would otherwise open wherever its copier likes).
@@ -32,11 +36,20 @@ pub const MAX_MAC_SEARCH_BYTES: usize = 256 * 1024 * 1024;
 pub const MAX_ENCRYPTED_BYTES: usize = 2 * 1024 * 1024;
 /// Largest total of the decrypted values: a Secret holds at most 1 MiB.
 pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
+/// Most entries of `spec.secretTemplates` (Secrets made from one object).
+pub const MAX_TEMPLATES: usize = 32;
+/// The list of Secret templates in a SopsSecret's spec.
+pub const TEMPLATES_FIELD: &str = "secretTemplates";
+
+/// Secret values by key.
+pub type Values = BTreeMap<String, Zeroizing<Vec<u8>>>;
 
 /// The decrypted values of a SopsSecret.
 pub struct Opened {
     /// Secret values by key (`stringData` wins over `data` for the same key).
-    pub data: BTreeMap<String, Zeroizing<Vec<u8>>>,
+    pub data: Values,
+    /// The values of each entry of `spec.secretTemplates`, in list order (empty without one).
+    pub templates: Vec<Values>,
     /// Which key of which group opened the data key (public names only).
     pub opened_by: Vec<String>,
     /// Where the object may be opened (`spec.binding`, verified by the MAC); `None` when the
@@ -106,11 +119,21 @@ pub async fn open(
             )));
         }
     };
-    for section in SECTIONS {
-        if let Some(values) = spec.get(section) {
-            reduced.insert(section.to_owned(), values.clone());
-        }
+    // In the order the API server returns them (keys sorted), where the MAC is checked.
+    if let Some(values) = spec.get("data") {
+        reduced.insert("data".to_owned(), values.clone());
     }
+    let templates = match spec.get(TEMPLATES_FIELD) {
+        Some(list) => Some(reduced_templates(list)?),
+        None => None,
+    };
+    if let Some(templates) = &templates {
+        reduced.insert(TEMPLATES_FIELD.to_owned(), Value::Array(templates.clone()));
+    }
+    if let Some(values) = spec.get("stringData") {
+        reduced.insert("stringData".to_owned(), values.clone());
+    }
+    let template_count = templates.as_ref().map(Vec::len);
     let document = json!({ "spec": reduced, "sops": sops });
     let decryptor = off_runtime(move || parse(&document)).await??;
     let metadata = decryptor.metadata();
@@ -123,7 +146,36 @@ pub async fn open(
     let unwrapped = signet_keys::unwrap_data_key_with_origin(metadata, keyring)
         .await
         .map_err(|e| OpenError::NoKey(no_key_summary(metadata, &e)))?;
-    off_runtime(move || decrypt(decryptor, unwrapped, sealed_binding)).await?
+    off_runtime(move || decrypt(decryptor, unwrapped, sealed_binding, template_count)).await?
+}
+
+/// The encrypted part of `spec.secretTemplates`: each entry's `data` and `stringData` (names,
+/// labels and the rest are not encrypted, and not in the MAC), at most [`MAX_TEMPLATES`].
+fn reduced_templates(list: &Value) -> Result<Vec<Value>, OpenError> {
+    let list = list
+        .as_array()
+        .ok_or_else(|| OpenError::Invalid(format!("spec.{TEMPLATES_FIELD} is not a list")))?;
+    if list.len() > MAX_TEMPLATES {
+        return Err(OpenError::Invalid(format!(
+            "spec.{TEMPLATES_FIELD} has {} entries; at most {MAX_TEMPLATES} are accepted",
+            list.len()
+        )));
+    }
+    list.iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            let entry = entry.as_object().ok_or_else(|| {
+                OpenError::Invalid(format!("spec.{TEMPLATES_FIELD}[{index}] is not a map"))
+            })?;
+            let mut reduced = Map::new();
+            for section in SECTIONS {
+                if let Some(values) = entry.get(section) {
+                    reduced.insert(section.to_owned(), values.clone());
+                }
+            }
+            Ok(Value::Object(reduced))
+        })
+        .collect()
 }
 
 /// Runs CPU-bound work on the blocking pool, so that a large object never stalls the runtime
@@ -162,6 +214,7 @@ fn decrypt(
     decryptor: Decryptor,
     unwrapped: signet_keys::UnwrappedDataKey,
     sealed_binding: Option<String>,
+    template_count: Option<usize>,
 ) -> Result<Opened, OpenError> {
     let store = store_for(Format::Json);
     // The MAC is checked below, in every order the API server may have put the keys in.
@@ -181,8 +234,22 @@ fn decrypt(
     );
     let plain: Value = serde_json::from_slice(&plain_bytes)
         .map_err(|e| OpenError::Invalid(format!("cannot read the decrypted values: {e}")))?;
-    let sections = string_sections(&plain)?;
-    let total: usize = sections.iter().flatten().map(|(_, v)| v.len()).sum();
+    let sections = string_sections(&plain, "/spec", "spec")?;
+    let template_sections = (0..template_count.unwrap_or_default())
+        .map(|i| {
+            string_sections(
+                &plain,
+                &format!("/spec/{TEMPLATES_FIELD}/{i}"),
+                &format!("spec.{TEMPLATES_FIELD}[{i}]"),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let total: usize = std::iter::once(&sections)
+        .chain(&template_sections)
+        .flatten()
+        .flatten()
+        .map(|(_, v)| v.len())
+        .sum();
     if total > MAX_VALUE_BYTES {
         return Err(OpenError::TooLarge(format!(
             "the values hold {total} bytes; a Secret holds at most {MAX_VALUE_BYTES}"
@@ -192,6 +259,11 @@ fn decrypt(
         Some(sealed) => Some(decrypted_binding(&plain, &sealed)?),
         None => None,
     };
+    if template_count.is_some() && decrypted.mac_matched != Some(true) {
+        return Err(OpenError::MacMismatch(
+            " (or the file's keys were not sorted: with secretTemplates, keep every map's keys sorted and the binding first, as the API server returns them — `signet encrypt --kind SopsSecret` does)",
+        ));
+    }
     if decrypted.mac_matched != Some(true) {
         verify_mac_in_any_order(
             &sections,
@@ -206,7 +278,12 @@ fn decrypt(
         .transpose()
         .map_err(|e| OpenError::Invalid(format!("spec.binding: {e}")))?;
     Ok(Opened {
-        data: secret_values(sections)?,
+        data: secret_values(sections, "spec")?,
+        templates: template_sections
+            .into_iter()
+            .enumerate()
+            .map(|(i, sections)| secret_values(sections, &format!("spec.{TEMPLATES_FIELD}[{i}]")))
+            .collect::<Result<_, _>>()?,
         opened_by: decrypted.opened_by,
         binding,
     })
@@ -244,23 +321,24 @@ fn no_key_summary(metadata: &Metadata, error: &signet_keys::Error) -> String {
 /// One decrypted section: (key, value) in the order received.
 type Section = Vec<(String, Zeroizing<String>)>;
 
-/// The decrypted `data` and `stringData` sections; every value must be a string.
-fn string_sections(plain: &Value) -> Result<[Section; 2], OpenError> {
+/// The decrypted `data` and `stringData` sections under `pointer` (`place` in messages); every
+/// value must be a string.
+fn string_sections(plain: &Value, pointer: &str, place: &str) -> Result<[Section; 2], OpenError> {
     let mut out: [Section; 2] = [Vec::new(), Vec::new()];
     for (slot, section) in SECTIONS.iter().enumerate() {
-        let Some(values) = plain.pointer(&format!("/spec/{section}")) else {
+        let Some(values) = plain.pointer(&format!("{pointer}/{section}")) else {
             continue;
         };
         let map = values
             .as_object()
-            .ok_or_else(|| OpenError::Invalid(format!("spec.{section} is not a map")))?;
+            .ok_or_else(|| OpenError::Invalid(format!("{place}.{section} is not a map")))?;
         for (key, value) in map {
             let text = match value {
                 Value::String(s) => s.clone(),
                 Value::Null => String::new(),
                 _ => {
                     return Err(OpenError::Invalid(format!(
-                        "spec.{section}.{key} is not a string"
+                        "{place}.{section}.{key} is not a string"
                     )));
                 }
             };
@@ -374,16 +452,14 @@ fn for_each_permutation(n: usize, mut visit: impl FnMut(&[usize]) -> bool) -> bo
 }
 
 /// The Secret's values: `data` base64-decoded, `stringData` as bytes, the latter winning.
-fn secret_values(
-    sections: [Section; 2],
-) -> Result<BTreeMap<String, Zeroizing<Vec<u8>>>, OpenError> {
+fn secret_values(sections: [Section; 2], place: &str) -> Result<Values, OpenError> {
     use base64::Engine as _;
     let [data, string_data] = sections;
     let mut out = BTreeMap::new();
     for (key, text) in data {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(text.as_bytes())
-            .map_err(|_| OpenError::Invalid(format!("spec.data.{key} is not base64")))?;
+            .map_err(|_| OpenError::Invalid(format!("{place}.data.{key} is not base64")))?;
         out.insert(key, Zeroizing::new(bytes));
     }
     for (key, text) in string_data {

@@ -1,34 +1,38 @@
-//! The SopsSecret reconciler: decrypt with the keyring, write the Secret like the SealedSecret
-//! reconciler does (owner label and reference, `managed`/`patch` annotations, quiet when nothing
-//! changed), and keep the `Ready` condition, which names the key that opened the data key or says
-//! why none did. An object opens only where its binding allows; one without a binding only when
-//! the operator allows unbound objects (a migration).
+//! The SopsSecret reconciler: decrypt with the keyring, write the Secret — or one per entry of
+//! `spec.secretTemplates` ([`super::templates`]) — like the SealedSecret reconciler does (owner
+//! label and reference, `managed`/`patch` annotations, quiet when nothing changed), delete the
+//! Secrets of removed templates, roll out the workloads the object names ([`crate::restart`]), and
+//! keep the `Ready` condition, which names the key that opened the data key or says why none did,
+//! and the per-Secret `status.secrets`. An object opens only where its binding allows; one without
+//! a binding only when the operator allows unbound objects (a migration). While `spec.suspend` is
+//! true nothing is written.
 //!
-//! A reconcile reads plan (`plan`: up to date, refused, or the claim on the Secret) → open →
-//! check the binding → apply → finish; the decisions are plain functions, unit-tested below.
+//! A reconcile reads shape → suspended? → plan (`plan`: up to date, refused, or a claim per
+//! Secret) → open → check the binding → apply each → delete the removed → roll out → finish; the
+//! decisions are plain functions, unit-tested below.
 
-use super::open::{OpenError, Opened, open};
-use super::{READY_CONDITION, SopsSecret, SopsSecretStatus};
+use super::open::{OpenError, Opened, Values, open};
+use super::templates::{self, SecretTemplate, Shape};
+use super::{GeneratedSecretStatus, READY_CONDITION, SopsSecret};
 use crate::context::{Context, GaugeRefresher};
 use crate::runtime::{
     AbortOnDrop, changes, lean_controller, log_trigger_error, owned_secret_triggers, scoped_apis,
     source_of, wait_until_served,
 };
 use crate::target::{
-    self, Claim, ConditionEvents, ConditionStatus, DesiredSecret, LastWrite, Next, Outcome, Plan,
-    Source, StatusUpdate, Written,
+    self, Claim, ConditionEvents, ConditionStatus, DesiredSecret, Next, Outcome, Source,
+    StatusUpdate, Written,
 };
 use crate::{Error, supervise};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
-use kube::api::PartialObjectMeta;
+use kube::api::{Api, DeleteParams, PartialObjectMeta, Preconditions};
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use serde_json::json;
 use signet_api::sops_secret::{BINDING_FIELD, Binding, ENCRYPTED_REGEX};
 use signet_keys::Keyring;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -50,7 +54,15 @@ pub mod reason {
     pub const UNBOUND: &str = "Unbound";
     /// The binding does not allow this namespace or name (a copy, or a rename).
     pub const BINDING_MISMATCH: &str = "BindingMismatch";
+    /// `spec.suspend` is true: nothing is written.
+    pub const SUSPENDED: &str = "Suspended";
+    /// `spec.secretTemplates` is not usable (names, count, shape).
+    pub const INVALID_TEMPLATES: &str = "InvalidSecretTemplates";
 }
+
+/// The `Ready` message while `spec.suspend` is true.
+const SUSPENDED_MESSAGE: &str =
+    "spec.suspend is true: the controller writes and deletes none of this object's Secrets";
 
 /// When to look again after the API server refused the Secret, or no key opened the data key (a
 /// key may arrive: an identity Secret, KMS permissions).
@@ -106,13 +118,31 @@ pub(crate) async fn run(
     let refresher = gauge_refresher(controller.store(), Arc::clone(&sops_ctx.written));
     ctx.set_gauge_refresher(KIND_SOPS_SECRET, Some(refresher));
     controller
-        .watches_stream(owned_secrets, source_of::<SopsSecret>)
+        .watches_stream(owned_secrets, owner_of_secret)
         .reconcile_all_on(changes(keyring))
         .graceful_shutdown_on(stop)
         .run(supervise::contained(reconcile), error_policy, sops_ctx)
         .for_each(log_trigger_error)
         .await;
     ctx.set_gauge_refresher(KIND_SOPS_SECRET, None);
+}
+
+/// The SopsSecret a Secret it wrote belongs to: the one its controller ownerReference names (a
+/// template's Secret is named by the template), else the one of the same name (a merged Secret).
+fn owner_of_secret(secret: PartialObjectMeta<Secret>) -> Option<ObjectRef<SopsSecret>> {
+    let owner = secret
+        .owner_references()
+        .iter()
+        .find(|o| {
+            o.controller == Some(true)
+                && o.kind == super::KIND
+                && o.api_version == super::default_api_version()
+        })
+        .map(|o| o.name.clone());
+    match owner {
+        Some(name) => Some(ObjectRef::new(&name).within(secret.metadata.namespace.as_deref()?)),
+        None => source_of::<SopsSecret>(secret),
+    }
 }
 
 /// The gauge refresher of a running SopsSecret reconciler: forgets the writes of SopsSecrets that
@@ -131,88 +161,338 @@ pub async fn reconcile(object: Arc<SopsSecret>, ctx: Arc<SopsContext>) -> Result
     let Some(source) = Source::of(object.as_ref())? else {
         return Ok(Action::await_change());
     };
-    let existing =
-        target::current_secret(base, &ctx.secrets, &source.namespace, &source.name).await?;
+    let shape = match templates::shape_of(&object.spec, &source.name) {
+        Ok(shape) => shape,
+        Err(message) => {
+            let outcome = Outcome::failed(reason::INVALID_TEMPLATES, message);
+            return finish(&object, base, outcome, None, Next::OnChange).await;
+        }
+    };
+    if templates::suspended(&object.spec) {
+        let outcome = Outcome::failed(reason::SUSPENDED, SUSPENDED_MESSAGE);
+        return finish(&object, base, outcome, None, Next::OnChange).await;
+    }
+    let mut existing = Vec::with_capacity(shape.templates().len());
+    for template in shape.templates() {
+        existing.push(
+            target::current_secret(base, &ctx.secrets, &source.namespace, &template.name).await?,
+        );
+    }
     let allow_unbound = base.config.allow_unbound_sops_secrets;
-    let claim = match plan(
+    let claims = match plan(
         &object,
         &source,
-        existing.as_ref(),
+        &shape,
+        &existing,
         &ctx.written,
         allow_unbound,
     ) {
-        Plan::UpToDate => return Ok(base.idle_action()),
-        Plan::Refuse(outcome, next) => return finish(&object, base, outcome, next).await,
-        Plan::Write(claim) => claim,
+        SopsPlan::UpToDate => return Ok(base.idle_action()),
+        SopsPlan::Refuse(outcome, next) => return finish(&object, base, outcome, None, next).await,
+        SopsPlan::Write(claims) => claims,
     };
     let keyring = ctx.keyring.borrow().clone();
     let opened = match open(&object.spec, &object.sops, &keyring).await {
         Ok(opened) => opened,
         Err(err) => {
             let (outcome, next) = open_failure(&err);
-            return finish(&object, base, outcome, next).await;
+            return finish(&object, base, outcome, None, next).await;
         }
     };
     if let Some(outcome) = binding_refusal(opened.binding.as_ref(), &source) {
-        return finish(&object, base, outcome, Next::OnChange).await;
+        return finish(&object, base, outcome, None, Next::OnChange).await;
     }
-    let (outcome, next) = match desired_secret(&object, &source, claim, &opened)
-        .apply(base)
-        .await?
-    {
-        Ok(applied) => {
-            base.metrics.count_sync(KIND_SOPS_SECRET);
-            let message = decrypted_message(&opened);
-            let secret_rv = applied.metadata.resource_version;
-            (
-                Outcome::written(reason::DECRYPTED, message, secret_rv),
-                Next::Idle,
-            )
-        }
-        Err(message) => (
-            Outcome::failed(reason::APPLY_FAILED, message),
-            Next::After(RETRY),
-        ),
+    let values: Vec<&Values> = match &shape {
+        Shape::Single(_) => vec![&opened.data],
+        Shape::Many(_) => opened.templates.iter().collect(),
     };
-    let secret_rv = outcome.secret_resource_version.clone();
-    let action = finish(&object, base, outcome, next).await?;
-    ctx.written
-        .remember(&source.uid, object.metadata.generation, secret_rv);
+    let mut results = Vec::with_capacity(claims.len());
+    let mut applied = Vec::new();
+    for ((template, claim), values) in shape.templates().iter().zip(&claims).zip(values) {
+        let Some(claim) = *claim else {
+            results.push(SecretResult::NotOwned);
+            continue;
+        };
+        let desired = desired_secret(&object, &source, template, claim, values);
+        match desired.apply(base).await? {
+            Ok(secret) => {
+                results.push(SecretResult::Applied(secret.metadata.resource_version));
+                applied.push(desired);
+            }
+            Err(message) => results.push(SecretResult::Refused(message)),
+        }
+    }
+    delete_removed(&ctx, &object, &source, &shape).await?;
+    crate::restart::roll_out(base, object.as_ref(), &applied.iter().collect::<Vec<_>>()).await?;
+    let (outcome, next) = outcome_of(&shape, &results, &opened);
+    if outcome.succeeded() {
+        base.metrics.count_sync(KIND_SOPS_SECRET);
+    }
+    let fingerprint = fingerprint(
+        &shape,
+        results.iter().map(|r| match r {
+            SecretResult::Applied(rv) => rv.as_deref(),
+            _ => None,
+        }),
+    );
+    let secrets = secret_statuses(&shape, &results);
+    let action = finish(&object, base, outcome.clone(), Some(secrets), next).await?;
+    if outcome.succeeded() {
+        ctx.written
+            .remember(&source.uid, object.metadata.generation, fingerprint);
+    }
     Ok(action)
 }
 
-/// What to do before decrypting: nothing when the Secret is current; refuse another's Secret (look
-/// again at the next resync) or an unbound object the operator does not allow (nothing says where
-/// it may open); else write with the claim of the `managed`/`patch` annotations.
+/// What became of one Secret of the object.
+enum SecretResult {
+    /// Written; its resourceVersion.
+    Applied(Option<String>),
+    /// Someone else's: left alone.
+    NotOwned,
+    /// The API server refused it; why.
+    Refused(String),
+}
+
+/// What to do before decrypting, as [`Plan`] says for one Secret, with a claim per Secret (`None`:
+/// someone else's Secret, left alone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SopsPlan {
+    UpToDate,
+    Refuse(Outcome, Next),
+    Write(Vec<Option<Claim>>),
+}
+
+/// What to do before decrypting: nothing when every Secret is current; refuse another's Secret in
+/// the single shape (look again at the next resync) or an unbound object the operator does not
+/// allow (nothing says where it may open); else write with the claims of the `managed`/`patch`
+/// annotations (in the many shape, someone else's Secret is skipped and reported).
 fn plan(
     object: &SopsSecret,
     source: &Source,
-    existing: Option<&PartialObjectMeta<Secret>>,
+    shape: &Shape,
+    existing: &[Option<PartialObjectMeta<Secret>>],
     written: &Written,
     allow_unbound: bool,
-) -> Plan {
-    let status = object.status.as_ref();
-    let last = LastWrite {
-        generation: object.metadata.generation,
-        observed_generation: status.and_then(|s| s.observed_generation),
-        condition: ConditionStatus::of(status.and_then(SopsSecretStatus::ready)),
-        secret_resource_version: status.and_then(|s| s.secret_resource_version.as_deref()),
-    };
-    if last.covers(existing, OWNER_LABEL, &source.uid, written) {
-        return Plan::UpToDate;
+) -> SopsPlan {
+    if up_to_date(object, source, shape, existing, written) {
+        return SopsPlan::UpToDate;
     }
-    let Some(claim) = Claim::by_annotations(existing, OWNER_LABEL, &source.uid) else {
+    let claims: Vec<Option<Claim>> = existing
+        .iter()
+        .map(|e| Claim::by_annotations(e.as_ref(), OWNER_LABEL, &source.uid))
+        .collect();
+    if let Shape::Single(_) = shape
+        && claims.first().copied().flatten().is_none()
+    {
         let message = target::not_managed_message(&source.name, KIND_SOPS_SECRET);
-        return Plan::Refuse(
+        return SopsPlan::Refuse(
             Outcome::failed(reason::SECRET_NOT_OWNED, message),
             Next::Idle,
         );
-    };
+    }
     if !allow_unbound && !object.spec.contains_key(BINDING_FIELD) {
         let outcome = Outcome::failed(reason::UNBOUND, unbound_message());
-        return Plan::Refuse(outcome, Next::OnChange);
+        return SopsPlan::Refuse(outcome, Next::OnChange);
     }
-    Plan::Write(claim)
+    SopsPlan::Write(claims)
+}
+
+/// Whether every Secret is ours and known to match this generation: the status (or the memory of
+/// the last write) records their current resourceVersions.
+fn up_to_date(
+    object: &SopsSecret,
+    source: &Source,
+    shape: &Shape,
+    existing: &[Option<PartialObjectMeta<Secret>>],
+    written: &Written,
+) -> bool {
+    let Some(generation) = object.metadata.generation else {
+        return false;
+    };
+    if !existing.iter().all(|e| {
+        e.as_ref()
+            .is_some_and(|s| target::owned_by(s, OWNER_LABEL, &source.uid))
+    }) {
+        return false;
+    }
+    let Some(now) = fingerprint(
+        shape,
+        existing.iter().map(|e| {
+            e.as_ref()
+                .and_then(|s| s.metadata.resource_version.as_deref())
+        }),
+    ) else {
+        return false;
+    };
+    if written.was(&source.uid, generation, &now) {
+        return true;
+    }
+    let Some(status) = object.status.as_ref() else {
+        return false;
+    };
+    let recorded = match shape {
+        Shape::Single(_) => status.secret_resource_version.clone(),
+        Shape::Many(templates) => {
+            let names: Vec<&str> = status.secrets.iter().map(|s| s.name.as_str()).collect();
+            let same_names = names
+                .iter()
+                .copied()
+                .eq(templates.iter().map(|t| t.name.as_str()));
+            same_names
+                .then(|| {
+                    fingerprint(
+                        shape,
+                        status.secrets.iter().map(|s| {
+                            (s.status == "True")
+                                .then_some(s.resource_version.as_deref())
+                                .flatten()
+                        }),
+                    )
+                })
+                .flatten()
+        }
+    };
+    status.observed_generation == Some(generation)
+        && ConditionStatus::of(status.ready()) == ConditionStatus::True
+        && recorded.as_deref() == Some(now.as_str())
+}
+
+/// One string for the resourceVersions of all the Secrets (`None` when one is missing): the
+/// version itself in the single shape, `name=version` joined by commas otherwise.
+fn fingerprint<'a>(
+    shape: &Shape,
+    versions: impl Iterator<Item = Option<&'a str>>,
+) -> Option<String> {
+    let versions: Vec<&str> = versions.collect::<Option<_>>()?;
+    match shape {
+        Shape::Single(_) => versions.first().map(|v| (*v).to_owned()),
+        Shape::Many(templates) => (versions.len() == templates.len()).then(|| {
+            templates
+                .iter()
+                .zip(versions)
+                .map(|(t, v)| format!("{}={v}", t.name))
+                .collect::<Vec<_>>()
+                .join(",")
+        }),
+    }
+}
+
+/// The condition after the writes, and when to look again: every Secret written, or the first
+/// that was not (someone else's: at the next resync; refused: after a while).
+fn outcome_of(shape: &Shape, results: &[SecretResult], opened: &Opened) -> (Outcome, Next) {
+    let names = shape.templates().iter().map(|t| t.name.as_str());
+    for (name, result) in names.zip(results) {
+        match result {
+            SecretResult::Applied(_) => {}
+            SecretResult::NotOwned => {
+                let message = target::not_managed_message(name, KIND_SOPS_SECRET);
+                return (
+                    Outcome::failed(reason::SECRET_NOT_OWNED, message),
+                    Next::Idle,
+                );
+            }
+            SecretResult::Refused(message) => {
+                let message = match shape {
+                    Shape::Single(_) => message.clone(),
+                    Shape::Many(_) => format!("Secret {name:?}: {message}"),
+                };
+                return (
+                    Outcome::failed(reason::APPLY_FAILED, message),
+                    Next::After(RETRY),
+                );
+            }
+        }
+    }
+    let secret_rv = match (shape, results.first()) {
+        (Shape::Single(_), Some(SecretResult::Applied(rv))) => rv.clone(),
+        _ => None,
+    };
+    let mut message = decrypted_message(opened);
+    if let Shape::Many(templates) = shape {
+        message.push_str(&format!("; {} Secrets written", templates.len()));
+    }
+    (
+        Outcome::written(reason::DECRYPTED, message, secret_rv),
+        Next::Idle,
+    )
+}
+
+/// The per-Secret status of the many shape (empty for the single shape).
+fn secret_statuses(shape: &Shape, results: &[SecretResult]) -> Vec<GeneratedSecretStatus> {
+    let Shape::Many(templates) = shape else {
+        return Vec::new();
+    };
+    templates
+        .iter()
+        .zip(results)
+        .map(|(template, result)| {
+            let (status, reason, resource_version) = match result {
+                SecretResult::Applied(rv) => ("True", None, rv.clone()),
+                SecretResult::NotOwned => ("False", Some(reason::SECRET_NOT_OWNED), None),
+                SecretResult::Refused(_) => ("False", Some(reason::APPLY_FAILED), None),
+            };
+            GeneratedSecretStatus {
+                name: template.name.clone(),
+                status: status.to_owned(),
+                reason: reason.map(str::to_owned),
+                resource_version,
+            }
+        })
+        .collect()
+}
+
+/// Deletes the Secrets of the templates removed since the last write — the names `status.secrets`
+/// lists and no template names now — that this object owns (owner label and ownerReference: a
+/// Secret merged into stays). Looked up by name in the cache: a write where no template went away
+/// costs nothing more, however many Secrets the controller watches.
+async fn delete_removed(
+    ctx: &SopsContext,
+    object: &SopsSecret,
+    source: &Source,
+    shape: &Shape,
+) -> Result<(), Error> {
+    let names: Vec<&str> = shape.templates().iter().map(|t| t.name.as_str()).collect();
+    let removed = object
+        .status
+        .iter()
+        .flat_map(|s| &s.secrets)
+        .take(super::open::MAX_TEMPLATES)
+        .map(|s| s.name.as_str())
+        .filter(|name| !names.contains(name));
+    let api: Api<Secret> = Api::namespaced(ctx.base.client.clone(), &source.namespace);
+    for name in removed {
+        let Some(secret) = ctx
+            .secrets
+            .get(&ObjectRef::new(name).within(&source.namespace))
+        else {
+            continue;
+        };
+        let owned = secret.labels().get(OWNER_LABEL) == Some(&source.uid)
+            && secret
+                .owner_references()
+                .iter()
+                .any(|o| o.uid == source.uid && o.controller == Some(true));
+        if !owned {
+            continue;
+        }
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: secret.metadata.uid.clone(),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        ctx.base.metrics.count_write("secret");
+        match api.delete(name, &params).await {
+            Ok(_) => {
+                tracing::info!(namespace = %source.namespace, secret = %name, "deleted a Secret whose template was removed")
+            }
+            Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => {}
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Ok(())
 }
 
 /// The outcome of an object that does not open, and when to look again: only when a key may
@@ -244,37 +524,26 @@ fn decrypted_message(opened: &Opened) -> String {
     message
 }
 
-/// The Secret a SopsSecret describes: `spec.template`'s metadata, type and immutability.
+/// One Secret of a SopsSecret: its template's metadata, type and immutability, and its values.
 fn desired_secret<'a>(
     object: &SopsSecret,
     source: &'a Source,
+    template: &'a SecretTemplate,
     claim: Claim,
-    opened: &Opened,
+    values: &Values,
 ) -> DesiredSecret<'a> {
-    let template = object.spec.get("template");
-    let string_map = |pointer: &str| -> BTreeMap<String, String> {
-        template
-            .and_then(|t| t.pointer(pointer))
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-            .unwrap_or_default()
-    };
     DesiredSecret {
-        name: &source.name,
+        name: &template.name,
         namespace: &source.namespace,
         owner_label: OWNER_LABEL,
         owner_uid: &source.uid,
         owner: target::owner_of(object),
         claim,
-        labels: string_map("/metadata/labels"),
-        annotations: string_map("/metadata/annotations"),
-        type_: template
-            .and_then(|t| t.get("type"))
-            .and_then(|v| v.as_str())
-            .map(str::to_owned),
-        immutable: template
-            .and_then(|t| t.get("immutable"))
-            .and_then(|v| v.as_bool()),
-        data_base64: target::base64_values(opened.data.iter().map(|(k, v)| (k, v.as_slice()))),
+        labels: template.labels.clone(),
+        annotations: template.annotations.clone(),
+        type_: template.type_.clone(),
+        immutable: template.immutable,
+        data_base64: target::base64_values(values.iter().map(|(k, v)| (k, v.as_slice()))),
     }
 }
 
@@ -298,26 +567,41 @@ fn mismatch_message(binding: &Binding, namespace: &str, name: &str) -> String {
     )
 }
 
-/// Writes the status for `outcome` when it changed (and its event), and says what comes next.
+/// Writes the status for `outcome` (and `secrets`, the per-Secret status after a write; `None`
+/// keeps the last one, which names the Secrets to delete when a template goes) when it changed
+/// (and its event), and says what comes next.
 async fn finish(
     object: &SopsSecret,
     ctx: &Context,
     outcome: Outcome,
+    secrets: Option<Vec<GeneratedSecretStatus>>,
     next: Next,
 ) -> Result<Action, Error> {
-    let update = status_update(object, &outcome);
+    let secrets = secrets.unwrap_or_else(|| {
+        object
+            .status
+            .as_ref()
+            .map(|s| s.secrets.clone())
+            .unwrap_or_default()
+    });
+    let update = status_update(object, &outcome, secrets);
     target::finish(ctx, KIND_SOPS_SECRET, object, &outcome, update, &EVENTS).await?;
     Ok(next.action(ctx.config.resync_period))
 }
 
 /// The status patch for `outcome`, or `None` when the status already says it (timestamps aside).
-fn status_update(object: &SopsSecret, outcome: &Outcome) -> Option<StatusUpdate> {
+fn status_update(
+    object: &SopsSecret,
+    outcome: &Outcome,
+    secrets: Vec<GeneratedSecretStatus>,
+) -> Option<StatusUpdate> {
     let old = object.status.clone().unwrap_or_default();
     let (condition, changed) = target::next_condition(old.ready(), READY_CONDITION, outcome);
     let generation = object.metadata.generation;
     if !changed
         && old.observed_generation == generation
         && old.secret_resource_version == outcome.secret_resource_version
+        && old.secrets == secrets
     {
         return None;
     }
@@ -325,6 +609,7 @@ fn status_update(object: &SopsSecret, outcome: &Outcome) -> Option<StatusUpdate>
         "conditions": [condition],
         "observedGeneration": generation,
         "secretResourceVersion": outcome.secret_resource_version,
+        "secrets": (!secrets.is_empty()).then_some(secrets),
     });
     Some(StatusUpdate {
         patch,
@@ -369,6 +654,24 @@ mod tests {
         Source::of(&object(bound(), json!({}))).unwrap().unwrap()
     }
 
+    /// The plan of an object of the single shape whose Secret is `existing`.
+    fn single(
+        object: &SopsSecret,
+        existing: Option<&PartialObjectMeta<Secret>>,
+        written: &Written,
+        allow_unbound: bool,
+    ) -> SopsPlan {
+        let shape = templates::shape_of(&object.spec, "db").unwrap();
+        plan(
+            object,
+            &source(),
+            &shape,
+            &[existing.cloned()],
+            written,
+            allow_unbound,
+        )
+    }
+
     #[test]
     fn plan_checks_currency_then_the_claim_then_the_binding() {
         let written = Written::default();
@@ -377,30 +680,29 @@ mod tests {
             "conditions": [{"type": "Ready", "status": "True", "reason": "Decrypted"}]});
         let current = object(bound(), ready.clone());
         assert_eq!(
-            plan(&current, &source(), Some(&ours), &written, false),
-            Plan::UpToDate
+            single(&current, Some(&ours), &written, false),
+            SopsPlan::UpToDate
         );
         // Also current when the status lags behind the write this controller remembers.
         let lagging = object(bound(), json!({}));
         assert_eq!(
-            plan(&lagging, &source(), Some(&ours), &written, false),
-            Plan::Write(Claim::OWN)
+            single(&lagging, Some(&ours), &written, false),
+            SopsPlan::Write(vec![Some(Claim::OWN)])
         );
         written.remember("u1", Some(3), Some("9".into()));
         assert_eq!(
-            plan(&lagging, &source(), Some(&ours), &written, false),
-            Plan::UpToDate
+            single(&lagging, Some(&ours), &written, false),
+            SopsPlan::UpToDate
         );
         let patched = secret_meta(json!({"annotations": {PATCH_ANNOTATION: "true"}}));
         assert_eq!(
-            plan(&lagging, &source(), Some(&patched), &written, false),
-            Plan::Write(Claim::Merge)
+            single(&lagging, Some(&patched), &written, false),
+            SopsPlan::Write(vec![Some(Claim::Merge)])
         );
         // Someone else's Secret is refused before the binding is looked at.
         let unbound = object(json!({"data": {}}), json!({}));
         let foreign = secret_meta(json!({}));
-        let Plan::Refuse(outcome, next) =
-            plan(&unbound, &source(), Some(&foreign), &written, false)
+        let SopsPlan::Refuse(outcome, next) = single(&unbound, Some(&foreign), &written, false)
         else {
             panic!("a foreign Secret is not refused");
         };
@@ -413,14 +715,14 @@ mod tests {
                 .message
                 .contains("is not managed by this SopsSecret")
         );
-        let Plan::Refuse(outcome, next) = plan(&unbound, &source(), None, &written, false) else {
+        let SopsPlan::Refuse(outcome, next) = single(&unbound, None, &written, false) else {
             panic!("an unbound object is not refused");
         };
         assert_eq!((outcome.reason, next), (reason::UNBOUND, Next::OnChange));
         assert_eq!(outcome.message, unbound_message());
         assert_eq!(
-            plan(&unbound, &source(), None, &written, true),
-            Plan::Write(Claim::OWN)
+            single(&unbound, None, &written, true),
+            SopsPlan::Write(vec![Some(Claim::OWN)])
         );
     }
 
@@ -470,12 +772,15 @@ mod tests {
             "type": "kubernetes.io/basic-auth", "immutable": true}});
         let object = object(spec, json!({}));
         let opened = Opened {
-            data: BTreeMap::from([("k".to_owned(), zeroize::Zeroizing::new(b"v".to_vec()))]),
+            data: Values::from([("k".to_owned(), zeroize::Zeroizing::new(b"v".to_vec()))]),
+            templates: Vec::new(),
             opened_by: vec!["age1x".into()],
             binding: None,
         };
         let source = source();
-        let body = desired_secret(&object, &source, Claim::OWN, &opened).body();
+        let shape = templates::shape_of(&object.spec, "db").unwrap();
+        let template = &shape.templates()[0];
+        let body = desired_secret(&object, &source, template, Claim::OWN, &opened.data).body();
         assert_eq!(body["metadata"]["labels"]["app"], "shop");
         assert_eq!(body["metadata"]["labels"][OWNER_LABEL], "u1");
         assert_eq!(body["metadata"]["annotations"]["a"], "b");
@@ -483,7 +788,7 @@ mod tests {
         assert_eq!(body["type"], "kubernetes.io/basic-auth");
         assert_eq!(body["immutable"], true);
         assert_eq!(body["data"]["k"], "dg==");
-        let body = desired_secret(&object, &source, Claim::Merge, &opened).body();
+        let body = desired_secret(&object, &source, template, Claim::Merge, &opened.data).body();
         assert!(body.get("type").is_none() && body.get("immutable").is_none());
         assert!(decrypted_message(&opened).starts_with("decrypted with age1x; not bound"));
         let bound = Opened {
@@ -500,19 +805,127 @@ mod tests {
                 "message": "decrypted with age1x"}]});
         let object = object(bound(), ready);
         let same = Outcome::written(reason::DECRYPTED, "decrypted with age1x", Some("9".into()));
-        assert_eq!(status_update(&object, &same), None);
+        assert_eq!(status_update(&object, &same, Vec::new()), None);
         let rewritten =
             Outcome::written(reason::DECRYPTED, "decrypted with age1x", Some("10".into()));
-        let update = status_update(&object, &rewritten).unwrap();
+        let update = status_update(&object, &rewritten, Vec::new()).unwrap();
         assert_eq!(update.changed, None);
         assert_eq!(update.patch["secretResourceVersion"], "10");
         let failed = Outcome::failed(reason::UNBOUND, "x");
-        let update = status_update(&object, &failed).unwrap();
+        let update = status_update(&object, &failed, Vec::new()).unwrap();
         assert_eq!(
             update.changed.unwrap().reason.as_deref(),
             Some(reason::UNBOUND)
         );
         assert!(update.patch["secretResourceVersion"].is_null());
         assert_eq!(update.patch["observedGeneration"], 3);
+    }
+
+    fn many() -> serde_json::Value {
+        json!({"binding": "ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]", "secretTemplates": [
+            {"name": "a", "data": {}}, {"name": "b", "stringData": {}}]})
+    }
+
+    fn generated(name: &str, status: &str, rv: Option<&str>) -> GeneratedSecretStatus {
+        GeneratedSecretStatus {
+            name: name.into(),
+            status: status.into(),
+            reason: None,
+            resource_version: rv.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn many_secrets_are_current_only_all_together() {
+        let written = Written::default();
+        let ours = |rv: &str| {
+            Some(secret_meta(
+                json!({"resourceVersion": rv, "labels": {OWNER_LABEL: "u1"}}),
+            ))
+        };
+        let ready = json!({"observedGeneration": 3, "secrets": [
+                {"name": "a", "status": "True", "resourceVersion": "5"},
+                {"name": "b", "status": "True", "resourceVersion": "6"}],
+            "conditions": [{"type": "Ready", "status": "True", "reason": "Decrypted"}]});
+        let object = object(many(), ready);
+        let shape = templates::shape_of(&object.spec, "db").unwrap();
+        let plan_with = |existing: Vec<Option<PartialObjectMeta<Secret>>>| {
+            plan(&object, &source(), &shape, &existing, &written, false)
+        };
+        assert_eq!(plan_with(vec![ours("5"), ours("6")]), SopsPlan::UpToDate);
+        // One changed, one missing, or one someone else's: all are written again, the foreign
+        // one skipped (not a refusal of the whole object).
+        assert_eq!(
+            plan_with(vec![ours("5"), ours("7")]),
+            SopsPlan::Write(vec![Some(Claim::OWN); 2])
+        );
+        assert_eq!(
+            plan_with(vec![ours("5"), None]),
+            SopsPlan::Write(vec![Some(Claim::OWN); 2])
+        );
+        assert_eq!(
+            plan_with(vec![
+                Some(secret_meta(json!({"resourceVersion": "1"}))),
+                ours("6")
+            ]),
+            SopsPlan::Write(vec![None, Some(Claim::OWN)])
+        );
+        assert_eq!(
+            fingerprint(&shape, [Some("5"), Some("6")].into_iter()).as_deref(),
+            Some("a=5,b=6")
+        );
+        assert_eq!(fingerprint(&shape, [Some("5"), None].into_iter()), None);
+    }
+
+    #[test]
+    fn the_outcome_names_the_first_secret_not_written_and_the_status_lists_each() {
+        let shape = templates::shape_of(many().as_object().unwrap(), "db").unwrap();
+        let opened = Opened {
+            data: Values::new(),
+            templates: vec![Values::new(), Values::new()],
+            opened_by: vec!["age1x".into()],
+            binding: Some(Binding::parse("shop/db").unwrap()),
+        };
+        let all = [
+            SecretResult::Applied(Some("5".into())),
+            SecretResult::Applied(Some("6".into())),
+        ];
+        let (outcome, next) = outcome_of(&shape, &all, &opened);
+        assert!(outcome.succeeded() && next == Next::Idle);
+        assert_eq!(outcome.message, "decrypted with age1x; 2 Secrets written");
+        assert_eq!(
+            secret_statuses(&shape, &all),
+            vec![
+                generated("a", "True", Some("5")),
+                generated("b", "True", Some("6"))
+            ]
+        );
+        let partial = [
+            SecretResult::Applied(Some("5".into())),
+            SecretResult::NotOwned,
+        ];
+        let (outcome, next) = outcome_of(&shape, &partial, &opened);
+        assert_eq!(
+            (outcome.reason, next),
+            (reason::SECRET_NOT_OWNED, Next::Idle)
+        );
+        assert!(outcome.message.starts_with("Secret \"b\" exists"));
+        let statuses = secret_statuses(&shape, &partial);
+        assert_eq!(
+            statuses[1].reason.as_deref(),
+            Some(reason::SECRET_NOT_OWNED)
+        );
+        let refused = [
+            SecretResult::Refused("invalid".into()),
+            SecretResult::Applied(None),
+        ];
+        let (outcome, next) = outcome_of(&shape, &refused, &opened);
+        assert_eq!(outcome.message, "Secret \"a\": invalid");
+        assert_eq!(next, Next::After(RETRY));
+        // The per-Secret status alone is news for the status.
+        let object = object(many(), json!({}));
+        let update = status_update(&object, &outcome, statuses).unwrap();
+        assert_eq!(update.patch["secrets"][0]["name"], "a");
+        assert_eq!(update.patch["secrets"][1]["status"], "False");
     }
 }

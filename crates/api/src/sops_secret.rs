@@ -121,7 +121,7 @@ impl fmt::Display for Binding {
 }
 
 /// RFC 1123 label: what a namespace name must be.
-fn is_dns_label(s: &str) -> bool {
+pub fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
         && s.bytes()
@@ -131,7 +131,7 @@ fn is_dns_label(s: &str) -> bool {
 }
 
 /// RFC 1123 subdomain: what a Secret's (and a SopsSecret's) name must be.
-fn is_dns_subdomain(s: &str) -> bool {
+pub fn is_dns_subdomain(s: &str) -> bool {
     s.len() <= 253 && s.split('.').all(is_dns_label)
 }
 

@@ -29,7 +29,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use pgp::composed::{
-    ArmorOptions, Message, MessageBuilder, PublicOrSecret, SignedPublicKey, SignedSecretKey,
+    ArmorOptions, Esk, Message, MessageBuilder, PublicOrSecret, SignedPublicKey, SignedSecretKey,
 };
 use pgp::crypto::sym::SymmetricKeyAlgorithm;
 use pgp::packet::{Signature, SignatureType};
@@ -153,7 +153,7 @@ impl PgpKeys {
     }
 
     /// Decrypts an `enc` with the secret keys held. `Ok(None)` when none of them is a recipient.
-    /// Keys protected by a passphrase ask `interaction` for it.
+    /// Recipient keys protected by a passphrase ask `interaction` for it.
     pub fn decrypt(
         &self,
         enc: &str,
@@ -163,16 +163,11 @@ impl PgpKeys {
         if self.secret.is_empty() {
             return Ok(None);
         }
-        let keys: Vec<&SignedSecretKey> = self.secret.iter().collect();
-        let empty = Password::empty();
-        match decrypt_with(enc, &keys, vec![&empty; keys.len()]) {
-            Ok(secret) => return Ok(Some(secret)),
-            Err(Failure::NotForUs) => return Ok(None),
-            Err(Failure::Message(m)) if !keys.iter().any(|k| is_protected(k)) => return Err(m),
-            Err(Failure::Message(_)) => {}
+        let keys = recipients(enc, &self.secret)?;
+        if keys.is_empty() {
+            return Ok(None);
         }
-        // A recipient key is passphrase-protected: ask for each protected key's passphrase.
-        let mut asked = Vec::new();
+        let mut passwords = vec![Password::empty()];
         for key in keys.iter().filter(|k| is_protected(k)) {
             let fp = format!("{:X}", key.primary_key.fingerprint());
             let Some(passphrase) =
@@ -182,16 +177,52 @@ impl PgpKeys {
                     "PGP key {fp} is protected by a passphrase and none could be asked for"
                 ));
             };
-            asked.push((*key, Password::from(passphrase.as_str())));
+            passwords.push(Password::from(passphrase.as_str()));
         }
-        let (keys, passwords): (Vec<&SignedSecretKey>, Vec<&Password>) =
-            asked.iter().map(|(k, p)| (*k, p)).unzip();
-        match decrypt_with(enc, &keys, passwords) {
+        match decrypt_with(enc, &keys, passwords.iter().collect()) {
             Ok(secret) => Ok(Some(secret)),
-            Err(Failure::NotForUs) => Ok(None),
+            Err(Failure::NotForUs) => Err(format!(
+                "PGP key {} could not open it (wrong passphrase?)",
+                keys.iter()
+                    .map(|k| format!("{:X}", k.primary_key.fingerprint()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
             Err(Failure::Message(m)) => Err(m),
         }
     }
+}
+
+/// The keys of `keys` the message is encrypted to (by key ID, or all of them for an anonymous
+/// recipient), without decrypting anything.
+fn recipients<'k>(
+    enc: &str,
+    keys: &'k [SignedSecretKey],
+) -> Result<Vec<&'k SignedSecretKey>, String> {
+    let (message, _headers) = Message::from_armor(enc.trim().as_bytes())
+        .map_err(|e| format!("enc is not an armored PGP message: {e}"))?;
+    let Message::Encrypted { esk, .. } = &message else {
+        return Err("enc is not an encrypted PGP message".to_owned());
+    };
+    let pkesks: Vec<_> = esk
+        .iter()
+        .filter_map(|e| match e {
+            Esk::PublicKeyEncryptedSessionKey(p) => Some(p),
+            Esk::SymKeyEncryptedSessionKey(_) => None,
+        })
+        .collect();
+    Ok(keys
+        .iter()
+        .filter(|key| {
+            pkesks.iter().any(|p| {
+                p.match_identity(key.primary_key.public_key())
+                    || key
+                        .secret_subkeys
+                        .iter()
+                        .any(|s| p.match_identity(s.public_key()))
+            })
+        })
+        .collect())
 }
 
 fn is_protected(key: &SignedSecretKey) -> bool {

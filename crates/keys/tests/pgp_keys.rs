@@ -130,3 +130,70 @@ fn a_key_file_that_is_not_a_key_names_itself() {
         .to_string();
     assert!(err.contains("SIGNET_PGP_KEY"), "{err}");
 }
+
+/// Answers every passphrase request with one passphrase, counting the requests.
+struct Passphrase(&'static str, std::sync::atomic::AtomicUsize);
+
+impl signet_keys::Interaction for Passphrase {
+    fn request_passphrase(&self, description: &str) -> Option<zeroize::Zeroizing<String>> {
+        assert!(description.contains("PGP key"), "{description}");
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Some(zeroize::Zeroizing::new(self.0.to_owned()))
+    }
+}
+
+/// A key file protected by a passphrase (made by gpg in a temporary `GNUPGHOME`) asks for it
+/// through the [`signet_keys::Interaction`]; without one to ask, or with a wrong one, it fails
+/// saying so.
+#[test]
+fn a_passphrase_protected_key_file_asks_for_its_passphrase() {
+    let gpg = signet_testkit::peer_path("gpg").unwrap_or_else(|e| panic!("{e}"));
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&gpg)
+            .env("GNUPGHOME", home.path())
+            .args([
+                "--batch",
+                "--pinentry-mode",
+                "loopback",
+                "--passphrase",
+                "s3cret",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    run(&[
+        "--quick-gen-key",
+        "P <p@example.invalid>",
+        "future-default",
+        "default",
+        "never",
+    ]);
+    let armored = run(&["--armor", "--export-secret-keys", "p@example.invalid"]);
+    let _ = std::process::Command::new("gpgconf")
+        .env("GNUPGHOME", home.path())
+        .args(["--kill", "all"])
+        .status();
+    let keys = PgpKeys::parse(&armored, "protected.asc").unwrap();
+    let fp = keys.secret_fingerprints().remove(0);
+    let enc = keys.encrypt(&fp, &[9u8; 32]).unwrap().unwrap();
+
+    let asked = Passphrase("s3cret", Default::default());
+    let back = keys.decrypt(&enc, &asked).unwrap().expect("for this key");
+    assert_eq!(back.as_slice(), [9u8; 32].as_slice());
+    assert_eq!(asked.1.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    let err = keys.decrypt(&enc, &NoInteraction).unwrap_err();
+    assert!(err.contains(&fp) && err.contains("passphrase"), "{err}");
+    assert!(
+        keys.decrypt(&enc, &Passphrase("wrong", Default::default()))
+            .is_err()
+    );
+}

@@ -102,6 +102,9 @@ pub fn keys_from_flags(args: &KeyArgs) -> CliResult<Vec<KeySpec>> {
     if let Some(age) = args.age.as_deref().filter(|s| !s.trim().is_empty()) {
         keys.extend(KeySpec::age_list(age).map_err(bad)?);
     }
+    if let Some(pgp) = args.pgp.as_deref().filter(|s| !s.trim().is_empty()) {
+        keys.extend(KeySpec::pgp_list(pgp));
+    }
     if let Some(kms) = args.kms.as_deref().filter(|s| !s.trim().is_empty()) {
         let context = match args.encryption_context.as_deref() {
             None => Vec::new(),
@@ -177,7 +180,7 @@ pub fn key_groups(
     } else {
         return Err(CliError::new(
             code::ERROR_GENERIC,
-            "no keys to encrypt to: pass --age (or --kms, --hc-vault-transit), or add a creation rule to .sops.yaml",
+            "no keys to encrypt to: pass --age (or --pgp, --kms, --hc-vault-transit), or add a creation rule to .sops.yaml",
         ));
     };
     let threshold = signet_keys::shamir_threshold_for(groups.len(), threshold);

@@ -29,6 +29,12 @@ pub struct RotateCmd {
     /// age recipients to remove (comma-separated).
     #[arg(long, value_name = "RECIPIENTS")]
     rm_age: Option<String>,
+    /// PGP fingerprints to add (comma-separated).
+    #[arg(long, value_name = "FINGERPRINTS")]
+    add_pgp: Option<String>,
+    /// PGP fingerprints to remove (comma-separated).
+    #[arg(long, value_name = "FINGERPRINTS")]
+    rm_pgp: Option<String>,
     /// KMS key ARNs to add (comma-separated).
     #[arg(long, value_name = "ARNS")]
     add_kms: Option<String>,
@@ -63,11 +69,19 @@ pub struct UpdatekeysCmd {
 }
 
 /// Parses the keys of one `--add-*`/`--rm-*` family.
-fn specs(age: Option<&str>, kms: Option<&str>, vault: Option<&str>) -> CliResult<Vec<KeySpec>> {
+fn specs(
+    age: Option<&str>,
+    pgp: Option<&str>,
+    kms: Option<&str>,
+    vault: Option<&str>,
+) -> CliResult<Vec<KeySpec>> {
     let bad = |e: signet_keys::Error| CliError::new(code::ERROR_GENERIC, e.to_string());
     let mut out = Vec::new();
     if let Some(list) = age.filter(|s| !s.trim().is_empty()) {
         out.extend(KeySpec::age_list(list).map_err(bad)?);
+    }
+    if let Some(list) = pgp.filter(|s| !s.trim().is_empty()) {
+        out.extend(KeySpec::pgp_list(list));
     }
     if let Some(list) = kms.filter(|s| !s.trim().is_empty()) {
         out.extend(KeySpec::kms_list(list, &[], ""));
@@ -95,12 +109,14 @@ pub fn rotate(cmd: RotateCmd) -> CliResult {
         &mut groups,
         specs(
             cmd.add_age.as_deref(),
+            cmd.add_pgp.as_deref(),
             cmd.add_kms.as_deref(),
             cmd.add_hc_vault_transit.as_deref(),
         )?,
     );
     let removing = specs(
         cmd.rm_age.as_deref(),
+        cmd.rm_pgp.as_deref(),
         cmd.rm_kms.as_deref(),
         cmd.rm_hc_vault_transit.as_deref(),
     )?;

@@ -306,8 +306,14 @@ fn read_plaintext(mut message: Message<'_>) -> Result<Zeroizing<Vec<u8>>, String
     if !(message.is_literal() || message.is_signed()) {
         return Err("the PGP message does not hold literal data".to_owned());
     }
+    read_bounded(&mut message)
+}
+
+/// At most [`MAX_SECRET_LEN`] bytes of `reader`, and an error (after reading one byte more, never
+/// further) when it holds more.
+fn read_bounded(reader: impl Read) -> Result<Zeroizing<Vec<u8>>, String> {
     let mut out = Zeroizing::new(Vec::with_capacity(MAX_SECRET_LEN + 1));
-    (&mut message)
+    reader
         .take(MAX_SECRET_LEN as u64 + 1)
         .read_to_end(&mut out)
         .map_err(|e| format!("cannot read the PGP message: {e}"))?;
@@ -572,6 +578,43 @@ mod tests {
         );
         assert_eq!(short_id("ABCD"), "ABCD");
         assert_eq!(normalize_fingerprint(" fbc7 b9e2! "), "FBC7B9E2");
+    }
+
+    /// Zeros without end; panics when read past `MAX_SECRET_LEN + 1` bytes.
+    struct Tripwire(usize);
+
+    impl Read for Tripwire {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            assert!(self.0 <= MAX_SECRET_LEN + 1, "read {} bytes", self.0);
+            buf.fill(0);
+            Ok(buf.len())
+        }
+    }
+
+    #[test]
+    fn plaintext_is_read_one_byte_past_a_data_key_and_no_further() {
+        let err = read_bounded(Tripwire(0)).unwrap_err();
+        assert!(err.contains("more than the 64 bytes"), "{err}");
+        assert_eq!(read_bounded(&[1u8; 33][..]).unwrap().len(), 33);
+    }
+
+    /// A gpg that never stops printing is stopped after the bytes a data key can take.
+    #[test]
+    fn endless_gpg_output_is_cut_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("gpg");
+        std::fs::write(&script, "#!/bin/sh\nexec cat /dev/zero\n").unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let gpg = Gpg::from_environment(&Environment::from_vars([(
+            SOPS_GPG_EXEC,
+            script.display().to_string(),
+        )]));
+        let err = gpg.decrypt("-----BEGIN PGP MESSAGE-----").unwrap_err();
+        assert!(err.contains("more than the 64 bytes"), "{err}");
     }
 
     #[test]

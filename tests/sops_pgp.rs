@@ -126,7 +126,12 @@ fn pgp_key_files_interoperate_without_gpg_in_every_store() {
             String::from_utf8_lossy(&from_theirs),
             "{name}: sops reads what signet encrypted with the public key file"
         );
-        let key_file = [("SOPS_GPG_EXEC", NO_GPG), ("SIGNET_PGP_KEY_FILE", secret)];
+        // Several key files, separated like PATH: a public one, then the secret one.
+        let files = format!("{public}:{secret}");
+        let key_file = [
+            ("SOPS_GPG_EXEC", NO_GPG),
+            ("SIGNET_PGP_KEY_FILE", files.as_str()),
+        ];
         let (got, expected) = decrypt_both(&mut sb, &theirs, &[], &key_file);
         assert_eq!(
             got.replace("whole: 3.0\n", "whole: 3\n"),
@@ -134,6 +139,15 @@ fn pgp_key_files_interoperate_without_gpg_in_every_store() {
             "{name}: signet reads sops' PGP file with the secret key file"
         );
     }
+    // The secret key inline in SIGNET_PGP_KEY works like the file.
+    let inline = String::from_utf8(sb.read("secret.asc")).unwrap();
+    let key_text = [
+        ("SOPS_GPG_EXEC", NO_GPG),
+        ("SIGNET_PGP_KEY", inline.as_str()),
+    ];
+    let json = ["--output-type", "json"];
+    let (got, expected) = decrypt_both(&mut sb, "theirs-doc.json", &json, &key_text);
+    assert_eq!(got, expected, "SIGNET_PGP_KEY");
 }
 
 /// Three key groups (PGP, age, age), any two of them needed: files from either tool open in both
@@ -283,13 +297,22 @@ fn a_missing_or_wrong_pgp_key_fails_with_128_naming_the_file() {
     let other_key = sb.write("other.asc", sb.gpg_export_secret(&other));
     sb.write("s.yaml", "token: canary-pgp-7f3e\n");
     signet_gpg(&mut sb, true);
-    sb.signet(["encrypt", "--pgp", &fp, "--output", "locked.yaml", "s.yaml"])
+    // The key named by SOPS_PGP_FP, as sops reads it.
+    sb.env("SOPS_PGP_FP", &fp);
+    sb.signet(["encrypt", "--output", "locked.yaml", "s.yaml"])
         .ok();
+    assert!(
+        String::from_utf8(sb.read("locked.yaml"))
+            .unwrap()
+            .contains(&format!("fp: {fp}"))
+    );
     let mut elsewhere = Sandbox::new();
     let copy = elsewhere.write("locked.yaml", sb.read("locked.yaml"));
     let copy = copy.to_str().unwrap();
     let missing = elsewhere.join("missing.asc");
-    let attempts: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+    // (what is tried, signet's environment, what the message must say)
+    type Attempt<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+    let attempts: Vec<Attempt> = vec![
         (
             "no key, gpg has none",
             vec![("SOPS_GPG_EXEC", "gpg")],

@@ -336,10 +336,10 @@ impl Keyring {
             }
             None => ring.unused_locations.push(SIGNET_PGP_KEY_FILE.to_owned()),
         }
-        if let Some(text) = env.get(SIGNET_PGP_KEY) {
-            if let Err(e) = ring.add_pgp_keys_text(text, SIGNET_PGP_KEY) {
-                ring.load_failed(SIGNET_PGP_KEY, e);
-            }
+        if let Some(text) = env.get(SIGNET_PGP_KEY)
+            && let Err(e) = ring.add_pgp_keys_text(text, SIGNET_PGP_KEY)
+        {
+            ring.load_failed(SIGNET_PGP_KEY, e);
         }
         ring.gpg = Some(Gpg::from_environment(env));
         ring.network_sources

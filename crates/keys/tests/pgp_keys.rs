@@ -103,7 +103,7 @@ fn a_compression_bomb_is_refused_after_a_bounded_read() {
         .encrypt_to_key(&mut rng, &public.public_subkeys[0].key)
         .unwrap();
     let bomb = builder
-        .to_armored_string(&mut rng, ArmorOptions::default())
+        .to_armored_string(rng, ArmorOptions::default())
         .unwrap();
     assert!(bomb.len() < MAX_ENC_LEN, "{} bytes", bomb.len());
     let keys = PgpKeys::from_file(&flux_key_file()).unwrap();

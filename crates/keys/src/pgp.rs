@@ -170,7 +170,9 @@ impl PgpKeys {
         if keys.is_empty() {
             return Ok(None);
         }
-        let mut passwords = vec![Password::empty()];
+        // Every password is tried on every locked key (each try runs the key's S2K), so only the
+        // passphrases asked for are given; unlocked keys need none.
+        let mut passwords = Vec::new();
         for key in keys.iter().filter(|k| is_protected(k)) {
             let fp = format!("{:X}", key.primary_key.fingerprint());
             let Some(passphrase) =
@@ -181,6 +183,9 @@ impl PgpKeys {
                 ));
             };
             passwords.push(Password::from(passphrase.as_str()));
+        }
+        if passwords.is_empty() {
+            passwords.push(Password::empty());
         }
         match decrypt_with(enc, &keys, passwords.iter().collect()) {
             Ok(secret) => Ok(Some(secret)),

@@ -149,6 +149,9 @@ impl signet_keys::Interaction for Passphrase {
 fn a_passphrase_protected_key_file_asks_for_its_passphrase() {
     let gpg = signet_testkit::peer_path("gpg").unwrap_or_else(|e| panic!("{e}"));
     let home = tempfile::tempdir().unwrap();
+    // A cheap S2K for the exported key: the default is calibrated for ~100 ms of optimised code
+    // per try, far longer in a debug build.
+    std::fs::write(home.path().join("gpg-agent.conf"), "s2k-count 65536\n").unwrap();
     let run = |args: &[&str]| {
         let out = std::process::Command::new(&gpg)
             .env("GNUPGHOME", home.path())

@@ -185,7 +185,7 @@ pub struct Keyring {
     sources: Vec<Box<dyn KeySource>>,
     /// PGP secret keys from key files or Secrets, tried in pure Rust.
     pgp_keys: PgpKeys,
-    /// The gpg binary, tried for `pgp` entries after [`Keyring::pgp_keys`]; `None` where no
+    /// The gpg binary, tried for `pgp` entries after `pgp_keys`; `None` where no
     /// program may be run (the controller).
     gpg: Option<Gpg>,
     /// AWS KMS and Vault transit, tried after local keys; not counted by [`Keyring::is_empty`]

@@ -91,8 +91,9 @@ fn pgp_files_interoperate_through_gpg_in_every_store() {
     }
 }
 
-/// Key files in pure Rust (an RSA key): with gpg unusable, signet encrypts to the public key of
-/// `SIGNET_PGP_KEY_FILE` and decrypts with its secret key; sops (gpg) agrees both ways.
+/// Key files in pure Rust (an RSA key in every store, a Curve25519 key in one): with gpg unusable,
+/// signet encrypts to the public key of `SIGNET_PGP_KEY_FILE` and decrypts with its secret key;
+/// sops (gpg) agrees both ways.
 #[test]
 fn pgp_key_files_interoperate_without_gpg_in_every_store() {
     let mut sb = Sandbox::new();
@@ -139,6 +140,22 @@ fn pgp_key_files_interoperate_without_gpg_in_every_store() {
             "{name}: signet reads sops' PGP file with the secret key file"
         );
     }
+    // A Curve25519 key (ECDH) the same way, in one store: encrypted in pure Rust, read by sops.
+    let ecc = sb.gpg_key("keyfile-ecc", "ecc");
+    let ecc_public = sb.peer("gpg", ["--armor", "--export", &ecc]).ok();
+    let ecc_public = sb.write("ecc-public.asc", ecc_public);
+    signet_gpg(&mut sb, false);
+    sb.env("SIGNET_PGP_KEY_FILE", &ecc_public);
+    sb.signet(["encrypt", "--pgp", &ecc, "--output", "ecc.yaml", "doc.yaml"])
+        .ok();
+    let ecc_secret = sb.write("ecc-secret.asc", sb.gpg_export_secret(&ecc));
+    let key_file = [
+        ("SOPS_GPG_EXEC", NO_GPG),
+        ("SIGNET_PGP_KEY_FILE", ecc_secret.to_str().unwrap()),
+    ];
+    let (got, expected) = decrypt_both(&mut sb, "ecc.yaml", &["--output-type", "json"], &key_file);
+    assert_eq!(got, expected, "a Curve25519 key file");
+
     // The secret key inline in SIGNET_PGP_KEY works like the file.
     let inline = String::from_utf8(sb.read("secret.asc")).unwrap();
     let key_text = [

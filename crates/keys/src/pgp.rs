@@ -61,7 +61,7 @@ pub const MAX_SECRET_LEN: usize = 64;
 /// The most gpg may print (its armored message, or its diagnostics) before it is stopped.
 const MAX_GPG_OUTPUT: usize = 256 << 10;
 
-/// OpenPGP keys loaded from key files or Secrets.
+/// OpenPGP keys loaded from key files or Secrets (rPGP zeroizes their secret parts on drop).
 #[derive(Clone, Default)]
 pub struct PgpKeys {
     secret: Vec<SignedSecretKey>,
@@ -369,8 +369,9 @@ fn encrypt_to(key: &SignedPublicKey, secret: &[u8]) -> Result<String, String> {
         .filter(|s| usable(&s.signatures, s.key.created_at().as_secs()))
         .max_by_key(|s| s.key.created_at().as_secs());
     let mut rng = rand_core_06::OsRng;
-    let mut builder = MessageBuilder::from_bytes("", secret.to_vec())
-        .seipd_v1(&mut rng, SymmetricKeyAlgorithm::AES256);
+    // Read from the caller's buffer: a `Bytes` copy of the data key could not be zeroized.
+    let mut builder =
+        MessageBuilder::from_reader("", secret).seipd_v1(&mut rng, SymmetricKeyAlgorithm::AES256);
     let added = match subkey {
         Some(subkey) => builder.encrypt_to_key(&mut rng, &subkey.key),
         None if key.primary_key.algorithm().can_encrypt() => {

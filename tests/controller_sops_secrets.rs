@@ -1507,3 +1507,56 @@ async fn templates_open_only_where_bound_and_only_in_the_sorted_order() -> TestR
     bed.assert_nothing_leaked("bound").await?;
     Ok(())
 }
+
+/// A PGP secret key in the identity Secret (a `*.asc` entry, as Flux reads its `sops-gpg` Secret)
+/// opens a SopsSecret encrypted to it. Until the key is there the condition names the fingerprint
+/// and no key material; the controller never runs gpg for it (its `SOPS_GPG_EXEC` is a program that
+/// would leave a mark).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pgp_key_from_the_identity_secret_opens_sopssecrets_without_running_gpg() -> TestResult {
+    let tools = Sandbox::new();
+    let fake_gpg = tools.write(
+        "fake-gpg",
+        "#!/bin/sh\ntouch \"$(dirname \"$0\")/gpg-was-run\"\nexit 2\n",
+    );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake_gpg, std::fs::Permissions::from_mode(0o755))?;
+    }
+    let env = vec![("SOPS_GPG_EXEC".to_owned(), fake_gpg.display().to_string())];
+    let bed = Bed::start_with(move |config| config.sops_environment = env).await?;
+    let fp = bed.sandbox.gpg_key("controller", "ecc");
+    let created = bed.encrypt_and_apply("by-pgp", &["--pgp", &fp]).await?;
+    let refused = bed.wait_ready("by-pgp", "False").await?;
+    let condition = refused.status.as_ref().unwrap().ready().unwrap().clone();
+    assert_eq!(condition.reason.as_deref(), Some("NoDecryptionKey"));
+    let message = condition.message.unwrap_or_default();
+    assert!(message.contains(&fp), "{message}");
+    assert!(!message.contains("PRIVATE KEY"), "{message}");
+
+    let identity = String::from_utf8(bed.sandbox.read("controller.agekey"))?;
+    let mut with_pgp = identity_secret(&[&identity]);
+    with_pgp.data.get_or_insert_default().insert(
+        "controller.asc".into(),
+        ByteString(bed.sandbox.gpg_export_secret(&fp)),
+    );
+    let secrets: Api<Secret> = Api::namespaced(bed.client.clone(), &bed.keys_namespace);
+    with_pgp.metadata.resource_version = secrets
+        .get(IDENTITY_SECRET)
+        .await?
+        .metadata
+        .resource_version;
+    secrets
+        .replace(IDENTITY_SECRET, &PostParams::default(), &with_pgp)
+        .await?;
+    let ready = bed.wait_ready("by-pgp", "True").await?;
+    let message = ready.status.unwrap().ready().unwrap().message.clone();
+    assert!(message.unwrap_or_default().contains(&fp));
+    assert_expected_secret(&bed.wait_secret("by-pgp").await?, &created);
+    assert!(
+        !tools.join("gpg-was-run").exists(),
+        "the controller ran SOPS_GPG_EXEC"
+    );
+    bed.assert_nothing_leaked("by-pgp").await?;
+    Ok(())
+}

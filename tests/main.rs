@@ -41,6 +41,7 @@ mod seal_online_proxy;
 mod seal_support;
 mod sops_cli;
 mod sops_interop;
+mod sops_pgp;
 mod sops_remote_keys;
 mod sops_rotation;
 

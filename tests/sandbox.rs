@@ -84,15 +84,24 @@ impl Default for Sandbox {
 }
 
 impl Sandbox {
-    /// A fresh empty sandbox. The environment seen by programs is cleared of sops/age settings
-    /// (`SOPS_*`), with `HOME` and `XDG_CONFIG_HOME` pointing inside the sandbox, so the host's keys
-    /// never leak into a test.
+    /// A fresh empty sandbox. The environment seen by programs is cleared of sops/age/PGP settings
+    /// (`SOPS_*`, `SIGNET_PGP_*`), with `HOME`, `XDG_CONFIG_HOME` and `GNUPGHOME` pointing inside
+    /// the sandbox, so the host's keys never leak into a test.
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let home = dir.path().join("home");
         std::fs::create_dir_all(&home).expect("home");
+        let gnupg = dir.path().join("gnupg");
+        std::fs::create_dir_all(&gnupg).expect("GNUPGHOME");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&gnupg, std::fs::Permissions::from_mode(0o700))
+                .expect("GNUPGHOME mode");
+        }
         let env = vec![
             ("HOME".to_owned(), home.display().to_string()),
+            ("GNUPGHOME".to_owned(), gnupg.display().to_string()),
             (
                 "XDG_CONFIG_HOME".to_owned(),
                 home.join(".config").display().to_string(),
@@ -142,7 +151,7 @@ impl Sandbox {
         let mut cmd = Command::new(program);
         cmd.current_dir(self.path());
         for (k, _) in std::env::vars() {
-            if k.starts_with("SOPS_") || k.starts_with("AGE_") {
+            if k.starts_with("SOPS_") || k.starts_with("AGE_") || k.starts_with("SIGNET_PGP_") {
                 cmd.env_remove(k);
             }
         }
@@ -173,6 +182,67 @@ impl Sandbox {
         Run::with_stdin(cmd, stdin)
     }
 
+    /// A new PGP key in the sandbox's `GNUPGHOME`, made by `gpg` with no passphrase: `kind` is
+    /// `"rsa"` (RSA-2048 primary and encryption subkey) or `"ecc"` (ed25519 and cv25519). Returns
+    /// its fingerprint.
+    pub fn gpg_key(&self, name: &str, kind: &str) -> String {
+        let uid = format!("{name} <{name}@example.invalid>");
+        let algo = if kind == "rsa" {
+            "rsa2048"
+        } else {
+            "future-default"
+        };
+        self.peer(
+            "gpg",
+            [
+                "--batch",
+                "--passphrase",
+                "",
+                "--quick-gen-key",
+                &uid,
+                algo,
+                "default",
+                "never",
+            ],
+        )
+        .ok();
+        let listing = String::from_utf8(
+            self.peer("gpg", ["--with-colons", "--list-keys", &uid])
+                .ok(),
+        )
+        .expect("gpg listing");
+        let fp = listing
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("fpr:")
+                    .map(|r| r.trim_matches(':').to_owned())
+            })
+            .expect("a fingerprint");
+        if kind == "rsa" {
+            self.peer(
+                "gpg",
+                [
+                    "--batch",
+                    "--passphrase",
+                    "",
+                    "--quick-add-key",
+                    &fp,
+                    "rsa2048",
+                    "encr",
+                    "never",
+                ],
+            )
+            .ok();
+        }
+        fp
+    }
+
+    /// The armored secret key `fp` of the sandbox's `GNUPGHOME`.
+    pub fn gpg_export_secret(&self, fp: &str) -> Vec<u8> {
+        self.peer("gpg", ["--batch", "--armor", "--export-secret-keys", fp])
+            .ok()
+    }
+
     /// Runs the upstream `program` (found with [`peer`]) with `args`.
     pub fn peer<I, S>(&self, program: &str, args: I) -> Run
     where
@@ -182,6 +252,23 @@ impl Sandbox {
         let mut cmd = self.command(peer(program));
         cmd.args(args);
         Run::of(cmd)
+    }
+}
+
+impl Drop for Sandbox {
+    /// Stops the gpg-agent a test's gpg started in the sandbox's `GNUPGHOME`, if any.
+    fn drop(&mut self) {
+        let gnupg = self.join("gnupg");
+        if gnupg.join("S.gpg-agent").exists() {
+            let _ = Command::new("gpgconf")
+                .arg("--homedir")
+                .arg(&gnupg)
+                .args(["--kill", "all"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
 

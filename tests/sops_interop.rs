@@ -153,7 +153,7 @@ fn quote_lastmodified(text: &str) -> String {
 }
 
 /// A sample of each store with the values sops types differently.
-fn samples() -> Vec<(&'static str, &'static str)> {
+pub(crate) fn samples() -> Vec<(&'static str, &'static str)> {
     vec![
         (
             "doc.yaml",
@@ -199,7 +199,7 @@ fn type_args(name: &str) -> &'static [&'static str] {
 }
 
 /// `tool ARGS… FILE` as a vector of strings.
-fn args<'a>(head: &[&'a str], name: &str, file: &'a str) -> Vec<&'a str> {
+pub(crate) fn args<'a>(head: &[&'a str], name: &str, file: &'a str) -> Vec<&'a str> {
     let mut v = head.to_vec();
     v.extend_from_slice(type_args(name));
     v.push(file);

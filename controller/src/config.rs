@@ -38,8 +38,8 @@ pub struct Config {
     /// Reconciles in flight at once. Bounded so that catching up with thousands of objects does not
     /// open thousands of API connections at once (memory) while still overlapping API latency.
     pub max_concurrent_reconciles: u16,
-    /// Secrets in the controller namespace whose `*.agekey` entries hold age identities for
-    /// SopsSecrets.
+    /// Secrets in the controller namespace whose `*.agekey` entries hold age identities and
+    /// whose `*.asc` entries hold armored PGP secret keys for SopsSecrets.
     pub sops_age_secrets: Vec<String>,
     /// Environment of the SopsSecret key sources (AWS_*, VAULT_*, SOPS_* variables): the binary
     /// passes its own; tests pass what they need.
@@ -163,8 +163,8 @@ pub struct Args {
     /// Reconciles in flight at once.
     #[arg(long, env = "SIGNET_MAX_CONCURRENT_RECONCILES", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
     pub max_concurrent_reconciles: u16,
-    /// Secrets (in the controller namespace) whose `*.agekey` entries are age identities for
-    /// SopsSecrets; repeat or separate with commas.
+    /// Secrets (in the controller namespace) whose `*.agekey` entries are age identities and
+    /// `*.asc` entries armored PGP secret keys for SopsSecrets; repeat or separate with commas.
     #[arg(
         long = "sops-age-secret",
         env = "SIGNET_SOPS_AGE_SECRETS",

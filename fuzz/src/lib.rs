@@ -95,7 +95,33 @@ pub fn vector_keyring() -> &'static Keyring {
             }
         }
         ring.add_age_identity(AgeIdentity::Ssh(ssh_identity()));
+        for (text, name) in PGP_KEYS {
+            ring.add_pgp_keys_text(text, name)
+                .expect("fixture PGP keys parse");
+        }
         ring
+    })
+}
+
+/// The public test PGP secret keys of the shared vectors (Flux's, sops' functional tests').
+const PGP_KEYS: [(&str, &str); 2] = [
+    (include_str!("../keys/flux_pgp.asc"), "flux_pgp.asc"),
+    (
+        include_str!("../keys/sops_functional_tests_pgp.asc"),
+        "sops_functional_tests_pgp.asc",
+    ),
+];
+
+/// The fingerprint of `keys/fuzz_pgp.asc`, an ed25519/cv25519 key made by gpg for fuzzing
+/// (Curve25519 keeps an execution fast, where the vectors' RSA-4096 key takes milliseconds).
+pub const FUZZ_PGP_FP: &str = "90C9E7D7B5E7671652342132A61B2236AD14E187";
+
+/// `keys/fuzz_pgp.asc` parsed once.
+pub fn pgp_keys() -> &'static signet_keys::PgpKeys {
+    static KEYS: OnceLock<signet_keys::PgpKeys> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        signet_keys::PgpKeys::parse(include_bytes!("../keys/fuzz_pgp.asc"), "fuzz_pgp.asc")
+            .expect("fixture PGP key parses")
     })
 }
 

@@ -70,6 +70,9 @@ pub struct KeyArgs {
     /// age recipients, comma-separated (`age1…`, `age1pq1…`, `ssh-ed25519 …`, plugin recipients).
     #[arg(long, env = "SOPS_AGE_RECIPIENTS", value_name = "RECIPIENTS")]
     pub age: Option<String>,
+    /// PGP key fingerprints, comma-separated (public keys from `SIGNET_PGP_KEY_FILE`, else gpg's keyring).
+    #[arg(long, env = "SOPS_PGP_FP", value_name = "FINGERPRINTS")]
+    pub pgp: Option<String>,
     /// AWS KMS key ARNs, comma-separated (`arn+role` assumes a role).
     #[arg(long, env = "SOPS_KMS_ARN", value_name = "ARNS")]
     pub kms: Option<String>,

@@ -46,6 +46,9 @@ pub struct AddCmd {
     /// age recipients of the new group (repeatable, or comma-separated).
     #[arg(long, value_name = "RECIPIENT")]
     age: Vec<String>,
+    /// PGP fingerprints of the new group (repeatable, or comma-separated).
+    #[arg(long, value_name = "FINGERPRINT")]
+    pgp: Vec<String>,
     /// AWS KMS key ARNs of the new group (repeatable, or comma-separated).
     #[arg(long, value_name = "ARN")]
     kms: Vec<String>,
@@ -99,13 +102,15 @@ pub fn groups(cmd: GroupsCommand) -> CliResult {
 impl AddCmd {
     /// The keys the new group holds; at least one.
     fn group(&self) -> CliResult<Vec<KeySpec>> {
-        let (age, kms, vault) = (
+        let (age, pgp, kms, vault) = (
             self.age.join(","),
+            self.pgp.join(","),
             self.kms.join(","),
             self.hc_vault_transit.join(","),
         );
         let group = keys::KeyLists {
             age: Some(&age),
+            pgp: Some(&pgp),
             kms: Some(&kms),
             hc_vault_transit: Some(&vault),
             encryption_context: self.encryption_context.as_deref(),
@@ -115,7 +120,7 @@ impl AddCmd {
         if group.is_empty() {
             return Err(CliError::new(
                 code::NO_ENCRYPTION_KEY_FOUND,
-                "groups add: name the new group's keys (--age, --kms, --hc-vault-transit)",
+                "groups add: name the new group's keys (--age, --pgp, --kms, --hc-vault-transit)",
             ));
         }
         Ok(group)

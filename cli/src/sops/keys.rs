@@ -128,6 +128,7 @@ pub fn creation_rule(
 pub fn keys_from_flags(args: &KeyArgs) -> CliResult<Vec<KeySpec>> {
     KeyLists {
         age: args.age.as_deref(),
+        pgp: args.pgp.as_deref(),
         kms: args.kms.as_deref(),
         hc_vault_transit: args.hc_vault_transit.as_deref(),
         encryption_context: args.encryption_context.as_deref(),
@@ -136,13 +137,15 @@ pub fn keys_from_flags(args: &KeyArgs) -> CliResult<Vec<KeySpec>> {
     .specs()
 }
 
-/// Comma-separated key lists as flags give them (`--age`, `--kms`, `--hc-vault-transit`, with
+/// Comma-separated key lists as flags give them (`--age`, `--pgp`, `--kms`, `--hc-vault-transit`, with
 /// `--encryption-context` and `--aws-profile` for the KMS keys): the one parser of key flags for
 /// `encrypt`, `rotate --add-*/--rm-*` and `groups add`.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct KeyLists<'a> {
     /// age recipients.
     pub age: Option<&'a str>,
+    /// PGP fingerprints.
+    pub pgp: Option<&'a str>,
     /// AWS KMS key ARNs.
     pub kms: Option<&'a str>,
     /// Vault transit key URIs.
@@ -159,12 +162,15 @@ fn given(list: Option<&str>) -> Option<&str> {
 }
 
 impl KeyLists<'_> {
-    /// The keys named, in flag order (age, KMS, Vault).
+    /// The keys named, in flag order (age, PGP, KMS, Vault).
     pub fn specs(&self) -> CliResult<Vec<KeySpec>> {
         let mut keys = Vec::new();
         let bad = |e: signet_keys::Error| CliError::new(code::ERROR_GENERIC, e.to_string());
         if let Some(age) = given(self.age) {
             keys.extend(KeySpec::age_list(age).map_err(bad)?);
+        }
+        if let Some(pgp) = given(self.pgp) {
+            keys.extend(KeySpec::pgp_list(pgp));
         }
         if let Some(kms) = given(self.kms) {
             let context = match self.encryption_context {
@@ -247,7 +253,7 @@ pub fn key_groups(
     } else {
         return Err(CliError::new(
             code::ERROR_GENERIC,
-            "no keys to encrypt to: pass --age (or --kms, --hc-vault-transit), or add a creation rule to .sops.yaml",
+            "no keys to encrypt to: pass --age (or --pgp, --kms, --hc-vault-transit), or add a creation rule to .sops.yaml",
         ));
     };
     let threshold = signet_keys::shamir_threshold_for(groups.len(), threshold);

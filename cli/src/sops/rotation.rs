@@ -29,6 +29,12 @@ pub struct RotateCmd {
     /// age recipients to remove (comma-separated).
     #[arg(long, value_name = "RECIPIENTS")]
     rm_age: Option<String>,
+    /// PGP fingerprints to add (comma-separated).
+    #[arg(long, value_name = "FINGERPRINTS")]
+    add_pgp: Option<String>,
+    /// PGP fingerprints to remove (comma-separated).
+    #[arg(long, value_name = "FINGERPRINTS")]
+    rm_pgp: Option<String>,
     /// KMS key ARNs to add (comma-separated).
     #[arg(long, value_name = "ARNS")]
     add_kms: Option<String>,
@@ -63,9 +69,15 @@ pub struct UpdatekeysCmd {
 }
 
 /// Parses the keys of one `--add-*`/`--rm-*` family.
-fn specs(age: Option<&str>, kms: Option<&str>, vault: Option<&str>) -> CliResult<Vec<KeySpec>> {
+fn specs(
+    age: Option<&str>,
+    pgp: Option<&str>,
+    kms: Option<&str>,
+    vault: Option<&str>,
+) -> CliResult<Vec<KeySpec>> {
     keys::KeyLists {
         age,
+        pgp,
         kms,
         hc_vault_transit: vault,
         ..Default::default()
@@ -90,12 +102,14 @@ pub fn rotate(cmd: RotateCmd) -> CliResult {
         &mut groups,
         specs(
             cmd.add_age.as_deref(),
+            cmd.add_pgp.as_deref(),
             cmd.add_kms.as_deref(),
             cmd.add_hc_vault_transit.as_deref(),
         )?,
     );
     let removing = specs(
         cmd.rm_age.as_deref(),
+        cmd.rm_pgp.as_deref(),
         cmd.rm_kms.as_deref(),
         cmd.rm_hc_vault_transit.as_deref(),
     )?;

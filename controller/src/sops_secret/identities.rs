@@ -1,6 +1,7 @@
-//! The keyring SopsSecrets are opened with: age identities from the Secrets named in the
-//! configuration (every `*.agekey` entry, as Flux's kustomize-controller reads them), plus AWS KMS
-//! and Vault transit through the controller's own identity (its environment).
+//! The keyring SopsSecrets are opened with: age identities and PGP secret keys from the Secrets
+//! named in the configuration (every `*.agekey` and `*.asc` entry, as Flux's kustomize-controller
+//! reads them), plus AWS KMS and Vault transit through the controller's own identity (its
+//! environment). The `gpg` binary is never run: PGP keys are used in-process only.
 //!
 //! The Secrets are watched: a new or changed identity Secret rebuilds the keyring, and the
 //! reconciler retries every SopsSecret.
@@ -16,6 +17,8 @@ use tokio::sync::watch;
 
 /// Suffix of the Secret entries holding age identities.
 pub const AGE_KEY_SUFFIX: &str = ".agekey";
+/// Suffix of the Secret entries holding armored PGP secret keys.
+pub const PGP_KEY_SUFFIX: &str = ".asc";
 
 /// Builds a keyring from the controller's environment and the identity Secrets' entries.
 pub fn keyring_from(
@@ -24,9 +27,11 @@ pub fn keyring_from(
 ) -> Keyring {
     let env = Environment::from_vars(environment.iter().cloned());
     let mut ring = Keyring::from_environment(&env, Arc::new(NoInteraction));
+    ring.disable_gpg();
     for (name, secret) in secrets {
         for (entry, value) in secret.data.iter().flatten() {
-            if !entry.ends_with(AGE_KEY_SUFFIX) {
+            let is_age = entry.ends_with(AGE_KEY_SUFFIX);
+            if !is_age && !entry.ends_with(PGP_KEY_SUFFIX) {
                 continue;
             }
             let location = format!("Secret {name}, entry {entry}");
@@ -34,7 +39,12 @@ pub fn keyring_from(
                 tracing::warn!(%location, "identity entry is not UTF-8; ignored");
                 continue;
             };
-            if let Err(err) = ring.add_identities_text(text, &location, false) {
+            let added = if is_age {
+                ring.add_identities_text(text, &location, false)
+            } else {
+                ring.add_pgp_keys_text(text, &location)
+            };
+            if let Err(err) = added {
                 tracing::warn!(%location, error = %err, "identity entry unusable; ignored");
             }
         }

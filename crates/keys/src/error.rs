@@ -101,8 +101,8 @@ pub enum Error {
     /// `shamir: …`.
     #[error("{0}")]
     Shamir(signet_sops::Error),
-    /// A master key type this build does not implement (PGP; GCP KMS and Azure Key Vault are
-    /// only carried).
+    /// A master key type this build does not implement (GCP KMS and Azure Key Vault are only
+    /// carried).
     #[error("{kind} master keys are not supported yet ({key})")]
     Unsupported {
         /// `kms`, `hc_vault`, `pgp`, …

@@ -11,6 +11,9 @@
 //! 7. `$XDG_CONFIG_HOME/sops/age/keys.txt`, or `~/.config/sops/age/keys.txt` when
 //!    `XDG_CONFIG_HOME` is unset (`~/Library/Application Support/…` on macOS).
 //!
+//! PGP entries are opened with the secret keys of `SIGNET_PGP_KEY_FILE` / `SIGNET_PGP_KEY`, then
+//! with the `gpg` binary like sops (see [`crate::pgp`]).
+//!
 //! AWS KMS ([`crate::kms::KmsClient`]) and Vault transit ([`crate::vault::VaultClient`])
 //! entries are unwrapped over the network with the credentials of the same environment, after
 //! local keys (the default decryption order is `age,pgp`, then the rest in file order).
@@ -31,6 +34,7 @@ use zeroize::Zeroizing;
 use crate::age_key::identity::{IdentitySet, SshIdentity, identities_from_bytes};
 use crate::age_key::{AgeCallbacks, AgeIdentity, decrypt_armored};
 use crate::masterkey::{Interaction, KeyFuture, KeySource, KeyType, NoInteraction};
+use crate::pgp::{Gpg, PgpKeys, SIGNET_PGP_KEY, SIGNET_PGP_KEY_FILE};
 use crate::{Error, shlex};
 
 /// `SOPS_AGE_KEY`: identities inline.
@@ -88,6 +92,11 @@ impl Environment {
     /// One variable, if set (set-but-empty counts as set, like Go's `LookupEnv`).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.vars.get(name).map(String::as_str)
+    }
+
+    /// Every variable, for running a program with exactly this environment.
+    pub(crate) fn vars(&self) -> &HashMap<String, String> {
+        &self.vars
     }
 
     fn home(&self) -> Option<PathBuf> {
@@ -174,6 +183,11 @@ pub struct Keyring {
     key_commands: Vec<(CommandKind, String)>,
     command_results: Mutex<CommandResults>,
     sources: Vec<Box<dyn KeySource>>,
+    /// PGP secret keys from key files or Secrets, tried in pure Rust.
+    pgp_keys: PgpKeys,
+    /// The gpg binary, tried for `pgp` entries after `pgp_keys`; `None` where no
+    /// program may be run (the controller).
+    gpg: Option<Gpg>,
     /// AWS KMS and Vault transit, tried after local keys; not counted by [`Keyring::is_empty`]
     /// because they only hold credentials, not keys.
     network_sources: Vec<Box<dyn KeySource>>,
@@ -190,6 +204,8 @@ impl fmt::Debug for Keyring {
             .field("age_identities", &self.age_identities.len())
             .field("key_commands", &self.key_commands.len())
             .field("sources", &self.sources.len())
+            .field("pgp_keys", &self.pgp_keys)
+            .field("gpg", &self.gpg)
             .field("network_sources", &self.network_sources.len())
             .field("notices", &self.notices)
             .finish()
@@ -210,6 +226,8 @@ impl Keyring {
             key_commands: Vec::new(),
             command_results: Mutex::new(HashMap::new()),
             sources: Vec::new(),
+            pgp_keys: PgpKeys::default(),
+            gpg: None,
             network_sources: Vec::new(),
             notices: Vec::new(),
             unused_locations: Vec::new(),
@@ -308,6 +326,22 @@ impl Keyring {
                 }
             }
         }
+        match env.get(SIGNET_PGP_KEY_FILE) {
+            Some(files) => {
+                for path in std::env::split_paths(files).filter(|p| !p.as_os_str().is_empty()) {
+                    if let Err(e) = ring.add_pgp_key_file(&path) {
+                        ring.load_failed(SIGNET_PGP_KEY_FILE, e);
+                    }
+                }
+            }
+            None => ring.unused_locations.push(SIGNET_PGP_KEY_FILE.to_owned()),
+        }
+        if let Some(text) = env.get(SIGNET_PGP_KEY)
+            && let Err(e) = ring.add_pgp_keys_text(text, SIGNET_PGP_KEY)
+        {
+            ring.load_failed(SIGNET_PGP_KEY, e);
+        }
+        ring.gpg = Some(Gpg::from_environment(env));
         ring.network_sources
             .push(Box::new(crate::kms::KmsClient::new(env)));
         ring.network_sources
@@ -355,6 +389,33 @@ impl Keyring {
         let identity = SshIdentity::parse(&bytes, &path.display().to_string())?;
         self.age_identities.push(AgeIdentity::Ssh(identity));
         Ok(())
+    }
+
+    /// Adds the PGP keys of an armored key file (its secret keys decrypt). Returns how many
+    /// secret keys were added.
+    pub fn add_pgp_key_file(&mut self, path: &Path) -> Result<usize, Error> {
+        let bytes = read_key_file(path, &mut self.notices)?;
+        let keys = PgpKeys::parse(&bytes, &path.display().to_string())?;
+        Ok(self.add_pgp_keys(keys))
+    }
+
+    /// Adds armored PGP keys given as text (`location` names them in errors). Returns how many
+    /// secret keys were added.
+    pub fn add_pgp_keys_text(&mut self, text: &str, location: &str) -> Result<usize, Error> {
+        let keys = PgpKeys::parse(text.as_bytes(), location)?;
+        Ok(self.add_pgp_keys(keys))
+    }
+
+    fn add_pgp_keys(&mut self, keys: PgpKeys) -> usize {
+        let count = keys.secret_fingerprints().len();
+        self.pgp_keys.extend(keys);
+        count
+    }
+
+    /// Never runs `gpg` for `pgp` entries: only the PGP keys added to the keyring are used (the
+    /// controller, which must not run programs chosen by its environment for hostile input).
+    pub fn disable_gpg(&mut self) {
+        self.gpg = None;
     }
 
     /// Adds one parsed age identity.
@@ -422,7 +483,10 @@ impl Keyring {
 
     /// Whether there is nothing at all to try.
     pub fn is_empty(&self) -> bool {
-        self.age_identities.is_empty() && self.key_commands.is_empty() && self.sources.is_empty()
+        self.age_identities.is_empty()
+            && self.key_commands.is_empty()
+            && self.sources.is_empty()
+            && self.pgp_keys.has_no_secret_keys()
     }
 
     /// The identities the key commands give for `recipient`, each command run at most once per
@@ -509,6 +573,22 @@ impl Keyring {
             }
             if result.is_some() {
                 return Ok(result);
+            }
+        }
+        if let MasterKeyEntry::Pgp(pgp_entry) = entry {
+            let failed = |message: String| Error::Unwrap {
+                key: pgp_entry.fp.clone(),
+                message,
+            };
+            if let Some(secret) = self
+                .pgp_keys
+                .decrypt(&pgp_entry.enc, self.interaction.as_ref())
+                .map_err(failed)?
+            {
+                return Ok(Some(secret));
+            }
+            if let Some(gpg) = &self.gpg {
+                return gpg.decrypt(&pgp_entry.enc).map(Some).map_err(failed);
             }
         }
         for source in self.sources.iter().chain(&self.network_sources) {

@@ -5,8 +5,8 @@
 //!
 //! age wraps locally; AWS KMS (`KeySpec::Kms`, [`crate::kms`]) and Vault transit
 //! (`KeySpec::HcVault`, [`crate::vault`]) call the service with credentials from the process
-//! environment, or from a given [`Environment`] through [`KeySpec::in_environment`]. PGP is
-//! carried for round-tripping only.
+//! environment, or from a given [`Environment`] through [`KeySpec::in_environment`]. PGP
+//! (`KeySpec::Pgp`, [`crate::pgp`]) encrypts with the key files of the environment, else gpg.
 
 use signet_sops::metadata::{KeyGroup, MasterKeyEntry, Metadata};
 
@@ -15,6 +15,7 @@ use crate::age_key::AgeRecipient;
 use crate::keyring::Environment;
 use crate::kms::KmsClient;
 use crate::masterkey::{KeyFuture, KeyType, MasterKey};
+use crate::pgp::PgpClient;
 use crate::vault::VaultClient;
 
 /// A master key as configured.
@@ -27,7 +28,7 @@ pub enum KeySpec {
     Kms(KmsKey),
     /// A Vault / OpenBao transit key.
     HcVault(VaultTransitKey),
-    /// A PGP fingerprint (not implemented by Signet; kept so configs round-trip).
+    /// A PGP key, by fingerprint.
     Pgp(String),
 }
 
@@ -246,7 +247,11 @@ impl MasterKey for KeySpec {
                     process_clients().1.wrap(key, secret).await?,
                 ))
             }),
-            KeySpec::Pgp(_) => unsupported("pgp", self.name()),
+            KeySpec::Pgp(fp) => {
+                Box::pin(
+                    async move { Ok(MasterKeyEntry::Pgp(process_clients().2.wrap(fp, secret)?)) },
+                )
+            }
         }
     }
 }
@@ -266,6 +271,7 @@ impl KeySpec {
             KeySpec::HcVault(key) => Ok(MasterKeyEntry::HcVault(
                 VaultClient::new(&env).wrap(key, secret).await?,
             )),
+            KeySpec::Pgp(fp) => Ok(MasterKeyEntry::Pgp(PgpClient::new(&env).wrap(fp, secret)?)),
             other => other.wrap(secret).await,
         }
     }
@@ -293,18 +299,19 @@ impl MasterKey for KeySpecIn {
     }
 }
 
-/// KMS and Vault clients for the process environment, made once so that wrapping many files
-/// reuses their SDK clients and connections.
-fn process_clients() -> &'static (KmsClient, VaultClient) {
-    static CLIENTS: std::sync::OnceLock<(KmsClient, VaultClient)> = std::sync::OnceLock::new();
+/// KMS, Vault and PGP clients for the process environment, made once so that wrapping many files
+/// reuses their SDK clients and connections, and reads the PGP key files once.
+fn process_clients() -> &'static (KmsClient, VaultClient, PgpClient) {
+    static CLIENTS: std::sync::OnceLock<(KmsClient, VaultClient, PgpClient)> =
+        std::sync::OnceLock::new();
     CLIENTS.get_or_init(|| {
         let env = Environment::from_process();
-        (KmsClient::new(&env), VaultClient::new(&env))
+        (
+            KmsClient::new(&env),
+            VaultClient::new(&env),
+            PgpClient::new(&env),
+        )
     })
-}
-
-fn unsupported<'a>(kind: &'static str, key: String) -> KeyFuture<'a, MasterKeyEntry> {
-    Box::pin(std::future::ready(Err(Error::Unsupported { kind, key })))
 }
 
 /// The key groups of a file as [`KeySpec`]s (entries Signet only carries, like GCP KMS, are left
@@ -404,10 +411,15 @@ mod tests {
     }
 
     #[test]
-    fn pgp_wrapping_is_unsupported() {
-        let spec = KeySpec::pgp_list("ABCD").remove(0);
+    fn pgp_key_found_nowhere_names_the_fingerprint_and_the_places() {
+        let env = Environment::from_vars([("SOPS_GPG_EXEC", "/nonexistent/gpg")]);
+        let spec = KeySpec::pgp_list("ABCD").remove(0).in_environment(env);
         let err = crate::block_on(spec.wrap(&[0; 32])).unwrap_err();
-        assert!(matches!(err, Error::Unsupported { kind: "pgp", .. }));
+        let text = err.to_string();
+        assert!(matches!(err, Error::Wrap { .. }), "{text}");
+        for part in ["ABCD", "SIGNET_PGP_KEY_FILE", "/nonexistent/gpg"] {
+            assert!(text.contains(part), "{text}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //!   [`block_on`] for callers that are not async.
 //! - [`age_key`]: age recipients and identities (X25519, post-quantum hybrid, ssh, plugins,
 //!   passphrase-protected identity files) and the armored `enc` sops stores.
+//! - [`pgp`]: PGP master keys, through key files (pure Rust) or the `gpg` binary, like sops.
 //! - [`kms`] and [`vault`]: AWS KMS and Vault/OpenBao transit master keys and key sources.
 //! - [`keyspec`]: [`KeySpec`], a master key as the user names it (`--age`, `--kms`, …).
 //! - [`keyring`]: [`Keyring`], identity discovery exactly like sops (`SOPS_AGE_KEY*`, ssh keys,
@@ -61,6 +62,7 @@ pub mod keyring;
 pub mod keyspec;
 pub mod kms;
 pub mod masterkey;
+pub mod pgp;
 mod runtime;
 mod shlex;
 pub mod vault;
@@ -82,4 +84,5 @@ pub use kms::KmsClient;
 pub use masterkey::{
     Interaction, KeyFuture, KeySource, KeyType, MasterKey, NoInteraction, block_on,
 };
+pub use pgp::{PgpClient, PgpKeys};
 pub use vault::VaultClient;

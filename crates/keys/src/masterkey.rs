@@ -31,7 +31,7 @@ pub enum KeyType {
     Kms,
     /// HashiCorp Vault / OpenBao transit.
     HcVault,
-    /// PGP (carried, not implemented by Signet).
+    /// PGP (key files in pure Rust, or the `gpg` binary).
     Pgp,
     /// GCP KMS / Azure Key Vault and others Signet only carries.
     Other,

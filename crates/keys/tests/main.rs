@@ -8,6 +8,7 @@ mod go_age;
 mod key_groups;
 mod kms;
 mod mixed_groups;
+mod pgp_keys;
 mod plugin;
 mod pq_vector;
 mod remote;

@@ -35,7 +35,7 @@ pub enum MasterKeyEntry {
     Kms(KmsEntry),
     /// A Vault / OpenBao transit entry.
     HcVault(HcVaultEntry),
-    /// A PGP entry (kept on read and write; Signet does not unwrap PGP).
+    /// A PGP entry.
     Pgp(PgpEntry),
     /// A GCP KMS or Azure Key Vault entry (kept verbatim; not unwrapped by Signet).
     Other(OtherEntry),

@@ -291,7 +291,7 @@ async fn kubeseal_and_signet_sealed_secrets_become_the_right_secrets() -> TestRe
     tls.spec.template.immutable = Some(true);
     tls.spec.template.data = Some(BTreeMap::from([(
         "url".to_owned(),
-        "https://{{ .username }}:{{ index . \"password\" }}@db".to_owned(),
+        Some("https://{{ .username }}:{{ index . \"password\" }}@db".to_owned()),
     )]));
     cases.push(("templated".to_owned(), tls));
 
@@ -1064,7 +1064,10 @@ async fn non_ascii_template_actions_fail_alone_and_the_controller_keeps_running(
     let templated = |name: &str, template: &str| -> Result<SealedSecret, BoxError> {
         let manifest = secret_manifest(name, &bed.namespace, &[("user", CANARY.as_bytes())]);
         let mut sealed = signet_seal(&cert, &manifest, signet_seal::Scope::Strict)?;
-        sealed.spec.template.data = Some(BTreeMap::from([("out".to_owned(), template.to_owned())]));
+        sealed.spec.template.data = Some(BTreeMap::from([(
+            "out".to_owned(),
+            Some(template.to_owned()),
+        )]));
         Ok(sealed)
     };
     bed.create(&templated("comment", "a{{/* für */}}b{{ .user }}")?)
@@ -1119,8 +1122,18 @@ async fn verify_and_rotate_never_render_templates() -> TestResult {
     let manifest = secret_manifest("oracle", &bed.namespace, &[("k", CANARY.as_bytes())]);
     let mut sealed = signet_seal(&cert, &manifest, signet_seal::Scope::Strict)?;
     let http = reqwest::Client::new();
-    for template in ["{{ .missing }}", "{{ .k }}", "prefix-{{ index . \"k\" }}"] {
-        sealed.spec.template.data = Some(BTreeMap::from([("t".to_owned(), template.to_owned())]));
+    // `fail` would put the value into the error, `b64enc` into the answer, were they rendered.
+    for template in [
+        "{{ .missing }}",
+        "{{ .k }}",
+        "prefix-{{ index . \"k\" }}",
+        "{{ fail .k }}",
+        "{{ .k | b64enc }}",
+    ] {
+        sealed.spec.template.data = Some(BTreeMap::from([(
+            "t".to_owned(),
+            Some(template.to_owned()),
+        )]));
         let verify = http
             .post(format!("{}/v1/verify", bed.base_url))
             .json(&sealed)

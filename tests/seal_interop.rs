@@ -1,4 +1,4 @@
-//! Interop with upstream kubeseal (v0.36.6): what kubeseal seals, `signet unseal` opens; what `signet
+//! Interop with upstream kubeseal (v0.40.0): what kubeseal seals, `signet unseal` opens; what `signet
 //! seal` seals, `kubeseal --recovery-unseal` opens. All three scopes, whole manifests and `--raw`,
 //! empty / binary / multi-line / UTF-8 / 1 MB values, templates, `immutable`, key backups, keys made by
 //! `signet keys new-sealing-key`, and the known-answer vectors.

@@ -1,6 +1,7 @@
 //! The `bitnami.com/v1alpha1` SealedSecret: the resource type and its CustomResourceDefinition
-//! (here), [`keyring`] (the sealing keys: the key Secrets, their watch and renewal) and
-//! [`reconcile`] (the reconciler, its context and its `run()`).
+//! (here), [`keyring`] (the sealing keys: the key Secrets, their watch and renewal),
+//! [`reconcile`] (the reconciler, its context and its `run()`) and [`flags`] (the Bitnami
+//! controller's flags).
 //!
 //! The spec is `signet_api::SealedSecretSpec` unchanged (one serde shape for CLI and controller); only
 //! the envelope (`metadata` as k8s-openapi's `ObjectMeta`) and the status differ, because kube's
@@ -8,6 +9,7 @@
 //! one field for field (`crdgen` prints it; a test compares both), plus two optional status fields of
 //! Signet's own that the Bitnami schema would prune (harmless: they only save work).
 
+pub mod flags;
 pub mod keyring;
 pub mod reconcile;
 

@@ -300,6 +300,19 @@ fn refused_bitnami_flags_stop_the_start_with_the_reason() {
         assert!(stderr.contains(name), "{flag}: {stderr}");
         assert!(stderr.contains(says), "{flag}: {stderr}");
     }
+    // The same through the environment.
+    let out = Command::new(&bin)
+        .env_clear()
+        .env("KUBECONFIG", "/nonexistent")
+        .env("SIGNET_UPDATE_STATUS", "false")
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("always writes SealedSecret status"),
+        "{stderr}"
+    );
 }
 
 /// Bitnami's flags that Signet accepts do what they do in Bitnami: `--all-namespaces=false` keeps

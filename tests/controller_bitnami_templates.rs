@@ -2,7 +2,7 @@
 //! sealing key, each watching a namespace of its own, given the same SealedSecrets: every template
 //! of `tests/fixtures/templates/bitnami-v0.40-templates.json` (the Go template language and every
 //! sprig function Bitnami enables that Signet renders) must give the same Secret, byte for byte;
-//! a function Bitnami does not enable fails in both; `null` entries end the same way (the API
+//! a function Bitnami does not enable, and `fail`, fail in both; `null` entries end the same way (the API
 //! server prunes them: the CRD does not allow null values).
 
 use k8s_openapi::ByteString;
@@ -145,6 +145,7 @@ async fn every_template_renders_byte_identically_in_bitnami_and_signet() -> Test
         .collect();
     assert!(all.len() > 70, "the fixture lost its cases");
     let not_enabled = BTreeMap::from([("e".to_owned(), Some("{{ env \"HOME\" }}".to_owned()))]);
+    let fails = BTreeMap::from([("f".to_owned(), Some("{{ fail \"stop\" }}".to_owned()))]);
     // `null` drops a sealed item (#1871), if the CRD lets the null through.
     let dropped = BTreeMap::from([
         ("user".to_owned(), None),
@@ -155,6 +156,7 @@ async fn every_template_renders_byte_identically_in_bitnami_and_signet() -> Test
         for (name, templates) in [
             ("all", &all),
             ("not-enabled", &not_enabled),
+            ("fails", &fails),
             ("dropped", &dropped),
         ] {
             api.create(
@@ -209,26 +211,43 @@ async fn every_template_renders_byte_identically_in_bitnami_and_signet() -> Test
         bd.1.keys()
     );
 
-    // A function Bitnami removed: no Secret from either; Signet says why.
+    // A function Bitnami removed, and `fail`: no Secret from either; Signet says why.
     let sealed_api: Api<SealedSecret> = Api::namespaced(client.clone(), &signet_ns);
-    let refused = eventually("Signet refuses env", Duration::from_secs(60), || async {
-        let s = sealed_api.get("not-enabled").await.ok()?;
-        let c = s.status.as_ref()?.synced()?.clone();
-        (c.status == "False").then_some(c)
-    })
-    .await?;
-    assert_eq!(refused.reason.as_deref(), Some("TemplateFailed"));
-    let message = refused.message.unwrap_or_default();
-    assert!(message.contains("\"env\" not defined"), "{message}");
     let bitnami_sealed: Api<SealedSecret> = Api::namespaced(client.clone(), &bitnami_ns);
-    eventually("Bitnami refuses env", Duration::from_secs(60), || async {
-        let s = bitnami_sealed.get("not-enabled").await.ok()?;
-        (s.status.as_ref()?.synced()?.status == "False").then_some(())
-    })
-    .await?;
-    for ns in [&bitnami_ns, &signet_ns] {
-        let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
-        assert!(secrets.get_opt("not-enabled").await?.is_none(), "{ns}");
+    for (name, says) in [("not-enabled", "\"env\" not defined"), ("fails", "stop")] {
+        let refused = eventually(
+            &format!("Signet refuses {name}"),
+            Duration::from_secs(60),
+            || async {
+                let s = sealed_api.get(name).await.ok()?;
+                let c = s.status.as_ref()?.synced()?.clone();
+                (c.status == "False").then_some(c)
+            },
+        )
+        .await;
+        let refused = match refused {
+            Ok(c) => c,
+            Err(e) => {
+                let status = sealed_api.get(name).await?.status;
+                return Err(format!("{e}; status {status:?}").into());
+            }
+        };
+        assert_eq!(refused.reason.as_deref(), Some("TemplateFailed"));
+        let message = refused.message.unwrap_or_default();
+        assert!(message.contains(says), "{message}");
+        eventually(
+            &format!("Bitnami refuses {name}"),
+            Duration::from_secs(60),
+            || async {
+                let s = bitnami_sealed.get(name).await.ok()?;
+                (s.status.as_ref()?.synced()?.status == "False").then_some(())
+            },
+        )
+        .await?;
+        for ns in [&bitnami_ns, &signet_ns] {
+            let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+            assert!(secrets.get_opt(name).await?.is_none(), "{ns}/{name}");
+        }
     }
     signet.shutdown().await;
     bitnami.stop();

@@ -1112,6 +1112,65 @@ async fn non_ascii_template_actions_fail_alone_and_the_controller_keeps_running(
     Ok(())
 }
 
+/// Hostile templates (a loop of ten billion steps, endless recursion, a gigabyte of output, a
+/// regular expression that compiles to gigabytes) fail alone and quickly: each gets
+/// `TemplateFailed` naming its item, and a SealedSecret created after them still becomes a Secret.
+#[tokio::test]
+async fn hostile_templates_fail_alone_without_stalling_the_controller() -> TestResult {
+    let bed = Bed::start(|_| {}).await?;
+    let cert = bed.cert_pem().await?;
+    let hostile = [
+        (
+            "loop",
+            "{{ range until 100000 }}{{ range until 100000 }}{{ end }}{{ end }}",
+        ),
+        (
+            "recursion",
+            r#"{{ define "r" }}{{ template "r" . }}{{ end }}{{ template "r" . }}"#,
+        ),
+        (
+            "output",
+            r#"{{ range until 2000 }}{{ repeat 1000000 "x" }}{{ end }}"#,
+        ),
+        ("regex", r#"{{ regexMatch "(a{1000}){1000}" .user }}"#),
+    ];
+    for (name, template) in hostile {
+        let manifest = secret_manifest(name, &bed.namespace, &[("user", CANARY.as_bytes())]);
+        let mut sealed = signet_seal(&cert, &manifest, signet_seal::Scope::Strict)?;
+        sealed.spec.template.data = Some(BTreeMap::from([(
+            "out".to_owned(),
+            Some(template.to_owned()),
+        )]));
+        bed.create(&sealed).await?;
+    }
+    let after = signet_seal(
+        &cert,
+        &secret_manifest("after-hostile", &bed.namespace, &[("k", b"v")]),
+        signet_seal::Scope::Strict,
+    )?;
+    bed.create(&after).await?;
+    bed.wait_secret("after-hostile").await?;
+    for (name, _) in hostile {
+        let failed = bed.wait_synced(name, "False").await?;
+        let condition = failed
+            .status
+            .as_ref()
+            .and_then(|s| s.synced())
+            .ok_or("no condition")?;
+        assert_eq!(
+            condition.reason.as_deref(),
+            Some(reason::TEMPLATE_FAILED),
+            "{name}"
+        );
+        let message = condition.message.clone().unwrap_or_default();
+        assert!(message.contains("\"out\""), "{name}: {message}");
+        assert!(!message.contains(CANARY), "{message}");
+    }
+    let health = reqwest::get(format!("{}/healthz", bed.base_url)).await?;
+    assert_eq!(health.status().as_u16(), 200);
+    Ok(())
+}
+
 /// `/v1/verify` and `/v1/rotate` open values only and never render `spec.template` (Bitnami's
 /// #2019 and #2049: a template turned them into oracles on the values): a template naming a missing
 /// item still verifies, a template that would render a value is neither rendered nor answered.

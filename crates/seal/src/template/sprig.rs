@@ -272,35 +272,24 @@ pub const UNSUPPORTED: &[&str] = &[
     "genSignedCertWithKey",
     "decryptAES",
     // not written yet
-    "abbrevboth",
-    "initials",
-    "swapcase",
     "snakecase",
     "camelcase",
     "kebabcase",
     "wrap",
     "wrapWith",
-    "toDecimal",
     "add1f",
     "addf",
     "subf",
     "divf",
     "mulf",
-    "round",
     "merge",
     "mergeOverwrite",
     "mustMerge",
     "mustMergeOverwrite",
-    "typeIsLike",
     "semver",
     "semverCompare",
     "urlParse",
     "urlJoin",
-    "deepCopy",
-    "mustDeepCopy",
-    "toPrettyJson",
-    "mustToPrettyJson",
-    "seq",
 ];
 
 /// Why `name` cannot be used, or `None` when it can.
@@ -585,8 +574,34 @@ pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
         }
         // strings
         "trim" => string_fn(&|t| t.trim_matches(is_go_space).to_owned())?,
-        "upper" => string_fn(&|t| t.to_uppercase())?,
-        "lower" => string_fn(&|t| t.to_lowercase())?,
+        "upper" => string_fn(&|t| t.chars().map(go_upper).collect())?,
+        "lower" => string_fn(&|t| t.chars().map(go_lower).collect())?,
+        "swapcase" => string_fn(&swapcase)?,
+        "initials" => {
+            want(1)?;
+            // goutils.Initials walks bytes, each taken as a code point.
+            let mut out = String::new();
+            let mut gap = true;
+            for &b in s(&a[0])?.iter() {
+                let c = char::from(b);
+                if is_go_unicode_space(c) {
+                    gap = true;
+                } else if gap {
+                    out.push(c);
+                    gap = false;
+                }
+            }
+            str_value(out)
+        }
+        "abbrevboth" => {
+            want(3)?;
+            let (left, right, v) = (int(&a[0])?, int(&a[1])?, s(&a[2])?);
+            if right < 4 || (left > 0 && right < 7) {
+                Value::Str(v)
+            } else {
+                str_value(abbreviate_full(&v, left, right))
+            }
+        }
         "title" => string_fn(&title)?,
         // goutils.Uncapitalize: the first letter of every word (words split at whitespace).
         "untitle" => string_fn(&|t| {
@@ -841,6 +856,59 @@ pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
             }
             Value::Float(acc)
         }
+        "round" => {
+            at_least(2)?;
+            let val = to_float64(&a[0]);
+            let places = int(&a[1])? as f64;
+            let round_on = a.get(2).map_or(0.5, to_float64);
+            let pow = 10f64.powf(places);
+            let digit = pow * val;
+            let frac = digit.fract();
+            Value::Float(
+                if frac >= round_on {
+                    digit.ceil()
+                } else {
+                    digit.floor()
+                } / pow,
+            )
+        }
+        "toDecimal" => {
+            want(1)?;
+            let t = text(&fmt_to_bytes(&a[0])?);
+            Value::Int64(parse_octal(&t).unwrap_or(0))
+        }
+        "seq" => {
+            let p: Vec<i64> = a.iter().map(int).collect::<R<_>>()?;
+            let l = match p.as_slice() {
+                [end] => {
+                    let inc = if *end < 1 { -1 } else { 1 };
+                    until_step(1, end + inc, inc)?
+                }
+                [start, end] => {
+                    let step = if end < start { -1 } else { 1 };
+                    until_step(*start, end + step, step)?
+                }
+                [start, step, end] => {
+                    let inc = if end < start { -1 } else { 1 };
+                    if end < start && *step > 0 {
+                        list(Vec::new())
+                    } else {
+                        until_step(*start, end + inc, *step)?
+                    }
+                }
+                _ => list(Vec::new()),
+            };
+            let mut out = Vec::new();
+            if let Value::List(items) = &l {
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b' ');
+                    }
+                    fmt_arg(v, &mut out)?;
+                }
+            }
+            str_value(out)
+        }
         "ceil" | "floor" => {
             want(1)?;
             let f = to_float64(&a[0]);
@@ -1071,6 +1139,16 @@ pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
             to_json(&a[0], &mut out, !name.contains("Raw"), 0)?;
             str_value(out)
         }
+        "toPrettyJson" | "mustToPrettyJson" => {
+            want(1)?;
+            let mut out = Vec::new();
+            to_json(&a[0], &mut out, true, 0)?;
+            str_value(indent_json(&out))
+        }
+        "deepCopy" | "mustDeepCopy" => {
+            want(1)?;
+            deep_copy(&a[0], 0)?
+        }
         "fromJson" | "mustFromJson" => {
             want(1)?;
             match serde_json::from_slice::<serde_json::Value>(&s(&a[0])?) {
@@ -1087,6 +1165,11 @@ pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
         "kindOf" => {
             want(1)?;
             str_value(a[0].kind_name())
+        }
+        "typeIsLike" => {
+            // Also true for a pointer to that type; no template value is a pointer.
+            want(2)?;
+            Value::Bool(s(&a[0])?.as_slice() == a[1].type_name().as_bytes())
         }
         "typeIs" | "kindIs" => {
             want(2)?;
@@ -1700,4 +1783,184 @@ fn base32_decode(input: &[u8]) -> Result<Vec<u8>, usize> {
         out.extend_from_slice(&bits.to_be_bytes()[3..3 + bytes]);
     }
     Ok(out)
+}
+
+/// Go's `unicode.ToUpper` of one character (no expansion: `ß` stays `ß`).
+fn go_upper(c: char) -> char {
+    let mut up = c.to_uppercase();
+    match (up.next(), up.next()) {
+        (Some(u), None) => u,
+        _ => c,
+    }
+}
+
+/// Go's `unicode.ToLower` of one character (`İ` becomes `i`).
+fn go_lower(c: char) -> char {
+    if c == '\u{130}' {
+        return 'i';
+    }
+    let mut low = c.to_lowercase();
+    match (low.next(), low.next()) {
+        (Some(l), None) => l,
+        _ => c,
+    }
+}
+
+/// `unicode.IsSpace`.
+fn is_go_unicode_space(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{85}' | '\u{a0}'
+    ) || (c as u32 > 0xff && c.is_whitespace())
+}
+
+/// goutils.SwapCase.
+fn swapcase(t: &str) -> String {
+    let mut whitespace = true;
+    t.chars()
+        .map(|c| {
+            if c.is_uppercase() {
+                whitespace = false;
+                go_lower(c)
+            } else if c.is_lowercase() {
+                whitespace = false;
+                go_upper(c)
+            } else {
+                whitespace = is_go_unicode_space(c);
+                c
+            }
+        })
+        .collect()
+}
+
+/// goutils.AbbreviateFull (on bytes, as Go slices strings).
+fn abbreviate_full(v: &[u8], offset: i64, max_width: i64) -> Vec<u8> {
+    let len = v.len() as i64;
+    if v.is_empty() || len <= max_width {
+        return v.to_vec();
+    }
+    let mut offset = offset.min(len);
+    if len - offset < max_width - 3 {
+        offset = len - (max_width - 3);
+    }
+    let dots = b"...";
+    if offset <= 4 {
+        return [&v[..(max_width - 3) as usize], dots].concat();
+    }
+    if (offset + max_width - 3) < len {
+        let rest = &v[offset as usize..];
+        let inner = if rest.len() as i64 <= max_width - 3 || max_width - 3 < 4 {
+            rest.to_vec()
+        } else {
+            [&rest[..(max_width - 6) as usize], dots].concat()
+        };
+        return [&dots[..], &inner].concat();
+    }
+    [&dots[..], &v[(len - (max_width - 3)) as usize..]].concat()
+}
+
+/// `strconv.ParseInt(s, 8, 64)`.
+fn parse_octal(t: &str) -> Option<i64> {
+    let (neg, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    if digits.is_empty() || !digits.bytes().all(|c| (b'0'..=b'7').contains(&c)) {
+        return None;
+    }
+    let v = i64::from_str_radix(digits, 8).ok()?;
+    Some(if neg { -v } else { v })
+}
+
+/// `fmt.Sprint(v)`.
+fn fmt_to_bytes(v: &Value) -> R<Vec<u8>> {
+    let mut out = Vec::new();
+    fmt_arg(v, &mut out)?;
+    Ok(out)
+}
+
+/// `json.MarshalIndent(v, "", "  ")` from compact JSON: two spaces per level, `": "` after keys,
+/// empty objects and arrays kept as `{}` and `[]`.
+fn indent_json(compact: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(compact.len() * 2);
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    let newline = |out: &mut Vec<u8>, depth: usize| {
+        out.push(b'\n');
+        out.extend(std::iter::repeat_n(b' ', depth * 2));
+    };
+    let mut i = 0;
+    while i < compact.len() {
+        let c = compact[i];
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == b'\\' {
+                escaped = true;
+            } else if c == b'"' {
+                in_string = false;
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            b'"' => {
+                in_string = true;
+                out.push(c);
+            }
+            b'{' | b'[' => {
+                let close = if c == b'{' { b'}' } else { b']' };
+                if compact.get(i + 1) == Some(&close) {
+                    out.extend_from_slice(&[c, close]);
+                    i += 2;
+                    continue;
+                }
+                out.push(c);
+                depth += 1;
+                newline(&mut out, depth);
+            }
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            b',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            b':' => out.extend_from_slice(b": "),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    out
+}
+
+/// copystructure's deep copy: new lists and dicts all the way down.
+fn deep_copy(v: &Value, depth: usize) -> R<Value> {
+    if depth > super::value::MAX_NESTING {
+        return Err("deepCopy: value nested too deep".to_owned());
+    }
+    Ok(match v {
+        Value::List(l) => list(
+            l.iter()
+                .map(|x| deep_copy(x, depth + 1))
+                .collect::<R<_>>()?,
+        ),
+        Value::Strings(l) => Value::Strings(Rc::new(l.as_ref().clone())),
+        Value::Dict(d) => {
+            let copied = d
+                .borrow()
+                .iter()
+                .map(|(k, x)| Ok((k.clone(), deep_copy(x, depth + 1)?)))
+                .collect::<R<BTreeMap<_, _>>>()?;
+            Value::Dict(Rc::new(RefCell::new(copied)))
+        }
+        Value::StrMap(m) => Value::StrMap(Rc::new(m.as_ref().clone())),
+        Value::NoValue => Value::Nil,
+        other => other.clone(),
+    })
 }

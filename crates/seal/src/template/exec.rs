@@ -154,7 +154,7 @@ impl<'a> Exec<'a> {
                     .map(|i| (Value::Int(i), value_int_like(&value, i)))
                     .collect()
             }
-            Value::NoValue | Value::Nil => Vec::new(),
+            Value::Missing | Value::Nil => Vec::new(),
             other => return Err(format!("range can't iterate over {}", other.type_name())),
         };
         if items.is_empty() {
@@ -312,9 +312,9 @@ fn value_int_like(value: &Value, i: i64) -> Value {
 fn fields_of(mut v: Value, fields: &[String]) -> R<Value> {
     for f in fields {
         v = match &v {
-            Value::StrMap(m) => m.get(f).map_or(Value::NoValue, |s| Value::Str(s.clone())),
-            Value::Dict(d) => d.borrow().get(f).cloned().unwrap_or(Value::NoValue),
-            Value::NoValue | Value::Nil => return Err(format!("nil data; no entry for key {f:?}")),
+            Value::StrMap(m) => m.get(f).map_or(Value::Missing, |s| Value::Str(s.clone())),
+            Value::Dict(d) => d.borrow().get(f).cloned().unwrap_or(Value::Missing),
+            Value::Missing | Value::Nil => return Err(format!("nil data; no entry for key {f:?}")),
             other => {
                 return Err(format!(
                     "can't evaluate field {f} in type {}",
@@ -417,7 +417,7 @@ fn sprintln(a: &[Value]) -> R<Zeroizing<Vec<u8>>> {
 /// A value given to `fmt` as an argument (a missing entry arrives as nil).
 pub fn fmt_arg(v: &Value, out: &mut Vec<u8>) -> R<()> {
     match v {
-        Value::NoValue => {
+        Value::Missing => {
             out.extend_from_slice(b"<nil>");
             Ok(())
         }
@@ -438,9 +438,9 @@ fn index(a: &[Value]) -> R<Value> {
             }
             (Value::Dict(d), Value::Str(k)) => {
                 let k = std::str::from_utf8(k).unwrap_or("\u{fffd}");
-                d.borrow().get(k).cloned().unwrap_or(Value::NoValue)
+                d.borrow().get(k).cloned().unwrap_or(Value::Missing)
             }
-            (Value::StrMap(_) | Value::Dict(_), Value::NoValue | Value::Nil) => {
+            (Value::StrMap(_) | Value::Dict(_), Value::Missing | Value::Nil) => {
                 return Err("value is nil; should be of type string".to_owned());
             }
             (Value::List(_) | Value::Strings(_) | Value::Str(_), k) => {
@@ -462,7 +462,7 @@ fn index(a: &[Value]) -> R<Value> {
                     _ => unreachable!("matched above"),
                 }
             }
-            (Value::NoValue | Value::Nil, _) => return Err("index of untyped nil".to_owned()),
+            (Value::Missing | Value::Nil, _) => return Err("index of untyped nil".to_owned()),
             (v, _) => return Err(format!("can't index item of type {}", v.type_name())),
         };
     }
@@ -507,8 +507,8 @@ fn compare_eq(a: &Value, b: &Value) -> R<bool> {
             Ok(x == y)
         }
         _ => match (a, b) {
-            (Value::Nil | Value::NoValue, Value::Nil | Value::NoValue) => Ok(true),
-            (Value::Nil | Value::NoValue, _) | (_, Value::Nil | Value::NoValue) => Ok(false),
+            (Value::Nil | Value::Missing, Value::Nil | Value::Missing) => Ok(true),
+            (Value::Nil | Value::Missing, _) | (_, Value::Nil | Value::Missing) => Ok(false),
             _ => Err("invalid type for comparison".to_owned()),
         },
     }

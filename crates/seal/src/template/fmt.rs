@@ -82,7 +82,7 @@ pub fn sprintf(format: &[u8], args: &[Value]) -> Result<Zeroizing<Vec<u8>>, Stri
                 out.extend_from_slice(b", ");
             }
             match arg {
-                Value::Nil | Value::NoValue => out.extend_from_slice(b"<nil>"),
+                Value::Nil | Value::Missing => out.extend_from_slice(b"<nil>"),
                 v => {
                     out.extend_from_slice(v.type_name().as_bytes());
                     out.push(b'=');
@@ -130,7 +130,7 @@ fn number_or_star(
 fn bad_verb(out: &mut Vec<u8>, arg: &Value, verb: u8) -> Result<(), String> {
     out.extend_from_slice(format!("%!{}(", verb as char).as_bytes());
     match arg {
-        Value::Nil | Value::NoValue => out.extend_from_slice(b"<nil>"),
+        Value::Nil | Value::Missing => out.extend_from_slice(b"<nil>"),
         v => {
             out.extend_from_slice(v.type_name().as_bytes());
             out.push(b'=');
@@ -164,7 +164,7 @@ fn format_arg(
             b'v' | b't' => pad(out, if *b { b"true" } else { b"false" }, spec, false),
             _ => bad_verb(out, arg, verb)?,
         },
-        Value::Nil | Value::NoValue => match verb {
+        Value::Nil | Value::Missing => match verb {
             b'v' => pad(out, b"<nil>", spec, false),
             _ => bad_verb(out, arg, verb)?,
         },
@@ -344,17 +344,13 @@ fn format_floatv(
 ) -> Result<(), String> {
     let mut text = match verb {
         b'v' | b'g' | b'G' => match spec.prec {
-            None => format_float(f, if verb == b'v' { 21 } else { 21 })
-                .replace("e", if verb == b'G' { "E" } else { "e" }),
+            None => super::value::format_float_g(f),
             Some(p) => format_g_prec(f, p.max(1)),
         },
         b'e' | b'E' => exp_form(f, spec.prec.unwrap_or(6)),
         b'f' | b'F' => format!("{:.*}", spec.prec.unwrap_or(6), f),
         _ => return bad_verb(out, arg, verb),
     };
-    if matches!(verb, b'v' | b'g' | b'G') && spec.prec.is_none() {
-        text = super::value::format_float_g(f);
-    }
     if verb == b'E' || verb == b'G' {
         text = text.replace('e', "E");
     }

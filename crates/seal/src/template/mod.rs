@@ -48,11 +48,15 @@ pub const GO_BUILTINS: &[&str] = &[
     "ge", "html", "js", "urlquery", "call",
 ];
 
-/// What the templates of one SealedSecret may still spend.
+/// What the templates of one SealedSecret may still spend, and the dicts they changed.
 #[derive(Debug)]
 pub struct Budget {
     steps: u64,
     bytes: usize,
+    /// Every dict `set` changed: only `set` can make a dict hold itself, a cycle that reference
+    /// counting never frees. They are emptied when the budget goes, so no template leaks memory
+    /// at every reconcile.
+    changed: Vec<value::Dict>,
 }
 
 impl Default for Budget {
@@ -60,11 +64,26 @@ impl Default for Budget {
         Budget {
             steps: MAX_STEPS,
             bytes: MAX_WORK_BYTES,
+            changed: Vec::new(),
+        }
+    }
+}
+
+impl Drop for Budget {
+    fn drop(&mut self) {
+        for dict in self.changed.drain(..) {
+            if let Ok(mut entries) = dict.try_borrow_mut() {
+                entries.clear();
+            }
         }
     }
 }
 
 impl Budget {
+    fn mutated(&mut self, dict: &value::Dict) {
+        self.changed.push(Rc::clone(dict));
+    }
+
     fn step(&mut self) -> Result<(), String> {
         self.steps = self.steps.checked_sub(1).ok_or_else(|| {
             format!("takes more than {MAX_STEPS} steps (a loop or recursion too large)")

@@ -214,7 +214,7 @@ fn lex_action(src: &str, start: usize) -> Result<(Vec<Tok>, usize, bool), String
                 let end = src[i + 1..]
                     .find('`')
                     .ok_or("unterminated raw quoted string")?;
-                toks.push(Tok::Str(src[i + 1..i + 1 + end].as_bytes().to_vec()));
+                toks.push(Tok::Str(src.as_bytes()[i + 1..i + 1 + end].to_vec()));
                 i += end + 2;
             }
             b'\'' => {
@@ -581,11 +581,8 @@ fn pipeline(toks: &[Tok], depth: usize) -> Result<Pipe, String> {
     // A declaration: variables separated by commas, then := or =.
     let mut i = 0;
     let mut names = Vec::new();
-    loop {
-        match toks.get(i) {
-            Some(Tok::Var(v)) => names.push(v.clone()),
-            _ => break,
-        }
+    while let Some(Tok::Var(v)) = toks.get(i) {
+        names.push(v.clone());
         i += 1;
         while toks.get(i) == Some(&Tok::Space) {
             i += 1;

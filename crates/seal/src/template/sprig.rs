@@ -310,7 +310,7 @@ pub fn refusal(name: &str) -> Option<String> {
 fn s(v: &Value) -> R<Bytes> {
     match v {
         Value::Str(s) => Ok(s.clone()),
-        Value::NoValue => Err("invalid value; expected string".to_owned()),
+        Value::Missing => Err("invalid value; expected string".to_owned()),
         other => Err(format!(
             "wrong type for value; expected string; got {}",
             other.type_name()
@@ -321,7 +321,7 @@ fn s(v: &Value) -> R<Bytes> {
 fn int(v: &Value) -> R<i64> {
     match v {
         Value::Int(i) => Ok(*i),
-        Value::NoValue => Err("invalid value; expected int".to_owned()),
+        Value::Missing => Err("invalid value; expected int".to_owned()),
         other => Err(format!(
             "wrong type for value; expected int; got {}",
             other.type_name()
@@ -353,7 +353,7 @@ fn text(b: &[u8]) -> String {
 fn strval(v: &Value) -> R<Bytes> {
     match v {
         Value::Str(s) => Ok(s.clone()),
-        Value::NoValue => Ok(bytes(b"<nil>".to_vec())),
+        Value::Missing => Ok(bytes(b"<nil>".to_vec())),
         v => Ok(bytes(v.to_bytes()?.to_vec())),
     }
 }
@@ -492,21 +492,31 @@ fn strslice(v: &Value) -> R<Vec<Bytes>> {
         Value::List(l) => {
             let mut out = Vec::with_capacity(l.len());
             for item in l.iter() {
-                if !matches!(item, Value::Nil | Value::NoValue) {
+                if !matches!(item, Value::Nil | Value::Missing) {
                     out.push(strval(item)?);
                 }
             }
             out
         }
-        Value::Nil | Value::NoValue => Vec::new(),
+        Value::Nil | Value::Missing => Vec::new(),
         other => vec![strval(other)?],
     })
 }
 
 /// Go's `reflect.DeepEqual` over template values.
 fn deep_equal(a: &Value, b: &Value) -> bool {
+    deep_equal_at(a, b, 0)
+}
+
+/// `deep_equal` below `depth` levels of nesting; deeper (only dicts that hold themselves get there)
+/// counts as different.
+fn deep_equal_at(a: &Value, b: &Value, depth: usize) -> bool {
+    if depth > super::value::MAX_NESTING {
+        return false;
+    }
+    let deep_equal = |a: &Value, b: &Value| deep_equal_at(a, b, depth + 1);
     match (a, b) {
-        (Value::Nil | Value::NoValue, Value::Nil | Value::NoValue) => true,
+        (Value::Nil | Value::Missing, Value::Nil | Value::Missing) => true,
         (Value::Bool(x), Value::Bool(y)) => x == y,
         (Value::Int(x), Value::Int(y)) | (Value::Int64(x), Value::Int64(y)) => x == y,
         (Value::Float(x), Value::Float(y)) => x == y,
@@ -703,7 +713,7 @@ pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
             let mut out = Vec::new();
             for v in a
                 .iter()
-                .filter(|v| !matches!(v, Value::Nil | Value::NoValue))
+                .filter(|v| !matches!(v, Value::Nil | Value::Missing))
             {
                 if !out.is_empty() {
                     out.push(b' ');
@@ -722,7 +732,7 @@ pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
             let mut out = Vec::new();
             for v in a
                 .iter()
-                .filter(|v| !matches!(v, Value::Nil | Value::NoValue))
+                .filter(|v| !matches!(v, Value::Nil | Value::Missing))
             {
                 if !out.is_empty() {
                     out.push(b' ');
@@ -882,18 +892,18 @@ pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
             let l = match p.as_slice() {
                 [end] => {
                     let inc = if *end < 1 { -1 } else { 1 };
-                    until_step(1, end + inc, inc)?
+                    until_step(1, end.saturating_add(inc), inc)?
                 }
                 [start, end] => {
                     let step = if end < start { -1 } else { 1 };
-                    until_step(*start, end + step, step)?
+                    until_step(*start, end.saturating_add(step), step)?
                 }
                 [start, step, end] => {
                     let inc = if end < start { -1 } else { 1 };
                     if end < start && *step > 0 {
                         list(Vec::new())
                     } else {
-                        until_step(*start, end + inc, *step)?
+                        until_step(*start, end.saturating_add(inc), *step)?
                     }
                 }
                 _ => list(Vec::new()),
@@ -930,7 +940,7 @@ pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
             list(
                 a.iter()
                     .map(|v| {
-                        if matches!(v, Value::NoValue) {
+                        if matches!(v, Value::Missing) {
                             Value::Nil
                         } else {
                             v.clone()
@@ -1052,7 +1062,7 @@ pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
             want(2)?;
             match items(&a[1]) {
                 Some(l) => Value::Bool(l.iter().any(|v| deep_equal(v, &a[0]))),
-                None if matches!(a[1], Value::Nil | Value::NoValue) => Value::Bool(false),
+                None if matches!(a[1], Value::Nil | Value::Missing) => Value::Bool(false),
                 None => return Err(format!("Cannot find has on type {}", a[1].type_name())),
             }
         }
@@ -1246,6 +1256,7 @@ pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
             let d = dict(&a[0])?;
             bound_len(d.borrow().len() + 1)?;
             d.borrow_mut().insert(key(&a[1])?, nil_if_missing(&a[2]));
+            budget.mutated(&d);
             Value::Dict(d)
         }
         "unset" => {
@@ -1397,7 +1408,7 @@ pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
 /// An absent map entry given to a function arrives as Go's nil interface.
 fn nil_if_missing(v: &Value) -> Value {
     match v {
-        Value::NoValue => Value::Nil,
+        Value::Missing => Value::Nil,
         v => v.clone(),
     }
 }
@@ -1520,7 +1531,10 @@ fn until_step(start: i64, stop: i64, step: i64) -> R<Value> {
     let mut i = start;
     while (step > 0 && i < stop) || (step < 0 && i > stop) {
         v.push(Value::Int(i));
-        i += step;
+        match i.checked_add(step) {
+            Some(next) => i = next,
+            None => break,
+        }
     }
     Ok(list(v))
 }
@@ -1607,7 +1621,7 @@ fn to_json(v: &Value, out: &mut Vec<u8>, escape_html: bool, depth: usize) -> R<(
     }
     bound_bytes(out.len())?;
     match v {
-        Value::NoValue | Value::Nil => out.extend_from_slice(b"null"),
+        Value::Missing | Value::Nil => out.extend_from_slice(b"null"),
         Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Value::Int(i) | Value::Int64(i) => out.extend_from_slice(i.to_string().as_bytes()),
         Value::Float(f) => {
@@ -1754,7 +1768,7 @@ fn base32_decode(input: &[u8]) -> Result<Vec<u8>, usize> {
         .filter(|(_, c)| **c != b'\r' && **c != b'\n')
         .map(|(i, c)| (i, *c))
         .collect();
-    if clean.len() % 8 != 0 {
+    if !clean.len().is_multiple_of(8) {
         return Err(clean.len() / 8 * 8);
     }
     let mut out = Vec::new();
@@ -1847,7 +1861,7 @@ fn abbreviate_full(v: &[u8], offset: i64, max_width: i64) -> Vec<u8> {
     if offset <= 4 {
         return [&v[..(max_width - 3) as usize], dots].concat();
     }
-    if (offset + max_width - 3) < len {
+    if offset.saturating_add(max_width - 3) < len {
         let rest = &v[offset as usize..];
         let inner = if rest.len() as i64 <= max_width - 3 || max_width - 3 < 4 {
             rest.to_vec()
@@ -1960,7 +1974,7 @@ fn deep_copy(v: &Value, depth: usize) -> R<Value> {
             Value::Dict(Rc::new(RefCell::new(copied)))
         }
         Value::StrMap(m) => Value::StrMap(Rc::new(m.as_ref().clone())),
-        Value::NoValue => Value::Nil,
+        Value::Missing => Value::Nil,
         other => other.clone(),
     })
 }

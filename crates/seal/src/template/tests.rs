@@ -214,3 +214,45 @@ fn text_that_is_not_ascii_inside_and_around_actions_never_panics() {
         let _ = render("item", bad, &values());
     }
 }
+
+/// `set $d "self" $d` makes a cycle that reference counting alone never frees: a template doing
+/// it at every reconcile would leak memory. The budget empties every dict `set` changed when it
+/// goes.
+#[test]
+fn dicts_that_hold_themselves_are_freed_after_rendering() {
+    let mut budget = Budget::default();
+    let dict = sprig::call("dict", &[], &mut budget).unwrap();
+    let Value::Dict(d) = &dict else {
+        panic!("dict makes a dict")
+    };
+    let weak = Rc::downgrade(d);
+    let key = value::str_value(b"self".to_vec());
+    sprig::call("set", &[dict.clone(), key, dict.clone()], &mut budget).unwrap();
+    drop(dict);
+    assert!(weak.upgrade().is_some(), "the cycle keeps it alive");
+    drop(budget);
+    assert!(weak.upgrade().is_none(), "freed with the budget");
+    // And through the renderer: the same template renders (and is bounded) as before.
+    let e = err(r#"{{ $d := dict }}{{ $_ := set $d "self" $d }}{{ $d }}"#);
+    assert!(e.contains("nested more than"), "{e}");
+    let (a, b) = (
+        r#"{{ $a := dict }}{{ $_ := set $a "x" $a }}"#,
+        r#"{{ $b := dict }}{{ $_ := set $b "x" $b }}{{ deepEqual $a $b }}"#,
+    );
+    assert_eq!(ok(&format!("{a}{b}")), b"false");
+}
+
+#[test]
+fn arithmetic_at_the_edges_of_int64_does_not_overflow() {
+    for t in [
+        "{{ untilStep 9223372036854775806 9223372036854775807 5 }}",
+        "{{ seq 9223372036854775807 }}",
+        "{{ seq -9223372036854775807 -9223372036854775807 }}",
+        "{{ abbrevboth 9 9223372036854775807 \"abcdefghijklmnopqrstuvwxyz\" }}",
+        "{{ trunc -9223372036854775807 \"abc\" }}",
+        "{{ div -9223372036854775807 -1 }} {{ mod 5 -1 }} {{ mul 9223372036854775807 2 }}",
+        "{{ printf \"%d\" -9223372036854775807 }}",
+    ] {
+        let _ = render("item", t, &values());
+    }
+}

@@ -14,10 +14,13 @@ use zeroize::Zeroizing;
 /// A Go string: any bytes, wiped when dropped.
 pub type Bytes = Rc<Zeroizing<Vec<u8>>>;
 
+/// A sprig dict, shared by every value that refers to it.
+pub type Dict = Rc<RefCell<BTreeMap<String, Value>>>;
+
 #[derive(Clone, Debug)]
 pub enum Value {
     /// Go's invalid `reflect.Value`: a missing map entry; prints `<no value>`.
-    NoValue,
+    Missing,
     Nil,
     Bool(bool),
     /// Go `int`.
@@ -31,7 +34,7 @@ pub enum Value {
     /// `[]string`.
     Strings(Rc<Vec<Bytes>>),
     /// `map[string]interface{}`: shared and mutable (sprig's `set` and `unset` change it in place).
-    Dict(Rc<RefCell<BTreeMap<String, Value>>>),
+    Dict(Dict),
     /// `map[string]string` (the root: the unsealed items).
     StrMap(Rc<BTreeMap<String, Bytes>>),
 }
@@ -53,7 +56,7 @@ impl Value {
     /// Go's `reflect.Type.String()` of the value (sprig's `typeOf`).
     pub fn type_name(&self) -> &'static str {
         match self {
-            Value::NoValue | Value::Nil => "<nil>",
+            Value::Missing | Value::Nil => "<nil>",
             Value::Bool(_) => "bool",
             Value::Int(_) => "int",
             Value::Int64(_) => "int64",
@@ -69,7 +72,7 @@ impl Value {
     /// Go's `reflect.Kind` name (sprig's `kindOf`).
     pub fn kind_name(&self) -> &'static str {
         match self {
-            Value::NoValue | Value::Nil => "invalid",
+            Value::Missing | Value::Nil => "invalid",
             Value::Bool(_) => "bool",
             Value::Int(_) => "int",
             Value::Int64(_) => "int64",
@@ -83,7 +86,7 @@ impl Value {
     /// Go's truth for `if`, `with`, `and`, `or`, `not`: false, 0, nil and empty are false.
     pub fn truth(&self) -> bool {
         match self {
-            Value::NoValue | Value::Nil => false,
+            Value::Missing | Value::Nil => false,
             Value::Bool(b) => *b,
             Value::Int(i) | Value::Int64(i) => *i != 0,
             Value::Float(f) => *f != 0.0,
@@ -108,7 +111,7 @@ impl Value {
             ));
         }
         match self {
-            Value::NoValue => out.extend_from_slice(b"<no value>"),
+            Value::Missing => out.extend_from_slice(b"<no value>"),
             Value::Nil => out.extend_from_slice(b"<nil>"),
             Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
             Value::Int(i) | Value::Int64(i) => out.extend_from_slice(i.to_string().as_bytes()),
@@ -121,7 +124,7 @@ impl Value {
                         out.push(b' ');
                     }
                     match item {
-                        Value::NoValue => out.extend_from_slice(b"<nil>"),
+                        Value::Missing => out.extend_from_slice(b"<nil>"),
                         item => item.print(out, depth + 1)?,
                     }
                 }

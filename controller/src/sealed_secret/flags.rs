@@ -166,6 +166,31 @@ mod tests {
         assert!(parse(&["--update-status=true", "--all-namespaces=true"]).is_ok());
     }
 
+    /// docs/bitnami-compatibility.md: each flag also reads `SIGNET_<FLAG>`.
+    #[test]
+    fn each_flag_has_its_environment_variable() {
+        use clap::CommandFactory;
+        let command = Args::command();
+        for id in [
+            "all_namespaces",
+            "additional_namespaces",
+            "key_prefix",
+            "update_status",
+            "max_unseal_retries",
+            "kubeclient_qps",
+            "kubeclient_burst",
+            "metrics_omit_secret_labels",
+        ] {
+            let arg = command
+                .get_arguments()
+                .find(|a| a.get_id() == id)
+                .unwrap_or_else(|| panic!("no flag {id}"));
+            let env = arg.get_env().and_then(|e| e.to_str()).unwrap_or_default();
+            assert_eq!(env, format!("SIGNET_{}", id.to_uppercase()));
+            assert_eq!(arg.get_long(), Some(id.replace('_', "-").as_str()));
+        }
+    }
+
     #[test]
     fn refused_flags_say_why() {
         for (flags, says) in [

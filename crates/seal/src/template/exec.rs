@@ -573,7 +573,8 @@ fn js_escape(s: &[u8]) -> Vec<u8> {
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
+            c if c.is_ascii() || super::fmt::is_go_print(c) => out.push(c),
+            c => out.push_str(&format!("\\u{:04X}", c as u32)),
         }
     }
     out.into_bytes()

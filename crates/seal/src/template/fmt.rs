@@ -444,7 +444,7 @@ pub fn go_quote(s: &[u8]) -> String {
 
 /// An approximation of Go's `unicode.IsPrint`: not a control or format character, and no space
 /// other than U+0020.
-fn is_go_print(c: char) -> bool {
+pub(super) fn is_go_print(c: char) -> bool {
     if c == ' ' {
         return true;
     }

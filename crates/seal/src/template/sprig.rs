@@ -405,11 +405,8 @@ fn parse_go_int(s: &str) -> Option<i64> {
     } else {
         (10, lower.clone())
     };
-    if digits.starts_with('_')
-        || digits.ends_with('_')
-        || digits.contains("__")
-        || (radix == 10 && digits.contains('_'))
-    {
+    // Base 0 allows `_` between digits (and after a base prefix), as Go literals do.
+    if digits.ends_with('_') || digits.contains("__") || (radix == 10 && digits.starts_with('_')) {
         return None;
     }
     let digits: String = digits.chars().filter(|&c| c != '_').collect();
@@ -435,10 +432,10 @@ fn to_float64(v: &Value) -> f64 {
         Value::Bool(b) => f64::from(u8::from(*b)),
         Value::Str(s) => {
             let t = text(s);
-            // strconv.ParseFloat: no "inf"/"nan" words here (cast would take them; rare).
+            // strconv.ParseFloat (which takes "inf" and "nan" too); no `_` without a base prefix.
             t.parse::<f64>()
                 .ok()
-                .filter(|_| !t.contains(['i', 'I', 'n', 'N', '_']))
+                .filter(|_| !t.contains('_'))
                 .unwrap_or(0.0)
         }
         _ => 0.0,
@@ -628,7 +625,16 @@ pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
                 })
                 .collect()
         })?,
-        "nospace" => string_fn(&|t| t.chars().filter(|c| !c.is_whitespace()).collect())?,
+        "nospace" => {
+            // goutils.DeleteWhiteSpace walks bytes, each taken as a code point.
+            want(1)?;
+            let kept: String = s(&a[0])?
+                .iter()
+                .map(|&b| char::from(b))
+                .filter(|&c| !is_go_unicode_space(c))
+                .collect();
+            str_value(kept)
+        }
         "trunc" => {
             want(2)?;
             let c = int(&a[0])?;
@@ -730,21 +736,25 @@ pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
         }
         "cat" => {
             let mut out = Vec::new();
-            for v in a
+            let present = a
                 .iter()
-                .filter(|v| !matches!(v, Value::Nil | Value::Missing))
-            {
-                if !out.is_empty() {
+                .filter(|v| !matches!(v, Value::Nil | Value::Missing));
+            for (i, v) in present.enumerate() {
+                // Sprintf("%v %v …"): one space between values, even empty ones.
+                if i > 0 {
                     out.push(b' ');
                 }
                 fmt_arg(v, &mut out)?;
             }
-            // Sprintf then TrimSpace of the format only: values keep their own spaces.
             str_value(out)
         }
         "indent" | "nindent" => {
             want(2)?;
-            let spaces = int(&a[0])?.max(0) as usize;
+            let spaces = int(&a[0])?;
+            if spaces < 0 {
+                return Err("strings: negative Repeat count".to_owned());
+            }
+            let spaces = usize::try_from(spaces).unwrap_or(usize::MAX);
             let v = s(&a[1])?;
             let lines = v.iter().filter(|&&c| c == b'\n').count() + 1;
             bound_bytes(v.len().saturating_add(spaces.saturating_mul(lines)))?;
@@ -1215,9 +1225,9 @@ pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
         }
         "b64dec" => {
             want(1)?;
-            match base64::engine::general_purpose::STANDARD.decode(s(&a[0])?.as_slice()) {
+            match base64_decode(&s(&a[0])?) {
                 Ok(d) => str_value(d),
-                Err(_) => str_value(b64_error(&s(&a[0])?)),
+                Err(pos) => str_value(format!("illegal base64 data at input byte {pos}")),
             }
         }
         "b32enc" => {
@@ -1377,18 +1387,8 @@ pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
         "regexSplit" | "mustRegexSplit" => {
             want(3)?;
             let re = regex(&a[0])?;
-            let v = s(&a[1])?;
-            let limit = int(&a[2])?;
-            let parts: Vec<Bytes> = if limit == 0 {
-                Vec::new()
-            } else if limit < 0 {
-                re.split(&v).map(|p| bytes(p.to_vec())).collect()
-            } else {
-                re.splitn(&v, limit as usize)
-                    .map(|p| bytes(p.to_vec()))
-                    .collect()
-            };
-            strings(parts)
+            let (v, limit) = (s(&a[1])?, int(&a[2])?);
+            strings(regex_split(&re, &v, limit))
         }
         "regexQuoteMeta" => {
             want(1)?;
@@ -1433,19 +1433,35 @@ fn go_min(a: f64, b: f64) -> f64 {
     }
 }
 
-/// `strings.Title`: the first letter of each word upper-cased (words split at non-letters/digits).
+/// `strings.Title`: `unicode.ToTitle` of every letter that follows a separator (ASCII other than
+/// letters, digits and `_`; beyond ASCII, spaces).
 fn title(t: &str) -> String {
-    let mut out = String::with_capacity(t.len());
-    let mut prev_sep = true;
-    for c in t.chars() {
-        if prev_sep {
-            out.extend(c.to_uppercase());
+    let separator = |c: char| {
+        if c.is_ascii() {
+            !(c.is_ascii_alphanumeric() || c == '_')
         } else {
-            out.push(c);
+            !c.is_alphanumeric() && is_go_unicode_space(c)
         }
-        prev_sep = !(c.is_alphanumeric() || c == '_' || c == '\'');
+    };
+    let mut prev = ' ';
+    t.chars()
+        .map(|c| {
+            let out = if separator(prev) { go_title(c) } else { c };
+            prev = c;
+            out
+        })
+        .collect()
+}
+
+/// `unicode.ToTitle`: upper case, except the four digraphs that have a title form.
+fn go_title(c: char) -> char {
+    match c {
+        'Ǆ' | 'ǅ' | 'ǆ' => 'ǅ',
+        'Ǉ' | 'ǈ' | 'ǉ' => 'ǈ',
+        'Ǌ' | 'ǋ' | 'ǌ' => 'ǋ',
+        'Ǳ' | 'ǲ' | 'ǳ' => 'ǲ',
+        c => go_upper(c),
     }
-    out
 }
 
 fn hex(b: &[u8]) -> Vec<u8> {
@@ -1539,21 +1555,107 @@ fn until_step(start: i64, stop: i64, step: i64) -> R<Value> {
     Ok(list(v))
 }
 
-fn b64_error(input: &[u8]) -> Vec<u8> {
-    // Go reports the offset of the first byte it cannot use.
-    let alphabet = |c: u8| c.is_ascii_alphanumeric() || c == b'+' || c == b'/';
-    let mut pos = input
-        .iter()
-        .position(|&c| !alphabet(c) && c != b'=' && c != b'\r' && c != b'\n')
-        .unwrap_or(input.len());
-    if pos == input.len() {
-        let stripped = input.iter().filter(|&&c| c != b'\r' && c != b'\n').count();
-        pos = stripped - stripped % 4;
-        if let Some(eq) = input.iter().position(|&c| c == b'=') {
-            pos = pos.min(eq);
+/// Go's `base64.StdEncoding.DecodeString` (newlines skipped, padding required, trailing bytes
+/// after padding refused); the error is the offset Go reports.
+fn base64_decode(src: &[u8]) -> Result<Vec<u8>, usize> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let newline = |c: u8| c == b'\n' || c == b'\r';
+    let mut out = Vec::with_capacity(src.len() / 4 * 3);
+    let mut si = 0;
+    while si < src.len() {
+        let mut dbuf = [0u32; 4];
+        let mut dlen = 4;
+        let mut trailing = None;
+        let mut j = 0;
+        while j < 4 {
+            if si == src.len() {
+                if j == 0 {
+                    return Ok(out);
+                }
+                return Err(si - j);
+            }
+            let c = src[si];
+            si += 1;
+            if let Some(v) = value(c) {
+                dbuf[j] = v;
+                j += 1;
+                continue;
+            }
+            if newline(c) {
+                continue;
+            }
+            if c != b'=' || j < 2 {
+                return Err(si - 1);
+            }
+            if j == 2 {
+                while si < src.len() && newline(src[si]) {
+                    si += 1;
+                }
+                if si == src.len() {
+                    return Err(src.len());
+                }
+                if src[si] != b'=' {
+                    return Err(si - 1);
+                }
+                si += 1;
+            }
+            while si < src.len() && newline(src[si]) {
+                si += 1;
+            }
+            if si < src.len() {
+                trailing = Some(si);
+            }
+            dlen = j;
+            break;
+        }
+        let val = dbuf[0] << 18 | dbuf[1] << 12 | dbuf[2] << 6 | dbuf[3];
+        let bytes = [(val >> 16) as u8, (val >> 8) as u8, val as u8];
+        out.extend_from_slice(&bytes[..dlen - 1]);
+        if let Some(pos) = trailing {
+            return Err(pos);
+        }
+        if dlen < 4 {
+            return Ok(out);
         }
     }
-    format!("illegal base64 data at input byte {pos}").into_bytes()
+    Ok(out)
+}
+
+/// Go's `Regexp.Split`: pieces between the matches, an empty match at the start or right after a
+/// piece not making an empty piece.
+fn regex_split(re: &regex::bytes::Regex, s: &[u8], n: i64) -> Vec<Bytes> {
+    if n == 0 {
+        return Vec::new();
+    }
+    if !re.as_str().is_empty() && s.is_empty() {
+        return vec![bytes(Vec::new())];
+    }
+    let limit = usize::try_from(n).unwrap_or(usize::MAX);
+    let mut pieces = Vec::new();
+    let (mut beg, mut end) = (0, 0);
+    for m in re.find_iter(s).take(limit) {
+        if n > 0 && pieces.len() == limit - 1 {
+            break;
+        }
+        end = m.start();
+        if m.end() != 0 {
+            pieces.push(bytes(s[beg..end].to_vec()));
+        }
+        beg = m.end();
+    }
+    if end != s.len() {
+        pieces.push(bytes(s[beg..].to_vec()));
+    }
+    pieces
 }
 
 fn regex(pattern: &Value) -> R<regex::bytes::Regex> {
@@ -1719,7 +1821,11 @@ fn from_json(v: serde_json::Value, depth: usize) -> R<Value> {
     Ok(match v {
         serde_json::Value::Null => Value::Nil,
         serde_json::Value::Bool(b) => Value::Bool(b),
-        serde_json::Value::Number(n) => Value::Float(n.to_string().parse().unwrap_or(0.0)),
+        // Go keeps decoding past a number out of float64's range and leaves nil there.
+        serde_json::Value::Number(n) => match n.to_string().parse::<f64>() {
+            Ok(f) if f.is_finite() => Value::Float(f),
+            _ => Value::Nil,
+        },
         serde_json::Value::String(s) => str_value(s),
         serde_json::Value::Array(a) => {
             bound_len(a.len())?;

@@ -256,3 +256,30 @@ fn arithmetic_at_the_edges_of_int64_does_not_overflow() {
         let _ = render("item", t, &values());
     }
 }
+
+/// What Bitnami's renderer refuses (checked against Go's text/template and sprig v3.3.0), Signet
+/// refuses too: a Secret never appears under one controller and not the other.
+#[test]
+fn what_go_refuses_is_refused() {
+    for template in [
+        r#"{{ eq 1 "1" }}"#,
+        r#"{{ len 3 }}"#,
+        r#"{{ range "abc" }}{{ . }}{{ end }}"#,
+        r#"{{ .user.x }}"#,
+        r#"{{ indent 0 "a" }}|{{ nindent -2 "b" }}|{{ indent 3 "" }}"#,
+        r#"{{ substr 2 1 "hello" }}"#,
+        r#"{{ repeat 0 "x" }}|{{ repeat -1 "x" }}"#,
+        r#"{{ first "abc" }}"#,
+        r#"{{ ternary 1 2 "true" }}"#,
+        r#"{{ regexFind "(" "x" }}"#,
+        r#"{{ mustRegexMatch "(" "x" }}"#,
+        r#"{{ index . }}|{{ index (dict "a" (dict "b" "c")) "a" "b" }}|{{ index (list 1 2) 5 }}"#,
+        r#"{{ slice "abc" 1 }}"#,
+        r#"{{ and }}"#,
+        r#"{{ add1 "x" }} {{ add "1" 2.9 true }} {{ sub 1.9 0.9 }} {{ max }} "#,
+        r#"{{ max 1 }} {{ min 3 "2" }} {{ maxf }} "#,
+        r#"{{ chunk 0 (list 1) }}"#,
+    ] {
+        assert!(render("item", template, &values()).is_err(), "{template}");
+    }
+}

@@ -279,6 +279,11 @@ fn what_go_refuses_is_refused() {
         r#"{{ add1 "x" }} {{ add "1" 2.9 true }} {{ sub 1.9 0.9 }} {{ max }} "#,
         r#"{{ max 1 }} {{ min 3 "2" }} {{ maxf }} "#,
         r#"{{ chunk 0 (list 1) }}"#,
+        r#"{{ hasKey . "user" }}"#,
+        r#"{{ keys . }}"#,
+        r#"{{ len .missing }}"#,
+        r#"{{ .missing | b64enc }}"#,
+        r#"{{ lt .missing 1 }}"#,
     ] {
         assert!(render("item", template, &values()).is_err(), "{template}");
     }

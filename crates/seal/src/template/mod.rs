@@ -85,7 +85,11 @@ impl Budget {
     }
 
     fn step(&mut self) -> Result<(), String> {
-        self.steps = self.steps.checked_sub(1).ok_or_else(|| {
+        self.spend(1)
+    }
+
+    fn spend(&mut self, steps: u64) -> Result<(), String> {
+        self.steps = self.steps.checked_sub(steps).ok_or_else(|| {
             format!("takes more than {MAX_STEPS} steps (a loop or recursion too large)")
         })?;
         Ok(())

@@ -1051,7 +1051,8 @@ pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
             want(1)?;
             let mut out: Vec<Value> = Vec::new();
             for v in list_of(&a[0], name)? {
-                budget.step()?;
+                // Quadratic: each item is compared with every one kept so far.
+                budget.spend(1 + out.len() as u64 / 16)?;
                 if !out.iter().any(|o| deep_equal(o, &v)) {
                     out.push(v);
                 }
@@ -1344,13 +1345,13 @@ pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
         // regular expressions (RE2 syntax, as Go's regexp)
         "regexMatch" | "mustRegexMatch" => {
             want(2)?;
-            Value::Bool(regex(&a[0])?.is_match(&s(&a[1])?))
+            Value::Bool(regex(&a[0], budget)?.is_match(&s(&a[1])?))
         }
         "regexFind" | "mustRegexFind" => {
             want(2)?;
             let v = s(&a[1])?;
             str_value(
-                regex(&a[0])?
+                regex(&a[0], budget)?
                     .find(&v)
                     .map_or(Vec::new(), |m| m.as_bytes().to_vec()),
             )
@@ -1359,7 +1360,7 @@ pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
             want(3)?;
             let v = s(&a[1])?;
             let limit = int(&a[2])?;
-            let re = regex(&a[0])?;
+            let re = regex(&a[0], budget)?;
             let found = re.find_iter(&v).map(|m| bytes(m.as_bytes().to_vec()));
             let found: Vec<Bytes> = if limit < 0 {
                 found.collect()
@@ -1373,7 +1374,7 @@ pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
         | "regexReplaceAllLiteral"
         | "mustRegexReplaceAllLiteral" => {
             want(3)?;
-            let re = regex(&a[0])?;
+            let re = regex(&a[0], budget)?;
             let (v, repl) = (s(&a[1])?, s(&a[2])?);
             let out = if name.contains("Literal") {
                 re.replace_all(&v, regex::bytes::NoExpand(&repl))
@@ -1386,7 +1387,7 @@ pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
         }
         "regexSplit" | "mustRegexSplit" => {
             want(3)?;
-            let re = regex(&a[0])?;
+            let re = regex(&a[0], budget)?;
             let (v, limit) = (s(&a[1])?, int(&a[2])?);
             strings(regex_split(&re, &v, limit))
         }
@@ -1658,7 +1659,11 @@ fn regex_split(re: &regex::bytes::Regex, s: &[u8], n: i64) -> Vec<Bytes> {
     pieces
 }
 
-fn regex(pattern: &Value) -> R<regex::bytes::Regex> {
+/// Steps a regular expression costs: compiling one takes as long as thousands of other steps.
+const REGEX_STEPS: u64 = 200;
+
+fn regex(pattern: &Value, budget: &mut Budget) -> R<regex::bytes::Regex> {
+    budget.spend(REGEX_STEPS)?;
     let p = text(&s(pattern)?);
     regex::bytes::RegexBuilder::new(&p)
         .size_limit(1 << 20)

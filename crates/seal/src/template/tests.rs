@@ -167,6 +167,11 @@ fn hostile_templates_stop_quickly_with_an_error() {
             "nested more than",
         ),
         (r#"{{ regexMatch "(a{1000}){1000}" "a" }}"#, "regexp"),
+        (
+            r#"{{ range until 100000 }}{{ regexMatch "(a|b)*c{1,100}" "x" }}{{ end }}"#,
+            "steps",
+        ),
+        ("{{ uniq (until 100000) }}", "steps"),
     ] {
         let started = Instant::now();
         let e = err(template);

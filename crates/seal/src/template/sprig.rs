@@ -7,7 +7,7 @@
 use super::Budget;
 use super::exec::{arity, fmt_arg};
 use super::fmt::go_quote;
-use super::value::{Bytes, Value, bytes, format_float, str_value};
+use super::value::{Bytes, Dict, Value, bytes, format_float, str_value};
 use base64::Engine;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -232,46 +232,46 @@ pub const BITNAMI_FUNCTIONS: &[&str] = &[
 /// certificates, or they are not written yet.
 pub const UNSUPPORTED: &[&str] = &[
     // the clock
-    "ago",
+    "now",
     "date",
-    "date_in_zone",
-    "date_modify",
     "dateInZone",
+    "date_in_zone",
     "dateModify",
-    "duration",
-    "durationRound",
+    "date_modify",
+    "mustDateModify",
+    "must_date_modify",
     "htmlDate",
     "htmlDateInZone",
-    "must_date_modify",
-    "mustDateModify",
-    "mustToDate",
-    "now",
+    "ago",
+    "duration",
+    "durationRound",
     "toDate",
+    "mustToDate",
     "unixEpoch",
     // randomness
-    "randAlphaNum",
     "randAlpha",
+    "randAlphaNum",
     "randAscii",
     "randNumeric",
-    "shuffle",
     "randInt",
     "randBytes",
+    "shuffle",
     "uuidv4",
     "bcrypt",
     "htpasswd",
     "encryptAES",
     // keys and certificates
     "genPrivateKey",
-    "derivePassword",
-    "buildCustomCert",
     "genCA",
     "genCAWithKey",
     "genSelfSignedCert",
     "genSelfSignedCertWithKey",
     "genSignedCert",
     "genSignedCertWithKey",
-    "decryptAES",
+    "buildCustomCert",
     // not written yet
+    "derivePassword",
+    "decryptAES",
     "snakecase",
     "camelcase",
     "kebabcase",
@@ -282,10 +282,6 @@ pub const UNSUPPORTED: &[&str] = &[
     "subf",
     "divf",
     "mulf",
-    "merge",
-    "mergeOverwrite",
-    "mustMerge",
-    "mustMergeOverwrite",
     "semver",
     "semverCompare",
     "urlParse",
@@ -1320,6 +1316,16 @@ pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
                 .collect();
             Value::Dict(Rc::new(RefCell::new(out)))
         }
+        "merge" | "mustMerge" | "mergeOverwrite" | "mustMergeOverwrite" => {
+            at_least(1)?;
+            let dst = dict(&a[0])?;
+            let overwrite = name.ends_with("Overwrite");
+            for src in &a[1..] {
+                merge_into(&dst, &dict(src)?, overwrite, 0, budget)?;
+            }
+            budget.mutated(&dst);
+            Value::Dict(dst)
+        }
         "dig" => {
             at_least(3)?;
             let d = dict(&a[n - 1])?;
@@ -2088,4 +2094,51 @@ fn deep_copy(v: &Value, depth: usize) -> R<Value> {
         Value::Missing => Value::Nil,
         other => other.clone(),
     })
+}
+
+/// mergo's `Merge` (or `MergeWithOverwrite`) of `src` into `dst`, in place, as sprig's `merge` and
+/// `mergeOverwrite` use it: a missing or empty entry of `dst` takes `src`'s (every entry does with
+/// `overwrite`, nil included); dicts on both sides merge deeply.
+fn merge_into(dst: &Dict, src: &Dict, overwrite: bool, depth: usize, budget: &mut Budget) -> R<()> {
+    if depth > super::value::MAX_NESTING {
+        return Err("merge: dicts nested too deep".to_owned());
+    }
+    // A snapshot: `src` may be `dst` itself, or hold it.
+    let entries: Vec<(String, Value)> = src
+        .borrow()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (key, from) in entries {
+        budget.step()?;
+        let to = dst.borrow().get(&key).cloned();
+        if matches!(from, Value::Nil | Value::Missing) {
+            if overwrite {
+                dst.borrow_mut().insert(key, Value::Nil);
+            }
+            continue;
+        }
+        if let (Value::Dict(from_dict), Some(Value::Dict(to_dict))) = (&from, &to)
+            && !Rc::ptr_eq(from_dict, to_dict)
+        {
+            merge_into(to_dict, from_dict, overwrite, depth + 1, budget)?;
+            budget.mutated(to_dict);
+        }
+        let is_list = matches!(from, Value::List(_) | Value::Strings(_));
+        let is_map = |v: &Value| matches!(v, Value::Dict(_) | Value::StrMap(_));
+        if let Some(to) = &to
+            && !empty(to)
+        {
+            if is_list && !overwrite {
+                continue;
+            }
+            if is_map(&from) && is_map(to) {
+                continue;
+            }
+        }
+        if overwrite || to.as_ref().is_none_or(empty) {
+            dst.borrow_mut().insert(key, from);
+        }
+    }
+    Ok(())
 }

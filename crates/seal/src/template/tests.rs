@@ -293,3 +293,26 @@ fn what_go_refuses_is_refused() {
         assert!(render("item", template, &values()).is_err(), "{template}");
     }
 }
+
+/// docs/bitnami-compatibility.md lists exactly the functions Signet refuses.
+#[test]
+fn the_docs_list_the_refused_functions() {
+    let docs = include_str!("../../../../docs/bitnami-compatibility.md");
+    let start = docs.find("- **Refused functions.**").expect("the bullet");
+    let bullet = &docs[start..];
+    let bullet = &bullet[..bullet.find("\n- ").expect("the next bullet")];
+    let mut listed: Vec<&str> = bullet
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|name| name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|name| *name != "TemplateFailed" && *name != "UNSUPPORTED")
+        .collect();
+    listed.sort_unstable();
+    let mut refused = sprig::UNSUPPORTED.to_vec();
+    refused.sort_unstable();
+    assert_eq!(listed, refused);
+    let rendered = sprig::BITNAMI_FUNCTIONS.len() - sprig::UNSUPPORTED.len();
+    assert!(docs.contains(&format!("**{rendered} of sprig's functions**")));
+    assert!(refused.iter().all(|f| sprig::BITNAMI_FUNCTIONS.contains(f)));
+}

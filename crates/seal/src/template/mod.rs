@@ -6,8 +6,9 @@
 //!   `else`, `range` (lists, maps in key order, integers; `break`/`continue`; `$i, $v :=`),
 //!   `with`, `define`/`template`/`block`, comments and the `{{-`/`-}}` trim markers. A missing
 //!   item prints `<no value>` and `index` of a missing item gives `""`, as in Go.
-//! * Go's functions (sprig's `slice` replaces Go's, as in Bitnami): `and or not len index print printf println eq ne lt le gt ge html js
-//!   urlquery` (`call` is refused: there are no function values).
+//! * Go's functions: `and or not len index print printf println eq ne lt le gt ge html js
+//!   urlquery` (`call` is refused: there are no function values; sprig's `slice` replaces Go's,
+//!   as in Bitnami).
 //! * sprig's: see [`sprig::BITNAMI_FUNCTIONS`]; those in [`sprig::UNSUPPORTED`] (random,
 //!   time-dependent, key generation, and a few not written yet) are refused before rendering with a
 //!   message naming the function, as is any function Bitnami does not enable (`env`, `expandenv`,
@@ -15,9 +16,9 @@
 //!
 //! Every rendering is bounded: a rendered entry (and all entries together) hold at most
 //! [`MAX_RENDERED_BYTES`]; the templates of one SealedSecret share one [`Budget`] of steps and of
-//! bytes produced; lists hold at most [`MAX_LIST_LEN`] items; nesting is at most
-//! 64 levels. A hostile template fails with an error naming its item instead of
-//! stalling the controller.
+//! bytes consumed and produced by functions; lists hold at most [`MAX_LIST_LEN`] items; nesting is
+//! at most 64 levels. A hostile template fails with an error naming its item instead of stalling
+//! the controller.
 
 mod exec;
 mod fmt;

@@ -275,8 +275,6 @@ pub const UNSUPPORTED: &[&str] = &[
     "snakecase",
     "camelcase",
     "kebabcase",
-    "wrap",
-    "wrapWith",
     "add1f",
     "addf",
     "subf",
@@ -1326,6 +1324,16 @@ pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
             budget.mutated(&dst);
             Value::Dict(dst)
         }
+        "wrap" | "wrapWith" => {
+            let (width, sep, v, long) = if name == "wrap" {
+                want(2)?;
+                (int(&a[0])?, bytes(Vec::new()), s(&a[1])?, false)
+            } else {
+                want(3)?;
+                (int(&a[0])?, s(&a[1])?, s(&a[2])?, true)
+            };
+            str_value(wrap_custom(&v, width, &sep, long)?)
+        }
         "dig" => {
             at_least(3)?;
             let d = dict(&a[n - 1])?;
@@ -2141,4 +2149,53 @@ fn merge_into(dst: &Dict, src: &Dict, overwrite: bool, depth: usize, budget: &mu
         }
     }
     Ok(())
+}
+
+/// goutils.WrapCustom, on bytes as Go slices strings: break at the last space within `width`,
+/// long words broken (`long`) or left whole.
+fn wrap_custom(v: &[u8], width: i64, sep: &[u8], long: bool) -> R<Vec<u8>> {
+    if v.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sep: &[u8] = if sep.is_empty() { b"\n" } else { sep };
+    let width = usize::try_from(width.max(1)).unwrap_or(usize::MAX);
+    let len = v.len();
+    let mut out = Vec::with_capacity(len);
+    let mut offset = 0;
+    while len - offset > width {
+        if v[offset] == b' ' {
+            offset += 1;
+            continue;
+        }
+        let end = width + offset + 1;
+        let space = v[offset..end].iter().rposition(|&c| c == b' ');
+        match space {
+            Some(at) => {
+                out.extend_from_slice(&v[offset..offset + at]);
+                out.extend_from_slice(sep);
+                offset += at + 1;
+            }
+            None if long => {
+                out.extend_from_slice(&v[offset..offset + width]);
+                out.extend_from_slice(sep);
+                offset += width;
+            }
+            None => match v[offset + width..].iter().position(|&c| c == b' ') {
+                None => {
+                    out.extend_from_slice(&v[offset..]);
+                    offset = len;
+                }
+                Some(index) => {
+                    let at = offset + width + index;
+                    out.extend_from_slice(&v[offset..at]);
+                    out.extend_from_slice(sep);
+                    offset = at + 1;
+                }
+            },
+        }
+        bound_bytes(out.len())?;
+    }
+    out.extend_from_slice(&v[offset..]);
+    bound_bytes(out.len())?;
+    Ok(out)
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side catch-up benchmark: signet-controller against the upstream Bitnami controller
-# (v0.36.6, installed by scripts/bootstrap), both as child processes against the real API server.
+# (v0.40.0, installed by scripts/bootstrap), both as child processes against the real API server.
 #
 #   scripts/bench-controller.sh [N=5000]
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Whole-process comparison of `signet seal` / `signet unseal` with kubeseal v0.36.6, using hyperfine.
+# Whole-process comparison of `signet seal` / `signet unseal` with kubeseal v0.40.0, using hyperfine.
 #
 #   scripts/bench-seal.sh [N_SECRETS]      (default 1000; 3 items per Secret; RSA-4096 like the controller)
 #

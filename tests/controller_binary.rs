@@ -268,3 +268,173 @@ async fn binary_runs_from_kubeconfig_and_environment_with_least_privilege() -> T
     }
     Ok(())
 }
+
+/// Bitnami's flags that Signet refuses stop the binary at once: a non-zero exit and a message
+/// naming the flag and saying why, before it connects anywhere.
+#[test]
+fn refused_bitnami_flags_stop_the_start_with_the_reason() {
+    let bin = controller_bin();
+    for (flag, says) in [
+        ("--update-status=false", "always writes SealedSecret status"),
+        (
+            "--additional-namespaces=team-a,team-b",
+            "grant its RBAC only in those namespaces",
+        ),
+        ("--max-unseal-retries=5", "does not retry a failed unseal"),
+        ("--kubeclient-qps=5", "no client-side rate limit"),
+        ("--kubeclient-burst=20", "--kubeclient-qps"),
+        (
+            "--key-prefix=Team_Key",
+            "lower-case letters, digits and '-' only",
+        ),
+    ] {
+        let out = Command::new(&bin)
+            .arg(flag)
+            .env_clear()
+            .env("KUBECONFIG", "/nonexistent")
+            .output()
+            .expect("the binary runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag}: {stderr}");
+        let name = flag.split('=').next().unwrap_or(flag);
+        assert!(stderr.contains(name), "{flag}: {stderr}");
+        assert!(stderr.contains(says), "{flag}: {stderr}");
+    }
+    // The same through the environment.
+    let out = Command::new(&bin)
+        .env_clear()
+        .env("KUBECONFIG", "/nonexistent")
+        .env("SIGNET_UPDATE_STATUS", "false")
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("always writes SealedSecret status"),
+        "{stderr}"
+    );
+}
+
+/// Bitnami's flags that Signet accepts do what they do in Bitnami: `--all-namespaces=false` keeps
+/// the controller to its own namespace, `--key-prefix` names the key it generates, the rate limit
+/// applies to `/v1/verify`; `--update-status`, `--kubeclient-qps=-1`/`--kubeclient-burst` and
+/// `--metrics-omit-secret-labels` start it as usual, and its metrics never name a SealedSecret.
+#[tokio::test]
+async fn accepted_bitnami_flags_change_what_the_binary_does() -> TestResult {
+    let bin = tokio::task::spawn_blocking(controller_bin).await?.clone();
+    let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
+    let admin = server.client().await?;
+    signet_controller::install_crd(admin.clone()).await?;
+    let own_ns = server.create_namespace(&admin, "sigbitflags").await?;
+    let other_ns = server.create_namespace(&admin, "sigbitother").await?;
+    let dir = tempfile::tempdir()?;
+    let log_path = dir.path().join("controller.log");
+    let http_port = signet_testkit::free_port()?;
+    let metrics_port = signet_testkit::free_port()?;
+    let child = Command::new(&bin)
+        .args([
+            format!("--controller-namespace={own_ns}"),
+            "--all-namespaces=false".to_owned(),
+            "--key-prefix=team-key-".to_owned(),
+            "--update-status".to_owned(),
+            "--kubeclient-qps=-1".to_owned(),
+            "--kubeclient-burst=50".to_owned(),
+            "--metrics-omit-secret-labels".to_owned(),
+            "--rate-limit=1".to_owned(),
+            "--rate-limit-burst=1".to_owned(),
+            "--leader-elect=false".to_owned(),
+            format!("--listen-addr=127.0.0.1:{http_port}"),
+            format!("--metrics-addr=127.0.0.1:{metrics_port}"),
+        ])
+        .env_clear()
+        .env("KUBECONFIG", server.kubeconfig_path())
+        .stdout(std::fs::File::create(&log_path)?)
+        .stderr(std::fs::File::create(dir.path().join("stderr.log"))?)
+        .spawn()?;
+    let _running = Running(child);
+    let base = format!("http://127.0.0.1:{http_port}");
+    let ready = eventually("controller ready", Duration::from_secs(120), || async {
+        let response = reqwest::get(format!("{base}/readyz")).await.ok()?;
+        response.status().is_success().then_some(())
+    })
+    .await;
+    if let Err(err) = ready {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        return Err(format!("{err}\ncontroller log:\n{log}").into());
+    }
+    let keys = Api::<Secret>::namespaced(admin.clone(), &own_ns)
+        .list(&kube::api::ListParams::default().labels(&format!("{SEALING_KEY_LABEL}=active")))
+        .await?;
+    assert_eq!(keys.items.len(), 1);
+    let key_name = keys.items[0].metadata.name.clone().unwrap_or_default();
+    assert!(key_name.starts_with("team-key-"), "{key_name}");
+
+    let cert = reqwest::get(format!("{base}/v1/cert.pem"))
+        .await?
+        .text()
+        .await?;
+    let cert = signet_seal::SealingCertificate::from_pem(cert.as_bytes())?;
+    let sealed_in = |ns: &str, name: &str| -> Result<SealedSecret, Box<dyn std::error::Error>> {
+        let secret: signet_api::Secret = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": ns},
+            "stringData": {"k": CANARY},
+        }))?;
+        let sealed =
+            signet_seal::seal_secret(&secret, &cert, &signet_seal::SealOptions::default())?;
+        Ok(serde_json::from_value(serde_json::to_value(&sealed)?)?)
+    };
+    // The other namespace's object first: when the own one is done, the other has had its chance.
+    let elsewhere = sealed_in(&other_ns, "elsewhere")?;
+    Api::<SealedSecret>::namespaced(admin.clone(), &other_ns)
+        .create(&PostParams::default(), &elsewhere)
+        .await?;
+    let own = sealed_in(&own_ns, "own-sealed")?;
+    Api::<SealedSecret>::namespaced(admin.clone(), &own_ns)
+        .create(&PostParams::default(), &own)
+        .await?;
+    let own_secrets = Api::<Secret>::namespaced(admin.clone(), &own_ns);
+    eventually(
+        "Secret in the own namespace",
+        Duration::from_secs(60),
+        || async { own_secrets.get_opt("own-sealed").await.ok().flatten() },
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let other = Api::<SealedSecret>::namespaced(admin.clone(), &other_ns)
+        .get("elsewhere")
+        .await?;
+    assert!(
+        other.status.is_none(),
+        "--all-namespaces=false reconciled {other_ns}"
+    );
+    assert!(
+        Api::<Secret>::namespaced(admin.clone(), &other_ns)
+            .get_opt("elsewhere")
+            .await?
+            .is_none()
+    );
+
+    // --rate-limit=1 --rate-limit-burst=1: the second verify at once is refused.
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        let response = http
+            .post(format!("{base}/v1/verify"))
+            .json(&own)
+            .send()
+            .await?;
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 429]);
+
+    let metrics = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .await?
+        .text()
+        .await?;
+    assert!(metrics.contains("signet_sealing_keys 1"), "{metrics}");
+    for name in ["own-sealed", "elsewhere", own_ns.as_str()] {
+        assert!(!metrics.contains(name), "metrics name {name}: {metrics}");
+    }
+    Ok(())
+}

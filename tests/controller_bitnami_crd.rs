@@ -3,8 +3,7 @@
 //! Secrets, the status is Bitnami-shaped, and a resync with nothing changed still writes nothing.
 
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, PostParams};
 use serde_json::json;
 use signet_controller::{Config, SealedSecret};
 use signet_testkit::ApiServer;
@@ -19,23 +18,10 @@ async fn works_with_the_bitnami_crd_and_stays_quiet() -> TestResult {
     // SealedSecrets (and their status fields) live in.
     let server = tokio::task::spawn_blocking(ApiServer::start).await??;
     let client = server.client().await?;
-    let crd: CustomResourceDefinition = serde_saphyr::from_str(include_str!(
-        "../controller/tests/fixtures/bitnami-sealedsecrets-crd.yaml"
-    ))?;
-    Api::<CustomResourceDefinition>::all(client.clone())
-        .patch(
-            "sealedsecrets.bitnami.com",
-            &PatchParams::apply("bitnami-chart").force(),
-            &Patch::Apply(&crd),
-        )
-        .await?;
     let keys_ns = server.create_namespace(&client, "sigbitkeys").await?;
     let app_ns = server.create_namespace(&client, "sigbitapp").await?;
     let sealed_api: Api<SealedSecret> = Api::namespaced(client.clone(), &app_ns);
-    eventually("CRD served", Duration::from_secs(30), || async {
-        sealed_api.list(&ListParams::default()).await.ok()
-    })
-    .await?;
+    crate::controller_bitnami_templates::install_bitnami_crd(&client, &app_ns).await?;
 
     let mut config = Config::new(&keys_ns);
     config.watch_namespace = Some(app_ns.clone());

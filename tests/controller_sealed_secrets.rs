@@ -291,7 +291,7 @@ async fn kubeseal_and_signet_sealed_secrets_become_the_right_secrets() -> TestRe
     tls.spec.template.immutable = Some(true);
     tls.spec.template.data = Some(BTreeMap::from([(
         "url".to_owned(),
-        "https://{{ .username }}:{{ index . \"password\" }}@db".to_owned(),
+        Some("https://{{ .username }}:{{ index . \"password\" }}@db".to_owned()),
     )]));
     cases.push(("templated".to_owned(), tls));
 
@@ -1064,7 +1064,10 @@ async fn non_ascii_template_actions_fail_alone_and_the_controller_keeps_running(
     let templated = |name: &str, template: &str| -> Result<SealedSecret, BoxError> {
         let manifest = secret_manifest(name, &bed.namespace, &[("user", CANARY.as_bytes())]);
         let mut sealed = signet_seal(&cert, &manifest, signet_seal::Scope::Strict)?;
-        sealed.spec.template.data = Some(BTreeMap::from([("out".to_owned(), template.to_owned())]));
+        sealed.spec.template.data = Some(BTreeMap::from([(
+            "out".to_owned(),
+            Some(template.to_owned()),
+        )]));
         Ok(sealed)
     };
     bed.create(&templated("comment", "a{{/* für */}}b{{ .user }}")?)
@@ -1109,6 +1112,65 @@ async fn non_ascii_template_actions_fail_alone_and_the_controller_keeps_running(
     Ok(())
 }
 
+/// Hostile templates (a loop of ten billion steps, endless recursion, a gigabyte of output, a
+/// regular expression that compiles to gigabytes) fail alone and quickly: each gets
+/// `TemplateFailed` naming its item, and a SealedSecret created after them still becomes a Secret.
+#[tokio::test]
+async fn hostile_templates_fail_alone_without_stalling_the_controller() -> TestResult {
+    let bed = Bed::start(|_| {}).await?;
+    let cert = bed.cert_pem().await?;
+    let hostile = [
+        (
+            "loop",
+            "{{ range until 100000 }}{{ range until 100000 }}{{ end }}{{ end }}",
+        ),
+        (
+            "recursion",
+            r#"{{ define "r" }}{{ template "r" . }}{{ end }}{{ template "r" . }}"#,
+        ),
+        (
+            "output",
+            r#"{{ range until 2000 }}{{ repeat 1000000 "x" }}{{ end }}"#,
+        ),
+        ("regex", r#"{{ regexMatch "(a{1000}){1000}" .user }}"#),
+    ];
+    for (name, template) in hostile {
+        let manifest = secret_manifest(name, &bed.namespace, &[("user", CANARY.as_bytes())]);
+        let mut sealed = signet_seal(&cert, &manifest, signet_seal::Scope::Strict)?;
+        sealed.spec.template.data = Some(BTreeMap::from([(
+            "out".to_owned(),
+            Some(template.to_owned()),
+        )]));
+        bed.create(&sealed).await?;
+    }
+    let after = signet_seal(
+        &cert,
+        &secret_manifest("after-hostile", &bed.namespace, &[("k", b"v")]),
+        signet_seal::Scope::Strict,
+    )?;
+    bed.create(&after).await?;
+    bed.wait_secret("after-hostile").await?;
+    for (name, _) in hostile {
+        let failed = bed.wait_synced(name, "False").await?;
+        let condition = failed
+            .status
+            .as_ref()
+            .and_then(|s| s.synced())
+            .ok_or("no condition")?;
+        assert_eq!(
+            condition.reason.as_deref(),
+            Some(reason::TEMPLATE_FAILED),
+            "{name}"
+        );
+        let message = condition.message.clone().unwrap_or_default();
+        assert!(message.contains("\"out\""), "{name}: {message}");
+        assert!(!message.contains(CANARY), "{message}");
+    }
+    let health = reqwest::get(format!("{}/healthz", bed.base_url)).await?;
+    assert_eq!(health.status().as_u16(), 200);
+    Ok(())
+}
+
 /// `/v1/verify` and `/v1/rotate` open values only and never render `spec.template` (Bitnami's
 /// #2019 and #2049: a template turned them into oracles on the values): a template naming a missing
 /// item still verifies, a template that would render a value is neither rendered nor answered.
@@ -1119,8 +1181,18 @@ async fn verify_and_rotate_never_render_templates() -> TestResult {
     let manifest = secret_manifest("oracle", &bed.namespace, &[("k", CANARY.as_bytes())]);
     let mut sealed = signet_seal(&cert, &manifest, signet_seal::Scope::Strict)?;
     let http = reqwest::Client::new();
-    for template in ["{{ .missing }}", "{{ .k }}", "prefix-{{ index . \"k\" }}"] {
-        sealed.spec.template.data = Some(BTreeMap::from([("t".to_owned(), template.to_owned())]));
+    // `fail` would put the value into the error, `b64enc` into the answer, were they rendered.
+    for template in [
+        "{{ .missing }}",
+        "{{ .k }}",
+        "prefix-{{ index . \"k\" }}",
+        "{{ fail .k }}",
+        "{{ .k | b64enc }}",
+    ] {
+        sealed.spec.template.data = Some(BTreeMap::from([(
+            "t".to_owned(),
+            Some(template.to_owned()),
+        )]));
         let verify = http
             .post(format!("{}/v1/verify", bed.base_url))
             .json(&sealed)

@@ -19,6 +19,7 @@ mod chart_support;
 mod check;
 mod controller_binary;
 mod controller_bitnami_crd;
+mod controller_bitnami_templates;
 mod controller_external_secrets;
 mod controller_image;
 mod controller_leader_election;

@@ -482,7 +482,7 @@ openssl pkey -in bitnami.pkcs8 -traditional -out bitnami.key
 kubectl -n kube-system create secret tls sealed-secrets-keyb1tn4 --cert=bitnami.crt --key=bitnami.key
 kubectl -n kube-system label secret sealed-secrets-keyb1tn4 sealedsecrets.bitnami.com/sealed-secrets-key=active
 kubectl -n kube-system create deployment sealed-secrets-controller \
-  --image=docker.io/bitnami/sealed-secrets-controller:0.36.6
+  --image=docker.io/bitnami/sealed-secrets-controller:0.40.0
 kubectl -n kube-system create service clusterip sealed-secrets-controller --tcp=8080:8080
 mkdir -p practice-repo/sealed && cd practice-repo
 git init -q -b main . && git config user.email runbook@example.invalid && git config user.name runbook

@@ -1,4 +1,4 @@
-//! Interop with upstream kubeseal (v0.36.6): what kubeseal seals, `signet unseal` opens; what `signet
+//! Interop with upstream kubeseal (v0.40.0): what kubeseal seals, `signet unseal` opens; what `signet
 //! seal` seals, `kubeseal --recovery-unseal` opens. All three scopes, whole manifests and `--raw`,
 //! empty / binary / multi-line / UTF-8 / 1 MB values, templates, `immutable`, key backups, keys made by
 //! `signet keys new-sealing-key`, and the known-answer vectors.
@@ -319,6 +319,49 @@ fn templates_render_the_same_in_both_tools() {
         ours["data"]["dsn"].as_str(),
         Some(b64(b"user=admin cert=CERT\nDATA").as_str())
     );
+}
+
+/// Offline, where no API server prunes nulls: every template of the side-by-side fixture, and a
+/// `null` entry dropping a sealed item (v0.40.0, #1871), unseal the same in kubeseal v0.40.0.
+#[test]
+fn every_fixture_template_and_null_entries_unseal_the_same_in_both_tools() {
+    let s = Scratch::new();
+    let fixture: Value = serde_json::from_str(include_str!(
+        "fixtures/templates/bitnami-v0.40-templates.json"
+    ))
+    .unwrap();
+    let secret = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "app", "namespace": "prod"}, "stringData": fixture["values"]});
+    let sealed = s
+        .signet(&["seal", "--cert", &cert()], secret.to_string().as_bytes())
+        .ok();
+    let mut doc = parse(&sealed.stdout);
+    let mut templates = serde_json::Map::new();
+    for case in fixture["templates"].as_array().unwrap() {
+        templates.insert(case[0].as_str().unwrap().to_owned(), case[1].clone());
+    }
+    templates.insert("host".to_owned(), Value::Null);
+    doc["spec"]["template"]["data"] = Value::Object(templates);
+    let doc = doc.to_string();
+    let ours = parse(
+        &s.signet(
+            &["unseal", "--recovery-private-key", &key()],
+            doc.as_bytes(),
+        )
+        .ok()
+        .stdout,
+    );
+    let theirs = parse(
+        &s.kubeseal(
+            &["--recovery-unseal", "--recovery-private-key", &key()],
+            doc.as_bytes(),
+        )
+        .ok()
+        .stdout,
+    );
+    assert_same_data(&ours, &theirs);
+    assert!(ours["data"].get("host").is_none(), "null drops the item");
+    assert!(ours["data"].get("real-dsn").is_some());
 }
 
 #[test]

@@ -24,6 +24,8 @@ pub struct Config {
     pub key_cutoff_time: Option<Timestamp>,
     /// Size of generated RSA keys (4096 in production).
     pub key_bits: usize,
+    /// Name prefix (`generateName`) of generated key Secrets (Bitnami's `--key-prefix`).
+    pub key_prefix: String,
     /// Re-check every SealedSecret this often (no write unless something changed); `None` waits for
     /// watch events only.
     pub resync_period: Option<Duration>,
@@ -90,6 +92,7 @@ impl Config {
             key_renew_period: Some(DEFAULT_KEY_RENEW_PERIOD),
             key_cutoff_time: None,
             key_bits: 4096,
+            key_prefix: crate::keyring::SEALING_KEY_NAME_PREFIX.to_owned(),
             resync_period: Some(Duration::from_secs(3600)),
             verify_rate_per_second: 2.0,
             verify_burst: 10,
@@ -215,6 +218,9 @@ pub struct Args {
     /// `/v1/verify` and `/v1/rotate`: requests a client may make at once before the rate applies.
     #[arg(long, env = "SIGNET_RATE_LIMIT_BURST", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_burst: u32,
+    /// The Bitnami controller's flags, for a drop-in migration.
+    #[command(flatten)]
+    pub bitnami: crate::sealed_secret::flags::BitnamiFlags,
 }
 
 fn non_empty(text: &str) -> Result<String, String> {
@@ -242,7 +248,16 @@ impl Args {
     pub fn to_config(&self) -> Config {
         let nonzero = |d: Duration| (!d.is_zero()).then_some(d);
         Config {
-            watch_namespace: self.watch_namespace.clone().filter(|n| !n.is_empty()),
+            watch_namespace: self
+                .watch_namespace
+                .clone()
+                .filter(|n| !n.is_empty())
+                .or_else(|| {
+                    self.bitnami
+                        .watch_namespace(&self.controller_namespace)
+                        .map(str::to_owned)
+                }),
+            key_prefix: self.bitnami.key_prefix.clone(),
             listen_addr: self.listen_addr,
             metrics_addr: self.metrics_addr,
             key_renew_period: nonzero(self.key_renew_period),

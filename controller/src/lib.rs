@@ -363,7 +363,10 @@ impl Term {
             Arc::clone(&ctx.keys),
             ctx.config.key_renew_period,
             ctx.config.key_cutoff_time,
-            ctx.config.key_bits,
+            keyring::NewKey {
+                bits: ctx.config.key_bits,
+                name_prefix: ctx.config.key_prefix.clone(),
+            },
         )));
         let tasks = [
             AbortOnDrop(tokio::spawn(sealed_secret::reconcile::run(

@@ -1,7 +1,7 @@
 //! `crdgen` prints a CRD whose schema is compatible with the Bitnami SealedSecret CRD (the fixture is
-//! the upstream Helm chart's `crds/bitnami.com_sealedsecrets.yaml`): same names, scope, versions,
+//! the v0.40.0 Helm chart's `crds/bitnami.com_sealedsecrets.yaml`): same names, scope, versions,
 //! printer columns and status subresource, and every property of Bitnami's schema present in ours
-//! with the same type, format, required list, nullability and unknown-field handling.
+//! with the same description, type, format, required list, nullability and unknown-field handling.
 
 use serde_json::Value;
 use std::process::Command;
@@ -23,6 +23,7 @@ fn bitnami() -> Value {
 /// Checks that every constraint of `theirs` holds in `ours`, recursively; collects differences.
 fn compare(path: &str, theirs: &Value, ours: &Value, problems: &mut Vec<String>) {
     for key in [
+        "description",
         "type",
         "format",
         "required",

@@ -1,4 +1,4 @@
-//! The `spec.template.data` renderer (a subset of Go text/template) over fixed values.
+//! The `spec.template.data` renderer (Go text/template with sprig functions) over fixed values.
 #![no_main]
 
 use std::collections::BTreeMap;

@@ -322,13 +322,24 @@ fn age(then: Timestamp, now: Timestamp) -> Duration {
     Duration::try_from(now.duration_since(then)).unwrap_or(Duration::ZERO)
 }
 
+/// How new sealing keys are made: RSA size and the name prefix of their Secrets (Bitnami's
+/// `--key-prefix`; the API server appends a random suffix).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewKey {
+    /// RSA key size in bits.
+    pub bits: usize,
+    /// `generateName` of the key Secrets.
+    pub name_prefix: String,
+}
+
 /// Generates a sealing key and stores it as a `kubernetes.io/tls` Secret in `namespace`; returns
 /// the Secret's name. The key watch adds it to the ring.
 pub async fn create_key(
     client: kube::Client,
     namespace: &str,
-    bits: usize,
+    new_key: &NewKey,
 ) -> Result<String, Error> {
+    let bits = new_key.bits;
     let generated = tokio::task::spawn_blocking(move || {
         signet_seal::generate_sealing_key(
             bits,
@@ -340,7 +351,7 @@ pub async fn create_key(
     .map_err(|_| Error::Task)??;
     let secret = Secret {
         metadata: ObjectMeta {
-            generate_name: Some(SEALING_KEY_NAME_PREFIX.to_owned()),
+            generate_name: Some(new_key.name_prefix.clone()),
             namespace: Some(namespace.to_owned()),
             labels: Some(BTreeMap::from([(
                 SEALING_KEY_LABEL.to_owned(),
@@ -376,7 +387,7 @@ pub async fn renew_keys(
     ring: Arc<LiveSealingKeys>,
     period: Option<Duration>,
     cutoff: Option<Timestamp>,
-    bits: usize,
+    new_key: NewKey,
 ) {
     let mut changes = ring.subscribe();
     // Wait for the initial list, so existing keys are seen before deciding to make one.
@@ -390,7 +401,7 @@ pub async fn renew_keys(
         let newest = ring.snapshot().keys.first().map(|k| k.created);
         let now = Timestamp::now();
         if renewal_due(newest, now, period, cutoff) {
-            match create_key(client.clone(), &namespace, bits).await {
+            match create_key(client.clone(), &namespace, &new_key).await {
                 Ok(_) => {
                     // A passed cutoff forces one key, not one per turn of the loop (even if the API
                     // server's clock, which stamps the new key, lags behind ours).

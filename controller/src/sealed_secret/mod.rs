@@ -1,6 +1,7 @@
 //! The `bitnami.com/v1alpha1` SealedSecret: the resource type and its CustomResourceDefinition
-//! (here), [`keyring`] (the sealing keys: the key Secrets, their watch and renewal) and
-//! [`reconcile`] (the reconciler, its context and its `run()`).
+//! (here), [`keyring`] (the sealing keys: the key Secrets, their watch and renewal),
+//! [`reconcile`] (the reconciler, its context and its `run()`) and [`flags`] (the Bitnami
+//! controller's flags).
 //!
 //! The spec is `signet_api::SealedSecretSpec` unchanged (one serde shape for CLI and controller); only
 //! the envelope (`metadata` as k8s-openapi's `ObjectMeta`) and the status differ, because kube's
@@ -8,6 +9,7 @@
 //! one field for field (`crdgen` prints it; a test compares both), plus two optional status fields of
 //! Signet's own that the Bitnami schema would prune (harmless: they only save work).
 
+pub mod flags;
 pub mod keyring;
 pub mod reconcile;
 
@@ -156,15 +158,15 @@ fn metadata_schema() -> serde_json::Value {
     })
 }
 
-/// The SealedSecret CustomResourceDefinition: Bitnami's schema (same properties, types, formats,
-/// required fields, printer columns and status subresource) plus the optional status fields
+/// The SealedSecret CustomResourceDefinition: Bitnami v0.40.0's schema (same properties,
+/// descriptions, types, formats, required fields, printer columns and status subresource) plus the optional status fields
 /// `keyFingerprint` and `secretResourceVersion`.
 pub fn sealed_secret_crd() -> CustomResourceDefinition {
     let schema = json!({
         "description": "SealedSecret is the K8s representation of a \"sealed Secret\" - a\nregular k8s Secret that has been sealed (encrypted) using the\ncontroller's key.",
         "properties": {
-            "apiVersion": {"description": "APIVersion defines the versioned schema of this representation of an object.", "type": "string"},
-            "kind": {"description": "Kind is a string value representing the REST resource this object represents.", "type": "string"},
+            "apiVersion": {"description": "APIVersion defines the versioned schema of this representation of an object.\nServers should convert recognized schemas to the latest internal value, and\nmay reject unrecognized values.\nMore info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources", "type": "string"},
+            "kind": {"description": "Kind is a string value representing the REST resource this object represents.\nServers may infer this from the endpoint the client submits requests to.\nCannot be updated.\nIn CamelCase.\nMore info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds", "type": "string"},
             "metadata": {"type": "object"},
             "spec": {
                 "description": "SealedSecretSpec is the specification of a SealedSecret.",
@@ -184,12 +186,12 @@ pub fn sealed_secret_crd() -> CustomResourceDefinition {
                         "properties": {
                             "data": {
                                 "additionalProperties": {"type": "string"},
-                                "description": "Keys that should be templated using decrypted data.",
+                                "description": "Keys that should be templated using decrypted data.\nSet a key with the same name as in `encryptedData`\nto `null` to omit the unsealed data from the final secret.",
                                 "nullable": true,
                                 "type": "object"
                             },
                             "immutable": {
-                                "description": "Immutable, if set to true, ensures that data stored in the Secret cannot\nbe updated (only object metadata can be modified).",
+                                "description": "Immutable, if set to true, ensures that data stored in the Secret cannot\nbe updated (only object metadata can be modified).\nIf not set to true, the field can be modified at any time.\nDefaulted to nil.",
                                 "type": "boolean"
                             },
                             "metadata": metadata_schema(),

@@ -83,9 +83,10 @@ pub struct SecretTemplateSpec {
     /// Whether the Secret is immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub immutable: Option<bool>,
-    /// Item name -> template rendered over the unsealed values (plain text, not secret).
+    /// Item name -> template rendered over the unsealed values (plain text, not secret); `null`
+    /// removes that item from the Secret (Bitnami v0.40).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<BTreeMap<String, String>>,
+    pub data: Option<BTreeMap<String, Option<String>>>,
 }
 
 /// `status` of a SealedSecret.

@@ -173,8 +173,10 @@ pub fn unseal_values(sealed: &SealedSecret, ring: &PrivateKeyRing) -> Result<Val
 }
 
 /// Unseals a SealedSecret into the Secret the controller would create (without ownerReferences: the
-/// caller that applies it adds its own). `spec.template.data` is rendered over the values (see
-/// [`crate::template`]) and overrides values of the same name.
+/// caller that applies it adds its own), as Bitnami v0.40.0 does: each `spec.template.data` entry is
+/// rendered (see [`crate::template`]) over the unsealed values and the other entries' plain text
+/// (an unsealed value wins a name clash); a rendered entry never replaces an unsealed value of the
+/// same name; an entry set to `null` removes that item from the Secret.
 pub fn unseal_sealed_secret(
     sealed: &SealedSecret,
     ring: &PrivateKeyRing,
@@ -188,21 +190,35 @@ pub fn unseal_sealed_secret(
     for (key, value) in &values {
         data.insert(key.clone(), STANDARD.encode(value.as_slice()));
     }
-    // Each rendered entry is bounded; so is their sum (many entries could otherwise each hold 1 MiB).
-    let mut rendered_total = 0usize;
-    for (key, tpl) in template.data.iter().flatten() {
-        let rendered = template::render(key, tpl, &values)?;
-        rendered_total = rendered_total.saturating_add(rendered.len());
-        if rendered_total > template::MAX_RENDERED_BYTES {
-            return Err(SealError::Template {
-                key: key.clone(),
-                reason: format!(
-                    "the rendered templates total more than {} bytes, more than a Secret holds",
-                    template::MAX_RENDERED_BYTES
-                ),
-            });
+    if let Some(entries) = &template.data {
+        let plain = entries
+            .iter()
+            .filter(|(k, _)| !values.contains_key(*k))
+            .filter_map(|(k, v)| Some((k, v.as_deref()?.as_bytes())));
+        let mut renderer =
+            template::Renderer::new(values.iter().map(|(k, v)| (k, v.as_slice())).chain(plain));
+        // Each rendered entry is bounded; so is their sum (many entries could each hold 1 MiB).
+        let mut rendered_total = 0usize;
+        for (key, tpl) in entries {
+            let Some(tpl) = tpl else {
+                data.remove(key);
+                continue;
+            };
+            let rendered = renderer.render(key, tpl)?;
+            rendered_total = rendered_total.saturating_add(rendered.len());
+            if rendered_total > template::MAX_RENDERED_BYTES {
+                return Err(SealError::Template {
+                    key: key.clone(),
+                    reason: format!(
+                        "the rendered templates total more than {} bytes, more than a Secret holds",
+                        template::MAX_RENDERED_BYTES
+                    ),
+                });
+            }
+            if !sealed.spec.encrypted_data.contains_key(key) {
+                data.insert(key.clone(), STANDARD.encode(rendered.as_slice()));
+            }
         }
-        data.insert(key.clone(), STANDARD.encode(rendered.as_slice()));
     }
     let mut secret = Secret::new(meta);
     secret.type_.clone_from(&template.type_);

@@ -1,5 +1,7 @@
 //! Secret <-> SealedSecret mapping.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use signet_api::sealed_secret::{CLUSTER_WIDE_ANNOTATION, NAMESPACE_WIDE_ANNOTATION};
 use signet_api::{SealedSecret, Secret};
 use signet_seal::convert::{SealOptions, merge_into, seal_secret, unseal_sealed_secret};
@@ -196,7 +198,7 @@ fn templates_render_over_unsealed_values_and_merge_adds_items() {
     sealed.spec.template.data = Some(
         [(
             "dsn".to_owned(),
-            r#"u={{ .user }};c={{ index . "tls.crt" }}"#.to_owned(),
+            Some(r#"u={{ .user }};c={{ index . "tls.crt" }}"#.to_owned()),
         )]
         .into(),
     );
@@ -273,4 +275,44 @@ fn input_scope_annotations_choose_the_scope_unless_overridden() {
             .annotation(CLUSTER_WIDE_ANNOTATION),
         None
     );
+}
+
+/// Bitnami v0.37/v0.40 semantics: templates see the other entries' plain text (a sealed value
+/// wins a clash), a template never replaces a sealed value of its name, `null` drops an item.
+#[test]
+fn template_entries_see_plain_siblings_never_shadow_sealed_values_and_null_drops() {
+    let (cert, ring) = keys();
+    let secret: Secret = serde_saphyr::from_str(
+        "kind: Secret\nmetadata: {name: app, namespace: prod}\nstringData:\n  pass: p4ss\n  user: sealed-user\n  tls.key: KEY\n",
+    )
+    .unwrap();
+    let mut sealed: SealedSecret = seal_secret(&secret, &cert, &SealOptions::default()).unwrap();
+    sealed.spec.template.data = Some(
+        [
+            ("host", Some("db.example")),
+            ("user", Some("plain-user")),
+            ("dsn", Some("{{ .user }}:{{ .pass }}@{{ .host }}")),
+            ("pass", Some("{{ .pass | upper }}")),
+            ("tls.key", None),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.map(str::to_owned)))
+        .collect(),
+    );
+    let data = unseal_sealed_secret(&sealed, &ring).unwrap().data.unwrap();
+    let text = |k: &str| String::from_utf8(STANDARD.decode(&data[k]).unwrap()).unwrap();
+    assert_eq!(text("dsn"), "sealed-user:p4ss@db.example");
+    assert_eq!(text("host"), "db.example");
+    assert_eq!(
+        text("pass"),
+        "p4ss",
+        "a template never replaces a sealed value"
+    );
+    assert_eq!(text("user"), "sealed-user");
+    assert!(!data.contains_key("tls.key"), "null drops the item");
+    // The null survives a JSON round trip (what the API server and /v1/rotate hand back).
+    let json = serde_json::to_string(&sealed).unwrap();
+    assert!(json.contains(r#""tls.key":null"#), "{json}");
+    let back: SealedSecret = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.spec.template.data, sealed.spec.template.data);
 }

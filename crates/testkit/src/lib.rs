@@ -1,4 +1,4 @@
-//! Starts the real peers the tests need (kube-apiserver, moto, OpenBao) on free loopback ports, and
+//! Starts the real peers the tests need (kube-apiserver, moto, OpenBao, the Bitnami controller) on free loopback ports, and
 //! finds the upstream tools (sops, kubeseal, the Sealed Secrets controller, age).
 //!
 //! Peers come in two flavours:
@@ -14,6 +14,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod apiserver;
+mod bitnami;
 mod error;
 mod moto;
 mod one_shot;
@@ -22,6 +23,7 @@ mod peers;
 mod process;
 
 pub use apiserver::{ApiServer, NAMESPACE_LABEL, NodeOptions};
+pub use bitnami::{BITNAMI_ACCOUNT, BitnamiController};
 pub use error::Error;
 pub use moto::Moto;
 pub use one_shot::one_shot_server;

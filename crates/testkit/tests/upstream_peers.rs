@@ -24,11 +24,11 @@ fn sops_is_upstream_3_13_3() {
 }
 
 #[test]
-fn kubeseal_and_the_sealed_secrets_controller_are_v0_36() {
+fn kubeseal_and_the_sealed_secrets_controller_are_v0_40() {
     let text = version_output("kubeseal", &["--version"]);
-    assert!(text.contains("0.36"), "{text}");
+    assert!(text.contains("v0.40.0"), "{text}");
     let text = version_output("sealed-secrets-controller", &["--version"]);
-    assert!(text.contains("0.36"), "{text}");
+    assert!(text.contains("v0.40.0"), "{text}");
 }
 
 #[test]

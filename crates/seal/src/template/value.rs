@@ -1,0 +1,272 @@
+//! The values a template works with, modelled on the Go types Bitnami's templates see: the root
+//! `map[string]string` of unsealed items, `string`, `int`, `int64`, `float64`, `bool`, `nil`,
+//! `[]interface{}`, `[]string` and sprig's `map[string]interface{}` — and how Go's `fmt` prints
+//! each (`%v`), which is what a template writes.
+//!
+//! Strings are bytes (a Go string may hold any bytes) kept in [`Zeroizing`] buffers: they are
+//! mostly secret values.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use zeroize::Zeroizing;
+
+/// A Go string: any bytes, wiped when dropped.
+pub type Bytes = Rc<Zeroizing<Vec<u8>>>;
+
+/// A sprig dict, shared by every value that refers to it.
+pub type Dict = Rc<RefCell<BTreeMap<String, Value>>>;
+
+#[derive(Clone, Debug)]
+pub enum Value {
+    /// Go's invalid `reflect.Value`: a missing map entry; prints `<no value>`.
+    Missing,
+    Nil,
+    Bool(bool),
+    /// Go `int`.
+    Int(i64),
+    /// Go `int64` (what sprig's arithmetic returns).
+    Int64(i64),
+    Float(f64),
+    Str(Bytes),
+    /// `[]interface{}`.
+    List(Rc<Vec<Value>>),
+    /// `[]string`.
+    Strings(Rc<Vec<Bytes>>),
+    /// `map[string]interface{}`: shared and mutable (sprig's `set` and `unset` change it in place).
+    Dict(Dict),
+    /// `map[string]string` (the root: the unsealed items).
+    StrMap(Rc<BTreeMap<String, Bytes>>),
+}
+
+pub fn bytes(v: impl Into<Vec<u8>>) -> Bytes {
+    Rc::new(Zeroizing::new(v.into()))
+}
+
+pub fn str_value(v: impl Into<Vec<u8>>) -> Value {
+    Value::Str(bytes(v))
+}
+
+/// A string value from a buffer that is already wiped on drop.
+pub fn zstr(v: Zeroizing<Vec<u8>>) -> Value {
+    Value::Str(Rc::new(v))
+}
+
+impl Value {
+    /// Go's `reflect.Type.String()` of the value (sprig's `typeOf`).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Missing | Value::Nil => "<nil>",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Int64(_) => "int64",
+            Value::Float(_) => "float64",
+            Value::Str(_) => "string",
+            Value::List(_) => "[]interface {}",
+            Value::Strings(_) => "[]string",
+            Value::Dict(_) => "map[string]interface {}",
+            Value::StrMap(_) => "map[string]string",
+        }
+    }
+
+    /// Go's `reflect.Kind` name (sprig's `kindOf`).
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Value::Missing | Value::Nil => "invalid",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Int64(_) => "int64",
+            Value::Float(_) => "float64",
+            Value::Str(_) => "string",
+            Value::List(_) | Value::Strings(_) => "slice",
+            Value::Dict(_) | Value::StrMap(_) => "map",
+        }
+    }
+
+    /// Go's truth for `if`, `with`, `and`, `or`, `not`: false, 0, nil and empty are false.
+    pub fn truth(&self) -> bool {
+        match self {
+            Value::Missing | Value::Nil => false,
+            Value::Bool(b) => *b,
+            Value::Int(i) | Value::Int64(i) => *i != 0,
+            Value::Float(f) => *f != 0.0,
+            Value::Str(s) => !s.is_empty(),
+            Value::List(l) => !l.is_empty(),
+            Value::Strings(l) => !l.is_empty(),
+            Value::Dict(d) => !d.borrow().is_empty(),
+            Value::StrMap(d) => !d.is_empty(),
+        }
+    }
+
+    /// Appends Go's `fmt.Sprint` (`%v`) of the value; `depth` bounds nesting (a dict may hold
+    /// itself).
+    pub fn print(&self, out: &mut Vec<u8>, depth: usize) -> Result<(), String> {
+        if depth > MAX_NESTING {
+            return Err(format!("value nested more than {MAX_NESTING} deep"));
+        }
+        if out.len() > super::MAX_RENDERED_BYTES {
+            return Err(format!(
+                "value prints to more than {} bytes",
+                super::MAX_RENDERED_BYTES
+            ));
+        }
+        match self {
+            Value::Missing => out.extend_from_slice(b"<no value>"),
+            Value::Nil => out.extend_from_slice(b"<nil>"),
+            Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            Value::Int(i) | Value::Int64(i) => out.extend_from_slice(i.to_string().as_bytes()),
+            Value::Float(f) => out.extend_from_slice(format_float_g(*f).as_bytes()),
+            Value::Str(s) => out.extend_from_slice(s),
+            Value::List(items) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b' ');
+                    }
+                    match item {
+                        Value::Missing => out.extend_from_slice(b"<nil>"),
+                        item => item.print(out, depth + 1)?,
+                    }
+                }
+                out.push(b']');
+            }
+            Value::Strings(items) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b' ');
+                    }
+                    out.extend_from_slice(item);
+                }
+                out.push(b']');
+            }
+            Value::Dict(map) => {
+                out.extend_from_slice(b"map[");
+                for (i, (k, v)) in map.borrow().iter().enumerate() {
+                    if i > 0 {
+                        out.push(b' ');
+                    }
+                    out.extend_from_slice(k.as_bytes());
+                    out.push(b':');
+                    v.print(out, depth + 1)?;
+                }
+                out.push(b']');
+            }
+            Value::StrMap(map) => {
+                out.extend_from_slice(b"map[");
+                for (i, (k, v)) in map.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b' ');
+                    }
+                    out.extend_from_slice(k.as_bytes());
+                    out.push(b':');
+                    out.extend_from_slice(v);
+                }
+                out.push(b']');
+            }
+        }
+        Ok(())
+    }
+
+    /// `fmt.Sprint(v)` as bytes.
+    pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>, String> {
+        let mut out = Zeroizing::new(Vec::new());
+        self.print(&mut out, 0)?;
+        Ok(out)
+    }
+
+    pub fn is_str(&self) -> bool {
+        matches!(self, Value::Str(_))
+    }
+
+    /// Roughly how many bytes the value holds (for the memory bound); a dict is counted by its
+    /// entries only (it may hold itself).
+    pub fn weight(&self) -> usize {
+        match self {
+            Value::Str(s) => s.len(),
+            Value::List(l) => l
+                .iter()
+                .map(|v| 8 + if let Value::Str(s) = v { s.len() } else { 8 })
+                .sum(),
+            Value::Strings(l) => l.iter().map(|s| s.len() + 8).sum(),
+            Value::Dict(d) => d.borrow().len() * 16,
+            Value::StrMap(d) => d.len() * 16,
+            _ => 8,
+        }
+    }
+}
+
+/// Deepest nesting of lists and dicts printed or encoded.
+pub const MAX_NESTING: usize = 64;
+
+/// Shortest decimal digits and exponent of `f` (finite, non-zero, positive): `d.ddd × 10^exp`.
+fn shortest(f: f64) -> (String, i32) {
+    let e = format!("{f:e}");
+    let (mantissa, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
+    (digits, exp.parse().unwrap_or(0))
+}
+
+/// Go's `%v` of a float64, `strconv.FormatFloat(f, 'g', -1, 64)`: shortest digits, exponent form
+/// when the decimal exponent is below -4 or at least 6.
+pub fn format_float_g(f: f64) -> String {
+    format_float(f, 6)
+}
+
+/// Shortest digits of `f`, in exponent form when the exponent is below -4 or at least `eprec`
+/// (6 for Go's `%v`, 21 for `encoding/json`).
+pub fn format_float(f: f64, eprec: i32) -> String {
+    if f.is_nan() {
+        return "NaN".to_owned();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "+Inf" } else { "-Inf" }.to_owned();
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() { "-0" } else { "0" }.to_owned();
+    }
+    let sign = if f < 0.0 { "-" } else { "" };
+    let (digits, exp) = shortest(f.abs());
+    if exp < -4 || exp >= eprec {
+        let (first, rest) = digits.split_at(1);
+        let dot = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
+        let esign = if exp < 0 { '-' } else { '+' };
+        return format!("{sign}{first}{dot}e{esign}{:02}", exp.abs());
+    }
+    let n = digits.len() as i32;
+    if exp < 0 {
+        format!("{sign}0.{}{digits}", "0".repeat((-exp - 1) as usize))
+    } else if exp + 1 >= n {
+        format!("{sign}{digits}{}", "0".repeat((exp + 1 - n) as usize))
+    } else {
+        let (int, frac) = digits.split_at((exp + 1) as usize);
+        format!("{sign}{int}.{frac}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_print_as_go_prints_them() {
+        // Go 1.26: fmt.Println of each.
+        for (f, go) in [
+            (1.5, "1.5"),
+            (1e6, "1e+06"),
+            (100000.0, "100000"),
+            (3.0, "3"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (-2.25, "-2.25"),
+            (123456789.0, "1.23456789e+08"),
+            (1e21, "1e+21"),
+        ] {
+            assert_eq!(format_float_g(f), go, "{f}");
+        }
+    }
+}

@@ -100,6 +100,19 @@ fn run(request: Request) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(openbao) = &openbao {
         exports.extend(openbao.env());
     }
+    // The handlers are in place before `ready`: a SIGTERM sent as soon as `ready` is read must
+    // stop the peers, not kill this process with them left running (a race CI lost under load).
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (mut term, mut int) = runtime.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok::<_, std::io::Error>((
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::interrupt())?,
+        ))
+    })?;
+
     let mut out = std::io::stdout().lock();
     for (name, value) in exports {
         writeln!(out, "export {name}={}", shell_quote(&value))?;
@@ -108,16 +121,12 @@ fn run(request: Request) -> Result<(), Box<dyn std::error::Error>> {
     out.flush()?;
     drop(out);
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     runtime.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
-            r = tokio::signal::ctrl_c() => r,
-            _ = term.recv() => Ok(()),
+            _ = int.recv() => {}
+            _ = term.recv() => {}
         }
-    })?;
+    });
     eprintln!("signet-dev-cluster: stopping");
     // Dropping the peers stops them and removes their data.
     drop(openbao);

@@ -1802,4 +1802,60 @@ mod tests {
             );
         }
     }
+
+    /// Found by the `store_yaml` fuzz target: an anchor's name ends at a flow indicator, so
+    /// `&a[S]` under a head comment is an anchored flow sequence; it was taken for an anchor
+    /// `a[S]` before a block node, and the `]` was lost when the file was written.
+    #[test]
+    fn an_anchor_ends_at_a_flow_indicator() {
+        let known = include_bytes!(
+            "../../../../../fuzz/corpus/store_yaml/regression-anchor-before-flow-after-comments"
+        );
+        let known = String::from_utf8(known.to_vec()).unwrap();
+        let store = YamlStore::default();
+        for input in [
+            known.as_str(),
+            "#\n&a[S]",
+            "#\n&a-_b[S]\n",
+            "#\n&a{S: 1}\n",
+            "#\n&a[S, &b[T]]\n",
+            "# c\nk: &a[S]\n",
+        ] {
+            let tree = store.parse(input.as_bytes()).expect(input);
+            let out = store.emit(&tree).unwrap();
+            assert_eq!(
+                String::from_utf8(out.clone()).unwrap(),
+                input.replace('\r', "\n")
+            );
+            store.parse(&out).expect("what the store wrote parses");
+        }
+        let (written, plain) = encrypt_read_back("# c\nk: &a[S, T]\n");
+        assert!(written.contains("\nk: &a[!!str 'ENC["), "{written}");
+        assert_eq!(plain, "# c\nk: &a[S, T]\n");
+    }
+
+    /// Found by the `sops_roundtrip` fuzz target: a tag standing above a comment (`[!` / `#` /
+    /// `B]`) was not seen as the value's, so its encrypted value got a second tag (`!!str`)
+    /// and the file did not parse again.
+    #[test]
+    fn a_tag_above_a_comment_is_the_values() {
+        let known = include_bytes!(
+            "../../../../../fuzz/corpus/sops_roundtrip/regression-pair-in-flow-seq-before-tag"
+        );
+        let known = String::from_utf8(known[4..].to_vec()).unwrap();
+        encrypt_read_back(&known);
+        for input in [
+            "k: [!\n#\nB]\n",
+            "k: [!t\n# c\n\nB, !u c]\n",
+            "k: [!\n#\n&a B]\n",
+            "k: {x: !\n# c\nB}\n",
+            "k: !\n#\n  B\n",
+        ] {
+            let (written, _) = encrypt_read_back(input);
+            assert!(!written.contains("!!str"), "{written}");
+        }
+        // A `#` that starts no comment is no reason to look further back.
+        let (written, _) = encrypt_read_back("k: [!t a#b, c]\n");
+        assert!(written.starts_with("k: [!t '"), "{written}");
+    }
 }

@@ -229,12 +229,17 @@ impl<'a> Splicer<'a> {
             while q > 0 && !matches!(b[q - 1], b' ' | b'\t' | b'\n' | b'\r' | b'[' | b'{' | b',') {
                 q -= 1;
             }
-            // Not a token inside a comment (`# !!int` above a value).
+            // A token inside a comment (`# !!int` above a value) is no property: look on before
+            // the comment (`[!` / `# c` / `B]`: the tag stands above it).
             let line = self.line_start(q);
-            let in_comment =
-                (line..q).any(|i| b[i] == b'#' && (i == line || matches!(b[i - 1], b' ' | b'\t')));
+            let comment = (line..end)
+                .find(|&i| b[i] == b'#' && (i == line || matches!(b[i - 1], b' ' | b'\t')));
+            if let Some(hash) = comment {
+                p = hash;
+                continue;
+            }
             match b.get(q) {
-                _ if q == end || in_comment => return None,
+                _ if q == end => return None,
                 Some(b'!') => return Some((q, &self.src[q..end], last)),
                 Some(b'&') => {
                     last = false;
@@ -260,16 +265,27 @@ impl<'a> Splicer<'a> {
             match b[p] {
                 b' ' | b'\t' | b'\n' | b'\r' => p += 1,
                 b'#' => p = self.after_line(p),
-                b'!' | b'&' => {
-                    while p < o.span.1 && !matches!(b[p], b' ' | b'\t' | b'\n' | b'\r') {
-                        p += 1;
-                    }
-                }
+                b'!' | b'&' => p = self.property_end(p, o.span.1),
                 b'{' | b'[' => return Some(p),
                 _ => return None,
             }
         }
         None
+    }
+
+    /// The end (before `limit`) of the tag or anchor starting at `p`: a tag runs to a blank, an
+    /// anchor's name also ends at a flow indicator (`&a[S]` anchors `[S]`).
+    fn property_end(&self, p: usize, limit: usize) -> usize {
+        let b = self.bytes();
+        let anchor = b[p] == b'&';
+        let mut end = p + 1;
+        while end < limit
+            && !b[end].is_ascii_whitespace()
+            && !(anchor && matches!(b[end], b'[' | b']' | b'{' | b'}' | b','))
+        {
+            end += 1;
+        }
+        end
     }
 
     /// Whether a document marker (`---` or `...`, at the start of a line and followed by a blank,
@@ -860,9 +876,7 @@ impl<'a> Splicer<'a> {
             }
             if c == b'&' || c == b'!' {
                 // An anchor or tag in front of a retained node.
-                while i < b && !bytes[i].is_ascii_whitespace() {
-                    i += 1;
-                }
+                i = self.property_end(i, b);
                 continue;
             }
             if first.is_none() {

@@ -1030,12 +1030,14 @@ async fn a_killed_node_test_bed_is_swept_by_the_next_one() -> TestResult {
     use std::io::BufRead;
     let harness = signet_testkit::peer_path("signet-apiserver")?;
     let image = signet_testkit::peer_file("signet-nodetool.tar")?;
+    // Its log goes to a file, shown if it never gets ready.
+    let log = tempfile::NamedTempFile::new()?;
     let mut victim = std::process::Command::new(harness)
         .arg("--node")
         .arg(format!("--image={}", image.display()))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(log.reopen()?)
         .spawn()?;
     let stdout = victim.stdout.take().ok_or("stdout")?;
     let kubeconfig = tokio::task::spawn_blocking(move || {
@@ -1044,8 +1046,18 @@ async fn a_killed_node_test_bed_is_swept_by_the_next_one() -> TestResult {
             .map_while(Result::ok)
             .find_map(|line| line.strip_prefix("ready ").map(PathBuf::from))
     })
-    .await?
-    .ok_or("the harness printed no ready line")?;
+    .await?;
+    let Some(kubeconfig) = kubeconfig else {
+        let status = victim.wait()?;
+        let text = std::fs::read_to_string(log.path())?;
+        let tail: Vec<&str> = text.lines().rev().take(40).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(format!(
+            "the harness printed no ready line ({status}); its last output:\n{}",
+            tail.join("\n")
+        )
+        .into());
+    };
     let temp_dir = kubeconfig.parent().ok_or("temp dir")?.to_owned();
     let config = kube::Config::from_custom_kubeconfig(
         kube::config::Kubeconfig::read_from(&kubeconfig)?,

@@ -351,26 +351,6 @@ func hiddenInNode(path string) bool {
 	return false
 }
 
-// mkdirAllRecording creates path and its missing parents and returns the directories it created,
-// outermost first.
-func mkdirAllRecording(path string) ([]string, error) {
-	var missing []string
-	for p := path; p != "/" && p != "."; p = filepath.Dir(p) {
-		if _, err := os.Stat(p); err == nil {
-			break
-		}
-		missing = append([]string{p}, missing...)
-	}
-	var created []string
-	for _, p := range missing {
-		if err := os.Mkdir(p, 0o755); err != nil {
-			return created, err
-		}
-		created = append(created, p)
-	}
-	return created, nil
-}
-
 // nodeStopGrace is how long the node's control plane may take to stop before it is killed.
 const nodeStopGrace = 8 * time.Second
 
@@ -380,8 +360,39 @@ const nodeStopGrace = 8 * time.Second
 type nodeCgroup struct {
 	path        string
 	hierarchies []string
-	// created: directories made here, outermost first, removed in reverse.
-	created []string
+}
+
+// fillCpusets gives every cpuset from below root down to dir that has no CPUs its parent's CPUs
+// and memory nodes: a new v1 cpuset starts empty, and no process can join an empty one. A parent
+// another harness has just created may still be empty, so each level is checked, not only the
+// ones made here.
+func fillCpusets(root, dir string) error {
+	rel, err := filepath.Rel(root, dir)
+	if err != nil {
+		return err
+	}
+	level := root
+	for _, part := range strings.Split(rel, string(filepath.Separator)) {
+		parent := level
+		level = filepath.Join(level, part)
+		for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+			own, err := os.ReadFile(filepath.Join(level, f))
+			if err != nil {
+				return err
+			}
+			if len(strings.TrimSpace(string(own))) > 0 {
+				continue
+			}
+			v, err := os.ReadFile(filepath.Join(parent, f))
+			if err == nil {
+				err = os.WriteFile(filepath.Join(level, f), v, 0o644)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func newNodeCgroup() (*nodeCgroup, error) {
@@ -405,27 +416,18 @@ func newNodeCgroup() (*nodeCgroup, error) {
 	sweepStaleNodeCgroups(base, hierarchies)
 	sweepStaleNodeTempDirs()
 	for _, h := range cg.hierarchies {
-		for _, p := range []string{cg.path, filepath.Join(cg.path, "harness")} {
-			created, err := mkdirAllRecording(filepath.Join(h, p))
-			cg.created = append(cg.created, created...)
-			if err != nil {
+		// The parents (the memory cgroup's path, mirrored into the other hierarchies) are shared
+		// by the node harnesses of this machine: created when missing and never removed, since
+		// another harness may be making its own cgroup in them at that moment.
+		dir := filepath.Join(h, cg.path, "harness")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			cg.remove()
+			return nil, err
+		}
+		if filepath.Base(h) == "cpuset" {
+			if err := fillCpusets(h, dir); err != nil {
 				cg.remove()
 				return nil, err
-			}
-			if filepath.Base(h) == "cpuset" {
-				// A new v1 cpuset starts empty: copy its parent's CPUs and memory nodes.
-				for _, dir := range created {
-					for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
-						v, err := os.ReadFile(filepath.Join(filepath.Dir(dir), f))
-						if err == nil {
-							err = os.WriteFile(filepath.Join(dir, f), v, 0o644)
-						}
-						if err != nil {
-							cg.remove()
-							return nil, err
-						}
-					}
-				}
 			}
 		}
 	}
@@ -576,8 +578,8 @@ func (cg *nodeCgroup) killAll() {
 	cg.remove()
 }
 
-// remove deletes the node's cgroup tree (the kubelet's cgroups too), deepest first, then the
-// parents this harness created.
+// remove deletes the node's cgroup tree (the kubelet's cgroups too), deepest first; the shared
+// parents stay (see newNodeCgroup).
 func (cg *nodeCgroup) remove() {
 	// On a hybrid host the kubelet also mirrors its cgroups into the unified hierarchy.
 	hierarchies := append([]string{"/sys/fs/cgroup/unified"}, cg.hierarchies...)
@@ -598,9 +600,6 @@ func (cg *nodeCgroup) remove() {
 				fmt.Fprintln(os.Stderr, "signet-apiserver: removing cgroup:", err)
 			}
 		}
-	}
-	for i := len(cg.created) - 1; i >= 0; i-- {
-		_ = rmdirRetrying(cg.created[i])
 	}
 }
 

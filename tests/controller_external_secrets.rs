@@ -500,6 +500,41 @@ async fn openbao_token_approle_and_kubernetes_auth_produce_the_right_secrets() -
         "template replaces"
     );
 
+    // ESO's template language: sprig functions over the fetched values; a failing function does
+    // not put the value into the status.
+    bed.external_secret(
+        "templated",
+        json!({
+            "secretStoreRef": {"name": "vault-k8s"},
+            "data": [{"secretKey": "user", "remoteRef": {"key": "app/db", "property": "username"}},
+                     {"secretKey": "pass", "remoteRef": {"key": "app/db", "property": "password"}}],
+            "target": {"template": {"data": {
+                "basic": "{{ printf \"%s:%s\" .user .pass | b64enc }}",
+                "json": "{{ dict \"u\" (.user | upper) | toJson }}"
+            }}}
+        }),
+    )
+    .await?;
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("admin:{CANARY}-pw"));
+    let secret = bed.wait_value("templated", "basic", &basic).await?;
+    assert_eq!(text(&secret, "json").as_deref(), Some(r#"{"u":"ADMIN"}"#));
+    bed.external_secret(
+        "template-fails",
+        json!({
+            "secretStoreRef": {"name": "vault-k8s"},
+            "data": [{"secretKey": "pass", "remoteRef": {"key": "app/db", "property": "password"}}],
+            "target": {"template": {"data": {"x": "{{ fail .pass }}"}}}
+        }),
+    )
+    .await?;
+    let failed = bed
+        .wait_ready("template-fails", "False", Some("SecretSyncedError"))
+        .await?;
+    let message = serde_json::to_string(&failed.status)?;
+    assert!(message.contains("error calling fail"), "{message}");
+    bed.assert_nothing_leaked().await?;
+
     // A wrong token: a clear condition that leaks neither the token nor a value.
     bed.token_store("vault-bad", bao, &mount, "s.not-a-real-token-canary")
         .await?;

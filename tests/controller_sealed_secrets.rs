@@ -1133,6 +1133,8 @@ async fn hostile_templates_fail_alone_without_stalling_the_controller() -> TestR
             r#"{{ range until 2000 }}{{ repeat 1000000 "x" }}{{ end }}"#,
         ),
         ("regex", r#"{{ regexMatch "(a{1000}){1000}" .user }}"#),
+        // Its message would be the value.
+        ("fail", "{{ fail .user }}"),
     ];
     for (name, template) in hostile {
         let manifest = secret_manifest(name, &bed.namespace, &[("user", CANARY.as_bytes())]);

@@ -505,12 +505,16 @@ async fn fetch(
     };
     let template_spec = spec.target.template.clone().unwrap_or_default();
     let merge = template_spec.merge_policy.as_deref() == Some("Merge");
-    Ok(template::render(fetched, &template_spec.data, merge)
-        .and_then(template::check_keys)
-        .map_err(|message| {
-            let outcome = Outcome::failed(reason::SYNC_ERROR, message);
-            (outcome, Then::Next(Next::OnChange))
-        }))
+    // Rendering is bounded but may take a while: off the async runtime.
+    let rendered = tokio::task::spawn_blocking(move || {
+        template::render(fetched, &template_spec.data, merge).and_then(template::check_keys)
+    })
+    .await
+    .map_err(|_| Error::Task)?;
+    Ok(rendered.map_err(|message| {
+        let outcome = Outcome::failed(reason::SYNC_ERROR, message);
+        (outcome, Then::Next(Next::OnChange))
+    }))
 }
 
 /// The outcome of a store that cannot be used.

@@ -1,15 +1,20 @@
-//! The target Secret's values from the fetched ones: `spec.target.template.data` entries are
-//! templates in which `{{ .name }}` stands for the value fetched as `name` (the Go-template form
-//! External Secrets Operator uses; only this expression is supported, anything else is an error
-//! naming the key). `mergePolicy: Merge` keeps the fetched values beside the templated ones.
+//! The target Secret's values from the fetched ones: `spec.target.template.data` entries are Go
+//! templates over the fetched values, in External Secrets Operator's dialect (engine v2): `{{ .name
+//! }}`, pipelines, `if`/`range`/`with`, and sprig's functions as Signet renders them for Bitnami
+//! templates (`b64enc`, `toJson`/`fromJson`, `upper`, `trim`, `replace`, …; see
+//! [`signet_seal::template`]). A missing value is an error (`missingkey=error`, as in ESO); a
+//! function ESO adds (`toYaml`, `pkcs12cert`, …) is refused by name. `mergePolicy: Merge` keeps the
+//! fetched values beside the templated ones.
 
+use signet_seal::template::{Dialect, MAX_RENDERED_BYTES, Renderer};
 use std::collections::BTreeMap;
 use zeroize::Zeroizing;
 
 /// Values by Secret key.
 pub type Values = BTreeMap<String, Zeroizing<Vec<u8>>>;
 
-/// Renders `templates` over `fetched`. With no templates the fetched values are the result.
+/// Renders `templates` over `fetched`, all under one budget of steps and bytes. With no templates
+/// the fetched values are the result.
 pub fn render(
     fetched: Values,
     templates: &BTreeMap<String, String>,
@@ -18,15 +23,23 @@ pub fn render(
     if templates.is_empty() {
         return Ok(fetched);
     }
+    let mut renderer = Renderer::with_dialect(
+        fetched.iter().map(|(k, v)| (k, v.as_slice())),
+        Dialect::ExternalSecrets,
+    );
     let mut out = Values::new();
     let mut total = 0usize;
     for (key, template) in templates {
-        let rendered = render_one(key, template, &fetched)?;
+        let rendered = renderer.render(key, template).map_err(|e| match e {
+            signet_seal::SealError::Template { key, reason } => {
+                format!("template of {key:?}: {reason}")
+            }
+            other => format!("template of {key:?}: {other}"),
+        })?;
         total = total.saturating_add(rendered.len());
-        if total > signet_seal::template::MAX_RENDERED_BYTES {
+        if total > MAX_RENDERED_BYTES {
             return Err(format!(
-                "template of {key:?}: the rendered templates total more than {} bytes, more than a Secret holds",
-                signet_seal::template::MAX_RENDERED_BYTES
+                "template of {key:?}: the rendered templates total more than {MAX_RENDERED_BYTES} bytes, more than a Secret holds"
             ));
         }
         out.insert(key.clone(), rendered);
@@ -53,41 +66,6 @@ pub fn check_keys(values: Values) -> Result<Values, String> {
         )),
         None => Ok(values),
     }
-}
-
-fn render_one(key: &str, template: &str, values: &Values) -> Result<Zeroizing<Vec<u8>>, String> {
-    let mut out = Zeroizing::new(Vec::with_capacity(template.len()));
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.extend_from_slice(&rest.as_bytes()[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or_else(|| format!("template of {key:?}: unclosed {{{{"))?;
-        let expression = after[..end].trim();
-        let name = expression
-            .strip_prefix('.')
-            .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_alphanumeric() || "_-.".contains(c)))
-            .ok_or_else(|| {
-                format!(
-                    "template of {key:?}: unsupported expression {expression:?} (only {{{{ .name }}}})"
-                )
-            })?;
-        let value = values
-            .get(name)
-            .ok_or_else(|| format!("template of {key:?}: no fetched value named {name:?}"))?;
-        // Checked before growing: a short template repeating a large value asks for gigabytes.
-        if out.len().saturating_add(value.len()) > signet_seal::template::MAX_RENDERED_BYTES {
-            return Err(format!(
-                "template of {key:?}: renders to more than {} bytes, more than a Secret holds",
-                signet_seal::template::MAX_RENDERED_BYTES
-            ));
-        }
-        out.extend_from_slice(value);
-        rest = &after[end + 2..];
-    }
-    out.extend_from_slice(rest.as_bytes());
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -148,9 +126,21 @@ mod tests {
     fn bad_templates_name_the_key_and_not_the_values() {
         let fetched = values(&[("user", "s3cret-canary")]);
         for (template, expected) in [
-            ("{{ .missing }}", "no fetched value named \"missing\""),
-            ("{{ printf .user }}", "unsupported expression"),
-            ("{{ .user", "unclosed"),
+            ("{{ .missing }}", "map has no entry for key \"missing\""),
+            (
+                "{{ toYaml .user }}",
+                "\"toYaml\" is enabled by External Secrets Operator but not supported by Signet",
+            ),
+            ("{{ env \"HOME\" }}", "\"env\" not defined"),
+            ("{{ .user", "unclosed action"),
+            (
+                "{{ fail .user }}",
+                "error calling fail (its message is withheld",
+            ),
+            (
+                "{{ .user | mustFromJson }}",
+                "error calling mustFromJson (its message is withheld",
+            ),
         ] {
             let err = render(
                 fetched.clone(),
@@ -158,9 +148,71 @@ mod tests {
                 false,
             )
             .unwrap_err();
-            assert!(err.contains(expected), "{err}");
-            assert!(err.contains("\"k\""), "{err}");
+            assert!(err.contains(expected), "{template}: {err}");
+            assert!(err.starts_with("template of \"k\": "), "{err}");
             assert!(!err.contains("s3cret-canary"), "{err}");
         }
+    }
+
+    /// The functions ESO users reach for: encodings, JSON, string functions, control flow.
+    #[test]
+    fn templates_use_go_template_syntax_and_sprig_functions() {
+        let fetched = values(&[
+            ("user", "admin"),
+            ("pass", " s3cret \n"),
+            (
+                "config",
+                r#"{"db":{"host":"db.internal","port":5432},"tags":["a","b"]}"#,
+            ),
+            ("b64", "aGVsbG8="),
+        ]);
+        let cases = [
+            ("{{ .user | b64enc }}", "YWRtaW4="),
+            ("{{ .b64 | b64dec }}", "hello"),
+            ("{{ .pass | trim | upper }}", "S3CRET"),
+            (
+                "{{ (fromJson .config).db.host }}:{{ (fromJson .config).db.port }}",
+                "db.internal:5432",
+            ),
+            (
+                "{{ range (fromJson .config).tags }}[{{ . }}]{{ end }}",
+                "[a][b]",
+            ),
+            ("{{ dict \"u\" .user | toJson }}", r#"{"u":"admin"}"#),
+            (
+                "{{ if eq .user \"admin\" }}root{{ else }}user{{ end }}",
+                "root",
+            ),
+            ("{{ replace \"a\" \"A\" .user }}", "Admin"),
+            (
+                "{{ printf \"%s:%s\" .user (.pass | trim) }}",
+                "admin:s3cret",
+            ),
+            ("{{ index . \"user\" | quote }}", "\"admin\""),
+            ("{{ .user | sha256sum | trunc 8 }}", "8c6976e5"),
+        ];
+        for (template, expected) in cases {
+            let out = render(
+                fetched.clone(),
+                &BTreeMap::from([("k".to_owned(), template.to_owned())]),
+                false,
+            )
+            .unwrap_or_else(|e| panic!("{template}: {e}"));
+            assert_eq!(text(&out, "k"), expected, "{template}");
+        }
+    }
+
+    /// One budget for all entries: many entries each just under the limit still stop.
+    #[test]
+    fn all_entries_share_one_budget() {
+        let fetched = values(&[("v", "x")]);
+        let slow = "{{ range until 5000 }}{{ range until 10 }}{{ end }}{{ end }}";
+        let one = BTreeMap::from([("a".to_owned(), slow.to_owned())]);
+        assert!(render(fetched.clone(), &one, false).is_ok());
+        let many: BTreeMap<String, String> = (0..10)
+            .map(|i| (format!("k{i}"), slow.to_owned()))
+            .collect();
+        let err = render(fetched, &many, false).unwrap_err();
+        assert!(err.contains("steps"), "{err}");
     }
 }

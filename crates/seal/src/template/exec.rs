@@ -22,18 +22,26 @@ pub struct Exec<'a> {
     vars: Vec<(String, Value)>,
     budget: &'a mut Budget,
     depth: usize,
+    /// `missingkey=error`: a missing map entry named as a field is an error, not "no value".
+    missing_key_error: bool,
     pub out: Zeroizing<Vec<u8>>,
 }
 
 type R<T> = Result<T, String>;
 
 impl<'a> Exec<'a> {
-    pub fn new(parsed: &'a Parsed, root: Value, budget: &'a mut Budget) -> Self {
+    pub fn new(
+        parsed: &'a Parsed,
+        root: Value,
+        budget: &'a mut Budget,
+        missing_key_error: bool,
+    ) -> Self {
         Exec {
             parsed,
             vars: vec![("$".to_owned(), root)],
             budget,
             depth: 0,
+            missing_key_error,
             out: Zeroizing::new(Vec::new()),
         }
     }
@@ -236,8 +244,8 @@ impl<'a> Exec<'a> {
 
     fn term(&mut self, term: &Term, dot: &Value) -> R<Value> {
         Ok(match term {
-            Term::Dot(fields) => fields_of(dot.clone(), fields)?,
-            Term::Var(name, fields) => fields_of(self.var(name)?, fields)?,
+            Term::Dot(fields) => self.fields_of(dot.clone(), fields)?,
+            Term::Var(name, fields) => self.fields_of(self.var(name)?, fields)?,
             Term::Func(name) => self.call(name, &[], dot, None)?,
             Term::Str(s) => str_value(s.clone()),
             Term::Int(i) => Value::Int(*i),
@@ -251,9 +259,13 @@ impl<'a> Exec<'a> {
                 }
                 let v = self.pipe(pipe, dot);
                 self.depth -= 1;
-                fields_of(v?, fields)?
+                self.fields_of(v?, fields)?
             }
         })
+    }
+
+    fn fields_of(&self, v: Value, fields: &[String]) -> R<Value> {
+        fields_of(v, fields, self.missing_key_error)
     }
 
     /// An argument: `nil` is allowed here (not as a command).
@@ -282,6 +294,13 @@ impl<'a> Exec<'a> {
             }
             return Ok(piped.unwrap_or(last));
         }
+        let literal = piped.is_none()
+            && args.iter().all(|t| {
+                matches!(
+                    t,
+                    Term::Str(_) | Term::Int(_) | Term::Float(_) | Term::Bool(_) | Term::Nil
+                )
+            });
         let mut values = Vec::with_capacity(args.len() + 1);
         for term in args {
             values.push(self.arg(term, dot)?);
@@ -295,7 +314,7 @@ impl<'a> Exec<'a> {
             Ok(None) => sprig::call(name, &values, self.budget),
             Err(e) => Err(e),
         }
-        .map_err(|e| format!("error calling {name}: {e}"))?;
+        .map_err(|e| call_error(name, &e, literal))?;
         self.budget.charge(&result)?;
         Ok(result)
     }
@@ -308,10 +327,39 @@ fn value_int_like(value: &Value, i: i64) -> Value {
     }
 }
 
-/// `v.a.b`: map entries (a missing one is Go's "no value").
-fn fields_of(mut v: Value, fields: &[String]) -> R<Value> {
+/// Function errors whose text holds no argument's content: arity, types and the budget.
+const VALUE_FREE_ERRORS: &[&str] = &[
+    "wrong number of args",
+    "wrong type for value",
+    "invalid value; expected",
+    "takes more than",
+    "its functions produce more than",
+    "more than ",
+    "renders to more than",
+];
+
+/// The error of a function call as the object's status may show it. A function's message may
+/// quote its arguments (`fail .password`, a regexp or a number that did not parse), and those may
+/// be values: it is kept only when every argument is a constant of the template, or when it is
+/// one of [`VALUE_FREE_ERRORS`]; otherwise only the function is named.
+fn call_error(name: &str, message: &str, literal_args: bool) -> String {
+    if literal_args || VALUE_FREE_ERRORS.iter().any(|p| message.starts_with(p)) {
+        format!("error calling {name}: {message}")
+    } else {
+        format!("error calling {name} (its message is withheld: it may hold a value)")
+    }
+}
+
+/// `v.a.b`: map entries (a missing one is Go's "no value", or an error with `missingkey=error`).
+fn fields_of(mut v: Value, fields: &[String], missing_key_error: bool) -> R<Value> {
     for f in fields {
         v = match &v {
+            Value::StrMap(m) if missing_key_error && !m.contains_key(f) => {
+                return Err(format!("map has no entry for key {f:?}"));
+            }
+            Value::Dict(d) if missing_key_error && !d.borrow().contains_key(f) => {
+                return Err(format!("map has no entry for key {f:?}"));
+            }
             Value::StrMap(m) => m.get(f).map_or(Value::Missing, |s| Value::Str(s.clone())),
             Value::Dict(d) => d.borrow().get(f).cloned().unwrap_or(Value::Missing),
             Value::Missing | Value::Nil => return Err(format!("nil data; no entry for key {f:?}")),

@@ -104,15 +104,37 @@ impl Budget {
     }
 }
 
-/// Renders the template entries of one SealedSecret over its unsealed items, sharing one budget.
+/// Whose template language a template is written in. Both are Go's `text/template` with sprig;
+/// they differ in the functions they enable and in a missing map entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// The Bitnami controller's (v0.40.0): sprig minus `env`, `expandenv` and `getHostByName`;
+    /// `.missing` prints `<no value>`.
+    Bitnami,
+    /// External Secrets Operator's engine v2: the same sprig functions (ESO's own additions in
+    /// [`sprig::EXTERNAL_SECRETS_UNSUPPORTED`] are refused); `.missing` is an error, as ESO runs its
+    /// templates with `missingkey=error`.
+    ExternalSecrets,
+}
+
+/// Renders the template entries of one object over its values, sharing one budget.
 pub struct Renderer {
     root: Rc<BTreeMap<String, Bytes>>,
     budget: Budget,
+    dialect: Dialect,
 }
 
 impl Renderer {
-    /// A renderer whose templates see `values` (item name → plaintext) as `.`.
+    /// A renderer of Bitnami templates that see `values` (item name → plaintext) as `.`.
     pub fn new<'a>(values: impl IntoIterator<Item = (&'a String, &'a [u8])>) -> Self {
+        Self::with_dialect(values, Dialect::Bitnami)
+    }
+
+    /// A renderer of `dialect` templates that see `values` (name → plaintext) as `.`.
+    pub fn with_dialect<'a>(
+        values: impl IntoIterator<Item = (&'a String, &'a [u8])>,
+        dialect: Dialect,
+    ) -> Self {
         let root = values
             .into_iter()
             .map(|(k, v)| (k.clone(), bytes(v.to_vec())))
@@ -120,6 +142,7 @@ impl Renderer {
         Renderer {
             root: Rc::new(root),
             budget: Budget::default(),
+            dialect,
         }
     }
 
@@ -130,11 +153,12 @@ impl Renderer {
             reason,
         };
         let parsed = parse::parse(template).map_err(fail)?;
-        check_functions(&parsed).map_err(fail)?;
+        check_functions(&parsed, self.dialect).map_err(fail)?;
         let mut exec = exec::Exec::new(
             &parsed,
             Value::StrMap(Rc::clone(&self.root)),
             &mut self.budget,
+            self.dialect == Dialect::ExternalSecrets,
         );
         exec.run().map_err(fail)?;
         Ok(std::mem::take(&mut exec.out))
@@ -151,42 +175,45 @@ pub fn render(
 }
 
 /// Refuses, before anything runs, a template naming a function that is not Go's, not enabled by
-/// Bitnami, or not supported by Signet (Go too checks function names when parsing).
-fn check_functions(parsed: &parse::Parsed) -> Result<(), String> {
+/// the dialect, or not supported by Signet (Go too checks function names when parsing).
+fn check_functions(parsed: &parse::Parsed, dialect: Dialect) -> Result<(), String> {
     use parse::{Node, Pipe, Term};
-    fn pipe(p: &Pipe) -> Result<(), String> {
+    fn pipe(p: &Pipe, dialect: Dialect) -> Result<(), String> {
         for cmd in &p.cmds {
             for term in cmd {
                 match term {
                     Term::Func(name) => {
-                        if let Some(why) = sprig::refusal(name) {
+                        if let Some(why) = sprig::refusal(name, dialect) {
                             return Err(why);
                         }
                     }
-                    Term::Paren(inner, _) => pipe(inner)?,
+                    Term::Paren(inner, _) => pipe(inner, dialect)?,
                     _ => {}
                 }
             }
         }
         Ok(())
     }
-    fn nodes(list: &[Node]) -> Result<(), String> {
+    fn nodes(list: &[Node], dialect: Dialect) -> Result<(), String> {
         for node in list {
             match node {
-                Node::Action(p) => pipe(p)?,
+                Node::Action(p) => pipe(p, dialect)?,
                 Node::If(p, a, b) | Node::Range(p, a, b) | Node::With(p, a, b) => {
-                    pipe(p)?;
-                    nodes(a)?;
-                    nodes(b)?;
+                    pipe(p, dialect)?;
+                    nodes(a, dialect)?;
+                    nodes(b, dialect)?;
                 }
-                Node::Template(_, Some(p)) => pipe(p)?,
+                Node::Template(_, Some(p)) => pipe(p, dialect)?,
                 _ => {}
             }
         }
         Ok(())
     }
-    nodes(&parsed.body)?;
-    parsed.defines.values().try_for_each(|body| nodes(body))
+    nodes(&parsed.body, dialect)?;
+    parsed
+        .defines
+        .values()
+        .try_for_each(|body| nodes(body, dialect))
 }
 
 #[cfg(test)]

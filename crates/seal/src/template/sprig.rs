@@ -286,17 +286,47 @@ pub const UNSUPPORTED: &[&str] = &[
     "urlJoin",
 ];
 
-/// Why `name` cannot be used, or `None` when it can.
-pub fn refusal(name: &str) -> Option<String> {
-    if UNSUPPORTED.contains(&name) {
+/// Functions External Secrets Operator adds to sprig's in its templates (engine v2), none of which
+/// Signet renders yet: PKCS#12 and JWK conversion, PEM filtering, YAML, and reading other Secrets.
+pub const EXTERNAL_SECRETS_UNSUPPORTED: &[&str] = &[
+    "pkcs12key",
+    "pkcs12keyPass",
+    "pkcs12cert",
+    "pkcs12certPass",
+    "pemToPkcs12",
+    "pemToPkcs12Pass",
+    "fullPemToPkcs12",
+    "fullPemToPkcs12Pass",
+    "filterPEM",
+    "filterCertChain",
+    "jwkPublicKeyPem",
+    "jwkPrivateKeyPem",
+    "toYaml",
+    "fromYaml",
+    "getSecretKey",
+    "getSecretKeyRef",
+];
+
+/// Why `name` cannot be used in a template of `dialect`, or `None` when it can.
+pub fn refusal(name: &str, dialect: super::Dialect) -> Option<String> {
+    use super::Dialect;
+    let peer = match dialect {
+        Dialect::Bitnami => "Bitnami",
+        Dialect::ExternalSecrets => "External Secrets Operator",
+    };
+    let peer_has_it =
+        dialect == Dialect::ExternalSecrets && EXTERNAL_SECRETS_UNSUPPORTED.contains(&name);
+    if UNSUPPORTED.contains(&name) || peer_has_it {
         return Some(format!(
-            "function {name:?} is enabled by Bitnami but not supported by Signet (its output is random, time-dependent or not implemented)"
+            "function {name:?} is enabled by {peer} but not supported by Signet (its output is random, time-dependent or not implemented)"
         ));
     }
     if !BITNAMI_FUNCTIONS.contains(&name) && !super::GO_BUILTINS.contains(&name) {
-        return Some(format!(
-            "function {name:?} not defined (Bitnami v0.40.0 does not enable it either)"
-        ));
+        let either = match dialect {
+            Dialect::Bitnami => "Bitnami v0.40.0 does not enable it either",
+            Dialect::ExternalSecrets => "neither sprig nor External Secrets Operator defines it",
+        };
+        return Some(format!("function {name:?} not defined ({either})"));
     }
     None
 }
@@ -551,7 +581,8 @@ fn bound_bytes(n: usize) -> R<()> {
 
 /// Calls sprig function `name`.
 pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
-    if let Some(why) = refusal(name) {
+    // Checked before rendering too; both dialects render the same implemented set.
+    if let Some(why) = refusal(name, super::Dialect::Bitnami) {
         return Err(why);
     }
     let n = a.len();

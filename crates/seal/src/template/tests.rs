@@ -316,3 +316,31 @@ fn the_docs_list_the_refused_functions() {
     assert!(docs.contains(&format!("**{rendered} of sprig's functions**")));
     assert!(refused.iter().all(|f| sprig::BITNAMI_FUNCTIONS.contains(f)));
 }
+
+/// A function's message may quote its arguments: `fail .user` would put a value into the
+/// object's status. The message is kept only when the arguments are the template's constants.
+#[test]
+fn function_errors_never_show_values() {
+    for t in [
+        "{{ fail .user }}",
+        "{{ .user | fail }}",
+        "{{ (list .user) | mustFirst | fail }}",
+        "{{ .user | mustToJson | fail }}",
+        "{{ mustFromJson .user }}",
+        "{{ mustRegexMatch (printf \"(%s\" .user) \"x\" }}",
+        "{{ index (list 1) (len .user) }}",
+    ] {
+        let e = err(t);
+        assert!(!e.contains("admin"), "{t}: {e}");
+        assert!(
+            e.contains("\"conn\"") && e.contains("error calling"),
+            "{t}: {e}"
+        );
+    }
+    assert!(err("{{ fail \"stop\" }}").ends_with("error calling fail: stop"));
+    let e = err("{{ .user | int64 | fail }}");
+    assert!(
+        e.ends_with("wrong type for value; expected string; got int64"),
+        "{e}"
+    );
+}

@@ -1182,6 +1182,107 @@ async fn cluster_stores_serve_only_the_namespaces_their_conditions_allow() -> Te
     Ok(())
 }
 
+/// One Secret from several stores: a `data` or `dataFrom` entry may name its own store
+/// (`sourceRef.storeRef`), which goes through the same checks as `spec.secretStoreRef`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_secret_gathers_values_from_several_stores() -> TestResult {
+    let (bed, bao, mount) = Bed::with_root_vault_store().await?;
+    let moto = tokio::task::spawn_blocking(Moto::shared).await??;
+    bed.put_secret(
+        "aws",
+        &[
+            ("id", Moto::ACCESS_KEY_ID),
+            ("secret", Moto::SECRET_ACCESS_KEY),
+        ],
+    )
+    .await?;
+    let sm = aws_sdk_secretsmanager::Client::from_conf(aws_client_config(moto).await.build());
+    let name = unique_name("gathered");
+    sm.create_secret()
+        .name(&name)
+        .secret_string(json!({"token": format!("{CANARY}-sm"), "region": "eu"}).to_string())
+        .send()
+        .await?;
+    bed.store("sm", aws_provider(moto, "SecretsManager"))
+        .await?;
+    let from = |store: &str| json!({"storeRef": {"name": store}});
+    // No spec.secretStoreRef: every entry names its store.
+    bed.external_secret(
+        "gathered",
+        json!({
+            "data": [
+                {"secretKey": "user", "remoteRef": {"key": "app/db", "property": "username"}, "sourceRef": from("vault")},
+                {"secretKey": "token", "remoteRef": {"key": name, "property": "token"}, "sourceRef": from("sm")}
+            ],
+            "dataFrom": [{"extract": {"key": name}, "sourceRef": from("sm")}],
+            "target": {"template": {"mergePolicy": "Merge", "data": {"both": "{{ .user }}@{{ .region }}"}}}
+        }),
+    )
+    .await?;
+    bed.wait_ready("gathered", "True", Some("SecretSynced"))
+        .await?;
+    let secret = bed.wait_value("gathered", "both", "admin@eu").await?;
+    assert_eq!(text(&secret, "user").as_deref(), Some("admin"));
+    assert_eq!(text(&secret, "token"), Some(format!("{CANARY}-sm")));
+
+    // An entry without a store anywhere: a clear condition, no Secret.
+    bed.external_secret(
+        "storeless",
+        json!({"data": [{"secretKey": "u", "remoteRef": {"key": "app/db", "property": "username"}}]}),
+    )
+    .await?;
+    let refused = bed
+        .wait_ready("storeless", "False", Some("StoreNotReady"))
+        .await?;
+    let message = serde_json::to_string(&refused.status)?;
+    assert!(message.contains("no store"), "{message}");
+
+    // A ClusterSecretStore that does not serve this namespace, named by one entry only: refused
+    // as spec.secretStoreRef would be, and nothing is written.
+    let secrets: Api<Secret> = Api::namespaced(bed.client.clone(), &bed.keys_namespace);
+    secrets
+        .create(
+            &PostParams::default(),
+            &Secret {
+                metadata: named("gathered-root"),
+                string_data: Some([("token".to_owned(), bao.root_token().to_owned())].into()),
+                ..Secret::default()
+            },
+        )
+        .await?;
+    let store_name = unique_name("css-elsewhere");
+    create_json(
+        &Api::<signet_controller::ClusterSecretStore>::all(bed.client.clone()),
+        json!({
+            "apiVersion": "signet.dev/v1alpha1", "kind": "ClusterSecretStore",
+            "metadata": {"name": store_name},
+            "spec": {
+                "provider": vault_provider(bao, &mount, json!({"tokenSecretRef":
+                    {"name": "gathered-root", "key": "token", "namespace": bed.keys_namespace}})),
+                "conditions": [{"namespaceRegexes": ["^never-"]}]
+            }
+        }),
+    )
+    .await?;
+    bed.external_secret(
+        "partly-elsewhere",
+        json!({
+            "secretStoreRef": {"name": "vault"},
+            "data": [
+                {"secretKey": "user", "remoteRef": {"key": "app/db", "property": "username"}},
+                {"secretKey": "pw", "remoteRef": {"key": "app/db", "property": "password"},
+                 "sourceRef": {"storeRef": {"name": store_name, "kind": "ClusterSecretStore"}}}
+            ]
+        }),
+    )
+    .await?;
+    bed.wait_ready("partly-elsewhere", "False", Some("StoreNotAllowed"))
+        .await?;
+    assert!(bed.secrets().get_opt("partly-elsewhere").await?.is_none());
+    bed.assert_nothing_leaked().await?;
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tenancy (DESIGN §5): what a store may use. These run the `signet-controller` binary, so its logs
 // can be searched for canaries and it gets the AWS identity an operator would give it (the

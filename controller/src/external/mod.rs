@@ -64,7 +64,9 @@ pub struct ExternalSecretSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^(0|([0-9]+(ms|s|m|h|d))+)$"), length(max = 32))]
     pub refresh_interval: Option<String>,
-    /// The store to read from.
+    /// The store to read from (entries with a `sourceRef` read from theirs). May be left out when
+    /// every entry names its store.
+    #[serde(default)]
     pub secret_store_ref: SecretStoreRef,
     /// The Secret to write.
     #[serde(default)]
@@ -77,8 +79,8 @@ pub struct ExternalSecretSpec {
     pub data_from: Vec<ExternalSecretDataFrom>,
 }
 
-/// `spec.secretStoreRef`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+/// `spec.secretStoreRef`, or an entry's `sourceRef.storeRef`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SecretStoreRef {
     /// Store name.
@@ -146,6 +148,56 @@ pub struct ExternalSecretData {
     pub secret_key: String,
     /// Where the value comes from.
     pub remote_ref: RemoteRefSpec,
+    /// Another store than `spec.secretStoreRef` for this entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ref: Option<SourceRef>,
+}
+
+/// `sourceRef` of a `data` or `dataFrom` entry: the store it reads from, so that one Secret can
+/// gather values from several stores.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceRef {
+    /// The store (as `spec.secretStoreRef`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_ref: Option<SecretStoreRef>,
+}
+
+impl ExternalSecretSpec {
+    /// The store an entry with `source` reads from: its own, else `spec.secretStoreRef`.
+    pub fn store_for<'a>(&'a self, source: Option<&'a SourceRef>) -> &'a SecretStoreRef {
+        source
+            .and_then(|s| s.store_ref.as_ref())
+            .unwrap_or(&self.secret_store_ref)
+    }
+
+    /// Refuses a spec that reads from more than `max` different stores (each costs a lookup and,
+    /// uncached, a login), before any is looked up.
+    pub fn check_store_count(&self, max: usize) -> Result<(), String> {
+        let mut seen: Vec<&SecretStoreRef> = Vec::new();
+        for reference in self.store_refs() {
+            if !seen.contains(&reference) {
+                if seen.len() == max {
+                    return Err(format!("reads from more than {max} stores"));
+                }
+                seen.push(reference);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every store the spec reads from: `spec.secretStoreRef` (when named) and the entries' own.
+    pub fn store_refs(&self) -> impl Iterator<Item = &SecretStoreRef> {
+        let own = self
+            .data_from
+            .iter()
+            .map(|d| d.source_ref.as_ref())
+            .chain(self.data.iter().map(|d| d.source_ref.as_ref()))
+            .filter_map(|s| s.and_then(|s| s.store_ref.as_ref()));
+        std::iter::once(&self.secret_store_ref)
+            .filter(|r| !r.name.is_empty())
+            .chain(own)
+    }
 }
 
 /// `remoteRef` / `extract`.
@@ -170,6 +222,9 @@ pub struct ExternalSecretDataFrom {
     /// in `/`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extract: Option<RemoteRefSpec>,
+    /// Another store than `spec.secretStoreRef` for this entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ref: Option<SourceRef>,
 }
 
 /// `status` of an ExternalSecret.
@@ -416,4 +471,62 @@ pub struct AwsSecretRef {
     /// Session token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_token_secret_ref: Option<SecretKeySelector>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(value: serde_json::Value) -> ExternalSecretSpec {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn entries_read_from_their_own_store_or_the_specs() {
+        let s = spec(serde_json::json!({
+            "secretStoreRef": {"name": "main"},
+            "data": [
+                {"secretKey": "a", "remoteRef": {"key": "k"}},
+                {"secretKey": "b", "remoteRef": {"key": "k"},
+                 "sourceRef": {"storeRef": {"name": "other", "kind": "ClusterSecretStore"}}}
+            ],
+            "dataFrom": [{"extract": {"key": "k"}, "sourceRef": {"storeRef": {"name": "main"}}}]
+        }));
+        assert_eq!(s.store_for(s.data[0].source_ref.as_ref()).name, "main");
+        let other = s.store_for(s.data[1].source_ref.as_ref());
+        assert_eq!(
+            (other.name.as_str(), other.kind.as_deref()),
+            ("other", Some("ClusterSecretStore"))
+        );
+        let names: Vec<&str> = s.store_refs().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["main", "main", "other"]);
+        // No spec.secretStoreRef: it is not counted as a store.
+        let own_only = spec(serde_json::json!({
+            "data": [{"secretKey": "a", "remoteRef": {"key": "k"},
+                      "sourceRef": {"storeRef": {"name": "x"}}}]
+        }));
+        assert_eq!(own_only.store_refs().count(), 1);
+        assert!(own_only.secret_store_ref.name.is_empty());
+    }
+
+    #[test]
+    fn more_stores_than_allowed_are_refused_before_any_lookup() {
+        let entries = |n: usize| -> Vec<serde_json::Value> {
+            (0..n)
+                .map(|i| {
+                    serde_json::json!({"secretKey": format!("k{i}"), "remoteRef": {"key": "k"},
+                                       "sourceRef": {"storeRef": {"name": format!("s{i}")}}})
+                })
+                .collect()
+        };
+        let at_limit = spec(serde_json::json!({"data": entries(16)}));
+        assert!(at_limit.check_store_count(16).is_ok());
+        // The same store named many times counts once.
+        let repeated =
+            spec(serde_json::json!({"secretStoreRef": {"name": "s0"}, "data": entries(16)}));
+        assert!(repeated.check_store_count(16).is_ok());
+        let over = spec(serde_json::json!({"data": entries(17)}));
+        let err = over.check_store_count(16).unwrap_err();
+        assert_eq!(err, "reads from more than 16 stores");
+    }
 }

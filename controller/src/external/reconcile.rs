@@ -13,6 +13,7 @@ use super::stores::{FoundStore, ProviderCache, StoreError, find_store};
 use super::template::{self, Values};
 use super::{
     ClusterSecretStore, ExternalSecret, FORCE_SYNC_ANNOTATION, READY_CONDITION, SecretStore,
+    SecretStoreRef,
 };
 use crate::config::parse_period;
 use crate::context::Context;
@@ -250,10 +251,11 @@ fn users_of(
         .state()
         .into_iter()
         .filter(|es| {
-            let r = &es.spec.secret_store_ref;
-            r.name == name
-                && r.kind.as_deref().unwrap_or("SecretStore") == kind
-                && (namespace.is_none() || es.metadata.namespace == namespace)
+            (namespace.is_none() || es.metadata.namespace == namespace)
+                && es
+                    .spec
+                    .store_refs()
+                    .any(|r| r.name == name && r.kind.as_deref().unwrap_or("SecretStore") == kind)
         })
         .map(|es| ObjectRef::from_obj(es.as_ref()))
         .collect()
@@ -486,21 +488,22 @@ async fn fetch(
     settings: &Settings,
     existing: Option<&PartialObjectMeta<Secret>>,
 ) -> Result<Result<Values, (Outcome, Then)>, Error> {
-    let base = &ctx.base;
     let spec = &object.spec;
-    let store_failed = |err: StoreError| Ok(Err((store_failure(&err), Then::Backoff)));
-    let store = match find_store(base, &source.namespace, &spec.secret_store_ref).await {
-        Ok(store) => store,
-        Err(err) => return store_failed(err),
-    };
-    let provider = match ctx.providers.provider(base, &store).await {
-        Ok(provider) => provider,
-        Err(err) => return store_failed(err),
-    };
-    let fetched = match fetch_values(object, provider.as_ref(), base).await {
+    let mut stores = Stores::default();
+    let fetched = match fetch_values(object, ctx, source, &mut stores).await {
         Ok(values) => values,
-        Err(err) => {
-            return fetch_failed(object, ctx, &store, source, settings, existing, err).await;
+        Err(Fetch::Store(err)) => return Ok(Err((store_failure(&err), Then::Backoff))),
+        Err(Fetch::Value(store, err)) => {
+            return fetch_failed(
+                object,
+                ctx,
+                &stores.0[store].0,
+                source,
+                settings,
+                existing,
+                err,
+            )
+            .await;
         }
     };
     let template_spec = spec.target.template.clone().unwrap_or_default();
@@ -592,42 +595,108 @@ impl FetchError {
     }
 }
 
-/// Fetches every `data` and `dataFrom` entry, counting each provider call.
+/// Most stores one ExternalSecret may read from (each costs a lookup and, uncached, a login).
+pub const MAX_STORES_PER_OBJECT: usize = 16;
+
+/// The stores one reconcile has resolved, with their providers, in the order first named.
+#[derive(Default)]
+struct Stores(Vec<(FoundStore, Arc<dyn SecretProvider>, SecretStoreRef)>);
+
+/// Why fetching stopped: a store that cannot be used, or a value the store at that index of
+/// [`Stores`] did not give.
+enum Fetch {
+    Store(StoreError),
+    Value(usize, FetchError),
+}
+
+impl Stores {
+    /// The index of the store `reference` names, resolved (and its use checked) on first use.
+    async fn resolve(
+        &mut self,
+        ctx: &ExternalContext,
+        namespace: &str,
+        reference: &SecretStoreRef,
+    ) -> Result<usize, Fetch> {
+        if let Some(i) = self.0.iter().position(|(_, _, r)| r == reference) {
+            return Ok(i);
+        }
+        if reference.name.is_empty() {
+            return Err(Fetch::Store(StoreError::Invalid(
+                "no store: set spec.secretStoreRef, or sourceRef.storeRef on every entry"
+                    .to_owned(),
+            )));
+        }
+        let store = find_store(&ctx.base, namespace, reference)
+            .await
+            .map_err(Fetch::Store)?;
+        let provider = ctx
+            .providers
+            .provider(&ctx.base, &store)
+            .await
+            .map_err(Fetch::Store)?;
+        self.0.push((store, provider, reference.clone()));
+        Ok(self.0.len() - 1)
+    }
+}
+
+/// Fetches every `dataFrom` and then every `data` entry, each from its store, counting each
+/// provider call.
 async fn fetch_values(
     object: &ExternalSecret,
-    provider: &dyn SecretProvider,
-    base: &Context,
-) -> Result<Values, FetchError> {
-    let count = |operation: &str, result: Result<(), &signet_providers::Error>| {
+    ctx: &ExternalContext,
+    source: &Source,
+    stores: &mut Stores,
+) -> Result<Values, Fetch> {
+    let spec = &object.spec;
+    spec.check_store_count(MAX_STORES_PER_OBJECT)
+        .map_err(|e| Fetch::Store(StoreError::Invalid(e)))?;
+    let count = |provider: &dyn SecretProvider,
+                 operation: &str,
+                 result: Result<(), &signet_providers::Error>| {
         let status = match result {
             Ok(()) => "ok",
             Err(e) => e.reason(),
         };
-        base.metrics
+        ctx.base
+            .metrics
             .count_provider_call(provider.kind(), operation, status);
     };
     let mut values = Values::new();
-    for from in &object.spec.data_from {
+    for from in &spec.data_from {
         let Some(extract) = &from.extract else {
             continue;
         };
-        let remote = remote_ref(extract);
-        let got = provider.get_all(&remote).await;
-        count("get_all", got.as_ref().map(|_| ()));
-        let all = got.map_err(|error| FetchError {
-            what: format!("dataFrom.extract {:?}", extract.key),
-            error,
+        let reference = spec.store_for(from.source_ref.as_ref());
+        let at = stores.resolve(ctx, &source.namespace, reference).await?;
+        let provider = stores.0[at].1.as_ref();
+        let got = provider.get_all(&remote_ref(extract)).await;
+        count(provider, "get_all", got.as_ref().map(|_| ()));
+        let all = got.map_err(|error| {
+            Fetch::Value(
+                at,
+                FetchError {
+                    what: format!("dataFrom.extract {:?}", extract.key),
+                    error,
+                },
+            )
         })?;
         // Nested names (SSM paths) become valid Secret keys: `db/user` -> `db_user`.
         values.extend(all.into_iter().map(|(k, v)| (k.replace('/', "_"), v)));
     }
-    for item in &object.spec.data {
-        let remote = remote_ref(&item.remote_ref);
-        let got = provider.get(&remote).await;
-        count("get", got.as_ref().map(|_| ()));
-        let value = got.map_err(|error| FetchError {
-            what: format!("data {:?} (key {:?})", item.secret_key, item.remote_ref.key),
-            error,
+    for item in &spec.data {
+        let reference = spec.store_for(item.source_ref.as_ref());
+        let at = stores.resolve(ctx, &source.namespace, reference).await?;
+        let provider = stores.0[at].1.as_ref();
+        let got = provider.get(&remote_ref(&item.remote_ref)).await;
+        count(provider, "get", got.as_ref().map(|_| ()));
+        let value = got.map_err(|error| {
+            Fetch::Value(
+                at,
+                FetchError {
+                    what: format!("data {:?} (key {:?})", item.secret_key, item.remote_ref.key),
+                    error,
+                },
+            )
         })?;
         values.insert(item.secret_key.clone(), value);
     }

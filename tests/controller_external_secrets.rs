@@ -1283,6 +1283,123 @@ async fn one_secret_gathers_values_from_several_stores() -> TestResult {
     Ok(())
 }
 
+/// `dataFrom.find`: every secret whose name matches, under its name made a Secret key, whole —
+/// from a KV tree (folders walked), Secrets Manager (a name prefix) and Parameter Store (a path).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_from_find_gathers_secrets_by_name() -> TestResult {
+    let (bed, bao, mount) = Bed::with_root_vault_store().await?;
+    for (path, value) in [
+        ("app/cache", "c-1"),
+        ("app/deep/queue", "q-1"),
+        ("app/deep/er/queue2", "q-2"),
+        ("other/queue", "not-under-app"),
+    ] {
+        bao.bao(
+            None,
+            &[
+                "kv",
+                "put",
+                &format!("-mount={mount}"),
+                path,
+                &format!("v={value}"),
+            ],
+        )?;
+    }
+    bed.external_secret(
+        "found-in-vault",
+        json!({
+            "secretStoreRef": {"name": "vault"},
+            "dataFrom": [{"find": {"path": "app", "name": {"regexp": "queue|cache"}}}]
+        }),
+    )
+    .await?;
+    let secret = bed
+        .wait_value("found-in-vault", "app_cache", r#"{"v":"c-1"}"#)
+        .await?;
+    let keys: Vec<&String> = secret.data.as_ref().ok_or("no data")?.keys().collect();
+    assert_eq!(keys, ["app_cache", "app_deep_er_queue2", "app_deep_queue"]);
+    assert_eq!(
+        text(&secret, "app_deep_er_queue2").as_deref(),
+        Some(r#"{"v":"q-2"}"#)
+    );
+
+    // AWS: Secrets Manager by name prefix and expression, Parameter Store by path.
+    let moto = tokio::task::spawn_blocking(Moto::shared).await??;
+    bed.put_secret(
+        "aws",
+        &[
+            ("id", Moto::ACCESS_KEY_ID),
+            ("secret", Moto::SECRET_ACCESS_KEY),
+        ],
+    )
+    .await?;
+    let sm = aws_sdk_secretsmanager::Client::from_conf(aws_client_config(moto).await.build());
+    let prefix = unique_name("find");
+    for (name, value) in [("db-a", "A"), ("db-b", "B"), ("web", "W")] {
+        sm.create_secret()
+            .name(format!("{prefix}/{name}"))
+            .secret_string(value)
+            .send()
+            .await?;
+    }
+    let ssm = ssm_client(moto);
+    for (name, value) in [("one", "1"), ("sub/two", "2")] {
+        ssm.put_parameter()
+            .name(format!("/{prefix}/{name}"))
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .send()
+            .await?;
+    }
+    bed.store("sm", aws_provider(moto, "SecretsManager"))
+        .await?;
+    bed.store("ssm", aws_provider(moto, "ParameterStore"))
+        .await?;
+    bed.external_secret(
+        "found-in-aws",
+        json!({
+            "dataFrom": [
+                {"find": {"path": prefix, "name": {"regexp": "/db-"}}, "sourceRef": {"storeRef": {"name": "sm"}}},
+                {"find": {"path": format!("/{prefix}")}, "sourceRef": {"storeRef": {"name": "ssm"}}}
+            ]
+        }),
+    )
+    .await?;
+    let secret = bed
+        .wait_value("found-in-aws", &format!("{prefix}_db-a"), "A")
+        .await?;
+    let data = secret.data.as_ref().ok_or("no data")?;
+    let mut keys: Vec<String> = data.keys().cloned().collect();
+    keys.sort();
+    let mut expected = vec![
+        format!("{prefix}_db-a"),
+        format!("{prefix}_db-b"),
+        format!("_{prefix}_one"),
+        format!("_{prefix}_sub_two"),
+    ];
+    expected.sort();
+    assert_eq!(keys, expected);
+    assert_eq!(
+        text(&secret, &format!("_{prefix}_sub_two")).as_deref(),
+        Some("2")
+    );
+
+    // A bad expression is a clear condition naming the search.
+    bed.external_secret(
+        "bad-find",
+        json!({"secretStoreRef": {"name": "vault"},
+               "dataFrom": [{"find": {"name": {"regexp": "(unclosed"}}}]}),
+    )
+    .await?;
+    let refused = bed
+        .wait_ready("bad-find", "False", Some("SecretSyncedError"))
+        .await?;
+    let message = serde_json::to_string(&refused.status)?;
+    assert!(message.contains("find.name.regexp"), "{message}");
+    bed.assert_nothing_leaked().await?;
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tenancy (DESIGN §5): what a store may use. These run the `signet-controller` binary, so its logs
 // can be searched for canaries and it gets the AWS identity an operator would give it (the

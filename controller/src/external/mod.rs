@@ -222,9 +222,35 @@ pub struct ExternalSecretDataFrom {
     /// in `/`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extract: Option<RemoteRefSpec>,
+    /// Every secret whose name matches, each under its name (characters a Secret key cannot
+    /// hold become `_`) with its whole value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub find: Option<FindSpec>,
     /// Another store than `spec.secretStoreRef` for this entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_ref: Option<SourceRef>,
+}
+
+/// `dataFrom[].find`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FindSpec {
+    /// Where to look: a KV folder, a Secrets Manager name prefix, a parameter path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub path: Option<String>,
+    /// Which names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<FindName>,
+}
+
+/// `dataFrom[].find.name`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FindName {
+    /// A regular expression the name must match (anywhere in it).
+    #[schemars(length(max = 1024))]
+    pub regexp: String,
 }
 
 /// `status` of an ExternalSecret.

@@ -663,25 +663,45 @@ async fn fetch_values(
     };
     let mut values = Values::new();
     for from in &spec.data_from {
-        let Some(extract) = &from.extract else {
+        if from.extract.is_none() && from.find.is_none() {
             continue;
-        };
+        }
         let reference = spec.store_for(from.source_ref.as_ref());
         let at = stores.resolve(ctx, &source.namespace, reference).await?;
         let provider = stores.0[at].1.as_ref();
-        let got = provider.get_all(&remote_ref(extract)).await;
-        count(provider, "get_all", got.as_ref().map(|_| ()));
-        let all = got.map_err(|error| {
-            Fetch::Value(
-                at,
-                FetchError {
-                    what: format!("dataFrom.extract {:?}", extract.key),
-                    error,
-                },
-            )
-        })?;
-        // Nested names (SSM paths) become valid Secret keys: `db/user` -> `db_user`.
-        values.extend(all.into_iter().map(|(k, v)| (k.replace('/', "_"), v)));
+        if let Some(extract) = &from.extract {
+            let got = provider.get_all(&remote_ref(extract)).await;
+            count(provider, "get_all", got.as_ref().map(|_| ()));
+            let all = got.map_err(|error| {
+                Fetch::Value(
+                    at,
+                    FetchError {
+                        what: format!("dataFrom.extract {:?}", extract.key),
+                        error,
+                    },
+                )
+            })?;
+            // Nested names (SSM paths) become valid Secret keys: `db/user` -> `db_user`.
+            values.extend(all.into_iter().map(|(k, v)| (k.replace('/', "_"), v)));
+        }
+        if let Some(find) = &from.find {
+            let search = signet_providers::Find {
+                path: find.path.clone(),
+                name: find.name.as_ref().map(|n| n.regexp.clone()),
+            };
+            let got = provider.find(&search).await;
+            count(provider, "find", got.as_ref().map(|_| ()));
+            let found = got.map_err(|error| {
+                Fetch::Value(
+                    at,
+                    FetchError {
+                        what: format!("dataFrom.find {:?}", search.path.as_deref().unwrap_or("")),
+                        error,
+                    },
+                )
+            })?;
+            values.extend(found.into_iter().map(|(k, v)| (secret_key_of(&k), v)));
+        }
     }
     for item in &spec.data {
         let reference = spec.store_for(item.source_ref.as_ref());
@@ -701,6 +721,20 @@ async fn fetch_values(
         values.insert(item.secret_key.clone(), value);
     }
     Ok(values)
+}
+
+/// A found secret's name as a Secret key, as ESO's default conversion makes it: every character a
+/// key cannot hold (not a letter, digit, `-`, `.` or `_`) becomes `_` (`/app/db` -> `_app_db`).
+fn secret_key_of(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 fn remote_ref(spec: &super::RemoteRefSpec) -> RemoteRef {

@@ -70,6 +70,81 @@ impl RemoteRef {
 /// Secret bytes, wiped from memory when dropped.
 pub type SecretBytes = zeroize::Zeroizing<Vec<u8>>;
 
+/// A search for secrets by name (ESO's `dataFrom.find`): every secret under `path` whose name
+/// matches the regular expression `name` (anywhere in the name, as Go's `MatchString`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Find {
+    /// Where to look: a KV folder, a Secrets Manager name prefix, a parameter path. Default: all.
+    pub path: Option<String>,
+    /// A regular expression the name must match. Default: every name.
+    pub name: Option<String>,
+}
+
+/// Most secrets one [`Find`] may return: more is an error naming the search, not a partial result.
+pub const MAX_FOUND: usize = 500;
+/// Most names and pages one [`Find`] may list while searching (KV folder entries, Secrets Manager
+/// secrets, parameters), matching or not: a store may hold more, and a search must not stall on it.
+pub const MAX_LISTED: usize = 5_000;
+/// Largest compiled `name` expression (the `regex` crate's size limit).
+const MAX_REGEX_BYTES: usize = 1 << 20;
+
+impl Find {
+    /// The compiled `name` (matching everything when absent).
+    pub fn matcher(&self, store: &str) -> Result<regex::Regex, Error> {
+        regex::RegexBuilder::new(self.name.as_deref().unwrap_or(""))
+            .size_limit(MAX_REGEX_BYTES)
+            .build()
+            .map_err(|e| Error::InvalidConfig(format!("{store}: find.name.regexp: {e}")))
+    }
+}
+
+/// Counts what a search lists and finds against [`MAX_LISTED`] and [`MAX_FOUND`].
+pub(crate) struct FindBudget<'a> {
+    store: &'a str,
+    listed: usize,
+    found: usize,
+}
+
+impl<'a> FindBudget<'a> {
+    pub(crate) fn new(store: &'a str) -> Self {
+        FindBudget {
+            store,
+            listed: 0,
+            found: 0,
+        }
+    }
+
+    /// One more name listed.
+    pub(crate) fn listed(&mut self) -> Result<(), Error> {
+        self.listed += 1;
+        if self.listed > MAX_LISTED {
+            return Err(Error::InvalidConfig(format!(
+                "{}: find lists more than {MAX_LISTED} names; narrow its path",
+                self.store
+            )));
+        }
+        Ok(())
+    }
+
+    /// One more page of a listing: a store that answers with empty pages and a next token
+    /// forever is stopped as one that lists too many names.
+    pub(crate) fn page(&mut self) -> Result<(), Error> {
+        self.listed()
+    }
+
+    /// One more secret found.
+    pub(crate) fn found(&mut self) -> Result<(), Error> {
+        self.found += 1;
+        if self.found > MAX_FOUND {
+            return Err(Error::InvalidConfig(format!(
+                "{}: find matches more than {MAX_FOUND} secrets; narrow its path or name",
+                self.store
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// One external secret store.
 ///
 /// Object safe (through `async_trait`), so callers can hold an `Arc<dyn SecretProvider>`.
@@ -84,10 +159,49 @@ pub trait SecretProvider: Send + Sync {
     /// are, other values as JSON text. With `property`, the fields of that nested object.
     async fn get_all(&self, r: &RemoteRef) -> Result<BTreeMap<String, SecretBytes>, Error>;
 
+    /// Every secret `find` matches, keyed by its name in the store (a KV path below the mount, a
+    /// secret name, a parameter name), each value whole (a KV secret's data object as JSON text).
+    async fn find(&self, find: &Find) -> Result<BTreeMap<String, SecretBytes>, Error>;
+
     /// A cheap check that the store is reachable and the credentials are accepted; for the
     /// store's `Ready` condition.
     async fn validate(&self) -> Result<(), Error>;
 
     /// `"vault"`, `"aws-secretsmanager"` or `"aws-ssm"` (a metrics label).
     fn kind(&self) -> &'static str;
+}
+
+#[cfg(test)]
+pub(crate) mod test_server {
+    //! A loopback HTTP server answering every request with what `answer` makes of its request
+    //! line, for stores that misbehave across many requests.
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Its `http://127.0.0.1:PORT` address and the count of requests served so far.
+    pub fn serve(
+        answer: impl Fn(&str) -> (String, String) + Send + 'static,
+    ) -> (String, Arc<AtomicUsize>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = format!("http://{}", listener.local_addr().expect("address"));
+        let served = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&served);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut request = vec![0u8; 65536];
+                let n = stream.read(&mut request).unwrap_or(0);
+                let text = String::from_utf8_lossy(&request[..n]).into_owned();
+                let (content_type, body) = answer(text.lines().next().unwrap_or(""));
+                count.fetch_add(1, Ordering::SeqCst);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        (address, served)
+    }
 }

@@ -5,7 +5,8 @@
 //! `get_all`, a key ending in `/` is a path: every parameter below it (recursively), keyed by its
 //! name relative to the path (`/app/db/user` under `/app/` is `db/user`); any other key is one
 //! parameter whose JSON object value is split into its fields. A path has no version (one given is
-//! not used) and no properties (one given is an error).
+//! not used) and no properties (one given is an error). A path lists at most
+//! [`crate::MAX_LISTED`] parameters.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +14,7 @@ use zeroize::Zeroizing;
 
 use crate::aws::{AwsConfig, AwsService};
 use crate::property::{self, Origin};
-use crate::{Error, RemoteRef, SecretBytes, SecretProvider};
+use crate::{Error, Find, FindBudget, RemoteRef, SecretBytes, SecretProvider};
 
 const SERVICE: &str = "AWS SSM Parameter Store";
 
@@ -69,6 +70,20 @@ impl ParameterStore {
         path: &str,
         recursive: bool,
     ) -> Result<BTreeMap<String, SecretBytes>, Error> {
+        let mut budget = FindBudget::new(&self.service.store);
+        self.parameters_under(path, recursive, &mut budget, |_| true)
+            .await
+    }
+
+    /// The parameters below `path` whose full name `wanted`, keyed by the name relative to the
+    /// path, each counted against `budget` (listed, and found when wanted).
+    async fn parameters_under(
+        &self,
+        path: &str,
+        recursive: bool,
+        budget: &mut FindBudget<'_>,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Result<BTreeMap<String, SecretBytes>, Error> {
         let trimmed = path.trim();
         if trimmed.is_empty() {
             return Err(Error::InvalidConfig(format!(
@@ -101,10 +116,16 @@ impl ParameterStore {
                 .send()
                 .await
                 .map_err(|e| self.service.classify(e, Some(&reference), is_not_found))?;
+            budget.page()?;
             for parameter in page.parameters.unwrap_or_default() {
+                budget.listed()?;
                 let (Some(name), Some(value)) = (parameter.name, parameter.value) else {
                     continue;
                 };
+                if !wanted(&name) {
+                    continue;
+                }
+                budget.found()?;
                 let relative = name.strip_prefix(&prefix).unwrap_or(&name).to_owned();
                 values.insert(relative, Zeroizing::new(value.into_bytes()));
             }
@@ -182,6 +203,38 @@ impl SecretProvider for ParameterStore {
             &value,
             r.property.as_deref(),
         )
+    }
+
+    /// Every parameter below `find.path` (default `/`, recursively) whose full name matches,
+    /// keyed by that name.
+    async fn find(&self, find: &Find) -> Result<BTreeMap<String, SecretBytes>, Error> {
+        let matcher = find.matcher(&self.service.store)?;
+        let mut budget = FindBudget::new(&self.service.store);
+        let path = find
+            .path
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty());
+        let path = path.unwrap_or("/");
+        let found = self
+            .parameters_under(path, true, &mut budget, |name| matcher.is_match(name))
+            .await?;
+        // Keyed by the full name, as ESO does for a find.
+        let base = match path.trim_end_matches('/') {
+            "" => "/".to_owned(),
+            other => format!("{other}/"),
+        };
+        Ok(found
+            .into_iter()
+            .map(|(relative, value)| {
+                let full = if relative.starts_with('/') {
+                    relative
+                } else {
+                    format!("{base}{relative}")
+                };
+                (full, value)
+            })
+            .collect())
     }
 
     /// Describes at most one parameter: the call is authenticated, so refused credentials show;

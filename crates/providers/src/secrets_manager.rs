@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use crate::aws::{AwsConfig, AwsService};
 use crate::property::{self, Origin};
-use crate::{Error, RemoteRef, SecretBytes, SecretProvider};
+use crate::{Error, Find, FindBudget, RemoteRef, SecretBytes, SecretProvider};
 
 const SERVICE: &str = "AWS Secrets Manager";
 
@@ -111,6 +111,60 @@ impl SecretProvider for SecretsManager {
         )
     }
 
+    /// `ListSecrets` (filtered by name prefix when `find.path` is given), every page, then the
+    /// current value of each secret whose name matches.
+    async fn find(&self, find: &Find) -> Result<BTreeMap<String, SecretBytes>, Error> {
+        use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
+        let matcher = find.matcher(&self.service.store)?;
+        let mut budget = FindBudget::new(&self.service.store);
+        let prefix = find
+            .path
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty());
+        let mut names = Vec::new();
+        let mut next_token: Option<String> = None;
+        loop {
+            let mut request = self
+                .client
+                .list_secrets()
+                .max_results(100)
+                .set_next_token(next_token.take());
+            if let Some(prefix) = prefix {
+                request = request.filters(
+                    Filter::builder()
+                        .key(FilterNameStringType::Name)
+                        .values(prefix)
+                        .build(),
+                );
+            }
+            let page = request
+                .send()
+                .await
+                .map_err(|e| self.service.classify(e, None, |_, _| false))?;
+            budget.page()?;
+            for secret in page.secret_list.unwrap_or_default() {
+                budget.listed()?;
+                let Some(name) = secret.name else { continue };
+                // The filter matches words anywhere in the name; a path is a prefix.
+                if prefix.is_none_or(|p| name.starts_with(p)) && matcher.is_match(&name) {
+                    budget.found()?;
+                    names.push(name);
+                }
+            }
+            match page.next_token.filter(|t| !t.is_empty()) {
+                Some(token) => next_token = Some(token),
+                None => break,
+            }
+        }
+        let mut found = BTreeMap::new();
+        for name in names {
+            let value = self.value(&RemoteRef::new(name.clone())).await?;
+            found.insert(name, value);
+        }
+        Ok(found)
+    }
+
     /// Lists at most one secret's metadata: the call is authenticated, so refused credentials
     /// show; an `AccessDeniedException` means the credentials are valid but may not list, which
     /// a least-privilege reader commonly is, so it counts as usable.
@@ -130,5 +184,41 @@ impl SecretProvider for SecretsManager {
 
     fn kind(&self) -> &'static str {
         "aws-secretsmanager"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AwsStaticCredentials;
+
+    /// A store that answers every ListSecrets page with nothing and a next token: the search
+    /// stops at its page bound instead of looping for ever.
+    #[tokio::test]
+    async fn endless_empty_pages_stop_a_find() {
+        let (server, served) = crate::test_server::serve(|_| {
+            (
+                "application/x-amz-json-1.1".to_owned(),
+                r#"{"SecretList":[],"NextToken":"more"}"#.to_owned(),
+            )
+        });
+        let store = SecretsManager::new(AwsConfig {
+            region: "eu-west-1".into(),
+            endpoint_url: Some(server),
+            credentials: Some(AwsStaticCredentials {
+                access_key_id: "AKIDEXAMPLE".into(),
+                secret_access_key: Zeroizing::new("secret".into()),
+                session_token: None,
+            }),
+            role_arn: None,
+        })
+        .await
+        .unwrap();
+        let err = store.find(&Find::default()).await.unwrap_err().to_string();
+        assert!(err.contains("lists more than 5000 names"), "{err}");
+        assert_eq!(
+            served.load(std::sync::atomic::Ordering::SeqCst),
+            crate::MAX_LISTED + 1
+        );
     }
 }

@@ -24,7 +24,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{error_chain, scrub};
 use crate::property::{self, Origin, WipedJson};
-use crate::{DEFAULT_TIMEOUT, Error, RemoteRef, SecretBytes, SecretProvider};
+use crate::{DEFAULT_TIMEOUT, Error, Find, FindBudget, RemoteRef, SecretBytes, SecretProvider};
 
 /// Where a Vault / OpenBao KV v2 store is and how to log in to it.
 #[derive(Clone, Debug)]
@@ -559,6 +559,41 @@ impl VaultKv {
     }
 }
 
+/// Deepest KV folder a find descends into.
+const MAX_FIND_DEPTH: usize = 32;
+
+impl VaultKv {
+    /// The names in the KV folder `folder` (segments below the mount): secrets, and folders with
+    /// a trailing `/`. A folder that does not exist has none.
+    async fn list(&self, folder: &[String]) -> Result<Vec<String>, Error> {
+        let mut url = self.url(
+            self.mount
+                .split('/')
+                .chain(["metadata"])
+                .chain(folder.iter().map(String::as_str)),
+        );
+        url.query_pairs_mut().append_pair("list", "true");
+        let (answer, token) = self.get_authorized(url).await?;
+        if answer.status == StatusCode::NOT_FOUND {
+            return Ok(Vec::new());
+        }
+        if !answer.status.is_success() {
+            return Err(self.failure(&answer, None, Some(&token), false));
+        }
+        let reply = serde_json::from_slice::<Value>(&answer.body)
+            .map_err(|_| self.malformed(answer.status, "the answer is not JSON"))?;
+        let keys = reply
+            .pointer("/data/keys")
+            .and_then(Value::as_array)
+            .ok_or_else(|| self.malformed(answer.status, "a list answer without data.keys"))?;
+        Ok(keys
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect())
+    }
+}
+
 /// Largest answer read from a Vault server (KV v2 values are limited to Vault's 32 MiB request size;
 /// Kubernetes Secrets hold at most 1 MiB).
 pub const MAX_ANSWER_BYTES: usize = 8 << 20;
@@ -602,6 +637,56 @@ impl SecretProvider for VaultKv {
             &data.0,
             r.property.as_deref(),
         )
+    }
+
+    /// Walks the KV folders from `find.path` down (depth first, at most [`MAX_FIND_DEPTH`]
+    /// levels), reading each secret whose path below the mount matches.
+    async fn find(&self, find: &Find) -> Result<BTreeMap<String, SecretBytes>, Error> {
+        let matcher = find.matcher(&self.store)?;
+        let mut budget = FindBudget::new(&self.store);
+        let start: Vec<String> = find
+            .path
+            .as_deref()
+            .unwrap_or("")
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let mut folders = vec![start];
+        let mut found = BTreeMap::new();
+        while let Some(folder) = folders.pop() {
+            for name in self.list(&folder).await? {
+                budget.listed()?;
+                let mut path = folder.clone();
+                match name.strip_suffix('/') {
+                    Some(sub) if !sub.is_empty() && !sub.contains('/') => {
+                        if path.len() < MAX_FIND_DEPTH {
+                            path.push(sub.to_owned());
+                            folders.push(path);
+                        }
+                    }
+                    None if !name.is_empty() && !name.contains('/') => {
+                        path.push(name);
+                        let key = path.join("/");
+                        if matcher.is_match(&key) {
+                            budget.found()?;
+                            let data = self.read(&RemoteRef::new(key.clone())).await?;
+                            found.insert(
+                                key,
+                                Zeroizing::new(serde_json::to_vec(&data.0).unwrap_or_default()),
+                            );
+                        }
+                    }
+                    _ => {
+                        return Err(self.malformed(
+                            StatusCode::OK,
+                            "a list answer holds a name that is no KV entry",
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(found)
     }
 
     async fn validate(&self) -> Result<(), Error> {
@@ -658,6 +743,57 @@ mod tests {
             elsewhere.accept().is_err(),
             "the redirect target was contacted"
         );
+    }
+
+    /// A hostile server may answer every LIST with a folder: the walk stops at its depth
+    /// bound; and with more names than a find may list, or secrets than it may return.
+    #[tokio::test]
+    async fn a_find_is_bounded_in_depth_names_and_matches() {
+        use crate::test_server::serve;
+        use std::sync::atomic::Ordering;
+        let json = "application/json".to_owned();
+        let (server, served) =
+            serve(move |_| (json.clone(), r#"{"data":{"keys":["a/"]}}"#.to_owned()));
+        let vault = VaultKv::new(config(&server, "secret", token("t"))).unwrap();
+        let found = vault.find(&Find::default()).await.unwrap();
+        assert!(found.is_empty());
+        assert_eq!(served.load(Ordering::SeqCst), MAX_FIND_DEPTH + 1);
+
+        let many: Vec<String> = (0..=crate::MAX_LISTED).map(|i| format!("s{i}")).collect();
+        let listing = serde_json::json!({"data": {"keys": many}}).to_string();
+        let (server, _) = serve(move |_| ("application/json".to_owned(), listing.clone()));
+        let vault = VaultKv::new(config(&server, "secret", token("t"))).unwrap();
+        let none = Find {
+            path: None,
+            name: Some("^never$".to_owned()),
+        };
+        let err = vault.find(&none).await.unwrap_err().to_string();
+        assert!(err.contains("lists more than 5000 names"), "{err}");
+
+        let names: Vec<String> = (0..=crate::MAX_FOUND).map(|i| format!("s{i}")).collect();
+        let listing = serde_json::json!({"data": {"keys": names}}).to_string();
+        let (server, served) = serve(move |line| {
+            let body = if line.contains("list=true") {
+                listing.clone()
+            } else {
+                r#"{"data":{"data":{"v":"x"}}}"#.to_owned()
+            };
+            ("application/json".to_owned(), body)
+        });
+        let vault = VaultKv::new(config(&server, "secret", token("t"))).unwrap();
+        let err = vault.find(&Find::default()).await.unwrap_err().to_string();
+        assert!(err.contains("matches more than 500 secrets"), "{err}");
+        // Refused before reading the secret past the bound.
+        assert_eq!(served.load(Ordering::SeqCst), 1 + crate::MAX_FOUND);
+        let err = vault
+            .find(&Find {
+                path: None,
+                name: Some("(unclosed".to_owned()),
+            })
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("find.name.regexp"), "{err}");
     }
 
     #[tokio::test]

@@ -1400,6 +1400,111 @@ async fn data_from_find_gathers_secrets_by_name() -> TestResult {
     Ok(())
 }
 
+/// The `kubernetes` provider: Secrets of a namespace on another (real) API server, read with the
+/// token the store names — by name, by key, and by `dataFrom.find`; a token without rights gives
+/// a clear condition that shows neither the token nor a value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kubernetes_store_reads_another_clusters_secrets_with_its_own_token() -> TestResult {
+    let bed = Bed::start().await?;
+    let remote = tokio::task::spawn_blocking(ApiServer::start).await??;
+    let admin = remote.client().await?;
+    let ns = remote.create_namespace(&admin, "remote").await?;
+    let secrets: Api<Secret> = Api::namespaced(admin.clone(), &ns);
+    for (name, pairs) in [
+        (
+            "db",
+            vec![
+                ("user", "remote-admin".to_owned()),
+                ("pass", format!("{CANARY}-k8s")),
+            ],
+        ),
+        ("db-replica", vec![("user", "replica".to_owned())]),
+        ("web", vec![("key", "w".to_owned())]),
+    ] {
+        secrets
+            .create(
+                &PostParams::default(),
+                &Secret {
+                    metadata: named(name),
+                    string_data: Some(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()),
+                    ..Secret::default()
+                },
+            )
+            .await?;
+    }
+    create_json(
+        &Api::<k8s_openapi::api::rbac::v1::Role>::namespaced(admin.clone(), &ns),
+        json!({"metadata": {"name": "read-secrets"},
+               "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}]}),
+    )
+    .await?;
+    create_json(
+        &Api::<k8s_openapi::api::rbac::v1::RoleBinding>::namespaced(admin.clone(), &ns),
+        json!({"metadata": {"name": "reader"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read-secrets"},
+               "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": ns}]}),
+    )
+    .await?;
+    let reader = remote.service_account_token(&admin, &ns, "reader").await?;
+    let nobody = remote.service_account_token(&admin, &ns, "nobody").await?;
+    let kubeconfig = kube::config::Kubeconfig::read_from(remote.kubeconfig_path())?;
+    let cluster = kubeconfig.clusters[0]
+        .cluster
+        .as_ref()
+        .ok_or("no cluster")?;
+    let url = cluster.server.clone().ok_or("no server")?;
+    let ca = cluster
+        .certificate_authority_data
+        .clone()
+        .ok_or("no CA data")?;
+    bed.put_secret("remote-tokens", &[("reader", &reader), ("nobody", &nobody)])
+        .await?;
+    let store = |key: &str| {
+        json!({"kubernetes": {
+            "remoteNamespace": ns,
+            "server": {"url": url, "caBundle": ca},
+            "auth": {"token": {"bearerToken": {"name": "remote-tokens", "key": key}}}
+        }})
+    };
+    bed.store("remote", store("reader")).await?;
+    bed.store("remote-nobody", store("nobody")).await?;
+    bed.external_secret(
+        "from-remote",
+        json!({
+            "secretStoreRef": {"name": "remote"},
+            "data": [{"secretKey": "pass", "remoteRef": {"key": "db", "property": "pass"}}],
+            "dataFrom": [{"find": {"name": {"regexp": "^db"}}}]
+        }),
+    )
+    .await?;
+    let secret = bed
+        .wait_value("from-remote", "pass", &format!("{CANARY}-k8s"))
+        .await?;
+    let keys: Vec<&String> = secret.data.as_ref().ok_or("no data")?.keys().collect();
+    assert_eq!(keys, ["db", "db-replica", "pass"]);
+    assert_eq!(
+        text(&secret, "db-replica").as_deref(),
+        Some(r#"{"user":"replica"}"#)
+    );
+
+    bed.external_secret(
+        "refused-remote",
+        json!({"secretStoreRef": {"name": "remote-nobody"},
+               "data": [{"secretKey": "pass", "remoteRef": {"key": "db", "property": "pass"}}]}),
+    )
+    .await?;
+    let refused = bed
+        .wait_ready("refused-remote", "False", Some("SecretSyncedError"))
+        .await?;
+    let message = serde_json::to_string(&refused.status)?;
+    assert!(message.contains("403"), "{message}");
+    assert!(!message.contains(&nobody), "{message}");
+    bed.assert_nothing_leaked().await?;
+    drop(admin);
+    tokio::task::spawn_blocking(move || drop(remote)).await?;
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tenancy (DESIGN §5): what a store may use. These run the `signet-controller` binary, so its logs
 // can be searched for canaries and it gets the AWS identity an operator would give it (the

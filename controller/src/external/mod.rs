@@ -363,7 +363,57 @@ pub struct ProviderSpec {
     /// AWS Secrets Manager or SSM Parameter Store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<AwsProviderSpec>,
+    /// Secrets of a namespace on a Kubernetes API server (this cluster's or another's), read
+    /// with the store's own bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<KubernetesProviderSpec>,
 }
+
+/// `provider.kubernetes`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KubernetesProviderSpec {
+    /// The namespace whose Secrets are read (default `default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_namespace: Option<String>,
+    /// The API server.
+    #[serde(default)]
+    pub server: KubernetesServerSpec,
+    /// How to authenticate: a bearer token.
+    pub auth: KubernetesAuthSpec,
+}
+
+/// `provider.kubernetes.server`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KubernetesServerSpec {
+    /// Its URL (default `https://kubernetes.default.svc`, this cluster's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// PEM CA bundle, base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_bundle: Option<String>,
+}
+
+/// `provider.kubernetes.auth`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KubernetesAuthSpec {
+    /// A bearer token in a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<KubernetesTokenAuth>,
+}
+
+/// `provider.kubernetes.auth.token`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KubernetesTokenAuth {
+    /// Where the token is.
+    pub bearer_token: SecretKeySelector,
+}
+
+/// This cluster's API server, where `provider.kubernetes.server.url` is not given.
+pub const IN_CLUSTER_API_SERVER: &str = "https://kubernetes.default.svc";
 
 /// A key of a Secret (`namespace` only for ClusterSecretStores).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

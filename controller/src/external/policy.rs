@@ -144,6 +144,22 @@ impl StorePolicy {
                 None => {}
             }
         }
+        if let Some(kubernetes) = &spec.kubernetes {
+            let base = "spec.provider.kubernetes";
+            let url = kubernetes
+                .server
+                .url
+                .as_deref()
+                .unwrap_or(super::IN_CLUSTER_API_SERVER);
+            self.check_url(url, &format!("{base}.server.url"))?;
+            if let Some(token) = &kubernetes.auth.token {
+                own_namespace(
+                    &token.bearer_token,
+                    store_namespace,
+                    &format!("{base}.auth.token.bearerToken"),
+                )?;
+            }
+        }
         Ok(())
     }
 
@@ -483,5 +499,41 @@ mod tests {
         let default_endpoint =
             spec(json!({"aws": {"service": "SecretsManager", "region": "eu-west-1"}}));
         assert_eq!(policy.check(&default_endpoint, None), Ok(()));
+    }
+
+    /// A kubernetes store's server (this cluster's when none is given) is checked against the
+    /// allow-list, and its token must be in the SecretStore's own namespace.
+    #[test]
+    fn a_kubernetes_store_is_checked_like_the_others() {
+        let kubernetes = |server: serde_json::Value, namespace: Option<&str>| {
+            let mut selector = json!({"name": "t", "key": "k"});
+            if let Some(ns) = namespace {
+                selector["namespace"] = json!(ns);
+            }
+            spec(json!({"kubernetes": {"server": server,
+                                       "auth": {"token": {"bearerToken": selector}}}}))
+        };
+        let open = StorePolicy::default();
+        assert_eq!(open.check(&kubernetes(json!({}), None), None), Ok(()));
+        let refusal = open
+            .check(&kubernetes(json!({}), Some("other")), Some("a"))
+            .unwrap_err();
+        assert_eq!(
+            refusal.field,
+            "spec.provider.kubernetes.auth.token.bearerToken.namespace"
+        );
+        let policy = StorePolicy {
+            allowed_provider_urls: vec![AllowedUrl::parse("https://remote.example:6443").unwrap()],
+            ..StorePolicy::default()
+        };
+        let remote = kubernetes(json!({"url": "https://remote.example:6443"}), None);
+        assert_eq!(policy.check(&remote, Some("a")), Ok(()));
+        for server in [json!({}), json!({"url": "https://10.0.0.1"})] {
+            let refusal = policy
+                .check(&kubernetes(server, None), Some("a"))
+                .unwrap_err();
+            assert_eq!(refusal.reason, reason::PROVIDER_URL);
+            assert_eq!(refusal.field, "spec.provider.kubernetes.server.url");
+        }
     }
 }

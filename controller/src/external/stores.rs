@@ -14,8 +14,8 @@ use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use kube::ResourceExt;
 use kube::api::{Api, PostParams};
 use signet_providers::{
-    AwsConfig, AwsStaticCredentials, ParameterStore, SecretProvider, SecretsManager, VaultAuth,
-    VaultKv, VaultKvConfig,
+    AwsConfig, AwsStaticCredentials, KubernetesConfig, KubernetesSecrets, ParameterStore,
+    SecretProvider, SecretsManager, VaultAuth, VaultKv, VaultKvConfig,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -228,8 +228,8 @@ async fn build(
 ) -> Result<Arc<dyn SecretProvider>, StoreError> {
     let policy = &ctx.config.store_policy;
     policy.check(spec, store_namespace)?;
-    match (&spec.vault, &spec.aws) {
-        (Some(vault), None) => {
+    match (&spec.vault, &spec.aws, &spec.kubernetes) {
+        (Some(vault), None, None) => {
             if vault.version.as_deref().is_some_and(|v| v != "v2") {
                 return Err(StoreError::Invalid(
                     "provider.vault.version: only v2 (KV version 2) is supported".into(),
@@ -284,19 +284,7 @@ async fn build(
                     ));
                 }
             };
-            let ca_pem = match &vault.ca_bundle {
-                Some(b64) => {
-                    use base64::Engine as _;
-                    Some(
-                        base64::engine::general_purpose::STANDARD
-                            .decode(b64.trim())
-                            .map_err(|_| {
-                                StoreError::Invalid("provider.vault.caBundle is not base64".into())
-                            })?,
-                    )
-                }
-                None => None,
-            };
+            let ca_pem = ca_bundle(vault.ca_bundle.as_deref(), "provider.vault.caBundle")?;
             let provider = VaultKv::new(VaultKvConfig {
                 server: vault.server.clone(),
                 mount: vault.path.clone().unwrap_or_else(|| "secret".into()),
@@ -306,7 +294,7 @@ async fn build(
             })?;
             Ok(Arc::new(provider))
         }
-        (None, Some(aws)) => {
+        (None, Some(aws), None) => {
             let credentials = match aws.auth.as_ref().and_then(|a| a.secret_ref.as_ref()) {
                 Some(keys) => Some(AwsStaticCredentials {
                     access_key_id: secret_value(
@@ -353,10 +341,52 @@ async fn build(
                 ))),
             }
         }
+        (None, None, Some(kubernetes)) => {
+            let token = kubernetes.auth.token.as_ref().ok_or_else(|| {
+                StoreError::Invalid(
+                    "provider.kubernetes.auth: give token.bearerToken (the only kind supported)"
+                        .into(),
+                )
+            })?;
+            let provider = KubernetesSecrets::new(KubernetesConfig {
+                server: kubernetes
+                    .server
+                    .url
+                    .clone()
+                    .unwrap_or_else(|| super::IN_CLUSTER_API_SERVER.to_owned()),
+                ca_pem: ca_bundle(
+                    kubernetes.server.ca_bundle.as_deref(),
+                    "provider.kubernetes.server.caBundle",
+                )?,
+                namespace: kubernetes
+                    .remote_namespace
+                    .clone()
+                    .unwrap_or_else(|| "default".to_owned()),
+                token: secret_value(
+                    ctx,
+                    &token.bearer_token,
+                    store_namespace,
+                    "auth.token.bearerToken",
+                )
+                .await?,
+            })?;
+            Ok(Arc::new(provider))
+        }
         _ => Err(StoreError::Invalid(
-            "spec.provider: give exactly one of vault, aws".into(),
+            "spec.provider: give exactly one of vault, aws, kubernetes".into(),
         )),
     }
+}
+
+/// A base64 PEM CA bundle from the store's `field`, decoded.
+fn ca_bundle(b64: Option<&str>, field: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    use base64::Engine as _;
+    b64.map(|b64| {
+        base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .map_err(|_| StoreError::Invalid(format!("{field} is not base64")))
+    })
+    .transpose()
 }
 
 /// The value of `selector` in its Secret; `field` names the spec field in errors.

@@ -1,6 +1,7 @@
 //! External secret backends behind one trait, for the controller's ExternalSecret reconciler:
-//! Vault / OpenBao KV version 2 ([`VaultKv`]), AWS Secrets Manager ([`SecretsManager`]) and AWS
-//! SSM Parameter Store ([`ParameterStore`]).
+//! Vault / OpenBao KV version 2 ([`VaultKv`]), AWS Secrets Manager ([`SecretsManager`]), AWS
+//! SSM Parameter Store ([`ParameterStore`]) and a Kubernetes API server's Secrets
+//! ([`KubernetesSecrets`]).
 //!
 //! The crate knows nothing of Kubernetes: the caller resolves references (Secrets holding tokens,
 //! service-account JWTs) and passes plain credentials in. What a remote reference means follows
@@ -17,6 +18,8 @@
 
 mod aws;
 mod error;
+mod http;
+mod kubernetes;
 mod parameter_store;
 pub mod property;
 mod secrets_manager;
@@ -26,6 +29,7 @@ use std::collections::BTreeMap;
 
 pub use aws::{AwsConfig, AwsStaticCredentials};
 pub use error::Error;
+pub use kubernetes::{KubernetesConfig, KubernetesSecrets};
 pub use parameter_store::ParameterStore;
 pub use secrets_manager::SecretsManager;
 pub use vault::{VaultAuth, VaultKv, VaultKvConfig};

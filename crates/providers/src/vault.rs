@@ -23,8 +23,9 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 use crate::error::{error_chain, scrub};
+use crate::http::{self, MAX_ANSWER_BYTES};
 use crate::property::{self, Origin, WipedJson};
-use crate::{DEFAULT_TIMEOUT, Error, Find, FindBudget, RemoteRef, SecretBytes, SecretProvider};
+use crate::{Error, Find, FindBudget, RemoteRef, SecretBytes, SecretProvider};
 
 /// Where a Vault / OpenBao KV v2 store is and how to log in to it.
 #[derive(Clone, Debug)]
@@ -142,16 +143,7 @@ impl VaultKv {
     /// A provider for `config`. Nothing is sent until the first call.
     pub fn new(config: VaultKvConfig) -> Result<VaultKv, Error> {
         let invalid = |message: String| Error::InvalidConfig(message);
-        let server_text = config.server.trim();
-        let mut server = Url::parse(server_text)
-            .map_err(|e| invalid(format!("vault server {server_text:?} is not a URL: {e}")))?;
-        if !matches!(server.scheme(), "http" | "https") || server.cannot_be_a_base() {
-            return Err(invalid(format!(
-                "vault server {server_text:?} is not an http(s) URL"
-            )));
-        }
-        server.set_query(None);
-        server.set_fragment(None);
+        let server = http::server_url(&config.server, "vault")?;
         let mount = config.mount.trim_matches('/').to_owned();
         if mount.is_empty() {
             return Err(invalid("the vault KV mount is empty".to_owned()));
@@ -199,25 +191,7 @@ impl VaultKv {
             }
         };
 
-        // No redirects: the token travels in X-Vault-Token, which a client keeps on a redirect to
-        // another host, and the operator's allow-list of provider URLs is checked on `server` only.
-        let mut builder = reqwest::Client::builder()
-            .timeout(DEFAULT_TIMEOUT)
-            .connect_timeout(DEFAULT_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none());
-        if let Some(pem) = &config.ca_pem {
-            let certificates = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| invalid(format!("the vault CA bundle is not PEM: {e}")))?;
-            if certificates.is_empty() {
-                return Err(invalid(
-                    "the vault CA bundle holds no certificate".to_owned(),
-                ));
-            }
-            builder = builder.tls_certs_only(certificates);
-        }
-        let http = builder
-            .build()
-            .map_err(|e| invalid(format!("cannot build the HTTP client: {}", error_chain(&e))))?;
+        let http = http::client(config.ca_pem.as_deref(), "vault")?;
 
         let mut store = format!(
             "vault at {}, mount {mount:?}",
@@ -335,28 +309,19 @@ impl VaultKv {
             value.set_sensitive(true);
             request = request.header("X-Vault-Token", value);
         }
-        let mut response = request
+        let response = request
             .send()
             .await
             .map_err(|e| self.unavailable(&e, token))?;
-        let status = response.status();
-        // Read at most MAX_ANSWER_BYTES: the server is chosen by whoever wrote the store.
-        let mut body = Zeroizing::new(Vec::new());
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| self.unavailable(&e, token))?
-        {
-            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-                return Err(Error::Provider {
-                    store: self.store.clone(),
-                    status: status.as_u16(),
-                    message: format!("the answer is larger than {MAX_ANSWER_BYTES} bytes"),
-                });
-            }
-            body.extend_from_slice(&chunk);
+        match http::read_bounded(response).await {
+            Ok((status, body)) => Ok(Answer { status, body }),
+            Err(http::ReadError::Http(e)) => Err(self.unavailable(&e, token)),
+            Err(http::ReadError::TooLarge(status)) => Err(Error::Provider {
+                store: self.store.clone(),
+                status: status.as_u16(),
+                message: format!("the answer is larger than {MAX_ANSWER_BYTES} bytes"),
+            }),
         }
-        Ok(Answer { status, body })
     }
 
     /// The error an unsuccessful answer stands for. `key` is the KV read it answered, if any;
@@ -593,10 +558,6 @@ impl VaultKv {
             .collect())
     }
 }
-
-/// Largest answer read from a Vault server (KV v2 values are limited to Vault's 32 MiB request size;
-/// Kubernetes Secrets hold at most 1 MiB).
-pub const MAX_ANSWER_BYTES: usize = 8 << 20;
 
 /// The auth mount, `default` when none is given.
 fn auth_mount(mount: &str, default: &str) -> String {

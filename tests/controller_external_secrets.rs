@@ -206,6 +206,31 @@ impl Bed {
         .await?)
     }
 
+    /// Waits until the SecretStore `name`'s Ready condition has `status` and `reason`.
+    async fn wait_store(&self, name: &str, status: &str, reason: &str) -> TestResult {
+        let stores: Api<SecretStore> = Api::namespaced(self.client.clone(), &self.namespace);
+        let seen = eventually(
+            &format!("store {name} {reason}"),
+            Duration::from_secs(30),
+            || {
+                let stores = stores.clone();
+                async move {
+                    let store = stores.get(name).await.ok()?;
+                    let condition = store.status?.conditions.into_iter().next()?;
+                    (condition.status == status && condition.reason.as_deref() == Some(reason))
+                        .then_some(())
+                }
+            },
+        )
+        .await;
+        if seen.is_err()
+            && let Ok(store) = stores.get(name).await
+        {
+            eprintln!("store {name}: {:?}", store.status);
+        }
+        Ok(seen?)
+    }
+
     async fn assert_nothing_leaked(&self) -> TestResult {
         for object in self.external().list(&ListParams::default()).await? {
             let status = serde_json::to_string(&object.status)?;
@@ -560,34 +585,13 @@ async fn openbao_token_approle_and_kubernetes_auth_produce_the_right_secrets() -
     assert!(bed.secrets().get_opt("by-bad-token").await?.is_none());
 
     // The stores' own Ready conditions: validated credentials, or why not.
-    let stores: Api<SecretStore> = Api::namespaced(bed.client.clone(), &bed.namespace);
     for (name, status, reason) in [
         ("vault-token", "True", "Valid"),
         ("vault-approle", "True", "Valid"),
         ("vault-k8s", "True", "Valid"),
         ("vault-bad", "False", "ValidationFailed"),
     ] {
-        let stores = stores.clone();
-        let seen = eventually(
-            &format!("store {name} {reason}"),
-            Duration::from_secs(30),
-            || {
-                let stores = stores.clone();
-                async move {
-                    let store = stores.get(name).await.ok()?;
-                    let condition = store.status?.conditions.into_iter().next()?;
-                    (condition.status == status && condition.reason.as_deref() == Some(reason))
-                        .then_some(())
-                }
-            },
-        )
-        .await;
-        if seen.is_err()
-            && let Ok(store) = stores.get(name).await
-        {
-            eprintln!("store {name}: {:?}", store.status);
-        }
-        seen?;
+        bed.wait_store(name, status, reason).await?;
     }
     bed.assert_nothing_leaked().await?;
     Ok(())
@@ -1457,8 +1461,15 @@ async fn a_kubernetes_store_reads_another_clusters_secrets_with_its_own_token() 
         .certificate_authority_data
         .clone()
         .ok_or("no CA data")?;
-    bed.put_secret("remote-tokens", &[("reader", &reader), ("nobody", &nobody)])
-        .await?;
+    bed.put_secret(
+        "remote-tokens",
+        &[
+            ("reader", &reader),
+            ("nobody", &nobody),
+            ("forged", "eyJhbGciOiJSUzI1NiJ9.e30.forged-canary"),
+        ],
+    )
+    .await?;
     let store = |key: &str| {
         json!({"kubernetes": {
             "remoteNamespace": ns,
@@ -1468,6 +1479,12 @@ async fn a_kubernetes_store_reads_another_clusters_secrets_with_its_own_token() 
     };
     bed.store("remote", store("reader")).await?;
     bed.store("remote-nobody", store("nobody")).await?;
+    bed.store("remote-forged", store("forged")).await?;
+    // Accepted tokens are valid even without the right to list; a forged one is not.
+    bed.wait_store("remote", "True", "Valid").await?;
+    bed.wait_store("remote-nobody", "True", "Valid").await?;
+    bed.wait_store("remote-forged", "False", "ValidationFailed")
+        .await?;
     bed.external_secret(
         "from-remote",
         json!({

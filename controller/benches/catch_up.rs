@@ -11,12 +11,9 @@
 //! 4. Prints the controller's peak RSS (VmHWM) and a machine-readable `RESULT` line.
 //!
 //! Which controller:
-//! - `SIGNET_BENCH_BITNAMI_BIN=<path>`: the upstream Bitnami controller (v0.36.6) as a child
-//!   process, with Bitnami's own CRD installed. It only loads in-cluster configuration, so it gets
-//!   `KUBERNETES_SERVICE_HOST/PORT` and a ServiceAccount token (bound to `cluster-admin`), the API
-//!   server's CA and its namespace in `/var/run/secrets/kubernetes.io/serviceaccount`: inside a
-//!   private mount namespace (`unshare --mount`, a temp dir bind-mounted over `/run`) when
-//!   that works, else written to the real path (only if it does not exist) and removed afterwards.
+//! - `SIGNET_BENCH_BITNAMI_BIN=<path>`: the upstream Bitnami controller (v0.40.0, what
+//!   `scripts/bootstrap` installs) as a child process, with Bitnami's own CRD installed, started by
+//!   `signet_testkit::BitnamiController` (in-cluster credentials in a private mount namespace).
 //!   Its client-side rate limit (`--kubeclient-qps`, default 5) is set from
 //!   `SIGNET_BENCH_BITNAMI_QPS` (default `-1`, unlimited, like the kube-rs client Signet uses).
 //! - `SIGNET_BENCH_CONTROLLER_BIN=<path>`: the `signet-controller` binary as a child, with
@@ -27,42 +24,33 @@
 //! `cargo bench -p signet-controller --bench catch_up` (`SIGNET_BENCH_N=500` for a quick run;
 //! without `--bench`, as under `cargo test --all-targets`, it is a 20-object smoke run).
 
-use base64::Engine;
 use futures::StreamExt;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleRef, Subject};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ListParams, PartialObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 use signet_controller::keyring::SEALING_KEY_LABEL;
 use signet_controller::{Config, SealedSecret};
-use signet_testkit::ApiServer;
+use signet_testkit::{ApiServer, BitnamiController};
 use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// Where client-go's in-cluster configuration looks for the ServiceAccount credentials.
-const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
-
-/// Name of the ServiceAccount the Bitnami controller runs as.
-const BITNAMI_ACCOUNT: &str = "sealed-secrets-controller";
 
 /// The controller under measurement.
 enum Controller {
     InProcess(signet_controller::RunningController),
     Child(ChildController),
+    Bitnami(BitnamiController),
 }
 
-/// A controller running as a child process; killed if the bench stops early.
+/// A `signet-controller` running as a child process; killed if the bench stops early.
 struct ChildController {
     child: Child,
-    /// Files to remove once the child has exited (the in-cluster credentials).
-    cleanup: Option<CredentialFiles>,
 }
 
 impl ChildController {
@@ -82,20 +70,6 @@ impl Drop for ChildController {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-        self.cleanup.take();
-    }
-}
-
-/// In-cluster credentials written for the Bitnami controller; removed on drop.
-struct CredentialFiles {
-    /// The directory to remove (a private temp dir, or the real ServiceAccount dir's top-most
-    /// directory we created).
-    remove: PathBuf,
-}
-
-impl Drop for CredentialFiles {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.remove);
     }
 }
 
@@ -124,140 +98,6 @@ fn peak_rss_kib(pid: &str) -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
-/// The API server's URL and CA (PEM) from the testkit's admin kubeconfig.
-fn server_and_ca(kubeconfig: &Path) -> Result<(String, Vec<u8>), BoxError> {
-    let config = kube::config::Kubeconfig::read_from(kubeconfig)?;
-    let cluster = config
-        .clusters
-        .first()
-        .and_then(|c| c.cluster.clone())
-        .ok_or("no cluster in the kubeconfig")?;
-    let server = cluster.server.ok_or("no server in the kubeconfig")?;
-    let ca = base64::engine::general_purpose::STANDARD.decode(
-        cluster
-            .certificate_authority_data
-            .ok_or("no CA data in the kubeconfig")?,
-    )?;
-    Ok((server, ca))
-}
-
-/// Writes `token`, `ca.crt` and `namespace` into `dir`.
-fn write_credentials(dir: &Path, token: &str, ca: &[u8], namespace: &str) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join("token"), token)?;
-    std::fs::write(dir.join("ca.crt"), ca)?;
-    std::fs::write(dir.join("namespace"), namespace)
-}
-
-/// Whether this process may make private mount namespaces (root in a container usually can).
-fn private_mounts_work() -> bool {
-    Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "true"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Starts the upstream Bitnami controller with in-cluster credentials for the testkit API server.
-async fn start_bitnami(
-    bin: &std::ffi::OsStr,
-    server: &ApiServer,
-    client: &kube::Client,
-    keys_ns: &str,
-    app_ns: &str,
-) -> Result<Controller, BoxError> {
-    // Bitnami's RBAC is narrower; cluster-admin keeps the comparison about the controllers' work.
-    let binding = ClusterRoleBinding {
-        metadata: ObjectMeta {
-            name: Some(format!("bench-bitnami-{keys_ns}")),
-            ..ObjectMeta::default()
-        },
-        role_ref: RoleRef {
-            api_group: Some("rbac.authorization.k8s.io".to_owned()),
-            kind: "ClusterRole".to_owned(),
-            name: "cluster-admin".to_owned(),
-        },
-        subjects: Some(vec![Subject {
-            kind: "ServiceAccount".to_owned(),
-            name: BITNAMI_ACCOUNT.to_owned(),
-            namespace: Some(keys_ns.to_owned()),
-            ..Subject::default()
-        }]),
-    };
-    Api::<ClusterRoleBinding>::all(client.clone())
-        .create(&PostParams::default(), &binding)
-        .await?;
-    let token = server
-        .service_account_token(client, keys_ns, BITNAMI_ACCOUNT)
-        .await?;
-    let (url, ca) = server_and_ca(server.kubeconfig_path())?;
-    let authority = url
-        .strip_prefix("https://")
-        .ok_or("the API server URL is not https")?;
-    let (host, port) = authority
-        .rsplit_once(':')
-        .ok_or("no port in the API server URL")?;
-
-    let qps = std::env::var("SIGNET_BENCH_BITNAMI_QPS").unwrap_or_else(|_| "-1".to_owned());
-    let args = [
-        "--all-namespaces=false".to_owned(),
-        format!("--additional-namespaces={app_ns}"),
-        format!("--listen-addr=127.0.0.1:{}", signet_testkit::free_port()?),
-        format!(
-            "--listen-metrics-addr=127.0.0.1:{}",
-            signet_testkit::free_port()?
-        ),
-        format!("--kubeclient-qps={qps}"),
-        "--log-level=ERROR".to_owned(),
-    ];
-    let (mut command, cleanup) = if private_mounts_work() {
-        // A temp dir holding `secrets/kubernetes.io/serviceaccount/*` is bind-mounted over `/run`
-        // (`/var/run` links there) in a mount namespace only the controller sees; `exec` keeps
-        // the pid, so VmHWM is the controller's.
-        let root = std::env::temp_dir().join(signet_testkit::unique_name("bench-bitnami-run"));
-        let dir = root.join(
-            Path::new(SERVICE_ACCOUNT_DIR)
-                .strip_prefix("/var/run")
-                .expect("the ServiceAccount dir is under /var/run"),
-        );
-        write_credentials(&dir, &token, &ca, keys_ns)?;
-        let mut command = Command::new("unshare");
-        command
-            .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
-            .arg(r#"mount --bind "$0" /run && exec "$@""#)
-            .arg(&root)
-            .arg(bin);
-        (command, CredentialFiles { remove: root })
-    } else {
-        let top = Path::new("/var/run/secrets");
-        if top.exists() {
-            return Err(format!(
-                "{} exists and private mount namespaces are unavailable: refusing to overwrite it",
-                top.display()
-            )
-            .into());
-        }
-        write_credentials(Path::new(SERVICE_ACCOUNT_DIR), &token, &ca, keys_ns)?;
-        (
-            Command::new(bin),
-            CredentialFiles {
-                remove: top.to_path_buf(),
-            },
-        )
-    };
-    let child = command
-        .args(args)
-        .env("KUBERNETES_SERVICE_HOST", host.trim_matches(['[', ']']))
-        .env("KUBERNETES_SERVICE_PORT", port)
-        .env("POD_NAMESPACE", keys_ns)
-        .stdout(Stdio::null())
-        .spawn()?;
-    Ok(Controller::Child(ChildController {
-        child,
-        cleanup: Some(cleanup),
-    }))
 }
 
 /// Installs the SealedSecret CRD the controller under test ships with: Bitnami's own for Bitnami,
@@ -339,9 +179,12 @@ async fn wait_catch_up(
                 }
             }
             _ = tick.tick() => {
-                if let Controller::Child(running) = controller
-                    && let Some(exit) = running.child.try_wait()?
-                {
+                let exited = match controller {
+                    Controller::Child(running) => running.child.try_wait()?,
+                    Controller::Bitnami(running) => running.try_wait()?,
+                    Controller::InProcess(_) => None,
+                };
+                if let Some(exit) = exited {
                     return Err(format!("the controller exited early: {exit}").into());
                 }
             }
@@ -438,7 +281,19 @@ async fn main() -> Result<(), BoxError> {
 
     let start = Instant::now();
     let mut controller = match (bitnami, signet_bin) {
-        (Some(bin), _) => start_bitnami(&bin, server, &client, &keys_ns, &app_ns).await?,
+        (Some(bin), _) => {
+            let qps = std::env::var("SIGNET_BENCH_BITNAMI_QPS").unwrap_or_else(|_| "-1".to_owned());
+            let args = [
+                "--all-namespaces=false".to_owned(),
+                format!("--additional-namespaces={app_ns}"),
+                format!("--kubeclient-qps={qps}"),
+                "--log-level=ERROR".to_owned(),
+            ];
+            Controller::Bitnami(
+                BitnamiController::start_program(Path::new(&bin), server, &client, &keys_ns, &args)
+                    .await?,
+            )
+        }
         (None, Some(bin)) => {
             let child = Command::new(bin)
                 .env("KUBECONFIG", server.kubeconfig_path())
@@ -455,10 +310,7 @@ async fn main() -> Result<(), BoxError> {
                 .env("SIGNET_LEADER_ELECT", "false")
                 .env("RUST_LOG", "warn")
                 .spawn()?;
-            Controller::Child(ChildController {
-                child,
-                cleanup: None,
-            })
+            Controller::Child(ChildController { child })
         }
         (None, None) => {
             let mut config = Config::new(&keys_ns);
@@ -502,6 +354,15 @@ async fn main() -> Result<(), BoxError> {
     let peak_kib = match controller {
         Controller::Child(running) => {
             let peak = running.stop();
+            println!(
+                "[{label}] peak RSS of the controller process: {} MiB",
+                peak / 1024
+            );
+            peak
+        }
+        Controller::Bitnami(running) => {
+            let peak = peak_rss_kib(&running.pid().to_string()).unwrap_or(0);
+            running.stop();
             println!(
                 "[{label}] peak RSS of the controller process: {} MiB",
                 peak / 1024

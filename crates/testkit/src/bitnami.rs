@@ -44,6 +44,19 @@ impl BitnamiController {
         args: &[String],
     ) -> Result<BitnamiController, Error> {
         let bin = peer_path("sealed-secrets-controller")?;
+        Self::start_program(&bin, server, client, keys_ns, args).await
+    }
+
+    /// [`BitnamiController::start`] with the controller binary at `bin` (a benchmark may compare
+    /// a build of its own).
+    pub async fn start_program(
+        bin: &Path,
+        server: &ApiServer,
+        client: &kube::Client,
+        keys_ns: &str,
+        args: &[String],
+    ) -> Result<BitnamiController, Error> {
+        let bin = bin.to_path_buf();
         let call = |message: String| Error::PeerCall {
             peer: "sealed-secrets-controller",
             message,
@@ -146,6 +159,11 @@ impl BitnamiController {
     /// The process id (of the controller itself: the mount wrapper `exec`s it).
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Its exit status, if it has exited.
+    pub fn try_wait(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
+        self.child.try_wait()
     }
 
     /// What the controller wrote to standard error so far (its warnings and errors).

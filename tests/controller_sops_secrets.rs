@@ -1414,6 +1414,108 @@ async fn a_data_change_rolls_out_the_named_deployment_in_its_namespace_only() ->
     Ok(())
 }
 
+/// A rollout the API server refuses is a Warning on the object, and the Secret is written all the
+/// same: `RestartForbidden` for a 403, `RestartFailed` for another 4xx. Admission policies refuse
+/// the patches here (a policy's `reason` sets the status code), as an admission controller or a
+/// narrower RBAC would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_rollouts_are_warnings_and_the_secret_is_still_written() -> TestResult {
+    use crate::restart_support::create_deployment;
+    use k8s_openapi::api::admissionregistration::v1::{
+        ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+    };
+    use k8s_openapi::api::apps::v1::Deployment;
+    use signet_testkit::unique_name;
+    let bed = Bed::start_with(|c| c.restart_on_change = true).await?;
+    let (client, namespace) = (&bed.client, bed.namespace.as_str());
+    create_deployment(client, namespace, "locked").await?;
+    create_deployment(client, namespace, "broken").await?;
+    let policies: Api<ValidatingAdmissionPolicy> = Api::all(client.clone());
+    let bindings: Api<ValidatingAdmissionPolicyBinding> = Api::all(client.clone());
+    let mut names = Vec::new();
+    for (deployment, reason) in [("locked", "Forbidden"), ("broken", "Invalid")] {
+        let name = unique_name(&format!("refuse-{deployment}"));
+        names.push(name.clone());
+        let policy: ValidatingAdmissionPolicy = serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {"resourceRules": [{
+                    "apiGroups": ["apps"], "apiVersions": ["v1"],
+                    "operations": ["UPDATE"], "resources": ["deployments"]
+                }]},
+                "validations": [{
+                    "expression": format!("object.metadata.name != '{deployment}'"),
+                    "reason": reason,
+                    "message": format!("{deployment} is frozen")
+                }]
+            }
+        }))?;
+        policies.create(&PostParams::default(), &policy).await?;
+        let binding: ValidatingAdmissionPolicyBinding = serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "spec": {
+                "policyName": name,
+                "validationActions": ["Deny"],
+                "matchResources": {"namespaceSelector": {"matchLabels": {
+                    "kubernetes.io/metadata.name": namespace
+                }}}
+            }
+        }))?;
+        bindings.create(&PostParams::default(), &binding).await?;
+    }
+    // Policies take effect once the API server has loaded them: wait until a plain update of
+    // each Deployment is refused.
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    for name in ["locked", "broken"] {
+        eventually(
+            "the policy refuses updates",
+            Duration::from_secs(30),
+            || async {
+                let patch = json!({"metadata": {"labels": {"probe": unique_name("p")}}});
+                deployments
+                    .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .is_err()
+                    .then_some(())
+            },
+        )
+        .await?;
+    }
+    let object = bed.encrypt_restarting(
+        "frozen",
+        &format!("{CANARY}-frozen"),
+        "deployment/locked,deployment/broken",
+    )?;
+    bed.create(namespace, "frozen", object).await?;
+    bed.wait_ready("frozen", "True").await?;
+    for (reason, says) in [
+        (
+            "RestartForbidden",
+            "the controller may not patch deployment/locked",
+        ),
+        ("RestartFailed", "deployment/broken: "),
+    ] {
+        let warning = eventually(reason, Duration::from_secs(30), || async {
+            bed.warnings_for("frozen")
+                .await
+                .ok()?
+                .into_iter()
+                .find(|e| e.reason.as_deref() == Some(reason))
+        })
+        .await?;
+        let note = warning.note.unwrap_or_default();
+        assert!(note.contains(says), "{reason}: {note}");
+    }
+    assert!(bed.secrets_in(namespace).get_opt("frozen").await?.is_some());
+    bed.assert_nothing_leaked("frozen").await?;
+    for name in names {
+        bindings.delete(&name, &Default::default()).await?;
+        policies.delete(&name, &Default::default()).await?;
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn templates_open_only_where_bound_and_only_in_the_sorted_order() -> TestResult {
     let bed = Bed::start().await?;

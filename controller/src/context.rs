@@ -137,8 +137,11 @@ mod tests {
             Arc::clone(&metrics),
             recorder,
         );
-        let (sealed_store, mut sealed_writer) = reflector::store::<SealedSecret>();
+        let (sealed_store, mut sealed_writer) =
+            reflector::store::<kube::api::PartialObjectMeta<SealedSecret>>();
         sealed_writer.apply_watcher_event(&watcher::Event::Apply(object("SealedSecret", "s1")));
+        let fingerprints = Arc::new(sealed_secret::reconcile::Fingerprints::default());
+        fingerprints.record("s1", Some("f1".into()));
         let (sops_store, mut sops_writer) = reflector::store::<SopsSecret>();
         sops_writer.apply_watcher_event(&watcher::Event::Apply(object("SopsSecret", "o1")));
         let (sealed_written, sops_written) =
@@ -156,6 +159,7 @@ mod tests {
             Some(sealed_secret::reconcile::gauge_refresher(
                 sealed_store,
                 Arc::clone(&sealed_written),
+                fingerprints,
                 Arc::clone(&metrics),
             )),
         );

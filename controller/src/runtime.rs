@@ -77,6 +77,34 @@ where
     )
 }
 
+/// A controller over the metadata of `api`'s objects: its cache holds no spec or status (a
+/// SealedSecret's encrypted values are most of its size), so its reconciler reads the object
+/// itself when it has work to do. Reconciles at most `max_concurrent_reconciles` at once.
+pub(crate) fn metadata_controller<K>(
+    api: Api<kube::api::PartialObjectMeta<K>>,
+    ctx: &Context,
+) -> Controller<kube::api::PartialObjectMeta<K>>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (store, writer) = reflector::store();
+    let stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .modify(drop_managed_fields)
+        .reflect(writer)
+        .applied_objects();
+    Controller::for_stream(stream, store).with_config(
+        kube::runtime::controller::Config::default()
+            .concurrency(ctx.config.max_concurrent_reconciles),
+    )
+}
+
 /// Drops `metadata.managedFields` from a watched object before it is cached.
 pub(crate) fn drop_managed_fields<K: kube::Resource>(object: &mut K) {
     object.meta_mut().managed_fields = None;

@@ -11,7 +11,7 @@ use super::{SYNCED_CONDITION, SealedSecret, SealedSecretStatus};
 use crate::context::{Context, GaugeRefresher};
 use crate::metrics::Metrics;
 use crate::runtime::{
-    changes, lean_controller, log_trigger_error, owned_secret_triggers, scoped_apis, source_of,
+    changes, log_trigger_error, metadata_controller, owned_secret_triggers, scoped_apis, source_of,
 };
 use crate::target::{
     self, Claim, ConditionEvents, ConditionStatus, DesiredSecret, LastWrite, Next, Outcome, Plan,
@@ -72,6 +72,42 @@ pub struct SealedContext {
     pub secrets: Store<PartialObjectMeta<Secret>>,
     /// The last successful writes (pruned with the gauges).
     pub written: Arc<Written>,
+    /// The fingerprint each SealedSecret's status records (for the by-key gauge, which the
+    /// metadata-only cache cannot count from).
+    pub fingerprints: Arc<Fingerprints>,
+}
+
+/// The key fingerprint in each SealedSecret's status, by uid, as last read or written.
+#[derive(Debug, Default)]
+pub struct Fingerprints(std::sync::Mutex<std::collections::HashMap<String, Option<String>>>);
+
+impl Fingerprints {
+    /// Records what the status of `uid` says (or will say).
+    pub fn record(&self, uid: &str, fingerprint: Option<String>) {
+        if let Ok(mut map) = self.0.lock() {
+            map.insert(uid.to_owned(), fingerprint);
+        }
+    }
+
+    /// SealedSecrets by fingerprint (`none` when the status records none or it was never read),
+    /// over the `live` uids; forgets the others.
+    pub fn count_live<'a>(
+        &self,
+        live: impl IntoIterator<Item = &'a str>,
+    ) -> std::collections::BTreeMap<String, i64> {
+        let live: std::collections::HashSet<&str> = live.into_iter().collect();
+        let mut counts = std::collections::BTreeMap::new();
+        if let Ok(mut map) = self.0.lock() {
+            map.retain(|uid, _| live.contains(uid.as_str()));
+            for uid in &live {
+                let fingerprint = map.get(*uid).cloned().flatten();
+                *counts
+                    .entry(fingerprint.unwrap_or_else(|| "none".to_owned()))
+                    .or_insert(0) += 1;
+            }
+        }
+        counts
+    }
 }
 
 /// Runs the SealedSecret reconciler until `stop` (while leading): waits for a sealing key, then
@@ -83,56 +119,85 @@ pub(crate) async fn run(
 ) {
     keyring::wait_for_sealing_key(&ctx.keys).await;
     let (secret_store, secret_writer) = reflector::store();
-    let (sealed_api, secret_api) = scoped_apis::<SealedSecret>(&ctx);
+    let (sealed_api, secret_api) = scoped_apis::<PartialObjectMeta<SealedSecret>>(&ctx);
     let owned_secrets = owned_secret_triggers(secret_api, OWNER_LABEL, secret_writer);
-    let controller = lean_controller(sealed_api, &ctx);
+    let controller = metadata_controller(sealed_api, &ctx);
     let sealed_ctx = Arc::new(SealedContext {
         base: Arc::clone(&ctx),
         secrets: secret_store,
         written: Arc::default(),
+        fingerprints: Arc::default(),
     });
     let refresher = gauge_refresher(
         controller.store(),
         Arc::clone(&sealed_ctx.written),
+        Arc::clone(&sealed_ctx.fingerprints),
         Arc::clone(&ctx.metrics),
     );
     ctx.set_gauge_refresher(KIND_SEALED_SECRET, Some(refresher));
     controller
-        .watches_stream(owned_secrets, source_of::<SealedSecret>)
+        .watches_stream(owned_secrets, source_of::<PartialObjectMeta<SealedSecret>>)
         .reconcile_all_on(changes(ctx.keys.subscribe()))
         .graceful_shutdown_on(stop)
-        .run(supervise::contained(reconcile), error_policy, sealed_ctx)
+        .run(
+            supervise::contained(reconcile_cached),
+            error_policy,
+            sealed_ctx,
+        )
         .for_each(log_trigger_error)
         .await;
     ctx.set_gauge_refresher(KIND_SEALED_SECRET, None);
 }
 
 /// The gauge refresher of a running SealedSecret reconciler: from its cache, forgets the writes
-/// of SealedSecrets that are gone and counts SealedSecrets by key.
+/// and fingerprints of SealedSecrets that are gone and counts SealedSecrets by key.
 pub(crate) fn gauge_refresher(
-    store: Store<SealedSecret>,
+    store: Store<PartialObjectMeta<SealedSecret>>,
     written: Arc<Written>,
+    fingerprints: Arc<Fingerprints>,
     metrics: Arc<Metrics>,
 ) -> GaugeRefresher {
     Box::new(move || {
         let state = store.state();
-        written.retain_live(state.iter().filter_map(|s| s.metadata.uid.as_deref()));
-        metrics.set_sealed_secrets_by_key(&count_by_key(&state));
+        let live = || state.iter().filter_map(|s| s.metadata.uid.as_deref());
+        written.retain_live(live());
+        metrics.set_sealed_secrets_by_key(&fingerprints.count_live(live()));
     })
 }
 
-/// SealedSecrets by the fingerprint of the key that opened them (`none` when not recorded).
-fn count_by_key(state: &[Arc<SealedSecret>]) -> std::collections::BTreeMap<String, i64> {
-    let mut counts = std::collections::BTreeMap::new();
-    for sealed in state {
-        let fingerprint = sealed
-            .status
-            .as_ref()
-            .and_then(|s| s.key_fingerprint.clone())
-            .unwrap_or_else(|| "none".to_owned());
-        *counts.entry(fingerprint).or_insert(0) += 1;
+/// Reconciles the SealedSecret whose metadata the cache holds: nothing to read when this process
+/// wrote its current Secret for this generation (resyncs, key changes); otherwise the object is
+/// read and [`reconcile`]d (gone by then: nothing to do).
+pub async fn reconcile_cached(
+    cached: Arc<PartialObjectMeta<SealedSecret>>,
+    ctx: Arc<SealedContext>,
+) -> Result<Action, Error> {
+    let base = &ctx.base;
+    let Some(source) = Source::of(cached.as_ref())? else {
+        base.metrics.count_reconcile(KIND_SEALED_SECRET);
+        return Ok(Action::await_change());
+    };
+    let existing =
+        target::current_secret(base, &ctx.secrets, &source.namespace, &source.name).await?;
+    let remembered = LastWrite {
+        generation: cached.metadata.generation,
+        observed_generation: None,
+        condition: ConditionStatus::False,
+        secret_resource_version: None,
+    };
+    if remembered.covers(existing.as_ref(), OWNER_LABEL, &source.uid, &ctx.written) {
+        base.metrics.count_reconcile(KIND_SEALED_SECRET);
+        return Ok(base.idle_action());
     }
-    counts
+    let api: kube::Api<SealedSecret> =
+        kube::Api::namespaced(base.client.clone(), &source.namespace);
+    match api.get_opt(&source.name).await? {
+        Some(sealed) => reconcile(Arc::new(sealed), ctx).await,
+        None => {
+            base.metrics.count_reconcile(KIND_SEALED_SECRET);
+            Ok(Action::await_change())
+        }
+    }
 }
 
 /// Reconciles one SealedSecret.
@@ -147,15 +212,27 @@ pub async fn reconcile(
     };
     let existing =
         target::current_secret(base, &ctx.secrets, &source.namespace, &source.name).await?;
+    let recorded = sealed
+        .status
+        .as_ref()
+        .and_then(|s| s.key_fingerprint.clone());
+    ctx.fingerprints.record(&source.uid, recorded);
     let claim = match plan(&sealed, &source, existing.as_ref(), &ctx.written) {
         Plan::UpToDate => return Ok(base.idle_action()),
-        Plan::Refuse(outcome, next) => return finish(&sealed, base, outcome, None, next).await,
+        Plan::Refuse(outcome, next) => {
+            ctx.fingerprints.record(&source.uid, None);
+            return finish(&sealed, base, outcome, None, next).await;
+        }
         Plan::Write(claim) => claim,
     };
     let (plain, fingerprint) = match unseal(&sealed, base).await? {
         Ok(unsealed) => unsealed,
-        Err(outcome) => return finish(&sealed, base, outcome, None, Next::OnChange).await,
+        Err(outcome) => {
+            ctx.fingerprints.record(&source.uid, None);
+            return finish(&sealed, base, outcome, None, Next::OnChange).await;
+        }
     };
+    ctx.fingerprints.record(&source.uid, fingerprint.clone());
     let desired = desired_secret(&sealed, &source, &plain, claim);
     let (outcome, next) = match desired.apply(base).await? {
         Ok(applied) => {
@@ -316,7 +393,11 @@ fn status_update(
 }
 
 /// Retry policy for errors (API unavailable, conflicts): back off and try again.
-pub fn error_policy(sealed: Arc<SealedSecret>, error: &Error, ctx: Arc<SealedContext>) -> Action {
+pub fn error_policy(
+    sealed: Arc<PartialObjectMeta<SealedSecret>>,
+    error: &Error,
+    ctx: Arc<SealedContext>,
+) -> Action {
     ctx.base
         .metrics
         .count_error(KIND_SEALED_SECRET, error.reason());
@@ -471,19 +552,18 @@ mod tests {
     }
 
     #[test]
-    fn sealed_secrets_are_counted_by_the_key_that_opened_them() {
-        let state: Vec<Arc<SealedSecret>> = [
-            json!({"keyFingerprint": "f1"}),
-            json!({"keyFingerprint": "f1"}),
-            json!({}),
-        ]
-        .into_iter()
-        .map(|s| Arc::new(sealed(s)))
-        .chain([Arc::new(SealedSecret::default())])
-        .collect();
-        let counts = count_by_key(&state);
+    fn sealed_secrets_are_counted_by_the_key_their_status_records() {
+        let fingerprints = Fingerprints::default();
+        fingerprints.record("a", Some("f1".into()));
+        fingerprints.record("b", Some("f1".into()));
+        fingerprints.record("c", None);
+        fingerprints.record("gone", Some("f2".into()));
+        // "d" is live but was never read.
+        let counts = fingerprints.count_live(["a", "b", "c", "d"]);
         assert_eq!(counts.get("f1"), Some(&2));
         assert_eq!(counts.get("none"), Some(&2));
         assert_eq!(counts.len(), 2);
+        // The uid that is gone was forgotten.
+        assert_eq!(fingerprints.count_live(["gone"]).get("none"), Some(&1));
     }
 }

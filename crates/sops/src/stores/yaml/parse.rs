@@ -1858,4 +1858,37 @@ mod tests {
         let (written, _) = encrypt_read_back("k: [!t a#b, c]\n");
         assert!(written.starts_with("k: [!t '"), "{written}");
     }
+
+    /// Found by the `sops_roundtrip` fuzz target: the root map's properties with a comment after
+    /// them (`&a # c` / `  s: 1`) put the map's span at the comment, and its keys were taken to
+    /// stand where the properties do: `sops:` went to column 0 and the file did not parse again.
+    #[test]
+    fn properties_then_a_comment_above_the_root_map_keep_its_column() {
+        let known = include_bytes!(
+            "../../../../../fuzz/corpus/sops_roundtrip/regression-properties-then-comment-above-root-map"
+        );
+        let known = String::from_utf8(known[4..].to_vec()).unwrap();
+        for input in [
+            known.as_str(),
+            "&a #\n s: 1\n",
+            "&a # c\n  s: 1\n  t: 2\n",
+            "!t # c\n  s: 1\n",
+            "&a !t # c\n\n  # d\n  s: 1\n",
+        ] {
+            let (written, _) = encrypt_read_back(input);
+            let column = input
+                .lines()
+                .find(|l| l.trim_start().starts_with("s:"))
+                .map(|l| l.len() - l.trim_start().len());
+            let sops = written
+                .lines()
+                .find(|l| l.trim_start().starts_with("sops:"))
+                .unwrap();
+            assert_eq!(
+                Some(sops.len() - sops.trim_start().len()),
+                column,
+                "{written}"
+            );
+        }
+    }
 }

@@ -186,6 +186,11 @@ impl<'a> Splicer<'a> {
                     None | Some(b' ' | b'\t' | b'\n' | b'\r')
                 )
         };
+        // The span starts at a head comment (`&a # c` / `  s: 1`): the keys are on a later line,
+        // where the map's column says.
+        if self.bytes().get(o.span.0) == Some(&b'#') {
+            return o.column;
+        }
         let at_properties = matches!(prefix.get(i), Some(b'!' | b'&'))
             || (i < prefix.len() && explicit(line_start + i))
             || (i == prefix.len()

@@ -456,14 +456,25 @@ pub async fn reconcile(
             }),
     );
     prune(&ctx, &uid, &plan.name, &selection).await?;
+    let outcome = summarize(&plan.name, &mut provisioned, &mut failed);
+    write_status(&object, &ctx, &outcome, provisioned, failed).await?;
+    Ok(match plan.refresh.is_zero() {
+        true => Action::await_change(),
+        false => Action::requeue(plan.refresh),
+    })
+}
+
+/// The `Ready` outcome of a reconcile that provisioned `provisioned` and failed `failed` (both
+/// sorted after; `failed` cut to the first [`MAX_LISTED_FAILURES`], the message counts them all, so
+/// the status stays small whatever the fan-out).
+fn summarize(name: &str, provisioned: &mut [String], failed: &mut Vec<FailedNamespace>) -> Outcome {
     provisioned.sort();
     failed.sort();
     let outcome = match failed.len() {
         0 => Outcome::written(
             reason::PROVISIONED,
             format!(
-                "ExternalSecret {:?} in {} namespaces",
-                plan.name,
+                "ExternalSecret {name:?} in {} namespaces",
                 provisioned.len()
             ),
             None,
@@ -471,18 +482,13 @@ pub async fn reconcile(
         n => Outcome::failed(
             reason::NOT_ALL_PROVISIONED,
             format!(
-                "{n} of {} selected namespaces have no ExternalSecret {:?} (status.failedNamespaces)",
+                "{n} of {} selected namespaces have no ExternalSecret {name:?} (status.failedNamespaces)",
                 n + provisioned.len(),
-                plan.name
             ),
         ),
     };
     failed.truncate(MAX_LISTED_FAILURES);
-    write_status(&object, &ctx, &outcome, provisioned, failed).await?;
-    Ok(match plan.refresh.is_zero() {
-        true => Action::await_change(),
-        false => Action::requeue(plan.refresh),
-    })
+    outcome
 }
 
 /// Puts the ExternalSecret into `namespace`: `Ok(Err(reason))` when that namespace failed (an
@@ -853,6 +859,36 @@ mod tests {
             (plan.refresh, plan.name.as_str()),
             (Duration::ZERO, "db.creds")
         );
+    }
+
+    #[test]
+    fn the_status_lists_a_bounded_number_of_failures_and_counts_them_all() {
+        let mut provisioned = vec!["b".to_owned(), "a".to_owned()];
+        let mut none = Vec::new();
+        let ok = summarize("db", &mut provisioned, &mut none);
+        assert_eq!(
+            (ok.reason, ok.message.as_str()),
+            (reason::PROVISIONED, "ExternalSecret \"db\" in 2 namespaces")
+        );
+        assert_eq!(provisioned, ["a", "b"]);
+        let mut failed: Vec<FailedNamespace> = (0..MAX_LISTED_FAILURES + 50)
+            .rev()
+            .map(|i| FailedNamespace {
+                namespace: format!("ns-{i:04}"),
+                reason: NOT_OWNED.to_owned(),
+            })
+            .collect();
+        let outcome = summarize("db", &mut provisioned, &mut failed);
+        assert_eq!(outcome.reason, reason::NOT_ALL_PROVISIONED);
+        assert!(
+            outcome
+                .message
+                .starts_with("150 of 152 selected namespaces"),
+            "{}",
+            outcome.message
+        );
+        assert_eq!(failed.len(), MAX_LISTED_FAILURES);
+        assert_eq!(failed[0].namespace, "ns-0000");
     }
 
     #[test]

@@ -841,8 +841,9 @@ async fn rendered_rbac_grants_what_the_controller_needs_and_no_more() -> TestRes
         access("patch", SIGNET, "clusterexternalsecrets/status", None),
         access("list", "", "namespaces", None),
         access("watch", "", "namespaces", None),
+        access("get", SIGNET, "externalsecrets", app),
         access("create", SIGNET, "externalsecrets", app),
-        access("patch", SIGNET, "externalsecrets", app),
+        access("update", SIGNET, "externalsecrets", app),
         access("delete", SIGNET, "externalsecrets", app),
         // Its own namespace: key and identity Secrets, the Lease.
         access("create", "", "secrets", home),
@@ -865,7 +866,6 @@ async fn rendered_rbac_grants_what_the_controller_needs_and_no_more() -> TestRes
         access("get", SIGNET, "sopssecrets", app),
         access("get", SIGNET, "sopssecrets/status", app),
         access("update", SIGNET, "sopssecrets/status", app),
-        access("get", SIGNET, "externalsecrets", app),
         access("update", SIGNET, "externalsecrets/status", app),
         access("update", SIGNET, "secretstores/status", app),
         access("update", SIGNET, "clustersecretstores/status", None),
@@ -876,7 +876,7 @@ async fn rendered_rbac_grants_what_the_controller_needs_and_no_more() -> TestRes
         // Never a spec of a source object, never a finalizer (ExternalSecrets are written only
         // for ClusterExternalSecrets).
         access("update", SIGNET, "sopssecrets", app),
-        access("update", SIGNET, "externalsecrets", app),
+        access("patch", SIGNET, "externalsecrets", app),
         access("create", SIGNET, "secretstores", app),
         access("get", SIGNET, "clusterexternalsecrets", None),
         access("update", SIGNET, "clusterexternalsecrets", None),

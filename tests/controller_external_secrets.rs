@@ -2098,6 +2098,25 @@ async fn a_cluster_external_secret_fans_out_follows_namespace_labels_and_never_s
             .is_none()
     );
 
+    // A spec change reaches them, a removed entry included.
+    ces_api
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"externalSecretSpec": {"data": [
+                {"secretKey": "username", "remoteRef": {"key": "app/db", "property": "username"}}]}}})),
+        )
+        .await?;
+    for namespace in [&a, &b] {
+        let api = Api::<ExternalSecret>::namespaced(client.clone(), namespace);
+        eventually(
+            &format!("{namespace}/{name} has one data entry"),
+            Duration::from_secs(60),
+            || async { (api.get(&name).await.ok()?.spec.data.len() == 1).then_some(()) },
+        )
+        .await?;
+    }
+
     // 2. b leaves the selection: its ExternalSecret goes, and its Secret with it; c joins.
     set_namespace_labels(&client, &b, json!({label.clone(): "out"})).await?;
     wait_gone(&client, &b, &name).await?;

@@ -503,16 +503,8 @@ async fn provide(
 ) -> Result<Result<(), String>, Error> {
     let reference = ObjectRef::new(&plan.name).within(namespace);
     let cached = ctx.owned.get(&reference);
-    let ours = |meta: &kube::api::ObjectMeta| {
-        meta.labels
-            .as_ref()
-            .and_then(|l| l.get(OWNER_LABEL))
-            .map(String::as_str)
-            == Some(uid)
-            || meta.owner_references.iter().flatten().any(|o| o.uid == uid)
-    };
     if let Some(es) = &cached {
-        if !ours(&es.metadata) {
+        if !owned_by(&es.metadata, uid) {
             return Ok(Err(NOT_OWNED.to_owned()));
         }
         let current = ctx
@@ -528,44 +520,23 @@ async fn provide(
     let mut body = body.clone();
     body["metadata"]["name"] = json!(plan.name);
     body["metadata"]["namespace"] = json!(namespace);
-    ctx.base.metrics.count_write("externalsecret");
-    let written = if cached.is_some() {
-        api.patch(
-            &plan.name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&body),
-        )
-        .await
-    } else {
+    let desired: ExternalSecret = serde_json::from_value(body).map_err(|_| Error::Task)?;
+    let written = match cached {
         // Create, not apply: an ExternalSecret someone else made in the meantime is refused
         // (409), never taken over.
-        let es: ExternalSecret = serde_json::from_value(body.clone()).map_err(|_| Error::Task)?;
-        match api
-            .create(
-                &PostParams {
-                    field_manager: Some(FIELD_MANAGER.into()),
-                    ..Default::default()
-                },
-                &es,
-            )
-            .await
-        {
+        None => match create(ctx, &api, &desired).await {
+            // Ours after all (the cache lags behind our own create), or someone else's.
             Err(kube::Error::Api(status)) if status.code == 409 => {
-                // Ours after all (the cache lags behind our own create), or someone else's.
-                match api.get_opt(&plan.name).await? {
-                    Some(existing) if ours(&existing.metadata) => {
-                        api.patch(
-                            &plan.name,
-                            &PatchParams::apply(FIELD_MANAGER).force(),
-                            &Patch::Apply(&body),
-                        )
-                        .await
-                    }
-                    _ => return Ok(Err(NOT_OWNED.to_owned())),
-                }
+                update(ctx, &api, &desired, uid).await
             }
-            other => other,
-        }
+            other => other.map(Some),
+        },
+        Some(_) => update(ctx, &api, &desired, uid).await,
+    };
+    let written = match written {
+        Ok(None) => return Ok(Err(NOT_OWNED.to_owned())),
+        Ok(Some(es)) => Ok(es),
+        Err(err) => Err(err),
     };
     match written {
         Ok(es) => {
@@ -586,6 +557,80 @@ async fn provide(
         }
         Err(other) => Err(other.into()),
     }
+}
+
+/// Whether `meta` is of an object this ClusterExternalSecret made (its label or its ownerReference).
+fn owned_by(meta: &kube::api::ObjectMeta, uid: &str) -> bool {
+    meta.labels
+        .as_ref()
+        .and_then(|l| l.get(OWNER_LABEL))
+        .map(String::as_str)
+        == Some(uid)
+        || meta.owner_references.iter().flatten().any(|o| o.uid == uid)
+}
+
+fn write_params() -> PostParams {
+    PostParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..PostParams::default()
+    }
+}
+
+async fn create(
+    ctx: &ClusterContext,
+    api: &Api<ExternalSecret>,
+    desired: &ExternalSecret,
+) -> kube::Result<ExternalSecret> {
+    ctx.base.metrics.count_write("externalsecret");
+    api.create(&write_params(), desired).await
+}
+
+/// Brings our ExternalSecret to `desired`: its spec and owner replaced, our labels and annotations
+/// set (a read, and a write only when something differs; a whole-object update, so a field the
+/// spec no longer has goes). `None` when the object of that name is not ours.
+async fn update(
+    ctx: &ClusterContext,
+    api: &Api<ExternalSecret>,
+    desired: &ExternalSecret,
+    uid: &str,
+) -> kube::Result<Option<ExternalSecret>> {
+    let name = desired.name_any();
+    let Some(mut current) = api.get_opt(&name).await? else {
+        return create(ctx, api, desired).await.map(Some);
+    };
+    if !owned_by(&current.metadata, uid) {
+        return Ok(None);
+    }
+    let same_spec =
+        serde_json::to_value(&current.spec).ok() == serde_json::to_value(&desired.spec).ok();
+    let contains = |have: &Option<BTreeMap<String, String>>,
+                    want: &Option<BTreeMap<String, String>>| {
+        want.iter()
+            .flatten()
+            .all(|(k, v)| have.as_ref().and_then(|h| h.get(k)) == Some(v))
+    };
+    let meta = &desired.metadata;
+    if same_spec
+        && contains(&current.metadata.labels, &meta.labels)
+        && contains(&current.metadata.annotations, &meta.annotations)
+        && current.metadata.owner_references == meta.owner_references
+    {
+        return Ok(Some(current));
+    }
+    current.spec = desired.spec.clone();
+    current.metadata.owner_references = meta.owner_references.clone();
+    current.metadata.managed_fields = None;
+    for (have, want) in [
+        (&mut current.metadata.labels, &meta.labels),
+        (&mut current.metadata.annotations, &meta.annotations),
+    ] {
+        have.get_or_insert_default()
+            .extend(want.iter().flatten().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    ctx.base.metrics.count_write("externalsecret");
+    api.replace(&name, &write_params(), &current)
+        .await
+        .map(Some)
 }
 
 /// Deletes our ExternalSecrets that are no longer wanted: in a namespace that left the selection
@@ -889,6 +934,48 @@ mod tests {
         );
         assert_eq!(failed.len(), MAX_LISTED_FAILURES);
         assert_eq!(failed[0].namespace, "ns-0000");
+    }
+
+    #[test]
+    fn the_documented_example_is_valid_and_selects_as_documented() {
+        let doc = include_str!("../../../docs/external-secrets.md");
+        let section = doc.split("## ClusterExternalSecret").nth(1).unwrap();
+        let yaml = section.split("```yaml\n").nth(1).unwrap();
+        let yaml = yaml.split("```").next().unwrap();
+        let mut object: ClusterExternalSecret = serde_saphyr::from_str(yaml).unwrap();
+        object.metadata.uid = Some("u".into());
+        let plan = Plan::of(&object).unwrap();
+        assert_eq!(
+            (plan.name.as_str(), plan.refresh),
+            ("db-creds", DEFAULT_REFRESH_TIME)
+        );
+        let body = desired_body(&object, "u");
+        assert_eq!(body["metadata"]["labels"]["made-by"], "platform");
+        assert_eq!(body["spec"]["secretStoreRef"]["kind"], "ClusterSecretStore");
+        let (tenant, gold, silver, none) = (
+            labels(&[("tenant", "yes")]),
+            labels(&[("tier", "gold")]),
+            labels(&[("tier", "silver")]),
+            labels(&[]),
+        );
+        let view = |name, labels| NamespaceView {
+            name,
+            labels,
+            terminating: false,
+        };
+        let selection = select(
+            &plan,
+            [
+                view("t", &tenant),
+                view("g", &gold),
+                view("s", &silver),
+                view("payments", &none),
+                view("x", &none),
+            ],
+        )
+        .unwrap();
+        let selected: Vec<&str> = selection.targets.iter().map(String::as_str).collect();
+        assert_eq!(selected, ["g", "payments", "t"]);
     }
 
     #[test]

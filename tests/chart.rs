@@ -268,7 +268,7 @@ fn crd_toggles_are_independent() -> TestResult {
         names.sort();
         names
     };
-    assert_eq!(signet_crds.len(), 4, "{signet_crds:?}");
+    assert_eq!(signet_crds.len(), 5, "{signet_crds:?}");
 
     // Bitnami's CRD already there: only the signet.dev ones.
     let objects = render("signet", "kube-system", &["installCRDs=false"])?;
@@ -334,9 +334,9 @@ fn options_add_monitoring_and_network_policy() -> TestResult {
             .any(|s| s["metadata"]["name"] == "signet-api")
     );
 
-    // The default reconciles everywhere: the main ClusterRole and the cluster-store one, both
-    // bound cluster-wide.
-    assert_eq!(of_kind(&objects, "ClusterRoleBinding").len(), 2);
+    // The default reconciles everywhere: the main ClusterRole, the cluster-store one and the
+    // ClusterExternalSecret one, all bound cluster-wide.
+    assert_eq!(of_kind(&objects, "ClusterRoleBinding").len(), 3);
 
     // values.schema.json rejects nonsense.
     assert!(refused(&["logFormat=xml"]), "schema accepted logFormat=xml");

@@ -32,7 +32,7 @@ use kube::{CustomResource, Resource, ResourceExt};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -43,10 +43,14 @@ pub const KIND_CLUSTER_EXTERNAL_SECRET: &str = "ClusterExternalSecret";
 pub const OWNER_LABEL: &str = "signet.dev/cluster-external-secret-uid";
 /// How often the selection is evaluated again when `spec.refreshTime` gives nothing.
 pub const DEFAULT_REFRESH_TIME: Duration = Duration::from_secs(60);
+/// The shortest `spec.refreshTime` (besides `0`).
+pub const MIN_REFRESH_TIME: Duration = Duration::from_secs(10);
 /// At most this many namespaces per ClusterExternalSecret; more is refused as a whole.
 pub const MAX_NAMESPACES: usize = 10_000;
 /// At most this many failed namespaces are listed in the status (the condition counts them all).
 pub const MAX_LISTED_FAILURES: usize = 100;
+/// When a namespace failed for a reason that may pass (not a refusal), the next try.
+const RETRY_SOON: Duration = Duration::from_secs(30);
 /// ExternalSecrets written at once by one reconcile (in batches).
 const WRITE_CONCURRENCY: usize = 8;
 
@@ -184,6 +188,13 @@ impl Plan {
             None => DEFAULT_REFRESH_TIME,
             Some(text) => parse_period(text).map_err(|e| format!("spec.refreshTime: {e}"))?,
         };
+        if !refresh.is_zero() && refresh < MIN_REFRESH_TIME {
+            return Err(format!(
+                "spec.refreshTime: {:?} is shorter than {}s (each evaluation looks at every namespace)",
+                spec.refresh_time.as_deref().unwrap_or_default(),
+                MIN_REFRESH_TIME.as_secs()
+            ));
+        }
         let name = spec
             .external_secret_name
             .clone()
@@ -428,6 +439,7 @@ pub async fn reconcile(
     let hash = hash_of(&body);
     let mut provisioned = Vec::new();
     let mut failed = Vec::new();
+    let mut retry_soon = false;
     let targets: Vec<&String> = selection.targets.iter().collect();
     for batch in targets.chunks(WRITE_CONCURRENCY) {
         let results = futures::future::join_all(
@@ -437,13 +449,23 @@ pub async fn reconcile(
         )
         .await;
         for (namespace, result) in batch.iter().zip(results) {
-            match result? {
-                Ok(()) => provisioned.push(namespace.to_string()),
-                Err(reason) => failed.push(FailedNamespace {
-                    namespace: namespace.to_string(),
-                    reason,
-                }),
-            }
+            let reason = match result {
+                Ok(Ok(())) => {
+                    provisioned.push(namespace.to_string());
+                    continue;
+                }
+                Ok(Err(reason)) => reason,
+                // One namespace's trouble (a webhook, a timeout) is its own: the others go on,
+                // and it is tried again soon.
+                Err(err) => {
+                    retry_soon = true;
+                    err.to_string()
+                }
+            };
+            failed.push(FailedNamespace {
+                namespace: namespace.to_string(),
+                reason,
+            });
         }
     }
     failed.extend(
@@ -458,9 +480,11 @@ pub async fn reconcile(
     prune(&ctx, &uid, &plan.name, &selection).await?;
     let outcome = summarize(&plan.name, &mut provisioned, &mut failed);
     write_status(&object, &ctx, &outcome, provisioned, failed).await?;
-    Ok(match plan.refresh.is_zero() {
-        true => Action::await_change(),
-        false => Action::requeue(plan.refresh),
+    Ok(match (retry_soon, plan.refresh.is_zero()) {
+        (true, true) => Action::requeue(RETRY_SOON),
+        (true, false) => Action::requeue(RETRY_SOON.min(plan.refresh)),
+        (false, true) => Action::await_change(),
+        (false, false) => Action::requeue(plan.refresh),
     })
 }
 
@@ -665,9 +689,16 @@ async fn prune(
             Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => {}
             Err(other) => return Err(other.into()),
         }
-        if let (Some(es_uid), Ok(mut w)) = (es.metadata.uid.as_deref(), ctx.written.lock()) {
-            w.remove(es_uid);
-        }
+    }
+    // Forget what was written to ExternalSecrets that are gone (of any ClusterExternalSecret).
+    let live: HashSet<String> = ctx
+        .owned
+        .state()
+        .iter()
+        .filter_map(|es| es.metadata.uid.clone())
+        .collect();
+    if let Ok(mut written) = ctx.written.lock() {
+        written.retain(|es_uid, _| live.contains(es_uid));
     }
     Ok(())
 }
@@ -896,6 +927,12 @@ mod tests {
         assert!(e.starts_with("spec.externalSecretName:"), "{e}");
         let e = bad(json!({"refreshTime": "3651d"}));
         assert!(e.starts_with("spec.refreshTime:"), "{e}");
+        let e = bad(json!({"refreshTime": "9s999ms"}));
+        assert!(
+            e.starts_with("spec.refreshTime: \"9s999ms\" is shorter than 10s"),
+            "{e}"
+        );
+        assert!(Plan::of(&ces(json!({"refreshTime": "10s"}))).is_ok());
         let plan = Plan::of(&ces(
             json!({"refreshTime": "0", "externalSecretName": "db.creds"}),
         ))

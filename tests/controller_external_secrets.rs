@@ -2012,7 +2012,7 @@ async fn wait_secret_value(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_external_secret_fans_out_follows_namespace_labels_and_never_strands_a_namespace()
 -> TestResult {
-    use signet_controller::external::cluster::{NOT_OWNED, OWNER_LABEL as CES_LABEL};
+    use signet_controller::external::cluster::{NOT_OWNED, OWNER_LABEL as CES_LABEL, TERMINATING};
     let server = tokio::task::spawn_blocking(cluster_api_server).await??;
     let client = server.client().await?;
     signet_controller::install_crd(client.clone()).await?;
@@ -2170,6 +2170,52 @@ async fn a_cluster_external_secret_fans_out_follows_namespace_labels_and_never_s
     wait_cluster_external(&client, &name, "a no longer listed", |s| {
         s.provisioned_namespaces == [c.clone()]
     })
+    .await?;
+
+    // A selected namespace that something else holds in Terminating: its ExternalSecret goes with
+    // the namespace's content, nothing is created there again, the status says why.
+    let g = labelled_namespace(server, &client, "cesg", selected.clone()).await?;
+    wait_secret_value(&client, &g, &name, "username", "admin").await?;
+    let held: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), &g);
+    held.create(
+        &PostParams::default(),
+        &k8s_openapi::api::core::v1::ConfigMap {
+            metadata: ObjectMeta {
+                name: Some("held".into()),
+                finalizers: Some(vec!["example.com/hold".into()]),
+                ..ObjectMeta::default()
+            },
+            ..Default::default()
+        },
+    )
+    .await?;
+    namespaces
+        .delete(&g, &kube::api::DeleteParams::default())
+        .await?;
+    wait_gone(&client, &g, &name).await?;
+    wait_cluster_external(&client, &name, "g listed as terminating", |s| {
+        s.failed_namespaces
+            .iter()
+            .any(|f| f.namespace == g && f.reason == TERMINATING)
+    })
+    .await?;
+    assert!(
+        Api::<ExternalSecret>::namespaced(client.clone(), &g)
+            .get_opt(&name)
+            .await?
+            .is_none()
+    );
+    held.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await?;
+    eventually(
+        &format!("namespace {g} deleted"),
+        Duration::from_secs(90),
+        || async { namespaces.get_opt(&g).await.ok()?.is_none().then_some(()) },
+    )
     .await?;
 
     // 6. A hostile ClusterExternalSecret fails alone, with a clear status; the other keeps working.

@@ -27,12 +27,13 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 const CRD_DIR: &str = "charts/signet/files/crds";
 
 /// The CRDs the controller serves: `crdgen --list` must name at least these.
-const EXPECTED_CRDS: [&str; 5] = [
+const EXPECTED_CRDS: [&str; 6] = [
     "sealedsecrets.bitnami.com",
     "sopssecrets.signet.dev",
     "externalsecrets.signet.dev",
     "secretstores.signet.dev",
     "clustersecretstores.signet.dev",
+    "clusterexternalsecrets.signet.dev",
 ];
 
 /// Whether `helm template` refuses these `--set` values (values.schema.json or a template `fail`).
@@ -267,7 +268,7 @@ fn crd_toggles_are_independent() -> TestResult {
         names.sort();
         names
     };
-    assert_eq!(signet_crds.len(), 4, "{signet_crds:?}");
+    assert_eq!(signet_crds.len(), 5, "{signet_crds:?}");
 
     // Bitnami's CRD already there: only the signet.dev ones.
     let objects = render("signet", "kube-system", &["installCRDs=false"])?;
@@ -333,9 +334,9 @@ fn options_add_monitoring_and_network_policy() -> TestResult {
             .any(|s| s["metadata"]["name"] == "signet-api")
     );
 
-    // The default reconciles everywhere: the main ClusterRole and the cluster-store one, both
-    // bound cluster-wide.
-    assert_eq!(of_kind(&objects, "ClusterRoleBinding").len(), 2);
+    // The default reconciles everywhere: the main ClusterRole, the cluster-store one and the
+    // ClusterExternalSecret one, all bound cluster-wide.
+    assert_eq!(of_kind(&objects, "ClusterRoleBinding").len(), 3);
 
     // values.schema.json rejects nonsense.
     assert!(refused(&["logFormat=xml"]), "schema accepted logFormat=xml");
@@ -801,8 +802,8 @@ async fn rendered_rbac_grants_what_the_controller_needs_and_no_more() -> TestRes
     let (controller, applied) = install_rbac(server, &admin, &release_ns, Vec::new()).await?;
     assert_eq!(
         applied.len(),
-        9,
-        "ServiceAccount, ClusterRole(+Binding) x2, Role(+Binding), admission policy(+binding)"
+        11,
+        "ServiceAccount, ClusterRole(+Binding) x3, Role(+Binding), admission policy(+binding)"
     );
     let app = Some(app_ns.as_str());
     let home = Some(release_ns.as_str());
@@ -834,6 +835,16 @@ async fn rendered_rbac_grants_what_the_controller_needs_and_no_more() -> TestRes
         // ClusterSecretStore namespace selectors.
         access("get", "", "namespaces", None),
         access("create", "events.k8s.io", "events", app),
+        // ClusterExternalSecrets: the namespaces they select, the ExternalSecrets they own.
+        access("list", SIGNET, "clusterexternalsecrets", None),
+        access("watch", SIGNET, "clusterexternalsecrets", None),
+        access("patch", SIGNET, "clusterexternalsecrets/status", None),
+        access("list", "", "namespaces", None),
+        access("watch", "", "namespaces", None),
+        access("get", SIGNET, "externalsecrets", app),
+        access("create", SIGNET, "externalsecrets", app),
+        access("update", SIGNET, "externalsecrets", app),
+        access("delete", SIGNET, "externalsecrets", app),
         // Its own namespace: key and identity Secrets, the Lease.
         access("create", "", "secrets", home),
         access("list", "", "secrets", home),
@@ -844,7 +855,7 @@ async fn rendered_rbac_grants_what_the_controller_needs_and_no_more() -> TestRes
     ];
     let denied = [
         access("delete", "", "namespaces", None),
-        access("list", "", "namespaces", None),
+        access("update", "", "namespaces", None),
         access("update", "", "secrets", app),
         access("update", "bitnami.com", "sealedsecrets", app),
         // Nothing the controller does not use (the chart suite's audit-log check): status is
@@ -855,7 +866,6 @@ async fn rendered_rbac_grants_what_the_controller_needs_and_no_more() -> TestRes
         access("get", SIGNET, "sopssecrets", app),
         access("get", SIGNET, "sopssecrets/status", app),
         access("update", SIGNET, "sopssecrets/status", app),
-        access("get", SIGNET, "externalsecrets", app),
         access("update", SIGNET, "externalsecrets/status", app),
         access("update", SIGNET, "secretstores/status", app),
         access("update", SIGNET, "clustersecretstores/status", None),
@@ -863,11 +873,16 @@ async fn rendered_rbac_grants_what_the_controller_needs_and_no_more() -> TestRes
         access("list", "coordination.k8s.io", "leases", home),
         access("watch", "coordination.k8s.io", "leases", home),
         access("create", "bitnami.com", "sealedsecrets", app),
-        // Never a spec, never a finalizer.
+        // Never a spec of a source object, never a finalizer (ExternalSecrets are written only
+        // for ClusterExternalSecrets).
         access("update", SIGNET, "sopssecrets", app),
         access("patch", SIGNET, "externalsecrets", app),
         access("create", SIGNET, "secretstores", app),
-        access("delete", SIGNET, "externalsecrets", app),
+        access("get", SIGNET, "clusterexternalsecrets", None),
+        access("update", SIGNET, "clusterexternalsecrets", None),
+        access("patch", SIGNET, "clusterexternalsecrets", None),
+        access("update", SIGNET, "clusterexternalsecrets/status", None),
+        access("update", SIGNET, "clusterexternalsecrets/finalizers", None),
         access("create", SIGNET, "clustersecretstores", None),
         access("update", SIGNET, "clustersecretstores", None),
         access("patch", SIGNET, "clustersecretstores", None),
@@ -960,6 +975,10 @@ async fn watch_namespace_rbac_stays_in_that_namespace_except_cluster_stores() ->
         access("create", SIGNET, "clustersecretstores", None),
         access("update", SIGNET, "clustersecretstores", None),
         access("delete", SIGNET, "clustersecretstores", None),
+        // ClusterExternalSecrets are reconciled only by a controller watching every namespace.
+        access("list", SIGNET, "clusterexternalsecrets", None),
+        access("list", "", "namespaces", None),
+        access("create", SIGNET, "externalsecrets", app),
         access("create", "events.k8s.io", "events", system),
         access("create", "events.k8s.io", "events", other),
         access("create", "", "secrets", Some("default")),
@@ -1584,6 +1603,17 @@ async fn controller_reconciles_under_the_chart_rbac(watch_namespace: bool) -> Te
     )
     .await?;
 
+    let ces = signet_testkit::unique_name("chartces");
+    create_signet(
+        &admin,
+        "ClusterExternalSecret",
+        None,
+        &ces,
+        serde_json::json!({"spec": {"namespaces": [app_ns],
+            "externalSecretSpec": {"secretStoreRef": {"name": "vault"}, "data": data}}}),
+    )
+    .await?;
+
     let outcome = async {
         let sops_reason =
             wait_ready(&admin, "SopsSecret", app, "sealed-elsewhere", "False").await?;
@@ -1677,6 +1707,45 @@ async fn controller_reconciles_under_the_chart_rbac(watch_namespace: bool) -> Te
             ],
         )?;
         wait_ready(&admin, "ExternalSecret", app, "short-lived", "True").await?;
+        let ces_api = signet_api(&admin, "ClusterExternalSecret", None);
+        let made = signet_api(&admin, "ExternalSecret", app);
+        if watch_namespace {
+            // Only a controller watching every namespace reconciles ClusterExternalSecrets.
+            assert!(ces_api.get(&ces).await?.data.get("status").is_none());
+            assert!(made.get_opt(&ces).await?.is_none());
+        } else {
+            // A ClusterExternalSecret creates its ExternalSecret in the namespace it selects,
+            // updates it when its spec changes and deletes it when the namespace leaves.
+            wait_ready(&admin, "ClusterExternalSecret", None, &ces, "True").await?;
+            wait_ready(&admin, "ExternalSecret", app, &ces, "True").await?;
+            for (patch, what) in [
+                (
+                    serde_json::json!({"spec": {"externalSecretSpec": {"refreshInterval": "2h"}}}),
+                    "updated",
+                ),
+                (serde_json::json!({"spec": {"namespaces": []}}), "deleted"),
+            ] {
+                ces_api
+                    .patch(&ces, &PatchParams::default(), &Patch::Merge(patch))
+                    .await?;
+                signet_tests::poll::eventually(
+                    &format!("the ClusterExternalSecret's ExternalSecret {what}"),
+                    Duration::from_secs(60),
+                    || {
+                        let (made, ces) = (made.clone(), &ces);
+                        async move {
+                            let found = made.get_opt(ces).await.ok()?;
+                            let done = match what {
+                                "updated" => found?.data["spec"]["refreshInterval"] == "2h",
+                                _ => found.is_none(),
+                            };
+                            done.then_some(())
+                        }
+                    },
+                )
+                .await?;
+            }
+        }
         // A sealing key was made in the controller namespace.
         let keys = Api::<Secret>::namespaced(admin.clone(), &release_ns)
             .list(

@@ -556,6 +556,7 @@ async fn the_chart_runs_on_a_real_node_end_to_end() -> TestResult {
         "externalsecrets.signet.dev",
         "secretstores.signet.dev",
         "clustersecretstores.signet.dev",
+        "clusterexternalsecrets.signet.dev",
     ] {
         assert!(
             crds.get_opt(crd).await?.is_some(),

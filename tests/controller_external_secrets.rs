@@ -2270,3 +2270,404 @@ async fn a_remote_change_rolls_out_the_named_deployment_and_a_refresh_does_not()
     );
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// ClusterExternalSecret: a controller watching every namespace, so on an API server of its own
+// (this suite's other controllers are bound to their namespaces and never see it).
+
+fn cluster_api_server() -> Result<&'static ApiServer, String> {
+    static SERVER: std::sync::OnceLock<Result<ApiServer, String>> = std::sync::OnceLock::new();
+    SERVER
+        .get_or_init(|| ApiServer::start().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Creates a namespace `prefix-<suffix>` with `labels`.
+async fn labelled_namespace(
+    server: &ApiServer,
+    client: &Client,
+    prefix: &str,
+    labels: serde_json::Value,
+) -> Result<String, BoxError> {
+    let name = server.create_namespace(client, prefix).await?;
+    set_namespace_labels(client, &name, labels).await?;
+    Ok(name)
+}
+
+/// Merges `labels` into the namespace's (a `null` value removes a label).
+async fn set_namespace_labels(
+    client: &Client,
+    name: &str,
+    labels: serde_json::Value,
+) -> TestResult {
+    Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": labels}})),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Waits until the ClusterExternalSecret `name` satisfies `done`.
+async fn wait_cluster_external(
+    client: &Client,
+    name: &str,
+    what: &str,
+    done: impl Fn(&signet_controller::external::cluster::ClusterExternalSecretStatus) -> bool,
+) -> Result<signet_controller::ClusterExternalSecret, BoxError> {
+    let api: Api<signet_controller::ClusterExternalSecret> = Api::all(client.clone());
+    let outcome = eventually(
+        &format!("ClusterExternalSecret {name}: {what}"),
+        Duration::from_secs(60),
+        || async {
+            let object = api.get(name).await.ok()?;
+            done(object.status.as_ref()?).then_some(object)
+        },
+    )
+    .await;
+    if outcome.is_err()
+        && let Ok(object) = api.get(name).await
+    {
+        eprintln!("{name}: {:?}", object.status);
+    }
+    Ok(outcome?)
+}
+
+fn ready_reason(
+    status: &signet_controller::external::cluster::ClusterExternalSecretStatus,
+) -> Option<&str> {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")?
+        .reason
+        .as_deref()
+}
+
+/// Waits until `namespace` has no ExternalSecret `name` and no Secret `name`.
+async fn wait_gone(client: &Client, namespace: &str, name: &str) -> TestResult {
+    let external: Api<ExternalSecret> = Api::namespaced(client.clone(), namespace);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    eventually(
+        &format!("{namespace}/{name}: ExternalSecret and Secret gone"),
+        Duration::from_secs(60),
+        || async {
+            let es = external.get_opt(name).await.ok()?;
+            let secret = secrets.get_opt(name).await.ok()?;
+            (es.is_none() && secret.is_none()).then_some(())
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Waits until the Secret `namespace/name` has `key = value`.
+async fn wait_secret_value(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    key: &str,
+    value: &str,
+) -> Result<Secret, BoxError> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    Ok(eventually(
+        &format!("Secret {namespace}/{name} {key}={value}"),
+        Duration::from_secs(60),
+        || async {
+            let secret = api.get_opt(name).await.ok()??;
+            (text(&secret, key).as_deref() == Some(value)).then_some(secret)
+        },
+    )
+    .await?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_external_secret_fans_out_follows_namespace_labels_and_never_strands_a_namespace()
+-> TestResult {
+    use signet_controller::external::cluster::{NOT_OWNED, OWNER_LABEL as CES_LABEL, TERMINATING};
+    let server = tokio::task::spawn_blocking(cluster_api_server).await??;
+    let client = server.client().await?;
+    signet_controller::install_crd(client.clone()).await?;
+    let keys_namespace = server.create_namespace(&client, "ceskeys").await?;
+    let mut config = controller_config(&keys_namespace, "none")?;
+    config.watch_namespace = None;
+    let controller = signet_controller::start(client.clone(), config).await?;
+
+    // A ClusterSecretStore over the shared OpenBao, its token in the keys namespace.
+    let bao = tokio::task::spawn_blocking(OpenBao::shared).await??;
+    let (mount, _) = vault_kv(bao, "app/db")?;
+    Api::<Secret>::namespaced(client.clone(), &keys_namespace)
+        .create(
+            &PostParams::default(),
+            &Secret {
+                metadata: named("root"),
+                string_data: Some([("token".to_owned(), bao.root_token().to_owned())].into()),
+                ..Secret::default()
+            },
+        )
+        .await?;
+    // It serves the namespaces labelled `label: in` only.
+    let label = unique_name("tenant");
+    let store = unique_name("css");
+    create_json(
+        &Api::<signet_controller::ClusterSecretStore>::all(client.clone()),
+        json!({"apiVersion": "signet.dev/v1alpha1", "kind": "ClusterSecretStore",
+               "metadata": {"name": store},
+               "spec": {"provider": vault_provider(bao, &mount, json!({"tokenSecretRef":
+                            {"name": "root", "key": "token", "namespace": keys_namespace}})),
+                        "conditions": [{"namespaceSelector": {"matchLabels": {label.clone(): "in"}}}]}}),
+    )
+    .await?;
+
+    // Two namespaces selected by label, a third not.
+    let selected = json!({label.clone(): "in"});
+    let a = labelled_namespace(server, &client, "cesa", selected.clone()).await?;
+    let b = labelled_namespace(server, &client, "cesb", selected.clone()).await?;
+    let c = labelled_namespace(server, &client, "cesc", json!({label.clone(): "out"})).await?;
+    let ces_api: Api<signet_controller::ClusterExternalSecret> = Api::all(client.clone());
+    let name = unique_name("fan");
+    create_json(
+        &ces_api,
+        json!({"apiVersion": "signet.dev/v1alpha1", "kind": "ClusterExternalSecret",
+               "metadata": {"name": name},
+               "spec": {
+                   // Long: a namespace that joins or leaves must not wait for it.
+                   "refreshTime": "1h",
+                   "externalSecretMetadata": {"labels": {"made-by": "ces"}},
+                   "namespaceSelectors": [{"matchExpressions":
+                       [{"key": label, "operator": "In", "values": ["in"]}]}],
+                   "externalSecretSpec": {
+                       "secretStoreRef": {"name": store, "kind": "ClusterSecretStore"},
+                       "data": [
+                           {"secretKey": "username", "remoteRef": {"key": "app/db", "property": "username"}},
+                           {"secretKey": "password", "remoteRef": {"key": "app/db", "property": "password"}}
+                       ]}}}),
+    )
+    .await?;
+    let ces_uid = ces_api.get(&name).await?.uid().unwrap_or_default();
+
+    // 1. Fan-out: a and b get the ExternalSecret and, through it, the Secret; c gets nothing.
+    for namespace in [&a, &b] {
+        wait_secret_value(&client, namespace, &name, "username", "admin").await?;
+        let es = Api::<ExternalSecret>::namespaced(client.clone(), namespace)
+            .get(&name)
+            .await?;
+        assert_eq!(es.labels().get("made-by").map(String::as_str), Some("ces"));
+        assert_eq!(es.labels().get(CES_LABEL), Some(&ces_uid));
+        assert_eq!(es.owner_references()[0].uid, ces_uid);
+        assert!(es.finalizers().is_empty());
+    }
+    let mut expected = vec![a.clone(), b.clone()];
+    expected.sort();
+    wait_cluster_external(&client, &name, "provisioned in a and b", |s| {
+        s.provisioned_namespaces == expected && ready_reason(s) == Some("Provisioned")
+    })
+    .await?;
+    assert!(
+        Api::<ExternalSecret>::namespaced(client.clone(), &c)
+            .get_opt(&name)
+            .await?
+            .is_none()
+    );
+
+    // A spec change reaches them, a removed entry included.
+    ces_api
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"externalSecretSpec": {"data": [
+                {"secretKey": "username", "remoteRef": {"key": "app/db", "property": "username"}}]}}})),
+        )
+        .await?;
+    for namespace in [&a, &b] {
+        let api = Api::<ExternalSecret>::namespaced(client.clone(), namespace);
+        eventually(
+            &format!("{namespace}/{name} has one data entry"),
+            Duration::from_secs(60),
+            || async { (api.get(&name).await.ok()?.spec.data.len() == 1).then_some(()) },
+        )
+        .await?;
+    }
+
+    // 2. b leaves the selection: its ExternalSecret goes, and its Secret with it; c joins.
+    set_namespace_labels(&client, &b, json!({label.clone(): "out"})).await?;
+    wait_gone(&client, &b, &name).await?;
+    set_namespace_labels(&client, &c, selected.clone()).await?;
+    wait_secret_value(&client, &c, &name, "username", "admin").await?;
+    let mut expected = vec![a.clone(), c.clone()];
+    expected.sort();
+    wait_cluster_external(&client, &name, "provisioned in a and c", |s| {
+        s.provisioned_namespaces == expected
+    })
+    .await?;
+
+    // 4. An ExternalSecret of that name that it does not own is left alone, the namespace failed.
+    let d = server.create_namespace(&client, "cesd").await?;
+    let theirs: Api<ExternalSecret> = Api::namespaced(client.clone(), &d);
+    create_json(
+        &theirs,
+        json!({"apiVersion": "signet.dev/v1alpha1", "kind": "ExternalSecret",
+               "metadata": {"name": name},
+               "spec": {"secretStoreRef": {"name": "their-own"}, "refreshInterval": "5m"}}),
+    )
+    .await?;
+    let before = theirs.get(&name).await?;
+    set_namespace_labels(&client, &d, selected.clone()).await?;
+    wait_cluster_external(&client, &name, "d failed as not owned", |s| {
+        s.failed_namespaces
+            .iter()
+            .any(|f| f.namespace == d && f.reason == NOT_OWNED)
+            && ready_reason(s) == Some("NotAllProvisioned")
+            && s.provisioned_namespaces == expected
+    })
+    .await?;
+    let after = theirs.get(&name).await?;
+    // Its spec and labels as they were (its status is the ExternalSecret reconciler's).
+    assert_eq!(after.metadata.generation, before.metadata.generation);
+    assert_eq!(after.labels(), before.labels());
+    assert_eq!(after.spec.secret_store_ref.name, "their-own");
+    assert!(after.owner_references().is_empty());
+
+    // 3. Deleting a selected namespace completes: nothing of ours holds it.
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    namespaces
+        .delete(&a, &kube::api::DeleteParams::default())
+        .await?;
+    eventually(
+        &format!("namespace {a} deleted"),
+        Duration::from_secs(90),
+        || async { namespaces.get_opt(&a).await.ok()?.is_none().then_some(()) },
+    )
+    .await?;
+    wait_cluster_external(&client, &name, "a no longer listed", |s| {
+        s.provisioned_namespaces == [c.clone()]
+    })
+    .await?;
+
+    // A selected namespace that something else holds in Terminating: its ExternalSecret goes with
+    // the namespace's content, nothing is created there again, the status says why.
+    let g = labelled_namespace(server, &client, "cesg", selected.clone()).await?;
+    wait_secret_value(&client, &g, &name, "username", "admin").await?;
+    let held: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), &g);
+    held.create(
+        &PostParams::default(),
+        &k8s_openapi::api::core::v1::ConfigMap {
+            metadata: ObjectMeta {
+                name: Some("held".into()),
+                finalizers: Some(vec!["example.com/hold".into()]),
+                ..ObjectMeta::default()
+            },
+            ..Default::default()
+        },
+    )
+    .await?;
+    namespaces
+        .delete(&g, &kube::api::DeleteParams::default())
+        .await?;
+    wait_gone(&client, &g, &name).await?;
+    wait_cluster_external(&client, &name, "g listed as terminating", |s| {
+        s.failed_namespaces
+            .iter()
+            .any(|f| f.namespace == g && f.reason == TERMINATING)
+    })
+    .await?;
+    assert!(
+        Api::<ExternalSecret>::namespaced(client.clone(), &g)
+            .get_opt(&name)
+            .await?
+            .is_none()
+    );
+    held.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await?;
+    eventually(
+        &format!("namespace {g} deleted"),
+        Duration::from_secs(90),
+        || async { namespaces.get_opt(&g).await.ok()?.is_none().then_some(()) },
+    )
+    .await?;
+
+    // 6. A hostile ClusterExternalSecret fails alone, with a clear status; the other keeps working.
+    let bad = unique_name("bad");
+    create_json(
+        &ces_api,
+        json!({"apiVersion": "signet.dev/v1alpha1", "kind": "ClusterExternalSecret",
+               "metadata": {"name": bad},
+               "spec": {"namespaceSelectors": [{"matchExpressions":
+                            [{"key": label, "operator": "Near", "values": ["in"]}]}],
+                        "externalSecretSpec": {"secretStoreRef": {"name": store, "kind": "ClusterSecretStore"}}}}),
+    )
+    .await?;
+    let refused = wait_cluster_external(&client, &bad, "InvalidSpec", |s| {
+        ready_reason(s) == Some("InvalidSpec")
+    })
+    .await?;
+    let message = refused.status.unwrap().conditions[0]
+        .message
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        message.starts_with("spec.namespaceSelectors[0]: matchExpressions[0]: operator \"Near\""),
+        "{message}"
+    );
+    let e = labelled_namespace(server, &client, "cese", selected.clone()).await?;
+    wait_secret_value(&client, &e, &name, "username", "admin").await?;
+    for namespace in [&c, &e] {
+        assert!(
+            Api::<ExternalSecret>::namespaced(client.clone(), namespace)
+                .get_opt(&bad)
+                .await?
+                .is_none()
+        );
+    }
+
+    // Tenancy: a namespace selected by name that the store's conditions do not admit gets the
+    // ExternalSecret, refused as one written there would be; no Secret.
+    let f = server.create_namespace(&client, "cesf").await?;
+    let by_name = unique_name("byname");
+    create_json(
+        &ces_api,
+        json!({"apiVersion": "signet.dev/v1alpha1", "kind": "ClusterExternalSecret",
+               "metadata": {"name": by_name},
+               "spec": {"namespaces": [f],
+                        "externalSecretSpec": {"secretStoreRef": {"name": store, "kind": "ClusterSecretStore"},
+                            "data": [{"secretKey": "username", "remoteRef": {"key": "app/db", "property": "username"}}]}}}),
+    )
+    .await?;
+    wait_cluster_external(&client, &by_name, "provisioned in f", |s| {
+        s.provisioned_namespaces == [f.clone()]
+    })
+    .await?;
+    let refused = external_ready(&client, &f, &by_name, "False").await?;
+    assert_eq!(refused.reason.as_deref(), Some("StoreNotAllowed"));
+    assert!(
+        Api::<Secret>::namespaced(client.clone(), &f)
+            .get_opt(&by_name)
+            .await?
+            .is_none()
+    );
+
+    // No value in any status.
+    for object in ces_api.list(&ListParams::default()).await? {
+        let status = serde_json::to_string(&object.status)?;
+        assert!(!status.contains(CANARY), "status leaks: {status}");
+    }
+
+    // 5. Deleting the ClusterExternalSecret removes its ExternalSecrets (and their Secrets); the
+    //    one it did not own stays.
+    ces_api
+        .delete(&name, &kube::api::DeleteParams::default())
+        .await?;
+    for namespace in [&c, &e] {
+        wait_gone(&client, namespace, &name).await?;
+    }
+    assert!(theirs.get_opt(&name).await?.is_some());
+    drop(controller);
+    Ok(())
+}

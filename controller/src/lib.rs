@@ -44,7 +44,7 @@ pub use sealed_secret::reconcile;
 pub use config::{Args, Config, LogFormat};
 pub use context::Context;
 pub use error::Error;
-pub use external::{ClusterSecretStore, ExternalSecret, SecretStore};
+pub use external::{ClusterExternalSecret, ClusterSecretStore, ExternalSecret, SecretStore};
 pub use sealed_secret::{SealedSecret, SealedSecretStatus, sealed_secret_crd};
 pub use sops_secret::{SopsSecret, sops_secret_crd};
 
@@ -138,6 +138,7 @@ pub fn all_crds()
         ExternalSecret::crd(),
         SecretStore::crd(),
         ClusterSecretStore::crd(),
+        ClusterExternalSecret::crd(),
     ]
 }
 

@@ -6,8 +6,10 @@
 //! its own namespace, token audiences, the controller's identity, provider URLs), [`stores`] (from
 //! a store object and the Secrets it references to a [`signet_providers::SecretProvider`], cached), [`template`] (the target Secret's
 //! data from fetched values), [`reconcile`] (the ExternalSecret reconciler: refresh only when the
-//! spec changed, the interval elapsed, the target was altered or a sync was forced).
+//! spec changed, the interval elapsed, the target was altered or a sync was forced), [`cluster`]
+//! (ClusterExternalSecret: one ExternalSecret per selected namespace).
 
+pub mod cluster;
 pub mod policy;
 pub mod reconcile;
 pub mod store_status;
@@ -15,6 +17,7 @@ pub mod stores;
 pub mod template;
 
 use crate::target::Condition;
+pub use cluster::ClusterExternalSecret;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

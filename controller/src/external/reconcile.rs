@@ -181,8 +181,8 @@ impl ExternalContext {
     }
 }
 
-/// Runs the ExternalSecret reconciler and the store status reconcilers until `stop` (while
-/// leading), once the kind is served: an ExternalSecret is reconciled on its changes, on changes of
+/// Runs the ExternalSecret reconciler, the store status reconcilers and the ClusterExternalSecret
+/// reconciler until `stop` (while leading), once the kind is served: an ExternalSecret is reconciled on its changes, on changes of
 /// its Secret, and when the store it uses changes.
 pub(crate) async fn run(
     ctx: Arc<Context>,
@@ -204,6 +204,7 @@ pub(crate) async fn run(
         None => Api::all(ctx.client.clone()),
     };
     let stop = futures::FutureExt::shared(stop);
+    let stop_cluster = stop.clone();
     let store_controllers = futures::future::join(
         run_store_status::<SecretStore>(Arc::clone(&external_ctx), store_api.clone(), stop.clone()),
         run_store_status::<ClusterSecretStore>(
@@ -237,7 +238,13 @@ pub(crate) async fn run(
         .graceful_shutdown_on(stop)
         .run(supervise::contained(reconcile), error_policy, external_ctx)
         .for_each(log_trigger_error);
-    futures::future::join(external_secrets, store_controllers).await;
+    let cluster_external_secrets = super::cluster::run(Arc::clone(&ctx), stop_cluster);
+    futures::future::join3(
+        external_secrets,
+        store_controllers,
+        cluster_external_secrets,
+    )
+    .await;
 }
 
 /// The ExternalSecrets that use the store `kind`/`name` (in `namespace`, for a SecretStore).

@@ -810,6 +810,7 @@ async fn rendered_rbac_grants_what_the_controller_needs_and_no_more() -> TestRes
 
     let allowed = [
         // SealedSecrets, in any namespace.
+        access("get", "bitnami.com", "sealedsecrets", app),
         access("list", "bitnami.com", "sealedsecrets", app),
         access("watch", "bitnami.com", "sealedsecrets", None),
         access("patch", "bitnami.com", "sealedsecrets/status", app),
@@ -859,8 +860,8 @@ async fn rendered_rbac_grants_what_the_controller_needs_and_no_more() -> TestRes
         access("update", "", "secrets", app),
         access("update", "bitnami.com", "sealedsecrets", app),
         // Nothing the controller does not use (the chart suite's audit-log check): status is
-        // patched, never read or replaced; sources come from watch caches; the Lease is patched.
-        access("get", "bitnami.com", "sealedsecrets", app),
+        // patched, never read or replaced; sources come from watch caches (SealedSecrets' metadata,
+        // the object read when there is work); the Lease is patched.
         access("get", "bitnami.com", "sealedsecrets/status", app),
         access("update", "bitnami.com", "sealedsecrets/status", app),
         access("get", SIGNET, "sopssecrets", app),

@@ -38,7 +38,7 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("target", {}).get("name") == "catch_up" and m.get("executable"):
         print(m["executable"])')"
 [[ -x "$BENCH_BIN" ]] || { echo "bench-controller: no catch_up bench binary" >&2; exit 1; }
-SIGNET_BIN="$ROOT/target/release/signet-controller"
+SIGNET_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/signet-controller"
 
 run() { # name, env...
   local name="$1"

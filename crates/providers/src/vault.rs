@@ -600,7 +600,7 @@ impl SecretProvider for VaultKv {
         )
     }
 
-    /// Walks the KV folders from `find.path` down (depth first, at most [`MAX_FIND_DEPTH`]
+    /// Walks the KV folders from `find.path` down (depth first, at most `MAX_FIND_DEPTH`
     /// levels), reading each secret whose path below the mount matches.
     async fn find(&self, find: &Find) -> Result<BTreeMap<String, SecretBytes>, Error> {
         let matcher = find.matcher(&self.store)?;

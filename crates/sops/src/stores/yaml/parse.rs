@@ -1891,4 +1891,26 @@ mod tests {
             );
         }
     }
+
+    /// Found by the CI fuzz smoke run (mutating the seed above): an empty root that is comments
+    /// and then a null node's properties (`#` / `&&`) got `sops:` between the comments and the
+    /// properties, which then stood alone below the map and the file did not parse again.
+    #[test]
+    fn properties_of_an_empty_root_stay_above_the_added_keys() {
+        let known = include_bytes!(
+            "../../../../../fuzz/corpus/sops_roundtrip/regression-comment-then-properties-of-an-empty-root"
+        );
+        let known = String::from_utf8(known[4..].to_vec()).unwrap();
+        for input in [
+            known.as_str(),
+            "#\n&&",
+            "# c\n&a\n",
+            "--- # c\n\n&a\n",
+        ] {
+            let (written, _) = encrypt_read_back(input);
+            let properties = written.lines().position(|l| l.starts_with('&'));
+            let sops = written.lines().position(|l| l.starts_with("sops:"));
+            assert!(properties < sops, "{written}");
+        }
+    }
 }

@@ -202,6 +202,42 @@ impl<'a> Splicer<'a> {
         }
     }
 
+    /// Where lines added to a block map go: after its last entry. But an empty root may be only
+    /// comments and then the properties of its null node (`# c` / `&a`), which stand after the
+    /// map's span: the lines go after those, or the properties would end up below the added key.
+    fn after_properties(
+        &self,
+        last_pair_end: Option<usize>,
+        last_end: Option<usize>,
+        o: &Origin,
+    ) -> Option<usize> {
+        let (None, Some(end)) = (last_pair_end, last_end) else {
+            return last_end;
+        };
+        let b = self.bytes();
+        let mut p = end.max(o.span.1);
+        loop {
+            while p < b.len() && b[p].is_ascii_whitespace() {
+                p += 1;
+            }
+            if b.get(p) == Some(&b'#') {
+                p = self.after_line(p);
+                continue;
+            }
+            break;
+        }
+        if !matches!(b.get(p), Some(b'&' | b'!')) {
+            return last_end;
+        }
+        while matches!(b.get(p), Some(b'&' | b'!')) {
+            p = self.property_end(p, b.len());
+            while matches!(b.get(p), Some(b' ' | b'\t')) {
+                p += 1;
+            }
+        }
+        Some(p.saturating_sub(1).max(end))
+    }
+
     /// The position just after the line break ending the line that contains `p` (or the end).
     fn after_line(&self, p: usize) -> usize {
         self.bytes()[p..]
@@ -983,7 +1019,10 @@ impl<'a> Splicer<'a> {
                             .and_then(|(a, b)| self.marker_between(a, b))
                         {
                             Some(marker) => self.edit(marker, marker, out),
-                            None => self.insert_lines(last_end, o.span.0, out),
+                            None => {
+                                let after = self.after_properties(last_pair_end, last_end, &o);
+                                self.insert_lines(after, o.span.0, out)
+                            }
                         }
                     }
                 },
@@ -995,7 +1034,8 @@ impl<'a> Splicer<'a> {
                     }
                     None => {
                         let text = format!("{}#{}\n", " ".repeat(col), c.text);
-                        self.insert_lines(last_end, o.span.0, text);
+                        let after = self.after_properties(last_pair_end, last_end, &o);
+                        self.insert_lines(after, o.span.0, text);
                     }
                 },
             }

@@ -54,37 +54,10 @@ pub(crate) fn owned_secret_triggers(
 
 /// A controller over `api` whose cache holds objects without their managedFields (no reconciler
 /// reads them; they were a third of a SealedSecret's size), reconciling at most
-/// `max_concurrent_reconciles` at once. SopsSecrets and ExternalSecrets use it; SealedSecrets, the
-/// kind clusters hold by the thousand, have a [`metadata_controller`].
+/// `max_concurrent_reconciles` at once. Given an `Api<PartialObjectMeta<K>>`, its watch and cache
+/// are metadata only: SealedSecrets, the kind clusters hold by the thousand, are cached so, and
+/// their reconciler reads an object when it has work.
 pub(crate) fn lean_controller<K>(api: Api<K>, ctx: &Context) -> Controller<K>
-where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
-    let (store, writer) = reflector::store();
-    let stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .modify(drop_managed_fields)
-        .reflect(writer)
-        .applied_objects();
-    Controller::for_stream(stream, store).with_config(
-        kube::runtime::controller::Config::default()
-            .concurrency(ctx.config.max_concurrent_reconciles),
-    )
-}
-
-/// A controller over the metadata of `api`'s objects: its cache holds no spec or status (a
-/// SealedSecret's encrypted values are most of its size), so its reconciler reads the object
-/// itself when it has work to do. Reconciles at most `max_concurrent_reconciles` at once.
-pub(crate) fn metadata_controller<K>(
-    api: Api<kube::api::PartialObjectMeta<K>>,
-    ctx: &Context,
-) -> Controller<kube::api::PartialObjectMeta<K>>
 where
     K: kube::Resource<DynamicType = ()>
         + Clone

@@ -11,7 +11,7 @@ use super::{SYNCED_CONDITION, SealedSecret, SealedSecretStatus};
 use crate::context::{Context, GaugeRefresher};
 use crate::metrics::Metrics;
 use crate::runtime::{
-    changes, log_trigger_error, metadata_controller, owned_secret_triggers, scoped_apis, source_of,
+    changes, lean_controller, log_trigger_error, owned_secret_triggers, scoped_apis, source_of,
 };
 use crate::target::{
     self, Claim, ConditionEvents, ConditionStatus, DesiredSecret, LastWrite, Next, Outcome, Plan,
@@ -121,7 +121,7 @@ pub(crate) async fn run(
     let (secret_store, secret_writer) = reflector::store();
     let (sealed_api, secret_api) = scoped_apis::<PartialObjectMeta<SealedSecret>>(&ctx);
     let owned_secrets = owned_secret_triggers(secret_api, OWNER_LABEL, secret_writer);
-    let controller = metadata_controller(sealed_api, &ctx);
+    let controller = lean_controller(sealed_api, &ctx);
     let sealed_ctx = Arc::new(SealedContext {
         base: Arc::clone(&ctx),
         secrets: secret_store,

@@ -1901,12 +1901,7 @@ mod tests {
             "../../../../../fuzz/corpus/sops_roundtrip/regression-comment-then-properties-of-an-empty-root"
         );
         let known = String::from_utf8(known[4..].to_vec()).unwrap();
-        for input in [
-            known.as_str(),
-            "#\n&&",
-            "# c\n&a\n",
-            "--- # c\n\n&a\n",
-        ] {
+        for input in [known.as_str(), "#\n&&", "# c\n&a\n", "--- # c\n\n&a\n"] {
             let (written, _) = encrypt_read_back(input);
             let properties = written.lines().position(|l| l.starts_with('&'));
             let sops = written.lines().position(|l| l.starts_with("sops:"));

@@ -5,13 +5,10 @@
 //! a function Bitnami does not enable, and `fail`, fail in both; `null` entries end the same way (the API
 //! server prunes them: the CRD does not allow null values).
 
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
-use signet_controller::keyring::SEALING_KEY_LABEL;
 use signet_controller::{Config, SealedSecret};
 use signet_testkit::{ApiServer, BitnamiController};
 use signet_tests::poll::eventually;
@@ -53,28 +50,7 @@ async fn shared_key(
         signet_seal::cert::DEFAULT_CERT_VALIDITY,
         "side-by-side",
     )?;
-    let key = Secret {
-        metadata: ObjectMeta {
-            generate_name: Some("sealed-secrets-key".to_owned()),
-            labels: Some(BTreeMap::from([(
-                SEALING_KEY_LABEL.to_owned(),
-                "active".to_owned(),
-            )])),
-            ..ObjectMeta::default()
-        },
-        type_: Some("kubernetes.io/tls".to_owned()),
-        data: Some(BTreeMap::from([
-            (
-                "tls.crt".to_owned(),
-                ByteString(generated.certificate_pem.clone().into_bytes()),
-            ),
-            (
-                "tls.key".to_owned(),
-                ByteString(generated.private_key_pem.as_bytes().to_vec()),
-            ),
-        ])),
-        ..Secret::default()
-    };
+    let key = signet_controller::keyring::active_key_secret(&generated, "sealed-secrets-key");
     Api::<Secret>::namespaced(client.clone(), keys_ns)
         .create(&PostParams::default(), &key)
         .await?;

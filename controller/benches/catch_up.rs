@@ -25,10 +25,8 @@
 //! without `--bench`, as under `cargo test --all-targets`, it is a 20-object smoke run).
 
 use futures::StreamExt;
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ListParams, PartialObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 use signet_controller::keyring::SEALING_KEY_LABEL;
@@ -220,28 +218,8 @@ async fn main() -> Result<(), BoxError> {
     let generated =
         signet_seal::generate_sealing_key(4096, signet_seal::cert::DEFAULT_CERT_VALIDITY, "bench")?;
     let cert = signet_seal::SealingCertificate::from_pem(generated.certificate_pem.as_bytes())?;
-    let key_secret = Secret {
-        metadata: ObjectMeta {
-            generate_name: Some("sealed-secrets-key".to_owned()),
-            labels: Some(BTreeMap::from([(
-                SEALING_KEY_LABEL.to_owned(),
-                "active".to_owned(),
-            )])),
-            ..ObjectMeta::default()
-        },
-        type_: Some("kubernetes.io/tls".to_owned()),
-        data: Some(BTreeMap::from([
-            (
-                "tls.crt".to_owned(),
-                ByteString(generated.certificate_pem.clone().into_bytes()),
-            ),
-            (
-                "tls.key".to_owned(),
-                ByteString(generated.private_key_pem.as_bytes().to_vec()),
-            ),
-        ])),
-        ..Secret::default()
-    };
+    let key_secret =
+        signet_controller::keyring::active_key_secret(&generated, "sealed-secrets-key");
     Api::<Secret>::namespaced(client.clone(), &keys_ns)
         .create(&PostParams::default(), &key_secret)
         .await?;

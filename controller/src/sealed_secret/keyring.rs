@@ -332,27 +332,16 @@ pub struct NewKey {
     pub name_prefix: String,
 }
 
-/// Generates a sealing key and stores it as a `kubernetes.io/tls` Secret in `namespace`; returns
-/// the Secret's name. The key watch adds it to the ring.
-pub async fn create_key(
-    client: kube::Client,
-    namespace: &str,
-    new_key: &NewKey,
-) -> Result<String, Error> {
-    let bits = new_key.bits;
-    let generated = tokio::task::spawn_blocking(move || {
-        signet_seal::generate_sealing_key(
-            bits,
-            signet_seal::cert::DEFAULT_CERT_VALIDITY,
-            SEALING_KEY_COMMON_NAME,
-        )
-    })
-    .await
-    .map_err(|_| Error::Task)??;
-    let secret = Secret {
+/// The Secret that holds `generated` as an active sealing key, in Bitnami's format: type
+/// `kubernetes.io/tls`, `tls.crt` and `tls.key`, labelled [`SEALING_KEY_LABEL`]`=active`, named
+/// `name_prefix` and a suffix the API server picks.
+pub fn active_key_secret(
+    generated: &signet_seal::GeneratedSealingKey,
+    name_prefix: &str,
+) -> Secret {
+    Secret {
         metadata: ObjectMeta {
-            generate_name: Some(new_key.name_prefix.clone()),
-            namespace: Some(namespace.to_owned()),
+            generate_name: Some(name_prefix.to_owned()),
             labels: Some(BTreeMap::from([(
                 SEALING_KEY_LABEL.to_owned(),
                 "active".to_owned(),
@@ -371,7 +360,27 @@ pub async fn create_key(
             ),
         ])),
         ..Secret::default()
-    };
+    }
+}
+
+/// Generates a sealing key and stores it as a `kubernetes.io/tls` Secret in `namespace`; returns
+/// the Secret's name. The key watch adds it to the ring.
+pub async fn create_key(
+    client: kube::Client,
+    namespace: &str,
+    new_key: &NewKey,
+) -> Result<String, Error> {
+    let bits = new_key.bits;
+    let generated = tokio::task::spawn_blocking(move || {
+        signet_seal::generate_sealing_key(
+            bits,
+            signet_seal::cert::DEFAULT_CERT_VALIDITY,
+            SEALING_KEY_COMMON_NAME,
+        )
+    })
+    .await
+    .map_err(|_| Error::Task)??;
+    let secret = active_key_secret(&generated, &new_key.name_prefix);
     let api: Api<Secret> = Api::namespaced(client, namespace);
     let created = api.create(&PostParams::default(), &secret).await?;
     let name = created.metadata.name.unwrap_or_default();

@@ -1485,6 +1485,15 @@ async fn a_kubernetes_store_reads_another_clusters_secrets_with_its_own_token() 
     bed.wait_store("remote-nobody", "True", "Valid").await?;
     bed.wait_store("remote-forged", "False", "ValidationFailed")
         .await?;
+    // ESO's other auth kinds are not supported: a store without a token is refused as such.
+    bed.store(
+        "remote-service-account",
+        json!({"kubernetes": {"remoteNamespace": ns, "server": {"url": url, "caBundle": ca},
+                              "auth": {"serviceAccount": {"name": "reader"}}}}),
+    )
+    .await?;
+    bed.wait_store("remote-service-account", "False", "InvalidProviderConfig")
+        .await?;
     bed.external_secret(
         "from-remote",
         json!({

@@ -597,34 +597,71 @@ async fn openbao_token_approle_and_kubernetes_auth_produce_the_right_secrets() -
     Ok(())
 }
 
-async fn aws_client_config(moto: &Moto) -> aws_sdk_secretsmanager::config::Builder {
-    aws_sdk_secretsmanager::config::Builder::new()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(Moto::REGION))
-        .endpoint_url(moto.endpoint_url())
-        .credentials_provider(Credentials::new(
-            Moto::ACCESS_KEY_ID,
-            Moto::SECRET_ACCESS_KEY,
-            None,
-            None,
-            "test",
-        ))
+/// Clients of moto's Secrets Manager and Parameter Store, as a test writes remote values.
+struct Aws {
+    sm: aws_sdk_secretsmanager::Client,
+    ssm: aws_sdk_ssm::Client,
 }
 
-fn ssm_client(moto: &Moto) -> aws_sdk_ssm::Client {
-    let config = aws_sdk_ssm::config::Builder::new()
-        .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
-        .region(aws_sdk_ssm::config::Region::new(Moto::REGION))
-        .endpoint_url(moto.endpoint_url())
-        .credentials_provider(aws_sdk_ssm::config::Credentials::new(
+impl Aws {
+    fn new(moto: &Moto) -> Aws {
+        let credentials = Credentials::new(
             Moto::ACCESS_KEY_ID,
             Moto::SECRET_ACCESS_KEY,
             None,
             None,
             "test",
-        ))
-        .build();
-    aws_sdk_ssm::Client::from_conf(config)
+        );
+        let sm = aws_sdk_secretsmanager::config::Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(Moto::REGION))
+            .endpoint_url(moto.endpoint_url())
+            .credentials_provider(credentials.clone())
+            .build();
+        let ssm = aws_sdk_ssm::config::Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(Moto::REGION))
+            .endpoint_url(moto.endpoint_url())
+            .credentials_provider(credentials)
+            .build();
+        Aws {
+            sm: aws_sdk_secretsmanager::Client::from_conf(sm),
+            ssm: aws_sdk_ssm::Client::from_conf(ssm),
+        }
+    }
+
+    /// Writes SecureString parameters.
+    async fn put_parameters(&self, parameters: &[(String, String)]) -> TestResult {
+        for (name, value) in parameters {
+            self.ssm
+                .put_parameter()
+                .name(name)
+                .value(value)
+                .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+                .send()
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+impl Bed {
+    /// moto's credentials as the Secret `aws`, a store per `(name, service)` reading with them, and
+    /// clients to write the remote values.
+    async fn aws_stores(&self, moto: &Moto, stores: &[(&str, &str)]) -> Result<Aws, BoxError> {
+        self.put_secret(
+            "aws",
+            &[
+                ("id", Moto::ACCESS_KEY_ID),
+                ("secret", Moto::SECRET_ACCESS_KEY),
+            ],
+        )
+        .await?;
+        for (name, service) in stores {
+            self.store(name, aws_provider(moto, service)).await?;
+        }
+        Ok(Aws::new(moto))
+    }
 }
 
 fn aws_provider(moto: &Moto, service: &str) -> serde_json::Value {
@@ -641,22 +678,15 @@ fn aws_provider(moto: &Moto, service: &str) -> serde_json::Value {
 async fn aws_secrets_manager_and_parameter_store_sync_and_follow_remote_changes() -> TestResult {
     let bed = Bed::start().await?;
     let moto = tokio::task::spawn_blocking(Moto::shared).await??;
-    bed.put_secret(
-        "aws",
-        &[
-            ("id", Moto::ACCESS_KEY_ID),
-            ("secret", Moto::SECRET_ACCESS_KEY),
-        ],
-    )
-    .await?;
-    let sm = aws_sdk_secretsmanager::Client::from_conf(aws_client_config(moto).await.build());
+    let aws = bed
+        .aws_stores(moto, &[("sm", "SecretsManager"), ("ssm", "ParameterStore")])
+        .await?;
     let name = unique_name("app/db");
-    sm.create_secret()
+    aws.sm
+        .create_secret()
         .name(&name)
         .secret_string(json!({"user": "svc", "pass": format!("{CANARY}-1")}).to_string())
         .send()
-        .await?;
-    bed.store("sm", aws_provider(moto, "SecretsManager"))
         .await?;
     bed.external_secret(
         "from-sm",
@@ -676,7 +706,8 @@ async fn aws_secrets_manager_and_parameter_store_sync_and_follow_remote_changes(
     assert_eq!(text(&secret, "user").as_deref(), Some("svc"));
 
     // A new remote value shows up after the interval; the previous stage stays readable.
-    sm.put_secret_value()
+    aws.sm
+        .put_secret_value()
         .secret_id(&name)
         .secret_string(json!({"user": "svc", "pass": format!("{CANARY}-2")}).to_string())
         .send()
@@ -695,21 +726,12 @@ async fn aws_secrets_manager_and_parameter_store_sync_and_follow_remote_changes(
         .await?;
 
     // SSM: SecureString parameters under a path.
-    let ssm = ssm_client(moto);
     let path = format!("/{}/", unique_name("app"));
-    for (key, value) in [
-        ("user", "ssm-user".to_owned()),
-        ("pass", format!("{CANARY}-ssm")),
-    ] {
-        ssm.put_parameter()
-            .name(format!("{path}{key}"))
-            .value(value)
-            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-            .send()
-            .await?;
-    }
-    bed.store("ssm", aws_provider(moto, "ParameterStore"))
-        .await?;
+    aws.put_parameters(&[
+        (format!("{path}user"), "ssm-user".to_owned()),
+        (format!("{path}pass"), format!("{CANARY}-ssm")),
+    ])
+    .await?;
     bed.external_secret(
         "from-ssm",
         json!({
@@ -851,20 +873,11 @@ async fn a_store_that_dies_keeps_the_last_secret_and_everything_recovers() -> Te
         .map(|_| ())
     };
     write_vault("one")?;
-    bed.put_secret(
-        "aws",
-        &[
-            ("id", Moto::ACCESS_KEY_ID),
-            ("secret", Moto::SECRET_ACCESS_KEY),
-        ],
-    )
-    .await?;
     bed.token_store("vault", &bao, "secret", bao.root_token())
         .await?;
-    bed.store("sm", aws_provider(&moto, "SecretsManager"))
-        .await?;
-    let sm = aws_sdk_secretsmanager::Client::from_conf(aws_client_config(&moto).await.build());
-    sm.create_secret()
+    let aws = bed.aws_stores(&moto, &[("sm", "SecretsManager")]).await?;
+    aws.sm
+        .create_secret()
         .name("svc/api")
         .secret_string("aws-one")
         .send()
@@ -917,8 +930,9 @@ async fn a_store_that_dies_keeps_the_last_secret_and_everything_recovers() -> Te
     bao.restart()?;
     moto.restart()?;
     write_vault("two")?;
-    let sm = aws_sdk_secretsmanager::Client::from_conf(aws_client_config(&moto).await.build());
-    sm.create_secret()
+    Aws::new(&moto)
+        .sm
+        .create_secret()
         .name("svc/api")
         .secret_string("aws-two")
         .send()
@@ -1192,22 +1206,13 @@ async fn cluster_stores_serve_only_the_namespaces_their_conditions_allow() -> Te
 async fn one_secret_gathers_values_from_several_stores() -> TestResult {
     let (bed, bao, mount) = Bed::with_root_vault_store().await?;
     let moto = tokio::task::spawn_blocking(Moto::shared).await??;
-    bed.put_secret(
-        "aws",
-        &[
-            ("id", Moto::ACCESS_KEY_ID),
-            ("secret", Moto::SECRET_ACCESS_KEY),
-        ],
-    )
-    .await?;
-    let sm = aws_sdk_secretsmanager::Client::from_conf(aws_client_config(moto).await.build());
+    let aws = bed.aws_stores(moto, &[("sm", "SecretsManager")]).await?;
     let name = unique_name("gathered");
-    sm.create_secret()
+    aws.sm
+        .create_secret()
         .name(&name)
         .secret_string(json!({"token": format!("{CANARY}-sm"), "region": "eu"}).to_string())
         .send()
-        .await?;
-    bed.store("sm", aws_provider(moto, "SecretsManager"))
         .await?;
     let from = |store: &str| json!({"storeRef": {"name": store}});
     // No spec.secretStoreRef: every entry names its store.
@@ -1329,36 +1334,23 @@ async fn data_from_find_gathers_secrets_by_name() -> TestResult {
 
     // AWS: Secrets Manager by name prefix and expression, Parameter Store by path.
     let moto = tokio::task::spawn_blocking(Moto::shared).await??;
-    bed.put_secret(
-        "aws",
-        &[
-            ("id", Moto::ACCESS_KEY_ID),
-            ("secret", Moto::SECRET_ACCESS_KEY),
-        ],
-    )
-    .await?;
-    let sm = aws_sdk_secretsmanager::Client::from_conf(aws_client_config(moto).await.build());
+    let aws = bed
+        .aws_stores(moto, &[("sm", "SecretsManager"), ("ssm", "ParameterStore")])
+        .await?;
     let prefix = unique_name("find");
     for (name, value) in [("db-a", "A"), ("db-b", "B"), ("web", "W")] {
-        sm.create_secret()
+        aws.sm
+            .create_secret()
             .name(format!("{prefix}/{name}"))
             .secret_string(value)
             .send()
             .await?;
     }
-    let ssm = ssm_client(moto);
-    for (name, value) in [("one", "1"), ("sub/two", "2")] {
-        ssm.put_parameter()
-            .name(format!("/{prefix}/{name}"))
-            .value(value)
-            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-            .send()
-            .await?;
-    }
-    bed.store("sm", aws_provider(moto, "SecretsManager"))
-        .await?;
-    bed.store("ssm", aws_provider(moto, "ParameterStore"))
-        .await?;
+    aws.put_parameters(&[
+        (format!("/{prefix}/one"), "1".to_owned()),
+        (format!("/{prefix}/sub/two"), "2".to_owned()),
+    ])
+    .await?;
     bed.external_secret(
         "found-in-aws",
         json!({
@@ -1970,10 +1962,11 @@ async fn a_secret_store_borrows_the_controller_aws_identity_only_when_the_operat
     signet_controller::install_crd(client.clone()).await?;
     let keys_namespace = server.create_namespace(&client, "tenawskeys").await?;
     let namespace = server.create_namespace(&client, "tenaws").await?;
-    let sm = aws_sdk_secretsmanager::Client::from_conf(aws_client_config(moto).await.build());
     let remote = unique_name("ambient/db");
     let value = format!("{CANARY}-ambient");
-    sm.create_secret()
+    Aws::new(moto)
+        .sm
+        .create_secret()
         .name(&remote)
         .secret_string(json!({"pass": value}).to_string())
         .send()

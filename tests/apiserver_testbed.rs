@@ -1105,3 +1105,42 @@ async fn a_killed_node_test_bed_is_swept_by_the_next_one() -> TestResult {
     tokio::task::spawn_blocking(move || drop(next)).await?;
     Ok(())
 }
+
+/// A plain harness killed with SIGKILL leaves its temp dir (etcd's data) behind; the next harness
+/// to start removes it, and leaves the dirs of harnesses still running alone.
+#[tokio::test]
+async fn a_killed_plain_test_bed_is_swept_by_the_next_one() -> TestResult {
+    use std::io::BufRead;
+    let harness = signet_testkit::peer_path("signet-apiserver")?;
+    let mut victim = std::process::Command::new(harness)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let stdout = victim.stdout.take().ok_or("stdout")?;
+    let kubeconfig = tokio::task::spawn_blocking(move || {
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| line.strip_prefix("ready ").map(PathBuf::from))
+    })
+    .await?
+    .ok_or("the harness printed no ready line")?;
+    let temp_dir = kubeconfig.parent().ok_or("temp dir")?.to_owned();
+    let alive = tokio::task::spawn_blocking(ApiServer::shared).await??;
+    victim.kill()?;
+    victim.wait()?;
+    assert!(
+        temp_dir.exists(),
+        "a SIGKILLed harness leaves its temp dir (what the sweep is for)"
+    );
+
+    let next = tokio::task::spawn_blocking(ApiServer::start).await??;
+    assert!(!temp_dir.exists(), "{} left", temp_dir.display());
+    assert!(
+        alive.client().await.is_ok() && alive.kubeconfig_path().exists(),
+        "a running harness's temp dir was swept"
+    );
+    tokio::task::spawn_blocking(move || drop(next)).await?;
+    Ok(())
+}

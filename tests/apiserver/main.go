@@ -113,10 +113,11 @@ func runControlPlane(args []string) int {
 		return 2
 	}
 
-	prefix := "signet-apiserver-"
+	// Temp dirs are named after this process, so that the next harness can remove this one's if
+	// it is SIGKILLed (sweepStaleTempDirs; a node harness sweeps its kind after its cgroups).
+	sweepStaleTempDirs(plainTempPrefix)
+	prefix := fmt.Sprintf("%s%d-", plainTempPrefix, os.Getpid())
 	if hf.node {
-		// Named after this process, so that the next node harness can remove it if this one is
-		// SIGKILLed (sweepStaleNodeCgroups).
 		prefix = fmt.Sprintf("%s%d-", nodeTempPrefix, os.Getpid())
 	}
 	tmp, err := os.MkdirTemp("", prefix)

@@ -66,6 +66,8 @@ const (
 	maxForwardedConns = 256
 	// nodeTempPrefix starts the name of a node harness's temp dir: <prefix><pid>-<random>.
 	nodeTempPrefix = "signet-apiserver-node-"
+	// plainTempPrefix starts the name of a plain harness's temp dir: <prefix><pid>-<random>.
+	plainTempPrefix = "signet-apiserver-"
 	// cniBinDir is where Debian's containernetworking-plugins puts the plugins.
 	cniBinDir = "/usr/lib/cni"
 )
@@ -414,7 +416,7 @@ func newNodeCgroup() (*nodeCgroup, error) {
 	}
 	cg.hierarchies = hierarchies
 	sweepStaleNodeCgroups(base, hierarchies)
-	sweepStaleNodeTempDirs()
+	sweepStaleTempDirs(nodeTempPrefix)
 	for _, h := range cg.hierarchies {
 		// The parents (the memory cgroup's path, mirrored into the other hierarchies) are shared
 		// by the node harnesses of this machine: created when missing and never removed, since
@@ -480,17 +482,17 @@ func sweepStaleNodeCgroups(base string, hierarchies []string) {
 	}
 }
 
-// sweepStaleNodeTempDirs removes the temp dirs of node harnesses that are gone (after
-// sweepStaleNodeCgroups has killed what ran from them). A harness killed with its session (or a
-// machine that stopped) leaves a temp dir of ~160 MB (containerd's images) and no cgroup, so the
-// temp dirs are swept by their own name, <nodeTempPrefix><pid>-<random>.
-func sweepStaleNodeTempDirs() {
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), nodeTempPrefix+"*"))
+// sweepStaleTempDirs removes the temp dirs named <prefix><pid>-<random> whose harness is gone. A
+// harness killed with its session (or a machine that stopped) leaves its temp dir behind: etcd's
+// data for a plain harness, ~160 MB of containerd images for a node one (swept only after
+// sweepStaleNodeCgroups has killed what ran from it).
+func sweepStaleTempDirs(prefix string) {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), prefix+"*"))
 	for _, dir := range dirs {
-		pidText, _, ok := strings.Cut(strings.TrimPrefix(filepath.Base(dir), nodeTempPrefix), "-")
+		pidText, _, ok := strings.Cut(strings.TrimPrefix(filepath.Base(dir), prefix), "-")
 		pid, err := strconv.Atoi(pidText)
 		if !ok || err != nil || pid <= 0 {
-			continue
+			continue // another kind's dir (signet-apiserver-node-…) or an older name
 		}
 		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
 			continue // its harness is alive (or its pid was reused: left alone, to be safe)

@@ -254,10 +254,12 @@ pub fn encrypt(cmd: EncryptCmd) -> CliResult {
     plan.encrypt(&mut loaded.tree, &name)?;
     let out = file::render(
         loaded.format,
-        loaded.tree,
+        &mut loaded.tree,
         &cmd.output,
         yaml_indent(config.as_ref()),
     )?;
+    // One file per process: the exit frees the tree at once.
+    loaded.tree.discard();
     file::write(&out, &cmd.output, &loaded.input)
 }
 
@@ -272,17 +274,19 @@ pub fn decrypt(cmd: DecryptCmd) -> CliResult {
     )?;
     let name = opened.input.display_name();
     let format = opened.format;
-    let tree = opened.doc.tree;
+    let mut tree = opened.doc.tree;
     if let Some(path) = &cmd.decrypt.extract {
         let steps = signet_sops::path::parse_path(path).map_err(|e| engine_error(&name, e))?;
         let out = match engine::extract(&tree, &steps).map_err(|e| engine_error(&name, e))? {
-            Extracted::Tree(sub) => file::render(format, sub, &cmd.output, None)?,
+            Extracted::Tree(mut sub) => file::render(format, &mut sub, &cmd.output, None)?,
             Extracted::Text(text) => text,
             Extracted::Value(node) => file::render_value(format, &node, &cmd.output)?,
         };
         return file::write(&out, &cmd.output, &opened.input);
     }
-    let out = file::render(format, tree, &cmd.output, None)?;
+    let out = file::render(format, &mut tree, &cmd.output, None)?;
+    // One file per process: the exit frees the tree at once.
+    tree.discard();
     file::write(&out, &cmd.output, &opened.input)
 }
 
@@ -478,7 +482,7 @@ fn modify(
     reencrypt_edited(&mut tree, &opened.doc).map_err(|e| engine_error(&name, e))?;
     let out = file::render(
         opened.format,
-        tree,
+        &mut tree,
         &OutputArgs {
             output_type: formats.output_type,
             ..OutputArgs::default()

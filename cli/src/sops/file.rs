@@ -118,10 +118,11 @@ pub fn load_tree(args: &InputArgs) -> CliResult<Result<Loaded, (signet_sops::Err
     }))
 }
 
-/// Renders `tree` in the output format (keeping the source layout when the format is unchanged).
+/// Renders `tree` in the output format (keeping the source layout when the format is unchanged,
+/// else dropping it from the tree).
 pub fn render(
     loaded_format: Format,
-    mut tree: Tree,
+    tree: &mut Tree,
     out: &OutputArgs,
     yaml_indent: Option<usize>,
 ) -> CliResult<zeroize::Zeroizing<Vec<u8>>> {
@@ -131,7 +132,7 @@ pub fn render(
     }
     let indent = out.indent.or(yaml_indent);
     store(format, indent)
-        .emit(&tree)
+        .emit(tree)
         .map(zeroize::Zeroizing::new)
         .map_err(|e| CliError::new(code::ERROR_DUMPING_TREE, e.to_string()))
 }

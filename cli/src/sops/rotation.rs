@@ -118,8 +118,8 @@ pub fn rotate(cmd: RotateCmd) -> CliResult {
     let threshold = metadata.shamir_threshold.map(|t| t.min(groups.len()));
     let threshold = signet_keys::shamir_threshold_for(groups.len(), threshold);
     let wanted = WantedKeys { groups, threshold };
-    let tree = rotate_data_key(&name, decryptor, old_key, &wanted)?;
-    let out = file::render(format, tree, &cmd.output, None)?;
+    let mut tree = rotate_data_key(&name, decryptor, old_key, &wanted)?;
+    let out = file::render(format, &mut tree, &cmd.output, None)?;
     file::write(&out, &cmd.output, &input)
 }
 

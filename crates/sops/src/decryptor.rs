@@ -88,8 +88,10 @@ impl<E: std::error::Error> std::error::Error for OpenError<E> {}
 impl Decryptor {
     /// Reads the metadata of an encrypted tree. [`Error::NotEncrypted`] when no document has a
     /// `sops` key; any other error is the metadata's.
-    pub fn new(tree: Tree) -> Result<Decryptor, Error> {
+    pub fn new(mut tree: Tree) -> Result<Decryptor, Error> {
         let metadata = engine::metadata_of(&tree)?.ok_or(Error::NotEncrypted)?;
+        // What Git holds: its bytes are no secret.
+        tree.mark_source_public();
         Ok(Decryptor { tree, metadata })
     }
 
@@ -214,6 +216,24 @@ mod tests {
             matches!(wrong_key, Err(OpenError::Document(_))),
             "{wrong_key:?}"
         );
+    }
+
+    /// An encrypted file's bytes are what Git holds: they skip the wipe on drop a plain input gets.
+    #[test]
+    fn only_an_encrypted_source_is_public() {
+        let yaml = crate::stores::yaml::YamlStore::default();
+        let mut tree = yaml.parse(b"a: secret\n").unwrap();
+        assert!(!tree.source.as_ref().unwrap().public);
+        engine::encrypt(
+            &mut tree,
+            &DataKey::generate(),
+            &mut Metadata::default(),
+            &EncryptOptions::default(),
+        )
+        .unwrap();
+        let file = yaml.emit(&tree).unwrap();
+        let decryptor = Decryptor::new(yaml.parse(&file).unwrap()).unwrap();
+        assert!(decryptor.tree.source.as_ref().unwrap().public);
     }
 
     #[test]

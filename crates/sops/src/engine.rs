@@ -901,7 +901,7 @@ impl DecryptFold {
                                 previous.remember(&leaf.aad, ty, bytes, &iv)
                             });
                         }
-                        s.set(value);
+                        s.replace_ciphertext(value);
                         comment = ty == ValueType::Comment;
                     }
                     if comment {

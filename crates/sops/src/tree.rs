@@ -16,11 +16,60 @@ pub struct Tree {
     pub source: Option<std::sync::Arc<SourceText>>,
 }
 
-/// The original bytes a tree was parsed from.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+impl Tree {
+    /// Marks the source text as an encrypted file, whose bytes are public and need no wipe.
+    pub(crate) fn mark_source_public(&mut self) {
+        if let Some(source) = self.source.as_mut().and_then(std::sync::Arc::get_mut) {
+            source.public = true;
+        }
+    }
+
+    /// Drops the tree the quick way, for a process about to exit: every value and comment is wiped
+    /// as on drop, but the nodes' memory is left to the exit instead of being freed one by one.
+    pub fn discard(mut self) {
+        drop(self.source.take());
+        self.wipe_values();
+        std::mem::forget(self);
+    }
+
+    /// Wipes every value and comment in place (what dropping them does).
+    fn wipe_values(&mut self) {
+        for document in &mut self.documents {
+            wipe_node(&mut document.root);
+        }
+    }
+}
+
+fn wipe_node(node: &mut Node) {
+    use zeroize::Zeroize;
+    match node {
+        Node::Scalar(s) => s.value.zeroize(),
+        Node::Map(m) => {
+            for entry in &mut m.entries {
+                match entry {
+                    MapEntry::Pair(p) => wipe_node(&mut p.value),
+                    MapEntry::Comment(c) => c.text.zeroize(),
+                }
+            }
+        }
+        Node::Seq(s) => {
+            for item in &mut s.items {
+                match item {
+                    SeqItem::Node(n) => wipe_node(n),
+                    SeqItem::Comment(c) => c.text.zeroize(),
+                }
+            }
+        }
+    }
+}
+
+/// The original bytes a tree was parsed from (equal when the texts are).
+#[derive(Debug, Clone, Default)]
 pub struct SourceText {
     /// The input, exactly as read.
     pub text: String,
+    /// The text is an encrypted file (what goes into Git), so it is not wiped on drop.
+    pub(crate) public: bool,
 }
 
 /// One document: its root node (a map for every store but a bare YAML scalar/sequence document).
@@ -182,6 +231,15 @@ impl Scalar {
         self.value = value;
         self.changed = true;
     }
+
+    /// [`Scalar::set`] for a scalar whose current value is ciphertext (an `ENC[…]` string being
+    /// decrypted): that is public, so it is freed without the wipe every `Value` gets on drop.
+    pub fn replace_ciphertext(&mut self, value: Value) {
+        if let Value::Str(ciphertext) = &mut self.value {
+            drop(std::mem::take(ciphertext));
+        }
+        self.set(value);
+    }
 }
 
 impl Comment {
@@ -285,9 +343,19 @@ impl Drop for Comment {
 
 impl zeroize::ZeroizeOnDrop for Comment {}
 
+impl PartialEq for SourceText {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for SourceText {}
+
 impl Drop for SourceText {
     fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.text);
+        if !self.public {
+            zeroize::Zeroize::zeroize(&mut self.text);
+        }
     }
 }
 
@@ -367,6 +435,67 @@ mod tests {
                 Value::Float(0.0),
                 Value::Bool(false),
             ]
+        );
+    }
+
+    /// `discard` leaves the nodes' memory to the exit but wipes every value and comment first.
+    #[test]
+    fn discard_wipes_what_it_does_not_free() {
+        let secret = |text: &str| Node::Scalar(Scalar::new(Value::Str(text.into())));
+        let mut tree = Tree {
+            documents: vec![Document {
+                root: Node::Map(Map {
+                    entries: vec![
+                        MapEntry::Comment(Comment::new("canary-comment")),
+                        MapEntry::Pair(Pair {
+                            key: "k".into(),
+                            value: Node::Seq(Seq {
+                                items: vec![
+                                    SeqItem::Node(secret("canary-in-list")),
+                                    SeqItem::Comment(Comment::new("canary-list-comment")),
+                                    SeqItem::Node(Node::Scalar(Scalar::new(Value::Bytes(
+                                        b"canary-bytes".to_vec(),
+                                    )))),
+                                ],
+                                origin: None,
+                            }),
+                            origin: None,
+                        }),
+                        MapEntry::Pair(Pair {
+                            key: "n".into(),
+                            value: Node::Scalar(Scalar::new(Value::Int("42".into()))),
+                            origin: None,
+                        }),
+                    ],
+                    origin: None,
+                }),
+                origin: None,
+            }],
+            source: None,
+        };
+        tree.wipe_values();
+        let Node::Map(map) = &tree.documents[0].root else {
+            panic!("a map")
+        };
+        let MapEntry::Comment(c) = &map.entries[0] else {
+            panic!("a comment")
+        };
+        assert_eq!(c.text, "");
+        let Some(Node::Seq(seq)) = map.get("k") else {
+            panic!("a list")
+        };
+        let texts: Vec<String> = seq
+            .items
+            .iter()
+            .map(|i| match i {
+                SeqItem::Node(Node::Scalar(s)) => format!("{:?}", s.value),
+                SeqItem::Comment(c) => c.text.clone(),
+                SeqItem::Node(_) => unreachable!(),
+            })
+            .collect();
+        assert_eq!(texts, ["Str(<0 bytes>)", "", "Bytes(<0 bytes>)"]);
+        assert!(
+            matches!(map.get("n"), Some(Node::Scalar(s)) if s.value == Value::Int(String::new()))
         );
     }
 

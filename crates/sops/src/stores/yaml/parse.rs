@@ -1273,7 +1273,10 @@ fn byte_range(span: &Span) -> (usize, usize) {
 /// Parses YAML text into a tree that remembers its source.
 pub(crate) fn parse(text: String) -> Result<Tree, Error> {
     // Owned by a `SourceText` from here on, so the input is wiped on every path, errors included.
-    let source = SourceText { text };
+    let source = SourceText {
+        text,
+        public: false,
+    };
     let text = &source.text;
     let documents = {
         let builder = Builder {

@@ -37,6 +37,27 @@ fn is_blankz(c: Option<char>) -> bool {
     }
 }
 
+/// [`FAST_CLASS`] bit: the byte is not printable ASCII other than space (`0x21..=0x7E`).
+const NOT_GRAPHIC: u8 = 1;
+/// [`FAST_CLASS`] bit: the byte is a flow indicator when it is not the first (`,?[]{}:`).
+const FLOW_INDICATOR: u8 = 2;
+/// The class bits of every byte, for [`analyze_at`]'s fast path.
+static FAST_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        if !(c >= 0x21 && c <= 0x7E) {
+            table[i] |= NOT_GRAPHIC;
+        }
+        if matches!(c, b',' | b'?' | b'[' | b']' | b'{' | b'}' | b':') {
+            table[i] |= FLOW_INDICATOR;
+        }
+        i += 1;
+    }
+    table
+};
+
 /// libyaml's `yaml_emitter_analyze_scalar` as modified by yaml.v3 (tabs forbid plain and single).
 pub(crate) fn analyze(s: &str) -> Analysis {
     analyze_at(s, true)
@@ -61,8 +82,12 @@ pub(crate) fn analyze_at(s: &str, line_start: bool) -> Analysis {
         block_ind = true;
     }
     // Fast path (ENC values, most words): printable ASCII without blanks. Only indicators matter.
+    // One branch-free pass over the bytes after the first gathers both facts.
     let b = s.as_bytes();
-    if b.iter().all(|c| (0x21..=0x7E).contains(c)) {
+    let rest = b[1..]
+        .iter()
+        .fold(0u8, |acc, &c| acc | FAST_CLASS[usize::from(c)]);
+    if (FAST_CLASS[usize::from(b[0])] | rest) & NOT_GRAPHIC == 0 {
         match b[0] {
             b'#' | b',' | b'[' | b']' | b'{' | b'}' | b'&' | b'*' | b'!' | b'|' | b'>' | b'\''
             | b'"' | b'%' | b'@' | b'`' => {
@@ -76,10 +101,7 @@ pub(crate) fn analyze_at(s: &str, line_start: bool) -> Analysis {
             b'?' | b':' => flow_ind = true,
             _ => {}
         }
-        if b[1..]
-            .iter()
-            .any(|c| matches!(c, b',' | b'?' | b'[' | b']' | b'{' | b'}' | b':'))
-        {
+        if rest & FLOW_INDICATOR != 0 {
             flow_ind = true;
         }
         // `:` at the end is followed by "whitespace" (the end of the scalar).

@@ -336,6 +336,7 @@ const VALUE_FREE_ERRORS: &[&str] = &[
     "its functions produce more than",
     "more than ",
     "renders to more than",
+    "depends on the clock",
 ];
 
 /// The error of a function call as the object's status may show it. A function's message may
@@ -555,6 +556,11 @@ fn compare_eq(a: &Value, b: &Value) -> R<bool> {
             Ok(x == y)
         }
         _ => match (a, b) {
+            // Go compares the struct: instant, and location by identity.
+            (Value::Time(x), Value::Time(y)) => Ok(x.same(y)),
+            (Value::Time(_), _) | (_, Value::Time(_)) if basic(a).or(basic(b)).is_some() => {
+                Err("incompatible types for comparison".to_owned())
+            }
             (Value::Nil | Value::Missing, Value::Nil | Value::Missing) => Ok(true),
             (Value::Nil | Value::Missing, _) | (_, Value::Nil | Value::Missing) => Ok(false),
             _ => Err("invalid type for comparison".to_owned()),

@@ -24,6 +24,7 @@ mod exec;
 mod fmt;
 mod parse;
 pub mod sprig;
+mod sprig_time;
 mod value;
 
 use crate::SealError;

@@ -643,7 +643,7 @@ fn quote(s: &[u8]) -> String {
     let mut i = 0;
     while i < s.len() {
         let c = s[i];
-        if c >= 0x80 || c < b' ' {
+        if !(b' '..0x80).contains(&c) {
             let width = if c < 0x80 { 1 } else { utf8_width(&s[i..]) };
             for &byte in &s[i..i + width] {
                 out.push_str(&format!("\\x{byte:02x}"));
@@ -1647,5 +1647,187 @@ mod tests {
             wrong.len(),
             wrong.join("\n")
         );
+    }
+
+    fn render(t: &str) -> Result<String, String> {
+        let values: BTreeMap<String, Zeroizing<Vec<u8>>> =
+            [("user".to_owned(), Zeroizing::new(b"admin".to_vec()))].into();
+        super::super::render("t", t, &values)
+            .map(|o| String::from_utf8_lossy(&o).into_owned())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Go's `date` of a string, a float or a missing item formats `time.Now()`: refused, with a
+    /// message that shows no value even when the argument is one.
+    #[test]
+    fn what_would_read_the_clock_is_refused_without_showing_values() {
+        for t in [
+            r#"{{ date "2006" .user }}"#,
+            r#"{{ dateInZone "2006" .missing "UTC" }}"#,
+            r#"{{ htmlDate 1.5 }}"#,
+            r#"{{ htmlDateInZone nil "UTC" }}"#,
+            r#"{{ durationRound (toDate "2006" "2020") }}"#,
+        ] {
+            let e = render(t).unwrap_err();
+            assert!(e.contains("depends on the clock"), "{t}: {e}");
+            assert!(!e.contains("admin"), "{t}: {e}");
+        }
+        let e = render(r#"{{ mustToDate "2006" .user }}"#).unwrap_err();
+        assert!(e.contains("withheld") && !e.contains("admin"), "{e}");
+    }
+
+    /// A layout may be as long as a value (or `repeat` makes it): the formatted text is bounded
+    /// like everything a template renders, and both directions stay linear.
+    #[test]
+    fn huge_layouts_are_bounded_and_fast() {
+        let started = std::time::Instant::now();
+        // Each "2006" prints a 12-digit year here: 3.6 MB, never printed, still refused.
+        let e =
+            render(r#"{{ $x := date (repeat 300000 "2006") 9223372036854775807 }}ok"#).unwrap_err();
+        assert!(e.contains("more than 1048576 bytes"), "{e}");
+        // Formatting itself stops at the bound instead of building all of it first.
+        let far = GoTime::unix(i64::MAX);
+        let e = format(&far, &Zone::Utc, "2006".repeat(300_000).as_bytes(), 1 << 20);
+        assert_eq!(e.err().as_deref(), Some("more than 1048576 bytes"));
+        let layout = "Jan _2 15:04:05.000 ".repeat(50_000);
+        let t = GoTime::unix(1_700_000_000);
+        let out = format(&t, &Zone::Utc, layout.as_bytes(), usize::MAX).unwrap();
+        assert_eq!(out.len(), layout.len());
+        let parsed = parse(layout.as_bytes(), &out).unwrap();
+        // Go: toDate of that layout and text | unixEpoch (year 0, November 14, 22:13:20).
+        assert_eq!(parsed.unix_sec(), -62_139_664_000);
+        let seconds = format!("5{}", "x".repeat(1 << 20));
+        assert!(
+            parse(
+                seconds.as_bytes(),
+                format!("7.{}", "9".repeat(1 << 20)).as_bytes()
+            )
+            .is_err()
+        );
+        assert!(parse_duration(format!("{}s", "9".repeat(1 << 20)).as_bytes()).is_err());
+        assert!(parse_duration(format!("1.{}s", "9".repeat(1 << 20)).as_bytes()).is_ok());
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    }
+
+    /// A named zone knows years -9999 to 9999; beyond them Go extends the zone's last rule, which
+    /// Signet refuses rather than guesses.
+    #[test]
+    fn a_named_zone_outside_its_years_is_an_error() {
+        let e =
+            render(r#"{{ dateInZone "2006" 9223372036854775807 "Europe/Paris" }}"#).unwrap_err();
+        assert!(e.contains("outside the years"), "{e}");
+        assert_eq!(
+            render(r#"{{ dateInZone "2006" 9223372036854775807 "UTC" }}"#).unwrap(),
+            "292277026596"
+        );
+    }
+
+    const LAYOUT_PARTS: &[&str] = &[
+        "2006",
+        "06",
+        "01",
+        "1",
+        "Jan",
+        "January",
+        "02",
+        "2",
+        "_2",
+        "__2",
+        "002",
+        "Mon",
+        "Monday",
+        "15",
+        "03",
+        "3",
+        "04",
+        "4",
+        "05",
+        "5",
+        "PM",
+        "pm",
+        "MST",
+        "Z07:00",
+        "-0700",
+        "Z07",
+        "-07:00:00",
+        "Z070000",
+        ".000",
+        ".999",
+        ",9",
+        ".0000000000",
+        " ",
+        "-",
+        ":",
+        "x",
+    ];
+    const VALUE_PARTS: &[&str] = &[
+        "2020",
+        "99",
+        "12",
+        "1",
+        "13",
+        "0",
+        "Feb",
+        "february",
+        "29",
+        " 5",
+        "366",
+        "Tue",
+        "23",
+        "24",
+        "60",
+        "PM",
+        "am",
+        "UTC",
+        "EST",
+        "GMT+3",
+        "GMT-30",
+        "+05:30",
+        "-0700",
+        "Z",
+        "+99",
+        ".5",
+        ",123456789012",
+        ".-1",
+        " ",
+        "-",
+        ":",
+        "x",
+        "\u{fffd}",
+        "\u{b5}s",
+        "h",
+        "ms",
+        "9223372036854775808",
+    ];
+
+    proptest::proptest! {
+        /// Any layout, value, instant, offset and duration: no panic, and output within bounds.
+        #[test]
+        fn hostile_times_layouts_and_durations_never_panic(
+            layout in proptest::collection::vec(proptest::sample::select(LAYOUT_PARTS), 0..12),
+            value in proptest::collection::vec(proptest::sample::select(VALUE_PARTS), 0..12),
+            raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..24),
+            sec in proptest::prelude::any::<i64>(),
+            nsec in 0u32..1_000_000_000,
+            offset in -100_000i64..100_000,
+            d in proptest::prelude::any::<i64>(),
+        ) {
+            let (layout, value) = (layout.concat(), value.concat());
+            let t = GoTime { sec, nsec, loc: Loc::Fixed(Rc::new(("".to_owned(), offset))) };
+            for zone in [Zone::Utc, Zone::Fixed("X".to_owned(), offset), load_location(b"Asia/Tokyo").unwrap()] {
+                if let Ok(out) = format(&t, &zone, layout.as_bytes(), 4 * 1024) {
+                    proptest::prop_assert!(out.len() <= 4 * 1024);
+                }
+                let _ = format(&t, &zone, &raw, 64);
+            }
+            let _ = parse(layout.as_bytes(), value.as_bytes());
+            let _ = parse(&raw, value.as_bytes());
+            let _ = parse(layout.as_bytes(), &raw);
+            let _ = parse_duration(value.as_bytes());
+            let _ = parse_duration(&raw);
+            let _ = (duration_string(d), duration_round(d), parse_int_clamped(&raw));
+            let moved = t.add(d);
+            let _ = (moved.to_go_string(), moved.to_json(), moved.same(&t), quote(&raw));
+        }
     }
 }

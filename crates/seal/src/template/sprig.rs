@@ -1,8 +1,9 @@
 //! The sprig functions (Masterminds/sprig v3.3.0, `GenericFuncMap`) that Bitnami v0.40.0 enables in
 //! templates — all of them except `env`, `expandenv` and `getHostByName`, which it removes — each
 //! written to give Go's output byte for byte. [`BITNAMI_FUNCTIONS`] lists what Bitnami enables;
-//! [`UNSUPPORTED`] the ones Signet refuses (clearly, before rendering): random or time-dependent
-//! output, key and certificate generation, and a few rarely used ones not written yet.
+//! [`UNSUPPORTED`] the ones Signet refuses (clearly, before rendering): random output, the clock
+//! (`now`, `ago`), key and certificate generation, and a few rarely used ones not written yet. The
+//! date functions are in [`super::sprig_time`].
 
 use super::Budget;
 use super::exec::{arity, fmt_arg};

@@ -166,6 +166,8 @@ fn format_arg(
         },
         // A `fmt.Stringer`: these verbs format its `String()`.
         Value::Time(t) => match verb {
+            b'v' if spec.sharp => pad(out, super::sprig_time::go_string(t).as_bytes(), spec, false),
+            b'T' => pad(out, b"time.Time", spec, false),
             b'v' | b's' | b'q' | b'x' | b'X' => format_arg(
                 out,
                 &super::value::str_value(t.to_go_string()),

@@ -107,11 +107,7 @@ impl GoTime {
 
     /// `t.String()`.
     pub fn to_go_string(&self) -> Vec<u8> {
-        let zone = match &self.loc {
-            Loc::Utc => Zone::Utc,
-            Loc::Local => Zone::Local,
-            Loc::Fixed(f) => Zone::Fixed(f.0.clone(), f.1),
-        };
+        let zone = self.loc.zone();
         // Only named zones can fail, and a time value never holds one.
         format(self, &zone, STRING_LAYOUT, usize::MAX).unwrap_or_default()
     }
@@ -140,11 +136,7 @@ impl GoTime {
 
     /// `json.Marshal(t)`: RFC 3339 with nanoseconds, quoted; Go refuses years outside 0..9999.
     pub fn to_json(&self) -> R<Vec<u8>> {
-        let zone = match &self.loc {
-            Loc::Utc => Zone::Utc,
-            Loc::Local => Zone::Local,
-            Loc::Fixed(f) => Zone::Fixed(f.0.clone(), f.1),
-        };
+        let zone = self.loc.zone();
         let (_, offset, abs) = locabs(self, &zone)?;
         let (year, ..) = date(days(abs));
         if !(0..=9999).contains(&year) {
@@ -162,6 +154,16 @@ impl GoTime {
         )?);
         out.push(b'"');
         Ok(out)
+    }
+}
+
+impl Loc {
+    fn zone(&self) -> Zone {
+        match self {
+            Loc::Utc => Zone::Utc,
+            Loc::Local => Zone::Local,
+            Loc::Fixed(f) => Zone::Fixed(f.0.clone(), f.1),
+        }
     }
 }
 
@@ -1500,6 +1502,126 @@ fn date_in_zone(name: &str, layout: &[u8], date: &Value, zone: &[u8]) -> R<Value
     let t = date_arg(name, date)?;
     let out = format(&t, &load_location(zone)?, layout, super::MAX_RENDERED_BYTES)?;
     Ok(str_value(out))
+}
+
+/// `t.GoString()` (`printf "%#v"`).
+pub fn go_string(t: &GoTime) -> String {
+    let (zone, loc) = match &t.loc {
+        Loc::Utc => (Zone::Utc, "time.UTC".to_owned()),
+        Loc::Local => (Zone::Local, "time.Local".to_owned()),
+        Loc::Fixed(f) => (
+            Zone::Fixed(f.0.clone(), f.1),
+            format!("time.Location({})", quote(f.0.as_bytes())),
+        ),
+    };
+    let abs = locabs(t, &zone).map_or(0, |(_, _, abs)| abs);
+    let (year, month, day) = date(days(abs));
+    let s = (abs % SECONDS_PER_DAY as u64) as i64;
+    format!(
+        "time.Date({year}, time.{}, {day}, {}, {}, {}, {}, {loc})",
+        LONG_MONTHS[(month - 1) as usize],
+        s / 3600,
+        s % 3600 / 60,
+        s % 60,
+        t.nsec
+    )
+}
+
+/// Go's methods of `time.Time` a template calls (`$t.Year`, `$t.Format "2006"`): `a` are the
+/// arguments, `constant[i]` whether argument `i` is an integer constant of the template (only a
+/// constant converts to a `time.Duration`).
+pub(super) fn method(t: &GoTime, name: &str, a: &[Value], constant: &[bool]) -> R<Value> {
+    let want = |n: usize| arity(name, a, n);
+    let other = |v: &Value| -> R<Rc<GoTime>> { time_arg(v) };
+    let instant = |u: &GoTime| (u.sec, u.nsec);
+    let int = |n: i64| -> R<Value> {
+        want(0)?;
+        Ok(Value::Int(n))
+    };
+    let abs = locabs(t, &t.loc.zone())?.2;
+    let clock = (abs % SECONDS_PER_DAY as u64) as i64;
+    let unix = t.unix_sec();
+    Ok(match name {
+        "Year" => int(date(days(abs)).0)?,
+        "Day" => int(date(days(abs)).2)?,
+        "YearDay" => int(yday(days(abs)))?,
+        "Hour" => int(clock / 3600)?,
+        "Minute" => int(clock % 3600 / 60)?,
+        "Second" => int(clock % 60)?,
+        "Nanosecond" => int(i64::from(t.nsec))?,
+        "Unix" | "UnixMilli" | "UnixMicro" | "UnixNano" => {
+            want(0)?;
+            let ns = i64::from(t.nsec);
+            Value::Int64(match name {
+                "Unix" => unix,
+                "UnixMilli" => unix.wrapping_mul(1_000).wrapping_add(ns / 1_000_000),
+                "UnixMicro" => unix.wrapping_mul(1_000_000).wrapping_add(ns / 1_000),
+                _ => unix.wrapping_mul(1_000_000_000).wrapping_add(ns),
+            })
+        }
+        "String" => {
+            want(0)?;
+            str_value(t.to_go_string())
+        }
+        "IsZero" => {
+            want(0)?;
+            Value::Bool(t.sec == 0 && t.nsec == 0)
+        }
+        // Every location a time value holds has one offset.
+        "IsDST" => {
+            want(0)?;
+            Value::Bool(false)
+        }
+        "UTC" | "Local" => {
+            want(0)?;
+            let mut u = t.clone();
+            u.loc = if name == "UTC" { Loc::Utc } else { Loc::Local };
+            Value::Time(Rc::new(u))
+        }
+        "Format" => {
+            want(1)?;
+            let layout = string_arg(&a[0])?;
+            str_value(format(
+                t,
+                &t.loc.zone(),
+                &layout,
+                super::MAX_RENDERED_BYTES,
+            )?)
+        }
+        "Add" => {
+            want(1)?;
+            match (&a[0], constant.first()) {
+                (Value::Int(d), Some(true)) => Value::Time(Rc::new(t.add(*d))),
+                (other, _) => {
+                    return Err(format!(
+                        "wrong type for value; expected time.Duration; got {}",
+                        other.type_name()
+                    ));
+                }
+            }
+        }
+        "Before" | "After" | "Equal" | "Compare" => {
+            want(1)?;
+            let (x, y) = (instant(t), instant(&*other(&a[0])?));
+            match name {
+                "Before" => Value::Bool(x < y),
+                "After" => Value::Bool(x > y),
+                "Equal" => Value::Bool(x == y),
+                _ => Value::Int(x.cmp(&y) as i64),
+            }
+        }
+        "Month" | "Weekday" => {
+            return Err(format!(
+                "the method {name} of time.Time is not supported (Go prints a name and compares a number); use date \"January\" or date \"Monday\""
+            ));
+        }
+        "AddDate" | "AppendBinary" | "AppendFormat" | "AppendText" | "Clock" | "Date"
+        | "GoString" | "GobEncode" | "ISOWeek" | "In" | "Location" | "MarshalBinary"
+        | "MarshalJSON" | "MarshalText" | "Round" | "Sub" | "Truncate" | "Zone" | "ZoneBounds" => {
+            return Err(format!("the method {name} of time.Time is not supported"));
+        }
+        _ => return Err(format!("can't evaluate field {name} in type time.Time")),
+    })
 }
 
 /// Renders sprig's date function `name`, or `None` when `name` is not one.

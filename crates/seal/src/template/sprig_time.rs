@@ -2,7 +2,9 @@
 //! `durationRound`, `toDate`, `unixEpoch` and their aliases) over a model of Go's `time.Time`:
 //! Go's layout formatting and parsing (`time.Format`, `time.ParseInLocation`), `time.ParseDuration`
 //! and `Duration.String`, with Go's calendar arithmetic — unsigned and wrapping where Go's is — so
-//! that even a date billions of years away prints as Go prints it.
+//! that even a date billions of years away prints as Go prints it. A time value prints, compares,
+//! encodes to JSON and answers its methods (`$t.Year`, `$t.Format "2006"`, see [`method`]) as
+//! Go's does.
 //!
 //! Whatever would read the clock (`now`, `ago`, `date` of anything but a time or an integer,
 //! `durationRound` of a time) is refused: a Secret must not change with the time it is rendered.

@@ -237,9 +237,57 @@ impl<'a> Exec<'a> {
             return self.call(name, args, dot, piped);
         }
         if !args.is_empty() || piped.is_some() {
-            return Err("can't give argument to non-function".to_owned());
+            return self.time_method(first, args, dot, piped);
         }
         self.term(first, dot)
+    }
+
+    /// `$t.Format "2006"`: a method of a `time.Time` given arguments (the only values with
+    /// methods); anything else given arguments is Go's "non-function" error.
+    fn time_method(
+        &mut self,
+        first: &Term,
+        args: &[Term],
+        dot: &Value,
+        piped: Option<Value>,
+    ) -> R<Value> {
+        let non_function = || Err("can't give argument to non-function".to_owned());
+        let (base, fields) = match first {
+            Term::Dot(f) if !f.is_empty() => (dot.clone(), f),
+            Term::Var(n, f) if !f.is_empty() => (self.var(n)?, f),
+            Term::Paren(p, f) if !f.is_empty() => {
+                self.depth += 1;
+                if self.depth > MAX_DEPTH {
+                    return Err(format!("nested more than {MAX_DEPTH} deep"));
+                }
+                let v = self.pipe(p, dot);
+                self.depth -= 1;
+                (v?, f)
+            }
+            _ => return non_function(),
+        };
+        let (method, path) = fields.split_last().ok_or("no method")?;
+        let Value::Time(t) = self.fields_of(base, path)? else {
+            return non_function();
+        };
+        self.budget.step()?;
+        let literal = piped.is_none()
+            && args.iter().all(|t| {
+                matches!(
+                    t,
+                    Term::Str(_) | Term::Int(_) | Term::Float(_) | Term::Bool(_)
+                )
+            });
+        let constant: Vec<bool> = args.iter().map(|t| matches!(t, Term::Int(_))).collect();
+        let mut values = Vec::with_capacity(args.len() + 1);
+        for term in args {
+            values.push(self.arg(term, dot)?);
+        }
+        values.extend(piped);
+        let result = super::sprig_time::method(&t, method, &values, &constant)
+            .map_err(|e| call_error(method, &e, literal))?;
+        self.budget.charge(&result)?;
+        Ok(result)
     }
 
     fn term(&mut self, term: &Term, dot: &Value) -> R<Value> {
@@ -336,6 +384,8 @@ const VALUE_FREE_ERRORS: &[&str] = &[
     "its functions produce more than",
     "more than ",
     "renders to more than",
+    "depends on the clock",
+    "the method ",
 ];
 
 /// The error of a function call as the object's status may show it. A function's message may
@@ -363,6 +413,8 @@ fn fields_of(mut v: Value, fields: &[String], missing_key_error: bool) -> R<Valu
             Value::StrMap(m) => m.get(f).map_or(Value::Missing, |s| Value::Str(s.clone())),
             Value::Dict(d) => d.borrow().get(f).cloned().unwrap_or(Value::Missing),
             Value::Missing | Value::Nil => return Err(format!("nil data; no entry for key {f:?}")),
+            // A method without arguments (`$t.Year`).
+            Value::Time(t) => super::sprig_time::method(t, f, &[], &[])?,
             other => {
                 return Err(format!(
                     "can't evaluate field {f} in type {}",
@@ -555,6 +607,11 @@ fn compare_eq(a: &Value, b: &Value) -> R<bool> {
             Ok(x == y)
         }
         _ => match (a, b) {
+            // Go compares the struct: instant, and location by identity.
+            (Value::Time(x), Value::Time(y)) => Ok(x.same(y)),
+            (Value::Time(_), _) | (_, Value::Time(_)) if basic(a).or(basic(b)).is_some() => {
+                Err("incompatible types for comparison".to_owned())
+            }
             (Value::Nil | Value::Missing, Value::Nil | Value::Missing) => Ok(true),
             (Value::Nil | Value::Missing, _) | (_, Value::Nil | Value::Missing) => Ok(false),
             _ => Err("invalid type for comparison".to_owned()),

@@ -164,6 +164,24 @@ fn format_arg(
             b'v' | b't' => pad(out, if *b { b"true" } else { b"false" }, spec, false),
             _ => bad_verb(out, arg, verb)?,
         },
+        // A `fmt.Stringer`: these verbs format its `String()`.
+        Value::Time(t) => match verb {
+            b'v' if spec.sharp => pad(out, super::sprig_time::go_string(t).as_bytes(), spec, false),
+            b'T' => pad(out, b"time.Time", spec, false),
+            b'v' | b's' | b'q' | b'x' | b'X' => format_arg(
+                out,
+                &super::value::str_value(t.to_go_string()),
+                verb,
+                spec,
+                depth + 1,
+            )?,
+            _ => {
+                return Err(format!(
+                    "printf of a time.Time with %{} is not supported",
+                    char::from(verb)
+                ));
+            }
+        },
         Value::Nil | Value::Missing => match verb {
             b'v' => pad(out, b"<nil>", spec, false),
             _ => bad_verb(out, arg, verb)?,

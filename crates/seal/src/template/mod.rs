@@ -9,8 +9,8 @@
 //! * Go's functions: `and or not len index print printf println eq ne lt le gt ge html js
 //!   urlquery` (`call` is refused: there are no function values; sprig's `slice` replaces Go's,
 //!   as in Bitnami).
-//! * sprig's: see [`sprig::BITNAMI_FUNCTIONS`]; those in [`sprig::UNSUPPORTED`] (random,
-//!   time-dependent, key generation, and a few not written yet) are refused before rendering with a
+//! * sprig's: see [`sprig::BITNAMI_FUNCTIONS`]; those in [`sprig::UNSUPPORTED`] (random, the clock,
+//!   key generation, and a few not written yet) are refused before rendering with a
 //!   message naming the function, as is any function Bitnami does not enable (`env`, `expandenv`,
 //!   `getHostByName`, or unknown names).
 //!
@@ -24,6 +24,7 @@ mod exec;
 mod fmt;
 mod parse;
 pub mod sprig;
+mod sprig_time;
 mod value;
 
 use crate::SealError;

@@ -1,8 +1,9 @@
 //! The sprig functions (Masterminds/sprig v3.3.0, `GenericFuncMap`) that Bitnami v0.40.0 enables in
 //! templates — all of them except `env`, `expandenv` and `getHostByName`, which it removes — each
 //! written to give Go's output byte for byte. [`BITNAMI_FUNCTIONS`] lists what Bitnami enables;
-//! [`UNSUPPORTED`] the ones Signet refuses (clearly, before rendering): random or time-dependent
-//! output, key and certificate generation, and a few rarely used ones not written yet.
+//! [`UNSUPPORTED`] the ones Signet refuses (clearly, before rendering): random output, the clock
+//! (`now`, `ago`), key and certificate generation, and a few rarely used ones not written yet. The
+//! date functions are in [`super::sprig_time`].
 
 use super::Budget;
 use super::exec::{arity, fmt_arg};
@@ -231,23 +232,10 @@ pub const BITNAMI_FUNCTIONS: &[&str] = &[
 /// (no two renderings agree, so a Secret would change on every reconcile), they generate keys or
 /// certificates, or they are not written yet.
 pub const UNSUPPORTED: &[&str] = &[
-    // the clock
+    // the clock (the other date functions are rendered, and refused when an argument makes
+    // them read it)
     "now",
-    "date",
-    "dateInZone",
-    "date_in_zone",
-    "dateModify",
-    "date_modify",
-    "mustDateModify",
-    "must_date_modify",
-    "htmlDate",
-    "htmlDateInZone",
     "ago",
-    "duration",
-    "durationRound",
-    "toDate",
-    "mustToDate",
-    "unixEpoch",
     // randomness
     "randAlpha",
     "randAlphaNum",
@@ -561,6 +549,7 @@ fn deep_equal_at(a: &Value, b: &Value, depth: usize) -> bool {
             }
         }
         (Value::StrMap(x), Value::StrMap(y)) => x == y,
+        (Value::Time(x), Value::Time(y)) => x.deep_equal(y),
         _ => false,
     }
 }
@@ -595,6 +584,9 @@ pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
         }
         Ok(())
     };
+    if let Some(result) = super::sprig_time::call(name, a) {
+        return result;
+    }
     let string_fn = |f: &dyn Fn(&str) -> String| -> R<Value> {
         want(1)?;
         Ok(str_value(f(&text(&s(&a[0])?))))
@@ -1182,13 +1174,24 @@ pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
         "toJson" | "mustToJson" | "toRawJson" | "mustToRawJson" => {
             want(1)?;
             let mut out = Vec::new();
-            to_json(&a[0], &mut out, !name.contains("Raw"), 0)?;
+            match to_json(&a[0], &mut out, !name.contains("Raw"), 0) {
+                // sprig's toJson drops what json.Marshal refuses (a NaN, a time past 9999).
+                Err(e) if !name.starts_with("must") && e.starts_with(GO_JSON_REFUSES) => {
+                    out.clear()
+                }
+                r => r?,
+            }
             str_value(out)
         }
         "toPrettyJson" | "mustToPrettyJson" => {
             want(1)?;
             let mut out = Vec::new();
-            to_json(&a[0], &mut out, true, 0)?;
+            match to_json(&a[0], &mut out, true, 0) {
+                Err(e) if !name.starts_with("must") && e.starts_with(GO_JSON_REFUSES) => {
+                    return Ok(str_value(b"".to_vec()));
+                }
+                r => r?,
+            }
             str_value(indent_json(&out))
         }
         "deepCopy" | "mustDeepCopy" => {
@@ -1765,6 +1768,9 @@ fn path_clean(p: &str) -> String {
     }
 }
 
+/// How `json.Marshal`'s own refusals begin (not the renderer's bounds).
+const GO_JSON_REFUSES: &str = "json: error calling MarshalJSON";
+
 /// `encoding/json` of a template value: keys sorted, `<>&` escaped unless raw, floats as Go
 /// writes them.
 fn to_json(v: &Value, out: &mut Vec<u8>, escape_html: bool, depth: usize) -> R<()> {
@@ -1792,6 +1798,10 @@ fn to_json(v: &Value, out: &mut Vec<u8>, escape_html: bool, depth: usize) -> R<(
             out.extend_from_slice(t.as_bytes());
         }
         Value::Str(s) => json_string(s, out, escape_html),
+        Value::Time(t) => out.extend(
+            t.to_json()
+                .map_err(|e| format!("json: error calling MarshalJSON for type time.Time: {e}"))?,
+        ),
         Value::List(l) => {
             out.push(b'[');
             for (i, item) in l.iter().enumerate() {

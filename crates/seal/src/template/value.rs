@@ -37,6 +37,8 @@ pub enum Value {
     Dict(Dict),
     /// `map[string]string` (the root: the unsealed items).
     StrMap(Rc<BTreeMap<String, Bytes>>),
+    /// `time.Time` (sprig's `toDate` and `dateModify` make them).
+    Time(Rc<super::sprig_time::GoTime>),
 }
 
 pub fn bytes(v: impl Into<Vec<u8>>) -> Bytes {
@@ -66,6 +68,7 @@ impl Value {
             Value::Strings(_) => "[]string",
             Value::Dict(_) => "map[string]interface {}",
             Value::StrMap(_) => "map[string]string",
+            Value::Time(_) => "time.Time",
         }
     }
 
@@ -80,6 +83,7 @@ impl Value {
             Value::Str(_) => "string",
             Value::List(_) | Value::Strings(_) => "slice",
             Value::Dict(_) | Value::StrMap(_) => "map",
+            Value::Time(_) => "struct",
         }
     }
 
@@ -95,6 +99,8 @@ impl Value {
             Value::Strings(l) => !l.is_empty(),
             Value::Dict(d) => !d.borrow().is_empty(),
             Value::StrMap(d) => !d.is_empty(),
+            // A struct is always true.
+            Value::Time(_) => true,
         }
     }
 
@@ -117,6 +123,7 @@ impl Value {
             Value::Int(i) | Value::Int64(i) => out.extend_from_slice(i.to_string().as_bytes()),
             Value::Float(f) => out.extend_from_slice(format_float_g(*f).as_bytes()),
             Value::Str(s) => out.extend_from_slice(s),
+            Value::Time(t) => out.extend_from_slice(&t.to_go_string()),
             Value::List(items) => {
                 out.push(b'[');
                 for (i, item) in items.iter().enumerate() {

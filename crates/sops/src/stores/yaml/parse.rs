@@ -1645,6 +1645,11 @@ mod tests {
             &b"# c\n%TAG ! tag:\n--- \na: 1\n"[..],
             b"# c\n%YAML 1.1\n---\na: 1\n",
             crash,
+            // A flow collection at the root: its brackets were lost (`{a: 1}` became `a: 1`,
+            // `[a]` the string `a`).
+            b"# c\n%YAML 1.2\n---\n{a: 1}\n",
+            b"# c\n%TAG !e! tag:e.com,2000:\n---\n[a]\n",
+            b"#\r%M\r---\r{a}",
         ] {
             let tree = store.parse(input).unwrap();
             let out = store.emit(&tree).unwrap();

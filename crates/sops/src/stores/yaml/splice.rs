@@ -306,6 +306,8 @@ impl<'a> Splicer<'a> {
             match b[p] {
                 b' ' | b'\t' | b'\n' | b'\r' => p += 1,
                 b'#' => p = self.after_line(p),
+                // A directive line (`%YAML 1.2`) of the document's prologue, after its comments.
+                b'%' if p == 0 || b[p - 1] == b'\n' => p = self.after_line(p),
                 b'!' | b'&' => p = self.property_end(p, o.span.1),
                 b'{' | b'[' => return Some(p),
                 _ => return None,

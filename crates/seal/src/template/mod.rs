@@ -20,6 +20,9 @@
 //! at most 64 levels. A hostile template fails with an error naming its item instead of stalling
 //! the controller.
 
+mod eso;
+mod eso_pem;
+mod eso_yaml;
 mod exec;
 mod fmt;
 mod parse;
@@ -218,3 +221,5 @@ fn check_functions(parsed: &parse::Parsed, dialect: Dialect) -> Result<(), Strin
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod eso_tests;

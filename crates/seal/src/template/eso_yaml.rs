@@ -51,7 +51,6 @@ enum Resolved {
     Int(String),
     Float(f64),
     Timestamp,
-    Merge,
 }
 
 fn resolve(s: &str) -> Resolved {
@@ -72,7 +71,6 @@ fn resolve(s: &str) -> Resolved {
             return Resolved::Float(f64::INFINITY);
         }
         "-.inf" | "-.Inf" | "-.INF" => return Resolved::Float(f64::NEG_INFINITY),
-        "<<" => return Resolved::Merge,
         _ => {}
     }
     match hint {
@@ -189,7 +187,7 @@ fn go_parse_uint(s: &str) -> Option<u64> {
 }
 
 fn base_of(body: &str) -> Option<(&str, u32)> {
-    let lower = |p: &str| body.len() > 2 && body[..2].eq_ignore_ascii_case(p);
+    let lower = |p: &str| body.len() > 2 && body.as_bytes()[..2].eq_ignore_ascii_case(p.as_bytes());
     Some(if lower("0x") {
         (&body[2..], 16)
     } else if lower("0o") {
@@ -388,7 +386,10 @@ fn json_view(v: &Value, depth: usize) -> R<Option<Y>> {
                 _ => Y::Float(*f),
             }
         }
-        Value::Str(s) => Y::Str(super::sprig::text(s)),
+        Value::Str(s) => match through_json(&super::sprig::text(s)) {
+            Some(s) => Y::Str(s),
+            None => return Ok(None),
+        },
         Value::List(l) => {
             let mut items = Vec::with_capacity(l.len());
             for item in l.iter() {
@@ -399,32 +400,110 @@ fn json_view(v: &Value, depth: usize) -> R<Option<Y>> {
             }
             Y::Seq(items)
         }
-        Value::Strings(l) => Y::Seq(
-            l.iter()
-                .map(|s| Y::Str(super::sprig::text(s)))
-                .collect(),
-        ),
-        Value::Dict(d) => {
-            let mut entries = Vec::new();
-            for (k, item) in d.borrow().iter() {
-                match json_view(item, depth + 1)? {
-                    Some(y) => entries.push((Y::Str(k.clone()), y)),
+        Value::Strings(l) => {
+            let mut items = Vec::with_capacity(l.len());
+            for s in l.iter() {
+                match through_json(&super::sprig::text(s)) {
+                    Some(s) => items.push(Y::Str(s)),
                     None => return Ok(None),
                 }
             }
+            Y::Seq(items)
+        }
+        Value::Dict(d) => {
+            let mut entries = BTreeMap::new();
+            for (k, item) in d.borrow().iter() {
+                match (json_key(k), json_view(item, depth + 1)?) {
+                    (Some(k), Some(y)) => entries.insert(k, y),
+                    _ => return Ok(None),
+                };
+            }
             Y::Map(sort_keys(entries))
         }
-        Value::StrMap(d) => Y::Map(sort_keys(
-            d.iter()
-                .map(|(k, s)| (Y::Str(k.clone()), Y::Str(super::sprig::text(s))))
-                .collect(),
-        )),
+        Value::StrMap(d) => {
+            let mut entries = BTreeMap::new();
+            for (k, s) in d.iter() {
+                match (json_key(k), through_json(&super::sprig::text(s))) {
+                    (Some(k), Some(s)) => entries.insert(k, Y::Str(s)),
+                    _ => return Ok(None),
+                };
+            }
+            Y::Map(sort_keys(entries))
+        }
     }))
+}
+
+/// A map key as go-yaml reads it back from `encoding/json`'s text: `None` (go-yaml fails, `toYaml`
+/// gives `""`) when it spans lines (a NEL) or its JSON text is longer than the 1024 characters
+/// libyaml allows a simple key.
+fn json_key(k: &str) -> Option<String> {
+    if k.contains('\u{85}') {
+        return None;
+    }
+    let mut json = Vec::new();
+    super::sprig::to_json_value(&str_value(k.as_bytes().to_vec()), &mut json).ok()?;
+    if String::from_utf8_lossy(&json).chars().count() > 1024 {
+        return None;
+    }
+    through_json(k)
+}
+
+/// A string as go-yaml reads it back from `encoding/json`'s text of it. JSON escapes every control
+/// character below U+0020 and U+2028/U+2029, but writes DEL, the C1 controls and U+FFFE/U+FFFF as
+/// they are: go-yaml refuses those ("control characters are not allowed"; `None`, and `toYaml`
+/// gives `""`). It also writes NEL (U+0085) as is, which go-yaml takes for a line break inside the
+/// quoted scalar and folds (with the spaces around it) into one space, or into `n - 1` newlines
+/// for `n` breaks in a row; `---` or `...` right after a NEL is a document marker it refuses.
+fn through_json(s: &str) -> Option<String> {
+    let allowed = |c: char| {
+        matches!(c, '\0'..='~' | '\u{85}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}')
+            || c >= '\u{10000}'
+    };
+    if !s.chars().all(allowed) {
+        return None;
+    }
+    if !s.contains('\u{85}') {
+        return Some(s.to_owned());
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] != ' ' && chars[i] != '\u{85}' {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        // A run of spaces and breaks: spaces alone stay; with breaks, the first folds.
+        let start = i;
+        let mut breaks = 0;
+        while i < chars.len() && (chars[i] == ' ' || chars[i] == '\u{85}') {
+            breaks += usize::from(chars[i] == '\u{85}');
+            i += 1;
+        }
+        if breaks == 0 {
+            out.extend(&chars[start..i]);
+            continue;
+        }
+        if chars[i - 1] == '\u{85}' {
+            let marker = chars[i..].starts_with(&['-', '-', '-']) || chars[i..].starts_with(&['.', '.', '.']);
+            if marker && matches!(chars.get(i + 3), Some(' ' | '\u{85}')) {
+                return None;
+            }
+        }
+        if breaks == 1 {
+            out.push(' ');
+        } else {
+            out.extend(std::iter::repeat_n('\n', breaks - 1));
+        }
+    }
+    Some(out)
 }
 
 /// go-yaml v2 writes map keys in its "natural" order: runs of digits compare as numbers, letters
 /// before other characters. A merge sort: it never panics, whatever the comparison does.
-fn sort_keys(mut entries: Vec<(Y, Y)>) -> Vec<(Y, Y)> {
+fn sort_keys(entries: BTreeMap<String, Y>) -> Vec<(Y, Y)> {
+    let mut entries: Vec<(Y, Y)> = entries.into_iter().map(|(k, v)| (Y::Str(k), v)).collect();
     let key = |e: &(Y, Y)| match &e.0 {
         Y::Str(s) => s.chars().collect::<Vec<char>>(),
         _ => Vec::new(),
@@ -1099,6 +1178,10 @@ pub fn from_yaml(src: &[u8]) -> R<Value> {
         Err(_) => Err(Failure::Go(
             "error converting YAML to JSON: yaml: invalid leading UTF-8 octet".to_owned(),
         )),
+        // YAML 1.1 line breaks go-yaml reads and Signet's YAML 1.2 parser does not.
+        Ok(text) if text.contains(['\u{85}', '\u{2028}', '\u{2029}']) => Err(go_err(
+            "yaml: Signet does not read the YAML 1.1 line breaks U+0085, U+2028 and U+2029",
+        )),
         Ok(text) => parse_first_document(text).and_then(|doc| match doc {
             None => Ok(BTreeMap::new()),
             Some(node) => to_top_map(&node),
@@ -1328,7 +1411,7 @@ fn scalar(text: &str, tag: Option<&str>) -> Result<J, Failure> {
         Some(_) => return Err(go_err("yaml: a tag Signet does not read")),
     };
     Ok(match resolved {
-        Resolved::Str | Resolved::Timestamp | Resolved::Merge => J::Str(text.to_owned()),
+        Resolved::Str | Resolved::Timestamp => J::Str(text.to_owned()),
         Resolved::Null => J::Null,
         Resolved::Bool(b) => J::Bool(b),
         Resolved::Int(i) => J::Num(i.parse::<f64>().unwrap_or(0.0)),
@@ -1405,6 +1488,10 @@ fn scalar_key(text: &str, tag: Option<&str>) -> Result<Option<String>, Failure> 
         J::Bool(b) => Some(b.to_string()),
         J::Str(s) => Some(s),
         J::Num(_) => Some(match resolve(text) {
+            // sigs.k8s.io/yaml turns int keys into strings, not uint64 ones.
+            Resolved::Int(i) if i.parse::<i64>().is_err() => {
+                return Err(go_err("unsupported map key of type: uint64"));
+            }
             Resolved::Int(i) => i,
             Resolved::Float(f) => format_float32(f),
             _ => text.to_owned(),

@@ -257,8 +257,8 @@ fn is_root(c: &Cert) -> bool {
 
 fn parse_cert(der: Vec<u8>) -> R<Cert> {
     use x509_parser::prelude::*;
-    let (rest, cert) = X509Certificate::from_der(&der)
-        .map_err(|_| "x509: malformed certificate".to_owned())?;
+    let (rest, cert) =
+        X509Certificate::from_der(&der).map_err(|_| "x509: malformed certificate".to_owned())?;
     if !rest.is_empty() {
         return Err("x509: trailing data".to_owned());
     }

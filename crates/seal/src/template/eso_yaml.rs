@@ -486,7 +486,8 @@ fn through_json(s: &str) -> Option<String> {
             continue;
         }
         if chars[i - 1] == '\u{85}' {
-            let marker = chars[i..].starts_with(&['-', '-', '-']) || chars[i..].starts_with(&['.', '.', '.']);
+            let marker = chars[i..].starts_with(&['-', '-', '-'])
+                || chars[i..].starts_with(&['.', '.', '.']);
             if marker && matches!(chars.get(i + 3), Some(' ' | '\u{85}')) {
                 return None;
             }
@@ -566,12 +567,16 @@ fn natural_less(a: &[char], b: &[char]) -> bool {
         }
         let mut ai = i;
         while ai < a.len() && digit(a[ai]) {
-            an = an.wrapping_mul(10).wrapping_add(i64::from(a[ai] as u8 - b'0'));
+            an = an
+                .wrapping_mul(10)
+                .wrapping_add(i64::from(a[ai] as u8 - b'0'));
             ai += 1;
         }
         let mut bi = i;
         while bi < b.len() && digit(b[bi]) {
-            bn = bn.wrapping_mul(10).wrapping_add(i64::from(b[bi] as u8 - b'0'));
+            bn = bn
+                .wrapping_mul(10)
+                .wrapping_add(i64::from(b[bi] as u8 - b'0'));
             bi += 1;
         }
         if an != bn {
@@ -654,7 +659,9 @@ fn is_printable(v: &[u8], i: usize) -> bool {
         || (b0 > 0xC2 && b0 < 0xED)
         || (b0 == 0xED && b1 < 0xA0)
         || b0 == 0xEE
-        || (b0 == 0xEF && !(b1 == 0xBB && b2 == 0xBF) && !(b1 == 0xBF && (b2 == 0xBE || b2 == 0xBF)))
+        || (b0 == 0xEF
+            && !(b1 == 0xBB && b2 == 0xBF)
+            && !(b1 == 0xBF && (b2 == 0xBE || b2 == 0xBF)))
 }
 
 fn is_break(v: &[u8], i: usize) -> bool {
@@ -798,10 +805,7 @@ impl Emitter {
 
     fn write_indent(&mut self) {
         let indent = self.indent.max(0) as usize;
-        if !self.indention
-            || self.column > indent
-            || (self.column == indent && !self.whitespace)
-        {
+        if !self.indention || self.column > indent || (self.column == indent && !self.whitespace) {
             self.put_break();
         }
         while self.column < indent {
@@ -1072,12 +1076,7 @@ impl Emitter {
                 }
                 spaces = false;
             } else if v[i] == b' ' {
-                if allow_breaks
-                    && !spaces
-                    && self.column > BEST_WIDTH
-                    && i > 0
-                    && i < v.len() - 1
-                {
+                if allow_breaks && !spaces && self.column > BEST_WIDTH && i > 0 && i < v.len() - 1 {
                     self.write_indent();
                     if at(v, i + 1) == b' ' {
                         self.put(b'\\');
@@ -1226,6 +1225,12 @@ fn parse_first_document(text: &str) -> Result<Option<Node>, Failure> {
     for item in Parser::new_from_str_with_options(text, opts) {
         let (event, _) = item.map_err(|e| {
             let m = e.marker();
+            if e.info().contains("unknown anchor") {
+                return go_err(format!(
+                    "yaml: unknown anchor '{}' referenced",
+                    alias_name(text, m.index())
+                ));
+            }
             go_err(format!("yaml: line {}: {}", m.line(), e.info()))
         })?;
         let (done, anchor, size) = match event {
@@ -1316,6 +1321,16 @@ fn parse_first_document(text: &str) -> Result<Option<Node>, Failure> {
     Ok(root)
 }
 
+/// The name of the alias at or after character `at` of `text`.
+fn alias_name(text: &str, at: usize) -> String {
+    text.chars()
+        .skip(at)
+        .skip_while(|&c| c != '*')
+        .skip(1)
+        .take_while(|&c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        .collect()
+}
+
 fn count(n: &Node) -> usize {
     match n {
         Node::Scalar(..) => 1,
@@ -1343,21 +1358,37 @@ fn depth(n: &Node) -> usize {
     }
 }
 
-/// A Go value go-yaml decodes into an `interface{}`, then JSON-able as sigs.k8s.io/yaml makes it.
+/// What go-yaml v2 decodes a node into, in an `interface{}`.
+#[derive(Clone, Debug, PartialEq)]
+enum G {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Uint(u64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<G>),
+    Map(Vec<(G, G)>),
+}
+
+/// A value `encoding/json` decodes into an `interface{}` (every number a float64).
 #[derive(Debug)]
 enum J {
     Null,
     Bool(bool),
-    /// Numbers as `encoding/json` decodes them into an `interface{}`.
     Num(f64),
     Str(String),
     List(Vec<J>),
     Map(BTreeMap<String, J>),
 }
 
-/// The document as `json.Unmarshal` into a `map[string]interface{}` sees it.
+/// The document as sigs.k8s.io/yaml's `Unmarshal` into a `map[string]interface{}` sees it, in
+/// its order of failures: go-yaml's decoding, then the conversion of keys to strings, then the
+/// JSON encoding (NaN and ±Inf), then the JSON decoding into a map.
 fn to_top_map(node: &Node) -> Result<BTreeMap<String, Value>, Failure> {
-    let j = to_json(node)?;
+    let decoded = decode(node)?;
+    let j = convert(&decoded)?;
+    unsupported_number(&j)?;
     let kind = match j {
         J::Null => return Ok(BTreeMap::new()),
         J::Map(m) => return Ok(m.into_iter().map(|(k, v)| (k, to_value(v))).collect()),
@@ -1385,13 +1416,13 @@ fn to_value(j: J) -> Value {
 }
 
 /// A scalar as go-yaml v2 decodes it into an `interface{}`.
-fn scalar(text: &str, tag: Option<&str>) -> Result<J, Failure> {
+fn scalar(text: &str, tag: Option<&str>) -> Result<G, Failure> {
     let resolved = match tag {
-        Some("str") => return Ok(J::Str(text.to_owned())),
+        Some("str") => return Ok(G::Str(text.to_owned())),
         Some("binary") => {
             let data = super::sprig::base64_decode(text.as_bytes())
                 .map_err(|_| go_err("yaml: !!binary value contains invalid base64 data"))?;
-            return Ok(J::Str(super::sprig::text(&data)));
+            return Ok(G::Str(super::sprig::text(&data)));
         }
         None => resolve(text),
         Some(t @ ("int" | "float" | "bool" | "null")) => {
@@ -1406,42 +1437,39 @@ fn scalar(text: &str, tag: Option<&str>) -> Result<J, Failure> {
             if !fits {
                 return Err(go_err(format!("yaml: cannot decode the value as !!{t}")));
             }
+            if let ("float", Resolved::Int(i)) = (t, &r) {
+                return Ok(G::Float(i.parse().unwrap_or(0.0)));
+            }
             r
         }
         Some(_) => return Err(go_err("yaml: a tag Signet does not read")),
     };
     Ok(match resolved {
-        Resolved::Str | Resolved::Timestamp => J::Str(text.to_owned()),
-        Resolved::Null => J::Null,
-        Resolved::Bool(b) => J::Bool(b),
-        Resolved::Int(i) => J::Num(i.parse::<f64>().unwrap_or(0.0)),
-        Resolved::Float(f) if f.is_finite() => J::Num(f),
-        Resolved::Float(f) => {
-            let shown = if f.is_nan() {
-                "NaN"
-            } else if f > 0.0 {
-                "+Inf"
-            } else {
-                "-Inf"
-            };
-            return Err(go_err(format!("json: unsupported value: {shown}")));
-        }
+        Resolved::Str | Resolved::Timestamp => G::Str(text.to_owned()),
+        Resolved::Null => G::Null,
+        Resolved::Bool(b) => G::Bool(b),
+        Resolved::Int(i) => match i.parse::<i64>() {
+            Ok(i) => G::Int(i),
+            Err(_) => G::Uint(i.parse().unwrap_or(0)),
+        },
+        Resolved::Float(f) => G::Float(f),
     })
 }
 
-fn to_json(node: &Node) -> Result<J, Failure> {
+/// go-yaml v2's decoding: scalars resolved, merges applied, a later duplicate key winning.
+fn decode(node: &Node) -> Result<G, Failure> {
     Ok(match node {
         Node::Scalar(text, tag) => scalar(text, tag.as_deref())?,
-        Node::Seq(items) => J::List(items.iter().map(to_json).collect::<Result<_, _>>()?),
+        Node::Seq(items) => G::Seq(items.iter().map(decode).collect::<Result<_, _>>()?),
         Node::Map(entries) => {
-            let mut map = BTreeMap::new();
+            let mut map = Vec::new();
             fill_map(entries, &mut map)?;
-            J::Map(map)
+            G::Map(map)
         }
     })
 }
 
-fn fill_map(entries: &[(Node, Node)], map: &mut BTreeMap<String, J>) -> Result<(), Failure> {
+fn fill_map(entries: &[(Node, Node)], map: &mut Vec<(G, G)>) -> Result<(), Failure> {
     for (k, v) in entries {
         if let Node::Scalar(text, None) = k
             && text == "<<"
@@ -1449,21 +1477,22 @@ fn fill_map(entries: &[(Node, Node)], map: &mut BTreeMap<String, J>) -> Result<(
             merge(v, map)?;
             continue;
         }
-        let key = match k {
-            Node::Scalar(text, tag) => match scalar_key(text, tag.as_deref())? {
-                Some(key) => key,
-                None => return Err(go_err("unsupported map key of type: <nil>")),
-            },
-            _ => return Err(go_err("yaml: invalid map key")),
-        };
-        map.insert(key, to_json(v)?);
+        let key = decode(k)?;
+        if matches!(key, G::Seq(_) | G::Map(_)) {
+            return Err(go_err("yaml: invalid map key"));
+        }
+        let value = decode(v)?;
+        match map.iter_mut().find(|(have, _)| *have == key) {
+            Some(entry) => entry.1 = value,
+            None => map.push((key, value)),
+        }
     }
     Ok(())
 }
 
 /// go-yaml v2's merge (`<<`): a mapping, or a sequence of mappings merged last to first, each
 /// entry overwriting what is already there.
-fn merge(v: &Node, map: &mut BTreeMap<String, J>) -> Result<(), Failure> {
+fn merge(v: &Node, map: &mut Vec<(G, G)>) -> Result<(), Failure> {
     let wrong = || go_err("yaml: map merge requires map or sequence of maps as the value");
     match v {
         Node::Map(entries) => fill_map(entries, map),
@@ -1480,29 +1509,121 @@ fn merge(v: &Node, map: &mut BTreeMap<String, J>) -> Result<(), Failure> {
     }
 }
 
-/// A map key as sigs.k8s.io/yaml turns it into a JSON key: numbers and booleans written out
-/// (floats with float32 precision, as go-yaml would), null unsupported.
-fn scalar_key(text: &str, tag: Option<&str>) -> Result<Option<String>, Failure> {
-    Ok(match scalar(text, tag)? {
-        J::Null => None,
-        J::Bool(b) => Some(b.to_string()),
-        J::Str(s) => Some(s),
-        J::Num(_) => Some(match resolve(text) {
-            // sigs.k8s.io/yaml turns int keys into strings, not uint64 ones.
-            Resolved::Int(i) if i.parse::<i64>().is_err() => {
-                return Err(go_err("unsupported map key of type: uint64"));
+/// sigs.k8s.io/yaml's `convertToJSONableObject`: keys become strings (ints and bools written
+/// out, floats with float32 precision); null and uint64 keys are refused.
+fn convert(g: &G) -> Result<J, Failure> {
+    Ok(match g {
+        G::Null => J::Null,
+        G::Bool(b) => J::Bool(*b),
+        G::Int(i) => J::Num(*i as f64),
+        G::Uint(u) => J::Num(*u as f64),
+        G::Float(f) => J::Num(*f),
+        G::Str(s) => J::Str(s.clone()),
+        G::Seq(items) => J::List(items.iter().map(convert).collect::<Result<_, _>>()?),
+        G::Map(entries) => {
+            let mut map = BTreeMap::new();
+            for (k, v) in entries {
+                let key = match k {
+                    G::Str(s) => s.clone(),
+                    G::Int(i) => i.to_string(),
+                    G::Float(f) => format_float32(*f),
+                    G::Bool(b) => b.to_string(),
+                    G::Uint(u) => {
+                        return Err(go_err(format!(
+                            "unsupported map key of type: uint64, key: {:#x}, value: {}",
+                            u,
+                            sharp_v(v, true)
+                        )));
+                    }
+                    _ => {
+                        return Err(go_err(format!(
+                            "unsupported map key of type: %!s(<nil>), key: <nil>, value: {}",
+                            sharp_v(v, true)
+                        )));
+                    }
+                };
+                map.insert(key, convert(v)?);
             }
-            Resolved::Int(i) => i,
-            Resolved::Float(f) => format_float32(f),
-            _ => text.to_owned(),
-        }),
-        J::List(_) | J::Map(_) => None,
+            J::Map(map)
+        }
     })
+}
+
+/// Go's `%+#v` of a decoded value (`top`: not inside a slice or map, where nil is written
+/// `interface {}(nil)`); map entries in `fmt`'s order (numbers, then strings).
+fn sharp_v(g: &G, top: bool) -> String {
+    match g {
+        G::Null if top => "<nil>".to_owned(),
+        G::Null => "interface {}(nil)".to_owned(),
+        G::Bool(b) => b.to_string(),
+        G::Int(i) => i.to_string(),
+        G::Uint(u) => format!("{u:#x}"),
+        G::Float(f) => super::value::format_float_g(*f),
+        G::Str(s) => super::fmt::go_quote(s.as_bytes()),
+        G::Seq(items) => {
+            let inner: Vec<String> = items.iter().map(|i| sharp_v(i, false)).collect();
+            format!("[]interface {{}}{{{}}}", inner.join(", "))
+        }
+        G::Map(entries) => {
+            let mut shown: Vec<(&G, String)> = entries
+                .iter()
+                .map(|(k, v)| (k, format!("{}:{}", sharp_v(k, false), sharp_v(v, false))))
+                .collect();
+            shown.sort_by(|a, b| fmt_order(a.0, b.0));
+            let inner: Vec<String> = shown.into_iter().map(|(_, s)| s).collect();
+            format!("map[interface {{}}]interface {{}}{{{}}}", inner.join(", "))
+        }
+    }
+}
+
+/// `fmt`'s order of `interface{}` map keys: by type (in the order the values first differ), then
+/// by value.
+fn fmt_order(a: &G, b: &G) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let rank = |g: &G| match g {
+        G::Null => 0,
+        G::Bool(_) => 1,
+        G::Int(_) => 2,
+        G::Uint(_) => 3,
+        G::Float(_) => 4,
+        G::Str(_) => 5,
+        _ => 6,
+    };
+    match (a, b) {
+        (G::Bool(x), G::Bool(y)) => x.cmp(y),
+        (G::Int(x), G::Int(y)) => x.cmp(y),
+        (G::Uint(x), G::Uint(y)) => x.cmp(y),
+        (G::Float(x), G::Float(y)) => x.partial_cmp(y).unwrap_or(Ordering::Equal),
+        (G::Str(x), G::Str(y)) => x.cmp(y),
+        _ => rank(a).cmp(&rank(b)),
+    }
+}
+
+/// `encoding/json` refuses NaN and ±Inf (the first one in its order of writing).
+fn unsupported_number(j: &J) -> Result<(), Failure> {
+    match j {
+        J::Num(f) if !f.is_finite() => {
+            let shown = if f.is_nan() {
+                "NaN"
+            } else if *f > 0.0 {
+                "+Inf"
+            } else {
+                "-Inf"
+            };
+            Err(go_err(format!("json: unsupported value: {shown}")))
+        }
+        J::List(items) => items.iter().try_for_each(unsupported_number),
+        J::Map(m) => m.values().try_for_each(unsupported_number),
+        _ => Ok(()),
+    }
 }
 
 /// `strconv.FormatFloat(f, 'g', -1, 32)`.
 fn format_float32(f: f64) -> String {
     let g = f as f32;
+    if g.is_nan() {
+        return ".nan".to_owned();
+    }
     if g.is_infinite() {
         return if g > 0.0 { ".inf" } else { "-.inf" }.to_owned();
     }

@@ -220,6 +220,6 @@ fn check_functions(parsed: &parse::Parsed, dialect: Dialect) -> Result<(), Strin
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod eso_tests;
+#[cfg(test)]
+mod tests;

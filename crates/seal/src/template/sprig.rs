@@ -319,8 +319,7 @@ pub fn refusal(name: &str, dialect: super::Dialect) -> Option<String> {
             "function {name:?} is enabled by {peer} but not supported by Signet (its output is random, time-dependent or not implemented)"
         ));
     }
-    let peer_adds_it =
-        dialect == Dialect::ExternalSecrets && super::eso::FUNCTIONS.contains(&name);
+    let peer_adds_it = dialect == Dialect::ExternalSecrets && super::eso::FUNCTIONS.contains(&name);
     if !BITNAMI_FUNCTIONS.contains(&name) && !super::GO_BUILTINS.contains(&name) && !peer_adds_it {
         let either = match dialect {
             Dialect::Bitnami => "Bitnami v0.40.0 does not enable it either",

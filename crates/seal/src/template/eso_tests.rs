@@ -62,3 +62,145 @@ fn eso_functions_render_as_eso_renders_them() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+fn render_eso(pairs: &[(&str, &[u8])], template: &str) -> Result<Vec<u8>, String> {
+    let values: BTreeMap<String, Vec<u8>> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_vec()))
+        .collect();
+    eso(&values)
+        .render("out", template)
+        .map(|o| o.to_vec())
+        .map_err(|e| e.to_string())
+}
+
+/// Bitnami's controller does not define ESO's functions: a SealedSecret template naming one is
+/// refused before anything renders, as Bitnami refuses it.
+#[test]
+fn bitnami_templates_cannot_call_eso_functions() {
+    let values = BTreeMap::from([("a".to_owned(), zeroize::Zeroizing::new(b"x: 1".to_vec()))]);
+    for f in super::eso::FUNCTIONS {
+        let t = format!("{{{{ {f} .a }}}}");
+        let e = super::render("item", &t, &values).unwrap_err().to_string();
+        assert!(e.contains("not defined"), "{f}: {e}");
+    }
+    for f in [
+        "getSecretKey",
+        "getSecretKeyRef",
+        "jwkPublicKeyPem",
+        "pkcs12cert",
+    ] {
+        let e = render_eso(&[("a", b"x")], &format!("{{{{ {f} .a }}}}")).unwrap_err();
+        assert!(e.contains("not supported by Signet"), "{f}: {e}");
+    }
+}
+
+/// Nine anchors of ten aliases each ("billion laughs") would copy 10⁹ nodes; fromYaml stops at
+/// `MAX_YAML_NODES` with an error naming the bound.
+#[test]
+fn from_yaml_alias_bombs_stop_at_the_node_bound() {
+    let mut doc = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..6 {
+        let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+        doc.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+    }
+    let e = render_eso(&[("y", doc.as_bytes())], "{{ fromYaml .y | len }}").unwrap_err();
+    assert!(e.contains("more than 100000 nodes"), "{e}");
+    // Below the bound, the same shape renders.
+    let small: String = doc.lines().take(4).map(|l| format!("{l}\n")).collect();
+    assert_eq!(
+        render_eso(&[("y", small.as_bytes())], "{{ fromYaml .y | len }}").unwrap(),
+        b"4"
+    );
+}
+
+/// Nesting is bounded, written out or built from aliases.
+#[test]
+fn from_yaml_nesting_is_bounded() {
+    let deep = format!("a: {}{}", "[".repeat(70), "]".repeat(70));
+    let e = render_eso(&[("y", deep.as_bytes())], "{{ fromYaml .y }}").unwrap_err();
+    assert!(e.contains("nested more than 64 deep"), "{e}");
+    let half = format!(
+        "a: &n {}{}\nb: {}*n{}",
+        "[".repeat(40),
+        "]".repeat(40),
+        "[".repeat(40),
+        "]".repeat(40)
+    );
+    let e = render_eso(&[("y", half.as_bytes())], "{{ fromYaml .y }}").unwrap_err();
+    assert!(e.contains("nested more than 64 deep"), "{e}");
+    let fine = format!("a: {}{}", "[".repeat(30), "]".repeat(30));
+    assert!(render_eso(&[("y", fine.as_bytes())], "{{ fromYaml .y | len }}").is_ok());
+}
+
+/// A dict that holds itself has no YAML; toYaml stops at the nesting bound instead of recursing
+/// until the stack overflows.
+#[test]
+fn to_yaml_of_a_dict_holding_itself_is_an_error() {
+    let e = render_eso(
+        &[],
+        "{{ $d := dict \"a\" 1 }}{{ $_ := set $d \"self\" $d }}{{ toYaml $d }}",
+    )
+    .unwrap_err();
+    assert!(e.contains("nested more than 64 deep"), "{e}");
+}
+
+/// toYaml's output may be four times its input (`\x01` is written `"\x01"`): it is bounded
+/// itself, not only when written.
+#[test]
+fn to_yaml_output_is_bounded() {
+    let big = vec![1u8; 400 * 1024];
+    let e = render_eso(&[("v", &big)], "{{ toYaml .v | len }}").unwrap_err();
+    assert!(e.contains("more than 1048576 bytes"), "{e}");
+    let e = render_eso(&[("v", &big)], "{{ filterPEM \"A\" (printf \"-----BEGIN A-----\\n%s\\n-----END A-----\\n\" (b64enc (repeat 3 .v))) | len }}")
+        .unwrap_err();
+    assert!(e.contains("more than"), "{e}");
+}
+
+/// Errors of ESO's functions are Go's own texts, which hold no value: they are shown; values never
+/// are.
+#[test]
+fn eso_function_errors_name_no_values() {
+    let secret: &[u8] = b"-----BEGIN CERTIFICATE-----\nczNjcjN0\n-----END CERTIFICATE-----\n";
+    let e = render_eso(&[("c", secret)], "{{ filterCertChain \"leaf\" .c }}").unwrap_err();
+    assert!(e.contains("x509: malformed certificate"), "{e}");
+    assert!(!e.contains("czNjcjN0") && !e.contains("s3cr3t"), "{e}");
+    let e = render_eso(&[("c", b"s3cr3t")], "{{ filterPEM \"A\" .c }}").unwrap_err();
+    assert!(e.ends_with("error filtering pem: found junk"), "{e}");
+    let e = render_eso(&[("c", b"s3cr3t")], "{{ filterCertChain \"root\" .c }}").unwrap_err();
+    assert!(e.ends_with("no leaf certificate found"), "{e}");
+}
+
+proptest::proptest! {
+    /// Any bytes, any PEM-ish or YAML-ish text: every function returns (a value or an error),
+    /// never panics, and stays within the output bound.
+    #[test]
+    fn eso_functions_never_panic(
+        input in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::strategy::Just(b"-----BEGIN A-----\n".to_vec()),
+                proptest::strategy::Just(b"\n-----END A-----\n".to_vec()),
+                proptest::strategy::Just(b"aGk=".to_vec()),
+                proptest::strategy::Just(b"k: v\n".to_vec()),
+                proptest::strategy::Just(b"- &a [*a, {b: *a}]\n".to_vec()),
+                proptest::strategy::Just(b"<<: ".to_vec()),
+                proptest::strategy::Just("\u{85}\u{2028}\u{feff}".as_bytes().to_vec()),
+                proptest::collection::vec(proptest::num::u8::ANY, 0..8),
+            ],
+            0..24,
+        )
+    ) {
+        let input: Vec<u8> = input.concat();
+        for t in [
+            "{{ toYaml .v }}",
+            "{{ fromYaml .v | toYaml }}",
+            "{{ filterPEM \"A\" .v }}",
+            "{{ filterCertChain \"leaf\" .v }}",
+            "{{ toYaml (dict .v .v) }}",
+        ] {
+            if let Ok(out) = render_eso(&[("v", &input)], t) {
+                proptest::prop_assert!(out.len() <= super::MAX_RENDERED_BYTES);
+            }
+        }
+    }
+}

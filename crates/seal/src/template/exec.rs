@@ -336,6 +336,16 @@ const VALUE_FREE_ERRORS: &[&str] = &[
     "its functions produce more than",
     "more than ",
     "renders to more than",
+    "value nested more than",
+    // External Secrets Operator's functions: Go's constant texts, and Signet's bounds.
+    "YAML nested more than",
+    "YAML expands to more than",
+    "error filtering pem: found junk",
+    "x509: malformed certificate",
+    "x509: trailing data",
+    "no leaf certificate found",
+    "found multiple leaf or disjunct certificates",
+    "constructing chain resulted in cycle",
 ];
 
 /// The error of a function call as the object's status may show it. A function's message may

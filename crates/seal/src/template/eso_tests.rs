@@ -93,6 +93,11 @@ fn bitnami_templates_cannot_call_eso_functions() {
         let e = render_eso(&[("a", b"x")], &format!("{{{{ {f} .a }}}}")).unwrap_err();
         assert!(e.contains("not supported by Signet"), "{f}: {e}");
     }
+    let e = render_eso(&[], "{{ getSecretKey \"db\" \"password\" }}").unwrap_err();
+    assert!(
+        e.contains("sees only the values its ExternalSecret fetched"),
+        "{e}"
+    );
 }
 
 /// Nine anchors of ten aliases each ("billion laughs") would copy 10⁹ nodes; fromYaml stops at
@@ -202,5 +207,32 @@ proptest::proptest! {
                 proptest::prop_assert!(out.len() <= super::MAX_RENDERED_BYTES);
             }
         }
+    }
+}
+
+/// The YAML 1.1 line breaks go-yaml reads (NEL, LS, PS) give fromYaml's `Error` entry, in
+/// Signet's words, rather than a map read differently from ESO's.
+#[test]
+fn from_yaml_refuses_yaml_1_1_line_breaks_in_its_error_entry() {
+    for doc in ["a: x\u{85}b: y", "a: \"x\u{2028}y\"", "a: 1\u{2029}"] {
+        let out = render_eso(&[("y", doc.as_bytes())], "{{ fromYaml .y | toJson }}").unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.starts_with("{\"Error\":") && out.contains("U+0085, U+2028 and U+2029"),
+            "{out}"
+        );
+    }
+}
+
+/// docs/external-secrets.md names every ESO function Signet refuses, and every one it renders.
+#[test]
+fn the_docs_list_eso_functions() {
+    let docs = include_str!("../../../../docs/external-secrets.md");
+    for f in super::sprig::EXTERNAL_SECRETS_UNSUPPORTED
+        .iter()
+        .chain(super::eso::FUNCTIONS)
+    {
+        let base = f.trim_end_matches("Pass");
+        assert!(docs.contains(&format!("`{base}")), "{f}");
     }
 }

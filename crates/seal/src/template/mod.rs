@@ -20,7 +20,7 @@
 //! at most 64 levels. A hostile template fails with an error naming its item instead of stalling
 //! the controller.
 
-mod eso;
+pub mod eso;
 mod eso_pem;
 mod eso_yaml;
 mod exec;
@@ -114,9 +114,10 @@ pub enum Dialect {
     /// The Bitnami controller's (v0.40.0): sprig minus `env`, `expandenv` and `getHostByName`;
     /// `.missing` prints `<no value>`.
     Bitnami,
-    /// External Secrets Operator's engine v2: the same sprig functions (ESO's own additions in
-    /// [`sprig::EXTERNAL_SECRETS_UNSUPPORTED`] are refused); `.missing` is an error, as ESO runs its
-    /// templates with `missingkey=error`.
+    /// External Secrets Operator's engine v2: the same sprig functions, and ESO's own
+    /// [`eso::FUNCTIONS`] (`toYaml`, `fromYaml`, `filterPEM`, `filterCertChain`; the rest of ESO's
+    /// additions, [`sprig::EXTERNAL_SECRETS_UNSUPPORTED`], are refused); `.missing` is an error, as
+    /// ESO runs its templates with `missingkey=error`.
     ExternalSecrets,
 }
 

@@ -314,6 +314,11 @@ pub fn refusal(name: &str, dialect: super::Dialect) -> Option<String> {
     };
     let peer_has_it =
         dialect == Dialect::ExternalSecrets && EXTERNAL_SECRETS_UNSUPPORTED.contains(&name);
+    if peer_has_it && name.starts_with("getSecretKey") {
+        return Some(format!(
+            "function {name:?} is enabled by {peer} but not supported by Signet (a template sees only the values its ExternalSecret fetched: reading other Secrets would reach past what the ExternalSecret's own checks allowed)"
+        ));
+    }
     if UNSUPPORTED.contains(&name) || peer_has_it {
         return Some(format!(
             "function {name:?} is enabled by {peer} but not supported by Signet (its output is random, time-dependent or not implemented)"

@@ -49,19 +49,15 @@ fn get_line(data: &[u8]) -> (&[u8], usize) {
 
 /// `bytes.TrimSpace`: Unicode white space at both ends.
 fn trim_space(mut b: &[u8]) -> &[u8] {
-    loop {
-        let Some(c) = first_char(b) else { break };
-        if !c.0.is_whitespace() {
-            break;
-        }
-        b = &b[c.1..];
+    while let Some((c, w)) = first_char(b)
+        && c.is_whitespace()
+    {
+        b = &b[w..];
     }
-    loop {
-        let Some(c) = last_char(b) else { break };
-        if !c.0.is_whitespace() {
-            break;
-        }
-        b = &b[..b.len() - c.1];
+    while let Some((c, w)) = last_char(b)
+        && c.is_whitespace()
+    {
+        b = &b[..b.len() - w];
     }
     b
 }

@@ -2,9 +2,9 @@
 //! templates over the fetched values, in External Secrets Operator's dialect (engine v2): `{{ .name
 //! }}`, pipelines, `if`/`range`/`with`, and sprig's functions as Signet renders them for Bitnami
 //! templates (`b64enc`, `toJson`/`fromJson`, `upper`, `trim`, `replace`, …; see
-//! [`signet_seal::template`]), and ESO's own `toYaml`, `fromYaml`, `filterPEM` and
-//! `filterCertChain`. A missing value is an error (`missingkey=error`, as in ESO); ESO's other
-//! functions (`getSecretKey`, `pkcs12cert`, `jwkPublicKeyPem`, …) are refused by name.
+//! [`signet_seal::template`]), and ESO's own `toYaml`, `fromYaml`, `filterPEM`, `filterCertChain`,
+//! `jwkPublicKeyPem` and `jwkPrivateKeyPem`. A missing value is an error (`missingkey=error`, as in
+//! ESO); ESO's other functions (`getSecretKey`, `pkcs12cert`, …) are refused by name.
 //! `mergePolicy: Merge` keeps the fetched values beside the templated ones.
 
 use signet_seal::template::{Dialect, MAX_RENDERED_BYTES, Renderer};

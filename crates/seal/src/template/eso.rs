@@ -10,7 +10,14 @@ use super::value::Value;
 type R<T> = Result<T, String>;
 
 /// ESO's functions Signet renders, byte for byte as ESO does.
-pub const FUNCTIONS: &[&str] = &["toYaml", "fromYaml", "filterPEM", "filterCertChain"];
+pub const FUNCTIONS: &[&str] = &[
+    "toYaml",
+    "fromYaml",
+    "filterPEM",
+    "filterCertChain",
+    "jwkPublicKeyPem",
+    "jwkPrivateKeyPem",
+];
 
 /// Calls ESO function `name`, or `None` when `name` is not one of [`FUNCTIONS`].
 pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> Option<R<Value>> {
@@ -52,6 +59,14 @@ fn dispatch(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
             arity(name, a, 2)?;
             let (kind, input) = (string(&a[0])?, string(&a[1])?);
             super::eso_pem::filter_cert_chain(&kind, &input)
+        }
+        "jwkPublicKeyPem" => {
+            arity(name, a, 1)?;
+            super::eso_jwk::public_key_pem(&string(&a[0])?)
+        }
+        "jwkPrivateKeyPem" => {
+            arity(name, a, 1)?;
+            super::eso_jwk::private_key_pem(&string(&a[0])?)
         }
         _ => Err(format!("function {name:?} not defined")),
     }

@@ -84,12 +84,7 @@ fn bitnami_templates_cannot_call_eso_functions() {
         let e = super::render("item", &t, &values).unwrap_err().to_string();
         assert!(e.contains("not defined"), "{f}: {e}");
     }
-    for f in [
-        "getSecretKey",
-        "getSecretKeyRef",
-        "jwkPublicKeyPem",
-        "pkcs12cert",
-    ] {
+    for f in ["getSecretKey", "getSecretKeyRef", "pkcs12key", "pkcs12cert"] {
         let e = render_eso(&[("a", b"x")], &format!("{{{{ {f} .a }}}}")).unwrap_err();
         assert!(e.contains("not supported by Signet"), "{f}: {e}");
     }
@@ -202,6 +197,8 @@ proptest::proptest! {
             "{{ filterPEM \"A\" .v }}",
             "{{ filterCertChain \"leaf\" .v }}",
             "{{ toYaml (dict .v .v) }}",
+            "{{ jwkPublicKeyPem .v }}",
+            "{{ jwkPrivateKeyPem .v }}",
         ] {
             if let Ok(out) = render_eso(&[("v", &input)], t) {
                 proptest::prop_assert!(out.len() <= super::MAX_RENDERED_BYTES);
@@ -235,4 +232,20 @@ fn the_docs_list_eso_functions() {
         let base = f.trim_end_matches("Pass");
         assert!(docs.contains(&format!("`{base}")), "{f}");
     }
+}
+
+/// An RSA private JWK without its CRT values (`dp`, `dq`, `qi`) is refused: Go derives them (or,
+/// for an inconsistent key, writes a broken structure), Signet does not.
+#[test]
+fn jwk_private_rsa_keys_need_their_crt_values() {
+    let (values, _) = fixture();
+    let mut key: serde_json::Value = serde_json::from_slice(&values["jwk_rsa_priv"]).unwrap();
+    key.as_object_mut().unwrap().remove("qi");
+    let e = render_eso(
+        &[("k", key.to_string().as_bytes())],
+        "{{ jwkPrivateKeyPem .k }}",
+    )
+    .unwrap_err();
+    assert!(e.contains("needs p, q, dp, dq and qi"), "{e}");
+    assert!(!e.contains(key["d"].as_str().unwrap()), "{e}");
 }

@@ -346,6 +346,11 @@ const VALUE_FREE_ERRORS: &[&str] = &[
     "no leaf certificate found",
     "found multiple leaf or disjunct certificates",
     "constructing chain resulted in cycle",
+    "x509: unsupported public key type",
+    "x509: unknown key type while marshaling PKCS#8",
+    "x509: invalid elliptic curve public key",
+    "x509: failed to marshal EC private key",
+    "jwk: ",
 ];
 
 /// The error of a function call as the object's status may show it. A function's message may

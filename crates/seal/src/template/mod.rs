@@ -21,6 +21,7 @@
 //! the controller.
 
 pub mod eso;
+mod eso_jwk;
 mod eso_pem;
 mod eso_yaml;
 mod exec;

@@ -287,7 +287,8 @@ pub const UNSUPPORTED: &[&str] = &[
 ];
 
 /// Functions External Secrets Operator adds to sprig's in its templates (engine v2) that Signet
-/// refuses: PKCS#12 conversion (not written yet), and reading other Secrets
+/// refuses: PKCS#12 encoding (its output is random: a fresh salt and IV each time), PKCS#12
+/// decoding (not written yet), and reading other Secrets
 /// (`getSecretKey`, `getSecretKeyRef`: a template would read any Secret of its namespace, beyond
 /// what its ExternalSecret fetched). The ones Signet renders are [`super::eso::FUNCTIONS`].
 pub const EXTERNAL_SECRETS_UNSUPPORTED: &[&str] = &[

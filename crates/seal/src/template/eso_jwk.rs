@@ -4,7 +4,9 @@
 //! `PRIVATE KEY` block) write it. RSA, EC (P-256, P-384, P-521) and Ed25519 keys; a public key
 //! from a private JWK is an error, as in ESO (Go cannot marshal the private key type as a public
 //! key). An RSA private JWK needs all of `p`, `q`, `dp`, `dq` and `qi` (Go writes them as given);
-//! Signet refuses one without them, where Go would derive or leave them out.
+//! Signet refuses one without them, where Go derives them. Go refuses an inconsistent RSA key;
+//! Signet checks consistency through aws-lc for moduli of 2048 to 8192 bits and writes a key of
+//! another size as given (checking it would take variable-time arithmetic on the private key).
 
 use super::value::Value;
 use zeroize::Zeroizing;
@@ -75,6 +77,10 @@ fn bit_string(b: &[u8]) -> Vec<u8> {
 fn b64(field: &str, v: &serde_json::Value) -> R<Zeroizing<Vec<u8>>> {
     use base64::Engine;
     use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    // jwx takes `null` for an empty value.
+    if v.is_null() {
+        return Ok(Zeroizing::new(Vec::new()));
+    }
     let text = v
         .as_str()
         .ok_or_else(|| format!("jwk: field {field} is not a string"))?;
@@ -244,6 +250,14 @@ pub fn private_key_pem(json: &[u8]) -> R<Value> {
                 parts.push(Zeroizing::new(uint(&v)));
             }
             let pkcs1 = Zeroizing::new(seq(&parts));
+            // Go refuses an inconsistent key (`Validate`). aws-lc checks the same relations (p·q
+            // = n, d·e ≡ 1, the CRT values) in constant time, for moduli of 2048 to 8192 bits;
+            // a key of another size is written as given.
+            let bits =
+                strip(&n).len() * 8 - strip(&n).first().map_or(8, |b| b.leading_zeros() as usize);
+            if (2048..=8192).contains(&bits) && aws_lc_rs::rsa::KeyPair::from_der(&pkcs1).is_err() {
+                return Err("crypto/rsa: invalid RSA private key".to_owned());
+            }
             Zeroizing::new(seq(&[
                 uint(&[0]),
                 seq(&[oid(OID_RSA), vec![0x05, 0x00]]),

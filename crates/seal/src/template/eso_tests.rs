@@ -249,3 +249,31 @@ fn jwk_private_rsa_keys_need_their_crt_values() {
     assert!(e.contains("needs p, q, dp, dq and qi"), "{e}");
     assert!(!e.contains(key["d"].as_str().unwrap()), "{e}");
 }
+
+/// A 2048-bit RSA private JWK whose CRT values do not fit its primes is refused, as Go's
+/// `MarshalPKCS8PrivateKey` refuses it; the same key, consistent, renders.
+#[test]
+fn jwk_private_rsa_keys_of_common_sizes_are_checked() {
+    let key = |dq: Option<&str>| {
+        let mut k: serde_json::Value = serde_json::from_str(RSA_2048).unwrap();
+        if let Some(dq) = dq {
+            k["dq"] = dq.into();
+        }
+        k.to_string()
+    };
+    let good = render_eso(&[("k", key(None).as_bytes())], "{{ jwkPrivateKeyPem .k }}").unwrap();
+    assert!(good.starts_with(b"-----BEGIN PRIVATE KEY-----\n"));
+    let dp = serde_json::from_str::<serde_json::Value>(RSA_2048).unwrap()["dp"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let e = render_eso(
+        &[("k", key(Some(&dp)).as_bytes())],
+        "{{ jwkPrivateKeyPem .k }}",
+    )
+    .unwrap_err();
+    assert!(e.ends_with("crypto/rsa: invalid RSA private key"), "{e}");
+}
+
+/// A test key (2048-bit RSA, generated for this test only).
+const RSA_2048: &str = r#"{"d":"N0V4TXa52thCBbl-Ivogxz1dX4VPBBK67EkBCW40G-y7Cd7H90JDvbdyy_BLG3P7yOTHswPQwzMcDxc_MtwuMC9l5OFOef9R39jYvk4o0yqviH3L1FYFpAY0_EC0Q1uOwAHPs2DN6IkzKTLZRQGRnl5EL-ksh3ZvWEpCPBjBmUwa7yI_GFljEnLzoR7rXoxcX_K-slPfm6m2ml3sQMVXXb5uuB0n6gC17oJAjvGTE801pa48jk20bmIROu-RCVgIXfkBxM1C2V402lH3du7GCa6P0ZHJoDT4D996-aamBFjbFdDfunW3HdOBoV747D0AN_HlZGgoPxnXE6GIR6GBwQ","dp":"eOBRajBl6Hk-_0991R8p7ZSqCMzgvM9pD6n58drv5vc3C5nyDhev7ZO3ZyFzFmmIIWHWgcxtbItl9fXv2KaB7mOiESLJXodTHC1fxtkfKpP0DtT3WmXBHoakvxNK5vMNe2hIkZJNBu8f0oWCwUU1EU2K2_Dg1POfZr7blSmfwME","dq":"uGKFSf_wVCyEcZEVLSBQ0UVK44fwyTjRryAmMjyfhh_FHM7-gfh6LzGfYe4E7SiBLvQHNeH6sbVUlpgb5uq7qN9vNbeCrQHThha75GL5ggYMcDP9Gm8KllllKdlRCQx2n314YttUoyleQm18RZAqBkoGtMfXMgEhjXS_rCkl_U0","e":"AQAB","kty":"RSA","n":"3DHyZd5EU0norCsql5-DRxC7ESrjlQ4bU6rF2CpaJtcAc-7RMsol9Hy4deHffMS4i8ELyO9GfNHLC9Lv-xKi1EXHz38zQfSnRttCiXjFCJMh63an_fmCpm51Q_4cBx_hTicKRBdE97MOvEhmpMQmr40hk9HZtlRnh1PNBmNTk2GKiXjazeS4CQ7kqnjV7w6ZNCllQa25uJjODU0JiH6sARBHNCwxjeGgKwskoRhSYs8kXsFNA_k9utyl7hzOFfBiaAifK8W-sYp1hqztmPGJGD7PKsFPoGZNYKjHox2YKra5MM4lddvLgJRJwLAzkphJH0a1joLlSH2b3-nuNkjMKw","p":"5tgChnSCQXJNsO3b0wJyfAwFvXcA8fBz47R9Bqc_jMDlqlLNR9vhJ8uy4uP5lV-WVJg1zDxMuXVPYCY84HhFroj7OVXb-otoO59wcbHpCUu-pH9e-00UQW-lczuU7EiDV3ri1pyaEfq5XCWMK0v3XYOOSv_dMOcb7Mzdd-0eU8E","q":"9DDdOoPYalgiLKmsft_yWdvUd36RlE19E62L3TWdFRJm-FAuRh9UX3Rbr-fdymnLFf4GUjfk3scom-xa1gSLh2s4QlWRAcWWUmOv5Nhkwg3V4ZrHKMaX5ErX0jhHRyjgdCYS737_u8lWUZHDXYsv_R-8yKulYBvphTim9B3Eaus","qi":"aqumL-In4Hw3g0cm-ePEyFgw4YS3fnumisi0mYsHMk4NtjuquTp39IXiO1dfLMF9ktOyzCESQcXOS-yOHVvZ4QRHdXVau4NunuU5-3ZThqTV1fPP5Im_6H5FoMcjDWtCHvwGXxjevtp7w3Wrfho_83BckyikYs5f5OJUAqM0d88"}"#;

@@ -351,6 +351,7 @@ const VALUE_FREE_ERRORS: &[&str] = &[
     "x509: invalid elliptic curve public key",
     "x509: failed to marshal EC private key",
     "jwk: ",
+    "crypto/rsa: invalid RSA private key",
 ];
 
 /// The error of a function call as the object's status may show it. A function's message may

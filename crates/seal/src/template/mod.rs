@@ -116,9 +116,9 @@ pub enum Dialect {
     /// `.missing` prints `<no value>`.
     Bitnami,
     /// External Secrets Operator's engine v2: the same sprig functions, and ESO's own
-    /// [`eso::FUNCTIONS`] (`toYaml`, `fromYaml`, `filterPEM`, `filterCertChain`; the rest of ESO's
-    /// additions, [`sprig::EXTERNAL_SECRETS_UNSUPPORTED`], are refused); `.missing` is an error, as
-    /// ESO runs its templates with `missingkey=error`.
+    /// [`eso::FUNCTIONS`] (`toYaml`, `fromYaml`, `filterPEM`, `filterCertChain`, `jwkPublicKeyPem`,
+    /// `jwkPrivateKeyPem`; the rest of ESO's additions, [`sprig::EXTERNAL_SECRETS_UNSUPPORTED`], are
+    /// refused); `.missing` is an error, as ESO runs its templates with `missingkey=error`.
     ExternalSecrets,
 }
 

@@ -277,3 +277,23 @@ fn jwk_private_rsa_keys_of_common_sizes_are_checked() {
 
 /// A test key (2048-bit RSA, generated for this test only).
 const RSA_2048: &str = r#"{"d":"N0V4TXa52thCBbl-Ivogxz1dX4VPBBK67EkBCW40G-y7Cd7H90JDvbdyy_BLG3P7yOTHswPQwzMcDxc_MtwuMC9l5OFOef9R39jYvk4o0yqviH3L1FYFpAY0_EC0Q1uOwAHPs2DN6IkzKTLZRQGRnl5EL-ksh3ZvWEpCPBjBmUwa7yI_GFljEnLzoR7rXoxcX_K-slPfm6m2ml3sQMVXXb5uuB0n6gC17oJAjvGTE801pa48jk20bmIROu-RCVgIXfkBxM1C2V402lH3du7GCa6P0ZHJoDT4D996-aamBFjbFdDfunW3HdOBoV747D0AN_HlZGgoPxnXE6GIR6GBwQ","dp":"eOBRajBl6Hk-_0991R8p7ZSqCMzgvM9pD6n58drv5vc3C5nyDhev7ZO3ZyFzFmmIIWHWgcxtbItl9fXv2KaB7mOiESLJXodTHC1fxtkfKpP0DtT3WmXBHoakvxNK5vMNe2hIkZJNBu8f0oWCwUU1EU2K2_Dg1POfZr7blSmfwME","dq":"uGKFSf_wVCyEcZEVLSBQ0UVK44fwyTjRryAmMjyfhh_FHM7-gfh6LzGfYe4E7SiBLvQHNeH6sbVUlpgb5uq7qN9vNbeCrQHThha75GL5ggYMcDP9Gm8KllllKdlRCQx2n314YttUoyleQm18RZAqBkoGtMfXMgEhjXS_rCkl_U0","e":"AQAB","kty":"RSA","n":"3DHyZd5EU0norCsql5-DRxC7ESrjlQ4bU6rF2CpaJtcAc-7RMsol9Hy4deHffMS4i8ELyO9GfNHLC9Lv-xKi1EXHz38zQfSnRttCiXjFCJMh63an_fmCpm51Q_4cBx_hTicKRBdE97MOvEhmpMQmr40hk9HZtlRnh1PNBmNTk2GKiXjazeS4CQ7kqnjV7w6ZNCllQa25uJjODU0JiH6sARBHNCwxjeGgKwskoRhSYs8kXsFNA_k9utyl7hzOFfBiaAifK8W-sYp1hqztmPGJGD7PKsFPoGZNYKjHox2YKra5MM4lddvLgJRJwLAzkphJH0a1joLlSH2b3-nuNkjMKw","p":"5tgChnSCQXJNsO3b0wJyfAwFvXcA8fBz47R9Bqc_jMDlqlLNR9vhJ8uy4uP5lV-WVJg1zDxMuXVPYCY84HhFroj7OVXb-otoO59wcbHpCUu-pH9e-00UQW-lczuU7EiDV3ri1pyaEfq5XCWMK0v3XYOOSv_dMOcb7Mzdd-0eU8E","q":"9DDdOoPYalgiLKmsft_yWdvUd36RlE19E62L3TWdFRJm-FAuRh9UX3Rbr-fdymnLFf4GUjfk3scom-xa1gSLh2s4QlWRAcWWUmOv5Nhkwg3V4ZrHKMaX5ErX0jhHRyjgdCYS737_u8lWUZHDXYsv_R-8yKulYBvphTim9B3Eaus","qi":"aqumL-In4Hw3g0cm-ePEyFgw4YS3fnumisi0mYsHMk4NtjuquTp39IXiO1dfLMF9ktOyzCESQcXOS-yOHVvZ4QRHdXVau4NunuU5-3ZThqTV1fPP5Im_6H5FoMcjDWtCHvwGXxjevtp7w3Wrfho_83BckyikYs5f5OJUAqM0d88"}"#;
+
+/// Inputs shaped to make a naive PEM reader quadratic (BEGIN lines without END, END lines without
+/// BEGIN, one header line after another), a megabyte each: every one is read in one pass, and
+/// none holds a block.
+#[test]
+fn pem_functions_read_hostile_megabytes_in_one_pass() {
+    let shapes: [&[u8]; 4] = [
+        b"-----BEGIN A-----\n",
+        b"\n-----END A-----",
+        b"-----BEGIN A-----\nk: v\n",
+        b"-----BEGIN A-----\n-----END B-----\n",
+    ];
+    for shape in shapes {
+        let input = shape.repeat(1024 * 1024 / shape.len());
+        let e = render_eso(&[("v", &input)], "{{ filterPEM \"A\" .v }}").unwrap_err();
+        assert!(e.ends_with("found junk"), "{e}");
+        let e = render_eso(&[("v", &input)], "{{ filterCertChain \"leaf\" .v }}").unwrap_err();
+        assert!(e.ends_with("no leaf certificate found"), "{e}");
+    }
+}

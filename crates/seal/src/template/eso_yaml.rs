@@ -1460,14 +1460,41 @@ fn decode(node: &Node) -> Result<G, Failure> {
         Node::Scalar(text, tag) => scalar(text, tag.as_deref())?,
         Node::Seq(items) => G::Seq(items.iter().map(decode).collect::<Result<_, _>>()?),
         Node::Map(entries) => {
-            let mut map = Vec::new();
+            let mut map = GoMap::default();
             fill_map(entries, &mut map)?;
-            G::Map(map)
+            G::Map(map.entries)
         }
     })
 }
 
-fn fill_map(entries: &[(Node, Node)], map: &mut Vec<(G, G)>) -> Result<(), Failure> {
+/// A Go map being filled: entries in order, and where each key is (a later duplicate replaces the
+/// value in place; found through the index, not a scan, so a map of n keys costs n, not n²).
+#[derive(Default)]
+struct GoMap {
+    entries: Vec<(G, G)>,
+    index: HashMap<String, usize>,
+}
+
+impl GoMap {
+    fn insert(&mut self, key: G, value: G) {
+        // NaN is never equal to itself: each NaN key is a key of its own, as in Go.
+        let nan = matches!(key, G::Float(f) if f.is_nan());
+        // -0 and 0 are one key in Go.
+        let id = match key {
+            G::Float(0.0) => "Float(0.0)".to_owned(),
+            _ => format!("{key:?}"),
+        };
+        match self.index.get(&id) {
+            Some(&at) if !nan => self.entries[at].1 = value,
+            _ => {
+                self.index.insert(id, self.entries.len());
+                self.entries.push((key, value));
+            }
+        }
+    }
+}
+
+fn fill_map(entries: &[(Node, Node)], map: &mut GoMap) -> Result<(), Failure> {
     for (k, v) in entries {
         if let Node::Scalar(text, None) = k
             && text == "<<"
@@ -1480,17 +1507,14 @@ fn fill_map(entries: &[(Node, Node)], map: &mut Vec<(G, G)>) -> Result<(), Failu
             return Err(go_err("yaml: invalid map key"));
         }
         let value = decode(v)?;
-        match map.iter_mut().find(|(have, _)| *have == key) {
-            Some(entry) => entry.1 = value,
-            None => map.push((key, value)),
-        }
+        map.insert(key, value);
     }
     Ok(())
 }
 
 /// go-yaml v2's merge (`<<`): a mapping, or a sequence of mappings merged last to first, each
 /// entry overwriting what is already there.
-fn merge(v: &Node, map: &mut Vec<(G, G)>) -> Result<(), Failure> {
+fn merge(v: &Node, map: &mut GoMap) -> Result<(), Failure> {
     let wrong = || go_err("yaml: map merge requires map or sequence of maps as the value");
     match v {
         Node::Map(entries) => fill_map(entries, map),

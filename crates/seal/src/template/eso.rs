@@ -41,7 +41,7 @@ fn dispatch(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
     match name {
         "toYaml" => {
             arity(name, a, 1)?;
-            super::eso_yaml::to_yaml(&a[0])
+            super::eso_to_yaml::to_yaml(&a[0])
         }
         "fromYaml" => {
             arity(name, a, 1)?;

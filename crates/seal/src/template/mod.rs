@@ -23,6 +23,7 @@
 pub mod eso;
 mod eso_jwk;
 mod eso_pem;
+mod eso_to_yaml;
 mod eso_yaml;
 mod exec;
 mod fmt;

@@ -2,9 +2,10 @@
 //! templates over the fetched values, in External Secrets Operator's dialect (engine v2): `{{ .name
 //! }}`, pipelines, `if`/`range`/`with`, and sprig's functions as Signet renders them for Bitnami
 //! templates (`b64enc`, `toJson`/`fromJson`, `upper`, `trim`, `replace`, …; see
-//! [`signet_seal::template`]). A missing value is an error (`missingkey=error`, as in ESO); a
-//! function ESO adds (`toYaml`, `pkcs12cert`, …) is refused by name. `mergePolicy: Merge` keeps the
-//! fetched values beside the templated ones.
+//! [`signet_seal::template`]), and ESO's own `toYaml`, `fromYaml`, `filterPEM`, `filterCertChain`,
+//! `jwkPublicKeyPem` and `jwkPrivateKeyPem`. A missing value is an error (`missingkey=error`, as in
+//! ESO); ESO's other functions (`getSecretKey`, `pkcs12cert`, …) are refused by name.
+//! `mergePolicy: Merge` keeps the fetched values beside the templated ones.
 
 use signet_seal::template::{Dialect, MAX_RENDERED_BYTES, Renderer};
 use std::collections::BTreeMap;
@@ -128,8 +129,8 @@ mod tests {
         for (template, expected) in [
             ("{{ .missing }}", "map has no entry for key \"missing\""),
             (
-                "{{ toYaml .user }}",
-                "\"toYaml\" is enabled by External Secrets Operator but not supported by Signet",
+                "{{ getSecretKey \"other\" \"key\" }}",
+                "\"getSecretKey\" is enabled by External Secrets Operator but not supported by Signet",
             ),
             ("{{ env \"HOME\" }}", "\"env\" not defined"),
             ("{{ .user", "unclosed action"),

@@ -386,6 +386,22 @@ const VALUE_FREE_ERRORS: &[&str] = &[
     "renders to more than",
     "depends on the clock",
     "the method ",
+    "value nested more than",
+    // External Secrets Operator's functions: Go's constant texts, and Signet's bounds.
+    "YAML nested more than",
+    "YAML expands to more than",
+    "error filtering pem: found junk",
+    "x509: malformed certificate",
+    "x509: trailing data",
+    "no leaf certificate found",
+    "found multiple leaf or disjunct certificates",
+    "constructing chain resulted in cycle",
+    "x509: unsupported public key type",
+    "x509: unknown key type while marshaling PKCS#8",
+    "x509: invalid elliptic curve public key",
+    "x509: failed to marshal EC private key",
+    "jwk: ",
+    "crypto/rsa: invalid RSA private key",
 ];
 
 /// The error of a function call as the object's status may show it. A function's message may

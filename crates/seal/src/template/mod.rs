@@ -20,6 +20,11 @@
 //! at most 64 levels. A hostile template fails with an error naming its item instead of stalling
 //! the controller.
 
+pub mod eso;
+mod eso_jwk;
+mod eso_pem;
+mod eso_to_yaml;
+mod eso_yaml;
 mod exec;
 mod fmt;
 mod parse;
@@ -112,9 +117,10 @@ pub enum Dialect {
     /// The Bitnami controller's (v0.40.0): sprig minus `env`, `expandenv` and `getHostByName`;
     /// `.missing` prints `<no value>`.
     Bitnami,
-    /// External Secrets Operator's engine v2: the same sprig functions (ESO's own additions in
-    /// [`sprig::EXTERNAL_SECRETS_UNSUPPORTED`] are refused); `.missing` is an error, as ESO runs its
-    /// templates with `missingkey=error`.
+    /// External Secrets Operator's engine v2: the same sprig functions, and ESO's own
+    /// [`eso::FUNCTIONS`] (`toYaml`, `fromYaml`, `filterPEM`, `filterCertChain`, `jwkPublicKeyPem`,
+    /// `jwkPrivateKeyPem`; the rest of ESO's additions, [`sprig::EXTERNAL_SECRETS_UNSUPPORTED`], are
+    /// refused); `.missing` is an error, as ESO runs its templates with `missingkey=error`.
     ExternalSecrets,
 }
 
@@ -217,5 +223,7 @@ fn check_functions(parsed: &parse::Parsed, dialect: Dialect) -> Result<(), Strin
         .try_for_each(|body| nodes(body, dialect))
 }
 
+#[cfg(test)]
+mod eso_tests;
 #[cfg(test)]
 mod tests;

@@ -274,8 +274,11 @@ pub const UNSUPPORTED: &[&str] = &[
     "urlJoin",
 ];
 
-/// Functions External Secrets Operator adds to sprig's in its templates (engine v2), none of which
-/// Signet renders yet: PKCS#12 and JWK conversion, PEM filtering, YAML, and reading other Secrets.
+/// Functions External Secrets Operator adds to sprig's in its templates (engine v2) that Signet
+/// refuses: PKCS#12 encoding (its output is random: a fresh salt and IV each time), PKCS#12
+/// decoding (not written yet), and reading other Secrets
+/// (`getSecretKey`, `getSecretKeyRef`: a template would read any Secret of its namespace, beyond
+/// what its ExternalSecret fetched). The ones Signet renders are [`super::eso::FUNCTIONS`].
 pub const EXTERNAL_SECRETS_UNSUPPORTED: &[&str] = &[
     "pkcs12key",
     "pkcs12keyPass",
@@ -285,12 +288,6 @@ pub const EXTERNAL_SECRETS_UNSUPPORTED: &[&str] = &[
     "pemToPkcs12Pass",
     "fullPemToPkcs12",
     "fullPemToPkcs12Pass",
-    "filterPEM",
-    "filterCertChain",
-    "jwkPublicKeyPem",
-    "jwkPrivateKeyPem",
-    "toYaml",
-    "fromYaml",
     "getSecretKey",
     "getSecretKeyRef",
 ];
@@ -304,12 +301,18 @@ pub fn refusal(name: &str, dialect: super::Dialect) -> Option<String> {
     };
     let peer_has_it =
         dialect == Dialect::ExternalSecrets && EXTERNAL_SECRETS_UNSUPPORTED.contains(&name);
+    if peer_has_it && name.starts_with("getSecretKey") {
+        return Some(format!(
+            "function {name:?} is enabled by {peer} but not supported by Signet (a template sees only the values its ExternalSecret fetched: reading other Secrets would reach past what the ExternalSecret's own checks allowed)"
+        ));
+    }
     if UNSUPPORTED.contains(&name) || peer_has_it {
         return Some(format!(
             "function {name:?} is enabled by {peer} but not supported by Signet (its output is random, time-dependent or not implemented)"
         ));
     }
-    if !BITNAMI_FUNCTIONS.contains(&name) && !super::GO_BUILTINS.contains(&name) {
+    let peer_adds_it = dialect == Dialect::ExternalSecrets && super::eso::FUNCTIONS.contains(&name);
+    if !BITNAMI_FUNCTIONS.contains(&name) && !super::GO_BUILTINS.contains(&name) && !peer_adds_it {
         let either = match dialect {
             Dialect::Bitnami => "Bitnami v0.40.0 does not enable it either",
             Dialect::ExternalSecrets => "neither sprig nor External Secrets Operator defines it",
@@ -342,7 +345,7 @@ fn int(v: &Value) -> R<i64> {
 }
 
 /// Bytes as Go's string functions see them: invalid UTF-8 bytes become U+FFFD one by one.
-fn text(b: &[u8]) -> String {
+pub(super) fn text(b: &[u8]) -> String {
     let mut out = String::with_capacity(b.len());
     let mut rest = b;
     loop {
@@ -561,7 +564,7 @@ fn bound_len(n: usize) -> R<()> {
     Ok(())
 }
 
-fn bound_bytes(n: usize) -> R<()> {
+pub(super) fn bound_bytes(n: usize) -> R<()> {
     if n > super::MAX_RENDERED_BYTES {
         return Err(format!("more than {} bytes", super::MAX_RENDERED_BYTES));
     }
@@ -570,6 +573,10 @@ fn bound_bytes(n: usize) -> R<()> {
 
 /// Calls sprig function `name`.
 pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
+    // External Secrets Operator's own: only its templates name them (checked before rendering).
+    if let Some(result) = super::eso::call(name, a, budget) {
+        return result;
+    }
     // Checked before rendering too; both dialects render the same implemented set.
     if let Some(why) = refusal(name, super::Dialect::Bitnami) {
         return Err(why);
@@ -1606,7 +1613,7 @@ fn until_step(start: i64, stop: i64, step: i64) -> R<Value> {
 
 /// Go's `base64.StdEncoding.DecodeString` (newlines skipped, padding required, trailing bytes
 /// after padding refused); the error is the offset Go reports.
-fn base64_decode(src: &[u8]) -> Result<Vec<u8>, usize> {
+pub(super) fn base64_decode(src: &[u8]) -> Result<Vec<u8>, usize> {
     let value = |c: u8| -> Option<u32> {
         Some(match c {
             b'A'..=b'Z' => c - b'A',
@@ -1773,6 +1780,11 @@ const GO_JSON_REFUSES: &str = "json: error calling MarshalJSON";
 
 /// `encoding/json` of a template value: keys sorted, `<>&` escaped unless raw, floats as Go
 /// writes them.
+/// `encoding/json` of one value, as `toJson` writes it.
+pub(super) fn to_json_value(v: &Value, out: &mut Vec<u8>) -> R<()> {
+    to_json(v, out, true, 0)
+}
+
 fn to_json(v: &Value, out: &mut Vec<u8>, escape_html: bool, depth: usize) -> R<()> {
     if depth > super::value::MAX_NESTING {
         return Err("json: value nested too deep".to_owned());

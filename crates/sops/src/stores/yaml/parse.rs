@@ -732,10 +732,13 @@ impl<'s> Builder<'s> {
                 }
                 map.origin = origin;
                 self.check_duplicates(&map)?;
+                // The tree lives as long as the file is worked on: no growth slack kept.
+                map.entries.shrink_to_fit();
                 Node::Map(map)
             }
             Kind::Seq { mut seq } => {
                 seq.origin = origin;
+                seq.items.shrink_to_fit();
                 Node::Seq(seq)
             }
         };

@@ -218,6 +218,22 @@ fn format_arg(
             }
             out.push(b']');
         }
+        // A fmt.Stringer: the string verbs format its String().
+        Value::Semver(v) => match verb {
+            b'v' | b's' | b'q' | b'x' | b'X' => format_arg(
+                out,
+                &super::value::str_value(v.to_bytes()),
+                verb,
+                spec,
+                depth + 1,
+            )?,
+            _ => {
+                return Err(
+                    "printf: a semver version takes only the verbs %v %s %q %x %X in Signet"
+                        .to_owned(),
+                );
+            }
+        },
     }
     Ok(())
 }

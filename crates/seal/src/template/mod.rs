@@ -10,7 +10,7 @@
 //!   urlquery` (`call` is refused: there are no function values; sprig's `slice` replaces Go's,
 //!   as in Bitnami).
 //! * sprig's: see [`sprig::BITNAMI_FUNCTIONS`]; those in [`sprig::UNSUPPORTED`] (random,
-//!   time-dependent, key generation, and a few not written yet) are refused before rendering with a
+//!   time-dependent, key generation) are refused before rendering with a
 //!   message naming the function, as is any function Bitnami does not enable (`env`, `expandenv`,
 //!   `getHostByName`, or unknown names).
 //!
@@ -24,6 +24,12 @@ mod exec;
 mod fmt;
 mod parse;
 pub mod sprig;
+mod sprig_case;
+mod sprig_crypto;
+mod sprig_decimal;
+mod sprig_extra;
+mod sprig_semver;
+mod sprig_url;
 mod value;
 
 use crate::SealError;
@@ -43,6 +49,10 @@ pub const MAX_STEPS: u64 = 200_000;
 /// together.
 pub const MAX_WORK_BYTES: usize = 64 * 1024 * 1024;
 
+/// Most `derivePassword` calls (each an scrypt with N=32768, r=8: 32 MiB and a few hundred
+/// milliseconds of CPU) in all the templates of one SealedSecret.
+pub const MAX_EXPENSIVE_CALLS: u32 = 4;
+
 /// Go's predefined template functions.
 pub const GO_BUILTINS: &[&str] = &[
     "and", "or", "not", "len", "index", "print", "printf", "println", "eq", "ne", "lt", "le", "gt",
@@ -58,6 +68,8 @@ pub struct Budget {
     /// counting never frees. They are emptied when the budget goes, so no template leaks memory
     /// at every reconcile.
     changed: Vec<value::Dict>,
+    /// `derivePassword` calls left: each is an scrypt of 32 MiB and a few hundred milliseconds.
+    expensive_calls: u32,
 }
 
 impl Default for Budget {
@@ -66,6 +78,7 @@ impl Default for Budget {
             steps: MAX_STEPS,
             bytes: MAX_WORK_BYTES,
             changed: Vec::new(),
+            expensive_calls: MAX_EXPENSIVE_CALLS,
         }
     }
 }
@@ -92,6 +105,14 @@ impl Budget {
     fn spend(&mut self, steps: u64) -> Result<(), String> {
         self.steps = self.steps.checked_sub(steps).ok_or_else(|| {
             format!("takes more than {MAX_STEPS} steps (a loop or recursion too large)")
+        })?;
+        Ok(())
+    }
+
+    /// Counts one call of a CPU- and memory-heavy function (`derivePassword`).
+    fn expensive_call(&mut self) -> Result<(), String> {
+        self.expensive_calls = self.expensive_calls.checked_sub(1).ok_or_else(|| {
+            format!("takes more than {MAX_EXPENSIVE_CALLS} derivePassword calls (each is an scrypt of 32 MiB)")
         })?;
         Ok(())
     }

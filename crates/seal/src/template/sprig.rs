@@ -2,7 +2,8 @@
 //! templates — all of them except `env`, `expandenv` and `getHostByName`, which it removes — each
 //! written to give Go's output byte for byte. [`BITNAMI_FUNCTIONS`] lists what Bitnami enables;
 //! [`UNSUPPORTED`] the ones Signet refuses (clearly, before rendering): random or time-dependent
-//! output, key and certificate generation, and a few rarely used ones not written yet.
+//! output, and key and certificate generation. The case, decimal, URL, semver and Master Password/
+//! AES functions live in [`super::sprig_extra`] and the modules it names.
 
 use super::Budget;
 use super::exec::{arity, fmt_arg};
@@ -228,8 +229,8 @@ pub const BITNAMI_FUNCTIONS: &[&str] = &[
 ];
 
 /// Functions Bitnami enables that Signet refuses: their output is random or depends on the clock
-/// (no two renderings agree, so a Secret would change on every reconcile), they generate keys or
-/// certificates, or they are not written yet.
+/// (no two renderings agree, so a Secret would change on every reconcile), or they generate keys or
+/// certificates.
 pub const UNSUPPORTED: &[&str] = &[
     // the clock
     "now",
@@ -269,21 +270,6 @@ pub const UNSUPPORTED: &[&str] = &[
     "genSignedCert",
     "genSignedCertWithKey",
     "buildCustomCert",
-    // not written yet
-    "derivePassword",
-    "decryptAES",
-    "snakecase",
-    "camelcase",
-    "kebabcase",
-    "add1f",
-    "addf",
-    "subf",
-    "divf",
-    "mulf",
-    "semver",
-    "semverCompare",
-    "urlParse",
-    "urlJoin",
 ];
 
 /// Functions External Secrets Operator adds to sprig's in its templates (engine v2), none of which
@@ -449,7 +435,7 @@ fn parse_go_int(s: &str) -> Option<i64> {
 }
 
 /// spf13/cast's `ToFloat64`.
-fn to_float64(v: &Value) -> f64 {
+pub(super) fn to_float64(v: &Value) -> f64 {
     match v {
         Value::Int(i) | Value::Int64(i) => *i as f64,
         Value::Float(f) => *f,
@@ -1447,6 +1433,9 @@ pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
             }
             str_value(out)
         }
+        other if super::sprig_extra::FUNCTIONS.contains(&other) => {
+            super::sprig_extra::call(other, a, budget)?
+        }
         other => return Err(format!("function {other:?} is not supported by Signet")),
     })
 }
@@ -1603,7 +1592,7 @@ fn until_step(start: i64, stop: i64, step: i64) -> R<Value> {
 
 /// Go's `base64.StdEncoding.DecodeString` (newlines skipped, padding required, trailing bytes
 /// after padding refused); the error is the offset Go reports.
-fn base64_decode(src: &[u8]) -> Result<Vec<u8>, usize> {
+pub(super) fn base64_decode(src: &[u8]) -> Result<Vec<u8>, usize> {
     let value = |c: u8| -> Option<u32> {
         Some(match c {
             b'A'..=b'Z' => c - b'A',
@@ -1792,6 +1781,8 @@ fn to_json(v: &Value, out: &mut Vec<u8>, escape_html: bool, depth: usize) -> R<(
             out.extend_from_slice(t.as_bytes());
         }
         Value::Str(s) => json_string(s, out, escape_html),
+        // Version.MarshalJSON: its String() as a JSON string.
+        Value::Semver(v) => json_string(&v.to_bytes(), out, escape_html),
         Value::List(l) => {
             out.push(b'[');
             for (i, item) in l.iter().enumerate() {
@@ -1956,7 +1947,16 @@ fn base32_decode(input: &[u8]) -> Result<Vec<u8>, usize> {
 }
 
 /// Go's `unicode.ToUpper` of one character (no expansion: `ß` stays `ß`).
-fn go_upper(c: char) -> char {
+pub(super) fn go_upper(c: char) -> char {
+    // Greek with ypogegrammeni: the full mapping is two letters, the simple one Go uses is the
+    // titlecase letter.
+    match c as u32 {
+        0x1f80..=0x1f87 | 0x1f90..=0x1f97 | 0x1fa0..=0x1fa7 => {
+            return char::from_u32(c as u32 + 8).unwrap_or(c);
+        }
+        0x1fb3 | 0x1fc3 | 0x1ff3 => return char::from_u32(c as u32 + 9).unwrap_or(c),
+        _ => {}
+    }
     let mut up = c.to_uppercase();
     match (up.next(), up.next()) {
         (Some(u), None) => u,
@@ -1965,7 +1965,7 @@ fn go_upper(c: char) -> char {
 }
 
 /// Go's `unicode.ToLower` of one character (`İ` becomes `i`).
-fn go_lower(c: char) -> char {
+pub(super) fn go_lower(c: char) -> char {
     if c == '\u{130}' {
         return 'i';
     }
@@ -1977,7 +1977,7 @@ fn go_lower(c: char) -> char {
 }
 
 /// `unicode.IsSpace`.
-fn is_go_unicode_space(c: char) -> bool {
+pub(super) fn is_go_unicode_space(c: char) -> bool {
     matches!(
         c,
         '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{85}' | '\u{a0}'

@@ -37,6 +37,9 @@ pub enum Value {
     Dict(Dict),
     /// `map[string]string` (the root: the unsealed items).
     StrMap(Rc<BTreeMap<String, Bytes>>),
+    /// sprig's `semver` result, a `*semver.Version` (or a `semver.Version`, from `IncMajor`…):
+    /// prints as its `String()`; its methods without arguments are reachable as fields.
+    Semver(Rc<super::sprig_semver::Version>),
 }
 
 pub fn bytes(v: impl Into<Vec<u8>>) -> Bytes {
@@ -66,6 +69,8 @@ impl Value {
             Value::Strings(_) => "[]string",
             Value::Dict(_) => "map[string]interface {}",
             Value::StrMap(_) => "map[string]string",
+            Value::Semver(v) if v.pointer => "*semver.Version",
+            Value::Semver(_) => "semver.Version",
         }
     }
 
@@ -80,6 +85,8 @@ impl Value {
             Value::Str(_) => "string",
             Value::List(_) | Value::Strings(_) => "slice",
             Value::Dict(_) | Value::StrMap(_) => "map",
+            Value::Semver(v) if v.pointer => "ptr",
+            Value::Semver(_) => "struct",
         }
     }
 
@@ -95,6 +102,8 @@ impl Value {
             Value::Strings(l) => !l.is_empty(),
             Value::Dict(d) => !d.borrow().is_empty(),
             Value::StrMap(d) => !d.is_empty(),
+            // A non-nil pointer, or a struct (always true for Go's `if`).
+            Value::Semver(_) => true,
         }
     }
 
@@ -164,6 +173,7 @@ impl Value {
                 }
                 out.push(b']');
             }
+            Value::Semver(v) => out.extend_from_slice(&v.to_bytes()),
         }
         Ok(())
     }

@@ -719,6 +719,12 @@ fn compare_eq(a: &Value, b: &Value) -> R<bool> {
             Ok(x == y)
         }
         _ => match (a, b) {
+            // Go's ==: pointers (what `semver` returns) by identity, structs by their fields.
+            (Value::Semver(x), Value::Semver(y)) if x.pointer == y.pointer => Ok(if x.pointer {
+                std::rc::Rc::ptr_eq(x, y)
+            } else {
+                x == y
+            }),
             (Value::Nil | Value::Missing, Value::Nil | Value::Missing) => Ok(true),
             (Value::Nil | Value::Missing, _) | (_, Value::Nil | Value::Missing) => Ok(false),
             _ => Err("invalid type for comparison".to_owned()),

@@ -547,6 +547,8 @@ fn deep_equal_at(a: &Value, b: &Value, depth: usize) -> bool {
             }
         }
         (Value::StrMap(x), Value::StrMap(y)) => x == y,
+        // The versions' fields, and the same type (pointer or not).
+        (Value::Semver(x), Value::Semver(y)) => x == y,
         _ => false,
     }
 }
@@ -2130,6 +2132,8 @@ fn deep_copy(v: &Value, depth: usize) -> R<Value> {
             Value::Dict(Rc::new(RefCell::new(copied)))
         }
         Value::StrMap(m) => Value::StrMap(Rc::new(m.as_ref().clone())),
+        // copystructure copies no unexported field: a zero version (0.0.0) of the same type.
+        Value::Semver(v) => Value::Semver(Rc::new(v.zeroed())),
         Value::Missing => Value::Nil,
         other => other.clone(),
     })

@@ -116,6 +116,20 @@ impl Version {
         Ok(version)
     }
 
+    /// A version with every field zero, of the same type (what copystructure's deep copy gives:
+    /// it copies no unexported field).
+    pub fn zeroed(&self) -> Version {
+        Version {
+            major: 0,
+            minor: 0,
+            patch: 0,
+            pre: Vec::new(),
+            metadata: Vec::new(),
+            original: Vec::new(),
+            pointer: self.pointer,
+        }
+    }
+
     /// `Version.String`.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = format!("{}.{}.{}", self.major, self.minor, self.patch).into_bytes();

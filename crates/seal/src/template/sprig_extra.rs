@@ -329,6 +329,14 @@ mod tests {
             ),
             "-1 true 1.2.3-rc.1"
         );
+        // A pointer: `eq` by identity, `deepEqual` (and `has`, `uniq`) by value; copystructure's
+        // deep copy keeps no unexported field.
+        assert_eq!(
+            ok(
+                r#"{{ $v := semver "1.2.3" }}{{ eq $v $v }} {{ eq $v (semver "1.2.3") }} {{ deepEqual $v (semver "1.2.3") }} {{ has $v (list (semver "1.2.3")) }} {{ deepCopy $v }}"#
+            ),
+            "true false true true 0.0.0"
+        );
         assert_eq!(
             ok(
                 r#"{{ semverCompare "^1.2.3" "1.9.9" }} {{ semverCompare "1.2.3 - 2.3.4" "2.3.5" }}"#

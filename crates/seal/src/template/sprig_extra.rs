@@ -243,6 +243,12 @@ mod tests {
         // Go's output (sprig v3.3.0).
         assert_eq!(ok(call), "ZedaFaxcZaso9*");
         assert_eq!(ok(&call.repeat(4)).len(), 4 * 14);
+        // Go takes the counter only from a constant (a variable is an `int`, not a `uint32`);
+        // Signet takes it from either.
+        assert_eq!(
+            ok(r#"{{ $c := 1 }}{{ derivePassword $c "long" "password" "user" "example.com" }}"#),
+            "ZedaFaxcZaso9*"
+        );
         let started = Instant::now();
         let e = err(&format!("{{{{ range until 100 }}}}{call}{{{{ end }}}}"));
         assert!(e.contains("more than 4 derivePassword calls"), "{e}");

@@ -28,11 +28,17 @@ fn decode(b: &[u8]) -> (char, usize) {
 
 /// `unicode.IsUpper`: general category Lu.
 fn is_upper(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_uppercase();
+    }
     get_general_category(c) == Gc::UppercaseLetter
 }
 
 /// `unicode.IsLetter`: general category L.
 fn is_letter(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_alphabetic();
+    }
     matches!(
         get_general_category(c),
         Gc::UppercaseLetter
@@ -45,14 +51,44 @@ fn is_letter(c: char) -> bool {
 
 /// `unicode.IsNumber`: general category N.
 fn is_number(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_digit();
+    }
     matches!(
         get_general_category(c),
         Gc::DecimalNumber | Gc::LetterNumber | Gc::OtherNumber
     )
 }
 
-/// `unicode.IsPunct`: general category P.
+/// `unicode.IsPunct`: general category P (in ASCII `$+<=>^`|~` are symbols, not punctuation).
 fn is_punct(c: char) -> bool {
+    if c.is_ascii() {
+        return matches!(
+            c,
+            '!' | '"'
+                | '#'
+                | '%'
+                | '&'
+                | '\''
+                | '('
+                | ')'
+                | '*'
+                | ','
+                | '-'
+                | '.'
+                | '/'
+                | ':'
+                | ';'
+                | '?'
+                | '@'
+                | '['
+                | '\\'
+                | ']'
+                | '_'
+                | '{'
+                | '}'
+        );
+    }
     matches!(
         get_general_category(c),
         Gc::ConnectorPunctuation

@@ -30,6 +30,9 @@ pub const FUNCTIONS: &[&str] = &[
     "decryptAES",
 ];
 
+/// Bytes of input to the case functions that cost one step of the budget.
+const CASE_BYTES_PER_STEP: u64 = 16;
+
 /// Longest semver constraint accepted (Go has no bound; rewriting `A - B` ranges is quadratic).
 pub const MAX_CONSTRAINT_BYTES: usize = 16 * 1024;
 
@@ -66,6 +69,9 @@ pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
         "snakecase" | "kebabcase" | "camelcase" => {
             arity(name, a, 1)?;
             let v = s(&a[0])?;
+            // Several Unicode lookups per character: a step per 16 bytes keeps a loop over a large
+            // value within the budget's time.
+            budget.spend(v.len() as u64 / CASE_BYTES_PER_STEP)?;
             str_value(match name {
                 "snakecase" => super::sprig_case::to_lower_case(v, '_'),
                 "kebabcase" => super::sprig_case::to_lower_case(v, '-'),
@@ -301,6 +307,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The case functions cost a step per 16 bytes: a loop over a large value runs out of steps
+    /// instead of spending minutes in Unicode lookups.
+    #[test]
+    fn case_functions_on_large_values_are_bounded() {
+        let values: BTreeMap<String, Zeroizing<Vec<u8>>> = [(
+            "v".to_owned(),
+            Zeroizing::new("aB1_ HTTPServer2xx 日ǅ²".repeat(40_000).into_bytes()),
+        )]
+        .into();
+        let started = Instant::now();
+        let e = render(
+            "item",
+            "{{ range until 200 }}{{ $_ := snakecase $.v }}{{ end }}",
+            &values,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("steps"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(60));
     }
 
     /// A chain of `mulf` multiplies digit counts; past 5,000 digits it is an error, not a

@@ -16,9 +16,9 @@
 //!
 //! Every rendering is bounded: a rendered entry (and all entries together) hold at most
 //! [`MAX_RENDERED_BYTES`]; the templates of one SealedSecret share one [`Budget`] of steps and of
-//! bytes consumed and produced by functions; lists hold at most [`MAX_LIST_LEN`] items; nesting is
-//! at most 64 levels. A hostile template fails with an error naming its item instead of stalling
-//! the controller.
+//! bytes consumed and produced by functions, and of [`MAX_EXPENSIVE_CALLS`] scrypt-based
+//! `derivePassword` calls; lists hold at most [`MAX_LIST_LEN`] items; nesting is at most 64 levels.
+//! A hostile template fails with an error naming its item instead of stalling the controller.
 
 mod exec;
 mod fmt;

@@ -22,6 +22,7 @@
 
 mod exec;
 mod fmt;
+mod go_strconv;
 mod parse;
 pub mod sprig;
 mod sprig_case;

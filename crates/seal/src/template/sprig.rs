@@ -440,14 +440,7 @@ pub(super) fn to_float64(v: &Value) -> f64 {
         Value::Int(i) | Value::Int64(i) => *i as f64,
         Value::Float(f) => *f,
         Value::Bool(b) => f64::from(u8::from(*b)),
-        Value::Str(s) => {
-            let t = text(s);
-            // strconv.ParseFloat (which takes "inf" and "nan" too); no `_` without a base prefix.
-            t.parse::<f64>()
-                .ok()
-                .filter(|_| !t.contains('_'))
-                .unwrap_or(0.0)
-        }
+        Value::Str(s) => super::go_strconv::parse_float(&text(s)).unwrap_or(0.0),
         _ => 0.0,
     }
 }
@@ -1777,8 +1770,7 @@ fn to_json(v: &Value, out: &mut Vec<u8>, escape_html: bool, depth: usize) -> R<(
                 // Go writes e-07 as e-7.
                 e.replace("e-0", "e-").replace("e+0", "e+")
             } else {
-                let d = format!("{f}");
-                d
+                super::value::format_float_fixed(*f)
             };
             out.extend_from_slice(t.as_bytes());
         }

@@ -48,16 +48,13 @@ impl Decimal {
                 exp: 0,
             });
         }
-        // Rust's `{:e}` gives the shortest digits that round-trip, as Go's roundShortest does.
-        let e = format!("{:e}", f.abs());
-        let (mantissa, exp) = e.split_once('e').unwrap_or((&e, "0"));
-        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-        let digits = format!("{int}{frac}");
-        let exp: i64 = exp.parse().map_err(|_| "bad float exponent".to_owned())?;
+        // The shortest digits that read back as `f`, chosen as Go's roundShortest chooses them:
+        // d.ddd × 10^exp.
+        let (digits, exp) = super::value::shortest(f.abs());
         let value: BigInt = digits.parse().map_err(|_| "bad float digits".to_owned())?;
         Ok(Decimal {
             value: if f < 0.0 { -value } else { value },
-            exp: exp - frac.len() as i64,
+            exp: i64::from(exp) - (digits.len() as i64 - 1),
         })
     }
 

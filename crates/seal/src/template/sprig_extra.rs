@@ -343,6 +343,12 @@ mod tests {
         );
         let e = err("{{ divf 1 0 }}");
         assert!(e.contains("decimal division by 0"), "{e}");
+        // 755180643385.6562 is exactly halfway between two 16-digit decimals: Go's shortest digits
+        // (and so its decimal) take the even one.
+        assert_eq!(
+            ok("{{ subf 755180643385.6562 0.3 }} {{ 755180643385.6562 }}"),
+            "7.551806433853562e+11 7.551806433856562e+11"
+        );
         let e = err(r#"{{ addf "inf" }}"#);
         assert!(e.contains("Cannot create a Decimal from +Inf"), "{e}");
     }

@@ -1953,7 +1953,7 @@ pub(super) fn go_upper(c: char) -> char {
     }
     let mut up = c.to_uppercase();
     match (up.next(), up.next()) {
-        (Some(u), None) => u,
+        (Some(u), None) => super::sprig_case::in_go_tables(c, u),
         _ => c,
     }
 }
@@ -1965,7 +1965,7 @@ pub(super) fn go_lower(c: char) -> char {
     }
     let mut low = c.to_lowercase();
     match (low.next(), low.next()) {
-        (Some(l), None) => l,
+        (Some(l), None) => super::sprig_case::in_go_tables(c, l),
         _ => c,
     }
 }

@@ -26,6 +26,17 @@ fn decode(b: &[u8]) -> (char, usize) {
     }
 }
 
+/// `mapped`, Rust's case mapping of `c`, where Go's (Unicode 15.0) tables have one: Rust's are
+/// Unicode 16's, which map letters Go does not know (or map to them).
+pub(super) fn in_go_tables(c: char, mapped: char) -> char {
+    let known = |x: char| x.is_ascii() || get_general_category(x) != Gc::Unassigned;
+    if mapped != c && known(c) && known(mapped) {
+        mapped
+    } else {
+        c
+    }
+}
+
 /// `unicode.IsUpper`: general category Lu.
 fn is_upper(c: char) -> bool {
     if c.is_ascii() {
@@ -370,4 +381,56 @@ pub(super) fn to_lower_case(s: &[u8], connector: char) -> Vec<u8> {
     }
     lower_word(&mut out, wt, word, connector);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::template::sprig::{go_lower, go_upper};
+
+    /// The ASCII fast paths say what the Unicode 15 tables say (`$+<=>^`|~` are symbols).
+    #[test]
+    fn ascii_classes_match_the_tables() {
+        for c in (0u8..0x80).map(char::from) {
+            let gc = get_general_category(c);
+            assert_eq!(is_upper(c), gc == Gc::UppercaseLetter, "{c:?}");
+            assert_eq!(is_number(c), gc == Gc::DecimalNumber, "{c:?}");
+            assert_eq!(
+                is_letter(c),
+                matches!(gc, Gc::UppercaseLetter | Gc::LowercaseLetter),
+                "{c:?}"
+            );
+            let punct = matches!(
+                gc,
+                Gc::ConnectorPunctuation
+                    | Gc::DashPunctuation
+                    | Gc::OpenPunctuation
+                    | Gc::ClosePunctuation
+                    | Gc::InitialPunctuation
+                    | Gc::FinalPunctuation
+                    | Gc::OtherPunctuation
+            );
+            assert_eq!(is_punct(c), punct, "{c:?}");
+        }
+    }
+
+    /// Go's unicode.ToUpper/ToLower (checked for every code point against Go 1.26): simple
+    /// mappings only, and none that Unicode 16 added (Rust's tables are 16's).
+    #[test]
+    fn case_mappings_are_go_unicode_15_simple_ones() {
+        for (c, upper, lower) in [
+            ('a', 'A', 'a'),
+            ('ß', 'ß', 'ß'),
+            ('ᾳ', 'ᾼ', 'ᾳ'),
+            ('ᾈ', 'ᾈ', 'ᾀ'),
+            ('İ', 'İ', 'i'),
+            ('ǅ', 'Ǆ', 'ǆ'),
+            ('\u{19b}', '\u{19b}', '\u{19b}'),
+            ('\u{264}', '\u{264}', '\u{264}'),
+            ('\u{a7cb}', '\u{a7cb}', '\u{a7cb}'),
+            ('\u{1c89}', '\u{1c89}', '\u{1c89}'),
+        ] {
+            assert_eq!((go_upper(c), go_lower(c)), (upper, lower), "{c:?}");
+        }
+    }
 }

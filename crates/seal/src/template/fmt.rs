@@ -73,6 +73,12 @@ pub fn sprintf(format: &[u8], args: &[Value]) -> Result<Zeroizing<Vec<u8>>, Stri
             continue;
         };
         next += 1;
+        if verb == b'T' {
+            // The argument's type, padded and truncated as a string is.
+            let name = truncate_runes(arg.type_name().as_bytes(), spec.prec);
+            pad(&mut out, &name, spec, false);
+            continue;
+        }
         format_arg(&mut out, arg, verb, spec, 0)?;
     }
     if next < args.len() {

@@ -384,6 +384,18 @@ mod tests {
         );
     }
 
+    /// `%T` names the argument's type (it printed `%!T(int=1)`).
+    #[test]
+    fn printf_t_names_the_type_as_go_does() {
+        // Go's output.
+        assert_eq!(
+            ok(
+                r#"{{ printf "%T|%10T|%-8T|%.3T|%T|%T|%T" nil 1 "s" (dict) . (semver "1") (semver "1").IncMajor }}"#
+            ),
+            "<nil>|       int|string  |map|map[string]string|*semver.Version|semver.Version"
+        );
+    }
+
     /// What Signet cannot do with a version is an error that says so, never a wrong output.
     #[test]
     fn semver_methods_signet_cannot_call_are_refused_clearly() {

@@ -233,9 +233,14 @@ fn tie_to_even(f: f64, digits: &str, exp: i32) -> Option<(String, i32)> {
     let zeros = m.trailing_zeros();
     let (m, e2) = (u128::from(m >> zeros), e2 + zeros as i32);
     let (exact, exact_exp) = if e2 >= 0 {
-        let n = m
-            .checked_shl(e2 as u32)
-            .filter(|n| *n < 1_000_000_000_000_000_000)?;
+        // m < 2^53: below 2^60 (more digits than 18 above) the shift cannot overflow.
+        if e2 >= 60 {
+            return None;
+        }
+        let n = (m << e2).min(1_000_000_000_000_000_000);
+        if n == 1_000_000_000_000_000_000 {
+            return None;
+        }
         let t = n.to_string();
         let len = t.len() as i32;
         (t, len - 1)
@@ -251,15 +256,33 @@ fn tie_to_even(f: f64, digits: &str, exp: i32) -> Option<(String, i32)> {
     if exact.len() != n + 1 || exact_exp != exp || !exact.ends_with('5') {
         return None;
     }
-    let down = &exact[..n];
-    if down.bytes().last().is_some_and(|d| (d - b'0') % 2 == 1) {
-        return None; // the even one is the upper: Rust's
+    // The even one of the two n-digit neighbours.
+    let mut even = exact.as_bytes()[..n].to_vec();
+    let mut even_exp = exp;
+    if even.last().is_some_and(|d| (d - b'0') % 2 == 1) {
+        let mut i = n;
+        loop {
+            if i == 0 {
+                // 99…9 + 1: one more digit.
+                even.insert(0, b'1');
+                even_exp += 1;
+                break;
+            }
+            i -= 1;
+            if even[i] == b'9' {
+                even[i] = b'0';
+            } else {
+                even[i] += 1;
+                break;
+            }
+        }
     }
-    let candidate = down.trim_end_matches('0');
-    let reads_back = format!("{candidate}e{}", exp - (candidate.len() as i32 - 1))
+    let even = String::from_utf8(even).ok()?;
+    let even = even.trim_end_matches('0');
+    let reads_back = format!("{even}e{}", even_exp - (even.len() as i32 - 1))
         .parse::<f64>()
         .is_ok_and(|g| g == f);
-    reads_back.then(|| (candidate.to_owned(), exp))
+    reads_back.then(|| (even.to_owned(), even_exp))
 }
 
 /// Go's `%v` of a float64, `strconv.FormatFloat(f, 'g', -1, 64)`: shortest digits, exponent form

@@ -3,7 +3,7 @@
 //! written to give Go's output byte for byte. [`BITNAMI_FUNCTIONS`] lists what Bitnami enables;
 //! [`UNSUPPORTED`] the ones Signet refuses (clearly, before rendering): random or time-dependent
 //! output, and key and certificate generation. The case, decimal, URL, semver and Master Password/
-//! AES functions live in [`super::sprig_extra`] and the modules it names.
+//! AES functions live in `sprig_extra.rs` and the modules it names.
 
 use super::Budget;
 use super::exec::{arity, fmt_arg};

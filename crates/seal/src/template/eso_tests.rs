@@ -84,6 +84,12 @@ fn bitnami_templates_cannot_call_eso_functions() {
         let e = super::render("item", &t, &values).unwrap_err().to_string();
         assert!(e.contains("not defined"), "{f}: {e}");
     }
+    // ESO's sprig fork: its camelcase differs from sprig's, and it has no sha512sum.
+    let e = render_eso(&[("a", b"x")], "{{ camelcase .a }}").unwrap_err();
+    assert!(e.contains("not supported by Signet"), "{e}");
+    let e = render_eso(&[("a", b"x")], "{{ sha512sum .a }}").unwrap_err();
+    assert!(e.contains("not defined"), "{e}");
+    assert!(super::render("item", "{{ camelcase \"a_b\" }}", &values).is_ok());
     for f in ["getSecretKey", "getSecretKeyRef", "pkcs12key", "pkcs12cert"] {
         let e = render_eso(&[("a", b"x")], &format!("{{{{ {f} .a }}}}")).unwrap_err();
         assert!(e.contains("not supported by Signet"), "{f}: {e}");

@@ -71,6 +71,11 @@ fn json_view(v: &Value, depth: usize) -> R<Option<Y>> {
         },
         // encoding/json writes a time as its RFC 3339 string (no escapes); a year it cannot
         // write fails the whole encoding.
+        // A `*semver.Version` encodes as its String().
+        Value::Semver(v) => match through_json(&super::sprig::text(&v.to_bytes())) {
+            Some(s) => Y::Str(s),
+            None => return Ok(None),
+        },
         Value::Time(t) => match t.to_json() {
             Ok(json) => Y::Str(String::from_utf8_lossy(&json).trim_matches('"').to_owned()),
             Err(_) => return Ok(None),

@@ -237,39 +237,45 @@ impl<'a> Exec<'a> {
             return self.call(name, args, dot, piped);
         }
         if !args.is_empty() || piped.is_some() {
-            return self.time_method(first, args, dot, piped);
+            return self.method_call(first, args, dot, piped);
         }
         self.term(first, dot)
     }
 
-    /// `$t.Format "2006"`: a method of a `time.Time` given arguments (the only values with
-    /// methods); anything else given arguments is Go's "non-function" error.
-    fn time_method(
+    /// `x.Method arg…`: a method given arguments. Only a time (`$t.Format "2006"`) and a semver
+    /// version (`$v.LessThan $w`) have such methods; anything else is Go's "non-function" error.
+    fn method_call(
         &mut self,
-        first: &Term,
+        term: &Term,
         args: &[Term],
         dot: &Value,
         piped: Option<Value>,
     ) -> R<Value> {
-        let non_function = || Err("can't give argument to non-function".to_owned());
-        let (base, fields) = match first {
-            Term::Dot(f) if !f.is_empty() => (dot.clone(), f),
-            Term::Var(n, f) if !f.is_empty() => (self.var(n)?, f),
-            Term::Paren(p, f) if !f.is_empty() => {
+        let not_function = || "can't give argument to non-function".to_owned();
+        let (receiver, method) = match term {
+            Term::Dot(fields) => {
+                let (method, path) = fields.split_last().ok_or_else(not_function)?;
+                (self.fields_of(dot.clone(), path)?, method)
+            }
+            Term::Var(name, fields) => {
+                let (method, path) = fields.split_last().ok_or_else(not_function)?;
+                (self.fields_of(self.var(name)?, path)?, method)
+            }
+            Term::Paren(pipe, fields) => {
+                let (method, path) = fields.split_last().ok_or_else(not_function)?;
                 self.depth += 1;
                 if self.depth > MAX_DEPTH {
                     return Err(format!("nested more than {MAX_DEPTH} deep"));
                 }
-                let v = self.pipe(p, dot);
+                let v = self.pipe(pipe, dot);
                 self.depth -= 1;
-                (v?, f)
+                (self.fields_of(v?, path)?, method)
             }
-            _ => return non_function(),
+            _ => return Err(not_function()),
         };
-        let (method, path) = fields.split_last().ok_or("no method")?;
-        let Value::Time(t) = self.fields_of(base, path)? else {
-            return non_function();
-        };
+        if !matches!(receiver, Value::Time(_) | Value::Semver(_)) {
+            return Err(not_function());
+        }
         self.budget.step()?;
         let literal = piped.is_none()
             && args.iter().all(|t| {
@@ -284,8 +290,12 @@ impl<'a> Exec<'a> {
             values.push(self.arg(term, dot)?);
         }
         values.extend(piped);
-        let result = super::sprig_time::method(&t, method, &values, &constant)
-            .map_err(|e| call_error(method, &e, literal))?;
+        let result = match &receiver {
+            Value::Time(t) => super::sprig_time::method(t, method, &values, &constant),
+            Value::Semver(version) => semver_method_call(version, method, &values),
+            _ => Err(not_function()),
+        }
+        .map_err(|e| call_error(method, &e, literal))?;
         self.budget.charge(&result)?;
         Ok(result)
     }
@@ -402,6 +412,10 @@ const VALUE_FREE_ERRORS: &[&str] = &[
     "x509: failed to marshal EC private key",
     "jwk: ",
     "crypto/rsa: invalid RSA private key",
+    "printf: a semver version takes only",
+    // A semver version's method that does not exist, or that Signet does not call: names only.
+    "can't evaluate field ",
+    "method ",
 ];
 
 /// The error of a function call as the object's status may show it. A function's message may
@@ -428,6 +442,7 @@ fn fields_of(mut v: Value, fields: &[String], missing_key_error: bool) -> R<Valu
             }
             Value::StrMap(m) => m.get(f).map_or(Value::Missing, |s| Value::Str(s.clone())),
             Value::Dict(d) => d.borrow().get(f).cloned().unwrap_or(Value::Missing),
+            Value::Semver(version) => semver_method(version, f)?,
             Value::Missing | Value::Nil => return Err(format!("nil data; no entry for key {f:?}")),
             // A method without arguments (`$t.Year`).
             Value::Time(t) => super::sprig_time::method(t, f, &[], &[])?,
@@ -440,6 +455,125 @@ fn fields_of(mut v: Value, fields: &[String], missing_key_error: bool) -> R<Valu
         };
     }
     Ok(v)
+}
+
+/// `.Method` of a semver version: the methods without arguments that return one value. Those
+/// with arguments (`Compare`, `LessThan`, …) are refused: a template cannot call them here.
+fn semver_method(v: &super::sprig_semver::Version, method: &str) -> R<Value> {
+    let segment = |n: u64| {
+        i64::try_from(n).map(Value::Int64).map_err(|_| {
+            format!(
+                "semver segment {method} above {} is not supported by Signet",
+                i64::MAX
+            )
+        })
+    };
+    Ok(match method {
+        "Major" => segment(v.major)?,
+        "Minor" => segment(v.minor)?,
+        "Patch" => segment(v.patch)?,
+        "Prerelease" => str_value(v.pre.clone()),
+        "Metadata" => str_value(v.metadata.clone()),
+        "String" => str_value(v.to_bytes()),
+        // A pointer-receiver method: not in the method set of a `semver.Version` value.
+        "Original" if v.pointer => str_value(v.original.clone()),
+        "IncMajor" | "IncMinor" | "IncPatch" => {
+            Value::Semver(std::rc::Rc::new(v.incremented(method)))
+        }
+        "LessThan" | "LessThanEqual" | "GreaterThan" | "GreaterThanEqual" | "Equal" | "Compare"
+        | "SetPrerelease" | "SetMetadata" => {
+            return Err(format!("wrong number of args for {method}: want 1 got 0"));
+        }
+        "MarshalJSON" | "MarshalText" | "Value" | "UnmarshalJSON" | "UnmarshalText" | "Scan" => {
+            return Err(format!(
+                "method {method} of a semver version is not supported by Signet"
+            ));
+        }
+        _ => {
+            return Err(format!(
+                "can't evaluate field {method} in type {}",
+                if v.pointer {
+                    "*semver.Version"
+                } else {
+                    "semver.Version"
+                }
+            ));
+        }
+    })
+}
+
+/// `.Method arg` of a semver version: the comparisons (pointer receivers, a `*semver.Version`
+/// argument) and `SetPrerelease`/`SetMetadata`.
+fn semver_method_call(v: &super::sprig_semver::Version, method: &str, args: &[Value]) -> R<Value> {
+    use super::sprig_semver::Version;
+    let one = |want: &str| -> R<&Value> {
+        match args {
+            [a] => Ok(a),
+            _ => Err(format!(
+                "wrong number of args for {method}: want 1 got {}",
+                args.len()
+            )),
+        }
+        .and_then(|a| {
+            if want == "string" && !a.is_str() {
+                return Err(format!(
+                    "wrong type for value; expected string; got {}",
+                    a.type_name()
+                ));
+            }
+            Ok(a)
+        })
+    };
+    let other = |a: &Value| -> R<std::rc::Rc<Version>> {
+        match a {
+            Value::Semver(o) if o.pointer => Ok(o.clone()),
+            other => Err(format!(
+                "wrong type for value; expected *semver.Version; got {}",
+                other.type_name()
+            )),
+        }
+    };
+    let compare = matches!(
+        method,
+        "LessThan" | "LessThanEqual" | "GreaterThan" | "GreaterThanEqual" | "Equal" | "Compare"
+    );
+    if compare && !v.pointer {
+        return Err(format!(
+            "can't evaluate field {method} in type semver.Version"
+        ));
+    }
+    Ok(match method {
+        _ if compare => {
+            let o = other(one("*semver.Version")?)?;
+            let order = v.compare(&o);
+            use std::cmp::Ordering::*;
+            match method {
+                "LessThan" => Value::Bool(order == Less),
+                "LessThanEqual" => Value::Bool(order != Greater),
+                "GreaterThan" => Value::Bool(order == Greater),
+                "GreaterThanEqual" => Value::Bool(order != Less),
+                "Equal" => Value::Bool(order == Equal),
+                _ => Value::Int(match order {
+                    Less => -1,
+                    Equal => 0,
+                    Greater => 1,
+                }),
+            }
+        }
+        "SetPrerelease" | "SetMetadata" => {
+            let Value::Str(s) = one("string")? else {
+                unreachable!("checked by one()")
+            };
+            Value::Semver(std::rc::Rc::new(
+                v.with_suffix(method == "SetPrerelease", s)?,
+            ))
+        }
+        _ => {
+            return Err(format!(
+                "method {method} of a semver version is not supported by Signet"
+            ));
+        }
+    })
 }
 
 /// Go's `printValue`: values print with `fmt.Sprint`.
@@ -628,6 +762,12 @@ fn compare_eq(a: &Value, b: &Value) -> R<bool> {
             (Value::Time(_), _) | (_, Value::Time(_)) if basic(a).or(basic(b)).is_some() => {
                 Err("incompatible types for comparison".to_owned())
             }
+            // Go's ==: pointers (what `semver` returns) by identity, structs by their fields.
+            (Value::Semver(x), Value::Semver(y)) if x.pointer == y.pointer => Ok(if x.pointer {
+                std::rc::Rc::ptr_eq(x, y)
+            } else {
+                x == y
+            }),
             (Value::Nil | Value::Missing, Value::Nil | Value::Missing) => Ok(true),
             (Value::Nil | Value::Missing, _) | (_, Value::Nil | Value::Missing) => Ok(false),
             _ => Err("invalid type for comparison".to_owned()),

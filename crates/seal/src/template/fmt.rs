@@ -73,6 +73,12 @@ pub fn sprintf(format: &[u8], args: &[Value]) -> Result<Zeroizing<Vec<u8>>, Stri
             continue;
         };
         next += 1;
+        if verb == b'T' {
+            // The argument's type, padded and truncated as a string is.
+            let name = truncate_runes(arg.type_name().as_bytes(), spec.prec);
+            pad(&mut out, &name, spec, false);
+            continue;
+        }
         format_arg(&mut out, arg, verb, spec, 0)?;
     }
     if next < args.len() {
@@ -236,6 +242,22 @@ fn format_arg(
             }
             out.push(b']');
         }
+        // A fmt.Stringer: the string verbs format its String().
+        Value::Semver(v) => match verb {
+            b'v' | b's' | b'q' | b'x' | b'X' => format_arg(
+                out,
+                &super::value::str_value(v.to_bytes()),
+                verb,
+                spec,
+                depth + 1,
+            )?,
+            _ => {
+                return Err(
+                    "printf: a semver version takes only the verbs %v %s %q %x %X in Signet"
+                        .to_owned(),
+                );
+            }
+        },
     }
     Ok(())
 }

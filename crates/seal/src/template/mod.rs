@@ -10,15 +10,15 @@
 //!   urlquery` (`call` is refused: there are no function values; sprig's `slice` replaces Go's,
 //!   as in Bitnami).
 //! * sprig's: see [`sprig::BITNAMI_FUNCTIONS`]; those in [`sprig::UNSUPPORTED`] (random, the clock,
-//!   key generation, and a few not written yet) are refused before rendering with a
+//!   key generation) are refused before rendering with a
 //!   message naming the function, as is any function Bitnami does not enable (`env`, `expandenv`,
 //!   `getHostByName`, or unknown names).
 //!
 //! Every rendering is bounded: a rendered entry (and all entries together) hold at most
 //! [`MAX_RENDERED_BYTES`]; the templates of one SealedSecret share one [`Budget`] of steps and of
-//! bytes consumed and produced by functions; lists hold at most [`MAX_LIST_LEN`] items; nesting is
-//! at most 64 levels. A hostile template fails with an error naming its item instead of stalling
-//! the controller.
+//! bytes consumed and produced by functions, and of [`MAX_EXPENSIVE_CALLS`] scrypt-based
+//! `derivePassword` calls; lists hold at most [`MAX_LIST_LEN`] items; nesting is at most 64 levels.
+//! A hostile template fails with an error naming its item instead of stalling the controller.
 
 pub mod eso;
 mod eso_jwk;
@@ -27,9 +27,16 @@ mod eso_to_yaml;
 mod eso_yaml;
 mod exec;
 mod fmt;
+mod go_strconv;
 mod parse;
 pub mod sprig;
+mod sprig_case;
+mod sprig_crypto;
+mod sprig_decimal;
+mod sprig_extra;
+mod sprig_semver;
 mod sprig_time;
+mod sprig_url;
 mod value;
 
 use crate::SealError;
@@ -49,6 +56,10 @@ pub const MAX_STEPS: u64 = 200_000;
 /// together.
 pub const MAX_WORK_BYTES: usize = 64 * 1024 * 1024;
 
+/// Most `derivePassword` calls (each an scrypt with N=32768, r=8: 32 MiB and a few hundred
+/// milliseconds of CPU) in all the templates of one SealedSecret.
+pub const MAX_EXPENSIVE_CALLS: u32 = 4;
+
 /// Go's predefined template functions.
 pub const GO_BUILTINS: &[&str] = &[
     "and", "or", "not", "len", "index", "print", "printf", "println", "eq", "ne", "lt", "le", "gt",
@@ -64,6 +75,8 @@ pub struct Budget {
     /// counting never frees. They are emptied when the budget goes, so no template leaks memory
     /// at every reconcile.
     changed: Vec<value::Dict>,
+    /// `derivePassword` calls left: each is an scrypt of 32 MiB and a few hundred milliseconds.
+    expensive_calls: u32,
 }
 
 impl Default for Budget {
@@ -72,6 +85,7 @@ impl Default for Budget {
             steps: MAX_STEPS,
             bytes: MAX_WORK_BYTES,
             changed: Vec::new(),
+            expensive_calls: MAX_EXPENSIVE_CALLS,
         }
     }
 }
@@ -98,6 +112,14 @@ impl Budget {
     fn spend(&mut self, steps: u64) -> Result<(), String> {
         self.steps = self.steps.checked_sub(steps).ok_or_else(|| {
             format!("takes more than {MAX_STEPS} steps (a loop or recursion too large)")
+        })?;
+        Ok(())
+    }
+
+    /// Counts one call of a CPU- and memory-heavy function (`derivePassword`).
+    fn expensive_call(&mut self) -> Result<(), String> {
+        self.expensive_calls = self.expensive_calls.checked_sub(1).ok_or_else(|| {
+            format!("takes more than {MAX_EXPENSIVE_CALLS} derivePassword calls (each is an scrypt of 32 MiB)")
         })?;
         Ok(())
     }

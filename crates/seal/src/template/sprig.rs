@@ -2,8 +2,9 @@
 //! templates — all of them except `env`, `expandenv` and `getHostByName`, which it removes — each
 //! written to give Go's output byte for byte. [`BITNAMI_FUNCTIONS`] lists what Bitnami enables;
 //! [`UNSUPPORTED`] the ones Signet refuses (clearly, before rendering): random output, the clock
-//! (`now`, `ago`), key and certificate generation, and a few rarely used ones not written yet. The
-//! date functions are in [`super::sprig_time`].
+//! (`now`, `ago`), and key and certificate generation. The date functions are in
+//! [`super::sprig_time`]; the case, decimal, URL, semver and Master Password/AES functions in
+//! `sprig_extra.rs` and the modules it names.
 
 use super::Budget;
 use super::exec::{arity, fmt_arg};
@@ -229,8 +230,8 @@ pub const BITNAMI_FUNCTIONS: &[&str] = &[
 ];
 
 /// Functions Bitnami enables that Signet refuses: their output is random or depends on the clock
-/// (no two renderings agree, so a Secret would change on every reconcile), they generate keys or
-/// certificates, or they are not written yet.
+/// (no two renderings agree, so a Secret would change on every reconcile), or they generate keys or
+/// certificates.
 pub const UNSUPPORTED: &[&str] = &[
     // the clock (the other date functions are rendered, and refused when an argument makes
     // them read it)
@@ -257,21 +258,6 @@ pub const UNSUPPORTED: &[&str] = &[
     "genSignedCert",
     "genSignedCertWithKey",
     "buildCustomCert",
-    // not written yet
-    "derivePassword",
-    "decryptAES",
-    "snakecase",
-    "camelcase",
-    "kebabcase",
-    "add1f",
-    "addf",
-    "subf",
-    "divf",
-    "mulf",
-    "semver",
-    "semverCompare",
-    "urlParse",
-    "urlJoin",
 ];
 
 /// Functions External Secrets Operator adds to sprig's in its templates (engine v2) that Signet
@@ -290,7 +276,14 @@ pub const EXTERNAL_SECRETS_UNSUPPORTED: &[&str] = &[
     "fullPemToPkcs12Pass",
     "getSecretKey",
     "getSecretKeyRef",
+    // ESO's sprig fork maps it to xstrings' ToCamelCase (`helloWorld`), not sprig's ToPascalCase
+    // (`HelloWorld`, what Bitnami and Signet render): not written yet.
+    "camelcase",
 ];
+
+/// sprig functions External Secrets Operator's sprig fork (external-secrets/sprig v3.3.0) does not
+/// define: an ExternalSecret template calling one fails in ESO, so it is refused here too.
+pub const EXTERNAL_SECRETS_LACKS: &[&str] = &["sha512sum"];
 
 /// Why `name` cannot be used in a template of `dialect`, or `None` when it can.
 pub fn refusal(name: &str, dialect: super::Dialect) -> Option<String> {
@@ -309,6 +302,11 @@ pub fn refusal(name: &str, dialect: super::Dialect) -> Option<String> {
     if UNSUPPORTED.contains(&name) || peer_has_it {
         return Some(format!(
             "function {name:?} is enabled by {peer} but not supported by Signet (its output is random, time-dependent or not implemented)"
+        ));
+    }
+    if dialect == Dialect::ExternalSecrets && EXTERNAL_SECRETS_LACKS.contains(&name) {
+        return Some(format!(
+            "function {name:?} not defined (External Secrets Operator's sprig does not define it)"
         ));
     }
     let peer_adds_it = dialect == Dialect::ExternalSecrets && super::eso::FUNCTIONS.contains(&name);
@@ -440,19 +438,12 @@ fn parse_go_int(s: &str) -> Option<i64> {
 }
 
 /// spf13/cast's `ToFloat64`.
-fn to_float64(v: &Value) -> f64 {
+pub(super) fn to_float64(v: &Value) -> f64 {
     match v {
         Value::Int(i) | Value::Int64(i) => *i as f64,
         Value::Float(f) => *f,
         Value::Bool(b) => f64::from(u8::from(*b)),
-        Value::Str(s) => {
-            let t = text(s);
-            // strconv.ParseFloat (which takes "inf" and "nan" too); no `_` without a base prefix.
-            t.parse::<f64>()
-                .ok()
-                .filter(|_| !t.contains('_'))
-                .unwrap_or(0.0)
-        }
+        Value::Str(s) => super::go_strconv::parse_float(&text(s)).unwrap_or(0.0),
         _ => 0.0,
     }
 }
@@ -553,6 +544,8 @@ fn deep_equal_at(a: &Value, b: &Value, depth: usize) -> bool {
         }
         (Value::StrMap(x), Value::StrMap(y)) => x == y,
         (Value::Time(x), Value::Time(y)) => x.deep_equal(y),
+        // The versions' fields, and the same type (pointer or not).
+        (Value::Semver(x), Value::Semver(y)) => x == y,
         _ => false,
     }
 }
@@ -1457,6 +1450,9 @@ pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
             }
             str_value(out)
         }
+        other if super::sprig_extra::FUNCTIONS.contains(&other) => {
+            super::sprig_extra::call(other, a, budget)?
+        }
         other => return Err(format!("function {other:?} is not supported by Signet")),
     })
 }
@@ -1804,8 +1800,7 @@ fn to_json(v: &Value, out: &mut Vec<u8>, escape_html: bool, depth: usize) -> R<(
                 // Go writes e-07 as e-7.
                 e.replace("e-0", "e-").replace("e+0", "e+")
             } else {
-                let d = format!("{f}");
-                d
+                super::value::format_float_fixed(*f)
             };
             out.extend_from_slice(t.as_bytes());
         }
@@ -1814,6 +1809,8 @@ fn to_json(v: &Value, out: &mut Vec<u8>, escape_html: bool, depth: usize) -> R<(
             t.to_json()
                 .map_err(|e| format!("json: error calling MarshalJSON for type time.Time: {e}"))?,
         ),
+        // Version.MarshalJSON: its String() as a JSON string.
+        Value::Semver(v) => json_string(&v.to_bytes(), out, escape_html),
         Value::List(l) => {
             out.push(b'[');
             for (i, item) in l.iter().enumerate() {
@@ -1978,28 +1975,37 @@ fn base32_decode(input: &[u8]) -> Result<Vec<u8>, usize> {
 }
 
 /// Go's `unicode.ToUpper` of one character (no expansion: `ß` stays `ß`).
-fn go_upper(c: char) -> char {
+pub(super) fn go_upper(c: char) -> char {
+    // Greek with ypogegrammeni: the full mapping is two letters, the simple one Go uses is the
+    // titlecase letter.
+    match c as u32 {
+        0x1f80..=0x1f87 | 0x1f90..=0x1f97 | 0x1fa0..=0x1fa7 => {
+            return char::from_u32(c as u32 + 8).unwrap_or(c);
+        }
+        0x1fb3 | 0x1fc3 | 0x1ff3 => return char::from_u32(c as u32 + 9).unwrap_or(c),
+        _ => {}
+    }
     let mut up = c.to_uppercase();
     match (up.next(), up.next()) {
-        (Some(u), None) => u,
+        (Some(u), None) => super::sprig_case::in_go_tables(c, u),
         _ => c,
     }
 }
 
 /// Go's `unicode.ToLower` of one character (`İ` becomes `i`).
-fn go_lower(c: char) -> char {
+pub(super) fn go_lower(c: char) -> char {
     if c == '\u{130}' {
         return 'i';
     }
     let mut low = c.to_lowercase();
     match (low.next(), low.next()) {
-        (Some(l), None) => l,
+        (Some(l), None) => super::sprig_case::in_go_tables(c, l),
         _ => c,
     }
 }
 
 /// `unicode.IsSpace`.
-fn is_go_unicode_space(c: char) -> bool {
+pub(super) fn is_go_unicode_space(c: char) -> bool {
     matches!(
         c,
         '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{85}' | '\u{a0}'
@@ -2152,6 +2158,8 @@ fn deep_copy(v: &Value, depth: usize) -> R<Value> {
             Value::Dict(Rc::new(RefCell::new(copied)))
         }
         Value::StrMap(m) => Value::StrMap(Rc::new(m.as_ref().clone())),
+        // copystructure copies no unexported field: a zero version (0.0.0) of the same type.
+        Value::Semver(v) => Value::Semver(Rc::new(v.zeroed())),
         Value::Missing => Value::Nil,
         other => other.clone(),
     })

@@ -39,6 +39,9 @@ pub enum Value {
     StrMap(Rc<BTreeMap<String, Bytes>>),
     /// `time.Time` (sprig's `toDate` and `dateModify` make them).
     Time(Rc<super::sprig_time::GoTime>),
+    /// sprig's `semver` result, a `*semver.Version` (or a `semver.Version`, from `IncMajor`…):
+    /// prints as its `String()`; its methods without arguments are reachable as fields.
+    Semver(Rc<super::sprig_semver::Version>),
 }
 
 pub fn bytes(v: impl Into<Vec<u8>>) -> Bytes {
@@ -69,6 +72,8 @@ impl Value {
             Value::Dict(_) => "map[string]interface {}",
             Value::StrMap(_) => "map[string]string",
             Value::Time(_) => "time.Time",
+            Value::Semver(v) if v.pointer => "*semver.Version",
+            Value::Semver(_) => "semver.Version",
         }
     }
 
@@ -84,6 +89,8 @@ impl Value {
             Value::List(_) | Value::Strings(_) => "slice",
             Value::Dict(_) | Value::StrMap(_) => "map",
             Value::Time(_) => "struct",
+            Value::Semver(v) if v.pointer => "ptr",
+            Value::Semver(_) => "struct",
         }
     }
 
@@ -101,6 +108,8 @@ impl Value {
             Value::StrMap(d) => !d.is_empty(),
             // A struct is always true.
             Value::Time(_) => true,
+            // A non-nil pointer, or a struct (always true for Go's `if`).
+            Value::Semver(_) => true,
         }
     }
 
@@ -171,6 +180,7 @@ impl Value {
                 }
                 out.push(b']');
             }
+            Value::Semver(v) => out.extend_from_slice(&v.to_bytes()),
         }
         Ok(())
     }
@@ -207,11 +217,79 @@ impl Value {
 pub const MAX_NESTING: usize = 64;
 
 /// Shortest decimal digits and exponent of `f` (finite, non-zero, positive): `d.ddd × 10^exp`.
-fn shortest(f: f64) -> (String, i32) {
+pub(super) fn shortest(f: f64) -> (String, i32) {
     let e = format!("{f:e}");
     let (mantissa, exp) = e.split_once('e').unwrap_or((&e, "0"));
     let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
-    (digits, exp.parse().unwrap_or(0))
+    let exp = exp.parse().unwrap_or(0);
+    tie_to_even(f, &digits, exp).unwrap_or((digits, exp))
+}
+
+/// Where `f` lies exactly halfway between two shortest candidates (`…0625` at 16 digits), Go's
+/// `strconv` takes the even one and Rust the upper one: Go's choice, when it reads back as `f`.
+fn tie_to_even(f: f64, digits: &str, exp: i32) -> Option<(String, i32)> {
+    // f = odd × 2^e2, and its exact decimal digits when there are at most 18 of them.
+    let bits = f.to_bits();
+    let (mut m, mut e2) = (bits & ((1 << 52) - 1), ((bits >> 52) & 0x7ff) as i32);
+    if e2 == 0 {
+        e2 = 1;
+    } else {
+        m |= 1 << 52;
+    }
+    e2 -= 1075;
+    let zeros = m.trailing_zeros();
+    let (m, e2) = (u128::from(m >> zeros), e2 + zeros as i32);
+    let (exact, exact_exp) = if e2 >= 0 {
+        // m < 2^53: below 2^60 (more digits than 18 above) the shift cannot overflow.
+        if e2 >= 60 {
+            return None;
+        }
+        let n = (m << e2).min(1_000_000_000_000_000_000);
+        if n == 1_000_000_000_000_000_000 {
+            return None;
+        }
+        let t = n.to_string();
+        let len = t.len() as i32;
+        (t, len - 1)
+    } else {
+        if -e2 > 25 {
+            return None;
+        }
+        let t = (m * 5u128.pow((-e2) as u32)).to_string();
+        let len = t.len() as i32;
+        (t.trim_end_matches('0').to_owned(), len - 1 + e2)
+    };
+    let n = digits.len();
+    if exact.len() != n + 1 || exact_exp != exp || !exact.ends_with('5') {
+        return None;
+    }
+    // The even one of the two n-digit neighbours.
+    let mut even = exact.as_bytes()[..n].to_vec();
+    let mut even_exp = exp;
+    if even.last().is_some_and(|d| (d - b'0') % 2 == 1) {
+        let mut i = n;
+        loop {
+            if i == 0 {
+                // 99…9 + 1: one more digit.
+                even.insert(0, b'1');
+                even_exp += 1;
+                break;
+            }
+            i -= 1;
+            if even[i] == b'9' {
+                even[i] = b'0';
+            } else {
+                even[i] += 1;
+                break;
+            }
+        }
+    }
+    let even = String::from_utf8(even).ok()?;
+    let even = even.trim_end_matches('0');
+    let reads_back = format!("{even}e{}", even_exp - (even.len() as i32 - 1))
+        .parse::<f64>()
+        .is_ok_and(|g| g == f);
+    reads_back.then(|| (even.to_owned(), even_exp))
 }
 
 /// Go's `%v` of a float64, `strconv.FormatFloat(f, 'g', -1, 64)`: shortest digits, exponent form
@@ -223,6 +301,16 @@ pub fn format_float_g(f: f64) -> String {
 /// Shortest digits of `f`, in exponent form when the exponent is below -4 or at least `eprec`
 /// (6 for Go's `%v`, 21 for `encoding/json`).
 pub fn format_float(f: f64, eprec: i32) -> String {
+    format_float_with(f, |exp| exp < -4 || exp >= eprec)
+}
+
+/// Shortest digits of `f` without an exponent (`strconv.FormatFloat(f, 'f', -1, 64)`, what
+/// `encoding/json` writes between 1e-6 and 1e21).
+pub fn format_float_fixed(f: f64) -> String {
+    format_float_with(f, |_| false)
+}
+
+fn format_float_with(f: f64, exponent_form: impl Fn(i32) -> bool) -> String {
     if f.is_nan() {
         return "NaN".to_owned();
     }
@@ -234,7 +322,7 @@ pub fn format_float(f: f64, eprec: i32) -> String {
     }
     let sign = if f < 0.0 { "-" } else { "" };
     let (digits, exp) = shortest(f.abs());
-    if exp < -4 || exp >= eprec {
+    if exponent_form(exp) {
         let (first, rest) = digits.split_at(1);
         let dot = if rest.is_empty() {
             String::new()
@@ -272,6 +360,9 @@ mod tests {
             (-2.25, "-2.25"),
             (123456789.0, "1.23456789e+08"),
             (1e21, "1e+21"),
+            // Exactly halfway at the shortest length: Go rounds to even.
+            (-81536328395610.62, "-8.153632839561062e+13"),
+            (-81536328395609.62, "-8.153632839560962e+13"),
         ] {
             assert_eq!(format_float_g(f), go, "{f}");
         }

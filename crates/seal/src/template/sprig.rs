@@ -3,7 +3,7 @@
 //! written to give Go's output byte for byte. [`BITNAMI_FUNCTIONS`] lists what Bitnami enables;
 //! [`UNSUPPORTED`] the ones Signet refuses (clearly, before rendering): random output, the clock
 //! (`now`, `ago`), and key and certificate generation. The date functions are in
-//! [`super::sprig_time`]; the case, decimal, URL, semver and Master Password/AES functions in
+//! `sprig_time.rs`; the case, decimal, URL, semver and Master Password/AES functions in
 //! `sprig_extra.rs` and the modules it names.
 
 use super::Budget;

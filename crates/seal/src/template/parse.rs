@@ -294,23 +294,28 @@ fn number(text: &str) -> Result<Tok, String> {
     };
     let clean: String = digits.chars().filter(|&c| c != '_').collect();
     let lower = clean.to_ascii_lowercase();
-    let int = if let Some(h) = lower.strip_prefix("0x") {
-        (!h.contains(['.', 'p'])).then(|| i64::from_str_radix(h, 16))
+    // The magnitude, then the sign: `-9223372036854775808` is an int, as in Go.
+    let magnitude = if let Some(h) = lower.strip_prefix("0x") {
+        (!h.contains(['.', 'p'])).then(|| u64::from_str_radix(h, 16))
     } else if let Some(o) = lower.strip_prefix("0o") {
-        Some(i64::from_str_radix(o, 8))
+        Some(u64::from_str_radix(o, 8))
     } else if let Some(bin) = lower.strip_prefix("0b") {
-        Some(i64::from_str_radix(bin, 2))
+        Some(u64::from_str_radix(bin, 2))
     } else if lower.len() > 1 && lower.starts_with('0') && lower.bytes().all(|c| c.is_ascii_digit())
     {
-        Some(i64::from_str_radix(&lower[1..], 8))
+        Some(u64::from_str_radix(&lower[1..], 8))
     } else if !lower.is_empty() && lower.bytes().all(|c| c.is_ascii_digit()) {
-        Some(lower.parse::<i64>())
+        Some(lower.parse::<u64>())
     } else {
         None
     };
+    let int = magnitude.map(|m| {
+        let m = i128::from(m.map_err(|_| ())?);
+        i64::try_from(if neg { -m } else { m }).map_err(|_| ())
+    });
     match int {
-        Some(Ok(v)) => Ok(Tok::Int(if neg { -v } else { v })),
-        Some(Err(_)) => Err(bad()),
+        Some(Ok(v)) => Ok(Tok::Int(v)),
+        Some(Err(())) => Err(bad()),
         None => {
             let f: f64 = lower.parse().map_err(|_| bad())?;
             if !f.is_finite() {

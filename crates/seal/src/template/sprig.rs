@@ -1175,10 +1175,9 @@ pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
             want(1)?;
             let mut out = Vec::new();
             match to_json(&a[0], &mut out, !name.contains("Raw"), 0) {
-                // sprig's toJson drops what json.Marshal refuses (a NaN, a time past 9999).
-                Err(e) if !name.starts_with("must") && e.starts_with(GO_JSON_REFUSES) => {
-                    out.clear()
-                }
+                // sprig's toJson drops what json.Marshal refuses (a NaN, a time past 9999);
+                // its toRawJson panics, an error of the template.
+                Err(e) if name == "toJson" && go_json_refuses(&e) => out.clear(),
                 r => r?,
             }
             str_value(out)
@@ -1187,7 +1186,7 @@ pub(super) fn call(name: &str, a: &[Value], budget: &mut Budget) -> R<Value> {
             want(1)?;
             let mut out = Vec::new();
             match to_json(&a[0], &mut out, true, 0) {
-                Err(e) if !name.starts_with("must") && e.starts_with(GO_JSON_REFUSES) => {
+                Err(e) if !name.starts_with("must") && go_json_refuses(&e) => {
                     return Ok(str_value(b"".to_vec()));
                 }
                 r => r?,
@@ -1771,8 +1770,13 @@ fn path_clean(p: &str) -> String {
     }
 }
 
-/// How `json.Marshal`'s own refusals begin (not the renderer's bounds).
-const GO_JSON_REFUSES: &str = "json: error calling MarshalJSON";
+/// Whether `error` is one of `json.Marshal`'s own refusals (a NaN or an infinity, a time it cannot
+/// write), not one of the renderer's bounds.
+fn go_json_refuses(error: &str) -> bool {
+    ["json: error calling MarshalJSON", "json: unsupported value"]
+        .iter()
+        .any(|p| error.starts_with(p))
+}
 
 /// `encoding/json` of a template value: keys sorted, `<>&` escaped unless raw, floats as Go
 /// writes them.

@@ -344,3 +344,38 @@ fn function_errors_never_show_values() {
         "{e}"
     );
 }
+
+/// What `json.Marshal` refuses (NaN, ±Inf): sprig's `toJson` and `toPrettyJson` print nothing, its
+/// `toRawJson` and the `must` forms fail (Go 1.26 + sprig v3.3.0's answers).
+#[test]
+fn json_of_what_go_cannot_encode() {
+    assert_eq!(
+        ok(r#"[{{ toJson (float64 "NaN") }}][{{ toPrettyJson (list (float64 "inf")) }}]"#),
+        b"[][]"
+    );
+    for (t, function) in [
+        (
+            r#"{{ toRawJson (dict "a" (float64 "-Inf")) }}"#,
+            "toRawJson",
+        ),
+        (r#"{{ mustToJson (float64 "NaN") }}"#, "mustToJson"),
+        (
+            r#"{{ mustToPrettyJson (float64 "NaN") }}"#,
+            "mustToPrettyJson",
+        ),
+    ] {
+        assert!(err(t).contains(&format!("error calling {function}")), "{t}");
+    }
+}
+
+/// Integer constants span Go's int64: `-9223372036854775808` is one, one more is not.
+#[test]
+fn integer_constants_span_int64() {
+    assert_eq!(
+        ok("{{ -9223372036854775808 }}|{{ add -9223372036854775808 1 }}|{{ 0x7fffffffffffffff }}"),
+        b"-9223372036854775808|-9223372036854775807|9223372036854775807"
+    );
+    for t in ["{{ 9223372036854775808 }}", "{{ -9223372036854775809 }}"] {
+        assert!(render("item", t, &values()).is_err(), "{t}");
+    }
+}

@@ -90,6 +90,13 @@ fn bitnami_templates_cannot_call_eso_functions() {
     let e = render_eso(&[("a", b"x")], "{{ sha512sum .a }}").unwrap_err();
     assert!(e.contains("not defined"), "{e}");
     assert!(super::render("item", "{{ camelcase \"a_b\" }}", &values).is_ok());
+    // ESO keeps getHostByName, Bitnami removes it: refused in both, each saying why.
+    let e = render_eso(&[("a", b"x")], "{{ getHostByName .a }}").unwrap_err();
+    assert!(e.contains("a DNS lookup"), "{e}");
+    let e = super::render("item", "{{ getHostByName .a }}", &values)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not defined"), "{e}");
     for f in ["getSecretKey", "getSecretKeyRef", "pkcs12key", "pkcs12cert"] {
         let e = render_eso(&[("a", b"x")], &format!("{{{{ {f} .a }}}}")).unwrap_err();
         assert!(e.contains("not supported by Signet"), "{f}: {e}");

@@ -304,6 +304,12 @@ pub fn refusal(name: &str, dialect: super::Dialect) -> Option<String> {
             "function {name:?} is enabled by {peer} but not supported by Signet (its output is random, time-dependent or not implemented)"
         ));
     }
+    if dialect == Dialect::ExternalSecrets && name == "getHostByName" {
+        // ESO keeps it (Bitnami removes it): a DNS lookup, whose answer changes with the network.
+        return Some(format!(
+            "function {name:?} is enabled by {peer} but not supported by Signet (a DNS lookup: its output depends on the network)"
+        ));
+    }
     if dialect == Dialect::ExternalSecrets && EXTERNAL_SECRETS_LACKS.contains(&name) {
         return Some(format!(
             "function {name:?} not defined (External Secrets Operator's sprig does not define it)"

@@ -320,9 +320,16 @@ fn format_float_with(f: f64, exponent_form: impl Fn(i32) -> bool) -> String {
     if f == 0.0 {
         return if f.is_sign_negative() { "-0" } else { "0" }.to_owned();
     }
-    let sign = if f < 0.0 { "-" } else { "" };
     let (digits, exp) = shortest(f.abs());
-    if exponent_form(exp) {
+    float_text(f < 0.0, &digits, exp, exponent_form(exp))
+}
+
+/// A float written from its shortest decimal `digits` and decimal exponent `exp`, in exponent
+/// form (`1.5e+06`, two exponent digits at least) or plain (`1500000`, `0.0015`), as Go's
+/// `strconv.FormatFloat` with format `g` and precision -1 writes it.
+pub(super) fn float_text(negative: bool, digits: &str, exp: i32, exponent_form: bool) -> String {
+    let sign = if negative { "-" } else { "" };
+    if exponent_form {
         let (first, rest) = digits.split_at(1);
         let dot = if rest.is_empty() {
             String::new()

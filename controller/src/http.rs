@@ -239,7 +239,7 @@ async fn verify(
         return (StatusCode::BAD_REQUEST, "not a SealedSecret\n").into_response();
     };
     let keys = state.ctx.keys.snapshot();
-    let opened = tokio::task::spawn_blocking(move || keys.unseal_values(&sealed).is_ok())
+    let opened = crate::cpu::run(move || keys.unseal_values(&sealed).is_ok())
         .await
         .unwrap_or(false);
     if opened {
@@ -275,9 +275,9 @@ async fn rotate(
         return (StatusCode::BAD_REQUEST, "not a SealedSecret\n").into_response();
     };
     let keys = state.ctx.keys.snapshot();
-    let resealed = tokio::task::spawn_blocking(move || reseal(&sealed, &keys)).await;
+    let resealed = crate::cpu::run(move || reseal(&sealed, &keys)).await;
     match resealed {
-        Ok(Ok(resealed)) => match serde_json::to_vec_pretty(&resealed) {
+        Some(Ok(resealed)) => match serde_json::to_vec_pretty(&resealed) {
             Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
             Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         },

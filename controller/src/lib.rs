@@ -15,7 +15,8 @@
 //! body, conditions and events), [`context`] (client, configuration, metrics, recorder), `runtime`
 //! (the watches and controller plumbing of every `run()`), [`crd`] (what the CRDs share),
 //! [`supervise`] (reconcilers that must not stop), [`restart`] (rolling out workloads when their
-//! Secret's data changed). Around them: [`http`] (cert/verify/rotate,
+//! Secret's data changed), [`cpu`] (CPU-bound work off the runtime, one task per core). Around
+//! them: [`http`] (cert/verify/rotate,
 //! probes, metrics listener), [`metrics`], [`config`] (flags and environment). Leader election (a
 //! Lease, through `kube-lease-manager`) gates the reconcilers and key renewal; the key watch and
 //! the listeners run on every replica.
@@ -24,6 +25,7 @@
 
 pub mod config;
 pub mod context;
+pub mod cpu;
 pub mod crd;
 mod error;
 pub mod external;

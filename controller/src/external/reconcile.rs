@@ -516,11 +516,11 @@ async fn fetch(
     let template_spec = spec.target.template.clone().unwrap_or_default();
     let merge = template_spec.merge_policy.as_deref() == Some("Merge");
     // Rendering is bounded but may take a while: off the async runtime.
-    let rendered = tokio::task::spawn_blocking(move || {
+    let rendered = crate::cpu::run(move || {
         template::render(fetched, &template_spec.data, merge).and_then(template::check_keys)
     })
     .await
-    .map_err(|_| Error::Task)?;
+    .ok_or(Error::Task)?;
     Ok(rendered.map_err(|message| {
         let outcome = Outcome::failed(reason::SYNC_ERROR, message);
         (outcome, Then::Next(Next::OnChange))

@@ -371,7 +371,7 @@ pub async fn create_key(
     new_key: &NewKey,
 ) -> Result<String, Error> {
     let bits = new_key.bits;
-    let generated = tokio::task::spawn_blocking(move || {
+    let generated = crate::cpu::run(move || {
         signet_seal::generate_sealing_key(
             bits,
             signet_seal::cert::DEFAULT_CERT_VALIDITY,
@@ -379,7 +379,7 @@ pub async fn create_key(
         )
     })
     .await
-    .map_err(|_| Error::Task)??;
+    .ok_or(Error::Task)??;
     let secret = active_key_secret(&generated, &new_key.name_prefix);
     let api: Api<Secret> = Api::namespaced(client, namespace);
     let created = api.create(&PostParams::default(), &secret).await?;

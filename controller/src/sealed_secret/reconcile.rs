@@ -299,10 +299,9 @@ async fn unseal(
     let keys = ctx.keys.snapshot();
     let api_sealed = sealed.to_api();
     let started = Instant::now();
-    let unsealed =
-        tokio::task::spawn_blocking(move || keys.unseal(&api_sealed, preferred.as_deref()))
-            .await
-            .map_err(|_| Error::Task)?;
+    let unsealed = crate::cpu::run(move || keys.unseal(&api_sealed, preferred.as_deref()))
+        .await
+        .ok_or(Error::Task)?;
     ctx.metrics
         .unseal_duration
         .observe(started.elapsed().as_secs_f64());

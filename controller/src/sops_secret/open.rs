@@ -15,7 +15,7 @@
 //! plain one is refused, whatever `encrypted_regex` says (an unbound object with a plain binding
 //! added would otherwise open wherever its copier likes).
 //!
-//! The work per object is bounded and runs off the async runtime (`spawn_blocking`): the encrypted
+//! The work per object is bounded and runs off the async runtime ([`crate::cpu`]): the encrypted
 //! sections are at most [`MAX_ENCRYPTED_BYTES`], the values at most [`MAX_VALUE_BYTES`] (what a
 //! Secret holds), and the order search hashes at most [`MAX_MAC_SEARCH_BYTES`] — anyone may encrypt
 //! to the controller's public recipient, so a large object with a value removed must not cost more.
@@ -178,14 +178,14 @@ fn reduced_templates(list: &Value) -> Result<Vec<Value>, OpenError> {
         .collect()
 }
 
-/// Runs CPU-bound work on the blocking pool, so that a large object never stalls the runtime
+/// Runs CPU-bound work through [`crate::cpu`], so that a large object never stalls the runtime
 /// (leases, probes, every other reconcile).
 async fn off_runtime<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, OpenError> {
-    tokio::task::spawn_blocking(work)
+    crate::cpu::run(work)
         .await
-        .map_err(|_| OpenError::Invalid("decryption stopped unexpectedly".into()))
+        .ok_or_else(|| OpenError::Invalid("decryption stopped unexpectedly".into()))
 }
 
 /// The reduced document, its metadata read, within [`MAX_ENCRYPTED_BYTES`].

@@ -8,7 +8,10 @@
 //!    every object has `status.conditions[type=Synced].status == "True"` (both controllers write that
 //!    condition; watched, not polled, so the bench itself adds little load).
 //! 3. Creates 50 more, one at a time, and reports p50/p99 of "created -> Secret exists".
-//! 4. Prints the controller's peak RSS (VmHWM) and a machine-readable `RESULT` line.
+//! 4. Prints the controller's peak RSS (VmHWM), the CPU time it used during the catch-up (user +
+//!    system, from `/proc/<pid>/stat`: less sensitive to a busy machine than the wall time), the API
+//!    requests the catch-up cost (the API server's `apiserver_request_total`, summed, before and
+//!    after, less the bench's own), and a machine-readable `RESULT` line.
 //!
 //! Which controller:
 //! - `SIGNET_BENCH_BITNAMI_BIN=<path>`: the upstream Bitnami controller (v0.40.0, what
@@ -88,6 +91,27 @@ fn sealed(
     ]));
     let sealed = signet_seal::seal_secret(&secret, cert, &signet_seal::SealOptions::default())?;
     Ok(serde_json::from_value(serde_json::to_value(&sealed)?)?)
+}
+
+/// User plus system CPU time of a process so far, in seconds (`/proc/<pid>/stat` fields 14 and 15,
+/// in clock ticks of 1/100 s, which Linux fixes for this interface).
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; the fields after it follow its closing `)`.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+/// Every request the API server has completed (`apiserver_request_total`, all labels summed).
+async fn api_requests(client: &kube::Client) -> Result<u64, BoxError> {
+    let request = http::Request::get("/metrics").body(Vec::new())?;
+    let text = client.request_text(request).await?;
+    Ok(text
+        .lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum::<f64>() as u64)
 }
 
 fn peak_rss_kib(pid: &str) -> Option<u64> {
@@ -257,6 +281,7 @@ async fn main() -> Result<(), BoxError> {
         return Err(format!("{failures} SealedSecrets could not be created").into());
     }
 
+    let requests_before = api_requests(&client).await?;
     let start = Instant::now();
     let mut controller = match (bitnami, signet_bin) {
         (Some(bin), _) => {
@@ -300,8 +325,19 @@ async fn main() -> Result<(), BoxError> {
     };
     let (secrets_done, synced_done) =
         wait_catch_up(&client, &app_ns, count, start, &mut controller).await?;
+    // The bench's own requests in between: this scrape, and the two watches' lists (their
+    // watches are still open, so not counted yet).
+    let requests = api_requests(&client)
+        .await?
+        .saturating_sub(requests_before + 3);
+    let cpu = match &controller {
+        Controller::Child(running) => cpu_seconds(&running.child.id().to_string()),
+        Controller::Bitnami(running) => cpu_seconds(&running.pid().to_string()),
+        Controller::InProcess(_) => None,
+    }
+    .unwrap_or(f64::NAN);
     println!(
-        "[{label}] catch-up: all {count} Secrets after {secrets_done:.2?}, all Synced after {synced_done:.2?}"
+        "[{label}] catch-up: all {count} Secrets after {secrets_done:.2?}, all Synced after {synced_done:.2?}; controller CPU {cpu:.1} s, {requests} API requests"
     );
 
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &app_ns);
@@ -365,7 +401,7 @@ async fn main() -> Result<(), BoxError> {
         .len();
     println!("[{label}] sealing-key Secrets at the end: {keys} (1 = the pre-created one, adopted)");
     println!(
-        "RESULT controller={label} n={count} secrets_s={:.3} synced_s={:.3} p50_ms={:.1} p99_ms={:.1} peak_rss_kib={peak_kib} key_secrets={keys}",
+        "RESULT controller={label} n={count} secrets_s={:.3} synced_s={:.3} cpu_s={cpu:.1} requests={requests} p50_ms={:.1} p99_ms={:.1} peak_rss_kib={peak_kib} key_secrets={keys}",
         secrets_done.as_secs_f64(),
         synced_done.as_secs_f64(),
         p50.as_secs_f64() * 1e3,

@@ -5,8 +5,11 @@
 //! [`signet_seal::template`]), and ESO's own `toYaml`, `fromYaml`, `filterPEM`, `filterCertChain`,
 //! `jwkPublicKeyPem` and `jwkPrivateKeyPem`. A missing value is an error (`missingkey=error`, as in
 //! ESO); ESO's other functions (`getSecretKey`, `pkcs12cert`, …) are refused by name.
-//! `mergePolicy: Merge` keeps the fetched values beside the templated ones.
+//! `mergePolicy: Merge` keeps the fetched values beside the templated ones. `templateFrom` entries
+//! ([`super::template_from`]) render first, with the same budget.
 
+use super::TemplateFrom;
+pub use super::template_from::Rendered;
 use signet_seal::template::{Dialect, MAX_RENDERED_BYTES, Renderer};
 use std::collections::BTreeMap;
 use zeroize::Zeroizing;
@@ -14,22 +17,34 @@ use zeroize::Zeroizing;
 /// Values by Secret key.
 pub type Values = BTreeMap<String, Zeroizing<Vec<u8>>>;
 
-/// Renders `templates` over `fetched`, all under one budget of steps and bytes. With no templates
-/// the fetched values are the result.
+/// Renders `template_from` and then `templates` over `fetched`, all under one budget of steps and
+/// bytes. With neither, the fetched values are the data (as in ESO); `merge` keeps the fetched
+/// values under the templated ones.
 pub fn render(
     fetched: Values,
     templates: &BTreeMap<String, String>,
+    template_from: &[TemplateFrom],
     merge: bool,
-) -> Result<Values, String> {
-    if templates.is_empty() {
-        return Ok(fetched);
+) -> Result<Rendered, String> {
+    if templates.is_empty() && template_from.is_empty() {
+        return Ok(Rendered {
+            data: fetched,
+            ..Rendered::default()
+        });
     }
     let mut renderer = Renderer::with_dialect(
         fetched.iter().map(|(k, v)| (k, v.as_slice())),
         Dialect::ExternalSecrets,
     );
-    let mut out = Values::new();
+    let mut out = Rendered::default();
     let mut total = 0usize;
+    super::template_from::apply(
+        &mut renderer,
+        template_from,
+        &mut out,
+        &mut total,
+        MAX_RENDERED_BYTES,
+    )?;
     for (key, template) in templates {
         let rendered = renderer.render(key, template).map_err(|e| match e {
             signet_seal::SealError::Template { key, reason } => {
@@ -43,11 +58,11 @@ pub fn render(
                 "template of {key:?}: the rendered templates total more than {MAX_RENDERED_BYTES} bytes, more than a Secret holds"
             ));
         }
-        out.insert(key.clone(), rendered);
+        out.data.insert(key.clone(), rendered);
     }
     if merge {
         for (key, value) in fetched {
-            out.entry(key).or_insert(value);
+            out.data.entry(key).or_insert(value);
         }
     }
     Ok(out)
@@ -55,12 +70,9 @@ pub fn render(
 
 /// Refuses keys a Secret cannot hold (valid: `[-._a-zA-Z0-9]+`), naming the first one.
 pub fn check_keys(values: Values) -> Result<Values, String> {
-    let bad = values.keys().find(|k| {
-        k.is_empty()
-            || !k
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
-    });
+    let bad = values
+        .keys()
+        .find(|k| k.is_empty() || !k.chars().all(super::keys::valid_key_char));
     match bad {
         Some(key) => Err(format!(
             "{key:?} is not a valid Secret key (letters, digits, '-', '_', '.')"
@@ -78,6 +90,15 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), Zeroizing::new(v.as_bytes().to_vec())))
             .collect()
+    }
+
+    /// `render` without `templateFrom`, its data.
+    fn render(
+        fetched: Values,
+        templates: &BTreeMap<String, String>,
+        merge: bool,
+    ) -> Result<Values, String> {
+        super::render(fetched, templates, &[], merge).map(|r| r.data)
     }
 
     fn text(values: &Values, key: &str) -> String {

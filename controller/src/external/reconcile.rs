@@ -172,9 +172,10 @@ impl ExternalContext {
         self.succeeded(&source.uid);
         let secret_rv = applied.metadata.resource_version;
         self.remember(&source.uid, synced_now(object, secret_rv.clone()));
-        let next = match settings.interval.is_zero() {
+        let interval = settings.refresh_interval();
+        let next = match interval.is_zero() {
             true => Next::OnChange,
-            false => Next::After(settings.interval),
+            false => Next::After(interval),
         };
         let outcome = Outcome::written(reason::SYNCED, "Secret was synced", secret_rv);
         (outcome, Then::Next(next))

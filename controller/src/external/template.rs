@@ -224,6 +224,29 @@ mod tests {
         }
     }
 
+    /// `templateFrom` renders first: `data` templates replace its keys; with `Replace` the
+    /// fetched values are dropped even when `templateFrom` only sets labels, as in ESO.
+    #[test]
+    fn template_from_renders_first_and_replace_drops_the_fetched_values() {
+        let fetched = values(&[("user", "admin")]);
+        let from: Vec<TemplateFrom> = serde_json::from_value(serde_json::json!([
+            {"literal": "a: from-literal\nb: \"{{ .user }}\""},
+            {"literal": "team: x", "target": "Labels"}
+        ]))
+        .unwrap();
+        let templates = BTreeMap::from([("a".to_owned(), "from-data".to_owned())]);
+        let out = super::render(fetched.clone(), &templates, &from, false).unwrap();
+        assert_eq!(out.data.len(), 2);
+        assert_eq!(text(&out.data, "a"), "from-data");
+        assert_eq!(text(&out.data, "b"), "admin");
+        assert_eq!(out.labels["team"], "x");
+        let labels_only = &from[1..];
+        let out = super::render(fetched.clone(), &BTreeMap::new(), labels_only, false).unwrap();
+        assert!(out.data.is_empty());
+        let merged = super::render(fetched, &BTreeMap::new(), labels_only, true).unwrap();
+        assert_eq!(text(&merged.data, "user"), "admin");
+    }
+
     /// One budget for all entries: many entries each just under the limit still stop.
     #[test]
     fn all_entries_share_one_budget() {

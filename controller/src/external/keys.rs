@@ -397,6 +397,9 @@ mod tests {
         assert_eq!(replace("(a)", "a", "[$7]"), "[]");
         assert_eq!(replace("/", "a/b/c", "-"), "a-b-c");
         assert_eq!(replace("x*", "abc", "-"), "-a-b-c-");
+        // The documented difference: `\d` is Unicode here (Go's is ASCII); `[0-9]` is exact.
+        assert_eq!(replace(r"\d", "a\u{663}1", "#"), "a##");
+        assert_eq!(replace("[0-9]", "a\u{663}1", "#"), "a\u{663}#");
     }
 
     #[test]

@@ -155,16 +155,16 @@ pub struct TemplateFrom {
     /// `Data` (default), `Annotations` or `Labels`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
-    /// Templates in a ConfigMap (not supported by Signet: refused).
+    /// Templates in a ConfigMap of the ExternalSecret's namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_map: Option<TemplateRef>,
-    /// Templates in a Secret (not supported by Signet: refused).
+    /// Templates in a Secret (refused: it would copy a Secret its author may not read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<TemplateRef>,
 }
 
-/// `templateFrom[].configMap` / `.secret`: kept in the schema so that such a spec is refused by
-/// name rather than silently pruned.
+/// `templateFrom[].configMap` / `.secret` (a Secret source is kept in the schema so that it is
+/// refused by name rather than silently pruned).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TemplateRef {
@@ -183,7 +183,7 @@ pub struct TemplateRefItem {
     /// The key.
     #[serde(default)]
     pub key: String,
-    /// `Values` or `KeysAndValues`.
+    /// `Values` (default: the output under `key`) or `KeysAndValues` (YAML pairs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_as: Option<String>,
 }

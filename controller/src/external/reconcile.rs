@@ -29,7 +29,7 @@ use crate::target::{
 };
 use crate::{Error, supervise};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, PartialObjectMeta};
@@ -629,6 +629,20 @@ async fn fetch(
         }
     };
     let spec = object.spec.clone();
+    let template_from = spec
+        .target
+        .template
+        .as_ref()
+        .map_or(&[][..], |t| t.template_from.as_slice());
+    let config_maps = match read_config_maps(&ctx.base, &source.namespace, template_from).await? {
+        Ok(maps) => maps,
+        Err(message) => {
+            return Ok(Err((
+                Outcome::failed(reason::SYNC_ERROR, message),
+                Then::Backoff,
+            )));
+        }
+    };
     // Rewrites and rendering are bounded but may take a while: off the async runtime. Keys and
     // values depend on the remote data (retried with back-off); templates on the spec.
     let rendered = tokio::task::spawn_blocking(move || {
@@ -639,6 +653,7 @@ async fn fetch(
             values,
             &template_spec.data,
             &template_spec.template_from,
+            &config_maps,
             merge,
         )
         .and_then(|mut rendered| {
@@ -650,6 +665,34 @@ async fn fetch(
     .await
     .map_err(|_| Error::Task)?;
     Ok(rendered.map_err(|(message, then)| (Outcome::failed(reason::SYNC_ERROR, message), then)))
+}
+
+/// The ConfigMaps `templateFrom` names, read from the ExternalSecret's own `namespace` (never
+/// another): `Ok(Err(message))` when one is missing.
+async fn read_config_maps(
+    ctx: &Context,
+    namespace: &str,
+    template_from: &[super::TemplateFrom],
+) -> Result<Result<template::ConfigMaps, String>, Error> {
+    let mut maps = template::ConfigMaps::new();
+    let names = super::template_from::config_map_names(template_from);
+    if names.is_empty() {
+        return Ok(Ok(maps));
+    }
+    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), namespace);
+    for name in names {
+        match api.get_opt(name).await? {
+            Some(config_map) => {
+                maps.insert(name.to_owned(), config_map.data.unwrap_or_default());
+            }
+            None => {
+                return Ok(Err(format!(
+                    "templateFrom: ConfigMap {name:?} not found in namespace {namespace:?}"
+                )));
+            }
+        }
+    }
+    Ok(Ok(maps))
 }
 
 /// The outcome of a store that cannot be used.
@@ -1073,9 +1116,15 @@ mod tests {
         let target = |t: serde_json::Value| json!({"target": t});
         assert!(
             invalid(target(
+                json!({"template": {"templateFrom": [{"secret": {"name": "c"}}]}})
+            ))
+            .starts_with("spec.target.template.templateFrom[0].secret: ")
+        );
+        assert!(
+            invalid(target(
                 json!({"template": {"templateFrom": [{"configMap": {"name": "c"}}]}})
             ))
-            .starts_with("spec.target.template.templateFrom[0].configMap: ")
+            .starts_with("spec.target.template.templateFrom[0].configMap.items: ")
         );
         assert!(
             invalid(target(json!({"template": {"mergePolicy": "Both"}})))

@@ -9,7 +9,7 @@
 //! ([`super::template_from`]) render first, with the same budget.
 
 use super::TemplateFrom;
-pub use super::template_from::Rendered;
+pub use super::template_from::{ConfigMaps, Rendered};
 use signet_seal::template::{Dialect, MAX_RENDERED_BYTES, Renderer};
 use std::collections::BTreeMap;
 use zeroize::Zeroizing;
@@ -17,13 +17,14 @@ use zeroize::Zeroizing;
 /// Values by Secret key.
 pub type Values = BTreeMap<String, Zeroizing<Vec<u8>>>;
 
-/// Renders `template_from` and then `templates` over `fetched`, all under one budget of steps and
+/// Renders `template_from` (its ConfigMap templates from `config_maps`) and then `templates` over `fetched`, all under one budget of steps and
 /// bytes. With neither, the fetched values are the data (as in ESO); `merge` keeps the fetched
 /// values under the templated ones.
 pub fn render(
     fetched: Values,
     templates: &BTreeMap<String, String>,
     template_from: &[TemplateFrom],
+    config_maps: &ConfigMaps,
     merge: bool,
 ) -> Result<Rendered, String> {
     if templates.is_empty() && template_from.is_empty() {
@@ -38,13 +39,12 @@ pub fn render(
     );
     let mut out = Rendered::default();
     let mut total = 0usize;
-    super::template_from::apply(
-        &mut renderer,
-        template_from,
-        &mut out,
-        &mut total,
-        MAX_RENDERED_BYTES,
-    )?;
+    super::template_from::Apply {
+        renderer: &mut renderer,
+        total: &mut total,
+        max: MAX_RENDERED_BYTES,
+    }
+    .run(template_from, config_maps, &mut out)?;
     for (key, template) in templates {
         let rendered = renderer.render(key, template).map_err(|e| match e {
             signet_seal::SealError::Template { key, reason } => {
@@ -98,7 +98,7 @@ mod tests {
         templates: &BTreeMap<String, String>,
         merge: bool,
     ) -> Result<Values, String> {
-        super::render(fetched, templates, &[], merge).map(|r| r.data)
+        super::render(fetched, templates, &[], &ConfigMaps::new(), merge).map(|r| r.data)
     }
 
     fn text(values: &Values, key: &str) -> String {
@@ -235,15 +235,36 @@ mod tests {
         ]))
         .unwrap();
         let templates = BTreeMap::from([("a".to_owned(), "from-data".to_owned())]);
-        let out = super::render(fetched.clone(), &templates, &from, false).unwrap();
+        let out = super::render(
+            fetched.clone(),
+            &templates,
+            &from,
+            &ConfigMaps::new(),
+            false,
+        )
+        .unwrap();
         assert_eq!(out.data.len(), 2);
         assert_eq!(text(&out.data, "a"), "from-data");
         assert_eq!(text(&out.data, "b"), "admin");
         assert_eq!(out.labels["team"], "x");
         let labels_only = &from[1..];
-        let out = super::render(fetched.clone(), &BTreeMap::new(), labels_only, false).unwrap();
+        let out = super::render(
+            fetched.clone(),
+            &BTreeMap::new(),
+            labels_only,
+            &ConfigMaps::new(),
+            false,
+        )
+        .unwrap();
         assert!(out.data.is_empty());
-        let merged = super::render(fetched, &BTreeMap::new(), labels_only, true).unwrap();
+        let merged = super::render(
+            fetched,
+            &BTreeMap::new(),
+            labels_only,
+            &ConfigMaps::new(),
+            true,
+        )
+        .unwrap();
         assert_eq!(text(&merged.data, "user"), "admin");
     }
 

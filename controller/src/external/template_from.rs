@@ -1,14 +1,20 @@
-//! `spec.target.template.templateFrom[]`, as External Secrets Operator applies it: each `literal` is
-//! a template (ESO's dialect, over the fetched values) whose output is read as YAML `key: value`
-//! pairs (numbers and booleans written as strings, see [`signet_seal::template::eso_string_map`]),
-//! each merged into the Secret's data, labels or annotations (`target`: `Data`, the default,
-//! `Labels` or `Annotations`). Entries apply in order, a later key replacing an earlier one, and
-//! before `template.data` and `template.metadata`, which replace them in turn.
+//! `spec.target.template.templateFrom[]`, as External Secrets Operator applies it. Templates are in
+//! ESO's dialect, over the fetched values; their output goes into the Secret's data, labels or
+//! annotations (`target`: `Data`, the default, `Labels` or `Annotations`):
 //!
-//! `configMap` and `secret` sources (templates kept in a ConfigMap or Secret of the namespace) are
-//! refused with `InvalidSpec` naming the field: Signet does not read them. A Secret source would
-//! let whoever may write an ExternalSecret copy any Secret of the namespace through the controller
-//! (the reason `getSecretKey` is refused too); a ConfigMap source is not written yet.
+//! * `configMap: {name, items: [{key, templateAs}]}`: each item is the template held under `key`
+//!   in that ConfigMap of the ExternalSecret's own namespace (never another's). `templateAs:
+//!   Values` (the default) puts the output under `key`; `KeysAndValues` reads it as below.
+//! * `literal`: the template itself; its output is read as YAML `key: value` pairs (numbers and
+//!   booleans written as strings, see [`signet_seal::template::eso_string_map`]), each merged in.
+//!
+//! Within an entry the ConfigMap's items come first, then the literal; entries apply in order, a
+//! later key replacing an earlier one, and before `template.data` and `template.metadata`, which
+//! replace them in turn.
+//!
+//! A `secret` source is refused with `InvalidSpec` naming the field: it would let whoever may
+//! write an ExternalSecret copy any Secret of the namespace through the controller (the reason
+//! `getSecretKey` is refused too).
 
 use super::TemplateFrom;
 use super::template::Values;
@@ -18,6 +24,32 @@ use zeroize::Zeroizing;
 
 /// Most `templateFrom` entries.
 pub const MAX_TEMPLATE_FROM: usize = 32;
+/// Most items of one `templateFrom[].configMap`.
+pub const MAX_ITEMS: usize = 64;
+
+/// The data of the ConfigMaps `templateFrom` names, by name (read from the ExternalSecret's
+/// namespace before rendering).
+pub type ConfigMaps = BTreeMap<String, BTreeMap<String, String>>;
+
+/// The names of the ConfigMaps `entries` read, each once.
+pub fn config_map_names(entries: &[TemplateFrom]) -> Vec<&str> {
+    let mut names: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| e.config_map.as_ref().map(|c| c.name.as_str()))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// How a ConfigMap item's output is read (`templateAs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// Under the item's key.
+    Values,
+    /// As YAML `key: value` pairs.
+    KeysAndValues,
+}
 
 /// Where a `templateFrom` entry's pairs go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,8 +73,8 @@ pub struct Rendered {
     pub annotations: BTreeMap<String, String>,
 }
 
-/// Checks every entry, naming the field: a known `target`, a `literal`, no `configMap` or
-/// `secret`.
+/// Checks every entry, naming the field: a known `target`, a `literal` or a `configMap` (with a
+/// name, at most [`MAX_ITEMS`] items, known `templateAs`), no `secret`.
 pub fn check(entries: &[TemplateFrom], at: &str) -> Result<(), String> {
     if entries.len() > MAX_TEMPLATE_FROM {
         return Err(format!(
@@ -57,18 +89,30 @@ pub fn check(entries: &[TemplateFrom], at: &str) -> Result<(), String> {
 }
 
 fn target(entry: &TemplateFrom, at: &str) -> Result<Target, String> {
-    if entry.config_map.is_some() {
-        return Err(format!(
-            "{at}.configMap: templates from a ConfigMap are not supported by Signet (use literal)"
-        ));
+    if let Some(config_map) = &entry.config_map {
+        if config_map.name.is_empty() {
+            return Err(format!("{at}.configMap.name: empty"));
+        }
+        if config_map.items.is_empty() || config_map.items.len() > MAX_ITEMS {
+            return Err(format!(
+                "{at}.configMap.items: {} items (1 to {MAX_ITEMS})",
+                config_map.items.len()
+            ));
+        }
+        for (j, item) in config_map.items.iter().enumerate() {
+            scope(
+                item.template_as.as_deref(),
+                &format!("{at}.configMap.items[{j}]"),
+            )?;
+        }
     }
     if entry.secret.is_some() {
         return Err(format!(
             "{at}.secret: templates from a Secret are not supported by Signet (they would let an ExternalSecret copy a Secret its author may not read; use literal)"
         ));
     }
-    if entry.literal.is_none() {
-        return Err(format!("{at}: no literal"));
+    if entry.literal.is_none() && entry.config_map.is_none() {
+        return Err(format!("{at}: no literal or configMap"));
     }
     match entry.target.as_deref() {
         None | Some("Data") => Ok(Target::Data),
@@ -80,49 +124,111 @@ fn target(entry: &TemplateFrom, at: &str) -> Result<Target, String> {
     }
 }
 
-/// Renders every literal with `renderer` and merges its pairs into `out`; `total` counts the
-/// bytes rendered, at most `max`.
-pub fn apply(
-    renderer: &mut Renderer,
-    entries: &[TemplateFrom],
-    out: &mut Rendered,
-    total: &mut usize,
-    max: usize,
-) -> Result<(), String> {
-    for (i, entry) in entries.iter().enumerate() {
-        let at = format!("templateFrom[{i}]");
-        let target = target(entry, &at)?;
-        let Some(literal) = &entry.literal else {
-            continue;
-        };
-        let rendered = renderer.render(&at, literal).map_err(|e| match e {
-            signet_seal::SealError::Template { reason, .. } => format!("{at}.literal: {reason}"),
-            other => format!("{at}.literal: {other}"),
+fn scope(name: Option<&str>, at: &str) -> Result<Scope, String> {
+    match name {
+        None | Some("Values") => Ok(Scope::Values),
+        Some("KeysAndValues") => Ok(Scope::KeysAndValues),
+        Some(other) => Err(format!(
+            "{at}.templateAs: {other:?} (Values or KeysAndValues)"
+        )),
+    }
+}
+
+/// One budget and one output for every `templateFrom` entry.
+pub struct Apply<'r> {
+    /// The renderer (and its budget) over the fetched values.
+    pub renderer: &'r mut Renderer,
+    /// Bytes rendered so far (shared with `template.data`).
+    pub total: &'r mut usize,
+    /// At most this many.
+    pub max: usize,
+}
+
+impl Apply<'_> {
+    /// Renders every entry, its ConfigMap items (from `config_maps`) and then its literal, and
+    /// merges the output into `out`.
+    pub fn run(
+        &mut self,
+        entries: &[TemplateFrom],
+        config_maps: &ConfigMaps,
+        out: &mut Rendered,
+    ) -> Result<(), String> {
+        for (i, entry) in entries.iter().enumerate() {
+            let at = format!("templateFrom[{i}]");
+            let target = target(entry, &at)?;
+            if let Some(config_map) = &entry.config_map {
+                let data = config_maps.get(&config_map.name).ok_or_else(|| {
+                    format!(
+                        "{at}.configMap: ConfigMap {:?} was not read",
+                        config_map.name
+                    )
+                })?;
+                for (j, item) in config_map.items.iter().enumerate() {
+                    let here = format!("{at}.configMap.items[{j}]");
+                    let template = data.get(&item.key).ok_or_else(|| {
+                        format!(
+                            "{here}: ConfigMap {:?} has no key {:?}",
+                            config_map.name, item.key
+                        )
+                    })?;
+                    let scope = scope(item.template_as.as_deref(), &here)?;
+                    let rendered = self.render(template, &here)?;
+                    match scope {
+                        Scope::Values => {
+                            let value = String::from_utf8(rendered.to_vec())
+                                .map_err(|_| format!("{here}: the output is not UTF-8"))?;
+                            merge(target, [(item.key.clone(), value)], out);
+                        }
+                        Scope::KeysAndValues => merge(target, pairs(&rendered, &here)?, out),
+                    }
+                }
+            }
+            if let Some(literal) = &entry.literal {
+                let here = format!("{at}.literal");
+                let rendered = self.render(literal, &here)?;
+                merge(target, pairs(&rendered, &here)?, out);
+            }
+        }
+        Ok(())
+    }
+
+    fn render(&mut self, template: &str, at: &str) -> Result<Zeroizing<Vec<u8>>, String> {
+        let rendered = self.renderer.render(at, template).map_err(|e| match e {
+            signet_seal::SealError::Template { reason, .. } => format!("{at}: {reason}"),
+            other => format!("{at}: {other}"),
         })?;
-        *total = total.saturating_add(rendered.len());
-        if *total > max {
+        *self.total = self.total.saturating_add(rendered.len());
+        if *self.total > self.max {
             return Err(format!(
-                "{at}.literal: the rendered templates total more than {max} bytes, more than a Secret holds"
+                "{at}: the rendered templates total more than {} bytes, more than a Secret holds",
+                self.max
             ));
         }
-        // The error is about the shape of the output, never its text.
-        let pairs = signet_seal::template::eso_string_map(&rendered)
-            .map_err(|e| format!("{at}.literal: its output is not YAML key: value pairs: {e}"))?;
-        for (key, value) in pairs {
-            match target {
-                Target::Data => {
-                    out.data.insert(key, Zeroizing::new(value.into_bytes()));
-                }
-                Target::Labels => {
-                    out.labels.insert(key, value);
-                }
-                Target::Annotations => {
-                    out.annotations.insert(key, value);
-                }
+        Ok(rendered)
+    }
+}
+
+/// The output of a `KeysAndValues` template as pairs; the error is about its shape, never its
+/// text.
+fn pairs(rendered: &[u8], at: &str) -> Result<BTreeMap<String, String>, String> {
+    signet_seal::template::eso_string_map(rendered)
+        .map_err(|e| format!("{at}: its output is not YAML key: value pairs: {e}"))
+}
+
+fn merge(target: Target, pairs: impl IntoIterator<Item = (String, String)>, out: &mut Rendered) {
+    for (key, value) in pairs {
+        match target {
+            Target::Data => {
+                out.data.insert(key, Zeroizing::new(value.into_bytes()));
+            }
+            Target::Labels => {
+                out.labels.insert(key, value);
+            }
+            Target::Annotations => {
+                out.annotations.insert(key, value);
             }
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -135,6 +241,10 @@ mod tests {
     }
 
     fn run(json: serde_json::Value) -> Result<Rendered, String> {
+        run_with(json, &ConfigMaps::new())
+    }
+
+    fn run_with(json: serde_json::Value, config_maps: &ConfigMaps) -> Result<Rendered, String> {
         let user = "user".to_owned();
         let pass = "pass".to_owned();
         let mut renderer = Renderer::with_dialect(
@@ -146,7 +256,12 @@ mod tests {
         );
         let mut out = Rendered::default();
         let mut total = 0;
-        apply(&mut renderer, &entries(json), &mut out, &mut total, 1 << 20)?;
+        Apply {
+            renderer: &mut renderer,
+            total: &mut total,
+            max: 1 << 20,
+        }
+        .run(&entries(json), config_maps, &mut out)?;
         Ok(out)
     }
 
@@ -182,13 +297,28 @@ mod tests {
     fn sources_signet_does_not_read_and_unknown_targets_are_refused_by_name() {
         let at = "spec.target.template.templateFrom";
         let err = check(
-            &entries(serde_json::json!([{"literal": "a: b"}, {"configMap": {"name": "t", "items": [{"key": "k"}]}}])),
+            &entries(serde_json::json!([{"literal": "a: b"}, {"configMap": {"name": "t", "items": [{"key": "k", "templateAs": "Keys"}]}}])),
             at,
         )
         .unwrap_err();
         assert_eq!(
             err,
-            "spec.target.template.templateFrom[1].configMap: templates from a ConfigMap are not supported by Signet (use literal)"
+            "spec.target.template.templateFrom[1].configMap.items[0].templateAs: \"Keys\" (Values or KeysAndValues)"
+        );
+        let err = check(
+            &entries(serde_json::json!([{"configMap": {"name": "t"}}])),
+            at,
+        )
+        .unwrap_err();
+        assert!(err.ends_with("configMap.items: 0 items (1 to 64)"), "{err}");
+        assert!(
+            check(
+                &entries(
+                    serde_json::json!([{"configMap": {"name": "t", "items": [{"key": "k"}]}}])
+                ),
+                at
+            )
+            .is_ok()
         );
         let err = check(&entries(serde_json::json!([{"secret": {"name": "t"}}])), at).unwrap_err();
         assert!(
@@ -207,7 +337,7 @@ mod tests {
         assert!(
             check(&entries(serde_json::json!([{}])), at)
                 .unwrap_err()
-                .ends_with("no literal")
+                .ends_with("no literal or configMap")
         );
         assert!(
             check(
@@ -215,6 +345,59 @@ mod tests {
                 at
             )
             .is_ok()
+        );
+    }
+
+    #[test]
+    fn config_map_items_render_as_values_or_as_pairs_before_the_literal() {
+        let maps = ConfigMaps::from([(
+            "tpl".to_owned(),
+            BTreeMap::from([
+                ("dsn".to_owned(), "postgres://{{ .user }}@db".to_owned()),
+                ("pairs".to_owned(), "a: \"{{ .user }}\"\nb: 2".to_owned()),
+                ("team".to_owned(), "{{ .user | upper }}".to_owned()),
+            ]),
+        )]);
+        let out = run_with(
+            serde_json::json!([
+                {"configMap": {"name": "tpl", "items": [{"key": "dsn"}, {"key": "pairs", "templateAs": "KeysAndValues"}]},
+                 "literal": "b: from-literal"},
+                {"configMap": {"name": "tpl", "items": [{"key": "team"}]}, "target": "Labels"}
+            ]),
+            &maps,
+        )
+        .unwrap();
+        let data: Vec<(&str, &[u8])> = out
+            .data
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_slice()))
+            .collect();
+        assert_eq!(
+            data,
+            [
+                ("a", b"admin".as_slice()),
+                ("b", b"from-literal".as_slice()),
+                ("dsn", b"postgres://admin@db".as_slice()),
+            ]
+        );
+        assert_eq!(out.labels["team"], "ADMIN");
+        let err = run_with(
+            serde_json::json!([{"configMap": {"name": "tpl", "items": [{"key": "nope"}]}}]),
+            &maps,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "templateFrom[0].configMap.items[0]: ConfigMap \"tpl\" has no key \"nope\""
+        );
+        assert_eq!(
+            config_map_names(&entries(serde_json::json!([
+                {"configMap": {"name": "b", "items": [{"key": "k"}]}},
+                {"literal": "x: y"},
+                {"configMap": {"name": "a", "items": [{"key": "k"}]}},
+                {"configMap": {"name": "b", "items": [{"key": "j"}]}}
+            ]))),
+            ["a", "b"]
         );
     }
 

@@ -2787,3 +2787,102 @@ async fn rewrites_and_decoding_strategies_shape_the_secret() -> TestResult {
     bed.assert_nothing_leaked().await?;
     Ok(())
 }
+
+/// `target.immutable` with `templateFrom` literals: the Secret is written immutable (data and a
+/// label from the literals), is not refreshed when the remote value changes, reports a later spec
+/// change as `SecretImmutable` without touching the Secret, and is written anew from the current
+/// values once deleted; turning `immutable` off is refused by the API server until it is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_immutable_secret_is_written_once_and_anew_only_when_deleted() -> TestResult {
+    let (bed, bao, mount) = Bed::with_root_vault_store().await?;
+    let put = |value: &str| {
+        bao.bao(
+            None,
+            &[
+                "kv",
+                "put",
+                &format!("-mount={mount}"),
+                "frozen/db",
+                &format!("password={value}"),
+            ],
+        )
+    };
+    put("one")?;
+    let spec = |interval: &str, immutable: bool| {
+        json!({
+            "refreshInterval": interval,
+            "secretStoreRef": {"name": "vault"},
+            "data": [{"secretKey": "password", "remoteRef": {"key": "frozen/db", "property": "password"}}],
+            "target": {"immutable": immutable, "template": {"templateFrom": [
+                {"literal": "dsn: \"db://{{ .password }}\""},
+                {"literal": "team: blue", "target": "Labels"}
+            ]}}
+        })
+    };
+    bed.external_secret("frozen", spec("1s", true)).await?;
+    let secret = bed.wait_value("frozen", "dsn", "db://one").await?;
+    assert_eq!(secret.immutable, Some(true));
+    assert_eq!(
+        secret.labels().get("team").map(String::as_str),
+        Some("blue")
+    );
+    // Replace: only the templated key.
+    assert_eq!(secret.data.as_ref().ok_or("no data")?.len(), 1);
+
+    // The remote value changes: no refresh, however short the interval.
+    put("two")?;
+    let fetches = || bed.controller().context.metrics.provider_fetches_total();
+    let before = fetches();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let secret = bed.secrets().get("frozen").await?;
+    assert_eq!(text(&secret, "dsn").as_deref(), Some("db://one"));
+    assert_eq!(
+        fetches(),
+        before,
+        "no provider call for an immutable Secret"
+    );
+
+    // A spec change: reported, the Secret untouched.
+    bed.external()
+        .patch(
+            "frozen",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": spec("2s", true)})),
+        )
+        .await?;
+    let refused = bed
+        .wait_ready("frozen", "False", Some("SecretImmutable"))
+        .await?;
+    let message = serde_json::to_string(&refused.status)?;
+    assert!(
+        message.contains("delete it to have a new one written"),
+        "{message}"
+    );
+    let secret = bed.secrets().get("frozen").await?;
+    assert_eq!(text(&secret, "dsn").as_deref(), Some("db://one"));
+
+    // Deleted: written anew from the current values.
+    bed.secrets()
+        .delete("frozen", &kube::api::DeleteParams::default())
+        .await?;
+    let secret = bed.wait_value("frozen", "dsn", "db://two").await?;
+    assert_eq!(secret.immutable, Some(true));
+    bed.wait_ready("frozen", "True", Some("SecretSynced"))
+        .await?;
+
+    // Turning immutable off: the API server refuses to make the Secret mutable.
+    bed.external()
+        .patch(
+            "frozen",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": spec("2s", false)})),
+        )
+        .await?;
+    let refused = bed
+        .wait_ready("frozen", "False", Some("SecretSyncedError"))
+        .await?;
+    let message = serde_json::to_string(&refused.status)?;
+    assert!(message.contains("immutable"), "{message}");
+    bed.assert_nothing_leaked().await?;
+    Ok(())
+}

@@ -833,6 +833,8 @@ async fn rendered_rbac_grants_what_the_controller_needs_and_no_more() -> TestRes
         access("patch", "", "secrets", app),
         access("get", "", "secrets", app),
         access("delete", "", "secrets", app),
+        // ExternalSecret templateFrom[].configMap.
+        access("get", "", "configmaps", app),
         // ClusterSecretStore namespace selectors.
         access("get", "", "namespaces", None),
         access("create", "events.k8s.io", "events", app),
@@ -944,6 +946,7 @@ async fn watch_namespace_rbac_stays_in_that_namespace_except_cluster_stores() ->
         access("list", SIGNET, "secretstores", app),
         access("patch", SIGNET, "externalsecrets/status", app),
         access("delete", "", "secrets", app),
+        access("get", "", "configmaps", app),
         // The labels of the watched namespace (ClusterSecretStore namespaceSelector).
         own_namespace,
         // Cluster-scoped, so bound cluster-wide regardless of watchNamespace.
@@ -963,6 +966,8 @@ async fn watch_namespace_rbac_stays_in_that_namespace_except_cluster_stores() ->
         access("delete", "", "secrets", home),
         access("get", "", "secrets", other),
         access("list", "", "secrets", None),
+        // templateFrom ConfigMaps: only in the watched namespace.
+        access("get", "", "configmaps", other),
         // Cluster-wide lists of the namespaced kinds are not granted: the controller must ask
         // within the watched namespace.
         access("list", SIGNET, "externalsecrets", None),
@@ -1514,12 +1519,29 @@ async fn controller_reconciles_under_the_chart_rbac(watch_namespace: bool) -> Te
     )
     .await?;
     let data = serde_json::json!([{"secretKey": "password", "remoteRef": {"key": "app/db", "property": "password"}}]);
+    // Its Secret's one key comes through a template kept in a ConfigMap of its namespace (the
+    // `get configmaps` grant).
+    Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(admin.clone(), &app_ns)
+        .create(
+            &PostParams::default(),
+            &k8s_openapi::api::core::v1::ConfigMap {
+                metadata: ObjectMeta {
+                    name: Some("templates".into()),
+                    ..ObjectMeta::default()
+                },
+                data: Some([("password".to_owned(), "{{ .password }}".to_owned())].into()),
+                ..Default::default()
+            },
+        )
+        .await?;
     create_signet(
         &admin,
         "ExternalSecret",
         app,
         "from-store",
-        serde_json::json!({"spec": {"secretStoreRef": {"name": "vault"}, "data": data}}),
+        serde_json::json!({"spec": {"secretStoreRef": {"name": "vault"}, "data": data,
+            "target": {"template": {"templateFrom": [
+                {"configMap": {"name": "templates", "items": [{"key": "password"}]}}]}}}}),
     )
     .await?;
     create_signet(

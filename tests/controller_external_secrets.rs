@@ -2673,3 +2673,216 @@ async fn a_cluster_external_secret_fans_out_follows_namespace_labels_and_never_s
     drop(controller);
     Ok(())
 }
+
+/// `dataFrom[].rewrite` and the decoding strategies against OpenBao: keys rewritten by an
+/// expression and a template, values decoded (standard, URL-safe, `Auto` keeping text that is not
+/// base64); a rewrite making two keys one and a value that does not decode are clear conditions
+/// naming the keys and never the values; an unknown strategy is `InvalidSpec`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewrites_and_decoding_strategies_shape_the_secret() -> TestResult {
+    use base64::Engine as _;
+    let (bed, bao, mount) = Bed::with_root_vault_store().await?;
+    let std_b64 = base64::engine::general_purpose::STANDARD.encode(format!("{CANARY}-std"));
+    let url_b64 = base64::engine::general_purpose::URL_SAFE.encode([0xfb_u8, 0xff]);
+    for (path, pairs) in [
+        (
+            "shaped/dev",
+            vec![format!("db/user=YWRtaW4="), format!("db/pass={std_b64}")],
+        ),
+        ("shaped/plain", vec!["note=not base64!".to_owned()]),
+        ("shaped/url", vec![format!("bin={url_b64}")]),
+        ("shaped/bad", vec![format!("k={CANARY} not base64")]),
+    ] {
+        let mut args = vec![
+            "kv".to_owned(),
+            "put".to_owned(),
+            format!("-mount={mount}"),
+            path.to_owned(),
+        ];
+        args.extend(pairs);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        bao.bao(None, &args)?;
+    }
+    bed.external_secret(
+        "shaped",
+        json!({
+            "secretStoreRef": {"name": "vault"},
+            "dataFrom": [{
+                "extract": {"key": "shaped/dev", "decodingStrategy": "Base64"},
+                "rewrite": [
+                    {"regexp": {"source": "^db/(?P<field>.*)$", "target": "dev_${field}"}},
+                    {"transform": {"template": "{{ .value | upper }}"}}
+                ]
+            }],
+            "data": [
+                {"secretKey": "note", "remoteRef": {"key": "shaped/plain", "property": "note", "decodingStrategy": "Auto"}},
+                {"secretKey": "bin", "remoteRef": {"key": "shaped/url", "property": "bin", "decodingStrategy": "Base64URL"}}
+            ]
+        }),
+    )
+    .await?;
+    let secret = bed.wait_value("shaped", "DEV_USER", "admin").await?;
+    let data = secret.data.as_ref().ok_or("no data")?;
+    let keys: Vec<&String> = data.keys().collect();
+    assert_eq!(keys, ["DEV_PASS", "DEV_USER", "bin", "note"]);
+    assert_eq!(text(&secret, "DEV_PASS"), Some(format!("{CANARY}-std")));
+    assert_eq!(text(&secret, "note").as_deref(), Some("not base64!"));
+    assert_eq!(data["bin"].0, [0xfb, 0xff]);
+
+    // Two keys made one: refused, naming both keys.
+    bed.external_secret(
+        "collide",
+        json!({
+            "secretStoreRef": {"name": "vault"},
+            "dataFrom": [{"extract": {"key": "shaped/dev"},
+                          "rewrite": [{"regexp": {"source": "^db/.*$", "target": "same"}}]}]
+        }),
+    )
+    .await?;
+    let refused = bed
+        .wait_ready("collide", "False", Some("SecretSyncedError"))
+        .await?;
+    let message = serde_json::to_string(&refused.status)?;
+    assert!(
+        message.contains(r#"keys \"db/pass\" and \"db/user\" both become \"same\""#),
+        "{message}"
+    );
+    assert!(bed.secrets().get_opt("collide").await?.is_none());
+
+    // A value that does not decode: the key is named, the value is not.
+    bed.external_secret(
+        "undecodable",
+        json!({
+            "secretStoreRef": {"name": "vault"},
+            "data": [{"secretKey": "k", "remoteRef": {"key": "shaped/bad", "property": "k", "decodingStrategy": "Base64"}}]
+        }),
+    )
+    .await?;
+    let refused = bed
+        .wait_ready("undecodable", "False", Some("SecretSyncedError"))
+        .await?;
+    let message = serde_json::to_string(&refused.status)?;
+    assert!(
+        message.contains(r#"key \"k\" is not valid base64"#),
+        "{message}"
+    );
+
+    // An unknown strategy: InvalidSpec, naming the field.
+    bed.external_secret(
+        "unknown-strategy",
+        json!({
+            "secretStoreRef": {"name": "vault"},
+            "data": [{"secretKey": "k", "remoteRef": {"key": "shaped/plain", "property": "note", "decodingStrategy": "Foo"}}]
+        }),
+    )
+    .await?;
+    let refused = bed
+        .wait_ready("unknown-strategy", "False", Some("InvalidSpec"))
+        .await?;
+    let message = serde_json::to_string(&refused.status)?;
+    assert!(
+        message.contains("spec.data[0].remoteRef.decodingStrategy"),
+        "{message}"
+    );
+    bed.assert_nothing_leaked().await?;
+    Ok(())
+}
+
+/// `target.immutable` with `templateFrom` literals: the Secret is written immutable (data and a
+/// label from the literals), is not refreshed when the remote value changes, reports a later spec
+/// change as `SecretImmutable` without touching the Secret, and is written anew from the current
+/// values once deleted; turning `immutable` off is refused by the API server until it is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_immutable_secret_is_written_once_and_anew_only_when_deleted() -> TestResult {
+    let (bed, bao, mount) = Bed::with_root_vault_store().await?;
+    let put = |value: &str| {
+        bao.bao(
+            None,
+            &[
+                "kv",
+                "put",
+                &format!("-mount={mount}"),
+                "frozen/db",
+                &format!("password={value}"),
+            ],
+        )
+    };
+    put("one")?;
+    let spec = |interval: &str, immutable: bool| {
+        json!({
+            "refreshInterval": interval,
+            "secretStoreRef": {"name": "vault"},
+            "data": [{"secretKey": "password", "remoteRef": {"key": "frozen/db", "property": "password"}}],
+            "target": {"immutable": immutable, "template": {"templateFrom": [
+                {"literal": "dsn: \"db://{{ .password }}\""},
+                {"literal": "team: blue", "target": "Labels"}
+            ]}}
+        })
+    };
+    bed.external_secret("frozen", spec("1s", true)).await?;
+    let secret = bed.wait_value("frozen", "dsn", "db://one").await?;
+    assert_eq!(secret.immutable, Some(true));
+    assert_eq!(
+        secret.labels().get("team").map(String::as_str),
+        Some("blue")
+    );
+    // Replace: only the templated key.
+    assert_eq!(secret.data.as_ref().ok_or("no data")?.len(), 1);
+
+    // The remote value changes: no refresh, however short the interval.
+    put("two")?;
+    let fetches = || bed.controller().context.metrics.provider_fetches_total();
+    let before = fetches();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let secret = bed.secrets().get("frozen").await?;
+    assert_eq!(text(&secret, "dsn").as_deref(), Some("db://one"));
+    assert_eq!(
+        fetches(),
+        before,
+        "no provider call for an immutable Secret"
+    );
+
+    // A spec change: reported, the Secret untouched.
+    bed.external()
+        .patch(
+            "frozen",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": spec("2s", true)})),
+        )
+        .await?;
+    let refused = bed
+        .wait_ready("frozen", "False", Some("SecretImmutable"))
+        .await?;
+    let message = serde_json::to_string(&refused.status)?;
+    assert!(
+        message.contains("delete it to have a new one written"),
+        "{message}"
+    );
+    let secret = bed.secrets().get("frozen").await?;
+    assert_eq!(text(&secret, "dsn").as_deref(), Some("db://one"));
+
+    // Deleted: written anew from the current values.
+    bed.secrets()
+        .delete("frozen", &kube::api::DeleteParams::default())
+        .await?;
+    let secret = bed.wait_value("frozen", "dsn", "db://two").await?;
+    assert_eq!(secret.immutable, Some(true));
+    bed.wait_ready("frozen", "True", Some("SecretSynced"))
+        .await?;
+
+    // Turning immutable off: the API server refuses to make the Secret mutable.
+    bed.external()
+        .patch(
+            "frozen",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": spec("2s", false)})),
+        )
+        .await?;
+    let refused = bed
+        .wait_ready("frozen", "False", Some("SecretSyncedError"))
+        .await?;
+    let message = serde_json::to_string(&refused.status)?;
+    assert!(message.contains("immutable"), "{message}");
+    bed.assert_nothing_leaked().await?;
+    Ok(())
+}

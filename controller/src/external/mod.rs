@@ -10,11 +10,15 @@
 //! (ClusterExternalSecret: one ExternalSecret per selected namespace).
 
 pub mod cluster;
+pub mod decode;
+pub mod keys;
 pub mod policy;
 pub mod reconcile;
+pub mod shape;
 pub mod store_status;
 pub mod stores;
 pub mod template;
+pub mod template_from;
 
 use crate::target::Condition;
 pub use cluster::ClusterExternalSecret;
@@ -110,6 +114,10 @@ pub struct ExternalSecretTarget {
     /// Type, metadata and templated data of the Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<ExternalSecretTemplate>,
+    /// Write the Secret `immutable`: once written it is never refreshed; delete it to have a new
+    /// one written from the current spec and values.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub immutable: bool,
 }
 
 /// `spec.target.template`.
@@ -129,6 +137,55 @@ pub struct ExternalSecretTemplate {
     /// `Replace` (default: only the templated keys) or `Merge` (templated keys over fetched ones).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge_policy: Option<String>,
+    /// Templates whose output is merged into the Secret's data, labels or annotations, before
+    /// `data`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub template_from: Vec<TemplateFrom>,
+}
+
+/// `spec.target.template.templateFrom[]`: one source of templates.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateFrom {
+    /// A template whose output is YAML `key: value` pairs, each merged into the target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 65536))]
+    pub literal: Option<String>,
+    /// `Data` (default), `Annotations` or `Labels`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Templates in a ConfigMap of the ExternalSecret's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<TemplateRef>,
+    /// Templates in a Secret (refused: it would copy a Secret its author may not read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<TemplateRef>,
+}
+
+/// `templateFrom[].configMap` / `.secret` (a Secret source is kept in the schema so that it is
+/// refused by name rather than silently pruned).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateRef {
+    /// The object's name.
+    #[serde(default)]
+    pub name: String,
+    /// Its keys.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<TemplateRefItem>,
+}
+
+/// An item of a [`TemplateRef`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateRefItem {
+    /// The key.
+    #[serde(default)]
+    pub key: String,
+    /// `Values` (default: the output under `key`) or `KeysAndValues` (YAML pairs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_as: Option<String>,
 }
 
 /// Labels and annotations of the target Secret.
@@ -215,6 +272,15 @@ pub struct RemoteRefSpec {
     /// Version (Vault KV version, AWS stage or `uuid/<id>`, SSM version or label).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// How the keys of `dataFrom[].extract` become Secret keys when the entry has no `rewrite`:
+    /// `Default` (a character a key cannot hold becomes `_`) or `Unicode` (it becomes `_UXXXX_`).
+    /// No effect on a `data[].remoteRef`, as in External Secrets Operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversion_strategy: Option<String>,
+    /// How values are decoded: `None` (default), `Base64`, `Base64URL` or `Auto` (standard
+    /// base64, else URL-safe base64, else the value as it is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoding_strategy: Option<String>,
 }
 
 /// `spec.dataFrom[]`.
@@ -232,6 +298,44 @@ pub struct ExternalSecretDataFrom {
     /// Another store than `spec.secretStoreRef` for this entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_ref: Option<SourceRef>,
+    /// Rewrites of the keys this entry produced, applied in order (instead of the conversion
+    /// strategy).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub rewrite: Vec<Rewrite>,
+}
+
+/// `dataFrom[].rewrite[]`: exactly one of `regexp` and `transform`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Rewrite {
+    /// Replace every match of `source` in a key by `target` (`$1`, `${name}` expanded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regexp: Option<RewriteRegexp>,
+    /// A template over `.value`, the key, whose output is the new key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform: Option<RewriteTransform>,
+}
+
+/// `rewrite[].regexp`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RewriteRegexp {
+    /// The regular expression.
+    #[schemars(length(max = 1024))]
+    pub source: String,
+    /// The replacement.
+    #[schemars(length(max = 1024))]
+    pub target: String,
+}
+
+/// `rewrite[].transform`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RewriteTransform {
+    /// A Go template (External Secrets Operator's dialect) over `.value`.
+    #[schemars(length(max = 4096))]
+    pub template: String,
 }
 
 /// `dataFrom[].find`.
@@ -245,6 +349,13 @@ pub struct FindSpec {
     /// Which names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<FindName>,
+    /// How found names become Secret keys when the entry has no `rewrite`: `Default` or
+    /// `Unicode` (as in `extract`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversion_strategy: Option<String>,
+    /// How the values are decoded (as in `extract`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoding_strategy: Option<String>,
 }
 
 /// `dataFrom[].find.name`.

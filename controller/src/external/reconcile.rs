@@ -9,8 +9,11 @@
 //! A reconcile reads plan (`Settings::of`, `refresh`, `claim`) → fetch (store, provider,
 //! values, template) → apply → finish; the decisions are plain functions, unit-tested below.
 
+use super::decode::Decoding;
+use super::keys::{Conversion, Rewrites};
+use super::shape::{Raw, shape};
 use super::stores::{FoundStore, ProviderCache, StoreError, find_store};
-use super::template::{self, Values};
+use super::template::{self, Rendered};
 use super::{
     ClusterSecretStore, ExternalSecret, FORCE_SYNC_ANNOTATION, READY_CONDITION, SecretStore,
     SecretStoreRef,
@@ -26,7 +29,7 @@ use crate::target::{
 };
 use crate::{Error, supervise};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, PartialObjectMeta};
@@ -60,6 +63,9 @@ pub mod reason {
     pub const MISSING: &str = "SecretMissing";
     /// The spec cannot be acted on.
     pub const INVALID: &str = "InvalidSpec";
+    /// `target.immutable`: the Secret was written immutable from an earlier spec and keeps its
+    /// values until it is deleted.
+    pub const IMMUTABLE: &str = "SecretImmutable";
 }
 
 /// The events of the `Ready` condition.
@@ -166,9 +172,10 @@ impl ExternalContext {
         self.succeeded(&source.uid);
         let secret_rv = applied.metadata.resource_version;
         self.remember(&source.uid, synced_now(object, secret_rv.clone()));
-        let next = match settings.interval.is_zero() {
+        let interval = settings.refresh_interval();
+        let next = match interval.is_zero() {
             true => Next::OnChange,
-            false => Next::After(settings.interval),
+            false => Next::After(interval),
         };
         let outcome = Outcome::written(reason::SYNCED, "Secret was synced", secret_rv);
         (outcome, Then::Next(next))
@@ -304,9 +311,19 @@ struct Settings {
     interval: Duration,
     /// `spec.target.creationPolicy`.
     policy: CreationPolicy,
+    /// `spec.target.immutable`.
+    immutable: bool,
 }
 
 impl Settings {
+    /// How often to fetch again: never (only on a change) for an immutable Secret.
+    fn refresh_interval(&self) -> Duration {
+        match self.immutable {
+            true => Duration::ZERO,
+            false => self.interval,
+        }
+    }
+
     /// The settings of `object`, or the `InvalidSpec` outcome that says which field is wrong.
     fn of(object: &ExternalSecret) -> Result<Settings, Outcome> {
         let spec = &object.spec;
@@ -327,6 +344,13 @@ impl Settings {
                 ));
             }
         };
+        if spec.target.immutable && policy == CreationPolicy::Merge {
+            return Err(Outcome::failed(
+                reason::INVALID,
+                "spec.target.immutable: needs creationPolicy Owner or Orphan (a merged Secret is not this ExternalSecret's)",
+            ));
+        }
+        check_fields(spec).map_err(|message| Outcome::failed(reason::INVALID, message))?;
         let target_name = spec
             .target
             .name
@@ -336,8 +360,56 @@ impl Settings {
             target_name,
             interval,
             policy,
+            immutable: spec.target.immutable,
         })
     }
+}
+
+/// Refuses, naming the field, a value of `decodingStrategy`, `conversionStrategy`, `rewrite`,
+/// `mergePolicy` or `templateFrom` that cannot be acted on (before any provider call).
+fn check_fields(spec: &super::ExternalSecretSpec) -> Result<(), String> {
+    for (i, item) in spec.data.iter().enumerate() {
+        let at = format!("spec.data[{i}].remoteRef");
+        Decoding::parse(item.remote_ref.decoding_strategy.as_deref(), &at)?;
+        Conversion::parse(item.remote_ref.conversion_strategy.as_deref(), &at)?;
+    }
+    for (i, from) in spec.data_from.iter().enumerate() {
+        let at = format!("spec.dataFrom[{i}]");
+        for (strategies, what) in [
+            (
+                from.extract
+                    .as_ref()
+                    .map(|e| (&e.conversion_strategy, &e.decoding_strategy)),
+                "extract",
+            ),
+            (
+                from.find
+                    .as_ref()
+                    .map(|f| (&f.conversion_strategy, &f.decoding_strategy)),
+                "find",
+            ),
+        ] {
+            if let Some((conversion, decoding)) = strategies {
+                let at = format!("{at}.{what}");
+                Conversion::parse(conversion.as_deref(), &at)?;
+                Decoding::parse(decoding.as_deref(), &at)?;
+            }
+        }
+        Rewrites::compile(&from.rewrite, &at)?;
+    }
+    if let Some(template) = &spec.target.template {
+        if let Some(other) = template
+            .merge_policy
+            .as_deref()
+            .filter(|p| !matches!(*p, "Replace" | "Merge"))
+        {
+            return Err(format!(
+                "spec.target.template.mergePolicy: {other:?} (Replace or Merge)"
+            ));
+        }
+        super::template_from::check(&template.template_from, "spec.target.template.templateFrom")?;
+    }
+    Ok(())
 }
 
 /// What follows a reconcile.
@@ -386,12 +458,25 @@ pub async fn reconcile(
         last.as_ref(),
         existing.as_ref(),
         &source.uid,
-        settings.interval,
+        settings.refresh_interval(),
         now,
     ) {
         Refresh::Due => {}
         Refresh::OnChange => return Ok(Action::await_change()),
         Refresh::After(wait) => return Ok(Action::requeue(wait)),
+    }
+    // An immutable Secret of ours takes no new data: say so, and fetch nothing.
+    if settings.immutable
+        && let Some(secret) = existing.as_ref()
+        && target::owned_by(secret, OWNER_LABEL, &source.uid)
+        && is_immutable(base, &source.namespace, &settings.target_name).await?
+    {
+        return match immutable_outcome(&object, last.as_ref(), &settings.target_name) {
+            Some(outcome) => {
+                finish(&object, &ctx, &source, outcome, Then::Next(Next::OnChange)).await
+            }
+            None => Ok(Action::await_change()),
+        };
     }
     // Who owns the target, before any provider call.
     let claim = match claim(
@@ -403,11 +488,11 @@ pub async fn reconcile(
         Ok(claim) => claim,
         Err(outcome) => return finish(&object, &ctx, &source, outcome, Then::Backoff).await,
     };
-    let values = match fetch(&object, &ctx, &source, &settings, existing.as_ref()).await? {
-        Ok(values) => values,
+    let rendered = match fetch(&object, &ctx, &source, &settings, existing.as_ref()).await? {
+        Ok(rendered) => rendered,
         Err((outcome, then)) => return finish(&object, &ctx, &source, outcome, then).await,
     };
-    let desired = desired_secret(&object, &source, &settings, claim, &values);
+    let desired = desired_secret(&object, &source, &settings, claim, &rendered);
     let (outcome, then) = match desired.apply(base).await? {
         Ok(applied) => {
             crate::restart::roll_out(base, object.as_ref(), &[&desired]).await?;
@@ -459,6 +544,37 @@ fn refresh(
     }
 }
 
+/// Whether the Secret `name` is immutable (a GET: the metadata cache does not hold the field).
+async fn is_immutable(ctx: &Context, namespace: &str, name: &str) -> Result<bool, Error> {
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    Ok(api
+        .get_opt(name)
+        .await?
+        .is_some_and(|secret| secret.immutable == Some(true)))
+}
+
+/// What an ExternalSecret whose immutable Secret cannot be rewritten reports: nothing new when
+/// the last sync covered this spec and force-sync value (only the Secret's metadata moved), else
+/// `SecretImmutable`: the spec asks for what the Secret will not take.
+fn immutable_outcome(
+    object: &ExternalSecret,
+    last: Option<&LastSync>,
+    target_name: &str,
+) -> Option<Outcome> {
+    let current = last.is_some_and(|last| {
+        last.generation == object.metadata.generation.map(|g| g.to_string())
+            && object.annotations().get(FORCE_SYNC_ANNOTATION) == last.force_sync.as_ref()
+    });
+    (!current).then(|| {
+        Outcome::failed(
+            reason::IMMUTABLE,
+            format!(
+                "Secret {target_name:?} is immutable (spec.target.immutable) and keeps the values written before this change; delete it to have a new one written"
+            ),
+        )
+    })
+}
+
 /// The claim `policy` makes on the target: `Owner` refuses a Secret that is not ours, `Merge`
 /// needs an existing one, `Orphan` writes whatever is there without an ownerReference.
 fn claim(
@@ -494,8 +610,7 @@ async fn fetch(
     source: &Source,
     settings: &Settings,
     existing: Option<&PartialObjectMeta<Secret>>,
-) -> Result<Result<Values, (Outcome, Then)>, Error> {
-    let spec = &object.spec;
+) -> Result<Result<Rendered, (Outcome, Then)>, Error> {
     let mut stores = Stores::default();
     let fetched = match fetch_values(object, ctx, source, &mut stores).await {
         Ok(values) => values,
@@ -513,18 +628,71 @@ async fn fetch(
             .await;
         }
     };
-    let template_spec = spec.target.template.clone().unwrap_or_default();
-    let merge = template_spec.merge_policy.as_deref() == Some("Merge");
-    // Rendering is bounded but may take a while: off the async runtime.
+    let spec = object.spec.clone();
+    let template_from = spec
+        .target
+        .template
+        .as_ref()
+        .map_or(&[][..], |t| t.template_from.as_slice());
+    let config_maps = match read_config_maps(&ctx.base, &source.namespace, template_from).await? {
+        Ok(maps) => maps,
+        Err(message) => {
+            return Ok(Err((
+                Outcome::failed(reason::SYNC_ERROR, message),
+                Then::Backoff,
+            )));
+        }
+    };
+    // Rewrites and rendering are bounded but may take a while: off the async runtime. Keys and
+    // values depend on the remote data (retried with back-off); templates on the spec.
     let rendered = crate::cpu::run(move || {
-        template::render(fetched, &template_spec.data, merge).and_then(template::check_keys)
+        let values = shape(&spec, fetched).map_err(|e| (e, Then::Backoff))?;
+        let template_spec = spec.target.template.unwrap_or_default();
+        let merge = template_spec.merge_policy.as_deref() == Some("Merge");
+        template::render(
+            values,
+            &template_spec.data,
+            &template_spec.template_from,
+            &config_maps,
+            merge,
+        )
+        .and_then(|mut rendered| {
+            rendered.data = template::check_keys(rendered.data)?;
+            Ok(rendered)
+        })
+        .map_err(|e| (e, Then::Next(Next::OnChange)))
     })
     .await
     .ok_or(Error::Task)?;
-    Ok(rendered.map_err(|message| {
-        let outcome = Outcome::failed(reason::SYNC_ERROR, message);
-        (outcome, Then::Next(Next::OnChange))
-    }))
+    Ok(rendered.map_err(|(message, then)| (Outcome::failed(reason::SYNC_ERROR, message), then)))
+}
+
+/// The ConfigMaps `templateFrom` names, read from the ExternalSecret's own `namespace` (never
+/// another): `Ok(Err(message))` when one is missing.
+async fn read_config_maps(
+    ctx: &Context,
+    namespace: &str,
+    template_from: &[super::TemplateFrom],
+) -> Result<Result<template::ConfigMaps, String>, Error> {
+    let mut maps = template::ConfigMaps::new();
+    let names = super::template_from::config_map_names(template_from);
+    if names.is_empty() {
+        return Ok(Ok(maps));
+    }
+    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), namespace);
+    for name in names {
+        match api.get_opt(name).await? {
+            Some(config_map) => {
+                maps.insert(name.to_owned(), config_map.data.unwrap_or_default());
+            }
+            None => {
+                return Ok(Err(format!(
+                    "templateFrom: ConfigMap {name:?} not found in namespace {namespace:?}"
+                )));
+            }
+        }
+    }
+    Ok(Ok(maps))
 }
 
 /// The outcome of a store that cannot be used.
@@ -542,7 +710,7 @@ async fn fetch_failed(
     settings: &Settings,
     existing: Option<&PartialObjectMeta<Secret>>,
     err: FetchError,
-) -> Result<Result<Values, (Outcome, Then)>, Error> {
+) -> Result<Result<Rendered, (Outcome, Then)>, Error> {
     if err.is_unauthorized() {
         ctx.providers.forget(store);
     }
@@ -647,13 +815,13 @@ impl Stores {
 }
 
 /// Fetches every `dataFrom` and then every `data` entry, each from its store, counting each
-/// provider call.
+/// provider call: what each gave, for [`shape`].
 async fn fetch_values(
     object: &ExternalSecret,
     ctx: &ExternalContext,
     source: &Source,
     stores: &mut Stores,
-) -> Result<Values, Fetch> {
+) -> Result<Vec<Raw>, Fetch> {
     let spec = &object.spec;
     spec.check_store_count(MAX_STORES_PER_OBJECT)
         .map_err(|e| Fetch::Store(StoreError::Invalid(e)))?;
@@ -668,8 +836,8 @@ async fn fetch_values(
             .metrics
             .count_provider_call(provider.kind(), operation, status);
     };
-    let mut values = Values::new();
-    for from in &spec.data_from {
+    let mut fetched = Vec::new();
+    for (entry, from) in spec.data_from.iter().enumerate() {
         if from.extract.is_none() && from.find.is_none() {
             continue;
         }
@@ -688,8 +856,11 @@ async fn fetch_values(
                     },
                 )
             })?;
-            // Nested names (SSM paths) become valid Secret keys: `db/user` -> `db_user`.
-            values.extend(all.into_iter().map(|(k, v)| (k.replace('/', "_"), v)));
+            fetched.push(Raw::From {
+                entry,
+                find: false,
+                values: all.into_iter().collect(),
+            });
         }
         if let Some(find) = &from.find {
             let search = signet_providers::Find {
@@ -707,10 +878,14 @@ async fn fetch_values(
                     },
                 )
             })?;
-            values.extend(found.into_iter().map(|(k, v)| (secret_key_of(&k), v)));
+            fetched.push(Raw::From {
+                entry,
+                find: true,
+                values: found.into_iter().collect(),
+            });
         }
     }
-    for item in &spec.data {
+    for (entry, item) in spec.data.iter().enumerate() {
         let reference = spec.store_for(item.source_ref.as_ref());
         let at = stores.resolve(ctx, &source.namespace, reference).await?;
         let provider = stores.0[at].1.as_ref();
@@ -725,23 +900,9 @@ async fn fetch_values(
                 },
             )
         })?;
-        values.insert(item.secret_key.clone(), value);
+        fetched.push(Raw::Data { entry, value });
     }
-    Ok(values)
-}
-
-/// A found secret's name as a Secret key, as ESO's default conversion makes it: every character a
-/// key cannot hold (not a letter, digit, `-`, `.` or `_`) becomes `_` (`/app/db` -> `_app_db`).
-fn secret_key_of(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    Ok(fetched)
 }
 
 fn remote_ref(spec: &super::RemoteRefSpec) -> RemoteRef {
@@ -758,10 +919,15 @@ fn desired_secret<'a>(
     source: &'a Source,
     settings: &'a Settings,
     claim: Claim,
-    values: &Values,
+    rendered: &Rendered,
 ) -> DesiredSecret<'a> {
     let template_spec = object.spec.target.template.clone().unwrap_or_default();
     let metadata = template_spec.metadata.unwrap_or_default();
+    // `templateFrom`'s labels and annotations, the template's own over them.
+    let mut labels = rendered.labels.clone();
+    labels.extend(metadata.labels);
+    let mut annotations = rendered.annotations.clone();
+    annotations.extend(metadata.annotations);
     DesiredSecret {
         name: &settings.target_name,
         namespace: &source.namespace,
@@ -769,11 +935,11 @@ fn desired_secret<'a>(
         owner_uid: &source.uid,
         owner: target::owner_of(object),
         claim,
-        labels: metadata.labels,
-        annotations: metadata.annotations,
+        labels,
+        annotations,
         type_: template_spec.type_,
-        immutable: None,
-        data_base64: target::base64_values(values.iter().map(|(k, v)| (k, v.as_slice()))),
+        immutable: settings.immutable.then_some(true),
+        data_base64: target::base64_values(rendered.data.iter().map(|(k, v)| (k, v.as_slice()))),
     }
 }
 
@@ -885,6 +1051,7 @@ mod tests {
                 target_name: "db".into(),
                 interval: DEFAULT_REFRESH_INTERVAL,
                 policy: CreationPolicy::Owner,
+                immutable: false,
             }
         );
         let mut named = spec(json!({"name": "db-creds", "creationPolicy": "Orphan"}));
@@ -905,6 +1072,137 @@ mod tests {
         let bad = Settings::of(&object(bad_interval, json!({}))).unwrap_err();
         assert_eq!(bad.reason, reason::INVALID);
         assert!(bad.message.starts_with("spec.refreshInterval: "));
+    }
+
+    /// Unknown strategies, bad rewrites and templateFrom sources Signet does not read are refused
+    /// before any provider call, naming the field.
+    #[test]
+    fn settings_refuse_unknown_strategies_rewrites_and_template_sources() {
+        let invalid = |extra: serde_json::Value| {
+            let mut s = spec(json!({}));
+            for (k, v) in extra.as_object().unwrap() {
+                s[k] = v.clone();
+            }
+            let outcome = Settings::of(&object(s, json!({}))).unwrap_err();
+            assert_eq!(outcome.reason, reason::INVALID);
+            outcome.message
+        };
+        let data =
+            |remote: serde_json::Value| json!({"data": [{"secretKey": "a", "remoteRef": remote}]});
+        assert_eq!(
+            invalid(data(json!({"key": "k", "decodingStrategy": "Foo"}))),
+            "spec.data[0].remoteRef.decodingStrategy: \"Foo\" (None, Base64, Base64URL or Auto)"
+        );
+        assert!(
+            invalid(data(json!({"key": "k", "conversionStrategy": "Ascii"})))
+                .starts_with("spec.data[0].remoteRef.conversionStrategy: \"Ascii\"")
+        );
+        assert!(
+            invalid(json!({"dataFrom": [{"find": {"decodingStrategy": "hex"}}]}))
+                .starts_with("spec.dataFrom[0].find.decodingStrategy: ")
+        );
+        assert!(
+            invalid(json!({"dataFrom": [{"extract": {"key": "k", "conversionStrategy": "x"}}]}))
+                .starts_with("spec.dataFrom[0].extract.conversionStrategy: ")
+        );
+        assert!(
+            invalid(json!({"dataFrom": [{"extract": {"key": "k"}, "rewrite": [{"regexp": {"source": "(", "target": ""}}]}]}))
+                .starts_with("spec.dataFrom[0].rewrite[0].regexp.source: ")
+        );
+        assert!(
+            invalid(json!({"dataFrom": [{"extract": {"key": "k"}, "rewrite": [{}]}]}))
+                .contains("exactly one of regexp and transform")
+        );
+        let target = |t: serde_json::Value| json!({"target": t});
+        assert!(
+            invalid(target(
+                json!({"template": {"templateFrom": [{"secret": {"name": "c"}}]}})
+            ))
+            .starts_with("spec.target.template.templateFrom[0].secret: ")
+        );
+        assert!(
+            invalid(target(
+                json!({"template": {"templateFrom": [{"configMap": {"name": "c"}}]}})
+            ))
+            .starts_with("spec.target.template.templateFrom[0].configMap.items: ")
+        );
+        assert!(
+            invalid(target(json!({"template": {"mergePolicy": "Both"}})))
+                .starts_with("spec.target.template.mergePolicy: \"Both\"")
+        );
+        assert!(
+            invalid(target(
+                json!({"immutable": true, "creationPolicy": "Merge"})
+            ))
+            .starts_with("spec.target.immutable: needs creationPolicy Owner or Orphan")
+        );
+        // The same fields with known values are accepted.
+        let mut fine =
+            spec(json!({"immutable": true, "template": {"templateFrom": [{"literal": "a: b"}]}}));
+        fine["data"] =
+            json!([{"secretKey": "a", "remoteRef": {"key": "k", "decodingStrategy": "Auto"}}]);
+        fine["dataFrom"] = json!([{"find": {"conversionStrategy": "Unicode", "decodingStrategy": "Base64URL"},
+            "rewrite": [{"transform": {"template": "{{ .value }}"}}]}]);
+        let settings = Settings::of(&object(fine, json!({}))).unwrap();
+        assert!(settings.immutable);
+        assert_eq!(settings.refresh_interval(), Duration::ZERO);
+    }
+
+    #[test]
+    fn an_immutable_secret_reports_a_spec_it_cannot_take_and_nothing_else() {
+        let es = object(spec(json!({"immutable": true})), json!({}));
+        let current = LastSync {
+            generation: Some("4".into()),
+            secret_resource_version: Some("5".into()),
+            refreshed: None,
+            force_sync: None,
+        };
+        assert_eq!(immutable_outcome(&es, Some(&current), "db"), None);
+        let older = LastSync {
+            generation: Some("3".into()),
+            ..current.clone()
+        };
+        let outcome = immutable_outcome(&es, Some(&older), "db").unwrap();
+        assert_eq!(outcome.reason, reason::IMMUTABLE);
+        assert!(outcome.message.starts_with("Secret \"db\" is immutable"));
+        assert!(immutable_outcome(&es, None, "db").is_some());
+        let forced = object(
+            spec(json!({"immutable": true})),
+            json!({FORCE_SYNC_ANNOTATION: "2"}),
+        );
+        assert!(immutable_outcome(&forced, Some(&current), "db").is_some());
+    }
+
+    #[test]
+    fn the_desired_secret_is_immutable_and_carries_template_from_metadata() {
+        let es = object(
+            spec(
+                json!({"immutable": true, "template": {"metadata": {"labels": {"team": "spec"}}}}),
+            ),
+            json!({}),
+        );
+        let settings = Settings::of(&es).unwrap();
+        let source = Source::of(&es).unwrap().unwrap();
+        let rendered = Rendered {
+            data: [("k".to_owned(), zeroize::Zeroizing::new(b"v".to_vec()))].into(),
+            labels: [
+                ("team".to_owned(), "from".to_owned()),
+                ("tier".to_owned(), "1".to_owned()),
+            ]
+            .into(),
+            annotations: [("note".to_owned(), "n".to_owned())].into(),
+        };
+        let desired = desired_secret(&es, &source, &settings, Claim::OWN, &rendered);
+        let body = desired.body();
+        assert_eq!(body["immutable"], true);
+        assert_eq!(body["metadata"]["labels"]["team"], "spec");
+        assert_eq!(body["metadata"]["labels"]["tier"], "1");
+        assert_eq!(body["metadata"]["annotations"]["note"], "n");
+        assert_eq!(body["data"]["k"], "dg==");
+        let mutable = object(spec(json!({})), json!({}));
+        let settings = Settings::of(&mutable).unwrap();
+        let desired = desired_secret(&mutable, &source, &settings, Claim::OWN, &rendered);
+        assert!(desired.body().get("immutable").is_none());
     }
 
     #[test]

@@ -5,8 +5,11 @@
 //! [`signet_seal::template`]), and ESO's own `toYaml`, `fromYaml`, `filterPEM`, `filterCertChain`,
 //! `jwkPublicKeyPem` and `jwkPrivateKeyPem`. A missing value is an error (`missingkey=error`, as in
 //! ESO); ESO's other functions (`getSecretKey`, `pkcs12cert`, …) are refused by name.
-//! `mergePolicy: Merge` keeps the fetched values beside the templated ones.
+//! `mergePolicy: Merge` keeps the fetched values beside the templated ones. `templateFrom` entries
+//! ([`super::template_from`]) render first, with the same budget.
 
+use super::TemplateFrom;
+pub use super::template_from::{ConfigMaps, Rendered};
 use signet_seal::template::{Dialect, MAX_RENDERED_BYTES, Renderer};
 use std::collections::BTreeMap;
 use zeroize::Zeroizing;
@@ -14,22 +17,34 @@ use zeroize::Zeroizing;
 /// Values by Secret key.
 pub type Values = BTreeMap<String, Zeroizing<Vec<u8>>>;
 
-/// Renders `templates` over `fetched`, all under one budget of steps and bytes. With no templates
-/// the fetched values are the result.
+/// Renders `template_from` (its ConfigMap templates from `config_maps`) and then `templates` over `fetched`, all under one budget of steps and
+/// bytes. With neither, the fetched values are the data (as in ESO); `merge` keeps the fetched
+/// values under the templated ones.
 pub fn render(
     fetched: Values,
     templates: &BTreeMap<String, String>,
+    template_from: &[TemplateFrom],
+    config_maps: &ConfigMaps,
     merge: bool,
-) -> Result<Values, String> {
-    if templates.is_empty() {
-        return Ok(fetched);
+) -> Result<Rendered, String> {
+    if templates.is_empty() && template_from.is_empty() {
+        return Ok(Rendered {
+            data: fetched,
+            ..Rendered::default()
+        });
     }
     let mut renderer = Renderer::with_dialect(
         fetched.iter().map(|(k, v)| (k, v.as_slice())),
         Dialect::ExternalSecrets,
     );
-    let mut out = Values::new();
+    let mut out = Rendered::default();
     let mut total = 0usize;
+    super::template_from::Apply {
+        renderer: &mut renderer,
+        total: &mut total,
+        max: MAX_RENDERED_BYTES,
+    }
+    .run(template_from, config_maps, &mut out)?;
     for (key, template) in templates {
         let rendered = renderer.render(key, template).map_err(|e| match e {
             signet_seal::SealError::Template { key, reason } => {
@@ -43,11 +58,11 @@ pub fn render(
                 "template of {key:?}: the rendered templates total more than {MAX_RENDERED_BYTES} bytes, more than a Secret holds"
             ));
         }
-        out.insert(key.clone(), rendered);
+        out.data.insert(key.clone(), rendered);
     }
     if merge {
         for (key, value) in fetched {
-            out.entry(key).or_insert(value);
+            out.data.entry(key).or_insert(value);
         }
     }
     Ok(out)
@@ -55,12 +70,9 @@ pub fn render(
 
 /// Refuses keys a Secret cannot hold (valid: `[-._a-zA-Z0-9]+`), naming the first one.
 pub fn check_keys(values: Values) -> Result<Values, String> {
-    let bad = values.keys().find(|k| {
-        k.is_empty()
-            || !k
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
-    });
+    let bad = values
+        .keys()
+        .find(|k| k.is_empty() || !k.chars().all(super::keys::valid_key_char));
     match bad {
         Some(key) => Err(format!(
             "{key:?} is not a valid Secret key (letters, digits, '-', '_', '.')"
@@ -78,6 +90,15 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), Zeroizing::new(v.as_bytes().to_vec())))
             .collect()
+    }
+
+    /// `render` without `templateFrom`, its data.
+    fn render(
+        fetched: Values,
+        templates: &BTreeMap<String, String>,
+        merge: bool,
+    ) -> Result<Values, String> {
+        super::render(fetched, templates, &[], &ConfigMaps::new(), merge).map(|r| r.data)
     }
 
     fn text(values: &Values, key: &str) -> String {
@@ -201,6 +222,50 @@ mod tests {
             .unwrap_or_else(|e| panic!("{template}: {e}"));
             assert_eq!(text(&out, "k"), expected, "{template}");
         }
+    }
+
+    /// `templateFrom` renders first: `data` templates replace its keys; with `Replace` the
+    /// fetched values are dropped even when `templateFrom` only sets labels, as in ESO.
+    #[test]
+    fn template_from_renders_first_and_replace_drops_the_fetched_values() {
+        let fetched = values(&[("user", "admin")]);
+        let from: Vec<TemplateFrom> = serde_json::from_value(serde_json::json!([
+            {"literal": "a: from-literal\nb: \"{{ .user }}\""},
+            {"literal": "team: x", "target": "Labels"}
+        ]))
+        .unwrap();
+        let templates = BTreeMap::from([("a".to_owned(), "from-data".to_owned())]);
+        let out = super::render(
+            fetched.clone(),
+            &templates,
+            &from,
+            &ConfigMaps::new(),
+            false,
+        )
+        .unwrap();
+        assert_eq!(out.data.len(), 2);
+        assert_eq!(text(&out.data, "a"), "from-data");
+        assert_eq!(text(&out.data, "b"), "admin");
+        assert_eq!(out.labels["team"], "x");
+        let labels_only = &from[1..];
+        let out = super::render(
+            fetched.clone(),
+            &BTreeMap::new(),
+            labels_only,
+            &ConfigMaps::new(),
+            false,
+        )
+        .unwrap();
+        assert!(out.data.is_empty());
+        let merged = super::render(
+            fetched,
+            &BTreeMap::new(),
+            labels_only,
+            &ConfigMaps::new(),
+            true,
+        )
+        .unwrap();
+        assert_eq!(text(&merged.data, "user"), "admin");
     }
 
     /// One budget for all entries: many entries each just under the limit still stop.

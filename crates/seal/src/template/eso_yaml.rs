@@ -361,6 +361,88 @@ pub fn from_yaml(src: &[u8]) -> R<Value> {
     Ok(Value::Dict(Rc::new(RefCell::new(map))))
 }
 
+/// What External Secrets Operator's templating reads from a `KeysAndValues` template's output
+/// (`templateFrom[].literal`): sigs.k8s.io/yaml's `Unmarshal` into a `map[string]string`, which
+/// writes numbers and booleans as strings (`5432`, `true`, a float as `FormatFloat(f, 'g', -1,
+/// 32)`), a null as `""`, and refuses a list or map as a value. Empty output is an empty map.
+/// Unlike `fromYaml`, a failure is an error (ESO fails the template), its text Go's where Signet
+/// can tell it.
+pub fn string_map(src: &[u8]) -> R<BTreeMap<String, String>> {
+    let text = std::str::from_utf8(src).map_err(|_| {
+        "error converting YAML to JSON: yaml: invalid leading UTF-8 octet".to_owned()
+    })?;
+    if text.contains(['\u{85}', '\u{2028}', '\u{2029}']) {
+        return Err(
+            "yaml: Signet does not read the YAML 1.1 line breaks U+0085, U+2028 and U+2029"
+                .to_owned(),
+        );
+    }
+    let failure = |f: Failure| match f {
+        Failure::Limit(e) | Failure::Go(e) => e,
+    };
+    let Some(node) = parse_first_document(text).map_err(failure)? else {
+        return Ok(BTreeMap::new());
+    };
+    let decoded = decode(&node).map_err(failure)?;
+    let entries = match decoded {
+        G::Null => return Ok(BTreeMap::new()),
+        G::Map(entries) => entries,
+        other => {
+            let kind = match other {
+                G::Seq(_) => "array",
+                G::Str(_) => "string",
+                G::Bool(_) => "bool",
+                _ => "number",
+            };
+            return Err(format!(
+                "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {kind} into Go value of type map[string]string"
+            ));
+        }
+    };
+    let mut out = BTreeMap::new();
+    for (key, value) in entries {
+        let key = match key {
+            G::Str(s) => s,
+            G::Int(i) => i.to_string(),
+            G::Float(f) => format_float32(f),
+            G::Bool(b) => b.to_string(),
+            G::Uint(_) => {
+                return Err(
+                    "error converting YAML to JSON: unsupported map key of type: uint64".to_owned(),
+                );
+            }
+            _ => {
+                return Err(
+                    "error converting YAML to JSON: unsupported map key of type: %!s(<nil>)"
+                        .to_owned(),
+                );
+            }
+        };
+        let value = match value {
+            G::Str(s) => s,
+            G::Null => String::new(),
+            G::Bool(b) => b.to_string(),
+            G::Int(i) => i.to_string(),
+            G::Uint(u) => u.to_string(),
+            G::Float(f) if f.is_nan() => "NaN".to_owned(),
+            G::Float(f) if f.is_infinite() => if f > 0.0 { "+Inf" } else { "-Inf" }.to_owned(),
+            G::Float(f) => format_float32(f),
+            G::Seq(_) | G::Map(_) => {
+                let kind = if matches!(value, G::Seq(_)) {
+                    "array"
+                } else {
+                    "object"
+                };
+                return Err(format!(
+                    "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {kind} into Go value of type string"
+                ));
+            }
+        };
+        out.insert(key, value);
+    }
+    Ok(out)
+}
+
 enum Failure {
     /// Over one of Signet's bounds: the template fails.
     Limit(String),
@@ -826,4 +908,57 @@ fn format_float32(f: f64) -> String {
     let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
     let exp: i32 = exp.parse().unwrap_or(0);
     super::value::float_text(g < 0.0, &digits, exp, !(-4..6).contains(&exp))
+}
+
+#[cfg(test)]
+mod string_map_tests {
+    use super::string_map;
+
+    #[test]
+    fn scalars_become_strings_as_sigs_yaml_writes_them_into_a_string_map() {
+        let map = string_map(
+            b"user: admin\nport: 5432\nhex: 0x1F\non: yes\nratio: 0.5\nbig: 1e3\nnothing: ~\n\"quoted\": '007'\n",
+        )
+        .unwrap();
+        let got: Vec<(&str, &str)> = map.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                ("big", "1000"),
+                ("hex", "31"),
+                ("nothing", ""),
+                ("port", "5432"),
+                ("quoted", "007"),
+                ("ratio", "0.5"),
+                ("true", "true"),
+                ("user", "admin"),
+            ]
+        );
+        assert!(string_map(b"").unwrap().is_empty());
+        assert!(string_map(b"# only a comment\n").unwrap().is_empty());
+    }
+
+    #[test]
+    fn lists_maps_and_non_maps_are_refused() {
+        let err = string_map(b"a: [1, 2]\n").unwrap_err();
+        assert!(
+            err.ends_with("cannot unmarshal array into Go value of type string"),
+            "{err}"
+        );
+        let err = string_map(b"a: {b: c}\n").unwrap_err();
+        assert!(
+            err.ends_with("cannot unmarshal object into Go value of type string"),
+            "{err}"
+        );
+        let err = string_map(b"just text").unwrap_err();
+        assert!(
+            err.contains("cannot unmarshal string into Go value of type map[string]string"),
+            "{err}"
+        );
+        let err = string_map(b"a: [\n").unwrap_err();
+        assert!(
+            err.starts_with("error converting YAML to JSON: yaml: line"),
+            "{err}"
+        );
+    }
 }

@@ -175,6 +175,16 @@ impl Renderer {
         }
     }
 
+    /// Replaces the values later templates see, keeping what the budget has spent: one budget
+    /// for templates rendered over different values (one per Secret key, say).
+    pub fn set_values<'a>(&mut self, values: impl IntoIterator<Item = (&'a String, &'a [u8])>) {
+        let root = values
+            .into_iter()
+            .map(|(k, v)| (k.clone(), bytes(v.to_vec())))
+            .collect();
+        self.root = Rc::new(root);
+    }
+
     /// Renders `template`, the entry `item` of `spec.template.data`.
     pub fn render(&mut self, item: &str, template: &str) -> Result<Zeroizing<Vec<u8>>, SealError> {
         let fail = |reason: String| SealError::Template {
@@ -192,6 +202,13 @@ impl Renderer {
         exec.run().map_err(fail)?;
         Ok(std::mem::take(&mut exec.out))
     }
+}
+
+/// External Secrets Operator's reading of a `KeysAndValues` template's output: YAML into a
+/// `map[string]string` (numbers and booleans written as strings, a null as `""`, a list or map
+/// refused), as sigs.k8s.io/yaml v1.4.0 reads it.
+pub fn eso_string_map(src: &[u8]) -> Result<BTreeMap<String, String>, String> {
+    eso_yaml::string_map(src)
 }
 
 /// Renders one template over `values` with a budget of its own.

@@ -103,15 +103,54 @@ fn cpu_seconds(pid: &str) -> Option<f64> {
     Some(ticks as f64 / 100.0)
 }
 
-/// Every request the API server has completed (`apiserver_request_total`, all labels summed).
-async fn api_requests(client: &kube::Client) -> Result<u64, BoxError> {
+/// The requests the API server has completed (`apiserver_request_total`), by verb and resource
+/// (`GET secrets`, `PATCH sealedsecrets/status`), the other labels summed.
+async fn api_requests(client: &kube::Client) -> Result<BTreeMap<String, u64>, BoxError> {
     let request = http::Request::get("/metrics").body(Vec::new())?;
     let text = client.request_text(request).await?;
-    Ok(text
-        .lines()
-        .filter(|l| l.starts_with("apiserver_request_total{"))
-        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .sum::<f64>() as u64)
+    let mut counts = BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("apiserver_request_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.rsplit_once("} ") else {
+            continue;
+        };
+        let label = |name: &str| {
+            labels
+                .split(',')
+                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix("=\""))
+                .map(|v| v.trim_end_matches('"').to_owned())
+                .unwrap_or_default()
+        };
+        let subresource = label("subresource");
+        let resource = match subresource.as_str() {
+            "" => label("resource"),
+            sub => format!("{}/{sub}", label("resource")),
+        };
+        let key = format!("{} {resource}", label("verb"));
+        *counts.entry(key).or_insert(0) += value.parse::<f64>().unwrap_or(0.0) as u64;
+    }
+    Ok(counts)
+}
+
+/// What `after` counts beyond `before`, by verb and resource, largest first.
+fn request_delta(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+) -> Vec<(String, u64)> {
+    let mut delta: Vec<(String, u64)> = after
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.saturating_sub(before.get(k).copied().unwrap_or(0)),
+            )
+        })
+        .filter(|(_, v)| *v > 0)
+        .collect();
+    delta.sort_by_key(|d| std::cmp::Reverse(d.1));
+    delta
 }
 
 fn peak_rss_kib(pid: &str) -> Option<u64> {
@@ -327,9 +366,13 @@ async fn main() -> Result<(), BoxError> {
         wait_catch_up(&client, &app_ns, count, start, &mut controller).await?;
     // The bench's own requests in between: this scrape, and the two watches' lists (their
     // watches are still open, so not counted yet).
-    let requests = api_requests(&client)
-        .await?
-        .saturating_sub(requests_before + 3);
+    let delta = request_delta(&requests_before, &api_requests(&client).await?);
+    let requests = delta.iter().map(|(_, n)| n).sum::<u64>().saturating_sub(3);
+    let breakdown: Vec<String> = delta.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+    println!(
+        "[{label}] API requests by verb and resource: {}",
+        breakdown.join(", ")
+    );
     let cpu = match &controller {
         Controller::Child(running) => cpu_seconds(&running.child.id().to_string()),
         Controller::Bitnami(running) => cpu_seconds(&running.pid().to_string()),

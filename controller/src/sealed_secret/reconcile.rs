@@ -167,7 +167,7 @@ pub(crate) fn gauge_refresher(
 
 /// Reconciles the SealedSecret whose metadata the cache holds: nothing to read when this process
 /// wrote its current Secret for this generation (resyncs, key changes); otherwise the object is
-/// read and [`reconcile`]d (gone by then: nothing to do).
+/// read and reconciled (gone by then: nothing to do).
 pub async fn reconcile_cached(
     cached: Arc<PartialObjectMeta<SealedSecret>>,
     ctx: Arc<SealedContext>,
@@ -192,7 +192,7 @@ pub async fn reconcile_cached(
     let api: kube::Api<SealedSecret> =
         kube::Api::namespaced(base.client.clone(), &source.namespace);
     match api.get_opt(&source.name).await? {
-        Some(sealed) => reconcile(Arc::new(sealed), ctx).await,
+        Some(sealed) => reconcile(Arc::new(sealed), existing, ctx).await,
         None => {
             base.metrics.count_reconcile(KIND_SEALED_SECRET);
             Ok(Action::await_change())
@@ -200,9 +200,13 @@ pub async fn reconcile_cached(
     }
 }
 
-/// Reconciles one SealedSecret.
-pub async fn reconcile(
+/// Reconciles one SealedSecret whose Secret (its metadata, `None` when there is none) was just
+/// read: [`reconcile_cached`] read it to decide whether to read the object, and reading it again
+/// here was one request per object more on a catch-up (a new object's Secret is not in the
+/// cache, so each read is a GET).
+async fn reconcile(
     sealed: Arc<SealedSecret>,
+    existing: Option<PartialObjectMeta<Secret>>,
     ctx: Arc<SealedContext>,
 ) -> Result<Action, Error> {
     let base = &ctx.base;
@@ -210,8 +214,6 @@ pub async fn reconcile(
     let Some(source) = Source::of(sealed.as_ref())? else {
         return Ok(Action::await_change());
     };
-    let existing =
-        target::current_secret(base, &ctx.secrets, &source.namespace, &source.name).await?;
     let recorded = sealed
         .status
         .as_ref()

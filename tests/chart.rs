@@ -861,6 +861,8 @@ async fn rendered_rbac_grants_what_the_controller_needs_and_no_more() -> TestRes
         access("update", "", "namespaces", None),
         access("update", "", "secrets", app),
         access("update", "bitnami.com", "sealedsecrets", app),
+        // Events are created, never patched into a series (none is kept).
+        access("patch", "events.k8s.io", "events", app),
         // Nothing the controller does not use (the chart suite's audit-log check): status is
         // patched, never read or replaced; sources come from watch caches (SealedSecrets' metadata,
         // the object read when there is work); the Lease is patched.
@@ -1661,8 +1663,7 @@ async fn controller_reconciles_under_the_chart_rbac(watch_namespace: bool) -> Te
         )
         .await?;
         wait_ready(&admin, "ClusterSecretStore", None, &cluster_store, "True").await?;
-        // Broken and mended: the second "Valid" event of the same object is a patch (its events
-        // live in `default`).
+        // Broken and mended: two more events of the same object (they live in `default`).
         let cluster_stores = signet_api(&admin, "ClusterSecretStore", None);
         for (version, ready) in [("v1", "False"), ("v2", "True")] {
             cluster_stores

@@ -4,10 +4,10 @@
 //! lives in that kind's own context, in its folder.
 
 use crate::config::Config;
+use crate::events::Recorder;
 use crate::metrics::Metrics;
 use crate::sealed_secret::keyring::LiveSealingKeys;
 use kube::runtime::controller::Action;
-use kube::runtime::events::Recorder;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

@@ -16,10 +16,10 @@
 //! (the watches and controller plumbing of every `run()`), [`crd`] (what the CRDs share),
 //! [`supervise`] (reconcilers that must not stop), [`restart`] (rolling out workloads when their
 //! Secret's data changed), [`cpu`] (CPU-bound work off the runtime, one task per core). Around
-//! them: [`http`] (cert/verify/rotate,
-//! probes, metrics listener), [`metrics`], [`config`] (flags and environment). Leader election (a
-//! Lease, through `kube-lease-manager`) gates the reconcilers and key renewal; the key watch and
-//! the listeners run on every replica.
+//! them: [`http`] (cert/verify/rotate, probes, metrics listener), [`metrics`], [`events`]
+//! (Kubernetes Events, none kept), [`config`] (flags and environment). Leader election (a Lease,
+//! through `kube-lease-manager`) gates the reconcilers and key renewal; the key watch and the
+//! listeners run on every replica.
 // A library does not print: its caller decides what reaches a terminal or a log (tests may: clippy.toml).
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
@@ -28,6 +28,7 @@ pub mod context;
 pub mod cpu;
 pub mod crd;
 mod error;
+pub mod events;
 pub mod external;
 pub mod http;
 pub mod metrics;
@@ -50,8 +51,9 @@ pub use external::{ClusterExternalSecret, ClusterSecretStore, ExternalSecret, Se
 pub use sealed_secret::{SealedSecret, SealedSecretStatus, sealed_secret_crd};
 pub use sops_secret::{SopsSecret, sops_secret_crd};
 
+use crate::events::Recorder;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use runtime::AbortOnDrop;
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -30,6 +30,13 @@ fn is_break(c: char) -> bool {
     matches!(c, '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}')
 }
 
+/// Whether `value` is a string that may hold a line break ([`analyze_at`] would call it
+/// multiline): the only values a block style can be chosen for. A quick byte test, conservative
+/// (any non-ASCII byte may start `\u{85}`, `\u{2028}` or `\u{2029}`).
+pub(crate) fn may_be_multiline(value: &Value) -> bool {
+    matches!(value, Value::Str(s) if s.bytes().any(|b| b == b'\n' || b == b'\r' || b >= 0x80))
+}
+
 fn is_blankz(c: Option<char>) -> bool {
     match c {
         None => true,

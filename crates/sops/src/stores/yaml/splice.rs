@@ -7,8 +7,8 @@
 //! out by whole lines — and one linear pass splices them into the source.
 
 use super::render::{
-    Fresh, Place, block_allowed, block_scalar, double_quoted, plain_in_block, render_scalar,
-    render_scalar_cow, wrap_plain,
+    Fresh, Place, block_allowed, block_scalar, double_quoted, may_be_multiline, plain_in_block,
+    render_scalar, render_scalar_cow, wrap_plain,
 };
 use zeroize::Zeroizing;
 
@@ -474,7 +474,10 @@ impl<'a> Splicer<'a> {
         let place = Place {
             flow,
             key: false,
+            // Only a value with a line break can become a block: the look at the lines below
+            // (a scan per value) is skipped for the others.
             block_ok: !flow
+                && may_be_multiline(&s.value)
                 && self.rest_of_line_blank(end)
                 && !self.comment_would_join_block(end, self.content_indent(parent)),
             content_indent: self.content_indent(parent),

@@ -59,9 +59,13 @@ pub(crate) fn decode(s: &str) -> Option<Vec<u8>> {
         usize::from(s.ends_with(b"="))
     };
     let body = &s[..s.len() - pad];
-    let mut out = Vec::with_capacity(s.len() / 4 * 3);
     let mut chunks = body.chunks_exact(4);
-    for c in &mut chunks {
+    // The whole groups are written into a buffer sized for them (no capacity check per group);
+    // the last, padded group is pushed into the spare capacity.
+    let mut out = Vec::with_capacity(s.len() / 4 * 3);
+    out.resize(body.len() / 4 * 3, 0);
+    let mut invalid = 0u8;
+    for (c, o) in (&mut chunks).zip(out.chunks_exact_mut(3)) {
         let (a, b, c, d) = (
             DECODE[c[0] as usize],
             DECODE[c[1] as usize],
@@ -69,11 +73,12 @@ pub(crate) fn decode(s: &str) -> Option<Vec<u8>> {
             DECODE[c[3] as usize],
         );
         // A digit is below 64; `INVALID` has the top bits set.
-        if (a | b | c | d) & 0xC0 != 0 {
-            return None;
-        }
+        invalid |= a | b | c | d;
         let n = (u32::from(a) << 18) | (u32::from(b) << 12) | (u32::from(c) << 6) | u32::from(d);
-        out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
+        o.copy_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
+    }
+    if invalid & 0xC0 != 0 {
+        return None;
     }
     match *chunks.remainder() {
         [] => {}

@@ -103,6 +103,14 @@ pub fn looks_encrypted(s: &str) -> bool {
 impl EncryptedValue {
     /// Parses `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]`. `path` names the value in errors.
     pub fn parse(s: &str, path: &str) -> Result<Self, Error> {
+        match Self::parse_well_formed(s) {
+            Some(value) => Ok(value),
+            None => Self::parse_naming_faults(s, path),
+        }
+    }
+
+    /// [`EncryptedValue::parse`] field by field from the left, naming the first fault.
+    fn parse_naming_faults(s: &str, path: &str) -> Result<Self, Error> {
         let bad = |message: &str| Error::MalformedEncValue {
             path: path.to_owned(),
             message: message.to_owned(),
@@ -142,6 +150,30 @@ impl EncryptedValue {
         let tag: [u8; TAG_LEN] = tag.try_into().map_err(|_| bad("tag is not 16 bytes"))?;
         let value_type = ValueType::parse(type_s).ok_or_else(|| bad("unknown type"))?;
         Ok(EncryptedValue {
+            data,
+            iv,
+            tag,
+            value_type,
+        })
+    }
+
+    /// [`EncryptedValue::parse`] of a well-formed value, `None` for anything else (which the full
+    /// parse then names). Read from the right: the three short fields are found without scanning
+    /// the data field, the longest, for commas (splitting at every comma from the left cost more
+    /// than the value's AES-GCM). A base64 data field has no comma, so data that decodes is the
+    /// one field the left-to-right reading finds.
+    fn parse_well_formed(s: &str) -> Option<Self> {
+        let body = s.strip_prefix("ENC[AES256_GCM,")?.strip_suffix(']')?;
+        let mut fields = body.rsplitn(4, ',');
+        let type_s = fields.next()?.strip_prefix("type:")?;
+        let tag_b64 = fields.next()?.strip_prefix("tag:")?;
+        let iv_b64 = fields.next()?.strip_prefix("iv:")?;
+        let data_b64 = fields.next()?.strip_prefix("data:")?;
+        let value_type = ValueType::parse(type_s)?;
+        let tag: [u8; TAG_LEN] = crate::b64::decode(tag_b64)?.try_into().ok()?;
+        let iv = crate::b64::decode(iv_b64).filter(|iv| !iv.is_empty())?;
+        let data = crate::b64::decode(data_b64)?;
+        Some(EncryptedValue {
             data,
             iv,
             tag,
@@ -499,6 +531,54 @@ mod tests {
 
     fn key() -> DataKey {
         DataKey::from_slice(&[9u8; 32]).unwrap()
+    }
+
+    /// The right-to-left fast path accepts exactly what the field-by-field parse accepts, with
+    /// the same result; what it refuses gets the full parse's message.
+    #[test]
+    fn fast_parse_agrees_with_the_full_parse() {
+        let good = ValueCipher::new(&key()).seal(b"secret, with a comma", "a:", ValueType::Str);
+        let body = good
+            .strip_prefix("ENC[AES256_GCM,")
+            .unwrap()
+            .strip_suffix(']')
+            .unwrap();
+        let fields: Vec<&str> = body.split(',').collect();
+        let [data, iv, tag, ty] = fields[..] else {
+            panic!("four fields")
+        };
+        let enc = |parts: &[&str]| format!("ENC[AES256_GCM,{}]", parts.join(","));
+        let cases = [
+            good.clone(),
+            enc(&[data, iv, tag, "type:int"]),
+            enc(&[data, iv, tag, "type:nope"]),
+            enc(&["data:", iv, tag, ty]),
+            enc(&["data:YQ,=", iv, tag, ty]),
+            enc(&[data, "extra:x", iv, tag, ty]),
+            enc(&[data, iv, tag, ty, "extra:x"]),
+            enc(&[iv, data, tag, ty]),
+            enc(&[data, iv, ty]),
+            enc(&[data, "iv:", tag, ty]),
+            enc(&[data, iv, "tag:YQ==", ty]),
+            enc(&[data, iv, tag, "type:str,"]),
+            enc(&["data:", iv, tag, ty]).replace("data:", "data:,"),
+            good.replace("ENC[AES256_GCM,", "ENC[AES128_GCM,"),
+            good.trim_end_matches(']').to_owned(),
+            String::new(),
+        ];
+        for case in &cases {
+            let full = EncryptedValue::parse_naming_faults(case, "p");
+            match EncryptedValue::parse_well_formed(case) {
+                Some(fast) => assert_eq!(full.as_ref().ok(), Some(&fast), "{case}"),
+                None => assert!(full.is_err(), "{case}: the full parse accepts it"),
+            }
+            assert_eq!(
+                format!("{:?}", EncryptedValue::parse(case, "p")),
+                format!("{full:?}"),
+                "{case}"
+            );
+        }
+        assert!(EncryptedValue::parse_well_formed(&good).is_some());
     }
 
     #[test]

@@ -49,58 +49,63 @@ pub(crate) fn encode_into(input: &[u8], out: &mut Vec<u8>) {
 
 /// Decodes padded standard base64; `None` for anything `base64`'s `STANDARD` engine refuses.
 pub(crate) fn decode(s: &str) -> Option<Vec<u8>> {
-    let s = s.as_bytes();
-    if !s.len().is_multiple_of(4) {
+    let mut buf = s.as_bytes().to_vec();
+    let n = decode_in_place(&mut buf, 0)?;
+    buf.truncate(n);
+    Some(buf)
+}
+
+/// [`decode`] of `buf[start..]`, written to the front of `buf` (the decoded bytes of a group are
+/// fewer than its digits and land behind them, so no second buffer is needed); returns their
+/// length. On `None`, `buf` may have been partly overwritten.
+pub(crate) fn decode_in_place(buf: &mut [u8], start: usize) -> Option<usize> {
+    let len = buf.len().checked_sub(start)?;
+    if !len.is_multiple_of(4) {
         return None;
     }
-    let pad = if s.ends_with(b"==") {
+    let pad = if buf[start..].ends_with(b"==") {
         2
     } else {
-        usize::from(s.ends_with(b"="))
+        usize::from(buf[start..].ends_with(b"="))
     };
-    let body = &s[..s.len() - pad];
-    let mut chunks = body.chunks_exact(4);
-    // The whole groups are written into a buffer sized for them (no capacity check per group);
-    // the last, padded group is pushed into the spare capacity.
-    let mut out = Vec::with_capacity(s.len() / 4 * 3);
-    out.resize(body.len() / 4 * 3, 0);
+    let body = len - pad;
+    let groups = body / 4;
     let mut invalid = 0u8;
-    for (c, o) in (&mut chunks).zip(out.chunks_exact_mut(3)) {
-        let (a, b, c, d) = (
-            DECODE[c[0] as usize],
-            DECODE[c[1] as usize],
-            DECODE[c[2] as usize],
-            DECODE[c[3] as usize],
-        );
+    for g in 0..groups {
+        let i = start + 4 * g;
+        let [a, b, c, d] = [buf[i], buf[i + 1], buf[i + 2], buf[i + 3]].map(|x| DECODE[x as usize]);
         // A digit is below 64; `INVALID` has the top bits set.
         invalid |= a | b | c | d;
         let n = (u32::from(a) << 18) | (u32::from(b) << 12) | (u32::from(c) << 6) | u32::from(d);
-        o.copy_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
+        // Behind the digits just read: 3g + 2 < start + 4g + 4.
+        buf[3 * g..3 * g + 3].copy_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
     }
     if invalid & 0xC0 != 0 {
         return None;
     }
-    match *chunks.remainder() {
-        [] => {}
-        [a, b] => {
-            let (a, b) = (DECODE[a as usize], DECODE[b as usize]);
+    let (i, o) = (start + 4 * groups, 3 * groups);
+    match body % 4 {
+        0 => Some(o),
+        2 => {
+            let (a, b) = (DECODE[buf[i] as usize], DECODE[buf[i + 1] as usize]);
             // The bits of the last digit past the byte must be zero (canonical encoding).
             if (a | b) & 0xC0 != 0 || b & 0x0F != 0 {
                 return None;
             }
-            out.push((a << 2) | (b >> 4));
+            buf[o] = (a << 2) | (b >> 4);
+            Some(o + 1)
         }
-        [a, b, c] => {
-            let (a, b, c) = (DECODE[a as usize], DECODE[b as usize], DECODE[c as usize]);
+        3 => {
+            let [a, b, c] = [buf[i], buf[i + 1], buf[i + 2]].map(|x| DECODE[x as usize]);
             if (a | b | c) & 0xC0 != 0 || c & 0x03 != 0 {
                 return None;
             }
             let n = (u32::from(a) << 18) | (u32::from(b) << 12) | (u32::from(c) << 6);
-            out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8]);
+            buf[o..o + 2].copy_from_slice(&[(n >> 16) as u8, (n >> 8) as u8]);
+            Some(o + 2)
         }
-        _ => return None,
+        _ => None,
     }
-    Some(out)
 }
 
 #[cfg(test)]
@@ -151,6 +156,19 @@ mod tests {
         #[test]
         fn decodes_like_the_base64_crate(s in "[A-Za-z0-9+/=]{0,12}") {
             prop_assert_eq!(decode(&s), STANDARD.decode(&s).ok());
+        }
+
+        /// Decoded in place behind a prefix (as an `ENC[…]` value's data field is), the bytes
+        /// are those of the standard engine.
+        #[test]
+        fn decodes_in_place_like_the_base64_crate(
+            bytes in proptest::collection::vec(any::<u8>(), 0..100),
+            prefix in "[a-zA-Z:,\\[]{0,24}",
+        ) {
+            let mut buf = prefix.clone().into_bytes();
+            encode_into(&bytes, &mut buf);
+            let n = decode_in_place(&mut buf, prefix.len());
+            prop_assert_eq!(n.map(|n| buf[..n].to_vec()), Some(bytes));
         }
     }
 }

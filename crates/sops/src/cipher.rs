@@ -163,24 +163,47 @@ impl EncryptedValue {
     /// than the value's AES-GCM). A base64 data field has no comma, so data that decodes is the
     /// one field the left-to-right reading finds.
     fn parse_well_formed(s: &str) -> Option<Self> {
+        let parts = WellFormed::of(s)?;
+        let data = crate::b64::decode(&s[DATA_AT..parts.data_end])?;
+        Some(EncryptedValue {
+            data,
+            iv: parts.iv,
+            tag: parts.tag,
+            value_type: parts.value_type,
+        })
+    }
+}
+
+/// Where the data field's digits start in an `ENC[…]` value.
+const DATA_AT: usize = "ENC[AES256_GCM,data:".len();
+
+/// The fields of a well-formed `ENC[…]` value but its data (which runs from [`DATA_AT`] to
+/// `data_end`, commas not yet ruled out).
+struct WellFormed {
+    data_end: usize,
+    iv: Vec<u8>,
+    tag: [u8; TAG_LEN],
+    value_type: ValueType,
+}
+
+impl WellFormed {
+    fn of(s: &str) -> Option<Self> {
         let body = s.strip_prefix("ENC[AES256_GCM,")?.strip_suffix(']')?;
         let mut fields = body.rsplitn(4, ',');
         let type_s = fields.next()?.strip_prefix("type:")?;
         let tag_b64 = fields.next()?.strip_prefix("tag:")?;
         let iv_b64 = fields.next()?.strip_prefix("iv:")?;
         let data_b64 = fields.next()?.strip_prefix("data:")?;
-        let value_type = ValueType::parse(type_s)?;
-        let tag: [u8; TAG_LEN] = crate::b64::decode(tag_b64)?.try_into().ok()?;
-        let iv = crate::b64::decode(iv_b64).filter(|iv| !iv.is_empty())?;
-        let data = crate::b64::decode(data_b64)?;
-        Some(EncryptedValue {
-            data,
-            iv,
-            tag,
-            value_type,
+        Some(WellFormed {
+            data_end: DATA_AT + data_b64.len(),
+            value_type: ValueType::parse(type_s)?,
+            tag: crate::b64::decode(tag_b64)?.try_into().ok()?,
+            iv: crate::b64::decode(iv_b64).filter(|iv| !iv.is_empty())?,
         })
     }
+}
 
+impl EncryptedValue {
     /// Writes the value back in sops' form.
     pub fn render(&self) -> String {
         render_parts(&self.data, &self.iv, &self.tag, self.value_type)
@@ -261,6 +284,46 @@ impl ValueCipher {
         path: &str,
     ) -> Result<Zeroizing<Vec<u8>>, Error> {
         self.open_owned(value.clone(), aad, path)
+    }
+
+    /// Decrypts an `ENC[…]` string in its own buffer: the data field is decoded to the front of
+    /// it and decrypted there, so the plaintext takes over the ciphertext's allocation (a large
+    /// file's values need no second allocation each). Returns the plaintext (the buffer keeps its
+    /// capacity), the type and the IV. Errors are those of [`EncryptedValue::parse`] then
+    /// [`ValueCipher::open_owned`], naming `path`.
+    pub fn open_string(
+        &self,
+        enc: String,
+        aad: &str,
+        path: &str,
+    ) -> Result<(Zeroizing<Vec<u8>>, ValueType, Vec<u8>), Error> {
+        let parts = WellFormed::of(&enc);
+        let Some(parts) = parts.filter(|p| !enc.as_bytes()[DATA_AT..p.data_end].contains(&b','))
+        else {
+            // Malformed (or unusual): the full parse names the fault, or reads it after all.
+            let value = EncryptedValue::parse(&enc, path)?;
+            let (ty, iv) = (value.value_type, value.iv.clone());
+            return Ok((self.open_owned(value, aad, path)?, ty, iv));
+        };
+        let mut buf = Zeroizing::new(enc.into_bytes());
+        buf.truncate(parts.data_end);
+        // Data without a comma is the field the full parse would decode first: its refusal is
+        // the full parse's.
+        let n = crate::b64::decode_in_place(&mut buf, DATA_AT).ok_or_else(|| {
+            Error::MalformedEncValue {
+                path: path.to_owned(),
+                message: "`data` is not valid base64".to_owned(),
+            }
+        })?;
+        buf.truncate(n);
+        let value = EncryptedValue {
+            data: std::mem::take(&mut *buf),
+            iv: parts.iv,
+            tag: parts.tag,
+            value_type: parts.value_type,
+        };
+        let iv = value.iv.clone();
+        Ok((self.open_owned(value, aad, path)?, parts.value_type, iv))
     }
 
     /// [`ValueCipher::open`] that decrypts in the value's own buffer (no copy of the ciphertext).
@@ -533,10 +596,8 @@ mod tests {
         DataKey::from_slice(&[9u8; 32]).unwrap()
     }
 
-    /// The right-to-left fast path accepts exactly what the field-by-field parse accepts, with
-    /// the same result; what it refuses gets the full parse's message.
-    #[test]
-    fn fast_parse_agrees_with_the_full_parse() {
+    /// A well-formed value (AAD `a:`) and variants of it, malformed in every field.
+    fn enc_cases() -> (String, Vec<String>) {
         let good = ValueCipher::new(&key()).seal(b"secret, with a comma", "a:", ValueType::Str);
         let body = good
             .strip_prefix("ENC[AES256_GCM,")
@@ -562,10 +623,20 @@ mod tests {
             enc(&[data, iv, "tag:YQ==", ty]),
             enc(&[data, iv, tag, "type:str,"]),
             enc(&["data:", iv, tag, ty]).replace("data:", "data:,"),
+            enc(&["data:YQ", iv, tag, ty]),
+            enc(&["data:YQ=\u{e9}", iv, tag, ty]),
             good.replace("ENC[AES256_GCM,", "ENC[AES128_GCM,"),
             good.trim_end_matches(']').to_owned(),
             String::new(),
         ];
+        (good, cases.to_vec())
+    }
+
+    /// The right-to-left fast path accepts exactly what the field-by-field parse accepts, with
+    /// the same result; what it refuses gets the full parse's message.
+    #[test]
+    fn fast_parse_agrees_with_the_full_parse() {
+        let (good, cases) = enc_cases();
         for case in &cases {
             let full = EncryptedValue::parse_naming_faults(case, "p");
             match EncryptedValue::parse_well_formed(case) {
@@ -579,6 +650,32 @@ mod tests {
             );
         }
         assert!(EncryptedValue::parse_well_formed(&good).is_some());
+    }
+
+    /// Decrypting in the value's own buffer gives what parsing then decrypting gives, errors
+    /// included (a wrong AAD fails the tag).
+    #[test]
+    fn open_string_agrees_with_parse_then_open() {
+        let cipher = ValueCipher::new(&key());
+        let (good, cases) = enc_cases();
+        for aad in ["a:", "b:"] {
+            for case in &cases {
+                let parsed = EncryptedValue::parse(case, "p").and_then(|v| {
+                    let (ty, iv) = (v.value_type, v.iv.clone());
+                    Ok((cipher.open_owned(v, aad, "p")?, ty, iv))
+                });
+                let in_place = cipher.open_string(case.clone(), aad, "p");
+                assert_eq!(format!("{in_place:?}"), format!("{parsed:?}"), "{case}");
+                if let (Ok(a), Ok(b)) = (&in_place, &parsed) {
+                    assert_eq!(a.0.as_slice(), b.0.as_slice());
+                }
+            }
+        }
+        let (plain, ty, _) = cipher.open_string(good, "a:", "p").unwrap();
+        assert_eq!(
+            (plain.as_slice(), ty),
+            (&b"secret, with a comma"[..], ValueType::Str)
+        );
     }
 
     #[test]

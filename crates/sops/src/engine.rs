@@ -764,11 +764,12 @@ fn decrypt_values(
     let aads = aads.as_str();
 
     // Step 1 (parallel): decrypt one leaf; an encrypted leaf yields (value, type, iv) or stays.
-    let open_one = |leaf: &Leaf<'_>| -> Outcome {
+    let open_one = |leaf: &mut Leaf<'_>| -> Outcome {
         if !leaf.encrypted {
             return Ok(None);
         }
-        match &leaf.target {
+        let aad = aad_of(aads, leaf);
+        match &mut leaf.target {
             LeafRef::Comment(c) => {
                 // sops keeps a comment that does not decrypt (files from older sops had plain
                 // comments).
@@ -777,7 +778,7 @@ fn decrypt_values(
                 }
                 match EncryptedValue::parse(&c.text, "")
                     .ok()
-                    .and_then(|p| cipher.open(&p, aad_of(aads, leaf), "").ok().map(|b| (p, b)))
+                    .and_then(|p| cipher.open(&p, aad, "").ok().map(|b| (p, b)))
                 {
                     // Borrowed, not converted: a failed `String::from_utf8` would drop its
                     // copy of the plaintext unwiped.
@@ -790,19 +791,16 @@ fn decrypt_values(
             }
             // Errors name no path yet (building it per value costs more than the decryption of
             // a short value): the fold fills it in for the one it reports.
-            LeafRef::Value(s) => match &s.value {
+            LeafRef::Value(s) => match &mut s.value {
                 Value::Str(text) if text.is_empty() => Ok(None),
-                Value::Str(text) => EncryptedValue::parse(text, "").and_then(|p| {
-                    let ty = p.value_type;
-                    let iv = if remember_ivs {
-                        p.iv.clone()
-                    } else {
-                        Vec::new()
-                    };
-                    let bytes = cipher.open_owned(p, aad_of(aads, leaf), "")?;
+                Value::Str(text) => {
+                    // Decrypted in the ciphertext's own buffer, which the plaintext keeps: no
+                    // allocation per value (on a worker thread, where the memory the ciphertext
+                    // frees would not be reused).
+                    let (bytes, ty, iv) = cipher.open_string(std::mem::take(text), aad, "")?;
                     let v = cipher::typed_value_owned(bytes, ty, "")?;
-                    Ok(Some((v, ty, iv)))
-                }),
+                    Ok(Some((v, ty, if remember_ivs { iv } else { Vec::new() })))
+                }
                 _ => Err(Error::MalformedEncValue {
                     path: String::new(),
                     message: "expected an encrypted string value".into(),
@@ -823,7 +821,7 @@ fn decrypt_values(
         remember_ivs,
     };
     if leaves.len() < PARALLEL_THRESHOLD {
-        let outcomes = leaves.iter().map(open_one).collect();
+        let outcomes = leaves.iter_mut().map(open_one).collect();
         fold.chunk(&mut leaves, aads, outcomes);
     } else {
         // A pipeline: the MAC is one SHA-512 stream over the values in order, so while one chunk
@@ -844,7 +842,7 @@ fn decrypt_values(
                 },
                 || {
                     next.map(|c| {
-                        let outcomes: Vec<Outcome> = c.par_iter().map(open_one).collect();
+                        let outcomes: Vec<Outcome> = c.par_iter_mut().map(open_one).collect();
                         (c, outcomes)
                     })
                 },

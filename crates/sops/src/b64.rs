@@ -27,12 +27,14 @@ pub(crate) const fn encoded_len(n: usize) -> usize {
 
 /// Appends the padded encoding of `input` to `out` (ASCII only).
 pub(crate) fn encode_into(input: &[u8], out: &mut Vec<u8>) {
-    out.reserve(encoded_len(input.len()));
     let digit = |v: u32| ALPHABET[(v & 63) as usize];
     let mut chunks = input.chunks_exact(3);
-    for c in &mut chunks {
+    // The whole groups are written into room made for them at once (no capacity check each).
+    let at = out.len();
+    out.resize(at + input.len() / 3 * 4, 0);
+    for (c, o) in (&mut chunks).zip(out[at..].chunks_exact_mut(4)) {
         let n = (u32::from(c[0]) << 16) | (u32::from(c[1]) << 8) | u32::from(c[2]);
-        out.extend_from_slice(&[digit(n >> 18), digit(n >> 12), digit(n >> 6), digit(n)]);
+        o.copy_from_slice(&[digit(n >> 18), digit(n >> 12), digit(n >> 6), digit(n)]);
     }
     match *chunks.remainder() {
         [a] => {

@@ -20,6 +20,25 @@ const DECODE: [u8; 256] = {
     t
 };
 
+/// [`DECODE`] shifted to the place of the digit at position `at` (0..4) of a group, so that a
+/// group's 24 bits are the OR of four lookups; a non-digit sets the top byte (`0xFF` << 24).
+const fn placed(at: u32) -> [u32; 256] {
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = if DECODE[i] == INVALID {
+            0xFF00_0000
+        } else {
+            (DECODE[i] as u32) << (18 - 6 * at)
+        };
+        i += 1;
+    }
+    t
+}
+
+/// [`placed`] for the four positions of a group.
+static PLACED: [[u32; 256]; 4] = [placed(0), placed(1), placed(2), placed(3)];
+
 /// Length of the encoding of `n` bytes.
 pub(crate) const fn encoded_len(n: usize) -> usize {
     n.div_ceil(3) * 4
@@ -72,17 +91,19 @@ pub(crate) fn decode_in_place(buf: &mut [u8], start: usize) -> Option<usize> {
     };
     let body = len - pad;
     let groups = body / 4;
-    let mut invalid = 0u8;
+    let mut invalid = 0u32;
     for g in 0..groups {
         let i = start + 4 * g;
-        let [a, b, c, d] = [buf[i], buf[i + 1], buf[i + 2], buf[i + 3]].map(|x| DECODE[x as usize]);
-        // A digit is below 64; `INVALID` has the top bits set.
-        invalid |= a | b | c | d;
-        let n = (u32::from(a) << 18) | (u32::from(b) << 12) | (u32::from(c) << 6) | u32::from(d);
+        let d: [u8; 4] = buf[i..i + 4].try_into().expect("four digits");
+        let n = PLACED[0][usize::from(d[0])]
+            | PLACED[1][usize::from(d[1])]
+            | PLACED[2][usize::from(d[2])]
+            | PLACED[3][usize::from(d[3])];
+        invalid |= n;
         // Behind the digits just read: 3g + 2 < start + 4g + 4.
         buf[3 * g..3 * g + 3].copy_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
     }
-    if invalid & 0xC0 != 0 {
+    if invalid & 0xFF00_0000 != 0 {
         return None;
     }
     let (i, o) = (start + 4 * groups, 3 * groups);

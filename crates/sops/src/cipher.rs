@@ -189,17 +189,51 @@ struct WellFormed {
 impl WellFormed {
     fn of(s: &str) -> Option<Self> {
         let body = s.strip_prefix("ENC[AES256_GCM,")?.strip_suffix(']')?;
-        let mut fields = body.rsplitn(4, ',');
-        let type_s = fields.next()?.strip_prefix("type:")?;
-        let tag_b64 = fields.next()?.strip_prefix("tag:")?;
-        let iv_b64 = fields.next()?.strip_prefix("iv:")?;
-        let data_b64 = fields.next()?.strip_prefix("data:")?;
+        let [data_b64, iv_b64, tag_b64, type_s] =
+            Self::as_sops_writes(body).or_else(|| Self::split(body))?;
         Some(WellFormed {
             data_end: DATA_AT + data_b64.len(),
             value_type: ValueType::parse(type_s)?,
             tag: crate::b64::decode(tag_b64)?.try_into().ok()?,
             iv: crate::b64::decode(iv_b64).filter(|iv| !iv.is_empty())?,
         })
+    }
+
+    /// The data, iv, tag and type fields of `body` (without their names), split at the last three
+    /// commas.
+    fn split(body: &str) -> Option<[&str; 4]> {
+        let mut fields = body.rsplitn(4, ',');
+        let type_s = fields.next()?.strip_prefix("type:")?;
+        let tag = fields.next()?.strip_prefix("tag:")?;
+        let iv = fields.next()?.strip_prefix("iv:")?;
+        let data = fields.next()?.strip_prefix("data:")?;
+        Some([data, iv, tag, type_s])
+    }
+
+    /// [`WellFormed::split`] of a value as sops writes it, with a 16-byte tag and a 32-byte IV
+    /// (24 and 44 digits), found where they must be instead of by searching. Fields that then
+    /// decode hold no comma, so the split is the same.
+    fn as_sops_writes(body: &str) -> Option<[&str; 4]> {
+        let b = body.as_bytes();
+        // The type names are at most 7 letters: its comma is among the last 13 bytes.
+        let t = b.len() - 1 - b.iter().rev().take(13).position(|&c| c == b',')?;
+        let tag = t.checked_sub(24 + ",tag:".len())?;
+        let iv = tag.checked_sub(44 + ",iv:".len())?;
+        // Byte tests (an index may fall inside a multi-byte character); once they pass, every
+        // index below is at an ASCII comma, a character boundary.
+        if !(b[t..].starts_with(b",type:")
+            && b[tag..].starts_with(b",tag:")
+            && b[iv..].starts_with(b",iv:")
+            && b.starts_with(b"data:"))
+        {
+            return None;
+        }
+        Some([
+            body.get("data:".len()..iv)?,
+            &body[iv + ",iv:".len()..tag],
+            &body[tag + ",tag:".len()..t],
+            &body[t + ",type:".len()..],
+        ])
     }
 }
 
@@ -624,6 +658,11 @@ mod tests {
             enc(&[data, iv, tag, "type:str,"]),
             enc(&["data:", iv, tag, ty]).replace("data:", "data:,"),
             enc(&["data:YQ", iv, tag, ty]),
+            // Fields where sops' layout puts them, but holding commas or misplaced names.
+            enc(&[data, iv, &tag[..12], &format!("tag:{}", &tag[16..]), ty]),
+            enc(&[data, &iv[..20], &format!("iv:{}", &iv[24..]), tag, ty]),
+            enc(&[data, "iv:\u{e9}\u{e9}", tag, ty]),
+            enc(&[data, iv, tag, "type:\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}"]),
             enc(&["data:YQ=\u{e9}", iv, tag, ty]),
             good.replace("ENC[AES256_GCM,", "ENC[AES128_GCM,"),
             good.trim_end_matches(']').to_owned(),

@@ -216,7 +216,8 @@ impl WellFormed {
     fn as_sops_writes(body: &str) -> Option<[&str; 4]> {
         let b = body.as_bytes();
         // The type names are at most 7 letters: its comma is among the last 13 bytes.
-        let t = b.len() - 1 - b.iter().rev().take(13).position(|&c| c == b',')?;
+        let from_end = b.iter().rev().take(13).position(|&c| c == b',')?;
+        let t = b.len() - 1 - from_end;
         let tag = t.checked_sub(24 + ",tag:".len())?;
         let iv = tag.checked_sub(44 + ",iv:".len())?;
         // Byte tests (an index may fall inside a multi-byte character); once they pass, every
@@ -666,6 +667,8 @@ mod tests {
             enc(&["data:YQ=\u{e9}", iv, tag, ty]),
             good.replace("ENC[AES256_GCM,", "ENC[AES128_GCM,"),
             good.trim_end_matches(']').to_owned(),
+            "ENC[AES256_GCM,]".to_owned(),
+            "ENC[AES256_GCM,,]".to_owned(),
             String::new(),
         ];
         (good, cases.to_vec())

@@ -1137,10 +1137,8 @@ impl<'a> Splicer<'a> {
 /// Writes `tree` as its source text with only the changes spliced in.
 pub(crate) fn emit(tree: &Tree, src: &str, step: usize) -> Result<String, Error> {
     let edits = edits(tree, src, step)?;
-    // The exact output size (edits replace their spans), so the buffer is sized once.
-    let added: usize = edits.iter().map(|e| e.text.len()).sum();
-    let cut: usize = edits.iter().map(|e| e.end - e.start).sum();
-    let mut out = String::with_capacity((src.len() + added).saturating_sub(cut));
+    // The buffer is sized once.
+    let mut out = String::with_capacity(output_len(src, &edits));
     for piece in pieces(src, &edits) {
         out.push_str(piece);
     }
@@ -1157,16 +1155,19 @@ pub(crate) fn emit_to(
     out: &mut dyn std::io::Write,
 ) -> Result<std::io::Result<()>, Error> {
     let edits = edits(tree, src, step)?;
-    let mut buf = Zeroizing::new(Vec::with_capacity(STREAM_BUFFER));
+    // No bigger than the output: all of it is wiped (a small file's is a few KiB). At least one
+    // byte, so that every round makes progress.
+    let cap = STREAM_BUFFER.min(output_len(src, &edits)).max(1);
+    let mut buf = Zeroizing::new(Vec::with_capacity(cap));
     let mut write = || -> std::io::Result<()> {
         for piece in pieces(src, &edits) {
             let mut piece = piece.as_bytes();
             while !piece.is_empty() {
-                let room = STREAM_BUFFER - buf.len();
+                let room = cap - buf.len();
                 let (now, later) = piece.split_at(room.min(piece.len()));
                 buf.extend_from_slice(now);
                 piece = later;
-                if buf.len() == STREAM_BUFFER {
+                if buf.len() == cap {
                     out.write_all(&buf)?;
                     buf.zeroize();
                 }
@@ -1178,7 +1179,14 @@ pub(crate) fn emit_to(
     Ok(write())
 }
 
-/// The buffer [`emit_to`] fills before each write.
+/// The exact size of the output (edits replace their spans).
+fn output_len(src: &str, edits: &[Edit<'_>]) -> usize {
+    let added: usize = edits.iter().map(|e| e.text.len()).sum();
+    let cut: usize = edits.iter().map(|e| e.end - e.start).sum();
+    (src.len() + added).saturating_sub(cut)
+}
+
+/// The most [`emit_to`] buffers before each write.
 const STREAM_BUFFER: usize = 64 * 1024;
 
 /// The output in order: source text between the edits, and the edits' texts.

@@ -73,6 +73,9 @@ impl ValueType {
     }
 }
 
+/// What [`ValueCipher::open_string`] gives: the plaintext, its declared type and the IV.
+pub type OpenedValue = (Zeroizing<Vec<u8>>, ValueType, Vec<u8>);
+
 /// The parts of a parsed `ENC[…]` value.
 #[derive(Clone, PartialEq, Eq)]
 pub struct EncryptedValue {
@@ -326,12 +329,7 @@ impl ValueCipher {
     /// file's values need no second allocation each). Returns the plaintext (the buffer keeps its
     /// capacity), the type and the IV. Errors are those of [`EncryptedValue::parse`] then
     /// [`ValueCipher::open_owned`], naming `path`.
-    pub fn open_string(
-        &self,
-        enc: String,
-        aad: &str,
-        path: &str,
-    ) -> Result<(Zeroizing<Vec<u8>>, ValueType, Vec<u8>), Error> {
+    pub fn open_string(&self, enc: String, aad: &str, path: &str) -> Result<OpenedValue, Error> {
         let parts = WellFormed::of(&enc);
         let Some(parts) = parts.filter(|p| !enc.as_bytes()[DATA_AT..p.data_end].contains(&b','))
         else {

@@ -39,6 +39,17 @@ const fn placed(at: u32) -> [u32; 256] {
 /// [`placed`] for the four positions of a group.
 static PLACED: [[u32; 256]; 4] = [placed(0), placed(1), placed(2), placed(3)];
 
+/// The two digits of every 12-bit value: a group of three bytes is two lookups.
+static PAIRS: [[u8; 2]; 4096] = {
+    let mut t = [[0u8; 2]; 4096];
+    let mut i = 0;
+    while i < 4096 {
+        t[i] = [ALPHABET[i >> 6], ALPHABET[i & 63]];
+        i += 1;
+    }
+    t
+};
+
 /// Length of the encoding of `n` bytes.
 pub(crate) const fn encoded_len(n: usize) -> usize {
     n.div_ceil(3) * 4
@@ -52,8 +63,9 @@ pub(crate) fn encode_into(input: &[u8], out: &mut Vec<u8>) {
     let at = out.len();
     out.resize(at + input.len() / 3 * 4, 0);
     for (c, o) in (&mut chunks).zip(out[at..].chunks_exact_mut(4)) {
-        let n = (u32::from(c[0]) << 16) | (u32::from(c[1]) << 8) | u32::from(c[2]);
-        o.copy_from_slice(&[digit(n >> 18), digit(n >> 12), digit(n >> 6), digit(n)]);
+        let n = (usize::from(c[0]) << 16) | (usize::from(c[1]) << 8) | usize::from(c[2]);
+        let ([a, b], [c, d]) = (PAIRS[n >> 12], PAIRS[n & 0xFFF]);
+        o.copy_from_slice(&[a, b, c, d]);
     }
     match *chunks.remainder() {
         [a] => {

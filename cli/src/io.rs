@@ -100,12 +100,15 @@ pub fn write_stdout(bytes: &[u8]) -> CliResult {
     let mut out = std::io::stdout().lock();
     out.write_all(bytes)
         .and_then(|()| out.flush())
-        .map_err(|e| {
-            CliError::new(
-                code::COULD_NOT_WRITE_OUTPUT_FILE,
-                format!("cannot write stdout: {e}"),
-            )
-        })
+        .map_err(stdout_error)
+}
+
+/// The error of a failed write to stdout.
+pub fn stdout_error(e: std::io::Error) -> CliError {
+    CliError::new(
+        code::COULD_NOT_WRITE_OUTPUT_FILE,
+        format!("cannot write stdout: {e}"),
+    )
 }
 
 /// Writes output where it goes: `--output FILE`, in place over the input, or stdout. (Not

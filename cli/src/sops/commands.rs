@@ -252,15 +252,16 @@ pub fn encrypt(cmd: EncryptCmd) -> CliResult {
     let config = keys::config(cmd.input.config.as_deref())?;
     let plan = NewFile::plan(&key_args, config.as_ref(), loaded.rule_path.as_deref())?;
     plan.encrypt(&mut loaded.tree, &name)?;
-    let out = file::render(
+    file::render_and_write(
         loaded.format,
         &mut loaded.tree,
         &cmd.output,
         yaml_indent(config.as_ref()),
+        &loaded.input,
     )?;
     // One file per process: the exit frees the tree at once.
     loaded.tree.discard();
-    file::write(&out, &cmd.output, &loaded.input)
+    Ok(())
 }
 
 /// `signet decrypt`.
@@ -284,10 +285,10 @@ pub fn decrypt(cmd: DecryptCmd) -> CliResult {
         };
         return file::write(&out, &cmd.output, &opened.input);
     }
-    let out = file::render(format, &mut tree, &cmd.output, None)?;
+    file::render_and_write(format, &mut tree, &cmd.output, None, &opened.input)?;
     // One file per process: the exit frees the tree at once.
     tree.discard();
-    file::write(&out, &cmd.output, &opened.input)
+    Ok(())
 }
 
 /// The bare text of a scalar, as `exec-env` passes it.

@@ -126,15 +126,48 @@ pub fn render(
     out: &OutputArgs,
     yaml_indent: Option<usize>,
 ) -> CliResult<zeroize::Zeroizing<Vec<u8>>> {
+    output_store(loaded_format, tree, out, yaml_indent)
+        .emit(tree)
+        .map(zeroize::Zeroizing::new)
+        .map_err(dump_error)
+}
+
+/// The store [`render`] writes with (a tree converted to another format loses its source).
+fn output_store(
+    loaded_format: Format,
+    tree: &mut Tree,
+    out: &OutputArgs,
+    yaml_indent: Option<usize>,
+) -> Box<dyn Store + Send + Sync> {
     let format = out.output_type.map(Format::from).unwrap_or(loaded_format);
     if format != loaded_format {
         tree.source = None;
     }
-    let indent = out.indent.or(yaml_indent);
-    store(format, indent)
-        .emit(tree)
-        .map(zeroize::Zeroizing::new)
-        .map_err(|e| CliError::new(code::ERROR_DUMPING_TREE, e.to_string()))
+    store(format, out.indent.or(yaml_indent))
+}
+
+fn dump_error(e: signet_sops::Error) -> CliError {
+    CliError::new(code::ERROR_DUMPING_TREE, e.to_string())
+}
+
+/// [`render`] then [`write`]; to stdout the output is streamed as it is rendered (the output of
+/// a large file is not held whole), to a file it is rendered first and written atomically.
+pub fn render_and_write(
+    loaded_format: Format,
+    tree: &mut Tree,
+    out: &OutputArgs,
+    yaml_indent: Option<usize>,
+    input: &Input,
+) -> CliResult {
+    if out.in_place || out.output.is_some() {
+        let bytes = render(loaded_format, tree, out, yaml_indent)?;
+        return write(&bytes, out, input);
+    }
+    let store = output_store(loaded_format, tree, out, yaml_indent);
+    store
+        .emit_to(tree, &mut std::io::stdout().lock())
+        .map_err(dump_error)?
+        .map_err(crate::io::stdout_error)
 }
 
 /// Renders one value (`--extract` of a number, bool, null, time or list) in the output format.

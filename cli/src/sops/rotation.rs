@@ -119,8 +119,7 @@ pub fn rotate(cmd: RotateCmd) -> CliResult {
     let threshold = signet_keys::shamir_threshold_for(groups.len(), threshold);
     let wanted = WantedKeys { groups, threshold };
     let mut tree = rotate_data_key(&name, decryptor, old_key, &wanted)?;
-    let out = file::render(format, &mut tree, &cmd.output, None)?;
-    file::write(&out, &cmd.output, &input)
+    file::render_and_write(format, &mut tree, &cmd.output, None, &input)
 }
 
 /// Decrypts the document with its data key `old_key` (checking the MAC) and encrypts every value

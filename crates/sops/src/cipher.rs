@@ -73,6 +73,9 @@ impl ValueType {
     }
 }
 
+/// What [`ValueCipher::open_string`] gives: the plaintext, its declared type and the IV.
+pub type OpenedValue = (Zeroizing<Vec<u8>>, ValueType, Vec<u8>);
+
 /// The parts of a parsed `ENC[…]` value.
 #[derive(Clone, PartialEq, Eq)]
 pub struct EncryptedValue {
@@ -103,6 +106,14 @@ pub fn looks_encrypted(s: &str) -> bool {
 impl EncryptedValue {
     /// Parses `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]`. `path` names the value in errors.
     pub fn parse(s: &str, path: &str) -> Result<Self, Error> {
+        match Self::parse_well_formed(s) {
+            Some(value) => Ok(value),
+            None => Self::parse_naming_faults(s, path),
+        }
+    }
+
+    /// [`EncryptedValue::parse`] field by field from the left, naming the first fault.
+    fn parse_naming_faults(s: &str, path: &str) -> Result<Self, Error> {
         let bad = |message: &str| Error::MalformedEncValue {
             path: path.to_owned(),
             message: message.to_owned(),
@@ -149,6 +160,88 @@ impl EncryptedValue {
         })
     }
 
+    /// [`EncryptedValue::parse`] of a well-formed value, `None` for anything else (which the full
+    /// parse then names). Read from the right: the three short fields are found without scanning
+    /// the data field, the longest, for commas (splitting at every comma from the left cost more
+    /// than the value's AES-GCM). A base64 data field has no comma, so data that decodes is the
+    /// one field the left-to-right reading finds.
+    fn parse_well_formed(s: &str) -> Option<Self> {
+        let parts = WellFormed::of(s)?;
+        let data = crate::b64::decode(&s[DATA_AT..parts.data_end])?;
+        Some(EncryptedValue {
+            data,
+            iv: parts.iv,
+            tag: parts.tag,
+            value_type: parts.value_type,
+        })
+    }
+}
+
+/// Where the data field's digits start in an `ENC[…]` value.
+const DATA_AT: usize = "ENC[AES256_GCM,data:".len();
+
+/// The fields of a well-formed `ENC[…]` value but its data (which runs from [`DATA_AT`] to
+/// `data_end`, commas not yet ruled out).
+struct WellFormed {
+    data_end: usize,
+    iv: Vec<u8>,
+    tag: [u8; TAG_LEN],
+    value_type: ValueType,
+}
+
+impl WellFormed {
+    fn of(s: &str) -> Option<Self> {
+        let body = s.strip_prefix("ENC[AES256_GCM,")?.strip_suffix(']')?;
+        let [data_b64, iv_b64, tag_b64, type_s] =
+            Self::as_sops_writes(body).or_else(|| Self::split(body))?;
+        Some(WellFormed {
+            data_end: DATA_AT + data_b64.len(),
+            value_type: ValueType::parse(type_s)?,
+            tag: crate::b64::decode(tag_b64)?.try_into().ok()?,
+            iv: crate::b64::decode(iv_b64).filter(|iv| !iv.is_empty())?,
+        })
+    }
+
+    /// The data, iv, tag and type fields of `body` (without their names), split at the last three
+    /// commas.
+    fn split(body: &str) -> Option<[&str; 4]> {
+        let mut fields = body.rsplitn(4, ',');
+        let type_s = fields.next()?.strip_prefix("type:")?;
+        let tag = fields.next()?.strip_prefix("tag:")?;
+        let iv = fields.next()?.strip_prefix("iv:")?;
+        let data = fields.next()?.strip_prefix("data:")?;
+        Some([data, iv, tag, type_s])
+    }
+
+    /// [`WellFormed::split`] of a value as sops writes it, with a 16-byte tag and a 32-byte IV
+    /// (24 and 44 digits), found where they must be instead of by searching. Fields that then
+    /// decode hold no comma, so the split is the same.
+    fn as_sops_writes(body: &str) -> Option<[&str; 4]> {
+        let b = body.as_bytes();
+        // The type names are at most 7 letters: its comma is among the last 13 bytes.
+        let from_end = b.iter().rev().take(13).position(|&c| c == b',')?;
+        let t = b.len() - 1 - from_end;
+        let tag = t.checked_sub(24 + ",tag:".len())?;
+        let iv = tag.checked_sub(44 + ",iv:".len())?;
+        // Byte tests (an index may fall inside a multi-byte character); once they pass, every
+        // index below is at an ASCII comma, a character boundary.
+        if !(b[t..].starts_with(b",type:")
+            && b[tag..].starts_with(b",tag:")
+            && b[iv..].starts_with(b",iv:")
+            && b.starts_with(b"data:"))
+        {
+            return None;
+        }
+        Some([
+            body.get("data:".len()..iv)?,
+            &body[iv + ",iv:".len()..tag],
+            &body[tag + ",tag:".len()..t],
+            &body[t + ",type:".len()..],
+        ])
+    }
+}
+
+impl EncryptedValue {
     /// Writes the value back in sops' form.
     pub fn render(&self) -> String {
         render_parts(&self.data, &self.iv, &self.tag, self.value_type)
@@ -229,6 +322,41 @@ impl ValueCipher {
         path: &str,
     ) -> Result<Zeroizing<Vec<u8>>, Error> {
         self.open_owned(value.clone(), aad, path)
+    }
+
+    /// Decrypts an `ENC[…]` string in its own buffer: the data field is decoded to the front of
+    /// it and decrypted there, so the plaintext takes over the ciphertext's allocation (a large
+    /// file's values need no second allocation each). Returns the plaintext (the buffer keeps its
+    /// capacity), the type and the IV. Errors are those of [`EncryptedValue::parse`] then
+    /// [`ValueCipher::open_owned`], naming `path`.
+    pub fn open_string(&self, enc: String, aad: &str, path: &str) -> Result<OpenedValue, Error> {
+        let parts = WellFormed::of(&enc);
+        let Some(parts) = parts.filter(|p| !enc.as_bytes()[DATA_AT..p.data_end].contains(&b','))
+        else {
+            // Malformed (or unusual): the full parse names the fault, or reads it after all.
+            let value = EncryptedValue::parse(&enc, path)?;
+            let (ty, iv) = (value.value_type, value.iv.clone());
+            return Ok((self.open_owned(value, aad, path)?, ty, iv));
+        };
+        let mut buf = Zeroizing::new(enc.into_bytes());
+        buf.truncate(parts.data_end);
+        // Data without a comma is the field the full parse would decode first: its refusal is
+        // the full parse's.
+        let n = crate::b64::decode_in_place(&mut buf, DATA_AT).ok_or_else(|| {
+            Error::MalformedEncValue {
+                path: path.to_owned(),
+                message: "`data` is not valid base64".to_owned(),
+            }
+        })?;
+        buf.truncate(n);
+        let value = EncryptedValue {
+            data: std::mem::take(&mut *buf),
+            iv: parts.iv,
+            tag: parts.tag,
+            value_type: parts.value_type,
+        };
+        let iv = value.iv.clone();
+        Ok((self.open_owned(value, aad, path)?, parts.value_type, iv))
     }
 
     /// [`ValueCipher::open`] that decrypts in the value's own buffer (no copy of the ciphertext).
@@ -499,6 +627,95 @@ mod tests {
 
     fn key() -> DataKey {
         DataKey::from_slice(&[9u8; 32]).unwrap()
+    }
+
+    /// A well-formed value (AAD `a:`) and variants of it, malformed in every field.
+    fn enc_cases() -> (String, Vec<String>) {
+        let good = ValueCipher::new(&key()).seal(b"secret, with a comma", "a:", ValueType::Str);
+        let body = good
+            .strip_prefix("ENC[AES256_GCM,")
+            .unwrap()
+            .strip_suffix(']')
+            .unwrap();
+        let fields: Vec<&str> = body.split(',').collect();
+        let [data, iv, tag, ty] = fields[..] else {
+            panic!("four fields")
+        };
+        let enc = |parts: &[&str]| format!("ENC[AES256_GCM,{}]", parts.join(","));
+        let cases = [
+            good.clone(),
+            enc(&[data, iv, tag, "type:int"]),
+            enc(&[data, iv, tag, "type:nope"]),
+            enc(&["data:", iv, tag, ty]),
+            enc(&["data:YQ,=", iv, tag, ty]),
+            enc(&[data, "extra:x", iv, tag, ty]),
+            enc(&[data, iv, tag, ty, "extra:x"]),
+            enc(&[iv, data, tag, ty]),
+            enc(&[data, iv, ty]),
+            enc(&[data, "iv:", tag, ty]),
+            enc(&[data, iv, "tag:YQ==", ty]),
+            enc(&[data, iv, tag, "type:str,"]),
+            enc(&["data:", iv, tag, ty]).replace("data:", "data:,"),
+            enc(&["data:YQ", iv, tag, ty]),
+            // Fields where sops' layout puts them, but holding commas or misplaced names.
+            enc(&[data, iv, &tag[..12], &format!("tag:{}", &tag[16..]), ty]),
+            enc(&[data, &iv[..20], &format!("iv:{}", &iv[24..]), tag, ty]),
+            enc(&[data, "iv:\u{e9}\u{e9}", tag, ty]),
+            enc(&[data, iv, tag, "type:\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}"]),
+            enc(&["data:YQ=\u{e9}", iv, tag, ty]),
+            good.replace("ENC[AES256_GCM,", "ENC[AES128_GCM,"),
+            good.trim_end_matches(']').to_owned(),
+            "ENC[AES256_GCM,]".to_owned(),
+            "ENC[AES256_GCM,,]".to_owned(),
+            String::new(),
+        ];
+        (good, cases.to_vec())
+    }
+
+    /// The right-to-left fast path accepts exactly what the field-by-field parse accepts, with
+    /// the same result; what it refuses gets the full parse's message.
+    #[test]
+    fn fast_parse_agrees_with_the_full_parse() {
+        let (good, cases) = enc_cases();
+        for case in &cases {
+            let full = EncryptedValue::parse_naming_faults(case, "p");
+            match EncryptedValue::parse_well_formed(case) {
+                Some(fast) => assert_eq!(full.as_ref().ok(), Some(&fast), "{case}"),
+                None => assert!(full.is_err(), "{case}: the full parse accepts it"),
+            }
+            assert_eq!(
+                format!("{:?}", EncryptedValue::parse(case, "p")),
+                format!("{full:?}"),
+                "{case}"
+            );
+        }
+        assert!(EncryptedValue::parse_well_formed(&good).is_some());
+    }
+
+    /// Decrypting in the value's own buffer gives what parsing then decrypting gives, errors
+    /// included (a wrong AAD fails the tag).
+    #[test]
+    fn open_string_agrees_with_parse_then_open() {
+        let cipher = ValueCipher::new(&key());
+        let (good, cases) = enc_cases();
+        for aad in ["a:", "b:"] {
+            for case in &cases {
+                let parsed = EncryptedValue::parse(case, "p").and_then(|v| {
+                    let (ty, iv) = (v.value_type, v.iv.clone());
+                    Ok((cipher.open_owned(v, aad, "p")?, ty, iv))
+                });
+                let in_place = cipher.open_string(case.clone(), aad, "p");
+                assert_eq!(format!("{in_place:?}"), format!("{parsed:?}"), "{case}");
+                if let (Ok(a), Ok(b)) = (&in_place, &parsed) {
+                    assert_eq!(a.0.as_slice(), b.0.as_slice());
+                }
+            }
+        }
+        let (plain, ty, _) = cipher.open_string(good, "a:", "p").unwrap();
+        assert_eq!(
+            (plain.as_slice(), ty),
+            (&b"secret, with a comma"[..], ValueType::Str)
+        );
     }
 
     #[test]

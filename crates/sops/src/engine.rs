@@ -120,12 +120,25 @@ enum LeafRef<'a> {
 
 struct Leaf<'a> {
     target: LeafRef<'a>,
-    /// Path AAD, `a:b:`.
-    aad: String,
-    /// Path for messages, with list indices: `a.items[2].b`; only filled by a walk that asks for
-    /// it ([`leaf_display_path`]): messages are rare, and the walk is per value.
-    display: String,
+    /// Where the path AAD (`a:b:`) sits in [`Leaves::aads`]: one buffer for all, not a `String`
+    /// per leaf (50,000 allocations on a large file).
+    aad: (usize, usize),
     encrypted: bool,
+}
+
+/// The leaves of a tree in walk order, with their path AADs.
+struct Leaves<'a> {
+    items: Vec<Leaf<'a>>,
+    /// Every leaf's path AAD, back to back.
+    aads: String,
+    /// Path for messages per leaf, with list indices: `a.items[2].b`; only filled by a walk that
+    /// asks for it ([`leaf_display_path`]): messages are rare, and the walk is per value.
+    displays: Vec<String>,
+}
+
+/// The AAD text of `leaf` in `aads` (a [`Leaves::aads`]).
+fn aad_of<'s>(aads: &'s str, leaf: &Leaf<'_>) -> &'s str {
+    &aads[leaf.aad.0..leaf.aad.1]
 }
 
 /// Key path for messages: `a.items[2].b` (`<top level>` for the root).
@@ -141,8 +154,9 @@ fn display_path(display: &str) -> String {
 fn leaf_display_path(tree: &mut Tree, rule: &RuleMatcher, ordinal: usize) -> String {
     let leaves = walk_leaves(tree, rule, true);
     leaves
+        .displays
         .get(ordinal)
-        .map_or_else(String::new, |l| display_path(&l.display))
+        .map_or_else(String::new, |d| display_path(d))
 }
 
 /// `e` naming the value at `path` (errors made while the path was not at hand carry none).
@@ -157,8 +171,9 @@ fn at_path(e: Error, path: String) -> Error {
 
 struct Walker<'r> {
     rule: &'r RuleMatcher,
-    path: Vec<String>,
-    /// Whether to build [`Leaf::display`].
+    /// The keys of the current path, each followed by `:` (the AAD of a leaf here, unless empty).
+    path: String,
+    /// Whether to fill [`Leaves::displays`].
     want_display: bool,
     display: String,
     keys_matching: usize,
@@ -171,7 +186,7 @@ impl<'r> Walker<'r> {
     fn new(rule: &'r RuleMatcher, want_display: bool) -> Self {
         Walker {
             rule,
-            path: Vec::new(),
+            path: String::new(),
             want_display,
             display: String::new(),
             keys_matching: 0,
@@ -180,20 +195,26 @@ impl<'r> Walker<'r> {
         }
     }
 
-    fn aad(&self) -> String {
-        let mut s =
-            String::with_capacity(self.path.iter().map(|p| p.len() + 1).sum::<usize>().max(1));
-        for p in &self.path {
-            s.push_str(p);
-            s.push(':');
+    /// Adds a leaf at the current path.
+    fn push<'a>(&self, out: &mut Leaves<'a>, target: LeafRef<'a>, encrypted: bool) {
+        let start = out.aads.len();
+        // A leaf at the top level has the AAD `:`.
+        out.aads.push_str(if self.path.is_empty() {
+            ":"
+        } else {
+            &self.path
+        });
+        out.items.push(Leaf {
+            target,
+            aad: (start, out.aads.len()),
+            encrypted,
+        });
+        if self.want_display {
+            out.displays.push(self.display.clone());
         }
-        if s.is_empty() {
-            s.push(':');
-        }
-        s
     }
 
-    fn comment<'a>(&mut self, c: &'a mut Comment, out: &mut Vec<Leaf<'a>>) {
+    fn comment<'a>(&mut self, c: &'a mut Comment, out: &mut Leaves<'a>) {
         let self_matches = self.rule.uses_comments() && self.rule.comment_matches(&c.text);
         let encrypted =
             self.rule
@@ -202,20 +223,7 @@ impl<'r> Walker<'r> {
             *self.comment_levels.last_mut().expect("inside a level") += 1;
             self.comments_matching += 1;
         }
-        out.push(Leaf {
-            aad: self.aad(),
-            display: self.display_text(),
-            encrypted,
-            target: LeafRef::Comment(c),
-        });
-    }
-
-    fn display_text(&self) -> String {
-        if self.want_display {
-            self.display.clone()
-        } else {
-            String::new()
-        }
+        self.push(out, LeafRef::Comment(c), encrypted);
     }
 
     fn end_comment_run(&mut self) {
@@ -224,19 +232,14 @@ impl<'r> Walker<'r> {
         *top = 0;
     }
 
-    fn node<'a>(&mut self, node: &'a mut Node, out: &mut Vec<Leaf<'a>>) {
+    fn node<'a>(&mut self, node: &'a mut Node, out: &mut Leaves<'a>) {
         match node {
             Node::Scalar(s) => {
                 if s.value != Value::Null {
                     let encrypted =
                         self.rule
                             .should_encrypt(self.keys_matching, self.comments_matching, false);
-                    out.push(Leaf {
-                        aad: self.aad(),
-                        display: self.display_text(),
-                        encrypted,
-                        target: LeafRef::Value(s),
-                    });
+                    self.push(out, LeafRef::Value(s), encrypted);
                 }
             }
             Node::Map(m) => self.map(m, out, false),
@@ -244,7 +247,7 @@ impl<'r> Walker<'r> {
         }
     }
 
-    fn map<'a>(&mut self, map: &'a mut Map, out: &mut Vec<Leaf<'a>>, skip_sops: bool) {
+    fn map<'a>(&mut self, map: &'a mut Map, out: &mut Leaves<'a>, skip_sops: bool) {
         self.comment_levels.push(0);
         for entry in map.entries.iter_mut() {
             match entry {
@@ -255,7 +258,9 @@ impl<'r> Walker<'r> {
                     }
                     let matches = self.rule.uses_keys() && self.rule.key_matches(&p.key);
                     self.keys_matching += matches as usize;
-                    self.path.push(p.key.clone());
+                    let path_mark = self.path.len();
+                    self.path.push_str(&p.key);
+                    self.path.push(':');
                     let mark = self.display.len();
                     if self.want_display {
                         if mark > 0 {
@@ -265,7 +270,7 @@ impl<'r> Walker<'r> {
                     }
                     self.node(&mut p.value, out);
                     self.display.truncate(mark);
-                    self.path.pop();
+                    self.path.truncate(path_mark);
                     self.keys_matching -= matches as usize;
                     self.end_comment_run();
                 }
@@ -275,7 +280,7 @@ impl<'r> Walker<'r> {
         self.comments_matching -= top;
     }
 
-    fn seq<'a>(&mut self, seq: &'a mut Seq, out: &mut Vec<Leaf<'a>>) {
+    fn seq<'a>(&mut self, seq: &'a mut Seq, out: &mut Leaves<'a>) {
         self.comment_levels.push(0);
         let mut index = 0usize;
         for item in seq.items.iter_mut() {
@@ -300,13 +305,17 @@ impl<'r> Walker<'r> {
 }
 
 /// Every leaf of every document in walk order (the `sops` key of a document root is skipped).
-fn collect_leaves<'a>(tree: &'a mut Tree, rule: &RuleMatcher) -> Vec<Leaf<'a>> {
+fn collect_leaves<'a>(tree: &'a mut Tree, rule: &RuleMatcher) -> Leaves<'a> {
     walk_leaves(tree, rule, false)
 }
 
-/// [`collect_leaves`], with [`Leaf::display`] filled when `want_display`.
-fn walk_leaves<'a>(tree: &'a mut Tree, rule: &RuleMatcher, want_display: bool) -> Vec<Leaf<'a>> {
-    let mut out = Vec::new();
+/// [`collect_leaves`], with [`Leaves::displays`] filled when `want_display`.
+fn walk_leaves<'a>(tree: &'a mut Tree, rule: &RuleMatcher, want_display: bool) -> Leaves<'a> {
+    let mut out = Leaves {
+        items: Vec::new(),
+        aads: String::new(),
+        displays: Vec::new(),
+    };
     for doc in tree.documents.iter_mut() {
         let mut w = Walker::new(rule, want_display);
         match &mut doc.root {
@@ -422,7 +431,10 @@ pub fn plain_leaves(
     let mut copy = tree.clone();
     let leaves = walk_leaves(&mut copy, &rule, true);
     let mut out = Vec::new();
-    for leaf in leaves.iter().filter(|l| l.encrypted) {
+    for (leaf, display) in leaves.items.iter().zip(&leaves.displays) {
+        if !leaf.encrypted {
+            continue;
+        }
         let (plain, span, comment) = match &leaf.target {
             LeafRef::Value(s) => {
                 let plain = match &s.value {
@@ -441,7 +453,7 @@ pub fn plain_leaves(
         };
         if plain {
             out.push(PlainLeaf {
-                path: display_path(&leaf.display),
+                path: display_path(display),
                 span,
                 comment,
             });
@@ -561,7 +573,11 @@ pub fn encrypt(
     let rule = meta.rule.compile()?;
     let cipher = ValueCipher::new(key);
     let mac_only = meta.mac_only_encrypted;
-    let mut leaves = collect_leaves(tree, &rule);
+    let Leaves {
+        items: mut leaves,
+        aads,
+        ..
+    } = collect_leaves(tree, &rule);
     // The MAC over the plaintext, in order.
     let mac_over = |leaves: &[Leaf<'_>]| {
         let mut hasher = new_mac_hasher(mac_only);
@@ -581,10 +597,10 @@ pub fn encrypt(
             return Ok(None);
         }
         let seal = |bytes: &[u8], ty: ValueType| match previous
-            .and_then(|p| p.lookup(&leaf.aad, ty, bytes))
+            .and_then(|p| p.lookup(aad_of(&aads, leaf), ty, bytes))
         {
-            Some(iv) => cipher.seal_with_iv(bytes, &leaf.aad, ty, iv),
-            None => cipher.seal(bytes, &leaf.aad, ty),
+            Some(iv) => cipher.seal_with_iv(bytes, aad_of(&aads, leaf), ty, iv),
+            None => cipher.seal(bytes, aad_of(&aads, leaf), ty),
         };
         match &leaf.target {
             LeafRef::Value(s) => Ok(cipher::with_plaintext(&s.value, |bytes, ty| {
@@ -740,14 +756,20 @@ fn decrypt_values(
     let rule = meta.rule.compile()?;
     let cipher = ValueCipher::new(key);
     let mac_only = meta.mac_only_encrypted;
-    let mut leaves = collect_leaves(tree, &rule);
+    let Leaves {
+        items: mut leaves,
+        aads,
+        ..
+    } = collect_leaves(tree, &rule);
+    let aads = aads.as_str();
 
     // Step 1 (parallel): decrypt one leaf; an encrypted leaf yields (value, type, iv) or stays.
-    let open_one = |leaf: &Leaf<'_>| -> Outcome {
+    let open_one = |leaf: &mut Leaf<'_>| -> Outcome {
         if !leaf.encrypted {
             return Ok(None);
         }
-        match &leaf.target {
+        let aad = aad_of(aads, leaf);
+        match &mut leaf.target {
             LeafRef::Comment(c) => {
                 // sops keeps a comment that does not decrypt (files from older sops had plain
                 // comments).
@@ -756,7 +778,7 @@ fn decrypt_values(
                 }
                 match EncryptedValue::parse(&c.text, "")
                     .ok()
-                    .and_then(|p| cipher.open(&p, &leaf.aad, "").ok().map(|b| (p, b)))
+                    .and_then(|p| cipher.open(&p, aad, "").ok().map(|b| (p, b)))
                 {
                     // Borrowed, not converted: a failed `String::from_utf8` would drop its
                     // copy of the plaintext unwiped.
@@ -769,19 +791,16 @@ fn decrypt_values(
             }
             // Errors name no path yet (building it per value costs more than the decryption of
             // a short value): the fold fills it in for the one it reports.
-            LeafRef::Value(s) => match &s.value {
+            LeafRef::Value(s) => match &mut s.value {
                 Value::Str(text) if text.is_empty() => Ok(None),
-                Value::Str(text) => EncryptedValue::parse(text, "").and_then(|p| {
-                    let ty = p.value_type;
-                    let iv = if remember_ivs {
-                        p.iv.clone()
-                    } else {
-                        Vec::new()
-                    };
-                    let bytes = cipher.open_owned(p, &leaf.aad, "")?;
+                Value::Str(text) => {
+                    // Decrypted in the ciphertext's own buffer, which the plaintext keeps: no
+                    // allocation per value (on a worker thread, where the memory the ciphertext
+                    // frees would not be reused).
+                    let (bytes, ty, iv) = cipher.open_string(std::mem::take(text), aad, "")?;
                     let v = cipher::typed_value_owned(bytes, ty, "")?;
-                    Ok(Some((v, ty, iv)))
-                }),
+                    Ok(Some((v, ty, if remember_ivs { iv } else { Vec::new() })))
+                }
                 _ => Err(Error::MalformedEncValue {
                     path: String::new(),
                     message: "expected an encrypted string value".into(),
@@ -802,8 +821,8 @@ fn decrypt_values(
         remember_ivs,
     };
     if leaves.len() < PARALLEL_THRESHOLD {
-        let outcomes = leaves.iter().map(open_one).collect();
-        fold.chunk(&mut leaves, outcomes);
+        let outcomes = leaves.iter_mut().map(open_one).collect();
+        fold.chunk(&mut leaves, aads, outcomes);
     } else {
         // A pipeline: the MAC is one SHA-512 stream over the values in order, so while one chunk
         // is hashed and written back, the next is decrypted on the other threads.
@@ -818,12 +837,12 @@ fn decrypt_values(
             let ((), opened) = rayon::join(
                 || {
                     if let Some((done, outcomes)) = pending.take() {
-                        fold.chunk(done, outcomes);
+                        fold.chunk(done, aads, outcomes);
                     }
                 },
                 || {
                     next.map(|c| {
-                        let outcomes: Vec<Outcome> = c.par_iter().map(open_one).collect();
+                        let outcomes: Vec<Outcome> = c.par_iter_mut().map(open_one).collect();
                         (c, outcomes)
                     })
                 },
@@ -863,7 +882,7 @@ struct DecryptFold {
 
 impl DecryptFold {
     /// Folds the next leaves in walk order with what decrypting them gave.
-    fn chunk(&mut self, leaves: &mut [Leaf<'_>], outcomes: Vec<Outcome>) {
+    fn chunk(&mut self, leaves: &mut [Leaf<'_>], aads: &str, outcomes: Vec<Outcome>) {
         for (leaf, outcome) in leaves.iter_mut().zip(outcomes) {
             if self.failed.is_some() {
                 return;
@@ -877,13 +896,14 @@ impl DecryptFold {
                     return;
                 }
             };
+            let aad = aad_of(aads, leaf);
             match &mut leaf.target {
                 LeafRef::Comment(c) => {
                     if let Some((mut value, ty, iv)) = decrypted
                         && let Value::Str(text) = &mut value
                     {
                         if self.remember_ivs {
-                            self.previous.remember(&leaf.aad, ty, text.as_bytes(), &iv);
+                            self.previous.remember(aad, ty, text.as_bytes(), &iv);
                         }
                         c.set(std::mem::take(text));
                         // As sops 3.13 decrypts it: a decrypted comment is no longer a line
@@ -898,7 +918,7 @@ impl DecryptFold {
                         if self.remember_ivs {
                             let previous = &mut self.previous;
                             cipher::with_plaintext(&value, |bytes, _| {
-                                previous.remember(&leaf.aad, ty, bytes, &iv)
+                                previous.remember(aad, ty, bytes, &iv)
                             });
                         }
                         s.replace_ciphertext(value);

@@ -70,6 +70,19 @@ pub trait Store {
     /// changed (as far as the format allows).
     fn emit(&self, tree: &Tree) -> Result<Vec<u8>, crate::Error>;
 
+    /// [`Store::emit`] into `out`, the same bytes. A store that can (YAML with its source) writes
+    /// them as it goes, through a small buffer wiped after use, instead of building the whole
+    /// output first. The outer error is one of [`Store::emit`] (found before anything is
+    /// written); the inner one is `out`'s.
+    fn emit_to(
+        &self,
+        tree: &Tree,
+        out: &mut dyn std::io::Write,
+    ) -> Result<std::io::Result<()>, crate::Error> {
+        let bytes = zeroize::Zeroizing::new(self.emit(tree)?);
+        Ok(out.write_all(&bytes).and_then(|()| out.flush()))
+    }
+
     /// Writes one value that is neither a map nor a string (a number, bool, null, time or list), as
     /// sops' `EmitValue` does for `--extract`.
     fn emit_value(&self, node: &Node) -> Result<Vec<u8>, crate::Error>;

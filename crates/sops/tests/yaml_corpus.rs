@@ -83,3 +83,95 @@ fn corpus_encrypt_then_decrypt_is_byte_identical() {
     }
     assert!(failures.is_empty(), "diverging: {failures:?}");
 }
+
+/// A writer taking at most 7 bytes per call, so every piece boundary is exercised.
+struct Trickle(Vec<u8>);
+
+impl std::io::Write for Trickle {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(7);
+        self.0.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `emit_to` writes exactly what `emit` returns.
+fn assert_streams_like_emit(store: &YamlStore, tree: &signet_sops::tree::Tree, what: &str) {
+    let whole = store.emit(tree).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let mut streamed = Trickle(Vec::new());
+    store
+        .emit_to(tree, &mut streamed)
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+        .unwrap();
+    assert!(streamed.0 == whole, "{what}: streamed output differs");
+}
+
+#[test]
+fn corpus_streamed_emit_equals_emit() {
+    let store = YamlStore::default();
+    for (name, bytes) in corpus() {
+        let mut tree = store.parse(&bytes).unwrap();
+        assert_streams_like_emit(&store, &tree, &format!("{name} unchanged"));
+        let leaves = fake_encrypt(&mut tree);
+        assert_streams_like_emit(&store, &tree, &format!("{name} encrypted"));
+        let mut tree2 = store.parse(&store.emit(&tree).unwrap()).unwrap();
+        fake_decrypt(&mut tree2, &leaves);
+        assert_streams_like_emit(&store, &tree2, &format!("{name} decrypted"));
+        // Without a source the tree is rendered afresh, then written.
+        tree2.source = None;
+        assert_streams_like_emit(&store, &tree2, &format!("{name} fresh"));
+    }
+}
+
+/// An output several times the stream buffer (64 KiB), every value changed: the buffer fills
+/// and is written many times over, mid-piece.
+#[test]
+fn streamed_emit_of_a_large_file_equals_emit() {
+    let mut text = String::new();
+    for i in 0..3000 {
+        text.push_str(&format!(
+            "k{i}:\n  # note {i}\n  a: value number {i} with some padding\n  l:\n    - {i}\n"
+        ));
+    }
+    assert!(text.len() > 3 * 64 * 1024);
+    let store = YamlStore::default();
+    let mut tree = store.parse(text.as_bytes()).unwrap();
+    assert_streams_like_emit(&store, &tree, "large unchanged");
+    fake_encrypt(&mut tree);
+    assert_streams_like_emit(&store, &tree, "large encrypted");
+}
+
+/// A failing writer's error comes back as the inner error; a tree that cannot be emitted fails
+/// before anything is written.
+#[test]
+fn streamed_emit_reports_the_writers_error() {
+    struct Broken;
+    impl std::io::Write for Broken {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("disk on fire"))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let store = YamlStore::default();
+    let mut tree = store.parse(b"# c\na: 1\n").unwrap();
+    let inner = store.emit_to(&tree, &mut Broken).unwrap().unwrap_err();
+    assert_eq!(inner.to_string(), "disk on fire");
+
+    let signet_sops::tree::Node::Map(m) = &mut tree.documents[0].root else {
+        panic!("a map")
+    };
+    let signet_sops::tree::MapEntry::Comment(c) = &mut m.entries[0] else {
+        panic!("a comment")
+    };
+    c.set("two\nlines");
+    let mut out = Vec::new();
+    let e = store.emit_to(&tree, &mut out).unwrap_err();
+    assert!(e.to_string().contains("line break"), "{e}");
+    assert!(out.is_empty());
+}

@@ -146,6 +146,22 @@ impl Store for YamlStore {
         }
     }
 
+    /// Streams a tree that carries its source: its text between the edits and the edits
+    /// themselves, through a 64 KiB buffer (the output of a large file is not held whole).
+    fn emit_to(
+        &self,
+        tree: &Tree,
+        out: &mut dyn std::io::Write,
+    ) -> Result<std::io::Result<()>, Error> {
+        match &tree.source {
+            Some(src) => splice::emit_to(tree, &src.text, self.indent.max(1), out),
+            None => {
+                let text = zeroize::Zeroizing::new(self.render_fresh(tree));
+                Ok(out.write_all(text.as_bytes()).and_then(|()| out.flush()))
+            }
+        }
+    }
+
     /// The value as the only content of a fresh document (`42\n`, `null\n`, `- a\n- b\n`).
     fn emit_value(&self, node: &Node) -> Result<Vec<u8>, Error> {
         let tree = Tree {

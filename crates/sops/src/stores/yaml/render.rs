@@ -30,6 +30,15 @@ fn is_break(c: char) -> bool {
     matches!(c, '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}')
 }
 
+/// Whether `value` is a string that may hold a line break ([`analyze_at`] would call it
+/// multiline): the only values a block style can be chosen for. Two word-at-a-time scans,
+/// conservative (any non-ASCII text may hold `\u{85}`, `\u{2028}` or `\u{2029}`); a byte loop
+/// testing three conditions cost more than what it saves.
+pub(crate) fn may_be_multiline(value: &Value) -> bool {
+    matches!(value, Value::Str(s)
+        if !s.is_ascii() || memchr::memchr2(b'\n', b'\r', s.as_bytes()).is_some())
+}
+
 fn is_blankz(c: Option<char>) -> bool {
     match c {
         None => true,

@@ -50,7 +50,15 @@ fn resolve_number(text: &str) -> Value {
     {
         return Value::Time(t);
     }
-    let plain: String = text.chars().filter(|&c| c != '_').collect();
+    // Most numbers have no `_`: only those are copied.
+    let plain: std::borrow::Cow<'_, str> = if text.contains('_') {
+        text.chars()
+            .filter(|&c| c != '_')
+            .collect::<String>()
+            .into()
+    } else {
+        text.into()
+    };
     if let Some(i) = go_parse_int(&plain) {
         return Value::Int(i);
     }

@@ -7,10 +7,10 @@
 //! out by whole lines — and one linear pass splices them into the source.
 
 use super::render::{
-    Fresh, Place, block_allowed, block_scalar, double_quoted, plain_in_block, render_scalar,
-    render_scalar_cow, wrap_plain,
+    Fresh, Place, block_allowed, block_scalar, double_quoted, may_be_multiline, plain_in_block,
+    render_scalar, render_scalar_cow, wrap_plain,
 };
-use zeroize::Zeroizing;
+use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::Error;
 use crate::tree::{
@@ -474,7 +474,10 @@ impl<'a> Splicer<'a> {
         let place = Place {
             flow,
             key: false,
+            // Only a value with a line break can become a block: the look at the lines below
+            // (a scan per value) is skipped for the others.
             block_ok: !flow
+                && may_be_multiline(&s.value)
                 && self.rest_of_line_blank(end)
                 && !self.comment_would_join_block(end, self.content_indent(parent)),
             content_indent: self.content_indent(parent),
@@ -1132,7 +1135,77 @@ impl<'a> Splicer<'a> {
 }
 
 /// Writes `tree` as its source text with only the changes spliced in.
-pub(crate) fn emit<'a>(tree: &'a Tree, src: &'a str, step: usize) -> Result<String, Error> {
+pub(crate) fn emit(tree: &Tree, src: &str, step: usize) -> Result<String, Error> {
+    let edits = edits(tree, src, step)?;
+    // The buffer is sized once.
+    let mut out = String::with_capacity(output_len(src, &edits));
+    for piece in pieces(src, &edits) {
+        out.push_str(piece);
+    }
+    Ok(out)
+}
+
+/// [`emit`] written to `out` as it goes, through a buffer of [`STREAM_BUFFER`] bytes wiped
+/// when done (what passes through it may be plaintext). Nothing is written when the tree cannot
+/// be emitted.
+pub(crate) fn emit_to(
+    tree: &Tree,
+    src: &str,
+    step: usize,
+    out: &mut dyn std::io::Write,
+) -> Result<std::io::Result<()>, Error> {
+    let edits = edits(tree, src, step)?;
+    // No bigger than the output: all of it is wiped (a small file's is a few KiB). At least one
+    // byte, so that every round makes progress.
+    let cap = STREAM_BUFFER.min(output_len(src, &edits)).max(1);
+    let mut buf = Zeroizing::new(Vec::with_capacity(cap));
+    let mut write = || -> std::io::Result<()> {
+        for piece in pieces(src, &edits) {
+            let mut piece = piece.as_bytes();
+            while !piece.is_empty() {
+                let room = cap - buf.len();
+                let (now, later) = piece.split_at(room.min(piece.len()));
+                buf.extend_from_slice(now);
+                piece = later;
+                if buf.len() == cap {
+                    out.write_all(&buf)?;
+                    buf.zeroize();
+                }
+            }
+        }
+        out.write_all(&buf)?;
+        out.flush()
+    };
+    Ok(write())
+}
+
+/// The exact size of the output (edits replace their spans).
+fn output_len(src: &str, edits: &[Edit<'_>]) -> usize {
+    let added: usize = edits.iter().map(|e| e.text.len()).sum();
+    let cut: usize = edits.iter().map(|e| e.end - e.start).sum();
+    (src.len() + added).saturating_sub(cut)
+}
+
+/// The most [`emit_to`] buffers before each write.
+const STREAM_BUFFER: usize = 64 * 1024;
+
+/// The output in order: source text between the edits, and the edits' texts.
+fn pieces<'e>(src: &'e str, edits: &'e [Edit<'_>]) -> impl Iterator<Item = &'e str> {
+    let mut cur = 0;
+    edits
+        .iter()
+        .flat_map(move |e| {
+            let before = &src[cur..e.start];
+            cur = e.end;
+            [before, &e.text]
+        })
+        .chain(std::iter::once_with(move || {
+            &src[edits.last().map_or(0, |e| e.end)..]
+        }))
+}
+
+/// The edits that turn `src` into the output, sorted, without overlaps.
+fn edits<'a>(tree: &'a Tree, src: &'a str, step: usize) -> Result<Vec<Edit<'a>>, Error> {
     let mut comment_spans = Vec::new();
     for d in &tree.documents {
         collect_comment_spans(&d.root, &mut comment_spans);
@@ -1179,23 +1252,16 @@ pub(crate) fn emit<'a>(tree: &'a Tree, src: &'a str, step: usize) -> Result<Stri
             _ => kept.push(e),
         }
     }
-    let edits = kept;
-    // The exact output size (edits replace their spans), so the buffer is sized once.
-    let added: usize = edits.iter().map(|e| e.text.len()).sum();
-    let cut: usize = edits.iter().map(|e| e.end.saturating_sub(e.start)).sum();
-    let mut out = String::with_capacity((src.len() + added).saturating_sub(cut));
+    // Checked before anything is written, so that a streamed output is whole or absent.
     let mut cur = 0;
-    for e in &edits {
+    for e in &kept {
         if e.start < cur || e.end < e.start || e.end > src.len() {
             return Err(Error::Emit {
                 format: "yaml",
                 message: format!("overlapping edits at byte {}", e.start),
             });
         }
-        out.push_str(&src[cur..e.start]);
-        out.push_str(&e.text);
         cur = e.end;
     }
-    out.push_str(&src[cur..]);
-    Ok(out)
+    Ok(kept)
 }

@@ -236,6 +236,14 @@ mod tests {
     use super::*;
     use signet_seal::template::Dialect;
 
+    /// The rendered data as (key, bytes) pairs, in key order.
+    fn data_pairs(out: &Rendered) -> Vec<(&str, &[u8])> {
+        out.data
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_slice()))
+            .collect()
+    }
+
     fn entries(json: serde_json::Value) -> Vec<TemplateFrom> {
         serde_json::from_value(json).unwrap()
     }
@@ -275,13 +283,8 @@ mod tests {
             {"literal": "port: \"6543\""}
         ]))
         .unwrap();
-        let data: Vec<(&str, &[u8])> = out
-            .data
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_slice()))
-            .collect();
         assert_eq!(
-            data,
+            data_pairs(&out),
             [
                 ("dsn", b"postgres://admin@db".as_slice()),
                 ("pass_copy", b"s3cret-canary".as_slice()),
@@ -367,13 +370,8 @@ mod tests {
             &maps,
         )
         .unwrap();
-        let data: Vec<(&str, &[u8])> = out
-            .data
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_slice()))
-            .collect();
         assert_eq!(
-            data,
+            data_pairs(&out),
             [
                 ("a", b"admin".as_slice()),
                 ("b", b"from-literal".as_slice()),

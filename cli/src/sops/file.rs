@@ -150,7 +150,7 @@ fn dump_error(e: signet_sops::Error) -> CliError {
     CliError::new(code::ERROR_DUMPING_TREE, e.to_string())
 }
 
-/// [`render`] then [`write`]; to stdout the output is streamed as it is rendered (the output of
+/// [`render`] then [`write()`]; to stdout the output is streamed as it is rendered (the output of
 /// a large file is not held whole), to a file it is rendered first and written atomically.
 pub fn render_and_write(
     loaded_format: Format,

@@ -193,6 +193,13 @@ impl Bed {
     }
 
     /// Waits until the Secret `name` has `key = value`.
+    /// Waits until `name` is `Ready=False` with `reason`; its status as JSON text, for what the
+    /// message says (and does not say).
+    async fn refusal(&self, name: &str, reason: &str) -> Result<String, BoxError> {
+        let refused = self.wait_ready(name, "False", Some(reason)).await?;
+        Ok(serde_json::to_string(&refused.status)?)
+    }
+
     async fn wait_value(&self, name: &str, key: &str, value: &str) -> Result<Secret, BoxError> {
         let api = self.secrets();
         Ok(eventually(
@@ -1240,10 +1247,7 @@ async fn one_secret_gathers_values_from_several_stores() -> TestResult {
         json!({"data": [{"secretKey": "u", "remoteRef": {"key": "app/db", "property": "username"}}]}),
     )
     .await?;
-    let refused = bed
-        .wait_ready("storeless", "False", Some("StoreNotReady"))
-        .await?;
-    let message = serde_json::to_string(&refused.status)?;
+    let message = bed.refusal("storeless", "StoreNotReady").await?;
     assert!(message.contains("no store"), "{message}");
 
     // A ClusterSecretStore that does not serve this namespace, named by one entry only: refused
@@ -1387,10 +1391,7 @@ async fn data_from_find_gathers_secrets_by_name() -> TestResult {
                "dataFrom": [{"find": {"name": {"regexp": "(unclosed"}}}]}),
     )
     .await?;
-    let refused = bed
-        .wait_ready("bad-find", "False", Some("SecretSyncedError"))
-        .await?;
-    let message = serde_json::to_string(&refused.status)?;
+    let message = bed.refusal("bad-find", "SecretSyncedError").await?;
     assert!(message.contains("find.name.regexp"), "{message}");
     bed.assert_nothing_leaked().await?;
     Ok(())
@@ -1511,10 +1512,7 @@ async fn a_kubernetes_store_reads_another_clusters_secrets_with_its_own_token() 
                "data": [{"secretKey": "pass", "remoteRef": {"key": "db", "property": "pass"}}]}),
     )
     .await?;
-    let refused = bed
-        .wait_ready("refused-remote", "False", Some("SecretSyncedError"))
-        .await?;
-    let message = serde_json::to_string(&refused.status)?;
+    let message = bed.refusal("refused-remote", "SecretSyncedError").await?;
     assert!(message.contains("403"), "{message}");
     assert!(!message.contains(&nobody), "{message}");
     bed.assert_nothing_leaked().await?;
@@ -2739,10 +2737,7 @@ async fn rewrites_and_decoding_strategies_shape_the_secret() -> TestResult {
         }),
     )
     .await?;
-    let refused = bed
-        .wait_ready("collide", "False", Some("SecretSyncedError"))
-        .await?;
-    let message = serde_json::to_string(&refused.status)?;
+    let message = bed.refusal("collide", "SecretSyncedError").await?;
     assert!(
         message.contains(r#"keys \"db/pass\" and \"db/user\" both become \"same\""#),
         "{message}"
@@ -2758,10 +2753,7 @@ async fn rewrites_and_decoding_strategies_shape_the_secret() -> TestResult {
         }),
     )
     .await?;
-    let refused = bed
-        .wait_ready("undecodable", "False", Some("SecretSyncedError"))
-        .await?;
-    let message = serde_json::to_string(&refused.status)?;
+    let message = bed.refusal("undecodable", "SecretSyncedError").await?;
     assert!(
         message.contains(r#"key \"k\" is not valid base64"#),
         "{message}"
@@ -2776,10 +2768,7 @@ async fn rewrites_and_decoding_strategies_shape_the_secret() -> TestResult {
         }),
     )
     .await?;
-    let refused = bed
-        .wait_ready("unknown-strategy", "False", Some("InvalidSpec"))
-        .await?;
-    let message = serde_json::to_string(&refused.status)?;
+    let message = bed.refusal("unknown-strategy", "InvalidSpec").await?;
     assert!(
         message.contains("spec.data[0].remoteRef.decodingStrategy"),
         "{message}"
@@ -2850,10 +2839,7 @@ async fn an_immutable_secret_is_written_once_and_anew_only_when_deleted() -> Tes
             &Patch::Merge(json!({"spec": spec("2s", true)})),
         )
         .await?;
-    let refused = bed
-        .wait_ready("frozen", "False", Some("SecretImmutable"))
-        .await?;
-    let message = serde_json::to_string(&refused.status)?;
+    let message = bed.refusal("frozen", "SecretImmutable").await?;
     assert!(
         message.contains("delete it to have a new one written"),
         "{message}"
@@ -2878,10 +2864,7 @@ async fn an_immutable_secret_is_written_once_and_anew_only_when_deleted() -> Tes
             &Patch::Merge(json!({"spec": spec("2s", false)})),
         )
         .await?;
-    let refused = bed
-        .wait_ready("frozen", "False", Some("SecretSyncedError"))
-        .await?;
-    let message = serde_json::to_string(&refused.status)?;
+    let message = bed.refusal("frozen", "SecretSyncedError").await?;
     assert!(message.contains("immutable"), "{message}");
     bed.assert_nothing_leaked().await?;
     Ok(())

@@ -26,6 +26,8 @@ use crate::tree::{
 struct KeyInfo {
     key: String,
     start: usize,
+    /// Where the key's text ends (a value-less explicit key's null is placed there).
+    end: usize,
     column: usize,
     style: ScalarStyle,
 }
@@ -596,6 +598,7 @@ impl<'s> Builder<'s> {
                     *pending_key = Some(KeyInfo {
                         key,
                         start,
+                        end,
                         column: self.lines.column(start),
                         style,
                     });
@@ -947,6 +950,20 @@ impl<'s> Builder<'s> {
                         }
                         // An empty value is reported at its `:`; it sits just after it.
                         _ if s == e && src.as_bytes().get(s) == Some(&b':') => (s + 1, s + 1),
+                        // An explicit key without `:` (`? k`) has its null reported at the next
+                        // token, which may be lines below, past a `...` end marker: it sits
+                        // right after its key, so the entry ends there.
+                        _ if s == e && anchor == 0 && tag.is_none() => match self.stack.last() {
+                            Some(Frame {
+                                kind:
+                                    Kind::Map {
+                                        pending_key: Some(k),
+                                        ..
+                                    },
+                                ..
+                            }) if k.end <= s => (k.end, k.end),
+                            _ => (s, e),
+                        },
                         _ => (s, e),
                     };
                     let from = match style {
@@ -1414,6 +1431,27 @@ mod tests {
                 format!("{input}\n")
             };
             assert_eq!(plain, expected);
+        }
+    }
+
+    /// Found by the `sops_roundtrip` fuzz target: an explicit key without a value (`? k`) before a
+    /// `...` end marker had its null placed at the marker, so the entry seemed to reach past it
+    /// and `sops:` was written after the marker, where yaml.v3 refuses a document without `---`.
+    #[test]
+    fn explicit_key_before_end_marker_keeps_sops_key_inside_the_document() {
+        for input in [
+            "Pass:\n ?       path\n\n...",
+            "a:\n ? p\n...\n",
+            "a:\n  ? p\n\n...\n# c\n",
+            "? p\n\n...\n",
+            "a:\n  ? p\n  ? q # c\n\n...\n",
+            "a:\n  ? p\n  b: 1\n  ? q\n\n\n...\n",
+        ] {
+            let (written, plain) = encrypt_read_back(input);
+            let marker = written.find("\n...").expect("the end marker stays");
+            let sops = written.find("\nsops:\n").expect("a sops key");
+            assert!(sops < marker, "{written}");
+            assert_eq!(plain, input);
         }
     }
 

@@ -29,8 +29,9 @@ cd "$ROOT"
   exit 1
 }
 
-echo "building release binaries..." >&2
-cargo build --release -p signet-controller --bin signet-controller >&2
+echo "building the controller as the container image ships it (scripts/build-image)..." >&2
+scripts/build-image --binary-only "$OUT/image"
+SIGNET_BIN="$OUT/image/signet-controller"
 BENCH_BIN="$(cargo bench -p signet-controller --bench catch_up --no-run --message-format=json 2>/dev/null |
   python3 -c 'import json,sys
 for line in sys.stdin:
@@ -38,7 +39,6 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("target", {}).get("name") == "catch_up" and m.get("executable"):
         print(m["executable"])')"
 [[ -x "$BENCH_BIN" ]] || { echo "bench-controller: no catch_up bench binary" >&2; exit 1; }
-SIGNET_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/signet-controller"
 
 run() { # name, env...
   local name="$1"

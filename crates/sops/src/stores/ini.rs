@@ -68,10 +68,7 @@ impl Store for IniStore {
         let mut keys_at: HashMap<String, usize> = HashMap::new();
         // The section keys go to: a later `[DEFAULT]` header goes back to the first one.
         let mut current = 0;
-        let lines: Vec<&str> = text
-            .split('\n')
-            .map(|l| l.strip_suffix('\r').unwrap_or(l))
-            .collect();
+        let lines = ini_lines(text);
         let mut i = 0;
         while i < lines.len() {
             let n = i + 1;
@@ -112,43 +109,7 @@ impl Store for IniStore {
                 continue;
             }
             let (key, raw) = split_key(line).ok_or_else(|| err("expected `key = value`"))?;
-            let raw = raw.trim_start();
-            let value = if let Some(rest) = raw.strip_prefix("\"\"\"") {
-                // multi-line value up to the closing """
-                let mut buf = String::new();
-                let mut cur = rest.to_owned();
-                loop {
-                    if let Some(end) = cur.find("\"\"\"") {
-                        buf.push_str(&cur[..end]);
-                        break;
-                    }
-                    buf.push_str(&cur);
-                    if i >= lines.len() {
-                        return Err(err("unclosed \"\"\" value"));
-                    }
-                    buf.push('\n');
-                    cur = lines[i].to_owned();
-                    i += 1;
-                }
-                buf
-            } else if raw.len() >= 2 && raw.starts_with('`') && raw[1..].contains('`') {
-                raw[1..1 + raw[1..].find('`').expect("checked")].to_owned()
-            } else {
-                let mut v = raw;
-                if let Some(c) = v.find(['#', ';']) {
-                    pending.push(v[c..].to_owned());
-                    v = v[..c].trim();
-                }
-                let v = v.trim();
-                let quoted = v.len() >= 2
-                    && ((v.starts_with('"') && v.ends_with('"'))
-                        || (v.starts_with('\'') && v.ends_with('\'')));
-                if quoted {
-                    v[1..v.len() - 1].to_owned()
-                } else {
-                    v.to_owned()
-                }
-            };
+            let value = read_value(raw.trim_start(), &lines, &mut i, &mut pending).map_err(err)?;
             let section = &mut sections[current].1;
             // go-ini attaches the comments above a key (and its inline comment) to the key; sops
             // puts that comment right after the key.
@@ -319,9 +280,11 @@ impl Store for IniStore {
                     return Err(Error::Emit {
                         format: "ini",
                         message: format!(
-                            "the value of {k:?} in [{}] holds a carriage return before a line \
-                             break, which a multi-line INI value cannot keep (the reader, as \
-                             go-ini, takes CR LF for a line break)",
+                            "the value of {k:?} in [{}] cannot be written so that it reads back: \
+                             one with a line break or a backtick goes in `\"\"\"…\"\"\"`, which \
+                             cannot keep a carriage return before a line break (the reader, as \
+                             go-ini, takes CR LF for a line break), a `\"` at its end, a \
+                             `\"\"\"` inside, or blanks ending its first line",
                             section.key
                         ),
                     });
@@ -352,6 +315,56 @@ fn write_comment(c: &str, out: &mut String) {
         out.push_str(line);
         out.push('\n');
     }
+}
+
+/// The value after `key = ` (`raw`, blanks before it dropped) as the reader takes it: a `"""`
+/// value runs on over `lines` from `*next` to its closing `"""` (advancing `*next`); a bare value's
+/// comment (from `#` or `;`) goes to `comments`.
+fn read_value(
+    raw: &str,
+    lines: &[&str],
+    next: &mut usize,
+    comments: &mut Vec<String>,
+) -> Result<String, &'static str> {
+    if let Some(rest) = raw.strip_prefix("\"\"\"") {
+        let mut value = String::new();
+        let mut line = rest;
+        loop {
+            if let Some(end) = line.find("\"\"\"") {
+                value.push_str(&line[..end]);
+                return Ok(value);
+            }
+            value.push_str(line);
+            let Some(following) = lines.get(*next) else {
+                return Err("unclosed \"\"\" value");
+            };
+            value.push('\n');
+            line = following;
+            *next += 1;
+        }
+    }
+    if raw.len() >= 2
+        && let Some(rest) = raw.strip_prefix('`')
+        && let Some(end) = rest.find('`')
+    {
+        return Ok(rest[..end].to_owned());
+    }
+    let mut v = raw;
+    if let Some(c) = v.find(['#', ';']) {
+        comments.push(v[c..].to_owned());
+        v = &v[..c];
+    }
+    let v = v.trim();
+    let quoted = v.len() >= 2
+        && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\'')));
+    Ok(if quoted { &v[1..v.len() - 1] } else { v }.to_owned())
+}
+
+/// The lines of INI text as the reader splits them (a CR before each line break dropped).
+fn ini_lines(text: &str) -> Vec<&str> {
+    text.split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect()
 }
 
 /// Splits a `key = value` line as go-ini reads it: a key in `"""…"""`, `"…"` or `` `…` `` ends at
@@ -396,11 +409,13 @@ fn quote_key(k: &str) -> Option<String> {
     (split_key(&line).map(|(read, _)| read) == Some(k)).then_some(quoted)
 }
 
-/// `v` as written after `key = `, or `None` when no form reads back as `v`: in `"""…"""` every
-/// line is read without a CR that ends it.
+/// `v` as written after `key = `, or `None` when no form reads back as `v` (checked by reading it
+/// back: in `"""…"""` a `"` at the end or a `"""` inside closes the value early, the first line is
+/// read trimmed and each line without a CR that ends it).
 fn quote_value(v: &str) -> Option<String> {
-    Some(if v.contains(['\n', '`']) {
-        if v.contains("\r\n") || (v.contains('\n') && v.ends_with('\r')) {
+    let quoted = if v.contains(['\n', '`']) {
+        // Refused as it always was: a multi-line value ending in a CR.
+        if v.contains('\n') && v.ends_with('\r') {
             return None;
         }
         format!("\"\"\"{v}\"\"\"")
@@ -413,7 +428,13 @@ fn quote_value(v: &str) -> Option<String> {
         format!("`{v}`")
     } else {
         v.to_owned()
-    })
+    };
+    let text = format!("k = {quoted}");
+    let lines = ini_lines(&text);
+    let (_, raw) = split_key(lines[0].trim())?;
+    let (mut next, mut comments) = (1, Vec::new());
+    let read = read_value(raw.trim_start(), &lines, &mut next, &mut comments).ok()?;
+    (read == v && comments.is_empty() && next == lines.len()).then_some(quoted)
 }
 
 /// Where each key of `section` is among its entries.
@@ -584,14 +605,26 @@ mod tests {
                 source: None,
             }
         };
-        for value in ["a\r\nb", "a\nb\r", "\r\n"] {
+        // Found by the `sops_roundtrip` fuzz campaign: a value with a backtick and a `"` at its
+        // end was written `"""…""""`, and read back without that `"` (the MAC then failed).
+        for value in [
+            "a\r\nb",
+            "a\nb\r",
+            "\r\n",
+            "a`b\"",
+            "a\nb\"",
+            "a`\"\"\"b",
+            "a\n\"\"\"b",
+            "a  \nb",
+        ] {
             let err = IniStore.emit(&tree_with(value)).expect_err(value);
             assert!(
-                err.to_string().contains("carriage return"),
+                err.to_string()
+                    .contains("cannot be written so that it reads back"),
                 "{value:?}: {err}"
             );
         }
-        for value in ["a\rb", "a\r", "a\n\rb", "a\nb"] {
+        for value in ["a\rb", "a\r", "a\n\rb", "a\nb", "\"a`b", "a`b\"c", "a\nb  "] {
             let written = IniStore.emit(&tree_with(value)).expect(value);
             let back = IniStore.parse(&written).expect(value);
             let Node::Map(root) = &back.documents[0].root else {

@@ -522,13 +522,17 @@ async fn removed_or_altered_values_are_refused_and_the_secret_stays() -> TestRes
         after.metadata.resource_version, before.metadata.resource_version,
         "nothing written to the Secret"
     );
-    let warnings = bed.warnings_for("guarded").await?;
-    let reasons: Vec<_> = warnings.iter().filter_map(|e| e.reason.clone()).collect();
-    assert!(reasons.iter().any(|r| r == "MacMismatch"), "{reasons:?}");
-    assert!(
-        reasons.iter().any(|r| r == "DecryptionFailed"),
-        "{reasons:?}"
-    );
+    // Each event is created after its status is written: wait for both.
+    eventually(
+        "Warning events MacMismatch and DecryptionFailed",
+        Duration::from_secs(30),
+        || async {
+            let warnings = bed.warnings_for("guarded").await.ok()?;
+            let has = |reason: &str| warnings.iter().any(|e| e.reason.as_deref() == Some(reason));
+            (has("MacMismatch") && has("DecryptionFailed")).then_some(())
+        },
+    )
+    .await?;
     bed.assert_nothing_leaked("guarded").await?;
     Ok(())
 }

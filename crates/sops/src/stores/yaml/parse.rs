@@ -988,8 +988,7 @@ impl<'s> Builder<'s> {
                         _ if s == e && src.as_bytes().get(s) == Some(&b':') => (s + 1, s + 1),
                         // An explicit key without `:` (`? k`) has its null reported at the next
                         // token, which may be lines below, past a `...` end marker: it sits
-                        // right after its key, so the entry ends there (a block scalar key may
-                        // keep blank lines past its span, `|+`: its null keeps the old place).
+                        // right after its key, so the entry ends there.
                         _ if s == e && anchor == 0 && tag.is_none() => match self.stack.last() {
                             Some(Frame {
                                 kind:
@@ -998,14 +997,7 @@ impl<'s> Builder<'s> {
                                         ..
                                     },
                                 ..
-                            }) if k.end <= s
-                                && !matches!(
-                                    k.style,
-                                    ScalarStyle::Literal | ScalarStyle::Folded
-                                ) =>
-                            {
-                                (k.end, k.end)
-                            }
+                            }) if k.end <= s => (k.end, k.end),
                             _ => (s, e),
                         },
                         _ => (s, e),
@@ -1521,10 +1513,6 @@ mod tests {
             assert!(sops < marker, "{written}");
             assert_eq!(plain, input);
         }
-        // A block scalar key keeps the blank lines its `|+` keeps (its null is not moved up).
-        let input = "a:\n ?  |+\n  k\n\nb: c\n";
-        let (_, plain) = encrypt_read_back(input);
-        assert_eq!(plain, input);
     }
 
     /// Found by the `sops_roundtrip` fuzz target (`\r\n?`): an explicit key without text is a

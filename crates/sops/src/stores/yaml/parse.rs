@@ -253,6 +253,27 @@ pub(crate) fn block_content_end(src: &str, start: usize, end: usize) -> usize {
     }
 }
 
+/// The line break ending the last of the blank lines that follow `from`'s line, before
+/// `limit` (where a block scalar's kept blank lines end), or `from` when none follow.
+fn past_blank_lines(src: &str, from: usize, limit: usize) -> usize {
+    let b = &src.as_bytes()[..limit];
+    let mut at = from;
+    let mut p = from;
+    while let Some(nl) = b[p..].iter().position(|&c| c == b'\n') {
+        if !b[p..p + nl]
+            .iter()
+            .all(|&c| matches!(c, b' ' | b'\t' | b'\r'))
+        {
+            break;
+        }
+        if p > from {
+            at = p + nl;
+        }
+        p += nl + 1;
+    }
+    at
+}
+
 /// Types a scalar as yaml.v3 decodes it into `interface{}`.
 fn scalar_value(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Value {
     if let Some(tag) = tag {
@@ -952,7 +973,8 @@ impl<'s> Builder<'s> {
                         _ if s == e && src.as_bytes().get(s) == Some(&b':') => (s + 1, s + 1),
                         // An explicit key without `:` (`? k`) has its null reported at the next
                         // token, which may be lines below, past a `...` end marker: it sits
-                        // right after its key, so the entry ends there.
+                        // right after its key, so the entry ends there (after the blank lines
+                        // a block scalar key keeps, `? |+`, which lie past its content).
                         _ if s == e && anchor == 0 && tag.is_none() => match self.stack.last() {
                             Some(Frame {
                                 kind:
@@ -961,7 +983,15 @@ impl<'s> Builder<'s> {
                                         ..
                                     },
                                 ..
-                            }) if k.end <= s => (k.end, k.end),
+                            }) if k.end <= s => {
+                                let at = match k.style {
+                                    ScalarStyle::Literal | ScalarStyle::Folded => {
+                                        past_blank_lines(src, k.end, s)
+                                    }
+                                    _ => k.end,
+                                };
+                                (at, at)
+                            }
                             _ => (s, e),
                         },
                         _ => (s, e),
@@ -1451,6 +1481,23 @@ mod tests {
             let marker = written.find("\n...").expect("the end marker stays");
             let sops = written.find("\nsops:\n").expect("a sops key");
             assert!(sops < marker, "{written}");
+            assert_eq!(plain, input);
+        }
+        // A block scalar key keeps the blank lines its `|+` keeps, before a marker or not
+        // (found by the CI fuzz smoke).
+        for input in [
+            "a:\n ?  |+\n  k\n\nb: c\n",
+            "a:\n ?  |+\n  k\n\n...\n",
+            "a:\n ?  |\n  k\n\n...\n",
+            "? >+\n  k\n\n\n",
+        ] {
+            let (written, plain) = encrypt_read_back(input);
+            if let Some(marker) = written.find("\n...") {
+                assert!(
+                    written.find("\nsops:\n").expect("a sops key") < marker,
+                    "{written}"
+                );
+            }
             assert_eq!(plain, input);
         }
     }

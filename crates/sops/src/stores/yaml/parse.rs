@@ -128,6 +128,23 @@ impl LineIndex {
     }
 }
 
+/// Where a tab stands left of column `indent` among the blanks that start a line inside a plain
+/// scalar (`start..end`) or in the blanks and line breaks after it; yaml.v3's scanner reads both
+/// and refuses such a tab.
+fn tab_violating_indentation(src: &[u8], start: usize, end: usize, indent: usize) -> Option<usize> {
+    let mut line_start = None;
+    for (at, &byte) in src.iter().enumerate().skip(start) {
+        match byte {
+            b'\n' => line_start = Some(at + 1),
+            b'\t' if line_start.is_some_and(|first| at - first < indent) => return Some(at),
+            b' ' | b'\t' | b'\r' => {}
+            _ if at >= end => return None,
+            _ => line_start = None,
+        }
+    }
+    None
+}
+
 /// The type yaml.v3 gives a mapping key that is not a string (sops refuses those), or `None`.
 fn non_string_key_type(node: &Node) -> Option<&'static str> {
     match node {
@@ -965,6 +982,25 @@ impl<'s> Builder<'s> {
                         ));
                     }
                     let style = style_of(style);
+                    if style == ScalarStyle::Plain && s < e {
+                        // yaml.v3's scanner refuses a tab left of the block indentation among the
+                        // blanks that start a line inside or after a plain scalar.
+                        let indent = self
+                            .stack
+                            .iter()
+                            .rev()
+                            .find(|f| !f.flow)
+                            .map_or(0, |f| f.column + 1);
+                        if let Some(at) = tab_violating_indentation(src.as_bytes(), s, e, indent) {
+                            return Err(parse_error(
+                                src,
+                                at,
+                                "a tab left of the indentation after a line break in a plain \
+                                 scalar (yaml.v3 refuses it: \"found a tab character that violates \
+                                 indentation\")",
+                            ));
+                        }
+                    }
                     let (start, end) = match style {
                         ScalarStyle::Literal | ScalarStyle::Folded => {
                             (s, block_content_end(src, s, e))
@@ -1461,6 +1497,30 @@ mod tests {
                 format!("{input}\n")
             };
             assert_eq!(plain, expected);
+        }
+    }
+
+    /// Found by the `sops_roundtrip` fuzz target: in a flow sequence, a plain scalar over several
+    /// lines with a tab-indented comment line between them was read as one scalar and a comment,
+    /// and encrypting the scalar dropped the comment (one item fewer). yaml.v3 refuses the file (a
+    /// tab left of the indentation after a line break in a plain scalar), and so does Signet now.
+    #[test]
+    fn tab_left_of_the_indentation_in_a_plain_scalar_is_refused() {
+        let store = YamlStore::default();
+        for input in ["k: [b,\nc\n\t #\n d]\n", "k: [b,\nc\n\t\n d]\n"] {
+            let err = store.parse(input.as_bytes()).expect_err(input).to_string();
+            assert!(
+                err.contains("found a tab character that violates indentation"),
+                "{input:?}: {err}"
+            );
+        }
+        // Right of the indentation, or at the root (no block indentation), a tab is a blank.
+        for input in [
+            "k: [b,\n c\n \td]\n",
+            "k:\n  - [b,\n   \tc]\n",
+            "[b,\n\tc]\n",
+        ] {
+            store.parse(input.as_bytes()).expect(input);
         }
     }
 

@@ -83,6 +83,8 @@ struct Builder<'s> {
     /// Byte spans of scalars (block scalars from their header) and flow collections: lines
     /// starting inside them are content, not block indentation (see [`tab_in_indentation`]).
     covered: Vec<(usize, usize)>,
+    /// The header indicator and text of a block scalar that runs to the end of the file.
+    block_at_eof: Option<(usize, String)>,
 }
 
 fn parse_error(src: &str, offset: usize, message: impl Into<String>) -> Error {
@@ -243,6 +245,35 @@ fn drop_break_past_eof(value: &mut Value, src: &str, content_end: usize) {
     {
         text.pop();
     }
+}
+
+/// `src` with the block scalar header at `indicator` (`|`/`>`) made to strip its final line
+/// break (`|` → `|-`, `>+2` → `>-2`). A scalar that ends the file without a line break reads the
+/// same either way, but once lines are added after it (`sops:`) only a stripping header keeps its
+/// value, and with it the MAC. `None` when it strips already.
+fn strip_chomping(src: &str, indicator: usize) -> Option<String> {
+    let after = indicator + 1;
+    let indicators = src[after..]
+        .bytes()
+        .take_while(|c| c.is_ascii_digit() || matches!(c, b'+' | b'-'))
+        .count();
+    if src[after..after + indicators].contains('-') {
+        return None;
+    }
+    let mut out = String::with_capacity(src.len() + 1);
+    out.push_str(&src[..after]);
+    match src[after..after + indicators].find('+') {
+        Some(keep) => {
+            out.push_str(&src[after..after + keep]);
+            out.push('-');
+            out.push_str(&src[after + keep + 1..]);
+        }
+        None => {
+            out.push('-');
+            out.push_str(&src[after..]);
+        }
+    }
+    Some(out)
 }
 
 /// The end of a block scalar's content: its span runs over trailing blank lines, which stay in
@@ -882,7 +913,7 @@ impl<'s> Builder<'s> {
         });
     }
 
-    fn run(mut self) -> Result<Vec<Document>, Error> {
+    fn run(mut self) -> Result<(Vec<Document>, Option<(usize, String)>), Error> {
         let src = self.src;
         let opts = granit_parser::options! {
             emit_anchor_events: false,
@@ -1044,6 +1075,15 @@ impl<'s> Builder<'s> {
                     let mut value = scalar_value(&text, style, tag.as_deref());
                     if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
                         drop_break_past_eof(&mut value, src, end);
+                        if e == src.len() {
+                            // An empty block scalar's content is reported at its header.
+                            let indicator = if matches!(src.as_bytes().get(s), Some(b'|' | b'>')) {
+                                Some(s)
+                            } else {
+                                block_header(src, s).map(|(h, _)| h)
+                            };
+                            self.block_at_eof = indicator.map(|i| (i, text.to_string()));
+                        }
                     }
                     let scalar = Scalar {
                         value,
@@ -1168,7 +1208,7 @@ impl<'s> Builder<'s> {
                 complete_metadata: crate::engine::documents_have_complete_metadata(&self.docs),
             });
         }
-        Ok(self.docs)
+        Ok((self.docs, self.block_at_eof))
     }
 
     /// sops writes a comment that stood in a sequence as an item (`- ENC[…,type:comment]`) and
@@ -1355,13 +1395,53 @@ fn byte_range(span: &Span) -> (usize, usize) {
 
 /// Parses YAML text into a tree that remembers its source.
 pub(crate) fn parse(text: String) -> Result<Tree, Error> {
+    let (tree, block_at_eof) = parse_source(text)?;
+    let Some((indicator, _)) = block_at_eof else {
+        return Ok(tree);
+    };
+    let text = &tree.source.as_ref().expect("parsed from text").text;
+    if text.ends_with('\n') {
+        return Ok(tree);
+    }
+    // A block scalar runs to the end of a file that has no final line break. yaml.v3 reads no
+    // break where there is none (`k: |` + `  a` is `a`), and once lines follow it (`sops:`) its
+    // header must strip the break they bring (`|-`), or the value, and the MAC, change.
+    let Some(stripping) = strip_chomping(text, indicator) else {
+        return Ok(tree);
+    };
+    let stripped = parse_source(stripping)?;
+    let last_line = &text[text.rfind('\n').map_or(0, |i| i + 1)..];
+    if last_line.is_empty() || !last_line.bytes().all(|c| matches!(c, b' ' | b'\t')) {
+        return Ok(stripped.0);
+    }
+    // The last line is blanks: an empty line, which adds nothing (granit-parser counts a break
+    // for it), so the scalar reads as yaml.v3 reads it once the line is gone; or content, when
+    // indented past the scalar's other lines (the stripped reading then differs in more than
+    // line breaks). Such content lies past the span a rewrite keeps, so lines added after the
+    // scalar would land before it: refused.
+    let without = parse_source(text[..text.len() - last_line.len()].to_owned())?;
+    let breakless =
+        |b: &Option<(usize, String)>| b.as_ref().map(|(_, t)| t.trim_end_matches('\n').to_owned());
+    if breakless(&without.1) != breakless(&stripped.1) {
+        return Err(parse_error(
+            text,
+            text.len() - last_line.len(),
+            "a block scalar ends the file with a line of only blanks and no line break; \
+             add the line break",
+        ));
+    }
+    Ok(without.0)
+}
+
+/// Reads `text` into a tree, with the header and text of a block scalar running to its end.
+fn parse_source(text: String) -> Result<(Tree, Option<(usize, String)>), Error> {
     // Owned by a `SourceText` from here on, so the input is wiped on every path, errors included.
     let source = SourceText {
         text,
         public: false,
     };
     let text = &source.text;
-    let documents = {
+    let (documents, block_at_eof) = {
         let builder = Builder {
             src: text,
             stack: Vec::new(),
@@ -1377,13 +1457,17 @@ pub(crate) fn parse(text: String) -> Result<Tree, Error> {
             non_string_key: None,
             next_token: None,
             covered: Vec::new(),
+            block_at_eof: None,
         };
         builder.run()?
     };
-    Ok(Tree {
-        documents,
-        source: Some(Arc::new(source)),
-    })
+    Ok((
+        Tree {
+            documents,
+            source: Some(Arc::new(source)),
+        },
+        block_at_eof,
+    ))
 }
 
 #[cfg(test)]
@@ -1497,6 +1581,71 @@ mod tests {
                 format!("{input}\n")
             };
             assert_eq!(plain, expected);
+        }
+    }
+
+    /// Found by the `sops_roundtrip` fuzz target: a block scalar that ends a file without a final
+    /// line break reads without one, but once `sops:` followed it the key (`? |+`) or plain value
+    /// (`a_unencrypted: |`) read with one, and the file failed its MAC in sops and Signet. Its
+    /// header now strips the break (`|-`), which reads the same with lines after it.
+    #[test]
+    fn block_scalar_ending_the_file_keeps_its_value_when_sops_follows() {
+        for (input, header) in [
+            ("c:\n ?  |+\n  pathey", "|-"),
+            ("a_unencrypted: |\n  x", "|-"),
+            ("a_unencrypted: >+2 # c\n  x\n   y", ">-2"),
+            ("a_unencrypted: |2\n  x\n\n  y", "|-2"),
+            ("a_unencrypted: |-\n  x", "|-"),
+            ("a_unencrypted:\n  - |\n    x", "|-"),
+        ] {
+            let (written, plain) = encrypt_read_back(input);
+            assert!(written.contains(header), "{written}");
+            assert!(plain.contains(header), "{plain}");
+        }
+    }
+
+    /// Found by the `sops_roundtrip` fuzz target: a block scalar key ending the file on a line of
+    /// blanks without a line break (`? |+` / ` `) read as `"\n"`; yaml.v3 counts no break there
+    /// (sops reads `""`), and keeps the blanks only when indented past the content. Each
+    /// expected key is what sops 3.13 wrote for the input.
+    #[test]
+    fn block_scalar_ending_the_file_on_blanks_reads_as_yaml_v3() {
+        for (input, key) in [
+            ("a: \n? |+\n ", ""),
+            ("a: \n? |+\n\n ", "\n"),
+            ("a: \n? |+\n  \n ", "\n"),
+            ("a: \n? |+\n  x\n ", "x\n"),
+            ("a: \n? |+\n  x\n\n ", "x\n\n"),
+            ("a: \n? |\n  x\n ", "x\n"),
+            ("a: \n? |+\n  x\n  ", "x\n"),
+        ] {
+            let tree = YamlStore::default().parse(input.as_bytes()).unwrap();
+            let crate::tree::Node::Map(m) = &tree.documents[0].root else {
+                panic!("{input:?}: a map")
+            };
+            let keys: Vec<&str> = m
+                .entries
+                .iter()
+                .filter_map(|e| match e {
+                    crate::tree::MapEntry::Pair(p) => Some(p.key.as_str()),
+                    crate::tree::MapEntry::Comment(_) => None,
+                })
+                .collect();
+            assert_eq!(keys, ["a", key], "{input:?}");
+            encrypt_read_back(input);
+        }
+        // Blanks indented past the content are content (sops reads `x\n `), which lines added
+        // after the scalar would follow: refused, with the line to fix.
+        for input in ["a: \n? |+\n  x\n   ", "a_unencrypted: |\n  x\n   "] {
+            match YamlStore::default().parse(input.as_bytes()) {
+                Err(crate::Error::Parse {
+                    location, message, ..
+                }) => {
+                    assert_eq!(location, format!("{}:1", input.split('\n').count()));
+                    assert!(message.contains("add the line break"), "{message}");
+                }
+                other => panic!("{input:?}: {other:?}"),
+            }
         }
     }
 

@@ -23,6 +23,9 @@
 //!   `KUBECONFIG`, leader election off.
 //! - neither: Signet in-process (RSS then includes the bench's own client).
 //!
+//! `SIGNET_BENCH_LAST_APPLIED=1` creates the objects as `kubectl apply` does, each with its
+//! manifest in the `kubectl.kubernetes.io/last-applied-configuration` annotation.
+//!
 //! Run: `scripts/bench-controller.sh [N]` for the side by side, or
 //! `cargo bench -p signet-controller --bench catch_up` (`SIGNET_BENCH_N=500` for a quick run;
 //! without `--bench`, as under `cargo test --all-targets`, it is a 20-object smoke run).
@@ -91,6 +94,17 @@ fn sealed(
     ]));
     let sealed = signet_seal::seal_secret(&secret, cert, &signet_seal::SealOptions::default())?;
     Ok(serde_json::from_value(serde_json::to_value(&sealed)?)?)
+}
+
+/// `object` as `kubectl apply` (client-side, Argo CD's default) creates it: its manifest in the
+/// last-applied annotation, the ciphertext a second time.
+fn applied(mut object: SealedSecret) -> Result<SealedSecret, BoxError> {
+    let manifest = serde_json::to_string(&object)?;
+    object.metadata.annotations.get_or_insert_default().insert(
+        signet_api::meta::LAST_APPLIED_ANNOTATION.to_owned(),
+        manifest,
+    );
+    Ok(object)
 }
 
 /// User plus system CPU time of a process so far, in seconds (`/proc/<pid>/stat` fields 14 and 15,
@@ -297,8 +311,10 @@ async fn main() -> Result<(), BoxError> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let started = Instant::now();
+    let last_applied = std::env::var_os("SIGNET_BENCH_LAST_APPLIED").is_some();
     let objects: Vec<SealedSecret> = (0..count)
         .map(|i| sealed(&cert, &app_ns, &format!("s{i:05}")))
+        .map(|object| object.and_then(|o| if last_applied { applied(o) } else { Ok(o) }))
         .collect::<Result<_, _>>()?;
     let created = futures::stream::iter(objects.into_iter().map(|object| {
         let api = sealed_api.clone();

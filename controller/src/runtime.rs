@@ -1,5 +1,5 @@
 //! The plumbing every kind's `run()` shares: the `Api`s scoped to the watched namespace, a
-//! controller whose cache drops managedFields, the metadata-only watch of owned Secrets that
+//! controller whose cache drops what no reconciler reads, the metadata-only watch of owned Secrets that
 //! triggers the source object, waiting until a kind is served, and tasks that die with their owner.
 
 use crate::context::Context;
@@ -47,13 +47,13 @@ pub(crate) fn owned_secret_triggers(
 + 'static {
     watcher(secret_api, watcher::Config::default().labels(owner_label))
         .default_backoff()
-        .modify(drop_managed_fields)
+        .modify(trim_for_cache)
         .reflect(writer)
         .touched_objects()
 }
 
-/// A controller over `api` whose cache holds objects without their managedFields (no reconciler
-/// reads them; they were a third of a SealedSecret's size), reconciling at most
+/// A controller over `api` whose cache holds objects trimmed by [`trim_for_cache`] (managedFields
+/// were a third of a SealedSecret's size), reconciling at most
 /// `max_concurrent_reconciles` at once. Given an `Api<PartialObjectMeta<K>>`, its watch and cache
 /// are metadata only: SealedSecrets, the kind clusters hold by the thousand, are cached so, and
 /// their reconciler reads an object when it has work.
@@ -70,7 +70,7 @@ where
     let (store, writer) = reflector::store();
     let stream = watcher(api, watcher::Config::default())
         .default_backoff()
-        .modify(drop_managed_fields)
+        .modify(trim_for_cache)
         .reflect(writer)
         .applied_objects();
     Controller::for_stream(stream, store).with_config(
@@ -79,9 +79,18 @@ where
     )
 }
 
-/// Drops `metadata.managedFields` from a watched object before it is cached.
-pub(crate) fn drop_managed_fields<K: kube::Resource>(object: &mut K) {
-    object.meta_mut().managed_fields = None;
+/// Drops what no reconciler reads from a watched object before it is cached: `managedFields`, and
+/// the annotation `kubectl apply` keeps the whole last applied manifest in (for a SealedSecret
+/// applied so, its ciphertext again: the larger part of a metadata-only cache entry).
+pub(crate) fn trim_for_cache<K: kube::Resource>(object: &mut K) {
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = &mut meta.annotations {
+        annotations.remove(signet_api::meta::LAST_APPLIED_ANNOTATION);
+        if annotations.is_empty() {
+            meta.annotations = None;
+        }
+    }
 }
 
 /// Maps an owned Secret to the source object of the same name and namespace.
@@ -139,5 +148,45 @@ where
 pub(crate) async fn log_trigger_error<T, E: std::fmt::Display>(result: Result<T, E>) {
     if let Err(err) = result {
         tracing::debug!(error = %err, "reconcile trigger");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
+
+    #[test]
+    fn the_cache_keeps_no_managed_fields_and_no_last_applied_manifest() {
+        let meta = |annotations: &[(&str, &str)]| ObjectMeta {
+            name: Some("db".into()),
+            managed_fields: Some(vec![ManagedFieldsEntry::default()]),
+            annotations: Some(
+                annotations
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            ..ObjectMeta::default()
+        };
+        let last_applied = (signet_api::meta::LAST_APPLIED_ANNOTATION, "{\"spec\":{}}");
+        let mut secret = Secret {
+            metadata: meta(&[last_applied, ("signet.dev/restart", "deployment/web")]),
+            ..Secret::default()
+        };
+        trim_for_cache(&mut secret);
+        assert_eq!(secret.metadata.managed_fields, None);
+        assert_eq!(
+            secret.metadata.annotations,
+            Some([("signet.dev/restart".to_owned(), "deployment/web".to_owned())].into())
+        );
+        assert_eq!(secret.metadata.name.as_deref(), Some("db"));
+
+        let mut only_last_applied = Secret {
+            metadata: meta(&[last_applied]),
+            ..Secret::default()
+        };
+        trim_for_cache(&mut only_last_applied);
+        assert_eq!(only_last_applied.metadata.annotations, None);
     }
 }

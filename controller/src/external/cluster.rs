@@ -15,7 +15,7 @@ use super::reconcile::KIND_EXTERNAL_SECRET;
 use super::{ExternalSecret, ExternalSecretSpec, READY_CONDITION, TemplateMetadata};
 use crate::config::parse_period;
 use crate::context::Context;
-use crate::runtime::{drop_managed_fields, lean_controller, log_trigger_error, wait_until_served};
+use crate::runtime::{lean_controller, log_trigger_error, trim_for_cache, wait_until_served};
 use crate::target::{self, ConditionEvents, Outcome};
 use crate::{Error, FIELD_MANAGER, supervise};
 use futures::StreamExt;
@@ -353,7 +353,7 @@ pub(crate) async fn run(
         watcher::Config::default(),
     )
     .default_backoff()
-    .modify(drop_managed_fields)
+    .modify(trim_for_cache)
     .reflect(namespace_writer)
     .touched_objects();
     let owned_events = watcher(
@@ -361,7 +361,7 @@ pub(crate) async fn run(
         watcher::Config::default().labels(OWNER_LABEL),
     )
     .default_backoff()
-    .modify(drop_managed_fields)
+    .modify(trim_for_cache)
     .reflect(owned_writer)
     .touched_objects();
     let cluster_ctx = Arc::new(ClusterContext {

@@ -59,6 +59,13 @@ struct DocState {
     root: Option<(Node, usize, usize)>,
 }
 
+/// A block scalar that runs to the end of the file: its header's `|`/`>` and its text as read
+/// (maybe a secret: wiped on drop).
+struct BlockAtEof {
+    indicator: usize,
+    text: zeroize::Zeroizing<String>,
+}
+
 struct Builder<'s> {
     src: &'s str,
     stack: Vec<Frame>,
@@ -83,8 +90,8 @@ struct Builder<'s> {
     /// Byte spans of scalars (block scalars from their header) and flow collections: lines
     /// starting inside them are content, not block indentation (see [`tab_in_indentation`]).
     covered: Vec<(usize, usize)>,
-    /// The header indicator and text of a block scalar that runs to the end of the file.
-    block_at_eof: Option<(usize, String)>,
+    /// The block scalar that runs to the end of the file.
+    block_at_eof: Option<BlockAtEof>,
 }
 
 fn parse_error(src: &str, offset: usize, message: impl Into<String>) -> Error {
@@ -913,7 +920,7 @@ impl<'s> Builder<'s> {
         });
     }
 
-    fn run(mut self) -> Result<(Vec<Document>, Option<(usize, String)>), Error> {
+    fn run(mut self) -> Result<(Vec<Document>, Option<BlockAtEof>), Error> {
         let src = self.src;
         let opts = granit_parser::options! {
             emit_anchor_events: false,
@@ -1082,7 +1089,10 @@ impl<'s> Builder<'s> {
                             } else {
                                 block_header(src, s).map(|(h, _)| h)
                             };
-                            self.block_at_eof = indicator.map(|i| (i, text.to_string()));
+                            self.block_at_eof = indicator.map(|indicator| BlockAtEof {
+                                indicator,
+                                text: zeroize::Zeroizing::new(text.to_string()),
+                            });
                         }
                     }
                     let scalar = Scalar {
@@ -1396,7 +1406,7 @@ fn byte_range(span: &Span) -> (usize, usize) {
 /// Parses YAML text into a tree that remembers its source.
 pub(crate) fn parse(text: String) -> Result<Tree, Error> {
     let (tree, block_at_eof) = parse_source(text)?;
-    let Some((indicator, _)) = block_at_eof else {
+    let Some(BlockAtEof { indicator, .. }) = block_at_eof else {
         return Ok(tree);
     };
     let text = &tree.source.as_ref().expect("parsed from text").text;
@@ -1420,8 +1430,9 @@ pub(crate) fn parse(text: String) -> Result<Tree, Error> {
     // line breaks). Such content lies past the span a rewrite keeps, so lines added after the
     // scalar would land before it: refused.
     let without = parse_source(text[..text.len() - last_line.len()].to_owned())?;
-    let breakless =
-        |b: &Option<(usize, String)>| b.as_ref().map(|(_, t)| t.trim_end_matches('\n').to_owned());
+    fn breakless(b: &Option<BlockAtEof>) -> Option<&str> {
+        b.as_ref().map(|b| b.text.trim_end_matches('\n'))
+    }
     if breakless(&without.1) != breakless(&stripped.1) {
         return Err(parse_error(
             text,
@@ -1434,7 +1445,7 @@ pub(crate) fn parse(text: String) -> Result<Tree, Error> {
 }
 
 /// Reads `text` into a tree, with the header and text of a block scalar running to its end.
-fn parse_source(text: String) -> Result<(Tree, Option<(usize, String)>), Error> {
+fn parse_source(text: String) -> Result<(Tree, Option<BlockAtEof>), Error> {
     // Owned by a `SourceText` from here on, so the input is wiped on every path, errors included.
     let source = SourceText {
         text,

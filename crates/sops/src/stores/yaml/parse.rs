@@ -154,6 +154,26 @@ fn tab_violating_indentation(src: &[u8], start: usize, end: usize, indent: usize
     None
 }
 
+/// The indentation of the block scalar whose content starts at `start` (its first content
+/// line's column; for a scalar without content, none is set, and no tab may start a line),
+/// `None` when its header sets it (`|2`) and the first line may stand further in.
+fn block_indent(src: &str, start: usize, column: impl Fn(usize) -> usize) -> Option<usize> {
+    if matches!(src.as_bytes().get(start), Some(b'|' | b'>')) {
+        return Some(usize::MAX);
+    }
+    match block_header(src, start) {
+        Some((h, _))
+            if src[h + 1..]
+                .bytes()
+                .take_while(|c| !c.is_ascii_whitespace())
+                .any(|c| c.is_ascii_digit()) =>
+        {
+            None
+        }
+        _ => Some(column(start)),
+    }
+}
+
 /// The type yaml.v3 gives a mapping key that is not a string (sops refuses those), or `None`.
 fn non_string_key_type(node: &Node) -> Option<&'static str> {
     match node {
@@ -1020,24 +1040,31 @@ impl<'s> Builder<'s> {
                         ));
                     }
                     let style = style_of(style);
-                    if style == ScalarStyle::Plain && s < e {
-                        // yaml.v3's scanner refuses a tab left of the block indentation among the
-                        // blanks that start a line inside or after a plain scalar.
-                        let indent = self
-                            .stack
-                            .iter()
-                            .rev()
-                            .find(|f| !f.flow)
-                            .map_or(0, |f| f.column + 1);
-                        if let Some(at) = tab_violating_indentation(src.as_bytes(), s, e, indent) {
-                            return Err(parse_error(
-                                src,
-                                at,
-                                "a tab left of the indentation after a line break in a plain \
-                                 scalar (yaml.v3 refuses it: \"found a tab character that violates \
-                                 indentation\")",
-                            ));
+                    // yaml.v3's scanner refuses a tab left of the indentation among the blanks
+                    // that start a line inside or after a plain or block scalar.
+                    let indent = match style {
+                        ScalarStyle::Plain if s < e => Some(
+                            self.stack
+                                .iter()
+                                .rev()
+                                .find(|f| !f.flow)
+                                .map_or(0, |f| f.column + 1),
+                        ),
+                        ScalarStyle::Literal | ScalarStyle::Folded => {
+                            block_indent(src, s, |at| self.lines.column(at))
                         }
+                        _ => None,
+                    };
+                    if let Some(indent) = indent
+                        && let Some(at) = tab_violating_indentation(src.as_bytes(), s, e, indent)
+                    {
+                        return Err(parse_error(
+                            src,
+                            at,
+                            "a tab left of the indentation after a line break in a scalar \
+                             (yaml.v3 refuses it: \"found a tab character that violates \
+                             indentation\")",
+                        ));
                     }
                     let (start, end) = match style {
                         ScalarStyle::Literal | ScalarStyle::Folded => {
@@ -1078,6 +1105,18 @@ impl<'s> Builder<'s> {
                     };
                     if src.as_bytes()[from..e.max(from)].contains(&b'\n') {
                         self.covered.push((from, e.max(from)));
+                    }
+                    if style == ScalarStyle::Plain && s < e {
+                        // yaml.v3 reads the blanks and line breaks after a plain scalar with it,
+                        // up to the next token or comment (checked above, not as indentation).
+                        let b = src.as_bytes();
+                        let next = b[e..]
+                            .iter()
+                            .position(|c| !matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
+                            .map_or(b.len(), |i| e + i);
+                        if b[e..next].contains(&b'\n') {
+                            self.covered.push((e, next));
+                        }
                     }
                     let mut value = scalar_value(&text, style, tag.as_deref());
                     if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
@@ -1305,9 +1344,9 @@ impl<'s> Builder<'s> {
 /// context a tab may separate tokens within a line, but not indent one, nor follow a `-`, `?` or
 /// line-start `:` indicator (where a key could start). granit-parser lets some of these through,
 /// and the store's own column bookkeeping counts spaces, so they are refused here, as sops refuses
-/// them. Lines starting inside a multi-line scalar or flow collection (`covered`) are content;
-/// a tab before a comment or on an otherwise blank line is left alone (yaml.v3's comment scanner
-/// accepts it in some places).
+/// them. Lines starting inside a multi-line scalar or flow collection (`covered`) are content.
+/// A tab also may not start a blank line; before a comment only in a run of comment lines that a
+/// comment line without one began (yaml.v3's comment scanner reads those).
 fn tab_in_indentation(src: &str, mut covered: Vec<(usize, usize)>) -> Option<usize> {
     let b = src.as_bytes();
     if !b.contains(&b'\t') {
@@ -1317,6 +1356,7 @@ fn tab_in_indentation(src: &str, mut covered: Vec<(usize, usize)>) -> Option<usi
     let mut next_cover = 0;
     let mut cover_end = 0;
     let mut line = 0;
+    let mut comment_run = false;
     while line < b.len() {
         let line_end = b[line..]
             .iter()
@@ -1347,12 +1387,20 @@ fn tab_in_indentation(src: &str, mut covered: Vec<(usize, usize)>) -> Option<usi
                 }
                 break;
             }
-            let rest_is_comment_or_blank = i >= line_end || matches!(b[i], b'#' | b'\r');
+            let comment = i < line_end && b[i] == b'#' && !indicator;
+            let blank = i >= line_end || (b[i] == b'\r' && i + 1 >= line_end);
             if let Some(t) = tab
-                && (indicator || !rest_is_comment_or_blank)
+                && !(comment && comment_run)
             {
                 return Some(t);
             }
+            if comment {
+                comment_run = true;
+            } else if !blank {
+                comment_run = false;
+            }
+        } else {
+            comment_run = false;
         }
         line = line_end + 1;
     }
@@ -1518,7 +1566,7 @@ mod tests {
         };
         for (cr, lf) in [
             ("a: 1\rb: [x]\r", "a: 1\nb: [x]\n"),
-            ("\t\r  d: x", "\t\n  d: x"),
+            (" \r  d: x", " \n  d: x"),
         ] {
             let mut tree = store.parse(cr.as_bytes()).expect("parses");
             let expected = store.parse(lf.as_bytes()).expect("parses");
@@ -1738,7 +1786,8 @@ mod tests {
     /// `\t\t!!int k<<: v`) was read as indentation granit-parser lets through, and the `sops`
     /// key was written at the wrong column. yaml.v3 refuses a tab where a token starts in block
     /// context ("found character that cannot start any token"), so sops refuses these files; so
-    /// does Signet now. Tabs that only separate tokens stay allowed.
+    /// does Signet now. Tabs that only separate tokens stay allowed. Each case was checked
+    /// against sops 3.13.
     #[test]
     fn tabs_where_a_token_starts_are_refused_as_sops_refuses_them() {
         for (input, at) in [
@@ -1749,6 +1798,27 @@ mod tests {
             ("k:\n  -\ta\n", "2:4"),
             ("? \tk\n", "1:3"),
             ("? k\n:\tv\n", "2:2"),
+            // A tab starting a blank line, or a comment line no comment line came before
+            // (found by the `sops_roundtrip` fuzz target: Signet wrote `sops:` above such a
+            // line, and sops could read neither file).
+            ("\t\r  d: x", "1:1"),
+            ("# c\n\t\n  d: x", "2:1"),
+            ("a: \"1\"\n\t\nb: 2\n", "2:1"),
+            ("a: \"1\"\n \t\nb: 2\n", "2:2"),
+            ("a: \"1\"\n\t", "2:1"),
+            ("a: \"1\"\n\n\t\n", "3:1"),
+            ("a: \"1\" # c\n\t\n", "2:1"),
+            ("a: [1]\n\t\n", "2:1"),
+            ("a: \"1\"\n\t# c\nb: 2\n", "2:1"),
+            ("a: \"1\" # c\n\t# d\nb: 2\n", "2:1"),
+            ("\t# d\nk: v\n", "1:1"),
+            ("a:\n  b: \"1\"\n\t\n  c: 2\n", "3:1"),
+            ("a: \"1\"\n# c\n\t\nb: 2\n", "3:1"),
+            // In a block scalar, left of its indentation (yaml.v3: "found a tab character
+            // where an indentation space is expected").
+            ("a: |\n  x\n\t\n", "3:1"),
+            ("a: |\n  x\n \ty\n", "3:2"),
+            ("a: |\n\t\nb: 1\n", "1:4"),
         ] {
             match YamlStore::default().parse(input.as_bytes()) {
                 Err(crate::Error::Parse { location, .. }) => assert_eq!(location, at, "{input:?}"),
@@ -1762,6 +1832,12 @@ mod tests {
             "k:\n  a: \t!!str b\n",
             "k: v\t# c\n",
             "# c\n\t# d\nk: v\n",
+            "# c\n\n\t# d\nk: v\n",
+            "# c\n\t# d\n\t# e\nk: v\n",
+            "# c\n \t# d\nk: v\n",
+            "k: \"v\"\n# c\n\t# d\nj: w\n",
+            "k: \"v\"\n  # c\n\t# d\nj: w\n",
+            "k: |\n  x\n  \ty\n",
             "k: \"a\n\tb\"\n",
             "k: a\n  \tb\n",
         ] {

@@ -90,6 +90,9 @@ struct Builder<'s> {
     /// Byte spans of scalars (block scalars from their header) and flow collections: lines
     /// starting inside them are content, not block indentation (see [`tab_in_indentation`]).
     covered: Vec<(usize, usize)>,
+    /// Byte spans of the blanks and line breaks after multi-line-ending plain scalars, up to the
+    /// next token or comment: yaml.v3 reads them with the scalar.
+    plain_tails: Vec<(usize, usize)>,
     /// The block scalar that runs to the end of the file.
     block_at_eof: Option<BlockAtEof>,
 }
@@ -154,24 +157,40 @@ fn tab_violating_indentation(src: &[u8], start: usize, end: usize, indent: usize
     None
 }
 
-/// The indentation of the block scalar whose content starts at `start` (its first content
-/// line's column; for a scalar without content, none is set, and no tab may start a line),
-/// `None` when its header sets it (`|2`) and the first line may stand further in.
-fn block_indent(src: &str, start: usize, column: impl Fn(usize) -> usize) -> Option<usize> {
-    if matches!(src.as_bytes().get(start), Some(b'|' | b'>')) {
-        return Some(usize::MAX);
+/// A tab yaml.v3 refuses in the indentation of the block scalar at `start..end` (its content, or
+/// its header when it has none) inside a block collection indented `base`: with a header that
+/// sets the indentation (`|2`, from `base`), any left of it; otherwise any before the first
+/// content line's text, while the indentation is being found, and any left of that text after it.
+fn tab_in_block_indentation(
+    src: &str,
+    start: usize,
+    end: usize,
+    base: usize,
+    column: impl Fn(usize) -> usize,
+) -> Option<usize> {
+    let b = src.as_bytes();
+    let indicator = if matches!(b.get(start), Some(b'|' | b'>')) {
+        start
+    } else {
+        block_header(src, start)?.0
+    };
+    let header_end = indicator + b[indicator..].iter().position(|&c| c == b'\n')?;
+    let set = src[indicator + 1..]
+        .bytes()
+        .take_while(|c| !c.is_ascii_whitespace())
+        .find(u8::is_ascii_digit);
+    if let Some(digit) = set {
+        return tab_violating_indentation(b, header_end, end, base + usize::from(digit - b'0'));
     }
-    match block_header(src, start) {
-        Some((h, _))
-            if src[h + 1..]
-                .bytes()
-                .take_while(|c| !c.is_ascii_whitespace())
-                .any(|c| c.is_ascii_digit()) =>
-        {
-            None
-        }
-        _ => Some(column(start)),
-    }
+    let first = b[header_end..]
+        .iter()
+        .position(|c| !matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
+        .map_or(b.len(), |i| header_end + i);
+    tab_violating_indentation(b, header_end, first, usize::MAX).or_else(|| {
+        (first < end)
+            .then(|| tab_violating_indentation(b, first, end, column(first)))
+            .flatten()
+    })
 }
 
 /// The type yaml.v3 gives a mapping key that is not a string (sops refuses those), or `None`.
@@ -1042,22 +1061,30 @@ impl<'s> Builder<'s> {
                     let style = style_of(style);
                     // yaml.v3's scanner refuses a tab left of the indentation among the blanks
                     // that start a line inside or after a plain or block scalar.
-                    let indent = match style {
-                        ScalarStyle::Plain if s < e => Some(
-                            self.stack
-                                .iter()
-                                .rev()
-                                .find(|f| !f.flow)
-                                .map_or(0, |f| f.column + 1),
+                    // The indentation of the block collection holding the scalar, as yaml.v3's
+                    // scanner keeps it (a map's first key `? k` stands at its `?`).
+                    let block = self.stack.iter().rev().find(|f| !f.flow).map(|f| {
+                        if src.as_bytes().get(f.start) == Some(&b'?') {
+                            self.lines.column(f.start)
+                        } else {
+                            f.column
+                        }
+                    });
+                    let tab = match style {
+                        ScalarStyle::Plain if s < e => tab_violating_indentation(
+                            src.as_bytes(),
+                            s,
+                            e,
+                            block.map_or(0, |c| c + 1),
                         ),
                         ScalarStyle::Literal | ScalarStyle::Folded => {
-                            block_indent(src, s, |at| self.lines.column(at))
+                            tab_in_block_indentation(src, s, e, block.unwrap_or(0), |at| {
+                                self.lines.column(at)
+                            })
                         }
                         _ => None,
                     };
-                    if let Some(indent) = indent
-                        && let Some(at) = tab_violating_indentation(src.as_bytes(), s, e, indent)
-                    {
+                    if let Some(at) = tab {
                         return Err(parse_error(
                             src,
                             at,
@@ -1115,7 +1142,7 @@ impl<'s> Builder<'s> {
                             .position(|c| !matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
                             .map_or(b.len(), |i| e + i);
                         if b[e..next].contains(&b'\n') {
-                            self.covered.push((e, next));
+                            self.plain_tails.push((e, next));
                         }
                     }
                     let mut value = scalar_value(&text, style, tag.as_deref());
@@ -1214,7 +1241,11 @@ impl<'s> Builder<'s> {
                 _ => {}
             }
         }
-        if let Some(tab) = tab_in_indentation(src, std::mem::take(&mut self.covered)) {
+        if let Some(tab) = tab_in_indentation(
+            src,
+            std::mem::take(&mut self.covered),
+            std::mem::take(&mut self.plain_tails),
+        ) {
             return Err(self.err(
                 tab,
                 "found a tab where a token should start (yaml.v3 refuses tabs in indentation \
@@ -1347,14 +1378,19 @@ impl<'s> Builder<'s> {
 /// them. Lines starting inside a multi-line scalar or flow collection (`covered`) are content.
 /// A tab also may not start a blank line; before a comment only in a run of comment lines that a
 /// comment line without one began (yaml.v3's comment scanner reads those).
-fn tab_in_indentation(src: &str, mut covered: Vec<(usize, usize)>) -> Option<usize> {
+fn tab_in_indentation(
+    src: &str,
+    mut covered: Vec<(usize, usize)>,
+    mut tails: Vec<(usize, usize)>,
+) -> Option<usize> {
     let b = src.as_bytes();
     if !b.contains(&b'\t') {
         return None;
     }
     covered.sort_unstable();
-    let mut next_cover = 0;
-    let mut cover_end = 0;
+    tails.sort_unstable();
+    let (mut next_cover, mut cover_end) = (0, 0);
+    let (mut next_tail, mut tail_end) = (0, 0);
     let mut line = 0;
     let mut comment_run = false;
     while line < b.len() {
@@ -1362,10 +1398,16 @@ fn tab_in_indentation(src: &str, mut covered: Vec<(usize, usize)>) -> Option<usi
             .iter()
             .position(|&c| c == b'\n')
             .map_or(b.len(), |i| line + i);
-        // Covered spans starting before this line extend the region of content.
-        while next_cover < covered.len() && covered[next_cover].0 < line {
-            cover_end = cover_end.max(covered[next_cover].1);
-            next_cover += 1;
+        // Spans starting before this line extend the region of content (or of a plain
+        // scalar's trailing blanks).
+        for (spans, next, end) in [
+            (&covered, &mut next_cover, &mut cover_end),
+            (&tails, &mut next_tail, &mut tail_end),
+        ] {
+            while *next < spans.len() && spans[*next].0 < line {
+                *end = (*end).max(spans[*next].1);
+                *next += 1;
+            }
         }
         if line >= cover_end {
             let mut i = line;
@@ -1389,8 +1431,10 @@ fn tab_in_indentation(src: &str, mut covered: Vec<(usize, usize)>) -> Option<usi
             }
             let comment = i < line_end && b[i] == b'#' && !indicator;
             let blank = i >= line_end || (b[i] == b'\r' && i + 1 >= line_end);
+            // Blanks a plain scalar read after itself were checked with it.
             if let Some(t) = tab
                 && !(comment && comment_run)
+                && line >= tail_end
             {
                 return Some(t);
             }
@@ -1516,6 +1560,7 @@ fn parse_source(text: String) -> Result<(Tree, Option<BlockAtEof>), Error> {
             non_string_key: None,
             next_token: None,
             covered: Vec::new(),
+            plain_tails: Vec::new(),
             block_at_eof: None,
         };
         builder.run()?
@@ -1819,6 +1864,9 @@ mod tests {
             ("a: |\n  x\n\t\n", "3:1"),
             ("a: |\n  x\n \ty\n", "3:2"),
             ("a: |\n\t\nb: 1\n", "1:4"),
+            ("k: >\n  \tx", "2:3"),
+            ("k: >\n  \t# c\n", "2:3"),
+            ("k: |2\n  \t# c\n  \t\n \t\n", "4:2"),
         ] {
             match YamlStore::default().parse(input.as_bytes()) {
                 Err(crate::Error::Parse { location, .. }) => assert_eq!(location, at, "{input:?}"),
@@ -1837,6 +1885,15 @@ mod tests {
             "# c\n \t# d\nk: v\n",
             "k: \"v\"\n# c\n\t# d\nj: w\n",
             "k: \"v\"\n  # c\n\t# d\nj: w\n",
+            "k: v\n# c\n\t# d\nj: w\n",
+            // The blank line with a tab stays before `sops:` (after `version: …` it would
+            // stand left of that scalar's indentation).
+            "? q\nk: &a v\n \t\n",
+            "k: v\n \t\n",
+            "k: v\n \t",
+            "k:\n  a: v\n   \t\n  b: w\n",
+            "k: |2\n  \t# c\n  \t\n",
+            "k: v\n  \t# c\n\t# d\nj: w\n",
             "k: |\n  x\n  \ty\n",
             "k: \"a\n\tb\"\n",
             "k: a\n  \tb\n",

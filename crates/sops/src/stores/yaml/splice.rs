@@ -363,9 +363,28 @@ impl<'a> Splicer<'a> {
 
     /// Inserts whole lines (`text` ends with a line break) after the line holding `after`, or at
     /// the start of the line holding `at_line_of` when nothing precedes.
+    /// Blank lines holding a tab right after the line they follow go before them too: yaml.v3
+    /// reads such a line where the input had it, but not after the new lines' last value.
     fn insert_lines(&mut self, after: Option<usize>, at_line_of: usize, text: String) {
         let pos = match after {
-            Some(e) => self.after_line(e),
+            Some(e) => {
+                let pos = self.after_line(e);
+                let bytes = self.bytes();
+                let blank_end = bytes[pos..]
+                    .iter()
+                    .position(|c| !matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
+                    .map_or(bytes.len(), |i| pos + i);
+                let blank_lines_end = if blank_end == bytes.len() {
+                    blank_end
+                } else {
+                    self.line_start(blank_end)
+                };
+                if bytes[pos..blank_lines_end].contains(&b'\t') {
+                    blank_lines_end
+                } else {
+                    pos
+                }
+            }
             None => self.line_start(at_line_of),
         };
         if pos == self.src.len() && !self.src.is_empty() && !self.src.ends_with('\n') {

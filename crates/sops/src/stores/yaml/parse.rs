@@ -1753,6 +1753,33 @@ mod tests {
         }
     }
 
+    /// Found by the `sops_roundtrip` fuzz campaign: a flow map whose key is a plain scalar over
+    /// many lines was written back (with `sops`) as one line, its key double-quoted past the
+    /// 1024 characters an implicit key may take, and the encrypted file did not parse. Such keys
+    /// are written explicit (`? key`), in flow and block maps, as yaml.v3 writes long keys.
+    #[test]
+    fn keys_past_the_implicit_key_limit_are_written_explicit() {
+        let long = "k\\".repeat(400);
+        for input in [
+            format!("{{{long}\n\n  x: v, b: w}}\n"),
+            format!("{{? \"{}\": v}}\n", "k".repeat(1100)),
+        ] {
+            let (written, _) = encrypt_read_back(&input);
+            assert!(written.contains("{? "), "{written}");
+        }
+        let store = YamlStore::default();
+        let mut tree = store
+            .parse(format!("? {}\n: v\nb: w\n", "k".repeat(1100)).as_bytes())
+            .unwrap();
+        tree.source = None;
+        let fresh = String::from_utf8(store.emit(&tree).unwrap()).unwrap();
+        assert!(fresh.starts_with("? "), "{fresh}");
+        let back = store
+            .parse(fresh.as_bytes())
+            .expect("the fresh text parses");
+        assert_eq!(back.documents[0].root, tree.documents[0].root.clone());
+    }
+
     /// Found by the `sops_roundtrip` fuzz target: in a flow sequence, a plain scalar over several
     /// lines with a tab-indented comment line between them was read as one scalar and a comment,
     /// and encrypting the scalar dropped the comment (one item fewer). yaml.v3 refuses the file (a

@@ -561,6 +561,13 @@ pub(crate) fn render_key(key: &str, flow: bool) -> String {
     )
 }
 
+/// Whether a rendered key may stand as `key:`: YAML reads an implicit key only within 1024
+/// characters of its `:` (libyaml's lookahead; granit-parser's too). A longer one is written
+/// explicit, `? key` (yaml.v3 writes keys over 128 characters so).
+fn implicit_key(rendered: &str) -> bool {
+    rendered.len() < 1000
+}
+
 /// Writes whole trees fresh, yaml.v3 style.
 pub(crate) struct Fresh {
     /// Spaces per nesting level.
@@ -624,7 +631,15 @@ impl Fresh {
                 }
                 MapEntry::Pair(p) => {
                     pad_unless(out, keycol, &mut first_line);
-                    out.push_str(&render_key(&p.key, false));
+                    let key = render_key(&p.key, false);
+                    if !implicit_key(&key) {
+                        out.push_str("? ");
+                        out.push_str(&key);
+                        out.push('\n');
+                        pad(out, keycol);
+                    } else {
+                        out.push_str(&key);
+                    }
                     out.push(':');
                     let value_at = out.len();
                     self.value_after_key(out, &p.value, child, keycol);
@@ -743,7 +758,11 @@ impl Fresh {
                         out.push_str(", ");
                     }
                     first = false;
-                    out.push_str(&render_key(k, true));
+                    let key = render_key(k, true);
+                    if !implicit_key(&key) {
+                        out.push_str("? ");
+                    }
+                    out.push_str(&key);
                     out.push_str(": ");
                     self.flow(out, v);
                 }

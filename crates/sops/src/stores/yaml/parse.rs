@@ -1095,7 +1095,32 @@ impl<'s> Builder<'s> {
                     }
                     let (start, end) = match style {
                         ScalarStyle::Literal | ScalarStyle::Folded => {
-                            (s, block_content_end(src, s, e))
+                            // Without content but blank lines, a block scalar is reported at
+                            // the next token. A key (written back as it was) starts on the line
+                            // after its header instead, so its entry ends before that token.
+                            let key = matches!(
+                                self.stack.last(),
+                                Some(Frame {
+                                    kind: Kind::Map {
+                                        pending_key: None,
+                                        ..
+                                    },
+                                    ..
+                                })
+                            );
+                            let s = match block_header(src, s).filter(|_| key) {
+                                Some((_, header_end))
+                                    if header_end < s
+                                        && text.bytes().all(|c| c == b'\n')
+                                        && src.as_bytes()[header_end..s]
+                                            .iter()
+                                            .all(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n')) =>
+                                {
+                                    header_end + 1
+                                }
+                                _ => s,
+                            };
+                            (s, block_content_end(src, s, e.max(s)))
                         }
                         // An empty value is reported at its `:`; it sits just after it.
                         _ if s == e && src.as_bytes().get(s) == Some(&b':') => (s + 1, s + 1),
@@ -1113,8 +1138,12 @@ impl<'s> Builder<'s> {
                                 ..
                             }) if k.end <= s => {
                                 let at = match k.style {
+                                    // An empty one's span may reach the next token: its
+                                    // blank lines count from its header.
                                     ScalarStyle::Literal | ScalarStyle::Folded => {
-                                        past_blank_lines(src, k.end, s)
+                                        let text = src[k.start..k.end]
+                                            .trim_end_matches([' ', '\t', '\r', '\n']);
+                                        past_blank_lines(src, k.start + text.len(), s)
                                     }
                                     _ => k.end,
                                 };
@@ -1828,6 +1857,8 @@ mod tests {
         for input in [
             "a:\n ?  |+\n  k\n\nb: c\n",
             "a:\n ?  |+\n  k\n\n...\n",
+            "a:\n ?  |+\n \n...",
+            "a:\n ?  |+\n\n...\n",
             "a:\n ?  |\n  k\n\n...\n",
             "? >+\n  k\n\n\n",
         ] {

@@ -1096,19 +1096,8 @@ impl<'s> Builder<'s> {
                     let (start, end) = match style {
                         ScalarStyle::Literal | ScalarStyle::Folded => {
                             // Without content but blank lines, a block scalar is reported at
-                            // the next token. A key (written back as it was) starts on the line
-                            // after its header instead, so its entry ends before that token.
-                            let key = matches!(
-                                self.stack.last(),
-                                Some(Frame {
-                                    kind: Kind::Map {
-                                        pending_key: None,
-                                        ..
-                                    },
-                                    ..
-                                })
-                            );
-                            let s = match block_header(src, s).filter(|_| key) {
+                            // the next token: it starts on the line after its header.
+                            let s = match block_header(src, s) {
                                 Some((_, header_end))
                                     if header_end < s
                                         && text.bytes().all(|c| c == b'\n')
@@ -1870,6 +1859,34 @@ mod tests {
                 );
             }
             assert_eq!(plain, input);
+        }
+    }
+
+    /// Found by the `sops_roundtrip` campaign: a block scalar with only blank lines for content
+    /// is reported at the next token, so its value's span lay there: encrypting it wrote the
+    /// `ENC[…]` text in front of the next key (`k: |+` / `` / `j: 1` became `…]j: …`), and
+    /// neither sops nor Signet could read the file. It now starts on the line after its header,
+    /// and a value of line breaks only is written back keeping them (`|4+`, as yaml.v3 writes it:
+    /// clip would read it as empty).
+    #[test]
+    fn block_scalar_of_blank_lines_encrypts_in_its_place() {
+        let store = YamlStore::default();
+        for input in [
+            "a:\n k: |+\n\n\n j: 1\n",
+            "k: |+\n \n...\n",
+            "k: |\n\nj: 1\n",
+            "s:\n- >+\n\n- x\n",
+            "k: |+\n\nj: 1\n",
+        ] {
+            let (written, plain) = encrypt_read_back(input);
+            assert!(!written.contains("]j:"), "{written}");
+            let json = |text: &str| {
+                let tree = store.parse(text.as_bytes()).expect("parses");
+                crate::stores::json::JsonStore
+                    .emit_value(&tree.documents[0].root)
+                    .unwrap()
+            };
+            assert_eq!(json(&plain), json(input), "{plain}");
         }
     }
 

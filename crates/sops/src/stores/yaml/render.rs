@@ -431,9 +431,10 @@ pub(crate) fn block_scalar(
                 .to_string(),
         );
     }
+    // Clip keeps one final line break only after content: a value of line breaks only keeps.
     match trailing {
         0 => out.push('-'),
-        1 => {}
+        1 if !body.is_empty() => {}
         _ => out.push('+'),
     }
     let pad = " ".repeat(content_indent);

@@ -647,12 +647,17 @@ impl<'a> Splicer<'a> {
             self.edit(ind, end, wrap_plain(v, column, indent));
             return;
         }
-        let content_indent =
-            if start > 0 && self.line_start(start) <= start && o.span.0 > header_line_end {
-                start - self.line_start(start)
-            } else {
-                self.content_indent(parent)
-            };
+        // The content's own indentation, unless it has none (only blank lines: its span starts
+        // at a line's start).
+        let content_indent = if start > 0
+            && self.line_start(start) <= start
+            && o.span.0 > header_line_end
+            && start - self.line_start(start) > parent_col(parent)
+        {
+            start - self.line_start(start)
+        } else {
+            self.content_indent(parent)
+        };
         let content_indent = content_indent.max(1);
         // Blank lines after the content's line (each ended by a line break).
         let mut trailing_blank = 0;

@@ -1259,6 +1259,14 @@ impl<'s> Builder<'s> {
                 _ => {}
             }
         }
+        self.covered.sort_unstable();
+        if let Some(at) = unknown_directive(src, &self.covered) {
+            return Err(self.err(
+                at,
+                "unknown directive (yaml.v3 reads only `%YAML` and `%TAG` and refuses the \
+                 file: \"found unknown directive name\")",
+            ));
+        }
         if let Some(tab) = tab_in_indentation(
             src,
             std::mem::take(&mut self.covered),
@@ -1465,6 +1473,36 @@ fn tab_in_indentation(
             comment_run = false;
         }
         line = line_end + 1;
+    }
+    None
+}
+
+/// The first directive yaml.v3 refuses: it reads `%YAML` and `%TAG` and no other name
+/// ("found unknown directive name"), nor a name followed by more than blanks. A `%` starting a
+/// line outside a multi-line scalar or flow collection (`covered`, sorted) starts a directive.
+fn unknown_directive(src: &str, covered: &[(usize, usize)]) -> Option<usize> {
+    let b = src.as_bytes();
+    let (mut next_cover, mut cover_end) = (0, 0);
+    let lines = std::iter::once(0).chain(memchr::memchr_iter(b'\n', b).map(|i| i + 1));
+    for line in lines.filter(|&l| b.get(l) == Some(&b'%')) {
+        while next_cover < covered.len() && covered[next_cover].0 < line {
+            cover_end = cover_end.max(covered[next_cover].1);
+            next_cover += 1;
+        }
+        if line < cover_end {
+            continue;
+        }
+        let name = b[line + 1..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_'))
+            .count();
+        let known = matches!(&src[line + 1..line + 1 + name], "YAML" | "TAG");
+        let ends = b
+            .get(line + 1 + name)
+            .is_none_or(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n'));
+        if !(known && ends) {
+            return Some(line);
+        }
     }
     None
 }
@@ -1887,6 +1925,32 @@ mod tests {
                     .unwrap()
             };
             assert_eq!(json(&plain), json(input), "{plain}");
+        }
+    }
+
+    /// Found by the `sops_roundtrip` campaign: a directive other than `%YAML` or `%TAG`
+    /// (`%k:&%k:`, `%g&}`) was read, and the file Signet wrote did not parse. yaml.v3 refuses
+    /// such a file ("found unknown directive name"), and so does Signet now, at the directive.
+    /// A `%` inside a multi-line scalar is content. Each case checked against sops 3.13.
+    #[test]
+    fn unknown_directives_are_refused_as_sops_refuses_them() {
+        for (input, at) in [
+            ("%k:&%k:\n# c\n---\na: 1\n", "1:1"),
+            ("%g&} # c\n---\n", "1:1"),
+            ("%FOO bar\n---\na: 1\n", "1:1"),
+            ("%YAML 1.1\n%g\n---\na: 1\n", "2:1"),
+        ] {
+            match YamlStore::default().parse(input.as_bytes()) {
+                Err(crate::Error::Parse { location, .. }) => assert_eq!(location, at, "{input:?}"),
+                other => panic!("{input:?}: {other:?}"),
+            }
+        }
+        for input in [
+            "%YAML 1.1\n---\na: 1\n",
+            "%TAG ! tag:x,2000:\n---\na: 1\n",
+            "a: \"x\n%y\"\n",
+        ] {
+            encrypt_read_back(input);
         }
     }
 

@@ -703,6 +703,17 @@ impl<'s> Builder<'s> {
                         Node::Scalar(s) => s.origin.map_or(ScalarStyle::Plain, |o| o.style),
                         _ => ScalarStyle::Plain,
                     };
+                    // A block scalar key without content may be reported up to the next token
+                    // (a `...` marker): it ends with its text.
+                    let end = match style {
+                        ScalarStyle::Literal | ScalarStyle::Folded if start <= end => {
+                            start
+                                + self.src[start..end]
+                                    .trim_end_matches([' ', '\t', '\r', '\n'])
+                                    .len()
+                        }
+                        _ => end,
+                    };
                     // An empty key (`: v`) was placed after its `:`; the entry starts at the `:`.
                     let start =
                         if start == end && start > 0 && self.src.as_bytes()[start - 1] == b':' {
@@ -1885,6 +1896,8 @@ mod tests {
             "a:\n ?  |+\n  k\n\nb: c\n",
             "a:\n ?  |+\n  k\n\n...\n",
             "a:\n ?  |+\n \n...",
+            "ass:\n ?  |+\n...",
+            "ass:\n ?  |+\n...\n",
             "a:\n ?  |+\n\n...\n",
             "a:\n ?  |\n  k\n\n...\n",
             "? >+\n  k\n\n\n",

@@ -347,6 +347,22 @@ pub(crate) fn block_content_end(src: &str, start: usize, end: usize) -> usize {
     }
 }
 
+/// Where the entry of a block scalar with `text` and content `span` ends, given the next token
+/// at `next`. Without content, its span starts on the line after its header; the entry ends
+/// with the header's line break (or the last blank line a `+` keeps as its value), not on the
+/// next line, which may be a `...` end marker that lines added after the entry must precede.
+fn empty_block_entry_end(src: &str, text: &str, span: (usize, usize), next: usize) -> usize {
+    let (start, end) = span;
+    if start != end || start == 0 || src.as_bytes()[start - 1] != b'\n' {
+        return end;
+    }
+    if !text.is_empty() && text.bytes().all(|c| c == b'\n') {
+        past_blank_lines(src, start - 1, next.clamp(start, src.len()))
+    } else {
+        start - 1
+    }
+}
+
 /// The line break ending the last of the blank lines that follow `from`'s line, before
 /// `limit` (where a block scalar's kept blank lines end), or `from` when none follow.
 fn past_blank_lines(src: &str, from: usize, limit: usize) -> usize {
@@ -1223,11 +1239,12 @@ impl<'s> Builder<'s> {
                         self.anchors.insert(anchor, copy);
                     }
                     // A block scalar's entry starts at its header, not its content.
-                    let start = match style {
-                        ScalarStyle::Literal | ScalarStyle::Folded => {
-                            block_header(src, start).map_or(start, |(h, _)| h.min(start))
-                        }
-                        _ => start,
+                    let (start, end) = match style {
+                        ScalarStyle::Literal | ScalarStyle::Folded => (
+                            block_header(src, start).map_or(start, |(h, _)| h.min(start)),
+                            empty_block_entry_end(src, &text, (start, end), e),
+                        ),
+                        _ => (start, end),
                     };
                     self.push_node(node, start, end)?;
                 }
@@ -1868,6 +1885,41 @@ mod tests {
             "[b,\n\tc]\n",
         ] {
             store.parse(input.as_bytes()).expect(input);
+        }
+    }
+
+    /// Found by a differential run against sops and the CI fuzz smoke: an empty block scalar
+    /// value, or an empty document, right before a `...` end marker had `sops:` written after the
+    /// marker, where yaml.v3 (and Signet) refuse a document without `---`.
+    #[test]
+    fn empty_value_or_document_before_end_marker_keeps_sops_key_before_it() {
+        for input in [
+            "k: >\n...\n",
+            "k: |\n...\n",
+            "k: |-\n...",
+            "k: >\n\n...\n",
+            "k: |+\n\n\n...\n",
+            "k: |+\n \n...\n",
+            "a:\n  k: >\n...\n",
+            "a:\n  k: |+\n\n...\n# c\n",
+            "k: >\n# c\n...\n",
+            "a:\n- >\n...\n",
+            "ass:\n ?       path\n---\n...\n",
+            "a: 1\n---\n...\n",
+            "a: 1\n---\n\n...\n---\nb: 2\n",
+            "a: 1\n--- # c\n...\n",
+        ] {
+            let (written, plain) = encrypt_read_back(input);
+            for marker in written.match_indices("\n...").map(|(i, _)| i) {
+                assert!(
+                    !written[marker + 4..].trim_start().starts_with("sops:"),
+                    "{written}"
+                );
+            }
+            // A blank `|+` value is written back `|4+` (a known difference); its data is checked.
+            if !input.contains("|+") {
+                assert_eq!(plain, input);
+            }
         }
     }
 

@@ -26,6 +26,11 @@ struct Edit<'a> {
     text: EditText<'a>,
     /// Dropped when another edit covers its bytes (see [`Splicer::untab_flow`]).
     optional: bool,
+    /// For a value newly written as a block scalar: its content indentation, and the text to
+    /// write instead should the output's next lines join the block (checked once every edit is
+    /// known: an entry removed below it, the `sops:` block on decryption, may have kept them
+    /// apart in the source).
+    unless_joined: Option<(usize, EditText<'a>)>,
 }
 
 /// The replacement text of an edit: most changed scalars are written as they are in the tree
@@ -352,12 +357,25 @@ impl<'a> Splicer<'a> {
         None
     }
 
+    /// The start of the `...` end marker line within `span`, if any.
+    fn end_marker_in(&self, span: (usize, usize)) -> Option<usize> {
+        let mut p = self.line_start(span.0);
+        while p < span.1 {
+            if self.document_marker_at(p) && self.bytes()[p] == b'.' {
+                return Some(p);
+            }
+            p = self.after_line(p);
+        }
+        None
+    }
+
     fn edit(&mut self, start: usize, end: usize, text: String) {
         self.edits.push(Edit {
             start,
             end,
             text: EditText::Owned(Zeroizing::new(text)),
             optional: false,
+            unless_joined: None,
         });
     }
 
@@ -406,8 +424,11 @@ impl<'a> Splicer<'a> {
             (Node::Map(m), None, Some(d)) if !m.entries.is_empty() => {
                 let mut out = String::new();
                 self.fresh.document(&mut out, &doc.root);
-                let _ = m;
-                self.insert_lines(Some(d.span.1), d.span.1, out);
+                // An empty document ended by `...` gets its lines before the marker.
+                match self.end_marker_in(d.span) {
+                    Some(marker) => self.insert_lines(None, marker, out),
+                    None => self.insert_lines(Some(d.span.1), d.span.1, out),
+                }
             }
             (_, None, Some(_)) => {}
             (_, _, None) => {
@@ -445,24 +466,7 @@ impl<'a> Splicer<'a> {
     /// `indent` (or a blank line indented past it): a block scalar written here would swallow it
     /// as content.
     fn comment_would_join_block(&self, p: usize, indent: usize) -> bool {
-        let b = self.bytes();
-        let mut q = self.after_line(p);
-        while q < b.len() {
-            let next = self.after_line(q);
-            let line = &b[q..next];
-            let spaces = line.iter().take_while(|&&c| c == b' ').count();
-            match line.get(spaces) {
-                // A blank line indented past the block would be content too.
-                None | Some(b'\n' | b'\r') if spaces > indent => return true,
-                None | Some(b'\n' | b'\r') => q = next,
-                Some(b'#') => return spaces >= indent,
-                // A tab where the block's indentation is expected: yaml.v3 refuses the block
-                // ("found a tab character where an indentation space is expected").
-                Some(b'\t') => return true,
-                Some(_) => return false,
-            }
-        }
-        false
+        lines_would_join_block(&self.bytes()[self.after_line(p)..], indent)
     }
 
     /// Whether only blanks (or a comment) follow `p` on its line.
@@ -526,14 +530,50 @@ impl<'a> Splicer<'a> {
             Some(_) => tagged = true,
             None => {}
         }
-        let rendered = render_scalar_cow(&s.value, want, place);
-        let mark = flow
-            && !tagged
-            && want == ScalarStyle::Plain
-            && matches!(s.value, Value::Str(_))
-            && (rendered.starts_with('\'') || rendered.starts_with('"'));
         let space = start == end && start > 0 && self.bytes()[start - 1] == b':';
-        let text = match rendered {
+        let text = Self::scalar_text(&s.value, want, place, flow && !tagged, space);
+        let mut end = end;
+        let mut unless_joined = None;
+        if text.starts_with(['|', '>']) {
+            // Blanks after the old scalar would become content of the block's last line.
+            let b = self.bytes();
+            while end < b.len() && (b[end] == b' ' || b[end] == b'\t') {
+                end += 1;
+            }
+            let inline = Place {
+                block_ok: false,
+                ..place
+            };
+            unless_joined = Some((
+                place.content_indent,
+                Self::scalar_text(&s.value, want, inline, false, space),
+            ));
+        }
+        self.edits.push(Edit {
+            start,
+            end,
+            text,
+            optional: false,
+            unless_joined,
+        });
+    }
+
+    /// A changed scalar's new text: `value` rendered for `place` in the `want` style if it can
+    /// be, after a space when it follows its `:` directly; `may_mark` marks a formerly plain
+    /// string that has to be quoted in a flow collection.
+    fn scalar_text(
+        value: &'a Value,
+        want: ScalarStyle,
+        place: Place,
+        may_mark: bool,
+        space: bool,
+    ) -> EditText<'a> {
+        let rendered = render_scalar_cow(value, want, place);
+        let mark = may_mark
+            && want == ScalarStyle::Plain
+            && matches!(value, Value::Str(_))
+            && (rendered.starts_with('\'') || rendered.starts_with('"'));
+        match rendered {
             std::borrow::Cow::Borrowed(t) if !mark && !space => EditText::Borrowed(t),
             rendered => {
                 let mut t = Zeroizing::new(String::with_capacity(rendered.len() + 8));
@@ -550,21 +590,7 @@ impl<'a> Splicer<'a> {
                 }
                 EditText::Owned(t)
             }
-        };
-        let mut end = end;
-        if text.starts_with(['|', '>']) {
-            // Blanks after the old scalar would become content of the block's last line.
-            let b = self.bytes();
-            while end < b.len() && (b[end] == b' ' || b[end] == b'\t') {
-                end += 1;
-            }
         }
-        self.edits.push(Edit {
-            start,
-            end,
-            text,
-            optional: false,
-        });
     }
 
     /// A plain scalar that the source wrapped over several lines exactly as libyaml does at width
@@ -737,6 +763,7 @@ impl<'a> Splicer<'a> {
                         end: p + 1,
                         text: EditText::Borrowed(" "),
                         optional: true,
+                        unless_joined: None,
                     });
                 }
                 p += 1;
@@ -1158,6 +1185,63 @@ impl<'a> Splicer<'a> {
     }
 }
 
+/// Whether `lines`, written right after a block scalar whose content is indented `indent`, would
+/// be read as part of it: their first non-blank line is a comment indented at least `indent`, or
+/// a blank line before it is indented past it.
+fn lines_would_join_block(lines: &[u8], indent: usize) -> bool {
+    for line in lines.split_inclusive(|&c| c == b'\n') {
+        let spaces = line.iter().take_while(|&&c| c == b' ').count();
+        match line.get(spaces) {
+            None | Some(b'\n' | b'\r') if spaces > indent => return true,
+            None | Some(b'\n' | b'\r') => {}
+            Some(b'#') => return spaces >= indent,
+            // A tab where the block's indentation is expected: yaml.v3 refuses the block
+            // ("found a tab character where an indentation space is expected").
+            Some(b'\t') => return true,
+            Some(_) => return false,
+        }
+    }
+    false
+}
+
+/// The lines of the output after the one edit `at` ends on, up to and including the first that
+/// is not blank (as [`lines_would_join_block`] reads them).
+fn output_lines_after(src: &str, edits: &[Edit<'_>], at: usize) -> Zeroizing<Vec<u8>> {
+    // The next line may be a decrypted value.
+    let mut out = Zeroizing::new(Vec::new());
+    let mut line_start = None;
+    let mut cur = edits[at].end;
+    let rest = edits[at + 1..]
+        .iter()
+        .flat_map(|e| {
+            let before = &src[cur.min(e.start)..e.start];
+            cur = e.end;
+            [before, &*e.text]
+        })
+        .chain(std::iter::once_with(|| {
+            &src[edits.last().map_or(0, |e| e.end).max(edits[at].end)..]
+        }));
+    for piece in rest {
+        for &c in piece.as_bytes() {
+            match line_start {
+                None if c == b'\n' => line_start = Some(0),
+                None => {}
+                Some(from) => {
+                    out.push(c);
+                    if c == b'\n' {
+                        let line = &out[from..];
+                        if !line.iter().all(|c| c.is_ascii_whitespace()) {
+                            return out;
+                        }
+                        line_start = Some(out.len());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Writes `tree` as its source text with only the changes spliced in.
 pub(crate) fn emit(tree: &Tree, src: &str, step: usize) -> Result<String, Error> {
     let edits = edits(tree, src, step)?;
@@ -1286,6 +1370,14 @@ fn edits<'a>(tree: &'a Tree, src: &'a str, step: usize) -> Result<Vec<Edit<'a>>,
             });
         }
         cur = e.end;
+    }
+    for at in 0..kept.len() {
+        if let Some((indent, _)) = &kept[at].unless_joined
+            && lines_would_join_block(&output_lines_after(src, &kept, at), *indent)
+            && let Some((_, inline)) = kept[at].unless_joined.take()
+        {
+            kept[at].text = inline;
+        }
     }
     Ok(kept)
 }

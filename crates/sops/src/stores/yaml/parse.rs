@@ -83,6 +83,9 @@ struct Builder<'s> {
     alias_nodes: usize,
     limits: Limits,
     lines: LineIndex,
+    /// Whether the source holds a tab at all: most files have none, and then no scalar needs
+    /// the tab checks.
+    has_tab: bool,
     /// The first mapping key that is not a string: its offset and type.
     non_string_key: Option<(usize, &'static str)>,
     /// The last answer of [`Builder::next_token_column`]: (queried from, token line start, column).
@@ -1090,22 +1093,25 @@ impl<'s> Builder<'s> {
                     // that start a line inside or after a plain or block scalar.
                     // The indentation of the block collection holding the scalar, as yaml.v3's
                     // scanner keeps it (a map's first key `? k` stands at its `?`).
-                    let block = self.stack.iter().rev().find(|f| !f.flow).map(|f| {
-                        if src.as_bytes().get(f.start) == Some(&b'?') {
-                            self.lines.column(f.start)
-                        } else {
-                            f.column
-                        }
-                    });
+                    let block = || {
+                        self.stack.iter().rev().find(|f| !f.flow).map(|f| {
+                            if src.as_bytes().get(f.start) == Some(&b'?') {
+                                self.lines.column(f.start)
+                            } else {
+                                f.column
+                            }
+                        })
+                    };
                     let tab = match style {
+                        _ if !self.has_tab => None,
                         ScalarStyle::Plain if s < e => tab_violating_indentation(
                             src.as_bytes(),
                             s,
                             e,
-                            block.map_or(0, |c| c + 1),
+                            block().map_or(0, |c| c + 1),
                         ),
                         ScalarStyle::Literal | ScalarStyle::Folded => {
-                            tab_in_block_indentation(src, s, e, block.unwrap_or(0), |at| {
+                            tab_in_block_indentation(src, s, e, block().unwrap_or(0), |at| {
                                 self.lines.column(at)
                             })
                         }
@@ -1194,8 +1200,11 @@ impl<'s> Builder<'s> {
                     if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
                         drop_break_past_eof(&mut value, src, end);
                         if e == src.len() {
-                            // An empty block scalar's content is reported at its header.
-                            let indicator = if matches!(src.as_bytes().get(s), Some(b'|' | b'>')) {
+                            // An empty block scalar's content is reported at its header
+                            // (content, which may start with `|` too, is not).
+                            let indicator = if text.bytes().all(|c| c == b'\n')
+                                && matches!(src.as_bytes().get(s), Some(b'|' | b'>'))
+                            {
                                 Some(s)
                             } else {
                                 block_header(src, s).map(|(h, _)| h)
@@ -1641,6 +1650,7 @@ fn parse_source(text: String) -> Result<(Tree, Option<BlockAtEof>), Error> {
             alias_nodes: 0,
             limits: *Limits::get(),
             lines: LineIndex::new(text),
+            has_tab: text.as_bytes().contains(&b'\t'),
             non_string_key: None,
             next_token: None,
             covered: Vec::new(),
@@ -1785,6 +1795,9 @@ mod tests {
             ("a_unencrypted: |2\n  x\n\n  y", "|-2"),
             ("a_unencrypted: |-\n  x", "|-"),
             ("a_unencrypted:\n  - |\n    x", "|-"),
+            // Content starting with an indicator is not the header (a campaign finding).
+            ("_regen: u\n?  |+\n  |-J # $", "?  |-\n"),
+            ("a_unencrypted: >\n  |x", ": >-\n"),
         ] {
             let (written, plain) = encrypt_read_back(input);
             assert!(written.contains(header), "{written}");

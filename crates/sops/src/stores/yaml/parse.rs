@@ -1129,8 +1129,15 @@ impl<'s> Builder<'s> {
                     let (start, end) = match style {
                         ScalarStyle::Literal | ScalarStyle::Folded => {
                             // Without content but blank lines, a block scalar is reported at
-                            // the next token: it starts on the line after its header.
-                            let s = match block_header(src, s) {
+                            // the next token, or at its own header at the end of the file: it
+                            // starts on the line after its header.
+                            let empty = text.bytes().all(|c| c == b'\n');
+                            let own_header = (empty
+                                && matches!(src.as_bytes().get(s), Some(b'|' | b'>')))
+                            .then(|| src[s..].find('\n').map(|i| (s, s + i)))
+                            .flatten();
+                            let s = match own_header.or_else(|| block_header(src, s)) {
+                                Some((_, header_end)) if header_end > s => header_end + 1,
                                 Some((_, header_end))
                                     if header_end < s
                                         && text.bytes().all(|c| c == b'\n')
@@ -1932,6 +1939,29 @@ mod tests {
             // A blank `|+` value is written back `|4+` (a known difference); its data is checked.
             if !input.contains("|+") {
                 assert_eq!(plain, input);
+            }
+        }
+    }
+
+    /// Found by the `sops_roundtrip` campaign: a block scalar without content at the end of the
+    /// file is reported at its own header, and its rewrite looked for the header on the lines
+    /// above, taking an earlier key's: the encrypted value landed under that key.
+    #[test]
+    fn empty_block_scalar_at_the_end_keeps_its_own_header() {
+        for input in [
+            "k: |+\ndole)nslens:Pk: |+\n\n",
+            "k: |\nd: |+\n\n",
+            "a: |\n  x |\nb: |",
+            "a: |\n  x |\nb: |\n",
+            "a: |\n  x\nb: >\n",
+            "a: |\n  x\nb: |+\n\n\n",
+        ] {
+            let (written, plain) = encrypt_read_back(input);
+            assert!(written.contains("\nsops:\n"), "{written}");
+            if !input.contains("|+") {
+                // `|` at the very end without a line break is written `|-`, with a line break
+                // (the known differences).
+                assert_eq!(plain.replace("|-", "|").trim_end(), input.trim_end());
             }
         }
     }

@@ -639,7 +639,15 @@ impl<'a> Splicer<'a> {
     fn block_scalar(&mut self, s: &Scalar, o: &Origin, parent: Parent) {
         let (start, end) = o.span;
         let b = self.bytes();
-        let header = super::parse::block_header(self.src, start);
+        // Without content and a line after it, a block scalar sits at its own header.
+        let header = if start == end && matches!(b.get(start), Some(b'|' | b'>')) {
+            let line_end = self.src[start..]
+                .find(['\r', '\n'])
+                .map_or(self.src.len(), |i| start + i);
+            Some((start, line_end))
+        } else {
+            super::parse::block_header(self.src, start)
+        };
         let Some((ind, header_line_end)) = header else {
             let text = render_scalar(
                 &s.value,

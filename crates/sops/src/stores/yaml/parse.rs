@@ -350,6 +350,22 @@ pub(crate) fn block_content_end(src: &str, start: usize, end: usize) -> usize {
     }
 }
 
+/// Whether the key node starting at `start` follows a `?` (over its properties, `!tag`/`&anchor`).
+fn explicit_key(src: &str, start: usize) -> bool {
+    let mut before = src[..start].trim_end_matches([' ', '\t', '\r', '\n']);
+    loop {
+        let token_start = before
+            .rfind([' ', '\t', '\r', '\n', '{', '[', ','])
+            .map_or(0, |i| i + 1);
+        let token = &before[token_start..];
+        if token.starts_with(['!', '&']) {
+            before = before[..token_start].trim_end_matches([' ', '\t', '\r', '\n']);
+            continue;
+        }
+        return token == "?";
+    }
+}
+
 /// Where the entry of a block scalar with `text` and content `span` ends, given the next token
 /// at `next`. Without content, its span starts on the line after its header; the entry ends
 /// with the header's line break (or the last blank line a `+` keeps as its value), not on the
@@ -710,6 +726,17 @@ impl<'s> Builder<'s> {
                         && let Some(key_type) = non_string_key_type(&node)
                     {
                         self.non_string_key = Some((start, key_type));
+                    }
+                    if !explicit_key(self.src, start)
+                        && (self.src[start..end].contains('\n') || end - start > 1024)
+                    {
+                        return Err(parse_error(
+                            self.src,
+                            start,
+                            "a key without `?` must stand on one line and be at most 1024 \
+                             characters long (yaml.v3 refuses it: \"did not find expected ',' \
+                             or '}'\" or \"could not find expected ':'\")",
+                        ));
                     }
                     let Some(key) = scalar_key_text(&node) else {
                         return Err(parse_error(
@@ -1864,14 +1891,24 @@ mod tests {
     #[test]
     fn keys_past_the_implicit_key_limit_are_written_explicit() {
         let long = "k\\".repeat(400);
+        let (written, _) = encrypt_read_back(&format!("{{? \"{}\": v}}\n", "k".repeat(1100)));
+        assert!(written.starts_with("{? "), "{written}");
+        // Without `?`, such a key (over lines, or too long) is refused, as sops 3.13 refuses it
+        // ("did not find expected ',' or '}'", "could not find expected ':'").
+        let store = YamlStore::default();
         for input in [
             format!("{{{long}\n\n  x: v, b: w}}\n"),
-            format!("{{? \"{}\": v}}\n", "k".repeat(1100)),
+            format!("{{\"{}\": v}}\n", "k".repeat(1100)),
+            "{\"a\n b\": v}\n".to_owned(),
+            "[a\n b: v]\n".to_owned(),
+            "\"a\n b\": v\n".to_owned(),
         ] {
-            let (written, _) = encrypt_read_back(&input);
-            assert!(written.contains("{? "), "{written}");
+            store.parse(input.as_bytes()).expect_err(&input);
         }
-        let store = YamlStore::default();
+        // With `?` (and properties) they are read.
+        for input in ["{? \"a\n b\": v}\n", "? !!str &x \"a\n b\"\n: v\n"] {
+            store.parse(input.as_bytes()).expect(input);
+        }
         let mut tree = store
             .parse(format!("? {}\n: v\nb: w\n", "k".repeat(1100)).as_bytes())
             .unwrap();
@@ -1940,6 +1977,29 @@ mod tests {
             if !input.contains("|+") {
                 assert_eq!(plain, input);
             }
+        }
+    }
+
+    /// Found by the `sops_roundtrip` campaign: a flow map at the root was written anew when
+    /// `sops:` was added to it or cut from it, and lost every comment inside (sops keeps them).
+    /// `sops:` now goes after its last entry, and decryption gives back the input's bytes.
+    #[test]
+    fn flow_root_keeps_its_comments_and_bytes() {
+        for input in [
+            "{a: x, b: [x, # c\n 1]}\n",
+            "{a: x,\n ? z, # c\n b: 1}\n",
+            "{a: x, # c\n}\n",
+            "{a: x # c\n}\n",
+            "{a: x, # c\n  # d\n }\n",
+            "{a: x,}\n",
+            "{a: x , }\n",
+            "{a: x}\n# end\n",
+            "# h\n{a: x}\n",
+            "{a: [x, # c\n  w], b: {c: d, # e\n  }}\n",
+        ] {
+            let (written, plain) = encrypt_read_back(input);
+            assert!(written.contains("sops: {"), "{written}");
+            assert_eq!(plain, input);
         }
     }
 

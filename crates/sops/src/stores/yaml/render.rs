@@ -748,6 +748,17 @@ impl Fresh {
 
     /// A flow rendering (`{a: 1, b: [x, y]}`), used where the source had a flow collection.
     /// Comments cannot live inside one line and are left out.
+    /// One `key: value` entry of a flow map.
+    pub fn flow_pair(&self, out: &mut String, key: &str, value: &Node) {
+        let key = render_key(key, true);
+        if !implicit_key(&key) {
+            out.push_str("? ");
+        }
+        out.push_str(&key);
+        out.push_str(": ");
+        self.flow(out, value);
+    }
+
     pub fn flow(&self, out: &mut String, n: &Node) {
         match n {
             Node::Scalar(s) => out.push_str(&scalar_text(s, true, 0, 0)),
@@ -759,13 +770,7 @@ impl Fresh {
                         out.push_str(", ");
                     }
                     first = false;
-                    let key = render_key(k, true);
-                    if !implicit_key(&key) {
-                        out.push_str("? ");
-                    }
-                    out.push_str(&key);
-                    out.push_str(": ");
-                    self.flow(out, v);
+                    self.flow_pair(out, k, v);
                 }
                 out.push('}');
             }

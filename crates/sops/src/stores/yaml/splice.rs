@@ -942,6 +942,110 @@ impl<'a> Splicer<'a> {
         found
     }
 
+    /// The `}` of the flow map at `span`, which may run on over comments after it.
+    fn flow_map_close(&self, span: (usize, usize)) -> Option<usize> {
+        let b = self.bytes();
+        let mut q = span.1;
+        loop {
+            if q > span.0 && b[q - 1].is_ascii_whitespace() {
+                q -= 1;
+            } else if let Some(s) = self.comment_ending_at(q).filter(|&s| s > span.0) {
+                q = s;
+            } else {
+                break;
+            }
+        }
+        (q > span.0 && b[q - 1] == b'}').then(|| q - 1)
+    }
+
+    /// Where the kept comment ending at `q` starts (comments are sorted and do not overlap).
+    fn comment_ending_at(&self, q: usize) -> Option<usize> {
+        let i = self.comment_spans.partition_point(|&(s, _)| s < q);
+        let &(s, e) = self.comment_spans.get(i.checked_sub(1)?)?;
+        (e == q).then_some(s)
+    }
+
+    /// Whether a kept comment overlaps `[a, b)`.
+    fn comment_in(&self, a: usize, b: usize) -> bool {
+        let i = self.comment_spans.partition_point(|&(s, _)| s < b);
+        i > 0 && self.comment_spans[i - 1].1 > a
+    }
+
+    /// Whether a `,` stands in `[a, b)` outside comments.
+    fn comma_in(&self, a: usize, b: usize) -> bool {
+        let mut ci = self.comment_spans.partition_point(|&(s, _)| s < a);
+        let mut i = a;
+        while i < b {
+            match self.comment_spans.get(ci) {
+                Some(&(s, e)) if s == i => {
+                    i = e.max(i + 1);
+                    ci += 1;
+                }
+                _ if self.bytes()[i] == b',' => return true,
+                _ => i += 1,
+            }
+        }
+        false
+    }
+
+    /// The bytes to cut from a flow map at `span`, closed at `close`, whose pairs after its last
+    /// kept entry (`last`: where it ends, and whether it is a comment) were removed: from that
+    /// entry (from the line after a comment) through the removed text, leaving a trailing comma
+    /// in place. `Ok(None)` when nothing was removed; `Err` when something else was.
+    fn removed_flow_tail(
+        &mut self,
+        span: (usize, usize),
+        spans: Vec<(usize, usize)>,
+        last: Option<(usize, bool)>,
+        close: Option<usize>,
+    ) -> Result<Option<(usize, usize)>, ()> {
+        let before: Vec<_> = spans
+            .iter()
+            .copied()
+            .filter(|s| last.is_some_and(|(end, _)| s.1 <= end))
+            .collect();
+        let after: Vec<_> = spans
+            .iter()
+            .copied()
+            .filter(|s| close.is_some_and(|c| s.0 > c))
+            .collect();
+        if !self.cut_removed(span, spans, true) {
+            return Ok(None);
+        }
+        let (Some((end, after_comment)), Some(close)) = (last, close) else {
+            return Err(());
+        };
+        if self.cut_removed((span.0, end), before, true)
+            || self.cut_removed((close + 1, span.1), after, true)
+        {
+            return Err(());
+        }
+        let start = if after_comment {
+            self.after_line(end)
+        } else {
+            end
+        };
+        // Back from the `}` over blanks, one comma, and blanks again.
+        let b = self.bytes();
+        let mut q = close;
+        let blanks_back = |mut q: usize| {
+            while q > start && b[q - 1].is_ascii_whitespace() {
+                q -= 1;
+            }
+            q
+        };
+        q = blanks_back(q);
+        if q > start && b[q - 1] == b',' {
+            q = blanks_back(q - 1);
+        }
+        let first = b[start..q].iter().find(|c| !c.is_ascii_whitespace());
+        let holds_comment = self.comment_in(start, q);
+        if start >= q || holds_comment || (!after_comment && first != Some(&b',')) {
+            return Err(());
+        }
+        Ok(Some((start, q)))
+    }
+
     /// First and last byte in `[a, b)` that is neither layout nor syntax of the container.
     fn foreign(&self, a: usize, b: usize, flow: bool) -> Option<(usize, usize)> {
         let bytes = self.bytes();
@@ -1020,18 +1124,59 @@ impl<'a> Splicer<'a> {
                     MapEntry::Comment(c) => c.origin.map(|o| o.span),
                 })
                 .collect();
-            let added = m.entries.iter().any(|e| matches!(e, MapEntry::Pair(p) if p.origin.is_none() || node_origin(&p.value).is_none()));
-            if added || self.cut_removed(span, spans, true) {
+            // Pairs added after the source's last entry (`sops:` on a flow root, on encryption)
+            // are written after it, and pairs removed after it (on decryption) are cut; any
+            // other change rewrites the whole map, which loses the comments in it.
+            let close = self.flow_map_close(span);
+            let last = entries()
+                .filter_map(|e| match e {
+                    MapEntry::Pair(p) => p.origin.map(|o| (o.span.1, false)),
+                    MapEntry::Comment(c) => c.origin.map(|o| (o.span.1, true)),
+                })
+                .filter(|&(end, _)| close.is_some_and(|c| end <= c))
+                .max();
+            let pair_end = entries()
+                .filter_map(|e| match e {
+                    MapEntry::Pair(p) => p.origin.map(|o| o.span.1),
+                    MapEntry::Comment(_) => None,
+                })
+                .max();
+            let tail = self.removed_flow_tail(span, spans, last, close);
+            let appended = appended_flow_pairs(m).filter(|new| new.is_empty() || last.is_some());
+            let (Some(appended), Ok(tail)) = (appended, tail) else {
                 let mut out = String::new();
                 self.fresh.flow(&mut out, n);
                 self.edit(span.0, span.1, out);
                 return;
-            }
+            };
             for e in entries() {
                 match e {
                     MapEntry::Pair(p) => self.node(&p.value, Parent::Flow),
                     MapEntry::Comment(c) => self.comment(c),
                 }
+            }
+            if let (Some((end, after_comment)), false) = (last, appended.is_empty()) {
+                let at = if after_comment {
+                    self.after_line(end)
+                } else {
+                    end
+                };
+                // A comma already follows the last pair when a comment came after it.
+                let mut comma = !after_comment || pair_end.is_some_and(|p| !self.comma_in(p, at));
+                let mut out = String::new();
+                for e in appended {
+                    if let MapEntry::Pair(p) = e {
+                        if std::mem::replace(&mut comma, true) {
+                            out.push_str(", ");
+                        }
+                        self.fresh.flow_pair(&mut out, &p.key, &p.value);
+                    }
+                }
+                // Before a cut starting at the same place (a `sops:` replaced).
+                self.edit(at, at, out);
+            }
+            if let Some((from, to)) = tail {
+                self.edit(from, to, String::new());
             }
             if dirty(n) {
                 self.untab_flow(span);
@@ -1191,6 +1336,16 @@ impl<'a> Splicer<'a> {
         }
         self.cut_removed_in(o.span, spans, false, true);
     }
+}
+
+/// The pairs of `m` added after every pair it had in the source (none: an empty slice); `None`
+/// when a pair was added elsewhere, or a value replaced by a new node.
+fn appended_flow_pairs(m: &Map) -> Option<&[MapEntry]> {
+    let is_new = |e: &MapEntry| matches!(e, MapEntry::Pair(p) if p.origin.is_none());
+    let replaced = |e: &MapEntry| matches!(e, MapEntry::Pair(p) if p.origin.is_some() && node_origin(&p.value).is_none());
+    let first_new = m.entries.iter().position(is_new).unwrap_or(m.entries.len());
+    let (old, new) = m.entries.split_at(first_new);
+    (!old.iter().any(replaced) && new.iter().all(is_new)).then_some(new)
 }
 
 /// Whether `lines`, written right after a block scalar whose content is indented `indent`, would

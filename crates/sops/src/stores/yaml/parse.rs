@@ -727,8 +727,10 @@ impl<'s> Builder<'s> {
                     {
                         self.non_string_key = Some((start, key_type));
                     }
+                    // (A block scalar key's span may end before it starts.)
                     if !explicit_key(self.src, start)
-                        && (self.src[start..end].contains('\n') || end - start > 1024)
+                        && (self.src.get(start..end).is_some_and(|k| k.contains('\n'))
+                            || end.saturating_sub(start) > 1024)
                     {
                         return Err(parse_error(
                             self.src,
@@ -1978,6 +1980,15 @@ mod tests {
                 assert_eq!(plain, input);
             }
         }
+    }
+
+    /// Found by the `sops_roundtrip` campaign: the one-line check of implicit keys sliced a block
+    /// scalar key whose span ends before it starts, and panicked.
+    #[test]
+    fn key_checks_take_a_block_key_span_ending_before_its_start() {
+        let input =
+            "n: unt_regessops:eex\n?  |\n?  |+\n| + \n #_regen: unt_ree|\n?  |+\n# | \n+  $";
+        let _ = YamlStore::default().parse(input.as_bytes());
     }
 
     /// Found by the `sops_roundtrip` campaign: a flow map at the root was written anew when

@@ -1476,7 +1476,8 @@ impl<'s> Builder<'s> {
 /// and the store's own column bookkeeping counts spaces, so they are refused here, as sops refuses
 /// them. Lines starting inside a multi-line scalar or flow collection (`covered`) are content.
 /// A tab also may not start a blank line; before a comment only in a run of comment lines that a
-/// comment line without one began (yaml.v3's comment scanner reads those).
+/// comment line without one, or a document marker with only a comment after it, began (yaml.v3's
+/// comment scanner reads those).
 fn tab_in_indentation(
     src: &str,
     mut covered: Vec<(usize, usize)>,
@@ -1537,7 +1538,14 @@ fn tab_in_indentation(
             {
                 return Some(t);
             }
-            if comment {
+            // A document marker followed only by a comment (`--- # c`) begins a run too.
+            let marker_comment = (b[line..].starts_with(b"---") || b[line..].starts_with(b"..."))
+                && b[line + 3..line_end]
+                    .iter()
+                    .find(|c| !matches!(c, b' ' | b'\t'))
+                    .is_some_and(|&c| c == b'#')
+                && matches!(b.get(line + 3), Some(b' ' | b'\t'));
+            if comment || marker_comment {
                 comment_run = true;
             } else if !blank {
                 comment_run = false;
@@ -2175,6 +2183,9 @@ mod tests {
             ("a: \"1\"\n\t# c\nb: 2\n", "2:1"),
             ("a: \"1\" # c\n\t# d\nb: 2\n", "2:1"),
             ("\t# d\nk: v\n", "1:1"),
+            ("---\n\t# d\nk: v\n", "2:1"),
+            ("--- !!map # c\n\t# d\nk: v\n", "2:1"),
+            ("--- # c\nk: v\n\t# d\n", "3:1"),
             ("a:\n  b: \"1\"\n\t\n  c: 2\n", "3:1"),
             ("a: \"1\"\n# c\n\t\nb: 2\n", "3:1"),
             // In a block scalar, left of its indentation (yaml.v3: "found a tab character
@@ -2212,6 +2223,12 @@ mod tests {
             "k:\n  a: v\n   \t\n  b: w\n",
             "k: |2\n  \t# c\n  \t\n",
             "k: v\n  \t# c\n\t# d\nj: w\n",
+            // A document marker with only a comment after it begins a run (checked against
+            // sops 3.13; found by a differential run).
+            "--- # c\n\t# d\nk: v\n",
+            "--- # c\n\n  \t# d\nk: v\n",
+            "k: v\n... # c\n\t# d\n",
+            "k: v\n--- # c\n  \t# d\nj: w\n",
             "k: |\n  x\n  \ty\n",
             "k: \"a\n\tb\"\n",
             "k: a\n  \tb\n",

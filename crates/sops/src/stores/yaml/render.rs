@@ -423,7 +423,9 @@ pub(crate) fn block_scalar(
     let trailing = s.len() - body.len();
     let mut out = String::with_capacity(s.len() + 16 + content_indent * 4);
     out.push(indicator);
-    if s.starts_with(' ') || s.starts_with('\n') {
+    // Without an indicator the indentation is taken from the first line, which must then not
+    // start with a blank (yaml.v3: "found a tab character where an indentation space is expected").
+    if s.starts_with([' ', '\t', '\n']) {
         out.push_str(
             &content_indent
                 .saturating_sub(parent_indent)
@@ -913,5 +915,14 @@ mod tests {
     fn keep_chomping_writes_trailing_empty_lines() {
         assert_eq!(block_scalar("a\n\n", '|', 2, 0, 0), "|+\n  a\n");
         assert_eq!(block_scalar("a\n\n", '|', 2, 0, 1), "|+\n  a");
+    }
+
+    /// Found by a differential run against sops: a value whose first line starts with a tab was
+    /// written without an indentation indicator, which yaml.v3 cannot read back.
+    #[test]
+    fn a_first_line_starting_with_a_blank_gets_an_indentation_indicator() {
+        assert_eq!(block_scalar("\t\n", '|', 2, 0, 0), "|2\n  \t");
+        assert_eq!(block_scalar(" x\n", '|', 2, 0, 0), "|2\n   x");
+        assert_eq!(block_scalar("x\n\ty\n", '|', 2, 0, 0), "|\n  x\n  \ty");
     }
 }

@@ -2323,6 +2323,12 @@ mod tests {
                 "k: [!custom 'a', 5, 6, &x !t 'b']\n",
             ),
             ("k: !custom a\nj: !!int\t5\n", "k: !custom a\nj: 5\n"),
+            // Right after a quoted key's `:` (the campaign: `{"a":!!s tr r}`).
+            ("{\"a\":!!s tr r}\n", "{\"a\":!!s 'tr r'}\n"),
+            (
+                "k: {'a':!t x, \"b\":&y !!int 5}\n",
+                "k: {'a':!t 'x', \"b\":&y 5}\n",
+            ),
         ] {
             let (_, plain) = encrypt_read_back(input);
             assert_eq!(plain, decrypted);

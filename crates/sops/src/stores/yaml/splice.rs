@@ -275,6 +275,13 @@ impl<'a> Splicer<'a> {
             while q > 0 && !matches!(b[q - 1], b' ' | b'\t' | b'\n' | b'\r' | b'[' | b'{' | b',') {
                 q -= 1;
             }
+            // After a quoted key the value's properties may follow its `:` at once (`"a":!t v`).
+            if let Some(i) = self.src[q..end]
+                .find(['!', '&'])
+                .filter(|&i| i >= 2 && matches!(&self.src[q + i - 2..q + i], "\":" | "':"))
+            {
+                q += i;
+            }
             // A token inside a comment (`# !!int` above a value) is no property: look on before
             // the comment (`[!` / `# c` / `B]`: the tag stands above it).
             let line = self.line_start(q);

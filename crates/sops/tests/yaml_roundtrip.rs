@@ -366,7 +366,10 @@ fn parse_errors_name_line_and_column() {
     let e = store().parse(b"a: 1\na: 2\n").unwrap_err().to_string();
     assert!(e.contains("2:1") && e.contains("already defined"), "{e}");
     // In every document: sops checks only the first (README, known differences).
-    let e = store().parse(b"k: v\n---\na: 1\na: 2\n").unwrap_err().to_string();
+    let e = store()
+        .parse(b"k: v\n---\na: 1\na: 2\n")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("4:1") && e.contains("already defined"), "{e}");
     let e = store().parse(b"a: *nope\n").unwrap_err().to_string();
     assert!(e.contains("1:"), "{e}");

@@ -1155,17 +1155,24 @@ impl<'s> Builder<'s> {
                              indentation\")",
                         ));
                     }
+                    // A block scalar without content (but blank lines) may be reported at its
+                    // own header: then no header is to be looked for on the lines above.
+                    let at_own_header = matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
+                        && text.bytes().all(|c| c == b'\n')
+                        && matches!(src.as_bytes().get(s), Some(b'|' | b'>'));
                     let (start, end) = match style {
                         ScalarStyle::Literal | ScalarStyle::Folded => {
                             // Without content but blank lines, a block scalar is reported at
                             // the next token, or at its own header at the end of the file: it
                             // starts on the line after its header.
-                            let empty = text.bytes().all(|c| c == b'\n');
-                            let own_header = (empty
-                                && matches!(src.as_bytes().get(s), Some(b'|' | b'>')))
-                            .then(|| src[s..].find('\n').map(|i| (s, s + i)))
-                            .flatten();
-                            let s = match own_header.or_else(|| block_header(src, s)) {
+                            let header = if at_own_header {
+                                // At the very end, without a line break, it stays there.
+                                src[s..].find('\n').map(|i| (s, s + i))
+                            } else {
+                                block_header(src, s)
+                            };
+                            let s = match header {
+                                _ if at_own_header && header.is_none() => s,
                                 Some((_, header_end)) if header_end > s => header_end + 1,
                                 Some((_, header_end))
                                     if header_end < s
@@ -1212,6 +1219,7 @@ impl<'s> Builder<'s> {
                         _ => (s, e),
                     };
                     let from = match style {
+                        _ if at_own_header => s,
                         ScalarStyle::Literal | ScalarStyle::Folded => {
                             block_header(src, s).map_or(s, |(h, _)| h.min(s))
                         }
@@ -1238,9 +1246,7 @@ impl<'s> Builder<'s> {
                         if e == src.len() {
                             // An empty block scalar's content is reported at its header
                             // (content, which may start with `|` too, is not).
-                            let indicator = if text.bytes().all(|c| c == b'\n')
-                                && matches!(src.as_bytes().get(s), Some(b'|' | b'>'))
-                            {
+                            let indicator = if at_own_header {
                                 Some(s)
                             } else {
                                 block_header(src, s).map(|(h, _)| h)
@@ -1286,7 +1292,11 @@ impl<'s> Builder<'s> {
                     // A block scalar's entry starts at its header, not its content.
                     let (start, end) = match style {
                         ScalarStyle::Literal | ScalarStyle::Folded => (
-                            block_header(src, start).map_or(start, |(h, _)| h.min(start)),
+                            if at_own_header {
+                                s
+                            } else {
+                                block_header(src, start).map_or(start, |(h, _)| h.min(start))
+                            },
                             empty_block_entry_end(src, &text, (start, end), e),
                         ),
                         _ => (start, end),
@@ -2034,6 +2044,10 @@ mod tests {
             "a: |\n  x |\nb: |\n",
             "a: |\n  x\nb: >\n",
             "a: |\n  x\nb: |+\n\n\n",
+            // A key, without a line break after it (a differential run: refused as a
+            // multi-line implicit key, the earlier value's header taken for its own).
+            "k: |2\n? |",
+            "k: >\n? |+",
         ] {
             let (written, plain) = encrypt_read_back(input);
             assert!(written.contains("\nsops:\n"), "{written}");

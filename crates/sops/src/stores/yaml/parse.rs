@@ -1544,7 +1544,7 @@ fn tab_in_indentation(
             // Blanks a plain scalar read after itself were checked with it.
             if let Some(t) = tab
                 && !(comment && comment_run)
-                && line >= tail_end
+                && t >= tail_end
             {
                 return Some(t);
             }
@@ -2181,6 +2181,10 @@ mod tests {
             ("\tk: v\n", "1:1"),
             ("k:\n  - \ta\n", "2:5"),
             ("k:\n  -\ta\n", "2:4"),
+            // Also after an item whose plain scalar read the blanks before this `-` (a
+            // differential run against sops 3.13).
+            ("k:\n  - x\n  - x\n  -\tx\n", "4:4"),
+            ("- a\n-\tb\n", "2:2"),
             ("? \tk\n", "1:3"),
             ("? k\n:\tv\n", "2:2"),
             // A tab starting a blank line, or a comment line no comment line came before

@@ -1985,6 +1985,10 @@ mod tests {
             "a: 1\n---\n...\n",
             "a: 1\n---\n\n...\n---\nb: 2\n",
             "a: 1\n--- # c\n...\n",
+            // Comments between a `...` and the next `---` with nothing after it: that
+            // document's `sops:` goes after its `---` (found by the campaign).
+            "a: 1\n...\n# c\n---\n",
+            "a: 1\n...\n# c\n\n--- # d\n",
         ] {
             let (written, plain) = encrypt_read_back(input);
             for marker in written.match_indices("\n...").map(|(i, _)| i) {

@@ -364,6 +364,22 @@ impl<'a> Splicer<'a> {
         None
     }
 
+    /// The `---` line that follows the line holding `p` after blank lines only, if any.
+    fn start_marker_after(&self, p: usize) -> Option<usize> {
+        let mut q = self.after_line(p);
+        while q < self.src.len() {
+            if self.document_marker_at(q) {
+                return (self.bytes()[q] == b'-').then_some(q);
+            }
+            let next = self.after_line(q);
+            if !self.src[q..next].trim().is_empty() {
+                return None;
+            }
+            q = next;
+        }
+        None
+    }
+
     /// The start of the `...` end marker line within `span`, if any.
     fn end_marker_in(&self, span: (usize, usize)) -> Option<usize> {
         let mut p = self.line_start(span.0);
@@ -1235,6 +1251,14 @@ impl<'a> Splicer<'a> {
                             .and_then(|(a, b)| self.marker_between(a, b))
                         {
                             Some(marker) => self.edit(marker, marker, out),
+                            // A root of comments standing above its document's `---` (after an
+                            // earlier document's `...`): the key goes after the marker.
+                            None if last_pair_end.is_none()
+                                && let Some(marker) =
+                                    last_end.and_then(|e| self.start_marker_after(e)) =>
+                            {
+                                self.insert_lines(Some(marker), marker, out)
+                            }
                             None => {
                                 let after = self.after_properties(last_pair_end, last_end, &o);
                                 self.insert_lines(after, o.span.0, out)

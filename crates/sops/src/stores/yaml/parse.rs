@@ -1989,6 +1989,9 @@ mod tests {
             // document's `sops:` goes after its `---` (found by the campaign).
             "a: 1\n...\n# c\n---\n",
             "a: 1\n...\n# c\n\n--- # d\n",
+            // But comments after a document's own `---` stay its own (the corpus replay).
+            "---\n# c\n---\n# d\n",
+            "---\n# c\n\n---\n...\n",
         ] {
             let (written, plain) = encrypt_read_back(input);
             for marker in written.match_indices("\n...").map(|(i, _)| i) {

@@ -80,6 +80,8 @@ struct Splicer<'a> {
     comment_spans: Vec<(usize, usize)>,
     /// The first problem found (reported after the walk).
     error: Option<Error>,
+    /// The span of the document being written.
+    doc_span: (usize, usize),
 }
 
 fn parent_col(p: Parent) -> usize {
@@ -364,7 +366,8 @@ impl<'a> Splicer<'a> {
         None
     }
 
-    /// The `---` line that follows the line holding `p` after blank lines only, if any.
+    /// The `---` line that follows the line holding `p` after blank lines only, if any (a caller
+    /// checks it is its document's own marker, not the next document's).
     fn start_marker_after(&self, p: usize) -> Option<usize> {
         let mut q = self.after_line(p);
         while q < self.src.len() {
@@ -441,6 +444,7 @@ impl<'a> Splicer<'a> {
     }
 
     fn document(&mut self, doc: &'a Document) {
+        self.doc_span = doc.origin.map_or((0, self.src.len()), |o| o.span);
         let root_origin = node_origin(&doc.root);
         match (&doc.root, root_origin, doc.origin) {
             (_, Some(_), _) => self.node(&doc.root, Parent::Root),
@@ -1254,8 +1258,9 @@ impl<'a> Splicer<'a> {
                             // A root of comments standing above its document's `---` (after an
                             // earlier document's `...`): the key goes after the marker.
                             None if last_pair_end.is_none()
-                                && let Some(marker) =
-                                    last_end.and_then(|e| self.start_marker_after(e)) =>
+                                && let Some(marker) = last_end
+                                    .and_then(|e| self.start_marker_after(e))
+                                    .filter(|&m| m < self.doc_span.1) =>
                             {
                                 self.insert_lines(Some(marker), marker, out)
                             }
@@ -1520,6 +1525,7 @@ fn edits<'a>(tree: &'a Tree, src: &'a str, step: usize) -> Result<Vec<Edit<'a>>,
         step,
         comment_spans,
         error: None,
+        doc_span: (0, src.len()),
     };
     for d in &tree.documents {
         sp.document(d);

@@ -1992,6 +1992,9 @@ mod tests {
             // But comments after a document's own `---` stay its own (the corpus replay).
             "---\n# c\n---\n# d\n",
             "---\n# c\n\n---\n...\n",
+            // A comment on the marker line is the empty document's root (a differential run).
+            "? q\n---\n... # c\n",
+            "a: 1\n---\n# b\n... # c\n",
         ] {
             let (written, plain) = encrypt_read_back(input);
             for marker in written.match_indices("\n...").map(|(i, _)| i) {

@@ -1250,10 +1250,12 @@ impl<'a> Splicer<'a> {
                         // Comments after a `...` end marker belong to the document it ends (in
                         // yaml.v3 too), but a key after the marker would start a document
                         // without `---`, which yaml.v3 refuses: the key goes before the marker.
-                        match last_pair_end
-                            .zip(last_end)
-                            .and_then(|(a, b)| self.marker_between(a, b))
-                        {
+                        // (With no pair, the marker may end the comments: `---` / `... # c`.)
+                        let marker = match last_pair_end {
+                            Some(a) => last_end.and_then(|b| self.marker_between(a, b)),
+                            None => last_end.and_then(|b| self.end_marker_in((self.doc_span.0, b))),
+                        };
+                        match marker {
                             Some(marker) => self.edit(marker, marker, out),
                             // A root of comments standing above its document's `---` (after an
                             // earlier document's `...`): the key goes after the marker.

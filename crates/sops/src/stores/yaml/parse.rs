@@ -1343,11 +1343,13 @@ impl<'s> Builder<'s> {
             }
         }
         self.covered.sort_unstable();
-        if let Some(at) = unknown_directive(src, &self.covered) {
+        if let Some((at, why)) = unknown_directive(src, &self.covered) {
             return Err(self.err(
                 at,
-                "unknown directive (yaml.v3 reads only `%YAML` and `%TAG` and refuses the \
-                 file: \"found unknown directive name\")",
+                format!(
+                    "a directive yaml.v3 does not read (only `%YAML 1.1` and `%TAG`; it refuses \
+                     the file: \"{why}\")"
+                ),
             ));
         }
         if let Some(tab) = tab_in_indentation(
@@ -1568,10 +1570,11 @@ fn tab_in_indentation(
     None
 }
 
-/// The first directive yaml.v3 refuses: it reads `%YAML` and `%TAG` and no other name
-/// ("found unknown directive name"), nor a name followed by more than blanks. A `%` starting a
+/// The first directive yaml.v3 refuses, and its words for it: it reads `%YAML` and `%TAG` and
+/// no other name ("found unknown directive name"), nor a name followed by more than blanks, and
+/// of YAML versions only 1.1 ("found incompatible YAML document"). A `%` starting a
 /// line outside a multi-line scalar or flow collection (`covered`, sorted) starts a directive.
-fn unknown_directive(src: &str, covered: &[(usize, usize)]) -> Option<usize> {
+fn unknown_directive(src: &str, covered: &[(usize, usize)]) -> Option<(usize, &'static str)> {
     let b = src.as_bytes();
     let (mut next_cover, mut cover_end) = (0, 0);
     let lines = std::iter::once(0).chain(memchr::memchr_iter(b'\n', b).map(|i| i + 1));
@@ -1592,10 +1595,29 @@ fn unknown_directive(src: &str, covered: &[(usize, usize)]) -> Option<usize> {
             .get(line + 1 + name)
             .is_none_or(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n'));
         if !(known && ends) {
-            return Some(line);
+            return Some((line, "found unknown directive name"));
+        }
+        if &src[line + 1..line + 1 + name] == "YAML" && !yaml_1_1(&src[line + 5..]) {
+            return Some((line, "found incompatible YAML document"));
         }
     }
     None
+}
+
+/// Whether the rest of a `%YAML` line names version 1.1, the only one yaml.v3 reads (`01` is 1).
+fn yaml_1_1(rest: &str) -> bool {
+    let line = rest.split(['\n', '\r']).next().unwrap_or("");
+    let mut words = line.split([' ', '\t']).filter(|w| !w.is_empty());
+    let version = words.next().unwrap_or("");
+    let number = |n: &str| {
+        (!n.is_empty() && n.len() <= 9 && n.bytes().all(|c| c.is_ascii_digit()))
+            .then(|| n.parse::<u32>().ok())
+            .flatten()
+    };
+    let one_one = version
+        .split_once('.')
+        .is_some_and(|(major, minor)| number(major) == Some(1) && number(minor) == Some(1));
+    one_one && words.next().is_none_or(|w| w.starts_with('#'))
 }
 
 fn extend_origin(origin: &mut Option<Origin>, span: Option<(usize, usize)>) {
@@ -2141,8 +2163,9 @@ mod tests {
 
     /// Found by the `sops_roundtrip` campaign: a directive other than `%YAML` or `%TAG`
     /// (`%k:&%k:`, `%g&}`) was read, and the file Signet wrote did not parse. yaml.v3 refuses
-    /// such a file ("found unknown directive name"), and so does Signet now, at the directive.
-    /// A `%` inside a multi-line scalar is content. Each case checked against sops 3.13.
+    /// such a file ("found unknown directive name"), and so does Signet now, at the directive;
+    /// so is a `%YAML` version other than 1.1. A `%` inside a multi-line scalar is content. Each
+    /// case checked against sops 3.13.
     #[test]
     fn unknown_directives_are_refused_as_sops_refuses_them() {
         for (input, at) in [
@@ -2150,6 +2173,13 @@ mod tests {
             ("%g&} # c\n---\n", "1:1"),
             ("%FOO bar\n---\na: 1\n", "1:1"),
             ("%YAML 1.1\n%g\n---\na: 1\n", "2:1"),
+            // Of YAML versions yaml.v3 reads 1.1 only ("found incompatible YAML document";
+            // a differential run).
+            ("%YAML 1.2\n---\na: 1\n", "1:1"),
+            ("%YAML 1.0\n---\na: 1\n", "1:1"),
+            ("%YAML 2.1\n---\na: 1\n", "1:1"),
+            ("%YAML 1.1.1\n---\na: 1\n", "1:1"),
+            ("%YAML x\n---\na: 1\n", "1:1"),
         ] {
             match YamlStore::default().parse(input.as_bytes()) {
                 Err(crate::Error::Parse { location, .. }) => assert_eq!(location, at, "{input:?}"),
@@ -2158,6 +2188,7 @@ mod tests {
         }
         for input in [
             "%YAML 1.1\n---\na: 1\n",
+            "%YAML  1.01  # c\n---\na: 1\n",
             "%TAG ! tag:x,2000:\n---\na: 1\n",
             "a: \"x\n%y\"\n",
         ] {

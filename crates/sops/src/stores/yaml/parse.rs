@@ -2388,6 +2388,9 @@ mod tests {
                 "k: {'a':!t x, \"b\":&y !!int 5}\n",
                 "k: {'a':!t 'x', \"b\":&y 5}\n",
             ),
+            // The bytes before a tag may be inside a character (the campaign: `ژ)!: p`).
+            ("{ژ)!: p}\n", "{ژ)!: p}\n"),
+            ("k: [ژ!t x]\n", "k: [ژ!t x]\n"),
         ] {
             let (_, plain) = encrypt_read_back(input);
             assert_eq!(plain, decrypted);

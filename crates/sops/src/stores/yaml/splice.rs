@@ -280,7 +280,7 @@ impl<'a> Splicer<'a> {
             // After a quoted key the value's properties may follow its `:` at once (`"a":!t v`).
             if let Some(i) = self.src[q..end]
                 .find(['!', '&'])
-                .filter(|&i| i >= 2 && matches!(&self.src[q + i - 2..q + i], "\":" | "':"))
+                .filter(|&i| i >= 2 && matches!(&b[q + i - 2..q + i], b"\":" | b"':"))
             {
                 q += i;
             }

@@ -161,18 +161,19 @@ fn tab_violating_indentation(src: &[u8], start: usize, end: usize, indent: usize
 }
 
 /// A tab yaml.v3 refuses in the indentation of the block scalar at `start..end` (its content, or
-/// its header when it has none) inside a block collection indented `base`: with a header that
+/// its header when it has none: `at_own_header`) inside a block collection indented `base`: with a header that
 /// sets the indentation (`|2`, from `base`), any left of it; otherwise any before the first
 /// content line's text, while the indentation is being found, and any left of that text after it.
 fn tab_in_block_indentation(
     src: &str,
-    start: usize,
-    end: usize,
+    (start, end): (usize, usize),
+    at_own_header: bool,
     base: usize,
     column: impl Fn(usize) -> usize,
 ) -> Option<usize> {
     let b = src.as_bytes();
-    let indicator = if matches!(b.get(start), Some(b'|' | b'>')) {
+    // Content may start with `|` or `>` too: only an empty scalar is reported at its header.
+    let indicator = if at_own_header {
         start
     } else {
         block_header(src, start)?.0
@@ -1118,6 +1119,11 @@ impl<'s> Builder<'s> {
                         ));
                     }
                     let style = style_of(style);
+                    // A block scalar without content (but blank lines) may be reported at its
+                    // own header: then no header is to be looked for on the lines above.
+                    let at_own_header = matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
+                        && text.bytes().all(|c| c == b'\n')
+                        && matches!(src.as_bytes().get(s), Some(b'|' | b'>'));
                     // yaml.v3's scanner refuses a tab left of the indentation among the blanks
                     // that start a line inside or after a plain or block scalar.
                     // The indentation of the block collection holding the scalar, as yaml.v3's
@@ -1139,11 +1145,13 @@ impl<'s> Builder<'s> {
                             e,
                             block().map_or(0, |c| c + 1),
                         ),
-                        ScalarStyle::Literal | ScalarStyle::Folded => {
-                            tab_in_block_indentation(src, s, e, block().unwrap_or(0), |at| {
-                                self.lines.column(at)
-                            })
-                        }
+                        ScalarStyle::Literal | ScalarStyle::Folded => tab_in_block_indentation(
+                            src,
+                            (s, e),
+                            at_own_header,
+                            block().unwrap_or(0),
+                            |at| self.lines.column(at),
+                        ),
                         _ => None,
                     };
                     if let Some(at) = tab {
@@ -1155,11 +1163,6 @@ impl<'s> Builder<'s> {
                              indentation\")",
                         ));
                     }
-                    // A block scalar without content (but blank lines) may be reported at its
-                    // own header: then no header is to be looked for on the lines above.
-                    let at_own_header = matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
-                        && text.bytes().all(|c| c == b'\n')
-                        && matches!(src.as_bytes().get(s), Some(b'|' | b'>'));
                     let (start, end) = match style {
                         ScalarStyle::Literal | ScalarStyle::Folded => {
                             // Without content but blank lines, a block scalar is reported at
@@ -2289,6 +2292,9 @@ mod tests {
             "k: v\n... # c\n\t# d\n",
             "k: v\n--- # c\n  \t# d\nj: w\n",
             "k: |\n  x\n  \ty\n",
+            // Content starting with an indicator is no header (a differential run).
+            "k: |\n  >x\n  \tc\n",
+            "? |\n  >x\n  \t  # c\n  |-J",
             "k: \"a\n\tb\"\n",
             "k: a\n  \tb\n",
         ] {

@@ -2396,6 +2396,7 @@ mod tests {
             ),
             // The bytes before a tag may be inside a character (the campaign: `ژ)!: p`).
             ("{ژ)!: p}\n", "{ژ)!: p}\n"),
+            ("{\"!\":!!s tr r}\n", "{\"!\":!!s 'tr r'}\n"),
             ("k: [ژ!t x]\n", "k: [ژ!t x]\n"),
         ] {
             let (_, plain) = encrypt_read_back(input);

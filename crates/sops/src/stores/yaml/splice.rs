@@ -278,11 +278,10 @@ impl<'a> Splicer<'a> {
                 q -= 1;
             }
             // After a quoted key the value's properties may follow its `:` at once (`"a":!t v`).
-            if let Some(i) = self.src[q..end]
-                .find(['!', '&'])
-                .filter(|&i| i >= 2 && matches!(&b[q + i - 2..q + i], b"\":" | b"':"))
+            if let Some(i) = (q + 2..end)
+                .find(|&i| matches!(b[i], b'!' | b'&') && matches!(&b[i - 2..i], b"\":" | b"':"))
             {
-                q += i;
+                q = i;
             }
             // A token inside a comment (`# !!int` above a value) is no property: look on before
             // the comment (`[!` / `# c` / `B]`: the tag stands above it).

@@ -659,9 +659,9 @@ fn encrypted_and_decrypted_round_trip(src: &str) -> Result<(), TestCaseError> {
 /// replay only with the same generator.
 #[test]
 fn arbitrary_input_regressions() {
-    for src in ["k: \n- .\n  \n  a\n    "] {
-        encrypted_and_decrypted_round_trip(src).unwrap_or_else(|e| panic!("{src:?}: {e}"));
-    }
+    // A blank line indented past the block a decrypted value became, once `sops:` is cut.
+    let src = "k: \n- .\n  \n  a\n    ";
+    encrypted_and_decrypted_round_trip(src).unwrap_or_else(|e| panic!("{src:?}: {e}"));
 }
 
 proptest! {

@@ -655,7 +655,7 @@ fn encrypted_and_decrypted_round_trip(src: &str) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// Cases `arbitrary_input_round_trips` shrank to, kept here since proptest's persisted seeds
+/// The case `arbitrary_input_round_trips` shrank to, kept here since proptest's persisted seeds
 /// replay only with the same generator.
 #[test]
 fn arbitrary_input_regressions() {

@@ -261,11 +261,11 @@ pub(crate) fn block_header(src: &str, start: usize) -> Option<(usize, usize)> {
             line_end = ls;
             continue;
         }
-        // The indicator is the last `|` or `>` before a comment.
-        let code = match line.find(" #") {
-            Some(i) => &line[..i],
-            None => line,
-        };
+        // The indicator is the last `|` or `>` before a comment (after a space or a tab).
+        let comment = (1..line.len()).find(|&i| {
+            line.as_bytes()[i] == b'#' && matches!(line.as_bytes()[i - 1], b' ' | b'\t')
+        });
+        let code = &line[..comment.unwrap_or(line.len())];
         let end = if line.ends_with('\r') {
             line_end - 2
         } else {
@@ -2042,6 +2042,21 @@ mod tests {
         let input =
             "n: unt_regessops:eex\n?  |\n?  |+\n| + \n #_regen: unt_ree|\n?  |+\n# | \n+  $";
         let _ = YamlStore::default().parse(input.as_bytes());
+    }
+
+    /// Found by the `sops_roundtrip` campaign: a block scalar header whose comment follows a tab
+    /// (`|\t# c`) was not found, and the encrypted value replaced the scalar's content under the
+    /// old header, so the file did not read back.
+    #[test]
+    fn a_block_header_with_a_comment_after_a_tab_is_found() {
+        for input in [
+            "k:\n- |\t\t#- drop:\n  #   - ALL\n  # readOnl\n- x\n",
+            "k: |-\t# c\n  a\n  b\n",
+        ] {
+            let (written, plain) = encrypt_read_back(input);
+            assert!(!written.contains("|\t"), "{written}");
+            assert_eq!(plain, input);
+        }
     }
 
     /// Found by the `sops_roundtrip` campaign: a flow map at the root was written anew when

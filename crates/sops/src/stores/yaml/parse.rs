@@ -2044,6 +2044,29 @@ mod tests {
         let _ = YamlStore::default().parse(input.as_bytes());
     }
 
+    /// Found by the `sops_roundtrip` campaign: block content starting with `*` (`|+` / ` *`) was
+    /// taken for an alias, so the encrypted value replaced the content under the old `|+`, which
+    /// kept a line break after it, and the file did not decrypt.
+    #[test]
+    fn block_content_starting_with_a_star_is_no_alias() {
+        for input in ["ed:\n   |\n *\n", "k: |\n  *a\n", "k: >-\n  *a b\nj: c\n"] {
+            let (_, plain) = encrypt_read_back(input);
+            assert_eq!(plain, input);
+        }
+        // A keeping header over one final line break comes back as clip, which reads the same
+        // (README, known differences): the `ENC[…]` value in between has none to keep.
+        for (input, decrypted) in [
+            ("ed:\n   |+\n *\n", "ed:\n   |\n *\n"),
+            ("k: >+\n  x\nj: 1\n", "k: >\n  x\nj: 1\n"),
+            // And a folded one over several lines comes back on one (its value keeps no
+            // wrapping).
+            ("k: >-\n  *a\n  b\nj: c\n", "k: >-\n  *a b\nj: c\n"),
+        ] {
+            let (_, plain) = encrypt_read_back(input);
+            assert_eq!(plain, decrypted);
+        }
+    }
+
     /// Found by the `sops_roundtrip` campaign: a block scalar header whose comment follows a tab
     /// (`|\t# c`) was not found, and the encrypted value replaced the scalar's content under the
     /// old header, so the file did not read back.

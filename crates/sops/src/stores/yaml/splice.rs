@@ -253,8 +253,16 @@ impl<'a> Splicer<'a> {
             .map_or(self.src.len(), |i| p + i + 1)
     }
 
+    /// Whether `o` is an alias token (`*a`), not block content that starts with `*` right
+    /// below its header.
     fn is_alias(&self, o: &Origin) -> bool {
-        self.bytes().get(o.span.0) == Some(&b'*')
+        let b = self.bytes();
+        b.get(o.span.0) == Some(&b'*')
+            && !(matches!(o.style, ScalarStyle::Literal | ScalarStyle::Folded)
+                && super::parse::block_header(self.src, o.span.0).is_some_and(|(_, header_end)| {
+                    header_end < o.span.0
+                        && b[header_end..o.span.0].iter().all(u8::is_ascii_whitespace)
+                }))
     }
 
     fn is_flow(&self, o: &Origin) -> bool {

@@ -1121,8 +1121,11 @@ impl<'s> Builder<'s> {
                     let style = style_of(style);
                     // A block scalar without content (but blank lines) may be reported at its
                     // own header: then no header is to be looked for on the lines above.
+                    // (Reported at the next token, it has an empty span, and that token may be
+                    // a `|` too.)
                     let at_own_header = matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
                         && text.bytes().all(|c| c == b'\n')
+                        && e > s
                         && matches!(src.as_bytes().get(s), Some(b'|' | b'>'));
                     // yaml.v3's scanner refuses a tab left of the indentation among the blanks
                     // that start a line inside or after a plain or block scalar.
@@ -1209,9 +1212,11 @@ impl<'s> Builder<'s> {
                                     // An empty one's span may reach the next token: its
                                     // blank lines count from its header.
                                     ScalarStyle::Literal | ScalarStyle::Folded => {
-                                        let text = src[k.start..k.end]
+                                        let text = src
+                                            .get(k.start..k.end)
+                                            .unwrap_or("")
                                             .trim_end_matches([' ', '\t', '\r', '\n']);
-                                        past_blank_lines(src, k.start + text.len(), s)
+                                        past_blank_lines(src, (k.start + text.len()).min(s), s)
                                     }
                                     _ => k.end,
                                 };
@@ -2032,6 +2037,16 @@ mod tests {
             if !input.contains("|+") {
                 assert_eq!(plain, input);
             }
+        }
+    }
+
+    /// Found by the `sops_roundtrip` campaign: an empty block scalar key reported at the next
+    /// token, itself a `|`, was taken as reported at its own header, and its span ended before
+    /// it started; slicing it panicked.
+    #[test]
+    fn an_empty_block_key_before_a_bar_does_not_panic() {
+        for input in ["Pa|s:\n ?  |+1\n|", "a:\n ? |\n|\n", "? >\n>"] {
+            let _ = YamlStore::default().parse(input.as_bytes());
         }
     }
 

@@ -161,9 +161,10 @@ fn tab_violating_indentation(src: &[u8], start: usize, end: usize, indent: usize
 }
 
 /// A tab yaml.v3 refuses in the indentation of the block scalar at `start..end` (its content, or
-/// its header when it has none: `at_own_header`) inside a block collection indented `base`: with a header that
-/// sets the indentation (`|2`, from `base`), any left of it; otherwise any before the first
-/// content line's text, while the indentation is being found, and any left of that text after it.
+/// its header when it has none: `at_own_header`) inside a block collection indented `base`: with
+/// a header that sets the indentation (`|2`, from `base`), any left of it; otherwise any before
+/// the first content line's text, while the indentation is being found, and any left of that
+/// text after it.
 fn tab_in_block_indentation(
     src: &str,
     (start, end): (usize, usize),
@@ -729,9 +730,9 @@ impl<'s> Builder<'s> {
                         self.non_string_key = Some((start, key_type));
                     }
                     // (A block scalar key's span may end before it starts.)
-                    if !explicit_key(self.src, start)
-                        && (self.src.get(start..end).is_some_and(|k| k.contains('\n'))
-                            || end.saturating_sub(start) > 1024)
+                    if (self.src.get(start..end).is_some_and(|k| k.contains('\n'))
+                        || end.saturating_sub(start) > 1024)
+                        && !explicit_key(self.src, start)
                     {
                         return Err(parse_error(
                             self.src,

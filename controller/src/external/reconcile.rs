@@ -21,7 +21,7 @@ use super::{
 use crate::config::parse_period;
 use crate::context::Context;
 use crate::runtime::{
-    lean_controller, log_trigger_error, owned_secret_triggers, scoped_apis, source_of,
+    OwnerLabel, lean_controller, log_trigger_error, owned_secret_triggers, scoped_apis, source_of,
     wait_until_served,
 };
 use crate::target::{
@@ -201,7 +201,8 @@ pub(crate) async fn run(
     }
     let (secret_store, secret_writer) = reflector::store();
     let (api, secret_api) = scoped_apis::<ExternalSecret>(&ctx);
-    let owned_secrets = owned_secret_triggers(secret_api, OWNER_LABEL, secret_writer);
+    let owned_secrets =
+        owned_secret_triggers(secret_api, OWNER_LABEL, OwnerLabel::Keep, secret_writer);
     let external_ctx = Arc::new(ExternalContext::new(Arc::clone(&ctx), secret_store));
     let controller = lean_controller(api, &ctx);
     // A changed store re-runs the ExternalSecrets that use it.

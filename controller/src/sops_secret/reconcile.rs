@@ -16,8 +16,8 @@ use super::templates::{self, SecretTemplate, Shape};
 use super::{GeneratedSecretStatus, READY_CONDITION, SopsSecret};
 use crate::context::{Context, GaugeRefresher};
 use crate::runtime::{
-    AbortOnDrop, changes, lean_controller, log_trigger_error, owned_secret_triggers, scoped_apis,
-    source_of, wait_until_served,
+    AbortOnDrop, OwnerLabel, changes, lean_controller, log_trigger_error, owned_secret_triggers,
+    scoped_apis, source_of, wait_until_served,
 };
 use crate::target::{
     self, Claim, ConditionEvents, ConditionStatus, DesiredSecret, Next, Outcome, Source,
@@ -107,7 +107,8 @@ pub(crate) async fn run(
     let _identities = AbortOnDrop(tokio::spawn(identities));
     let (secret_store, secret_writer) = reflector::store();
     let (api, secret_api) = scoped_apis::<SopsSecret>(&ctx);
-    let owned_secrets = owned_secret_triggers(secret_api, OWNER_LABEL, secret_writer);
+    let owned_secrets =
+        owned_secret_triggers(secret_api, OWNER_LABEL, OwnerLabel::Keep, secret_writer);
     let sops_ctx = Arc::new(SopsContext {
         base: Arc::clone(&ctx),
         secrets: secret_store,

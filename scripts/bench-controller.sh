@@ -62,6 +62,7 @@ rows = [
     ("all Secrets written (s)", "secrets_s", "{:.2f}"),
     ("all Synced (s)", "synced_s", "{:.2f}"),
     ("controller CPU, catch-up (s)", "cpu_s", "{:.1f}"),
+    ("control-plane CPU, catch-up (s)", "control_plane_cpu_s", "{:.1f}"),
     ("API requests, catch-up", "requests", "{:.0f}"),
     ("new object p50 (ms)", "p50_ms", "{:.1f}"),
     ("new object p99 (ms)", "p99_ms", "{:.1f}"),

@@ -11,7 +11,9 @@
 //! 4. Prints the controller's peak RSS (VmHWM), the CPU time it used during the catch-up (user +
 //!    system, from `/proc/<pid>/stat`: less sensitive to a busy machine than the wall time), the API
 //!    requests the catch-up cost (the API server's `apiserver_request_total`, summed, before and
-//!    after, less the bench's own), and a machine-readable `RESULT` line.
+//!    after, less the bench's own), the control plane's CPU time over the catch-up (the test API
+//!    server's processes: etcd, kube-apiserver, the controller-manager; on a small machine it shares
+//!    the cores with the controller), and a machine-readable `RESULT` line.
 //!
 //! Which controller:
 //! - `SIGNET_BENCH_BITNAMI_BIN=<path>`: the upstream Bitnami controller (v0.40.0, what
@@ -115,6 +117,52 @@ fn cpu_seconds(pid: &str) -> Option<f64> {
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     Some(ticks as f64 / 100.0)
+}
+
+/// CPU seconds used so far by the control plane this bench started: the `signet-apiserver`
+/// processes descending from this one (etcd and kube-apiserver in one, the controller-manager in
+/// its child). `None` when there is none (nothing to compare).
+fn control_plane_cpu_seconds() -> Option<f64> {
+    let me = std::process::id().to_string();
+    let stat_of = |pid: &str| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok();
+    // comm and ppid: `pid (comm) state ppid …`.
+    let parse = |stat: &str| -> Option<(String, String)> {
+        let (head, rest) = stat.rsplit_once(')')?;
+        let comm = head.split_once('(')?.1.to_owned();
+        let ppid = rest.split_whitespace().nth(1)?.to_owned();
+        Some((comm, ppid))
+    };
+    let descends_from_me = |pid: &str| {
+        let mut current = pid.to_owned();
+        // Bounded walk up the process tree.
+        for _ in 0..16 {
+            let Some((_, ppid)) = stat_of(&current).as_deref().and_then(parse) else {
+                return false;
+            };
+            if ppid == me {
+                return true;
+            }
+            if ppid == "0" || ppid == "1" {
+                return false;
+            }
+            current = ppid;
+        }
+        false
+    };
+    let mut total = None;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Some((comm, _)) = stat_of(&pid).as_deref().and_then(parse) else {
+            continue;
+        };
+        if comm.starts_with("signet-apiserv") && descends_from_me(&pid) {
+            *total.get_or_insert(0.0) += cpu_seconds(&pid).unwrap_or(0.0);
+        }
+    }
+    total
 }
 
 /// The requests the API server has completed (`apiserver_request_total`), by verb and resource
@@ -337,6 +385,7 @@ async fn main() -> Result<(), BoxError> {
     }
 
     let requests_before = api_requests(&client).await?;
+    let control_plane_before = control_plane_cpu_seconds();
     let start = Instant::now();
     let mut controller = match (bitnami, signet_bin) {
         (Some(bin), _) => {
@@ -383,6 +432,9 @@ async fn main() -> Result<(), BoxError> {
     // The bench's own requests in between: this scrape, and the two watches' lists (their
     // watches are still open, so not counted yet).
     let delta = request_delta(&requests_before, &api_requests(&client).await?);
+    let control_plane_cpu = control_plane_cpu_seconds()
+        .zip(control_plane_before)
+        .map_or(f64::NAN, |(after, before)| after - before);
     let requests = delta.iter().map(|(_, n)| n).sum::<u64>().saturating_sub(3);
     let breakdown: Vec<String> = delta.iter().map(|(k, n)| format!("{k}: {n}")).collect();
     println!(
@@ -396,7 +448,7 @@ async fn main() -> Result<(), BoxError> {
     }
     .unwrap_or(f64::NAN);
     println!(
-        "[{label}] catch-up: all {count} Secrets after {secrets_done:.2?}, all Synced after {synced_done:.2?}; controller CPU {cpu:.1} s, {requests} API requests"
+        "[{label}] catch-up: all {count} Secrets after {secrets_done:.2?}, all Synced after {synced_done:.2?}; controller CPU {cpu:.1} s, control-plane CPU {control_plane_cpu:.1} s, {requests} API requests"
     );
 
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &app_ns);
@@ -460,7 +512,7 @@ async fn main() -> Result<(), BoxError> {
         .len();
     println!("[{label}] sealing-key Secrets at the end: {keys} (1 = the pre-created one, adopted)");
     println!(
-        "RESULT controller={label} n={count} secrets_s={:.3} synced_s={:.3} cpu_s={cpu:.1} requests={requests} p50_ms={:.1} p99_ms={:.1} peak_rss_kib={peak_kib} key_secrets={keys}",
+        "RESULT controller={label} n={count} secrets_s={:.3} synced_s={:.3} cpu_s={cpu:.1} control_plane_cpu_s={control_plane_cpu:.1} requests={requests} p50_ms={:.1} p99_ms={:.1} peak_rss_kib={peak_kib} key_secrets={keys}",
         secrets_done.as_secs_f64(),
         synced_done.as_secs_f64(),
         p50.as_secs_f64() * 1e3,

@@ -109,60 +109,64 @@ fn applied(mut object: SealedSecret) -> Result<SealedSecret, BoxError> {
     Ok(object)
 }
 
-/// User plus system CPU time of a process so far, in seconds (`/proc/<pid>/stat` fields 14 and 15,
-/// in clock ticks of 1/100 s, which Linux fixes for this interface).
-fn cpu_seconds(pid: &str) -> Option<f64> {
+/// What the bench reads of a process from `/proc/<pid>/stat`.
+struct ProcStat {
+    comm: String,
+    ppid: String,
+    /// User plus system CPU time so far, in seconds (fields 14 and 15, in clock ticks of 1/100 s,
+    /// which Linux fixes for this interface).
+    cpu_seconds: f64,
+}
+
+fn proc_stat(pid: &str) -> Option<ProcStat> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces; the fields after it follow its closing `)`.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let (head, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(ticks as f64 / 100.0)
+    Some(ProcStat {
+        comm: head.split_once('(')?.1.to_owned(),
+        ppid: fields.get(1)?.to_string(),
+        cpu_seconds: ticks as f64 / 100.0,
+    })
+}
+
+/// User plus system CPU time of a process so far, in seconds.
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    proc_stat(pid).map(|stat| stat.cpu_seconds)
 }
 
 /// CPU seconds used so far by the control plane this bench started: the `signet-apiserver`
 /// processes descending from this one (etcd and kube-apiserver in one, the controller-manager in
 /// its child). `None` when there is none (nothing to compare).
 fn control_plane_cpu_seconds() -> Option<f64> {
+    let processes: BTreeMap<String, ProcStat> = std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
+        .filter_map(|pid| Some((pid.clone(), proc_stat(&pid)?)))
+        .collect();
     let me = std::process::id().to_string();
-    let stat_of = |pid: &str| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok();
-    // comm and ppid: `pid (comm) state ppid …`.
-    let parse = |stat: &str| -> Option<(String, String)> {
-        let (head, rest) = stat.rsplit_once(')')?;
-        let comm = head.split_once('(')?.1.to_owned();
-        let ppid = rest.split_whitespace().nth(1)?.to_owned();
-        Some((comm, ppid))
-    };
     let descends_from_me = |pid: &str| {
-        let mut current = pid.to_owned();
+        let mut current = pid;
         // Bounded walk up the process tree.
         for _ in 0..16 {
-            let Some((_, ppid)) = stat_of(&current).as_deref().and_then(parse) else {
+            let Some(stat) = processes.get(current) else {
                 return false;
             };
-            if ppid == me {
+            if stat.ppid == me {
                 return true;
             }
-            if ppid == "0" || ppid == "1" {
-                return false;
-            }
-            current = ppid;
+            current = &stat.ppid;
         }
         false
     };
-    let mut total = None;
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let pid = entry.file_name().to_string_lossy().into_owned();
-        if !pid.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        let Some((comm, _)) = stat_of(&pid).as_deref().and_then(parse) else {
-            continue;
-        };
-        if comm.starts_with("signet-apiserv") && descends_from_me(&pid) {
-            *total.get_or_insert(0.0) += cpu_seconds(&pid).unwrap_or(0.0);
-        }
-    }
-    total
+    processes
+        .iter()
+        .filter(|(pid, stat)| stat.comm.starts_with("signet-apiserv") && descends_from_me(pid))
+        .map(|(_, stat)| stat.cpu_seconds)
+        .reduce(|a, b| a + b)
 }
 
 /// The requests the API server has completed (`apiserver_request_total`), by verb and resource

@@ -848,6 +848,19 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_source_is_read_again_no_older_than_it_was_seen() {
+        let seen: k8s_openapi::api::core::v1::ConfigMap =
+            serde_json::from_value(json!({"metadata":
+            {"name": "a", "namespace": "n", "uid": "u", "resourceVersion": "4711"}}))
+            .unwrap();
+        let source = Source::of(&seen).unwrap().unwrap();
+        assert_eq!(
+            read_params(&source).resource_version.as_deref(),
+            Some("4711")
+        );
+    }
+
+    #[test]
     fn next_maps_to_the_controller_action() {
         let minute = Some(Duration::from_secs(60));
         assert_eq!(

@@ -1020,7 +1020,8 @@ impl<'s> Builder<'s> {
         });
     }
 
-    fn run(mut self) -> Result<(Vec<Document>, Option<BlockAtEof>), Error> {
+    /// Builds the documents, with the scanner on a second thread if `second_thread`.
+    fn run(self, second_thread: bool) -> Result<(Vec<Document>, Option<BlockAtEof>), Error> {
         let src = self.src;
         let opts = granit_parser::options! {
             emit_anchor_events: false,
@@ -1036,10 +1037,57 @@ impl<'s> Builder<'s> {
                  \"did not find expected node content\")",
             ));
         }
+        if !second_thread {
+            return self.build(Parser::new_from_str_with_options(src, opts));
+        }
+        // The scanner runs on a second thread, a bounded number of batches ahead of the builder.
+        // The builder sees the very same events in the same order; if it stops early (an error),
+        // the scanner's next send fails and it stops too.
+        std::thread::scope(|scope| {
+            let (batches, received) = std::sync::mpsc::sync_channel::<Vec<ParseItem<'_>>>(4);
+            let scanner_opts = opts.clone();
+            let scanner = std::thread::Builder::new()
+                .name("yaml-scanner".into())
+                .spawn_scoped(scope, move || {
+                    let mut batch = Vec::with_capacity(EVENT_BATCH);
+                    for item in Parser::new_from_str_with_options(src, scanner_opts) {
+                        let failed = item.is_err();
+                        batch.push(item);
+                        if batch.len() == EVENT_BATCH || failed {
+                            let full =
+                                std::mem::replace(&mut batch, Vec::with_capacity(EVENT_BATCH));
+                            if batches.send(full).is_err() || failed {
+                                return;
+                            }
+                        }
+                    }
+                    let _ = batches.send(batch);
+                });
+            match scanner {
+                Ok(scanner) => {
+                    let built = self.build(received.into_iter().flatten());
+                    match scanner.join() {
+                        Ok(()) => built,
+                        // Its events stopped short: what was built from them is not the file.
+                        Err(_) => Err(parse_error(src, 0, "the YAML scanner failed on this input")),
+                    }
+                }
+                // No thread to be had: the same work on this one.
+                Err(_) => self.build(Parser::new_from_str_with_options(src, opts)),
+            }
+        })
+    }
+
+    /// Builds the documents from the parser's events, in order.
+    fn build<'e>(
+        mut self,
+        events: impl Iterator<Item = ParseItem<'e>>,
+    ) -> Result<(Vec<Document>, Option<BlockAtEof>), Error> {
+        let src = self.src;
         // Whether the last document was ended by `...`: yaml.v3 wants the next one to start
         // with `---` ("did not find expected <document start>").
         let mut ended_by_marker = false;
-        for item in Parser::new_from_str_with_options(src, opts) {
+        for item in events {
             let (event, span) = item.map_err(|e| {
                 let m = e.marker();
                 Error::Parse {
@@ -1667,6 +1715,22 @@ fn end_marker_before_any_document(src: &str) -> Option<usize> {
     None
 }
 
+/// One item of granit-parser's event stream.
+type ParseItem<'s> = Result<(Event<'s>, Span), granit_parser::ScanError>;
+
+/// Events handed from the scanner thread to the builder at a time.
+const EVENT_BATCH: usize = 1024;
+
+/// Inputs from this size up are scanned on a second thread while the tree is built (below it, the
+/// thread costs more than it saves).
+const PIPELINE_MIN_BYTES: usize = 256 * 1024;
+
+/// Whether `src` is scanned on a second thread: large enough, and a second core to run it on.
+fn pipelined(src: &str) -> bool {
+    src.len() >= PIPELINE_MIN_BYTES
+        && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
+}
+
 fn byte_range(span: &Span) -> (usize, usize) {
     let s = span.start.byte_offset().unwrap_or(0);
     let e = span.end.byte_offset().unwrap_or(s);
@@ -1716,6 +1780,15 @@ pub(crate) fn parse(text: String) -> Result<Tree, Error> {
 
 /// Reads `text` into a tree, with the header and text of a block scalar running to its end.
 fn parse_source(text: String) -> Result<(Tree, Option<BlockAtEof>), Error> {
+    let second_thread = pipelined(&text);
+    parse_source_scanned(text, second_thread)
+}
+
+/// [`parse_source`], with the scanner on a second thread if `second_thread`.
+fn parse_source_scanned(
+    text: String,
+    second_thread: bool,
+) -> Result<(Tree, Option<BlockAtEof>), Error> {
     // Owned by a `SourceText` from here on, so the input is wiped on every path, errors included.
     let source = SourceText {
         text,
@@ -1742,7 +1815,7 @@ fn parse_source(text: String) -> Result<(Tree, Option<BlockAtEof>), Error> {
             plain_tails: Vec::new(),
             block_at_eof: None,
         };
-        builder.run()?
+        builder.run(second_thread)?
     };
     Ok((
         Tree {
@@ -1754,7 +1827,8 @@ fn parse_source(text: String) -> Result<(Tree, Option<BlockAtEof>), Error> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    use super::{BlockAtEof, PIPELINE_MIN_BYTES, parse_source, parse_source_scanned, pipelined};
     use crate::Store;
     use crate::stores::yaml::YamlStore;
 
@@ -2817,5 +2891,71 @@ mod tests {
             let sops = written.lines().position(|l| l.starts_with("sops:"));
             assert!(properties < sops, "{written}");
         }
+    }
+
+    /// Entries covering the builder's paths (comments of every placement, flow and block
+    /// collections, block scalars, anchors, aliases and merge keys, explicit keys, tags), `i`
+    /// keeping the keys apart.
+    pub(crate) fn varied_entries(i: usize) -> String {
+        format!(
+            "key{i}:\n  # head comment {i}\n  plain: value {i}\n  quoted: \"q\\t{i}\"\n  \
+             single: 'it''s {i}'\n  int: {i}\n  float: 1.5\n  bool: true\n  nul: null\n  empty:\n  \
+             block: |\n    line one {i}\n    line two\n  folded: >-\n    folded {i}\n    text\n  \
+             flow: {{a: 1, b: [x, y], c: \"z\"}} # inline comment\n  seq:\n    - one\n    - {{k: v}}\n    \
+             - - nested\n    # in the list\n  anchored: &a{i} {{x: 1}}\n  alias: *a{i}\n  merged:\n    \
+             <<: *a{i}\n    y: 2\n  ? explicit key {i}\n  : explicit value\n  tagged: !!str 123\n  \
+             time: 2024-01-02T03:04:05Z\n  wrapped: a plain scalar that\n    goes on\n# foot comment {i}\n"
+        )
+    }
+
+    /// Enough of [`varied_entries`] to pass the size from which the scanner gets its own thread.
+    pub(crate) fn large_varied_document() -> String {
+        let mut text = String::new();
+        let mut i = 0;
+        while text.len() <= PIPELINE_MIN_BYTES {
+            text.push_str(&varied_entries(i));
+            i += 1;
+        }
+        text
+    }
+
+    /// The scanner on a second thread changes nothing: the same tree (spans included) or the same
+    /// error, wherever in a large input the error is, and whichever side finds it (the scanner:
+    /// an unclosed flow sequence; the builder: a duplicate key, a tab in indentation).
+    #[test]
+    fn a_second_scanner_thread_builds_the_same_tree_or_error() {
+        let large = large_varied_document();
+        let documents = large.replace("\n# foot comment 7\n", "\n# foot comment 7\n---\n");
+        let cases = [
+            varied_entries(0),
+            large.clone(),
+            documents,
+            format!("{large}sops:\n    version: 3.9.0\n"),
+            format!("{large}key3: again\n"),
+            format!("key3: first\n{large}"),
+            format!("{large}bad: [unclosed\n"),
+            format!("bad: [unclosed\n{large}"),
+            format!("{large}tab:\n\t- x\n"),
+            format!("{large}last: |\n  no break at the end"),
+        ];
+        for (n, text) in cases.iter().enumerate() {
+            let one = parse_source_scanned(text.clone(), false);
+            let two = parse_source_scanned(text.clone(), true);
+            match (one, two) {
+                (Ok((a, a_eof)), Ok((b, b_eof))) => {
+                    assert!(a == b, "case {n}: the trees differ");
+                    let eof = |e: Option<BlockAtEof>| e.map(|e| (e.indicator, e.text.to_string()));
+                    assert_eq!(eof(a_eof), eof(b_eof), "case {n}");
+                }
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "case {n}"),
+                (a, b) => panic!("case {n}: {:?} against {:?}", a.err(), b.err()),
+            }
+        }
+        // The valid cases are valid (so trees were compared, not only errors), the others not.
+        for (n, case) in cases.iter().enumerate() {
+            let valid = [0, 1, 2, 3, 9].contains(&n);
+            assert_eq!(parse_source(case.clone()).is_ok(), valid, "case {n}");
+        }
+        assert!(pipelined(&cases[1]) || std::thread::available_parallelism().unwrap().get() == 1);
     }
 }

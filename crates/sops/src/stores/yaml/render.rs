@@ -572,6 +572,7 @@ fn implicit_key(rendered: &str) -> bool {
 }
 
 /// Writes whole trees fresh, yaml.v3 style.
+#[derive(Clone, Copy)]
 pub(crate) struct Fresh {
     /// Spaces per nesting level.
     pub step: usize,

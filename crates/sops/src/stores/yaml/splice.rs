@@ -71,17 +71,19 @@ enum Parent {
     Root,
 }
 
-struct Splicer<'a> {
+struct Splicer<'a, 'c> {
     src: &'a str,
     edits: Vec<Edit<'a>>,
     fresh: Fresh,
     step: usize,
     /// Spans of every comment still in the tree, sorted: never mistaken for removed content.
-    comment_spans: Vec<(usize, usize)>,
+    comment_spans: &'c [(usize, usize)],
     /// The first problem found (reported after the walk).
     error: Option<Error>,
     /// The span of the document being written.
     doc_span: (usize, usize),
+    /// Block maps spanning at least this many source bytes splice their values in parallel.
+    parallel_min_bytes: usize,
 }
 
 fn parent_col(p: Parent) -> usize {
@@ -154,7 +156,7 @@ fn collect_comment_spans(n: &Node, out: &mut Vec<(usize, usize)>) {
     }
 }
 
-impl<'a> Splicer<'a> {
+impl<'a> Splicer<'a, '_> {
     fn bytes(&self) -> &'a [u8] {
         self.src.as_bytes()
     }
@@ -1223,20 +1225,29 @@ impl<'a> Splicer<'a> {
             _ => col,
         };
         let child = (base + self.step).max(col + 1);
+        let value_parent = Parent::MapValue { col, base };
+        let spliced = self.splice_values_in_parallel(m, o, value_parent);
+        self.edits
+            .reserve(spliced.iter().flatten().map(|(edits, _)| edits.len()).sum());
+        let mut spliced = spliced.into_iter();
         let mut last_end: Option<usize> = None;
         let mut last_pair_end: Option<usize> = None;
         let mut spans = Vec::with_capacity(m.entries.len());
         for e in &m.entries {
+            let spliced = spliced.next().flatten();
             match e {
                 MapEntry::Pair(p) => match p.origin {
                     Some(po) => {
                         spans.push(po.span);
                         last_end = Some(last_end.map_or(po.span.1, |l| l.max(po.span.1)));
                         last_pair_end = Some(last_pair_end.map_or(po.span.1, |l| l.max(po.span.1)));
-                        if node_origin(&p.value).is_some_and(|vo| {
-                            self.is_flow(&vo) || !only_comments(&p.value) || !dirty(&p.value)
-                        }) {
-                            self.node(&p.value, Parent::MapValue { col, base });
+                        if let Some((edits, error)) = spliced {
+                            self.edits.extend(edits);
+                            if let Some(error) = error {
+                                self.error.get_or_insert(error);
+                            }
+                        } else if self.spliced_in_place(&p.value) {
+                            self.node(&p.value, value_parent);
                         } else {
                             // Replaced wholesale, or a block collection left with only comments
                             // (sops' list-comment items, decrypted): written fresh, `[]`/`{}`
@@ -1295,6 +1306,48 @@ impl<'a> Splicer<'a> {
             }
         }
         self.cut_removed(o.span, spans, false);
+    }
+
+    /// Whether a block map's value is spliced where it stands (not written afresh after its key).
+    fn spliced_in_place(&self, value: &Node) -> bool {
+        node_origin(value)
+            .is_some_and(|vo| self.is_flow(&vo) || !only_comments(value) || !dirty(value))
+    }
+
+    /// For a large block map (see [`PARALLEL_SPLICE_BYTES`]), the edits of each value
+    /// spliced where it stands, worked out on the thread pool, by entry: the walk takes them in
+    /// entry order, so the edits and the first error are those of a walk on one thread. Empty
+    /// for a smaller map (`None` for every entry).
+    fn splice_values_in_parallel(
+        &self,
+        m: &'a Map,
+        o: Origin,
+        parent: Parent,
+    ) -> Vec<Option<(Vec<Edit<'a>>, Option<Error>)>> {
+        use rayon::prelude::*;
+        if o.span.1 - o.span.0 < self.parallel_min_bytes || m.entries.len() < 2 {
+            return Vec::new();
+        }
+        m.entries
+            .par_iter()
+            .map(|e| match e {
+                MapEntry::Pair(p) if p.origin.is_some() && self.spliced_in_place(&p.value) => {
+                    let mut one = Splicer {
+                        src: self.src,
+                        edits: Vec::new(),
+                        fresh: self.fresh,
+                        step: self.step,
+                        comment_spans: self.comment_spans,
+                        error: None,
+                        doc_span: self.doc_span,
+                        parallel_min_bytes: self.parallel_min_bytes,
+                    };
+                    one.node(&p.value, parent);
+                    Some((one.edits, one.error))
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     fn seq(&mut self, s: &'a Seq, n: &'a Node, parent: Parent) {
@@ -1502,6 +1555,10 @@ fn output_len(src: &str, edits: &[Edit<'_>]) -> usize {
     (src.len() + added).saturating_sub(cut)
 }
 
+/// Block maps spanning at least this much source have their values' edits worked out in
+/// parallel (below it, the thread pool costs more than it saves).
+const PARALLEL_SPLICE_BYTES: usize = 64 * 1024;
+
 /// The most [`emit_to`] buffers before each write.
 const STREAM_BUFFER: usize = 64 * 1024;
 
@@ -1522,6 +1579,17 @@ fn pieces<'e>(src: &'e str, edits: &'e [Edit<'_>]) -> impl Iterator<Item = &'e s
 
 /// The edits that turn `src` into the output, sorted, without overlaps.
 fn edits<'a>(tree: &'a Tree, src: &'a str, step: usize) -> Result<Vec<Edit<'a>>, Error> {
+    edits_splicing_in_parallel_from(tree, src, step, PARALLEL_SPLICE_BYTES)
+}
+
+/// [`edits`], splicing the values of block maps spanning at least `parallel_min_bytes` in
+/// parallel.
+fn edits_splicing_in_parallel_from<'a>(
+    tree: &'a Tree,
+    src: &'a str,
+    step: usize,
+    parallel_min_bytes: usize,
+) -> Result<Vec<Edit<'a>>, Error> {
     let mut comment_spans = Vec::new();
     for d in &tree.documents {
         collect_comment_spans(&d.root, &mut comment_spans);
@@ -1532,9 +1600,10 @@ fn edits<'a>(tree: &'a Tree, src: &'a str, step: usize) -> Result<Vec<Edit<'a>>,
         edits: Vec::new(),
         fresh: Fresh { step },
         step,
-        comment_spans,
+        comment_spans: &comment_spans,
         error: None,
         doc_span: (0, src.len()),
+        parallel_min_bytes,
     };
     for d in &tree.documents {
         sp.document(d);
@@ -1543,7 +1612,10 @@ fn edits<'a>(tree: &'a Tree, src: &'a str, step: usize) -> Result<Vec<Edit<'a>>,
         return Err(e);
     }
     let mut edits = sp.edits;
-    edits.sort_by_key(|e| e.start);
+    // The walk goes in source order, so the edits are mostly sorted already.
+    if !edits.is_sorted_by_key(|e| e.start) {
+        edits.sort_by_key(|e| e.start);
+    }
     // A file with CRLF line breaks gets CRLF in what is written into it too.
     if src
         .find('\n')
@@ -1557,18 +1629,22 @@ fn edits<'a>(tree: &'a Tree, src: &'a str, step: usize) -> Result<Vec<Edit<'a>>,
         }
     }
     // An optional edit inside another (or a duplicate) is dropped; so is any other edit an
-    // optional one already covers the start of.
-    let mut kept: Vec<Edit<'_>> = Vec::with_capacity(edits.len());
-    for e in edits {
-        match kept.last() {
+    // optional one already covers the start of. In place: the first `kept` edits are those kept
+    // so far, and what is swapped past them is dropped (wiped) at the end.
+    let mut kept: usize = 0;
+    for at in 0..edits.len() {
+        let e = &edits[at];
+        match kept.checked_sub(1).map(|last| &edits[last]) {
             Some(last) if e.optional && e.start < last.end.max(last.start + 1) => {}
-            Some(last) if last.optional && e.start < last.end => {
-                kept.pop();
-                kept.push(e);
+            Some(last) if last.optional && e.start < last.end => edits.swap(kept - 1, at),
+            _ => {
+                edits.swap(kept, at);
+                kept += 1;
             }
-            _ => kept.push(e),
         }
     }
+    edits.truncate(kept);
+    let mut kept = edits;
     // Checked before anything is written, so that a streamed output is whole or absent.
     let mut cur = 0;
     for e in &kept {
@@ -1589,4 +1665,89 @@ fn edits<'a>(tree: &'a Tree, src: &'a str, step: usize) -> Result<Vec<Edit<'a>>,
         }
     }
     Ok(kept)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{edits_splicing_in_parallel_from, pieces};
+    use crate::Store;
+    use crate::stores::yaml::YamlStore;
+    use crate::stores::yaml::parse::tests::large_varied_document;
+    use crate::tree::{Comment, MapEntry, Node, Scalar, SeqItem, Tree, Value};
+
+    /// Gives every scalar and comment a new value, cycling through what is written differently
+    /// (plain, multi-line, quoted, not a string); a comment gets a line break if `broken` is its
+    /// number (the splicer's one error).
+    fn change_everything(tree: &mut Tree, broken: Option<usize>) {
+        /// `n` counts values and comments apart.
+        fn walk(node: &mut Node, n: &mut (usize, usize), broken: Option<usize>) {
+            let comment = |c: &mut Comment, n: &mut (usize, usize)| {
+                n.1 += 1;
+                let line_break = if broken == Some(n.1) { "\n" } else { "" };
+                c.set(format!(" changed {}{line_break}", n.1));
+            };
+            match node {
+                Node::Scalar(Scalar { value, .. }) if *value == Value::Null => {}
+                Node::Scalar(s) => {
+                    n.0 += 1;
+                    let n = n.0;
+                    s.set(match n % 4 {
+                        0 => Value::Str(format!("new {n}")),
+                        1 => Value::Str(format!("two\nlines {n}")),
+                        2 => Value::Str("needs: quotes".to_owned()),
+                        _ => Value::Int(n.to_string()),
+                    });
+                }
+                Node::Map(m) => {
+                    for e in &mut m.entries {
+                        match e {
+                            MapEntry::Pair(p) => walk(&mut p.value, n, broken),
+                            MapEntry::Comment(c) => comment(c, n),
+                        }
+                    }
+                }
+                Node::Seq(s) => {
+                    for i in &mut s.items {
+                        match i {
+                            SeqItem::Node(node) => walk(node, n, broken),
+                            SeqItem::Comment(c) => comment(c, n),
+                        }
+                    }
+                }
+            }
+        }
+        let mut n = (0, 0);
+        for d in &mut tree.documents {
+            walk(&mut d.root, &mut n, broken);
+            if let Node::Map(m) = &mut d.root {
+                m.remove("key5");
+                m.insert("added", Node::Scalar(Scalar::new(Value::Str("new".into()))));
+            }
+        }
+    }
+
+    /// Splicing a large map's values on the thread pool writes what a walk on one thread writes,
+    /// and reports its error.
+    #[test]
+    fn values_spliced_in_parallel_write_what_one_thread_writes() {
+        let store = YamlStore::default();
+        let input = large_varied_document();
+        for broken in [None, Some(3), Some(1_000)] {
+            let mut tree = store.parse(input.as_bytes()).unwrap();
+            change_everything(&mut tree, broken);
+            let src = tree.source.as_ref().unwrap().text.clone();
+            let write = |parallel_min_bytes| {
+                edits_splicing_in_parallel_from(&tree, &src, 4, parallel_min_bytes)
+                    .map(|edits| pieces(&src, &edits).collect::<String>())
+                    .map_err(|e| e.to_string())
+            };
+            let (one_thread, parallel) = (write(usize::MAX), write(0));
+            assert!(one_thread == parallel, "{broken:?}: the outputs differ");
+            assert_eq!(one_thread.is_err(), broken.is_some());
+            if let Ok(written) = one_thread {
+                assert!(written.contains("two\n"), "the values were changed");
+                store.parse(written.as_bytes()).unwrap();
+            }
+        }
+    }
 }

@@ -548,7 +548,7 @@ fn hex_upper(bytes: &[u8]) -> String {
 ///
 /// `meta` supplies the key groups, rule, `mac_only_encrypted` and version; `mac` and
 /// `last_modified` are overwritten. Fails with [`Error::AlreadyEncrypted`] if a document has a
-/// `sops` key.
+/// `sops` key; on any failure the tree's values are left as they were.
 pub fn encrypt(
     tree: &mut Tree,
     key: &DataKey,
@@ -632,17 +632,25 @@ pub fn encrypt(
         } else {
             (mac_over(&leaves), leaves.iter().map(seal_one).collect())
         };
-    for (leaf, enc) in leaves.iter_mut().zip(sealed) {
-        if let Some(enc) = enc? {
+    // The first failure in walk order, before anything is written back.
+    let sealed: Vec<Option<String>> = sealed.into_iter().collect::<Result<_, _>>()?;
+    let last_modified = opts.last_modified.clone().unwrap_or_else(now_rfc3339);
+    let aad = mac_aad(&last_modified)?;
+    // Writing back drops (and so wipes) each plaintext: on the thread pool for a large tree.
+    let write_back = |(leaf, enc): (&mut Leaf<'_>, Option<String>)| {
+        if let Some(enc) = enc {
             match &mut leaf.target {
                 LeafRef::Value(s) => s.set(Value::Str(enc)),
                 LeafRef::Comment(c) => c.set(enc),
             }
         }
+    };
+    if leaves.len() >= PARALLEL_THRESHOLD {
+        leaves.par_iter_mut().zip(sealed).for_each(write_back);
+    } else {
+        leaves.iter_mut().zip(sealed).for_each(write_back);
     }
     let mac_hex = hex_upper(&digest);
-    let last_modified = opts.last_modified.clone().unwrap_or_else(now_rfc3339);
-    let aad = mac_aad(&last_modified)?;
     meta.mac = Some(cipher.seal(mac_hex.as_bytes(), &aad, ValueType::Str));
     meta.last_modified = last_modified;
     if meta.version.is_none() {

@@ -685,3 +685,37 @@ fn remembering() -> DecryptOptions {
         ..DecryptOptions::default()
     }
 }
+
+/// An encryption that fails leaves every value as it was, whether the values were sealed on one
+/// thread or on the pool: a comment rule whose regex matches the encrypted comment, or a
+/// `lastmodified` that is not a time.
+#[test]
+fn a_failed_encryption_changes_no_value() {
+    let store = store_for(Format::Yaml);
+    for entries in [3, 2_000] {
+        let text: String = (0..entries)
+            .map(|i| format!("# note {i}\nk{i}: secret {i}\n"))
+            .collect();
+        let original = store.parse(text.as_bytes()).unwrap();
+        let refused_comment = Metadata {
+            rule: EncryptionRule::UnencryptedCommentRegex("AES256_GCM".into()),
+            ..Metadata::default()
+        };
+        let not_a_time = EncryptOptions {
+            last_modified: Some("yesterday".into()),
+            ..EncryptOptions::default()
+        };
+        for (mut meta, opts) in [
+            (refused_comment, EncryptOptions::default()),
+            (Metadata::default(), not_a_time),
+        ] {
+            let mut tree = original.clone();
+            let e = engine::encrypt(&mut tree, &DataKey::generate(), &mut meta, &opts);
+            assert!(e.is_err(), "{entries} entries: {meta:?}");
+            assert!(
+                tree == original,
+                "{entries} entries: values changed by a failed encryption"
+            );
+        }
+    }
+}

@@ -4,8 +4,9 @@
 //! SealedSecrets sealed with another certificate are re-sealed to the current one. `--check` changes
 //! nothing and exits [`code::STALE_FILES`] listing what is stale and why.
 //!
-//! Each file is read, judged and rewritten on its own (atomically, see [`crate::io::write_atomic`]):
-//! a file that fails is reported and left byte-identical, and the others still run.
+//! Each file is read, judged and rewritten on its own (atomically, see [`crate::io::AtomicBatch`]:
+//! each directory is synced once, at the end): a file that fails is reported and left
+//! byte-identical, and the others still run.
 
 mod report;
 pub mod sealed;
@@ -83,18 +84,20 @@ pub fn rekey(cmd: RekeyCmd) -> CliResult {
         .build()
         .map_err(|e| CliError::new(code::ERROR_GENERIC, format!("cannot start workers: {e}")))?;
     let progress = progress_bar(walked.files.len());
+    let batch = crate::io::AtomicBatch::default();
     let outcomes: Vec<Option<FileReport>> = pool.install(|| {
         walked
             .files
             .par_iter()
             .map(|path| {
-                let outcome = process_file(&sops, &seal, path);
+                let outcome = process_file(&sops, &seal, &batch, path);
                 progress.inc(1);
                 outcome
             })
             .collect()
     });
     progress.finish_and_clear();
+    drop(batch);
     let ignored = outcomes.iter().filter(|o| o.is_none()).count();
     let report = Report::new(
         outcomes.into_iter().flatten().collect(),
@@ -144,7 +147,12 @@ pub fn rekey(cmd: RekeyCmd) -> CliResult {
 }
 
 /// Reads and classifies one file, then checks or updates it; `None` when it is no secret file.
-fn process_file(sops: &SopsContext, seal: &SealContext, path: &Path) -> Option<FileReport> {
+fn process_file(
+    sops: &SopsContext,
+    seal: &SealContext,
+    batch: &crate::io::AtomicBatch,
+    path: &Path,
+) -> Option<FileReport> {
     let name = path.display().to_string();
     // Read as every command reads its input: at most `SIGNET_MAX_INPUT_BYTES`.
     let bytes = match signet_sops::limits::read_file(path) {
@@ -172,7 +180,7 @@ fn process_file(sops: &SopsContext, seal: &SealContext, path: &Path) -> Option<F
         }
     };
     match sops_file::recognise(path, &bytes) {
-        Ok(Some(file)) => return Some(sops_file::process(sops, path, &name, file)),
+        Ok(Some(file)) => return Some(sops_file::process(sops, batch, path, &name, file)),
         Ok(None) => {}
         Err(e) => return Some(FileReport::failed(&name, Kind::Sops, &e)),
     }
@@ -180,7 +188,7 @@ fn process_file(sops: &SopsContext, seal: &SealContext, path: &Path) -> Option<F
         return None;
     }
     match SealedFile::parse(&bytes, &name) {
-        Ok(Some(file)) => Some(sealed::process(seal, path, &name, &file)),
+        Ok(Some(file)) => Some(sealed::process(seal, batch, path, &name, &file)),
         Ok(None) => None,
         // A file whose documents do not parse holds no SealedSecret we could use (e.g. a Helm
         // template); one that parses but cannot be split safely is reported.

@@ -426,7 +426,7 @@ pub fn reseal_file(path: &Path, ring: &PrivateKeyRing, cert: &SealingCertificate
         let values = unseal_values(object, ring).map_err(|e| seal_error(&where_, e))?;
         replaced.push((index, reseal_object(object, &values, cert, &where_)?));
     }
-    write_rewritten(path, &file, &replaced)
+    write_rewritten(&crate::io::AtomicBatch::default(), path, &file, &replaced)
 }
 
 /// `object` with `values` sealed to `cert` (see [`signet_seal::reseal_values`]).
@@ -439,8 +439,9 @@ pub fn reseal_object(
     signet_seal::reseal_values(object, values, cert).map_err(|e| seal_error(where_, e))
 }
 
-/// Writes `file` with `replaced` objects to `path`, atomically.
+/// Writes `file` with `replaced` objects to `path`, atomically, as part of `batch`.
 pub fn write_rewritten(
+    batch: &crate::io::AtomicBatch,
     path: &Path,
     file: &SealedFile,
     replaced: &[(ObjectIndex, SealedSecret)],
@@ -448,7 +449,7 @@ pub fn write_rewritten(
     let out = file
         .rewrite(replaced)
         .map_err(|m| CliError::new(code::INVALID_MANIFEST, format!("{}: {m}", path.display())))?;
-    crate::io::write_atomic(path, &out)
+    batch.write(path, &out)
 }
 
 /// What `rekey` needs to judge SealedSecrets: the current certificate and the private keys, or why
@@ -477,7 +478,13 @@ pub enum SealContext {
 pub const CLUSTER_ANNOTATION: &str = "signet.dev/cluster";
 
 /// Checks and, unless `--check`, re-seals the stale SealedSecrets of one file.
-pub fn process(ctx: &SealContext, path: &Path, name: &str, file: &SealedFile) -> FileReport {
+pub fn process(
+    ctx: &SealContext,
+    batch: &crate::io::AtomicBatch,
+    path: &Path,
+    name: &str,
+    file: &SealedFile,
+) -> FileReport {
     let fail = |e: &str| FileReport::failed(name, Kind::SealedSecret, e);
     let (default, default_fp, clusters, rings, check) = match ctx {
         SealContext::Unchecked(reason) => {
@@ -571,7 +578,7 @@ pub fn process(ctx: &SealContext, path: &Path, name: &str, file: &SealedFile) ->
             Err(e) => return fail(&e.message),
         }
     }
-    match write_rewritten(path, file, &replaced) {
+    match write_rewritten(batch, path, file, &replaced) {
         Ok(()) => FileReport::new(name, Kind::SealedSecret, Status::Updated).because(reasons),
         Err(e) => fail(&e.message),
     }

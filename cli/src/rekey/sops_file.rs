@@ -114,7 +114,13 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 /// Checks and, unless `--check`, brings one sops file up to date.
-pub fn process(ctx: &SopsContext, path: &Path, name: &str, file: SopsFile) -> FileReport {
+pub fn process(
+    ctx: &SopsContext,
+    batch: &crate::io::AtomicBatch,
+    path: &Path,
+    name: &str,
+    file: SopsFile,
+) -> FileReport {
     let fail = |e: &str| FileReport::failed(name, Kind::Sops, e);
     let SopsFile { format, decryptor } = file;
     let meta = decryptor.metadata();
@@ -190,7 +196,7 @@ pub fn process(ctx: &SopsContext, path: &Path, name: &str, file: SopsFile) -> Fi
         Ok(out) => zeroize::Zeroizing::new(out),
         Err(e) => return fail(&e.to_string()),
     };
-    match crate::io::write_atomic(path, &out) {
+    match batch.write(path, &out) {
         Ok(()) => FileReport::new(name, Kind::Sops, Status::Updated).because(reasons),
         Err(e) => fail(&e.message),
     }

@@ -21,7 +21,8 @@ use zeroize::Zeroizing;
 const COLUMNS: usize = 64;
 const CHUNK_SIZE: usize = 64 * 1024;
 
-fn hkdf_sha256(salt: &[u8], info: &[u8], ikm: &[u8]) -> Zeroizing<[u8; 32]> {
+/// HKDF-SHA-256 of `ikm` to 32 bytes.
+pub(super) fn hkdf_sha256(salt: &[u8], info: &[u8], ikm: &[u8]) -> Zeroizing<[u8; 32]> {
     let mut out = Zeroizing::new([0u8; 32]);
     Hkdf::<Sha256>::new(Some(salt), ikm)
         .expand(info, &mut out[..])

@@ -15,12 +15,13 @@ use zeroize::Zeroizing;
 
 use super::AgeCallbacks;
 use super::pq::HybridIdentity;
+use super::x25519::X25519Identity;
 use crate::Error;
 
 /// One age identity (private key or private-key reference).
 pub enum AgeIdentity {
     /// `AGE-SECRET-KEY-1…`.
-    X25519(age::x25519::Identity),
+    X25519(X25519Identity),
     /// `AGE-SECRET-KEY-PQ-1…`.
     Hybrid(HybridIdentity),
     /// `AGE-PLUGIN-…`, handled by the `age-plugin-<name>` binary on `$PATH`.
@@ -54,9 +55,7 @@ impl AgeIdentity {
         } else if s.starts_with("AGE-SECRET-KEY-PQ-1") {
             HybridIdentity::parse(s).map(AgeIdentity::Hybrid)
         } else if s.starts_with("AGE-SECRET-KEY-1") {
-            age::x25519::Identity::from_str(s)
-                .map(AgeIdentity::X25519)
-                .map_err(|_| "malformed X25519 secret key")
+            X25519Identity::parse(s).map(AgeIdentity::X25519)
         } else {
             Err("unknown identity type")
         }

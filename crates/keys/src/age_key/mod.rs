@@ -6,6 +6,7 @@
 mod format;
 pub mod identity;
 pub mod pq;
+mod x25519;
 mod xwing;
 
 use std::fmt;
@@ -19,6 +20,7 @@ use zeroize::Zeroizing;
 
 pub use identity::{AgeIdentity, parse_identities};
 pub use pq::{HybridIdentity, HybridRecipient};
+pub use x25519::{X25519Identity, X25519Recipient};
 
 use crate::Error;
 use crate::masterkey::{Interaction, KeyFuture, KeyType, MasterKey, NoInteraction};
@@ -33,7 +35,7 @@ pub struct AgeRecipient {
 
 #[derive(Clone)]
 enum RecipientKind {
-    X25519(age::x25519::Recipient),
+    X25519(X25519Recipient),
     Hybrid(HybridRecipient),
     Plugin(age::plugin::Recipient),
     Ssh(age::ssh::Recipient),
@@ -56,9 +58,7 @@ impl AgeRecipient {
                 age::plugin::Recipient::from_str(text).map_err(|e| invalid(e.to_owned()))?,
             )
         } else if text.starts_with("age1") {
-            RecipientKind::X25519(
-                age::x25519::Recipient::from_str(text).map_err(|e| invalid(e.to_owned()))?,
-            )
+            RecipientKind::X25519(X25519Recipient::parse(text).map_err(|e| invalid(e.to_owned()))?)
         } else if text.starts_with("ssh-") {
             RecipientKind::Ssh(
                 age::ssh::Recipient::from_str(text)

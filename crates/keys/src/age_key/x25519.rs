@@ -1,4 +1,4 @@
-//! age's X25519 recipient type (`age1…`, `AGE-SECRET-KEY-1…`) with its shared secrets computed by
+//! age's X25519 recipient type (`age1…` and its secret key) with its shared secrets computed by
 //! aws-lc, which took 24.6 µs per shared secret here against x25519-dalek's 54.0 µs (dalek's
 //! Montgomery ladder runs on its portable field arithmetic). Opening a sops file costs one; a
 //! re-wrap (`rekey`, `updatekeys`) two more. The key strings are still parsed and printed by the
@@ -31,7 +31,7 @@ const SHARE_LEN: usize = 32;
 /// A stanza body: the sealed file key and its tag.
 const BODY_LEN: usize = FILE_KEY_BYTES + 16;
 
-/// An `AGE-SECRET-KEY-1…` identity.
+/// An age X25519 identity (secret key).
 pub struct X25519Identity {
     parsed: age::x25519::Identity,
     secret: PrivateKey,
@@ -40,7 +40,7 @@ pub struct X25519Identity {
 }
 
 impl X25519Identity {
-    /// Parses an `AGE-SECRET-KEY-1…` string. The error never echoes it.
+    /// Parses an age X25519 secret-key string. The error never echoes it.
     pub fn parse(s: &str) -> Result<Self, &'static str> {
         let parsed: age::x25519::Identity = s.parse().map_err(|_| "malformed X25519 secret key")?;
         let (_, scalar) = bech32_decode(parsed.to_string().expose_secret())?;

@@ -524,7 +524,7 @@ pub fn mac_of_values<'a>(
     hex_upper(&hasher.finalize())
 }
 
-fn new_mac_hasher(mac_only_encrypted: bool) -> Sha512 {
+pub(crate) fn new_mac_hasher(mac_only_encrypted: bool) -> Sha512 {
     let mut h = Sha512::new();
     if mac_only_encrypted {
         h.update(Sha256::digest(b"sops"));
@@ -532,7 +532,7 @@ fn new_mac_hasher(mac_only_encrypted: bool) -> Sha512 {
     h
 }
 
-fn hex_upper(bytes: &[u8]) -> String {
+pub(crate) fn hex_upper(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -565,11 +565,7 @@ pub fn encrypt(
     {
         return Err(Error::RootNotAMap { document: i + 1 });
     }
-    // An empty pattern cannot be written (sops omits empty rule fields and then reads the default
-    // `unencrypted_suffix`), so encrypt under the default rule, as sops ends up doing.
-    if meta.rule.key_and_value().1.is_empty() {
-        meta.rule = crate::rules::EncryptionRule::default();
-    }
+    settle_rule(meta);
     let rule = meta.rule.compile()?;
     let cipher = ValueCipher::new(key);
     let mac_only = meta.mac_only_encrypted;
@@ -650,14 +646,35 @@ pub fn encrypt(
     } else {
         leaves.iter_mut().zip(sealed).for_each(write_back);
     }
-    let mac_hex = hex_upper(&digest);
-    meta.mac = Some(cipher.seal(mac_hex.as_bytes(), &aad, ValueType::Str));
+    record_mac(meta, &cipher, &digest, last_modified, &aad);
+    attach_metadata(tree, meta);
+    Ok(())
+}
+
+/// The rule a new file is encrypted under: an empty pattern cannot be written (sops omits empty
+/// rule fields and then reads the default `unencrypted_suffix`), so the default rule, as sops ends
+/// up doing.
+pub(crate) fn settle_rule(meta: &mut Metadata) {
+    if meta.rule.key_and_value().1.is_empty() {
+        meta.rule = crate::rules::EncryptionRule::default();
+    }
+}
+
+/// Records a finished encryption in `meta`: the MAC over the plaintext (`digest`), sealed under
+/// `aad` (the [`mac_aad`] of `last_modified`), `lastmodified`, and the format version if unset.
+pub(crate) fn record_mac(
+    meta: &mut Metadata,
+    cipher: &ValueCipher,
+    digest: &[u8],
+    last_modified: String,
+    aad: &str,
+) {
+    let mac_hex = hex_upper(digest);
+    meta.mac = Some(cipher.seal(mac_hex.as_bytes(), aad, ValueType::Str));
     meta.last_modified = last_modified;
     if meta.version.is_none() {
         meta.version = Some(crate::metadata::SOPS_FORMAT_VERSION.to_owned());
     }
-    attach_metadata(tree, meta);
-    Ok(())
 }
 
 /// Inserts (or replaces) the `sops` key as the last entry of every document's root map.

@@ -8,6 +8,7 @@ mod shamir_interop;
 mod vectors;
 mod yaml_corpus;
 mod yaml_engine_interop;
+mod yaml_onepass;
 mod yaml_roundtrip;
 mod yaml_sops_interop;
 mod yaml_support;

@@ -42,6 +42,7 @@
 //! follows), a free-standing comment into the deepest open block. sops writes a comment that stood
 //! in a list as a `- ENC[…,type:comment]` item; such items are read back as comments.
 
+pub mod onepass;
 mod parse;
 mod render;
 mod resolve;

@@ -877,3 +877,98 @@ fn set_takes_its_value_as_sops_set_does() {
         .ok();
     assert!(String::from_utf8_lossy(&plain).contains("b: bb"));
 }
+
+/// A YAML file of the common shape (block maps and lists, comments, quoted and typed scalars) is
+/// encrypted and decrypted by `signet` in one pass when it is named as a file, and by the full
+/// store when it comes on stdin: both give the same result, sops reads what the one pass wrote and
+/// the one pass reads what sops wrote. (That the one pass runs for such files is tested in
+/// `crates/sops/tests/yaml_onepass.rs`; here the binary's choice of path must not show.)
+#[test]
+fn the_one_pass_and_the_full_path_agree_at_the_command_line() {
+    let (sb, recipient) = fresh_age();
+    let mut content = String::from("# services\n");
+    for i in 0..300 {
+        content.push_str(&format!(
+            "service{i}:\n  # settings of service {i}\n  name: svc-{i}\n  replicas: {}\n  enabled: true\n  ratio: 1.{i}5\n  env:\n    PORT: \"80{i}\"\n    MODE: 'fast'\n    EMPTY: ''\n    NONE: null\n  ports:\n  - 8{i}\n  - name: http\n    port: 80\n  note_unencrypted: kept as it is\n",
+            i % 5
+        ));
+    }
+    let plain = sb.write("plain.yaml", &content);
+    let plain = plain.to_str().unwrap();
+
+    // Encrypted in one pass (a named file) and by the full path (stdin): sops opens both, and
+    // sops' reading of the two is the same.
+    let one_pass = sb.signet(["encrypt", "--age", &recipient, plain]).ok();
+    let full = sb
+        .signet_stdin(
+            ["encrypt", "--age", &recipient, "--input-type", "yaml"],
+            content.as_bytes(),
+        )
+        .ok();
+    let one_pass_file = sb.write("one-pass.yaml", &one_pass);
+    let full_file = sb.write("full.yaml", &full);
+    let by_sops = |f: &Path| sb.peer("sops", ["-d", f.to_str().unwrap()]).ok();
+    assert!(
+        by_sops(&one_pass_file) == by_sops(&full_file),
+        "sops reads the two encryptions differently"
+    );
+
+    // Decrypted in one pass and by the full path: the input's bytes, both.
+    for f in [&one_pass_file, &full_file] {
+        let named = sb.signet(["decrypt", f.to_str().unwrap()]).ok();
+        let piped = sb
+            .signet_stdin(
+                ["decrypt", "--input-type", "yaml"],
+                &std::fs::read(f).unwrap(),
+            )
+            .ok();
+        assert!(named == content.as_bytes(), "{}: the one pass", f.display());
+        assert!(
+            piped == content.as_bytes(),
+            "{}: the full path",
+            f.display()
+        );
+    }
+
+    // A file sops wrote (its own 4-space layout): the same both ways.
+    let theirs = sb.join("theirs.yaml");
+    sb.peer(
+        "sops",
+        [
+            "-e",
+            "--age",
+            &recipient,
+            "--output",
+            theirs.to_str().unwrap(),
+            plain,
+        ],
+    )
+    .ok();
+    let named = sb.signet(["decrypt", theirs.to_str().unwrap()]).ok();
+    let piped = sb
+        .signet_stdin(
+            ["decrypt", "--input-type", "yaml"],
+            &std::fs::read(&theirs).unwrap(),
+        )
+        .ok();
+    assert!(
+        named == piped,
+        "a file sops wrote decrypts differently by the two paths"
+    );
+    assert!(String::from_utf8_lossy(&named).contains("    # settings of service 7\n"));
+
+    // In place, with the file's permissions kept, both ways.
+    let in_place = sb.write("in-place.yaml", &content);
+    let name = in_place.to_str().unwrap();
+    sb.signet(["encrypt", "--age", &recipient, "-i", name]).ok();
+    assert!(
+        std::fs::read_to_string(&in_place)
+            .unwrap()
+            .contains("sops:\n")
+    );
+    sb.signet(["decrypt", "-i", name]).ok();
+    assert!(
+        std::fs::read_to_string(&in_place).unwrap() == content,
+        "in place"
+    );
+}

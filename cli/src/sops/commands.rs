@@ -10,8 +10,9 @@ use clap::Args;
 use signet_sops::decryptor::OpenError;
 use signet_sops::engine::{self, DecryptOptions, EncryptOptions, Extracted};
 use signet_sops::metadata::Metadata;
+use signet_sops::stores::yaml::YamlStore;
 use signet_sops::tree::{Node, Scalar, Tree, Value};
-use signet_sops::{DataKey, Format};
+use signet_sops::{DataKey, Format, UnwrappedDataKey};
 use std::path::PathBuf;
 
 /// `signet encrypt`.
@@ -170,18 +171,33 @@ struct Opened {
 
 /// Reads and decrypts a file.
 fn open(input: &InputArgs, opts: DecryptOptions) -> CliResult<Opened> {
+    open_with(input, opts, None)
+}
+
+/// [`open`], with the data key already unwrapped from `metadata` when it is given (it is used
+/// when the file's metadata is that one, and unwrapped again otherwise).
+fn open_with(
+    input: &InputArgs,
+    opts: DecryptOptions,
+    unwrapped: Option<Box<Unwrapped>>,
+) -> CliResult<Opened> {
     let file::Encrypted {
         input,
         format,
         decryptor,
     } = file::load_encrypted(input)?;
     let name = input.display_name();
-    let doc = decryptor
-        .open(&keys::keyring(), opts)
-        .map_err(|e| match e {
-            OpenError::Key(e) => keys::no_data_key(&name, e),
-            OpenError::Document(e) => engine_error(&name, e),
-        })?;
+    let doc = match unwrapped.map(|u| *u) {
+        Some((metadata, key)) if &metadata == decryptor.metadata() => decryptor
+            .decrypt(key, opts)
+            .map_err(|e| engine_error(&name, e))?,
+        _ => decryptor
+            .open(&keys::keyring(), opts)
+            .map_err(|e| match e {
+                OpenError::Key(e) => keys::no_data_key(&name, e),
+                OpenError::Document(e) => engine_error(&name, e),
+            })?,
+    };
     if doc.mac_matched == Some(false) {
         eprintln!("signet: warning: {name}: MAC mismatch ignored (--ignore-mac)");
     }
@@ -213,6 +229,9 @@ fn yaml_indent(config: Option<&signet_keys::SopsConfig>) -> Option<usize> {
 
 /// `signet encrypt`.
 pub fn encrypt(cmd: EncryptCmd) -> CliResult {
+    if cmd.kind.is_none() && encrypt_in_one_pass(&cmd)? {
+        return Ok(());
+    }
     let mut loaded = file::load(&cmd.input)?;
     let name = loaded.input.display_name();
     if engine::is_encrypted(&loaded.tree) {
@@ -266,12 +285,20 @@ pub fn encrypt(cmd: EncryptCmd) -> CliResult {
 
 /// `signet decrypt`.
 pub fn decrypt(cmd: DecryptCmd) -> CliResult {
-    let opened = open(
+    let mut unwrapped = None;
+    if cmd.decrypt.extract.is_none() {
+        match decrypt_in_one_pass(&cmd)? {
+            OnePass::Written => return Ok(()),
+            OnePass::FullPath(key) => unwrapped = key,
+        }
+    }
+    let opened = open_with(
         &cmd.input,
         DecryptOptions {
             ignore_mac: cmd.decrypt.ignore_mac,
             ..DecryptOptions::default()
         },
+        unwrapped,
     )?;
     let name = opened.input.display_name();
     let format = opened.format;
@@ -289,6 +316,148 @@ pub fn decrypt(cmd: DecryptCmd) -> CliResult {
     // One file per process: the exit frees the tree at once.
     tree.discard();
     Ok(())
+}
+
+/// A data key already unwrapped, and the metadata it was unwrapped from.
+type Unwrapped = (Metadata, UnwrappedDataKey);
+
+/// What [`decrypt_in_one_pass`] did.
+enum OnePass {
+    /// The plaintext is written.
+    Written,
+    /// The file is for the full path; the data key is given when it was unwrapped already.
+    FullPath(Option<Box<Unwrapped>>),
+}
+
+/// Decrypts a YAML file written to the output unchanged in format, in one pass without a tree
+/// (`signet_sops::stores::yaml::onepass`), when the file has the shape that path reads; else
+/// leaves it to the full path, which reports every problem (a file that does not read, a value
+/// that does not decrypt, a MAC that does not match).
+fn decrypt_in_one_pass(cmd: &DecryptCmd) -> CliResult<OnePass> {
+    use signet_sops::stores::yaml::onepass::Tail;
+    let full_path = Ok(OnePass::FullPath(None));
+    let (input, _, format) = file::detect(&cmd.input)?;
+    let same_format = cmd
+        .output
+        .output_type
+        .is_none_or(|t| Format::from(t) == format);
+    let Some(path) = input.path() else {
+        return full_path;
+    };
+    if format != Format::Yaml || !same_format || cmd.output.indent.is_some() {
+        return full_path;
+    }
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return full_path;
+    };
+    let Ok(Some(tail)) = Tail::read(&mut f) else {
+        return full_path;
+    };
+    let key = match tail.decryptor().unwrap_key(&keys::keyring()) {
+        Ok(key) => key,
+        Err(e) => {
+            // As sops does, a file that does not read is reported before a key that is missing
+            // (and the key is not asked for twice).
+            file::load_encrypted(&cmd.input)?;
+            return Err(keys::no_data_key(&input.display_name(), e));
+        }
+    };
+    match tail.decrypt_body(&mut f, &key.data_key) {
+        Ok(Some(plain)) => {
+            file::write(&plain, &cmd.output, &input)?;
+            Ok(OnePass::Written)
+        }
+        _ => Ok(OnePass::FullPath(Some(Box::new((
+            tail.decryptor().metadata().clone(),
+            key,
+        ))))),
+    }
+}
+
+/// Encrypts a YAML file written out unchanged in format in one pass without a tree
+/// (`signet_sops::stores::yaml::onepass`), when the file has the shape that path writes and its
+/// keys are at hand; `false` leaves it to the full path, which reports every problem (a file that
+/// does not read or is encrypted already before a missing key, as sops does).
+fn encrypt_in_one_pass(cmd: &EncryptCmd) -> CliResult<bool> {
+    use signet_sops::stores::yaml::onepass::PlainFile;
+    let (input, rule_path, format) = file::detect(&cmd.input)?;
+    let same_format = cmd
+        .output
+        .output_type
+        .is_none_or(|t| Format::from(t) == format);
+    let Some(path) = input.path() else {
+        return Ok(false);
+    };
+    if format != Format::Yaml || !same_format {
+        return Ok(false);
+    }
+    let Ok(config) = keys::config(cmd.input.config.as_deref()) else {
+        return Ok(false);
+    };
+    let Ok(plan) = NewFile::plan(&cmd.keys, config.as_ref(), rule_path.as_deref()) else {
+        return Ok(false);
+    };
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return Ok(false);
+    };
+    let Ok(Some(checked)) = PlainFile::check(&mut f, &plan.unkeyed_metadata()) else {
+        return Ok(false);
+    };
+    let name = input.display_name();
+    let (key, mut meta) = plan.new_key(&name)?;
+    let indent = cmd
+        .output
+        .indent
+        .or(yaml_indent(config.as_ref()))
+        .unwrap_or(YamlStore::default().indent);
+    let read_error =
+        |e: std::io::Error| CliError::new(code::COULD_NOT_READ_INPUT_FILE, format!("{name}: {e}"));
+    if cmd.output.in_place || cmd.output.output.is_some() {
+        let mut out = Vec::new();
+        checked
+            .encrypt(&mut f, &key, &mut meta, indent, &mut out)
+            .map_err(read_error)?;
+        file::write(&out, &cmd.output, &input)?;
+    } else {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        // Output errors are told apart from input errors by where they happened.
+        let mut sink = ErrorTaggingWriter::new(&mut out);
+        match checked.encrypt(&mut f, &key, &mut meta, indent, &mut sink) {
+            Ok(()) => {}
+            Err(e) if sink.failed => return Err(crate::io::stdout_error(e)),
+            Err(e) => return Err(read_error(e)),
+        }
+        std::io::Write::flush(&mut out).map_err(crate::io::stdout_error)?;
+    }
+    Ok(true)
+}
+
+/// A writer that remembers whether a write failed.
+struct ErrorTaggingWriter<W> {
+    inner: W,
+    failed: bool,
+}
+
+impl<W> ErrorTaggingWriter<W> {
+    fn new(inner: W) -> Self {
+        ErrorTaggingWriter {
+            inner,
+            failed: false,
+        }
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for ErrorTaggingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let r = self.inner.write(buf);
+        self.failed |= r.is_err();
+        r
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        let r = self.inner.flush();
+        self.failed |= r.is_err();
+        r
+    }
 }
 
 /// The bare text of a scalar, as `exec-env` passes it.
@@ -430,18 +599,32 @@ impl NewFile {
         })
     }
 
-    /// Encrypts `tree` with a fresh data key wrapped for every master key.
-    fn encrypt(&self, tree: &mut Tree, name: &str) -> CliResult {
-        let key = DataKey::generate();
-        let key_groups = signet_keys::wrap_data_key(&key, &self.groups, self.threshold)
-            .map_err(|e| CliError::new(code::ERROR_ENCRYPTING_TREE, format!("{name}: {e}")))?;
-        let mut meta = Metadata {
-            key_groups,
+    /// The metadata of a new file before its values are encrypted: the rule and MAC mode, and no
+    /// master keys yet.
+    fn unkeyed_metadata(&self) -> Metadata {
+        Metadata {
             shamir_threshold: self.threshold,
             rule: self.rule.clone(),
             mac_only_encrypted: self.mac_only_encrypted,
             ..Metadata::default()
+        }
+    }
+
+    /// A fresh data key, and [`NewFile::unkeyed_metadata`] with it wrapped for every master key.
+    fn new_key(&self, name: &str) -> CliResult<(DataKey, Metadata)> {
+        let key = DataKey::generate();
+        let key_groups = signet_keys::wrap_data_key(&key, &self.groups, self.threshold)
+            .map_err(|e| CliError::new(code::ERROR_ENCRYPTING_TREE, format!("{name}: {e}")))?;
+        let meta = Metadata {
+            key_groups,
+            ..self.unkeyed_metadata()
         };
+        Ok((key, meta))
+    }
+
+    /// Encrypts `tree` with a fresh data key wrapped for every master key.
+    fn encrypt(&self, tree: &mut Tree, name: &str) -> CliResult {
+        let (key, mut meta) = self.new_key(name)?;
         engine::encrypt(tree, &key, &mut meta, &EncryptOptions::default())
             .map_err(|e| engine_error(name, e))
     }

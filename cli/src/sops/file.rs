@@ -89,6 +89,24 @@ pub fn load(args: &InputArgs) -> CliResult<Loaded> {
 /// [`load`], with the store's refusal to parse returned as is (with the input's display name),
 /// for callers that handle some refusals themselves.
 pub fn load_tree(args: &InputArgs) -> CliResult<Result<Loaded, (signet_sops::Error, String)>> {
+    let (input, rule_path, format) = detect(args)?;
+    // Handed to the store, which keeps it as the tree's source (YAML) or wipes it after parsing.
+    let bytes = input.read()?;
+    let tree = match store(format, None).parse_owned(bytes) {
+        Ok(tree) => tree,
+        Err(e) => return Ok(Err((e, input.display_name()))),
+    };
+    Ok(Ok(Loaded {
+        input,
+        rule_path,
+        format,
+        tree,
+    }))
+}
+
+/// The input named by `args`, the path used for format detection and creation-rule matching, and
+/// the format: the flag, else the extension of `--filename-override` or the file.
+pub fn detect(args: &InputArgs) -> CliResult<(Input, Option<PathBuf>, Format)> {
     let input = Input::from_arg(args.file.as_deref());
     let rule_path = args
         .filename_override
@@ -104,18 +122,7 @@ pub fn load_tree(args: &InputArgs) -> CliResult<Result<Loaded, (signet_sops::Err
             ));
         }
     };
-    // Handed to the store, which keeps it as the tree's source (YAML) or wipes it after parsing.
-    let bytes = input.read()?;
-    let tree = match store(format, None).parse_owned(bytes) {
-        Ok(tree) => tree,
-        Err(e) => return Ok(Err((e, input.display_name()))),
-    };
-    Ok(Ok(Loaded {
-        input,
-        rule_path,
-        format,
-        tree,
-    }))
+    Ok((input, rule_path, format))
 }
 
 /// Renders `tree` in the output format (keeping the source layout when the format is unchanged,

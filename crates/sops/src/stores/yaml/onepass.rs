@@ -117,7 +117,7 @@ impl Tail {
     /// Decrypts the body of `file` (the same file [`Tail::read`] read) with `key`: the plaintext
     /// file, or `None` when the body is not of the shape this path handles, a value does not
     /// decrypt or the MAC does not match.
-    pub fn decrypt_body<R: Read + Seek>(
+    pub fn decrypt_body<R: Read + Seek + Send>(
         &self,
         file: &mut R,
         key: &DataKey,
@@ -145,7 +145,7 @@ fn is_sops_section(tree: &Tree) -> bool {
 
 /// Decrypts `body` (`len` bytes, everything before the `sops` key) for [`Tail::decrypt_body`].
 fn decrypt_body(
-    body: impl Read,
+    body: impl Read + Send,
     len: u64,
     key: &DataKey,
     meta: &Metadata,
@@ -168,22 +168,18 @@ fn decrypt_body(
         body,
         len,
         Scanner::new(&rule, Mode::Decrypt),
-        |chunk, edits, aads| {
-            let opened = open_all(chunk, edits, aads, &cipher)?;
-            writer.write(chunk, edits, opened)
-        },
+        |chunk| open_all(chunk, &cipher),
+        |chunk, opened| writer.write(chunk, opened),
     )?;
+    // Wiping on drop covers the whole capacity: the pages never written would be touched then,
+    // unless they are given back first.
+    writer.out.shrink_to_fit();
     if streamed.is_none() {
         return Ok(None);
     }
     let computed = engine::hex_upper(&writer.hasher.finalize());
     match engine::stored_mac(meta, key) {
-        Ok(Some(stored)) if engine::mac_matches(&stored, &computed) => {
-            // Wiping on drop covers the whole capacity: the pages never written would be
-            // touched then, unless they are given back first.
-            writer.out.shrink_to_fit();
-            Ok(Some(writer.out))
-        }
+        Ok(Some(stored)) if engine::mac_matches(&stored, &computed) => Ok(Some(writer.out)),
         _ => Ok(None),
     }
 }
@@ -198,7 +194,10 @@ impl PlainFile {
     /// Reads `file` through once: `Some` when the one pass can encrypt it under `meta`'s rule
     /// (which [`PlainFile::encrypt`] is then given), `None` when it is for the full path (which
     /// also reports a file that is not YAML, is empty or already encrypted).
-    pub fn check<R: Read + Seek>(file: &mut R, meta: &Metadata) -> io::Result<Option<PlainFile>> {
+    pub fn check<R: Read + Seek + Send>(
+        file: &mut R,
+        meta: &Metadata,
+    ) -> io::Result<Option<PlainFile>> {
         let len = file.seek(SeekFrom::End(0))?;
         if len == 0 || len > Limits::get().max_input_bytes as u64 {
             return Ok(None);
@@ -213,7 +212,7 @@ impl PlainFile {
         }
         file.seek(SeekFrom::Start(0))?;
         let scanner = Scanner::new(&rule, Mode::Encrypt);
-        let checked = stream(file.take(len), len, scanner, |_, _, _| Some(()))?;
+        let checked = stream(file.take(len), len, scanner, |_| Some(()), |_, ()| Some(()))?;
         Ok(checked.map(|()| PlainFile { len }))
     }
 
@@ -222,7 +221,7 @@ impl PlainFile {
     /// under, the MAC, `lastmodified` and the version, as `engine::encrypt` gives them. Fails
     /// (after writing part of the output) only when `out` does, or when the file changed since it
     /// was checked.
-    pub fn encrypt<R: Read + Seek, W: Write>(
+    pub fn encrypt<R: Read + Seek + Send, W: Write>(
         &self,
         file: &mut R,
         key: &DataKey,
@@ -235,7 +234,10 @@ impl PlainFile {
         let rule = meta.rule.compile().map_err(|_| changed())?;
         let cipher = ValueCipher::new(key);
         let mut writer = Writer {
-            out: Zeroizing::new(Vec::with_capacity(CHUNK_BYTES * 3)),
+            // A chunk's output: its values grow about threefold once encrypted.
+            out: Zeroizing::new(Vec::with_capacity(
+                (self.len.min(CHUNK_BYTES as u64) as usize).saturating_mul(3),
+            )),
             hasher: engine::new_mac_hasher(meta.mac_only_encrypted),
             mac_only: meta.mac_only_encrypted,
         };
@@ -246,9 +248,9 @@ impl PlainFile {
             file.take(self.len),
             self.len,
             scanner,
-            |chunk, edits, aads| {
-                let sealed = seal_all(chunk, edits, aads, &cipher);
-                writer.write(chunk, edits, sealed)?;
+            |chunk| Some(seal_all(chunk, &cipher)),
+            |chunk, sealed| {
+                writer.write(chunk, sealed)?;
                 if let Err(e) = out.write_all(&writer.out) {
                     failed = Some(e);
                     return None;
@@ -289,55 +291,148 @@ fn sops_section(meta: &Metadata, indent: usize) -> String {
     YamlStore::new(indent).render_fresh(&tree)
 }
 
-/// Reads `len` bytes of `body` in chunks of whole lines, scans each with `scanner` and hands it,
-/// with its edits and their AADs, to `at_chunk`: `Some` when every chunk was read and handled,
-/// `None` when the scanner or `at_chunk` declined.
-fn stream(
-    mut body: impl Read,
-    len: u64,
-    mut scanner: Scanner<'_>,
-    mut at_chunk: impl FnMut(&[u8], &[Edit], &str) -> Option<()>,
-) -> io::Result<Option<()>> {
-    // Plaintext, when encrypting: wiped when dropped (its whole capacity, what was moved too).
-    let mut buf = Zeroizing::new(Vec::with_capacity(CHUNK_BYTES * 2));
-    let mut left = len;
-    let mut edits = Vec::new();
-    let mut aads = String::new();
-    loop {
-        let start = buf.len();
-        let want = (CHUNK_BYTES as u64).min(left) as usize;
-        buf.resize(start + want, 0);
-        body.read_exact(&mut buf[start..])?;
-        left -= want as u64;
-        let at_end = left == 0;
-        // Whole lines only; the input must end with a line break.
-        let lines_end = memchr::memrchr(b'\n', &buf).map_or(0, |i| i + 1);
-        if at_end && lines_end != buf.len() {
-            return Ok(None);
-        }
-        if lines_end == 0 {
-            if at_end {
-                return Ok(None);
+/// A chunk of whole lines, scanned: its bytes (up to where the scan made them final), edits and
+/// their AADs.
+struct Chunk {
+    data: Zeroizing<Vec<u8>>,
+    edits: Vec<Edit>,
+    aads: String,
+}
+
+/// Why a stream stopped early.
+enum Stop {
+    Declined,
+    Failed(io::Error),
+}
+
+/// Reads an input in chunks of whole lines and scans them.
+struct Chunks<'r, R> {
+    body: R,
+    left: u64,
+    /// Bytes of the last chunk not yet final (an unfinished line, comments not yet placed).
+    carry: Zeroizing<Vec<u8>>,
+    scanner: Scanner<'r>,
+    finished: bool,
+}
+
+impl<R: Read> Chunks<'_, R> {
+    /// The next chunk; `None` after the last.
+    fn next(&mut self) -> Result<Option<Chunk>, Stop> {
+        while !self.finished {
+            if self.carry.len() > 8 * CHUNK_BYTES {
+                return Err(Stop::Declined);
             }
-            continue;
+            let want = (CHUNK_BYTES as u64).min(self.left) as usize;
+            // A buffer of its own per chunk (the previous one may still be written out), sized
+            // once: plaintext is never left behind by a reallocation.
+            let mut data = Zeroizing::new(Vec::with_capacity(self.carry.len() + want));
+            data.extend_from_slice(&self.carry);
+            let read = (&mut self.body)
+                .take(want as u64)
+                .read_to_end(&mut data)
+                .map_err(Stop::Failed)?;
+            if read != want {
+                return Err(Stop::Failed(io::ErrorKind::UnexpectedEof.into()));
+            }
+            self.left -= want as u64;
+            let at_end = self.left == 0;
+            // Whole lines only; the input must end with a line break.
+            let lines_end = memchr::memrchr(b'\n', &data).map_or(0, |i| i + 1);
+            if at_end && lines_end != data.len() {
+                return Err(Stop::Declined);
+            }
+            if lines_end == 0 {
+                self.carry = data;
+                continue;
+            }
+            if !printable_ascii(&data[..lines_end]) {
+                return Err(Stop::Declined);
+            }
+            let (mut edits, mut aads) = (Vec::new(), String::new());
+            let done = self
+                .scanner
+                .scan(&data[..lines_end], at_end, &mut edits, &mut aads)
+                .ok_or(Stop::Declined)?;
+            self.carry = Zeroizing::new(data[done..].to_vec());
+            data.truncate(done);
+            self.finished = at_end;
+            return Ok(Some(Chunk { data, edits, aads }));
         }
-        if !printable_ascii(&buf[..lines_end]) {
-            return Ok(None);
-        }
-        edits.clear();
-        aads.clear();
-        let Some(done) = scanner.scan(&buf[..lines_end], at_end, &mut edits, &mut aads) else {
+        Ok(None)
+    }
+}
+
+/// What the committing side makes of one step of the reading side: `None` to go on.
+type Outcome = Option<io::Result<Option<()>>>;
+
+/// Reads `len` bytes of `body` in chunks of whole lines, scans each with `scanner`, works out each
+/// chunk's edits with `prepare` (on the thread pool where it pays) and hands them to `commit` in
+/// order: `Some` when every chunk was read and committed, `None` when the scanner, `prepare` or
+/// `commit` declined. From the second chunk on, a thread of its own reads, scans and prepares the
+/// next chunk while this one commits the last (at most one more chunk waits between them).
+fn stream<T: Send>(
+    body: impl Read + Send,
+    len: u64,
+    scanner: Scanner<'_>,
+    prepare: impl Fn(&Chunk) -> Option<T> + Sync,
+    mut commit: impl FnMut(&Chunk, T) -> Option<()>,
+) -> io::Result<Option<()>> {
+    let mut chunks = Chunks {
+        body,
+        left: len,
+        carry: Zeroizing::new(Vec::new()),
+        scanner,
+        finished: false,
+    };
+    // Shared, not moved: the reading thread needs only `Sync` of it.
+    let prepare = &prepare;
+    let mut produce = move || -> Result<Option<(Chunk, T)>, Stop> {
+        let Some(chunk) = chunks.next()? else {
             return Ok(None);
         };
-        if at_chunk(&buf[..done], &edits, &aads).is_none() {
-            return Ok(None);
+        let prepared = prepare(&chunk).ok_or(Stop::Declined)?;
+        Ok(Some((chunk, prepared)))
+    };
+    let mut consume = |step: Result<Option<(Chunk, T)>, Stop>| -> Outcome {
+        match step {
+            Ok(Some((chunk, prepared))) => commit(&chunk, prepared).is_none().then_some(Ok(None)),
+            Ok(None) => Some(Ok(Some(()))),
+            Err(Stop::Declined) => Some(Ok(None)),
+            Err(Stop::Failed(e)) => Some(Err(e)),
         }
-        buf.drain(..done);
-        if at_end {
-            return Ok(Some(()));
+    };
+    if len > CHUNK_BYTES as u64 {
+        let outcome = std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            let producer = &mut produce;
+            let spawned = std::thread::Builder::new()
+                .name("onepass-read".into())
+                .spawn_scoped(scope, move || {
+                    loop {
+                        let step = producer();
+                        let last = !matches!(step, Ok(Some(_)));
+                        // A send fails once the committing side stopped: so does this side.
+                        if tx.send(step).is_err() || last {
+                            return;
+                        }
+                    }
+                });
+            // No thread to be had: the chunks are read in turn below instead.
+            spawned.ok()?;
+            for step in rx {
+                if let Some(outcome) = consume(step) {
+                    return Some(outcome);
+                }
+            }
+            Some(Err(io::Error::other("the reading thread stopped")))
+        });
+        if let Some(outcome) = outcome {
+            return outcome;
         }
-        if buf.len() > 8 * CHUNK_BYTES {
-            return Ok(None);
+    }
+    loop {
+        if let Some(outcome) = consume(produce()) {
+            return outcome;
         }
     }
 }
@@ -832,7 +927,12 @@ enum Opened {
 
 /// Decrypts the edits' values and comments (on the thread pool when there are many); `None`
 /// when one does not decrypt or is not what this path writes.
-fn open_all(chunk: &[u8], edits: &[Edit], aads: &str, cipher: &ValueCipher) -> Option<Vec<Opened>> {
+fn open_all(chunk: &Chunk, cipher: &ValueCipher) -> Option<Vec<Opened>> {
+    let Chunk {
+        data: chunk,
+        edits,
+        aads,
+    } = chunk;
     let open = |e: &Edit| -> Option<Opened> {
         let aad = &aads[e.aad.0..e.aad.1];
         match e.kind {
@@ -867,7 +967,12 @@ fn open_all(chunk: &[u8], edits: &[Edit], aads: &str, cipher: &ValueCipher) -> O
 }
 
 /// Encrypts the edits' values and comments (on the thread pool when there are many).
-fn seal_all(chunk: &[u8], edits: &[Edit], aads: &str, cipher: &ValueCipher) -> Vec<Opened> {
+fn seal_all(chunk: &Chunk, cipher: &ValueCipher) -> Vec<Opened> {
+    let Chunk {
+        data: chunk,
+        edits,
+        aads,
+    } = chunk;
     let seal = |e: &Edit| -> Opened {
         let aad = &aads[e.aad.0..e.aad.1];
         // The scanner took printable ASCII only.
@@ -903,7 +1008,10 @@ struct Writer {
 impl Writer {
     /// Writes `chunk` with its edits applied; `None` when a value needs what this path does not
     /// write (a line break).
-    fn write(&mut self, chunk: &[u8], edits: &[Edit], opened: Vec<Opened>) -> Option<()> {
+    fn write(&mut self, chunk: &Chunk, opened: Vec<Opened>) -> Option<()> {
+        let Chunk {
+            data: chunk, edits, ..
+        } = chunk;
         let mut last = 0;
         for (edit, opened) in edits.iter().zip(opened) {
             self.out.extend_from_slice(&chunk[last..edit.start]);

@@ -357,7 +357,7 @@ fn corpus_files_decrypt_in_one_pass_as_the_full_path_does() {
 #[test]
 fn a_file_of_many_chunks_decrypts_as_the_full_path_does() {
     let mut plain = String::new();
-    for i in 0..9_000 {
+    for i in 0..3_000 {
         plain.push_str(&format!(
             "service{i}:\n  # settings of {i}\n  # second line\n  name: svc-{i}\n  replicas: {}\n  env:\n    A: {}\n    # between\n    B: \"{i}\"\n  ports:\n  - 80\n  -   name: p{i}\n      port: 8{i}\n",
             i % 7,
@@ -366,7 +366,7 @@ fn a_file_of_many_chunks_decrypts_as_the_full_path_does() {
     }
     let key = DataKey::generate();
     let encrypted = encrypt(plain.as_bytes(), &key, &EncryptionRule::default(), false);
-    assert!(encrypted.len() > 3 << 20, "{} bytes", encrypted.len());
+    assert!(encrypted.len() > 4 << 18, "{} bytes", encrypted.len());
     assert!(agrees("large", &encrypted, &key), "the one pass declined");
     assert_eq!(one_pass(&encrypted, &key).unwrap(), plain.as_bytes());
     let rule = EncryptionRule::default();
@@ -442,6 +442,32 @@ fn shapes_outside_the_one_pass_decline_and_the_full_path_reads_them() {
             String::from_utf8_lossy(&encrypted)
         );
         assert!(full(&encrypted, &key).is_ok(), "{plain:?}");
+    }
+}
+
+/// The one pass's own bounds: nesting deeper than 100 levels, or more than 4,096 comment lines in
+/// a row (held until the line that places them), decline; the full path reads both files.
+#[test]
+fn deep_nesting_and_long_comment_runs_decline() {
+    let key = DataKey::generate();
+    let rule = EncryptionRule::default();
+    let deep: String = (0..150)
+        .map(|i| format!("{}k{i}:\n", "  ".repeat(i)))
+        .chain(std::iter::once(format!("{}v: x\n", "  ".repeat(150))))
+        .collect();
+    let shallow: String = (0..90)
+        .map(|i| format!("{}k{i}:\n", "  ".repeat(i)))
+        .chain(std::iter::once(format!("{}v: x\n", "  ".repeat(90))))
+        .collect();
+    let comments = format!("{}a: x\n", "# note\n".repeat(5_000));
+    for (plain, one_pass_reads) in [(&deep, false), (&shallow, true), (&comments, false)] {
+        let encrypted = encrypt(plain.as_bytes(), &key, &rule, false);
+        assert_eq!(one_pass(&encrypted, &key).is_some(), one_pass_reads);
+        assert_eq!(
+            one_pass_encrypt(plain.as_bytes(), &key, &rule, false).is_some(),
+            one_pass_reads
+        );
+        assert!(full(&encrypted, &key).unwrap() == plain.as_bytes());
     }
 }
 

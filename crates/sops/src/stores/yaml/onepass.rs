@@ -43,7 +43,7 @@ use zeroize::{Zeroize, Zeroizing};
 /// How much of the end of a file is searched for the `sops` section.
 const TAIL_BYTES: u64 = 64 * 1024;
 /// Bytes read per chunk of the body.
-const CHUNK_BYTES: usize = 1 << 20;
+const CHUNK_BYTES: usize = 1 << 18;
 /// Comment lines waiting for the line that places them; more declines (they are held unsent).
 const MAX_COMMENT_RUN: usize = 4096;
 /// Nesting deeper than this declines (the full parser's own limit is higher).

@@ -36,6 +36,10 @@
 //!   dropped (not tested); a plain `...` value is written plain where libyaml would quote it
 //!   (asserted in `tests/yaml_engine_interop.rs`).
 //!
+//! [`onepass`] encrypts and decrypts files of the common shape (block collections of one-line
+//! scalars, comments, the `sops` section last) in one streaming pass without a tree, with the same
+//! output, and declines everything else to this store.
+//!
 //! Comments are placed in the map or sequence sops (yaml.v3) attaches them to, because the engine
 //! encrypts each comment with that container's path as AAD: a head comment goes with the token
 //! below it, a same-line comment before the entry it ends (or into the flow collection it

@@ -329,6 +329,21 @@ enum OnePass {
     FullPath(Option<Box<Unwrapped>>),
 }
 
+/// The input of a one-pass command, opened: a named YAML file whose output is YAML too, with the
+/// path for creation rules. `None`: for the full path (which reports a file that does not open).
+fn one_pass_file(
+    input: &InputArgs,
+    output: &OutputArgs,
+) -> CliResult<Option<(crate::io::Input, Option<PathBuf>, std::fs::File)>> {
+    let (input, rule_path, format) = file::detect(input)?;
+    let same_format = output.output_type.is_none_or(|t| Format::from(t) == format);
+    if format != Format::Yaml || !same_format {
+        return Ok(None);
+    }
+    let opened = input.path().and_then(|p| std::fs::File::open(p).ok());
+    Ok(opened.map(|f| (input, rule_path, f)))
+}
+
 /// Decrypts a YAML file written to the output unchanged in format, in one pass without a tree
 /// (`signet_sops::stores::yaml::onepass`), when the file has the shape that path reads; else
 /// leaves it to the full path, which reports every problem (a file that does not read, a value
@@ -336,20 +351,12 @@ enum OnePass {
 fn decrypt_in_one_pass(cmd: &DecryptCmd) -> CliResult<OnePass> {
     use signet_sops::stores::yaml::onepass::Tail;
     let full_path = Ok(OnePass::FullPath(None));
-    let (input, _, format) = file::detect(&cmd.input)?;
-    let same_format = cmd
-        .output
-        .output_type
-        .is_none_or(|t| Format::from(t) == format);
-    let Some(path) = input.path() else {
+    let Some((input, _, mut f)) = one_pass_file(&cmd.input, &cmd.output)? else {
         return full_path;
     };
-    if format != Format::Yaml || !same_format || cmd.output.indent.is_some() {
+    if cmd.output.indent.is_some() {
         return full_path;
     }
-    let Ok(mut f) = std::fs::File::open(path) else {
-        return full_path;
-    };
     let Ok(Some(tail)) = Tail::read(&mut f) else {
         return full_path;
     };
@@ -380,24 +387,13 @@ fn decrypt_in_one_pass(cmd: &DecryptCmd) -> CliResult<OnePass> {
 /// does not read or is encrypted already before a missing key, as sops does).
 fn encrypt_in_one_pass(cmd: &EncryptCmd) -> CliResult<bool> {
     use signet_sops::stores::yaml::onepass::PlainFile;
-    let (input, rule_path, format) = file::detect(&cmd.input)?;
-    let same_format = cmd
-        .output
-        .output_type
-        .is_none_or(|t| Format::from(t) == format);
-    let Some(path) = input.path() else {
+    let Some((input, rule_path, mut f)) = one_pass_file(&cmd.input, &cmd.output)? else {
         return Ok(false);
     };
-    if format != Format::Yaml || !same_format {
-        return Ok(false);
-    }
     let Ok(config) = keys::config(cmd.input.config.as_deref()) else {
         return Ok(false);
     };
     let Ok(plan) = NewFile::plan(&cmd.keys, config.as_ref(), rule_path.as_deref()) else {
-        return Ok(false);
-    };
-    let Ok(mut f) = std::fs::File::open(path) else {
         return Ok(false);
     };
     let Ok(Some(checked)) = PlainFile::check(&mut f, &plan.unkeyed_metadata()) else {

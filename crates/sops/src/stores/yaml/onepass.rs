@@ -645,6 +645,15 @@ impl<'r> Scanner<'r> {
         Some(())
     }
 
+    /// The innermost map's current key is done with: it leaves the path.
+    fn leave_key(&mut self) {
+        if let Some(frame) = self.frames.last_mut() {
+            self.path.truncate(frame.path_mark);
+            self.keys_matching -= frame.key_matches as usize;
+            frame.key_matches = false;
+        }
+    }
+
     fn pop_frame(&mut self) {
         if let Some(frame) = self.frames.pop() {
             self.path.truncate(frame.path_mark);
@@ -715,10 +724,7 @@ impl<'r> Scanner<'r> {
     ) -> Option<()> {
         let (key, value) = split_key(rest)?;
         self.enter(col, Kind::Map)?;
-        let frame = self.frames.last_mut()?;
-        self.path.truncate(frame.path_mark);
-        self.keys_matching -= frame.key_matches as usize;
-        frame.key_matches = false;
+        self.leave_key();
         self.place_comments(chunk, col, edits, aads)?;
         let key = std::str::from_utf8(key).ok()?;
         if !plain(key.as_bytes())
@@ -838,10 +844,7 @@ impl<'r> Scanner<'r> {
             return (self.comments.is_empty() && first.is_some_and(|&b| b != b'#')).then_some(());
         }
         self.enter(0, Kind::Map)?;
-        let root = self.frames.last_mut()?;
-        self.path.truncate(root.path_mark);
-        self.keys_matching -= root.key_matches as usize;
-        root.key_matches = false;
+        self.leave_key();
         self.place_comments(chunk, 0, edits, aads)
     }
 }

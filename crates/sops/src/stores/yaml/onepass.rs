@@ -467,11 +467,11 @@ struct Frame {
 /// What an edit replaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum EditKind {
-    /// An `ENC[…]` value.
+    /// A value to decrypt (an `ENC[…]` text) or to encrypt.
     Value,
-    /// An `ENC[…]` comment (the span starts at its `#`).
+    /// A comment to decrypt or encrypt (the span starts at its `#`).
     Comment,
-    /// A value left unencrypted: kept, and hashed into the MAC.
+    /// A value that stays as it is: kept, and hashed into the MAC.
     Plain,
 }
 

@@ -445,6 +445,77 @@ fn shapes_outside_the_one_pass_decline_and_the_full_path_reads_them() {
     }
 }
 
+/// Plain scalars and keys with indicator characters inside them, quotes and dashes in odd places:
+/// where the one pass takes such a file, in either direction, it agrees with the full path.
+#[test]
+fn odd_plain_scalars_and_keys_agree_with_the_full_path() {
+    let key = DataKey::generate();
+    let rule = EncryptionRule::default();
+    let lines = [
+        "a[b: x",
+        "a,b: y",
+        "a{b}: z",
+        "k: a]b",
+        "k: {x",
+        "k: x}",
+        "k: a,b",
+        "k: x:y",
+        "k: -x",
+        "k: x?",
+        "k: a'b",
+        "k: a\"b",
+        "k: a#b",
+        "k: 'a: b'",
+        "k: \"a #b\"",
+        "k: ''",
+        "k: \"\"",
+        "k: -1.5e3",
+        "k: 0o17",
+        "k: +12",
+        "k: .5",
+        "k: 1_000",
+        "k: 2024-01-02",
+        "k: ~",
+        "k: Null",
+        "k: yes",
+        "k: 0x1F",
+        "k: 1e400",
+        "k: .inf",
+        "k: -",
+        "k:  two  spaces",
+        "k: trailing ",
+        "k-: v",
+        "-k: v",
+        "k.: v",
+        "k?: v",
+        "\"k\": v",
+        "k: %x",
+        "k: !x",
+        "k: &x",
+        "k: *x",
+        "k: |x",
+        "k: >x",
+        "k: @x",
+    ];
+    let mut took = 0;
+    for line in lines {
+        for plain in [
+            format!("{line}\n"),
+            format!("top:\n  {line}\n  after: 1\n"),
+            format!("list:\n- {line}\n- x\n"),
+        ] {
+            if YamlStore::default().parse(plain.as_bytes()).is_err() {
+                continue;
+            }
+            let encrypted = encrypt(plain.as_bytes(), &key, &rule, false);
+            took += agrees(&plain, &encrypted, &key) as usize;
+            took += encrypts_alike(&plain, plain.as_bytes(), &key, &rule, false) as usize;
+        }
+    }
+    eprintln!("the one pass took {took} of the odd scalars' files and directions");
+    assert!(took >= 100, "the one pass took {took}");
+}
+
 /// The one pass's own bounds: nesting deeper than 100 levels, or more than 4,096 comment lines in
 /// a row (held until the line that places them), decline; the full path reads both files.
 #[test]

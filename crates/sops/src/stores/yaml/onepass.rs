@@ -44,8 +44,10 @@ use zeroize::{Zeroize, Zeroizing};
 const TAIL_BYTES: u64 = 64 * 1024;
 /// Bytes read per chunk of the body.
 const CHUNK_BYTES: usize = 1 << 18;
-/// Comment lines waiting for the line that places them; more declines (they are held unsent).
-const MAX_COMMENT_RUN: usize = 4096;
+/// Comment lines in a row; more declines. The full parser refuses a file where it has to look
+/// past more than 96 comments for the next token (granit-parser's `max_buffered_comment_events`,
+/// after a key with no value on its line); the one pass declines every long run, wherever it is.
+const MAX_COMMENT_RUN: usize = 64;
 /// Nesting deeper than this declines (the full parser's own limit is higher).
 const MAX_DEPTH: usize = 100;
 /// yaml.v3 refuses implicit keys longer than this.

@@ -250,7 +250,7 @@ impl PlainFile {
             file.take(self.len),
             self.len,
             scanner,
-            |chunk| Some(seal_all(chunk, &cipher)),
+            |chunk| seal_all(chunk, &cipher),
             |chunk, sealed| {
                 writer.write(chunk, sealed)?;
                 if let Err(e) = out.write_all(&writer.out) {
@@ -958,8 +958,10 @@ fn open_all(chunk: &Chunk, cipher: &ValueCipher) -> Option<Vec<Opened>> {
                 let text = std::str::from_utf8(&chunk[e.start + 1..e.end]).ok()?;
                 let enc = EncryptedValue::parse(text, "").ok()?;
                 let mut plain = cipher.open_owned(enc, aad, "").ok()?;
-                let text = String::from_utf8(std::mem::take(&mut *plain)).ok()?;
-                let text = Zeroizing::new(text);
+                // Checked before it is converted: a failed `String::from_utf8` would drop its
+                // copy of the plaintext unwiped.
+                std::str::from_utf8(&plain).ok()?;
+                let text = Zeroizing::new(String::from_utf8(std::mem::take(&mut *plain)).ok()?);
                 (!text.contains(['\n', '\r'])).then_some(Opened::Comment(text))
             }
         }
@@ -971,18 +973,18 @@ fn open_all(chunk: &Chunk, cipher: &ValueCipher) -> Option<Vec<Opened>> {
     }
 }
 
-/// Encrypts the edits' values and comments (on the thread pool when there are many).
-fn seal_all(chunk: &Chunk, cipher: &ValueCipher) -> Vec<Opened> {
+/// Encrypts the edits' values and comments (on the thread pool when there are many). `None` (never
+/// for a scanned chunk, which is printable ASCII): text that is not UTF-8.
+fn seal_all(chunk: &Chunk, cipher: &ValueCipher) -> Option<Vec<Opened>> {
     let Chunk {
         data: chunk,
         edits,
         aads,
     } = chunk;
-    let seal = |e: &Edit| -> Opened {
+    let seal = |e: &Edit| -> Option<Opened> {
         let aad = &aads[e.aad.0..e.aad.1];
-        // The scanner took printable ASCII only.
-        let text = std::str::from_utf8(inner(chunk, e)).unwrap_or_default();
-        match e.kind {
+        let text = std::str::from_utf8(inner(chunk, e)).ok()?;
+        Some(match e.kind {
             EditKind::Plain => Opened::Plain,
             EditKind::Comment => {
                 Opened::Sealed(cipher.seal(&text.as_bytes()[1..], aad, ValueType::Comment))
@@ -994,7 +996,7 @@ fn seal_all(chunk: &Chunk, cipher: &ValueCipher) -> Vec<Opened> {
                 Opened::Sealed(cipher.seal(bytes, aad, ty))
             })
             .unwrap_or(Opened::Plain),
-        }
+        })
     };
     if edits.len() >= PARALLEL_MIN {
         edits.par_iter().with_min_len(64).map(seal).collect()

@@ -837,7 +837,7 @@ async fn rendered_rbac_grants_what_the_controller_needs_and_no_more() -> TestRes
         access("get", "", "configmaps", app),
         // ClusterSecretStore namespace selectors.
         access("get", "", "namespaces", None),
-        access("create", "events.k8s.io", "events", app),
+        access("create", "", "events", app),
         // ClusterExternalSecrets: the namespaces they select, the ExternalSecrets they own.
         access("list", SIGNET, "clusterexternalsecrets", None),
         access("watch", SIGNET, "clusterexternalsecrets", None),
@@ -861,8 +861,10 @@ async fn rendered_rbac_grants_what_the_controller_needs_and_no_more() -> TestRes
         access("update", "", "namespaces", None),
         access("update", "", "secrets", app),
         access("update", "bitnami.com", "sealedsecrets", app),
-        // Events are created, never patched into a series (none is kept).
-        access("patch", "events.k8s.io", "events", app),
+        // Events are created, never patched into a series (none is kept), and only through the
+        // core API group, as client-go writes them.
+        access("patch", "", "events", app),
+        access("create", "events.k8s.io", "events", app),
         // Nothing the controller does not use (the chart suite's audit-log check): status is
         // patched, never read or replaced; sources come from watch caches (SealedSecrets' metadata,
         // the object read when there is work); the Lease is patched.
@@ -956,7 +958,7 @@ async fn watch_namespace_rbac_stays_in_that_namespace_except_cluster_stores() ->
         access("watch", SIGNET, "clustersecretstores", None),
         access("patch", SIGNET, "clustersecretstores/status", None),
         // Their events are recorded in `default`.
-        access("create", "events.k8s.io", "events", Some("default")),
+        access("create", "", "events", Some("default")),
         // Identity and key Secrets in its own namespace.
         access("list", "", "secrets", home),
         access("watch", "", "secrets", home),
@@ -987,8 +989,8 @@ async fn watch_namespace_rbac_stays_in_that_namespace_except_cluster_stores() ->
         access("list", SIGNET, "clusterexternalsecrets", None),
         access("list", "", "namespaces", None),
         access("create", SIGNET, "externalsecrets", app),
-        access("create", "events.k8s.io", "events", system),
-        access("create", "events.k8s.io", "events", other),
+        access("create", "", "events", system),
+        access("create", "", "events", other),
         access("create", "", "secrets", Some("default")),
     ];
     assert_access(&controller, &allowed, &denied).await

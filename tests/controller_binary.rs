@@ -87,7 +87,7 @@ async fn binary_runs_from_kubeconfig_and_environment_with_least_privilege() -> T
                 &["secrets"],
                 &["get", "list", "watch", "create", "patch"],
             ),
-            rule(&["events.k8s.io"], &["events"], &["create", "patch"]),
+            rule(&[""], &["events"], &["create", "patch"]),
         ]),
         ..ClusterRole::default()
     };

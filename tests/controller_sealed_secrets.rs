@@ -1366,3 +1366,97 @@ async fn a_data_change_rolls_out_the_named_deployment_and_a_resealing_does_not()
     bed.controller.shutdown().await;
     Ok(())
 }
+
+/// The create-only apply a reconciler uses for a Secret its cache has never seen: it writes a
+/// missing Secret (owned by the controller's apply, so a later apply can remove what it dropped)
+/// and refuses one that exists, whoever's it is, changing nothing. This is the guard that keeps a
+/// SealedSecret from taking over a Secret its cache did not show.
+#[tokio::test]
+async fn a_create_only_apply_writes_a_missing_secret_and_refuses_an_existing_one() -> TestResult {
+    use signet_controller::target::{Claim, DesiredSecret};
+    let server = ApiServer::shared()?;
+    let client = server.client().await?;
+    let namespace = server.create_namespace(&client, "create-only").await?;
+    let recorder = signet_controller::events::Recorder::new(
+        client.clone(),
+        kube::runtime::events::Reporter {
+            controller: "test".into(),
+            instance: None,
+        },
+    );
+    let ctx = signet_controller::Context::new(
+        client.clone(),
+        Config::new(&namespace),
+        std::sync::Arc::default(),
+        std::sync::Arc::new(signet_controller::metrics::Metrics::new()),
+        recorder,
+    );
+    let desired = |name: &'static str| DesiredSecret {
+        name,
+        namespace: &namespace,
+        owner_label: OWNER_LABEL,
+        owner_uid: "u1",
+        owner: (
+            "bitnami.com/v1alpha1".into(),
+            "SealedSecret".into(),
+            name.into(),
+        ),
+        // No ownerReference: its owner does not exist, and garbage collection would take it.
+        claim: Claim::Own {
+            owner_reference: false,
+        },
+        labels: BTreeMap::new(),
+        annotations: BTreeMap::new(),
+        type_: None,
+        immutable: None,
+        data_base64: BTreeMap::from([("k".to_owned(), STANDARD.encode(CANARY))]),
+    };
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+
+    let created = desired("fresh")
+        .apply_new(&ctx)
+        .await??
+        .ok_or("a missing Secret was not created")?;
+    assert_eq!(data_of(&created)["k"], CANARY.as_bytes());
+    let managers: Vec<_> = created
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .map(|m| (m.manager.clone(), m.operation.clone()))
+        .collect();
+    assert_eq!(
+        managers,
+        [(
+            Some(signet_controller::FIELD_MANAGER.to_owned()),
+            Some("Apply".to_owned())
+        )]
+    );
+    // Ours, but a create-only apply does not know that: refused, unchanged.
+    assert!(desired("fresh").apply_new(&ctx).await??.is_none());
+    let again = secrets.get("fresh").await?;
+    assert_eq!(
+        again.metadata.resource_version,
+        created.metadata.resource_version
+    );
+
+    // Someone else's: refused, unchanged.
+    let theirs = secrets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": "theirs"},
+                "data": {"other": STANDARD.encode("theirs")},
+            }))?,
+        )
+        .await?;
+    assert!(desired("theirs").apply_new(&ctx).await??.is_none());
+    let after = secrets.get("theirs").await?;
+    assert_eq!(
+        after.metadata.resource_version,
+        theirs.metadata.resource_version
+    );
+    assert_eq!(data_of(&after).keys().collect::<Vec<_>>(), ["other"]);
+    assert!(after.labels().get(OWNER_LABEL).is_none());
+    Ok(())
+}

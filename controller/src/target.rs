@@ -332,25 +332,59 @@ impl DesiredSecret<'_> {
     /// Applies the Secret. `Ok(Err(message))` when the API server refused it for good (a 4xx other
     /// than 429: invalid, forbidden, immutable); transient failures are `Err`.
     pub async fn apply(&self, ctx: &Context) -> Result<Result<Secret, String>, Error> {
+        Ok(self
+            .send(ctx, self.body())
+            .await?
+            .map_err(|status| refusal(&status)))
+    }
+
+    /// Applies the Secret only if none of its name exists: `Ok(Ok(None))` when one does (someone
+    /// else's, or ours and not yet in the cache), and nothing was written. Otherwise as
+    /// [`DesiredSecret::apply`].
+    ///
+    /// The apply names a resourceVersion no object has ([`NO_OBJECT_HAS_THIS_VERSION`]): the API
+    /// server creates a missing object whatever version the apply names, and refuses an existing
+    /// one with a conflict because the versions differ. So the check and the write are one
+    /// request, where a read and then an apply could take over a Secret created in between.
+    pub async fn apply_new(&self, ctx: &Context) -> Result<Result<Option<Secret>, String>, Error> {
+        let mut body = self.body();
+        body["metadata"]["resourceVersion"] = json!(NO_OBJECT_HAS_THIS_VERSION);
+        Ok(match self.send(ctx, body).await? {
+            Ok(applied) => Ok(Some(applied)),
+            Err(status) if status.code == 409 => Ok(None),
+            Err(status) => Err(refusal(&status)),
+        })
+    }
+
+    /// Sends `body` as this controller's forced server-side apply: the Secret, or the API server's
+    /// lasting refusal (a 4xx other than 429); transient failures are `Err`.
+    async fn send(
+        &self,
+        ctx: &Context,
+        body: serde_json::Value,
+    ) -> Result<Result<Secret, kube::core::Status>, Error> {
         let api: Api<Secret> = Api::namespaced(ctx.client.clone(), self.namespace);
         let params = PatchParams::apply(FIELD_MANAGER).force();
         ctx.metrics.count_write("secret");
-        match api
-            .patch(self.name, &params, &Patch::Apply(&self.body()))
-            .await
-        {
+        match api.patch(self.name, &params, &Patch::Apply(&body)).await {
             Ok(applied) => Ok(Ok(applied)),
             Err(kube::Error::Api(status))
                 if (400..500).contains(&status.code) && status.code != 429 =>
             {
-                Ok(Err(format!(
-                    "the API server refused the Secret: {}",
-                    status.message
-                )))
+                Ok(Err(*status))
             }
             Err(other) => Err(other.into()),
         }
     }
+}
+
+/// The resourceVersion of a create-only apply ([`DesiredSecret::apply_new`]). etcd counts
+/// revisions from 1, its empty state, and every write makes a new one, so no object is at 1.
+pub const NO_OBJECT_HAS_THIS_VERSION: &str = "1";
+
+/// The message of a lasting refusal of the Secret.
+fn refusal(status: &kube::core::Status) -> String {
+    format!("the API server refused the Secret: {}", status.message)
 }
 
 /// Base64-encodes values for [`DesiredSecret::data_base64`].
@@ -369,10 +403,8 @@ pub fn base64_values<'a>(
         .collect()
 }
 
-/// The cached metadata of the Secret `name` in `namespace`, or a fresh metadata read. The read is
-/// a quorum read on purpose: asked for a state no older than the source object's revision
-/// ([`read_params`]), the API server's Secret watch cache, which only sees Secret revisions,
-/// waited ~80 ms per new object for a progress notification (measured: new-object p50 18 ms → 100 ms).
+/// The cached metadata of the Secret `name` in `namespace`, or a fresh metadata read
+/// ([`read_secret`]).
 pub async fn current_secret(
     ctx: &Context,
     cache: &kube::runtime::reflector::Store<PartialObjectMeta<Secret>>,
@@ -382,8 +414,76 @@ pub async fn current_secret(
     if let Some(meta) = cache.get(&ObjectRef::new(name).within(namespace)) {
         return Ok(Some(meta.as_ref().clone()));
     }
+    read_secret(ctx, namespace, name).await
+}
+
+/// A fresh read of the metadata of the Secret `name` in `namespace`. A quorum read on purpose:
+/// asked for a state no older than the source object's revision ([`read_params`]), the API
+/// server's Secret watch cache, which only sees Secret revisions, waited ~80 ms per new object for
+/// a progress notification (measured: new-object p50 18 ms → 100 ms).
+pub async fn read_secret(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<PartialObjectMeta<Secret>>, Error> {
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
     Ok(api.get_metadata_opt(name).await?)
+}
+
+/// What a reconciler knows of the Secret it is about to write.
+#[derive(Debug, Clone)]
+pub enum SeenSecret {
+    /// Its metadata, from the owned-Secret cache or a read.
+    Present(Box<PartialObjectMeta<Secret>>),
+    /// A read found none.
+    Absent,
+    /// Not read: the owned-Secret cache, complete since its first list, does not hold it, and
+    /// this process never wrote it. Most likely absent; possibly someone else's (never labelled).
+    /// Written only by a create-only apply ([`DesiredSecret::apply_new`]), which refuses a Secret
+    /// of that name, so a catch-up saves a read per new object.
+    Unread,
+}
+
+impl SeenSecret {
+    /// The Secret's metadata, when it was seen.
+    pub fn metadata(&self) -> Option<&PartialObjectMeta<Secret>> {
+        match self {
+            SeenSecret::Present(meta) => Some(meta.as_ref()),
+            SeenSecret::Absent | SeenSecret::Unread => None,
+        }
+    }
+
+    /// A read's answer.
+    pub fn read(meta: Option<PartialObjectMeta<Secret>>) -> SeenSecret {
+        meta.map_or(SeenSecret::Absent, |meta| {
+            SeenSecret::Present(Box::new(meta))
+        })
+    }
+}
+
+/// The Secret `name` in `namespace` of the source object `uid`: from `cache`, else
+/// [`SeenSecret::Unread`] when the cache is complete and `written` has no write for `uid`, else
+/// read.
+pub async fn seen_secret(
+    ctx: &Context,
+    cache: &kube::runtime::reflector::Store<PartialObjectMeta<Secret>>,
+    written: &Written,
+    uid: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<SeenSecret, Error> {
+    use futures::FutureExt as _;
+    if let Some(meta) = cache.get(&ObjectRef::new(name).within(namespace)) {
+        return Ok(SeenSecret::Present(Box::new(meta.as_ref().clone())));
+    }
+    let complete = cache
+        .wait_until_ready()
+        .now_or_never()
+        .is_some_and(|ready| ready.is_ok());
+    if complete && !written.wrote(uid) {
+        return Ok(SeenSecret::Unread);
+    }
+    Ok(SeenSecret::read(read_secret(ctx, namespace, name).await?))
 }
 
 /// Params to read `source` again: no older than the revision its watch event carried, which the
@@ -426,6 +526,11 @@ impl Written {
         if let Ok(mut map) = self.0.lock() {
             map.retain(|uid, _| live.contains(uid.as_str()));
         }
+    }
+
+    /// Whether a write for `uid` is remembered.
+    pub fn wrote(&self, uid: &str) -> bool {
+        self.0.lock().is_ok_and(|map| map.contains_key(uid))
     }
 
     /// How many writes are remembered.

@@ -16,7 +16,7 @@ use crate::runtime::{
 };
 use crate::target::{
     self, Claim, ConditionEvents, ConditionStatus, DesiredSecret, LastWrite, Next, Outcome, Plan,
-    Source, StatusUpdate, Written,
+    SeenSecret, Source, StatusUpdate, Written,
 };
 use crate::{Error, supervise};
 use futures::StreamExt;
@@ -203,15 +203,22 @@ pub async fn reconcile_cached(
         base.metrics.count_reconcile(KIND_SEALED_SECRET);
         return Ok(Action::await_change());
     };
-    let existing =
-        target::current_secret(base, &ctx.secrets, &source.namespace, &source.name).await?;
+    let seen = target::seen_secret(
+        base,
+        &ctx.secrets,
+        &ctx.written,
+        &source.uid,
+        &source.namespace,
+        &source.name,
+    )
+    .await?;
     let remembered = LastWrite {
         generation: cached.metadata.generation,
         observed_generation: None,
         condition: ConditionStatus::False,
         secret_resource_version: None,
     };
-    if remembered.covers(existing.as_ref(), OWNER_LABEL, &source.uid, &ctx.written) {
+    if remembered.covers(seen.metadata(), OWNER_LABEL, &source.uid, &ctx.written) {
         base.metrics.count_reconcile(KIND_SEALED_SECRET);
         return Ok(base.idle_action());
     }
@@ -222,7 +229,7 @@ pub async fn reconcile_cached(
         .get_with(&source.name, &target::read_params(&source))
         .await
     {
-        Ok(sealed) => reconcile(Arc::new(sealed), existing, ctx).await,
+        Ok(sealed) => reconcile(Arc::new(sealed), seen, ctx).await,
         Err(kube::Error::Api(status)) if status.code == 404 => {
             base.metrics.count_reconcile(KIND_SEALED_SECRET);
             Ok(Action::await_change())
@@ -231,13 +238,12 @@ pub async fn reconcile_cached(
     }
 }
 
-/// Reconciles one SealedSecret whose Secret (its metadata, `None` when there is none) was just
-/// read: [`reconcile_cached`] read it to decide whether to read the object, and reading it again
-/// here was one request per object more on a catch-up (a new object's Secret is not in the
-/// cache, so each read is a GET).
+/// Reconciles one SealedSecret whose Secret was just looked up ([`reconcile_cached`] looked to
+/// decide whether to read the object; looking again here was one request per object more on a
+/// catch-up).
 async fn reconcile(
     sealed: Arc<SealedSecret>,
-    existing: Option<PartialObjectMeta<Secret>>,
+    seen: SeenSecret,
     ctx: Arc<SealedContext>,
 ) -> Result<Action, Error> {
     let base = &ctx.base;
@@ -250,7 +256,15 @@ async fn reconcile(
         .as_ref()
         .and_then(|s| s.key_fingerprint.clone());
     ctx.fingerprints.record(&source.uid, recorded);
-    let claim = match plan(&sealed, &source, existing.as_ref(), &ctx.written) {
+    // A Secret refused before is most likely still there: read it rather than unseal for a
+    // create-only apply that it would refuse again.
+    let seen = match seen {
+        SeenSecret::Unread if refused_before(&sealed) => {
+            SeenSecret::read(target::read_secret(base, &source.namespace, &source.name).await?)
+        }
+        seen => seen,
+    };
+    let claim = match plan(&sealed, &source, seen.metadata(), &ctx.written) {
         Plan::UpToDate => return Ok(base.idle_action()),
         Plan::Refuse(outcome, next) => {
             ctx.fingerprints.record(&source.uid, None);
@@ -266,8 +280,31 @@ async fn reconcile(
         }
     };
     ctx.fingerprints.record(&source.uid, fingerprint.clone());
-    let desired = desired_secret(&sealed, &source, &plain, claim);
-    let (outcome, next) = match desired.apply(base).await? {
+    let mut desired = desired_secret(&sealed, &source, &plain, claim);
+    let applied = if matches!(seen, SeenSecret::Unread) {
+        match desired.apply_new(base).await? {
+            Ok(Some(applied)) => Ok(applied),
+            // A Secret of that name exists after all: plan again with what it is.
+            Ok(None) => {
+                let existing = target::read_secret(base, &source.namespace, &source.name).await?;
+                match plan(&sealed, &source, existing.as_ref(), &ctx.written) {
+                    Plan::UpToDate => return Ok(base.idle_action()),
+                    Plan::Refuse(outcome, next) => {
+                        ctx.fingerprints.record(&source.uid, None);
+                        return finish(&sealed, base, outcome, None, next).await;
+                    }
+                    Plan::Write(claim) => {
+                        desired = desired_secret(&sealed, &source, &plain, claim);
+                        desired.apply(base).await?
+                    }
+                }
+            }
+            Err(message) => Err(message),
+        }
+    } else {
+        desired.apply(base).await?
+    };
+    let (outcome, next) = match applied {
         Ok(applied) => {
             crate::restart::roll_out(base, sealed.as_ref(), &[&desired]).await?;
             (
@@ -285,6 +322,16 @@ async fn reconcile(
     ctx.written
         .remember(&source.uid, sealed.metadata.generation, secret_rv);
     Ok(action)
+}
+
+/// Whether the status says the Secret of this name was someone else's when last looked at.
+fn refused_before(sealed: &SealedSecret) -> bool {
+    sealed
+        .status
+        .as_ref()
+        .and_then(SealedSecretStatus::synced)
+        .and_then(|c| c.reason.as_deref())
+        == Some(reason::SECRET_NOT_OWNED)
 }
 
 /// What to do before unsealing: nothing when the Secret is current, refuse another's Secret, or

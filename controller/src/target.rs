@@ -741,6 +741,67 @@ pub fn describe_kube_error(error: &kube::Error) -> String {
 pub(crate) mod tests {
     use super::*;
 
+    /// A context whose API server does not answer: a lookup that sends a request fails.
+    fn unreachable_context() -> Context {
+        let client =
+            kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap()))
+                .unwrap();
+        let recorder = crate::events::Recorder::new(
+            client.clone(),
+            kube::runtime::events::Reporter {
+                controller: "test".into(),
+                instance: None,
+            },
+        );
+        Context::new(
+            client,
+            crate::Config::new("signet"),
+            std::sync::Arc::default(),
+            std::sync::Arc::new(crate::metrics::Metrics::new()),
+            recorder,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_secret_is_left_unread_only_when_the_cache_is_complete_and_it_was_never_written() {
+        use kube::runtime::{reflector, watcher};
+        let ctx = unreachable_context();
+        let (cache, mut writer) = reflector::store::<PartialObjectMeta<Secret>>();
+        let written = Written::default();
+        // The cache has not listed yet: it is read (and the read fails here).
+        assert!(
+            seen_secret(&ctx, &cache, &written, "u1", "app", "db")
+                .await
+                .is_err()
+        );
+        writer.apply_watcher_event(&watcher::Event::Init);
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+        // Complete, never written: no request.
+        assert!(matches!(
+            seen_secret(&ctx, &cache, &written, "u1", "app", "db").await,
+            Ok(SeenSecret::Unread)
+        ));
+        // Written by this process, not yet in the cache: read.
+        written.remember("u1", Some(1), Some("7".to_owned()));
+        assert!(
+            seen_secret(&ctx, &cache, &written, "u1", "app", "db")
+                .await
+                .is_err()
+        );
+        // In the cache: taken from it, no request.
+        writer.apply_watcher_event(&watcher::Event::Apply(secret_meta(
+            json!({"name": "db", "namespace": "app", "resourceVersion": "7"}),
+        )));
+        let seen = seen_secret(&ctx, &cache, &written, "u1", "app", "db").await;
+        assert_eq!(
+            seen.ok()
+                .as_ref()
+                .and_then(SeenSecret::metadata)
+                .and_then(|m| m.metadata.resource_version.as_deref()),
+            Some("7")
+        );
+    }
+
     /// The metadata of a Secret as the owned-Secret cache holds it.
     pub(crate) fn secret_meta(metadata: serde_json::Value) -> PartialObjectMeta<Secret> {
         serde_json::from_value(json!({ "metadata": metadata })).unwrap()

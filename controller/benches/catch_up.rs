@@ -28,6 +28,13 @@
 //! `SIGNET_BENCH_LAST_APPLIED=1` creates the objects as `kubectl apply` does, each with its
 //! manifest in the `kubectl.kubernetes.io/last-applied-configuration` annotation.
 //!
+//! 5. Then (unless `SIGNET_BENCH_RESTART=0`) the restart catch-up: the controller is stopped and
+//!    started again, as on an upgrade or a new leader, with every Secret current, and timed until it
+//!    has looked at every object. Neither controller's status says so (nothing changes), so each
+//!    one's own counter is polled on its `/metrics`: Bitnami's
+//!    `sealed_secrets_controller_unseal_requests_total` (counted as each unseal begins; its one
+//!    worker takes the objects in turn) and Signet's `signet_reconciles_total{kind="SealedSecret"}`.
+//!
 //! Run: `scripts/bench-controller.sh [N]` for the side by side, or
 //! `cargo bench -p signet-controller --bench catch_up` (`SIGNET_BENCH_N=500` for a quick run;
 //! without `--bench`, as under `cargo test --all-targets`, it is a 20-object smoke run).
@@ -41,6 +48,8 @@ use signet_controller::keyring::SEALING_KEY_LABEL;
 use signet_controller::{Config, SealedSecret};
 use signet_testkit::{ApiServer, BitnamiController};
 use std::collections::{BTreeMap, HashSet};
+use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -77,6 +86,166 @@ impl Drop for ChildController {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Which controller the bench measures, and how to start it (again, for the restart).
+enum Which {
+    Bitnami { bin: OsString, qps: String },
+    Child { bin: OsString },
+    InProcess,
+}
+
+impl Which {
+    fn from_env() -> Which {
+        match (
+            std::env::var_os("SIGNET_BENCH_BITNAMI_BIN"),
+            std::env::var_os("SIGNET_BENCH_CONTROLLER_BIN"),
+        ) {
+            (Some(bin), _) => Which::Bitnami {
+                bin,
+                qps: std::env::var("SIGNET_BENCH_BITNAMI_QPS").unwrap_or_else(|_| "-1".to_owned()),
+            },
+            (None, Some(bin)) => Which::Child { bin },
+            (None, None) => Which::InProcess,
+        }
+    }
+
+    fn label(&self) -> &'static str {
+        match self {
+            Which::Bitnami { .. } => "bitnami",
+            Which::Child { .. } => "signet",
+            Which::InProcess => "signet-in-process",
+        }
+    }
+
+    /// The line of the controller's `/metrics` that counts the SealedSecrets it has looked at.
+    fn looked_at_metric(&self) -> &'static str {
+        match self {
+            Which::Bitnami { .. } => "sealed_secrets_controller_unseal_requests_total ",
+            _ => "signet_reconciles_total{kind=\"SealedSecret\"} ",
+        }
+    }
+
+    /// Starts the controller: it and the address of its `/metrics`.
+    async fn start(
+        &self,
+        server: &'static ApiServer,
+        client: &kube::Client,
+        keys_ns: &str,
+        app_ns: &str,
+    ) -> Result<(Controller, SocketAddr), BoxError> {
+        Ok(match self {
+            Which::Bitnami { bin, qps } => {
+                let args = [
+                    "--all-namespaces=false".to_owned(),
+                    format!("--additional-namespaces={app_ns}"),
+                    format!("--kubeclient-qps={qps}"),
+                    "--log-level=ERROR".to_owned(),
+                ];
+                let running = BitnamiController::start_program(
+                    Path::new(bin),
+                    server,
+                    client,
+                    keys_ns,
+                    &args,
+                )
+                .await?;
+                let metrics = running.metrics_addr;
+                (Controller::Bitnami(running), metrics)
+            }
+            Which::Child { bin } => {
+                let metrics = SocketAddr::from(([127, 0, 0, 1], signet_testkit::free_port()?));
+                let child = Command::new(bin)
+                    .env("KUBECONFIG", server.kubeconfig_path())
+                    .env("SIGNET_CONTROLLER_NAMESPACE", keys_ns)
+                    .env("SIGNET_WATCH_NAMESPACE", app_ns)
+                    .env(
+                        "SIGNET_LISTEN_ADDR",
+                        format!("127.0.0.1:{}", signet_testkit::free_port()?),
+                    )
+                    .env("SIGNET_METRICS_ADDR", metrics.to_string())
+                    .env("SIGNET_LEADER_ELECT", "false")
+                    .env("RUST_LOG", "warn")
+                    .spawn()?;
+                (Controller::Child(ChildController { child }), metrics)
+            }
+            Which::InProcess => {
+                let mut config = Config::new(keys_ns);
+                config.watch_namespace = Some(app_ns.to_owned());
+                config.listen_addr = ([127, 0, 0, 1], 0).into();
+                config.metrics_addr = ([127, 0, 0, 1], 0).into();
+                let running = signet_controller::start(client.clone(), config).await?;
+                let metrics = running.metrics_addr;
+                (Controller::InProcess(running), metrics)
+            }
+        })
+    }
+}
+
+impl Controller {
+    /// CPU seconds the controller process has used (`None` in-process: it shares the bench's).
+    fn cpu_seconds(&self) -> Option<f64> {
+        match self {
+            Controller::Child(running) => cpu_seconds(&running.child.id().to_string()),
+            Controller::Bitnami(running) => cpu_seconds(&running.pid().to_string()),
+            Controller::InProcess(_) => None,
+        }
+    }
+
+    /// An error if the controller process has exited.
+    fn check_running(&mut self) -> Result<(), BoxError> {
+        let exited = match self {
+            Controller::Child(running) => running.child.try_wait()?,
+            Controller::Bitnami(running) => running.try_wait()?,
+            Controller::InProcess(_) => None,
+        };
+        match exited {
+            Some(exit) => Err(format!("the controller exited early: {exit}").into()),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops the controller; its peak RSS in KiB (in-process: this whole process's).
+    async fn stop(self, label: &str) -> u64 {
+        let (peak, what) = match self {
+            Controller::Child(running) => (running.stop(), "the controller process"),
+            Controller::Bitnami(running) => {
+                let peak = peak_rss_kib(&running.pid().to_string()).unwrap_or(0);
+                running.stop();
+                (peak, "the controller process")
+            }
+            Controller::InProcess(controller) => {
+                let peak = peak_rss_kib("self").unwrap_or(0);
+                controller.shutdown().await;
+                (peak, "this process (controller + bench client)")
+            }
+        };
+        println!("[{label}] peak RSS of {what}: {} MiB", peak / 1024);
+        peak
+    }
+}
+
+/// The value of the first `/metrics` line at `addr` that starts with `prefix` (0 while the
+/// endpoint does not answer yet).
+async fn scrape(addr: SocketAddr, prefix: &'static str) -> f64 {
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream =
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .ok()?;
+        let mut page = String::new();
+        stream.read_to_string(&mut page).ok()?;
+        page.lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .and_then(|v| v.trim().parse().ok())
+    })
+    .await
+    .ok()
+    .flatten()
+    .unwrap_or(0.0)
 }
 
 fn sealed(
@@ -305,16 +474,7 @@ async fn wait_catch_up(
                     synced_done = Some(start.elapsed());
                 }
             }
-            _ = tick.tick() => {
-                let exited = match controller {
-                    Controller::Child(running) => running.child.try_wait()?,
-                    Controller::Bitnami(running) => running.try_wait()?,
-                    Controller::InProcess(_) => None,
-                };
-                if let Some(exit) = exited {
-                    return Err(format!("the controller exited early: {exit}").into());
-                }
-            }
+            _ = tick.tick() => controller.check_running()?,
         }
     }
     Ok((
@@ -331,16 +491,11 @@ async fn main() -> Result<(), BoxError> {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(if benching { 5000 } else { 20 });
-    let bitnami = std::env::var_os("SIGNET_BENCH_BITNAMI_BIN");
-    let signet_bin = std::env::var_os("SIGNET_BENCH_CONTROLLER_BIN");
-    let label = match (&bitnami, &signet_bin) {
-        (Some(_), _) => "bitnami",
-        (None, Some(_)) => "signet",
-        (None, None) => "signet-in-process",
-    };
+    let which = Which::from_env();
+    let label = which.label();
     let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
     let client = server.client().await?;
-    install_crds(&client, bitnami.is_some()).await?;
+    install_crds(&client, matches!(which, Which::Bitnami { .. })).await?;
     let keys_ns = server.create_namespace(&client, "benchkeys").await?;
     let app_ns = server.create_namespace(&client, "benchapp").await?;
 
@@ -391,46 +546,7 @@ async fn main() -> Result<(), BoxError> {
     let requests_before = api_requests(&client).await?;
     let control_plane_before = control_plane_cpu_seconds();
     let start = Instant::now();
-    let mut controller = match (bitnami, signet_bin) {
-        (Some(bin), _) => {
-            let qps = std::env::var("SIGNET_BENCH_BITNAMI_QPS").unwrap_or_else(|_| "-1".to_owned());
-            let args = [
-                "--all-namespaces=false".to_owned(),
-                format!("--additional-namespaces={app_ns}"),
-                format!("--kubeclient-qps={qps}"),
-                "--log-level=ERROR".to_owned(),
-            ];
-            Controller::Bitnami(
-                BitnamiController::start_program(Path::new(&bin), server, &client, &keys_ns, &args)
-                    .await?,
-            )
-        }
-        (None, Some(bin)) => {
-            let child = Command::new(bin)
-                .env("KUBECONFIG", server.kubeconfig_path())
-                .env("SIGNET_CONTROLLER_NAMESPACE", &keys_ns)
-                .env("SIGNET_WATCH_NAMESPACE", &app_ns)
-                .env(
-                    "SIGNET_LISTEN_ADDR",
-                    format!("127.0.0.1:{}", signet_testkit::free_port()?),
-                )
-                .env(
-                    "SIGNET_METRICS_ADDR",
-                    format!("127.0.0.1:{}", signet_testkit::free_port()?),
-                )
-                .env("SIGNET_LEADER_ELECT", "false")
-                .env("RUST_LOG", "warn")
-                .spawn()?;
-            Controller::Child(ChildController { child })
-        }
-        (None, None) => {
-            let mut config = Config::new(&keys_ns);
-            config.watch_namespace = Some(app_ns.clone());
-            config.listen_addr = ([127, 0, 0, 1], 0).into();
-            config.metrics_addr = ([127, 0, 0, 1], 0).into();
-            Controller::InProcess(signet_controller::start(client.clone(), config).await?)
-        }
-    };
+    let (mut controller, _) = which.start(server, &client, &keys_ns, &app_ns).await?;
     let (secrets_done, synced_done) =
         wait_catch_up(&client, &app_ns, count, start, &mut controller).await?;
     // The bench's own requests in between: this scrape, and the two watches' lists (their
@@ -445,12 +561,7 @@ async fn main() -> Result<(), BoxError> {
         "[{label}] API requests by verb and resource: {}",
         breakdown.join(", ")
     );
-    let cpu = match &controller {
-        Controller::Child(running) => cpu_seconds(&running.child.id().to_string()),
-        Controller::Bitnami(running) => cpu_seconds(&running.pid().to_string()),
-        Controller::InProcess(_) => None,
-    }
-    .unwrap_or(f64::NAN);
+    let cpu = controller.cpu_seconds().unwrap_or(f64::NAN);
     println!(
         "[{label}] catch-up: all {count} Secrets after {secrets_done:.2?}, all Synced after {synced_done:.2?}; controller CPU {cpu:.1} s, control-plane CPU {control_plane_cpu:.1} s, {requests} API requests"
     );
@@ -480,33 +591,19 @@ async fn main() -> Result<(), BoxError> {
         "[{label}] new SealedSecret -> Secret with {count} others: p50 {p50:.1?}, p99 {p99:.1?}, max {:.1?}",
         latencies[latencies.len() - 1]
     );
-    let peak_kib = match controller {
-        Controller::Child(running) => {
-            let peak = running.stop();
-            println!(
-                "[{label}] peak RSS of the controller process: {} MiB",
-                peak / 1024
-            );
-            peak
-        }
-        Controller::Bitnami(running) => {
-            let peak = peak_rss_kib(&running.pid().to_string()).unwrap_or(0);
-            running.stop();
-            println!(
-                "[{label}] peak RSS of the controller process: {} MiB",
-                peak / 1024
-            );
-            peak
-        }
-        Controller::InProcess(controller) => {
-            let peak = peak_rss_kib("self").unwrap_or(0);
-            println!(
-                "[{label}] peak RSS of this process (controller + bench client): {} MiB",
-                peak / 1024
-            );
-            controller.shutdown().await;
-            peak
-        }
+    let peak_kib = controller.stop(label).await;
+    let restart = if std::env::var("SIGNET_BENCH_RESTART").as_deref() == Ok("0") {
+        String::new()
+    } else {
+        restart_catch_up(
+            &which,
+            server,
+            &client,
+            &keys_ns,
+            &app_ns,
+            count + latencies.len(),
+        )
+        .await?
     };
     // Both controllers must have adopted the pre-created key rather than generated their own.
     let keys = Api::<Secret>::namespaced(client.clone(), &keys_ns)
@@ -516,11 +613,56 @@ async fn main() -> Result<(), BoxError> {
         .len();
     println!("[{label}] sealing-key Secrets at the end: {keys} (1 = the pre-created one, adopted)");
     println!(
-        "RESULT controller={label} n={count} secrets_s={:.3} synced_s={:.3} cpu_s={cpu:.1} control_plane_cpu_s={control_plane_cpu:.1} requests={requests} p50_ms={:.1} p99_ms={:.1} peak_rss_kib={peak_kib} key_secrets={keys}",
+        "RESULT controller={label} n={count} secrets_s={:.3} synced_s={:.3} cpu_s={cpu:.1} control_plane_cpu_s={control_plane_cpu:.1} requests={requests} p50_ms={:.1} p99_ms={:.1} peak_rss_kib={peak_kib} key_secrets={keys}{restart}",
         secrets_done.as_secs_f64(),
         synced_done.as_secs_f64(),
         p50.as_secs_f64() * 1e3,
         p99.as_secs_f64() * 1e3,
     );
     Ok(())
+}
+
+/// Starts the controller again with every one of `total` Secrets current and times it until it has
+/// looked at every object (its own counter on `/metrics`): the `RESULT` fields of that.
+async fn restart_catch_up(
+    which: &Which,
+    server: &'static ApiServer,
+    client: &kube::Client,
+    keys_ns: &str,
+    app_ns: &str,
+    total: usize,
+) -> Result<String, BoxError> {
+    let label = which.label();
+    let requests_before = api_requests(client).await?;
+    let control_plane_before = control_plane_cpu_seconds();
+    let start = Instant::now();
+    let (mut controller, metrics) = which.start(server, client, keys_ns, app_ns).await?;
+    while scrape(metrics, which.looked_at_metric()).await < total as f64 {
+        controller.check_running()?;
+        if start.elapsed() > Duration::from_secs(3600) {
+            return Err("the restarted controller has not looked at every object after 1 h".into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let done = start.elapsed();
+    let cpu = controller.cpu_seconds().unwrap_or(f64::NAN);
+    let control_plane_cpu = control_plane_cpu_seconds()
+        .zip(control_plane_before)
+        .map_or(f64::NAN, |(after, before)| after - before);
+    // Less this scrape of the API server's metrics.
+    let delta = request_delta(&requests_before, &api_requests(client).await?);
+    let requests = delta.iter().map(|(_, n)| n).sum::<u64>().saturating_sub(1);
+    let breakdown: Vec<String> = delta.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+    println!(
+        "[{label}] restart: API requests by verb and resource: {}",
+        breakdown.join(", ")
+    );
+    println!(
+        "[{label}] restart catch-up: looked at all {total} after {done:.2?}; controller CPU {cpu:.1} s, control-plane CPU {control_plane_cpu:.1} s, {requests} API requests"
+    );
+    controller.stop(&format!("{label} restart")).await;
+    Ok(format!(
+        " restart_s={:.3} restart_cpu_s={cpu:.1} restart_control_plane_cpu_s={control_plane_cpu:.1} restart_requests={requests}",
+        done.as_secs_f64()
+    ))
 }

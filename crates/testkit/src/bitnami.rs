@@ -78,9 +78,16 @@ impl BitnamiController {
                 ..Subject::default()
             }]),
         };
-        Api::<ClusterRoleBinding>::all(client.clone())
+        // A second start (a restart) finds the binding of the first.
+        match Api::<ClusterRoleBinding>::all(client.clone())
             .create(&PostParams::default(), &binding)
-            .await?;
+            .await
+        {
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            other => {
+                other?;
+            }
+        }
         let token = server
             .service_account_token(client, keys_ns, BITNAMI_ACCOUNT)
             .await?;

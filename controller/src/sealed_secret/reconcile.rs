@@ -266,18 +266,12 @@ async fn reconcile(
     };
     let claim = match plan(&sealed, &source, seen.metadata(), &ctx.written) {
         Plan::UpToDate => return Ok(base.idle_action()),
-        Plan::Refuse(outcome, next) => {
-            ctx.fingerprints.record(&source.uid, None);
-            return finish(&sealed, base, outcome, None, next).await;
-        }
+        Plan::Refuse(outcome, next) => return fail(&sealed, &ctx, &source, outcome, next).await,
         Plan::Write(claim) => claim,
     };
     let (plain, fingerprint) = match unseal(&sealed, base).await? {
         Ok(unsealed) => unsealed,
-        Err(outcome) => {
-            ctx.fingerprints.record(&source.uid, None);
-            return finish(&sealed, base, outcome, None, Next::OnChange).await;
-        }
+        Err(outcome) => return fail(&sealed, &ctx, &source, outcome, Next::OnChange).await,
     };
     ctx.fingerprints.record(&source.uid, fingerprint.clone());
     let mut desired = desired_secret(&sealed, &source, &plain, claim);
@@ -290,8 +284,7 @@ async fn reconcile(
                 match plan(&sealed, &source, existing.as_ref(), &ctx.written) {
                     Plan::UpToDate => return Ok(base.idle_action()),
                     Plan::Refuse(outcome, next) => {
-                        ctx.fingerprints.record(&source.uid, None);
-                        return finish(&sealed, base, outcome, None, next).await;
+                        return fail(&sealed, &ctx, &source, outcome, next).await;
                     }
                     Plan::Write(claim) => {
                         desired = desired_secret(&sealed, &source, &plain, claim);
@@ -322,6 +315,19 @@ async fn reconcile(
     ctx.written
         .remember(&source.uid, sealed.metadata.generation, secret_rv);
     Ok(action)
+}
+
+/// Ends a reconcile that writes no Secret: no key opened it, so none is recorded; the status
+/// says why.
+async fn fail(
+    sealed: &SealedSecret,
+    ctx: &SealedContext,
+    source: &Source,
+    outcome: Outcome,
+    next: Next,
+) -> Result<Action, Error> {
+    ctx.fingerprints.record(&source.uid, None);
+    finish(sealed, &ctx.base, outcome, None, next).await
 }
 
 /// Whether the status says the Secret of this name was someone else's when last looked at.

@@ -1024,7 +1024,8 @@ impl<'s> Builder<'s> {
     fn run(self, second_thread: bool) -> Result<(Vec<Document>, Option<BlockAtEof>), Error> {
         let src = self.src;
         let opts = granit_parser::options! {
-            emit_anchor_events: false,
+            // Anchor events carry the `&name` token's span, checked against yaml.v3's rule.
+            emit_anchor_events: true,
             // Ours (which names the limit) should fire first, but the scanner looks ahead up to
             // `simple_key_max_lookahead` (1024) characters, so leave it that much room.
             flow_nesting_limit: self.limits.max_depth + 1100,
@@ -1098,7 +1099,8 @@ impl<'s> Builder<'s> {
             })?;
             let (s, e) = byte_range(&span);
             match event {
-                Event::StreamStart | Event::StreamEnd | Event::Anchor(..) => {}
+                Event::StreamStart | Event::StreamEnd => {}
+                Event::Anchor(..) => check_anchor_token(src, s, e)?,
                 Event::Comment(text, placement) => self.on_comment(&text, placement, (s, e)),
                 Event::DocumentStart(explicit, _) => {
                     if ended_by_marker && !explicit {
@@ -1625,6 +1627,37 @@ fn tab_in_indentation(
         line = line_end + 1;
     }
     None
+}
+
+/// Refuses an anchor token (`&name` at `start..end`) that yaml.v3 reads otherwise: its names are
+/// letters, digits, `_` and `-` only, followed by a blank, a line break, the end, or one of
+/// ``?:,]}%@` ``. YAML 1.2 allows more (`&a.b`, `&&`, `&a:b`), and sops then either refuses the
+/// file or reads another name and another value. (An alias names a defined anchor, so its name
+/// passed here; the parser refuses one followed by anything but a blank or a flow indicator.)
+fn check_anchor_token(src: &str, start: usize, end: usize) -> Result<(), Error> {
+    let bytes = src.as_bytes();
+    let name = bytes.get(start + 1..end).unwrap_or_default();
+    let name_ok = !name.is_empty()
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let next_ok = match bytes.get(end) {
+        None => true,
+        Some(&b) => b" \t\r\n?:,]}%@`".contains(&b) || src[end..].starts_with('\u{85}'),
+    };
+    if name_ok && next_ok {
+        return Ok(());
+    }
+    let token = String::from_utf8_lossy(bytes.get(start..end).unwrap_or_default());
+    let token: String = token.chars().take(64).collect();
+    Err(parse_error(
+        src,
+        start,
+        format!(
+            "the anchor `{token}` is not one yaml.v3 (and so sops) reads the same: use \
+             letters, digits, `_` and `-` in its name, followed by a space or the end of the line"
+        ),
+    ))
 }
 
 /// The first directive yaml.v3 refuses, and its words for it: it reads `%YAML` and `%TAG` and
@@ -2789,7 +2822,10 @@ pub(crate) mod tests {
 
     /// Found by the `store_yaml` fuzz target: an anchor's name ends at a flow indicator, so
     /// `&a[S]` under a head comment is an anchored flow sequence; it was taken for an anchor
-    /// `a[S]` before a block node, and the `]` was lost when the file was written.
+    /// `a[S]` before a block node, and the `]` was lost when the file was written. yaml.v3 (so
+    /// sops) refuses an anchor followed by `[` or `{`, and Signet now does too
+    /// (`anchors_are_named_as_yaml_v3_reads_them`); with a space they are written
+    /// back as they were.
     #[test]
     fn an_anchor_ends_at_a_flow_indicator() {
         let known = include_bytes!(
@@ -2797,13 +2833,13 @@ pub(crate) mod tests {
         );
         let known = String::from_utf8(known.to_vec()).unwrap();
         let store = YamlStore::default();
+        assert!(store.parse(known.as_bytes()).is_err());
         for input in [
-            known.as_str(),
-            "#\n&a[S]",
-            "#\n&a-_b[S]\n",
-            "#\n&a{S: 1}\n",
-            "#\n&a[S, &b[T]]\n",
-            "# c\nk: &a[S]\n",
+            "#\n&a [S]",
+            "#\n&a-_b [S]\n",
+            "#\n&a {S: 1}\n",
+            "#\n&a [S, &b [T]]\n",
+            "# c\nk: &a [S]\n",
         ] {
             let tree = store.parse(input.as_bytes()).expect(input);
             let out = store.emit(&tree).unwrap();
@@ -2813,9 +2849,9 @@ pub(crate) mod tests {
             );
             store.parse(&out).expect("what the store wrote parses");
         }
-        let (written, plain) = encrypt_read_back("# c\nk: &a[S, T]\n");
-        assert!(written.contains("\nk: &a[!!str 'ENC["), "{written}");
-        assert_eq!(plain, "# c\nk: &a[S, T]\n");
+        let (written, plain) = encrypt_read_back("# c\nk: &a [S, T]\n");
+        assert!(written.contains("\nk: &a [!!str 'ENC["), "{written}");
+        assert_eq!(plain, "# c\nk: &a [S, T]\n");
     }
 
     /// Found by the `sops_roundtrip` fuzz target: a tag standing above a comment (`[!` / `#` /
@@ -2843,6 +2879,43 @@ pub(crate) mod tests {
         assert!(written.starts_with("k: [!t '"), "{written}");
     }
 
+    /// Found by the CI fuzz smoke run (2026-12-08): YAML 1.2 names anchors with almost any
+    /// character, yaml.v3 with letters, digits, `_` and `-` only, ended by a blank or one of
+    /// ``?:,]}%@` ``. sops refuses `&&`, `&a.b` and `&a[S]` ("did not find expected alphabetic or
+    /// numeric character") and reads `&a:b 1` as the anchor `a` on another value: a file Signet
+    /// read so could not be read by sops, or not the same. Refused, at the token.
+    #[test]
+    fn anchors_are_named_as_yaml_v3_reads_them() {
+        let store = YamlStore::default();
+        for (input, at) in [
+            ("k: && 1\n", "1:4"),
+            ("k: &a.b 1\n", "1:4"),
+            ("k: &a:b 1\n", "1:4"),
+            ("k: &ä 1\n", "1:4"),
+            ("k: &a[S]\n", "1:4"),
+            ("a: 1\n...\n#c\n---\n\n&&", "6:1"),
+        ] {
+            match store.parse(input.as_bytes()) {
+                Err(crate::Error::Parse {
+                    location, message, ..
+                }) => {
+                    assert_eq!(location, at, "{input:?}");
+                    assert!(message.contains("yaml.v3"), "{message}");
+                }
+                other => panic!("{input:?} was not refused: {other:?}"),
+            }
+        }
+        for input in [
+            "k: &a-_B9 1\nl: *a-_B9\n",
+            "k: &a\n  s: 1\n",
+            "k: [&a 1, *a]\n",
+            "k: {x: &a 1, y: *a}\n",
+            "k: &a [1]\n",
+        ] {
+            store.parse(input.as_bytes()).expect(input);
+        }
+    }
+
     /// Found by the `sops_roundtrip` fuzz target: the root map's properties with a comment after
     /// them (`&a # c` / `  s: 1`) put the map's span at the comment, and its keys were taken to
     /// stand where the properties do: `sops:` went to column 0 and the file did not parse again.
@@ -2851,7 +2924,10 @@ pub(crate) mod tests {
         let known = include_bytes!(
             "../../../../../fuzz/corpus/sops_roundtrip/regression-properties-then-comment-above-root-map"
         );
-        let known = String::from_utf8(known[4..].to_vec()).unwrap();
+        // The fuzzer's anchor `&&` is one yaml.v3 refuses (and so does Signet now): `&x` instead.
+        let known = String::from_utf8(known[4..].to_vec())
+            .unwrap()
+            .replace("&&", "&x");
         for input in [
             known.as_str(),
             "&a #\n s: 1\n",
@@ -2878,18 +2954,45 @@ pub(crate) mod tests {
 
     /// Found by the CI fuzz smoke run (mutating the seed above): an empty root that is comments
     /// and then a null node's properties (`#` / `&&`) got `sops:` between the comments and the
-    /// properties, which then stood alone below the map and the file did not parse again.
+    /// properties, which then stood alone below the map and the file did not parse again. Found
+    /// again (2026-12-08) with the comments above the document's `---` (after a `...`): `sops:`
+    /// went right after the marker, above the properties.
     #[test]
     fn properties_of_an_empty_root_stay_above_the_added_keys() {
         let known = include_bytes!(
             "../../../../../fuzz/corpus/sops_roundtrip/regression-comment-then-properties-of-an-empty-root"
         );
-        let known = String::from_utf8(known[4..].to_vec()).unwrap();
-        for input in [known.as_str(), "#\n&&", "# c\n&a\n", "--- # c\n\n&a\n"] {
+        // The fuzzer's anchor `&&` is one yaml.v3 refuses (and so does Signet now): `&x` instead.
+        let known = String::from_utf8(known[4..].to_vec())
+            .unwrap()
+            .replace("&&", "&x");
+        let after_end_marker = include_bytes!(
+            "../../../../../fuzz/corpus/sops_roundtrip/regression-comment-above-the-marker-then-properties"
+        );
+        let after_end_marker = String::from_utf8(after_end_marker[4..].to_vec())
+            .unwrap()
+            .replace("&&", "&x");
+        for input in [
+            known.as_str(),
+            "#\n&x",
+            "# c\n&a\n",
+            "--- # c\n\n&a\n",
+            after_end_marker.as_str(),
+            // The same in short: a comment between one document's `...` and the next one's `---`,
+            // then only the properties of the null node.
+            "a: 1\n...\n#c\n---\n\n&x",
+            "a: 1\n...\n#c\n--- &a\n",
+            "a: 1\n...\n#c\n--- # d\n&a\n",
+        ] {
             let (written, _) = encrypt_read_back(input);
-            let properties = written.lines().position(|l| l.starts_with('&'));
-            let sops = written.lines().position(|l| l.starts_with("sops:"));
-            assert!(properties < sops, "{written}");
+            // The properties are those of the last document, and stand above its `sops:`.
+            let lines: Vec<&str> = written.lines().collect();
+            let properties = lines.iter().rposition(|l| {
+                let l = l.strip_prefix("--- ").unwrap_or(l);
+                l.starts_with('&')
+            });
+            let sops = lines.iter().rposition(|l| l.starts_with("sops:"));
+            assert!(properties.is_some() && properties < sops, "{written}");
         }
     }
 

@@ -1276,13 +1276,16 @@ impl<'a> Splicer<'a, '_> {
                         match marker {
                             Some(marker) => self.edit(marker, marker, out),
                             // A root of comments standing above its document's `---` (after an
-                            // earlier document's `...`): the key goes after the marker.
+                            // earlier document's `...`): the key goes after the marker, and after
+                            // the properties of the null node that may follow it (`---` / `&a`).
                             None if last_pair_end.is_none()
                                 && let Some(marker) = last_end
                                     .and_then(|e| self.start_marker_after(e))
                                     .filter(|&m| m < self.doc_span.1) =>
                             {
-                                self.insert_lines(Some(marker), marker, out)
+                                let after_marker = marker + "---".len();
+                                let after = self.after_properties(None, Some(after_marker), &o);
+                                self.insert_lines(after, marker, out)
                             }
                             None => {
                                 let after = self.after_properties(last_pair_end, last_end, &o);

@@ -77,6 +77,17 @@ impl Bed {
         config.key_bits = 2048;
         config.resync_period = Some(Duration::from_secs(1));
         tweak(&mut config);
+        Self::launch(client, keys_namespace, namespace, config).await
+    }
+
+    /// Starts a controller with `config` (a new one: empty caches, nothing remembered) and waits
+    /// until it is ready.
+    async fn launch(
+        client: Client,
+        keys_namespace: String,
+        namespace: String,
+        config: Config,
+    ) -> Result<Bed, BoxError> {
         let controller = signet_controller::start(client.clone(), config.clone()).await?;
         let base_url = format!("http://{}", controller.http_addr);
         let http = reqwest::Client::new();
@@ -1504,8 +1515,8 @@ async fn a_restart_unseals_only_what_changed_while_the_controller_was_down() -> 
         keys_namespace,
         namespace,
         controller,
-        base_url,
         config,
+        ..
     } = bed;
     controller.shutdown().await;
     // While no controller runs, someone changes one Secret's value.
@@ -1517,15 +1528,7 @@ async fn a_restart_unseals_only_what_changed_while_the_controller_was_down() -> 
             &Patch::Merge(json!({"data": {"k": STANDARD.encode("tampered")}})),
         )
         .await?;
-    let controller = signet_controller::start(client.clone(), config.clone()).await?;
-    let bed = Bed {
-        client,
-        keys_namespace,
-        namespace,
-        controller,
-        base_url,
-        config,
-    };
+    let bed = Bed::launch(client, keys_namespace, namespace, config).await?;
     eventually(
         "the changed Secret put back",
         Duration::from_secs(60),

@@ -948,6 +948,22 @@ fn node_cgroup_of(pid: u32) -> Option<PathBuf> {
     )
 }
 
+/// Each harness removes the `signet-apiserver-<pid>-…` temp entries of harnesses that are gone,
+/// reading the pid in decimal. The testkit's own files must not be named so: the audit log was
+/// (`signet-apiserver-<pid in hex>-…`), and one whose hex pid read as a dead decimal pid
+/// (`…-6352-…`) was removed by another test's harness while its test ran.
+#[tokio::test]
+async fn the_audit_log_is_not_named_like_a_harness_temp_dir() -> TestResult {
+    let server = tokio::task::spawn_blocking(ApiServer::shared).await??;
+    let name = server
+        .audit_log()
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or("the audit log has no file name")?;
+    assert!(!name.starts_with("signet-apiserver-"), "{name}");
+    Ok(())
+}
+
 #[tokio::test]
 async fn dropping_the_node_test_bed_removes_its_containers_cgroups_and_files() -> TestResult {
     // A harness killed with its session leaves a temp dir and no cgroup: the next node test bed

@@ -81,11 +81,12 @@ impl ApiServer {
 
     fn spawn(node: Option<NodeOptions>) -> Result<ApiServer, Error> {
         let program = crate::peer_path("signet-apiserver")?;
-        // The harness removes it when it stops (as the kubeconfig).
-        let audit_log = std::env::temp_dir().join(format!(
-            "{}.audit.log",
-            crate::unique_name("signet-apiserver")
-        ));
+        // The harness removes it when it stops (as the kubeconfig). Not named `signet-apiserver-…`:
+        // each harness sweeps the `signet-apiserver-<pid>-…` temp entries of dead harnesses, reading
+        // the pid in decimal, and this name's pid is in hex; one that reads as a dead decimal pid
+        // (`…-6352-…`) was removed under a running test.
+        let audit_log =
+            std::env::temp_dir().join(format!("{}.audit.log", crate::unique_name("signet-audit")));
         let mut args = vec!["--exit-on-stdin-eof".to_owned()];
         if let Some(options) = &node {
             args.push("--node".to_owned());

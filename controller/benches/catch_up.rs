@@ -225,9 +225,9 @@ impl Controller {
     }
 }
 
-/// The value of the first `/metrics` line at `addr` that starts with `prefix` (0 while the
-/// endpoint does not answer yet).
-async fn scrape(addr: SocketAddr, prefix: &'static str) -> f64 {
+/// The value of the first `/metrics` line at `addr` that starts with `prefix` (`None` while the
+/// endpoint does not answer, or has no such line).
+async fn scrape(addr: SocketAddr, prefix: &'static str) -> Option<f64> {
     tokio::task::spawn_blocking(move || {
         use std::io::{Read, Write};
         let mut stream =
@@ -245,7 +245,6 @@ async fn scrape(addr: SocketAddr, prefix: &'static str) -> f64 {
     .await
     .ok()
     .flatten()
-    .unwrap_or(0.0)
 }
 
 fn sealed(
@@ -386,6 +385,44 @@ fn request_delta(
         .collect();
     delta.sort_by_key(|d| std::cmp::Reverse(d.1));
     delta
+}
+
+/// What the control plane had done when a phase of the bench began, to report what the phase
+/// cost it.
+struct ControlPlaneMark {
+    requests: BTreeMap<String, u64>,
+    cpu_seconds: Option<f64>,
+}
+
+impl ControlPlaneMark {
+    async fn now(client: &kube::Client) -> Result<ControlPlaneMark, BoxError> {
+        Ok(ControlPlaneMark {
+            requests: api_requests(client).await?,
+            cpu_seconds: control_plane_cpu_seconds(),
+        })
+    }
+
+    /// The control plane's CPU seconds and the API requests since the mark, less the bench's own
+    /// `bench_requests`; prints the requests by verb and resource under `heading`.
+    async fn since(
+        &self,
+        client: &kube::Client,
+        bench_requests: u64,
+        heading: &str,
+    ) -> Result<(f64, u64), BoxError> {
+        let cpu = control_plane_cpu_seconds()
+            .zip(self.cpu_seconds)
+            .map_or(f64::NAN, |(after, before)| after - before);
+        let delta = request_delta(&self.requests, &api_requests(client).await?);
+        let requests = delta
+            .iter()
+            .map(|(_, n)| n)
+            .sum::<u64>()
+            .saturating_sub(bench_requests);
+        let breakdown: Vec<String> = delta.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+        println!("{heading}: {}", breakdown.join(", "));
+        Ok((cpu, requests))
+    }
 }
 
 fn peak_rss_kib(pid: &str) -> Option<u64> {
@@ -543,24 +580,15 @@ async fn main() -> Result<(), BoxError> {
         return Err(format!("{failures} SealedSecrets could not be created").into());
     }
 
-    let requests_before = api_requests(&client).await?;
-    let control_plane_before = control_plane_cpu_seconds();
+    let mark = ControlPlaneMark::now(&client).await?;
     let start = Instant::now();
     let (mut controller, _) = which.start(server, &client, &keys_ns, &app_ns).await?;
     let (secrets_done, synced_done) =
         wait_catch_up(&client, &app_ns, count, start, &mut controller).await?;
     // The bench's own requests in between: this scrape, and the two watches' lists (their
     // watches are still open, so not counted yet).
-    let delta = request_delta(&requests_before, &api_requests(&client).await?);
-    let control_plane_cpu = control_plane_cpu_seconds()
-        .zip(control_plane_before)
-        .map_or(f64::NAN, |(after, before)| after - before);
-    let requests = delta.iter().map(|(_, n)| n).sum::<u64>().saturating_sub(3);
-    let breakdown: Vec<String> = delta.iter().map(|(k, n)| format!("{k}: {n}")).collect();
-    println!(
-        "[{label}] API requests by verb and resource: {}",
-        breakdown.join(", ")
-    );
+    let heading = format!("[{label}] API requests by verb and resource");
+    let (control_plane_cpu, requests) = mark.since(&client, 3, &heading).await?;
     let cpu = controller.cpu_seconds().unwrap_or(f64::NAN);
     println!(
         "[{label}] catch-up: all {count} Secrets after {secrets_done:.2?}, all Synced after {synced_done:.2?}; controller CPU {cpu:.1} s, control-plane CPU {control_plane_cpu:.1} s, {requests} API requests"
@@ -633,30 +661,34 @@ async fn restart_catch_up(
     total: usize,
 ) -> Result<String, BoxError> {
     let label = which.label();
-    let requests_before = api_requests(client).await?;
-    let control_plane_before = control_plane_cpu_seconds();
+    let mark = ControlPlaneMark::now(client).await?;
     let start = Instant::now();
     let (mut controller, metrics) = which.start(server, client, keys_ns, app_ns).await?;
-    while scrape(metrics, which.looked_at_metric()).await < total as f64 {
+    let metric = which.looked_at_metric();
+    loop {
         controller.check_running()?;
-        if start.elapsed() > Duration::from_secs(3600) {
-            return Err("the restarted controller has not looked at every object after 1 h".into());
+        match scrape(metrics, metric).await {
+            Some(looked_at) if looked_at >= total as f64 => break,
+            // A name that is wrong (or a controller that never serves it) fails the bench
+            // rather than polling for the hour.
+            None if start.elapsed() > Duration::from_secs(120) => {
+                return Err(
+                    format!("no `{}` on {metrics}/metrics after 120 s", metric.trim()).into(),
+                );
+            }
+            _ if start.elapsed() > Duration::from_secs(3600) => {
+                return Err(
+                    "the restarted controller has not looked at every object after 1 h".into(),
+                );
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let done = start.elapsed();
     let cpu = controller.cpu_seconds().unwrap_or(f64::NAN);
-    let control_plane_cpu = control_plane_cpu_seconds()
-        .zip(control_plane_before)
-        .map_or(f64::NAN, |(after, before)| after - before);
     // Less this scrape of the API server's metrics.
-    let delta = request_delta(&requests_before, &api_requests(client).await?);
-    let requests = delta.iter().map(|(_, n)| n).sum::<u64>().saturating_sub(1);
-    let breakdown: Vec<String> = delta.iter().map(|(k, n)| format!("{k}: {n}")).collect();
-    println!(
-        "[{label}] restart: API requests by verb and resource: {}",
-        breakdown.join(", ")
-    );
+    let heading = format!("[{label}] restart: API requests by verb and resource");
+    let (control_plane_cpu, requests) = mark.since(client, 1, &heading).await?;
     println!(
         "[{label}] restart catch-up: looked at all {total} after {done:.2?}; controller CPU {cpu:.1} s, control-plane CPU {control_plane_cpu:.1} s, {requests} API requests"
     );

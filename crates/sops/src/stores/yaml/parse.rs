@@ -1643,7 +1643,9 @@ fn check_anchor_token(src: &str, start: usize, end: usize) -> Result<(), Error> 
             .all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     let next_ok = match bytes.get(end) {
         None => true,
-        Some(&b) => b" \t\r\n?:,]}%@`".contains(&b) || src[end..].starts_with('\u{85}'),
+        Some(&b) => {
+            b" \t\r\n?:,]}%@`".contains(&b) || bytes[end..].starts_with("\u{85}".as_bytes())
+        }
     };
     if name_ok && next_ok {
         return Ok(());
